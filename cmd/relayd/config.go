@@ -1,0 +1,270 @@
+package main
+
+// Config loading: every serve key is a flag (--cache-max), an environment
+// variable (RELAYD_CACHE_MAX) and a key of the YAML file (cache-max:).
+// Flags beat env, env beats the file, the file beats the defaults.
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/relayd/relayd/pkg/node"
+	"github.com/relayd/relayd/pkg/units"
+)
+
+// option is one config key.
+type option struct {
+	name  string
+	usage string
+	value flag.Value
+	// list options take several values (repeated flag, comma list, YAML
+	// sequence); a source that sets one replaces the lower sources' list.
+	list bool
+}
+
+// envName is the environment variable of a key: cache-max → RELAYD_CACHE_MAX.
+func envName(key string) string {
+	return "RELAYD_" + strings.ToUpper(strings.ReplaceAll(key, "-", "_"))
+}
+
+// serveOptions binds every serve key to its field in cfg and lc.
+func serveOptions(cfg *node.Config, lc *logConfig) []option {
+	return []option{
+		{name: "node", usage: "name of this node", value: (*stringValue)(&cfg.Node)},
+		{name: "group", usage: "relay group this node belongs to", value: (*stringValue)(&cfg.Group)},
+		{name: "mode", usage: "origin, proxy or mirror", value: (*stringValue)(&cfg.Mode)},
+		{name: "data-dir", usage: "directory for the cache index and blobs", value: (*stringValue)(&cfg.DataDir)},
+		{name: "root", usage: "directory an origin serves (mode origin)", value: (*stringValue)(&cfg.Root)},
+		{name: "listen", usage: "content port address (agents and child relays)", value: (*stringValue)(&cfg.Listen)},
+		{name: "admin", usage: "admin API address; non-loopback needs --admin-token-file; empty disables", value: (*stringValue)(&cfg.Admin)},
+		{name: "admin-token-file", usage: "file holding the admin API bearer token", value: (*stringValue)(&cfg.AdminTokenFile)},
+		{name: "upstream", usage: "upstream base URLs (parent relays or origin), comma-separated", value: (*listValue)(&cfg.Upstream.Upstreams), list: true},
+		{name: "upstream-proxy", usage: "HTTP(S) proxy URL for all upstream traffic", value: (*stringValue)(&cfg.Upstream.Proxy)},
+		{name: "upstream-connect-timeout", usage: "upstream TCP/TLS connect timeout", value: (*durationValue)(&cfg.Upstream.ConnectTimeout)},
+		{name: "upstream-stall-timeout", usage: "an upstream that sends nothing for this long has failed", value: (*durationValue)(&cfg.Upstream.StallTimeout)},
+		{name: "cache-max", usage: "disk quota of the cache, e.g. 20GiB (0 = no quota)", value: (*units.Bytes)(&cfg.CacheMax)},
+		{name: "default-ttl", usage: "freshness of responses without explicit expiry (0 = RFC 9111 heuristics)", value: (*durationValue)(&cfg.Cache.DefaultTTL)},
+		{name: "negative-ttl", usage: "how long an upstream 404 is remembered", value: (*durationValue)(&cfg.Cache.NegativeTTL)},
+		{name: "max-fills", usage: "upstream fills in flight before new misses get 503", value: (*intValue)(&cfg.Cache.MaxFills)},
+		{name: "sendfile", usage: "serve cached files with sendfile(2) (best on real NICs; a user-space copy is faster on loopback)", value: (*boolValue)(&cfg.Cache.Sendfile)},
+		{name: "drain-timeout", usage: "how long shutdown waits for responses in flight", value: (*durationValue)(&cfg.DrainTimeout)},
+		{name: "log-level", usage: "debug, info, warn or error", value: (*stringValue)(&lc.Level)},
+		{name: "log-format", usage: "json or console", value: (*stringValue)(&lc.Format)},
+	}
+}
+
+// recorder stands in for an option while the command line is parsed, so
+// that flags can be applied after the file and the environment.
+type recorder struct {
+	opt  *option
+	vals []string
+}
+
+func (r *recorder) String() string { return "" }
+func (r *recorder) Set(s string) error {
+	r.vals = append(r.vals, s)
+	return nil
+}
+func (r *recorder) IsBoolFlag() bool {
+	b, ok := r.opt.value.(interface{ IsBoolFlag() bool })
+	return ok && b.IsBoolFlag()
+}
+
+// loadServeConfig builds the serve configuration from defaults, the
+// --config file, RELAYD_* variables and flags, in rising precedence.
+func loadServeConfig(args []string, env func(string) (string, bool), stderr io.Writer) (node.Config, logConfig, error) {
+	cfg := node.DefaultConfig()
+	lc := logConfig{Level: "info", Format: "json"}
+	opts := serveOptions(&cfg, &lc)
+
+	fs := flag.NewFlagSet("relayd serve", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	var configPath string
+	fs.StringVar(&configPath, "config", "", "YAML config file")
+	recs := make([]*recorder, len(opts))
+	for i := range opts {
+		recs[i] = &recorder{opt: &opts[i]}
+		fs.Var(recs[i], opts[i].name, opts[i].usage)
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			printServeHelp(stderr, opts)
+			return cfg, lc, err
+		}
+		return cfg, lc, usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return cfg, lc, usageError{fmt.Errorf("serve takes no arguments, got %q", fs.Args())}
+	}
+	if configPath == "" {
+		configPath, _ = env("RELAYD_CONFIG")
+	}
+	if configPath != "" {
+		if err := applyFile(configPath, opts); err != nil {
+			return cfg, lc, usageError{err}
+		}
+	}
+	for i := range opts {
+		name := envName(opts[i].name)
+		if v, ok := env(name); ok {
+			if err := apply(&opts[i], splitList(&opts[i], v)); err != nil {
+				return cfg, lc, usageError{fmt.Errorf("env %s: %w", name, err)}
+			}
+		}
+	}
+	for _, r := range recs {
+		if len(r.vals) == 0 {
+			continue
+		}
+		var vals []string
+		for _, v := range r.vals {
+			vals = append(vals, splitList(r.opt, v)...)
+		}
+		if err := apply(r.opt, vals); err != nil {
+			return cfg, lc, usageError{fmt.Errorf("flag --%s: %w", r.opt.name, err)}
+		}
+	}
+	return cfg, lc, nil
+}
+
+// splitList splits a list option's comma-separated value.
+func splitList(o *option, v string) []string {
+	if !o.list {
+		return []string{v}
+	}
+	var out []string
+	for p := range strings.SplitSeq(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// apply sets an option from one source, replacing a list.
+func apply(o *option, vals []string) error {
+	if o.list {
+		*(o.value.(*listValue)) = nil
+	}
+	for _, v := range vals {
+		if err := o.value.Set(v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// applyFile reads a flat YAML mapping of keys to values.
+func applyFile(path string, opts []option) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("config file: %w", err)
+	}
+	var doc map[string]yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("config file %s: %w", path, err)
+	}
+	byName := make(map[string]*option, len(opts))
+	for i := range opts {
+		byName[opts[i].name] = &opts[i]
+	}
+	keys := make([]string, 0, len(doc))
+	for k := range doc {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		o, ok := byName[k]
+		if !ok {
+			return fmt.Errorf("config file %s: unknown key %q", path, k)
+		}
+		n := doc[k]
+		var vals []string
+		switch {
+		case n.Kind == yaml.SequenceNode && o.list:
+			for _, item := range n.Content {
+				if item.Kind != yaml.ScalarNode {
+					return fmt.Errorf("config file %s: %s: line %d: want a list of strings", path, k, item.Line)
+				}
+				vals = append(vals, item.Value)
+			}
+		case n.Kind == yaml.ScalarNode:
+			vals = splitList(o, n.Value)
+		default:
+			return fmt.Errorf("config file %s: %s: line %d: want a single value", path, k, n.Line)
+		}
+		if err := apply(o, vals); err != nil {
+			return fmt.Errorf("config file %s: %s: %w", path, k, err)
+		}
+	}
+	return nil
+}
+
+func printServeHelp(w io.Writer, opts []option) {
+	fmt.Fprintln(w, "Usage: relayd serve [--config FILE] [flags]")
+	fmt.Fprintln(w, "\nEvery flag is also an environment variable and a YAML key; flags beat env beat file.")
+	fmt.Fprintf(w, "\n  --config FILE\n        YAML config file (env RELAYD_CONFIG)\n")
+	for _, o := range opts {
+		fmt.Fprintf(w, "  --%s\n        %s (env %s, default %q)\n", o.name, o.usage, envName(o.name), o.value.String())
+	}
+}
+
+// Flag values over node.Config fields.
+
+type stringValue string
+
+func (v *stringValue) String() string     { return string(*v) }
+func (v *stringValue) Set(s string) error { *v = stringValue(s); return nil }
+
+type listValue []string
+
+func (v *listValue) String() string     { return strings.Join(*v, ",") }
+func (v *listValue) Set(s string) error { *v = append(*v, s); return nil }
+
+type durationValue time.Duration
+
+func (v *durationValue) String() string { return time.Duration(*v).String() }
+func (v *durationValue) Set(s string) error {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("invalid duration %q (want e.g. 30s, 5m, 1h)", s)
+	}
+	*v = durationValue(d)
+	return nil
+}
+
+type intValue int
+
+func (v *intValue) String() string { return strconv.Itoa(int(*v)) }
+func (v *intValue) Set(s string) error {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return fmt.Errorf("invalid number %q", s)
+	}
+	*v = intValue(n)
+	return nil
+}
+
+type boolValue bool
+
+func (v *boolValue) String() string   { return strconv.FormatBool(bool(*v)) }
+func (v *boolValue) IsBoolFlag() bool { return true }
+func (v *boolValue) Set(s string) error {
+	b, err := strconv.ParseBool(s)
+	if err != nil {
+		return fmt.Errorf("invalid boolean %q (want true or false)", s)
+	}
+	*v = boolValue(b)
+	return nil
+}

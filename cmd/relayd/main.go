@@ -1,0 +1,123 @@
+// Command relayd runs a relay, origin or mirror node and the admin client
+// commands. main parses flags, environment and the config file into a
+// node.Config and calls run; all behaviour lives in pkg/.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/relayd/relayd/pkg/clock"
+	"github.com/relayd/relayd/pkg/node"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+const usage = `relayd distributes updates from an origin to agents through relay groups.
+
+Usage:
+  relayd serve [flags]      run a node (--mode origin|proxy)
+  relayd version            print the version
+
+Run "relayd serve --help" for the serve flags. Every flag is also an
+environment variable (--cache-max ⇔ RELAYD_CACHE_MAX) and a key in the
+--config YAML file (cache-max: 20GiB); flags beat env, env beats the file.
+`
+
+func main() {
+	node.Version = version
+	if err := realMain(os.Args[1:], os.Stdout, os.Stderr, os.LookupEnv); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "relayd:", err)
+		}
+		os.Exit(exitCode(err))
+	}
+}
+
+func exitCode(err error) int {
+	var ue usageError
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if errors.As(err, &ue) {
+		return 2
+	}
+	return 1
+}
+
+// usageError is a command-line mistake (exit status 2).
+type usageError struct{ error }
+
+func (e usageError) Unwrap() error { return e.error }
+
+func realMain(args []string, stdout, stderr io.Writer, env func(string) (string, bool)) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return usageError{errors.New("no command")}
+	}
+	switch args[0] {
+	case "serve":
+		cfg, lc, err := loadServeConfig(args[1:], env, stderr)
+		if err != nil {
+			return err
+		}
+		log, err := newLogger(lc, stderr)
+		if err != nil {
+			return usageError{err}
+		}
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+		defer stop()
+		return run(ctx, cfg, log)
+	case "version", "--version", "-version":
+		fmt.Fprintln(stdout, "relayd", version)
+		return nil
+	case "help", "-h", "--help", "-help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		fmt.Fprint(stderr, usage)
+		return usageError{fmt.Errorf("unknown command %q", args[0])}
+	}
+}
+
+// run starts a node and serves until ctx ends.
+func run(ctx context.Context, cfg node.Config, log zerolog.Logger) error {
+	n, err := node.New(cfg, log, clock.Real{})
+	if err != nil {
+		return err
+	}
+	return n.Run(ctx)
+}
+
+// logConfig holds the logging keys.
+type logConfig struct {
+	Level  string
+	Format string
+}
+
+func newLogger(lc logConfig, w io.Writer) (zerolog.Logger, error) {
+	lvl, err := zerolog.ParseLevel(lc.Level)
+	if err != nil || lc.Level == "" {
+		return zerolog.Nop(), fmt.Errorf("log-level %q: want debug, info, warn or error", lc.Level)
+	}
+	switch lc.Format {
+	case "json":
+	case "console":
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly}
+	default:
+		return zerolog.Nop(), fmt.Errorf("log-format %q: want json or console", lc.Format)
+	}
+	zerolog.DurationFieldUnit = time.Millisecond
+	zerolog.DurationFieldInteger = false
+	return zerolog.New(w).Level(lvl).With().Timestamp().Logger(), nil
+}

@@ -1,0 +1,57 @@
+// Package admin is the admin port's HTTP API (/v1/…, /metrics): what an
+// operator and the `relayd` admin commands talk to. It is bound to
+// loopback unless a bearer token protects it.
+//
+// It reads the node's state through small interfaces; it changes nothing
+// on its own.
+package admin
+
+import (
+	"crypto/subtle"
+	"net/http"
+	"strings"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/rs/zerolog"
+
+	"github.com/relayd/relayd/pkg/server"
+)
+
+// StatusFunc returns the node's status document.
+type StatusFunc func() any
+
+// New builds the admin handler. token, when not empty, is required as a
+// bearer token on every request.
+func New(status StatusFunc, reg *prometheus.Registry, token string, log zerolog.Logger) http.Handler {
+	r := chi.NewRouter()
+	r.Use(server.AccessLog(log))
+	if token != "" {
+		r.Use(requireToken(token))
+	}
+	r.NotFound(server.Handle(func(http.ResponseWriter, *http.Request) error {
+		return &server.Error{Status: http.StatusNotFound, Code: "not_found", Msg: "no such endpoint"}
+	}))
+	r.Get("/v1/status", func(w http.ResponseWriter, _ *http.Request) {
+		server.WriteJSON(w, http.StatusOK, status())
+	})
+	r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	return r
+}
+
+// requireToken checks "Authorization: Bearer <token>" in constant time.
+func requireToken(token string) func(http.Handler) http.Handler {
+	want := []byte(token)
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+			if !ok || subtle.ConstantTimeCompare([]byte(got), want) != 1 {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="relayd"`)
+				server.WriteError(w, r, &server.Error{Status: http.StatusUnauthorized, Code: "unauthorized", Msg: "missing or wrong admin token"})
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}

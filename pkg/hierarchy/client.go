@@ -1,0 +1,269 @@
+package hierarchy
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/relayd/relayd/pkg/cleanpath"
+)
+
+// Sentinel errors for callers to map to statuses.
+var (
+	// ErrUnavailable: no upstream could be reached or every one failed.
+	ErrUnavailable = errors.New("hierarchy: upstream unavailable")
+	// ErrTimeout: an upstream did not answer or stalled mid-body.
+	ErrTimeout = errors.New("hierarchy: upstream timed out")
+	// ErrNoUpstream: the relay has no upstream configured.
+	ErrNoUpstream = errors.New("hierarchy: no upstream configured")
+)
+
+// Config says where upstream traffic goes and how patient it is.
+type Config struct {
+	// Upstreams are base URLs: object P is fetched from {base}/P.
+	Upstreams []string
+	// Proxy, if set, is an HTTP(S) proxy URL every upstream request goes
+	// through (CONNECT for https). Default none.
+	Proxy string
+	// ConnectTimeout bounds a TCP (and TLS) connect. Default 3s.
+	ConnectTimeout time.Duration
+	// StallTimeout is how long an upstream may send nothing — no response
+	// headers, or no body bytes — before it counts as failed. Default 10s.
+	StallTimeout time.Duration
+	// UserAgent is sent on every request. Default "relayd".
+	UserAgent string
+	// TLS configures upstream certificate checks; nil = system roots.
+	TLS *tls.Config
+}
+
+// DefaultConfig returns the defaults.
+func DefaultConfig() Config {
+	return Config{ConnectTimeout: 3 * time.Second, StallTimeout: 10 * time.Second, UserAgent: "relayd"}
+}
+
+// Client fetches objects from the configured upstreams.
+type Client struct {
+	cfg   Config
+	log   zerolog.Logger
+	bases []*url.URL
+	http  *http.Client
+
+	mu      sync.Mutex
+	backoff map[string]time.Time // base → not before
+}
+
+// New checks the configuration and builds a client.
+func New(cfg Config, log zerolog.Logger) (*Client, error) {
+	def := DefaultConfig()
+	if cfg.ConnectTimeout <= 0 {
+		cfg.ConnectTimeout = def.ConnectTimeout
+	}
+	if cfg.StallTimeout <= 0 {
+		cfg.StallTimeout = def.StallTimeout
+	}
+	if cfg.UserAgent == "" {
+		cfg.UserAgent = def.UserAgent
+	}
+	c := &Client{cfg: cfg, log: log.With().Str("component", "upstream").Logger(), backoff: map[string]time.Time{}}
+	for _, s := range cfg.Upstreams {
+		u, err := ParseBase(s)
+		if err != nil {
+			return nil, err
+		}
+		c.bases = append(c.bases, u)
+	}
+	proxy := http.ProxyFromEnvironment
+	if cfg.Proxy != "" {
+		pu, err := url.Parse(cfg.Proxy)
+		if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+			return nil, fmt.Errorf("hierarchy: upstream proxy %q: want http://host:port", cfg.Proxy)
+		}
+		proxy = http.ProxyURL(pu)
+	}
+	dialer := &net.Dialer{Timeout: cfg.ConnectTimeout, KeepAlive: 30 * time.Second}
+	c.http = &http.Client{
+		Transport: &http.Transport{
+			Proxy:                 proxy,
+			DialContext:           dialer.DialContext,
+			TLSClientConfig:       cfg.TLS,
+			TLSHandshakeTimeout:   cfg.ConnectTimeout,
+			ResponseHeaderTimeout: cfg.StallTimeout,
+			// Bytes are stored as the upstream sent them; Go must not
+			// ask for gzip and decode it behind our back.
+			DisableCompression:  true,
+			MaxIdleConnsPerHost: 64,
+			IdleConnTimeout:     90 * time.Second,
+			ForceAttemptHTTP2:   true,
+		},
+		// Follow redirects within the upstream's answer (e.g. a CDN), at
+		// most 5, and never from https to http.
+		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			if len(via) >= 5 {
+				return errors.New("too many redirects")
+			}
+			if via[0].URL.Scheme == "https" && req.URL.Scheme != "https" {
+				return errors.New("redirect from https to http refused")
+			}
+			return nil
+		},
+	}
+	return c, nil
+}
+
+// ParseBase checks an upstream base URL: http or https, a host, no query.
+func ParseBase(s string) (*url.URL, error) {
+	u, err := url.Parse(strings.TrimSpace(s))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("hierarchy: upstream %q: want http(s)://host[:port][/path]", s)
+	}
+	u.Path = strings.TrimRight(u.Path, "/")
+	u.RawPath = ""
+	return u, nil
+}
+
+// Configured reports whether any upstream is set.
+func (c *Client) Configured() bool { return len(c.bases) > 0 }
+
+// Fetch GETs the object key from an upstream, trying them in random order
+// and skipping those that fail (connect error, timeout, 5xx). hdr adds
+// request headers (conditional validators, Range). The response body
+// fails with ErrTimeout when the upstream stalls for StallTimeout; the
+// caller closes it.
+func (c *Client) Fetch(ctx context.Context, key string, hdr http.Header) (*http.Response, error) {
+	if len(c.bases) == 0 {
+		return nil, ErrNoUpstream
+	}
+	var errs []error
+	for _, base := range c.order() {
+		resp, err := c.fetchOne(ctx, base, key, hdr)
+		if err == nil && resp.StatusCode < 500 {
+			return resp, nil
+		}
+		if err == nil {
+			err = fmt.Errorf("%s: status %d", base.Host, resp.StatusCode)
+			resp.Body.Close()
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		c.markFailed(base)
+		c.log.Warn().Err(err).Str("upstream", base.Redacted()).Str("key", key).Msg("upstream failed, trying the next")
+		errs = append(errs, err)
+	}
+	err := errors.Join(errs...)
+	if isTimeout(err) {
+		return nil, fmt.Errorf("%w: %w", ErrTimeout, err)
+	}
+	return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+}
+
+// order returns the bases in random order, those in backoff last.
+func (c *Client) order() []*url.URL {
+	out := make([]*url.URL, len(c.bases))
+	copy(out, c.bases)
+	rand.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
+	now := time.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	healthy := out[:0:0]
+	var cooling []*url.URL
+	for _, u := range out {
+		if now.Before(c.backoff[u.String()]) {
+			cooling = append(cooling, u)
+		} else {
+			healthy = append(healthy, u)
+		}
+	}
+	return append(healthy, cooling...)
+}
+
+// markFailed puts base into a short backoff so the next requests try the
+// others first.
+func (c *Client) markFailed(base *url.URL) {
+	c.mu.Lock()
+	c.backoff[base.String()] = time.Now().Add(5 * time.Second)
+	c.mu.Unlock()
+}
+
+func (c *Client) fetchOne(ctx context.Context, base *url.URL, key string, hdr http.Header) (*http.Response, error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	u := *base
+	u.Path = base.Path + "/" + key
+	u.RawPath = base.EscapedPath() + cleanpath.Escape(key)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		cancel(err)
+		return nil, fmt.Errorf("hierarchy: request %s: %w", key, err)
+	}
+	for k, v := range hdr {
+		req.Header[k] = v
+	}
+	req.Header.Set("User-Agent", c.cfg.UserAgent)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		cancel(err)
+		return nil, err
+	}
+	resp.Body = newStallReader(resp.Body, c.cfg.StallTimeout, cancel)
+	return resp, nil
+}
+
+// stallReader cancels the request when no byte arrives for d.
+type stallReader struct {
+	r      io.ReadCloser
+	d      time.Duration
+	timer  *time.Timer
+	cancel context.CancelCauseFunc
+	mu     sync.Mutex
+	fired  bool
+}
+
+func newStallReader(r io.ReadCloser, d time.Duration, cancel context.CancelCauseFunc) *stallReader {
+	s := &stallReader{r: r, d: d, cancel: cancel}
+	s.timer = time.AfterFunc(d, func() {
+		s.mu.Lock()
+		s.fired = true
+		s.mu.Unlock()
+		cancel(ErrTimeout)
+	})
+	return s
+}
+
+func (s *stallReader) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if n > 0 {
+		s.timer.Reset(s.d)
+	}
+	if err != nil && err != io.EOF {
+		s.mu.Lock()
+		fired := s.fired
+		s.mu.Unlock()
+		if fired {
+			return n, fmt.Errorf("%w: no data for %s", ErrTimeout, s.d)
+		}
+	}
+	return n, err
+}
+
+func (s *stallReader) Close() error {
+	s.timer.Stop()
+	err := s.r.Close()
+	s.cancel(context.Canceled)
+	return err
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, ErrTimeout) || errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
+}

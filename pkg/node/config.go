@@ -1,0 +1,126 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/relayd/relayd/pkg/hierarchy"
+	"github.com/relayd/relayd/pkg/proxycache"
+)
+
+// Modes a node runs in.
+const (
+	ModeOrigin = "origin"
+	ModeProxy  = "proxy"
+	ModeMirror = "mirror"
+)
+
+// Config is everything a node needs. Each field is one config key (flag,
+// RELAYD_* env var and YAML key); cmd/relayd maps them.
+type Config struct {
+	// Node names this relay. Default: the host name.
+	Node string
+	// Group is the relay group this node belongs to. Default "default".
+	Group string
+	// Mode is origin, proxy or mirror. Default proxy.
+	Mode string
+	// DataDir holds the store (index and blobs). Default /var/lib/relayd.
+	DataDir string
+	// Root is the directory an origin serves. Required in origin mode.
+	Root string
+	// Listen is the content port address. Default ":20080".
+	Listen string
+	// Admin is the admin API address. Default "127.0.0.1:20090"; anything
+	// but loopback requires AdminTokenFile. Empty disables it.
+	Admin string
+	// AdminTokenFile holds the admin bearer token. Default none.
+	AdminTokenFile string
+	// CacheMax caps the bytes the store keeps (blobs plus fills in
+	// progress). 0 = no cap. Default 0.
+	CacheMax int64
+	// DrainTimeout bounds how long shutdown waits for in-flight responses.
+	// Default 30s.
+	DrainTimeout time.Duration
+	// Cache is the proxy cache's behaviour.
+	Cache proxycache.Config
+	// Upstream is where a proxy fetches from.
+	Upstream hierarchy.Config
+}
+
+// DefaultConfig returns the defaults of ARCHITECTURE.md.
+func DefaultConfig() Config {
+	host, _ := os.Hostname()
+	return Config{
+		Node: host, Group: "default", Mode: ModeProxy, DataDir: "/var/lib/relayd",
+		Listen: ":20080", Admin: "127.0.0.1:20090", DrainTimeout: 30 * time.Second,
+		Cache: proxycache.DefaultConfig(), Upstream: hierarchy.DefaultConfig(),
+	}
+}
+
+// Validate checks the configuration as a whole and names what is wrong.
+func (c *Config) Validate() error {
+	var errs []error
+	switch c.Mode {
+	case ModeOrigin:
+		if c.Root == "" {
+			errs = append(errs, errors.New("mode origin needs --root DIR"))
+		} else if st, err := os.Stat(c.Root); err != nil || !st.IsDir() {
+			errs = append(errs, fmt.Errorf("root %q is not a directory", c.Root))
+		}
+	case ModeProxy:
+		if len(c.Upstream.Upstreams) == 0 {
+			errs = append(errs, errors.New("mode proxy needs --upstream URL"))
+		}
+		for _, u := range c.Upstream.Upstreams {
+			if _, err := hierarchy.ParseBase(u); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if c.DataDir == "" {
+			errs = append(errs, errors.New("mode proxy needs --data-dir"))
+		}
+	case ModeMirror:
+		errs = append(errs, errors.New("mode mirror is not available yet in this version; use proxy"))
+	default:
+		errs = append(errs, fmt.Errorf("mode %q: want origin, proxy or mirror", c.Mode))
+	}
+	if c.Node == "" {
+		errs = append(errs, errors.New("node name is empty"))
+	}
+	if c.Group == "" {
+		errs = append(errs, errors.New("group name is empty"))
+	}
+	if c.Listen == "" {
+		errs = append(errs, errors.New("listen address is empty"))
+	} else if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		errs = append(errs, fmt.Errorf("listen %q: %w", c.Listen, err))
+	}
+	if c.Admin != "" {
+		host, _, err := net.SplitHostPort(c.Admin)
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("admin %q: %w", c.Admin, err))
+		case c.AdminTokenFile == "" && !isLoopback(host):
+			errs = append(errs, fmt.Errorf("admin %q is not a loopback address: set --admin-token-file to protect it", c.Admin))
+		}
+	}
+	if c.CacheMax < 0 {
+		errs = append(errs, errors.New("cache-max is negative"))
+	}
+	if c.DataDir != "" {
+		c.DataDir = filepath.Clean(c.DataDir)
+	}
+	return errors.Join(errs...)
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

@@ -1,0 +1,269 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/rs/zerolog"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/relayd/relayd/pkg/admin"
+	"github.com/relayd/relayd/pkg/clock"
+	"github.com/relayd/relayd/pkg/hierarchy"
+	"github.com/relayd/relayd/pkg/origin"
+	"github.com/relayd/relayd/pkg/proxycache"
+	"github.com/relayd/relayd/pkg/server"
+	"github.com/relayd/relayd/pkg/store"
+)
+
+// Version is the relayd version, set by cmd/relayd.
+var Version = "dev"
+
+// Node is one running relayd.
+type Node struct {
+	cfg   Config
+	log   zerolog.Logger
+	start time.Time
+
+	store  *store.Store      // proxy mode
+	cache  *proxycache.Cache // proxy mode
+	origin *origin.Origin    // origin mode
+	reg    *prometheus.Registry
+
+	contentLn, adminLn net.Listener
+	contentSrv         *http.Server
+	adminSrv           *http.Server
+}
+
+// New validates cfg, opens what the mode needs and binds the listeners,
+// so that addresses like ":0" are known before Run.
+func New(cfg Config, log zerolog.Logger, clk clock.Clock) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	n := &Node{cfg: cfg, log: log.With().Str("node", cfg.Node).Logger(), start: clk.Now(), reg: prometheus.NewRegistry()}
+	var src server.Source
+	switch cfg.Mode {
+	case ModeOrigin:
+		o, err := origin.New(cfg.Root, cfg.Cache.Sendfile)
+		if err != nil {
+			return nil, err
+		}
+		n.origin, src = o, o
+	case ModeProxy:
+		scfg := store.DefaultConfig(cfg.DataDir)
+		scfg.MaxBytes = cfg.CacheMax
+		st, err := store.Open(scfg, n.log, clk)
+		if err != nil {
+			return nil, err
+		}
+		n.store = st
+		ucfg := cfg.Upstream
+		ucfg.UserAgent = "relayd/" + Version
+		up, err := hierarchy.New(ucfg, n.log)
+		if err != nil {
+			_ = st.Close()
+			return nil, err
+		}
+		n.cache = proxycache.New(cfg.Cache, st, up, nil, n.log, clk)
+		src = n.cache
+	}
+	n.registerMetrics()
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		n.closeParts()
+		return nil, fmt.Errorf("listen %s: %w", cfg.Listen, err)
+	}
+	n.contentLn = ln
+	n.contentSrv = &http.Server{
+		Handler: server.NewContent(src, n.ready, n.log.With().Str("component", "content").Logger()),
+		// Slow clients must not hold a connection open without sending
+		// their headers; bodies are never read on this port except small
+		// API posts.
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       0,
+		// No WriteTimeout: a 1 GiB package to a branch office over a slow
+		// link legitimately takes hours. Stalled clients are bounded by
+		// TCP keepalive and the drain timeout at shutdown.
+		WriteTimeout: 0,
+		IdleTimeout:  120 * time.Second,
+		// Above the 32 KiB the handler allows, so the handler's JSON 431
+		// is what clients see for 32–64 KiB.
+		MaxHeaderBytes: 64 << 10,
+		ErrorLog:       nil,
+	}
+	if cfg.Admin != "" {
+		token, err := readToken(cfg.AdminTokenFile)
+		if err != nil {
+			n.closeParts()
+			return nil, err
+		}
+		aln, err := net.Listen("tcp", cfg.Admin)
+		if err != nil {
+			n.closeParts()
+			return nil, fmt.Errorf("listen admin %s: %w", cfg.Admin, err)
+		}
+		n.adminLn = aln
+		n.adminSrv = &http.Server{
+			Handler: admin.New(n.status, n.reg, token, n.log.With().Str("component", "admin").Logger()),
+			// The admin API serves small documents only.
+			ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+			WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second,
+		}
+	}
+	return n, nil
+}
+
+// ContentAddr is the bound content address.
+func (n *Node) ContentAddr() string { return n.contentLn.Addr().String() }
+
+// AdminAddr is the bound admin address, "" if disabled.
+func (n *Node) AdminAddr() string {
+	if n.adminLn == nil {
+		return ""
+	}
+	return n.adminLn.Addr().String()
+}
+
+// Run serves until ctx ends, then shuts down in order: stop accepting,
+// finish in-flight responses (at most DrainTimeout), cancel fills, close
+// the store.
+func (n *Node) Run(ctx context.Context) error {
+	defer n.closeParts()
+	g, gctx := errgroup.WithContext(ctx)
+	serve := func(srv *http.Server, ln net.Listener, name string) {
+		g.Go(func() error {
+			n.log.Info().Str("addr", ln.Addr().String()).Str("mode", n.cfg.Mode).Msgf("%s listening", name)
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("%s server: %w", name, err)
+			}
+			return nil
+		})
+		g.Go(func() error {
+			<-gctx.Done()
+			dctx, cancel := context.WithTimeout(context.Background(), n.cfg.DrainTimeout)
+			defer cancel()
+			if err := srv.Shutdown(dctx); err != nil {
+				n.log.Warn().Err(err).Msgf("%s: drain timeout, closing remaining connections", name)
+				_ = srv.Close()
+			}
+			return nil
+		})
+	}
+	serve(n.contentSrv, n.contentLn, "content")
+	if n.adminSrv != nil {
+		serve(n.adminSrv, n.adminLn, "admin")
+	}
+	if n.store != nil {
+		g.Go(func() error { return n.store.Run(gctx) })
+	}
+	err := g.Wait()
+	n.log.Info().Msg("stopped")
+	return err
+}
+
+// closeParts releases what New opened; safe to call after a partial New.
+func (n *Node) closeParts() {
+	if n.cache != nil {
+		n.cache.Close()
+	}
+	if n.store != nil {
+		if err := n.store.Close(); err != nil {
+			n.log.Warn().Err(err).Msg("close store")
+		}
+	}
+	if n.origin != nil {
+		_ = n.origin.Close()
+	}
+	for _, ln := range []net.Listener{n.contentLn, n.adminLn} {
+		if ln != nil {
+			_ = ln.Close()
+		}
+	}
+}
+
+func (n *Node) ready() error { return nil }
+
+// Status is the /v1/status document.
+type Status struct {
+	Node     string            `json:"node"`
+	Group    string            `json:"group"`
+	Mode     string            `json:"mode"`
+	Version  string            `json:"version"`
+	Uptime   string            `json:"uptime"`
+	Upstream []string          `json:"upstream,omitempty"`
+	Store    *store.Stats      `json:"store,omitempty"`
+	Cache    *proxycache.Stats `json:"cache,omitempty"`
+}
+
+func (n *Node) status() any {
+	s := Status{Node: n.cfg.Node, Group: n.cfg.Group, Mode: n.cfg.Mode, Version: Version,
+		Uptime: time.Since(n.start).Round(time.Second).String(), Upstream: n.cfg.Upstream.Upstreams}
+	if n.store != nil {
+		st := n.store.Stats()
+		s.Store = &st
+	}
+	if n.cache != nil {
+		cs := n.cache.Stats()
+		s.Cache = &cs
+	}
+	return s
+}
+
+func (n *Node) registerMetrics() {
+	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if n.cache == nil {
+		return
+	}
+	c, st := n.cache, n.store
+	counter := func(name, help string, f func() float64) {
+		n.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "relayd", Name: name, Help: help}, f))
+	}
+	gauge := func(name, help string, f func() float64) {
+		n.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "relayd", Name: name, Help: help}, f))
+	}
+	for _, r := range []struct {
+		result string
+		f      func(proxycache.Stats) int64
+	}{
+		{"hit", func(s proxycache.Stats) int64 { return s.Hits }},
+		{"miss", func(s proxycache.Stats) int64 { return s.Misses }},
+		{"stale", func(s proxycache.Stats) int64 { return s.Stale }},
+		{"revalidated", func(s proxycache.Stats) int64 { return s.Revalidated }},
+	} {
+		n.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Namespace: "relayd", Name: "cache_requests_total", Help: "Object requests by cache result.",
+			ConstLabels: prometheus.Labels{"result": r.result},
+		}, func() float64 { return float64(r.f(c.Stats())) }))
+	}
+	counter("upstream_bytes_total", "Bytes fetched from upstream.", func() float64 { return float64(c.Stats().UpstreamBytes) })
+	counter("fills_total", "Upstream fills started.", func() float64 { return float64(c.Stats().Fills) })
+	counter("fill_errors_total", "Upstream fills that failed.", func() float64 { return float64(c.Stats().FillErrors) })
+	counter("coalesced_total", "Requests that joined a fill in flight.", func() float64 { return float64(c.Stats().Coalesced) })
+	counter("evictions_total", "Blobs evicted to stay within the quota.", func() float64 { return float64(st.Stats().Evictions) })
+	gauge("store_bytes", "Bytes of stored blobs.", func() float64 { return float64(st.Stats().Bytes) })
+	gauge("store_blobs", "Stored blobs.", func() float64 { return float64(st.Stats().Blobs) })
+}
+
+func readToken(path string) (string, error) {
+	if path == "" {
+		return "", nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("admin token: %w", err)
+	}
+	t := strings.TrimSpace(string(b))
+	if len(t) < 16 {
+		return "", fmt.Errorf("admin token in %s is shorter than 16 characters", path)
+	}
+	return t, nil
+}

@@ -1,0 +1,324 @@
+package proxycache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/relayd/relayd/pkg/clock"
+	"github.com/relayd/relayd/pkg/digest"
+	"github.com/relayd/relayd/pkg/object"
+	"github.com/relayd/relayd/pkg/store"
+)
+
+// Sentinel errors; the content handler maps them to statuses.
+var (
+	// ErrNotFound: the upstream has no such object (404/410).
+	ErrNotFound = errors.New("proxycache: not found upstream")
+	// ErrUpstream: the upstream failed or answered with an error status.
+	ErrUpstream = errors.New("proxycache: upstream failed")
+	// ErrBusy: too many fills in flight, or no room in the quota because
+	// every object is in use; the client should retry shortly.
+	ErrBusy = errors.New("proxycache: busy")
+	// ErrDigestMismatch: the upstream's bytes do not match the digest
+	// they must have.
+	ErrDigestMismatch = errors.New("proxycache: digest mismatch")
+)
+
+// Config is the cache's behaviour. The quota lives in store.Config.
+type Config struct {
+	// DefaultTTL, when > 0, is the freshness lifetime of responses that
+	// carry no explicit expiry (Cache-Control max-age/s-maxage or
+	// Expires), replacing the Last-Modified heuristic. Default 0 (off).
+	DefaultTTL time.Duration
+	// HeuristicFraction of the time since Last-Modified is the heuristic
+	// freshness lifetime (RFC 9111 §4.2.2). Default 0.1.
+	HeuristicFraction float64
+	// HeuristicMax caps the heuristic lifetime. Default 24h.
+	HeuristicMax time.Duration
+	// NegativeTTL is how long a 404 from the upstream is remembered.
+	// Default 10s; 0 keeps the default, negative disables.
+	NegativeTTL time.Duration
+	// MaxFills bounds upstream fills in flight; beyond it new misses get
+	// ErrBusy (503 with Retry-After). Default 256.
+	MaxFills int
+	// Sendfile serves hits with sendfile(2). Default true: on a real NIC
+	// it saves a copy and CPU; on loopback a user-space copy is faster.
+	Sendfile bool
+}
+
+// DefaultConfig returns the defaults.
+func DefaultConfig() Config {
+	return Config{HeuristicFraction: 0.1, HeuristicMax: 24 * time.Hour, NegativeTTL: 10 * time.Second, MaxFills: 256, Sendfile: true}
+}
+
+// Upstream fetches objects. hierarchy.Client implements it.
+type Upstream interface {
+	// Fetch GETs key with the extra request headers; the caller closes
+	// the response body. Statuses >= 500 are returned as errors.
+	Fetch(ctx context.Context, key string, hdr http.Header) (*http.Response, error)
+}
+
+// Store keeps objects on disk. store.Store implements it.
+type Store interface {
+	// Get returns the entry for key or store.ErrNotFound.
+	Get(key string) (store.Entry, error)
+	// Update changes an entry's metadata in place.
+	Update(key string, fn func(*store.Entry)) error
+	// Delete removes key.
+	Delete(key string) error
+	// OpenBlob opens a blob for reading, protecting it from eviction.
+	OpenBlob(d digest.Digest) (*store.Reader, error)
+	// Create starts writing a new object of size bytes (-1 if unknown).
+	Create(size int64) (*store.Writer, error)
+}
+
+// Expecter knows the digest an object must have (from a signed catalog).
+type Expecter interface {
+	// Expect returns the digest and size key must have; ok is false for
+	// keys it does not know.
+	Expect(key string) (d digest.Digest, size int64, ok bool)
+}
+
+// Stats counts what the cache did since it started.
+type Stats struct {
+	Hits          int64 `json:"hits"`
+	Misses        int64 `json:"misses"`
+	Stale         int64 `json:"stale"`
+	Revalidated   int64 `json:"revalidated"`
+	Coalesced     int64 `json:"coalesced"`
+	UpstreamBytes int64 `json:"upstream_bytes"`
+	Fills         int64 `json:"fills"`
+	FillErrors    int64 `json:"fill_errors"`
+}
+
+// Cache is the on-demand cache. It is safe for concurrent use.
+type Cache struct {
+	cfg    Config
+	store  Store
+	up     Upstream
+	expect Expecter // may be nil
+	log    zerolog.Logger
+	clock  clock.Clock
+
+	ctx    context.Context // fills run detached from any one request
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu       sync.Mutex
+	fills    map[string]*fill
+	negative map[string]time.Time
+
+	hits, misses, stale, revalidated, coalesced atomic.Int64
+	upstreamBytes, nfills, fillErrors           atomic.Int64
+}
+
+// New builds a cache over st, filling from up. expect may be nil.
+func New(cfg Config, st Store, up Upstream, expect Expecter, log zerolog.Logger, clk clock.Clock) *Cache {
+	def := DefaultConfig()
+	if cfg.HeuristicFraction <= 0 {
+		cfg.HeuristicFraction = def.HeuristicFraction
+	}
+	if cfg.HeuristicMax <= 0 {
+		cfg.HeuristicMax = def.HeuristicMax
+	}
+	if cfg.NegativeTTL == 0 {
+		cfg.NegativeTTL = def.NegativeTTL
+	}
+	if cfg.MaxFills <= 0 {
+		cfg.MaxFills = def.MaxFills
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Cache{
+		cfg: cfg, store: st, up: up, expect: expect,
+		log: log.With().Str("component", "proxycache").Logger(), clock: clk,
+		ctx: ctx, cancel: cancel,
+		fills: make(map[string]*fill), negative: make(map[string]time.Time),
+	}
+}
+
+// Run waits for ctx to end, then cancels the fills in flight and waits
+// for them to release their files.
+func (c *Cache) Run(ctx context.Context) error {
+	<-ctx.Done()
+	c.Close()
+	return nil
+}
+
+// Close cancels fills in flight and waits for them.
+func (c *Cache) Close() {
+	c.cancel()
+	c.wg.Wait()
+}
+
+// Stats returns the counters.
+func (c *Cache) Stats() Stats {
+	return Stats{
+		Hits: c.hits.Load(), Misses: c.misses.Load(), Stale: c.stale.Load(),
+		Revalidated: c.revalidated.Load(), Coalesced: c.coalesced.Load(),
+		UpstreamBytes: c.upstreamBytes.Load(), Fills: c.nfills.Load(), FillErrors: c.fillErrors.Load(),
+	}
+}
+
+// Get returns the object for key: from disk when fresh, otherwise through
+// the one fill or revalidation of key in flight. The caller closes it.
+func (c *Cache) Get(ctx context.Context, key string) (*object.Object, error) {
+	now := c.clock.Now()
+	var stale *store.Entry
+	e, err := c.store.Get(key)
+	switch {
+	case err == nil && c.fresh(&e, now):
+		if obj, err := c.serveStored(key, &e, object.Hit); err == nil {
+			c.hits.Add(1)
+			return obj, nil
+		}
+		// The blob was evicted after the index read: a miss.
+	case err == nil:
+		stale = &e
+	case !errors.Is(err, store.ErrNotFound):
+		return nil, err
+	}
+	if stale == nil && c.isNegative(key, now) {
+		return nil, fmt.Errorf("%w: %s (remembered)", ErrNotFound, key)
+	}
+	f, hit, err := c.join(key, stale)
+	if err != nil {
+		return nil, err
+	}
+	if hit != nil {
+		c.hits.Add(1)
+		return hit, nil
+	}
+	select {
+	case <-f.ready:
+	case <-ctx.Done():
+		f.release()
+		return nil, ctx.Err()
+	}
+	switch {
+	case f.err != nil:
+		f.release()
+		if stale != nil && mayServeStale(stale) && !errors.Is(f.err, ErrNotFound) {
+			if obj, err := c.serveStored(key, stale, object.Stale); err == nil {
+				c.stale.Add(1)
+				c.log.Warn().Err(f.err).Str("key", key).Msg("upstream failed; serving stale")
+				return obj, nil
+			}
+		}
+		return nil, f.err
+	case f.entry != nil: // revalidated: the stored bytes are still right
+		f.release()
+		c.revalidated.Add(1)
+		return c.serveStored(key, f.entry, object.Hit)
+	}
+	c.misses.Add(1)
+	return f.object(), nil
+}
+
+// join is the coalescing point: it returns the fill of key in flight, or
+// starts one. It re-checks the index first, since a fill may have
+// committed key since the caller looked. The caller owns one reference to
+// the returned fill.
+func (c *Cache) join(key string, stale *store.Entry) (*fill, *object.Object, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if f, ok := c.fills[key]; ok {
+		f.addRef()
+		c.coalesced.Add(1)
+		return f, nil, nil
+	}
+	if e, err := c.store.Get(key); err == nil && c.fresh(&e, c.clock.Now()) {
+		if obj, err := c.serveStored(key, &e, object.Hit); err == nil {
+			return nil, obj, nil
+		}
+	}
+	if len(c.fills) >= c.cfg.MaxFills {
+		return nil, nil, fmt.Errorf("%w: %d fills in flight", ErrBusy, len(c.fills))
+	}
+	f := newFill(c, key)
+	f.refs = 2 // the fill goroutine and the caller
+	c.fills[key] = f
+	c.wg.Add(1)
+	go c.runFill(f, stale)
+	return f, nil, nil
+}
+
+// endFill takes f out of the coalescing map: later requests read the
+// store (after a commit) or start a new fill (after a failure).
+func (c *Cache) endFill(f *fill) {
+	c.mu.Lock()
+	if c.fills[f.key] == f {
+		delete(c.fills, f.key)
+	}
+	c.mu.Unlock()
+}
+
+// serveStored opens the blob of a stored entry as an object.
+func (c *Cache) serveStored(key string, e *store.Entry, result string) (*object.Object, error) {
+	r, err := c.store.OpenBlob(e.Digest)
+	if err != nil {
+		return nil, err
+	}
+	h := http.Header{}
+	for _, k := range forwardedHeaders {
+		if v, ok := e.Header[k]; ok {
+			h.Set(k, v)
+		}
+	}
+	h.Set("Age", strconv.FormatInt(int64(age(e, c.clock.Now())/time.Second), 10))
+	lm, _ := http.ParseTime(e.Header["Last-Modified"])
+	return &object.Object{
+		Key: key, Size: r.Size, ETag: e.Digest.ETag(), LastModified: lm, Header: h, Cache: result,
+		Body: &object.FileBody{File: r.File, N: r.Size, Sendfile: c.cfg.Sendfile, OnClose: func() { _ = r.Close() }},
+	}, nil
+}
+
+func (c *Cache) isNegative(key string, now time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	until, ok := c.negative[key]
+	if ok && now.After(until) {
+		delete(c.negative, key)
+		return false
+	}
+	return ok
+}
+
+// maxNegative bounds the negative cache; a flood of distinct 404s must not
+// grow memory without limit.
+const maxNegative = 10000
+
+func (c *Cache) setNegative(key string) {
+	if c.cfg.NegativeTTL < 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.negative) >= maxNegative {
+		for k := range c.negative { // drop an arbitrary one
+			delete(c.negative, k)
+			break
+		}
+	}
+	c.negative[key] = c.clock.Now().Add(c.cfg.NegativeTTL)
+}
+
+// expected returns the digest the upstream's bytes for key must have: from
+// the catalog when one is configured, else from an ETag of relayd's form
+// sent by a relayd upstream.
+func (c *Cache) expected(key string, h http.Header) digest.Digest {
+	if c.expect != nil {
+		if d, _, ok := c.expect.Expect(key); ok {
+			return d
+		}
+	}
+	d, _ := digest.FromETag(h.Get("Etag"))
+	return d
+}

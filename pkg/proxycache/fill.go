@@ -1,0 +1,303 @@
+package proxycache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/relayd/relayd/pkg/object"
+	"github.com/relayd/relayd/pkg/store"
+)
+
+// fill is one upstream request for one key, shared by every request that
+// arrives while it runs. Its bytes go to a store.Writer's temp file; the
+// requesters read that file as it grows.
+type fill struct {
+	c   *Cache
+	key string
+
+	// ready is closed once the upstream has answered; the fields below it
+	// are written before and only read after.
+	ready        chan struct{}
+	err          error        // failed before any byte
+	entry        *store.Entry // revalidated: serve this stored entry
+	w            *store.Writer
+	size         int64 // -1 if the upstream sent no Content-Length
+	etag         string
+	lastModified time.Time
+	header       http.Header
+	upstreamTime time.Duration
+
+	mu       sync.Mutex
+	written  int64
+	done     bool
+	doneErr  error         // failed after the first byte
+	progress chan struct{} // closed and replaced whenever written or done changes
+	refs     int           // the fill goroutine plus every reader
+}
+
+func newFill(c *Cache, key string) *fill {
+	return &fill{c: c, key: key, ready: make(chan struct{}), size: -1, progress: make(chan struct{})}
+}
+
+func (f *fill) addRef() {
+	f.mu.Lock()
+	f.refs++
+	f.mu.Unlock()
+}
+
+// release drops one reference; the last one closes the temp file.
+func (f *fill) release() {
+	f.mu.Lock()
+	f.refs--
+	last := f.refs == 0
+	f.mu.Unlock()
+	if last && f.w != nil {
+		_ = f.w.Close()
+	}
+}
+
+// fail ends a fill that produced no bytes; every waiter gets err.
+func (f *fill) fail(err error) {
+	f.c.endFill(f)
+	f.c.fillErrors.Add(1)
+	f.err = err
+	close(f.ready)
+}
+
+// advance publishes bytes written so far.
+func (f *fill) advance(n int64) {
+	f.mu.Lock()
+	f.written = n
+	close(f.progress)
+	f.progress = make(chan struct{})
+	f.mu.Unlock()
+}
+
+// finish marks the fill complete (err == nil) or broken.
+func (f *fill) finish(err error) {
+	f.mu.Lock()
+	f.done = true
+	f.doneErr = err
+	close(f.progress)
+	f.progress = make(chan struct{})
+	f.mu.Unlock()
+	if err != nil {
+		f.c.fillErrors.Add(1)
+	}
+}
+
+// visible is how many bytes readers may send. Until the fill is complete
+// and verified the last byte written is held back, so no client ever
+// receives a whole object that turns out truncated or wrong.
+func (f *fill) visible() int64 {
+	if f.done && f.doneErr == nil {
+		return f.written
+	}
+	return max(f.written-1, 0)
+}
+
+// object is a requester's view of the fill. The reference the requester
+// holds passes to the object's body.
+func (f *fill) object() *object.Object {
+	return &object.Object{
+		Key: f.key, Size: f.size, ETag: f.etag, LastModified: f.lastModified, Header: f.header.Clone(),
+		Cache: object.Miss, UpstreamTime: f.upstreamTime, Body: &fillBody{f: f},
+	}
+}
+
+// runFill asks the upstream for key (conditionally when stale is set) and
+// writes what it sends.
+func (c *Cache) runFill(f *fill, stale *store.Entry) {
+	defer c.wg.Done()
+	defer f.release()
+	c.nfills.Add(1)
+	var hdr http.Header
+	if stale != nil {
+		hdr = validators(stale)
+	}
+	requested := c.clock.Now()
+	start := time.Now()
+	resp, err := c.up.Fetch(c.ctx, f.key, hdr)
+	f.upstreamTime = time.Since(start)
+	if err != nil {
+		f.fail(fmt.Errorf("%w: %w", ErrUpstream, err))
+		return
+	}
+	defer resp.Body.Close()
+	received := c.clock.Now()
+	switch {
+	case resp.StatusCode == http.StatusNotModified && stale != nil:
+		e := *stale
+		e.Header = make(map[string]string, len(stale.Header))
+		for k, v := range stale.Header {
+			e.Header[k] = v
+		}
+		refresh(&e, resp.Header, requested, received)
+		if err := c.store.Update(f.key, func(x *store.Entry) { x.Header, x.Requested, x.Stored = e.Header, e.Requested, e.Stored }); err != nil {
+			c.log.Warn().Err(err).Str("key", f.key).Msg("store revalidated entry")
+		}
+		f.entry = &e
+		c.endFill(f)
+		close(f.ready)
+		return
+	case resp.StatusCode == http.StatusOK:
+	case resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusGone:
+		c.setNegative(f.key)
+		if stale != nil {
+			_ = c.store.Delete(f.key) // gone upstream: gone here
+		}
+		f.fail(fmt.Errorf("%w: %s", ErrNotFound, f.key))
+		return
+	default:
+		f.fail(fmt.Errorf("%w: %s: status %d", ErrUpstream, f.key, resp.StatusCode))
+		return
+	}
+	expect := c.expected(f.key, resp.Header)
+	w, err := c.store.Create(resp.ContentLength)
+	if err != nil {
+		if errors.Is(err, store.ErrFull) {
+			err = fmt.Errorf("%w: %w", ErrBusy, err)
+		}
+		f.fail(err)
+		return
+	}
+	f.w = w
+	f.size = resp.ContentLength
+	f.header = http.Header{}
+	for _, k := range forwardedHeaders {
+		if v := resp.Header.Values(k); len(v) > 0 {
+			f.header[k] = v
+		}
+	}
+	f.lastModified, _ = http.ParseTime(resp.Header.Get("Last-Modified"))
+	if !expect.IsZero() {
+		f.etag = expect.ETag()
+	}
+	close(f.ready)
+
+	if err := c.copyBody(f, resp.Body); err != nil {
+		w.Abort()
+		c.endFill(f)
+		f.finish(err)
+		c.log.Warn().Err(err).Str("key", f.key).Msg("fill failed")
+		return
+	}
+	if !storable(resp.Header) {
+		// Streamed to the requesters that were waiting, not kept.
+		var err error
+		if got := w.Digest(); !expect.IsZero() && got != expect {
+			err = fmt.Errorf("%w: %s: got %s, want %s", ErrDigestMismatch, f.key, got, expect)
+		}
+		w.Abort()
+		c.endFill(f)
+		f.finish(err)
+		return
+	}
+	entry := store.Entry{Requested: requested, Stored: received, Header: keepHeaders(resp.Header)}
+	_, err = w.Commit(f.key, entry, expect)
+	c.endFill(f)
+	if errors.Is(err, store.ErrDigestMismatch) {
+		err = fmt.Errorf("%w: %w", ErrDigestMismatch, err)
+		c.log.Error().Err(err).Str("key", f.key).Msg("upstream sent wrong bytes; discarded")
+	} else if err != nil {
+		c.log.Warn().Err(err).Str("key", f.key).Msg("commit failed")
+	}
+	f.finish(err)
+}
+
+// copyBody moves the upstream body into the writer, publishing progress.
+func (c *Cache) copyBody(f *fill, body io.Reader) error {
+	bp := object.GetBuffer()
+	defer object.PutBuffer(bp)
+	buf := *bp
+	for {
+		n, rerr := body.Read(buf)
+		if n > 0 {
+			if _, err := f.w.Write(buf[:n]); err != nil {
+				return err
+			}
+			c.upstreamBytes.Add(int64(n))
+			f.advance(f.w.Written())
+		}
+		if rerr == io.EOF {
+			if f.size >= 0 && f.w.Written() != f.size {
+				return fmt.Errorf("%w: %s: truncated at %d of %d bytes", ErrUpstream, f.key, f.w.Written(), f.size)
+			}
+			return nil
+		}
+		if rerr != nil {
+			return fmt.Errorf("%w: %s: %w", ErrUpstream, f.key, rerr)
+		}
+	}
+}
+
+// fillBody reads a fill's temp file as it grows.
+type fillBody struct {
+	f    *fill
+	once sync.Once
+}
+
+var _ object.Body = (*fillBody)(nil)
+
+// CopyTo copies [off, off+n) (n < 0: to the end), waiting for bytes that
+// have not arrived yet.
+func (b *fillBody) CopyTo(ctx context.Context, w io.Writer, off, n int64) (int64, error) {
+	f := b.f
+	bp := object.GetBuffer()
+	defer object.PutBuffer(bp)
+	buf := *bp
+	var copied int64
+	for {
+		pos := off + copied
+		if n >= 0 && copied >= n {
+			return copied, nil
+		}
+		f.mu.Lock()
+		avail, done, derr, ch := f.visible(), f.done, f.doneErr, f.progress
+		f.mu.Unlock()
+		if derr != nil {
+			return copied, derr
+		}
+		end := avail
+		if n >= 0 {
+			end = min(end, off+n)
+		}
+		if pos < end {
+			chunk := buf[:min(int64(len(buf)), end-pos)]
+			m, err := f.w.File().ReadAt(chunk, pos)
+			if m > 0 {
+				wn, werr := w.Write(chunk[:m])
+				copied += int64(wn)
+				if werr != nil {
+					return copied, werr
+				}
+			}
+			if err != nil && err != io.EOF {
+				return copied, err
+			}
+			continue
+		}
+		if done {
+			if n >= 0 && copied < n {
+				return copied, object.ErrShortRead
+			}
+			return copied, nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return copied, ctx.Err()
+		}
+	}
+}
+
+// Close releases the requester's reference to the fill.
+func (b *fillBody) Close() error {
+	b.once.Do(b.f.release)
+	return nil
+}

@@ -1,0 +1,134 @@
+package proxycache
+
+import (
+	"errors"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/relayd/relayd/pkg/object"
+)
+
+// TestFreshness runs each RFC 9111 rule through the whole cache against a
+// real upstream, with the clock moved instead of slept.
+func TestFreshness(t *testing.T) {
+	t.Parallel()
+	httpDate := func(d time.Duration) string { return time.Now().Add(d).UTC().Format(http.TimeFormat) }
+	for _, tc := range []struct {
+		name      string
+		cfg       func(*Config)
+		header    http.Header
+		after     time.Duration
+		wantCache string
+		wantGets  int
+		wantCond  string // a conditional header value the revalidation must carry
+	}{
+		{name: "max-age fresh", header: http.Header{"Cache-Control": {"max-age=60"}}, after: 30 * time.Second, wantCache: object.Hit, wantGets: 1},
+		{name: "max-age stale revalidated by etag", header: http.Header{"Cache-Control": {"max-age=60"}, "Etag": {`"v1"`}}, after: 61 * time.Second, wantCache: object.Hit, wantGets: 2, wantCond: `"v1"|`},
+		{name: "s-maxage beats max-age", header: http.Header{"Cache-Control": {"max-age=1000, s-maxage=10"}, "Etag": {`"v1"`}}, after: 11 * time.Second, wantCache: object.Hit, wantGets: 2},
+		{name: "expires fresh", header: http.Header{"Expires": {httpDate(time.Minute)}}, after: 30 * time.Second, wantCache: object.Hit, wantGets: 1},
+		{name: "expires stale refetched", header: http.Header{"Expires": {httpDate(time.Minute)}}, after: 90 * time.Second, wantCache: object.Miss, wantGets: 2},
+		{name: "invalid expires is stale", header: http.Header{"Expires": {"0"}}, after: 0, wantCache: object.Miss, wantGets: 2},
+		{name: "no validators no expiry: never reused", header: http.Header{}, after: 0, wantCache: object.Miss, wantGets: 2},
+		{name: "heuristic from last-modified", header: http.Header{"Last-Modified": {httpDate(-10 * 24 * time.Hour)}}, after: 23 * time.Hour, wantCache: object.Hit, wantGets: 1},
+		{name: "heuristic capped at 24h", header: http.Header{"Last-Modified": {httpDate(-100 * 24 * time.Hour)}}, after: 25 * time.Hour, wantCache: object.Hit, wantGets: 2, wantCond: "|" + httpDate(-100*24*time.Hour)},
+		{name: "no-cache revalidates every use", header: http.Header{"Cache-Control": {"max-age=600, no-cache"}, "Etag": {`"n"`}}, after: 0, wantCache: object.Hit, wantGets: 2},
+		{name: "no-store is not kept", header: http.Header{"Cache-Control": {"max-age=600, no-store"}}, after: 0, wantCache: object.Miss, wantGets: 2},
+		{name: "private is not kept", header: http.Header{"Cache-Control": {"private, max-age=600"}}, after: 0, wantCache: object.Miss, wantGets: 2},
+		{name: "default ttl for unspecified", cfg: func(c *Config) { c.DefaultTTL = time.Hour }, header: http.Header{}, after: 30 * time.Minute, wantCache: object.Hit, wantGets: 1},
+		{name: "default ttl does not beat max-age", cfg: func(c *Config) { c.DefaultTTL = time.Hour }, header: http.Header{"Cache-Control": {"max-age=10"}}, after: 20 * time.Second, wantCache: object.Miss, wantGets: 2},
+		{name: "age header counts", header: http.Header{"Cache-Control": {"max-age=60"}, "Age": {"50"}}, after: 20 * time.Second, wantCache: object.Miss, wantGets: 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			cfg := DefaultConfig()
+			if tc.cfg != nil {
+				tc.cfg(&cfg)
+			}
+			f := newFixture(t, cfg, 0)
+			body := randomBytes(10000, 7)
+			f.up.set("/o", &upObject{body: body, header: tc.header})
+			mustGet(t, f.cache, "o", body, object.Miss)
+			f.clock.Advance(tc.after)
+			mustGet(t, f.cache, "o", body, tc.wantCache)
+			if n := f.up.count("/o"); n != tc.wantGets {
+				t.Fatalf("upstream GETs = %d, want %d", n, tc.wantGets)
+			}
+			if tc.wantCond != "" {
+				f.up.mu.Lock()
+				conds := f.up.conds["/o"]
+				f.up.mu.Unlock()
+				if len(conds) == 0 || conds[len(conds)-1] != tc.wantCond {
+					t.Fatalf("conditional headers = %q, want %q", conds, tc.wantCond)
+				}
+			}
+		})
+	}
+}
+
+func TestRevalidationRefreshesStoredEntry(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, DefaultConfig(), 0)
+	body := randomBytes(5000, 8)
+	f.up.set("/r", &upObject{body: body, header: http.Header{"Cache-Control": {"max-age=60"}, "Etag": {`"r1"`}}})
+	mustGet(t, f.cache, "r", body, object.Miss)
+	f.clock.Advance(2 * time.Minute)
+	mustGet(t, f.cache, "r", body, object.Hit) // 304
+	mustGet(t, f.cache, "r", body, object.Hit) // fresh again: no request
+	if n := f.up.count("/r"); n != 2 {
+		t.Fatalf("upstream GETs = %d, want 2 (one fill, one revalidation)", n)
+	}
+	if s := f.cache.Stats(); s.Revalidated != 1 {
+		t.Fatalf("revalidated = %d, want 1", s.Revalidated)
+	}
+}
+
+func TestStaleWhenUpstreamDown(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name      string
+		cc        string
+		wantStale bool
+	}{
+		{"served stale", "max-age=1", true},
+		{"must-revalidate forbids stale", "max-age=1, must-revalidate", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t, DefaultConfig(), 0)
+			body := randomBytes(3000, 9)
+			f.up.set("/s", &upObject{body: body, header: http.Header{"Cache-Control": {tc.cc}}})
+			mustGet(t, f.cache, "s", body, object.Miss)
+			f.clock.Advance(5 * time.Second)
+			f.up.set("/s", &upObject{down: true})
+			got, cache, err := get(t, f.cache, "s")
+			if tc.wantStale {
+				if err != nil || cache != object.Stale || string(got) != string(body) {
+					t.Fatalf("got %d bytes, cache %q, err %v; want the stale object", len(got), cache, err)
+				}
+				return
+			}
+			if !errors.Is(err, ErrUpstream) {
+				t.Fatalf("err = %v, want ErrUpstream", err)
+			}
+		})
+	}
+}
+
+func TestGoneUpstreamDropsStoredObject(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, DefaultConfig(), 0)
+	body := randomBytes(3000, 10)
+	f.up.set("/g", &upObject{body: body, header: http.Header{"Cache-Control": {"max-age=1"}, "Etag": {`"g"`}}})
+	mustGet(t, f.cache, "g", body, object.Miss)
+	f.clock.Advance(2 * time.Second)
+	f.up.mu.Lock()
+	delete(f.up.objects, "/g")
+	f.up.mu.Unlock()
+	if _, _, err := get(t, f.cache, "g"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("err = %v, want ErrNotFound", err)
+	}
+	if _, err := f.store.Get("g"); err == nil {
+		t.Fatal("object deleted upstream is still stored")
+	}
+}

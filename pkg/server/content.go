@@ -1,0 +1,84 @@
+package server
+
+import (
+	"context"
+	"net/http"
+	"strings"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/rs/zerolog"
+
+	"github.com/relayd/relayd/pkg/cleanpath"
+	"github.com/relayd/relayd/pkg/object"
+)
+
+// Source finds objects by key: the origin directory or the proxy cache.
+type Source interface {
+	// Get returns the object for a cleanpath key; the caller closes it.
+	Get(ctx context.Context, key string) (*object.Object, error)
+}
+
+// Readiness says whether the node should receive traffic; nil is ready.
+type Readiness func() error
+
+// Content is the content port's router.
+type Content struct {
+	src   Source
+	ready Readiness
+	log   zerolog.Logger
+}
+
+// NewContent builds the content-port handler over src.
+func NewContent(src Source, ready Readiness, log zerolog.Logger) http.Handler {
+	c := &Content{src: src, ready: ready, log: log}
+	r := chi.NewRouter()
+	r.Use(AccessLog(log))
+	r.MethodNotAllowed(Handle(func(w http.ResponseWriter, r *http.Request) error {
+		w.Header().Set("Allow", "GET, HEAD")
+		return &Error{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed", Msg: r.Method + " not allowed"}
+	}))
+	r.NotFound(Handle(func(http.ResponseWriter, *http.Request) error {
+		return &Error{Status: http.StatusNotFound, Code: "not_found", Msg: "no such endpoint"}
+	}))
+	r.Route("/-", func(r chi.Router) {
+		r.Get("/healthz", Handle(c.healthz))
+		r.Head("/healthz", Handle(c.healthz))
+		r.Get("/readyz", Handle(c.readyz))
+		r.Head("/readyz", Handle(c.readyz))
+	})
+	r.Get("/*", Handle(c.object))
+	r.Head("/*", Handle(c.object))
+	return r
+}
+
+func (c *Content) healthz(w http.ResponseWriter, _ *http.Request) error {
+	WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	return nil
+}
+
+func (c *Content) readyz(w http.ResponseWriter, _ *http.Request) error {
+	if c.ready != nil {
+		if err := c.ready(); err != nil {
+			return &Error{Status: http.StatusServiceUnavailable, Code: "not_ready", Msg: "not ready", Err: err}
+		}
+	}
+	WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	return nil
+}
+
+// object serves GET and HEAD of an object key.
+func (c *Content) object(w http.ResponseWriter, r *http.Request) error {
+	key, err := cleanpath.Key(r.URL.EscapedPath())
+	if err != nil {
+		return err
+	}
+	if key == "-" || strings.HasPrefix(key, "-/") {
+		// An encoded "/-%2F…" decodes into the reserved API prefix.
+		return &Error{Status: http.StatusBadRequest, Code: "bad_path", Msg: "paths under /-/ are reserved for the relay API"}
+	}
+	obj, err := c.src.Get(r.Context(), key)
+	if err != nil {
+		return err
+	}
+	return ServeObject(w, r, obj)
+}

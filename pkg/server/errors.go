@@ -1,0 +1,101 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+
+	"github.com/relayd/relayd/pkg/cleanpath"
+	"github.com/relayd/relayd/pkg/hierarchy"
+	"github.com/relayd/relayd/pkg/origin"
+	"github.com/relayd/relayd/pkg/proxycache"
+	"github.com/relayd/relayd/pkg/store"
+)
+
+// Error is an error with the HTTP status and code it is answered with.
+type Error struct {
+	Status int
+	Code   string
+	Msg    string
+	Err    error
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return e.Msg + ": " + e.Err.Error()
+	}
+	return e.Msg
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// classify maps an error to the status, code and message a client gets.
+// Messages of internal errors are not passed to clients.
+func classify(err error) (status int, code, msg string) {
+	var he *Error
+	switch {
+	case errors.As(err, &he):
+		return he.Status, he.Code, he.Error()
+	case errors.Is(err, cleanpath.ErrBadPath):
+		return http.StatusBadRequest, "bad_path", err.Error()
+	case errors.Is(err, proxycache.ErrNotFound), errors.Is(err, origin.ErrNotFound), errors.Is(err, store.ErrNotFound):
+		return http.StatusNotFound, "not_found", "not found"
+	case errors.Is(err, store.ErrNoSpace):
+		return http.StatusInsufficientStorage, "disk_full", "the relay's disk is full"
+	case errors.Is(err, proxycache.ErrBusy):
+		return http.StatusServiceUnavailable, "busy", "relay busy, retry shortly"
+	case errors.Is(err, proxycache.ErrDigestMismatch):
+		return http.StatusBadGateway, "digest_mismatch", "upstream sent bytes that do not match their digest"
+	case errors.Is(err, hierarchy.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
+		return http.StatusGatewayTimeout, "upstream_timeout", "upstream timed out"
+	case errors.Is(err, hierarchy.ErrNoUpstream):
+		return http.StatusBadGateway, "no_upstream", "no upstream configured"
+	case errors.Is(err, proxycache.ErrUpstream), errors.Is(err, hierarchy.ErrUnavailable):
+		return http.StatusBadGateway, "upstream_failed", "upstream failed"
+	default:
+		return http.StatusInternalServerError, "internal", "internal error"
+	}
+}
+
+// WriteError answers with the JSON error for err and records it for the
+// request's log line.
+func WriteError(w http.ResponseWriter, r *http.Request, err error) {
+	status, code, msg := classify(err)
+	if li := logInfo(r.Context()); li != nil {
+		li.err = err
+		li.code = code
+	}
+	h := w.Header()
+	for _, k := range []string{"Etag", "Last-Modified", "Cache-Control", "Expires", "Accept-Ranges", "Content-Encoding", "Content-Disposition"} {
+		h.Del(k)
+	}
+	if status == http.StatusServiceUnavailable {
+		h.Set("Retry-After", "1")
+	}
+	WriteJSON(w, status, map[string]string{"error": msg, "code": code})
+}
+
+// WriteJSON answers with v as JSON.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status, b = http.StatusInternalServerError, []byte(`{"error":"internal error","code":"internal"}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+// HandlerFunc is a handler that returns its error instead of writing it.
+type HandlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// Handle adapts a HandlerFunc: a returned error becomes the JSON answer.
+func Handle(h HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			WriteError(w, r, err)
+		}
+	}
+}

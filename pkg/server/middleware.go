@@ -1,0 +1,138 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"runtime/debug"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// reqLog collects what the handlers learn about a request for its one log
+// line.
+type reqLog struct {
+	key      string
+	cache    string
+	upstream time.Duration
+	err      error
+	code     string
+}
+
+type ctxKey struct{}
+
+func logInfo(ctx context.Context) *reqLog {
+	li, _ := ctx.Value(ctxKey{}).(*reqLog)
+	return li
+}
+
+// responseWriter records status and bytes. It keeps http.ResponseWriter's
+// io.ReaderFrom, so sendfile still reaches the connection.
+type responseWriter struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+func (w *responseWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *responseWriter) Write(p []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(p)
+	w.bytes += int64(n)
+	return n, err
+}
+
+func (w *responseWriter) ReadFrom(r io.Reader) (int64, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.(io.ReaderFrom).ReadFrom(r)
+	w.bytes += n
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// maxHeaderBytes is the largest request header block served; larger gets
+// 431. The http.Server's own limit is set above it so that this check,
+// with its JSON answer, is the one that fires.
+const maxHeaderBytes = 32 << 10
+
+// AccessLog logs each request once, at the end, with what the handlers
+// recorded; it also answers oversized headers with 431 and turns a panic
+// into a 500 (or an aborted connection) plus one error line.
+func AccessLog(log zerolog.Logger) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			start := time.Now()
+			li := &reqLog{}
+			r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, li))
+			rw := &responseWriter{ResponseWriter: w}
+			aborted := false
+			defer func() {
+				p := recover()
+				if p != nil {
+					aborted = true
+					if p != http.ErrAbortHandler {
+						log.Error().Interface("panic", p).Bytes("stack", debug.Stack()).Str("path", r.URL.Path).Msg("handler panic")
+						if rw.status == 0 {
+							WriteError(rw, r, errors.New("panic"))
+						}
+					}
+				}
+				status := rw.status
+				if status == 0 {
+					status = http.StatusOK
+				}
+				lvl := zerolog.InfoLevel
+				if status >= 500 || aborted {
+					lvl = zerolog.WarnLevel
+				}
+				ev := log.WithLevel(lvl).Str("method", r.Method).Str("path", r.URL.EscapedPath()).
+					Int("status", status).Int64("bytes", rw.bytes).Dur("dur", time.Since(start)).Str("remote", r.RemoteAddr)
+				if li.cache != "" {
+					ev = ev.Str("cache", li.cache)
+				}
+				if li.upstream > 0 {
+					ev = ev.Dur("upstream", li.upstream)
+				}
+				if li.err != nil {
+					ev = ev.Str("code", li.code).AnErr("error", li.err)
+				}
+				if aborted {
+					ev = ev.Bool("aborted", true)
+				}
+				ev.Msg("request")
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+			}()
+			if headerSize(r) > maxHeaderBytes {
+				WriteError(rw, r, &Error{Status: http.StatusRequestHeaderFieldsTooLarge, Code: "headers_too_large", Msg: "request headers exceed 32 KiB"})
+				return
+			}
+			next.ServeHTTP(rw, r)
+		})
+	}
+}
+
+func headerSize(r *http.Request) int {
+	n := len(r.Method) + len(r.RequestURI) + len(r.Proto) + 4
+	for k, vs := range r.Header {
+		for _, v := range vs {
+			n += len(k) + len(v) + 4
+		}
+	}
+	return n
+}

@@ -1,0 +1,117 @@
+package server
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/relayd/relayd/pkg/httprange"
+	"github.com/relayd/relayd/pkg/object"
+)
+
+// ServeObject answers r with obj: conditional requests (RFC 9110 §13),
+// a single byte range (§14; several ranges or an unknown size get the
+// whole object), HEAD. A failure after the status line aborts the
+// connection so the client sees an incomplete response, never a complete
+// wrong one. It closes obj.
+func ServeObject(w http.ResponseWriter, r *http.Request, obj *object.Object) error {
+	defer obj.Close()
+	if li := logInfo(r.Context()); li != nil {
+		li.key, li.cache, li.upstream = obj.Key, obj.Cache, obj.UpstreamTime
+	}
+	h := w.Header()
+	for k, v := range obj.Header {
+		h[k] = v
+	}
+	if obj.ETag != "" {
+		h.Set("Etag", obj.ETag)
+	}
+	if !obj.LastModified.IsZero() {
+		h.Set("Last-Modified", obj.LastModified.UTC().Format(http.TimeFormat))
+	}
+	if obj.Cache != "" {
+		h.Set("X-Relay-Cache", obj.Cache)
+	}
+	if notModified(r, obj) {
+		for _, k := range []string{"Content-Type", "Content-Encoding", "Content-Length", "Content-Disposition", "Content-Language"} {
+			h.Del(k)
+		}
+		w.WriteHeader(http.StatusNotModified)
+		return nil
+	}
+	size := obj.Size
+	start, length, status := int64(0), size, http.StatusOK
+	if size >= 0 {
+		h.Set("Accept-Ranges", "bytes")
+		if rh := r.Header.Get("Range"); rh != "" && ifRange(r, obj) {
+			ranges, err := httprange.Parse(rh, size)
+			switch {
+			case errors.Is(err, httprange.ErrUnsatisfiable):
+				h.Set("Content-Range", httprange.UnsatisfiedContentRange(size))
+				return &Error{Status: http.StatusRequestedRangeNotSatisfiable, Code: "bad_range", Msg: "range not satisfiable for " + strconv.FormatInt(size, 10) + " bytes"}
+			case err == nil && len(ranges) == 1:
+				start, length, status = ranges[0].Start, ranges[0].Length, http.StatusPartialContent
+				h.Set("Content-Range", ranges[0].ContentRange(size))
+			}
+			// A malformed header or several ranges: the whole object
+			// (RFC 9110 lets a server ignore Range).
+		}
+		h.Set("Content-Length", strconv.FormatInt(length, 10))
+	}
+	w.WriteHeader(status)
+	if r.Method == http.MethodHead {
+		return nil
+	}
+	if _, err := obj.Body.CopyTo(r.Context(), w, start, length); err != nil {
+		if li := logInfo(r.Context()); li != nil {
+			li.err = err
+			li.code = "aborted"
+		}
+		panic(http.ErrAbortHandler)
+	}
+	return nil
+}
+
+// notModified evaluates If-None-Match, or If-Modified-Since without it.
+func notModified(r *http.Request, obj *object.Object) bool {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return false
+	}
+	if inm := r.Header.Get("If-None-Match"); inm != "" {
+		return obj.ETag != "" && etagListMatch(inm, obj.ETag)
+	}
+	ims := r.Header.Get("If-Modified-Since")
+	if ims == "" || obj.LastModified.IsZero() {
+		return false
+	}
+	t, err := http.ParseTime(ims)
+	return err == nil && !obj.LastModified.Truncate(time.Second).After(t)
+}
+
+// etagListMatch is the weak comparison of If-None-Match (RFC 9110 §13.1.2).
+func etagListMatch(list, etag string) bool {
+	etag = strings.TrimPrefix(etag, "W/")
+	for part := range strings.SplitSeq(list, ",") {
+		part = strings.TrimSpace(part)
+		if part == "*" || strings.TrimPrefix(part, "W/") == etag {
+			return true
+		}
+	}
+	return false
+}
+
+// ifRange reports whether a Range may be honoured under If-Range: only
+// when the validator still matches (strong comparison for entity tags).
+func ifRange(r *http.Request, obj *object.Object) bool {
+	ir := strings.TrimSpace(r.Header.Get("If-Range"))
+	if ir == "" {
+		return true
+	}
+	if strings.HasPrefix(ir, `"`) {
+		return obj.ETag != "" && ir == obj.ETag
+	}
+	t, err := http.ParseTime(ir)
+	return err == nil && !obj.LastModified.IsZero() && obj.LastModified.Truncate(time.Second).Equal(t)
+}

@@ -1,0 +1,623 @@
+package store
+
+import (
+	"container/list"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/relayd/relayd/pkg/clock"
+	"github.com/relayd/relayd/pkg/digest"
+)
+
+// Sentinel errors; callers test them with errors.Is.
+var (
+	// ErrNotFound: no entry for the key, or its blob is gone.
+	ErrNotFound = errors.New("store: not found")
+	// ErrFull: the quota cannot make room because every blob is in use.
+	ErrFull = errors.New("store: quota full, every object in use")
+	// ErrTooLarge: the object is larger than the whole quota.
+	ErrTooLarge = errors.New("store: object larger than quota")
+	// ErrNoSpace: the file system is out of space (ENOSPC).
+	ErrNoSpace = errors.New("store: no space left on device")
+	// ErrDigestMismatch: the bytes written do not have the expected digest.
+	ErrDigestMismatch = errors.New("store: digest mismatch")
+	// ErrClosed: the store has been closed.
+	ErrClosed = errors.New("store: closed")
+)
+
+// Config says where and how much the store keeps.
+type Config struct {
+	// Dir holds index.db, blobs/ and tmp/. Created if missing. Required.
+	Dir string
+	// MaxBytes caps the bytes of all blobs plus reservations of writers in
+	// progress. 0 means no cap. Default 0.
+	MaxBytes int64
+	// AccessFlushInterval is how often access times are written to the
+	// index (they are kept in memory between flushes, so a hit costs no
+	// disk write). Default 30s.
+	AccessFlushInterval time.Duration
+	// ReserveChunk is how much a writer of unknown size reserves at a time.
+	// Default 4 MiB.
+	ReserveChunk int64
+}
+
+// DefaultConfig returns the defaults for dir.
+func DefaultConfig(dir string) Config {
+	return Config{Dir: dir, AccessFlushInterval: 30 * time.Second, ReserveChunk: 4 << 20}
+}
+
+// Entry is what the index holds for one key.
+type Entry struct {
+	// Digest and Size identify the blob holding the object's bytes.
+	Digest digest.Digest `json:"d"`
+	Size   int64         `json:"s"`
+	// Requested and Stored are when the upstream request was sent and its
+	// response received (RFC 9111's request_time and response_time).
+	Requested time.Time `json:"q"`
+	Stored    time.Time `json:"t"`
+	// Header holds the response headers the caller keeps (canonical names).
+	Header map[string]string `json:"h,omitempty"`
+}
+
+// Stats is a snapshot of the store's size.
+type Stats struct {
+	Blobs     int   `json:"blobs"`
+	Bytes     int64 `json:"bytes"`
+	Reserved  int64 `json:"reserved"`
+	MaxBytes  int64 `json:"max_bytes"`
+	Evictions int64 `json:"evictions"`
+}
+
+var (
+	bucketPaths = []byte("paths") // key → Entry (JSON)
+	bucketBlobs = []byte("blobs") // digest → size(8) atime(8)
+	bucketRefs  = []byte("refs")  // digest ‖ key → nil: which keys use a blob
+)
+
+// blob is the in-memory state of one stored blob.
+type blob struct {
+	d       digest.Digest
+	size    int64
+	atime   int64 // unix nanoseconds
+	readers int   // open Readers; a blob with readers is never evicted
+	elem    *list.Element
+}
+
+// Store is a blob store with a bbolt index. It is safe for concurrent use.
+type Store struct {
+	cfg   Config
+	log   zerolog.Logger
+	clock clock.Clock
+	db    *bolt.DB
+
+	blobDir, tmpDir string
+
+	// wmu serialises the operations that add or remove blob files and
+	// their records (commit, evict, delete), so a blob being evicted and
+	// the same blob being committed again cannot interleave.
+	wmu sync.Mutex
+
+	mu        sync.Mutex
+	blobs     map[digest.Digest]*blob
+	lru       *list.List // of *blob, front = most recently used
+	used      int64      // bytes of committed blobs
+	reserved  int64      // bytes reserved by writers
+	dirty     map[digest.Digest]int64
+	evictions int64
+	closed    bool
+}
+
+// Open opens (or creates) the store in cfg.Dir and reconciles the index
+// with the blobs on disk.
+func Open(cfg Config, log zerolog.Logger, clk clock.Clock) (*Store, error) {
+	if cfg.Dir == "" {
+		return nil, errors.New("store: no directory configured")
+	}
+	def := DefaultConfig(cfg.Dir)
+	if cfg.AccessFlushInterval <= 0 {
+		cfg.AccessFlushInterval = def.AccessFlushInterval
+	}
+	if cfg.ReserveChunk <= 0 {
+		cfg.ReserveChunk = def.ReserveChunk
+	}
+	s := &Store{
+		cfg: cfg, log: log.With().Str("component", "store").Logger(), clock: clk,
+		blobDir: filepath.Join(cfg.Dir, "blobs"), tmpDir: filepath.Join(cfg.Dir, "tmp"),
+		blobs: make(map[digest.Digest]*blob), lru: list.New(), dirty: make(map[digest.Digest]int64),
+	}
+	for _, d := range []string{cfg.Dir, s.blobDir} {
+		if err := os.MkdirAll(d, 0o750); err != nil {
+			return nil, fmt.Errorf("store: %w", err)
+		}
+	}
+	// Temp files belong to writers of a previous run: none can be resumed
+	// into a verified blob, so they go.
+	if err := os.RemoveAll(s.tmpDir); err != nil {
+		return nil, fmt.Errorf("store: clear temp dir: %w", err)
+	}
+	if err := os.MkdirAll(s.tmpDir, 0o750); err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	db, err := bolt.Open(filepath.Join(cfg.Dir, "index.db"), 0o640, &bolt.Options{Timeout: 2 * time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("store: open index %s: %w", filepath.Join(cfg.Dir, "index.db"), err)
+	}
+	s.db = db
+	if err := s.reconcile(); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// blobPath is where the blob with digest d lives: blobs/ab/abcdef….
+func (s *Store) blobPath(d digest.Digest) string {
+	h := d.Hex()
+	return filepath.Join(s.blobDir, h[:2], h)
+}
+
+// reconcile loads the blob records into memory and makes index and disk
+// agree (see the package comment).
+func (s *Store) reconcile() error {
+	onDisk := make(map[digest.Digest]int64)
+	err := filepath.WalkDir(s.blobDir, func(p string, de os.DirEntry, err error) error {
+		if err != nil || de.IsDir() {
+			return err
+		}
+		d, perr := digest.ParseHex(de.Name())
+		if perr != nil {
+			s.log.Warn().Str("file", p).Msg("removing unknown file in blob directory")
+			return os.Remove(p)
+		}
+		info, ierr := de.Info()
+		if ierr != nil {
+			return ierr
+		}
+		onDisk[d] = info.Size()
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: scan blobs: %w", err)
+	}
+	var dropped []digest.Digest
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketPaths, bucketBlobs, bucketRefs} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		c := tx.Bucket(bucketBlobs).Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			var d digest.Digest
+			copy(d[:], k)
+			size, atime := decodeBlob(v)
+			if n, ok := onDisk[d]; !ok || n != size {
+				dropped = append(dropped, d)
+				continue
+			}
+			delete(onDisk, d)
+			s.blobs[d] = &blob{d: d, size: size, atime: atime}
+		}
+		for _, d := range dropped {
+			if err := dropBlobTx(tx, d); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: reconcile index: %w", err)
+	}
+	for _, d := range dropped {
+		s.log.Warn().Str("digest", d.String()).Msg("index named a blob that is missing or has the wrong size; dropped")
+		_ = os.Remove(s.blobPath(d))
+	}
+	for d := range onDisk {
+		s.log.Info().Str("digest", d.String()).Msg("removing blob not in the index (left by a crash)")
+		_ = os.Remove(s.blobPath(d))
+	}
+	// Rebuild the LRU order from the persisted access times.
+	order := make([]*blob, 0, len(s.blobs))
+	for _, b := range s.blobs {
+		order = append(order, b)
+		s.used += b.size
+	}
+	sortByAtime(order)
+	for _, b := range order {
+		b.elem = s.lru.PushFront(b)
+	}
+	s.log.Debug().Int("blobs", len(s.blobs)).Int64("bytes", s.used).Msg("store opened")
+	return nil
+}
+
+// Run writes batched access times every AccessFlushInterval until ctx ends.
+func (s *Store) Run(ctx context.Context) error {
+	t := time.NewTicker(s.cfg.AccessFlushInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			if err := s.flushAccess(); err != nil {
+				s.log.Warn().Err(err).Msg("flush access times")
+			}
+		}
+	}
+}
+
+// flushAccess writes the access times collected since the last flush.
+func (s *Store) flushAccess() error {
+	s.mu.Lock()
+	if len(s.dirty) == 0 || s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	dirty := s.dirty
+	s.dirty = make(map[digest.Digest]int64)
+	s.mu.Unlock()
+	return s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketBlobs)
+		for d, at := range dirty {
+			v := b.Get(d[:])
+			if v == nil {
+				continue // evicted meanwhile
+			}
+			size, _ := decodeBlob(v)
+			if err := b.Put(d[:], encodeBlob(size, at)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Close flushes access times and closes the index. Readers and writers
+// still open keep working on their files but can no longer commit.
+func (s *Store) Close() error {
+	ferr := s.flushAccess()
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("store: close index: %w", err)
+	}
+	return ferr
+}
+
+// Get returns the entry for key, or ErrNotFound.
+func (s *Store) Get(key string) (Entry, error) {
+	var e Entry
+	err := s.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketPaths).Get([]byte(key))
+		if v == nil {
+			return ErrNotFound
+		}
+		return json.Unmarshal(v, &e)
+	})
+	if err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return e, err
+		}
+		return e, fmt.Errorf("store: get %s: %w", key, err)
+	}
+	return e, nil
+}
+
+// Update changes the entry for key in place (e.g. new freshness after a
+// revalidation) without touching its blob. fn must not change Digest or
+// Size. ErrNotFound if the key has no entry.
+func (s *Store) Update(key string, fn func(*Entry)) error {
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketPaths)
+		v := b.Get([]byte(key))
+		if v == nil {
+			return ErrNotFound
+		}
+		var e Entry
+		if err := json.Unmarshal(v, &e); err != nil {
+			return err
+		}
+		d, size := e.Digest, e.Size
+		fn(&e)
+		e.Digest, e.Size = d, size
+		nv, err := encodeEntry(&e)
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte(key), nv)
+	})
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return fmt.Errorf("store: update %s: %w", key, mapNoSpace(err))
+	}
+	return err
+}
+
+// Delete removes the entry for key. Its blob goes too when no other key
+// uses it; a reader that has it open keeps reading its bytes.
+func (s *Store) Delete(key string) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	var orphan digest.Digest
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		var err error
+		orphan, err = unlinkKeyTx(tx, key)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("store: delete %s: %w", key, err)
+	}
+	if !orphan.IsZero() {
+		s.forgetLocked(orphan)
+	}
+	return nil
+}
+
+// forgetLocked drops the in-memory record of a blob no key uses any more
+// and removes its file. Called with s.wmu held.
+func (s *Store) forgetLocked(d digest.Digest) {
+	s.mu.Lock()
+	if b, ok := s.blobs[d]; ok {
+		s.lru.Remove(b.elem)
+		delete(s.blobs, d)
+		delete(s.dirty, d)
+		s.used -= b.size
+	}
+	s.mu.Unlock()
+	if err := os.Remove(s.blobPath(d)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		s.log.Warn().Err(err).Str("digest", d.String()).Msg("remove blob")
+	}
+}
+
+// Stats returns the current sizes.
+func (s *Store) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return Stats{Blobs: len(s.blobs), Bytes: s.used, Reserved: s.reserved, MaxBytes: s.cfg.MaxBytes, Evictions: s.evictions}
+}
+
+// Has reports whether the blob d is stored.
+func (s *Store) Has(d digest.Digest) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.blobs[d]
+	return ok
+}
+
+// Reader is an open blob. It stays readable until Close even if the blob is
+// deleted meanwhile, and the blob is never evicted while a Reader is open.
+type Reader struct {
+	*os.File
+	Size int64
+	s    *Store
+	d    digest.Digest
+	once sync.Once
+}
+
+// Close closes the file and releases the blob for eviction.
+func (r *Reader) Close() error {
+	var err error
+	r.once.Do(func() {
+		err = r.File.Close()
+		r.s.release(r.d)
+	})
+	return err
+}
+
+// OpenBlob opens the blob d for reading and records the access.
+func (s *Store) OpenBlob(d digest.Digest) (*Reader, error) {
+	s.mu.Lock()
+	b, ok := s.blobs[d]
+	if !ok {
+		s.mu.Unlock()
+		return nil, ErrNotFound
+	}
+	b.readers++
+	now := s.clock.Now().UnixNano()
+	b.atime = now
+	s.dirty[d] = now
+	s.lru.MoveToFront(b.elem)
+	size := b.size
+	s.mu.Unlock()
+	f, err := os.Open(s.blobPath(d))
+	if err != nil {
+		s.release(d)
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, ErrNotFound
+		}
+		return nil, fmt.Errorf("store: open blob %s: %w", d, err)
+	}
+	return &Reader{File: f, Size: size, s: s, d: d}, nil
+}
+
+func (s *Store) release(d digest.Digest) {
+	s.mu.Lock()
+	if b, ok := s.blobs[d]; ok && b.readers > 0 {
+		b.readers--
+	}
+	s.mu.Unlock()
+}
+
+// reserve makes room for n more bytes within the quota, evicting least
+// recently used blobs that are not in use.
+func (s *Store) reserve(n int64) error {
+	if s.cfg.MaxBytes <= 0 {
+		s.mu.Lock()
+		s.reserved += n
+		s.mu.Unlock()
+		return nil
+	}
+	if n > s.cfg.MaxBytes {
+		return ErrTooLarge
+	}
+	s.mu.Lock()
+	var victims []*blob
+	for s.used+s.reserved+n > s.cfg.MaxBytes {
+		v := s.oldestIdle()
+		if v == nil {
+			// Put the victims back: without enough room the reservation
+			// fails as a whole and evicts nothing.
+			for _, b := range victims {
+				b.elem = s.lru.PushBack(b)
+				s.blobs[b.d] = b
+				s.used += b.size
+			}
+			s.mu.Unlock()
+			return ErrFull
+		}
+		s.lru.Remove(v.elem)
+		delete(s.blobs, v.d)
+		delete(s.dirty, v.d)
+		s.used -= v.size
+		victims = append(victims, v)
+	}
+	s.reserved += n
+	s.evictions += int64(len(victims))
+	s.mu.Unlock()
+	if len(victims) > 0 {
+		s.evict(victims)
+	}
+	return nil
+}
+
+// oldestIdle returns the least recently used blob nobody reads, or nil.
+// Called with s.mu held.
+func (s *Store) oldestIdle() *blob {
+	for e := s.lru.Back(); e != nil; e = e.Prev() {
+		if b := e.Value.(*blob); b.readers == 0 {
+			return b
+		}
+	}
+	return nil
+}
+
+// evict removes blobs already taken out of memory from the index and disk.
+// The index goes first: a crash in between leaves files without records,
+// which Open removes.
+func (s *Store) evict(victims []*blob) {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		for _, v := range victims {
+			if err := dropBlobTx(tx, v.d); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		s.log.Error().Err(err).Msg("evict: update index")
+	}
+	for _, v := range victims {
+		if err := os.Remove(s.blobPath(v.d)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			s.log.Warn().Err(err).Str("digest", v.d.String()).Msg("evict: remove blob")
+		}
+		s.log.Debug().Str("digest", v.d.String()).Int64("size", v.size).Msg("evicted")
+	}
+}
+
+func (s *Store) unreserve(n int64) {
+	s.mu.Lock()
+	s.reserved -= n
+	s.mu.Unlock()
+}
+
+// dropBlobTx removes a blob's record and every key that points to it.
+func dropBlobTx(tx *bolt.Tx, d digest.Digest) error {
+	refs := tx.Bucket(bucketRefs)
+	paths := tx.Bucket(bucketPaths)
+	var keys [][]byte
+	c := refs.Cursor()
+	for k, _ := c.Seek(d[:]); k != nil && len(k) >= digest.Size && string(k[:digest.Size]) == string(d[:]); k, _ = c.Next() {
+		keys = append(keys, append([]byte(nil), k...))
+	}
+	for _, k := range keys {
+		if err := refs.Delete(k); err != nil {
+			return err
+		}
+		key := k[digest.Size:]
+		// Only drop the path if it still points to this blob.
+		if v := paths.Get(key); v != nil {
+			var e Entry
+			if json.Unmarshal(v, &e) == nil && e.Digest == d {
+				if err := paths.Delete(key); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return tx.Bucket(bucketBlobs).Delete(d[:])
+}
+
+// unlinkKeyTx removes key's entry and ref; it returns the blob's digest if
+// no other key uses it any more (its record is removed too).
+func unlinkKeyTx(tx *bolt.Tx, key string) (digest.Digest, error) {
+	paths := tx.Bucket(bucketPaths)
+	v := paths.Get([]byte(key))
+	if v == nil {
+		return digest.Digest{}, nil
+	}
+	var e Entry
+	if err := json.Unmarshal(v, &e); err != nil {
+		return digest.Digest{}, err
+	}
+	if err := paths.Delete([]byte(key)); err != nil {
+		return digest.Digest{}, err
+	}
+	refs := tx.Bucket(bucketRefs)
+	if err := refs.Delete(refKey(e.Digest, key)); err != nil {
+		return digest.Digest{}, err
+	}
+	k, _ := refs.Cursor().Seek(e.Digest[:])
+	if k != nil && len(k) >= digest.Size && string(k[:digest.Size]) == string(e.Digest[:]) {
+		return digest.Digest{}, nil // still used by another key
+	}
+	return e.Digest, tx.Bucket(bucketBlobs).Delete(e.Digest[:])
+}
+
+func refKey(d digest.Digest, key string) []byte {
+	k := make([]byte, 0, digest.Size+len(key))
+	k = append(k, d[:]...)
+	return append(k, key...)
+}
+
+func encodeBlob(size, atime int64) []byte {
+	v := make([]byte, 16)
+	binary.BigEndian.PutUint64(v[:8], uint64(size))
+	binary.BigEndian.PutUint64(v[8:], uint64(atime))
+	return v
+}
+
+func decodeBlob(v []byte) (size, atime int64) {
+	if len(v) < 16 {
+		return -1, 0
+	}
+	return int64(binary.BigEndian.Uint64(v[:8])), int64(binary.BigEndian.Uint64(v[8:]))
+}
+
+// mapNoSpace turns ENOSPC into ErrNoSpace, keeping the original error.
+func mapNoSpace(err error) error {
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		return fmt.Errorf("%w: %w", ErrNoSpace, err)
+	}
+	return err
+}
+
+func encodeEntry(e *Entry) ([]byte, error) {
+	v, err := json.Marshal(e)
+	if err != nil {
+		return nil, fmt.Errorf("store: encode entry: %w", err)
+	}
+	return v, nil
+}
