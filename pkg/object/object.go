@@ -58,6 +58,9 @@ type Body interface {
 	Close() error
 }
 
+// smallBody is the size up to which FileBody always copies in user space.
+const smallBody = 128 << 10
+
 // CopyBufferSize is the chunk size of user-space copies: large enough that
 // a loopback or 10 GbE socket is kept busy with few system calls.
 const CopyBufferSize = 256 << 10
@@ -97,7 +100,10 @@ func (b *FileBody) CopyTo(ctx context.Context, w io.Writer, off, n int64) (int64
 	if n <= 0 {
 		return 0, nil
 	}
-	if b.Sendfile {
+	// Small bodies go through one pread and one write: sendfile would
+	// first copy 512 bytes through user space anyway (net/http sniffs
+	// before switching to ReadFrom) and send the response in two pieces.
+	if b.Sendfile && n > smallBody {
 		if _, err := b.File.Seek(off, io.SeekStart); err != nil {
 			return 0, err
 		}

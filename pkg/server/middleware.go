@@ -96,7 +96,7 @@ func AccessLog(log zerolog.Logger) func(http.Handler) http.Handler {
 					status = http.StatusOK
 				}
 				lvl := zerolog.InfoLevel
-				if status >= 500 || aborted {
+				if status >= 500 || (aborted && li.code != "client_gone") {
 					lvl = zerolog.WarnLevel
 				}
 				ev := log.WithLevel(lvl).Str("method", r.Method).Str("path", r.URL.EscapedPath()).

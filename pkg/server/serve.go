@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/relayd/relayd/pkg/httprange"
@@ -68,10 +69,19 @@ func ServeObject(w http.ResponseWriter, r *http.Request, obj *object.Object) err
 		if li := logInfo(r.Context()); li != nil {
 			li.err = err
 			li.code = "aborted"
+			if clientGone(r, err) {
+				li.code = "client_gone"
+			}
 		}
 		panic(http.ErrAbortHandler)
 	}
 	return nil
+}
+
+// clientGone reports whether a copy failed because the client left, which
+// is routine, rather than because the source failed.
+func clientGone(r *http.Request, err error) bool {
+	return r.Context().Err() != nil || errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET)
 }
 
 // notModified evaluates If-None-Match, or If-Modified-Since without it.

@@ -116,6 +116,59 @@ type Store struct {
 	dirty     map[digest.Digest]int64
 	evictions int64
 	closed    bool
+
+	// entries caches decoded index entries of recently read keys, so a
+	// hit does not pay for a bbolt transaction and a JSON decode. Every
+	// change of a key's entry goes through invalidate.
+	emu     sync.RWMutex
+	entries map[string]Entry
+	egen    uint64 // bumped by every invalidate
+}
+
+// maxCachedEntries bounds the entry cache (~200 bytes each).
+const maxCachedEntries = 16384
+
+func (s *Store) cachedEntry(key string) (Entry, bool) {
+	s.emu.RLock()
+	e, ok := s.entries[key]
+	s.emu.RUnlock()
+	return e, ok
+}
+
+// cacheEntry caches e unless an invalidation happened since gen was read
+// (the entry read may be older than that change).
+func (s *Store) cacheEntry(key string, e Entry, gen uint64) {
+	s.emu.Lock()
+	defer s.emu.Unlock()
+	if gen != s.egen {
+		return
+	}
+	if len(s.entries) >= maxCachedEntries {
+		for k := range s.entries { // drop an arbitrary one
+			delete(s.entries, k)
+			break
+		}
+	}
+	s.entries[key] = e
+}
+
+func (s *Store) entryGen() uint64 {
+	s.emu.RLock()
+	defer s.emu.RUnlock()
+	return s.egen
+}
+
+// invalidate forgets cached entries; no keys means all of them.
+func (s *Store) invalidate(keys ...string) {
+	s.emu.Lock()
+	s.egen++
+	if len(keys) == 0 {
+		clear(s.entries)
+	}
+	for _, k := range keys {
+		delete(s.entries, k)
+	}
+	s.emu.Unlock()
 }
 
 // Open opens (or creates) the store in cfg.Dir and reconciles the index
@@ -135,6 +188,7 @@ func Open(cfg Config, log zerolog.Logger, clk clock.Clock) (*Store, error) {
 		cfg: cfg, log: log.With().Str("component", "store").Logger(), clock: clk,
 		blobDir: filepath.Join(cfg.Dir, "blobs"), tmpDir: filepath.Join(cfg.Dir, "tmp"),
 		blobs: make(map[digest.Digest]*blob), lru: list.New(), dirty: make(map[digest.Digest]int64),
+		entries: make(map[string]Entry),
 	}
 	for _, d := range []string{cfg.Dir, s.blobDir} {
 		if err := os.MkdirAll(d, 0o750); err != nil {
@@ -296,8 +350,13 @@ func (s *Store) Close() error {
 	return ferr
 }
 
-// Get returns the entry for key, or ErrNotFound.
+// Get returns the entry for key, or ErrNotFound. The Header map of the
+// returned entry is shared: callers must not modify it.
 func (s *Store) Get(key string) (Entry, error) {
+	if e, ok := s.cachedEntry(key); ok {
+		return e, nil
+	}
+	gen := s.entryGen()
 	var e Entry
 	err := s.db.View(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketPaths).Get([]byte(key))
@@ -312,6 +371,7 @@ func (s *Store) Get(key string) (Entry, error) {
 		}
 		return e, fmt.Errorf("store: get %s: %w", key, err)
 	}
+	s.cacheEntry(key, e, gen)
 	return e, nil
 }
 
@@ -319,6 +379,7 @@ func (s *Store) Get(key string) (Entry, error) {
 // revalidation) without touching its blob. fn must not change Digest or
 // Size. ErrNotFound if the key has no entry.
 func (s *Store) Update(key string, fn func(*Entry)) error {
+	defer s.invalidate(key)
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketPaths)
 		v := b.Get([]byte(key))
@@ -349,6 +410,7 @@ func (s *Store) Update(key string, fn func(*Entry)) error {
 func (s *Store) Delete(key string) error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
+	defer s.invalidate(key)
 	var orphan digest.Digest
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		var err error
@@ -508,6 +570,10 @@ func (s *Store) oldestIdle() *blob {
 func (s *Store) evict(victims []*blob) {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
+	// The keys of evicted blobs are not known here without reading refs;
+	// a cached entry of an evicted blob would only fail OpenBlob (a miss),
+	// but dropping the cache keeps Get exact.
+	defer s.invalidate()
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		for _, v := range victims {
 			if err := dropBlobTx(tx, v.d); err != nil {

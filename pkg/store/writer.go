@@ -120,6 +120,7 @@ func (w *Writer) Commit(key string, e Entry, expect digest.Digest) (Entry, error
 	s := w.s
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
+	defer s.invalidate(key)
 	s.mu.Lock()
 	_, exists := s.blobs[d]
 	closed := s.closed
