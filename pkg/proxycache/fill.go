@@ -38,6 +38,9 @@ type fill struct {
 	doneErr  error         // failed after the first byte
 	progress chan struct{} // closed and replaced whenever written or done changes
 	refs     int           // the fill goroutine plus every reader
+	// pin holds the committed blob open while readers still stream it from
+	// the temp file's descriptor, so it is not evicted under them.
+	pin *store.Reader
 }
 
 func newFill(c *Cache, key string) *fill {
@@ -58,6 +61,9 @@ func (f *fill) release() {
 	f.mu.Unlock()
 	if last && f.w != nil {
 		_ = f.w.Close()
+	}
+	if last && f.pin != nil {
+		_ = f.pin.Close()
 	}
 }
 
@@ -199,7 +205,12 @@ func (c *Cache) runFill(f *fill, stale *store.Entry) {
 		return
 	}
 	entry := store.Entry{Requested: requested, Stored: received, Header: keepHeaders(resp.Header)}
-	_, err = w.Commit(f.key, entry, expect)
+	stored, err := w.Commit(f.key, entry, expect)
+	if err == nil {
+		if r, perr := c.store.OpenBlob(stored.Digest); perr == nil {
+			f.pin = r
+		}
+	}
 	c.endFill(f)
 	if errors.Is(err, store.ErrDigestMismatch) {
 		err = fmt.Errorf("%w: %w", ErrDigestMismatch, err)
