@@ -1,0 +1,733 @@
+// Package e2e builds the real relayd binary and runs it as separate
+// processes on 127.0.0.1: origins, proxies, crashes, full disks and real
+// clients (curl, go mod download).
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// relaydBin is the binary built once by TestMain.
+var relaydBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "relayd-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		os.Exit(1)
+	}
+	relaydBin = filepath.Join(dir, "relayd")
+	build := exec.Command("go", "build", "-o", relaydBin, "github.com/relayd/relayd/cmd/relayd")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: go build ./cmd/relayd:", err)
+		_ = os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	_ = os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// ---------------------------------------------------------------------------
+// relayd processes
+
+// proc is one running relayd (possibly behind a wrapper like unshare).
+type proc struct {
+	t       testing.TB
+	name    string
+	cmd     *exec.Cmd
+	logPath string
+	addr    string // content host:port
+	url     string // http://addr
+	done    chan struct{}
+	waitErr error // valid once done is closed
+}
+
+// procSeq numbers processes so their log files have distinct names.
+var procSeq atomic.Int64
+
+// startRelayd starts `relayd serve` with the content port on 127.0.0.1:0,
+// admin disabled and JSON logs, plus args; it waits until /-/healthz
+// answers 200.
+func startRelayd(t testing.TB, args ...string) *proc {
+	t.Helper()
+	return startRelaydIn(t, "", args...)
+}
+
+// startRelaydIn is startRelayd with dir as the working directory.
+func startRelaydIn(t testing.TB, dir string, args ...string) *proc {
+	t.Helper()
+	argv := append([]string{relaydBin, "serve", "--listen", "127.0.0.1:0", "--admin=", "--log-format", "json"}, args...)
+	p := startProc(t, "relayd", argv, nil, dir)
+	p.waitReady(t)
+	return p
+}
+
+// startProc starts argv in its own process group, in dir (a temp dir if
+// empty), with stdout and stderr going to a log file in a temp dir. A
+// cleanup stops the process (SIGTERM, then SIGKILL) and prints the log
+// when the test failed.
+func startProc(t testing.TB, name string, argv, env []string, dir string) *proc {
+	t.Helper()
+	p := &proc{t: t, name: fmt.Sprintf("%s-%d", name, procSeq.Add(1)), done: make(chan struct{})}
+	p.logPath = filepath.Join(t.TempDir(), p.name+".log")
+	f, err := os.Create(p.logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	p.cmd = exec.Command(argv[0], argv[1:]...)
+	p.cmd.Stdout, p.cmd.Stderr = f, f
+	p.cmd.Dir = dir
+	if dir == "" {
+		p.cmd.Dir = filepath.Dir(p.logPath)
+	}
+	p.cmd.Env = append(cleanEnv(), env...)
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Registered before the stop cleanup so it runs after it: the log is
+	// complete when it is printed.
+	t.Cleanup(func() {
+		if t.Failed() {
+			p.dumpLog(t)
+		}
+	})
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", argv[0], err)
+	}
+	go func() {
+		p.waitErr = p.cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(func() { p.stop(t, 5*time.Second) })
+	return p
+}
+
+// cleanEnv is the test's environment without RELAYD_* variables, so that
+// only the flags configure the processes.
+func cleanEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "RELAYD_") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+func (p *proc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// signal sends sig to the process group.
+func (p *proc) signal(sig syscall.Signal) {
+	if p.cmd.Process == nil || p.exited() {
+		return
+	}
+	_ = syscall.Kill(-p.cmd.Process.Pid, sig)
+}
+
+// stop ends the process: SIGTERM, then SIGKILL after timeout.
+func (p *proc) stop(t testing.TB, timeout time.Duration) {
+	if p.exited() {
+		return
+	}
+	p.signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+		return
+	case <-time.After(timeout):
+		t.Logf("%s did not stop within %v of SIGTERM; killing it", p.name, timeout)
+	}
+	p.kill(t)
+}
+
+// kill sends SIGKILL to the process group and waits for the process.
+func (p *proc) kill(t testing.TB) {
+	p.signal(syscall.SIGKILL)
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		t.Errorf("%s still running 10s after SIGKILL", p.name)
+	}
+}
+
+// waitExit waits up to d for the process to exit by itself and returns
+// whether it did and how.
+func (p *proc) waitExit(d time.Duration) (exited bool, err error) {
+	select {
+	case <-p.done:
+		return true, p.waitErr
+	case <-time.After(d):
+		return false, nil
+	}
+}
+
+// log returns the process's output so far.
+func (p *proc) log() string {
+	b, _ := os.ReadFile(p.logPath)
+	return string(b)
+}
+
+func (p *proc) dumpLog(t testing.TB) {
+	s := p.log()
+	const max = 64 << 10
+	if len(s) > max {
+		s = "…(cut)…\n" + s[len(s)-max:]
+	}
+	t.Logf("---- %s log (%s) ----\n%s---- end of %s log ----", p.name, p.logPath, s, p.name)
+}
+
+// waitReady finds the content address in the log ("content listening")
+// and polls /-/healthz until it answers 200.
+func (p *proc) waitReady(t testing.TB) {
+	t.Helper()
+	eventually(t, 20*time.Second, p.name+" logs its content address", func() error {
+		if p.exited() {
+			return stopErr{fmt.Errorf("%s exited early: %v\n%s", p.name, p.waitErr, p.log())}
+		}
+		for _, m := range logLines(p.log()) {
+			if m["message"] == "content listening" {
+				if a, ok := m["addr"].(string); ok {
+					p.addr = a
+					return nil
+				}
+			}
+		}
+		return errors.New("no \"content listening\" line yet")
+	})
+	p.url = "http://" + p.addr
+	c := newClient()
+	eventually(t, 20*time.Second, p.name+" /-/healthz", func() error {
+		if p.exited() {
+			return stopErr{fmt.Errorf("%s exited early: %v", p.name, p.waitErr)}
+		}
+		resp, err := c.Get(p.url + "/-/healthz")
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		_, _ = io.Copy(io.Discard, resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("status %d", resp.StatusCode)
+		}
+		return nil
+	})
+}
+
+// logLines parses the JSON log lines of s, skipping others.
+func logLines(s string) []map[string]any {
+	var out []map[string]any
+	for line := range strings.SplitSeq(s, "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(line), &m) == nil {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// countRequests counts the access log lines of a relayd for method and
+// escaped path.
+func countRequests(logText, method, path string) int {
+	n := 0
+	for _, m := range logLines(logText) {
+		if m["message"] == "request" && m["method"] == method && m["path"] == path {
+			n++
+		}
+	}
+	return n
+}
+
+// ---------------------------------------------------------------------------
+// polling
+
+// stopErr ends eventually at once.
+type stopErr struct{ error }
+
+// eventually calls f every 20ms until it returns nil, failing the test
+// after timeout (or at once on a stopErr) with the last error.
+func eventually(t testing.TB, timeout time.Duration, what string, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var err error
+	for i := 0; ; i++ {
+		if err = f(); err == nil {
+			return
+		}
+		var se stopErr
+		if errors.As(err, &se) {
+			t.Fatalf("waiting for %s: %v", what, se.error)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("waiting for %s: still failing after %v (%d tries): %v", what, timeout, i+1, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// waitChan waits for ch to close, failing after timeout.
+func waitChan(t testing.TB, ch <-chan struct{}, timeout time.Duration, what string) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(timeout):
+		t.Fatalf("timed out after %v waiting for %s", timeout, what)
+	}
+}
+
+// ---------------------------------------------------------------------------
+// data
+
+// makeData returns n deterministic pseudo-random bytes for seed.
+func makeData(seed uint64, n int) []byte {
+	b := make([]byte, n)
+	r := rand.NewChaCha8([32]byte{byte(seed), byte(seed >> 8), byte(seed >> 16), 'e', '2', 'e'})
+	_, _ = r.Read(b)
+	return b
+}
+
+func sha(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+func fileSHA(t testing.TB, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sha(b)
+}
+
+// ---------------------------------------------------------------------------
+// in-test origin
+
+// testObject is one object an in-test origin serves.
+type testObject struct {
+	data   []byte
+	header http.Header // extra response headers (Cache-Control, …)
+	// chunk and delay throttle the body: chunk bytes, flush, sleep delay.
+	// chunk 0 writes everything at once.
+	chunk int
+	delay time.Duration
+	// holdAt > 0 stops the body after holdAt bytes until release is
+	// closed; held is closed when it gets there.
+	holdAt  int
+	release chan struct{}
+	held    chan struct{}
+	// sentAll is closed once every byte has been written and flushed.
+	sentAll chan struct{}
+	// noLength sends the body without Content-Length (chunked).
+	noLength bool
+
+	sent     atomic.Int64
+	heldOnce sync.Once
+	allOnce  sync.Once
+}
+
+func newObject(data []byte, cacheControl string) *testObject {
+	o := &testObject{data: data, header: http.Header{}, held: make(chan struct{}), sentAll: make(chan struct{}), release: make(chan struct{})}
+	if cacheControl != "" {
+		o.header.Set("Cache-Control", cacheControl)
+	}
+	return o
+}
+
+// testOrigin is an HTTP origin in the test process on a real 127.0.0.1
+// listener, counting the GETs it gets per path.
+type testOrigin struct {
+	URL  string
+	srv  *http.Server
+	ln   net.Listener
+	stop chan struct{} // closed when the origin is shut
+
+	mu       sync.Mutex
+	objects  map[string]*testObject
+	gets     map[string]int
+	paths    []string // every request's escaped path, in order
+	stopOnce sync.Once
+}
+
+func startOrigin(t testing.TB) *testOrigin {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := &testOrigin{URL: "http://" + ln.Addr().String(), ln: ln, stop: make(chan struct{}),
+		objects: map[string]*testObject{}, gets: map[string]int{}}
+	o.srv = &http.Server{Handler: o, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = o.srv.Serve(ln) }()
+	t.Cleanup(o.close)
+	return o
+}
+
+// close stops the origin: listener and connections closed, held and
+// throttled handlers return.
+func (o *testOrigin) close() {
+	o.stopOnce.Do(func() {
+		close(o.stop)
+		_ = o.srv.Close()
+	})
+}
+
+func (o *testOrigin) set(path string, obj *testObject) {
+	o.mu.Lock()
+	o.objects[path] = obj
+	o.mu.Unlock()
+}
+
+// getCount is the number of GETs path has received.
+func (o *testOrigin) getCount(path string) int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.gets[path]
+}
+
+func (o *testOrigin) seenPaths() []string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return append([]string(nil), o.paths...)
+}
+
+func (o *testOrigin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	o.mu.Lock()
+	o.paths = append(o.paths, r.URL.EscapedPath())
+	if r.Method == http.MethodGet {
+		o.gets[r.URL.Path]++
+	}
+	obj := o.objects[r.URL.Path]
+	o.mu.Unlock()
+	if obj == nil {
+		http.NotFound(w, r)
+		return
+	}
+	h := w.Header()
+	for k, v := range obj.header {
+		h[k] = v
+	}
+	h.Set("Content-Type", "application/octet-stream")
+	if !obj.noLength {
+		h.Set("Content-Length", strconv.Itoa(len(obj.data)))
+	}
+	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodHead {
+		return
+	}
+	rc := http.NewResponseController(w)
+	chunk := obj.chunk
+	if chunk <= 0 {
+		chunk = len(obj.data)
+	}
+	for off := 0; off < len(obj.data); {
+		if obj.holdAt > 0 && off == obj.holdAt {
+			obj.heldOnce.Do(func() { close(obj.held) })
+			select {
+			case <-obj.release:
+			case <-r.Context().Done():
+				return
+			case <-o.stop:
+				return
+			}
+		}
+		end := min(off+chunk, len(obj.data))
+		if obj.holdAt > off && obj.holdAt < end {
+			end = obj.holdAt
+		}
+		if _, err := w.Write(obj.data[off:end]); err != nil {
+			return
+		}
+		if err := rc.Flush(); err != nil {
+			return
+		}
+		off = end
+		obj.sent.Store(int64(off))
+		if obj.delay > 0 && off < len(obj.data) {
+			t := time.NewTimer(obj.delay)
+			select {
+			case <-t.C:
+			case <-r.Context().Done():
+				t.Stop()
+				return
+			case <-o.stop:
+				t.Stop()
+				return
+			}
+		}
+	}
+	obj.allOnce.Do(func() { close(obj.sentAll) })
+}
+
+// ---------------------------------------------------------------------------
+// HTTP client side
+
+// newClient is a client that never uses a proxy and never asks for gzip.
+func newClient() *http.Client {
+	return &http.Client{
+		Transport: &http.Transport{
+			Proxy:               nil,
+			DisableCompression:  true,
+			MaxIdleConnsPerHost: 256,
+			IdleConnTimeout:     30 * time.Second,
+		},
+		Timeout: 60 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		},
+	}
+}
+
+// response is a whole response read into memory.
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r response) cache() string { return r.header.Get("X-Relay-Cache") }
+
+// get performs one request; hdr are extra request headers (key, value pairs).
+func get(t testing.TB, c *http.Client, method, url string, hdr ...string) response {
+	t.Helper()
+	r, err := tryGet(c, method, url, hdr...)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	return r
+}
+
+func tryGet(c *http.Client, method, url string, hdr ...string) (response, error) {
+	req, err := http.NewRequest(method, url, nil)
+	if err != nil {
+		return response{}, err
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return response{}, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return response{status: resp.StatusCode, header: resp.Header, body: body}, fmt.Errorf("read body after %d bytes: %w", len(body), err)
+	}
+	return response{status: resp.StatusCode, header: resp.Header, body: body}, nil
+}
+
+// wantObject checks a 200 with the exact bytes of data.
+func wantObject(t testing.TB, r response, data []byte, what string) {
+	t.Helper()
+	if r.status != http.StatusOK {
+		t.Fatalf("%s: status %d, want 200; body %q", what, r.status, truncate(r.body))
+	}
+	if len(r.body) != len(data) || sha(r.body) != sha(data) {
+		t.Fatalf("%s: got %d bytes sha256 %s, want %d bytes sha256 %s", what, len(r.body), sha(r.body), len(data), sha(data))
+	}
+}
+
+// wantJSONError checks an error answer: status, JSON body and code.
+func wantJSONError(t testing.TB, r response, status int, code, what string) {
+	t.Helper()
+	if r.status != status {
+		t.Errorf("%s: status %d, want %d; body %q", what, r.status, status, truncate(r.body))
+		return
+	}
+	if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		t.Errorf("%s: Content-Type %q, want application/json", what, ct)
+	}
+	var body struct {
+		Error string `json:"error"`
+		Code  string `json:"code"`
+	}
+	if err := json.Unmarshal(r.body, &body); err != nil {
+		t.Errorf("%s: body %q is not JSON: %v", what, truncate(r.body), err)
+		return
+	}
+	if body.Code != code || body.Error == "" {
+		t.Errorf("%s: body %s, want code %q and a non-empty error", what, bytes.TrimSpace(r.body), code)
+	}
+}
+
+func truncate(b []byte) string {
+	if len(b) > 300 {
+		return string(b[:300]) + "…"
+	}
+	return string(b)
+}
+
+// rawRequest sends a request byte for byte over a new connection (Go's
+// client would clean the path) and reads the response.
+func rawRequest(t testing.TB, addr, raw string) response {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(conn, raw); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("raw request %q: %v", firstLine(raw), err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return response{status: resp.StatusCode, header: resp.Header, body: body}
+}
+
+func firstLine(s string) string {
+	l, _, _ := strings.Cut(s, "\r\n")
+	return l
+}
+
+// streamGet is a GET whose body is read in the background, counting bytes
+// and hashing them, so a test can watch its progress.
+type streamGet struct {
+	status  int
+	header  http.Header
+	got     atomic.Int64
+	done    chan struct{}
+	err     error  // valid after done
+	sum     string // valid after done
+	headers chan struct{}
+	// reached is closed as soon as threshold bytes have been read (if
+	// threshold > 0), so a test can act on it without polling delay.
+	threshold int64
+	reached   chan struct{}
+}
+
+func startStreamGet(ctx context.Context, c *http.Client, url string) *streamGet {
+	return startStreamGetAt(ctx, c, url, 0)
+}
+
+func startStreamGetAt(ctx context.Context, c *http.Client, url string, threshold int64) *streamGet {
+	s := &streamGet{done: make(chan struct{}), headers: make(chan struct{}), threshold: threshold, reached: make(chan struct{})}
+	var once sync.Once
+	go func() {
+		defer close(s.done)
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			s.err = err
+			close(s.headers)
+			return
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			s.err = err
+			close(s.headers)
+			return
+		}
+		defer resp.Body.Close()
+		s.status, s.header = resp.StatusCode, resp.Header
+		close(s.headers)
+		h := sha256.New()
+		buf := make([]byte, 64<<10)
+		for {
+			n, err := resp.Body.Read(buf)
+			if n > 0 {
+				h.Write(buf[:n])
+				if got := s.got.Add(int64(n)); s.threshold > 0 && got >= s.threshold {
+					once.Do(func() { close(s.reached) })
+				}
+			}
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				s.err = err
+				return
+			}
+		}
+		s.sum = hex.EncodeToString(h.Sum(nil))
+	}()
+	return s
+}
+
+// wantData waits for the body to end and checks it is data.
+func (s *streamGet) wantData(t testing.TB, data []byte, timeout time.Duration, what string) {
+	t.Helper()
+	waitChan(t, s.done, timeout, what+" to finish")
+	if s.err != nil {
+		t.Fatalf("%s: %v (after %d bytes)", what, s.err, s.got.Load())
+	}
+	if s.status != http.StatusOK {
+		t.Fatalf("%s: status %d", what, s.status)
+	}
+	if s.got.Load() != int64(len(data)) || s.sum != sha(data) {
+		t.Fatalf("%s: got %d bytes sha256 %s, want %d bytes sha256 %s", what, s.got.Load(), s.sum, len(data), sha(data))
+	}
+}
+
+// ---------------------------------------------------------------------------
+// data directory checks
+
+// dirNames lists the names in dir, sorted.
+func dirNames(t testing.TB, dir string) []string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+// checkBlobs checks that every file under DATA/blobs is a whole blob: its
+// name is the sha256 of its bytes. It returns how many there are.
+func checkBlobs(t testing.TB, dataDir string) int {
+	t.Helper()
+	n := 0
+	err := filepath.WalkDir(filepath.Join(dataDir, "blobs"), func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		n++
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		if got := sha(b); got != d.Name() {
+			t.Errorf("blob %s holds %d bytes with sha256 %s: a partial or wrong blob", p, len(b), got)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("walk blobs: %v", err)
+	}
+	return n
+}
