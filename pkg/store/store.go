@@ -68,6 +68,9 @@ type Entry struct {
 	Stored    time.Time `json:"t"`
 	// Header holds the response headers the caller keeps (canonical names).
 	Header map[string]string `json:"h,omitempty"`
+	// Pinned keys keep their blob from eviction (mirrored generations,
+	// objects an operator pinned).
+	Pinned bool `json:"p,omitempty"`
 }
 
 // Stats is a snapshot of the store's size.
@@ -83,6 +86,8 @@ var (
 	bucketPaths = []byte("paths") // key → Entry (JSON)
 	bucketBlobs = []byte("blobs") // digest → size(8) atime(8)
 	bucketRefs  = []byte("refs")  // digest ‖ key → nil: which keys use a blob
+	bucketPins  = []byte("pins")  // key → digest: pinned keys
+	bucketMeta  = []byte("meta")  // name → value: small state of other packages
 )
 
 // blob is the in-memory state of one stored blob.
@@ -91,6 +96,7 @@ type blob struct {
 	size    int64
 	atime   int64 // unix nanoseconds
 	readers int   // open Readers; a blob with readers is never evicted
+	pins    int   // pinned keys using it; a pinned blob is never evicted
 	elem    *list.Element
 }
 
@@ -113,6 +119,7 @@ type Store struct {
 	lru       *list.List // of *blob, front = most recently used
 	used      int64      // bytes of committed blobs
 	reserved  int64      // bytes reserved by writers
+	evicting  int64      // bytes of blobs being evicted, still on disk
 	dirty     map[digest.Digest]int64
 	evictions int64
 	closed    bool
@@ -195,13 +202,8 @@ func Open(cfg Config, log zerolog.Logger, clk clock.Clock) (*Store, error) {
 			return nil, fmt.Errorf("store: %w", err)
 		}
 	}
-	// Temp files belong to writers of a previous run: none can be resumed
-	// into a verified blob, so they go.
-	if err := os.RemoveAll(s.tmpDir); err != nil {
-		return nil, fmt.Errorf("store: clear temp dir: %w", err)
-	}
-	if err := os.MkdirAll(s.tmpDir, 0o750); err != nil {
-		return nil, fmt.Errorf("store: %w", err)
+	if err := s.clearTemp(); err != nil {
+		return nil, err
 	}
 	db, err := bolt.Open(filepath.Join(cfg.Dir, "index.db"), 0o640, &bolt.Options{Timeout: 2 * time.Second})
 	if err != nil {
@@ -246,7 +248,7 @@ func (s *Store) reconcile() error {
 	}
 	var dropped []digest.Digest
 	err = s.db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketPaths, bucketBlobs, bucketRefs} {
+		for _, b := range [][]byte{bucketPaths, bucketBlobs, bucketRefs, bucketPins, bucketMeta} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -266,6 +268,14 @@ func (s *Store) reconcile() error {
 		for _, d := range dropped {
 			if err := dropBlobTx(tx, d); err != nil {
 				return err
+			}
+		}
+		pc := tx.Bucket(bucketPins).Cursor()
+		for k, v := pc.First(); k != nil; k, v = pc.Next() {
+			var d digest.Digest
+			copy(d[:], v)
+			if b, ok := s.blobs[d]; ok {
+				b.pins++
 			}
 		}
 		return nil
@@ -411,24 +421,30 @@ func (s *Store) Delete(key string) error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	defer s.invalidate(key)
-	var orphan digest.Digest
+	var orphan, unpinned digest.Digest
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		var err error
-		orphan, err = unlinkKeyTx(tx, key)
+		orphan, unpinned, err = unlinkKeyTx(tx, key)
 		return err
 	})
 	if err != nil {
 		return fmt.Errorf("store: delete %s: %w", key, err)
 	}
+	s.unpin(unpinned)
 	if !orphan.IsZero() {
 		s.forgetLocked(orphan)
 	}
 	return nil
 }
 
-// forgetLocked drops the in-memory record of a blob no key uses any more
-// and removes its file. Called with s.wmu held.
+// forgetLocked removes the file of a blob no key uses any more and drops
+// its in-memory record. The file goes first: its bytes stay counted until
+// they are off the disk, so nobody reserves room still taken. Called with
+// s.wmu held.
 func (s *Store) forgetLocked(d digest.Digest) {
+	if err := os.Remove(s.blobPath(d)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		s.log.Warn().Err(err).Str("digest", d.String()).Msg("remove blob")
+	}
 	s.mu.Lock()
 	if b, ok := s.blobs[d]; ok {
 		s.lru.Remove(b.elem)
@@ -437,9 +453,6 @@ func (s *Store) forgetLocked(d digest.Digest) {
 		s.used -= b.size
 	}
 	s.mu.Unlock()
-	if err := os.Remove(s.blobPath(d)); err != nil && !errors.Is(err, os.ErrNotExist) {
-		s.log.Warn().Err(err).Str("digest", d.String()).Msg("remove blob")
-	}
 }
 
 // Stats returns the current sizes.
@@ -463,7 +476,7 @@ type Reader struct {
 	*os.File
 	Size int64
 	s    *Store
-	d    digest.Digest
+	b    *blob
 	once sync.Once
 }
 
@@ -472,7 +485,7 @@ func (r *Reader) Close() error {
 	var err error
 	r.once.Do(func() {
 		err = r.File.Close()
-		r.s.release(r.d)
+		r.s.release(r.b)
 	})
 	return err
 }
@@ -494,18 +507,21 @@ func (s *Store) OpenBlob(d digest.Digest) (*Reader, error) {
 	s.mu.Unlock()
 	f, err := os.Open(s.blobPath(d))
 	if err != nil {
-		s.release(d)
+		s.release(b)
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, ErrNotFound
 		}
 		return nil, fmt.Errorf("store: open blob %s: %w", d, err)
 	}
-	return &Reader{File: f, Size: size, s: s, d: d}, nil
+	return &Reader{File: f, Size: size, s: s, b: b}, nil
 }
 
-func (s *Store) release(d digest.Digest) {
+// release undoes one OpenBlob of b. It takes the blob itself, not its
+// digest: b may have been deleted and the same bytes stored again as a new
+// blob, whose readers are not this one's.
+func (s *Store) release(b *blob) {
 	s.mu.Lock()
-	if b, ok := s.blobs[d]; ok && b.readers > 0 {
+	if b.readers > 0 {
 		b.readers--
 	}
 	s.mu.Unlock()
@@ -524,13 +540,29 @@ func (s *Store) reserve(n int64) error {
 		return ErrTooLarge
 	}
 	s.mu.Lock()
+	if s.used+s.reserved+s.evicting+n <= s.cfg.MaxBytes {
+		s.reserved += n
+		s.mu.Unlock()
+		return nil
+	}
+	s.mu.Unlock()
+	// Making room removes blobs, so it holds wmu throughout: a commit of
+	// the same bytes cannot slip in between taking a victim out of memory
+	// and dropping its record and file. Until the files are gone their
+	// bytes stay counted (evicting), so that nobody reserves room that is
+	// still taken on disk.
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	s.mu.Lock()
 	var victims []*blob
-	for s.used+s.reserved+n > s.cfg.MaxBytes {
+	var freed int64
+	for s.used+s.reserved+s.evicting+n > s.cfg.MaxBytes {
 		v := s.oldestIdle()
 		if v == nil {
-			// Put the victims back: without enough room the reservation
-			// fails as a whole and evicts nothing.
-			for _, b := range victims {
+			// Put the victims back, oldest last: without enough room
+			// the reservation fails as a whole and evicts nothing.
+			for i := len(victims) - 1; i >= 0; i-- {
+				b := victims[i]
 				b.elem = s.lru.PushBack(b)
 				s.blobs[b.d] = b
 				s.used += b.size
@@ -542,13 +574,18 @@ func (s *Store) reserve(n int64) error {
 		delete(s.blobs, v.d)
 		delete(s.dirty, v.d)
 		s.used -= v.size
+		freed += v.size
 		victims = append(victims, v)
 	}
 	s.reserved += n
+	s.evicting += freed
 	s.evictions += int64(len(victims))
 	s.mu.Unlock()
 	if len(victims) > 0 {
-		s.evict(victims)
+		s.evictLocked(victims)
+		s.mu.Lock()
+		s.evicting -= freed
+		s.mu.Unlock()
 	}
 	return nil
 }
@@ -557,19 +594,17 @@ func (s *Store) reserve(n int64) error {
 // Called with s.mu held.
 func (s *Store) oldestIdle() *blob {
 	for e := s.lru.Back(); e != nil; e = e.Prev() {
-		if b := e.Value.(*blob); b.readers == 0 {
+		if b := e.Value.(*blob); b.readers == 0 && b.pins == 0 {
 			return b
 		}
 	}
 	return nil
 }
 
-// evict removes blobs already taken out of memory from the index and disk.
-// The index goes first: a crash in between leaves files without records,
-// which Open removes.
-func (s *Store) evict(victims []*blob) {
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
+// evictLocked removes blobs already taken out of memory from the index and
+// disk. The index goes first: a crash in between leaves files without
+// records, which Open removes. Called with s.wmu held.
+func (s *Store) evictLocked(victims []*blob) {
 	// The keys of evicted blobs are not known here without reading refs;
 	// a cached entry of an evicted blob would only fail OpenBlob (a miss),
 	// but dropping the cache keeps Get exact.
@@ -620,36 +655,58 @@ func dropBlobTx(tx *bolt.Tx, d digest.Digest) error {
 				if err := paths.Delete(key); err != nil {
 					return err
 				}
+				if err := tx.Bucket(bucketPins).Delete(key); err != nil {
+					return err
+				}
 			}
 		}
 	}
 	return tx.Bucket(bucketBlobs).Delete(d[:])
 }
 
-// unlinkKeyTx removes key's entry and ref; it returns the blob's digest if
-// no other key uses it any more (its record is removed too).
-func unlinkKeyTx(tx *bolt.Tx, key string) (digest.Digest, error) {
+// unlinkKeyTx removes key's entry, ref and pin. It returns the blob's
+// digest as orphan if no other key uses it any more (its record is removed
+// too), and as unpinned if the key was pinned.
+func unlinkKeyTx(tx *bolt.Tx, key string) (orphan, unpinned digest.Digest, err error) {
 	paths := tx.Bucket(bucketPaths)
 	v := paths.Get([]byte(key))
 	if v == nil {
-		return digest.Digest{}, nil
+		return orphan, unpinned, nil
 	}
 	var e Entry
 	if err := json.Unmarshal(v, &e); err != nil {
-		return digest.Digest{}, err
+		return orphan, unpinned, err
 	}
 	if err := paths.Delete([]byte(key)); err != nil {
-		return digest.Digest{}, err
+		return orphan, unpinned, err
+	}
+	if e.Pinned {
+		if err := tx.Bucket(bucketPins).Delete([]byte(key)); err != nil {
+			return orphan, unpinned, err
+		}
+		unpinned = e.Digest
 	}
 	refs := tx.Bucket(bucketRefs)
 	if err := refs.Delete(refKey(e.Digest, key)); err != nil {
-		return digest.Digest{}, err
+		return orphan, unpinned, err
 	}
 	k, _ := refs.Cursor().Seek(e.Digest[:])
 	if k != nil && len(k) >= digest.Size && string(k[:digest.Size]) == string(e.Digest[:]) {
-		return digest.Digest{}, nil // still used by another key
+		return orphan, unpinned, nil // still used by another key
 	}
-	return e.Digest, tx.Bucket(bucketBlobs).Delete(e.Digest[:])
+	return e.Digest, unpinned, tx.Bucket(bucketBlobs).Delete(e.Digest[:])
+}
+
+// unpin drops one pin of the blob d (zero: none).
+func (s *Store) unpin(d digest.Digest) {
+	if d.IsZero() {
+		return
+	}
+	s.mu.Lock()
+	if b, ok := s.blobs[d]; ok && b.pins > 0 {
+		b.pins--
+	}
+	s.mu.Unlock()
 }
 
 func refKey(d digest.Digest, key string) []byte {

@@ -28,7 +28,9 @@ type Writer struct {
 	size     int64 // expected size, -1 if unknown
 	reserved int64
 	finished bool // committed or aborted
-	once     sync.Once
+	// resumable writers (Resume) keep their partial file across restarts.
+	resumable bool
+	once      sync.Once
 }
 
 // Create starts a new object of the given size (-1 if unknown). It reserves
@@ -75,11 +77,23 @@ func (w *Writer) Written() int64 { return w.n }
 
 // Write appends p, hashing it on the way.
 func (w *Writer) Write(p []byte) (int, error) {
+	if w.finished {
+		// After Commit the file is a blob other keys may share; after
+		// Abort the reservation is gone.
+		return 0, errors.New("store: write after commit or abort")
+	}
 	if w.size >= 0 && w.n+int64(len(p)) > w.size {
 		return 0, fmt.Errorf("store: write beyond declared size %d", w.size)
 	}
 	if need := w.n + int64(len(p)) - w.reserved; need > 0 {
 		more := max(need, w.s.cfg.ReserveChunk)
+		if m := w.s.cfg.MaxBytes; m > 0 {
+			// Reserve no more than the quota: the object alone may fill it.
+			if w.n+int64(len(p)) > m {
+				return 0, ErrTooLarge
+			}
+			more = min(more, m-w.reserved)
+		}
 		if err := w.s.reserve(more); err != nil {
 			return 0, err
 		}
@@ -154,11 +168,16 @@ func (w *Writer) Commit(key string, e Entry, expect digest.Digest) (Entry, error
 		w.Abort()
 		return e, err
 	}
-	var orphan digest.Digest
+	var orphan, unpinned digest.Digest
 	err = s.db.Update(func(tx *bolt.Tx) error {
 		var err error
-		if orphan, err = unlinkKeyTx(tx, key); err != nil {
+		if orphan, unpinned, err = unlinkKeyTx(tx, key); err != nil {
 			return err
+		}
+		if e.Pinned {
+			if err := tx.Bucket(bucketPins).Put([]byte(key), d[:]); err != nil {
+				return err
+			}
 		}
 		if orphan == d {
 			orphan = digest.Digest{} // replaced by the same bytes
@@ -182,16 +201,21 @@ func (w *Writer) Commit(key string, e Entry, expect digest.Digest) (Entry, error
 	s.mu.Lock()
 	s.reserved -= w.reserved
 	w.reserved = 0
-	if b, ok := s.blobs[d]; ok {
+	b, ok := s.blobs[d]
+	if ok {
 		b.atime = now
 		s.lru.MoveToFront(b.elem)
 	} else {
-		b := &blob{d: d, size: w.n, atime: now}
+		b = &blob{d: d, size: w.n, atime: now}
 		b.elem = s.lru.PushFront(b)
 		s.blobs[d] = b
 		s.used += w.n
 	}
+	if e.Pinned {
+		b.pins++
+	}
 	s.mu.Unlock()
+	s.unpin(unpinned)
 	if !orphan.IsZero() {
 		s.forgetLocked(orphan)
 	}
@@ -209,10 +233,23 @@ func (w *Writer) Abort() {
 	w.reserved = 0
 }
 
-// Close closes the temp file. Call it once nobody reads File any more.
+// Close closes the temp file; call it once nobody reads File any more. A
+// writer neither committed nor aborted is aborted, except a resumable one,
+// whose partial file stays for the next Resume.
 func (w *Writer) Close() error {
 	var err error
-	w.once.Do(func() { err = w.f.Close() })
+	w.once.Do(func() {
+		if !w.finished {
+			if w.resumable {
+				w.finished = true
+				w.s.unreserve(w.reserved)
+				w.reserved = 0
+			} else {
+				w.Abort()
+			}
+		}
+		err = w.f.Close()
+	})
 	return err
 }
 
