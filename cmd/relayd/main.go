@@ -26,8 +26,11 @@ var version = "dev"
 const usage = `relayd distributes updates from an origin to agents through relay groups.
 
 Usage:
-  relayd serve [flags]      run a node (--mode origin|proxy)
-  relayd version            print the version
+  relayd serve [flags]                   run a node (--mode origin|mirror|proxy)
+  relayd keygen --out DIR                ed25519 key pair for catalog signing
+  relayd publish --dir TREE --key KEY    write TREE/-/catalog, signed
+  relayd sync [--follow] [--status]      start a mirror sync now (admin API) and show progress
+  relayd version                         print the version
 
 Run "relayd serve --help" for the serve flags. Every flag is also an
 environment variable (--cache-max ⇔ RELAYD_CACHE_MAX) and a key in the
@@ -78,6 +81,16 @@ func realMain(args []string, stdout, stderr io.Writer, env func(string) (string,
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 		defer stop()
 		return run(ctx, cfg, log)
+	case "keygen":
+		return keygenCmd(args[1:], stdout, stderr)
+	case "publish":
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+		defer stop()
+		return publishCmd(ctx, args[1:], stdout, stderr)
+	case "sync":
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+		defer stop()
+		return syncCmd(ctx, args[1:], stdout, stderr, env)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "relayd", version)
 		return nil

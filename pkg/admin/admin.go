@@ -22,13 +22,31 @@ import (
 // StatusFunc returns the node's status document.
 type StatusFunc func() any
 
-// New builds the admin handler. token, when not empty, is required as a
-// bearer token on every request.
-func New(status StatusFunc, reg *prometheus.Registry, token string, log zerolog.Logger) http.Handler {
+// Syncer is the node's mirror, as the sync endpoints see it.
+type Syncer interface {
+	// Trigger asks for a sync now.
+	Trigger()
+	// Progress returns the progress document of the current or last sync.
+	Progress() any
+}
+
+// Config is what the admin API serves.
+type Config struct {
+	Status   StatusFunc
+	Registry *prometheus.Registry
+	// Token, when not empty, is required as a bearer token.
+	Token string
+	// Sync is nil on nodes without a mirror (the sync endpoints answer 404).
+	Sync Syncer
+}
+
+// New builds the admin handler.
+func New(cfg Config, log zerolog.Logger) http.Handler {
+	status, reg := cfg.Status, cfg.Registry
 	r := chi.NewRouter()
 	r.Use(server.AccessLog(log))
-	if token != "" {
-		r.Use(requireToken(token))
+	if cfg.Token != "" {
+		r.Use(requireToken(cfg.Token))
 	}
 	r.NotFound(server.Handle(func(http.ResponseWriter, *http.Request) error {
 		return &server.Error{Status: http.StatusNotFound, Code: "not_found", Msg: "no such endpoint"}
@@ -36,9 +54,26 @@ func New(status StatusFunc, reg *prometheus.Registry, token string, log zerolog.
 	r.Get("/v1/status", func(w http.ResponseWriter, _ *http.Request) {
 		server.WriteJSON(w, http.StatusOK, status())
 	})
+	r.Get("/v1/sync", server.Handle(func(w http.ResponseWriter, _ *http.Request) error {
+		if cfg.Sync == nil {
+			return errNoMirror
+		}
+		server.WriteJSON(w, http.StatusOK, cfg.Sync.Progress())
+		return nil
+	}))
+	r.Post("/v1/sync", server.Handle(func(w http.ResponseWriter, _ *http.Request) error {
+		if cfg.Sync == nil {
+			return errNoMirror
+		}
+		cfg.Sync.Trigger()
+		server.WriteJSON(w, http.StatusAccepted, map[string]string{"status": "sync requested"})
+		return nil
+	}))
 	r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	return r
 }
+
+var errNoMirror = &server.Error{Status: http.StatusNotFound, Code: "no_mirror", Msg: "this node does not mirror a catalog (no --pubkey, or origin mode)"}
 
 // requireToken checks "Authorization: Bearer <token>" in constant time.
 func requireToken(token string) func(http.Handler) http.Handler {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/relayd/relayd/pkg/hierarchy"
+	"github.com/relayd/relayd/pkg/mirror"
 	"github.com/relayd/relayd/pkg/proxycache"
 )
 
@@ -45,6 +46,12 @@ type Config struct {
 	// DrainTimeout bounds how long shutdown waits for in-flight responses.
 	// Default 30s.
 	DrainTimeout time.Duration
+	// PubKeyFile is the catalog public key; without it catalogs are not
+	// used (a proxy then caches as a plain HTTP cache). Required for mirror.
+	PubKeyFile string
+	// Mirror is the mirror's behaviour (mirror mode, and the mirrored
+	// kinds of a proxy).
+	Mirror mirror.Config
 	// Cache is the proxy cache's behaviour.
 	Cache proxycache.Config
 	// Upstream is where a proxy fetches from.
@@ -57,7 +64,7 @@ func DefaultConfig() Config {
 	return Config{
 		Node: host, Group: "default", Mode: ModeProxy, DataDir: "/var/lib/relayd",
 		Listen: ":20080", Admin: "127.0.0.1:20090", DrainTimeout: 30 * time.Second,
-		Cache: proxycache.DefaultConfig(), Upstream: hierarchy.DefaultConfig(),
+		Cache: proxycache.DefaultConfig(), Upstream: hierarchy.DefaultConfig(), Mirror: mirror.DefaultConfig(),
 	}
 }
 
@@ -71,9 +78,18 @@ func (c *Config) Validate() error {
 		} else if st, err := os.Stat(c.Root); err != nil || !st.IsDir() {
 			errs = append(errs, fmt.Errorf("root %q is not a directory", c.Root))
 		}
-	case ModeProxy:
+	case ModeProxy, ModeMirror:
 		if len(c.Upstream.Upstreams) == 0 {
-			errs = append(errs, errors.New("mode proxy needs --upstream URL"))
+			errs = append(errs, fmt.Errorf("mode %s needs --upstream URL", c.Mode))
+		}
+		if c.Mode == ModeMirror && c.PubKeyFile == "" {
+			errs = append(errs, errors.New("mode mirror needs --pubkey FILE to verify catalogs"))
+		}
+		if len(c.Mirror.Include) > 0 && c.PubKeyFile == "" {
+			errs = append(errs, errors.New("mirror-include needs --pubkey FILE"))
+		}
+		if _, err := mirror.NewFilter(c.Mirror.Include); err != nil {
+			errs = append(errs, err)
 		}
 		for _, u := range c.Upstream.Upstreams {
 			if _, err := hierarchy.ParseBase(u); err != nil {
@@ -81,10 +97,8 @@ func (c *Config) Validate() error {
 			}
 		}
 		if c.DataDir == "" {
-			errs = append(errs, errors.New("mode proxy needs --data-dir"))
+			errs = append(errs, fmt.Errorf("mode %s needs --data-dir", c.Mode))
 		}
-	case ModeMirror:
-		errs = append(errs, errors.New("mode mirror is not available yet in this version; use proxy"))
 	default:
 		errs = append(errs, fmt.Errorf("mode %q: want origin, proxy or mirror", c.Mode))
 	}

@@ -16,8 +16,11 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/relayd/relayd/pkg/admin"
+	"github.com/relayd/relayd/pkg/catalog"
 	"github.com/relayd/relayd/pkg/clock"
 	"github.com/relayd/relayd/pkg/hierarchy"
+	"github.com/relayd/relayd/pkg/mirror"
+	"github.com/relayd/relayd/pkg/object"
 	"github.com/relayd/relayd/pkg/origin"
 	"github.com/relayd/relayd/pkg/proxycache"
 	"github.com/relayd/relayd/pkg/server"
@@ -33,8 +36,9 @@ type Node struct {
 	log   zerolog.Logger
 	start time.Time
 
-	store  *store.Store      // proxy mode
+	store  *store.Store      // proxy and mirror mode
 	cache  *proxycache.Cache // proxy mode
+	mirror *mirror.Mirror    // mirror mode; proxy mode with --pubkey
 	origin *origin.Origin    // origin mode
 	reg    *prometheus.Registry
 
@@ -50,31 +54,24 @@ func New(cfg Config, log zerolog.Logger, clk clock.Clock) (*Node, error) {
 		return nil, fmt.Errorf("config: %w", err)
 	}
 	n := &Node{cfg: cfg, log: log.With().Str("node", cfg.Node).Logger(), start: clk.Now(), reg: prometheus.NewRegistry()}
-	var src server.Source
+	content := server.ContentConfig{Ready: n.ready}
 	switch cfg.Mode {
 	case ModeOrigin:
 		o, err := origin.New(cfg.Root, cfg.Cache.Sendfile)
 		if err != nil {
 			return nil, err
 		}
-		n.origin, src = o, o
-	case ModeProxy:
-		scfg := store.DefaultConfig(cfg.DataDir)
-		scfg.MaxBytes = cfg.CacheMax
-		st, err := store.Open(scfg, n.log, clk)
-		if err != nil {
+		n.origin = o
+		content.Source, content.Catalog = o, o.Catalog
+	case ModeProxy, ModeMirror:
+		if err := n.openRelay(cfg, clk); err != nil {
+			n.closeParts()
 			return nil, err
 		}
-		n.store = st
-		ucfg := cfg.Upstream
-		ucfg.UserAgent = "relayd/" + Version
-		up, err := hierarchy.New(ucfg, n.log)
-		if err != nil {
-			_ = st.Close()
-			return nil, err
+		content.Source = n
+		if n.mirror != nil {
+			content.Catalog = n.serveCatalog
 		}
-		n.cache = proxycache.New(cfg.Cache, st, up, nil, n.log, clk)
-		src = n.cache
 	}
 	n.registerMetrics()
 	ln, err := net.Listen("tcp", cfg.Listen)
@@ -84,7 +81,7 @@ func New(cfg Config, log zerolog.Logger, clk clock.Clock) (*Node, error) {
 	}
 	n.contentLn = ln
 	n.contentSrv = &http.Server{
-		Handler: server.NewContent(src, n.ready, n.log.With().Str("component", "content").Logger()),
+		Handler: server.NewContent(content, n.log.With().Str("component", "content").Logger()),
 		// Slow clients must not hold a connection open without sending
 		// their headers; bodies are never read on this port except small
 		// API posts.
@@ -113,7 +110,8 @@ func New(cfg Config, log zerolog.Logger, clk clock.Clock) (*Node, error) {
 		}
 		n.adminLn = aln
 		n.adminSrv = &http.Server{
-			Handler: admin.New(n.status, n.reg, token, n.log.With().Str("component", "admin").Logger()),
+			Handler: admin.New(admin.Config{Status: n.status, Registry: n.reg, Token: token, Sync: n.syncer()},
+				n.log.With().Str("component", "admin").Logger()),
 			// The admin API serves small documents only.
 			ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 			WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second,
@@ -165,6 +163,9 @@ func (n *Node) Run(ctx context.Context) error {
 	if n.store != nil {
 		g.Go(func() error { return n.store.Run(gctx) })
 	}
+	if n.mirror != nil {
+		g.Go(func() error { return n.mirror.Run(gctx) })
+	}
 	err := g.Wait()
 	n.log.Info().Msg("stopped")
 	return err
@@ -190,7 +191,89 @@ func (n *Node) closeParts() {
 	}
 }
 
-func (n *Node) ready() error { return nil }
+// openRelay opens the store, the upstream client and, by mode, the mirror
+// and the proxy cache.
+func (n *Node) openRelay(cfg Config, clk clock.Clock) error {
+	scfg := store.DefaultConfig(cfg.DataDir)
+	scfg.MaxBytes = cfg.CacheMax
+	st, err := store.Open(scfg, n.log, clk)
+	if err != nil {
+		return err
+	}
+	n.store = st
+	ucfg := cfg.Upstream
+	ucfg.UserAgent = "relayd/" + Version
+	up, err := hierarchy.New(ucfg, n.log)
+	if err != nil {
+		return err
+	}
+	if cfg.PubKeyFile != "" {
+		pub, err := catalog.LoadPublicKey(cfg.PubKeyFile)
+		if err != nil {
+			return err
+		}
+		mcfg := cfg.Mirror
+		mcfg.PublicKey = pub
+		mcfg.Sendfile = cfg.Cache.Sendfile
+		// A proxy follows the catalog (to verify and to know what is
+		// immutable) and mirrors only the kinds it was told to.
+		mcfg.Serve = cfg.Mode == ModeMirror || len(mcfg.Include) > 0
+		if n.mirror, err = mirror.New(mcfg, st, up, n.log, clk); err != nil {
+			return err
+		}
+	}
+	if cfg.Mode == ModeProxy {
+		var expect proxycache.Expecter
+		if n.mirror != nil {
+			expect = n.mirror
+		}
+		n.cache = proxycache.New(cfg.Cache, st, up, expect, n.log, clk)
+	}
+	return nil
+}
+
+// Get routes an object request: the mirror serves what it holds (all of a
+// mirror's objects, the mirrored kinds of a proxy), the proxy cache the
+// rest.
+func (n *Node) Get(ctx context.Context, key string) (*object.Object, error) {
+	if n.mirror != nil && (n.cache == nil || n.mirror.Covers(key)) {
+		return n.mirror.Get(ctx, key)
+	}
+	return n.cache.Get(ctx, key)
+}
+
+// serveCatalog is /-/catalog of a relay: its live generation.
+func (n *Node) serveCatalog(context.Context) (*object.Object, error) {
+	c := n.mirror.Catalog()
+	if c == nil {
+		return nil, &server.Error{Status: http.StatusNotFound, Code: "no_catalog", Msg: "no verified catalog yet"}
+	}
+	h := http.Header{}
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	return &object.Object{Key: catalog.File, Size: int64(len(c.Raw)), ETag: c.FileDigest.ETag(),
+		LastModified: c.Published, Header: h, Body: object.BytesBody(c.Raw)}, nil
+}
+
+// syncer is the admin API's view of the mirror, nil without one.
+func (n *Node) syncer() admin.Syncer {
+	if n.mirror == nil {
+		return nil
+	}
+	return mirrorSyncer{n.mirror}
+}
+
+type mirrorSyncer struct{ m *mirror.Mirror }
+
+func (s mirrorSyncer) Trigger()      { s.m.Trigger() }
+func (s mirrorSyncer) Progress() any { return s.m.Progress() }
+
+// ready is /-/readyz: a mirror is ready once a generation is live.
+func (n *Node) ready() error {
+	if n.cfg.Mode == ModeMirror {
+		return n.mirror.Ready()
+	}
+	return nil
+}
 
 // Status is the /v1/status document.
 type Status struct {
@@ -202,6 +285,7 @@ type Status struct {
 	Upstream []string          `json:"upstream,omitempty"`
 	Store    *store.Stats      `json:"store,omitempty"`
 	Cache    *proxycache.Stats `json:"cache,omitempty"`
+	Sync     *mirror.Progress  `json:"sync,omitempty"`
 }
 
 func (n *Node) status() any {
@@ -214,6 +298,10 @@ func (n *Node) status() any {
 	if n.cache != nil {
 		cs := n.cache.Stats()
 		s.Cache = &cs
+	}
+	if n.mirror != nil {
+		p := n.mirror.Progress()
+		s.Sync = &p
 	}
 	return s
 }

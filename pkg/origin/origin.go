@@ -47,6 +47,12 @@ func New(dir string, sendfile bool) (*Origin, error) {
 // Close releases the directory.
 func (o *Origin) Close() error { return o.root.Close() }
 
+// Catalog serves the published catalog file (tree/-/catalog), as written
+// by `relayd publish`.
+func (o *Origin) Catalog(ctx context.Context) (*object.Object, error) {
+	return o.Get(ctx, "-/catalog")
+}
+
 // Get opens the file for key (a cleanpath key).
 func (o *Origin) Get(_ context.Context, key string) (*object.Object, error) {
 	f, err := o.root.Open(filepath.FromSlash(key))

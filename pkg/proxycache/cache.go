@@ -174,15 +174,15 @@ func (c *Cache) Get(ctx context.Context, key string) (*object.Object, error) {
 	var stale *store.Entry
 	e, err := c.store.Get(key)
 	switch {
-	case err == nil && c.fresh(&e, now):
+	case err == nil && c.usable(key, &e, now):
 		if obj, err := c.serveStored(key, &e, object.Hit); err == nil {
 			c.hits.Add(1)
 			return obj, nil
 		}
 		// The blob was evicted after the index read: a miss.
-	case err == nil:
+	case err == nil && !c.listed(key):
 		stale = &e
-	case !errors.Is(err, store.ErrNotFound):
+	case err != nil && !errors.Is(err, store.ErrNotFound):
 		return nil, err
 	}
 	if stale == nil && c.isNegative(key, now) {
@@ -234,7 +234,7 @@ func (c *Cache) join(key string, stale *store.Entry) (*fill, *object.Object, err
 		c.coalesced.Add(1)
 		return f, nil, nil
 	}
-	if e, err := c.store.Get(key); err == nil && c.fresh(&e, c.clock.Now()) {
+	if e, err := c.store.Get(key); err == nil && c.usable(key, &e, c.clock.Now()) {
 		if obj, err := c.serveStored(key, &e, object.Hit); err == nil {
 			return nil, obj, nil
 		}
@@ -248,6 +248,28 @@ func (c *Cache) join(key string, stale *store.Entry) (*fill, *object.Object, err
 	c.wg.Add(1)
 	go c.runFill(f, stale)
 	return f, nil, nil
+}
+
+// usable reports whether a stored entry may be served without asking the
+// upstream: an object the signed catalog lists is immutable and usable
+// exactly when its bytes are the listed ones; anything else when fresh.
+func (c *Cache) usable(key string, e *store.Entry, now time.Time) bool {
+	if c.expect != nil {
+		if d, _, ok := c.expect.Expect(key); ok {
+			return e.Digest == d
+		}
+	}
+	return c.fresh(e, now)
+}
+
+// listed reports whether the catalog lists key. A stored entry of a listed
+// key with other bytes is replaced by a plain fetch, not revalidated.
+func (c *Cache) listed(key string) bool {
+	if c.expect == nil {
+		return false
+	}
+	_, _, ok := c.expect.Expect(key)
+	return ok
 }
 
 // endFill takes f out of the coalescing map: later requests read the

@@ -21,16 +21,31 @@ type Source interface {
 // Readiness says whether the node should receive traffic; nil is ready.
 type Readiness func() error
 
-// Content is the content port's router.
-type Content struct {
-	src   Source
-	ready Readiness
-	log   zerolog.Logger
+// CatalogFunc returns the signed catalog the node serves at /-/catalog, or
+// an error (a not-found error when it has none).
+type CatalogFunc func(ctx context.Context) (*object.Object, error)
+
+// ContentConfig is what the content port serves.
+type ContentConfig struct {
+	// Source finds objects. Required.
+	Source Source
+	// Catalog serves /-/catalog; nil answers 404.
+	Catalog CatalogFunc
+	// Ready answers /-/readyz; nil is always ready.
+	Ready Readiness
 }
 
-// NewContent builds the content-port handler over src.
-func NewContent(src Source, ready Readiness, log zerolog.Logger) http.Handler {
-	c := &Content{src: src, ready: ready, log: log}
+// Content is the content port's router.
+type Content struct {
+	src     Source
+	catalog CatalogFunc
+	ready   Readiness
+	log     zerolog.Logger
+}
+
+// NewContent builds the content-port handler.
+func NewContent(cfg ContentConfig, log zerolog.Logger) http.Handler {
+	c := &Content{src: cfg.Source, catalog: cfg.Catalog, ready: cfg.Ready, log: log}
 	r := chi.NewRouter()
 	r.Use(AccessLog(log))
 	r.MethodNotAllowed(Handle(func(w http.ResponseWriter, r *http.Request) error {
@@ -45,6 +60,8 @@ func NewContent(src Source, ready Readiness, log zerolog.Logger) http.Handler {
 		r.Head("/healthz", Handle(c.healthz))
 		r.Get("/readyz", Handle(c.readyz))
 		r.Head("/readyz", Handle(c.readyz))
+		r.Get("/catalog", Handle(c.serveCatalog))
+		r.Head("/catalog", Handle(c.serveCatalog))
 	})
 	r.Get("/*", Handle(c.object))
 	r.Head("/*", Handle(c.object))
@@ -80,5 +97,19 @@ func (c *Content) object(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	return ServeObject(w, r, obj)
+}
+
+// serveCatalog answers /-/catalog with the node's signed catalog.
+func (c *Content) serveCatalog(w http.ResponseWriter, r *http.Request) error {
+	if c.catalog == nil {
+		return &Error{Status: http.StatusNotFound, Code: "no_catalog", Msg: "this node serves no catalog"}
+	}
+	obj, err := c.catalog(r.Context())
+	if err != nil {
+		return err
+	}
+	// Clients must revalidate: a new generation replaces it at any time.
+	w.Header().Set("Cache-Control", "no-cache")
 	return ServeObject(w, r, obj)
 }

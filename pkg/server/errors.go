@@ -8,6 +8,7 @@ import (
 
 	"github.com/relayd/relayd/pkg/cleanpath"
 	"github.com/relayd/relayd/pkg/hierarchy"
+	"github.com/relayd/relayd/pkg/mirror"
 	"github.com/relayd/relayd/pkg/origin"
 	"github.com/relayd/relayd/pkg/proxycache"
 	"github.com/relayd/relayd/pkg/store"
@@ -39,8 +40,11 @@ func classify(err error) (status int, code, msg string) {
 		return he.Status, he.Code, he.Error()
 	case errors.Is(err, cleanpath.ErrBadPath):
 		return http.StatusBadRequest, "bad_path", err.Error()
-	case errors.Is(err, proxycache.ErrNotFound), errors.Is(err, origin.ErrNotFound), errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, proxycache.ErrNotFound), errors.Is(err, origin.ErrNotFound), errors.Is(err, store.ErrNotFound),
+		errors.Is(err, mirror.ErrNotFound):
 		return http.StatusNotFound, "not_found", "not found"
+	case errors.Is(err, mirror.ErrNoCatalog):
+		return http.StatusServiceUnavailable, "not_ready", "no complete generation yet"
 	case errors.Is(err, store.ErrNoSpace):
 		return http.StatusInsufficientStorage, "disk_full", "the relay's disk is full"
 	case errors.Is(err, proxycache.ErrBusy):

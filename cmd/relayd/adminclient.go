@@ -1,0 +1,234 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+
+	"github.com/relayd/relayd/pkg/units"
+)
+
+// adminClient talks to a node's admin API.
+type adminClient struct {
+	base  string
+	token string
+	http  *http.Client
+}
+
+// adminFlags adds --admin, --admin-token-file and --json to fs.
+func adminFlags(fs *flag.FlagSet, env func(string) (string, bool)) (*string, *string, *bool) {
+	def := "http://127.0.0.1:20090"
+	if v, ok := env("RELAYD_ADMIN_URL"); ok {
+		def = v
+	}
+	tokDef, _ := env("RELAYD_ADMIN_TOKEN_FILE")
+	return fs.String("admin", def, "admin API URL (env RELAYD_ADMIN_URL)"),
+		fs.String("admin-token-file", tokDef, "file with the admin bearer token (env RELAYD_ADMIN_TOKEN_FILE)"),
+		fs.Bool("json", false, "print JSON for scripts")
+}
+
+func newAdminClient(base, tokenFile string) (*adminClient, error) {
+	if !strings.Contains(base, "://") {
+		base = "http://" + base
+	}
+	c := &adminClient{base: strings.TrimRight(base, "/"), http: &http.Client{Timeout: 30 * time.Second}}
+	if tokenFile != "" {
+		b, err := os.ReadFile(tokenFile)
+		if err != nil {
+			return nil, fmt.Errorf("admin token: %w", err)
+		}
+		c.token = strings.TrimSpace(string(b))
+	}
+	return c, nil
+}
+
+// do sends a request and decodes a JSON answer into out (if not nil).
+func (c *adminClient) do(ctx context.Context, method, path string, body, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+	if err != nil {
+		return err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("admin API %s: %w (is relayd running? --admin)", c.base, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode >= 300 {
+		var e struct{ Error, Code string }
+		if json.Unmarshal(b, &e) == nil && e.Error != "" {
+			return fmt.Errorf("%s %s: %s (%s)", method, path, e.Error, resp.Status)
+		}
+		return fmt.Errorf("%s %s: %s", method, path, resp.Status)
+	}
+	if out != nil {
+		if raw, ok := out.(*json.RawMessage); ok {
+			*raw = b
+			return nil
+		}
+		return json.Unmarshal(b, out)
+	}
+	return nil
+}
+
+// syncProgress mirrors mirror.Progress on the wire.
+type syncProgress struct {
+	State        string  `json:"state"`
+	Generation   uint64  `json:"generation"`
+	Target       uint64  `json:"target"`
+	ObjectsDone  int64   `json:"objects_done"`
+	ObjectsTotal int64   `json:"objects_total"`
+	BytesDone    int64   `json:"bytes_done"`
+	BytesTotal   int64   `json:"bytes_total"`
+	Rate         float64 `json:"rate_bytes_per_sec"`
+	ETA          float64 `json:"eta_seconds"`
+	Errors       int64   `json:"errors"`
+	LastError    string  `json:"last_error"`
+	Started      string  `json:"started"`
+	Finished     string  `json:"finished"`
+}
+
+// syncCmd: relayd sync [--follow] — start a sync now and, with --follow,
+// show its progress until it ends.
+func syncCmd(ctx context.Context, args []string, stdout, stderr io.Writer, env func(string) (string, bool)) error {
+	fs := flag.NewFlagSet("relayd sync", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	admin, tok, asJSON := adminFlags(fs, env)
+	follow := fs.Bool("follow", false, "show progress until the sync ends")
+	status := fs.Bool("status", false, "only show the progress of the current or last sync")
+	if err := fs.Parse(args); err != nil {
+		return usageError{err}
+	}
+	c, err := newAdminClient(*admin, *tok)
+	if err != nil {
+		return err
+	}
+	var before syncProgress
+	if err := c.do(ctx, http.MethodGet, "/v1/sync", nil, &before); err != nil {
+		return err
+	}
+	if !*status {
+		if err := c.do(ctx, http.MethodPost, "/v1/sync", nil, nil); err != nil {
+			return err
+		}
+	}
+	if !*follow {
+		var raw json.RawMessage
+		if err := c.do(ctx, http.MethodGet, "/v1/sync", nil, &raw); err != nil {
+			return err
+		}
+		if *asJSON {
+			_, err := stdout.Write(append(raw, '\n'))
+			return err
+		}
+		var p syncProgress
+		_ = json.Unmarshal(raw, &p)
+		printProgress(stdout, p)
+		return nil
+	}
+	return followSync(ctx, c, stdout, *asJSON, before.Finished)
+}
+
+func printProgress(w io.Writer, p syncProgress) {
+	fmt.Fprintf(w, "state %s, live generation %d", p.State, p.Generation)
+	if p.Target != 0 && p.Target != p.Generation {
+		fmt.Fprintf(w, ", syncing to %d", p.Target)
+	}
+	fmt.Fprintf(w, ": %d/%d objects, %s/%s", p.ObjectsDone, p.ObjectsTotal, human(p.BytesDone), human(p.BytesTotal))
+	if p.State == "syncing" && p.Rate > 0 {
+		fmt.Fprintf(w, ", %s/s, ETA %s", human(int64(p.Rate)), (time.Duration(p.ETA) * time.Second).String())
+	}
+	if p.Errors > 0 || p.LastError != "" {
+		fmt.Fprintf(w, ", %d errors (last: %s)", p.Errors, p.LastError)
+	}
+	fmt.Fprintln(w)
+}
+
+// followSync polls the progress until a sync that finished after since
+// ends; a progress bar on a terminal, a line per change otherwise.
+func followSync(ctx context.Context, c *adminClient, stdout io.Writer, asJSON bool, since string) error {
+	tty := false
+	if f, ok := stdout.(*os.File); ok {
+		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+			tty = true
+		}
+	}
+	var bar *progressbar.ProgressBar
+	last := ""
+	for {
+		var p syncProgress
+		if err := c.do(ctx, http.MethodGet, "/v1/sync", nil, &p); err != nil {
+			return err
+		}
+		ended := p.State != "syncing" && p.Finished != "" && p.Finished != since
+		switch {
+		case asJSON:
+			b, _ := json.Marshal(p)
+			if string(b) != last {
+				fmt.Fprintln(stdout, string(b))
+				last = string(b)
+			}
+		case tty && p.BytesTotal > 0 && p.State == "syncing":
+			if bar == nil {
+				bar = progressbar.NewOptions64(p.BytesTotal, progressbar.OptionSetWriter(stdout),
+					progressbar.OptionSetDescription(fmt.Sprintf("generation %d", p.Target)),
+					progressbar.OptionShowBytes(true), progressbar.OptionShowCount(), progressbar.OptionThrottle(200*time.Millisecond))
+			}
+			_ = bar.Set64(p.BytesDone)
+		default:
+			var b bytes.Buffer
+			printProgress(&b, p)
+			if b.String() != last {
+				fmt.Fprint(stdout, b.String())
+				last = b.String()
+			}
+		}
+		if ended {
+			if bar != nil {
+				_ = bar.Finish()
+				fmt.Fprintln(stdout)
+				var b bytes.Buffer
+				printProgress(&b, p)
+				fmt.Fprint(stdout, b.String())
+			}
+			if p.State == "failed" {
+				return errors.New("sync failed: " + p.LastError)
+			}
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+func human(n int64) string { return units.FormatBytes(n) }

@@ -1,0 +1,241 @@
+package mirror
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/relayd/relayd/pkg/catalog"
+	"github.com/relayd/relayd/pkg/clock"
+	"github.com/relayd/relayd/pkg/digest"
+	"github.com/relayd/relayd/pkg/object"
+	"github.com/relayd/relayd/pkg/store"
+)
+
+// Sentinel errors.
+var (
+	// ErrNotFound: the live generation has no such (selected) object.
+	ErrNotFound = errors.New("mirror: not in the catalog")
+	// ErrNoCatalog: no generation is live yet.
+	ErrNoCatalog = errors.New("mirror: no complete generation yet")
+	// ErrUpstreamNoCatalog: the upstream serves no catalog (a plain tree).
+	ErrUpstreamNoCatalog = errors.New("mirror: upstream has no catalog")
+)
+
+// Config is the mirror's behaviour.
+type Config struct {
+	// Interval between polls of the upstream catalog. Default 5m.
+	Interval time.Duration
+	// Workers download objects in parallel. Default 4.
+	Workers int
+	// Include selects the catalog paths mirrored ("security/**"); empty
+	// means all of them.
+	Include []string
+	// PublicKey verifies catalogs. Required.
+	PublicKey ed25519.PublicKey
+	// Serve says whether the mirror serves its objects (mirror mode, or
+	// the mirrored kinds of a proxy); false only follows the catalog.
+	Serve bool
+	// Sendfile selects how objects are copied (see object.FileBody).
+	Sendfile bool
+}
+
+// DefaultConfig returns the defaults.
+func DefaultConfig() Config {
+	return Config{Interval: 5 * time.Minute, Workers: 4, Serve: true, Sendfile: true}
+}
+
+// Upstream fetches from the parent. hierarchy.Client implements it.
+type Upstream interface {
+	// Fetch GETs key with extra request headers; the caller closes the body.
+	Fetch(ctx context.Context, key string, hdr http.Header) (*http.Response, error)
+}
+
+// Store holds blobs and the mirror's state. store.Store implements it.
+type Store interface {
+	// Has reports whether a blob is stored.
+	Has(d digest.Digest) bool
+	// OpenBlob opens a blob for reading.
+	OpenBlob(d digest.Digest) (*store.Reader, error)
+	// Resume opens (or creates) the partial file for name.
+	Resume(name string, size int64) (*store.Writer, error)
+	// Get returns the entry of key.
+	Get(key string) (store.Entry, error)
+	// PinBlobs points prefix+hex at each stored blob d, exempt from eviction.
+	PinBlobs(prefix string, ds []digest.Digest) error
+	// Delete removes key.
+	Delete(key string) error
+	// List calls fn for each key with the prefix.
+	List(prefix string, fn func(key string, e store.Entry) bool) error
+	// GetMeta and PutMeta keep small named values.
+	GetMeta(name string) ([]byte, error)
+	PutMeta(name string, value []byte) error
+}
+
+// blobKey is the store key that keeps a mirrored blob: under the reserved
+// prefix, so it can never collide with a content path.
+func blobKey(d digest.Digest) string { return keyPrefix + d.Hex() }
+
+const (
+	keyPrefix   = "-/mirror/"
+	metaCatalog = "mirror.catalog"
+)
+
+// Mirror is one relay's mirror. It is safe for concurrent use.
+type Mirror struct {
+	cfg    Config
+	filter *Filter
+	store  Store
+	up     Upstream
+	log    zerolog.Logger
+	clock  clock.Clock
+
+	trigger chan struct{}
+	syncMu  sync.Mutex // one sync at a time
+
+	mu       sync.RWMutex
+	cur      *syncState      // the sync in flight
+	live     *catalog.Signed // the complete generation served
+	upstream *catalog.Signed // the newest verified upstream catalog
+	etag     string          // of the upstream catalog, for If-None-Match
+	progress Progress
+	rejected int64
+	lastSync time.Time
+}
+
+// New builds a mirror and restores the live generation from the store.
+func New(cfg Config, st Store, up Upstream, log zerolog.Logger, clk clock.Clock) (*Mirror, error) {
+	def := DefaultConfig()
+	if cfg.Interval <= 0 {
+		cfg.Interval = def.Interval
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = def.Workers
+	}
+	if len(cfg.PublicKey) != ed25519.PublicKeySize {
+		return nil, errors.New("mirror: a catalog public key is required (--pubkey)")
+	}
+	f, err := NewFilter(cfg.Include)
+	if err != nil {
+		return nil, err
+	}
+	m := &Mirror{cfg: cfg, filter: f, store: st, up: up, log: log.With().Str("component", "mirror").Logger(),
+		clock: clk, trigger: make(chan struct{}, 1)}
+	m.progress.State = StateIdle
+	if b, err := st.GetMeta(metaCatalog); err == nil && len(b) > 0 {
+		s, err := catalog.Parse(b, cfg.PublicKey)
+		if err != nil {
+			// Not fatal: the next sync replaces it. Nothing is served
+			// from an unverified catalog.
+			m.log.Error().Err(err).Msg("stored catalog does not verify; ignoring it")
+		} else {
+			m.live, m.upstream = s, s
+			m.progress.Generation = s.Generation
+			m.log.Info().Uint64("generation", s.Generation).Msg("restored live generation")
+		}
+	}
+	return m, nil
+}
+
+// Trigger asks for a sync now (POST /v1/sync, or a push from the parent).
+func (m *Mirror) Trigger() {
+	select {
+	case m.trigger <- struct{}{}:
+	default: // one already pending
+	}
+}
+
+// Run syncs at once, then every Interval or when triggered, until ctx ends.
+func (m *Mirror) Run(ctx context.Context) error {
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		case <-m.trigger:
+		}
+		if err := m.Sync(ctx); err != nil && ctx.Err() == nil {
+			if errors.Is(err, ErrUpstreamNoCatalog) {
+				m.log.Info().Msg("upstream serves no catalog; objects are cached without catalog verification")
+			} else {
+				m.log.Warn().Err(err).Msg("sync failed; the live generation stays")
+			}
+		}
+		if !t.Stop() {
+			select {
+			case <-t.C:
+			default:
+			}
+		}
+		t.Reset(m.cfg.Interval)
+	}
+}
+
+// Live returns the complete generation served, or nil.
+func (m *Mirror) Live() *catalog.Signed {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.live
+}
+
+// Catalog returns the catalog this node serves at /-/catalog: the live
+// generation (whose selected objects are all on disk).
+func (m *Mirror) Catalog() *catalog.Signed { return m.Live() }
+
+// Ready reports whether a generation is live.
+func (m *Mirror) Ready() error {
+	if m.Live() == nil {
+		return ErrNoCatalog
+	}
+	return nil
+}
+
+// Expect gives the digest the live generation lists for key (for the proxy
+// cache to verify fills and skip revalidation).
+func (m *Mirror) Expect(key string) (digest.Digest, int64, bool) {
+	c := m.Live()
+	if c == nil {
+		return digest.Digest{}, 0, false
+	}
+	o, ok := c.Lookup(key)
+	return o.Digest, o.Size, ok
+}
+
+// Covers reports whether key is one the mirror serves from disk.
+func (m *Mirror) Covers(key string) bool {
+	if !m.cfg.Serve || !m.filter.Match(key) {
+		return false
+	}
+	_, _, ok := m.Expect(key)
+	return ok
+}
+
+// Get serves key from the live generation.
+func (m *Mirror) Get(_ context.Context, key string) (*object.Object, error) {
+	c := m.Live()
+	if c == nil {
+		return nil, ErrNoCatalog
+	}
+	o, ok := c.Lookup(key)
+	if !ok || !m.filter.Match(key) {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, key)
+	}
+	r, err := m.store.OpenBlob(o.Digest)
+	if err != nil {
+		return nil, fmt.Errorf("mirror: %s listed in generation %d but its blob is missing: %w", key, c.Generation, err)
+	}
+	h := http.Header{}
+	h.Set("Content-Type", "application/octet-stream")
+	return &object.Object{
+		Key: key, Size: r.Size, ETag: o.Digest.ETag(), LastModified: c.Published, Header: h, Cache: object.Hit,
+		Body: &object.FileBody{File: r.File, N: r.Size, Sendfile: m.cfg.Sendfile, OnClose: func() { _ = r.Close() }},
+	}, nil
+}

@@ -1,0 +1,382 @@
+package mirror_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/relayd/relayd/pkg/catalog"
+	"github.com/relayd/relayd/pkg/clock"
+	"github.com/relayd/relayd/pkg/hierarchy"
+	. "github.com/relayd/relayd/pkg/mirror"
+	"github.com/relayd/relayd/pkg/origin"
+	"github.com/relayd/relayd/pkg/server"
+	"github.com/relayd/relayd/pkg/store"
+)
+
+// testOrigin is a published tree served by the real origin handler on
+// 127.0.0.1, counting the requests it gets.
+type testOrigin struct {
+	t    *testing.T
+	tree string
+	priv ed25519.PrivateKey
+	pub  ed25519.PublicKey
+	srv  *httptest.Server
+
+	mu     sync.Mutex
+	gets   map[string]int
+	ranges map[string][]string
+}
+
+func newTestOrigin(t *testing.T, files map[string][]byte) *testOrigin {
+	t.Helper()
+	pub, priv, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := &testOrigin{t: t, tree: t.TempDir(), priv: priv, pub: pub, gets: map[string]int{}, ranges: map[string][]string{}}
+	for p, b := range files {
+		o.write(p, b)
+	}
+	o.publish()
+	org, err := origin.New(o.tree, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { org.Close() })
+	h := server.NewContent(server.ContentConfig{Source: org, Catalog: org.Catalog}, zerolog.Nop())
+	o.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		o.mu.Lock()
+		o.gets[r.URL.Path]++
+		if rg := r.Header.Get("Range"); rg != "" {
+			o.ranges[r.URL.Path] = append(o.ranges[r.URL.Path], rg)
+		}
+		o.mu.Unlock()
+		h.ServeHTTP(w, r)
+	}))
+	t.Cleanup(o.srv.Close)
+	return o
+}
+
+func (o *testOrigin) write(p string, b []byte) {
+	full := filepath.Join(o.tree, filepath.FromSlash(p))
+	if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+		o.t.Fatal(err)
+	}
+	if err := os.WriteFile(full, b, 0o644); err != nil {
+		o.t.Fatal(err)
+	}
+}
+
+func (o *testOrigin) publish() uint64 {
+	r, err := catalog.Publish(context.Background(), o.tree, o.priv, catalog.PublishOptions{})
+	if err != nil {
+		o.t.Fatal(err)
+	}
+	return r.Catalog.Generation
+}
+
+func (o *testOrigin) count(p string) int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.gets["/"+p]
+}
+
+func (o *testOrigin) objectGets() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	n := 0
+	for p, c := range o.gets {
+		if p != "/-/catalog" {
+			n += c
+		}
+	}
+	return n
+}
+
+func randBytes(n int, seed uint64) []byte {
+	r := rand.New(rand.NewPCG(seed, 1))
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(r.Uint32())
+	}
+	return b
+}
+
+type fixture struct {
+	m     *Mirror
+	store *store.Store
+	dir   string
+}
+
+func newMirror(t *testing.T, o *testOrigin, dir string, mod func(*Config)) *fixture {
+	t.Helper()
+	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
+	st, err := store.Open(store.DefaultConfig(dir), log, clock.Real{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc := hierarchy.DefaultConfig()
+	hc.Upstreams = []string{o.srv.URL}
+	up, err := hierarchy.New(hc, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultConfig()
+	cfg.PublicKey = o.pub
+	if mod != nil {
+		mod(&cfg)
+	}
+	m, err := New(cfg, st, up, log, clock.Real{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{m: m, store: st, dir: dir}
+	t.Cleanup(func() { st.Close() })
+	return f
+}
+
+func (f *fixture) read(t *testing.T, key string) ([]byte, error) {
+	t.Helper()
+	obj, err := f.m.Get(context.Background(), key)
+	if err != nil {
+		return nil, err
+	}
+	defer obj.Close()
+	var b bytes.Buffer
+	_, err = obj.Body.CopyTo(context.Background(), &b, 0, -1)
+	return b.Bytes(), err
+}
+
+var files = map[string][]byte{
+	"security/2026/a.patch":          randBytes(10000, 1),
+	"security/2026/b.patch":          randBytes(20000, 2),
+	"software/linux-amd64/1.0/agent": randBytes(300000, 3),
+	"software/win-amd64/1.0/agent":   randBytes(200000, 4),
+	"software/win-amd64/1.0/copy":    randBytes(200000, 4), // same bytes: one blob
+}
+
+func TestSyncServesEverythingWithOriginStopped(t *testing.T) {
+	t.Parallel()
+	o := newTestOrigin(t, files)
+	f := newMirror(t, o, t.TempDir(), nil)
+	if err := f.m.Ready(); !errors.Is(err, ErrNoCatalog) {
+		t.Fatalf("ready before sync: %v", err)
+	}
+	if err := f.m.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := o.count("software/win-amd64/1.0/agent") + o.count("software/win-amd64/1.0/copy"); n != 1 {
+		t.Fatalf("identical objects downloaded %d times, want 1", n)
+	}
+	o.srv.Close()
+	for p, want := range files {
+		got, err := f.read(t, p)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("%s: %d bytes, err %v", p, len(got), err)
+		}
+	}
+	if _, err := f.read(t, "not/listed"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("unlisted: %v", err)
+	}
+	p := f.m.Progress()
+	if p.State != StateInSync || p.Generation != 1 || p.ObjectsDone != p.ObjectsTotal || p.ObjectsTotal != 5 {
+		t.Fatalf("progress %+v", p)
+	}
+}
+
+func TestSecondGenerationDownloadsOnlyTheChange(t *testing.T) {
+	t.Parallel()
+	o := newTestOrigin(t, files)
+	f := newMirror(t, o, t.TempDir(), nil)
+	ctx := context.Background()
+	if err := f.m.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	before := o.objectGets()
+	// No change: the catalog is revalidated (304) and nothing else asked.
+	if err := f.m.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if o.objectGets() != before {
+		t.Fatalf("a no-change sync requested %d objects", o.objectGets()-before)
+	}
+	changed := randBytes(12345, 9)
+	o.write("security/2026/a.patch", changed)
+	os.Remove(filepath.Join(o.tree, "software", "linux-amd64", "1.0", "agent"))
+	if g := o.publish(); g != 2 {
+		t.Fatalf("generation %d", g)
+	}
+	if err := f.m.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if d := o.objectGets() - before; d != 1 || o.count("security/2026/a.patch") != 2 {
+		t.Fatalf("second generation fetched %d objects, want exactly the changed one", d)
+	}
+	if got, _ := f.read(t, "security/2026/a.patch"); !bytes.Equal(got, changed) {
+		t.Fatal("changed object not served")
+	}
+	if _, err := f.read(t, "software/linux-amd64/1.0/agent"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("removed object: %v", err)
+	}
+	// Garbage collection: the removed object's and the old patch's blobs
+	// are gone from disk.
+	if st := f.store.Stats(); st.Blobs != 3 {
+		t.Fatalf("%d blobs after GC, want 3 (b.patch, new a.patch, win agent)", st.Blobs)
+	}
+}
+
+func TestTamperedObjectKeepsOldGeneration(t *testing.T) {
+	t.Parallel()
+	o := newTestOrigin(t, files)
+	f := newMirror(t, o, t.TempDir(), nil)
+	ctx := context.Background()
+	if err := f.m.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	o.write("security/2026/b.patch", randBytes(20000, 77))
+	o.publish()
+	// Tamper after publishing: the origin now serves bytes the catalog
+	// does not list.
+	o.write("security/2026/b.patch", randBytes(20000, 78))
+	if err := f.m.Sync(ctx); !errors.Is(err, store.ErrDigestMismatch) {
+		t.Fatalf("sync err = %v, want a digest mismatch", err)
+	}
+	if g := f.m.Live().Generation; g != 1 {
+		t.Fatalf("live generation %d, want 1 kept", g)
+	}
+	if got, _ := f.read(t, "security/2026/b.patch"); !bytes.Equal(got, files["security/2026/b.patch"]) {
+		t.Fatal("old generation's object not served")
+	}
+	if p := f.m.Progress(); p.State != StateFailed || p.LastError == "" {
+		t.Fatalf("progress %+v", p)
+	}
+}
+
+func TestRejectsBadSignatureAndRollback(t *testing.T) {
+	t.Parallel()
+	o := newTestOrigin(t, files)
+	f := newMirror(t, o, t.TempDir(), nil)
+	ctx := context.Background()
+	o.write("other", []byte("x"))
+	o.publish() // generation 2
+	if err := f.m.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// A catalog signed with another key.
+	_, other, _ := ed25519.GenerateKey(nil)
+	forged, _ := catalog.Sign(&catalog.Catalog{Generation: 99}, other)
+	o.write("-/catalog", forged)
+	if err := f.m.Sync(ctx); !errors.Is(err, catalog.ErrBadSignature) {
+		t.Fatalf("forged: %v", err)
+	}
+	// A genuine but older catalog.
+	old, _ := catalog.Sign(&catalog.Catalog{Generation: 1}, o.priv)
+	o.write("-/catalog", old)
+	if err := f.m.Sync(ctx); !errors.Is(err, catalog.ErrRollback) {
+		t.Fatalf("rollback: %v", err)
+	}
+	if g := f.m.Live().Generation; g != 2 {
+		t.Fatalf("live generation %d, want 2", g)
+	}
+	if p := f.m.Progress(); p.RejectedCatalogs != 2 {
+		t.Fatalf("rejected = %d, want 2", p.RejectedCatalogs)
+	}
+}
+
+func TestIncludeFilter(t *testing.T) {
+	t.Parallel()
+	o := newTestOrigin(t, files)
+	f := newMirror(t, o, t.TempDir(), func(c *Config) { c.Include = []string{"security/**", "software/linux-amd64/**"} })
+	if err := f.m.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := o.count("software/win-amd64/1.0/agent"); n != 0 {
+		t.Fatal("filtered-out object downloaded")
+	}
+	if _, err := f.read(t, "software/win-amd64/1.0/agent"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("filtered-out object served: %v", err)
+	}
+	if got, _ := f.read(t, "software/linux-amd64/1.0/agent"); !bytes.Equal(got, files["software/linux-amd64/1.0/agent"]) {
+		t.Fatal("included object wrong")
+	}
+	if !f.m.Covers("security/2026/a.patch") || f.m.Covers("software/win-amd64/1.0/agent") {
+		t.Fatal("Covers wrong")
+	}
+}
+
+func TestRestartKeepsGenerationAndResumesPartial(t *testing.T) {
+	t.Parallel()
+	big := randBytes(3<<20, 11)
+	o := newTestOrigin(t, map[string][]byte{"software/x/1/big": big, "security/s": randBytes(100, 12)})
+	dir := t.TempDir()
+	f := newMirror(t, o, dir, nil)
+	// A partial download left by a killed sync: the first MiB of big.
+	w, err := f.store.Resume(catalogDigest(t, o, "software/x/1/big").Hex(), int64(len(big)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write(big[:1<<20]); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	f.store.Close()
+	f = newMirror(t, o, dir, nil) // "restart"
+	if err := f.m.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	o.mu.Lock()
+	rg := o.ranges["/software/x/1/big"]
+	o.mu.Unlock()
+	if len(rg) != 1 || rg[0] != "bytes=1048576-" {
+		t.Fatalf("ranges asked: %q, want one resume from 1 MiB", rg)
+	}
+	if got, _ := f.read(t, "software/x/1/big"); !bytes.Equal(got, big) {
+		t.Fatal("resumed object wrong")
+	}
+	f.store.Close()
+	// Restart again: the generation is live at once, nothing downloaded.
+	before := o.objectGets()
+	f = newMirror(t, o, dir, nil)
+	if f.m.Ready() != nil || f.m.Live().Generation != 1 {
+		t.Fatal("live generation not restored")
+	}
+	if err := f.m.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if o.objectGets() != before {
+		t.Fatal("objects downloaded again after restart")
+	}
+}
+
+func catalogDigest(t *testing.T, o *testOrigin, p string) (d interface{ Hex() string }) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(o.tree, "-", "catalog"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := catalog.Parse(b, o.pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj, ok := c.Lookup(p)
+	if !ok {
+		t.Fatalf("%s not in catalog", p)
+	}
+	return obj.Digest
+}
+
+var _ = io.EOF
+var _ = time.Second

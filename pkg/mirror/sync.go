@@ -1,0 +1,341 @@
+package mirror
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/relayd/relayd/pkg/catalog"
+	"github.com/relayd/relayd/pkg/digest"
+	"github.com/relayd/relayd/pkg/object"
+	"github.com/relayd/relayd/pkg/store"
+)
+
+// Sync states.
+const (
+	StateIdle    = "idle"    // no sync has run yet
+	StateSyncing = "syncing" // downloading a new generation
+	StateInSync  = "in-sync" // the live generation is the upstream's
+	StateFailed  = "failed"  // the last sync failed; the live generation stays
+)
+
+// Progress is what GET /v1/sync shows.
+type Progress struct {
+	State            string    `json:"state"`
+	Generation       uint64    `json:"generation"`
+	Target           uint64    `json:"target,omitempty"`
+	ObjectsDone      int64     `json:"objects_done"`
+	ObjectsTotal     int64     `json:"objects_total"`
+	BytesDone        int64     `json:"bytes_done"`
+	BytesTotal       int64     `json:"bytes_total"`
+	BytesFetched     int64     `json:"bytes_fetched"`
+	RateBytesPerSec  float64   `json:"rate_bytes_per_sec"`
+	ETASeconds       float64   `json:"eta_seconds"`
+	Errors           int64     `json:"errors"`
+	LastError        string    `json:"last_error,omitempty"`
+	Started          time.Time `json:"started,omitzero"`
+	Finished         time.Time `json:"finished,omitzero"`
+	RejectedCatalogs int64     `json:"rejected_catalogs"`
+}
+
+// syncState counts a sync in flight without taking the mirror's lock.
+type syncState struct {
+	objectsDone, bytesDone, fetched, errors atomic.Int64
+}
+
+// Progress returns a snapshot, with rate and ETA of the sync in flight.
+func (m *Mirror) Progress() Progress {
+	m.mu.RLock()
+	p := m.progress
+	st := m.cur
+	m.mu.RUnlock()
+	if st != nil {
+		p.ObjectsDone += st.objectsDone.Load()
+		p.BytesDone += st.bytesDone.Load()
+		p.BytesFetched = st.fetched.Load()
+		p.Errors = st.errors.Load()
+	}
+	p.RejectedCatalogs = atomic.LoadInt64(&m.rejected)
+	if p.State == StateSyncing && !p.Started.IsZero() {
+		if secs := m.clock.Now().Sub(p.Started).Seconds(); secs > 0 {
+			p.RateBytesPerSec = float64(p.BytesFetched) / secs
+			if p.RateBytesPerSec > 0 {
+				p.ETASeconds = float64(p.BytesTotal-p.BytesDone) / p.RateBytesPerSec
+			}
+		}
+	}
+	return p
+}
+
+// Sync brings the mirror to the upstream's newest catalog: download what
+// is missing, verify it, then switch. It returns when the new generation
+// is live, nothing changed, or it failed (the live generation stays).
+func (m *Mirror) Sync(ctx context.Context) error {
+	m.syncMu.Lock()
+	defer m.syncMu.Unlock()
+	c, err := m.fetchCatalog(ctx)
+	if err != nil {
+		m.setFailed(err)
+		return err
+	}
+	live := m.Live()
+	if c == nil || (live != nil && c.Generation == live.Generation) {
+		m.mu.Lock()
+		m.progress.State = StateInSync
+		m.progress.Finished = m.clock.Now()
+		m.mu.Unlock()
+		return nil
+	}
+	if live != nil && c.Generation < live.Generation {
+		atomic.AddInt64(&m.rejected, 1)
+		err := fmt.Errorf("%w: upstream offers %d, live is %d", catalog.ErrRollback, c.Generation, live.Generation)
+		m.log.Error().Err(err).Msg("catalog rejected")
+		m.setFailed(err)
+		return err
+	}
+
+	// Plan: the selected objects, one download per digest not on disk.
+	var (
+		want                  = map[digest.Digest]catalog.Object{}
+		need                  []catalog.Object
+		objects, have         int64
+		bytesTotal, bytesHave int64
+	)
+	if m.cfg.Serve {
+		for _, o := range c.Objects {
+			if !m.filter.Match(o.Path) {
+				continue
+			}
+			objects++
+			bytesTotal += o.Size
+			if _, dup := want[o.Digest]; dup {
+				have++
+				bytesHave += o.Size
+				continue
+			}
+			want[o.Digest] = o
+			if m.store.Has(o.Digest) {
+				have++
+				bytesHave += o.Size
+			} else {
+				need = append(need, o)
+			}
+		}
+	}
+	st := &syncState{}
+	m.mu.Lock()
+	m.cur = st
+	m.progress = Progress{State: StateSyncing, Generation: m.progress.Generation, Target: c.Generation,
+		ObjectsTotal: objects, ObjectsDone: have, BytesTotal: bytesTotal, BytesDone: bytesHave, Started: m.clock.Now()}
+	m.mu.Unlock()
+	m.log.Info().Uint64("generation", c.Generation).Int("download", len(need)).Int64("objects", objects).Msg("sync started")
+
+	var firstErr error
+	var errMu sync.Mutex
+	g := new(errgroup.Group)
+	g.SetLimit(m.cfg.Workers)
+	for _, o := range need {
+		g.Go(func() error {
+			if ctx.Err() != nil {
+				return nil
+			}
+			if err := m.download(ctx, o, st); err != nil {
+				st.errors.Add(1)
+				m.log.Warn().Err(err).Str("path", o.Path).Msg("download failed")
+				errMu.Lock()
+				if firstErr == nil {
+					firstErr = err
+				}
+				errMu.Unlock()
+				return nil
+			}
+			st.objectsDone.Add(1)
+			return nil
+		})
+	}
+	_ = g.Wait()
+	if err := ctx.Err(); err != nil {
+		m.setFailed(err)
+		return err
+	}
+	if firstErr != nil {
+		err := fmt.Errorf("mirror: generation %d incomplete (%d errors, first: %w)", c.Generation, st.errors.Load(), firstErr)
+		m.setFailed(err)
+		return err
+	}
+	// Every selected blob is on disk and verified: pin them (blobs that
+	// were already here, e.g. from the cache, must not be evicted now),
+	// record the generation durably, then switch.
+	digests := make([]digest.Digest, 0, len(want))
+	for d := range want {
+		digests = append(digests, d)
+	}
+	if err := m.store.PinBlobs(keyPrefix, digests); err != nil {
+		m.setFailed(err)
+		return err
+	}
+	if err := m.store.PutMeta(metaCatalog, c.Raw); err != nil {
+		m.setFailed(err)
+		return err
+	}
+	m.mu.Lock()
+	m.live = c
+	m.cur = nil
+	m.progress.State = StateInSync
+	m.progress.Generation = c.Generation
+	m.progress.ObjectsDone = m.progress.ObjectsTotal
+	m.progress.BytesDone = m.progress.BytesTotal
+	m.progress.BytesFetched = st.fetched.Load()
+	m.progress.Finished = m.clock.Now()
+	m.mu.Unlock()
+	m.log.Info().Uint64("generation", c.Generation).Int64("fetched_bytes", st.fetched.Load()).Msg("generation live")
+	m.collect(want)
+	return nil
+}
+
+func (m *Mirror) setFailed(err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if st := m.cur; st != nil {
+		m.progress.ObjectsDone += st.objectsDone.Load()
+		m.progress.BytesDone += st.bytesDone.Load()
+		m.progress.BytesFetched = st.fetched.Load()
+		m.progress.Errors = st.errors.Load()
+	}
+	m.cur = nil
+	m.progress.State = StateFailed
+	m.progress.LastError = err.Error()
+	m.progress.Finished = m.clock.Now()
+}
+
+// collect unpins blobs that the live generation no longer lists; the store
+// then removes those no other key uses.
+func (m *Mirror) collect(live map[digest.Digest]catalog.Object) {
+	var stale []string
+	err := m.store.List(keyPrefix, func(key string, e store.Entry) bool {
+		if _, ok := live[e.Digest]; !ok {
+			stale = append(stale, key)
+		}
+		return true
+	})
+	if err != nil {
+		m.log.Warn().Err(err).Msg("garbage collection: list")
+		return
+	}
+	for _, k := range stale {
+		if err := m.store.Delete(k); err != nil {
+			m.log.Warn().Err(err).Str("key", k).Msg("garbage collection: delete")
+		}
+	}
+	if len(stale) > 0 {
+		m.log.Info().Int("blobs", len(stale)).Msg("collected blobs of older generations")
+	}
+}
+
+// fetchCatalog gets and verifies the upstream catalog; nil, nil when it has
+// not changed since the last fetch.
+func (m *Mirror) fetchCatalog(ctx context.Context) (*catalog.Signed, error) {
+	hdr := http.Header{}
+	m.mu.RLock()
+	if m.etag != "" {
+		hdr.Set("If-None-Match", m.etag)
+	}
+	m.mu.RUnlock()
+	resp, err := m.up.Fetch(ctx, catalog.File, hdr)
+	if err != nil {
+		return nil, fmt.Errorf("mirror: fetch catalog: %w", err)
+	}
+	defer resp.Body.Close()
+	switch resp.StatusCode {
+	case http.StatusOK:
+	case http.StatusNotModified:
+		return nil, nil
+	case http.StatusNotFound:
+		return nil, ErrUpstreamNoCatalog
+	default:
+		return nil, fmt.Errorf("mirror: fetch catalog: status %d", resp.StatusCode)
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, catalog.MaxSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("mirror: fetch catalog: %w", err)
+	}
+	c, err := catalog.Parse(b, m.cfg.PublicKey)
+	if err != nil {
+		atomic.AddInt64(&m.rejected, 1)
+		m.log.Error().Err(err).Msg("upstream catalog rejected; the live generation stays")
+		return nil, err
+	}
+	m.mu.Lock()
+	m.upstream = c
+	m.etag = resp.Header.Get("Etag")
+	m.mu.Unlock()
+	return c, nil
+}
+
+// download fetches one object into the store, resuming a partial file
+// with Range, and verifies its digest before it counts.
+func (m *Mirror) download(ctx context.Context, o catalog.Object, st *syncState) error {
+	w, err := m.store.Resume(o.Digest.Hex(), o.Size)
+	if err != nil {
+		return fmt.Errorf("mirror: %s: %w", o.Path, err)
+	}
+	defer w.Close()
+	hdr := http.Header{}
+	resumed := w.Written()
+	if resumed > 0 {
+		hdr.Set("Range", "bytes="+strconv.FormatInt(resumed, 10)+"-")
+	}
+	resp, err := m.up.Fetch(ctx, o.Path, hdr)
+	if err != nil {
+		return fmt.Errorf("mirror: %s: %w", o.Path, err)
+	}
+	defer resp.Body.Close()
+	switch {
+	case resp.StatusCode == http.StatusPartialContent && resumed > 0 && strings.HasPrefix(resp.Header.Get("Content-Range"), "bytes "+strconv.FormatInt(resumed, 10)+"-"):
+		st.bytesDone.Add(resumed)
+	case resp.StatusCode == http.StatusOK:
+		if resumed > 0 {
+			if err := w.Reset(); err != nil {
+				return err
+			}
+		}
+	default:
+		return fmt.Errorf("mirror: %s: upstream status %d", o.Path, resp.StatusCode)
+	}
+	bp := object.GetBuffer()
+	defer object.PutBuffer(bp)
+	buf := *bp
+	for {
+		n, rerr := resp.Body.Read(buf)
+		if n > 0 {
+			if _, err := w.Write(buf[:n]); err != nil {
+				return fmt.Errorf("mirror: %s: %w", o.Path, err)
+			}
+			st.fetched.Add(int64(n))
+			st.bytesDone.Add(int64(n))
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			// The partial file stays for the next attempt to resume.
+			return fmt.Errorf("mirror: %s: %w", o.Path, rerr)
+		}
+	}
+	if _, err := w.Commit(blobKey(o.Digest), store.Entry{Pinned: true, Stored: m.clock.Now()}, o.Digest); err != nil {
+		if errors.Is(err, store.ErrDigestMismatch) {
+			m.log.Error().Err(err).Str("path", o.Path).Msg("upstream sent wrong bytes; discarded")
+		}
+		return fmt.Errorf("mirror: %s: %w", o.Path, err)
+	}
+	return nil
+}

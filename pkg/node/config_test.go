@@ -1,0 +1,111 @@
+package node
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestValidate(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	notDir := filepath.Join(root, "file")
+	if err := os.WriteFile(notDir, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	proxy := func(c *Config) { c.Upstream.Upstreams = []string{"http://parent:20080"} }
+	for _, tc := range []struct {
+		name   string
+		change func(c *Config)
+		want   []string // substrings of the error; none means valid
+	}{
+		{name: "proxy with upstream", change: proxy},
+		{name: "proxy with several upstreams", change: func(c *Config) {
+			c.Upstream.Upstreams = []string{"http://a:1", "https://b/base/"}
+		}},
+		{name: "origin with root", change: func(c *Config) { c.Mode, c.Root = ModeOrigin, root }},
+		{name: "proxy without upstream", want: []string{"mode proxy needs --upstream"}},
+		{name: "proxy with bad upstream", change: func(c *Config) {
+			c.Upstream.Upstreams = []string{"http://ok:1", "ftp://mirror"}
+		}, want: []string{`"ftp://mirror"`}},
+		{name: "proxy without data dir", change: func(c *Config) { proxy(c); c.DataDir = "" }, want: []string{"--data-dir"}},
+		{name: "origin without root", change: func(c *Config) { c.Mode = ModeOrigin }, want: []string{"mode origin needs --root"}},
+		{name: "origin root missing", change: func(c *Config) { c.Mode, c.Root = ModeOrigin, filepath.Join(root, "nope") }, want: []string{"root", "is not a directory"}},
+		{name: "origin root is a file", change: func(c *Config) { c.Mode, c.Root = ModeOrigin, notDir }, want: []string{"root", "is not a directory"}},
+		{name: "mirror mode", change: func(c *Config) {
+			proxy(c)
+			c.Mode, c.PubKeyFile = ModeMirror, "/etc/relayd/catalog.pub"
+		}},
+		{name: "mirror without upstream and pubkey", change: func(c *Config) { c.Mode = ModeMirror },
+			want: []string{"mode mirror needs --upstream", "mode mirror needs --pubkey"}},
+		{name: "mirror include without pubkey", change: func(c *Config) { proxy(c); c.Mirror.Include = []string{"security/**"} },
+			want: []string{"mirror-include needs --pubkey"}},
+		{name: "bad mirror include", change: func(c *Config) {
+			proxy(c)
+			c.PubKeyFile, c.Mirror.Include = "/etc/relayd/catalog.pub", []string{"/abs/**"}
+		}, want: []string{`"/abs/**"`}},
+		{name: "unknown mode", change: func(c *Config) { c.Mode = "cache" }, want: []string{`mode "cache"`}},
+		{name: "non-loopback admin without token", change: func(c *Config) { proxy(c); c.Admin = "0.0.0.0:20090" },
+			want: []string{`admin "0.0.0.0:20090"`, "loopback", "--admin-token-file"}},
+		{name: "all-interfaces admin without token", change: func(c *Config) { proxy(c); c.Admin = ":20090" },
+			want: []string{`admin ":20090"`, "--admin-token-file"}},
+		{name: "lan admin without token", change: func(c *Config) { proxy(c); c.Admin = "10.0.0.5:20090" },
+			want: []string{"10.0.0.5:20090", "--admin-token-file"}},
+		{name: "non-loopback admin with token", change: func(c *Config) {
+			proxy(c)
+			c.Admin, c.AdminTokenFile = "0.0.0.0:20090", "/etc/relayd/token"
+		}},
+		{name: "localhost admin", change: func(c *Config) { proxy(c); c.Admin = "localhost:20090" }},
+		{name: "ipv6 loopback admin", change: func(c *Config) { proxy(c); c.Admin = "[::1]:20090" }},
+		{name: "other loopback admin", change: func(c *Config) { proxy(c); c.Admin = "127.0.0.2:20090" }},
+		{name: "admin disabled", change: func(c *Config) { proxy(c); c.Admin = "" }},
+		{name: "admin without port", change: func(c *Config) { proxy(c); c.Admin = "127.0.0.1" }, want: []string{`admin "127.0.0.1"`}},
+		{name: "bad listen address", change: func(c *Config) { proxy(c); c.Listen = "20080" }, want: []string{`listen "20080"`}},
+		{name: "listen too many colons", change: func(c *Config) { proxy(c); c.Listen = "::1:20080" }, want: []string{`listen "::1:20080"`}},
+		{name: "empty listen", change: func(c *Config) { proxy(c); c.Listen = "" }, want: []string{"listen address is empty"}},
+		{name: "empty node", change: func(c *Config) { proxy(c); c.Node = "" }, want: []string{"node name is empty"}},
+		{name: "empty group", change: func(c *Config) { proxy(c); c.Group = "" }, want: []string{"group name is empty"}},
+		{name: "negative cache max", change: func(c *Config) { proxy(c); c.CacheMax = -1 }, want: []string{"cache-max"}},
+		{name: "every problem named", change: func(c *Config) {
+			c.Listen, c.Admin, c.Group = "nope", "0.0.0.0:1", ""
+		}, want: []string{"--upstream", `listen "nope"`, `admin "0.0.0.0:1"`, "group name is empty"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c := DefaultConfig()
+			c.Node = "relay-1" // the host name may be anything
+			if tc.change != nil {
+				tc.change(&c)
+			}
+			err := c.Validate()
+			if len(tc.want) == 0 {
+				if err != nil {
+					t.Fatalf("Validate() = %v, want nil", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("Validate() = nil, want an error mentioning %q", tc.want)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("Validate() = %q, does not mention %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestValidateCleansDataDir(t *testing.T) {
+	t.Parallel()
+	c := DefaultConfig()
+	c.Upstream.Upstreams = []string{"http://parent:20080"}
+	c.DataDir = "/var/lib//relayd/./cache/"
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if c.DataDir != "/var/lib/relayd/cache" {
+		t.Fatalf("DataDir = %q, want it cleaned", c.DataDir)
+	}
+}

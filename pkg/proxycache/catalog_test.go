@@ -1,0 +1,66 @@
+package proxycache
+
+import (
+	"errors"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/relayd/relayd/pkg/digest"
+	"github.com/relayd/relayd/pkg/object"
+	"github.com/relayd/relayd/pkg/store"
+)
+
+// mapExpecter is a catalog in a map (the real one is the mirror's).
+type mapExpecter struct {
+	mu sync.Mutex
+	m  map[string]digest.Digest
+}
+
+func (e *mapExpecter) Expect(key string) (digest.Digest, int64, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	d, ok := e.m[key]
+	return d, 0, ok
+}
+
+func (e *mapExpecter) set(key string, d digest.Digest) {
+	e.mu.Lock()
+	e.m[key] = d
+	e.mu.Unlock()
+}
+
+func TestCatalogListedObjects(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, DefaultConfig(), 0)
+	exp := &mapExpecter{m: map[string]digest.Digest{}}
+	f.cache.expect = exp
+	v1 := randomBytes(100000, 21)
+	v2 := randomBytes(100000, 22)
+	exp.set("security/p", digest.FromBytes(v1))
+	// The upstream says "never reuse without asking": a listed object is
+	// immutable all the same.
+	f.up.set("/security/p", &upObject{body: v1, header: http.Header{"Cache-Control": {"no-cache"}}})
+	mustGet(t, f.cache, "security/p", v1, object.Miss)
+	f.clock.Advance(time.Hour)
+	mustGet(t, f.cache, "security/p", v1, object.Hit)
+	if n := f.up.count("/security/p"); n != 1 {
+		t.Fatalf("upstream asked %d times for an immutable listed object, want 1", n)
+	}
+	// A new generation lists other bytes: fetched once more, verified.
+	f.up.set("/security/p", &upObject{body: v2})
+	exp.set("security/p", digest.FromBytes(v2))
+	mustGet(t, f.cache, "security/p", v2, object.Miss)
+	mustGet(t, f.cache, "security/p", v2, object.Hit)
+	// Tampered bytes at the upstream: never completed, never stored.
+	exp.set("security/q", digest.FromBytes(v1))
+	f.up.set("/security/q", &upObject{body: v2})
+	got, _, err := get(t, f.cache, "security/q")
+	if !errors.Is(err, ErrDigestMismatch) || len(got) == len(v2) {
+		t.Fatalf("tampered object: %d bytes, err %v", len(got), err)
+	}
+	if _, err := f.store.Get("security/q"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatal("tampered object stored")
+	}
+}
