@@ -1,0 +1,370 @@
+package group
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"math/rand/v2"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+	"github.com/rs/zerolog"
+
+	"github.com/relayd/relayd/pkg/clock"
+)
+
+// Config is a relay's membership configuration.
+type Config struct {
+	// Name is this relay's node name, unique in the group. Required.
+	Name string
+	// Group is the group name. Required.
+	Group string
+	// Bind is the gossip address (TCP and UDP), host:port. Default ":7946".
+	Bind string
+	// Advertise is the address peers reach this node's gossip at; default:
+	// the bind address, or the first private address for a wildcard bind.
+	Advertise string
+	// Join lists host:port of members to join at start (any of them).
+	Join []string
+	// Key is the gossip encryption key (16, 24 or 32 bytes); nil gossips
+	// in clear text. Every member must have the same key.
+	Key []byte
+	// ProbeInterval, ProbeTimeout and SuspicionMult tune failure
+	// detection for a LAN: the defaults (500ms, 250ms, 3) put a relay that
+	// died out of the healthy set within about 3 s.
+	ProbeInterval time.Duration
+	ProbeTimeout  time.Duration
+	SuspicionMult int
+	// GossipInterval between gossip rounds. Default 100ms.
+	GossipInterval time.Duration
+	// RejoinInterval retries the Join list while alone. Default 10s.
+	RejoinInterval time.Duration
+}
+
+// DefaultConfig returns the LAN defaults.
+func DefaultConfig() Config {
+	return Config{Bind: ":7946", ProbeInterval: 500 * time.Millisecond, ProbeTimeout: 250 * time.Millisecond,
+		SuspicionMult: 3, GossipInterval: 100 * time.Millisecond, RejoinInterval: 10 * time.Second}
+}
+
+// Member is one relay of the group as this node sees it.
+type Member struct {
+	Name       string    `json:"name"`
+	Addr       string    `json:"gossip_addr"`
+	State      string    `json:"state"` // alive or gone
+	Meta       Meta      `json:"meta"`
+	LastChange time.Time `json:"last_change"`
+	Self       bool      `json:"self,omitempty"`
+}
+
+// Healthy reports whether agents and peers should be sent to m.
+func (m Member) Healthy() bool { return m.State == "alive" && m.Meta.Ready }
+
+// Group is this relay's view of its group.
+type Group struct {
+	cfg   Config
+	log   zerolog.Logger
+	clock clock.Clock
+	ml    *memberlist.Memberlist
+
+	metaMu sync.Mutex
+	meta   Meta
+
+	mu      sync.RWMutex
+	members map[string]*Member
+	changed chan struct{} // closed and replaced on every membership change
+	down    bool          // gossip shut down
+}
+
+// New starts gossip on cfg.Bind. It does not join anyone yet (Run does).
+func New(cfg Config, meta Meta, log zerolog.Logger, clk clock.Clock) (*Group, error) {
+	def := DefaultConfig()
+	if cfg.Name == "" || cfg.Group == "" {
+		return nil, errors.New("group: node name and group are required")
+	}
+	if cfg.Bind == "" {
+		cfg.Bind = def.Bind
+	}
+	if cfg.ProbeInterval <= 0 {
+		cfg.ProbeInterval = def.ProbeInterval
+	}
+	if cfg.ProbeTimeout <= 0 {
+		cfg.ProbeTimeout = def.ProbeTimeout
+	}
+	if cfg.SuspicionMult <= 0 {
+		cfg.SuspicionMult = def.SuspicionMult
+	}
+	if cfg.GossipInterval <= 0 {
+		cfg.GossipInterval = def.GossipInterval
+	}
+	if cfg.RejoinInterval <= 0 {
+		cfg.RejoinInterval = def.RejoinInterval
+	}
+	meta.Group = cfg.Group
+	if _, err := meta.Encode(memberlist.MetaMaxSize); err != nil {
+		return nil, err
+	}
+	g := &Group{cfg: cfg, log: log.With().Str("component", "group").Logger(), clock: clk, meta: meta,
+		members: map[string]*Member{}, changed: make(chan struct{})}
+
+	host, portStr, err := net.SplitHostPort(cfg.Bind)
+	if err != nil {
+		return nil, fmt.Errorf("group: gossip address %q: %w", cfg.Bind, err)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil {
+		return nil, fmt.Errorf("group: gossip port %q: %w", portStr, err)
+	}
+	if host == "" {
+		host = "0.0.0.0"
+	}
+	mc := memberlist.DefaultLANConfig()
+	mc.Name = cfg.Name
+	mc.BindAddr, mc.BindPort = host, port
+	if cfg.Advertise != "" {
+		ah, ap, err := net.SplitHostPort(cfg.Advertise)
+		if err != nil {
+			return nil, fmt.Errorf("group: advertise address %q: %w", cfg.Advertise, err)
+		}
+		mc.AdvertiseAddr = ah
+		if mc.AdvertisePort, err = strconv.Atoi(ap); err != nil {
+			return nil, fmt.Errorf("group: advertise port %q: %w", ap, err)
+		}
+	}
+	// The label is checked on every packet before anything else: relays
+	// of another group are dropped at the door.
+	mc.Label = "relayd/" + cfg.Group
+	mc.ProbeInterval = cfg.ProbeInterval
+	mc.ProbeTimeout = cfg.ProbeTimeout
+	mc.SuspicionMult = cfg.SuspicionMult
+	mc.GossipInterval = cfg.GossipInterval
+	mc.PushPullInterval = 15 * time.Second
+	mc.TCPTimeout = 2 * time.Second
+	mc.SecretKey = cfg.Key
+	mc.GossipVerifyIncoming, mc.GossipVerifyOutgoing = true, true
+	mc.Delegate = (*delegate)(g)
+	mc.Events = (*events)(g)
+	mc.Alive = (*alive)(g)
+	mc.Logger = log2zerolog(g.log)
+	ml, err := memberlist.Create(mc)
+	if err != nil {
+		return nil, fmt.Errorf("group: start gossip on %s: %w", cfg.Bind, err)
+	}
+	g.ml = ml
+	return g, nil
+}
+
+// Addr is the bound gossip address.
+func (g *Group) Addr() string {
+	n := g.ml.LocalNode()
+	return net.JoinHostPort(n.Addr.String(), strconv.Itoa(int(n.Port)))
+}
+
+// Run joins the configured members (retrying while alone) and keeps the
+// membership until ctx ends; then it leaves gracefully, so the others stop
+// sending agents here at once, and shuts gossip down.
+func (g *Group) Run(ctx context.Context) error {
+	defer g.shutdown()
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		if len(g.cfg.Join) > 0 && g.ml.NumMembers() < 2 {
+			if n, err := g.ml.Join(g.cfg.Join); err != nil {
+				g.log.Warn().Err(err).Strs("join", g.cfg.Join).Msg("could not join the group yet; retrying")
+			} else {
+				g.log.Info().Int("contacted", n).Msg("joined the group")
+			}
+		}
+		t.Reset(g.cfg.RejoinInterval)
+	}
+}
+
+// Join contacts the given members now.
+func (g *Group) Join(addrs []string) (int, error) { return g.ml.Join(addrs) }
+
+func (g *Group) shutdown() {
+	g.mu.Lock()
+	down := g.down
+	g.down = true
+	g.mu.Unlock()
+	if down {
+		return
+	}
+	if err := g.ml.Leave(2 * time.Second); err != nil {
+		g.log.Warn().Err(err).Msg("leave")
+	}
+	if err := g.ml.Shutdown(); err != nil {
+		g.log.Warn().Err(err).Msg("gossip shutdown")
+	}
+}
+
+// SetMeta changes this node's metadata (generation, readiness) and tells
+// the group.
+func (g *Group) SetMeta(fn func(*Meta)) error {
+	g.metaMu.Lock()
+	m := g.meta
+	fn(&m)
+	m.Group = g.cfg.Group
+	if _, err := m.Encode(memberlist.MetaMaxSize); err != nil {
+		g.metaMu.Unlock()
+		return err
+	}
+	same := m == g.meta
+	g.meta = m
+	g.metaMu.Unlock()
+	if same {
+		return nil
+	}
+	return g.ml.UpdateNode(2 * time.Second)
+}
+
+// Members returns every member this node knows of, itself included,
+// sorted by name.
+func (g *Group) Members() []Member {
+	g.mu.RLock()
+	out := make([]Member, 0, len(g.members))
+	for _, m := range g.members {
+		out = append(out, *m)
+	}
+	g.mu.RUnlock()
+	sortMembers(out)
+	return out
+}
+
+// Healthy returns the healthy members, itself included if healthy.
+func (g *Group) Healthy() []Member {
+	var out []Member
+	for _, m := range g.Members() {
+		if m.Healthy() {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// Shuffled returns the healthy members in a fresh random order.
+func (g *Group) Shuffled() []Member {
+	h := g.Healthy()
+	rand.Shuffle(len(h), func(i, j int) { h[i], h[j] = h[j], h[i] })
+	return h
+}
+
+// Owner returns the healthy member that fetches key from upstream.
+func (g *Group) Owner(key string) (Member, bool) { return Owner(g.Healthy(), key) }
+
+// Changed returns a channel closed at the next membership change.
+func (g *Group) Changed() <-chan struct{} {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	return g.changed
+}
+
+// Name is this node's name.
+func (g *Group) Name() string { return g.cfg.Name }
+
+func (g *Group) set(n *memberlist.Node, state string) {
+	meta, err := DecodeMeta(n.Meta)
+	if err != nil && state == "alive" {
+		g.log.Warn().Err(err).Str("peer", n.Name).Msg("peer metadata unreadable")
+	}
+	g.mu.Lock()
+	g.members[n.Name] = &Member{Name: n.Name, Addr: n.Address(), State: state, Meta: meta,
+		LastChange: g.clock.Now(), Self: n.Name == g.cfg.Name}
+	close(g.changed)
+	g.changed = make(chan struct{})
+	g.mu.Unlock()
+}
+
+// delegate gives memberlist this node's metadata.
+type delegate Group
+
+func (d *delegate) NodeMeta(limit int) []byte {
+	g := (*Group)(d)
+	g.metaMu.Lock()
+	defer g.metaMu.Unlock()
+	b, err := g.meta.Encode(limit)
+	if err != nil {
+		g.log.Error().Err(err).Msg("node metadata")
+		return nil
+	}
+	return b
+}
+func (d *delegate) NotifyMsg([]byte)                {}
+func (d *delegate) GetBroadcasts(int, int) [][]byte { return nil }
+func (d *delegate) LocalState(bool) []byte          { return nil }
+func (d *delegate) MergeRemoteState([]byte, bool)   {}
+
+// events tracks membership.
+type events Group
+
+func (e *events) NotifyJoin(n *memberlist.Node) {
+	(*Group)(e).set(n, "alive")
+	(*Group)(e).log.Info().Str("peer", n.Name).Str("addr", n.Address()).Msg("member joined")
+}
+
+// NotifyLeave is called for members that left and for members found
+// dead; memberlist does not say which (the Node's State is not updated).
+func (e *events) NotifyLeave(n *memberlist.Node) {
+	(*Group)(e).set(n, "gone")
+	(*Group)(e).log.Info().Str("peer", n.Name).Msg("member gone (left or failed)")
+}
+
+func (e *events) NotifyUpdate(n *memberlist.Node) { (*Group)(e).set(n, "alive") }
+
+// alive refuses nodes of another group (a second line behind the label).
+type alive Group
+
+func (a *alive) NotifyAlive(n *memberlist.Node) error {
+	g := (*Group)(a)
+	m, err := DecodeMeta(n.Meta)
+	if err != nil {
+		g.log.Warn().Err(err).Str("peer", n.Name).Msg("refused a node with unreadable metadata")
+		return err
+	}
+	if m.Group != g.cfg.Group {
+		g.log.Warn().Str("peer", n.Name).Str("peer_group", m.Group).Str("group", g.cfg.Group).Msg("refused a node of another group")
+		return fmt.Errorf("group: node %s belongs to group %q, not %q", n.Name, m.Group, g.cfg.Group)
+	}
+	return nil
+}
+
+// log2zerolog adapts memberlist's "[LEVEL] memberlist: msg" lines; each
+// Write of a log.Logger is one line.
+func log2zerolog(l zerolog.Logger) *log.Logger {
+	return log.New(zlogWriter{l}, "", 0)
+}
+
+type zlogWriter struct{ l zerolog.Logger }
+
+func (w zlogWriter) Write(p []byte) (int, error) {
+	line := strings.TrimSpace(string(p))
+	lvl := zerolog.InfoLevel
+	switch {
+	case strings.Contains(line, "[DEBUG]"):
+		lvl = zerolog.DebugLevel
+	case strings.Contains(line, "[WARN]"):
+		lvl = zerolog.WarnLevel
+	case strings.Contains(line, "[ERR]"):
+		lvl = zerolog.ErrorLevel
+	}
+	if i := strings.Index(line, "memberlist: "); i >= 0 {
+		line = line[i+len("memberlist: "):]
+	}
+	w.l.WithLevel(lvl).Str("from", "memberlist").Msg(line)
+	return len(p), nil
+}
+
+func sortMembers(m []Member) {
+	slices.SortFunc(m, func(a, b Member) int { return strings.Compare(a.Name, b.Name) })
+}
