@@ -38,6 +38,8 @@ type Config struct {
 	Token string
 	// Sync is nil on nodes without a mirror (the sync endpoints answer 404).
 	Sync Syncer
+	// Members returns the /v1/members document, or an error to answer.
+	Members func() (any, error)
 }
 
 // New builds the admin handler.
@@ -54,6 +56,14 @@ func New(cfg Config, log zerolog.Logger) http.Handler {
 	r.Get("/v1/status", func(w http.ResponseWriter, _ *http.Request) {
 		server.WriteJSON(w, http.StatusOK, status())
 	})
+	r.Get("/v1/members", server.Handle(func(w http.ResponseWriter, _ *http.Request) error {
+		doc, err := cfg.Members()
+		if err != nil {
+			return err
+		}
+		server.WriteJSON(w, http.StatusOK, doc)
+		return nil
+	}))
 	r.Get("/v1/sync", server.Handle(func(w http.ResponseWriter, _ *http.Request) error {
 		if cfg.Sync == nil {
 			return errNoMirror

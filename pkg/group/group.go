@@ -193,6 +193,10 @@ func (g *Group) Run(ctx context.Context) error {
 // Join contacts the given members now.
 func (g *Group) Join(addrs []string) (int, error) { return g.ml.Join(addrs) }
 
+// Close leaves the group and stops gossip; Run does it when its context
+// ends. Safe to call more than once.
+func (g *Group) Close() { g.shutdown() }
+
 func (g *Group) shutdown() {
 	g.mu.Lock()
 	down := g.down

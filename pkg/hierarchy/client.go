@@ -168,6 +168,20 @@ func (c *Client) Fetch(ctx context.Context, key string, hdr http.Header) (*http.
 	return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 }
 
+// FetchFrom GETs key from one given base URL (a peer relay of the group),
+// with the same timeouts; the caller closes the body.
+func (c *Client) FetchFrom(ctx context.Context, base, key string, hdr http.Header) (*http.Response, error) {
+	u, err := ParseBase(base)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.fetchOne(ctx, u, key, hdr)
+	if err != nil && isTimeout(err) {
+		return nil, fmt.Errorf("%w: %w", ErrTimeout, err)
+	}
+	return resp, err
+}
+
 // order returns the bases in random order, those in backoff last.
 func (c *Client) order() []*url.URL {
 	out := make([]*url.URL, len(c.bases))

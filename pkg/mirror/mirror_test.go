@@ -56,7 +56,7 @@ func newTestOrigin(t *testing.T, files map[string][]byte) *testOrigin {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { org.Close() })
-	h := server.NewContent(server.ContentConfig{Source: org, Catalog: org.Catalog}, zerolog.Nop())
+	h := server.NewContent(server.ContentConfig{Source: org, Catalog: org.Catalog, Relays: func() any { return nil }}, zerolog.Nop())
 	o.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		o.mu.Lock()
 		o.gets[r.URL.Path]++
@@ -262,6 +262,15 @@ func TestTamperedObjectKeepsOldGeneration(t *testing.T) {
 	}
 	if p := f.m.Progress(); p.State != StateFailed || p.LastError == "" {
 		t.Fatalf("progress %+v", p)
+	}
+	// The origin is repaired; the catalog is unchanged (304), and the
+	// failed generation is retried, not forgotten.
+	o.write("security/2026/b.patch", randBytes(20000, 77))
+	if err := f.m.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if g := f.m.Live().Generation; g != 2 {
+		t.Fatalf("live generation %d after repair, want 2", g)
 	}
 }
 

@@ -241,8 +241,9 @@ func (m *Mirror) collect(live map[digest.Digest]catalog.Object) {
 	}
 }
 
-// fetchCatalog gets and verifies the upstream catalog; nil, nil when it has
-// not changed since the last fetch.
+// fetchCatalog gets and verifies the upstream catalog. When it has not
+// changed since the last fetch, it returns the catalog of that fetch: a
+// generation whose sync failed is retried.
 func (m *Mirror) fetchCatalog(ctx context.Context) (*catalog.Signed, error) {
 	hdr := http.Header{}
 	m.mu.RLock()
@@ -258,7 +259,11 @@ func (m *Mirror) fetchCatalog(ctx context.Context) (*catalog.Signed, error) {
 	switch resp.StatusCode {
 	case http.StatusOK:
 	case http.StatusNotModified:
-		return nil, nil
+		// Unchanged since the last fetch: that catalog is still the
+		// target, whether or not its generation went live.
+		m.mu.RLock()
+		defer m.mu.RUnlock()
+		return m.upstream, nil
 	case http.StatusNotFound:
 		return nil, ErrUpstreamNoCatalog
 	default:

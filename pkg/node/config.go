@@ -35,6 +35,18 @@ type Config struct {
 	Root string
 	// Listen is the content port address. Default ":20080".
 	Listen string
+	// Advertise is the content URL agents and peers reach this relay at.
+	// Default: http://<listen address>, with the host name for a
+	// wildcard address.
+	Advertise string
+	// Gossip is the group gossip address (TCP and UDP). Default ":7946";
+	// empty runs the relay alone, without a group.
+	Gossip string
+	// Join lists gossip addresses (host:port) of group members to join.
+	Join []string
+	// GossipKeyFile holds the group's gossip encryption key (base64 of 16,
+	// 24 or 32 bytes). Default none: gossip in clear text.
+	GossipKeyFile string
 	// Admin is the admin API address. Default "127.0.0.1:20090"; anything
 	// but loopback requires AdminTokenFile. Empty disables it.
 	Admin string
@@ -63,7 +75,7 @@ func DefaultConfig() Config {
 	host, _ := os.Hostname()
 	return Config{
 		Node: host, Group: "default", Mode: ModeProxy, DataDir: "/var/lib/relayd",
-		Listen: ":20080", Admin: "127.0.0.1:20090", DrainTimeout: 30 * time.Second,
+		Listen: ":20080", Admin: "127.0.0.1:20090", Gossip: ":7946", DrainTimeout: 30 * time.Second,
 		Cache: proxycache.DefaultConfig(), Upstream: hierarchy.DefaultConfig(), Mirror: mirror.DefaultConfig(),
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/relayd/relayd/pkg/admin"
 	"github.com/relayd/relayd/pkg/catalog"
 	"github.com/relayd/relayd/pkg/clock"
+	"github.com/relayd/relayd/pkg/group"
 	"github.com/relayd/relayd/pkg/hierarchy"
 	"github.com/relayd/relayd/pkg/mirror"
 	"github.com/relayd/relayd/pkg/object"
@@ -40,6 +41,8 @@ type Node struct {
 	cache  *proxycache.Cache // proxy mode
 	mirror *mirror.Mirror    // mirror mode; proxy mode with --pubkey
 	origin *origin.Origin    // origin mode
+	group  *group.Group      // relays with --gossip
+	url    string            // advertised content URL
 	reg    *prometheus.Registry
 
 	contentLn, adminLn net.Listener
@@ -54,11 +57,18 @@ func New(cfg Config, log zerolog.Logger, clk clock.Clock) (*Node, error) {
 		return nil, fmt.Errorf("config: %w", err)
 	}
 	n := &Node{cfg: cfg, log: log.With().Str("node", cfg.Node).Logger(), start: clk.Now(), reg: prometheus.NewRegistry()}
-	content := server.ContentConfig{Ready: n.ready}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("listen %s: %w", cfg.Listen, err)
+	}
+	n.contentLn = ln
+	n.url = advertiseURL(cfg, ln.Addr().String())
+	content := server.ContentConfig{Ready: n.ready, Relays: n.relays}
 	switch cfg.Mode {
 	case ModeOrigin:
 		o, err := origin.New(cfg.Root, cfg.Cache.Sendfile)
 		if err != nil {
+			n.closeParts()
 			return nil, err
 		}
 		n.origin = o
@@ -68,18 +78,16 @@ func New(cfg Config, log zerolog.Logger, clk clock.Clock) (*Node, error) {
 			n.closeParts()
 			return nil, err
 		}
+		if err := n.openGroup(cfg, clk); err != nil {
+			n.closeParts()
+			return nil, err
+		}
 		content.Source = n
 		if n.mirror != nil {
 			content.Catalog = n.serveCatalog
 		}
 	}
 	n.registerMetrics()
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		n.closeParts()
-		return nil, fmt.Errorf("listen %s: %w", cfg.Listen, err)
-	}
-	n.contentLn = ln
 	n.contentSrv = &http.Server{
 		Handler: server.NewContent(content, n.log.With().Str("component", "content").Logger()),
 		// Slow clients must not hold a connection open without sending
@@ -110,7 +118,7 @@ func New(cfg Config, log zerolog.Logger, clk clock.Clock) (*Node, error) {
 		}
 		n.adminLn = aln
 		n.adminSrv = &http.Server{
-			Handler: admin.New(admin.Config{Status: n.status, Registry: n.reg, Token: token, Sync: n.syncer()},
+			Handler: admin.New(admin.Config{Status: n.status, Registry: n.reg, Token: token, Sync: n.syncer(), Members: n.members},
 				n.log.With().Str("component", "admin").Logger()),
 			// The admin API serves small documents only.
 			ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
@@ -166,6 +174,12 @@ func (n *Node) Run(ctx context.Context) error {
 	if n.mirror != nil {
 		g.Go(func() error { return n.mirror.Run(gctx) })
 	}
+	if n.group != nil {
+		// On shutdown the group is left first thing, so agents and peers
+		// stop being sent here while responses in flight drain.
+		g.Go(func() error { return n.group.Run(gctx) })
+		g.Go(func() error { return n.publishMeta(gctx) })
+	}
 	err := g.Wait()
 	n.log.Info().Msg("stopped")
 	return err
@@ -173,6 +187,9 @@ func (n *Node) Run(ctx context.Context) error {
 
 // closeParts releases what New opened; safe to call after a partial New.
 func (n *Node) closeParts() {
+	if n.group != nil {
+		n.group.Close()
+	}
 	if n.cache != nil {
 		n.cache.Close()
 	}

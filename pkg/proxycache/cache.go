@@ -87,6 +87,25 @@ type Expecter interface {
 	Expect(key string) (d digest.Digest, size int64, ok bool)
 }
 
+// Peers is the relay group, as the cache sees it. A miss is routed to the
+// key's owner so that only the owner fetches from upstream.
+type Peers interface {
+	// Owner returns the content base URL of the member that owns key;
+	// ok is false when this relay owns it (or it is alone).
+	Owner(key string) (base string, ok bool)
+	// Fetch GETs key from the member at base, marked as a peer request
+	// so that it is never forwarded again; the caller closes the body.
+	Fetch(ctx context.Context, base, key string, hdr http.Header) (*http.Response, error)
+}
+
+type peerKey struct{}
+
+// FromPeer marks ctx as serving a peer's request: a fill it starts goes
+// upstream, never to another member.
+func FromPeer(ctx context.Context) context.Context { return context.WithValue(ctx, peerKey{}, true) }
+
+func isFromPeer(ctx context.Context) bool { v, _ := ctx.Value(peerKey{}).(bool); return v }
+
 // Stats counts what the cache did since it started.
 type Stats struct {
 	Hits          int64 `json:"hits"`
@@ -94,6 +113,7 @@ type Stats struct {
 	Stale         int64 `json:"stale"`
 	Revalidated   int64 `json:"revalidated"`
 	Coalesced     int64 `json:"coalesced"`
+	PeerFills     int64 `json:"peer_fills"`
 	UpstreamBytes int64 `json:"upstream_bytes"`
 	Fills         int64 `json:"fills"`
 	FillErrors    int64 `json:"fill_errors"`
@@ -105,6 +125,7 @@ type Cache struct {
 	store  Store
 	up     Upstream
 	expect Expecter // may be nil
+	peers  Peers    // may be nil
 	log    zerolog.Logger
 	clock  clock.Clock
 
@@ -118,6 +139,7 @@ type Cache struct {
 
 	hits, misses, stale, revalidated, coalesced atomic.Int64
 	upstreamBytes, nfills, fillErrors           atomic.Int64
+	peerFills                                   atomic.Int64
 }
 
 // New builds a cache over st, filling from up. expect may be nil.
@@ -144,6 +166,9 @@ func New(cfg Config, st Store, up Upstream, expect Expecter, log zerolog.Logger,
 	}
 }
 
+// SetPeers routes misses through the group (call before serving).
+func (c *Cache) SetPeers(p Peers) { c.peers = p }
+
 // Run waits for ctx to end, then cancels the fills in flight and waits
 // for them to release their files.
 func (c *Cache) Run(ctx context.Context) error {
@@ -163,7 +188,7 @@ func (c *Cache) Stats() Stats {
 	return Stats{
 		Hits: c.hits.Load(), Misses: c.misses.Load(), Stale: c.stale.Load(),
 		Revalidated: c.revalidated.Load(), Coalesced: c.coalesced.Load(),
-		UpstreamBytes: c.upstreamBytes.Load(), Fills: c.nfills.Load(), FillErrors: c.fillErrors.Load(),
+		PeerFills: c.peerFills.Load(), UpstreamBytes: c.upstreamBytes.Load(), Fills: c.nfills.Load(), FillErrors: c.fillErrors.Load(),
 	}
 }
 
@@ -188,7 +213,7 @@ func (c *Cache) Get(ctx context.Context, key string) (*object.Object, error) {
 	if stale == nil && c.isNegative(key, now) {
 		return nil, fmt.Errorf("%w: %s (remembered)", ErrNotFound, key)
 	}
-	f, hit, err := c.join(key, stale)
+	f, hit, err := c.join(key, stale, !isFromPeer(ctx))
 	if err != nil {
 		return nil, err
 	}
@@ -226,7 +251,7 @@ func (c *Cache) Get(ctx context.Context, key string) (*object.Object, error) {
 // starts one. It re-checks the index first, since a fill may have
 // committed key since the caller looked. The caller owns one reference to
 // the returned fill.
-func (c *Cache) join(key string, stale *store.Entry) (*fill, *object.Object, error) {
+func (c *Cache) join(key string, stale *store.Entry, route bool) (*fill, *object.Object, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if f, ok := c.fills[key]; ok {
@@ -246,7 +271,7 @@ func (c *Cache) join(key string, stale *store.Entry) (*fill, *object.Object, err
 	f.refs = 2 // the fill goroutine and the caller
 	c.fills[key] = f
 	c.wg.Add(1)
-	go c.runFill(f, stale)
+	go c.runFill(f, stale, route)
 	return f, nil, nil
 }
 

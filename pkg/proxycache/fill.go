@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -31,6 +32,7 @@ type fill struct {
 	lastModified time.Time
 	header       http.Header
 	upstreamTime time.Duration
+	result       string // object.Miss, or object.Peer when the owner relay sent it
 
 	mu       sync.Mutex
 	written  int64
@@ -44,7 +46,7 @@ type fill struct {
 }
 
 func newFill(c *Cache, key string) *fill {
-	return &fill{c: c, key: key, ready: make(chan struct{}), size: -1, progress: make(chan struct{})}
+	return &fill{c: c, key: key, ready: make(chan struct{}), size: -1, progress: make(chan struct{}), result: object.Miss}
 }
 
 func (f *fill) addRef() {
@@ -112,13 +114,13 @@ func (f *fill) visible() int64 {
 func (f *fill) object() *object.Object {
 	return &object.Object{
 		Key: f.key, Size: f.size, ETag: f.etag, LastModified: f.lastModified, Header: f.header.Clone(),
-		Cache: object.Miss, UpstreamTime: f.upstreamTime, Body: &fillBody{f: f},
+		Cache: f.result, UpstreamTime: f.upstreamTime, Body: &fillBody{f: f},
 	}
 }
 
 // runFill asks the upstream for key (conditionally when stale is set) and
 // writes what it sends.
-func (c *Cache) runFill(f *fill, stale *store.Entry) {
+func (c *Cache) runFill(f *fill, stale *store.Entry, route bool) {
 	defer c.wg.Done()
 	defer f.release()
 	c.nfills.Add(1)
@@ -128,13 +130,16 @@ func (c *Cache) runFill(f *fill, stale *store.Entry) {
 	}
 	requested := c.clock.Now()
 	start := time.Now()
-	resp, err := c.up.Fetch(c.ctx, f.key, hdr)
+	resp, fromPeer, err := c.open(f.key, hdr, route)
 	f.upstreamTime = time.Since(start)
 	if err != nil {
 		f.fail(fmt.Errorf("%w: %w", ErrUpstream, err))
 		return
 	}
-	defer resp.Body.Close()
+	if fromPeer {
+		f.result = object.Peer
+	}
+	defer func() { resp.Body.Close() }()
 	received := c.clock.Now()
 	switch {
 	case resp.StatusCode == http.StatusNotModified && stale != nil:
@@ -186,7 +191,17 @@ func (c *Cache) runFill(f *fill, stale *store.Entry) {
 	}
 	close(f.ready)
 
-	if err := c.copyBody(f, resp.Body); err != nil {
+	err = c.copyBody(f, resp.Body)
+	if err != nil && fromPeer && c.ctx.Err() == nil {
+		// The owner died or stalled mid-transfer: go upstream ourselves
+		// and carry on from the bytes we have.
+		c.log.Warn().Err(err).Str("key", f.key).Int64("have", f.w.Written()).Msg("peer transfer broke; resuming from upstream")
+		resp.Body.Close()
+		if resp, err = c.resume(f); err == nil {
+			err = c.copyBody(f, resp.Body)
+		}
+	}
+	if err != nil {
 		w.Abort()
 		c.endFill(f)
 		f.finish(err)
@@ -219,6 +234,51 @@ func (c *Cache) runFill(f *fill, stale *store.Entry) {
 		c.log.Warn().Err(err).Str("key", f.key).Msg("commit failed")
 	}
 	f.finish(err)
+}
+
+// open asks for key: the group member that owns it when route is set and
+// the owner is another relay, else (or when the owner fails) the upstream.
+func (c *Cache) open(key string, hdr http.Header, route bool) (*http.Response, bool, error) {
+	if route && c.peers != nil {
+		if base, ok := c.peers.Owner(key); ok {
+			resp, err := c.peers.Fetch(c.ctx, base, key, hdr)
+			if err == nil && resp.StatusCode < 500 {
+				c.peerFills.Add(1)
+				return resp, true, nil
+			}
+			if err == nil {
+				err = fmt.Errorf("status %d", resp.StatusCode)
+				resp.Body.Close()
+			}
+			c.log.Warn().Err(err).Str("key", key).Str("owner", base).Msg("owner unreachable; fetching upstream")
+		}
+	}
+	resp, err := c.up.Fetch(c.ctx, key, hdr)
+	return resp, false, err
+}
+
+// resume continues a broken fill from the upstream with a Range request
+// for the bytes not yet written; an upstream that ignores Range sends the
+// whole object, whose first bytes are skipped.
+func (c *Cache) resume(f *fill) (*http.Response, error) {
+	have := f.w.Written()
+	resp, err := c.up.Fetch(c.ctx, f.key, http.Header{"Range": {fmt.Sprintf("bytes=%d-", have)}})
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case resp.StatusCode == http.StatusPartialContent && strings.HasPrefix(resp.Header.Get("Content-Range"), fmt.Sprintf("bytes %d-", have)):
+		return resp, nil
+	case resp.StatusCode == http.StatusOK:
+		if _, err := io.CopyN(io.Discard, resp.Body, have); err != nil {
+			resp.Body.Close()
+			return nil, err
+		}
+		return resp, nil
+	default:
+		resp.Body.Close()
+		return nil, fmt.Errorf("resume from upstream: status %d", resp.StatusCode)
+	}
 }
 
 // copyBody moves the upstream body into the writer, publishing progress.

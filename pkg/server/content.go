@@ -10,6 +10,7 @@ import (
 
 	"github.com/relayd/relayd/pkg/cleanpath"
 	"github.com/relayd/relayd/pkg/object"
+	"github.com/relayd/relayd/pkg/proxycache"
 )
 
 // Source finds objects by key: the origin directory or the proxy cache.
@@ -33,19 +34,27 @@ type ContentConfig struct {
 	Catalog CatalogFunc
 	// Ready answers /-/readyz; nil is always ready.
 	Ready Readiness
+	// Relays answers /-/relays: the group's healthy relays, in a fresh
+	// random order for every call. Required.
+	Relays func() any
 }
+
+// PeerHeader marks a request from another relay of the group: it is
+// served from cache or upstream, never forwarded to a third member.
+const PeerHeader = "X-Relay-Peer"
 
 // Content is the content port's router.
 type Content struct {
 	src     Source
 	catalog CatalogFunc
 	ready   Readiness
+	relays  func() any
 	log     zerolog.Logger
 }
 
 // NewContent builds the content-port handler.
 func NewContent(cfg ContentConfig, log zerolog.Logger) http.Handler {
-	c := &Content{src: cfg.Source, catalog: cfg.Catalog, ready: cfg.Ready, log: log}
+	c := &Content{src: cfg.Source, catalog: cfg.Catalog, ready: cfg.Ready, relays: cfg.Relays, log: log}
 	r := chi.NewRouter()
 	r.Use(AccessLog(log))
 	r.MethodNotAllowed(Handle(func(w http.ResponseWriter, r *http.Request) error {
@@ -61,6 +70,12 @@ func NewContent(cfg ContentConfig, log zerolog.Logger) http.Handler {
 		r.Get("/readyz", Handle(c.readyz))
 		r.Head("/readyz", Handle(c.readyz))
 		r.Get("/catalog", Handle(c.serveCatalog))
+		r.Get("/relays", Handle(func(w http.ResponseWriter, _ *http.Request) error {
+			// Agents must not cache the order: each call is a new shuffle.
+			w.Header().Set("Cache-Control", "no-store")
+			WriteJSON(w, http.StatusOK, c.relays())
+			return nil
+		}))
 		r.Head("/catalog", Handle(c.serveCatalog))
 	})
 	r.Get("/*", Handle(c.object))
@@ -93,7 +108,11 @@ func (c *Content) object(w http.ResponseWriter, r *http.Request) error {
 		// An encoded "/-%2F…" decodes into the reserved API prefix.
 		return &Error{Status: http.StatusBadRequest, Code: "bad_path", Msg: "paths under /-/ are reserved for the relay API"}
 	}
-	obj, err := c.src.Get(r.Context(), key)
+	ctx := r.Context()
+	if r.Header.Get(PeerHeader) != "" {
+		ctx = proxycache.FromPeer(ctx)
+	}
+	obj, err := c.src.Get(ctx, key)
 	if err != nil {
 		return err
 	}

@@ -45,7 +45,7 @@ func newOriginServer(t *testing.T) (*httptest.Server, []byte, time.Time) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { o.Close() })
-	srv := httptest.NewServer(NewContent(ContentConfig{Source: o}, zerolog.New(zerolog.NewTestWriter(t))))
+	srv := httptest.NewServer(NewContent(ContentConfig{Source: o, Relays: func() any { return []string{} }}, zerolog.New(zerolog.NewTestWriter(t))))
 	t.Cleanup(srv.Close)
 	return srv, body, mtime
 }

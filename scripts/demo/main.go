@@ -89,7 +89,7 @@ func run(relayd string, keep bool) error {
 	defer origin.stop()
 	relay, err := start(ctx, abs, filepath.Join(work, "relay.log"), "serve", "--mode", "proxy", "--node", "relay-1",
 		"--group", "branch-a", "--upstream", "http://"+originAddr, "--data-dir", filepath.Join(work, "relay-data"),
-		"--listen", relayAddr, "--admin", adminAddr, "--cache-max", "1GiB")
+		"--listen", relayAddr, "--admin", adminAddr, "--gossip", "127.0.0.1:0", "--cache-max", "1GiB")
 	if err != nil {
 		return err
 	}

@@ -79,7 +79,7 @@ func startRelayd(t testing.TB, args ...string) *proc {
 // startRelaydIn is startRelayd with dir as the working directory.
 func startRelaydIn(t testing.TB, dir string, args ...string) *proc {
 	t.Helper()
-	argv := append([]string{relaydBin, "serve", "--listen", "127.0.0.1:0", "--admin=", "--log-format", "json"}, args...)
+	argv := append([]string{relaydBin, "serve", "--listen", "127.0.0.1:0", "--admin=", "--gossip=", "--log-format", "json"}, args...)
 	p := startProc(t, "relayd", argv, nil, dir)
 	p.waitReady(t)
 	return p

@@ -1,0 +1,161 @@
+package node
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/relayd/relayd/pkg/clock"
+	"github.com/relayd/relayd/pkg/group"
+	"github.com/relayd/relayd/pkg/hierarchy"
+	"github.com/relayd/relayd/pkg/server"
+)
+
+// openGroup starts gossip for a relay and routes the cache's misses
+// through the group's owners.
+func (n *Node) openGroup(cfg Config, clk clock.Clock) error {
+	if cfg.Gossip == "" {
+		return nil
+	}
+	var key []byte
+	if cfg.GossipKeyFile != "" {
+		b, err := os.ReadFile(cfg.GossipKeyFile)
+		if err != nil {
+			return fmt.Errorf("gossip key: %w", err)
+		}
+		key, err = base64.StdEncoding.DecodeString(strings.TrimSpace(string(b)))
+		if err != nil || (len(key) != 16 && len(key) != 24 && len(key) != 32) {
+			return fmt.Errorf("gossip key %s: want base64 of 16, 24 or 32 bytes", cfg.GossipKeyFile)
+		}
+	}
+	gcfg := group.DefaultConfig()
+	gcfg.Name, gcfg.Group, gcfg.Bind, gcfg.Join, gcfg.Key = cfg.Node, cfg.Group, cfg.Gossip, cfg.Join, key
+	g, err := group.New(gcfg, n.meta(), n.log, clk)
+	if err != nil {
+		return err
+	}
+	n.group = g
+	if n.cache != nil {
+		// Peers are on the LAN: no upstream proxy, short timeouts.
+		pc, err := hierarchy.New(hierarchy.Config{UserAgent: "relayd/" + Version + " (peer " + cfg.Node + ")",
+			ConnectTimeout: time.Second, StallTimeout: 5 * time.Second}, n.log)
+		if err != nil {
+			return err
+		}
+		n.cache.SetPeers(&peers{g: g, client: pc, self: cfg.Node})
+	}
+	return nil
+}
+
+// advertiseURL is the content URL this relay announces.
+func advertiseURL(cfg Config, bound string) string {
+	if cfg.Advertise != "" {
+		return strings.TrimRight(cfg.Advertise, "/")
+	}
+	host, port, _ := net.SplitHostPort(bound)
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host, _ = os.Hostname()
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
+
+// meta is what this relay tells its group now.
+func (n *Node) meta() group.Meta {
+	m := group.Meta{Group: n.cfg.Group, Mode: n.cfg.Mode, URL: n.url, Ready: n.ready() == nil}
+	if n.mirror != nil {
+		if c := n.mirror.Live(); c != nil {
+			m.Generation = c.Generation
+		}
+	}
+	return m
+}
+
+// publishMeta keeps the group's view of this relay (readiness,
+// generation) current until ctx ends.
+func (n *Node) publishMeta(ctx context.Context) error {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			m := n.meta()
+			if err := n.group.SetMeta(func(x *group.Meta) { *x = m }); err != nil {
+				n.log.Warn().Err(err).Msg("update group metadata")
+			}
+		}
+	}
+}
+
+// Relay is one entry of /-/relays.
+type Relay struct {
+	Name       string `json:"name"`
+	URL        string `json:"url"`
+	Mode       string `json:"mode"`
+	Generation uint64 `json:"generation"`
+}
+
+// Relays is the /-/relays document.
+type Relays struct {
+	Group  string  `json:"group"`
+	Relays []Relay `json:"relays"`
+}
+
+// relays lists the group's healthy relays in a fresh random order.
+func (n *Node) relays() any {
+	out := Relays{Group: n.cfg.Group, Relays: []Relay{}}
+	if n.group == nil {
+		if n.ready() == nil {
+			m := n.meta()
+			out.Relays = append(out.Relays, Relay{Name: n.cfg.Node, URL: n.url, Mode: n.cfg.Mode, Generation: m.Generation})
+		}
+		return out
+	}
+	for _, m := range n.group.Shuffled() {
+		out.Relays = append(out.Relays, Relay{Name: m.Name, URL: m.Meta.URL, Mode: m.Meta.Mode, Generation: m.Meta.Generation})
+	}
+	return out
+}
+
+// members is /v1/members.
+func (n *Node) members() (any, error) {
+	if n.group == nil {
+		return nil, &server.Error{Status: http.StatusNotFound, Code: "no_group", Msg: "this node runs without a group (--gossip is empty)"}
+	}
+	return map[string]any{"group": n.cfg.Group, "self": n.cfg.Node, "members": n.group.Members()}, nil
+}
+
+// peers is the group as the proxy cache sees it.
+type peers struct {
+	g      *group.Group
+	client *hierarchy.Client
+	self   string
+}
+
+func (p *peers) Owner(key string) (string, bool) {
+	m, ok := p.g.Owner(key)
+	if !ok || m.Name == p.self || m.Meta.URL == "" {
+		return "", false
+	}
+	return m.Meta.URL, true
+}
+
+func (p *peers) Fetch(ctx context.Context, base, key string, hdr http.Header) (*http.Response, error) {
+	h := hdr.Clone()
+	if h == nil {
+		h = http.Header{}
+	}
+	h.Set(server.PeerHeader, p.self)
+	resp, err := p.client.FetchFrom(ctx, base, key, h)
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("peer %s", base), err)
+	}
+	return resp, nil
+}
