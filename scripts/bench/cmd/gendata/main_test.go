@@ -1,0 +1,51 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func TestMixObjectsDeterministicAndInRange(t *testing.T) {
+	a, b := mixObjects(1, 1000, 4<<10, 1<<20), mixObjects(1, 1000, 4<<10, 1<<20)
+	small, large := 0, 0
+	for i := range a {
+		if a[i] != b[i] {
+			t.Fatalf("object %d differs between runs: %v vs %v", i, a[i], b[i])
+		}
+		if a[i].size < 4<<10 || a[i].size > 1<<20 {
+			t.Fatalf("object %d size %d out of range", i, a[i].size)
+		}
+		// log-uniform: [4 KiB, 16 KiB) and [256 KiB, 1 MiB] each hold a quarter
+		switch {
+		case a[i].size < 16<<10:
+			small++
+		case a[i].size >= 256<<10:
+			large++
+		}
+	}
+	for name, n := range map[string]int{"small": small, "large": large} {
+		if n < 200 || n > 300 {
+			t.Errorf("%s objects: %d of 1000, want about 250 (log-uniform)", name, n)
+		}
+	}
+}
+
+func TestEnsureWritesSameBytes(t *testing.T) {
+	d1, d2 := t.TempDir(), t.TempDir()
+	o := object{"x.bin", 100_003} // not a multiple of 8
+	for _, d := range []string{d1, d2} {
+		if n, err := ensure(d, o, 7, false); err != nil || n != o.size {
+			t.Fatalf("ensure: n=%d err=%v", n, err)
+		}
+	}
+	b1, _ := os.ReadFile(filepath.Join(d1, "x.bin"))
+	b2, _ := os.ReadFile(filepath.Join(d2, "x.bin"))
+	if int64(len(b1)) != o.size || !bytes.Equal(b1, b2) {
+		t.Fatalf("contents differ or wrong size (%d)", len(b1))
+	}
+	if n, err := ensure(d1, o, 7, true); err != nil || n != 0 {
+		t.Fatalf("reuse: rewrote %d bytes, err=%v", n, err)
+	}
+}
