@@ -9,6 +9,7 @@ package admin
 import (
 	"crypto/subtle"
 	"net/http"
+	"net/http/pprof"
 	"strings"
 
 	"github.com/go-chi/chi/v5"
@@ -79,6 +80,11 @@ func New(cfg Config, log zerolog.Logger) http.Handler {
 		server.WriteJSON(w, http.StatusAccepted, map[string]string{"status": "sync requested"})
 		return nil
 	}))
+	// Profiles for diagnosing a live relay; the admin port is loopback or
+	// token-protected.
+	r.HandleFunc("/debug/pprof/*", pprof.Index)
+	r.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	r.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	return r
 }

@@ -236,6 +236,6 @@ func (m *Mirror) Get(_ context.Context, key string) (*object.Object, error) {
 	h.Set("Content-Type", "application/octet-stream")
 	return &object.Object{
 		Key: key, Size: r.Size, ETag: o.Digest.ETag(), LastModified: c.Published, Header: h, Cache: object.Hit,
-		Body: &object.FileBody{File: r.File, N: r.Size, Sendfile: m.cfg.Sendfile, OnClose: func() { _ = r.Close() }},
+		Body: &object.FileBody{R: r, Path: r.Path, N: r.Size, Sendfile: m.cfg.Sendfile, OnClose: func() { _ = r.Close() }},
 	}, nil
 }

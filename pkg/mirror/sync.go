@@ -288,7 +288,7 @@ func (m *Mirror) fetchCatalog(ctx context.Context) (*catalog.Signed, error) {
 
 // download fetches one object into the store, resuming a partial file
 // with Range, and verifies its digest before it counts.
-func (m *Mirror) download(ctx context.Context, o catalog.Object, st *syncState) error {
+func (m *Mirror) download(ctx context.Context, o catalog.Object, st *syncState) (err error) {
 	w, err := m.store.Resume(o.Digest.Hex(), o.Size)
 	if err != nil {
 		return fmt.Errorf("mirror: %s: %w", o.Path, err)
@@ -304,9 +304,17 @@ func (m *Mirror) download(ctx context.Context, o catalog.Object, st *syncState) 
 		return fmt.Errorf("mirror: %s: %w", o.Path, err)
 	}
 	defer resp.Body.Close()
+	// On failure, the bytes of this attempt no longer count as done.
+	var counted int64
+	defer func() {
+		if err != nil {
+			st.bytesDone.Add(-counted)
+		}
+	}()
 	switch {
 	case resp.StatusCode == http.StatusPartialContent && resumed > 0 && strings.HasPrefix(resp.Header.Get("Content-Range"), "bytes "+strconv.FormatInt(resumed, 10)+"-"):
 		st.bytesDone.Add(resumed)
+		counted += resumed
 	case resp.StatusCode == http.StatusOK:
 		if resumed > 0 {
 			if err := w.Reset(); err != nil {
@@ -327,6 +335,7 @@ func (m *Mirror) download(ctx context.Context, o catalog.Object, st *syncState) 
 			}
 			st.fetched.Add(int64(n))
 			st.bytesDone.Add(int64(n))
+			counted += int64(n)
 		}
 		if rerr == io.EOF {
 			break

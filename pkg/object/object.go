@@ -38,7 +38,16 @@ type Object struct {
 	UpstreamTime time.Duration
 	// Body yields the bytes. The receiver of an Object must Close it.
 	Body Body
+	// Verified, when set, waits until the bytes are complete and checked.
+	// The content handler calls it before the status line for small
+	// objects, so that a failed check is a clean error response rather
+	// than an aborted one.
+	Verified func(ctx context.Context) error
 }
+
+// SmallObject is the size up to which the content handler waits for an
+// object to be verified before it answers (see Object.Verified).
+const SmallObject = 64 << 10
 
 // Close releases the body.
 func (o *Object) Close() error {
@@ -75,8 +84,13 @@ func PutBuffer(b *[]byte) { bufPool.Put(b) }
 
 // FileBody is a complete file on disk.
 type FileBody struct {
-	// File is read with ReadAt (copy mode) or from a seek offset (sendfile).
+	// R reads the bytes with pread; it may be shared with other bodies.
+	R io.ReaderAt
+	// File, when set, is a private descriptor sendfile may seek; else
+	// sendfile opens Path.
 	File *os.File
+	// Path is the file, for sendfile when File is not set.
+	Path string
 	// N is the file's length.
 	N int64
 	// Sendfile copies with sendfile(2) when the writer supports it: zero
@@ -103,22 +117,37 @@ func (b *FileBody) CopyTo(ctx context.Context, w io.Writer, off, n int64) (int64
 	// Small bodies go through one pread and one write: sendfile would
 	// first copy 512 bytes through user space anyway (net/http sniffs
 	// before switching to ReadFrom) and send the response in two pieces.
-	if b.Sendfile && n > smallBody {
-		if _, err := b.File.Seek(off, io.SeekStart); err != nil {
+	if b.Sendfile && n > smallBody && (b.File != nil || b.Path != "") {
+		f := b.File
+		if f == nil {
+			// sendfile reads from the descriptor's offset: a private one.
+			var err error
+			if f, err = os.Open(b.Path); err != nil {
+				return 0, err
+			}
+			defer f.Close()
+		}
+		if _, err := f.Seek(off, io.SeekStart); err != nil {
 			return 0, err
 		}
 		// io.Copy hands the *io.LimitedReader of an *os.File to the
 		// connection's ReadFrom, which uses sendfile(2).
-		return io.Copy(w, &io.LimitedReader{R: b.File, N: n})
+		return io.Copy(w, &io.LimitedReader{R: f, N: n})
 	}
-	return CopyAt(ctx, w, b.File, off, n)
+	r := b.R
+	if r == nil {
+		r = b.File
+	}
+	return CopyAt(ctx, w, r, off, n)
 }
 
-// Close closes the file and runs OnClose.
+// Close closes File (if set) and runs OnClose.
 func (b *FileBody) Close() error {
 	var err error
 	b.once.Do(func() {
-		err = b.File.Close()
+		if b.File != nil {
+			err = b.File.Close()
+		}
 		if b.OnClose != nil {
 			b.OnClose()
 		}

@@ -323,7 +323,7 @@ func (c *Cache) serveStored(key string, e *store.Entry, result string) (*object.
 	lm, _ := http.ParseTime(e.Header["Last-Modified"])
 	return &object.Object{
 		Key: key, Size: r.Size, ETag: e.Digest.ETag(), LastModified: lm, Header: h, Cache: result,
-		Body: &object.FileBody{File: r.File, N: r.Size, Sendfile: c.cfg.Sendfile, OnClose: func() { _ = r.Close() }},
+		Body: &object.FileBody{R: r, Path: r.Path, N: r.Size, Sendfile: c.cfg.Sendfile, OnClose: func() { _ = r.Close() }},
 	}, nil
 }
 

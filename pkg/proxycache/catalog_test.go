@@ -1,6 +1,7 @@
 package proxycache
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"sync"
@@ -62,5 +63,18 @@ func TestCatalogListedObjects(t *testing.T) {
 	}
 	if _, err := f.store.Get("security/q"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatal("tampered object stored")
+	}
+	// A small object is verified before the status line: the handler can
+	// still answer a clean 502 instead of an aborted 200.
+	small := randomBytes(1000, 23)
+	exp.set("security/small", digest.FromBytes(v1))
+	f.up.set("/security/small", &upObject{body: small})
+	obj, err := f.cache.Get(context.Background(), "security/small")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer obj.Close()
+	if obj.Verified == nil || !errors.Is(obj.Verified(context.Background()), ErrDigestMismatch) {
+		t.Fatal("small tampered object: Verified does not report the mismatch")
 	}
 }

@@ -114,7 +114,24 @@ func (f *fill) visible() int64 {
 func (f *fill) object() *object.Object {
 	return &object.Object{
 		Key: f.key, Size: f.size, ETag: f.etag, LastModified: f.lastModified, Header: f.header.Clone(),
-		Cache: f.result, UpstreamTime: f.upstreamTime, Body: &fillBody{f: f},
+		Cache: f.result, UpstreamTime: f.upstreamTime, Body: &fillBody{f: f}, Verified: f.wait,
+	}
+}
+
+// wait blocks until the fill is complete and verified, or failed.
+func (f *fill) wait(ctx context.Context) error {
+	for {
+		f.mu.Lock()
+		done, err, ch := f.done, f.doneErr, f.progress
+		f.mu.Unlock()
+		if done {
+			return err
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 }
 

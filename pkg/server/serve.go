@@ -22,6 +22,11 @@ func ServeObject(w http.ResponseWriter, r *http.Request, obj *object.Object) err
 	if li := logInfo(r.Context()); li != nil {
 		li.key, li.cache, li.upstream = obj.Key, obj.Cache, obj.UpstreamTime
 	}
+	if obj.Verified != nil && obj.Size >= 0 && obj.Size <= object.SmallObject {
+		if err := obj.Verified(r.Context()); err != nil {
+			return err
+		}
+	}
 	h := w.Header()
 	for k, v := range obj.Header {
 		h[k] = v

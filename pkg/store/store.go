@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sync"
@@ -97,7 +98,11 @@ type blob struct {
 	atime   int64 // unix nanoseconds
 	readers int   // open Readers; a blob with readers is never evicted
 	pins    int   // pinned keys using it; a pinned blob is never evicted
-	elem    *list.Element
+	// f is an open descriptor shared by its Readers (they read with
+	// pread), kept open while the blob is hot so a hit costs no open(2).
+	f    *os.File
+	gone bool // removed from the store: close f once the last reader leaves
+	elem *list.Element
 }
 
 // Store is a blob store with a bbolt index. It is safe for concurrent use.
@@ -123,6 +128,7 @@ type Store struct {
 	dirty     map[digest.Digest]int64
 	evictions int64
 	closed    bool
+	openFDs   int // shared blob descriptors open
 
 	// entries caches decoded index entries of recently read keys, so a
 	// hit does not pay for a bbolt transaction and a JSON decode. Every
@@ -353,6 +359,13 @@ func (s *Store) Close() error {
 	ferr := s.flushAccess()
 	s.mu.Lock()
 	s.closed = true
+	for _, b := range s.blobs {
+		if b.f != nil && b.readers == 0 {
+			_ = b.f.Close()
+			b.f = nil
+			s.openFDs--
+		}
+	}
 	s.mu.Unlock()
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("store: close index: %w", err)
@@ -451,6 +464,8 @@ func (s *Store) forgetLocked(d digest.Digest) {
 		delete(s.blobs, d)
 		delete(s.dirty, d)
 		s.used -= b.size
+		b.gone = true
+		s.closeFD(b)
 	}
 	s.mu.Unlock()
 }
@@ -470,24 +485,48 @@ func (s *Store) Has(d digest.Digest) bool {
 	return ok
 }
 
+// maxCachedFDs bounds the blob descriptors kept open between hits (like
+// nginx's open_file_cache); beyond it a descriptor closes with its last
+// reader.
+const maxCachedFDs = 1024
+
 // Reader is an open blob. It stays readable until Close even if the blob is
 // deleted meanwhile, and the blob is never evicted while a Reader is open.
+// Its descriptor may be shared with other Readers: it reads with pread and
+// never moves a file offset. It is safe for concurrent ReadAt.
 type Reader struct {
-	*os.File
+	// Size is the blob's length.
 	Size int64
+	// Path is the blob file, for callers that want a private descriptor
+	// (sendfile reads from the descriptor's offset).
+	Path string
+	f    *os.File
+	off  int64 // for Read
 	s    *Store
 	b    *blob
 	once sync.Once
 }
 
-// Close closes the file and releases the blob for eviction.
+// ReadAt reads len(p) bytes at off.
+func (r *Reader) ReadAt(p []byte, off int64) (int, error) { return r.f.ReadAt(p, off) }
+
+// Read reads sequentially from the start (for io.Copy and tests).
+func (r *Reader) Read(p []byte) (int, error) {
+	if r.off >= r.Size {
+		return 0, io.EOF
+	}
+	n, err := r.f.ReadAt(p[:min(int64(len(p)), r.Size-r.off)], r.off)
+	r.off += int64(n)
+	if err == io.EOF && n > 0 {
+		err = nil
+	}
+	return n, err
+}
+
+// Close releases the blob for eviction.
 func (r *Reader) Close() error {
-	var err error
-	r.once.Do(func() {
-		err = r.File.Close()
-		r.s.release(r.b)
-	})
-	return err
+	r.once.Do(func() { r.s.release(r.b) })
+	return nil
 }
 
 // OpenBlob opens the blob d for reading and records the access.
@@ -503,17 +542,39 @@ func (s *Store) OpenBlob(d digest.Digest) (*Reader, error) {
 	b.atime = now
 	s.dirty[d] = now
 	s.lru.MoveToFront(b.elem)
-	size := b.size
+	size, f := b.size, b.f
 	s.mu.Unlock()
-	f, err := os.Open(s.blobPath(d))
-	if err != nil {
-		s.release(b)
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, ErrNotFound
+	path := s.blobPath(d)
+	if f == nil {
+		nf, err := os.Open(path)
+		if err != nil {
+			s.release(b)
+			if errors.Is(err, os.ErrNotExist) {
+				return nil, ErrNotFound
+			}
+			return nil, fmt.Errorf("store: open blob %s: %w", d, err)
 		}
-		return nil, fmt.Errorf("store: open blob %s: %w", d, err)
+		s.mu.Lock()
+		if b.f == nil {
+			b.f = nf
+			s.openFDs++
+		} else {
+			defer nf.Close() // another reader was quicker
+		}
+		f = b.f
+		s.mu.Unlock()
 	}
-	return &Reader{File: f, Size: size, s: s, b: b}, nil
+	return &Reader{f: f, Size: size, Path: path, s: s, b: b}, nil
+}
+
+// closeFD closes b's shared descriptor when nobody reads it and it should
+// not stay open. Called with s.mu held.
+func (s *Store) closeFD(b *blob) {
+	if b.f != nil && b.readers == 0 && (b.gone || s.openFDs > maxCachedFDs) {
+		_ = b.f.Close()
+		b.f = nil
+		s.openFDs--
+	}
 }
 
 // release undoes one OpenBlob of b. It takes the blob itself, not its
@@ -524,6 +585,7 @@ func (s *Store) release(b *blob) {
 	if b.readers > 0 {
 		b.readers--
 	}
+	s.closeFD(b)
 	s.mu.Unlock()
 }
 
@@ -580,6 +642,10 @@ func (s *Store) reserve(n int64) error {
 	s.reserved += n
 	s.evicting += freed
 	s.evictions += int64(len(victims))
+	for _, v := range victims {
+		v.gone = true
+		s.closeFD(v)
+	}
 	s.mu.Unlock()
 	if len(victims) > 0 {
 		s.evictLocked(victims)
