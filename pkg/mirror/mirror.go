@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/relayd/relayd/pkg/catalog"
 	"github.com/relayd/relayd/pkg/clock"
@@ -98,6 +99,8 @@ type Mirror struct {
 
 	trigger chan struct{}
 	syncMu  sync.Mutex // one sync at a time
+	peers   Peers      // may be nil
+	flight  singleflight.Group
 
 	mu       sync.RWMutex
 	cur      *syncState      // the sync in flight

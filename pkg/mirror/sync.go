@@ -38,6 +38,7 @@ type Progress struct {
 	BytesDone        int64     `json:"bytes_done"`
 	BytesTotal       int64     `json:"bytes_total"`
 	BytesFetched     int64     `json:"bytes_fetched"`
+	ObjectsFromPeers int64     `json:"objects_from_peers"`
 	RateBytesPerSec  float64   `json:"rate_bytes_per_sec"`
 	ETASeconds       float64   `json:"eta_seconds"`
 	Errors           int64     `json:"errors"`
@@ -50,6 +51,7 @@ type Progress struct {
 // syncState counts a sync in flight without taking the mirror's lock.
 type syncState struct {
 	objectsDone, bytesDone, fetched, errors atomic.Int64
+	fromPeers                               atomic.Int64
 }
 
 // Progress returns a snapshot, with rate and ETA of the sync in flight.
@@ -63,6 +65,7 @@ func (m *Mirror) Progress() Progress {
 		p.BytesDone += st.bytesDone.Load()
 		p.BytesFetched = st.fetched.Load()
 		p.Errors = st.errors.Load()
+		p.ObjectsFromPeers = st.fromPeers.Load()
 	}
 	p.RejectedCatalogs = atomic.LoadInt64(&m.rejected)
 	if p.State == StateSyncing && !p.Started.IsZero() {
@@ -148,7 +151,7 @@ func (m *Mirror) Sync(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return nil
 			}
-			if err := m.download(ctx, o, st); err != nil {
+			if err := m.fetchObject(ctx, o, st); err != nil {
 				st.errors.Add(1)
 				m.log.Warn().Err(err).Str("path", o.Path).Msg("download failed")
 				errMu.Lock()
@@ -195,6 +198,7 @@ func (m *Mirror) Sync(ctx context.Context) error {
 	m.progress.ObjectsDone = m.progress.ObjectsTotal
 	m.progress.BytesDone = m.progress.BytesTotal
 	m.progress.BytesFetched = st.fetched.Load()
+	m.progress.ObjectsFromPeers = st.fromPeers.Load()
 	m.progress.Finished = m.clock.Now()
 	m.mu.Unlock()
 	m.log.Info().Uint64("generation", c.Generation).Int64("fetched_bytes", st.fetched.Load()).Msg("generation live")
@@ -288,7 +292,7 @@ func (m *Mirror) fetchCatalog(ctx context.Context) (*catalog.Signed, error) {
 
 // download fetches one object into the store, resuming a partial file
 // with Range, and verifies its digest before it counts.
-func (m *Mirror) download(ctx context.Context, o catalog.Object, st *syncState) (err error) {
+func (m *Mirror) download(ctx context.Context, o catalog.Object, st *syncState, get func(http.Header) (*http.Response, error)) (err error) {
 	w, err := m.store.Resume(o.Digest.Hex(), o.Size)
 	if err != nil {
 		return fmt.Errorf("mirror: %s: %w", o.Path, err)
@@ -299,7 +303,7 @@ func (m *Mirror) download(ctx context.Context, o catalog.Object, st *syncState) 
 	if resumed > 0 {
 		hdr.Set("Range", "bytes="+strconv.FormatInt(resumed, 10)+"-")
 	}
-	resp, err := m.up.Fetch(ctx, o.Path, hdr)
+	resp, err := get(hdr)
 	if err != nil {
 		return fmt.Errorf("mirror: %s: %w", o.Path, err)
 	}

@@ -41,14 +41,18 @@ func (n *Node) openGroup(cfg Config, clk clock.Clock) error {
 		return err
 	}
 	n.group = g
+	// Peers are on the LAN: no upstream proxy, short timeouts.
+	pc, err := hierarchy.New(hierarchy.Config{UserAgent: "relayd/" + Version + " (peer " + cfg.Node + ")",
+		ConnectTimeout: time.Second, StallTimeout: 5 * time.Second}, n.log)
+	if err != nil {
+		return err
+	}
+	p := &peers{g: g, client: pc, self: cfg.Node}
 	if n.cache != nil {
-		// Peers are on the LAN: no upstream proxy, short timeouts.
-		pc, err := hierarchy.New(hierarchy.Config{UserAgent: "relayd/" + Version + " (peer " + cfg.Node + ")",
-			ConnectTimeout: time.Second, StallTimeout: 5 * time.Second}, n.log)
-		if err != nil {
-			return err
-		}
-		n.cache.SetPeers(&peers{g: g, client: pc, self: cfg.Node})
+		n.cache.SetPeers(p)
+	}
+	if n.mirror != nil {
+		n.mirror.SetPeers(p)
 	}
 	return nil
 }

@@ -85,6 +85,7 @@ func New(cfg Config, log zerolog.Logger, clk clock.Clock) (*Node, error) {
 		content.Source = n
 		if n.mirror != nil {
 			content.Catalog = n.serveCatalog
+			content.Blob = n.mirror.Blob
 		}
 	}
 	n.registerMetrics()

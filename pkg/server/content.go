@@ -9,6 +9,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/relayd/relayd/pkg/cleanpath"
+	"github.com/relayd/relayd/pkg/digest"
 	"github.com/relayd/relayd/pkg/object"
 	"github.com/relayd/relayd/pkg/proxycache"
 )
@@ -37,7 +38,13 @@ type ContentConfig struct {
 	// Relays answers /-/relays: the group's healthy relays, in a fresh
 	// random order for every call. Required.
 	Relays func() any
+	// Blob serves /-/blob/<hex> to group peers that are syncing (the
+	// object's catalog path in the X-Relay-Blob-Path header); nil: 404.
+	Blob func(ctx context.Context, d digest.Digest, path string) (*object.Object, error)
 }
+
+// BlobPathHeader names the catalog path of a /-/blob request.
+const BlobPathHeader = "X-Relay-Blob-Path"
 
 // PeerHeader marks a request from another relay of the group: it is
 // served from cache or upstream, never forwarded to a third member.
@@ -49,12 +56,13 @@ type Content struct {
 	catalog CatalogFunc
 	ready   Readiness
 	relays  func() any
+	blob    func(ctx context.Context, d digest.Digest, path string) (*object.Object, error)
 	log     zerolog.Logger
 }
 
 // NewContent builds the content-port handler.
 func NewContent(cfg ContentConfig, log zerolog.Logger) http.Handler {
-	c := &Content{src: cfg.Source, catalog: cfg.Catalog, ready: cfg.Ready, relays: cfg.Relays, log: log}
+	c := &Content{src: cfg.Source, catalog: cfg.Catalog, ready: cfg.Ready, relays: cfg.Relays, blob: cfg.Blob, log: log}
 	r := chi.NewRouter()
 	r.Use(AccessLog(log))
 	r.MethodNotAllowed(Handle(func(w http.ResponseWriter, r *http.Request) error {
@@ -70,6 +78,8 @@ func NewContent(cfg ContentConfig, log zerolog.Logger) http.Handler {
 		r.Get("/readyz", Handle(c.readyz))
 		r.Head("/readyz", Handle(c.readyz))
 		r.Get("/catalog", Handle(c.serveCatalog))
+		r.Get("/blob/{hex}", Handle(c.serveBlob))
+		r.Head("/blob/{hex}", Handle(c.serveBlob))
 		r.Get("/relays", Handle(func(w http.ResponseWriter, _ *http.Request) error {
 			// Agents must not cache the order: each call is a new shuffle.
 			w.Header().Set("Cache-Control", "no-store")
@@ -113,6 +123,26 @@ func (c *Content) object(w http.ResponseWriter, r *http.Request) error {
 		ctx = proxycache.FromPeer(ctx)
 	}
 	obj, err := c.src.Get(ctx, key)
+	if err != nil {
+		return err
+	}
+	return ServeObject(w, r, obj)
+}
+
+// serveBlob answers a group peer's /-/blob/<hex>.
+func (c *Content) serveBlob(w http.ResponseWriter, r *http.Request) error {
+	if c.blob == nil {
+		return &Error{Status: http.StatusNotFound, Code: "not_found", Msg: "this node serves no blobs to peers"}
+	}
+	d, err := digest.ParseHex(chi.URLParam(r, "hex"))
+	if err != nil {
+		return &Error{Status: http.StatusBadRequest, Code: "bad_path", Msg: "want /-/blob/<64 hex digits>"}
+	}
+	key, err := cleanpath.Key("/" + strings.TrimPrefix(r.Header.Get(BlobPathHeader), "/"))
+	if err != nil {
+		return err
+	}
+	obj, err := c.blob(r.Context(), d, key)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,108 @@
+package mirror
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+
+	"github.com/relayd/relayd/pkg/catalog"
+	"github.com/relayd/relayd/pkg/digest"
+	"github.com/relayd/relayd/pkg/object"
+)
+
+// Peers is the relay group as the mirror sees it: mirrors of one group
+// split a generation by owner (the same rendezvous hashing as the proxy
+// cache), so that each object crosses the WAN once per group.
+type Peers interface {
+	// Owner returns the content base URL of the member that owns key; ok
+	// is false when this relay owns it (or it is alone).
+	Owner(key string) (base string, ok bool)
+	// Fetch GETs key from the member at base, marked as a peer request.
+	Fetch(ctx context.Context, base, key string, hdr http.Header) (*http.Response, error)
+}
+
+// SetPeers makes syncs fetch each object from its owner in the group
+// (call before Run).
+func (m *Mirror) SetPeers(p Peers) { m.peers = p }
+
+// BlobPath is the peer endpoint's key for a blob: /-/blob/<hex>?path=….
+func BlobPath(d digest.Digest) string { return "-/blob/" + d.Hex() }
+
+// fetchObject downloads o: from its owner in the group when that is
+// another relay, else (or when the owner fails) from the upstream. Every
+// path verifies the digest before the object counts.
+func (m *Mirror) fetchObject(ctx context.Context, o catalog.Object, st *syncState) error {
+	if m.peers != nil {
+		if base, ok := m.peers.Owner(o.Path); ok {
+			err := m.download(ctx, o, st, func(hdr http.Header) (*http.Response, error) {
+				hdr.Set("X-Relay-Blob-Path", o.Path)
+				return m.peers.Fetch(ctx, base, BlobPath(o.Digest), hdr)
+			})
+			if err == nil {
+				st.fromPeers.Add(1)
+				return nil
+			}
+			m.log.Warn().Err(err).Str("path", o.Path).Str("owner", base).Msg("owner could not provide the object; fetching upstream")
+		}
+	}
+	return m.ensure(ctx, o, st)
+}
+
+// ensure downloads o from the upstream once, however many syncs and peers
+// ask for it at the same time.
+func (m *Mirror) ensure(ctx context.Context, o catalog.Object, st *syncState) error {
+	if m.store.Has(o.Digest) {
+		return nil
+	}
+	_, err, _ := m.flight.Do(o.Digest.Hex(), func() (any, error) {
+		if m.store.Has(o.Digest) {
+			return nil, nil
+		}
+		return nil, m.download(ctx, o, st, func(hdr http.Header) (*http.Response, error) {
+			return m.up.Fetch(ctx, o.Path, hdr)
+		})
+	})
+	return err
+}
+
+// Blob serves the blob d to a group peer that is syncing: from disk, or,
+// when the newest verified catalog lists it at path, after fetching it
+// from the upstream (once for the whole group).
+func (m *Mirror) Blob(ctx context.Context, d digest.Digest, path string) (*object.Object, error) {
+	if !m.store.Has(d) {
+		o, ok := m.listed(d, path)
+		if !ok {
+			// A peer syncing a generation this relay has not seen yet:
+			// look at the upstream catalog now (once for all asking).
+			_, _, _ = m.flight.Do("catalog", func() (any, error) { return m.fetchCatalog(ctx) })
+			if o, ok = m.listed(d, path); !ok {
+				return nil, fmt.Errorf("%w: %s is not listed with %s", ErrNotFound, path, d)
+			}
+		}
+		if err := m.ensure(ctx, o, &syncState{}); err != nil {
+			return nil, err
+		}
+	}
+	r, err := m.store.OpenBlob(d)
+	if err != nil {
+		return nil, err
+	}
+	h := http.Header{}
+	h.Set("Content-Type", "application/octet-stream")
+	return &object.Object{
+		Key: BlobPath(d), Size: r.Size, ETag: d.ETag(), Header: h, Cache: object.Hit,
+		Body: &object.FileBody{R: r, Path: r.Path, N: r.Size, Sendfile: m.cfg.Sendfile, OnClose: func() { _ = r.Close() }},
+	}, nil
+}
+
+// listed finds path with digest d in the newest verified catalog.
+func (m *Mirror) listed(d digest.Digest, path string) (catalog.Object, bool) {
+	m.mu.RLock()
+	c := m.upstream
+	m.mu.RUnlock()
+	if c == nil {
+		return catalog.Object{}, false
+	}
+	o, ok := c.Lookup(path)
+	return o, ok && o.Digest == d
+}
