@@ -104,6 +104,7 @@ func New(cfg Config, log zerolog.Logger, clk clock.Clock) (*Node, error) {
 		// Above the 32 KiB the handler allows, so the handler's JSON 431
 		// is what clients see for 32–64 KiB.
 		MaxHeaderBytes: 64 << 10,
+		ConnContext:    server.ConnContext,
 		ErrorLog:       nil,
 	}
 	if cfg.Admin != "" {

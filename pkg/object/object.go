@@ -30,10 +30,13 @@ type Object struct {
 	// LastModified is zero when unknown.
 	LastModified time.Time
 	// Header holds further response headers (Content-Type,
-	// Cache-Control, Expires, Age, …) in canonical form.
+	// Cache-Control, Expires, …) in canonical form. It may be shared
+	// between responses: read it, never change it.
 	Header http.Header
 	// Cache is the X-Relay-Cache value; empty for an origin.
 	Cache string
+	// Age is the Age header value (seconds), empty for none.
+	Age string
 	// UpstreamTime is how long the upstream took to answer, for the log.
 	UpstreamTime time.Duration
 	// Body yields the bytes. The receiver of an Object must Close it.

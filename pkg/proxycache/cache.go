@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -133,6 +132,8 @@ type Cache struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
+	infos hitInfos
+
 	mu       sync.Mutex
 	fills    map[string]*fill
 	negative map[string]time.Time
@@ -162,7 +163,7 @@ func New(cfg Config, st Store, up Upstream, expect Expecter, log zerolog.Logger,
 		cfg: cfg, store: st, up: up, expect: expect,
 		log: log.With().Str("component", "proxycache").Logger(), clock: clk,
 		ctx: ctx, cancel: cancel,
-		fills: make(map[string]*fill), negative: make(map[string]time.Time),
+		fills: make(map[string]*fill), negative: make(map[string]time.Time), infos: hitInfos{m: map[string]*hitInfo{}},
 	}
 }
 
@@ -284,7 +285,8 @@ func (c *Cache) usable(key string, e *store.Entry, now time.Time) bool {
 			return e.Digest == d
 		}
 	}
-	return c.fresh(e, now)
+	hi := c.info(key, e)
+	return hi.lifetime > hi.age(now)
 }
 
 // listed reports whether the catalog lists key. A stored entry of a listed
@@ -313,16 +315,10 @@ func (c *Cache) serveStored(key string, e *store.Entry, result string) (*object.
 	if err != nil {
 		return nil, err
 	}
-	h := http.Header{}
-	for _, k := range forwardedHeaders {
-		if v, ok := e.Header[k]; ok {
-			h.Set(k, v)
-		}
-	}
-	h.Set("Age", strconv.FormatInt(int64(age(e, c.clock.Now())/time.Second), 10))
-	lm, _ := http.ParseTime(e.Header["Last-Modified"])
+	hi := c.info(key, e)
 	return &object.Object{
-		Key: key, Size: r.Size, ETag: e.Digest.ETag(), LastModified: lm, Header: h, Cache: result,
+		Key: key, Size: r.Size, ETag: hi.etag, LastModified: hi.lastModified, Header: hi.header,
+		Age: hi.ageHeader(c.clock.Now()), Cache: result,
 		Body: &object.FileBody{R: r, Path: r.Path, N: r.Size, Sendfile: c.cfg.Sendfile, OnClose: func() { _ = r.Close() }},
 	}, nil
 }

@@ -32,13 +32,16 @@ func ServeObject(w http.ResponseWriter, r *http.Request, obj *object.Object) err
 		h[k] = v
 	}
 	if obj.ETag != "" {
-		h.Set("Etag", obj.ETag)
+		h["Etag"] = []string{obj.ETag}
 	}
-	if !obj.LastModified.IsZero() {
-		h.Set("Last-Modified", obj.LastModified.UTC().Format(http.TimeFormat))
+	if _, set := h["Last-Modified"]; !set && !obj.LastModified.IsZero() {
+		h["Last-Modified"] = []string{obj.LastModified.UTC().Format(http.TimeFormat)}
 	}
 	if obj.Cache != "" {
-		h.Set("X-Relay-Cache", obj.Cache)
+		h["X-Relay-Cache"] = []string{obj.Cache}
+	}
+	if obj.Age != "" {
+		h["Age"] = []string{obj.Age}
 	}
 	if notModified(r, obj) {
 		for _, k := range []string{"Content-Type", "Content-Encoding", "Content-Length", "Content-Disposition", "Content-Language"} {
@@ -65,6 +68,15 @@ func ServeObject(w http.ResponseWriter, r *http.Request, obj *object.Object) err
 			// (RFC 9110 lets a server ignore Range).
 		}
 		h.Set("Content-Length", strconv.FormatInt(length, 10))
+	}
+	if r.Method != http.MethodHead && size >= 0 && length <= corkSmall {
+		uncork := cork(r)
+		defer func() {
+			// Push headers and body out while corked, then let the
+			// segment go.
+			_ = http.NewResponseController(w).Flush()
+			uncork()
+		}()
 	}
 	w.WriteHeader(status)
 	if r.Method == http.MethodHead {

@@ -1,0 +1,75 @@
+package proxycache
+
+import (
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/relayd/relayd/pkg/digest"
+	"github.com/relayd/relayd/pkg/store"
+)
+
+// hitInfo is what a hit needs of a stored entry, worked out once: its
+// freshness and the response headers, so that a hit parses no dates and
+// builds no header map. It is valid for the entry it was made from
+// (same digest and Stored time); a revalidation or new fill makes a new
+// one.
+type hitInfo struct {
+	d            digest.Digest
+	stored       time.Time
+	lifetime     time.Duration
+	initialAge   time.Duration // age when stored (RFC 9111 corrected_initial_age)
+	header       http.Header   // shared, read-only
+	etag         string
+	lastModified time.Time
+}
+
+// maxHitInfos bounds the hit templates kept in memory.
+const maxHitInfos = 16384
+
+type hitInfos struct {
+	mu sync.RWMutex
+	m  map[string]*hitInfo
+}
+
+// info returns the template for e, building it when missing or stale.
+func (c *Cache) info(key string, e *store.Entry) *hitInfo {
+	c.infos.mu.RLock()
+	hi := c.infos.m[key]
+	c.infos.mu.RUnlock()
+	if hi != nil && hi.d == e.Digest && hi.stored.Equal(e.Stored) {
+		return hi
+	}
+	hi = &hitInfo{d: e.Digest, stored: e.Stored, lifetime: c.lifetime(e), initialAge: age(e, e.Stored),
+		header: http.Header{}, etag: e.Digest.ETag()}
+	for _, k := range forwardedHeaders {
+		if v, ok := e.Header[k]; ok {
+			hi.header[k] = []string{v}
+		}
+	}
+	if lm, err := http.ParseTime(e.Header["Last-Modified"]); err == nil {
+		hi.lastModified = lm
+		hi.header["Last-Modified"] = []string{lm.UTC().Format(http.TimeFormat)}
+	}
+	c.infos.mu.Lock()
+	if len(c.infos.m) >= maxHitInfos {
+		for k := range c.infos.m { // drop an arbitrary one
+			delete(c.infos.m, k)
+			break
+		}
+	}
+	c.infos.m[key] = hi
+	c.infos.mu.Unlock()
+	return hi
+}
+
+// age is the current age of the entry.
+func (hi *hitInfo) age(now time.Time) time.Duration {
+	return hi.initialAge + max(now.Sub(hi.stored), 0)
+}
+
+// ageHeader is the Age value in seconds.
+func (hi *hitInfo) ageHeader(now time.Time) string {
+	return strconv.FormatInt(int64(hi.age(now)/time.Second), 10)
+}
