@@ -8,18 +8,28 @@ import (
 	"time"
 
 	"github.com/relayd/relayd/pkg/catalog"
+	"github.com/relayd/relayd/pkg/group"
 )
 
 // keygenCmd: relayd keygen --out DIR.
 func keygenCmd(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("relayd keygen", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	out := fs.String("out", "", "directory for catalog.key (0600) and catalog.pub")
+	out := fs.String("out", "", "directory for catalog.key (0600) and catalog.pub (or gossip.key with --gossip)")
+	gossip := fs.Bool("gossip", false, "write a group gossip encryption key (gossip.key) instead")
 	if err := fs.Parse(args); err != nil {
 		return usageError{err}
 	}
 	if *out == "" || fs.NArg() > 0 {
-		return usageError{fmt.Errorf("usage: relayd keygen --out DIR")}
+		return usageError{fmt.Errorf("usage: relayd keygen [--gossip] --out DIR")}
+	}
+	if *gossip {
+		path, err := group.GenerateKey(*out)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "wrote %s (copy it to every relay of the group: --gossip-key-file)\n", path)
+		return nil
 	}
 	priv, pub, err := catalog.GenerateKeys(*out)
 	if err != nil {

@@ -228,3 +228,19 @@ func TestOwnerMovesAboutOneNth(t *testing.T) {
 		}
 	}
 }
+
+func TestGenerateKey(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	path, err := GenerateKey(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := LoadKey(path)
+	if err != nil || len(key) != 32 {
+		t.Fatalf("LoadKey: %d bytes, %v", len(key), err)
+	}
+	if _, err := GenerateKey(dir); err == nil {
+		t.Fatal("GenerateKey overwrote a key")
+	}
+}

@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
@@ -25,13 +24,9 @@ func (n *Node) openGroup(cfg Config, clk clock.Clock) error {
 	}
 	var key []byte
 	if cfg.GossipKeyFile != "" {
-		b, err := os.ReadFile(cfg.GossipKeyFile)
-		if err != nil {
-			return fmt.Errorf("gossip key: %w", err)
-		}
-		key, err = base64.StdEncoding.DecodeString(strings.TrimSpace(string(b)))
-		if err != nil || (len(key) != 16 && len(key) != 24 && len(key) != 32) {
-			return fmt.Errorf("gossip key %s: want base64 of 16, 24 or 32 bytes", cfg.GossipKeyFile)
+		var err error
+		if key, err = group.LoadKey(cfg.GossipKeyFile); err != nil {
+			return err
 		}
 	}
 	gcfg := group.DefaultConfig()
