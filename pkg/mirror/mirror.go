@@ -155,9 +155,11 @@ func (m *Mirror) Trigger() {
 }
 
 // Run syncs at once, then every Interval or when triggered, until ctx ends.
+// A failed sync is retried sooner, with a backoff from 1 s up to Interval.
 func (m *Mirror) Run(ctx context.Context) error {
 	t := time.NewTimer(0)
 	defer t.Stop()
+	backoff := time.Duration(0)
 	for {
 		select {
 		case <-ctx.Done():
@@ -165,12 +167,17 @@ func (m *Mirror) Run(ctx context.Context) error {
 		case <-t.C:
 		case <-m.trigger:
 		}
+		next := m.cfg.Interval
 		if err := m.Sync(ctx); err != nil && ctx.Err() == nil {
 			if errors.Is(err, ErrUpstreamNoCatalog) {
 				m.log.Info().Msg("upstream serves no catalog; objects are cached without catalog verification")
 			} else {
 				m.log.Warn().Err(err).Msg("sync failed; the live generation stays")
+				backoff = min(max(2*backoff, time.Second), m.cfg.Interval)
+				next = backoff
 			}
+		} else {
+			backoff = 0
 		}
 		if !t.Stop() {
 			select {
@@ -178,7 +185,7 @@ func (m *Mirror) Run(ctx context.Context) error {
 			default:
 			}
 		}
-		t.Reset(m.cfg.Interval)
+		t.Reset(next)
 	}
 }
 

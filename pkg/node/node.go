@@ -47,6 +47,7 @@ type Node struct {
 
 	contentLn, adminLn net.Listener
 	contentSrv         *http.Server
+	conns              *conns // content connections without a request yet
 	adminSrv           *http.Server
 }
 
@@ -56,7 +57,7 @@ func New(cfg Config, log zerolog.Logger, clk clock.Clock) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	n := &Node{cfg: cfg, log: log.With().Str("node", cfg.Node).Logger(), start: clk.Now(), reg: prometheus.NewRegistry()}
+	n := &Node{cfg: cfg, log: log.With().Str("node", cfg.Node).Logger(), start: clk.Now(), reg: prometheus.NewRegistry(), conns: newConns()}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("listen %s: %w", cfg.Listen, err)
@@ -105,6 +106,7 @@ func New(cfg Config, log zerolog.Logger, clk clock.Clock) (*Node, error) {
 		// is what clients see for 32–64 KiB.
 		MaxHeaderBytes: 64 << 10,
 		ConnContext:    server.ConnContext,
+		ConnState:      n.conns.track,
 		ErrorLog:       nil,
 	}
 	if cfg.Admin != "" {
@@ -159,7 +161,12 @@ func (n *Node) Run(ctx context.Context) error {
 			<-gctx.Done()
 			dctx, cancel := context.WithTimeout(context.Background(), n.cfg.DrainTimeout)
 			defer cancel()
-			if err := srv.Shutdown(dctx); err != nil {
+			done := make(chan error, 1)
+			go func() { done <- srv.Shutdown(dctx) }()
+			if srv == n.contentSrv {
+				n.conns.closeFresh()
+			}
+			if err := <-done; err != nil {
 				n.log.Warn().Err(err).Msgf("%s: drain timeout, closing remaining connections", name)
 				_ = srv.Close()
 			}
@@ -265,7 +272,9 @@ func (n *Node) Get(ctx context.Context, key string) (*object.Object, error) {
 func (n *Node) serveCatalog(context.Context) (*object.Object, error) {
 	c := n.mirror.Catalog()
 	if c == nil {
-		return nil, &server.Error{Status: http.StatusNotFound, Code: "no_catalog", Msg: "no verified catalog yet"}
+		// Not "404, no catalog": a child must retry, not take this relay
+		// for a plain tree.
+		return nil, &server.Error{Status: http.StatusServiceUnavailable, Code: "not_ready", Msg: "no verified catalog yet"}
 	}
 	h := http.Header{}
 	h.Set("Content-Type", "text/plain; charset=utf-8")

@@ -1270,7 +1270,7 @@ func (r *genReader) round() {
 	r.mu.Lock()
 	seen := r.seen
 	r.mu.Unlock()
-	if resp.status == http.StatusNotFound && !seen {
+	if (resp.status == http.StatusNotFound || resp.status == http.StatusServiceUnavailable) && !seen {
 		return // no generation yet
 	}
 	if resp.status != http.StatusOK {
