@@ -264,8 +264,19 @@ func (g *Group) Shuffled() []Member {
 	return h
 }
 
-// Owner returns the healthy member that fetches key from upstream.
-func (g *Group) Owner(key string) (Member, bool) { return Owner(g.Healthy(), key) }
+// Owner returns the member that fetches key from upstream: among the
+// healthy members, and the mirrors that are alive but still syncing their
+// first generation — they are not ready for agents, but fetching each
+// object once for the group is exactly their job then.
+func (g *Group) Owner(key string) (Member, bool) {
+	var owners []Member
+	for _, m := range g.Members() {
+		if m.Healthy() || (m.State == "alive" && m.Meta.Mode == "mirror") {
+			owners = append(owners, m)
+		}
+	}
+	return Owner(owners, key)
+}
 
 // Changed returns a channel closed at the next membership change.
 func (g *Group) Changed() <-chan struct{} {

@@ -42,7 +42,7 @@ func (n *Node) openGroup(cfg Config, clk clock.Clock) error {
 	if err != nil {
 		return err
 	}
-	p := &peers{g: g, client: pc, self: cfg.Node}
+	p := &peers{g: g, client: pc, self: cfg.Node, mode: cfg.Mode}
 	if n.cache != nil {
 		n.cache.SetPeers(p)
 	}
@@ -136,11 +136,14 @@ type peers struct {
 	g      *group.Group
 	client *hierarchy.Client
 	self   string
+	mode   string
 }
 
 func (p *peers) Owner(key string) (string, bool) {
 	m, ok := p.g.Owner(key)
-	if !ok || m.Name == p.self || m.Meta.URL == "" {
+	// A member of another mode (a group mixing mirrors and proxies)
+	// answers differently for the same path: fetch upstream instead.
+	if !ok || m.Name == p.self || m.Meta.URL == "" || m.Meta.Mode != p.mode {
 		return "", false
 	}
 	return m.Meta.URL, true
