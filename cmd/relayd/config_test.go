@@ -99,6 +99,7 @@ var samples = map[string]struct{ in, out string }{
 	"pubkey":                   {"/etc/relayd/catalog.pub", "/etc/relayd/catalog.pub"},
 	"mirror-include":           {"security/**, software/linux-amd64/**", "security/**,software/linux-amd64/**"},
 	"mirror-workers":           {"9", "9"},
+	"max-hops":                 {"5", "5"},
 	"mirror-interval":          {"90m", "1h30m0s"},
 	"cache-max":                {"20GiB", "20 GiB"},
 	"default-ttl":              {"90s", "1m30s"},

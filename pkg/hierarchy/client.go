@@ -12,11 +12,13 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/relayd/relayd/pkg/cleanpath"
+	"github.com/relayd/relayd/pkg/hops"
 )
 
 // Sentinel errors for callers to map to statuses.
@@ -45,6 +47,10 @@ type Config struct {
 	UserAgent string
 	// TLS configures upstream certificate checks; nil = system roots.
 	TLS *tls.Config
+	// Group is this relay's group, added to the loop guard's path on
+	// every upstream request. Empty for peer clients: a peer request
+	// stays inside the group.
+	Group string
 }
 
 // DefaultConfig returns the defaults.
@@ -59,8 +65,25 @@ type Client struct {
 	bases []*url.URL
 	http  *http.Client
 
-	mu      sync.Mutex
-	backoff map[string]time.Time // base → not before
+	mu       sync.Mutex
+	backoff  map[string]time.Time // base → not before
+	lastLoop string
+
+	loops atomic.Int64
+}
+
+// Loops returns how many upstream requests were refused as loops, and the
+// last refusal.
+func (c *Client) Loops() (int64, string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.loops.Load(), c.lastLoop
+}
+
+func (c *Client) setLastLoop(err error) {
+	c.mu.Lock()
+	c.lastLoop = err.Error()
+	c.mu.Unlock()
 }
 
 // New checks the configuration and builds a client.
@@ -152,6 +175,11 @@ func (c *Client) Fetch(ctx context.Context, key string, hdr http.Header) (*http.
 		}
 		if err == nil {
 			err = fmt.Errorf("%s: status %d", base.Host, resp.StatusCode)
+			if resp.StatusCode == http.StatusLoopDetected {
+				err = fmt.Errorf("%w: %s refused the request as a loop: check the upstream configuration of the groups on the path", hops.ErrLoop, base.Host)
+				c.loops.Add(1)
+				c.setLastLoop(err)
+			}
 			resp.Body.Close()
 		}
 		if ctx.Err() != nil {
@@ -162,6 +190,9 @@ func (c *Client) Fetch(ctx context.Context, key string, hdr http.Header) (*http.
 		errs = append(errs, err)
 	}
 	err := errors.Join(errs...)
+	if errors.Is(err, hops.ErrLoop) {
+		return nil, err
+	}
 	if isTimeout(err) {
 		return nil, fmt.Errorf("%w: %w", ErrTimeout, err)
 	}
@@ -224,6 +255,11 @@ func (c *Client) fetchOne(ctx context.Context, base *url.URL, key string, hdr ht
 		req.Header[k] = v
 	}
 	req.Header.Set("User-Agent", c.cfg.UserAgent)
+	if path := hops.From(ctx); c.cfg.Group != "" {
+		req.Header.Set(hops.Header, hops.Format(path, c.cfg.Group))
+	} else if len(path) > 0 {
+		req.Header.Set(hops.Header, strings.Join(path, ","))
+	}
 	resp, err := c.http.Do(req)
 	if err != nil {
 		cancel(err)

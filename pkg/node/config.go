@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/relayd/relayd/pkg/hierarchy"
+	"github.com/relayd/relayd/pkg/hops"
 	"github.com/relayd/relayd/pkg/mirror"
 	"github.com/relayd/relayd/pkg/proxycache"
 )
@@ -55,6 +56,9 @@ type Config struct {
 	// CacheMax caps the bytes the store keeps (blobs plus fills in
 	// progress). 0 = no cap. Default 0.
 	CacheMax int64
+	// MaxHops is the most groups a request may have crossed before this
+	// relay refuses it (loop guard). Default 8.
+	MaxHops int
 	// DrainTimeout bounds how long shutdown waits for in-flight responses.
 	// Default 30s.
 	DrainTimeout time.Duration
@@ -75,7 +79,7 @@ func DefaultConfig() Config {
 	host, _ := os.Hostname()
 	return Config{
 		Node: host, Group: "default", Mode: ModeProxy, DataDir: "/var/lib/relayd",
-		Listen: ":20080", Admin: "127.0.0.1:20090", Gossip: ":7946", DrainTimeout: 30 * time.Second,
+		Listen: ":20080", Admin: "127.0.0.1:20090", Gossip: ":7946", MaxHops: hops.DefaultMax, DrainTimeout: 30 * time.Second,
 		Cache: proxycache.DefaultConfig(), Upstream: hierarchy.DefaultConfig(), Mirror: mirror.DefaultConfig(),
 	}
 }
@@ -133,6 +137,9 @@ func (c *Config) Validate() error {
 		case c.AdminTokenFile == "" && !isLoopback(host):
 			errs = append(errs, fmt.Errorf("admin %q is not a loopback address: set --admin-token-file to protect it", c.Admin))
 		}
+	}
+	if c.MaxHops < 1 {
+		errs = append(errs, fmt.Errorf("max-hops %d: want at least 1", c.MaxHops))
 	}
 	if c.CacheMax < 0 {
 		errs = append(errs, errors.New("cache-max is negative"))

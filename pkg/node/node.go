@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -42,7 +43,10 @@ type Node struct {
 	mirror *mirror.Mirror    // mirror mode; proxy mode with --pubkey
 	origin *origin.Origin    // origin mode
 	group  *group.Group      // relays with --gossip
-	url    string            // advertised content URL
+	up     *hierarchy.Client // relays
+	loopMu sync.Mutex
+	loops  LoopStatus // requests this relay refused as loops
+	url    string     // advertised content URL
 	reg    *prometheus.Registry
 
 	contentLn, adminLn net.Listener
@@ -64,7 +68,7 @@ func New(cfg Config, log zerolog.Logger, clk clock.Clock) (*Node, error) {
 	}
 	n.contentLn = ln
 	n.url = advertiseURL(cfg, ln.Addr().String())
-	content := server.ContentConfig{Ready: n.ready, Relays: n.relays}
+	content := server.ContentConfig{Ready: n.ready, Relays: n.relays, Group: cfg.Group, MaxHops: cfg.MaxHops, OnLoop: n.refusedLoop}
 	switch cfg.Mode {
 	case ModeOrigin:
 		o, err := origin.New(cfg.Root, cfg.Cache.Sendfile)
@@ -229,10 +233,12 @@ func (n *Node) openRelay(cfg Config, clk clock.Clock) error {
 	n.store = st
 	ucfg := cfg.Upstream
 	ucfg.UserAgent = "relayd/" + Version
+	ucfg.Group = cfg.Group
 	up, err := hierarchy.New(ucfg, n.log)
 	if err != nil {
 		return err
 	}
+	n.up = up
 	if cfg.PubKeyFile != "" {
 		pub, err := catalog.LoadPublicKey(cfg.PubKeyFile)
 		if err != nil {
@@ -314,6 +320,26 @@ type Status struct {
 	Store    *store.Stats      `json:"store,omitempty"`
 	Cache    *proxycache.Stats `json:"cache,omitempty"`
 	Sync     *mirror.Progress  `json:"sync,omitempty"`
+	// Loops reports misconfigured cycles: requests refused here, and
+	// upstream requests refused by a parent, with the last message.
+	Loops *LoopStatus `json:"loops,omitempty"`
+}
+
+// LoopStatus counts loop-guard refusals.
+type LoopStatus struct {
+	Refused         int64  `json:"refused"`
+	LastRefused     string `json:"last_refused,omitempty"`
+	RefusedUpstream int64  `json:"refused_upstream"`
+	LastUpstream    string `json:"last_upstream,omitempty"`
+}
+
+// refusedLoop records a request this relay refused as a loop.
+func (n *Node) refusedLoop(err error) {
+	n.loopMu.Lock()
+	n.loops.Refused++
+	n.loops.LastRefused = err.Error()
+	n.loopMu.Unlock()
+	n.log.Error().Err(err).Msg("refused a request that loops: check the upstream configuration")
 }
 
 func (n *Node) status() any {
@@ -330,6 +356,15 @@ func (n *Node) status() any {
 	if n.mirror != nil {
 		p := n.mirror.Progress()
 		s.Sync = &p
+	}
+	if n.up != nil {
+		n.loopMu.Lock()
+		l := n.loops
+		n.loopMu.Unlock()
+		l.RefusedUpstream, l.LastUpstream = n.up.Loops()
+		if l.Refused > 0 || l.RefusedUpstream > 0 {
+			s.Loops = &l
+		}
 	}
 	return s
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/relayd/relayd/pkg/clock"
 	"github.com/relayd/relayd/pkg/digest"
+	"github.com/relayd/relayd/pkg/hops"
 	"github.com/relayd/relayd/pkg/object"
 	"github.com/relayd/relayd/pkg/store"
 )
@@ -214,7 +215,7 @@ func (c *Cache) Get(ctx context.Context, key string) (*object.Object, error) {
 	if stale == nil && c.isNegative(key, now) {
 		return nil, fmt.Errorf("%w: %s (remembered)", ErrNotFound, key)
 	}
-	f, hit, err := c.join(key, stale, !isFromPeer(ctx))
+	f, hit, err := c.join(key, stale, !isFromPeer(ctx), hops.From(ctx))
 	if err != nil {
 		return nil, err
 	}
@@ -252,7 +253,7 @@ func (c *Cache) Get(ctx context.Context, key string) (*object.Object, error) {
 // starts one. It re-checks the index first, since a fill may have
 // committed key since the caller looked. The caller owns one reference to
 // the returned fill.
-func (c *Cache) join(key string, stale *store.Entry, route bool) (*fill, *object.Object, error) {
+func (c *Cache) join(key string, stale *store.Entry, route bool, path []string) (*fill, *object.Object, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if f, ok := c.fills[key]; ok {
@@ -272,7 +273,7 @@ func (c *Cache) join(key string, stale *store.Entry, route bool) (*fill, *object
 	f.refs = 2 // the fill goroutine and the caller
 	c.fills[key] = f
 	c.wg.Add(1)
-	go c.runFill(f, stale, route)
+	go c.runFill(f, stale, route, path)
 	return f, nil, nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/relayd/relayd/pkg/hops"
 	"github.com/relayd/relayd/pkg/object"
 	"github.com/relayd/relayd/pkg/store"
 )
@@ -137,7 +138,7 @@ func (f *fill) wait(ctx context.Context) error {
 
 // runFill asks the upstream for key (conditionally when stale is set) and
 // writes what it sends.
-func (c *Cache) runFill(f *fill, stale *store.Entry, route bool) {
+func (c *Cache) runFill(f *fill, stale *store.Entry, route bool, path []string) {
 	defer c.wg.Done()
 	defer f.release()
 	c.nfills.Add(1)
@@ -147,7 +148,10 @@ func (c *Cache) runFill(f *fill, stale *store.Entry, route bool) {
 	}
 	requested := c.clock.Now()
 	start := time.Now()
-	resp, fromPeer, err := c.open(f.key, hdr, route)
+	// Detached from the requester (the fill serves everyone), but it
+	// carries the groups the request crossed, for the loop guard.
+	ctx := hops.With(c.ctx, path)
+	resp, fromPeer, err := c.open(ctx, f.key, hdr, route)
 	f.upstreamTime = time.Since(start)
 	if err != nil {
 		f.fail(fmt.Errorf("%w: %w", ErrUpstream, err))
@@ -214,7 +218,7 @@ func (c *Cache) runFill(f *fill, stale *store.Entry, route bool) {
 		// and carry on from the bytes we have.
 		c.log.Warn().Err(err).Str("key", f.key).Int64("have", f.w.Written()).Msg("peer transfer broke; resuming from upstream")
 		resp.Body.Close()
-		if resp, err = c.resume(f); err == nil {
+		if resp, err = c.resume(ctx, f); err == nil {
 			err = c.copyBody(f, resp.Body)
 		}
 	}
@@ -255,10 +259,10 @@ func (c *Cache) runFill(f *fill, stale *store.Entry, route bool) {
 
 // open asks for key: the group member that owns it when route is set and
 // the owner is another relay, else (or when the owner fails) the upstream.
-func (c *Cache) open(key string, hdr http.Header, route bool) (*http.Response, bool, error) {
+func (c *Cache) open(ctx context.Context, key string, hdr http.Header, route bool) (*http.Response, bool, error) {
 	if route && c.peers != nil {
 		if base, ok := c.peers.Owner(key); ok {
-			resp, err := c.peers.Fetch(c.ctx, base, key, hdr)
+			resp, err := c.peers.Fetch(ctx, base, key, hdr)
 			if err == nil && resp.StatusCode < 500 {
 				c.peerFills.Add(1)
 				return resp, true, nil
@@ -270,16 +274,16 @@ func (c *Cache) open(key string, hdr http.Header, route bool) (*http.Response, b
 			c.log.Warn().Err(err).Str("key", key).Str("owner", base).Msg("owner unreachable; fetching upstream")
 		}
 	}
-	resp, err := c.up.Fetch(c.ctx, key, hdr)
+	resp, err := c.up.Fetch(ctx, key, hdr)
 	return resp, false, err
 }
 
 // resume continues a broken fill from the upstream with a Range request
 // for the bytes not yet written; an upstream that ignores Range sends the
 // whole object, whose first bytes are skipped.
-func (c *Cache) resume(f *fill) (*http.Response, error) {
+func (c *Cache) resume(ctx context.Context, f *fill) (*http.Response, error) {
 	have := f.w.Written()
-	resp, err := c.up.Fetch(c.ctx, f.key, http.Header{"Range": {fmt.Sprintf("bytes=%d-", have)}})
+	resp, err := c.up.Fetch(ctx, f.key, http.Header{"Range": {fmt.Sprintf("bytes=%d-", have)}})
 	if err != nil {
 		return nil, err
 	}

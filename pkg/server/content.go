@@ -10,6 +10,7 @@ import (
 
 	"github.com/relayd/relayd/pkg/cleanpath"
 	"github.com/relayd/relayd/pkg/digest"
+	"github.com/relayd/relayd/pkg/hops"
 	"github.com/relayd/relayd/pkg/object"
 	"github.com/relayd/relayd/pkg/proxycache"
 )
@@ -41,6 +42,12 @@ type ContentConfig struct {
 	// Blob serves /-/blob/<hex> to group peers that are syncing (the
 	// object's catalog path in the X-Relay-Blob-Path header); nil: 404.
 	Blob func(ctx context.Context, d digest.Digest, path string) (*object.Object, error)
+	// Group and MaxHops drive the loop guard: a request that has crossed
+	// Group already, or MaxHops groups, is refused with 508.
+	Group   string
+	MaxHops int
+	// OnLoop, if set, is told of every request refused as a loop.
+	OnLoop func(error)
 }
 
 // BlobPathHeader names the catalog path of a /-/blob request.
@@ -57,12 +64,16 @@ type Content struct {
 	ready   Readiness
 	relays  func() any
 	blob    func(ctx context.Context, d digest.Digest, path string) (*object.Object, error)
+	group   string
+	maxHops int
+	onLoop  func(error)
 	log     zerolog.Logger
 }
 
 // NewContent builds the content-port handler.
 func NewContent(cfg ContentConfig, log zerolog.Logger) http.Handler {
-	c := &Content{src: cfg.Source, catalog: cfg.Catalog, ready: cfg.Ready, relays: cfg.Relays, blob: cfg.Blob, log: log}
+	c := &Content{src: cfg.Source, catalog: cfg.Catalog, ready: cfg.Ready, relays: cfg.Relays, blob: cfg.Blob,
+		group: cfg.Group, maxHops: cfg.MaxHops, onLoop: cfg.OnLoop, log: log}
 	r := chi.NewRouter()
 	r.Use(AccessLog(log))
 	r.MethodNotAllowed(Handle(func(w http.ResponseWriter, r *http.Request) error {
@@ -118,15 +129,37 @@ func (c *Content) object(w http.ResponseWriter, r *http.Request) error {
 		// An encoded "/-%2F…" decodes into the reserved API prefix.
 		return &Error{Status: http.StatusBadRequest, Code: "bad_path", Msg: "paths under /-/ are reserved for the relay API"}
 	}
-	ctx := r.Context()
-	if r.Header.Get(PeerHeader) != "" {
-		ctx = proxycache.FromPeer(ctx)
+	ctx, err := c.guard(r)
+	if err != nil {
+		return err
 	}
 	obj, err := c.src.Get(ctx, key)
 	if err != nil {
 		return err
 	}
 	return ServeObject(w, r, obj)
+}
+
+// guard applies the loop guard to a request and returns the context to
+// serve it in: the groups it crossed, and whether a peer sent it.
+func (c *Content) guard(r *http.Request) (context.Context, error) {
+	ctx := r.Context()
+	if r.Header.Get(PeerHeader) != "" {
+		ctx = proxycache.FromPeer(ctx)
+	}
+	path, err := hops.Parse(r.Header.Get(hops.Header))
+	if err != nil {
+		return nil, err
+	}
+	if c.group != "" {
+		if err := hops.Check(path, c.group, c.maxHops); err != nil {
+			if c.onLoop != nil {
+				c.onLoop(err)
+			}
+			return nil, err
+		}
+	}
+	return hops.With(ctx, path), nil
 }
 
 // serveBlob answers a group peer's /-/blob/<hex>.
@@ -142,7 +175,11 @@ func (c *Content) serveBlob(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	obj, err := c.blob(r.Context(), d, key)
+	ctx, err := c.guard(r)
+	if err != nil {
+		return err
+	}
+	obj, err := c.blob(ctx, d, key)
 	if err != nil {
 		return err
 	}

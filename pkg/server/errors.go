@@ -8,6 +8,7 @@ import (
 
 	"github.com/relayd/relayd/pkg/cleanpath"
 	"github.com/relayd/relayd/pkg/hierarchy"
+	"github.com/relayd/relayd/pkg/hops"
 	"github.com/relayd/relayd/pkg/mirror"
 	"github.com/relayd/relayd/pkg/origin"
 	"github.com/relayd/relayd/pkg/proxycache"
@@ -38,6 +39,10 @@ func classify(err error) (status int, code, msg string) {
 	switch {
 	case errors.As(err, &he):
 		return he.Status, he.Code, he.Error()
+	case errors.Is(err, hops.ErrLoop), errors.Is(err, hops.ErrTooMany):
+		return http.StatusLoopDetected, "loop", err.Error()
+	case errors.Is(err, hops.ErrBad):
+		return http.StatusBadRequest, "bad_header", err.Error()
 	case errors.Is(err, cleanpath.ErrBadPath):
 		return http.StatusBadRequest, "bad_path", err.Error()
 	case errors.Is(err, proxycache.ErrNotFound), errors.Is(err, origin.ErrNotFound), errors.Is(err, store.ErrNotFound),
