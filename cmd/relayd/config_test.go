@@ -60,7 +60,7 @@ func TestDefaults(t *testing.T) {
 		{"listen", cfg.Listen, ":20080"},
 		{"admin", cfg.Admin, "127.0.0.1:20090"},
 		{"mode", cfg.Mode, "proxy"},
-		{"group", cfg.Group, "default"},
+		{"group", cfg.Group, ""}, // empty: the node name, set by Validate
 		{"data-dir", cfg.DataDir, "/var/lib/relayd"},
 		{"log-level", lc.Level, "info"},
 		{"log-format", lc.Format, "json"},

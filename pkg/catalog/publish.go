@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -152,6 +153,9 @@ func Publish(ctx context.Context, tree string, key ed25519.PrivateKey, opt Publi
 	return res, nil
 }
 
+// hashBufs are the read buffers of the hashing workers.
+var hashBufs = sync.Pool{New: func() any { b := make([]byte, 1<<20); return &b }}
+
 func hashFile(ctx context.Context, path string) (digest.Digest, int64, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -162,8 +166,11 @@ func hashFile(ctx context.Context, path string) (digest.Digest, int64, error) {
 		return digest.Digest{}, 0, err
 	}
 	h := digest.NewHash()
-	buf := make([]byte, 1<<20)
-	n, err := io.CopyBuffer(h, f, buf)
+	bp := hashBufs.Get().(*[]byte)
+	defer hashBufs.Put(bp)
+	// Hide *os.File's WriterTo, which would copy in 32 KiB reads and
+	// ignore the buffer.
+	n, err := io.CopyBuffer(h, struct{ io.Reader }{f}, *bp)
 	if err != nil {
 		return digest.Digest{}, 0, fmt.Errorf("catalog: hash %s: %w", path, err)
 	}

@@ -26,7 +26,10 @@ const (
 type Config struct {
 	// Node names this relay. Default: the host name.
 	Node string
-	// Group is the relay group this node belongs to. Default "default".
+	// Group is the relay group this node belongs to. Default: the node
+	// name, a group of one. Relays of one site must name it; distinct
+	// groups must have distinct names (the loop guard tells groups apart
+	// by name).
 	Group string
 	// Mode is origin, proxy or mirror. Default proxy.
 	Mode string
@@ -78,7 +81,7 @@ type Config struct {
 func DefaultConfig() Config {
 	host, _ := os.Hostname()
 	return Config{
-		Node: host, Group: "default", Mode: ModeProxy, DataDir: "/var/lib/relayd",
+		Node: host, Mode: ModeProxy, DataDir: "/var/lib/relayd",
 		Listen: ":20080", Admin: "127.0.0.1:20090", Gossip: ":7946", MaxHops: hops.DefaultMax, DrainTimeout: 30 * time.Second,
 		Cache: proxycache.DefaultConfig(), Upstream: hierarchy.DefaultConfig(), Mirror: mirror.DefaultConfig(),
 	}
@@ -122,7 +125,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("node name is empty"))
 	}
 	if c.Group == "" {
-		errs = append(errs, errors.New("group name is empty"))
+		c.Group = c.Node
 	}
 	if c.Listen == "" {
 		errs = append(errs, errors.New("listen address is empty"))

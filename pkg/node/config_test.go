@@ -65,11 +65,11 @@ func TestValidate(t *testing.T) {
 		{name: "listen too many colons", change: func(c *Config) { proxy(c); c.Listen = "::1:20080" }, want: []string{`listen "::1:20080"`}},
 		{name: "empty listen", change: func(c *Config) { proxy(c); c.Listen = "" }, want: []string{"listen address is empty"}},
 		{name: "empty node", change: func(c *Config) { proxy(c); c.Node = "" }, want: []string{"node name is empty"}},
-		{name: "empty group", change: func(c *Config) { proxy(c); c.Group = "" }, want: []string{"group name is empty"}},
+		{name: "empty node and group", change: func(c *Config) { proxy(c); c.Node, c.Group = "", "" }, want: []string{"node name is empty"}},
 		{name: "negative cache max", change: func(c *Config) { proxy(c); c.CacheMax = -1 }, want: []string{"cache-max"}},
 		{name: "every problem named", change: func(c *Config) {
-			c.Listen, c.Admin, c.Group = "nope", "0.0.0.0:1", ""
-		}, want: []string{"--upstream", `listen "nope"`, `admin "0.0.0.0:1"`, "group name is empty"}},
+			c.Listen, c.Admin, c.Node = "nope", "0.0.0.0:1", ""
+		}, want: []string{"--upstream", `listen "nope"`, `admin "0.0.0.0:1"`, "node name is empty"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -107,5 +107,17 @@ func TestValidateCleansDataDir(t *testing.T) {
 	}
 	if c.DataDir != "/var/lib/relayd/cache" {
 		t.Fatalf("DataDir = %q, want it cleaned", c.DataDir)
+	}
+}
+
+func TestDefaultGroupIsTheNode(t *testing.T) {
+	t.Parallel()
+	c := DefaultConfig()
+	c.Node, c.Upstream.Upstreams, c.DataDir = "relay-9", []string{"http://up"}, t.TempDir()
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if c.Group != "relay-9" {
+		t.Fatalf("group %q, want the node name", c.Group)
 	}
 }

@@ -69,6 +69,10 @@ func New(cfg Config, log zerolog.Logger, clk clock.Clock) (*Node, error) {
 	n.contentLn = ln
 	n.url = advertiseURL(cfg, ln.Addr().String())
 	content := server.ContentConfig{Ready: n.ready, Relays: n.relays, Group: cfg.Group, MaxHops: cfg.MaxHops, OnLoop: n.refusedLoop}
+	if cfg.Mode == ModeOrigin {
+		// An origin never forwards: nothing can loop through it.
+		content.Group = ""
+	}
 	switch cfg.Mode {
 	case ModeOrigin:
 		o, err := origin.New(cfg.Root, cfg.Cache.Sendfile)
