@@ -144,7 +144,9 @@ func New(cfg Config, meta Meta, log zerolog.Logger, clk clock.Clock) (*Group, er
 	mc.ProbeTimeout = cfg.ProbeTimeout
 	mc.SuspicionMult = cfg.SuspicionMult
 	mc.GossipInterval = cfg.GossipInterval
-	mc.PushPullInterval = 15 * time.Second
+	// Full-state exchanges repair any gossip that was missed; memberlist
+	// stretches the interval for large groups (x2 above 32 members).
+	mc.PushPullInterval = 10 * time.Second
 	mc.TCPTimeout = 2 * time.Second
 	mc.SecretKey = cfg.Key
 	mc.GossipVerifyIncoming, mc.GossipVerifyOutgoing = true, true
@@ -173,20 +175,30 @@ func (g *Group) Run(ctx context.Context) error {
 	defer g.shutdown()
 	t := time.NewTimer(0)
 	defer t.Stop()
+	// One more join shortly after the first: when many relays start at
+	// once, one can miss members that joined the seed a moment later, and
+	// memberlist's full-state exchange (its only repair) comes 30 s apart
+	// in a group over 32 members.
+	const settle = 2 * time.Second
+	joined, settled := false, false
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
 		}
-		if len(g.cfg.Join) > 0 && g.ml.NumMembers() < 2 {
+		next := g.cfg.RejoinInterval
+		if len(g.cfg.Join) > 0 && (g.ml.NumMembers() < 2 || (joined && !settled)) {
 			if n, err := g.ml.Join(g.cfg.Join); err != nil {
 				g.log.Warn().Err(err).Strs("join", g.cfg.Join).Msg("could not join the group yet; retrying")
-			} else {
+			} else if !joined {
 				g.log.Info().Int("contacted", n).Msg("joined the group")
+				joined, next = true, settle
+			} else {
+				settled = true
 			}
 		}
-		t.Reset(g.cfg.RejoinInterval)
+		t.Reset(next)
 	}
 }
 
