@@ -25,6 +25,11 @@ NGINX_PORT="${NGINX_PORT:-19481}"
 VARNISH_PORT="${VARNISH_PORT:-19482}"
 RELAYD_PORT="${RELAYD_PORT:-19484}" # admin API on RELAYD_PORT+1
 ORIGIN_URL="http://127.0.0.1:$ORIGIN_PORT"
+# The relayd origins of the publish/mirror/group scenarios run in a group of
+# their own. Since the loop guard (X-Relay-Path), a relay refuses with 508
+# any request that has crossed its own group, and an origin and a relay
+# both left in the default group ("default") refuse every object.
+BENCH_ORIGIN_GROUP="${BENCH_ORIGIN_GROUP:-bench-origin}"
 
 SLOW_RATE="${SLOW_RATE:-50000000}" # bytes/s per connection under /slow/
 QUIET_PCT="${QUIET_PCT:-10}"       # "quiet" = machine CPU busy below this %
@@ -286,4 +291,117 @@ fresh() {
 	result "$1" "$2" error=start_failed
 	target_stop "$2"
 	return 1
+}
+
+# command_line SCENARIO CMD...: record a measured command for the report
+# (shown under the scenario's table), with $BENCH_WORK abbreviated.
+command_line() {
+	local s="$1" line
+	shift
+	line="$*"
+	line="${line//"$BENCH_WORK"/\$BENCH_WORK}"
+	echo "CMD $s $line" >>"$RESULTS_FILE"
+}
+
+# timed NAME CMD...: run CMD like client (stdout in $LOGS/NAME.out, stderr
+# in $LOGS/NAME.out.err) under `timeout TIMED_LIMIT` and set T_REAL (wall
+# s), T_CPU (user+sys s of CMD and every child it waited for) and T_RC (its
+# exit status; 124 = timed out). timeout runs CMD in a process group of
+# its own and passes our SIGTERM on to all of it, so stopping the client
+# stops a whole pipeline.
+TIMED_LIMIT="${TIMED_LIMIT:-300}" # s
+T_REAL=NA T_CPU=NA T_RC=0
+timed() {
+	local name="$1" TIMEFORMAT='%3R %3U %3S' real user sys
+	shift
+	T_RC=0
+	{ time client "$LOGS/$name.out" timeout "$TIMED_LIMIT" "$@"; } 2>"$LOGS/$name.time" || T_RC=$?
+	((T_RC != 124)) || warn "$name: $* did not end within ${TIMED_LIMIT}s"
+	read -r real user sys < <(tail -n 1 "$LOGS/$name.time")
+	T_REAL="$(num 'r' r="$real")"
+	T_CPU="$(num 'u+s' u="$user" s="$sys")"
+}
+
+# proc_cpu PID: user+sys CPU seconds PID has used so far (NA if gone).
+proc_cpu() {
+	local st f
+	st="$(cat "/proc/$1/stat" 2>/dev/null)" || {
+		echo NA
+		return
+	}
+	read -r -a f <<<"${st##*) }"
+	num '(u+s)/t' u="${f[11]}" s="${f[12]}" t="$(getconf CLK_TCK)"
+}
+
+# now_ms: wall-clock time in ms.
+now_ms() { date +%s%3N; }
+
+# relayd_only SCENARIO: the scenario measures relayd alone; say so and
+# return 1 when relayd is not among the targets.
+relayd_only() {
+	[[ " $TARGET_LIST " == *" relayd "* ]] && return 0
+	log "$1 measures relayd only and relayd is not among the targets ($TARGET_LIST): skipping it"
+	return 1
+}
+
+# relayd_spawn NAME [--healthz PORT] ARGS...: start `relayd ARGS...` as
+# server NAME, its output in $LOGS/NAME.log. With --healthz, wait until
+# GET http://127.0.0.1:PORT/-/healthz answers 200 (30 s) and warn if it
+# listens beyond loopback.
+relayd_spawn() {
+	local name="$1" port=""
+	shift
+	if [[ $1 == --healthz ]]; then
+		port="$2"
+		shift 2
+		if listening "$port"; then
+			warn "port $port is in use by something else; cannot start $name"
+			return 1
+		fi
+	fi
+	echo "--- $(date +%T) $RELAYD_BIN $*" >>"$LOGS/$name.log"
+	spawn "$name" "$LOGS/$name.log" "$RELAYD_BIN" "$@"
+	[[ -n $port ]] || return 0
+	if ! wait_http "$name" "http://127.0.0.1:$port/-/healthz" 30; then
+		warn "$name did not become healthy on 127.0.0.1:$port; last lines of $LOGS/$name.log:"
+		tail -n 8 "$LOGS/$name.log" >&2 || true
+		halt "$name"
+		return 1
+	fi
+	loopback_only "$name"
+}
+
+# relayd_log_mark LOG / relayd_requests LOG FROM [TO]: the requests a relayd
+# logged (JSON, "message":"request") between two line marks, as
+# "objects object_bytes catalogs catalog_statuses object_statuses": objects
+# are requests for paths outside /-/, catalogs those for /-/catalog;
+# statuses are tallied as "status:count,..." ("-": none). Other /-/ paths
+# (health checks) are not counted. TO defaults to now, after letting the
+# log settle.
+relayd_log_mark() { if [[ -f $1 ]]; then wc -l <"$1"; else echo 0; fi; }
+relayd_requests() {
+	local logf="$1" from="$2" to="${3:-}"
+	if [[ -z $to ]]; then
+		sleep 0.3
+		to="$(relayd_log_mark "$logf")"
+	fi
+	head -n "$to" "$logf" 2>/dev/null | tail -n +"$((from + 1))" | awk '
+		function field(k, numeric,   re) {
+			re = numeric ? "\"" k "\":[0-9]+" : "\"" k "\":\"[^\"]*\""
+			if (!match($0, re)) return ""
+			return numeric ? substr($0, RSTART + length(k) + 3, RLENGTH - length(k) - 3) \
+				: substr($0, RSTART + length(k) + 4, RLENGTH - length(k) - 5)
+		}
+		/"message":"request"/ {
+			p = field("path", 0)
+			if (p == "/-/catalog") { meta++; cst[field("status", 1)]++; next }
+			if (substr(p, 1, 3) == "/-/") next
+			n++; b += field("bytes", 1); ost[field("status", 1)]++
+		}
+		function tally(a,   k, s) {
+			s = ""
+			for (k in a) s = s (s == "" ? "" : ",") k ":" a[k]
+			return s == "" ? "-" : s
+		}
+		END { printf "%d %d %d %s %s\n", n, b, meta, tally(cst), tally(ost) }'
 }

@@ -4,6 +4,7 @@
 # varnish where installed), in one run on loopback. `make bench` calls it.
 #
 #   SCENARIOS="hit small herd mixed rss"   which scenarios, in this order
+#                                          (also: publish mirror group, relayd only)
 #   TARGETS="nginx relayd varnish"         which caches (varnish: if installed)
 #   RELAYD_BIN=/path/to/relayd             default: go build ./cmd/relayd
 #   RELAYD_ARGS="--flag ..."               extra flags for relayd serve
@@ -21,11 +22,26 @@ source "$BENCH_DIR/scenarios/small.sh"
 source "$BENCH_DIR/scenarios/herd.sh"
 source "$BENCH_DIR/scenarios/mixed.sh"
 source "$BENCH_DIR/scenarios/rss.sh"
+source "$BENCH_DIR/scenarios/publish.sh"
+source "$BENCH_DIR/scenarios/mirror.sh"
+source "$BENCH_DIR/scenarios/group.sh"
 
 SCENARIOS="${SCENARIOS:-hit small herd mixed rss}"
 TARGETS="${TARGETS:-nginx relayd varnish}"
 SKIP_GOBENCH="${SKIP_GOBENCH:-0}"
 STAMP="$(date +%Y%m%d-%H%M%S)"
+KNOWN_SCENARIOS="hit small herd mixed rss publish mirror group"
+# Scenarios that measure through the nginx origin (and so need nginx), and
+# those that need wrk. publish, mirror and group run relayd alone.
+NGINX_SCENARIOS=" hit small herd mixed rss "
+WRK_SCENARIOS=" small mixed "
+
+# wants LIST: some scenario in SCENARIOS is in LIST (" a b ").
+wants() {
+	local s
+	for s in $SCENARIOS; do [[ $1 == *" $s "* ]] && return 0; done
+	return 1
+}
 
 # Whatever happens (error, Ctrl-C, kill), stop every server we started.
 cleanup() {
@@ -38,12 +54,12 @@ trap cleanup EXIT
 trap 'log "interrupted"; exit 130' INT TERM
 
 # ------------------------------------------------------------ tools -------
-# need_tools: nginx, wrk, curl, ss; apt-get installs what is missing when we
-# are root, otherwise say what to install.
+# need_tools: nginx and wrk (when a scenario uses them), curl, ss; apt-get
+# installs what is missing when we are root, otherwise say what to install.
 need_tools() {
 	local pkgs=()
-	[[ -x $NGINX_BIN ]] || pkgs+=(nginx)
-	command -v wrk >/dev/null || pkgs+=(wrk)
+	wants "$NGINX_SCENARIOS" && [[ ! -x $NGINX_BIN ]] && pkgs+=(nginx)
+	wants "$WRK_SCENARIOS" && ! command -v wrk >/dev/null && pkgs+=(wrk)
 	command -v curl >/dev/null || pkgs+=(curl)
 	command -v ss >/dev/null || pkgs+=(iproute2)
 	if ((${#pkgs[@]})); then
@@ -117,8 +133,12 @@ header() {
 	echo "# date: $(date -u '+%F %T UTC')"
 	echo "# machine: $(nproc) CPUs, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo), $(awk '/^MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo) RAM, $(uname -sr)"
 	echo "# go: $(go version | awk '{ print $3 }')"
-	echo "# nginx: $("$NGINX_BIN" -v 2>&1 | sed 's/^nginx version: //')"
-	echo "# wrk: $(wrk -v 2>&1 | head -n 1 | awk '{ print $2 }')"
+	if [[ -x $NGINX_BIN ]]; then
+		echo "# nginx: $("$NGINX_BIN" -v 2>&1 | sed 's/^nginx version: //')"
+	fi
+	if command -v wrk >/dev/null; then
+		echo "# wrk: $(wrk -v 2>&1 | head -n 1 | awk '{ print $2 }')"
+	fi
 	if [[ " $TARGET_LIST " == *" varnish "* ]]; then
 		echo "# varnish: $("$VARNISHD_BIN" -V 2>&1 | head -n 1 | sed -E 's/.*\((varnish-[^ ]+).*/\1/')"
 	fi
@@ -159,10 +179,10 @@ main() {
 	"$BIN/gendata" -out "$CORPUS" >&2
 
 	header | tee -a "$RESULTS_FILE"
-	origin_start
+	if wants "$NGINX_SCENARIOS"; then origin_start; fi
 	for s in $SCENARIOS; do
-		if ! declare -F "scenario_$s" >/dev/null; then
-			warn "unknown scenario '$s' (known: hit small herd mixed rss), skipping it"
+		if [[ " $KNOWN_SCENARIOS " != *" $s "* ]] || ! declare -F "scenario_$s" >/dev/null; then
+			warn "unknown scenario '$s' (known: $KNOWN_SCENARIOS), skipping it"
 			continue
 		fi
 		log "=== scenario $s"

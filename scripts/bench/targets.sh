@@ -137,7 +137,7 @@ relayd_start() {
 	esac
 	listening "$RELAYD_PORT" && die "port $RELAYD_PORT is in use by something else; set RELAYD_PORT"
 	mkdir -p "$dir"
-	args=(serve --mode proxy --node bench --listen "127.0.0.1:$RELAYD_PORT"
+	args=(serve --mode proxy --node bench --gossip= --listen "127.0.0.1:$RELAYD_PORT"
 		--admin "127.0.0.1:$((RELAYD_PORT + 1))" --upstream "$ORIGIN_URL"
 		--data-dir "$dir" --cache-max 20GiB --log-level warn "${extra[@]}")
 	echo "--- $(date +%T) $1: $RELAYD_BIN ${args[*]}" >>"$LOGS/relayd.log"

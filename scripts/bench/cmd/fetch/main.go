@@ -3,7 +3,9 @@
 //
 // -c clients each own one keep-alive connection (a private Transport). They
 // are created first and then released together at a barrier, so a herd
-// really arrives at once. Each client GETs -url -n times, or in a loop until
+// really arrives at once. Each client GETs -url -n times (with -url given
+// several times, client i uses the (i mod count)-th URL: one herd spread
+// over several servers), or in a loop until
 // -d has passed (still at most -n requests). Per request it records the time
 // to the first body byte (TTFB) and to the last body byte (TTLB), measured
 // from just before the request is written, and checks the status (200) and
@@ -48,15 +50,22 @@ type client struct {
 }
 
 type config struct {
-	url        string
+	url        string // this client's URL
 	n          int
 	size       int64
 	cacheHdrs  []string
 	bytesTotal *atomic.Int64
 }
 
+// urlList is a flag that may be repeated.
+type urlList []string
+
+func (u *urlList) String() string     { return strings.Join(*u, " ") }
+func (u *urlList) Set(v string) error { *u = append(*u, v); return nil }
+
 func main() {
-	url := flag.String("url", "", "URL to GET")
+	var urls urlList
+	flag.Var(&urls, "url", "URL to GET; repeat it to spread the clients round-robin over several URLs")
 	clients := flag.Int("c", 1, "concurrent clients, one keep-alive connection each")
 	n := flag.Int("n", 1, "requests per client (the cap when -d is set)")
 	dur := flag.Duration("d", 0, "loop until this much time has passed (0: exactly -n requests per client)")
@@ -64,8 +73,8 @@ func main() {
 	size := flag.Int64("size", 0, "expected body size in bytes (0: trust Content-Length)")
 	hdrs := flag.String("cache-header", "X-Relay-Cache,X-Cache-Status,X-Cache", "response headers tallied as the cache status (first present wins)")
 	flag.Parse()
-	if *url == "" || *clients < 1 || *n < 1 {
-		fmt.Fprintln(os.Stderr, "usage: fetch -url URL [-c clients] [-n requests] [-d duration] [-size bytes]")
+	if len(urls) == 0 || slices.Contains(urls, "") || *clients < 1 || *n < 1 {
+		fmt.Fprintln(os.Stderr, "usage: fetch -url URL [-url URL2 ...] [-c clients] [-n requests] [-d duration] [-size bytes]")
 		os.Exit(2)
 	}
 
@@ -79,7 +88,7 @@ func main() {
 	}
 
 	var bytesTotal atomic.Int64
-	cfg := config{url: *url, n: *n, size: *size, cacheHdrs: strings.Split(*hdrs, ","), bytesTotal: &bytesTotal}
+	cfg := config{n: *n, size: *size, cacheHdrs: strings.Split(*hdrs, ","), bytesTotal: &bytesTotal}
 	cs := make([]*client, *clients)
 	for i := range cs {
 		cs[i] = newClient()
@@ -88,14 +97,16 @@ func main() {
 	// Barrier: every goroutine is parked on release before the clock starts.
 	release := make(chan struct{})
 	var parked, finished sync.WaitGroup
-	for _, c := range cs {
+	for i, c := range cs {
 		parked.Add(1)
 		finished.Add(1)
+		ccfg := cfg
+		ccfg.url = urls[i%len(urls)]
 		go func() {
 			defer finished.Done()
 			parked.Done()
 			<-release
-			c.run(hard, loop, cfg)
+			c.run(hard, loop, ccfg)
 		}()
 	}
 	parked.Wait()

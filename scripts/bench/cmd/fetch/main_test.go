@@ -46,3 +46,15 @@ func TestGetChecksSize(t *testing.T) {
 		t.Fatalf("size mismatch not caught: failures=%d err=%v", c.failures, c.firstErr)
 	}
 }
+
+func TestURLListRepeats(t *testing.T) {
+	var u urlList
+	for _, v := range []string{"http://a/x", "http://b/x"} {
+		if err := u.Set(v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(u) != 2 || u[1] != "http://b/x" || u.String() != "http://a/x http://b/x" {
+		t.Fatalf("urlList = %v", u)
+	}
+}

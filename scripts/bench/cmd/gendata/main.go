@@ -4,6 +4,13 @@
 //	mix/0000.bin .. mix/0999.bin        sizes log-uniform in [4 KiB, 1 MiB]
 //	corpus.txt                          "path size" per object, then a stamp line
 //
+// With -tree N it writes instead a tree to publish (the publish and mirror
+// scenarios): N objects totalling exactly -tree-bytes, laid out like an
+// update tree (security/…, software/<platform>/<version>/…, other/…), with
+// its manifest next to it in <out>.txt, not inside it. Files in the tree
+// that the manifest does not list are removed (the "-" directory, where
+// relayd publish writes the catalog, is left alone).
+//
 // Bytes are pseudo-random (PCG seeded from -seed and the object's path), so
 // two clones produce byte-identical corpora and nothing compresses. A corpus
 // whose stamp matches -seed and -mix is reused: files of the right size are
@@ -16,11 +23,13 @@ import (
 	"flag"
 	"fmt"
 	"hash/fnv"
+	"io/fs"
 	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -45,26 +54,44 @@ func run() error {
 	out := flag.String("out", "", "corpus root directory (created if missing)")
 	seed := flag.Uint64("seed", 1, "seed for sizes and contents")
 	mixN := flag.Int("mix", 1000, "number of mix/NNNN.bin objects")
+	treeN := flag.Int("tree", 0, "write a publish tree of this many objects instead of the corpus")
+	treeBytes := flag.Int64("tree-bytes", 1<<30, "total size of the -tree objects")
 	flag.Parse()
 	if *out == "" {
 		return errors.New("-out is required")
 	}
+	*out = filepath.Clean(*out)
 
-	objs := []object{
-		{"4k.bin", 4 << 10},
-		{"64m.bin", 64 << 20},
-		{"1g.bin", 1 << 30},
+	var objs []object
+	var stamp, manifest string
+	if *treeN > 0 {
+		if *treeBytes < int64(*treeN) {
+			return fmt.Errorf("-tree-bytes %d is less than one byte per object", *treeBytes)
+		}
+		objs = treeObjects(*seed, *treeN, *treeBytes)
+		stamp = fmt.Sprintf("# %s tree seed=%d objects=%d bytes=%d", version, *seed, *treeN, *treeBytes)
+		manifest = *out + ".txt"
+	} else {
+		objs = []object{
+			{"4k.bin", 4 << 10},
+			{"64m.bin", 64 << 20},
+			{"1g.bin", 1 << 30},
+		}
+		objs = append(objs, mixObjects(*seed, *mixN, 4<<10, 1<<20)...)
+		stamp = fmt.Sprintf("# %s seed=%d mix=%d", version, *seed, *mixN)
+		manifest = filepath.Join(*out, "corpus.txt")
 	}
-	objs = append(objs, mixObjects(*seed, *mixN, 4<<10, 1<<20)...)
-
-	stamp := fmt.Sprintf("# %s seed=%d mix=%d", version, *seed, *mixN)
-	manifest := filepath.Join(*out, "corpus.txt")
 	reuse := false
 	if b, err := os.ReadFile(manifest); err == nil && strings.Contains(string(b), stamp+"\n") {
 		reuse = true
 	}
-	if err := os.MkdirAll(filepath.Join(*out, "mix"), 0o755); err != nil {
+	if err := mkdirs(*out, objs); err != nil {
 		return err
+	}
+	if *treeN > 0 {
+		if err := prune(*out, objs); err != nil {
+			return err
+		}
 	}
 
 	// Write files on all CPUs; the generator is cheaper than the disk, so
@@ -126,6 +153,115 @@ func mixObjects(seed uint64, n int, lo, hi int64) []object {
 		objs[i] = object{fmt.Sprintf("mix/%04d.bin", i), min(max(size, lo), hi)}
 	}
 	return objs
+}
+
+// treeObjects returns n objects totalling exactly total bytes, laid out
+// like a published update tree: security/<year>/SA-<id>/…,
+// software/<platform>/<version>/… (with one large installer in some
+// version directories) and other/<area>/<dir>/…. Sizes are log-uniform in
+// [256 B, 1 MiB] for most objects and in [2 MiB, 16 MiB] for one in 200
+// (the installers), then scaled so the sum is exactly total.
+func treeObjects(seed uint64, n int, total int64) []object {
+	rng := rand.New(rand.NewPCG(seed, 0x74726565)) // "tree"
+	logUniform := func(lo, hi float64) float64 {
+		return math.Exp(math.Log(lo) + rng.Float64()*(math.Log(hi)-math.Log(lo)))
+	}
+	platforms := []string{"linux-amd64", "linux-arm64", "windows-amd64", "darwin-arm64"}
+	areas := []string{"docs", "tools", "firmware", "data"}
+	ver := func(v int) string { return fmt.Sprintf("%d.%d.%d", 1+v/25, (v/5)%5, v%5) }
+	large := n / 200
+	objs := make([]object, 0, n)
+	raw := make([]float64, 0, n)
+	for i := range large {
+		objs = append(objs, object{path: fmt.Sprintf("software/%s/%s/installer.bin", platforms[i%4], ver(i/4))})
+		raw = append(raw, logUniform(2<<20, 16<<20))
+	}
+	var sec, sw, other int
+	for len(objs) < n {
+		var p string
+		switch r := rng.IntN(20); {
+		case r < 3: // 15 % security advisories, 5 files each
+			p = fmt.Sprintf("security/%d/SA-%04d/file-%d.bin", 2019+(sec/5)%7, sec/5, sec%5)
+			sec++
+		case r < 15: // 60 % software packages, 40 per version directory
+			j := sw / 4
+			p = fmt.Sprintf("software/%s/%s/pkg-%02d.bin", platforms[sw%4], ver(j/40), j%40)
+			sw++
+		default: // 25 % other
+			j := other / 4
+			p = fmt.Sprintf("other/%s/%03d/doc-%02d.bin", areas[other%4], j/50, j%50)
+			other++
+		}
+		objs = append(objs, object{path: p})
+		raw = append(raw, logUniform(256, 1<<20))
+	}
+	var sum float64
+	for _, r := range raw {
+		sum += r
+	}
+	var got int64
+	biggest := 0
+	for i, r := range raw {
+		objs[i].size = max(1, int64(math.Round(r*float64(total)/sum)))
+		got += objs[i].size
+		if objs[i].size > objs[biggest].size {
+			biggest = i
+		}
+	}
+	objs[biggest].size += total - got // rounding: the sum is exact
+	return objs
+}
+
+// mkdirs creates the directories the objects live in.
+func mkdirs(root string, objs []object) error {
+	done := map[string]bool{}
+	for _, o := range objs {
+		d := filepath.Dir(filepath.Join(root, filepath.FromSlash(o.path)))
+		if done[d] {
+			continue
+		}
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return err
+		}
+		done[d] = true
+	}
+	return nil
+}
+
+// prune removes the regular files under root that objs does not list,
+// outside root/- (where relayd publish keeps the catalog).
+func prune(root string, objs []object) error {
+	keep := make(map[string]bool, len(objs))
+	for _, o := range objs {
+		keep[o.path] = true
+	}
+	var stale []string
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		rel = filepath.ToSlash(rel)
+		switch {
+		case d.IsDir() && rel == "-":
+			return filepath.SkipDir
+		case d.IsDir():
+			return nil
+		case !keep[rel]:
+			stale = append(stale, p)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	slices.Sort(stale)
+	for _, p := range stale {
+		if err := os.Remove(p); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // ensure writes o under root unless reuse is set and a file of the right

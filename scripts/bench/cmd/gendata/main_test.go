@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -47,5 +48,60 @@ func TestEnsureWritesSameBytes(t *testing.T) {
 	}
 	if n, err := ensure(d1, o, 7, true); err != nil || n != 0 {
 		t.Fatalf("reuse: rewrote %d bytes, err=%v", n, err)
+	}
+}
+
+func TestTreeObjectsExactTotalAndLayout(t *testing.T) {
+	const n, total = 10_000, int64(1 << 30)
+	a, b := treeObjects(1, n, total), treeObjects(1, n, total)
+	if len(a) != n {
+		t.Fatalf("%d objects, want %d", len(a), n)
+	}
+	var sum int64
+	seen := map[string]bool{}
+	kinds := map[string]int{}
+	for i, o := range a {
+		if o != b[i] {
+			t.Fatalf("object %d differs between runs: %v vs %v", i, o, b[i])
+		}
+		if seen[o.path] {
+			t.Fatalf("duplicate path %s", o.path)
+		}
+		seen[o.path] = true
+		if o.size < 1 {
+			t.Fatalf("%s: size %d", o.path, o.size)
+		}
+		sum += o.size
+		kind, _, _ := strings.Cut(o.path, "/")
+		kinds[kind]++
+		if kind == "software" && strings.Count(o.path, "/") != 3 {
+			t.Errorf("%s: not software/<platform>/<version>/<file>", o.path)
+		}
+	}
+	if sum != total {
+		t.Fatalf("sizes sum to %d, want %d", sum, total)
+	}
+	if len(kinds) != 3 || kinds["security"] < n/10 || kinds["software"] < n/2 || kinds["other"] < n/5 {
+		t.Errorf("kinds %v: want about 15 %% security, 60 %% software, 25 %% other", kinds)
+	}
+}
+
+func TestPruneKeepsListedAndCatalogDir(t *testing.T) {
+	d := t.TempDir()
+	objs := []object{{"a/x.bin", 3}}
+	if err := mkdirs(d, objs); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"a/x.bin", "a/stale.bin", "-/catalog"} {
+		os.MkdirAll(filepath.Dir(filepath.Join(d, p)), 0o755)
+		os.WriteFile(filepath.Join(d, p), []byte("abc"), 0o644)
+	}
+	if err := prune(d, objs); err != nil {
+		t.Fatal(err)
+	}
+	for p, want := range map[string]bool{"a/x.bin": true, "a/stale.bin": false, "-/catalog": true} {
+		if _, err := os.Stat(filepath.Join(d, p)); (err == nil) != want {
+			t.Errorf("%s: exists=%v, want %v", p, err == nil, want)
+		}
 	}
 }

@@ -5,6 +5,7 @@
 //
 //	# key: value                       machine and version facts, listed first
 //	DESC <scenario> <text>             one-line description of a scenario
+//	CMD <scenario> <command line>      a command the scenario ran (measured)
 //	RESULT <scenario> target=<name> k=v ...
 //
 // Each scenario becomes a table with one row per metric and one column per
@@ -28,6 +29,7 @@ import (
 type table struct {
 	name    string
 	desc    string
+	cmds    []string                     // commands behind the numbers
 	targets []string                     // column order
 	metrics []string                     // row order
 	values  map[string]map[string]string // target → metric → value
@@ -84,6 +86,11 @@ func parse(r io.Reader) ([]string, []*table, error) {
 			if len(f) == 3 {
 				get(f[1]).desc = f[2]
 			}
+		case strings.HasPrefix(line, "CMD "):
+			f := strings.SplitN(line, " ", 3)
+			if len(f) == 3 && !slices.Contains(get(f[1]).cmds, f[2]) {
+				get(f[1]).cmds = append(get(f[1]).cmds, f[2])
+			}
 		case strings.HasPrefix(line, "RESULT "):
 			f := strings.Fields(line)
 			if len(f) < 3 || !strings.HasPrefix(f[2], "target=") {
@@ -111,7 +118,17 @@ func parse(r io.Reader) ([]string, []*table, error) {
 }
 
 func render(w io.Writer, meta []string, tables []*table) {
-	fmt.Fprintln(w, "## relayd vs nginx proxy_cache (scripts/bench)")
+	nginx := false
+	for _, t := range tables {
+		for _, tg := range t.targets {
+			nginx = nginx || strings.HasPrefix(tg, "nginx")
+		}
+	}
+	if nginx {
+		fmt.Fprintln(w, "## relayd vs nginx proxy_cache (scripts/bench)")
+	} else {
+		fmt.Fprintln(w, "## relayd (scripts/bench)")
+	}
 	fmt.Fprintln(w)
 	for _, m := range meta {
 		k, v, _ := strings.Cut(m, ": ")
@@ -124,6 +141,14 @@ func render(w io.Writer, meta []string, tables []*table) {
 		fmt.Fprintf(w, "\n### %s\n\n", t.name)
 		if t.desc != "" {
 			fmt.Fprintf(w, "%s\n\n", t.desc)
+		}
+		if len(t.cmds) > 0 {
+			fmt.Fprintln(w, "Measured commands:")
+			fmt.Fprintln(w, "\n```sh")
+			for _, c := range t.cmds {
+				fmt.Fprintln(w, c)
+			}
+			fmt.Fprint(w, "```\n\n")
 		}
 		type pair struct{ relayd, nginx string }
 		var pairs []pair
@@ -174,12 +199,13 @@ func render(w io.Writer, meta []string, tables []*table) {
 // naming conventions the scenarios follow.
 func direction(k string) int {
 	switch {
-	case strings.HasPrefix(k, "bg_cpu"), strings.HasPrefix(k, "ideal"), k == "clients", k == "conns":
+	case strings.HasPrefix(k, "bg_cpu"), strings.HasPrefix(k, "ideal"), k == "clients", k == "conns",
+		strings.HasSuffix(k, "status"):
 		return 0
 	case strings.HasSuffix(k, "gbps"), strings.HasSuffix(k, "mbps"), strings.HasSuffix(k, "rps"),
 		strings.HasSuffix(k, "hit_ratio"):
 		return 1
-	case strings.HasSuffix(k, "_ms"), strings.HasPrefix(k, "origin"), strings.Contains(k, "_origin"),
+	case strings.HasSuffix(k, "_ms"), strings.HasSuffix(k, "secs"), strings.HasPrefix(k, "origin"), strings.Contains(k, "_origin"),
 		strings.HasSuffix(k, "_mib"), strings.HasSuffix(k, "x_ideal"), strings.HasSuffix(k, "fail"),
 		strings.HasSuffix(k, "errors"):
 		return -1
