@@ -3,7 +3,7 @@
 # run.sh: relayd's benchmark, side by side with nginx proxy_cache (and
 # varnish where installed), in one run on loopback. `make bench` calls it.
 #
-#   SCENARIOS="hit small herd mixed rss"   which scenarios, in this order
+#   SCENARIOS="hit small herd mixed rss publish mirror group"   which scenarios, in this order
 #                                          (also: publish mirror group, relayd only)
 #   TARGETS="nginx relayd varnish"         which caches (varnish: if installed)
 #   RELAYD_BIN=/path/to/relayd             default: go build ./cmd/relayd
@@ -26,7 +26,7 @@ source "$BENCH_DIR/scenarios/publish.sh"
 source "$BENCH_DIR/scenarios/mirror.sh"
 source "$BENCH_DIR/scenarios/group.sh"
 
-SCENARIOS="${SCENARIOS:-hit small herd mixed rss}"
+SCENARIOS="${SCENARIOS:-hit small herd mixed rss publish mirror group}"
 TARGETS="${TARGETS:-nginx relayd varnish}"
 SKIP_GOBENCH="${SKIP_GOBENCH:-0}"
 STAMP="$(date +%Y%m%d-%H%M%S)"
