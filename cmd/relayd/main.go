@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -103,8 +104,17 @@ func realMain(args []string, stdout, stderr io.Writer, env func(string) (string,
 	}
 }
 
+// gcPercent is the GC target used unless GOGC is set: a relay's live heap
+// is small (about 10 MiB), so at Go's default of 100 it collects every few
+// MiB allocated, which cost about 10 % of small-hit throughput; at 400 the
+// heap stays well under 100 MiB.
+const gcPercent = 400
+
 // run starts a node and serves until ctx ends.
 func run(ctx context.Context, cfg node.Config, log zerolog.Logger) error {
+	if _, set := os.LookupEnv("GOGC"); !set {
+		debug.SetGCPercent(gcPercent)
+	}
 	n, err := node.New(cfg, log, clock.Real{})
 	if err != nil {
 		return err
