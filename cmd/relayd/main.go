@@ -31,6 +31,8 @@ Usage:
   relayd keygen --out DIR                ed25519 key pair for catalog signing
   relayd publish --dir TREE --key KEY    write TREE/-/catalog, signed
   relayd sync [--follow] [--status]      start a mirror sync now (admin API) and show progress
+  relayd members [--json]                the relay group as this node sees it
+  relayd status [--json]                 the node's status
   relayd version                         print the version
 
 Run "relayd serve --help" for the serve flags. Every flag is also an
@@ -92,6 +94,13 @@ func realMain(args []string, stdout, stderr io.Writer, env func(string) (string,
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 		defer stop()
 		return syncCmd(ctx, args[1:], stdout, stderr, env)
+	case "members", "status":
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+		defer stop()
+		if args[0] == "members" {
+			return membersCmd(ctx, args[1:], stdout, stderr, env)
+		}
+		return statusCmd(ctx, args[1:], stdout, stderr, env)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "relayd", version)
 		return nil
