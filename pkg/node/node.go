@@ -38,16 +38,18 @@ type Node struct {
 	log   zerolog.Logger
 	start time.Time
 
-	store  *store.Store      // proxy and mirror mode
-	cache  *proxycache.Cache // proxy mode
-	mirror *mirror.Mirror    // mirror mode; proxy mode with --pubkey
-	origin *origin.Origin    // origin mode
-	group  *group.Group      // relays with --gossip
-	up     *hierarchy.Client // relays
-	loopMu sync.Mutex
-	loops  LoopStatus // requests this relay refused as loops
-	url    string     // advertised content URL
-	reg    *prometheus.Registry
+	store   *store.Store      // proxy and mirror mode
+	cache   *proxycache.Cache // proxy mode
+	mirror  *mirror.Mirror    // mirror mode; proxy mode with --pubkey
+	origin  *origin.Origin    // origin mode
+	group   *group.Group      // relays with --gossip
+	up      *hierarchy.Client // relays
+	diskMu  sync.Mutex
+	diskErr error // last disk probe (relays)
+	loopMu  sync.Mutex
+	loops   LoopStatus // requests this relay refused as loops
+	url     string     // advertised content URL
+	reg     *prometheus.Registry
 
 	contentLn, adminLn net.Listener
 	contentSrv         *http.Server
@@ -187,6 +189,7 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	if n.store != nil {
 		g.Go(func() error { return n.store.Run(gctx) })
+		g.Go(func() error { return n.probeDisk(gctx) })
 	}
 	if n.mirror != nil {
 		g.Go(func() error { return n.mirror.Run(gctx) })
@@ -305,8 +308,12 @@ type mirrorSyncer struct{ m *mirror.Mirror }
 func (s mirrorSyncer) Trigger()      { s.m.Trigger() }
 func (s mirrorSyncer) Progress() any { return s.m.Progress() }
 
-// ready is /-/readyz: a mirror is ready once a generation is live.
+// ready is /-/readyz: a relay whose disk does not take writes is not
+// ready, and a mirror is ready once a generation is live.
 func (n *Node) ready() error {
+	if err := n.diskReady(); err != nil {
+		return err
+	}
 	if n.cfg.Mode == ModeMirror {
 		return n.mirror.Ready()
 	}
