@@ -335,6 +335,10 @@ func (m *Mirror) download(ctx context.Context, o catalog.Object, st *syncState, 
 		n, rerr := resp.Body.Read(buf)
 		if n > 0 {
 			if _, err := w.Write(buf[:n]); err != nil {
+				if errors.Is(err, store.ErrNoSpace) {
+					// A partial file on a full disk only keeps it full.
+					w.Abort()
+				}
 				return fmt.Errorf("mirror: %s: %w", o.Path, err)
 			}
 			st.fetched.Add(int64(n))

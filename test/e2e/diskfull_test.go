@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/http"
 	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -27,7 +29,7 @@ func TestDiskFull507(t *testing.T) {
 
 	dataDir := t.TempDir()
 	argv := []string{"unshare", "-Urm", "sh", "-c", `mount -t tmpfs -o size=8m none "$DATA" && exec "$RELAYD" "$@"`, "sh",
-		"serve", "--listen", "127.0.0.1:0", "--admin=", "--log-format", "json",
+		"serve", "--listen", "127.0.0.1:0", "--admin=", "--gossip=", "--log-format", "json",
 		"--mode", "proxy", "--upstream", origin.URL, "--data-dir", dataDir, "--cache-max", "1GiB"}
 	relay := startProc(t, "relayd-tmpfs", argv, []string{"DATA=" + dataDir, "RELAYD=" + relaydBin}, "")
 	relay.waitReady(t)
@@ -93,4 +95,41 @@ func TestDiskFull507(t *testing.T) {
 	if r.cache() != "HIT" {
 		t.Errorf("small object at the end: X-Relay-Cache %q, want HIT", r.cache())
 	}
+}
+
+// TestMirrorDiskFullMidSync: a mirror on an 8 MiB tmpfs syncs a small
+// generation, then a generation with a 16 MiB object: that sync stops with
+// a clear error, and the first generation stays live and served.
+func TestMirrorDiskFullMidSync(t *testing.T) {
+	if _, err := exec.LookPath("unshare"); err != nil {
+		t.Fatal("unshare (util-linux) is not installed; this test needs it to mount a tmpfs: apt-get install util-linux")
+	}
+	files := map[string][]byte{
+		"security/a.patch":           makeData(51, 200<<10),
+		"software/linux/1.0/tool.gz": makeData(52, 1<<20),
+	}
+	tree, key, pub := publishedTree(t, files)
+	gen1 := readFile(t, filepath.Join(tree, "-", "catalog"))
+	origin := startRelayd(t, "--mode", "origin", "--root", tree)
+
+	dataDir, admin := t.TempDir(), freeAddr(t)
+	argv := []string{"unshare", "-Urm", "sh", "-c", `mount -t tmpfs -o size=8m none "$DATA" && exec "$RELAYD" "$@"`, "sh",
+		"serve", "--listen", "127.0.0.1:0", "--admin", admin, "--gossip=", "--log-format", "json",
+		"--mode", "mirror", "--node", "m1", "--upstream", origin.url, "--pubkey", pub, "--data-dir", dataDir}
+	mirror := startProc(t, "relayd-mirror-tmpfs", argv, []string{"DATA=" + dataDir, "RELAYD=" + relaydBin}, "")
+	mirror.waitReady(t)
+	waitCatalog(t, mirror, gen1, 30*time.Second)
+
+	writeFiles(t, tree, map[string][]byte{"software/linux/2.0/big.iso": makeData(53, 16<<20)})
+	publish(t, tree, key)
+	st := syncNow(t, admin)
+	if st.State != "failed" || st.Generation != 1 || !strings.Contains(st.LastError, "no space left") {
+		t.Fatalf("sync onto a full disk: %+v; want failed, generation 1 live, and an error saying the disk is full", st)
+	}
+	c := newClient()
+	wantBody(t, get(t, c, http.MethodGet, mirror.url+"/-/catalog"), gen1, "catalog after the failed sync")
+	for p, want := range files {
+		wantObject(t, get(t, c, http.MethodGet, mirror.url+"/"+p), want, p+" after the failed sync")
+	}
+	wantJSONError(t, get(t, c, http.MethodGet, mirror.url+"/software/linux/2.0/big.iso"), http.StatusNotFound, "not_found", "object of the generation that did not fit")
 }
