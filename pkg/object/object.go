@@ -75,7 +75,7 @@ const smallBody = 128 << 10
 
 // CopyBufferSize is the chunk size of user-space copies: large enough that
 // a loopback or 10 GbE socket is kept busy with few system calls.
-const CopyBufferSize = 256 << 10
+const CopyBufferSize = 512 << 10
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, CopyBufferSize); return &b }}
 
