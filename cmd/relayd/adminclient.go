@@ -37,6 +37,25 @@ func adminFlags(fs *flag.FlagSet, env func(string) (string, bool)) (*string, *st
 		fs.Bool("json", false, "print JSON for scripts")
 }
 
+// parseAdminCmd parses an admin client command's flags (the common ones
+// and those extra registers) and connects the client.
+func parseAdminCmd(name string, args []string, stderr io.Writer, env func(string) (string, bool), extra func(*flag.FlagSet)) (*adminClient, *bool, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	admin, tok, asJSON := adminFlags(fs, env)
+	if extra != nil {
+		extra(fs)
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, nil, usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return nil, nil, usageError{fmt.Errorf("%s takes no arguments, got %q", name, fs.Args())}
+	}
+	c, err := newAdminClient(*admin, *tok)
+	return c, asJSON, err
+}
+
 func newAdminClient(base, tokenFile string) (*adminClient, error) {
 	if !strings.Contains(base, "://") {
 		base = "http://" + base
@@ -118,15 +137,11 @@ type syncProgress struct {
 // syncCmd: relayd sync [--follow] — start a sync now and, with --follow,
 // show its progress until it ends.
 func syncCmd(ctx context.Context, args []string, stdout, stderr io.Writer, env func(string) (string, bool)) error {
-	fs := flag.NewFlagSet("relayd sync", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	admin, tok, asJSON := adminFlags(fs, env)
-	follow := fs.Bool("follow", false, "show progress until the sync ends")
-	status := fs.Bool("status", false, "only show the progress of the current or last sync")
-	if err := fs.Parse(args); err != nil {
-		return usageError{err}
-	}
-	c, err := newAdminClient(*admin, *tok)
+	var follow, status *bool
+	c, asJSON, err := parseAdminCmd("relayd sync", args, stderr, env, func(fs *flag.FlagSet) {
+		follow = fs.Bool("follow", false, "show progress until the sync ends")
+		status = fs.Bool("status", false, "only show the progress of the current or last sync")
+	})
 	if err != nil {
 		return err
 	}

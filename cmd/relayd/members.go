@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,13 +12,7 @@ import (
 
 // membersCmd: relayd members — the group as the node sees it.
 func membersCmd(ctx context.Context, args []string, stdout, stderr io.Writer, env func(string) (string, bool)) error {
-	fs := flag.NewFlagSet("relayd members", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	admin, tok, asJSON := adminFlags(fs, env)
-	if err := fs.Parse(args); err != nil {
-		return usageError{err}
-	}
-	c, err := newAdminClient(*admin, *tok)
+	c, asJSON, err := parseAdminCmd("relayd members", args, stderr, env, nil)
 	if err != nil {
 		return err
 	}
@@ -67,13 +60,7 @@ func membersCmd(ctx context.Context, args []string, stdout, stderr io.Writer, en
 
 // statusCmd: relayd status — the node's status document.
 func statusCmd(ctx context.Context, args []string, stdout, stderr io.Writer, env func(string) (string, bool)) error {
-	fs := flag.NewFlagSet("relayd status", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	admin, tok, asJSON := adminFlags(fs, env)
-	if err := fs.Parse(args); err != nil {
-		return usageError{err}
-	}
-	c, err := newAdminClient(*admin, *tok)
+	c, asJSON, err := parseAdminCmd("relayd status", args, stderr, env, nil)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,61 @@
+package main
+
+import (
+	"bytes"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"github.com/relayd/relayd/pkg/admin"
+)
+
+func TestAdminCommands(t *testing.T) {
+	t.Parallel()
+	members := map[string]any{"group": "hq", "self": "r1", "members": []map[string]any{
+		{"name": "r1", "gossip_addr": "127.0.0.1:7946", "state": "alive", "self": true,
+			"meta": map[string]any{"m": "proxy", "u": "http://127.0.0.1:20080", "n": 4, "r": true}},
+	}}
+	srv := httptest.NewServer(admin.New(admin.Config{
+		Status:   func() any { return map[string]string{"node": "r1", "mode": "proxy"} },
+		Registry: prometheus.NewRegistry(),
+		Members:  func() (any, error) { return members, nil },
+	}, zerolog.Nop()))
+	defer srv.Close()
+	env := func(string) (string, bool) { return "", false }
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"members", "--admin", srv.URL}, []string{"group hq", "r1 (self)", "alive", "proxy", "http://127.0.0.1:20080"}},
+		{[]string{"members", "--admin", srv.URL, "--json"}, []string{`"group":"hq"`}},
+		{[]string{"status", "--admin", srv.URL}, []string{`"node": "r1"`}},
+	} {
+		var out, errb bytes.Buffer
+		if err := realMain(tc.args, &out, &errb, env); err != nil {
+			t.Fatalf("%v: %v (%s)", tc.args, err, errb.String())
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(out.String(), w) {
+				t.Errorf("%v: output lacks %q:\n%s", tc.args, w, out.String())
+			}
+		}
+	}
+	// Errors name the problem: a node without a mirror, a node not running.
+	var out, errb bytes.Buffer
+	err := realMain([]string{"sync", "--admin", srv.URL}, &out, &errb, env)
+	if err == nil || !strings.Contains(err.Error(), "does not mirror") {
+		t.Fatalf("sync against a node without mirror: %v", err)
+	}
+	dead := httptest.NewServer(http.NotFoundHandler())
+	dead.Close()
+	if err := realMain([]string{"status", "--admin", dead.URL}, &out, &errb, env); err == nil || !strings.Contains(err.Error(), "is relayd running") {
+		t.Fatalf("status against nothing: %v", err)
+	}
+	if err := realMain([]string{"members", "extra"}, &out, &errb, env); exitCode(err) != 2 {
+		t.Fatalf("extra argument: %v (exit %d)", err, exitCode(err))
+	}
+}
