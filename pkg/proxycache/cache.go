@@ -232,6 +232,11 @@ func (c *Cache) Get(ctx context.Context, key string) (*object.Object, error) {
 	switch {
 	case f.err != nil:
 		f.release()
+		if stale == nil { // stored while this request waited
+			if e, err := c.store.Get(key); err == nil && !c.listed(key) {
+				stale = &e
+			}
+		}
 		if stale != nil && mayServeStale(stale) && !errors.Is(f.err, ErrNotFound) {
 			if obj, err := c.serveStored(key, stale, object.Stale); err == nil {
 				c.stale.Add(1)
@@ -255,15 +260,33 @@ func (c *Cache) Get(ctx context.Context, key string) (*object.Object, error) {
 // the returned fill.
 func (c *Cache) join(key string, stale *store.Entry, route bool, path []string) (*fill, *object.Object, error) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if f, ok := c.fills[key]; ok {
-		f.addRef()
-		c.coalesced.Add(1)
-		return f, nil, nil
+	for {
+		f, ok := c.fills[key]
+		if !ok {
+			break
+		}
+		if !f.finished() {
+			f.addRef()
+			c.coalesced.Add(1)
+			c.mu.Unlock()
+			return f, nil, nil
+		}
+		// The fill is complete and being committed: once it is in the
+		// store this request is an ordinary lookup (a hit, or a
+		// revalidation for what may not be reused as is).
+		ended := f.ended
+		c.mu.Unlock()
+		<-ended
+		c.mu.Lock()
 	}
-	if e, err := c.store.Get(key); err == nil && c.usable(key, &e, c.clock.Now()) {
-		if obj, err := c.serveStored(key, &e, object.Hit); err == nil {
-			return nil, obj, nil
+	defer c.mu.Unlock()
+	if e, err := c.store.Get(key); err == nil {
+		if c.usable(key, &e, c.clock.Now()) {
+			if obj, err := c.serveStored(key, &e, object.Hit); err == nil {
+				return nil, obj, nil
+			}
+		} else if stale == nil && !c.listed(key) {
+			stale = &e // stored meanwhile, and stale now: revalidate it
 		}
 	}
 	if len(c.fills) >= c.cfg.MaxFills {
@@ -308,6 +331,7 @@ func (c *Cache) endFill(f *fill) {
 		delete(c.fills, f.key)
 	}
 	c.mu.Unlock()
+	f.endOnce.Do(func() { close(f.ended) })
 }
 
 // serveStored opens the blob of a stored entry as an object.

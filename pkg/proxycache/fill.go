@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -41,13 +43,17 @@ type fill struct {
 	doneErr  error         // failed after the first byte
 	progress chan struct{} // closed and replaced whenever written or done changes
 	refs     int           // the fill goroutine plus every reader
+	// ended is closed when the fill leaves the coalescing map.
+	ended   chan struct{}
+	endOnce sync.Once
 	// pin holds the committed blob open while readers still stream it from
 	// the temp file's descriptor, so it is not evicted under them.
 	pin *store.Reader
 }
 
 func newFill(c *Cache, key string) *fill {
-	return &fill{c: c, key: key, ready: make(chan struct{}), size: -1, progress: make(chan struct{}), result: object.Miss}
+	return &fill{c: c, key: key, ready: make(chan struct{}), size: -1, progress: make(chan struct{}), result: object.Miss,
+		ended: make(chan struct{})}
 }
 
 func (f *fill) addRef() {
@@ -68,6 +74,13 @@ func (f *fill) release() {
 	if last && f.pin != nil {
 		_ = f.pin.Close()
 	}
+}
+
+// finished reports whether every byte is in (or the fill failed).
+func (f *fill) finished() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.done
 }
 
 // fail ends a fill that produced no bytes; every waiter gets err.
@@ -229,15 +242,22 @@ func (c *Cache) runFill(f *fill, stale *store.Entry, route bool, path []string) 
 		c.log.Warn().Err(err).Str("key", f.key).Msg("fill failed")
 		return
 	}
-	if !storable(resp.Header) {
-		// Streamed to the requesters that were waiting, not kept.
-		var err error
-		if got := w.Digest(); !expect.IsZero() && got != expect {
-			err = fmt.Errorf("%w: %s: got %s, want %s", ErrDigestMismatch, f.key, got, expect)
-		}
+	if got := w.Digest(); !expect.IsZero() && got != expect {
+		err := fmt.Errorf("%w: %s: got %s, want %s", ErrDigestMismatch, f.key, got, expect)
+		c.log.Error().Err(err).Str("key", f.key).Msg("upstream sent wrong bytes; discarded")
 		w.Abort()
 		c.endFill(f)
 		f.finish(err)
+		return
+	}
+	// Complete and verified: the requesters get their last byte now.
+	// Making the object durable (fsync, rename, index) must not hold them
+	// up; until endFill, later requests join this finished fill.
+	f.finish(nil)
+	if !storable(resp.Header) {
+		// Streamed to the requesters that were waiting, not kept.
+		w.Abort()
+		c.endFill(f)
 		return
 	}
 	entry := store.Entry{Requested: requested, Stored: received, Header: keepHeaders(resp.Header)}
@@ -246,15 +266,10 @@ func (c *Cache) runFill(f *fill, stale *store.Entry, route bool, path []string) 
 		if r, perr := c.store.OpenBlob(stored.Digest); perr == nil {
 			f.pin = r
 		}
+	} else {
+		c.log.Warn().Err(err).Str("key", f.key).Msg("object served but not cached: commit failed")
 	}
 	c.endFill(f)
-	if errors.Is(err, store.ErrDigestMismatch) {
-		err = fmt.Errorf("%w: %w", ErrDigestMismatch, err)
-		c.log.Error().Err(err).Str("key", f.key).Msg("upstream sent wrong bytes; discarded")
-	} else if err != nil {
-		c.log.Warn().Err(err).Str("key", f.key).Msg("commit failed")
-	}
-	f.finish(err)
 }
 
 // open asks for key: the group member that owns it when route is set and
@@ -332,6 +347,28 @@ func (c *Cache) copyBody(f *fill, body io.Reader) error {
 type fillBody struct {
 	f    *fill
 	once sync.Once
+	// own is this reader's own descriptor of the temp file, for sendfile
+	// (which reads from a descriptor's offset); nil until needed or when
+	// sendfile is off.
+	own *os.File
+}
+
+// sendfileChunk is the least a fill reader sends with sendfile: below it a
+// user-space copy is as cheap.
+const sendfileChunk = 256 << 10
+
+// ownFile opens a private descriptor of the fill's temp file through
+// /proc/self/fd, which works even after the file was renamed into the
+// store. nil when that is not possible (the reader then copies).
+func (b *fillBody) ownFile() *os.File {
+	if b.own == nil {
+		f, err := os.Open("/proc/self/fd/" + strconv.Itoa(int(b.f.w.File().Fd())))
+		if err != nil {
+			return nil
+		}
+		b.own = f
+	}
+	return b.own
 }
 
 var _ object.Body = (*fillBody)(nil)
@@ -358,6 +395,20 @@ func (b *fillBody) CopyTo(ctx context.Context, w io.Writer, off, n int64) (int64
 		end := avail
 		if n >= 0 {
 			end = min(end, off+n)
+		}
+		if pos < end && f.c.cfg.Sendfile && end-pos >= sendfileChunk {
+			if own := b.ownFile(); own != nil {
+				// With many requesters on one fill (a herd), sendfile
+				// spares each of them a copy through user space.
+				if _, err := own.Seek(pos, io.SeekStart); err == nil {
+					m, err := io.Copy(w, &io.LimitedReader{R: own, N: end - pos})
+					copied += m
+					if err != nil {
+						return copied, err
+					}
+					continue
+				}
+			}
 		}
 		if pos < end {
 			chunk := buf[:min(int64(len(buf)), end-pos)]
@@ -390,6 +441,11 @@ func (b *fillBody) CopyTo(ctx context.Context, w io.Writer, off, n int64) (int64
 
 // Close releases the requester's reference to the fill.
 func (b *fillBody) Close() error {
-	b.once.Do(b.f.release)
+	b.once.Do(func() {
+		if b.own != nil {
+			_ = b.own.Close()
+		}
+		b.f.release()
+	})
 	return nil
 }
