@@ -197,6 +197,7 @@ func followSync(ctx context.Context, c *adminClient, stdout io.Writer, asJSON bo
 	}
 	var bar *progressbar.ProgressBar
 	last := ""
+	wait := 20 * time.Millisecond
 	for {
 		var p syncProgress
 		if err := c.do(ctx, http.MethodGet, "/v1/sync", nil, &p); err != nil {
@@ -241,8 +242,11 @@ func followSync(ctx context.Context, c *adminClient, stdout io.Writer, asJSON bo
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(500 * time.Millisecond):
+		case <-time.After(wait):
 		}
+		// Quick at first (a sync with nothing to do ends in milliseconds),
+		// then every half second.
+		wait = min(2*wait, 500*time.Millisecond)
 	}
 }
 
