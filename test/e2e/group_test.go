@@ -88,17 +88,7 @@ func startGroupRelay(t testing.TB, node string, o grpOpts) *grpRelay {
 	r.proc = startRelayd(t, args...)
 	r.name = r.proc.name + "(" + node + ")"
 	if o.admin {
-		eventually(t, 10*time.Second, node+" logs its admin address", func() error {
-			for _, m := range logLines(r.log()) {
-				if m["message"] == "admin listening" {
-					if a, ok := m["addr"].(string); ok {
-						r.admin = a
-						return nil
-					}
-				}
-			}
-			return errors.New("no \"admin listening\" line yet")
-		})
+		r.admin = r.proc.waitLogAddr(t, "admin listening")
 	}
 	return r
 }

@@ -208,20 +208,7 @@ func (p *proc) dumpLog(t testing.TB) {
 // and polls /-/healthz until it answers 200.
 func (p *proc) waitReady(t testing.TB) {
 	t.Helper()
-	eventually(t, 20*time.Second, p.name+" logs its content address", func() error {
-		if p.exited() {
-			return stopErr{fmt.Errorf("%s exited early: %v\n%s", p.name, p.waitErr, p.log())}
-		}
-		for _, m := range logLines(p.log()) {
-			if m["message"] == "content listening" {
-				if a, ok := m["addr"].(string); ok {
-					p.addr = a
-					return nil
-				}
-			}
-		}
-		return errors.New("no \"content listening\" line yet")
-	})
+	p.addr = p.waitLogAddr(t, "content listening")
 	p.url = "http://" + p.addr
 	c := newClient()
 	eventually(t, 20*time.Second, p.name+" /-/healthz", func() error {
@@ -239,6 +226,28 @@ func (p *proc) waitReady(t testing.TB) {
 		}
 		return nil
 	})
+}
+
+// waitLogAddr waits for the log line with message msg ("content
+// listening", "admin listening") and returns its addr field.
+func (p *proc) waitLogAddr(t testing.TB, msg string) string {
+	t.Helper()
+	var addr string
+	eventually(t, 20*time.Second, p.name+" logs "+msg, func() error {
+		if p.exited() {
+			return stopErr{fmt.Errorf("%s exited early: %v\n%s", p.name, p.waitErr, p.log())}
+		}
+		for _, m := range logLines(p.log()) {
+			if m["message"] == msg {
+				if a, ok := m["addr"].(string); ok {
+					addr = a
+					return nil
+				}
+			}
+		}
+		return fmt.Errorf("no %q line yet", msg)
+	})
+	return addr
 }
 
 // logLines parses the JSON log lines of s, skipping others.
