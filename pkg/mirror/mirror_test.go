@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"errors"
-	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -13,7 +12,6 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/rs/zerolog"
 
@@ -386,6 +384,3 @@ func catalogDigest(t *testing.T, o *testOrigin, p string) (d interface{ Hex() st
 	}
 	return obj.Digest
 }
-
-var _ = io.EOF
-var _ = time.Second

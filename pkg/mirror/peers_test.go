@@ -9,7 +9,6 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/relayd/relayd/pkg/hierarchy"
-	"github.com/relayd/relayd/pkg/mirror"
 	"github.com/relayd/relayd/pkg/server"
 )
 
@@ -67,5 +66,4 @@ func TestGroupMirrorsFetchEachObjectOnce(t *testing.T) {
 			t.Fatalf("%s: %v", p, err)
 		}
 	}
-	_ = mirror.BlobPath
 }
