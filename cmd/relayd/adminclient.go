@@ -176,9 +176,9 @@ func printProgress(w io.Writer, p syncProgress) {
 	if p.Target != 0 && p.Target != p.Generation {
 		fmt.Fprintf(w, ", syncing to %d", p.Target)
 	}
-	fmt.Fprintf(w, ": %d/%d objects, %s/%s", p.ObjectsDone, p.ObjectsTotal, human(p.BytesDone), human(p.BytesTotal))
+	fmt.Fprintf(w, ": %d/%d objects, %s/%s", p.ObjectsDone, p.ObjectsTotal, units.FormatBytes(p.BytesDone), units.FormatBytes(p.BytesTotal))
 	if p.State == "syncing" && p.Rate > 0 {
-		fmt.Fprintf(w, ", %s/s, ETA %s", human(int64(p.Rate)), (time.Duration(p.ETA) * time.Second).String())
+		fmt.Fprintf(w, ", %s/s, ETA %s", units.FormatBytes(int64(p.Rate)), (time.Duration(p.ETA) * time.Second).String())
 	}
 	if p.Errors > 0 || p.LastError != "" {
 		fmt.Fprintf(w, ", %d errors (last: %s)", p.Errors, p.LastError)
@@ -249,5 +249,3 @@ func followSync(ctx context.Context, c *adminClient, stdout io.Writer, asJSON bo
 		wait = min(2*wait, 500*time.Millisecond)
 	}
 }
-
-func human(n int64) string { return units.FormatBytes(n) }

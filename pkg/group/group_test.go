@@ -41,12 +41,21 @@ type node struct {
 	logs   *logBuf
 }
 
+// crash stops gossip without leaving, as a killed relay would.
+func (n *node) crash() {
+	n.g.mu.Lock()
+	n.g.down = true // Run must not leave: this node crashed
+	n.g.mu.Unlock()
+	_ = n.g.ml.Shutdown()
+	n.stop()
+}
+
 func (n *node) stop() {
 	n.cancel()
 	<-n.done
 }
 
-func startNode(t *testing.T, name, group string, key []byte, join ...string) *node {
+func startNode(t testing.TB, name, group string, key []byte, join ...string) *node {
 	t.Helper()
 	cfg := DefaultConfig()
 	cfg.Name, cfg.Group, cfg.Bind, cfg.Key, cfg.Join = name, group, "127.0.0.1:0", key, join
@@ -63,7 +72,7 @@ func startNode(t *testing.T, name, group string, key []byte, join ...string) *no
 	return n
 }
 
-func eventually(t *testing.T, d time.Duration, what string, cond func() bool) time.Duration {
+func eventually(t testing.TB, d time.Duration, what string, cond func() bool) time.Duration {
 	t.Helper()
 	start := time.Now()
 	for !cond() {
@@ -124,12 +133,7 @@ func TestDeadNodeLeavesHealthySetWithin5s(t *testing.T) {
 	c := startNode(t, "c", "hq", nil, a.g.Addr())
 	eventually(t, 5*time.Second, "3 members", func() bool { return healthyNames(a.g) == "a,b,c" && healthyNames(b.g) == "a,b,c" })
 	// Die without leaving: gossip stops answering.
-	c.g.mu.Lock()
-	c.g.down = true // Run must not leave: this node crashed
-	c.g.mu.Unlock()
-	if err := c.g.ml.Shutdown(); err != nil {
-		t.Fatal(err)
-	}
+	c.crash()
 	d := eventually(t, 5*time.Second, "dead c out of the healthy set", func() bool {
 		return healthyNames(a.g) == "a,b" && healthyNames(b.g) == "a,b"
 	})

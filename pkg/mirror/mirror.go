@@ -196,10 +196,6 @@ func (m *Mirror) Live() *catalog.Signed {
 	return m.live
 }
 
-// Catalog returns the catalog this node serves at /-/catalog: the live
-// generation (whose selected objects are all on disk).
-func (m *Mirror) Catalog() *catalog.Signed { return m.Live() }
-
 // Ready reports whether a generation is live.
 func (m *Mirror) Ready() error {
 	if m.Live() == nil {
@@ -238,14 +234,22 @@ func (m *Mirror) Get(_ context.Context, key string) (*object.Object, error) {
 	if !ok || !m.filter.Match(key) {
 		return nil, fmt.Errorf("%w: %s", ErrNotFound, key)
 	}
-	r, err := m.store.OpenBlob(o.Digest)
+	obj, err := m.blobObject(key, o.Digest, c.Published)
 	if err != nil {
 		return nil, fmt.Errorf("mirror: %s listed in generation %d but its blob is missing: %w", key, c.Generation, err)
 	}
-	h := http.Header{}
-	h.Set("Content-Type", "application/octet-stream")
-	return &object.Object{
-		Key: key, Size: r.Size, ETag: o.Digest.ETag(), LastModified: c.Published, Header: h, Cache: object.Hit,
-		Body: &object.FileBody{R: r, Path: r.Path, N: r.Size, Sendfile: m.cfg.Sendfile, OnClose: func() { _ = r.Close() }},
-	}, nil
+	return obj, nil
+}
+
+// blobHeader is the shared, read-only header of mirrored objects.
+var blobHeader = http.Header{"Content-Type": {"application/octet-stream"}}
+
+// blobObject serves the stored blob d under key.
+func (m *Mirror) blobObject(key string, d digest.Digest, lastModified time.Time) (*object.Object, error) {
+	r, err := m.store.OpenBlob(d)
+	if err != nil {
+		return nil, err
+	}
+	return &object.Object{Key: key, Size: r.Size, ETag: d.ETag(), LastModified: lastModified, Header: blobHeader,
+		Cache: object.Hit, Body: r.Body(m.cfg.Sendfile)}, nil
 }

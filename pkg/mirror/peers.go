@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/relayd/relayd/pkg/catalog"
 	"github.com/relayd/relayd/pkg/digest"
@@ -83,16 +84,7 @@ func (m *Mirror) Blob(ctx context.Context, d digest.Digest, path string) (*objec
 			return nil, err
 		}
 	}
-	r, err := m.store.OpenBlob(d)
-	if err != nil {
-		return nil, err
-	}
-	h := http.Header{}
-	h.Set("Content-Type", "application/octet-stream")
-	return &object.Object{
-		Key: BlobPath(d), Size: r.Size, ETag: d.ETag(), Header: h, Cache: object.Hit,
-		Body: &object.FileBody{R: r, Path: r.Path, N: r.Size, Sendfile: m.cfg.Sendfile, OnClose: func() { _ = r.Close() }},
-	}, nil
+	return m.blobObject(BlobPath(d), d, time.Time{})
 }
 
 // listed finds path with digest d in the newest verified catalog.

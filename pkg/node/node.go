@@ -283,7 +283,7 @@ func (n *Node) Get(ctx context.Context, key string) (*object.Object, error) {
 
 // serveCatalog is /-/catalog of a relay: its live generation.
 func (n *Node) serveCatalog(context.Context) (*object.Object, error) {
-	c := n.mirror.Catalog()
+	c := n.mirror.Live()
 	if c == nil {
 		// Not "404, no catalog": a child must retry, not take this relay
 		// for a plain tree.

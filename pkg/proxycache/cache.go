@@ -200,9 +200,14 @@ func (c *Cache) Get(ctx context.Context, key string) (*object.Object, error) {
 	now := c.clock.Now()
 	var stale *store.Entry
 	e, err := c.store.Get(key)
+	var hi *hitInfo
+	ok := false
+	if err == nil {
+		hi, ok = c.usable(key, &e, now)
+	}
 	switch {
-	case err == nil && c.usable(key, &e, now):
-		if obj, err := c.serveStored(key, &e, object.Hit); err == nil {
+	case ok:
+		if obj, err := c.serveStored(key, &e, hi, object.Hit); err == nil {
 			c.hits.Add(1)
 			return obj, nil
 		}
@@ -238,7 +243,7 @@ func (c *Cache) Get(ctx context.Context, key string) (*object.Object, error) {
 			}
 		}
 		if stale != nil && mayServeStale(stale) && !errors.Is(f.err, ErrNotFound) {
-			if obj, err := c.serveStored(key, stale, object.Stale); err == nil {
+			if obj, err := c.serveStored(key, stale, nil, object.Stale); err == nil {
 				c.stale.Add(1)
 				c.log.Warn().Err(f.err).Str("key", key).Msg("upstream failed; serving stale")
 				return obj, nil
@@ -248,7 +253,7 @@ func (c *Cache) Get(ctx context.Context, key string) (*object.Object, error) {
 	case f.entry != nil: // revalidated: the stored bytes are still right
 		f.release()
 		c.revalidated.Add(1)
-		return c.serveStored(key, f.entry, object.Hit)
+		return c.serveStored(key, f.entry, nil, object.Hit)
 	}
 	c.misses.Add(1)
 	return f.object(), nil
@@ -281,8 +286,8 @@ func (c *Cache) join(key string, stale *store.Entry, route bool, path []string) 
 	}
 	defer c.mu.Unlock()
 	if e, err := c.store.Get(key); err == nil {
-		if c.usable(key, &e, c.clock.Now()) {
-			if obj, err := c.serveStored(key, &e, object.Hit); err == nil {
+		if hi, ok := c.usable(key, &e, c.clock.Now()); ok {
+			if obj, err := c.serveStored(key, &e, hi, object.Hit); err == nil {
 				return nil, obj, nil
 			}
 		} else if stale == nil && !c.listed(key) {
@@ -303,14 +308,15 @@ func (c *Cache) join(key string, stale *store.Entry, route bool, path []string) 
 // usable reports whether a stored entry may be served without asking the
 // upstream: an object the signed catalog lists is immutable and usable
 // exactly when its bytes are the listed ones; anything else when fresh.
-func (c *Cache) usable(key string, e *store.Entry, now time.Time) bool {
+// It returns the entry's hit template, which serving it needs too.
+func (c *Cache) usable(key string, e *store.Entry, now time.Time) (*hitInfo, bool) {
+	hi := c.info(key, e)
 	if c.expect != nil {
 		if d, _, ok := c.expect.Expect(key); ok {
-			return e.Digest == d
+			return hi, e.Digest == d
 		}
 	}
-	hi := c.info(key, e)
-	return hi.lifetime > hi.age(now)
+	return hi, hi.lifetime > hi.age(now)
 }
 
 // listed reports whether the catalog lists key. A stored entry of a listed
@@ -334,17 +340,19 @@ func (c *Cache) endFill(f *fill) {
 	f.endOnce.Do(func() { close(f.ended) })
 }
 
-// serveStored opens the blob of a stored entry as an object.
-func (c *Cache) serveStored(key string, e *store.Entry, result string) (*object.Object, error) {
+// serveStored opens the blob of a stored entry as an object; hi is the
+// entry's hit template, nil to look it up.
+func (c *Cache) serveStored(key string, e *store.Entry, hi *hitInfo, result string) (*object.Object, error) {
 	r, err := c.store.OpenBlob(e.Digest)
 	if err != nil {
 		return nil, err
 	}
-	hi := c.info(key, e)
+	if hi == nil {
+		hi = c.info(key, e)
+	}
 	return &object.Object{
 		Key: key, Size: r.Size, ETag: hi.etag, LastModified: hi.lastModified, Header: hi.header,
-		Age: hi.ageHeader(c.clock.Now()), Cache: result,
-		Body: &object.FileBody{R: r, Path: r.Path, N: r.Size, Sendfile: c.cfg.Sendfile, OnClose: func() { _ = r.Close() }},
+		Age: hi.ageHeader(c.clock.Now()), Cache: result, Body: r.Body(c.cfg.Sendfile),
 	}, nil
 }
 

@@ -125,11 +125,6 @@ func age(e *store.Entry, now time.Time) time.Duration {
 	return max(apparent, corrected) + max(now.Sub(e.Stored), 0)
 }
 
-// fresh reports whether e may be served without asking the upstream.
-func (c *Cache) fresh(e *store.Entry, now time.Time) bool {
-	return c.lifetime(e) > age(e, now)
-}
-
 // mayServeStale reports whether e may be served stale when the upstream
 // fails: not when the upstream said it must be revalidated.
 func mayServeStale(e *store.Entry) bool {

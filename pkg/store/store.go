@@ -19,6 +19,7 @@ import (
 
 	"github.com/relayd/relayd/pkg/clock"
 	"github.com/relayd/relayd/pkg/digest"
+	"github.com/relayd/relayd/pkg/object"
 )
 
 // Sentinel errors; callers test them with errors.Is.
@@ -521,6 +522,11 @@ func (r *Reader) Read(p []byte) (int, error) {
 		err = nil
 	}
 	return n, err
+}
+
+// Body is r as an object body; closing the body releases r.
+func (r *Reader) Body(sendfile bool) *object.FileBody {
+	return &object.FileBody{R: r, Path: r.Path, N: r.Size, Sendfile: sendfile, OnClose: func() { _ = r.Close() }}
 }
 
 // Close releases the blob for eviction.

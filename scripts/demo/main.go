@@ -20,6 +20,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -112,7 +113,7 @@ func run(relayd string, keep bool) error {
 	for p := range tree {
 		paths = append(paths, p)
 	}
-	sortStrings(paths)
+	slices.Sort(paths)
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "fetch\tpath\tbytes\tX-Relay-Cache\ttime\tsha256 ok")
 	var served int64
@@ -244,12 +245,4 @@ func metric(ctx context.Context, url, name string) string {
 		}
 	}
 	return "?"
-}
-
-func sortStrings(s []string) {
-	for i := 1; i < len(s); i++ {
-		for j := i; j > 0 && s[j] < s[j-1]; j-- {
-			s[j], s[j-1] = s[j-1], s[j]
-		}
-	}
 }
