@@ -1,0 +1,17 @@
+// Package events is the push channel down the tree: a parent relay tells
+// the children and agents that opened a stream to it (GET /-/events,
+// server-sent events) that a new catalog generation is live or that its
+// group's relays changed. Connections are always opened by the child, so
+// push crosses firewalls that allow outbound traffic only.
+//
+// A Hub keeps the newest event of each kind and wakes its subscribers;
+// each subscriber is sent what it has not seen yet, newest only. Events
+// describe state ("generation 12 is live"), not steps, so a slow or
+// reconnecting subscriber that skips intermediate events loses nothing,
+// and a subscriber costs O(1) memory however many events are published.
+// Encode and Reader are the wire format (text/event-stream), used by the
+// server, the relay's upstream client and agents.
+//
+// It does not dial, retry or serve HTTP: hierarchy and agent keep streams
+// open, server writes them.
+package events

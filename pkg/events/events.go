@@ -1,0 +1,301 @@
+package events
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// Event kinds.
+const (
+	// KindCatalog: a new catalog generation is live (data: Generation).
+	KindCatalog = "catalog"
+	// KindRelays: the group's relays changed (data: the /-/relays
+	// document).
+	KindRelays = "relays"
+)
+
+// Event is one server-sent event.
+type Event struct {
+	// ID is the hub's sequence number, increasing.
+	ID uint64
+	// Kind is the SSE event name.
+	Kind string
+	// Data is one line of JSON.
+	Data []byte
+}
+
+// Generation is the data of a KindCatalog event.
+type Generation struct {
+	Generation uint64    `json:"generation"`
+	Digest     string    `json:"digest,omitempty"`    // of the catalog file: its ETag without quotes
+	Published  time.Time `json:"published,omitzero"` // when the origin signed it
+}
+
+// ParseGeneration decodes a KindCatalog event's data.
+func ParseGeneration(ev Event) (Generation, error) {
+	var g Generation
+	if err := json.Unmarshal(ev.Data, &g); err != nil {
+		return g, fmt.Errorf("events: %s data: %w", ev.Kind, err)
+	}
+	if g.Generation == 0 {
+		return g, fmt.Errorf("events: %s data without a generation", ev.Kind)
+	}
+	return g, nil
+}
+
+// Client describes one subscriber, for presence listings.
+type Client struct {
+	// ID is what the subscriber calls itself: an agent's id, a child
+	// relay's node name.
+	ID string `json:"id"`
+	// Addr is its remote address.
+	Addr string `json:"addr"`
+	// Relay is set for a child relay, unset for an agent.
+	Relay bool `json:"relay"`
+	// Group is a child relay's group.
+	Group string `json:"group,omitempty"`
+	// Generation is the catalog generation it reported when it connected.
+	Generation uint64 `json:"generation"`
+	// Since is when the stream opened.
+	Since time.Time `json:"since"`
+}
+
+// Hub fans events out to subscribers. It is safe for concurrent use.
+type Hub struct {
+	mu     sync.Mutex
+	seq    uint64
+	latest map[string]Event
+	subs   map[*Sub]struct{}
+}
+
+// NewHub returns an empty hub.
+func NewHub() *Hub {
+	return &Hub{latest: map[string]Event{}, subs: map[*Sub]struct{}{}}
+}
+
+// Publish records data as the newest event of kind and wakes every
+// subscriber. Publishing the same data again is a no-op: subscribers are
+// told of changes only.
+func (h *Hub) Publish(kind string, data []byte) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if old, ok := h.latest[kind]; ok && bytes.Equal(old.Data, data) {
+		return
+	}
+	h.seq++
+	h.latest[kind] = Event{ID: h.seq, Kind: kind, Data: bytes.Clone(data)}
+	for s := range h.subs {
+		select {
+		case s.wake <- struct{}{}:
+		default: // already woken; it will read the newest state
+		}
+	}
+}
+
+// PublishJSON publishes v encoded as JSON.
+func (h *Hub) PublishJSON(kind string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("events: encode %s: %w", kind, err)
+	}
+	h.Publish(kind, b)
+	return nil
+}
+
+// Latest returns the newest event of kind.
+func (h *Hub) Latest(kind string) (Event, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	ev, ok := h.latest[kind]
+	return ev, ok
+}
+
+// Subscribe adds a subscriber. Its first Next returns the newest event of
+// every kind, so a new or reconnecting subscriber starts from the current
+// state. The caller must Close it.
+func (h *Hub) Subscribe(c Client) *Sub {
+	s := &Sub{h: h, client: c, wake: make(chan struct{}, 1), seen: map[string]uint64{}}
+	s.wake <- struct{}{}
+	h.mu.Lock()
+	h.subs[s] = struct{}{}
+	h.mu.Unlock()
+	return s
+}
+
+// Clients lists the subscribers, oldest first.
+func (h *Hub) Clients() []Client {
+	h.mu.Lock()
+	out := make([]Client, 0, len(h.subs))
+	for s := range h.subs {
+		out = append(out, s.client)
+	}
+	h.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].Since.Before(out[j].Since) })
+	return out
+}
+
+// Count returns how many agents and child relays are subscribed.
+func (h *Hub) Count() (agents, relays int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for s := range h.subs {
+		if s.client.Relay {
+			relays++
+		} else {
+			agents++
+		}
+	}
+	return agents, relays
+}
+
+// Sub is one subscriber.
+type Sub struct {
+	h      *Hub
+	client Client
+	wake   chan struct{}
+	seen   map[string]uint64 // kind → last ID sent; used by one goroutine
+}
+
+// Wake is ready when there may be events to send.
+func (s *Sub) Wake() <-chan struct{} { return s.wake }
+
+// Next returns the events this subscriber has not been sent, oldest
+// first, and marks them sent.
+func (s *Sub) Next() []Event {
+	s.h.mu.Lock()
+	var out []Event
+	for kind, ev := range s.h.latest {
+		if ev.ID > s.seen[kind] {
+			out = append(out, ev)
+		}
+	}
+	s.h.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	for _, ev := range out {
+		s.seen[ev.Kind] = ev.ID
+	}
+	return out
+}
+
+// Close removes the subscriber.
+func (s *Sub) Close() {
+	s.h.mu.Lock()
+	delete(s.h.subs, s)
+	s.h.mu.Unlock()
+}
+
+// Encode writes ev in the text/event-stream format. Data must be a single
+// line (JSON is).
+func Encode(w io.Writer, ev Event) error {
+	if bytes.ContainsAny(ev.Data, "\r\n") {
+		return fmt.Errorf("events: %s data spans lines", ev.Kind)
+	}
+	buf := make([]byte, 0, len(ev.Data)+64)
+	buf = append(buf, "id: "...)
+	buf = strconv.AppendUint(buf, ev.ID, 10)
+	buf = append(buf, "\nevent: "...)
+	buf = append(buf, ev.Kind...)
+	buf = append(buf, "\ndata: "...)
+	buf = append(buf, ev.Data...)
+	buf = append(buf, "\n\n"...)
+	_, err := w.Write(buf)
+	return err
+}
+
+// Ping is a comment line: it keeps the stream (and proxies on the way)
+// from idling out and tells the reader its parent is alive.
+const Ping = ": ping\n\n"
+
+// MaxLine bounds one line of a stream the Reader accepts.
+const MaxLine = 1 << 20
+
+// ErrTooLong: a stream line is longer than MaxLine.
+var ErrTooLong = errors.New("events: line too long")
+
+// Reader decodes a text/event-stream.
+type Reader struct {
+	r *bufio.Reader
+	// Activity, if set, is called for every line read, comments included,
+	// so a caller can tell a live stream from a silent one.
+	Activity func()
+}
+
+// NewReader reads events from r.
+func NewReader(r io.Reader) *Reader { return &Reader{r: bufio.NewReaderSize(r, 4096)} }
+
+// Next returns the next event, skipping comments and fields it does not
+// know. At the end of the stream it returns io.EOF (io.ErrUnexpectedEOF
+// when the stream ends inside an event).
+func (r *Reader) Next() (Event, error) {
+	var ev Event
+	var data [][]byte
+	started := false
+	for {
+		line, err := r.line()
+		if err != nil {
+			if err == io.EOF && started {
+				return Event{}, io.ErrUnexpectedEOF
+			}
+			return Event{}, err
+		}
+		if r.Activity != nil {
+			r.Activity()
+		}
+		if len(line) == 0 {
+			if !started {
+				continue
+			}
+			if ev.Kind == "" {
+				ev.Kind = "message"
+			}
+			ev.Data = bytes.Join(data, []byte("\n"))
+			return ev, nil
+		}
+		if line[0] == ':' {
+			continue
+		}
+		field, value, _ := bytes.Cut(line, []byte(":"))
+		value = bytes.TrimPrefix(value, []byte(" "))
+		switch string(field) {
+		case "event":
+			ev.Kind, started = string(value), true
+		case "data":
+			data, started = append(data, bytes.Clone(value)), true
+		case "id":
+			if id, err := strconv.ParseUint(string(value), 10, 64); err == nil {
+				ev.ID, started = id, true
+			}
+		}
+	}
+}
+
+// line reads one line without its end (\n or \r\n).
+func (r *Reader) line() ([]byte, error) {
+	var out []byte
+	for {
+		chunk, err := r.r.ReadSlice('\n')
+		out = append(out, chunk...)
+		if len(out) > MaxLine {
+			return nil, ErrTooLong
+		}
+		if err == bufio.ErrBufferFull {
+			continue
+		}
+		if err != nil {
+			if err == io.EOF && len(out) > 0 {
+				return nil, io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+		out = bytes.TrimSuffix(out[:len(out)-1], []byte("\r"))
+		return out, nil
+	}
+}
