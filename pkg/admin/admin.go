@@ -41,6 +41,12 @@ type Config struct {
 	Sync Syncer
 	// Members returns the /v1/members document, or an error to answer.
 	Members func() (any, error)
+	// Tree returns the /v1/tree document: this relay's group and every
+	// group below it.
+	Tree func() any
+	// Agents returns the /v1/agents document: the agents and child
+	// relays holding an event stream open to this relay.
+	Agents func() any
 }
 
 // New builds the admin handler.
@@ -65,6 +71,12 @@ func New(cfg Config, log zerolog.Logger) http.Handler {
 		server.WriteJSON(w, http.StatusOK, doc)
 		return nil
 	}))
+	r.Get("/v1/tree", func(w http.ResponseWriter, _ *http.Request) {
+		server.WriteJSON(w, http.StatusOK, cfg.Tree())
+	})
+	r.Get("/v1/agents", func(w http.ResponseWriter, _ *http.Request) {
+		server.WriteJSON(w, http.StatusOK, cfg.Agents())
+	})
 	r.Get("/v1/sync", server.Handle(func(w http.ResponseWriter, _ *http.Request) error {
 		if cfg.Sync == nil {
 			return errNoMirror

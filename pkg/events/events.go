@@ -35,7 +35,7 @@ type Event struct {
 // Generation is the data of a KindCatalog event.
 type Generation struct {
 	Generation uint64    `json:"generation"`
-	Digest     string    `json:"digest,omitempty"`    // of the catalog file: its ETag without quotes
+	Digest     string    `json:"digest,omitempty"`   // of the catalog file: its ETag without quotes
 	Published  time.Time `json:"published,omitzero"` // when the origin signed it
 }
 

@@ -6,10 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,6 +17,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/relayd/relayd/pkg/catalog"
 	"github.com/relayd/relayd/pkg/cleanpath"
 	"github.com/relayd/relayd/pkg/hops"
 )
@@ -51,25 +52,41 @@ type Config struct {
 	// every upstream request. Empty for peer clients: a peer request
 	// stays inside the group.
 	Group string
+	// Node is this relay's name, sent on event streams and reports.
+	Node string
+	// Fallback are base URLs (a grandparent group or the origin) used
+	// only when every upstream has failed. Default none: serve what is
+	// cached and fail the rest.
+	Fallback []string
+	// Rate caps the bytes per second pulled from upstreams and fallbacks
+	// together (fills and mirror syncs alike). 0: no cap.
+	Rate int64
+	// Refresh is how often the parent group's relays are re-read from
+	// {upstream}/-/relays. Default 30s.
+	Refresh time.Duration
 }
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
-	return Config{ConnectTimeout: 3 * time.Second, StallTimeout: 10 * time.Second, UserAgent: "relayd"}
+	return Config{ConnectTimeout: 3 * time.Second, StallTimeout: 10 * time.Second, UserAgent: "relayd", Refresh: 30 * time.Second}
 }
 
 // Client fetches objects from the configured upstreams.
 type Client struct {
-	cfg   Config
-	log   zerolog.Logger
-	bases []*url.URL
-	http  *http.Client
+	cfg      Config
+	log      zerolog.Logger
+	seeds    []*url.URL // as configured
+	fallback []*url.URL
+	http     *http.Client
+	limit    *limiter // nil without a rate cap
+	refresh  chan struct{}
 
 	mu       sync.Mutex
+	learned  []parent             // the parent group's relays, from {seed}/-/relays
 	backoff  map[string]time.Time // base → not before
 	lastLoop string
 
-	loops atomic.Int64
+	loops, failovers, resumes, fallbacks atomic.Int64
 }
 
 // Loops returns how many upstream requests were refused as loops, and the
@@ -98,13 +115,33 @@ func New(cfg Config, log zerolog.Logger) (*Client, error) {
 	if cfg.UserAgent == "" {
 		cfg.UserAgent = def.UserAgent
 	}
-	c := &Client{cfg: cfg, log: log.With().Str("component", "upstream").Logger(), backoff: map[string]time.Time{}}
+	if cfg.Refresh <= 0 {
+		cfg.Refresh = def.Refresh
+	}
+	c := &Client{cfg: cfg, log: log.With().Str("component", "upstream").Logger(), backoff: map[string]time.Time{},
+		refresh: make(chan struct{}, 1)}
 	for _, s := range cfg.Upstreams {
 		u, err := ParseBase(s)
 		if err != nil {
 			return nil, err
 		}
-		c.bases = append(c.bases, u)
+		c.seeds = append(c.seeds, u)
+	}
+	for _, s := range cfg.Fallback {
+		u, err := ParseBase(s)
+		if err != nil {
+			return nil, fmt.Errorf("fallback: %w", err)
+		}
+		c.fallback = append(c.fallback, u)
+	}
+	if len(c.fallback) > 0 && len(c.seeds) == 0 {
+		return nil, errors.New("hierarchy: a fallback needs an upstream to fall back from")
+	}
+	if cfg.Rate < 0 {
+		return nil, fmt.Errorf("hierarchy: upstream rate %d is negative", cfg.Rate)
+	}
+	if cfg.Rate > 0 {
+		c.limit = newLimiter(cfg.Rate)
 	}
 	proxy := http.ProxyFromEnvironment
 	if cfg.Proxy != "" {
@@ -156,22 +193,65 @@ func ParseBase(s string) (*url.URL, error) {
 }
 
 // Configured reports whether any upstream is set.
-func (c *Client) Configured() bool { return len(c.bases) > 0 }
+func (c *Client) Configured() bool { return len(c.seeds) > 0 }
+
+// Stats counts what the client did to keep transfers going.
+type Stats struct {
+	// Failovers: requests that moved on from a failed upstream.
+	Failovers int64 `json:"failovers"`
+	// Resumes: transfers that broke mid-body and went on, with Range,
+	// from another upstream.
+	Resumes int64 `json:"resumes"`
+	// Fallbacks: requests sent to a fallback because every upstream
+	// failed.
+	Fallbacks int64 `json:"fallbacks"`
+}
+
+// Stats returns the counters.
+func (c *Client) Stats() Stats {
+	return Stats{Failovers: c.failovers.Load(), Resumes: c.resumes.Load(), Fallbacks: c.fallbacks.Load()}
+}
 
 // Fetch GETs the object key from an upstream, trying them in random order
-// and skipping those that fail (connect error, timeout, 5xx). hdr adds
-// request headers (conditional validators, Range). The response body
-// fails with ErrTimeout when the upstream stalls for StallTimeout; the
-// caller closes it.
+// and skipping those that fail (connect error, timeout, 5xx); when all
+// fail, it tries the fallbacks. hdr adds request headers (conditional
+// validators, Range, catalog.GenerationHeader). The response body fails
+// with ErrTimeout when the upstream stalls for StallTimeout; a body that
+// breaks mid-transfer goes on from another upstream with Range, so the
+// caller sees one whole body. The caller closes it.
 func (c *Client) Fetch(ctx context.Context, key string, hdr http.Header) (*http.Response, error) {
-	if len(c.bases) == 0 {
+	if len(c.seeds) == 0 {
 		return nil, ErrNoUpstream
 	}
+	want, _ := strconv.ParseUint(hdr.Get(catalog.GenerationHeader), 10, 64)
+	resp, base, err := c.tryAll(ctx, c.candidates(want), key, hdr)
+	if err != nil && len(c.fallback) > 0 && ctx.Err() == nil && !errors.Is(err, hops.ErrLoop) {
+		c.fallbacks.Add(1)
+		c.log.Warn().Err(err).Str("key", key).Msg("every upstream failed; trying the fallback")
+		resp, base, err = c.tryAll(ctx, c.shuffled(c.fallback), key, hdr)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusPartialContent {
+		resp.Body = c.resumable(ctx, resp, base, key, hdr)
+	}
+	if c.limit != nil {
+		resp.Body = c.limit.body(ctx, resp.Body)
+	}
+	return resp, nil
+}
+
+// tryAll asks each base in turn until one answers below 500.
+func (c *Client) tryAll(ctx context.Context, bases []*url.URL, key string, hdr http.Header) (*http.Response, *url.URL, error) {
 	var errs []error
-	for _, base := range c.order() {
+	for i, base := range bases {
+		if i > 0 {
+			c.failovers.Add(1)
+		}
 		resp, err := c.fetchOne(ctx, base, key, hdr)
 		if err == nil && resp.StatusCode < 500 {
-			return resp, nil
+			return resp, base, nil
 		}
 		if err == nil {
 			err = fmt.Errorf("%s: status %d", base.Host, resp.StatusCode)
@@ -183,20 +263,22 @@ func (c *Client) Fetch(ctx context.Context, key string, hdr http.Header) (*http.
 			resp.Body.Close()
 		}
 		if ctx.Err() != nil {
-			return nil, ctx.Err()
+			return nil, nil, ctx.Err()
 		}
 		c.markFailed(base)
 		c.log.Warn().Err(err).Str("upstream", base.Redacted()).Str("key", key).Msg("upstream failed, trying the next")
 		errs = append(errs, err)
 	}
+	// Every parent failed: the group may have changed under us.
+	c.Refresh()
 	err := errors.Join(errs...)
 	if errors.Is(err, hops.ErrLoop) {
-		return nil, err
+		return nil, nil, err
 	}
 	if isTimeout(err) {
-		return nil, fmt.Errorf("%w: %w", ErrTimeout, err)
+		return nil, nil, fmt.Errorf("%w: %w", ErrTimeout, err)
 	}
-	return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	return nil, nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 }
 
 // FetchFrom GETs key from one given base URL (a peer relay of the group),
@@ -211,26 +293,6 @@ func (c *Client) FetchFrom(ctx context.Context, base, key string, hdr http.Heade
 		return nil, fmt.Errorf("%w: %w", ErrTimeout, err)
 	}
 	return resp, err
-}
-
-// order returns the bases in random order, those in backoff last.
-func (c *Client) order() []*url.URL {
-	out := make([]*url.URL, len(c.bases))
-	copy(out, c.bases)
-	rand.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
-	now := time.Now()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	healthy := out[:0:0]
-	var cooling []*url.URL
-	for _, u := range out {
-		if now.Before(c.backoff[u.String()]) {
-			cooling = append(cooling, u)
-		} else {
-			healthy = append(healthy, u)
-		}
-	}
-	return append(healthy, cooling...)
 }
 
 // markFailed puts base into a short backoff so the next requests try the
@@ -254,12 +316,7 @@ func (c *Client) fetchOne(ctx context.Context, base *url.URL, key string, hdr ht
 	for k, v := range hdr {
 		req.Header[k] = v
 	}
-	req.Header.Set("User-Agent", c.cfg.UserAgent)
-	if path := hops.From(ctx); c.cfg.Group != "" {
-		req.Header.Set(hops.Header, hops.Format(path, c.cfg.Group))
-	} else if len(path) > 0 {
-		req.Header.Set(hops.Header, strings.Join(path, ","))
-	}
+	c.setHeaders(ctx, req)
 	resp, err := c.http.Do(req)
 	if err != nil {
 		cancel(err)
@@ -267,6 +324,17 @@ func (c *Client) fetchOne(ctx context.Context, base *url.URL, key string, hdr ht
 	}
 	resp.Body = newStallReader(resp.Body, c.cfg.StallTimeout, cancel)
 	return resp, nil
+}
+
+// setHeaders adds what every request of this client carries: the user
+// agent and the loop guard's path.
+func (c *Client) setHeaders(ctx context.Context, req *http.Request) {
+	req.Header.Set("User-Agent", c.cfg.UserAgent)
+	if path := hops.From(ctx); c.cfg.Group != "" {
+		req.Header.Set(hops.Header, hops.Format(path, c.cfg.Group))
+	} else if len(path) > 0 {
+		req.Header.Set(hops.Header, strings.Join(path, ","))
+	}
 }
 
 // stallReader cancels the request when no byte arrives for d.

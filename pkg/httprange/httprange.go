@@ -233,3 +233,31 @@ func trimOWS(s string) string {
 	}
 	return s
 }
+
+// ParseContentRange reads a 206 response's Content-Range value,
+// "bytes first-last/complete" or "bytes first-last/*" (complete -1).
+func ParseContentRange(v string) (Range, int64, error) {
+	unit, rest, ok := strings.Cut(strings.TrimSpace(v), " ")
+	if !ok || !isBytes(unit) {
+		return Range{}, 0, invalid("content-range: want bytes first-last/complete")
+	}
+	span, size, ok := strings.Cut(rest, "/")
+	if !ok {
+		return Range{}, 0, invalid("content-range: no complete length")
+	}
+	first, last, ok := strings.Cut(span, "-")
+	start, ok1 := parseDigits(first)
+	end, ok2 := parseDigits(last)
+	if !ok || !ok1 || !ok2 || end < start || end == math.MaxInt64 {
+		return Range{}, 0, invalid("content-range: bad first-last")
+	}
+	total := int64(-1)
+	if size != "*" {
+		n, ok := parseDigits(size)
+		if !ok || n <= end || n == math.MaxInt64 {
+			return Range{}, 0, invalid("content-range: bad complete length")
+		}
+		total = n
+	}
+	return Range{Start: start, Length: end - start + 1}, total, nil
+}

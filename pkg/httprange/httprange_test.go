@@ -306,3 +306,53 @@ func BenchmarkParse(b *testing.B) {
 		})
 	}
 }
+
+func TestParseContentRange(t *testing.T) {
+	cases := []struct {
+		in         string
+		start, end int64
+		total      int64
+		ok         bool
+	}{
+		{"bytes 0-99/1000", 0, 99, 1000, true},
+		{"bytes 500-999/*", 500, 999, -1, true},
+		{"BYTES 5-5/6", 5, 5, 6, true},
+		{"bytes 0-99/99", 0, 0, 0, false},
+		{"bytes 9-1/100", 0, 0, 0, false},
+		{"bytes */100", 0, 0, 0, false},
+		{"bytes 0-/100", 0, 0, 0, false},
+		{"items 0-1/2", 0, 0, 0, false},
+		{"bytes -1-5/9", 0, 0, 0, false},
+		{"bytes 0-99999999999999999999/*", 0, 0, 0, false},
+		{"", 0, 0, 0, false},
+	}
+	for _, tc := range cases {
+		r, total, err := ParseContentRange(tc.in)
+		if (err == nil) != tc.ok {
+			t.Errorf("%q: err %v, want ok=%v", tc.in, err, tc.ok)
+			continue
+		}
+		if tc.ok && (r.Start != tc.start || r.End() != tc.end || total != tc.total) {
+			t.Errorf("%q = %d-%d/%d, want %d-%d/%d", tc.in, r.Start, r.End(), total, tc.start, tc.end, tc.total)
+		}
+	}
+}
+
+func FuzzParseContentRange(f *testing.F) {
+	f.Add("bytes 0-99/1000")
+	f.Add("bytes 1-2/*")
+	f.Fuzz(func(t *testing.T, s string) {
+		r, total, err := ParseContentRange(s)
+		if err != nil {
+			return
+		}
+		if r.Start < 0 || r.Length < 1 || (total != -1 && r.End() >= total) {
+			t.Fatalf("%q gave %+v/%d", s, r, total)
+		}
+		if total >= 0 {
+			if back, _, err := ParseContentRange(r.ContentRange(total)); err != nil || back != r {
+				t.Fatalf("%q does not round-trip: %v", s, err)
+			}
+		}
+	})
+}

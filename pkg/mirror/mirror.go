@@ -45,6 +45,9 @@ type Config struct {
 	Serve bool
 	// Sendfile selects how objects are copied (see object.FileBody).
 	Sendfile bool
+	// OnLive, if set, is called after a new generation went live (to
+	// announce it to children and agents). It must not block.
+	OnLive func(*catalog.Signed)
 }
 
 // DefaultConfig returns the defaults.
@@ -107,6 +110,7 @@ type Mirror struct {
 	live     *catalog.Signed // the complete generation served
 	upstream *catalog.Signed // the newest verified upstream catalog
 	etag     string          // of the upstream catalog, for If-None-Match
+	want     uint64          // a generation announced by the parent, not live yet
 	progress Progress
 	rejected int64
 	lastSync time.Time
@@ -152,6 +156,28 @@ func (m *Mirror) Trigger() {
 	case m.trigger <- struct{}{}:
 	default: // one already pending
 	}
+}
+
+// Want asks for a sync now because the parent announced generation g:
+// until g is live, the mirror asks only parents that have it.
+func (m *Mirror) Want(g uint64) {
+	m.mu.Lock()
+	if m.live == nil || g > m.live.Generation {
+		m.want = max(m.want, g)
+	}
+	m.mu.Unlock()
+	m.Trigger()
+}
+
+// Behind reports whether a request that works from generation g must be
+// refused because this mirror has not made g live yet; it then starts a
+// sync, so the relay catches up.
+func (m *Mirror) Behind(g uint64) bool {
+	if live := m.Live(); live != nil && live.Generation >= g {
+		return false
+	}
+	m.Want(g)
+	return true
 }
 
 // Run syncs at once, then every Interval or when triggered, until ctx ends.

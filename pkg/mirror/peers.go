@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/relayd/relayd/pkg/catalog"
@@ -60,6 +61,10 @@ func (m *Mirror) ensure(ctx context.Context, o catalog.Object, st *syncState) er
 			return nil, nil
 		}
 		return nil, m.download(ctx, o, st, func(hdr http.Header) (*http.Response, error) {
+			if st.generation > 0 {
+				// Only from a parent that has this generation live.
+				hdr.Set(catalog.GenerationHeader, strconv.FormatUint(st.generation, 10))
+			}
 			return m.up.Fetch(ctx, o.Path, hdr)
 		})
 	})
@@ -80,7 +85,10 @@ func (m *Mirror) Blob(ctx context.Context, d digest.Digest, path string) (*objec
 				return nil, fmt.Errorf("%w: %s is not listed with %s", ErrNotFound, path, d)
 			}
 		}
-		if err := m.ensure(ctx, o, &syncState{}); err != nil {
+		m.mu.RLock()
+		gen := m.upstream.Generation
+		m.mu.RUnlock()
+		if err := m.ensure(ctx, o, &syncState{generation: gen}); err != nil {
 			return nil, err
 		}
 	}

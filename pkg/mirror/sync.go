@@ -50,6 +50,7 @@ type Progress struct {
 
 // syncState counts a sync in flight without taking the mirror's lock.
 type syncState struct {
+	generation                              uint64 // the target; 0: unknown
 	objectsDone, bytesDone, fetched, errors atomic.Int64
 	fromPeers                               atomic.Int64
 }
@@ -134,7 +135,7 @@ func (m *Mirror) Sync(ctx context.Context) error {
 			}
 		}
 	}
-	st := &syncState{}
+	st := &syncState{generation: c.Generation}
 	m.mu.Lock()
 	m.cur = st
 	m.progress = Progress{State: StateSyncing, Generation: m.progress.Generation, Target: c.Generation,
@@ -192,6 +193,9 @@ func (m *Mirror) Sync(ctx context.Context) error {
 	}
 	m.mu.Lock()
 	m.live = c
+	if m.want <= c.Generation {
+		m.want = 0
+	}
 	m.cur = nil
 	m.progress.State = StateInSync
 	m.progress.Generation = c.Generation
@@ -202,6 +206,9 @@ func (m *Mirror) Sync(ctx context.Context) error {
 	m.progress.Finished = m.clock.Now()
 	m.mu.Unlock()
 	m.log.Info().Uint64("generation", c.Generation).Int64("fetched_bytes", st.fetched.Load()).Msg("generation live")
+	if m.cfg.OnLive != nil {
+		m.cfg.OnLive(c)
+	}
 	m.collect(want)
 	return nil
 }
@@ -253,6 +260,11 @@ func (m *Mirror) fetchCatalog(ctx context.Context) (*catalog.Signed, error) {
 	m.mu.RLock()
 	if m.etag != "" {
 		hdr.Set("If-None-Match", m.etag)
+	}
+	if m.want > 0 {
+		// Announced by a parent: parents still behind answer 503 and
+		// the client moves on to one that has it.
+		hdr.Set(catalog.GenerationHeader, strconv.FormatUint(m.want, 10))
 	}
 	m.mu.RUnlock()
 	resp, err := m.up.Fetch(ctx, catalog.File, hdr)

@@ -73,8 +73,13 @@ type Config struct {
 	Mirror mirror.Config
 	// Cache is the proxy cache's behaviour.
 	Cache proxycache.Config
-	// Upstream is where a proxy fetches from.
+	// Upstream is where a relay fetches from: its parent group (or the
+	// origin), the fallback, the WAN rate cap.
 	Upstream hierarchy.Config
+	// ReportInterval is how often a relay reports itself and its subtree
+	// to its parents (for /v1/tree); reports expire after three. Default
+	// 10s.
+	ReportInterval time.Duration
 }
 
 // DefaultConfig returns the defaults of ARCHITECTURE.md.
@@ -83,6 +88,7 @@ func DefaultConfig() Config {
 	return Config{
 		Node: host, Mode: ModeProxy, DataDir: "/var/lib/relayd",
 		Listen: ":20080", Admin: "127.0.0.1:20090", Gossip: ":7946", MaxHops: hops.DefaultMax, DrainTimeout: 30 * time.Second,
+		ReportInterval: 10 * time.Second,
 		Cache: proxycache.DefaultConfig(), Upstream: hierarchy.DefaultConfig(), Mirror: mirror.DefaultConfig(),
 	}
 }
@@ -115,6 +121,14 @@ func (c *Config) Validate() error {
 				errs = append(errs, err)
 			}
 		}
+		for _, u := range c.Upstream.Fallback {
+			if _, err := hierarchy.ParseBase(u); err != nil {
+				errs = append(errs, fmt.Errorf("fallback: %w", err))
+			}
+		}
+		if c.Upstream.Rate < 0 {
+			errs = append(errs, errors.New("upstream-rate is negative"))
+		}
 		if c.DataDir == "" {
 			errs = append(errs, fmt.Errorf("mode %s needs --data-dir", c.Mode))
 		}
@@ -143,6 +157,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxHops < 1 {
 		errs = append(errs, fmt.Errorf("max-hops %d: want at least 1", c.MaxHops))
+	}
+	if c.ReportInterval <= 0 {
+		errs = append(errs, fmt.Errorf("report-interval %s: want more than 0", c.ReportInterval))
 	}
 	if c.CacheMax < 0 {
 		errs = append(errs, errors.New("cache-max is negative"))

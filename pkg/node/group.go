@@ -89,6 +89,7 @@ func (n *Node) publishMeta(ctx context.Context) error {
 			if err := n.group.SetMeta(func(x *group.Meta) { *x = m }); err != nil {
 				n.log.Warn().Err(err).Msg("update group metadata")
 			}
+			n.publishRelays()
 		}
 	}
 }

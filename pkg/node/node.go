@@ -19,6 +19,7 @@ import (
 	"github.com/relayd/relayd/pkg/admin"
 	"github.com/relayd/relayd/pkg/catalog"
 	"github.com/relayd/relayd/pkg/clock"
+	"github.com/relayd/relayd/pkg/events"
 	"github.com/relayd/relayd/pkg/group"
 	"github.com/relayd/relayd/pkg/hierarchy"
 	"github.com/relayd/relayd/pkg/mirror"
@@ -51,6 +52,12 @@ type Node struct {
 	url     string     // advertised content URL
 	reg     *prometheus.Registry
 
+	events    *events.Hub     // what /-/events announces
+	tree      *hierarchy.Tree // the children's reports
+	reportNow chan struct{}
+	closing   chan struct{} // closed when shutdown starts: ends event streams
+	closeOnce sync.Once
+
 	contentLn, adminLn net.Listener
 	contentSrv         *http.Server
 	conns              *conns // content connections without a request yet
@@ -63,14 +70,17 @@ func New(cfg Config, log zerolog.Logger, clk clock.Clock) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	n := &Node{cfg: cfg, log: log.With().Str("node", cfg.Node).Logger(), start: clk.Now(), reg: prometheus.NewRegistry(), conns: newConns()}
+	n := &Node{cfg: cfg, log: log.With().Str("node", cfg.Node).Logger(), start: clk.Now(), reg: prometheus.NewRegistry(), conns: newConns(),
+		events: events.NewHub(), tree: hierarchy.NewTree(3*cfg.ReportInterval, clk), reportNow: make(chan struct{}, 1),
+		closing: make(chan struct{})}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("listen %s: %w", cfg.Listen, err)
 	}
 	n.contentLn = ln
 	n.url = advertiseURL(cfg, ln.Addr().String())
-	content := server.ContentConfig{Ready: n.ready, Relays: n.relays, Group: cfg.Group, MaxHops: cfg.MaxHops, OnLoop: n.refusedLoop}
+	content := server.ContentConfig{Ready: n.ready, Relays: n.relays, Group: cfg.Group, MaxHops: cfg.MaxHops, OnLoop: n.refusedLoop,
+		Events: n.events, Report: n.takeReport, Closing: n.closing}
 	if cfg.Mode == ModeOrigin {
 		// An origin never forwards: nothing can loop through it.
 		content.Group = ""
@@ -97,6 +107,11 @@ func New(cfg Config, log zerolog.Logger, clk clock.Clock) (*Node, error) {
 		if n.mirror != nil {
 			content.Catalog = n.serveCatalog
 			content.Blob = n.mirror.Blob
+			content.Behind = n.mirror.Behind
+		} else {
+			// Without the public key a proxy passes the catalog on as a
+			// cached object, revalidated on every request; agents verify.
+			content.Catalog = func(ctx context.Context) (*object.Object, error) { return n.cache.Get(ctx, catalog.File) }
 		}
 	}
 	n.registerMetrics()
@@ -132,7 +147,8 @@ func New(cfg Config, log zerolog.Logger, clk clock.Clock) (*Node, error) {
 		}
 		n.adminLn = aln
 		n.adminSrv = &http.Server{
-			Handler: admin.New(admin.Config{Status: n.status, Registry: n.reg, Token: token, Sync: n.syncer(), Members: n.members},
+			Handler: admin.New(admin.Config{Status: n.status, Registry: n.reg, Token: token, Sync: n.syncer(), Members: n.members,
+				Tree: n.treeView, Agents: n.agents},
 				n.log.With().Str("component", "admin").Logger()),
 			// The admin API serves small documents only.
 			ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
@@ -175,6 +191,7 @@ func (n *Node) Run(ctx context.Context) error {
 			go func() { done <- srv.Shutdown(dctx) }()
 			if srv == n.contentSrv {
 				n.conns.closeFresh()
+				n.closeOnce.Do(func() { close(n.closing) })
 			}
 			if err := <-done; err != nil {
 				n.log.Warn().Err(err).Msgf("%s: drain timeout, closing remaining connections", name)
@@ -193,6 +210,22 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	if n.mirror != nil {
 		g.Go(func() error { return n.mirror.Run(gctx) })
+	}
+	if n.origin != nil {
+		g.Go(func() error { return n.watchOrigin(gctx) })
+	}
+	if n.up != nil {
+		g.Go(func() error { return n.up.Run(gctx) })
+		g.Go(func() error { return n.watchParent(gctx) })
+		g.Go(func() error { return n.reportLoop(gctx) })
+	}
+	if n.mirror != nil {
+		if c := n.mirror.Live(); c != nil {
+			n.mirrorLive(c) // restored from disk: announce it
+		}
+	}
+	if n.group == nil {
+		n.publishRelays()
 	}
 	if n.group != nil {
 		// On shutdown the group is left first thing, so agents and peers
@@ -240,7 +273,7 @@ func (n *Node) openRelay(cfg Config, clk clock.Clock) error {
 	n.store = st
 	ucfg := cfg.Upstream
 	ucfg.UserAgent = "relayd/" + Version
-	ucfg.Group = cfg.Group
+	ucfg.Group, ucfg.Node = cfg.Group, cfg.Node
 	up, err := hierarchy.New(ucfg, n.log)
 	if err != nil {
 		return err
@@ -257,7 +290,8 @@ func (n *Node) openRelay(cfg Config, clk clock.Clock) error {
 		// A proxy follows the catalog (to verify and to know what is
 		// immutable) and mirrors only the kinds it was told to.
 		mcfg.Serve = cfg.Mode == ModeMirror || len(mcfg.Include) > 0
-		if n.mirror, err = mirror.New(mcfg, st, up, n.log, clk); err != nil {
+		mcfg.OnLive = n.mirrorLive
+		if n.mirror, err = mirror.New(mcfg, st, background{up}, n.log, clk); err != nil {
 			return err
 		}
 	}
@@ -269,6 +303,14 @@ func (n *Node) openRelay(cfg Config, clk clock.Clock) error {
 		n.cache = proxycache.New(cfg.Cache, st, up, expect, n.log, clk)
 	}
 	return nil
+}
+
+// background is the upstream as the mirror uses it: its traffic yields to
+// agents' fills under --upstream-rate.
+type background struct{ up *hierarchy.Client }
+
+func (b background) Fetch(ctx context.Context, key string, hdr http.Header) (*http.Response, error) {
+	return b.up.Fetch(hierarchy.Background(ctx), key, hdr)
 }
 
 // Get routes an object request: the mirror serves what it holds (all of a

@@ -18,7 +18,12 @@ import (
 	"path"
 	"path/filepath"
 	"strconv"
+	"time"
 
+	"github.com/rs/zerolog"
+
+	"github.com/relayd/relayd/pkg/catalog"
+	"github.com/relayd/relayd/pkg/digest"
 	"github.com/relayd/relayd/pkg/object"
 )
 
@@ -50,7 +55,7 @@ func (o *Origin) Close() error { return o.root.Close() }
 // Catalog serves the published catalog file (tree/-/catalog), as written
 // by `relayd publish`.
 func (o *Origin) Catalog(ctx context.Context) (*object.Object, error) {
-	return o.Get(ctx, "-/catalog")
+	return o.Get(ctx, catalog.File)
 }
 
 // Get opens the file for key (a cleanpath key).
@@ -91,4 +96,44 @@ func (o *Origin) Get(_ context.Context, key string) (*object.Object, error) {
 func isEscape(err error) bool {
 	var pe *fs.PathError
 	return errors.As(err, &pe) && pe.Err != nil && pe.Err.Error() == "path escapes from parent"
+}
+
+// Published describes the catalog file an origin serves.
+type Published struct {
+	Generation uint64
+	Published  time.Time
+	Digest     digest.Digest // of the file
+}
+
+// WatchCatalog looks at the catalog file every interval until ctx ends
+// and calls fn when a new generation appears (and once at start when
+// there is one), so the origin can push it down the tree the moment
+// `relayd publish` has written it. A file that does not parse is logged
+// and skipped: children verify what they fetch anyway.
+func (o *Origin) WatchCatalog(ctx context.Context, interval time.Duration, log zerolog.Logger, fn func(Published)) {
+	var last struct {
+		size    int64
+		modTime time.Time
+		gen     uint64
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if st, err := o.root.Stat(filepath.FromSlash(catalog.File)); err == nil && (st.Size() != last.size || !st.ModTime().Equal(last.modTime)) {
+			if b, err := o.root.ReadFile(filepath.FromSlash(catalog.File)); err == nil {
+				last.size, last.modTime = st.Size(), st.ModTime()
+				if g, p, err := catalog.Peek(b); err != nil {
+					log.Warn().Err(err).Msg("catalog file does not parse; not announced")
+				} else if g != last.gen {
+					last.gen = g
+					fn(Published{Generation: g, Published: p, Digest: digest.FromBytes(b)})
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }

@@ -3,13 +3,18 @@ package server
 import (
 	"context"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/rs/zerolog"
 
+	"github.com/relayd/relayd/pkg/catalog"
 	"github.com/relayd/relayd/pkg/cleanpath"
 	"github.com/relayd/relayd/pkg/digest"
+	"github.com/relayd/relayd/pkg/events"
+	"github.com/relayd/relayd/pkg/hierarchy"
 	"github.com/relayd/relayd/pkg/hops"
 	"github.com/relayd/relayd/pkg/object"
 	"github.com/relayd/relayd/pkg/proxycache"
@@ -48,6 +53,21 @@ type ContentConfig struct {
 	MaxHops int
 	// OnLoop, if set, is told of every request refused as a loop.
 	OnLoop func(error)
+	// Events serves /-/events; nil: 404.
+	Events *events.Hub
+	// Heartbeat is how often an idle event stream gets a ping. Default
+	// DefaultHeartbeat.
+	Heartbeat time.Duration
+	// Report takes a child relay's POST /-/report; nil: 404.
+	Report func(hierarchy.Report) error
+	// Behind reports whether the node has not made generation g live yet
+	// (and starts catching up): a request carrying
+	// catalog.GenerationHeader g then gets 503, so the requester asks a
+	// relay that has it. nil: the header is ignored (an origin).
+	Behind func(g uint64) bool
+	// Closing, when closed, ends every event stream: the server is
+	// shutting down and streams never end by themselves.
+	Closing <-chan struct{}
 }
 
 // BlobPathHeader names the catalog path of a /-/blob request.
@@ -59,21 +79,30 @@ const PeerHeader = "X-Relay-Peer"
 
 // Content is the content port's router.
 type Content struct {
-	src     Source
-	catalog CatalogFunc
-	ready   Readiness
-	relays  func() any
-	blob    func(ctx context.Context, d digest.Digest, path string) (*object.Object, error)
-	group   string
-	maxHops int
-	onLoop  func(error)
-	log     zerolog.Logger
+	src       Source
+	catalog   CatalogFunc
+	ready     Readiness
+	relays    func() any
+	blob      func(ctx context.Context, d digest.Digest, path string) (*object.Object, error)
+	group     string
+	maxHops   int
+	onLoop    func(error)
+	events    *events.Hub
+	heartbeat time.Duration
+	report    func(hierarchy.Report) error
+	closing   <-chan struct{}
+	behind    func(uint64) bool
+	log       zerolog.Logger
 }
 
 // NewContent builds the content-port handler.
 func NewContent(cfg ContentConfig, log zerolog.Logger) http.Handler {
 	c := &Content{src: cfg.Source, catalog: cfg.Catalog, ready: cfg.Ready, relays: cfg.Relays, blob: cfg.Blob,
-		group: cfg.Group, maxHops: cfg.MaxHops, onLoop: cfg.OnLoop, log: log}
+		group: cfg.Group, maxHops: cfg.MaxHops, onLoop: cfg.OnLoop, events: cfg.Events, heartbeat: cfg.Heartbeat,
+		report: cfg.Report, closing: cfg.Closing, behind: cfg.Behind, log: log}
+	if c.heartbeat <= 0 {
+		c.heartbeat = DefaultHeartbeat
+	}
 	r := chi.NewRouter()
 	r.Use(AccessLog(log))
 	r.MethodNotAllowed(Handle(func(w http.ResponseWriter, r *http.Request) error {
@@ -98,6 +127,8 @@ func NewContent(cfg ContentConfig, log zerolog.Logger) http.Handler {
 			return nil
 		}))
 		r.Head("/catalog", Handle(c.serveCatalog))
+		r.Get("/events", Handle(c.serveEvents))
+		r.Post("/report", Handle(c.serveReport))
 	})
 	r.Get("/*", Handle(c.object))
 	r.Head("/*", Handle(c.object))
@@ -133,6 +164,9 @@ func (c *Content) object(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := c.checkGeneration(r); err != nil {
+		return err
+	}
 	obj, err := c.src.Get(ctx, key)
 	if err != nil {
 		return err
@@ -160,6 +194,24 @@ func (c *Content) guard(r *http.Request) (context.Context, error) {
 		}
 	}
 	return hops.With(ctx, path), nil
+}
+
+// checkGeneration refuses a request that works from a catalog generation
+// this relay has not made live yet.
+func (c *Content) checkGeneration(r *http.Request) error {
+	v := r.Header.Get(catalog.GenerationHeader)
+	if v == "" || c.behind == nil {
+		return nil
+	}
+	g, err := strconv.ParseUint(v, 10, 64)
+	if err != nil || g == 0 {
+		return &Error{Status: http.StatusBadRequest, Code: "bad_header", Msg: catalog.GenerationHeader + " must be a generation number"}
+	}
+	if c.behind(g) {
+		return &Error{Status: http.StatusServiceUnavailable, Code: "generation_behind",
+			Msg: "this relay has not completed generation " + v + " yet; ask another"}
+	}
+	return nil
 }
 
 // serveBlob answers a group peer's /-/blob/<hex>.
@@ -190,6 +242,9 @@ func (c *Content) serveBlob(w http.ResponseWriter, r *http.Request) error {
 func (c *Content) serveCatalog(w http.ResponseWriter, r *http.Request) error {
 	if c.catalog == nil {
 		return &Error{Status: http.StatusNotFound, Code: "no_catalog", Msg: "this node serves no catalog"}
+	}
+	if err := c.checkGeneration(r); err != nil {
+		return err
 	}
 	obj, err := c.catalog(r.Context())
 	if err != nil {

@@ -658,7 +658,7 @@ func (o *grpRangeOrigin) rangesSeen() []string {
 func (o *grpRangeOrigin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rng := r.Header.Get("Range")
 	o.mu.Lock()
-	if r.Method == http.MethodGet {
+	if r.Method == http.MethodGet && !strings.HasPrefix(r.URL.Path, "/-/") {
 		o.ranges = append(o.ranges, rng)
 	}
 	data, ok := o.data[r.URL.Path]

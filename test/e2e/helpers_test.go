@@ -429,6 +429,13 @@ func (o *testOrigin) seenPaths() []string {
 
 func (o *testOrigin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	o.mu.Lock()
+	if o.objects[r.URL.Path] == nil && strings.HasPrefix(r.URL.Path, "/-/") {
+		// A relay probing for the relay API (/-/relays, /-/events,
+		// /-/report): a plain server has none. Not counted as traffic.
+		o.mu.Unlock()
+		http.NotFound(w, r)
+		return
+	}
 	o.paths = append(o.paths, r.URL.EscapedPath())
 	if r.Method == http.MethodGet {
 		o.gets[r.URL.Path]++

@@ -451,8 +451,10 @@ func TestMirrorRejectsTamperedAndForged(t *testing.T) {
 	writeAtomicFile(t, catPath, forged)
 	before := getSync(t, admin)
 	st = syncNow(t, admin)
-	if st.RejectedCatalogs != before.RejectedCatalogs+1 || st.Generation != liveGen || st.State != "failed" {
-		t.Errorf("sync against a catalog signed by another key: %+v, want failed, rejected_catalogs %d, generation %d", st, before.RejectedCatalogs+1, liveGen)
+	// At least once: the origin also announces the new file on its event
+	// stream, and the mirror syncs at that push too.
+	if st.RejectedCatalogs < before.RejectedCatalogs+1 || st.Generation != liveGen || st.State != "failed" {
+		t.Errorf("sync against a catalog signed by another key: %+v, want failed, rejected_catalogs at least %d, generation %d", st, before.RejectedCatalogs+1, liveGen)
 	}
 	t.Logf("(b) forged catalog: %+v", st)
 	wantBody(t, get(t, c, http.MethodGet, mirror.url+"/-/catalog"), live, "mirror /-/catalog after the forged catalog")
@@ -466,8 +468,8 @@ func TestMirrorRejectsTamperedAndForged(t *testing.T) {
 		t.Errorf("relayd sync --follow against a truncated catalog: err %v, stderr %q, want a non-zero exit and \"sync failed\"\n%s", err, stderr, stdout)
 	}
 	st = getSync(t, admin)
-	if st.RejectedCatalogs != before.RejectedCatalogs+1 || st.Generation != liveGen || st.State != "failed" {
-		t.Errorf("sync against a truncated catalog: %+v, want failed, rejected_catalogs %d, generation %d", st, before.RejectedCatalogs+1, liveGen)
+	if st.RejectedCatalogs < before.RejectedCatalogs+1 || st.Generation != liveGen || st.State != "failed" {
+		t.Errorf("sync against a truncated catalog: %+v, want failed, rejected_catalogs at least %d, generation %d", st, before.RejectedCatalogs+1, liveGen)
 	}
 	t.Logf("(c) truncated catalog: %+v", st)
 	wantBody(t, get(t, c, http.MethodGet, mirror.url+"/-/catalog"), live, "mirror /-/catalog after the truncated catalog")

@@ -1,0 +1,182 @@
+// The child's side of push and reports: an event stream kept open to one
+// parent, and periodic reports posted to every parent, both over
+// connections the child opens.
+package hierarchy
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/relayd/relayd/pkg/events"
+)
+
+// NodeHeader names the child relay on its event stream and reports.
+const NodeHeader = "X-Relay-Node"
+
+// streamIdle is how long an event stream may be silent (parents ping
+// every 15 s) before the child takes the parent for gone.
+const streamIdle = 45 * time.Second
+
+// ErrNoEvents: the upstream serves no event stream (a plain server).
+var ErrNoEvents = errors.New("hierarchy: upstream serves no event stream")
+
+// Watch keeps an event stream open to one upstream until ctx ends and
+// calls fn for each event, in order. When the stream ends it reconnects,
+// to another upstream when there is one, with backoff. A "relays" event
+// also updates the parent list. Watch returns nil when ctx ends.
+func (c *Client) Watch(ctx context.Context, fn func(events.Event)) error {
+	if len(c.seeds) == 0 {
+		return nil
+	}
+	backoff := time.Duration(0)
+	for ctx.Err() == nil {
+		cands := append(c.candidates(0), c.shuffled(c.fallback)...)
+		var err error
+		delivered := false
+		for _, base := range cands {
+			var got bool
+			got, err = c.stream(ctx, base, fn)
+			delivered = delivered || got
+			if ctx.Err() != nil {
+				return nil
+			}
+			if got {
+				break // it worked for a while: start over from the top
+			}
+			if !errors.Is(err, ErrNoEvents) {
+				c.markFailed(base)
+			}
+		}
+		switch {
+		case delivered:
+			backoff = 0
+		case errors.Is(err, ErrNoEvents):
+			// Nobody upstream pushes: the mirror's interval polling is
+			// what is left. Look again now and then.
+			backoff = 5 * time.Minute
+		default:
+			backoff = min(max(2*backoff, 500*time.Millisecond), 30*time.Second)
+		}
+		if backoff > 0 {
+			c.log.Debug().Err(err).Dur("retry_in", backoff).Msg("event stream down")
+			// Jitter, so that a parent's children do not come back in
+			// lockstep after it restarts.
+			d := backoff/2 + rand.N(backoff/2+1)
+			t := time.NewTimer(d)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return nil
+			case <-t.C:
+			}
+		}
+	}
+	return nil
+}
+
+// stream reads one event stream until it ends; got reports whether any
+// event arrived.
+func (c *Client) stream(ctx context.Context, base *url.URL, fn func(events.Event)) (got bool, err error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base.String()+"/-/events", nil)
+	if err != nil {
+		return false, err
+	}
+	c.setHeaders(ctx, req)
+	req.Header.Set("Accept", "text/event-stream")
+	if c.cfg.Node != "" {
+		req.Header.Set(NodeHeader, c.cfg.Node)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return false, err
+	}
+	defer resp.Body.Close()
+	switch {
+	case resp.StatusCode == http.StatusNotFound:
+		return false, fmt.Errorf("%w: %s", ErrNoEvents, base.Redacted())
+	case resp.StatusCode == http.StatusLoopDetected:
+		err := fmt.Errorf("%w: %s refused the event stream as a loop", ErrUnavailable, base.Redacted())
+		c.loops.Add(1)
+		c.setLastLoop(err)
+		return false, err
+	case resp.StatusCode != http.StatusOK:
+		return false, fmt.Errorf("%s/-/events: status %d", base.Redacted(), resp.StatusCode)
+	}
+	c.log.Info().Str("upstream", base.Redacted()).Msg("event stream open")
+	idle := time.AfterFunc(streamIdle, func() { cancel(fmt.Errorf("%w: event stream silent for %s", ErrTimeout, streamIdle)) })
+	defer idle.Stop()
+	r := events.NewReader(resp.Body)
+	r.Activity = func() { idle.Reset(streamIdle) }
+	for {
+		ev, err := r.Next()
+		if err != nil {
+			if cause := context.Cause(ctx); cause != nil {
+				err = cause
+			}
+			c.log.Info().Err(err).Str("upstream", base.Redacted()).Msg("event stream closed")
+			return got, err
+		}
+		got = true
+		if ev.Kind == events.KindRelays {
+			var list RelayList
+			if json.Unmarshal(ev.Data, &list) == nil {
+				c.SetParents(list)
+			}
+		}
+		fn(ev)
+	}
+}
+
+// SendReport posts rep to every parent (every relay of the parent group,
+// so any of them can show the tree), at most timeout each, in parallel.
+// It returns how many took it.
+func (c *Client) SendReport(ctx context.Context, rep Report, timeout time.Duration) int {
+	body, err := json.Marshal(rep)
+	if err != nil {
+		c.log.Error().Err(err).Msg("encode report")
+		return 0
+	}
+	var (
+		wg sync.WaitGroup
+		mu sync.Mutex
+		ok int
+	)
+	for _, base := range c.candidates(0) {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(ctx, timeout)
+			defer cancel()
+			req, err := http.NewRequestWithContext(ctx, http.MethodPost, base.String()+"/-/report", bytes.NewReader(body))
+			if err != nil {
+				return
+			}
+			c.setHeaders(ctx, req)
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set(NodeHeader, c.cfg.Node)
+			resp, err := c.http.Do(req)
+			if err != nil {
+				c.log.Debug().Err(err).Str("upstream", base.Redacted()).Msg("report not sent")
+				return
+			}
+			resp.Body.Close()
+			if resp.StatusCode/100 != 2 {
+				c.log.Debug().Int("status", resp.StatusCode).Str("upstream", base.Redacted()).Msg("report refused")
+				return
+			}
+			mu.Lock()
+			ok++
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	return ok
+}

@@ -1,0 +1,184 @@
+// Push and the tree, as the node wires them: announcing new generations
+// on /-/events, following the parent's stream, reporting to the parents
+// and keeping the children's reports for /v1/tree.
+package node
+
+import (
+	"context"
+	"sort"
+	"time"
+
+	"github.com/relayd/relayd/pkg/catalog"
+	"github.com/relayd/relayd/pkg/events"
+	"github.com/relayd/relayd/pkg/hierarchy"
+	"github.com/relayd/relayd/pkg/origin"
+)
+
+// reportTimeout bounds one report to one parent.
+const reportTimeout = 5 * time.Second
+
+// catalogPoll is how often an origin looks at its catalog file.
+const catalogPoll = 250 * time.Millisecond
+
+// announce tells the children and agents that generation g is live here.
+func (n *Node) announce(g events.Generation) {
+	if err := n.events.PublishJSON(events.KindCatalog, g); err != nil {
+		n.log.Error().Err(err).Msg("announce generation")
+		return
+	}
+	n.log.Info().Uint64("generation", g.Generation).Msg("announced generation")
+	n.reportSoon()
+}
+
+// mirrorLive is the mirror's OnLive: a generation this relay completed.
+func (n *Node) mirrorLive(c *catalog.Signed) {
+	n.announce(events.Generation{Generation: c.Generation, Digest: c.FileDigest.String(), Published: c.Published})
+}
+
+// watchOrigin announces each generation `relayd publish` writes.
+func (n *Node) watchOrigin(ctx context.Context) error {
+	n.origin.WatchCatalog(ctx, catalogPoll, n.log, func(p origin.Published) {
+		n.announce(events.Generation{Generation: p.Generation, Digest: p.Digest.String(), Published: p.Published})
+	})
+	return nil
+}
+
+// watchParent follows the parent's event stream until ctx ends.
+func (n *Node) watchParent(ctx context.Context) error {
+	return n.up.Watch(ctx, func(ev events.Event) {
+		if ev.Kind != events.KindCatalog {
+			return
+		}
+		g, err := events.ParseGeneration(ev)
+		if err != nil {
+			n.log.Warn().Err(err).Msg("parent sent a bad event")
+			return
+		}
+		if n.mirror != nil {
+			// A mirror (or a proxy following the catalog) syncs now and
+			// announces once the generation is live here.
+			n.mirror.Want(g.Generation)
+			return
+		}
+		// A plain proxy holds the catalog as a cached object: refresh it,
+		// then pass the news on. Its agents verify what they get.
+		if obj, err := n.cache.Get(ctx, catalog.File); err == nil {
+			obj.Body.Close()
+		} else {
+			n.log.Warn().Err(err).Msg("refresh the catalog after an announcement")
+		}
+		n.announce(g)
+	})
+}
+
+// reportSoon asks the report loop to report now.
+func (n *Node) reportSoon() {
+	select {
+	case n.reportNow <- struct{}{}:
+	default:
+	}
+}
+
+// reportLoop reports this relay and its subtree to every parent, every
+// ReportInterval and after each new generation.
+func (n *Node) reportLoop(ctx context.Context) error {
+	t := time.NewTicker(n.cfg.ReportInterval)
+	defer t.Stop()
+	for {
+		n.up.SendReport(ctx, n.selfReport(true), reportTimeout)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		case <-n.reportNow:
+		}
+	}
+}
+
+// takeReport is POST /-/report.
+func (n *Node) takeReport(r hierarchy.Report) error { return n.tree.Put(r) }
+
+// selfReport describes this relay, with its children's reports when
+// subtree is set.
+func (n *Node) selfReport(subtree bool) hierarchy.Report {
+	r := hierarchy.Report{Group: n.cfg.Group, Node: n.cfg.Node, Mode: n.cfg.Mode, URL: n.url, Ready: true, Sent: time.Now()}
+	r.Generation = n.generation()
+	if err := n.ready(); err != nil {
+		r.Ready, r.Problem = false, err.Error()
+	}
+	if n.up != nil {
+		r.Upstream = n.up.Parents()
+	}
+	if n.store != nil {
+		st := n.store.Stats()
+		r.Cache = &hierarchy.CacheStats{Objects: int64(st.Blobs), Bytes: st.Bytes}
+		if n.cache != nil {
+			cs := n.cache.Stats()
+			r.Cache.Hits, r.Cache.Misses, r.Cache.UpstreamBytes = cs.Hits, cs.Misses, cs.UpstreamBytes
+		}
+	}
+	r.Agents, _ = n.events.Count()
+	if subtree {
+		r.Children = n.tree.Children()
+	}
+	return r
+}
+
+// generation is the catalog generation this node serves; 0 if none.
+func (n *Node) generation() uint64 {
+	if n.mirror != nil {
+		if c := n.mirror.Live(); c != nil {
+			return c.Generation
+		}
+		return 0
+	}
+	if ev, ok := n.events.Latest(events.KindCatalog); ok {
+		if g, err := events.ParseGeneration(ev); err == nil {
+			return g.Generation
+		}
+	}
+	return 0
+}
+
+// tree is /v1/tree: this relay's group (first hand: itself, and its
+// peers as gossip knows them) and the groups below it.
+func (n *Node) treeView() any {
+	self := n.selfReport(false)
+	members := []hierarchy.Report{self}
+	if n.group != nil {
+		for _, m := range n.group.Members() {
+			if m.Name == n.cfg.Node {
+				continue
+			}
+			members = append(members, hierarchy.Report{Group: n.cfg.Group, Node: m.Name, Mode: m.Meta.Mode, URL: m.Meta.URL,
+				Generation: m.Meta.Generation, Ready: m.State == "alive" && m.Meta.Ready, Problem: problem(m.State, m.Meta.Ready)})
+		}
+	}
+	return hierarchy.View(n.cfg.Group, members, n.tree.Children(), time.Now())
+}
+
+func problem(state string, ready bool) string {
+	switch {
+	case state != "alive":
+		return state
+	case !ready:
+		return "not ready"
+	}
+	return ""
+}
+
+// agents is /v1/agents.
+func (n *Node) agents() any {
+	clients := n.events.Clients()
+	a, r := n.events.Count()
+	return map[string]any{"agents": a, "relays": r, "connected": clients}
+}
+
+// publishRelays announces the group's relays when they change.
+func (n *Node) publishRelays() {
+	doc := n.relays().(Relays)
+	sort.Slice(doc.Relays, func(i, j int) bool { return doc.Relays[i].Name < doc.Relays[j].Name })
+	if err := n.events.PublishJSON(events.KindRelays, doc); err != nil {
+		n.log.Error().Err(err).Msg("announce relays")
+	}
+}

@@ -1,0 +1,137 @@
+// The push stream (GET /-/events) and the children's reports (POST
+// /-/report): the two relay-to-relay conversations a child opens to its
+// parent besides fetching objects.
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/relayd/relayd/pkg/events"
+	"github.com/relayd/relayd/pkg/hierarchy"
+	"github.com/relayd/relayd/pkg/hops"
+)
+
+// AgentHeader carries an agent's id on /-/events (also ?agent=).
+const AgentHeader = "X-Relay-Agent"
+
+// DefaultHeartbeat is how often an idle event stream gets a ping.
+const DefaultHeartbeat = 15 * time.Second
+
+// eventWriteTimeout bounds one write to an event stream: a subscriber that
+// takes longer is dropped (it reconnects), so it cannot hold a goroutine
+// and a buffer forever.
+const eventWriteTimeout = 10 * time.Second
+
+// serveEvents holds a text/event-stream open: the current state at once,
+// then every change, and a ping when idle.
+func (c *Content) serveEvents(w http.ResponseWriter, r *http.Request) error {
+	if c.events == nil {
+		return &Error{Status: http.StatusNotFound, Code: "not_found", Msg: "this node serves no event stream"}
+	}
+	ctx, err := c.guard(r)
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	client := events.Client{ID: q.Get("agent"), Addr: r.RemoteAddr, Since: time.Now()}
+	if v := r.Header.Get(AgentHeader); v != "" {
+		client.ID = v
+	}
+	if path := hops.From(ctx); len(path) > 0 {
+		client.Relay, client.Group = true, path[len(path)-1]
+		client.ID = r.Header.Get(hierarchy.NodeHeader)
+	}
+	if len(client.ID) > 128 {
+		return &Error{Status: http.StatusBadRequest, Code: "bad_agent", Msg: "agent id longer than 128 bytes"}
+	}
+	if v := q.Get("generation"); v != "" {
+		g, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return &Error{Status: http.StatusBadRequest, Code: "bad_generation", Msg: "generation must be a number"}
+		}
+		client.Generation = g
+	}
+	sub := c.events.Subscribe(client)
+	defer sub.Close()
+
+	rc := http.NewResponseController(w)
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	// Proxies on the way (nginx) must pass events at once.
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	write := func(f func() error) error {
+		_ = rc.SetWriteDeadline(time.Now().Add(eventWriteTimeout))
+		if err := f(); err != nil {
+			return err
+		}
+		return rc.Flush()
+	}
+	if err := write(func() error { _, err := io.WriteString(w, "retry: 2000\n\n"); return err }); err != nil {
+		return nil
+	}
+	ping := time.NewTicker(c.heartbeat)
+	defer ping.Stop()
+	for {
+		select {
+		case <-r.Context().Done():
+			return nil
+		case <-c.closing:
+			// Shutting down: the subscriber reconnects to another relay.
+			return nil
+		case <-ping.C:
+			if err := write(func() error { _, err := io.WriteString(w, events.Ping); return err }); err != nil {
+				return nil
+			}
+		case <-sub.Wake():
+			err := write(func() error {
+				for _, ev := range sub.Next() {
+					if err := events.Encode(w, ev); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				return nil // the subscriber went away or is too slow: it reconnects
+			}
+		}
+	}
+}
+
+// maxReport bounds a report's body: a subtree of thousands of relays.
+const maxReport = 8 << 20
+
+// serveReport takes a child relay's report of itself and its subtree.
+func (c *Content) serveReport(w http.ResponseWriter, r *http.Request) error {
+	if c.report == nil {
+		return &Error{Status: http.StatusNotFound, Code: "not_found", Msg: "this node keeps no reports"}
+	}
+	if _, err := c.guard(r); err != nil {
+		return err
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "application/json" {
+		return &Error{Status: http.StatusUnsupportedMediaType, Code: "bad_content_type", Msg: "want Content-Type: application/json"}
+	}
+	// Unknown fields are ignored: a newer child may report more.
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxReport))
+	var rep hierarchy.Report
+	if err := dec.Decode(&rep); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return &Error{Status: http.StatusRequestEntityTooLarge, Code: "too_large", Msg: "report larger than 8 MiB"}
+		}
+		return &Error{Status: http.StatusBadRequest, Code: "bad_report", Msg: "report is not valid JSON", Err: err}
+	}
+	if err := c.report(rep); err != nil {
+		return &Error{Status: http.StatusBadRequest, Code: "bad_report", Msg: "report refused", Err: err}
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
