@@ -33,6 +33,7 @@ Usage:
   relayd sync [--follow] [--status]      start a mirror sync now (admin API) and show progress
   relayd members [--json]                the relay group as this node sees it
   relayd status [--json]                 the node's status
+  relayd tree [--json]                   the groups below this relay: members, generations, health
   relayd version                         print the version
 
 Run "relayd serve --help" for the serve flags. Every flag is also an
@@ -94,11 +95,14 @@ func realMain(args []string, stdout, stderr io.Writer, env func(string) (string,
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 		defer stop()
 		return syncCmd(ctx, args[1:], stdout, stderr, env)
-	case "members", "status":
+	case "members", "status", "tree":
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 		defer stop()
-		if args[0] == "members" {
+		switch args[0] {
+		case "members":
 			return membersCmd(ctx, args[1:], stdout, stderr, env)
+		case "tree":
+			return treeCmd(ctx, args[1:], stdout, stderr, env)
 		}
 		return statusCmd(ctx, args[1:], stdout, stderr, env)
 	case "version", "--version", "-version":

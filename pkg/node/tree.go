@@ -167,13 +167,6 @@ func problem(state string, ready bool) string {
 	return ""
 }
 
-// agents is /v1/agents.
-func (n *Node) agents() any {
-	clients := n.events.Clients()
-	a, r := n.events.Count()
-	return map[string]any{"agents": a, "relays": r, "connected": clients}
-}
-
 // publishRelays announces the group's relays when they change.
 func (n *Node) publishRelays() {
 	doc := n.relays().(Relays)

@@ -1,0 +1,66 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/relayd/relayd/pkg/hierarchy"
+)
+
+// treeCmd is `relayd tree`: the groups below this relay, as reported.
+func treeCmd(ctx context.Context, args []string, stdout, stderr io.Writer, env func(string) (string, bool)) error {
+	c, asJSON, err := parseAdminCmd("relayd tree", args, stderr, env, nil)
+	if err != nil {
+		return err
+	}
+	var raw json.RawMessage
+	if err := c.do(ctx, http.MethodGet, "/v1/tree", nil, &raw); err != nil {
+		return err
+	}
+	if *asJSON {
+		_, err := stdout.Write(append(raw, '\n'))
+		return err
+	}
+	var root hierarchy.GroupView
+	if err := json.Unmarshal(raw, &root); err != nil {
+		return fmt.Errorf("tree: %w", err)
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "GROUP / NODE\tMODE\tGENERATION\tLAG\tHEALTH\tAGENTS\tHITS\tMISSES\tREPORTED\tURL")
+	printGroup(tw, root, 0)
+	return tw.Flush()
+}
+
+func printGroup(tw io.Writer, g hierarchy.GroupView, depth int) {
+	indent := strings.Repeat("  ", depth)
+	fmt.Fprintf(tw, "%s%s\t\t\t\t\t\t\t\t\t\n", indent, g.Group)
+	for _, m := range g.Members {
+		health := "ok"
+		if !m.Ready {
+			health = "NOT READY"
+			if m.Problem != "" {
+				health += ": " + m.Problem
+			}
+		}
+		hits, misses := "-", "-"
+		if m.Cache != nil {
+			hits, misses = fmt.Sprint(m.Cache.Hits), fmt.Sprint(m.Cache.Misses)
+		}
+		age := m.Age
+		if age == "" {
+			age = "first hand"
+		} else {
+			age += " ago"
+		}
+		fmt.Fprintf(tw, "%s  %s\t%s\t%d\t%d\t%s\t%d\t%s\t%s\t%s\t%s\n", indent, m.Node, m.Mode, m.Generation, m.Lag, health,
+			m.Agents, hits, misses, age, m.URL)
+	}
+	for _, c := range g.Children {
+		printGroup(tw, c, depth+1)
+	}
+}
