@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/relayd/relayd/pkg/catalog"
 	"github.com/relayd/relayd/pkg/httprange"
@@ -37,7 +38,11 @@ type resumingBody struct {
 	// wanted (inclusive), -1 when the length is unknown.
 	next, end int64
 	resumes   int
-	closed    bool
+
+	// mu guards cur and closed against a Close from another goroutine
+	// (which aborts a Read in progress).
+	mu     sync.Mutex
+	closed bool
 }
 
 // resumable wraps a 200 or 206 body so that it resumes elsewhere, when the
@@ -69,7 +74,10 @@ func (c *Client) resumable(ctx context.Context, resp *http.Response, base *url.U
 
 func (b *resumingBody) Read(p []byte) (int, error) {
 	for {
-		n, err := b.cur.Read(p)
+		b.mu.Lock()
+		cur := b.cur
+		b.mu.Unlock()
+		n, err := cur.Read(p)
 		b.next += int64(n)
 		if err == nil || n > 0 && err != io.EOF {
 			return n, nil
@@ -81,7 +89,7 @@ func (b *resumingBody) Read(p []byte) (int, error) {
 				return n, io.EOF
 			}
 		}
-		if b.ctx.Err() != nil || b.closed || b.resumes >= maxResumes {
+		if b.ctx.Err() != nil || b.isClosed() || b.resumes >= maxResumes {
 			return n, err
 		}
 		if rerr := b.resume(err); rerr != nil {
@@ -97,7 +105,9 @@ func (b *resumingBody) Read(p []byte) (int, error) {
 func (b *resumingBody) resume(cause error) error {
 	c := b.c
 	c.markFailed(b.base)
+	b.mu.Lock()
 	_ = b.cur.Close()
+	b.mu.Unlock()
 	c.log.Warn().Err(cause).Str("upstream", b.base.Redacted()).Str("key", b.key).Int64("offset", b.next).
 		Msg("transfer broke; resuming from the next upstream")
 	hdr := http.Header{}
@@ -139,7 +149,14 @@ func (b *resumingBody) resume(cause error) error {
 			}
 			continue
 		}
+		b.mu.Lock()
+		if b.closed {
+			b.mu.Unlock()
+			resp.Body.Close()
+			return errors.New("body closed")
+		}
 		b.cur, b.base = resp.Body, base
+		b.mu.Unlock()
 		b.resumes++
 		c.resumes.Add(1)
 		c.log.Info().Str("upstream", base.Redacted()).Str("key", b.key).Int64("offset", b.next).Msg("transfer resumed")
@@ -152,8 +169,16 @@ func (b *resumingBody) resume(cause error) error {
 }
 
 func (b *resumingBody) Close() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	b.closed = true
 	return b.cur.Close()
+}
+
+func (b *resumingBody) isClosed() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.closed
 }
 
 // parseContentRange reads "bytes start-end/total" (total may be "*":
