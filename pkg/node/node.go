@@ -59,6 +59,7 @@ type Node struct {
 	closeOnce sync.Once
 
 	contentLn, adminLn net.Listener
+	content            *server.Content
 	contentSrv         *http.Server
 	conns              *conns // content connections without a request yet
 	adminSrv           *http.Server
@@ -115,8 +116,9 @@ func New(cfg Config, log zerolog.Logger, clk clock.Clock) (*Node, error) {
 		}
 	}
 	n.registerMetrics()
+	n.content = server.NewContent(content, n.log.With().Str("component", "content").Logger())
 	n.contentSrv = &http.Server{
-		Handler: server.NewContent(content, n.log.With().Str("component", "content").Logger()),
+		Handler: n.content,
 		// Slow clients must not hold a connection open without sending
 		// their headers; bodies are never read on this port except small
 		// API posts.
@@ -364,15 +366,27 @@ func (n *Node) ready() error {
 
 // Status is the /v1/status document.
 type Status struct {
-	Node     string            `json:"node"`
-	Group    string            `json:"group"`
-	Mode     string            `json:"mode"`
-	Version  string            `json:"version"`
-	Uptime   string            `json:"uptime"`
-	Upstream []string          `json:"upstream,omitempty"`
-	Store    *store.Stats      `json:"store,omitempty"`
-	Cache    *proxycache.Stats `json:"cache,omitempty"`
-	Sync     *mirror.Progress  `json:"sync,omitempty"`
+	Node    string `json:"node"`
+	Group   string `json:"group"`
+	Mode    string `json:"mode"`
+	Version string `json:"version"`
+	Uptime  string `json:"uptime"`
+	// Upstream is the configured upstreams; Parents the parent relays in
+	// use (learned from the upstream's /-/relays); Transfers what it took
+	// to keep transfers going.
+	Upstream  []string         `json:"upstream,omitempty"`
+	Fallback  []string         `json:"fallback,omitempty"`
+	Parents   []string         `json:"parents,omitempty"`
+	Transfers *hierarchy.Stats `json:"transfers,omitempty"`
+	// Serving is how many object responses are in progress; Agents and
+	// Children how many agents and child relays hold an event stream.
+	Serving    int64             `json:"serving"`
+	Agents     int               `json:"agents"`
+	Children   int               `json:"children"`
+	Generation uint64            `json:"generation"`
+	Store      *store.Stats      `json:"store,omitempty"`
+	Cache      *proxycache.Stats `json:"cache,omitempty"`
+	Sync       *mirror.Progress  `json:"sync,omitempty"`
 	// Loops reports misconfigured cycles: requests refused here, and
 	// upstream requests refused by a parent, with the last message.
 	Loops *LoopStatus `json:"loops,omitempty"`
@@ -397,7 +411,9 @@ func (n *Node) refusedLoop(err error) {
 
 func (n *Node) status() any {
 	s := Status{Node: n.cfg.Node, Group: n.cfg.Group, Mode: n.cfg.Mode, Version: Version,
-		Uptime: time.Since(n.start).Round(time.Second).String(), Upstream: n.cfg.Upstream.Upstreams}
+		Uptime: time.Since(n.start).Round(time.Second).String(), Upstream: n.cfg.Upstream.Upstreams,
+		Fallback: n.cfg.Upstream.Fallback, Serving: n.content.Serving(), Generation: n.generation()}
+	s.Agents, s.Children = n.events.Count()
 	if n.store != nil {
 		st := n.store.Stats()
 		s.Store = &st
@@ -411,13 +427,18 @@ func (n *Node) status() any {
 		s.Sync = &p
 	}
 	if n.up != nil {
-		n.loopMu.Lock()
-		l := n.loops
-		n.loopMu.Unlock()
+		s.Parents = n.up.Parents()
+		ts := n.up.Stats()
+		s.Transfers = &ts
+	}
+	n.loopMu.Lock()
+	l := n.loops
+	n.loopMu.Unlock()
+	if n.up != nil {
 		l.RefusedUpstream, l.LastUpstream = n.up.Loops()
-		if l.Refused > 0 || l.RefusedUpstream > 0 {
-			s.Loops = &l
-		}
+	}
+	if l.Refused > 0 || l.RefusedUpstream > 0 {
+		s.Loops = &l
 	}
 	return s
 }

@@ -5,12 +5,14 @@ package node
 
 import (
 	"context"
+	"fmt"
 	"sort"
 	"time"
 
 	"github.com/relayd/relayd/pkg/catalog"
 	"github.com/relayd/relayd/pkg/events"
 	"github.com/relayd/relayd/pkg/hierarchy"
+	"github.com/relayd/relayd/pkg/hops"
 	"github.com/relayd/relayd/pkg/origin"
 )
 
@@ -95,8 +97,29 @@ func (n *Node) reportLoop(ctx context.Context) error {
 	}
 }
 
-// takeReport is POST /-/report.
-func (n *Node) takeReport(r hierarchy.Report) error { return n.tree.Put(r) }
+// takeReport is POST /-/report. A report whose subtree holds this relay's
+// own group comes round a cycle of upstreams: refused, or reports would
+// nest without end.
+func (n *Node) takeReport(r hierarchy.Report) error {
+	if g, ok := findGroup(r, n.cfg.Group); ok {
+		err := fmt.Errorf("%w: a report from %s/%s lists group %q below it: the upstreams form a cycle", hops.ErrLoop, r.Group, r.Node, g)
+		n.refusedLoop(err)
+		return err
+	}
+	return n.tree.Put(r)
+}
+
+func findGroup(r hierarchy.Report, group string) (string, bool) {
+	if r.Group == group {
+		return r.Group, true
+	}
+	for _, c := range r.Children {
+		if g, ok := findGroup(c, group); ok {
+			return g, true
+		}
+	}
+	return "", false
+}
 
 // selfReport describes this relay, with its children's reports when
 // subtree is set.

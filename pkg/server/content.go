@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -92,11 +93,14 @@ type Content struct {
 	report    func(hierarchy.Report) error
 	closing   <-chan struct{}
 	behind    func(uint64) bool
-	log       zerolog.Logger
+	handler   http.Handler
+	// serving counts object responses in progress (not event streams).
+	serving atomic.Int64
+	log     zerolog.Logger
 }
 
 // NewContent builds the content-port handler.
-func NewContent(cfg ContentConfig, log zerolog.Logger) http.Handler {
+func NewContent(cfg ContentConfig, log zerolog.Logger) *Content {
 	c := &Content{src: cfg.Source, catalog: cfg.Catalog, ready: cfg.Ready, relays: cfg.Relays, blob: cfg.Blob,
 		group: cfg.Group, maxHops: cfg.MaxHops, onLoop: cfg.OnLoop, events: cfg.Events, heartbeat: cfg.Heartbeat,
 		report: cfg.Report, closing: cfg.Closing, behind: cfg.Behind, log: log}
@@ -132,8 +136,15 @@ func NewContent(cfg ContentConfig, log zerolog.Logger) http.Handler {
 	})
 	r.Get("/*", Handle(c.object))
 	r.Head("/*", Handle(c.object))
-	return r
+	c.handler = r
+	return c
 }
+
+// ServeHTTP serves the content port.
+func (c *Content) ServeHTTP(w http.ResponseWriter, r *http.Request) { c.handler.ServeHTTP(w, r) }
+
+// Serving returns how many object responses are in progress.
+func (c *Content) Serving() int64 { return c.serving.Load() }
 
 func (c *Content) healthz(w http.ResponseWriter, _ *http.Request) error {
 	WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -152,6 +163,8 @@ func (c *Content) readyz(w http.ResponseWriter, _ *http.Request) error {
 
 // object serves GET and HEAD of an object key.
 func (c *Content) object(w http.ResponseWriter, r *http.Request) error {
+	c.serving.Add(1)
+	defer c.serving.Add(-1)
 	key, err := cleanpath.Key(r.URL.EscapedPath())
 	if err != nil {
 		return err

@@ -130,6 +130,9 @@ func (c *Content) serveReport(w http.ResponseWriter, r *http.Request) error {
 		return &Error{Status: http.StatusBadRequest, Code: "bad_report", Msg: "report is not valid JSON", Err: err}
 	}
 	if err := c.report(rep); err != nil {
+		if errors.Is(err, hops.ErrLoop) {
+			return err
+		}
 		return &Error{Status: http.StatusBadRequest, Code: "bad_report", Msg: "report refused", Err: err}
 	}
 	w.WriteHeader(http.StatusNoContent)
