@@ -38,12 +38,13 @@ func (c *Client) Watch(ctx context.Context, fn func(events.Event)) error {
 	}
 	backoff := time.Duration(0)
 	for ctx.Err() == nil {
-		cands := append(c.candidates(0), c.shuffled(c.fallback)...)
+		parents := c.candidates(0)
+		cands := append(parents, c.shuffled(c.fallback)...)
 		var err error
 		delivered := false
-		for _, base := range cands {
+		for i, base := range cands {
 			var got bool
-			got, err = c.stream(ctx, base, fn)
+			got, err = c.stream(ctx, base, i >= len(parents), fn)
 			delivered = delivered || got
 			if ctx.Err() != nil {
 				return nil
@@ -83,8 +84,9 @@ func (c *Client) Watch(ctx context.Context, fn func(events.Event)) error {
 }
 
 // stream reads one event stream until it ends; got reports whether any
-// event arrived.
-func (c *Client) stream(ctx context.Context, base *url.URL, fn func(events.Event)) (got bool, err error) {
+// event arrived. The relays of a fallback's group are not parents: its
+// "relays" events are not applied.
+func (c *Client) stream(ctx context.Context, base *url.URL, fallback bool, fn func(events.Event)) (got bool, err error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base.String()+"/-/events", nil)
@@ -127,7 +129,7 @@ func (c *Client) stream(ctx context.Context, base *url.URL, fn func(events.Event
 			return got, err
 		}
 		got = true
-		if ev.Kind == events.KindRelays {
+		if ev.Kind == events.KindRelays && !fallback {
 			var list RelayList
 			if json.Unmarshal(ev.Data, &list) == nil {
 				c.SetParents(list)

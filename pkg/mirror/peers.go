@@ -19,6 +19,11 @@ type Peers interface {
 	// Owner returns the content base URL of the member that owns key; ok
 	// is false when this relay owns it (or it is alone).
 	Owner(key string) (base string, ok bool)
+	// Holder returns the content base URL of another member that has
+	// generation gen (or a newer one) live, picked at random; ok is false
+	// when none has. A relay joining a group that already holds a
+	// generation copies it from the group, not from the upstream.
+	Holder(gen uint64) (base string, ok bool)
 	// Fetch GETs key from the member at base, marked as a peer request.
 	Fetch(ctx context.Context, base, key string, hdr http.Header) (*http.Response, error)
 }
@@ -31,11 +36,18 @@ func (m *Mirror) SetPeers(p Peers) { m.peers = p }
 func BlobPath(d digest.Digest) string { return "-/blob/" + d.Hex() }
 
 // fetchObject downloads o: from its owner in the group when that is
-// another relay, else (or when the owner fails) from the upstream. Every
-// path verifies the digest before the object counts.
+// another relay, else from a member that already has the generation,
+// else (or when they fail) from the upstream. Every path verifies the
+// digest before the object counts.
 func (m *Mirror) fetchObject(ctx context.Context, o catalog.Object, st *syncState) error {
 	if m.peers != nil {
-		if base, ok := m.peers.Owner(o.Path); ok {
+		base, ok := m.peers.Owner(o.Path)
+		role := "owner"
+		if !ok && st.generation > 0 {
+			base, ok = m.peers.Holder(st.generation)
+			role = "holder"
+		}
+		if ok {
 			err := m.download(ctx, o, st, func(hdr http.Header) (*http.Response, error) {
 				hdr.Set("X-Relay-Blob-Path", o.Path)
 				return m.peers.Fetch(ctx, base, BlobPath(o.Digest), hdr)
@@ -44,7 +56,7 @@ func (m *Mirror) fetchObject(ctx context.Context, o catalog.Object, st *syncStat
 				st.fromPeers.Add(1)
 				return nil
 			}
-			m.log.Warn().Err(err).Str("path", o.Path).Str("owner", base).Msg("owner could not provide the object; fetching upstream")
+			m.log.Warn().Err(err).Str("path", o.Path).Str(role, base).Msg("peer could not provide the object; fetching upstream")
 		}
 	}
 	return m.ensure(ctx, o, st)

@@ -21,6 +21,9 @@ type ownedBy struct {
 
 func (p ownedBy) Owner(string) (string, bool) { return p.base, p.base != "" }
 
+// Holder: no other member has a generation live in these tests.
+func (p ownedBy) Holder(uint64) (string, bool) { return "", false }
+
 func (p ownedBy) Fetch(ctx context.Context, base, key string, hdr http.Header) (*http.Response, error) {
 	hdr.Set(server.PeerHeader, "test")
 	return p.client.FetchFrom(ctx, base, key, hdr)

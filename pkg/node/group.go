@@ -150,6 +150,15 @@ func (p *peers) Owner(key string) (string, bool) {
 	return m.Meta.URL, true
 }
 
+func (p *peers) Holder(gen uint64) (string, bool) {
+	for _, m := range p.g.Shuffled() {
+		if m.Name != p.self && m.Meta.URL != "" && m.Meta.Mode == p.mode && m.Meta.Generation >= gen {
+			return m.Meta.URL, true
+		}
+	}
+	return "", false
+}
+
 func (p *peers) Fetch(ctx context.Context, base, key string, hdr http.Header) (*http.Response, error) {
 	h := hdr.Clone()
 	if h == nil {
