@@ -445,16 +445,29 @@ func (n *Node) status() any {
 
 func (n *Node) registerMetrics() {
 	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	if n.cache == nil {
-		return
-	}
-	c, st := n.cache, n.store
 	counter := func(name, help string, f func() float64) {
 		n.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "relayd", Name: name, Help: help}, f))
 	}
 	gauge := func(name, help string, f func() float64) {
 		n.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "relayd", Name: name, Help: help}, f))
 	}
+	gauge("generation", "Catalog generation this node serves (0: none).", func() float64 { return float64(n.generation()) })
+	gauge("agents_connected", "Agents holding an event stream open.", func() float64 { a, _ := n.events.Count(); return float64(a) })
+	gauge("children_connected", "Child relays holding an event stream open.", func() float64 { _, r := n.events.Count(); return float64(r) })
+	if up := n.up; up != nil {
+		counter("upstream_failovers_total", "Upstream requests that moved on from a failed parent.", func() float64 { return float64(up.Stats().Failovers) })
+		counter("upstream_resumes_total", "Transfers resumed with Range on another parent after breaking.", func() float64 { return float64(up.Stats().Resumes) })
+		counter("upstream_fallbacks_total", "Requests sent to the fallback because every parent failed.", func() float64 { return float64(up.Stats().Fallbacks) })
+	}
+	if st := n.store; st != nil {
+		counter("evictions_total", "Blobs evicted to stay within the quota.", func() float64 { return float64(st.Stats().Evictions) })
+		gauge("store_bytes", "Bytes of stored blobs.", func() float64 { return float64(st.Stats().Bytes) })
+		gauge("store_blobs", "Stored blobs.", func() float64 { return float64(st.Stats().Blobs) })
+	}
+	if n.cache == nil {
+		return
+	}
+	c := n.cache
 	for _, r := range []struct {
 		result string
 		f      func(proxycache.Stats) int64
@@ -469,13 +482,11 @@ func (n *Node) registerMetrics() {
 			ConstLabels: prometheus.Labels{"result": r.result},
 		}, func() float64 { return float64(r.f(c.Stats())) }))
 	}
-	counter("upstream_bytes_total", "Bytes fetched from upstream.", func() float64 { return float64(c.Stats().UpstreamBytes) })
+	counter("upstream_bytes_total", "Bytes fetched from upstream (the WAN).", func() float64 { return float64(c.Stats().UpstreamBytes) })
+	counter("peer_bytes_total", "Bytes fetched from other relays of the group (the LAN).", func() float64 { return float64(c.Stats().PeerBytes) })
 	counter("fills_total", "Upstream fills started.", func() float64 { return float64(c.Stats().Fills) })
 	counter("fill_errors_total", "Upstream fills that failed.", func() float64 { return float64(c.Stats().FillErrors) })
 	counter("coalesced_total", "Requests that joined a fill in flight.", func() float64 { return float64(c.Stats().Coalesced) })
-	counter("evictions_total", "Blobs evicted to stay within the quota.", func() float64 { return float64(st.Stats().Evictions) })
-	gauge("store_bytes", "Bytes of stored blobs.", func() float64 { return float64(st.Stats().Bytes) })
-	gauge("store_blobs", "Stored blobs.", func() float64 { return float64(st.Stats().Blobs) })
 }
 
 func readToken(path string) (string, error) {

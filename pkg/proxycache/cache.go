@@ -108,13 +108,16 @@ func isFromPeer(ctx context.Context) bool { v, _ := ctx.Value(peerKey{}).(bool);
 
 // Stats counts what the cache did since it started.
 type Stats struct {
-	Hits          int64 `json:"hits"`
-	Misses        int64 `json:"misses"`
-	Stale         int64 `json:"stale"`
-	Revalidated   int64 `json:"revalidated"`
-	Coalesced     int64 `json:"coalesced"`
-	PeerFills     int64 `json:"peer_fills"`
+	Hits        int64 `json:"hits"`
+	Misses      int64 `json:"misses"`
+	Stale       int64 `json:"stale"`
+	Revalidated int64 `json:"revalidated"`
+	Coalesced   int64 `json:"coalesced"`
+	PeerFills   int64 `json:"peer_fills"`
+	// UpstreamBytes came from the upstream (the WAN); PeerBytes from other
+	// relays of the group (the LAN).
 	UpstreamBytes int64 `json:"upstream_bytes"`
+	PeerBytes     int64 `json:"peer_bytes"`
 	Fills         int64 `json:"fills"`
 	FillErrors    int64 `json:"fill_errors"`
 }
@@ -139,9 +142,9 @@ type Cache struct {
 	fills    map[string]*fill
 	negative map[string]time.Time
 
-	hits, misses, stale, revalidated, coalesced atomic.Int64
-	upstreamBytes, nfills, fillErrors           atomic.Int64
-	peerFills                                   atomic.Int64
+	hits, misses, stale, revalidated, coalesced  atomic.Int64
+	upstreamBytes, peerBytes, nfills, fillErrors atomic.Int64
+	peerFills                                    atomic.Int64
 }
 
 // New builds a cache over st, filling from up. expect may be nil.
@@ -190,7 +193,7 @@ func (c *Cache) Stats() Stats {
 	return Stats{
 		Hits: c.hits.Load(), Misses: c.misses.Load(), Stale: c.stale.Load(),
 		Revalidated: c.revalidated.Load(), Coalesced: c.coalesced.Load(),
-		PeerFills: c.peerFills.Load(), UpstreamBytes: c.upstreamBytes.Load(), Fills: c.nfills.Load(), FillErrors: c.fillErrors.Load(),
+		PeerFills: c.peerFills.Load(), UpstreamBytes: c.upstreamBytes.Load(), PeerBytes: c.peerBytes.Load(), Fills: c.nfills.Load(), FillErrors: c.fillErrors.Load(),
 	}
 }
 

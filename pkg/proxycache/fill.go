@@ -225,14 +225,14 @@ func (c *Cache) runFill(f *fill, stale *store.Entry, route bool, path []string) 
 	}
 	close(f.ready)
 
-	err = c.copyBody(f, resp.Body)
+	err = c.copyBody(f, resp.Body, fromPeer)
 	if err != nil && fromPeer && c.ctx.Err() == nil {
 		// The owner died or stalled mid-transfer: go upstream ourselves
 		// and carry on from the bytes we have.
 		c.log.Warn().Err(err).Str("key", f.key).Int64("have", f.w.Written()).Msg("peer transfer broke; resuming from upstream")
 		resp.Body.Close()
 		if resp, err = c.resume(ctx, f); err == nil {
-			err = c.copyBody(f, resp.Body)
+			err = c.copyBody(f, resp.Body, false)
 		}
 	}
 	if err != nil {
@@ -317,8 +317,13 @@ func (c *Cache) resume(ctx context.Context, f *fill) (*http.Response, error) {
 	}
 }
 
-// copyBody moves the upstream body into the writer, publishing progress.
-func (c *Cache) copyBody(f *fill, body io.Reader) error {
+// copyBody moves the upstream (or peer) body into the writer, publishing
+// progress.
+func (c *Cache) copyBody(f *fill, body io.Reader, fromPeer bool) error {
+	counter := &c.upstreamBytes
+	if fromPeer {
+		counter = &c.peerBytes
+	}
 	bp := object.GetBuffer()
 	defer object.PutBuffer(bp)
 	buf := *bp
@@ -328,7 +333,7 @@ func (c *Cache) copyBody(f *fill, body io.Reader) error {
 			if _, err := f.w.Write(buf[:n]); err != nil {
 				return err
 			}
-			c.upstreamBytes.Add(int64(n))
+			counter.Add(int64(n))
 			f.advance(f.w.Written())
 		}
 		if rerr == io.EOF {

@@ -50,6 +50,8 @@ func classify(err error) (status int, code, msg string) {
 		return http.StatusNotFound, "not_found", "not found"
 	case errors.Is(err, mirror.ErrNoCatalog):
 		return http.StatusServiceUnavailable, "not_ready", "no complete generation yet"
+	case errors.Is(err, store.ErrTooLarge):
+		return http.StatusInsufficientStorage, "too_large", "the object is larger than the relay's cache quota"
 	case errors.Is(err, store.ErrNoSpace):
 		return http.StatusInsufficientStorage, "disk_full", "the relay's disk is full"
 	case errors.Is(err, proxycache.ErrBusy):
