@@ -87,4 +87,3 @@ func TestWantSkipsParentsBehind(t *testing.T) {
 		t.Fatal("the lagging parent was never asked for generation 2")
 	}
 }
-

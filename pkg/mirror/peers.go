@@ -19,11 +19,11 @@ type Peers interface {
 	// Owner returns the content base URL of the member that owns key; ok
 	// is false when this relay owns it (or it is alone).
 	Owner(key string) (base string, ok bool)
-	// Holder returns the content base URL of another member that has
-	// generation gen (or a newer one) live, picked at random; ok is false
-	// when none has. A relay joining a group that already holds a
-	// generation copies it from the group, not from the upstream.
-	Holder(gen uint64) (base string, ok bool)
+	// Others returns the content base URLs of the other mirrors of the
+	// group, in random order. A relay that owns an object first asks them
+	// whether one already stores it (a relay that joined late, or synced
+	// alone before the others came), and only then the upstream.
+	Others() []string
 	// Fetch GETs key from the member at base, marked as a peer request.
 	Fetch(ctx context.Context, base, key string, hdr http.Header) (*http.Response, error)
 }
@@ -32,31 +32,46 @@ type Peers interface {
 // (call before Run).
 func (m *Mirror) SetPeers(p Peers) { m.peers = p }
 
+// BlobPathHeader names the catalog path of a /-/blob request; with
+// StoredOnlyHeader set the peer answers 404 rather than fetch the blob.
+const (
+	BlobPathHeader   = "X-Relay-Blob-Path"
+	StoredOnlyHeader = "X-Relay-Blob-Stored-Only"
+)
+
 // BlobPath is the peer endpoint's key for a blob: /-/blob/<hex>?path=….
 func BlobPath(d digest.Digest) string { return "-/blob/" + d.Hex() }
 
 // fetchObject downloads o: from its owner in the group when that is
-// another relay, else from a member that already has the generation,
-// else (or when they fail) from the upstream. Every path verifies the
-// digest before the object counts.
+// another relay; else from a member that already stores it; else (or
+// when they fail) from the upstream. Every path verifies the digest
+// before the object counts.
 func (m *Mirror) fetchObject(ctx context.Context, o catalog.Object, st *syncState) error {
-	if m.peers != nil {
-		base, ok := m.peers.Owner(o.Path)
-		role := "owner"
-		if !ok && st.generation > 0 {
-			base, ok = m.peers.Holder(st.generation)
-			role = "holder"
-		}
-		if ok {
-			err := m.download(ctx, o, st, func(hdr http.Header) (*http.Response, error) {
-				hdr.Set("X-Relay-Blob-Path", o.Path)
-				return m.peers.Fetch(ctx, base, BlobPath(o.Digest), hdr)
-			})
-			if err == nil {
-				st.fromPeers.Add(1)
-				return nil
+	if m.peers == nil {
+		return m.ensure(ctx, o, st)
+	}
+	fromPeer := func(base string, storedOnly bool) error {
+		return m.download(ctx, o, st, func(hdr http.Header) (*http.Response, error) {
+			hdr.Set(BlobPathHeader, o.Path)
+			if storedOnly {
+				hdr.Set(StoredOnlyHeader, "1")
 			}
-			m.log.Warn().Err(err).Str("path", o.Path).Str(role, base).Msg("peer could not provide the object; fetching upstream")
+			return m.peers.Fetch(ctx, base, BlobPath(o.Digest), hdr)
+		})
+	}
+	if base, ok := m.peers.Owner(o.Path); ok {
+		err := fromPeer(base, false)
+		if err == nil {
+			st.fromPeers.Add(1)
+			return nil
+		}
+		m.log.Warn().Err(err).Str("path", o.Path).Str("owner", base).Msg("owner could not provide the object; fetching upstream")
+		return m.ensure(ctx, o, st)
+	}
+	for _, base := range m.peers.Others() {
+		if fromPeer(base, true) == nil {
+			st.fromPeers.Add(1)
+			return nil
 		}
 	}
 	return m.ensure(ctx, o, st)
@@ -84,10 +99,13 @@ func (m *Mirror) ensure(ctx context.Context, o catalog.Object, st *syncState) er
 }
 
 // Blob serves the blob d to a group peer that is syncing: from disk, or,
-// when the newest verified catalog lists it at path, after fetching it
-// from the upstream (once for the whole group).
-func (m *Mirror) Blob(ctx context.Context, d digest.Digest, path string) (*object.Object, error) {
+// unless storedOnly, when the newest verified catalog lists it at path,
+// after fetching it from the upstream (once for the whole group).
+func (m *Mirror) Blob(ctx context.Context, d digest.Digest, path string, storedOnly bool) (*object.Object, error) {
 	if !m.store.Has(d) {
+		if storedOnly {
+			return nil, fmt.Errorf("%w: %s is not stored here", ErrNotFound, d)
+		}
 		o, ok := m.listed(d, path)
 		if !ok {
 			// A peer syncing a generation this relay has not seen yet:

@@ -21,8 +21,13 @@ type ownedBy struct {
 
 func (p ownedBy) Owner(string) (string, bool) { return p.base, p.base != "" }
 
-// Holder: no other member has a generation live in these tests.
-func (p ownedBy) Holder(uint64) (string, bool) { return "", false }
+// Others: only the owner, when there is one.
+func (p ownedBy) Others() []string {
+	if p.base == "" {
+		return nil
+	}
+	return []string{p.base}
+}
 
 func (p ownedBy) Fetch(ctx context.Context, base, key string, hdr http.Header) (*http.Response, error) {
 	hdr.Set(server.PeerHeader, "test")

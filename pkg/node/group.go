@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -150,13 +151,15 @@ func (p *peers) Owner(key string) (string, bool) {
 	return m.Meta.URL, true
 }
 
-func (p *peers) Holder(gen uint64) (string, bool) {
-	for _, m := range p.g.Shuffled() {
-		if m.Name != p.self && m.Meta.URL != "" && m.Meta.Mode == p.mode && m.Meta.Generation >= gen {
-			return m.Meta.URL, true
+func (p *peers) Others() []string {
+	var out []string
+	for _, m := range p.g.Members() {
+		if m.Name != p.self && m.State == "alive" && m.Meta.URL != "" && m.Meta.Mode == p.mode {
+			out = append(out, m.Meta.URL)
 		}
 	}
-	return "", false
+	rand.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
+	return out
 }
 
 func (p *peers) Fetch(ctx context.Context, base, key string, hdr http.Header) (*http.Response, error) {

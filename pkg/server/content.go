@@ -17,6 +17,7 @@ import (
 	"github.com/relayd/relayd/pkg/events"
 	"github.com/relayd/relayd/pkg/hierarchy"
 	"github.com/relayd/relayd/pkg/hops"
+	"github.com/relayd/relayd/pkg/mirror"
 	"github.com/relayd/relayd/pkg/object"
 	"github.com/relayd/relayd/pkg/proxycache"
 )
@@ -47,7 +48,7 @@ type ContentConfig struct {
 	Relays func() any
 	// Blob serves /-/blob/<hex> to group peers that are syncing (the
 	// object's catalog path in the X-Relay-Blob-Path header); nil: 404.
-	Blob func(ctx context.Context, d digest.Digest, path string) (*object.Object, error)
+	Blob func(ctx context.Context, d digest.Digest, path string, storedOnly bool) (*object.Object, error)
 	// Group and MaxHops drive the loop guard: a request that has crossed
 	// Group already, or MaxHops groups, is refused with 508.
 	Group   string
@@ -71,9 +72,6 @@ type ContentConfig struct {
 	Closing <-chan struct{}
 }
 
-// BlobPathHeader names the catalog path of a /-/blob request.
-const BlobPathHeader = "X-Relay-Blob-Path"
-
 // PeerHeader marks a request from another relay of the group: it is
 // served from cache or upstream, never forwarded to a third member.
 const PeerHeader = "X-Relay-Peer"
@@ -84,7 +82,7 @@ type Content struct {
 	catalog   CatalogFunc
 	ready     Readiness
 	relays    func() any
-	blob      func(ctx context.Context, d digest.Digest, path string) (*object.Object, error)
+	blob      func(ctx context.Context, d digest.Digest, path string, storedOnly bool) (*object.Object, error)
 	group     string
 	maxHops   int
 	onLoop    func(error)
@@ -236,7 +234,7 @@ func (c *Content) serveBlob(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return &Error{Status: http.StatusBadRequest, Code: "bad_path", Msg: "want /-/blob/<64 hex digits>"}
 	}
-	key, err := cleanpath.Key("/" + strings.TrimPrefix(r.Header.Get(BlobPathHeader), "/"))
+	key, err := cleanpath.Key("/" + strings.TrimPrefix(r.Header.Get(mirror.BlobPathHeader), "/"))
 	if err != nil {
 		return err
 	}
@@ -244,7 +242,7 @@ func (c *Content) serveBlob(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	obj, err := c.blob(ctx, d, key)
+	obj, err := c.blob(ctx, d, key, r.Header.Get(mirror.StoredOnlyHeader) != "")
 	if err != nil {
 		return err
 	}

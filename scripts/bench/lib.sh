@@ -85,11 +85,13 @@ spawn() {
 	echo "$!" >"$RUN/$name.pid"
 }
 
-# halt NAME: SIGTERM, 10 s grace, then SIGKILL; reap it.
+# halt NAME [KILL]: SIGTERM, 10 s grace, then SIGKILL (at once with KILL);
+# reap it.
 halt() {
 	local name="$1" pid i
 	pid="${PIDS[$name]:-}"
 	[[ -n $pid ]] || return 0
+	[[ ${2:-} == KILL ]] && kill -KILL "$pid" 2>/dev/null
 	if alive "$pid"; then
 		kill -TERM "$pid" 2>/dev/null || true
 		for ((i = 0; i < 100; i++)); do

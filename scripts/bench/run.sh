@@ -3,8 +3,8 @@
 # run.sh: relayd's benchmark, side by side with nginx proxy_cache (and
 # varnish where installed), in one run on loopback. `make bench` calls it.
 #
-#   SCENARIOS="hit small herd mixed rss publish mirror group"   which scenarios, in this order
-#                                          (also: publish mirror group, relayd only)
+#   SCENARIOS="hit small herd mixed rss publish mirror group tree"   which scenarios, in this order
+#                                          (publish mirror group tree: relayd only)
 #   TARGETS="nginx relayd varnish"         which caches (varnish: if installed)
 #   RELAYD_BIN=/path/to/relayd             default: go build ./cmd/relayd
 #   RELAYD_ARGS="--flag ..."               extra flags for relayd serve
@@ -25,12 +25,13 @@ source "$BENCH_DIR/scenarios/rss.sh"
 source "$BENCH_DIR/scenarios/publish.sh"
 source "$BENCH_DIR/scenarios/mirror.sh"
 source "$BENCH_DIR/scenarios/group.sh"
+source "$BENCH_DIR/scenarios/tree.sh"
 
-SCENARIOS="${SCENARIOS:-hit small herd mixed rss publish mirror group}"
+SCENARIOS="${SCENARIOS:-hit small herd mixed rss publish mirror group tree}"
 TARGETS="${TARGETS:-nginx relayd varnish}"
 SKIP_GOBENCH="${SKIP_GOBENCH:-0}"
 STAMP="$(date +%Y%m%d-%H%M%S)"
-KNOWN_SCENARIOS="hit small herd mixed rss publish mirror group"
+KNOWN_SCENARIOS="hit small herd mixed rss publish mirror group tree"
 # Scenarios that measure through the nginx origin (and so need nginx), and
 # those that need wrk. publish, mirror and group run relayd alone.
 NGINX_SCENARIOS=" hit small herd mixed rss "
