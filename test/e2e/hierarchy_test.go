@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/relayd/relayd/pkg/events"
 )
 
 // treeRelay is one relay of the three-level tree.
@@ -306,4 +308,50 @@ func checkTree(doc string, want map[string][]string, gen uint64) error {
 		return fmt.Errorf("child groups %v, want %v", seen, want)
 	}
 	return nil
+}
+
+// TestPlainProxyPassesCatalogAndPush: a proxy without --pubkey passes the
+// catalog on (agents verify it) and relays the origin's announcements to
+// its own event stream.
+func TestPlainProxyPassesCatalogAndPush(t *testing.T) {
+	t.Parallel()
+	c := newClient()
+	tree, key, _ := publishedTree(t, map[string][]byte{"security/a.patch": makeData(1, 1000)})
+	origin := startRelayd(t, "--mode", "origin", "--root", tree)
+	proxy := startRelayd(t, "--mode", "proxy", "--upstream", origin.url, "--data-dir", t.TempDir())
+	if g := catalogGen(c, proxy.url); g != 1 {
+		t.Fatalf("proxy /-/catalog: generation %d, want 1", g)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, proxy.url+"/-/events?agent=e2e", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	gens := make(chan uint64, 8)
+	go func() {
+		r := events.NewReader(resp.Body)
+		for {
+			ev, err := r.Next()
+			if err != nil {
+				close(gens)
+				return
+			}
+			if g, err := events.ParseGeneration(ev); err == nil {
+				gens <- g.Generation
+			}
+		}
+	}()
+	writeFiles(t, tree, map[string][]byte{"security/a.patch": makeData(2, 1000)})
+	publish(t, tree, key)
+	for g := range gens {
+		if g == 2 {
+			break
+		}
+	}
+	if g := catalogGen(c, proxy.url); g != 2 {
+		t.Fatalf("proxy /-/catalog after the announcement: generation %d, want 2", g)
+	}
 }
