@@ -295,18 +295,8 @@ func TestWatchFailsOver(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.Upstreams = []string{a.URL, b.URL}
 	c := newClient(t, cfg)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	got := make(chan uint64, 8)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = c.Watch(ctx, func(ev events.Event) {
-			if g, err := events.ParseGeneration(ev); err == nil {
-				got <- g.Generation
-			}
-		})
-	}()
+	got, stop := watchGenerations(c)
+	defer stop()
 	send := func(g uint64) {
 		ev := events.Event{ID: g, Kind: events.KindCatalog, Data: fmt.Appendf(nil, `{"generation":%d}`, g)}
 		chA <- ev
@@ -325,11 +315,29 @@ func TestWatchFailsOver(t *testing.T) {
 	c.SetParents(relayList(c2)())
 	chC <- events.Event{ID: 2, Kind: events.KindCatalog, Data: []byte(`{"generation":2}`)}
 	waitGen(t, got, 2)
-	cancel()
-	<-done
 }
 
-func waitGen(t *testing.T, got chan uint64, want uint64) {
+// watchGenerations runs c.Watch and passes on the generations announced;
+// stop ends it and waits for it.
+func watchGenerations(c *Client) (<-chan uint64, func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	got := make(chan uint64, 8)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = c.Watch(ctx, func(ev events.Event) {
+			if g, err := events.ParseGeneration(ev); err == nil {
+				select {
+				case got <- g.Generation:
+				default: // nobody is reading any more
+				}
+			}
+		})
+	}()
+	return got, func() { cancel(); <-done }
+}
+
+func waitGen(t *testing.T, got <-chan uint64, want uint64) {
 	t.Helper()
 	timeout := time.After(10 * time.Second)
 	for {

@@ -1,7 +1,6 @@
 package hierarchy
 
 import (
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"io"
@@ -91,21 +90,9 @@ func TestUpstreamProxyConnectForObjectsAndEvents(t *testing.T) {
 	if err != nil || string(b) != "secret object" {
 		t.Fatalf("fetch through the proxy: %q, %v", b, err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	got := make(chan uint64, 1)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = c.Watch(ctx, func(ev events.Event) {
-			if g, err := events.ParseGeneration(ev); err == nil {
-				got <- g.Generation
-				cancel()
-			}
-		})
-	}()
+	got, stop := watchGenerations(c)
 	waitGen(t, got, 3)
-	<-done
+	stop()
 	if n := direct.Load(); n != 0 {
 		t.Fatalf("%d requests reached the parent without the proxy", n)
 	}
