@@ -123,8 +123,9 @@ scenario_tree() {
 		lg+=("$!")
 		command_line tree "$RELAYD_BIN loadgen --relay $r0 --agents $((TREE_AGENTS / 2)) --pubkey $STATE/tree-keys/catalog.pub --duration ${TREE_TIMEOUT}s --concurrency $TREE_CONCURRENCY"
 	done
-	# Kill the hq relay that is serving the branches' fills.
-	while [[ -z $victim ]] && (($(now_ms) - t0 < 20000)); do
+	# Kill the hq relay that is serving the branches' fills (the package
+	# comes after the small files: watch while the agents run).
+	while [[ -z $victim ]] && { alive "${lg[0]}" || alive "${lg[1]}"; }; do
 		for i in 1 2; do
 			if [[ "$(tree_status "$i" serving)" =~ ^[1-9] ]]; then
 				victim=$i
