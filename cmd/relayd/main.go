@@ -29,6 +29,7 @@ const usage = `relayd distributes updates from an origin to agents through relay
 Usage:
   relayd serve [flags]                   run a node (--mode origin|mirror|proxy)
   relayd keygen --out DIR                ed25519 key pair for catalog signing
+  relayd certs --out DIR --host H NAME…  a lab CA and node certificates for TLS and mutual TLS
   relayd publish --dir TREE --key KEY    write TREE/-/catalog, signed
   relayd sync [--follow] [--status]      start a mirror sync now (admin API) and show progress
   relayd members [--json]                the relay group as this node sees it
@@ -87,6 +88,8 @@ func realMain(args []string, stdout, stderr io.Writer, env func(string) (string,
 		return run(ctx, cfg, log)
 	case "keygen":
 		return keygenCmd(args[1:], stdout, stderr)
+	case "certs":
+		return certsCmd(args[1:], stdout, stderr)
 	case "publish":
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 		defer stop()
@@ -132,6 +135,20 @@ func run(ctx context.Context, cfg node.Config, log zerolog.Logger) error {
 	if err != nil {
 		return err
 	}
+	// SIGHUP reloads the TLS certificate and CAs; connections stay.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				_ = n.Reload() // logged; the material in use stays on error
+			}
+		}
+	}()
 	return n.Run(ctx)
 }
 

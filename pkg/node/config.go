@@ -12,6 +12,7 @@ import (
 	"github.com/relayd/relayd/pkg/hops"
 	"github.com/relayd/relayd/pkg/mirror"
 	"github.com/relayd/relayd/pkg/proxycache"
+	"github.com/relayd/relayd/pkg/tlsconf"
 )
 
 // Modes a node runs in.
@@ -39,6 +40,14 @@ type Config struct {
 	Root string
 	// Listen is the content port address. Default ":20080".
 	Listen string
+	// TLSListen is the TLS content port address, served when TLS.Cert is
+	// set. Default ":20081".
+	TLSListen string
+	// TLS is the node's TLS material: its certificate, the CA that
+	// verifies upstreams (default: the system pool) and the CA whose
+	// client certificates the TLS port requires (default: none asked).
+	// Reloaded on SIGHUP.
+	TLS tlsconf.Files
 	// Advertise is the content URL agents and peers reach this relay at.
 	// Default: http://<listen address>, with the host name for a
 	// wildcard address.
@@ -87,7 +96,7 @@ func DefaultConfig() Config {
 	host, _ := os.Hostname()
 	return Config{
 		Node: host, Mode: ModeProxy, DataDir: "/var/lib/relayd",
-		Listen: ":20080", Admin: "127.0.0.1:20090", Gossip: ":7946", MaxHops: hops.DefaultMax, DrainTimeout: 30 * time.Second,
+		Listen: ":20080", TLSListen: ":20081", Admin: "127.0.0.1:20090", Gossip: ":7946", MaxHops: hops.DefaultMax, DrainTimeout: 30 * time.Second,
 		ReportInterval: 10 * time.Second,
 		Cache:          proxycache.DefaultConfig(), Upstream: hierarchy.DefaultConfig(), Mirror: mirror.DefaultConfig(),
 	}
@@ -145,6 +154,17 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("listen address is empty"))
 	} else if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		errs = append(errs, fmt.Errorf("listen %q: %w", c.Listen, err))
+	}
+	if c.TLS.Cert != "" {
+		if _, _, err := net.SplitHostPort(c.TLSListen); err != nil {
+			errs = append(errs, fmt.Errorf("tls-listen %q: %w", c.TLSListen, err))
+		}
+	}
+	if (c.TLS.Cert == "") != (c.TLS.Key == "") {
+		errs = append(errs, errors.New("tls-cert and tls-key go together"))
+	}
+	if c.TLS.PeerCA != "" && c.TLS.Cert == "" {
+		errs = append(errs, errors.New("peer-ca protects the TLS content port: set tls-cert and tls-key too"))
 	}
 	if c.Admin != "" {
 		host, _, err := net.SplitHostPort(c.Admin)

@@ -38,8 +38,12 @@ func (n *Node) openGroup(cfg Config, clk clock.Clock) error {
 	}
 	n.group = g
 	// Peers are on the LAN: no upstream proxy, short timeouts.
-	pc, err := hierarchy.New(hierarchy.Config{UserAgent: "relayd/" + Version + " (peer " + cfg.Node + ")",
-		ConnectTimeout: time.Second, StallTimeout: 5 * time.Second}, n.log)
+	pcfg := hierarchy.Config{UserAgent: "relayd/" + Version + " (peer " + cfg.Node + ")",
+		ConnectTimeout: time.Second, StallTimeout: 5 * time.Second}
+	if n.tls != nil {
+		pcfg.TLS = n.tls.ClientConfig() // peers advertising https
+	}
+	pc, err := hierarchy.New(pcfg, n.log)
 	if err != nil {
 		return err
 	}

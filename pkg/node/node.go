@@ -2,8 +2,10 @@ package node
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	stdlog "log"
 	"net"
 	"net/http"
 	"os"
@@ -28,6 +30,7 @@ import (
 	"github.com/relayd/relayd/pkg/proxycache"
 	"github.com/relayd/relayd/pkg/server"
 	"github.com/relayd/relayd/pkg/store"
+	"github.com/relayd/relayd/pkg/tlsconf"
 )
 
 // Version is the relayd version, set by cmd/relayd.
@@ -58,7 +61,10 @@ type Node struct {
 	closing   chan struct{} // closed when shutdown starts: ends event streams
 	closeOnce sync.Once
 
+	tls                *tlsconf.Material // nil without TLS files
 	contentLn, adminLn net.Listener
+	tlsLn              net.Listener // the TLS content port; nil without a certificate
+	tlsSrv             *http.Server
 	content            *server.Content
 	contentSrv         *http.Server
 	conns              *conns // content connections without a request yet
@@ -74,6 +80,13 @@ func New(cfg Config, log zerolog.Logger, clk clock.Clock) (*Node, error) {
 	n := &Node{cfg: cfg, log: log.With().Str("node", cfg.Node).Logger(), start: clk.Now(), reg: prometheus.NewRegistry(), conns: newConns(),
 		events: events.NewHub(), tree: hierarchy.NewTree(3*cfg.ReportInterval, clk), reportNow: make(chan struct{}, 1),
 		closing: make(chan struct{})}
+	if cfg.TLS != (tlsconf.Files{}) {
+		m, err := tlsconf.Load(cfg.TLS)
+		if err != nil {
+			return nil, err
+		}
+		n.tls = m
+	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("listen %s: %w", cfg.Listen, err)
@@ -117,24 +130,18 @@ func New(cfg Config, log zerolog.Logger, clk clock.Clock) (*Node, error) {
 	}
 	n.registerMetrics()
 	n.content = server.NewContent(content, n.log.With().Str("component", "content").Logger())
-	n.contentSrv = &http.Server{
-		Handler: n.content,
-		// Slow clients must not hold a connection open without sending
-		// their headers; bodies are never read on this port except small
-		// API posts.
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       0,
-		// No WriteTimeout: a 1 GiB package to a branch office over a slow
-		// link legitimately takes hours. Stalled clients are bounded by
-		// TCP keepalive and the drain timeout at shutdown.
-		WriteTimeout: 0,
-		IdleTimeout:  120 * time.Second,
-		// Above the 32 KiB the handler allows, so the handler's JSON 431
-		// is what clients see for 32–64 KiB.
-		MaxHeaderBytes: 64 << 10,
-		ConnContext:    server.ConnContext,
-		ConnState:      n.conns.track,
-		ErrorLog:       nil,
+	n.contentSrv = n.newContentServer()
+	if n.tls != nil && n.tls.Serving() {
+		tln, err := net.Listen("tcp", cfg.TLSListen)
+		if err != nil {
+			n.closeParts()
+			return nil, fmt.Errorf("listen tls %s: %w", cfg.TLSListen, err)
+		}
+		n.tlsLn = tls.NewListener(tln, n.tls.ServerConfig())
+		n.tlsSrv = n.newContentServer()
+		// Handshake failures (a child without a client certificate) are
+		// worth an operator's eye: into the log, not stderr.
+		n.tlsSrv.ErrorLog = stdlog.New(n.log.With().Str("component", "content-tls").Logger(), "", 0)
 	}
 	if cfg.Admin != "" {
 		token, err := readToken(cfg.AdminTokenFile)
@@ -158,6 +165,53 @@ func New(cfg Config, log zerolog.Logger, clk clock.Clock) (*Node, error) {
 		}
 	}
 	return n, nil
+}
+
+// newContentServer is the content port's http.Server (plain and TLS).
+func (n *Node) newContentServer() *http.Server {
+	return &http.Server{
+		Handler: n.content,
+		// Slow clients must not hold a connection open without sending
+		// their headers; bodies are never read on this port except small
+		// API posts.
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       0,
+		// No WriteTimeout: a 1 GiB package to a branch office over a slow
+		// link legitimately takes hours. Stalled clients are bounded by
+		// TCP keepalive and the drain timeout at shutdown.
+		WriteTimeout: 0,
+		IdleTimeout:  120 * time.Second,
+		// Above the 32 KiB the handler allows, so the handler's JSON 431
+		// is what clients see for 32–64 KiB.
+		MaxHeaderBytes: 64 << 10,
+		ConnContext:    server.ConnContext,
+		ConnState:      n.conns.track,
+		ErrorLog:       nil,
+	}
+}
+
+// Reload re-reads what can change without a restart (SIGHUP): the TLS
+// certificate and CAs. Connections open stay; new ones use the new
+// material. On error the material in use stays.
+func (n *Node) Reload() error {
+	if n.tls == nil {
+		n.log.Info().Msg("reload: nothing to reload (no TLS files)")
+		return nil
+	}
+	if err := n.tls.Reload(); err != nil {
+		n.log.Error().Err(err).Msg("reload failed; the TLS material in use stays")
+		return err
+	}
+	n.log.Info().Msg("reloaded the TLS certificate and CAs")
+	return nil
+}
+
+// TLSAddr is the bound TLS content address, "" without TLS.
+func (n *Node) TLSAddr() string {
+	if n.tlsLn == nil {
+		return ""
+	}
+	return n.tlsLn.Addr().String()
 }
 
 // ContentAddr is the bound content address.
@@ -191,7 +245,7 @@ func (n *Node) Run(ctx context.Context) error {
 			defer cancel()
 			done := make(chan error, 1)
 			go func() { done <- srv.Shutdown(dctx) }()
-			if srv == n.contentSrv {
+			if srv == n.contentSrv || srv == n.tlsSrv {
 				n.conns.closeFresh()
 				n.closeOnce.Do(func() { close(n.closing) })
 			}
@@ -203,6 +257,9 @@ func (n *Node) Run(ctx context.Context) error {
 		})
 	}
 	serve(n.contentSrv, n.contentLn, "content")
+	if n.tlsSrv != nil {
+		serve(n.tlsSrv, n.tlsLn, "content-tls")
+	}
 	if n.adminSrv != nil {
 		serve(n.adminSrv, n.adminLn, "admin")
 	}
@@ -256,7 +313,7 @@ func (n *Node) closeParts() {
 	if n.origin != nil {
 		_ = n.origin.Close()
 	}
-	for _, ln := range []net.Listener{n.contentLn, n.adminLn} {
+	for _, ln := range []net.Listener{n.contentLn, n.tlsLn, n.adminLn} {
 		if ln != nil {
 			_ = ln.Close()
 		}
@@ -276,6 +333,9 @@ func (n *Node) openRelay(cfg Config, clk clock.Clock) error {
 	ucfg := cfg.Upstream
 	ucfg.UserAgent = "relayd/" + Version
 	ucfg.Group, ucfg.Node = cfg.Group, cfg.Node
+	if n.tls != nil {
+		ucfg.TLS = n.tls.ClientConfig()
+	}
 	up, err := hierarchy.New(ucfg, n.log)
 	if err != nil {
 		return err
