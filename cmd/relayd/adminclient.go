@@ -40,6 +40,16 @@ func adminFlags(fs *flag.FlagSet, env func(string) (string, bool)) (*string, *st
 // parseAdminCmd parses an admin client command's flags (the common ones
 // and those extra registers) and connects the client.
 func parseAdminCmd(name string, args []string, stderr io.Writer, env func(string) (string, bool), extra func(*flag.FlagSet)) (*adminClient, *bool, error) {
+	c, asJSON, rest, err := parseAdminArgs(name, args, stderr, env, extra)
+	if err == nil && len(rest) > 0 {
+		return nil, nil, usageError{fmt.Errorf("%s takes no arguments, got %q", name, rest)}
+	}
+	return c, asJSON, err
+}
+
+// parseAdminArgs is parseAdminCmd for commands that take arguments: it
+// returns them.
+func parseAdminArgs(name string, args []string, stderr io.Writer, env func(string) (string, bool), extra func(*flag.FlagSet)) (*adminClient, *bool, []string, error) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	admin, tok, asJSON := adminFlags(fs, env)
@@ -47,13 +57,10 @@ func parseAdminCmd(name string, args []string, stderr io.Writer, env func(string
 		extra(fs)
 	}
 	if err := fs.Parse(args); err != nil {
-		return nil, nil, usageError{err}
-	}
-	if fs.NArg() > 0 {
-		return nil, nil, usageError{fmt.Errorf("%s takes no arguments, got %q", name, fs.Args())}
+		return nil, nil, nil, usageError{err}
 	}
 	c, err := newAdminClient(*admin, *tok)
-	return c, asJSON, err
+	return c, asJSON, fs.Args(), err
 }
 
 func newAdminClient(base, tokenFile string) (*adminClient, error) {

@@ -35,6 +35,7 @@ Usage:
   relayd members [--json]                the relay group as this node sees it
   relayd status [--json]                 the node's status
   relayd tree [--json]                   the groups below this relay: members, generations, health
+  relayd cache ls|stats|rm|pin|prefetch  the cache: list, stats, remove, pin, warm before a rollout
   relayd version                         print the version
 
 Run "relayd serve --help" for the serve flags. Every flag is also an
@@ -98,7 +99,7 @@ func realMain(args []string, stdout, stderr io.Writer, env func(string) (string,
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 		defer stop()
 		return syncCmd(ctx, args[1:], stdout, stderr, env)
-	case "members", "status", "tree":
+	case "members", "status", "tree", "cache":
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 		defer stop()
 		switch args[0] {
@@ -106,6 +107,8 @@ func realMain(args []string, stdout, stderr io.Writer, env func(string) (string,
 			return membersCmd(ctx, args[1:], stdout, stderr, env)
 		case "tree":
 			return treeCmd(ctx, args[1:], stdout, stderr, env)
+		case "cache":
+			return cacheCmd(ctx, args[1:], stdout, stderr, env)
 		}
 		return statusCmd(ctx, args[1:], stdout, stderr, env)
 	case "version", "--version", "-version":

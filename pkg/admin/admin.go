@@ -8,8 +8,11 @@ package admin
 
 import (
 	"crypto/subtle"
+	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/pprof"
+	"strconv"
 	"strings"
 
 	"github.com/go-chi/chi/v5"
@@ -47,6 +50,27 @@ type Config struct {
 	// Agents returns the /v1/agents document: the agents and child
 	// relays holding an event stream open to this relay.
 	Agents func() any
+	// Cache serves /v1/cache; nil answers 404 (an origin).
+	Cache Cache
+}
+
+// Cache is the node's cache as the cache endpoints see it. Errors are
+// answered as they classify (server.Error carries status and code).
+type Cache interface {
+	// ListCache returns a page of cached objects with the path prefix,
+	// after the path after, at most limit, only pinned ones if asked.
+	ListCache(prefix, after string, limit int, pinnedOnly bool) (any, error)
+	// CacheStats returns objects, bytes, hit ratio, bytes served and
+	// from upstream.
+	CacheStats() (any, error)
+	// DeleteCached removes one cached object.
+	DeleteCached(path string) error
+	// Pin exempts cached objects from eviction (or lifts it).
+	Pin(paths []string, unpin bool) (any, error)
+	// Prefetch starts warming the paths and the catalog paths matching
+	// include, at background priority; PrefetchProgress follows it.
+	Prefetch(paths, include []string) (any, error)
+	PrefetchProgress() any
 }
 
 // New builds the admin handler.
@@ -92,6 +116,85 @@ func New(cfg Config, log zerolog.Logger) http.Handler {
 		server.WriteJSON(w, http.StatusAccepted, map[string]string{"status": "sync requested"})
 		return nil
 	}))
+	r.Route("/v1/cache", func(r chi.Router) {
+		r.Use(func(next http.Handler) http.Handler {
+			return server.Handle(func(w http.ResponseWriter, r *http.Request) error {
+				if cfg.Cache == nil {
+					return errNoCache
+				}
+				next.ServeHTTP(w, r)
+				return nil
+			})
+		})
+		r.Get("/", server.Handle(func(w http.ResponseWriter, r *http.Request) error {
+			q := r.URL.Query()
+			limit := 0
+			if v := q.Get("limit"); v != "" {
+				n, err := strconv.Atoi(v)
+				if err != nil || n < 1 {
+					return &server.Error{Status: http.StatusBadRequest, Code: "bad_limit", Msg: "limit must be a positive number"}
+				}
+				limit = n
+			}
+			doc, err := cfg.Cache.ListCache(q.Get("prefix"), q.Get("after"), limit, q.Get("pinned") == "true")
+			if err != nil {
+				return err
+			}
+			server.WriteJSON(w, http.StatusOK, doc)
+			return nil
+		}))
+		r.Get("/stats", server.Handle(func(w http.ResponseWriter, _ *http.Request) error {
+			doc, err := cfg.Cache.CacheStats()
+			if err != nil {
+				return err
+			}
+			server.WriteJSON(w, http.StatusOK, doc)
+			return nil
+		}))
+		r.Get("/prefetch", func(w http.ResponseWriter, _ *http.Request) {
+			server.WriteJSON(w, http.StatusOK, cfg.Cache.PrefetchProgress())
+		})
+		r.Post("/prefetch", server.Handle(func(w http.ResponseWriter, r *http.Request) error {
+			var req struct {
+				Paths   []string `json:"paths"`
+				Include []string `json:"include"`
+			}
+			if err := decodeJSON(w, r, &req); err != nil {
+				return err
+			}
+			doc, err := cfg.Cache.Prefetch(req.Paths, req.Include)
+			if err != nil {
+				return err
+			}
+			server.WriteJSON(w, http.StatusAccepted, doc)
+			return nil
+		}))
+		r.Post("/pin", server.Handle(func(w http.ResponseWriter, r *http.Request) error {
+			var req struct {
+				Paths []string `json:"paths"`
+				Unpin bool     `json:"unpin"`
+			}
+			if err := decodeJSON(w, r, &req); err != nil {
+				return err
+			}
+			if len(req.Paths) == 0 {
+				return &server.Error{Status: http.StatusBadRequest, Code: "no_paths", Msg: "give the paths to pin"}
+			}
+			doc, err := cfg.Cache.Pin(req.Paths, req.Unpin)
+			if err != nil {
+				return err
+			}
+			server.WriteJSON(w, http.StatusOK, doc)
+			return nil
+		}))
+		r.Delete("/*", server.Handle(func(w http.ResponseWriter, r *http.Request) error {
+			if err := cfg.Cache.DeleteCached(chi.URLParam(r, "*")); err != nil {
+				return err
+			}
+			w.WriteHeader(http.StatusNoContent)
+			return nil
+		}))
+	})
 	// Profiles for diagnosing a live relay; the admin port is loopback or
 	// token-protected.
 	r.HandleFunc("/debug/pprof/*", pprof.Index)
@@ -99,6 +202,28 @@ func New(cfg Config, log zerolog.Logger) http.Handler {
 	r.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	return r
+}
+
+var errNoCache = &server.Error{Status: http.StatusNotFound, Code: "no_cache", Msg: "this node keeps no cache (origin mode)"}
+
+// maxBody bounds a JSON request body (a prefetch of 100,000 paths).
+const maxBody = 16 << 20
+
+// decodeJSON reads a JSON request body into v.
+func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
+		return &server.Error{Status: http.StatusUnsupportedMediaType, Code: "bad_content_type", Msg: "want Content-Type: application/json"}
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return &server.Error{Status: http.StatusRequestEntityTooLarge, Code: "too_large", Msg: "request body larger than 16 MiB"}
+		}
+		return &server.Error{Status: http.StatusBadRequest, Code: "bad_json", Msg: "request body is not the expected JSON", Err: err}
+	}
+	return nil
 }
 
 var errNoMirror = &server.Error{Status: http.StatusNotFound, Code: "no_mirror", Msg: "this node does not mirror a catalog (no --pubkey, or origin mode)"}

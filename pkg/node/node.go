@@ -60,6 +60,9 @@ type Node struct {
 	reportNow chan struct{}
 	closing   chan struct{} // closed when shutdown starts: ends event streams
 	closeOnce sync.Once
+	prefetch  prefetcher
+	ctxMu     sync.Mutex
+	ctx       context.Context // Run's, for work the admin API starts
 
 	tls                *tlsconf.Material // nil without TLS files
 	contentLn, adminLn net.Listener
@@ -157,7 +160,7 @@ func New(cfg Config, log zerolog.Logger, clk clock.Clock) (*Node, error) {
 		n.adminLn = aln
 		n.adminSrv = &http.Server{
 			Handler: admin.New(admin.Config{Status: n.status, Registry: n.reg, Token: token, Sync: n.syncer(), Members: n.members,
-				Tree: n.treeView, Agents: n.agents},
+				Tree: n.treeView, Agents: n.agents, Cache: n.adminCache()},
 				n.log.With().Str("component", "admin").Logger()),
 			// The admin API serves small documents only.
 			ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
@@ -188,6 +191,24 @@ func (n *Node) newContentServer() *http.Server {
 		ConnState:      n.conns.track,
 		ErrorLog:       nil,
 	}
+}
+
+// adminCache is the cache endpoints' view of the node; nil for an origin.
+func (n *Node) adminCache() admin.Cache {
+	if n.store == nil {
+		return nil
+	}
+	return n
+}
+
+// runCtx is Run's context: work the admin API starts ends with the node.
+func (n *Node) runCtx() context.Context {
+	n.ctxMu.Lock()
+	defer n.ctxMu.Unlock()
+	if n.ctx == nil {
+		return context.Background()
+	}
+	return n.ctx
 }
 
 // Reload re-reads what can change without a restart (SIGHUP): the TLS
@@ -231,6 +252,9 @@ func (n *Node) AdminAddr() string {
 func (n *Node) Run(ctx context.Context) error {
 	defer n.closeParts()
 	g, gctx := errgroup.WithContext(ctx)
+	n.ctxMu.Lock()
+	n.ctx = gctx
+	n.ctxMu.Unlock()
 	serve := func(srv *http.Server, ln net.Listener, name string) {
 		g.Go(func() error {
 			n.log.Info().Str("addr", ln.Addr().String()).Str("mode", n.cfg.Mode).Msgf("%s listening", name)

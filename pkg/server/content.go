@@ -92,9 +92,10 @@ type Content struct {
 	closing   <-chan struct{}
 	behind    func(uint64) bool
 	handler   http.Handler
-	// serving counts object responses in progress (not event streams).
-	serving atomic.Int64
-	log     zerolog.Logger
+	// serving counts object responses in progress (not event streams);
+	// served the body bytes of object responses.
+	serving, served atomic.Int64
+	log             zerolog.Logger
 }
 
 // NewContent builds the content-port handler.
@@ -107,6 +108,7 @@ func NewContent(cfg ContentConfig, log zerolog.Logger) *Content {
 	}
 	r := chi.NewRouter()
 	r.Use(AccessLog(log))
+	r.Use(c.countServed)
 	r.MethodNotAllowed(Handle(func(w http.ResponseWriter, r *http.Request) error {
 		w.Header().Set("Allow", "GET, HEAD")
 		return &Error{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed", Msg: r.Method + " not allowed"}
@@ -140,6 +142,27 @@ func NewContent(cfg ContentConfig, log zerolog.Logger) *Content {
 
 // ServeHTTP serves the content port.
 func (c *Content) ServeHTTP(w http.ResponseWriter, r *http.Request) { c.handler.ServeHTTP(w, r) }
+
+// Routes returns the router, for listing its routes (api/openapi_test.go
+// checks them against api/openapi.yaml).
+func (c *Content) Routes() chi.Routes { return c.handler.(chi.Routes) }
+
+// BytesServed returns the body bytes of object responses sent so far.
+func (c *Content) BytesServed() int64 { return c.served.Load() }
+
+// countServed adds the body bytes of object responses (not /-/ API
+// traffic) to served. Its writer keeps io.ReaderFrom, so sendfile stays.
+func (c *Content) countServed(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/-/") {
+			next.ServeHTTP(w, r)
+			return
+		}
+		rw := &responseWriter{ResponseWriter: w}
+		next.ServeHTTP(rw, r)
+		c.served.Add(rw.bytes)
+	})
+}
 
 // Serving returns how many object responses are in progress.
 func (c *Content) Serving() int64 { return c.serving.Load() }

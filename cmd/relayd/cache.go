@@ -1,0 +1,251 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/relayd/relayd/pkg/units"
+)
+
+const cacheUsage = `usage: relayd cache ls|stats|rm|pin|prefetch [flags] [PATH…]
+  ls [--prefix P] [--pinned] [--limit N]   cached objects, in path order
+  stats                                    objects, bytes, hit ratio, WAN saving
+  rm PATH…                                 remove cached objects
+  pin [--unpin] PATH…                      exempt cached objects from eviction (or lift it)
+  prefetch [--include GLOB]… [--wait] [PATH…]   warm the cache at background priority`
+
+// cacheCmd is `relayd cache …` over /v1/cache.
+func cacheCmd(ctx context.Context, args []string, stdout, stderr io.Writer, env func(string) (string, bool)) error {
+	if len(args) == 0 {
+		return usageError{errors.New(cacheUsage)}
+	}
+	sub, args := args[0], args[1:]
+	name := "relayd cache " + sub
+	switch sub {
+	case "ls":
+		var prefix string
+		var pinned bool
+		var limit int
+		c, asJSON, err := parseAdminCmd(name, args, stderr, env, func(fs *flag.FlagSet) {
+			fs.StringVar(&prefix, "prefix", "", "only paths that start with this")
+			fs.BoolVar(&pinned, "pinned", false, "only pinned objects")
+			fs.IntVar(&limit, "limit", 0, "at most this many objects (default all)")
+		})
+		if err != nil {
+			return err
+		}
+		return cacheList(ctx, c, prefix, pinned, limit, *asJSON, stdout)
+	case "stats":
+		c, asJSON, err := parseAdminCmd(name, args, stderr, env, nil)
+		if err != nil {
+			return err
+		}
+		var raw json.RawMessage
+		if err := c.do(ctx, http.MethodGet, "/v1/cache/stats", nil, &raw); err != nil {
+			return err
+		}
+		if *asJSON {
+			_, err := stdout.Write(append(raw, '\n'))
+			return err
+		}
+		var s struct {
+			Objects       int     `json:"objects"`
+			Bytes         int64   `json:"bytes"`
+			MaxBytes      int64   `json:"max_bytes"`
+			Hits          int64   `json:"hits"`
+			Misses        int64   `json:"misses"`
+			HitRatio      float64 `json:"hit_ratio"`
+			BytesServed   int64   `json:"bytes_served"`
+			UpstreamBytes int64   `json:"upstream_bytes"`
+			PeerBytes     int64   `json:"peer_bytes"`
+			WANSaving     float64 `json:"wan_saving"`
+			Evictions     int64   `json:"evictions"`
+		}
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return fmt.Errorf("cache stats: %w", err)
+		}
+		quota := "no quota"
+		if s.MaxBytes > 0 {
+			quota = "of " + units.Bytes(s.MaxBytes).String()
+		}
+		fmt.Fprintf(stdout, "objects      %d (%s, %s)\nhits/misses  %d / %d (hit ratio %.1f %%)\nserved       %s\nfrom WAN     %s (WAN saving %.1f %%)\nfrom group   %s\nevictions    %d\n",
+			s.Objects, units.Bytes(s.Bytes), quota, s.Hits, s.Misses, 100*s.HitRatio, units.Bytes(s.BytesServed),
+			units.Bytes(s.UpstreamBytes), 100*s.WANSaving, units.Bytes(s.PeerBytes), s.Evictions)
+		return nil
+	case "rm":
+		c, _, paths, err := parseAdminArgs(name, args, stderr, env, nil)
+		if err != nil {
+			return err
+		}
+		if len(paths) == 0 {
+			return usageError{errors.New("usage: relayd cache rm PATH…")}
+		}
+		var errs []error
+		for _, p := range paths {
+			if err := c.do(ctx, http.MethodDelete, "/v1/cache/"+escapePath(p), nil, nil); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", p, err))
+				continue
+			}
+			fmt.Fprintf(stdout, "removed %s\n", strings.TrimPrefix(p, "/"))
+		}
+		return errors.Join(errs...)
+	case "pin":
+		var unpin bool
+		c, asJSON, paths, err := parseAdminArgs(name, args, stderr, env, func(fs *flag.FlagSet) {
+			fs.BoolVar(&unpin, "unpin", false, "lift the pin instead")
+		})
+		if err != nil {
+			return err
+		}
+		if len(paths) == 0 {
+			return usageError{errors.New("usage: relayd cache pin [--unpin] PATH…")}
+		}
+		var res struct {
+			Pinned   []string `json:"pinned"`
+			Unpinned []string `json:"unpinned"`
+			Missing  []string `json:"missing"`
+		}
+		if err := c.do(ctx, http.MethodPost, "/v1/cache/pin", map[string]any{"paths": paths, "unpin": unpin}, &res); err != nil {
+			return err
+		}
+		if *asJSON {
+			b, _ := json.Marshal(res)
+			_, err := fmt.Fprintln(stdout, string(b))
+			return err
+		}
+		for _, p := range res.Pinned {
+			fmt.Fprintf(stdout, "pinned %s\n", p)
+		}
+		for _, p := range res.Unpinned {
+			fmt.Fprintf(stdout, "unpinned %s\n", p)
+		}
+		if len(res.Missing) > 0 {
+			return fmt.Errorf("not cached (prefetch them first): %s", strings.Join(res.Missing, ", "))
+		}
+		return nil
+	case "prefetch":
+		var include listFlagValue
+		var wait bool
+		c, asJSON, paths, err := parseAdminArgs(name, args, stderr, env, func(fs *flag.FlagSet) {
+			fs.Var(&include, "include", "catalog paths matching this glob (repeatable), e.g. 'security/**'")
+			fs.BoolVar(&wait, "wait", false, "wait until the prefetch has finished")
+		})
+		if err != nil {
+			return err
+		}
+		if len(paths) == 0 && len(include) == 0 {
+			return usageError{errors.New("usage: relayd cache prefetch [--include GLOB]… [--wait] [PATH…]")}
+		}
+		var st prefetchStatus
+		if err := c.do(ctx, http.MethodPost, "/v1/cache/prefetch", map[string]any{"paths": paths, "include": include}, &st); err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "prefetching %d objects at background priority\n", st.Queued)
+		for wait && st.Running {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(200 * time.Millisecond):
+			}
+			if err := c.do(ctx, http.MethodGet, "/v1/cache/prefetch", nil, &st); err != nil {
+				return err
+			}
+		}
+		if *asJSON {
+			b, _ := json.Marshal(st)
+			_, err := fmt.Fprintln(stdout, string(b))
+			return err
+		}
+		fmt.Fprintf(stdout, "queued %d, done %d, failed %d\n", st.Queued, st.Done, st.Failed)
+		for _, e := range st.Errors {
+			fmt.Fprintf(stdout, "  %s\n", e)
+		}
+		if wait && st.Failed > 0 {
+			return fmt.Errorf("prefetch: %d of %d failed", st.Failed, st.Queued)
+		}
+		return nil
+	default:
+		return usageError{fmt.Errorf("unknown cache command %q\n%s", sub, cacheUsage)}
+	}
+}
+
+type prefetchStatus struct {
+	Running bool     `json:"running"`
+	Queued  int      `json:"queued"`
+	Done    int      `json:"done"`
+	Failed  int      `json:"failed"`
+	Errors  []string `json:"errors"`
+}
+
+// cacheList prints every page of GET /v1/cache (or up to limit).
+func cacheList(ctx context.Context, c *adminClient, prefix string, pinned bool, limit int, asJSON bool, stdout io.Writer) error {
+	type object struct {
+		Path   string    `json:"path"`
+		Size   int64     `json:"size"`
+		Digest string    `json:"digest"`
+		Stored time.Time `json:"stored"`
+		Pinned bool      `json:"pinned"`
+	}
+	var all []object
+	after := ""
+	for {
+		q := url.Values{"prefix": {prefix}, "after": {after}, "limit": {"1000"}}
+		if pinned {
+			q.Set("pinned", "true")
+		}
+		var page struct {
+			Objects []object `json:"objects"`
+			Next    string   `json:"next"`
+		}
+		if err := c.do(ctx, http.MethodGet, "/v1/cache?"+q.Encode(), nil, &page); err != nil {
+			return err
+		}
+		all = append(all, page.Objects...)
+		if page.Next == "" || (limit > 0 && len(all) >= limit) {
+			break
+		}
+		after = page.Next
+	}
+	if limit > 0 && len(all) > limit {
+		all = all[:limit]
+	}
+	if asJSON {
+		b, _ := json.Marshal(map[string]any{"objects": all})
+		_, err := fmt.Fprintln(stdout, string(b))
+		return err
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PATH\tSIZE\tSTORED\tPINNED\tDIGEST")
+	for _, o := range all {
+		pin := ""
+		if o.Pinned {
+			pin = "yes"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", o.Path, units.Bytes(o.Size), o.Stored.UTC().Format(time.DateTime), pin, o.Digest)
+	}
+	return tw.Flush()
+}
+
+// escapePath escapes each segment of a content path for a URL.
+func escapePath(p string) string {
+	segs := strings.Split(strings.TrimPrefix(p, "/"), "/")
+	for i, s := range segs {
+		segs[i] = url.PathEscape(s)
+	}
+	return strings.Join(segs, "/")
+}
+
+// listFlagValue is a repeatable string flag.
+type listFlagValue []string
+
+func (l *listFlagValue) String() string     { return strings.Join(*l, ",") }
+func (l *listFlagValue) Set(v string) error { *l = append(*l, v); return nil }
