@@ -20,7 +20,11 @@ func TestAdminCommands(t *testing.T) {
 			"meta": map[string]any{"m": "proxy", "u": "http://127.0.0.1:20080", "n": 4, "r": true}},
 	}}
 	srv := httptest.NewServer(admin.New(admin.Config{
-		Status:   func() any { return map[string]string{"node": "r1", "mode": "proxy"} },
+		Status: func() any {
+			return map[string]any{"node": "r1", "group": "hq", "mode": "proxy", "generation": 7, "upstream": []string{"http://hq:20080"},
+				"parents": []string{"http://hq-1:20080", "http://hq-2:20080"}, "transfers": map[string]int{"resumes": 2},
+				"loops": map[string]any{"refused": 1, "last_refused": "hops: loop"}}
+		},
 		Registry: prometheus.NewRegistry(),
 		Members:  func() (any, error) { return members, nil },
 	}, zerolog.Nop()))
@@ -32,7 +36,9 @@ func TestAdminCommands(t *testing.T) {
 	}{
 		{[]string{"members", "--admin", srv.URL}, []string{"group hq", "r1 (self)", "alive", "proxy", "http://127.0.0.1:20080"}},
 		{[]string{"members", "--admin", srv.URL, "--json"}, []string{`"group":"hq"`}},
-		{[]string{"status", "--admin", srv.URL}, []string{`"node": "r1"`}},
+		{[]string{"status", "--admin", srv.URL}, []string{"r1 (group hq, proxy mode", "generation  7", "http://hq-1:20080, http://hq-2:20080",
+			"2 resumes", "LOOPS       1 refused here (hops: loop)"}},
+		{[]string{"status", "--admin", srv.URL, "--json"}, []string{`"node":"r1"`}},
 	} {
 		var out, errb bytes.Buffer
 		if err := realMain(tc.args, &out, &errb, env); err != nil {

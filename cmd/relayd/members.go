@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/relayd/relayd/pkg/units"
 )
 
 // membersCmd: relayd members — the group as the node sees it.
@@ -64,16 +67,85 @@ func statusCmd(ctx context.Context, args []string, stdout, stderr io.Writer, env
 	if err != nil {
 		return err
 	}
-	var doc map[string]any
-	if err := c.do(ctx, http.MethodGet, "/v1/status", nil, &doc); err != nil {
+	var raw json.RawMessage
+	if err := c.do(ctx, http.MethodGet, "/v1/status", nil, &raw); err != nil {
 		return err
 	}
 	if *asJSON {
-		b, _ := json.Marshal(doc)
-		_, err := fmt.Fprintln(stdout, string(b))
+		_, err := stdout.Write(append(raw, '\n'))
 		return err
 	}
-	b, _ := json.MarshalIndent(doc, "", "  ")
-	_, err = fmt.Fprintln(stdout, string(b))
-	return err
+	var s struct {
+		Node, Group, Mode, Version, Uptime string
+		Generation                         uint64
+		Upstream, Fallback, Parents        []string
+		Serving                            int64
+		Agents, Children                   int
+		Transfers                          *struct{ Failovers, Resumes, Fallbacks int64 }
+		Store                              *struct {
+			Blobs     int   `json:"blobs"`
+			Bytes     int64 `json:"bytes"`
+			MaxBytes  int64 `json:"max_bytes"`
+			Evictions int64 `json:"evictions"`
+		}
+		Cache *struct {
+			Hits          int64 `json:"hits"`
+			Misses        int64 `json:"misses"`
+			UpstreamBytes int64 `json:"upstream_bytes"`
+			PeerBytes     int64 `json:"peer_bytes"`
+		}
+		Sync *struct {
+			State     string `json:"state"`
+			Target    uint64 `json:"target"`
+			LastError string `json:"last_error"`
+		}
+		Loops *struct {
+			Refused         int64  `json:"refused"`
+			LastRefused     string `json:"last_refused"`
+			RefusedUpstream int64  `json:"refused_upstream"`
+			LastUpstream    string `json:"last_upstream"`
+		}
+	}
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return fmt.Errorf("status: %w", err)
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	row := func(k, format string, a ...any) { fmt.Fprintf(tw, "%s\t"+format+"\n", append([]any{k}, a...)...) }
+	row("node", "%s (group %s, %s mode, relayd %s, up %s)", s.Node, s.Group, s.Mode, s.Version, s.Uptime)
+	row("generation", "%d", s.Generation)
+	if len(s.Upstream) > 0 {
+		row("upstream", "%s", strings.Join(s.Upstream, ", "))
+		row("parents", "%s", strings.Join(s.Parents, ", "))
+	}
+	if len(s.Fallback) > 0 {
+		row("fallback", "%s", strings.Join(s.Fallback, ", "))
+	}
+	if t := s.Transfers; t != nil {
+		row("transfers", "%d failovers, %d resumes, %d fallbacks", t.Failovers, t.Resumes, t.Fallbacks)
+	}
+	row("serving", "%d responses; %d agents and %d child relays on /-/events", s.Serving, s.Agents, s.Children)
+	if st := s.Store; st != nil {
+		quota := "no quota"
+		if st.MaxBytes > 0 {
+			quota = "quota " + units.Bytes(st.MaxBytes).String()
+		}
+		row("store", "%d blobs, %s (%s), %d evictions", st.Blobs, units.Bytes(st.Bytes), quota, st.Evictions)
+	}
+	if ch := s.Cache; ch != nil {
+		row("cache", "%d hits, %d misses; %s from upstream, %s from the group", ch.Hits, ch.Misses, units.Bytes(ch.UpstreamBytes), units.Bytes(ch.PeerBytes))
+	}
+	if sy := s.Sync; sy != nil {
+		line := sy.State
+		if sy.Target > s.Generation {
+			line += fmt.Sprintf(" (toward generation %d)", sy.Target)
+		}
+		if sy.LastError != "" {
+			line += ": " + sy.LastError
+		}
+		row("sync", "%s", line)
+	}
+	if l := s.Loops; l != nil {
+		row("LOOPS", "%d refused here (%s), %d refused upstream (%s)", l.Refused, l.LastRefused, l.RefusedUpstream, l.LastUpstream)
+	}
+	return tw.Flush()
 }

@@ -101,7 +101,9 @@ func (n *Node) reportLoop(ctx context.Context) error {
 // own group comes round a cycle of upstreams: refused, or reports would
 // nest without end.
 func (n *Node) takeReport(r hierarchy.Report) error {
-	if g, ok := findGroup(r, n.cfg.Group); ok {
+	// An origin has no parent: nothing comes round to it. (And relays
+	// started without --group on the origin's host share its name.)
+	if g, ok := findGroup(r, n.cfg.Group); ok && n.cfg.Mode != ModeOrigin {
 		err := fmt.Errorf("%w: a report from %s/%s lists group %q below it: the upstreams form a cycle", hops.ErrLoop, r.Group, r.Node, g)
 		n.refusedLoop(err)
 		return err
