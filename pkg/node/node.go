@@ -386,7 +386,12 @@ func (n *Node) openRelay(cfg Config, clk clock.Clock) error {
 		if n.mirror != nil {
 			expect = n.mirror
 		}
-		n.cache = proxycache.New(cfg.Cache, st, up, expect, n.log, clk)
+		fillLatency := prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "relayd", Name: "fill_latency_seconds",
+			Help: "Time a fill waited for the upstream's (or the owner's) response headers.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 16)})
+		n.reg.MustRegister(fillLatency)
+		ccfg := cfg.Cache
+		ccfg.ObserveFill = func(d time.Duration) { fillLatency.Observe(d.Seconds()) }
+		n.cache = proxycache.New(ccfg, st, up, expect, n.log, clk)
 	}
 	return nil
 }
@@ -527,6 +532,11 @@ func (n *Node) status() any {
 	return s
 }
 
+// requestsHelp describes relayd_requests_total, whose result label is hit,
+// miss, stale, revalidated, peer (fills from the group's owner) or error
+// (an error status).
+const requestsHelp = "Object requests by result."
+
 func (n *Node) registerMetrics() {
 	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	counter := func(name, help string, f func() float64) {
@@ -548,6 +558,36 @@ func (n *Node) registerMetrics() {
 		gauge("store_bytes", "Bytes of stored blobs.", func() float64 { return float64(st.Stats().Bytes) })
 		gauge("store_blobs", "Stored blobs.", func() float64 { return float64(st.Stats().Blobs) })
 	}
+	counter("bytes_served_total", "Body bytes of object responses.", func() float64 { return float64(n.content.BytesServed()) })
+	n.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Namespace: "relayd", Name: "requests_total", Help: requestsHelp,
+		ConstLabels: prometheus.Labels{"result": "error"},
+	}, func() float64 { return float64(n.content.Failed()) }))
+	if g := n.group; g != nil {
+		for _, state := range []string{"alive", "gone"} {
+			n.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+				Namespace: "relayd", Name: "group_members", Help: "Members of this relay's group by state.",
+				ConstLabels: prometheus.Labels{"state": state},
+			}, func() float64 {
+				k := 0
+				for _, m := range g.Members() {
+					if m.State == state {
+						k++
+					}
+				}
+				return float64(k)
+			}))
+		}
+	}
+	if m := n.mirror; m != nil {
+		gauge("mirror_target_generation", "Generation the mirror syncs toward (the upstream's newest).", func() float64 { return float64(m.Progress().Target) })
+		gauge("mirror_lag_generations", "Generations the live one is behind the upstream's newest.", func() float64 {
+			p := m.Progress()
+			return float64(max(p.Target, p.Generation) - p.Generation)
+		})
+		gauge("mirror_objects_done", "Objects of the generation in sync that are on disk.", func() float64 { return float64(m.Progress().ObjectsDone) })
+		gauge("mirror_objects_total", "Objects of the generation in sync.", func() float64 { return float64(m.Progress().ObjectsTotal) })
+	}
 	if n.cache == nil {
 		return
 	}
@@ -560,9 +600,10 @@ func (n *Node) registerMetrics() {
 		{"miss", func(s proxycache.Stats) int64 { return s.Misses }},
 		{"stale", func(s proxycache.Stats) int64 { return s.Stale }},
 		{"revalidated", func(s proxycache.Stats) int64 { return s.Revalidated }},
+		{"peer", func(s proxycache.Stats) int64 { return s.PeerFills }},
 	} {
 		n.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Namespace: "relayd", Name: "cache_requests_total", Help: "Object requests by cache result.",
+			Namespace: "relayd", Name: "requests_total", Help: requestsHelp,
 			ConstLabels: prometheus.Labels{"result": r.result},
 		}, func() float64 { return float64(r.f(c.Stats())) }))
 	}

@@ -52,6 +52,9 @@ type Config struct {
 	// Sendfile serves hits with sendfile(2). Default true: on a real NIC
 	// it saves a copy and CPU; on loopback a user-space copy is faster.
 	Sendfile bool
+	// ObserveFill, if set, is told how long each fill waited for its
+	// upstream's (or owner's) response headers (for a latency histogram).
+	ObserveFill func(time.Duration)
 }
 
 // DefaultConfig returns the defaults.

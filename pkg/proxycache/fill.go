@@ -166,6 +166,9 @@ func (c *Cache) runFill(f *fill, stale *store.Entry, route bool, path []string) 
 	ctx := hops.With(c.ctx, path)
 	resp, fromPeer, err := c.open(ctx, f.key, hdr, route)
 	f.upstreamTime = time.Since(start)
+	if c.cfg.ObserveFill != nil {
+		c.cfg.ObserveFill(f.upstreamTime)
+	}
 	if err != nil {
 		f.fail(fmt.Errorf("%w: %w", ErrUpstream, err))
 		return

@@ -93,8 +93,9 @@ type Content struct {
 	behind    func(uint64) bool
 	handler   http.Handler
 	// serving counts object responses in progress (not event streams);
-	// served the body bytes of object responses.
-	serving, served atomic.Int64
+	// served the body bytes of object responses; failed the object
+	// requests answered with an error status.
+	serving, served, failed atomic.Int64
 	log             zerolog.Logger
 }
 
@@ -147,11 +148,14 @@ func (c *Content) ServeHTTP(w http.ResponseWriter, r *http.Request) { c.handler.
 // checks them against api/openapi.yaml).
 func (c *Content) Routes() chi.Routes { return c.handler.(chi.Routes) }
 
+// Failed returns how many object requests got an error status.
+func (c *Content) Failed() int64 { return c.failed.Load() }
+
 // BytesServed returns the body bytes of object responses sent so far.
 func (c *Content) BytesServed() int64 { return c.served.Load() }
 
 // countServed adds the body bytes of object responses (not /-/ API
-// traffic) to served. Its writer keeps io.ReaderFrom, so sendfile stays.
+// traffic, not error bodies) to served, and counts error answers. Its writer keeps io.ReaderFrom, so sendfile stays.
 func (c *Content) countServed(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, "/-/") {
@@ -160,7 +164,11 @@ func (c *Content) countServed(next http.Handler) http.Handler {
 		}
 		rw := &responseWriter{ResponseWriter: w}
 		next.ServeHTTP(rw, r)
-		c.served.Add(rw.bytes)
+		if rw.status >= 400 {
+			c.failed.Add(1)
+		} else {
+			c.served.Add(rw.bytes)
+		}
 	})
 }
 
