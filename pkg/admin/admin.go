@@ -84,6 +84,7 @@ func New(cfg Config, log zerolog.Logger) http.Handler {
 	r.NotFound(server.Handle(func(http.ResponseWriter, *http.Request) error {
 		return &server.Error{Status: http.StatusNotFound, Code: "not_found", Msg: "no such endpoint"}
 	}))
+	r.MethodNotAllowed(server.MethodNotAllowed(r))
 	r.Get("/v1/status", func(w http.ResponseWriter, _ *http.Request) {
 		server.WriteJSON(w, http.StatusOK, status())
 	})
@@ -197,9 +198,9 @@ func New(cfg Config, log zerolog.Logger) http.Handler {
 	})
 	// Profiles for diagnosing a live relay; the admin port is loopback or
 	// token-protected.
-	r.HandleFunc("/debug/pprof/*", pprof.Index)
-	r.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	r.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	r.Get("/debug/pprof/*", pprof.Index)
+	r.Get("/debug/pprof/profile", pprof.Profile)
+	r.Get("/debug/pprof/trace", pprof.Trace)
 	r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	return r
 }

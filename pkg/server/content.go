@@ -96,7 +96,7 @@ type Content struct {
 	// served the body bytes of object responses; failed the object
 	// requests answered with an error status.
 	serving, served, failed atomic.Int64
-	log             zerolog.Logger
+	log                     zerolog.Logger
 }
 
 // NewContent builds the content-port handler.
@@ -110,10 +110,7 @@ func NewContent(cfg ContentConfig, log zerolog.Logger) *Content {
 	r := chi.NewRouter()
 	r.Use(AccessLog(log))
 	r.Use(c.countServed)
-	r.MethodNotAllowed(Handle(func(w http.ResponseWriter, r *http.Request) error {
-		w.Header().Set("Allow", "GET, HEAD")
-		return &Error{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed", Msg: r.Method + " not allowed"}
-	}))
+	r.MethodNotAllowed(MethodNotAllowed(r))
 	r.NotFound(Handle(func(http.ResponseWriter, *http.Request) error {
 		return &Error{Status: http.StatusNotFound, Code: "not_found", Msg: "no such endpoint"}
 	}))

@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strings"
+
+	"github.com/go-chi/chi/v5"
 
 	"github.com/relayd/relayd/pkg/cleanpath"
 	"github.com/relayd/relayd/pkg/hierarchy"
@@ -85,6 +88,21 @@ func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 		h.Set("Retry-After", "1")
 	}
 	WriteJSON(w, status, map[string]string{"error": msg, "code": code})
+}
+
+// MethodNotAllowed is a router's 405 handler: the JSON error, with Allow
+// listing the methods routes has for the path (RFC 9110 §15.5.6).
+func MethodNotAllowed(routes chi.Routes) http.HandlerFunc {
+	return Handle(func(w http.ResponseWriter, r *http.Request) error {
+		var allow []string
+		for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+			if routes.Match(chi.NewRouteContext(), m, r.URL.Path) {
+				allow = append(allow, m)
+			}
+		}
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		return &Error{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed", Msg: r.Method + " not allowed"}
+	})
 }
 
 // WriteJSON answers with v as JSON.
