@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -66,6 +67,10 @@ type Client struct {
 	Generation uint64 `json:"generation"`
 	// Since is when the stream opened.
 	Since time.Time `json:"since"`
+	// LastSeen is when something was last written to it successfully
+	// (an event or a ping): a stream silent for long is a dead peer
+	// that TCP has not noticed yet.
+	LastSeen time.Time `json:"last_seen"`
 }
 
 // Hub fans events out to subscribers. It is safe for concurrent use.
@@ -74,6 +79,9 @@ type Hub struct {
 	seq    uint64
 	latest map[string]Event
 	subs   map[*Sub]struct{}
+
+	streamsOnce sync.Once
+	streams     *Streams
 }
 
 // NewHub returns an empty hub.
@@ -93,6 +101,10 @@ func (h *Hub) Publish(kind string, data []byte) {
 	h.seq++
 	h.latest[kind] = Event{ID: h.seq, Kind: kind, Data: bytes.Clone(data)}
 	for s := range h.subs {
+		if s.onWake != nil {
+			s.onWake(s)
+			continue
+		}
 		select {
 		case s.wake <- struct{}{}:
 		default: // already woken; it will read the newest state
@@ -135,7 +147,12 @@ func (h *Hub) Clients() []Client {
 	h.mu.Lock()
 	out := make([]Client, 0, len(h.subs))
 	for s := range h.subs {
-		out = append(out, s.client)
+		c := s.client
+		c.LastSeen = c.Since
+		if ns := s.lastOK.Load(); ns != 0 {
+			c.LastSeen = time.Unix(0, ns)
+		}
+		out = append(out, c)
 	}
 	h.mu.Unlock()
 	sort.Slice(out, func(i, j int) bool { return out[i].Since.Before(out[j].Since) })
@@ -162,7 +179,14 @@ type Sub struct {
 	client Client
 	wake   chan struct{}
 	seen   map[string]uint64 // kind → last ID sent; used by one goroutine
+	lastOK atomic.Int64      // unix ns of the last successful write; 0: none
+	// onWake, set by Streams.Attach (under its lock, before the sub can
+	// be woken through it), replaces wake for an attached sub.
+	onWake func(*Sub)
 }
+
+// Touch records that the subscriber took a write at t (LastSeen).
+func (s *Sub) Touch(t time.Time) { s.lastOK.Store(t.UnixNano()) }
 
 // Wake is ready when there may be events to send.
 func (s *Sub) Wake() <-chan struct{} { return s.wake }
@@ -198,16 +222,20 @@ func Encode(w io.Writer, ev Event) error {
 	if bytes.ContainsAny(ev.Data, "\r\n") {
 		return fmt.Errorf("events: %s data spans lines", ev.Kind)
 	}
-	buf := make([]byte, 0, len(ev.Data)+64)
+	_, err := w.Write(appendEvent(make([]byte, 0, len(ev.Data)+64), ev))
+	return err
+}
+
+// appendEvent appends ev in the text/event-stream format; its data must
+// be one line (Hub data is JSON: it is).
+func appendEvent(buf []byte, ev Event) []byte {
 	buf = append(buf, "id: "...)
 	buf = strconv.AppendUint(buf, ev.ID, 10)
 	buf = append(buf, "\nevent: "...)
 	buf = append(buf, ev.Kind...)
 	buf = append(buf, "\ndata: "...)
 	buf = append(buf, ev.Data...)
-	buf = append(buf, "\n\n"...)
-	_, err := w.Write(buf)
-	return err
+	return append(buf, "\n\n"...)
 }
 
 // Ping is a comment line: it keeps the stream (and proxies on the way)

@@ -57,9 +57,12 @@ func (c *Content) serveEvents(w http.ResponseWriter, r *http.Request) error {
 		client.Generation = g
 	}
 	sub := c.events.Subscribe(client)
+	rc := http.NewResponseController(w)
+	if attached := c.attachStream(rc, sub); attached {
+		return nil
+	}
 	defer sub.Close()
 
-	rc := http.NewResponseController(w)
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")
@@ -71,7 +74,11 @@ func (c *Content) serveEvents(w http.ResponseWriter, r *http.Request) error {
 		if err := f(); err != nil {
 			return err
 		}
-		return rc.Flush()
+		if err := rc.Flush(); err != nil {
+			return err
+		}
+		sub.Touch(time.Now())
+		return nil
 	}
 	if err := write(func() error { _, err := io.WriteString(w, "retry: 2000\n\n"); return err }); err != nil {
 		return nil
@@ -103,6 +110,35 @@ func (c *Content) serveEvents(w http.ResponseWriter, r *http.Request) error {
 			}
 		}
 	}
+}
+
+// streamHead is the response head of a stream taken over from the HTTP
+// server: the body runs until the connection closes.
+const streamHead = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-store\r\n" +
+	"X-Accel-Buffering: no\r\nConnection: close\r\n\r\nretry: 2000\n\n"
+
+// attachStream takes an HTTP/1.x connection over from the server and
+// hands it to the hub's stream writer: an idle subscriber then costs its
+// connection and its Sub, not two goroutines and the server's buffers,
+// which is what lets one relay hold 10,000 agents in little memory. It
+// reports false when the connection cannot be taken over (HTTP/2): the
+// caller serves the stream itself.
+func (c *Content) attachStream(rc *http.ResponseController, sub *events.Sub) bool {
+	conn, brw, err := rc.Hijack()
+	if err != nil {
+		return false
+	}
+	_ = brw // what the client sent after the request is ignored
+	_ = conn.SetReadDeadline(time.Time{})
+	_ = conn.SetWriteDeadline(time.Now().Add(eventWriteTimeout))
+	if _, err := io.WriteString(conn, streamHead); err != nil {
+		conn.Close()
+		sub.Close()
+		return true
+	}
+	sub.Touch(time.Now())
+	c.events.Streams(c.heartbeat, eventWriteTimeout, c.closing).Attach(conn, sub)
+	return true
 }
 
 // maxReport bounds a report's body: a subtree of thousands of relays.

@@ -1,0 +1,230 @@
+// Streams: event streams whose connections the HTTP server handed over, so
+// that ten thousand idle subscribers cost a connection and a Sub each, not
+// two goroutines, their stacks and the server's buffers.
+package events
+
+import (
+	"net"
+	"sync"
+	"time"
+)
+
+// Streams writes the hub's events and pings to attached connections from
+// a fixed number of goroutines. Create it with Hub.Streams.
+type Streams struct {
+	hub          *Hub
+	heartbeat    time.Duration
+	writeTimeout time.Duration
+
+	mu      sync.Mutex
+	conns   map[*Sub]net.Conn
+	pending map[*Sub]bool // sub → ping only (no event news)
+	busy    map[*Sub]bool // being written by a worker: not taken again
+	byID    map[string]*Sub
+	ready   chan struct{} // a worker should look at pending
+	closed  bool
+}
+
+// streamWorkers is how many goroutines write to attached streams. Writes
+// go to socket buffers and take microseconds; a stuck subscriber holds a
+// worker at most writeTimeout.
+const streamWorkers = 16
+
+// Streams returns the hub's stream writer, starting it on first use with
+// these settings; it stops, closing every attached connection, when
+// closing is closed (nil: never).
+func (h *Hub) Streams(heartbeat, writeTimeout time.Duration, closing <-chan struct{}) *Streams {
+	h.streamsOnce.Do(func() {
+		s := &Streams{hub: h, heartbeat: heartbeat, writeTimeout: writeTimeout, conns: map[*Sub]net.Conn{},
+			pending: map[*Sub]bool{}, busy: map[*Sub]bool{}, byID: map[string]*Sub{}, ready: make(chan struct{}, streamWorkers)}
+		h.streams = s
+		stop := make(chan struct{})
+		for range streamWorkers {
+			go s.work(stop)
+		}
+		go s.pinger(closing, stop)
+	})
+	return h.streams
+}
+
+// Attach hands conn over: sub's events (those it has not been sent yet)
+// and a ping every heartbeat are written to it until a write fails or
+// times out, then conn is closed and sub removed. The caller has written
+// the response head. A subscriber with an id holds one stream: a new
+// stream with its id replaces the old one (which the relay would notice
+// only at the next ping otherwise: nothing reads these connections).
+func (s *Streams) Attach(conn net.Conn, sub *Sub) {
+	s.hub.mu.Lock()
+	sub.onWake = s.wake
+	s.hub.mu.Unlock()
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		conn.Close()
+		sub.Close()
+		return
+	}
+	s.conns[sub] = conn
+	s.pending[sub] = false // send what it has not seen
+	var old *Sub
+	if id := sub.client.ID; id != "" {
+		old = s.byID[id]
+		s.byID[id] = sub
+	}
+	s.mu.Unlock()
+	if old != nil {
+		s.detach(old)
+	}
+	s.signal()
+}
+
+// Len is how many connections are attached.
+func (s *Streams) Len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
+
+// wake is called by Hub.Publish, under the hub's lock: it must not block.
+func (s *Streams) wake(sub *Sub) {
+	s.mu.Lock()
+	s.pending[sub] = false
+	s.mu.Unlock()
+	s.signal()
+}
+
+func (s *Streams) signal() {
+	select {
+	case s.ready <- struct{}{}:
+	default:
+	}
+}
+
+// take removes up to n pending subscribers.
+func (s *Streams) take(n int) map[*Sub]bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[*Sub]bool, min(n, len(s.pending)))
+	for sub, ping := range s.pending {
+		if len(out) == n {
+			break
+		}
+		if s.busy[sub] {
+			continue // its writer takes it again when done
+		}
+		out[sub] = ping
+		s.busy[sub] = true
+		delete(s.pending, sub)
+	}
+	if len(out) == n {
+		s.signal() // maybe more for another worker
+	}
+	return out
+}
+
+// done ends a worker's turn on sub.
+func (s *Streams) done(sub *Sub) {
+	s.mu.Lock()
+	delete(s.busy, sub)
+	_, again := s.pending[sub]
+	s.mu.Unlock()
+	if again {
+		s.signal()
+	}
+}
+
+func (s *Streams) work(stop <-chan struct{}) {
+	buf := make([]byte, 0, 4096)
+	for {
+		select {
+		case <-stop:
+			return
+		case <-s.ready:
+		}
+		for {
+			batch := s.take(64)
+			if len(batch) == 0 {
+				break
+			}
+			for sub, ping := range batch {
+				buf = s.write(sub, ping, buf[:0])
+				s.done(sub)
+			}
+		}
+	}
+}
+
+// write sends sub what it has not seen, or a ping.
+func (s *Streams) write(sub *Sub, ping bool, buf []byte) []byte {
+	s.mu.Lock()
+	conn := s.conns[sub]
+	s.mu.Unlock()
+	if conn == nil {
+		return buf
+	}
+	for _, ev := range sub.Next() {
+		buf = appendEvent(buf, ev)
+	}
+	if len(buf) == 0 {
+		if !ping {
+			return buf
+		}
+		buf = append(buf, Ping...)
+	}
+	_ = conn.SetWriteDeadline(time.Now().Add(s.writeTimeout))
+	if _, err := conn.Write(buf); err != nil {
+		s.detach(sub) // gone or too slow: it reconnects
+		return buf
+	}
+	sub.Touch(time.Now())
+	return buf
+}
+
+func (s *Streams) detach(sub *Sub) {
+	s.mu.Lock()
+	conn := s.conns[sub]
+	delete(s.conns, sub)
+	delete(s.pending, sub)
+	if s.byID[sub.client.ID] == sub {
+		delete(s.byID, sub.client.ID)
+	}
+	s.mu.Unlock()
+	if conn != nil {
+		conn.Close()
+		sub.Close()
+	}
+}
+
+// pinger queues a ping for every stream each heartbeat, and closes them
+// all when closing is closed.
+func (s *Streams) pinger(closing <-chan struct{}, stop chan struct{}) {
+	t := time.NewTicker(s.heartbeat)
+	defer t.Stop()
+	for {
+		select {
+		case <-closing:
+			s.mu.Lock()
+			s.closed = true
+			conns := s.conns
+			s.conns, s.pending, s.byID = map[*Sub]net.Conn{}, map[*Sub]bool{}, map[string]*Sub{}
+			s.mu.Unlock()
+			close(stop)
+			for sub, conn := range conns {
+				conn.Close()
+				sub.Close()
+			}
+			return
+		case <-t.C:
+			s.mu.Lock()
+			for sub := range s.conns {
+				if _, queued := s.pending[sub]; !queued {
+					s.pending[sub] = true
+				}
+			}
+			s.mu.Unlock()
+			for range streamWorkers {
+				s.signal()
+			}
+		}
+	}
+}
