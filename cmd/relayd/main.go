@@ -36,6 +36,11 @@ Usage:
   relayd status [--json]                 the node's status
   relayd tree [--json]                   the groups below this relay: members, generations, health
   relayd cache ls|stats|rm|pin|prefetch  the cache: list, stats, remove, pin, warm before a rollout
+  relayd fetch --relay URL --pubkey K --out DIR PATH…   fetch objects from a relay group, verified
+  relayd agent sync|watch --relay URL --pubkey K --out DIR [--include GLOB]
+                                         keep a directory at the newest catalog (watch: on every push)
+  relayd loadgen --relay URL --agents N --duration D --pubkey K [--watch]
+                                         simulate N agents against relays on loopback
   relayd version                         print the version
 
 Run "relayd serve --help" for the serve flags. Every flag is also an
@@ -111,6 +116,12 @@ func realMain(args []string, stdout, stderr io.Writer, env func(string) (string,
 			return cacheCmd(ctx, args[1:], stdout, stderr, env)
 		}
 		return statusCmd(ctx, args[1:], stdout, stderr, env)
+	case "fetch":
+		return fetchCmd(args[1:], stdout, stderr, env)
+	case "agent":
+		return agentCmd(args[1:], stdout, stderr, env)
+	case "loadgen":
+		return loadgenCmd(args[1:], stdout, stderr, env)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "relayd", version)
 		return nil

@@ -1,0 +1,87 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/relayd/relayd/pkg/agent"
+)
+
+const agentUsage = `usage:
+  relayd agent sync  --relay URL[,URL…] --pubkey K --out DIR [--include GLOB]…
+      bring DIR up to the newest catalog (only what changed), then exit
+  relayd agent watch --relay URL[,URL…] --pubkey K --out DIR [--include GLOB]… [--id ID]
+      stay connected to a relay (GET /-/events) and sync on every new generation
+`
+
+// agentCmd: relayd agent sync|watch.
+func agentCmd(args []string, stdout, stderr io.Writer, env func(string) (string, bool)) error {
+	if len(args) == 0 || (args[0] != "sync" && args[0] != "watch") {
+		fmt.Fprint(stderr, agentUsage)
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
+			return nil
+		}
+		return usageError{errors.New("relayd agent: want sync or watch")}
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	sub := args[0]
+	var o agentOpts
+	fs := agentFlagSet("relayd agent "+sub, &o, stderr, env, true)
+	if err := fs.Parse(args[1:]); err != nil {
+		return usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Errorf("relayd agent %s takes no arguments, got %q (paths are chosen with --include)", sub, fs.Args())}
+	}
+	cfg, err := o.config()
+	if err != nil {
+		return err
+	}
+	log, err := o.logger(stderr)
+	if err != nil {
+		return err
+	}
+	rep := newReporter(stderr, o.quiet)
+	if !rep.tty {
+		rep.out = stdout
+	}
+	rep.hook(&cfg)
+	if sub == "watch" {
+		cfg.OnAnnounce = func(g uint64) { log.Debug().Uint64("generation", g).Msg("announced") }
+	}
+	a, err := agent.New(cfg, log)
+	if err != nil {
+		return err
+	}
+	if sub == "sync" {
+		start := time.Now()
+		res, err := a.Sync(ctx)
+		rep.done()
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, summary(res, a.Stats(), time.Since(start)))
+		return nil
+	}
+	fmt.Fprintf(stdout, "watching as %q; relays %v\n", a.ID(), cfg.Relays)
+	start := time.Now()
+	err = a.Watch(ctx, func(res agent.Result, err error) {
+		rep.done()
+		if err != nil {
+			fmt.Fprintf(stdout, "sync to generation %d failed: %v\n", res.Generation, err)
+			return
+		}
+		fmt.Fprintln(stdout, "synced "+summary(res, a.Stats(), time.Since(start)))
+		start = time.Now()
+	})
+	if err != nil {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,267 @@
+// relayd fetch and relayd agent: the agent side, on top of pkg/agent.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/schollz/progressbar/v3"
+
+	"github.com/relayd/relayd/pkg/agent"
+	"github.com/relayd/relayd/pkg/catalog"
+	"github.com/relayd/relayd/pkg/units"
+)
+
+// agentOpts are the flags shared by fetch and agent sync/watch.
+type agentOpts struct {
+	relays, pubkey, out, id, logLevel string
+	include                           []string
+	stall, connect, budget            time.Duration
+	workers                           int
+	quiet                             bool
+}
+
+// listFlag is a flag that may be given several times and takes
+// comma-separated values.
+type listFlag struct{ v *[]string }
+
+func (l listFlag) String() string {
+	if l.v == nil {
+		return ""
+	}
+	return strings.Join(*l.v, ",")
+}
+
+func (l listFlag) Set(s string) error {
+	for p := range strings.SplitSeq(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			*l.v = append(*l.v, p)
+		}
+	}
+	return nil
+}
+
+func envOr(env func(string) (string, bool), key, def string) string {
+	if v, ok := env(key); ok {
+		return v
+	}
+	return def
+}
+
+// agentFlagSet registers the agent flags; include and id only where they
+// apply.
+func agentFlagSet(name string, o *agentOpts, stderr io.Writer, env func(string) (string, bool), sync bool) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	def := agent.DefaultConfig()
+	fs.StringVar(&o.relays, "relay", envOr(env, "RELAYD_RELAY", ""), "relay base URLs, comma-separated: where to learn the group's relays (env RELAYD_RELAY)")
+	fs.StringVar(&o.pubkey, "pubkey", envOr(env, "RELAYD_PUBKEY", ""), "public key that signs the catalog (catalog.pub from relayd keygen) (env RELAYD_PUBKEY)")
+	fs.StringVar(&o.out, "out", envOr(env, "RELAYD_OUT", ""), "output directory (env RELAYD_OUT)")
+	fs.DurationVar(&o.stall, "stall-timeout", def.StallTimeout, "move to the next relay when one sends nothing (or under 1 KiB/s) for this long")
+	fs.DurationVar(&o.connect, "connect-timeout", def.ConnectTimeout, "TCP/TLS connect timeout per relay")
+	fs.DurationVar(&o.budget, "retry-budget", def.RetryBudget, "give up on an object after retrying all relays for this long")
+	fs.IntVar(&o.workers, "workers", def.Workers, "objects downloaded at once")
+	fs.StringVar(&o.logLevel, "log-level", "warn", "log level on stderr: debug, info, warn or error")
+	fs.BoolVar(&o.quiet, "quiet", false, "no progress bar or per-object lines, only errors and the summary")
+	if sync {
+		fs.Var(listFlag{&o.include}, "include", "catalog paths to keep, as globs (security/**); repeat or comma-separate; default everything")
+		fs.StringVar(&o.id, "id", envOr(env, "RELAYD_AGENT_ID", ""), "agent id shown by relays in /v1/agents (default: the host name) (env RELAYD_AGENT_ID)")
+	}
+	return fs
+}
+
+// parseInterleaved parses flags that may come after positional arguments
+// (relayd fetch --out d a.txt --pubkey k b.txt).
+func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		if args[0] == "--" {
+			return append(pos, args[1:]...), nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+// config turns the flags into an agent.Config, with errors that name the
+// flag.
+func (o *agentOpts) config() (agent.Config, error) {
+	cfg := agent.DefaultConfig()
+	if o.relays == "" {
+		return cfg, usageError{errors.New("--relay is required: the URL of at least one relay (http://relay:20080)")}
+	}
+	_ = listFlag{&cfg.Relays}.Set(o.relays)
+	for _, r := range cfg.Relays {
+		if _, err := agent.ParseBase(r); err != nil {
+			return cfg, usageError{fmt.Errorf("--relay: %w", err)}
+		}
+	}
+	if o.pubkey == "" {
+		return cfg, usageError{errors.New("--pubkey is required: the catalog is verified with it (catalog.pub from relayd keygen)")}
+	}
+	pub, err := catalog.LoadPublicKey(o.pubkey)
+	if err != nil {
+		return cfg, fmt.Errorf("--pubkey: %w", err)
+	}
+	cfg.PublicKey = pub
+	if o.out == "" {
+		return cfg, usageError{errors.New("--out is required: the directory to write to")}
+	}
+	cfg.Dir, cfg.ID, cfg.Include = o.out, o.id, o.include
+	cfg.StallTimeout, cfg.ConnectTimeout, cfg.RetryBudget, cfg.Workers = o.stall, o.connect, o.budget, o.workers
+	return cfg, nil
+}
+
+func (o *agentOpts) logger(stderr io.Writer) (zerolog.Logger, error) {
+	lvl, err := zerolog.ParseLevel(o.logLevel)
+	if err != nil || o.logLevel == "" {
+		return zerolog.Nop(), usageError{fmt.Errorf("--log-level %q: want debug, info, warn or error", o.logLevel)}
+	}
+	w := zerolog.ConsoleWriter{Out: stderr, TimeFormat: time.TimeOnly, NoColor: !isTerminal(stderr)}
+	return zerolog.New(w).Level(lvl).With().Timestamp().Logger(), nil
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// reporter shows a download's progress: a bar on a terminal, a line per
+// object otherwise.
+type reporter struct {
+	out   io.Writer
+	tty   bool
+	quiet bool
+	mu    sync.Mutex
+	bar   *progressbar.ProgressBar
+}
+
+func newReporter(out io.Writer, quiet bool) *reporter {
+	return &reporter{out: out, tty: isTerminal(out), quiet: quiet}
+}
+
+// hook sets the progress callbacks of cfg.
+func (r *reporter) hook(cfg *agent.Config) {
+	if r.quiet {
+		return
+	}
+	cfg.OnPlan = func(objects int, bytes int64) {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if r.tty && bytes > 0 {
+			r.bar = progressbar.NewOptions64(bytes, progressbar.OptionSetWriter(r.out),
+				progressbar.OptionSetDescription(fmt.Sprintf("%d objects", objects)), progressbar.OptionShowBytes(true),
+				progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionClearOnFinish())
+			return
+		}
+		if !r.tty && objects > 0 {
+			fmt.Fprintf(r.out, "fetching %d objects, %s\n", objects, units.FormatBytes(bytes))
+		}
+	}
+	cfg.OnBytes = func(n int64) {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if r.bar != nil {
+			_ = r.bar.Add64(n)
+		}
+	}
+	cfg.OnObject = func(path string, size int64, err error) {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if r.tty {
+			if err != nil && r.bar != nil {
+				_ = r.bar.Clear()
+				fmt.Fprintf(r.out, "failed %s: %v\n", path, err)
+			}
+			return
+		}
+		if err != nil {
+			fmt.Fprintf(r.out, "failed %s: %v\n", path, err)
+			return
+		}
+		fmt.Fprintf(r.out, "fetched %s (%s, sha256 verified)\n", path, units.FormatBytes(size))
+	}
+}
+
+// done ends the bar.
+func (r *reporter) done() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.bar != nil {
+		_ = r.bar.Finish()
+		r.bar = nil
+	}
+}
+
+func summary(res agent.Result, st agent.Stats, took time.Duration) string {
+	s := fmt.Sprintf("generation %d: %d fetched (%s), %d already up to date", res.Generation, res.Downloaded,
+		units.FormatBytes(res.Bytes), res.UpToDate)
+	if res.Failed > 0 {
+		s += fmt.Sprintf(", %d failed", res.Failed)
+	}
+	if st.Failovers > 0 || st.Resumes > 0 || st.Restarts > 0 {
+		s += fmt.Sprintf("; %d failovers, %d resumed, %d restarted", st.Failovers, st.Resumes, st.Restarts)
+	}
+	return s + fmt.Sprintf(" in %s", took.Round(time.Millisecond))
+}
+
+// fetchCmd: relayd fetch --relay URL[,URL…] --pubkey K --out DIR PATH…
+func fetchCmd(args []string, stdout, stderr io.Writer, env func(string) (string, bool)) error {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	var o agentOpts
+	fs := agentFlagSet("relayd fetch", &o, stderr, env, false)
+	paths, err := parseInterleaved(fs, args)
+	if err != nil {
+		return usageError{err}
+	}
+	if len(paths) == 0 {
+		return usageError{errors.New("usage: relayd fetch --relay URL[,URL…] --pubkey K --out DIR PATH…: name at least one catalog path")}
+	}
+	cfg, err := o.config()
+	if err != nil {
+		return err
+	}
+	log, err := o.logger(stderr)
+	if err != nil {
+		return err
+	}
+	rep := newReporter(stderr, o.quiet)
+	if !rep.tty {
+		rep.out = stdout
+	}
+	rep.hook(&cfg)
+	a, err := agent.New(cfg, log)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	res, err := a.Fetch(ctx, paths...)
+	rep.done()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, summary(res, a.Stats(), time.Since(start)))
+	return nil
+}

@@ -1,0 +1,330 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/relayd/relayd/pkg/catalog"
+	"github.com/relayd/relayd/pkg/cleanpath"
+)
+
+// Agent fetches from a group's relays. It is safe for concurrent use, but
+// one directory must be written by one Agent at a time.
+type Agent struct {
+	cfg    Config
+	log    zerolog.Logger
+	http   *http.Client
+	stream *http.Client
+	relays *relaySet
+	state  *state
+
+	mu  sync.Mutex
+	cur *catalog.Signed // newest verified catalog in hand
+
+	stats counters
+}
+
+// counters are the Stats, updated atomically.
+type counters struct {
+	requests, failovers, resumes, restarts, bytes, objects, syncs atomic.Int64
+}
+
+// Stats counts what an Agent did.
+type Stats struct {
+	// Requests: HTTP requests sent to relays.
+	Requests int64 `json:"requests"`
+	// Failovers: requests that moved on from a failed relay.
+	Failovers int64 `json:"failovers"`
+	// Resumes: downloads that went on with Range after a relay failed.
+	Resumes int64 `json:"resumes"`
+	// Restarts: downloads thrown away and started over (wrong bytes).
+	Restarts int64 `json:"restarts"`
+	// Bytes: object bytes received.
+	Bytes int64 `json:"bytes"`
+	// Objects: objects written (or verified, with Discard).
+	Objects int64 `json:"objects"`
+	// Syncs: Sync calls that succeeded.
+	Syncs int64 `json:"syncs"`
+}
+
+// Stats returns the counters so far.
+func (a *Agent) Stats() Stats {
+	s := &a.stats
+	return Stats{Requests: s.requests.Load(), Failovers: s.failovers.Load(), Resumes: s.resumes.Load(), Restarts: s.restarts.Load(),
+		Bytes: s.bytes.Load(), Objects: s.objects.Load(), Syncs: s.syncs.Load()}
+}
+
+// New checks cfg, fills in its defaults and loads the state kept in
+// cfg.Dir.
+func New(cfg Config, log zerolog.Logger) (*Agent, error) {
+	if err := cfg.fill(); err != nil {
+		return nil, err
+	}
+	if cfg.ID == "" {
+		cfg.ID, _ = os.Hostname()
+	}
+	var boot []*url.URL
+	for _, s := range cfg.Relays {
+		u, err := ParseBase(s)
+		if err != nil {
+			return nil, err
+		}
+		boot = append(boot, u)
+	}
+	a := &Agent{cfg: cfg, log: log.With().Str("component", "agent").Logger()}
+	a.relays = newRelaySet(boot)
+	tr := cfg.Transport
+	if tr == nil {
+		dialer := &net.Dialer{Timeout: cfg.ConnectTimeout, KeepAlive: 30 * time.Second}
+		tr = &http.Transport{
+			Proxy:               http.ProxyFromEnvironment,
+			DialContext:         dialer.DialContext,
+			TLSClientConfig:     cfg.TLS,
+			TLSHandshakeTimeout: cfg.ConnectTimeout,
+			// Objects are hashed as the relay sent them: no transparent
+			// gzip.
+			DisableCompression:  true,
+			MaxIdleConnsPerHost: 8,
+			IdleConnTimeout:     90 * time.Second,
+			ForceAttemptHTTP2:   true,
+		}
+	}
+	st := cfg.StreamTransport
+	if st == nil {
+		st = tr
+	}
+	a.http = &http.Client{Transport: tr, CheckRedirect: sameHost}
+	a.stream = &http.Client{Transport: st, CheckRedirect: sameHost}
+	var err error
+	if a.state, err = loadState(cfg.Dir, cfg.Discard); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// sameHost is the redirect policy: a relay may redirect within itself
+// (same scheme, host and port), at most 3 times; a redirect elsewhere is
+// what a hostile relay would do to send the agent to a server of its
+// choosing.
+func sameHost(req *http.Request, via []*http.Request) error {
+	if len(via) >= 3 {
+		return fmt.Errorf("%w: more than 3 redirects", ErrRedirect)
+	}
+	if req.URL.Scheme != via[0].URL.Scheme || req.URL.Host != via[0].URL.Host {
+		return fmt.Errorf("%w: %s redirected to %s://%s", ErrRedirect, via[0].URL.Host, req.URL.Scheme, req.URL.Host)
+	}
+	return nil
+}
+
+// ID is the agent's id as relays see it.
+func (a *Agent) ID() string { return a.cfg.ID }
+
+// Generation is the newest catalog generation the agent has verified (or
+// seen, from its state), 0 if none.
+func (a *Agent) Generation() uint64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.cur != nil {
+		return a.cur.Generation
+	}
+	return a.state.generation()
+}
+
+// Relays lists the relays in the order the agent tries them now.
+func (a *Agent) Relays() []string {
+	var out []string
+	for _, u := range a.relays.candidates() {
+		out = append(out, u.String())
+	}
+	return out
+}
+
+// objectURL is base/key, escaped.
+func objectURL(base *url.URL, key string) string {
+	u := *base
+	u.Path = base.Path + "/" + key
+	u.RawPath = base.EscapedPath() + cleanpath.Escape(key)
+	return u.String()
+}
+
+// get sends a GET to u and returns the response with a body guarded by
+// the stall watchdog: headers must come within StallTimeout, and the body
+// must bring at least MinRate×StallTimeout bytes in every StallTimeout.
+// The caller closes the body.
+func (a *Agent) get(ctx context.Context, u string, hdr http.Header) (*http.Response, error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		cancel(err)
+		return nil, err
+	}
+	for k, v := range hdr {
+		req.Header[k] = v
+	}
+	req.Header.Set("User-Agent", a.cfg.UserAgent)
+	a.stats.requests.Add(1)
+	w := &watchdog{window: a.cfg.StallTimeout, min: max(1, a.cfg.MinRate*int64(a.cfg.StallTimeout)/int64(time.Second)), cancel: cancel}
+	// Until the headers are in, any byte is too few: a plain timer.
+	w.timer = time.AfterFunc(a.cfg.StallTimeout, func() {
+		w.fired.Store(true)
+		cancel(fmt.Errorf("%w: no response headers within %s", ErrStalled, a.cfg.StallTimeout))
+	})
+	resp, err := a.http.Do(req)
+	if err != nil {
+		w.timer.Stop()
+		if c := context.Cause(ctx); w.fired.Load() && c != nil {
+			err = c
+		}
+		cancel(err)
+		return nil, err
+	}
+	if !w.timer.Stop() {
+		// The headers came just as the timer fired: the request is
+		// cancelled already.
+		resp.Body.Close()
+		return nil, fmt.Errorf("%w: response headers took %s", ErrStalled, a.cfg.StallTimeout)
+	}
+	w.ctx, w.body = ctx, resp.Body
+	w.timer = time.AfterFunc(time.Hour, w.tick)
+	w.timer.Reset(w.window) // tick may run from here on, with w.timer set
+	resp.Body = w
+	return resp, nil
+}
+
+// watchdog is a body that cancels its request when it brings fewer than
+// min bytes in a window.
+type watchdog struct {
+	body   io.ReadCloser
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	window time.Duration
+	min    int64
+	timer  *time.Timer
+	n      atomic.Int64
+	last   int64 // used by tick only
+	fired  atomic.Bool
+}
+
+func (w *watchdog) tick() {
+	n := w.n.Load()
+	if n-w.last < w.min {
+		w.fired.Store(true)
+		w.cancel(fmt.Errorf("%w: %d bytes in %s (below %d)", ErrStalled, n-w.last, w.window, w.min))
+		return
+	}
+	w.last = n
+	w.timer.Reset(w.window)
+}
+
+func (w *watchdog) Read(p []byte) (int, error) {
+	n, err := w.body.Read(p)
+	w.n.Add(int64(n))
+	if err != nil && err != io.EOF && w.fired.Load() {
+		if c := context.Cause(w.ctx); c != nil {
+			err = c
+		}
+	}
+	return n, err
+}
+
+func (w *watchdog) Close() error {
+	w.timer.Stop()
+	err := w.body.Close()
+	w.cancel(context.Canceled)
+	return err
+}
+
+// backoff waits before round (1, 2, …) over all relays: BackoffMin
+// doubled per round up to BackoffMax, with full jitter on the upper half.
+// It returns false when ctx ends or the wait would pass deadline.
+func (a *Agent) backoff(ctx context.Context, round int, deadline time.Time) bool {
+	d := a.cfg.BackoffMin
+	for i := 1; i < round && d < a.cfg.BackoffMax; i++ {
+		d *= 2
+	}
+	d = min(d, a.cfg.BackoffMax)
+	d = d/2 + rand.N(d/2+1)
+	if time.Now().Add(d).After(deadline) {
+		return false
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// retry runs try against each relay in turn until one succeeds, then
+// re-reads the relay list, backs off and goes round again, within
+// RetryBudget. what names the operation in the error.
+func (a *Agent) retry(ctx context.Context, what string, try func(base *url.URL) error) error {
+	return a.retryUntil(ctx, what, try, nil)
+}
+
+// retryUntil is retry that also stops after a round in which enough
+// reports true.
+func (a *Agent) retryUntil(ctx context.Context, what string, try func(base *url.URL) error, enough func() bool) error {
+	deadline := time.Now().Add(a.cfg.RetryBudget)
+	var errs []error
+	for round := 1; ; round++ {
+		if round > 1 || a.relays.stale(a.cfg.Refresh) {
+			a.refreshRelays(ctx)
+		}
+		for i, base := range a.relays.candidates() {
+			if i > 0 || round > 1 {
+				a.stats.failovers.Add(1)
+			}
+			err := try(base)
+			if err == nil {
+				a.relays.ok(base)
+				return nil
+			}
+			if ctx.Err() != nil {
+				return fmt.Errorf("agent: %s: %w", what, ctx.Err())
+			}
+			if errors.Is(err, errFatal) {
+				return fmt.Errorf("agent: %s: %w", what, err)
+			}
+			a.relays.failed(base)
+			a.log.Warn().Err(err).Str("relay", base.Redacted()).Str("op", what).Msg("relay failed; trying the next")
+			errs = append(errs, fmt.Errorf("%s: %w", base.Host, err))
+			if len(errs) > 16 {
+				errs = errs[len(errs)-16:]
+			}
+		}
+		if enough != nil && enough() {
+			return fmt.Errorf("agent: %s: %w", what, errors.Join(errs...))
+		}
+		if !a.backoff(ctx, round, deadline) {
+			if ctx.Err() != nil {
+				return fmt.Errorf("agent: %s: %w", what, ctx.Err())
+			}
+			return fmt.Errorf("agent: %s: %w after %d rounds: %w", what, ErrUnavailable, round, errors.Join(errs...))
+		}
+	}
+}
+
+// errFatal marks an error no other relay can fix (a local disk error).
+var errFatal = errors.New("agent: local error")
+
+type fatalError struct{ err error }
+
+func (e fatalError) Error() string         { return e.err.Error() }
+func (e fatalError) Unwrap() []error       { return []error{errFatal, e.err} }
+func fatal(err error) error                { return fatalError{err} }
+func statusError(code int, u string) error { return fmt.Errorf("%w %d from %s", ErrStatus, code, u) }

@@ -1,0 +1,557 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/relayd/relayd/pkg/catalog"
+	"github.com/relayd/relayd/pkg/digest"
+)
+
+// testKey signs the test catalogs.
+type testKey struct {
+	pub  ed25519.PublicKey
+	priv ed25519.PrivateKey
+}
+
+func newKey(t *testing.T) testKey {
+	t.Helper()
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return testKey{pub, priv}
+}
+
+// sign makes a catalog file of generation gen for files.
+func (k testKey) sign(t *testing.T, gen uint64, files map[string][]byte) []byte {
+	t.Helper()
+	c := &catalog.Catalog{Generation: gen, Published: time.Now().UTC()}
+	for p, b := range files {
+		kind, plat, ver := catalog.Classify(p)
+		c.Objects = append(c.Objects, catalog.Object{Path: p, Size: int64(len(b)), Digest: digest.FromBytes(b), Kind: kind, Platform: plat, Version: ver})
+	}
+	raw, err := catalog.Sign(c, k.priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
+}
+
+// relay is an in-test relay on a real 127.0.0.1 listener: it serves a
+// catalog and objects with Range (http.ServeContent, ETag = digest), and
+// hook may take over any request.
+type relay struct {
+	srv *httptest.Server
+	mu  sync.Mutex
+	cat []byte
+	obj map[string][]byte
+	// hook answers the request itself when it returns true.
+	hook   func(w http.ResponseWriter, r *http.Request) bool
+	ranges []string // Range headers of object requests
+	gets   int      // object GETs
+}
+
+func newRelay(t *testing.T, cat []byte, files map[string][]byte) *relay {
+	t.Helper()
+	r := &relay{cat: cat, obj: files}
+	r.srv = httptest.NewServer(http.HandlerFunc(r.serve))
+	t.Cleanup(r.srv.Close)
+	return r
+}
+
+func (r *relay) serve(w http.ResponseWriter, req *http.Request) {
+	r.mu.Lock()
+	hook, cat := r.hook, r.cat
+	if !strings.HasPrefix(req.URL.Path, "/-/") {
+		r.gets++
+		r.ranges = append(r.ranges, req.Header.Get("Range"))
+	}
+	b, ok := r.obj[strings.TrimPrefix(req.URL.Path, "/")]
+	r.mu.Unlock()
+	if hook != nil && hook(w, req) {
+		return
+	}
+	switch {
+	case req.URL.Path == "/-/catalog":
+		w.Write(cat)
+	case req.URL.Path == "/-/relays":
+		http.NotFound(w, req) // a plain relay: no list
+	case ok:
+		w.Header().Set("ETag", digest.FromBytes(b).ETag())
+		http.ServeContent(w, req, "", time.Time{}, bytes.NewReader(b))
+	default:
+		http.NotFound(w, req)
+	}
+}
+
+func (r *relay) objectGets() (int, []string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.gets, append([]string(nil), r.ranges...)
+}
+
+func testConfig(k testKey, dir string, relays ...*relay) Config {
+	cfg := DefaultConfig()
+	for _, r := range relays {
+		cfg.Relays = append(cfg.Relays, r.srv.URL)
+	}
+	cfg.PublicKey, cfg.Dir = k.pub, dir
+	cfg.StallTimeout, cfg.RetryBudget, cfg.BackoffMin, cfg.BackoffMax = 2*time.Second, 2*time.Second, 10*time.Millisecond, 50*time.Millisecond
+	return cfg
+}
+
+func newAgent(t *testing.T, cfg Config) *Agent {
+	t.Helper()
+	a, err := New(cfg, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+func data(n int, seed byte) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(i*7) ^ seed ^ byte(i>>9)
+	}
+	return b
+}
+
+// wantFile checks dir/p holds want.
+func wantFile(t *testing.T, dir, p string, want []byte) {
+	t.Helper()
+	got, err := os.ReadFile(filepath.Join(dir, p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("%s: %d bytes, want %d (sha256 %s, want %s)", p, len(got), len(want), digest.FromBytes(got), digest.FromBytes(want))
+	}
+}
+
+// noParts checks no temporary file is left under dir.
+func noParts(t *testing.T, dir string) {
+	t.Helper()
+	_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && strings.Contains(d.Name(), partMarker) {
+			t.Errorf("temporary file left behind: %s", p)
+		}
+		return nil
+	})
+}
+
+// relaysDocFor is a /-/relays document listing urls.
+func relaysDocFor(urls ...string) string {
+	var parts []string
+	for i, u := range urls {
+		parts = append(parts, fmt.Sprintf(`{"name":"r%d","url":%q}`, i, u))
+	}
+	return `{"group":"g","relays":[` + strings.Join(parts, ",") + `]}`
+}
+
+func TestResumeOnNextRelayAfterTruncation(t *testing.T) {
+	k := newKey(t)
+	big := data(1<<20, 1)
+	files := map[string][]byte{"software/x/1/big.bin": big}
+	cat := k.sign(t, 1, files)
+	good := newRelay(t, cat, files)
+	bad := newRelay(t, cat, files)
+	// bad announces the whole length and hangs up after 300 KiB.
+	bad.hook = func(w http.ResponseWriter, r *http.Request) bool {
+		if r.URL.Path != "/software/x/1/big.bin" {
+			return false
+		}
+		w.Header().Set("Content-Length", fmt.Sprint(len(big)))
+		w.Header().Set("ETag", digest.FromBytes(big).ETag())
+		w.Write(big[:300<<10])
+		panic(http.ErrAbortHandler)
+	}
+	// Every agent reaches bad first: it is the only bootstrap relay, and
+	// it lists good.
+	bad.mu.Lock()
+	inner := bad.hook
+	bad.hook = func(w http.ResponseWriter, r *http.Request) bool {
+		if r.URL.Path == "/-/relays" {
+			w.Write([]byte(relaysDocFor(bad.srv.URL, good.srv.URL)))
+			return true
+		}
+		return inner(w, r)
+	}
+	bad.mu.Unlock()
+	dir := t.TempDir()
+	cfg := testConfig(k, dir, bad)
+	// The learned order is random: run agents until one tried bad first.
+	for i := 0; ; i++ {
+		a := newAgent(t, cfg)
+		if _, err := a.Fetch(context.Background(), "software/x/1/big.bin"); err != nil {
+			t.Fatal(err)
+		}
+		wantFile(t, dir, "software/x/1/big.bin", big)
+		if a.Stats().Resumes > 0 {
+			break
+		}
+		if i > 60 {
+			t.Fatal("no agent tried the truncating relay first in 60 runs")
+		}
+		os.RemoveAll(dir)
+	}
+	_, ranges := good.objectGets()
+	if !containsPrefix(ranges, fmt.Sprintf("bytes=%d-", 300<<10)) {
+		t.Fatalf("good relay saw Range headers %q, want one from byte %d", ranges, 300<<10)
+	}
+	noParts(t, dir)
+}
+
+func containsPrefix(list []string, p string) bool {
+	for _, s := range list {
+		if strings.HasPrefix(s, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// hostile serves files (and the catalog) but breaks object requests with
+// hook.
+func hostileCase(t *testing.T, cfgMod func(*Config), hook func(good []byte) func(w http.ResponseWriter, r *http.Request) bool) (*Agent, error, *relay) {
+	t.Helper()
+	k := newKey(t)
+	obj := data(200<<10, 3)
+	files := map[string][]byte{"security/fix.bin": obj}
+	cat := k.sign(t, 1, files)
+	h := newRelay(t, cat, files)
+	h.hook = hook(obj)
+	dir := t.TempDir()
+	cfg := testConfig(k, dir, h)
+	cfg.RetryBudget = 500 * time.Millisecond
+	if cfgMod != nil {
+		cfgMod(&cfg)
+	}
+	a := newAgent(t, cfg)
+	_, err := a.Fetch(context.Background(), "security/fix.bin")
+	if err == nil {
+		t.Fatal("fetch from a hostile relay succeeded")
+	}
+	if _, serr := os.Stat(filepath.Join(dir, "security/fix.bin")); !errors.Is(serr, fs.ErrNotExist) {
+		t.Fatalf("a file was left at the final path after %v", err)
+	}
+	noParts(t, dir)
+	return a, err, h
+}
+
+func TestHostileRelay(t *testing.T) {
+	t.Parallel()
+	isObj := func(r *http.Request) bool { return r.URL.Path == "/security/fix.bin" }
+	cases := []struct {
+		name string
+		mod  func(*Config)
+		hook func(good []byte) func(w http.ResponseWriter, r *http.Request) bool
+		want error
+	}{
+		{"wrong bytes", nil, func(good []byte) func(http.ResponseWriter, *http.Request) bool {
+			return func(w http.ResponseWriter, r *http.Request) bool {
+				if !isObj(r) {
+					return false
+				}
+				b := bytes.Clone(good)
+				b[len(b)/2] ^= 1
+				w.Write(b)
+				return true
+			}
+		}, ErrDigestMismatch},
+		{"endless body", nil, func(good []byte) func(http.ResponseWriter, *http.Request) bool {
+			return func(w http.ResponseWriter, r *http.Request) bool {
+				if !isObj(r) {
+					return false
+				}
+				for r.Context().Err() == nil {
+					if _, err := w.Write(good); err != nil {
+						break
+					}
+				}
+				return true
+			}
+		}, ErrSize},
+		{"short body", nil, func(good []byte) func(http.ResponseWriter, *http.Request) bool {
+			return func(w http.ResponseWriter, r *http.Request) bool {
+				if !isObj(r) {
+					return false
+				}
+				w.Write(good[:1000])
+				return true
+			}
+		}, ErrSize},
+		{"slow drip", func(c *Config) { c.StallTimeout, c.MinRate = 200*time.Millisecond, 64<<10 },
+			func(good []byte) func(http.ResponseWriter, *http.Request) bool {
+				return func(w http.ResponseWriter, r *http.Request) bool {
+					if !isObj(r) {
+						return false
+					}
+					w.Header().Set("Content-Length", fmt.Sprint(len(good)))
+					for i := 0; r.Context().Err() == nil && i < len(good); i++ {
+						w.Write(good[i : i+1])
+						w.(http.Flusher).Flush()
+						time.Sleep(10 * time.Millisecond)
+					}
+					return true
+				}
+			}, ErrStalled},
+		{"redirect elsewhere", nil, func(good []byte) func(http.ResponseWriter, *http.Request) bool {
+			return func(w http.ResponseWriter, r *http.Request) bool {
+				if !isObj(r) {
+					return false
+				}
+				http.Redirect(w, r, "http://127.0.0.2:1/evil", http.StatusFound)
+				return true
+			}
+		}, ErrRedirect},
+		{"huge catalog", func(c *Config) { c.MaxCatalogBytes = 1 << 20 }, func(good []byte) func(http.ResponseWriter, *http.Request) bool {
+			return func(w http.ResponseWriter, r *http.Request) bool {
+				if r.URL.Path != "/-/catalog" {
+					return false
+				}
+				chunk := bytes.Repeat([]byte("x"), 64<<10)
+				for r.Context().Err() == nil {
+					if _, err := w.Write(chunk); err != nil {
+						break
+					}
+				}
+				return true
+			}
+		}, ErrCatalogTooLarge},
+		{"catalog of another key", nil, func(good []byte) func(http.ResponseWriter, *http.Request) bool {
+			other := newKey(t).sign(t, 9, map[string][]byte{"security/fix.bin": good})
+			return func(w http.ResponseWriter, r *http.Request) bool {
+				if r.URL.Path != "/-/catalog" {
+					return false
+				}
+				w.Write(other)
+				return true
+			}
+		}, catalog.ErrBadSignature},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			_, err, _ := hostileCase(t, c.mod, c.hook)
+			if !errors.Is(err, c.want) {
+				t.Fatalf("error %v, want %v", err, c.want)
+			}
+			if !errors.Is(err, ErrUnavailable) {
+				t.Fatalf("error %v, want it to wrap ErrUnavailable after the retry budget", err)
+			}
+		})
+	}
+}
+
+func TestSameHostRedirectFollowed(t *testing.T) {
+	k := newKey(t)
+	obj := data(5000, 9)
+	files := map[string][]byte{"other/a.txt": obj}
+	r := newRelay(t, k.sign(t, 1, files), files)
+	r.hook = func(w http.ResponseWriter, req *http.Request) bool {
+		if req.URL.Path == "/moved/a.txt" {
+			w.Write(obj)
+			return true
+		}
+		if req.URL.Path == "/other/a.txt" {
+			http.Redirect(w, req, "/moved/a.txt", http.StatusFound)
+			return true
+		}
+		return false
+	}
+	dir := t.TempDir()
+	if _, err := newAgent(t, testConfig(k, dir, r)).Fetch(context.Background(), "other/a.txt"); err != nil {
+		t.Fatal(err)
+	}
+	wantFile(t, dir, "other/a.txt", obj)
+}
+
+func TestRollbackRefused(t *testing.T) {
+	k := newKey(t)
+	files := map[string][]byte{"security/a": data(100, 1)}
+	r := newRelay(t, k.sign(t, 5, files), files)
+	dir := t.TempDir()
+	if _, err := newAgent(t, testConfig(k, dir, r)).Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	r.mu.Lock()
+	r.cat = k.sign(t, 4, files)
+	r.mu.Unlock()
+	a := newAgent(t, testConfig(k, dir, r)) // a new process: the state file remembers 5
+	if g := a.Generation(); g != 5 {
+		t.Fatalf("Generation() = %d after restart, want 5 from the state file", g)
+	}
+	_, err := a.Sync(context.Background())
+	if !errors.Is(err, catalog.ErrRollback) {
+		t.Fatalf("sync from a relay rolled back to generation 4: %v, want catalog.ErrRollback", err)
+	}
+}
+
+func TestSyncOnlyWhatChanged(t *testing.T) {
+	k := newKey(t)
+	files := map[string][]byte{"security/a": data(3000, 1), "security/b": data(4000, 2), "software/p/1/c": data(5000, 3)}
+	r := newRelay(t, k.sign(t, 1, files), files)
+	dir := t.TempDir()
+	cfg := testConfig(k, dir, r)
+	cfg.Include = []string{"security/**"}
+	res, err := newAgent(t, cfg).Sync(context.Background())
+	if err != nil || res.Downloaded != 2 || res.UpToDate != 0 {
+		t.Fatalf("first sync: %+v, %v; want 2 downloaded", res, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "software/p/1/c")); err == nil {
+		t.Fatal("software/ synced although only security/** is included")
+	}
+	// Generation 2 changes b; a was tampered with locally.
+	files2 := map[string][]byte{"security/a": files["security/a"], "security/b": data(4100, 4), "software/p/1/c": files["software/p/1/c"]}
+	r.mu.Lock()
+	r.cat, r.obj = k.sign(t, 2, files2), files2
+	r.mu.Unlock()
+	if err := os.WriteFile(filepath.Join(dir, "security/a"), data(3000, 99), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := r.objectGets()
+	res, err = newAgent(t, cfg).Sync(context.Background())
+	if err != nil || res.Downloaded != 2 || res.Generation != 2 {
+		t.Fatalf("second sync: %+v, %v; want a and b downloaded at generation 2", res, err)
+	}
+	wantFile(t, dir, "security/a", files2["security/a"])
+	wantFile(t, dir, "security/b", files2["security/b"])
+	// Nothing changed: nothing fetched.
+	res, err = newAgent(t, cfg).Sync(context.Background())
+	if after, _ := r.objectGets(); err != nil || res.Downloaded != 0 || res.UpToDate != 2 || after != before+2 {
+		t.Fatalf("third sync: %+v, %v, %d object GETs (want %d)", res, err, after, before+2)
+	}
+}
+
+func TestAllRelaysDownGivesUpWithinBudget(t *testing.T) {
+	k := newKey(t)
+	r := newRelay(t, nil, nil)
+	r.srv.Close()
+	cfg := testConfig(k, t.TempDir(), r)
+	cfg.RetryBudget = 300 * time.Millisecond
+	start := time.Now()
+	_, err := newAgent(t, cfg).Fetch(context.Background(), "x")
+	if !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("error %v, want ErrUnavailable", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("gave up after %v with a 300ms budget", d)
+	}
+}
+
+func TestWatchSyncsOnAnnouncement(t *testing.T) {
+	k := newKey(t)
+	files := map[string][]byte{"security/a": data(100, 1)}
+	r := newRelay(t, k.sign(t, 1, files), files)
+	// Like a relay's hub: every stream is sent the current generation,
+	// then each new one.
+	var (
+		mu      sync.Mutex
+		cur     = uint64(1)
+		changed = make(chan struct{})
+	)
+	announce := func(g uint64) {
+		mu.Lock()
+		cur = g
+		close(changed)
+		changed = make(chan struct{})
+		mu.Unlock()
+	}
+	r.hook = func(w http.ResponseWriter, req *http.Request) bool {
+		if req.URL.Path != "/-/events" {
+			return false
+		}
+		w.Header().Set("Content-Type", "text/event-stream")
+		fmt.Fprint(w, "retry: 2000\n\n")
+		for {
+			mu.Lock()
+			g, ch := cur, changed
+			mu.Unlock()
+			fmt.Fprintf(w, "event: catalog\ndata: {\"generation\":%d}\n\n", g)
+			w.(http.Flusher).Flush()
+			select {
+			case <-req.Context().Done():
+				return true
+			case <-ch:
+			}
+		}
+	}
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	synced := make(chan Result, 4)
+	a := newAgent(t, testConfig(k, dir, r))
+	done := make(chan error, 1)
+	go func() { done <- a.Watch(ctx, func(res Result, err error) { synced <- res }) }()
+	if res := <-synced; res.Generation != 1 {
+		t.Fatalf("first sync at generation %d", res.Generation)
+	}
+	files2 := map[string][]byte{"security/a": data(100, 2)}
+	r.mu.Lock()
+	r.cat, r.obj = k.sign(t, 2, files2), files2
+	r.mu.Unlock()
+	announce(2)
+	select {
+	case res := <-synced:
+		if res.Generation != 2 || res.Downloaded != 1 {
+			t.Fatalf("sync after the announcement: %+v", res)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no sync within 10s of announcing generation 2")
+	}
+	wantFile(t, dir, "security/a", files2["security/a"])
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Watch returned %v when its context ended", err)
+	}
+}
+
+func TestFilter(t *testing.T) {
+	f, err := newFilter([]string{"security/**", "software/*/1.0/agent.tgz"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p, want := range map[string]bool{"security/a": true, "security/x/y/z": true, "software/linux/1.0/agent.tgz": true,
+		"software/linux/2.0/agent.tgz": false, "other/x": false, "securityx/a": false} {
+		if f.match(p) != want {
+			t.Errorf("match(%q) = %v, want %v", p, !want, want)
+		}
+	}
+	if _, err := newFilter([]string{"/abs"}); !errors.Is(err, ErrConfig) {
+		t.Errorf("absolute pattern: %v, want ErrConfig", err)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	k := newKey(t)
+	for name, mod := range map[string]func(*Config){
+		"no relay":  func(c *Config) { c.Relays = nil },
+		"bad relay": func(c *Config) { c.Relays = []string{"ftp://x"} },
+		"no key":    func(c *Config) { c.PublicKey = nil },
+		"no dir":    func(c *Config) { c.Dir = "" },
+	} {
+		cfg := DefaultConfig()
+		cfg.Relays, cfg.PublicKey, cfg.Dir = []string{"http://127.0.0.1:1"}, k.pub, t.TempDir()
+		mod(&cfg)
+		if _, err := New(cfg, zerolog.Nop()); !errors.Is(err, ErrConfig) {
+			t.Errorf("%s: %v, want ErrConfig", name, err)
+		}
+	}
+}

@@ -1,0 +1,112 @@
+// Getting the catalog: from the first relay that serves one that verifies
+// with the pinned key and is not older than the newest seen.
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+
+	"github.com/relayd/relayd/pkg/catalog"
+)
+
+// errBehind: a relay serves an older generation than the one announced.
+var errBehind = errors.New("agent: relay behind the announced generation")
+
+// Catalog returns the newest catalog from the relays, verified with the
+// pinned key. A relay serving a generation older than the newest the agent
+// has seen is skipped (catalog.ErrRollback once every relay did so).
+func (a *Agent) Catalog(ctx context.Context) (*catalog.Signed, error) {
+	return a.catalog(ctx, 0)
+}
+
+// catalog is Catalog preferring a relay that has generation want (one
+// that was announced): relays behind it are skipped while another may
+// have it; after a whole round the newest found is returned.
+func (a *Agent) catalog(ctx context.Context, want uint64) (*catalog.Signed, error) {
+	floor := a.Generation()
+	var best *catalog.Signed
+	err := a.retryUntil(ctx, "catalog", func(base *url.URL) error {
+		c, err := a.readCatalog(ctx, base)
+		if err != nil {
+			return err
+		}
+		if c.Generation < floor {
+			return fmt.Errorf("%w: relay serves generation %d, this agent has seen %d", catalog.ErrRollback, c.Generation, floor)
+		}
+		if best == nil || c.Generation > best.Generation {
+			best = c
+		}
+		if want > 0 && c.Generation < want {
+			return fmt.Errorf("%w: it serves generation %d, %d was announced", errBehind, c.Generation, want)
+		}
+		return nil
+	}, func() bool { return best != nil })
+	if best == nil {
+		return nil, err
+	}
+	if err := a.setCurrent(best); err != nil {
+		return nil, err
+	}
+	return best, nil
+}
+
+// readCatalog GETs and verifies base/-/catalog.
+func (a *Agent) readCatalog(ctx context.Context, base *url.URL) (*catalog.Signed, error) {
+	a.mu.Lock()
+	cur := a.cur
+	a.mu.Unlock()
+	hdr := http.Header{}
+	if cur != nil {
+		hdr.Set("If-None-Match", cur.FileDigest.ETag())
+	}
+	resp, err := a.get(ctx, base.String()+"/-/catalog", hdr)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	switch {
+	case resp.StatusCode == http.StatusNotModified && cur != nil:
+		return cur, nil
+	case resp.StatusCode != http.StatusOK:
+		return nil, statusError(resp.StatusCode, "/-/catalog")
+	}
+	limit := a.cfg.MaxCatalogBytes
+	if resp.ContentLength > limit {
+		return nil, fmt.Errorf("%w: %d bytes announced, the limit is %d", ErrCatalogTooLarge, resp.ContentLength, limit)
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("read catalog: %w", err)
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("%w: more than %d bytes", ErrCatalogTooLarge, limit)
+	}
+	c, err := catalog.Parse(b, a.cfg.PublicKey)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// setCurrent makes c the catalog in hand and records its generation.
+func (a *Agent) setCurrent(c *catalog.Signed) error {
+	a.mu.Lock()
+	if a.cur != nil && a.cur.Generation > c.Generation {
+		a.mu.Unlock()
+		return nil // a concurrent call got a newer one
+	}
+	a.cur = c
+	a.mu.Unlock()
+	if c.Generation <= a.state.generation() {
+		return nil
+	}
+	return a.state.update(func(d *stateDoc) {
+		if c.Generation > d.Generation {
+			d.Generation, d.Catalog = c.Generation, c.FileDigest.String()
+		}
+	})
+}

@@ -1,0 +1,27 @@
+// Package agent is the client side of relayd, for the endpoint software
+// that vendors build: it fetches objects from a group's relays and keeps a
+// directory up to date with the newest signed catalog.
+//
+// Relays are not trusted. An Agent learns the group's relays from
+// GET /-/relays (bootstrap URLs stay the last resort), tries them in an
+// order of its own (random per agent, so a group's load spreads), and moves
+// to the next relay on a connect error, a 5xx, a stall, a redirect to
+// another host, or bytes that do not match the catalog. A broken download
+// goes on from the next relay with Range and If-Range; when every relay has
+// failed it waits with exponential backoff and jitter, within a total
+// retry budget. It verifies the catalog's ed25519 signature with a pinned
+// key, refuses a catalog older than the newest it has seen (the generation
+// is kept in DIR/.relayd-agent/state.json), checks every object's size and
+// sha256 while it streams (a body longer than the catalog says is cut), and
+// writes each file to a temporary name in the same directory, fsyncs and
+// renames it: a killed agent never leaves a file that looks complete.
+//
+// Fetch gets named objects, Sync brings a directory to the newest catalog
+// (only what changed; the digests of files already there are cached by
+// size and modification time), Watch keeps a push stream (GET /-/events)
+// open to one relay and syncs whenever it announces a newer generation.
+//
+// It does not serve anything, keep partial downloads across restarts, or
+// delete files the catalog no longer lists: a vendor's installer decides
+// what to do with them.
+package agent

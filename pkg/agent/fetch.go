@@ -1,0 +1,255 @@
+// Downloading one object: failover, Range resume on the next relay, size
+// and sha256 checked while the bytes stream, written to a temporary file
+// that is renamed only once verified.
+package agent
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"hash"
+	"io"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"os"
+	"path"
+	"strconv"
+	"strings"
+
+	"github.com/relayd/relayd/pkg/catalog"
+	"github.com/relayd/relayd/pkg/digest"
+	"github.com/relayd/relayd/pkg/httprange"
+)
+
+// partMarker is in the name of every temporary file: a file with it is
+// never complete.
+const partMarker = ".relayd-part-"
+
+// sink is where a download's bytes go.
+type sink interface {
+	io.Writer
+	// Reset throws away what was written.
+	Reset() error
+}
+
+type discardSink struct{}
+
+func (discardSink) Write(p []byte) (int, error) { return len(p), nil }
+func (discardSink) Reset() error                { return nil }
+
+// download is the state of one object's transfer across relays.
+type download struct {
+	obj catalog.Object
+	gen uint64
+	h   hash.Hash
+	off int64 // bytes received and written so far
+	out sink
+}
+
+// fetchObject downloads obj (listed in generation gen) into out, trying
+// the relays in turn.
+func (a *Agent) fetchObject(ctx context.Context, gen uint64, obj catalog.Object, out sink) error {
+	d := &download{obj: obj, gen: gen, h: sha256.New(), out: out}
+	return a.retry(ctx, "fetch "+obj.Path, func(base *url.URL) error { return a.tryObject(ctx, base, d) })
+}
+
+// restart throws away what d received.
+func (a *Agent) restart(d *download) error {
+	if d.off > 0 && a.cfg.OnBytes != nil {
+		a.cfg.OnBytes(-d.off)
+	}
+	d.off = 0
+	d.h.Reset()
+	if err := d.out.Reset(); err != nil {
+		return fatal(fmt.Errorf("reset %s: %w", d.obj.Path, err))
+	}
+	return nil
+}
+
+// tryObject asks one relay for the rest of d.
+func (a *Agent) tryObject(ctx context.Context, base *url.URL, d *download) error {
+	size := d.obj.Size
+	hdr := http.Header{}
+	hdr.Set(catalog.GenerationHeader, strconv.FormatUint(d.gen, 10))
+	resuming := d.off > 0 && d.off < size
+	if resuming {
+		hdr.Set("Range", "bytes="+strconv.FormatInt(d.off, 10)+"-"+strconv.FormatInt(size-1, 10))
+		// The catalog's digest is the strong validator relays use as
+		// ETag: the rest is sent only if it is the same object.
+		hdr.Set("If-Range", d.obj.Digest.ETag())
+	} else if d.off > 0 {
+		if err := a.restart(d); err != nil {
+			return err
+		}
+	}
+	resp, err := a.get(ctx, objectURL(base, d.obj.Path), hdr)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	switch resp.StatusCode {
+	case http.StatusOK:
+		if d.off > 0 {
+			// If-Range did not match or the relay ignores Range: it
+			// sends the whole object, from the start.
+			if err := a.restart(d); err != nil {
+				return err
+			}
+		}
+		if resp.ContentLength >= 0 && resp.ContentLength != size {
+			return fmt.Errorf("%w: the relay announces %d bytes, the catalog says %d", ErrSize, resp.ContentLength, size)
+		}
+	case http.StatusPartialContent:
+		r, total, err := httprange.ParseContentRange(resp.Header.Get("Content-Range"))
+		if !resuming || err != nil || r.Start != d.off || r.End() != size-1 || (total >= 0 && total != size) {
+			return fmt.Errorf("%w: 206 with Content-Range %q to a request for bytes %d-%d", ErrStatus,
+				resp.Header.Get("Content-Range"), d.off, size-1)
+		}
+		a.stats.resumes.Add(1)
+		a.log.Info().Str("relay", base.Redacted()).Str("path", d.obj.Path).Int64("offset", d.off).Msg("download resumed")
+	default:
+		return statusError(resp.StatusCode, d.obj.Path)
+	}
+	// Read at most one byte more than the catalog allows: an endless
+	// body is cut there.
+	buf := make([]byte, 256<<10)
+	body := io.LimitReader(resp.Body, size-d.off+1)
+	for {
+		n, rerr := body.Read(buf)
+		if n > 0 {
+			if d.off+int64(n) > size {
+				a.stats.restarts.Add(1)
+				if err := a.restart(d); err != nil {
+					return err
+				}
+				return fmt.Errorf("%w: the relay sent more than the catalog's %d bytes", ErrSize, size)
+			}
+			if _, err := d.out.Write(buf[:n]); err != nil {
+				return fatal(fmt.Errorf("write %s: %w", d.obj.Path, err))
+			}
+			d.h.Write(buf[:n])
+			d.off += int64(n)
+			a.stats.bytes.Add(int64(n))
+			if a.cfg.OnBytes != nil {
+				a.cfg.OnBytes(int64(n))
+			}
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil && d.off == size {
+			break // every byte is in; a reset instead of the end is harmless
+		}
+		if rerr != nil {
+			// Keep what arrived: the next relay goes on from d.off.
+			return fmt.Errorf("body broke after %d of %d bytes: %w", d.off, size, rerr)
+		}
+	}
+	if d.off < size {
+		return fmt.Errorf("%w: the body ended after %d of %d bytes", ErrSize, d.off, size)
+	}
+	if got := digest.FromHash(d.h); got != d.obj.Digest {
+		a.stats.restarts.Add(1)
+		if err := a.restart(d); err != nil {
+			return err
+		}
+		return fmt.Errorf("%w: got %s, want %s", ErrDigestMismatch, got, d.obj.Digest)
+	}
+	return nil
+}
+
+// fileSink is a temporary file next to the object's final path, inside
+// the output directory (an os.Root: nothing is written outside it).
+type fileSink struct {
+	root       *os.Root
+	f          *os.File
+	tmp, final string
+}
+
+// checkPath refuses what the agent must never write: its own state
+// directory.
+func checkPath(p string) error {
+	if p == StateDir || strings.HasPrefix(p, StateDir+"/") || strings.Contains(p, partMarker) {
+		return fmt.Errorf("agent: %s: path reserved for the agent's own files", p)
+	}
+	return nil
+}
+
+func newFileSink(root *os.Root, p string) (*fileSink, error) {
+	if err := checkPath(p); err != nil {
+		return nil, fatal(err)
+	}
+	dir, base := path.Split(p)
+	dir = strings.TrimSuffix(dir, "/")
+	if dir != "" {
+		if err := root.MkdirAll(dir, 0o755); err != nil {
+			return nil, fatal(err)
+		}
+	} else {
+		dir = "."
+	}
+	removeParts(root, dir, base)
+	var rnd [6]byte
+	_, _ = rand.Read(rnd[:])
+	tmp := path.Join(dir, "."+base+partMarker+hex.EncodeToString(rnd[:]))
+	f, err := root.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return nil, fatal(err)
+	}
+	return &fileSink{root: root, f: f, tmp: tmp, final: p}, nil
+}
+
+// removeParts deletes temporary files an earlier, killed run left for
+// base in dir.
+func removeParts(root *os.Root, dir, base string) {
+	if strings.ContainsAny(base, `*?[\`) {
+		return
+	}
+	old, _ := fs.Glob(root.FS(), path.Join(dir, "."+base+partMarker+"*"))
+	for _, p := range old {
+		_ = root.Remove(p)
+	}
+}
+
+func (s *fileSink) Write(p []byte) (int, error) { return s.f.Write(p) }
+
+func (s *fileSink) Reset() error {
+	if err := s.f.Truncate(0); err != nil {
+		return err
+	}
+	_, err := s.f.Seek(0, io.SeekStart)
+	return err
+}
+
+// commit makes the verified file visible under its final name: fsync,
+// rename, fsync the directory.
+func (s *fileSink) commit() (fs.FileInfo, error) {
+	if err := s.f.Sync(); err != nil {
+		s.abort()
+		return nil, err
+	}
+	if err := s.f.Close(); err != nil {
+		_ = s.root.Remove(s.tmp)
+		return nil, err
+	}
+	if err := s.root.Rename(s.tmp, s.final); err != nil {
+		_ = s.root.Remove(s.tmp)
+		return nil, err
+	}
+	if d, err := s.root.Open(path.Dir(s.final)); err == nil {
+		err = d.Sync()
+		d.Close()
+		if err != nil {
+			return nil, err
+		}
+	}
+	return s.root.Stat(s.final)
+}
+
+func (s *fileSink) abort() {
+	_ = s.f.Close()
+	_ = s.root.Remove(s.tmp)
+}

@@ -1,0 +1,289 @@
+// Fetch and Sync: bringing objects of the catalog into the directory.
+package agent
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"strings"
+	"sync"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/relayd/relayd/pkg/catalog"
+	"github.com/relayd/relayd/pkg/digest"
+)
+
+// Result says what a Fetch or Sync did.
+type Result struct {
+	// Generation is the catalog generation worked from.
+	Generation uint64 `json:"generation"`
+	// Downloaded objects and their bytes.
+	Downloaded int   `json:"downloaded"`
+	Bytes      int64 `json:"bytes"`
+	// UpToDate objects were already in place with the right digest.
+	UpToDate int `json:"up_to_date"`
+	// Failed objects could not be fetched (the error says why).
+	Failed int `json:"failed"`
+}
+
+// Fetch brings the named catalog paths into Dir (or verifies them, with
+// Discard), from the newest catalog. A path already in place with the
+// right digest is not downloaded again.
+func (a *Agent) Fetch(ctx context.Context, paths ...string) (Result, error) {
+	c, err := a.Catalog(ctx)
+	if err != nil {
+		return Result{}, err
+	}
+	var objs []catalog.Object
+	for _, p := range paths {
+		p = strings.TrimPrefix(path.Clean("/"+p), "/")
+		o, ok := c.Lookup(p)
+		if !ok {
+			return Result{Generation: c.Generation}, fmt.Errorf("agent: fetch %s: %w (generation %d)", p, ErrNotInCatalog, c.Generation)
+		}
+		objs = append(objs, o)
+	}
+	return a.bring(ctx, c, objs)
+}
+
+// Sync brings Dir up to the newest catalog: every object Include selects
+// that is missing or differs is downloaded. Files the catalog no longer
+// lists are left alone.
+func (a *Agent) Sync(ctx context.Context) (Result, error) {
+	return a.syncTo(ctx, 0)
+}
+
+// syncTo is Sync preferring a relay that has generation want.
+func (a *Agent) syncTo(ctx context.Context, want uint64) (Result, error) {
+	filter, err := newFilter(a.cfg.Include)
+	if err != nil {
+		return Result{}, err
+	}
+	c, err := a.catalog(ctx, want)
+	if err != nil {
+		return Result{}, err
+	}
+	var objs []catalog.Object
+	for _, o := range c.Objects {
+		if filter.match(o.Path) && checkPath(o.Path) == nil {
+			objs = append(objs, o)
+		}
+	}
+	res, err := a.bring(ctx, c, objs)
+	if err != nil {
+		return res, err
+	}
+	keep := make(map[string]bool, len(objs))
+	for _, o := range objs {
+		keep[o.Path] = true
+	}
+	err = a.state.update(func(d *stateDoc) {
+		d.Synced = max(d.Synced, c.Generation)
+		for p := range d.Files {
+			if !keep[p] {
+				delete(d.Files, p)
+			}
+		}
+	})
+	if err != nil {
+		return res, err
+	}
+	a.stats.syncs.Add(1)
+	return res, nil
+}
+
+// bring downloads those of objs that are not in place yet, Workers at a
+// time, and saves the state.
+func (a *Agent) bring(ctx context.Context, c *catalog.Signed, objs []catalog.Object) (Result, error) {
+	res := Result{Generation: c.Generation}
+	var root *os.Root
+	if !a.cfg.Discard {
+		if err := os.MkdirAll(a.cfg.Dir, 0o755); err != nil {
+			return res, fmt.Errorf("agent: %w", err)
+		}
+		var err error
+		if root, err = os.OpenRoot(a.cfg.Dir); err != nil {
+			return res, fmt.Errorf("agent: %w", err)
+		}
+		defer root.Close()
+	}
+	var todo []catalog.Object
+	var total int64
+	for _, o := range objs {
+		ok, err := a.inPlace(root, o)
+		if err != nil {
+			return res, fmt.Errorf("agent: check %s: %w", o.Path, err)
+		}
+		if ok {
+			res.UpToDate++
+			continue
+		}
+		todo = append(todo, o)
+		total += o.Size
+	}
+	if a.cfg.OnPlan != nil {
+		a.cfg.OnPlan(len(todo), total)
+	}
+	var (
+		mu   sync.Mutex
+		errs []error
+	)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(a.cfg.Workers)
+	for _, o := range todo {
+		g.Go(func() error {
+			err := a.bringOne(gctx, root, c.Generation, o)
+			if a.cfg.OnObject != nil {
+				a.cfg.OnObject(o.Path, o.Size, err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				res.Failed++
+				errs = append(errs, err)
+				if errors.Is(err, errFatal) {
+					return err // the disk will not get better: stop
+				}
+				return nil
+			}
+			res.Downloaded++
+			res.Bytes += o.Size
+			return nil
+		})
+	}
+	_ = g.Wait()
+	if err := a.state.update(func(*stateDoc) {}); err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		return res, fmt.Errorf("agent: %d of %d objects failed: %w", res.Failed, len(todo), errors.Join(errs...))
+	}
+	return res, nil
+}
+
+// bringOne downloads one object into place.
+func (a *Agent) bringOne(ctx context.Context, root *os.Root, gen uint64, o catalog.Object) error {
+	if root == nil {
+		if err := a.fetchObject(ctx, gen, o, discardSink{}); err != nil {
+			return err
+		}
+		a.state.setFile(o.Path, fileRecord{Size: o.Size, SHA256: o.Digest})
+		a.stats.objects.Add(1)
+		return nil
+	}
+	s, err := newFileSink(root, o.Path)
+	if err != nil {
+		return fmt.Errorf("agent: fetch %s: %w", o.Path, err)
+	}
+	if err := a.fetchObject(ctx, gen, o, s); err != nil {
+		s.abort()
+		return err
+	}
+	fi, err := s.commit()
+	if err != nil {
+		return fmt.Errorf("agent: fetch %s: %w", o.Path, fatal(err))
+	}
+	a.state.setFile(o.Path, fileRecord{Size: fi.Size(), MTime: fi.ModTime().UnixNano(), SHA256: o.Digest})
+	a.stats.objects.Add(1)
+	return nil
+}
+
+// inPlace reports whether o is already in the directory with its digest.
+// The digest of a file is cached in the state by size and modification
+// time, so an unchanged tree is not hashed again.
+func (a *Agent) inPlace(root *os.Root, o catalog.Object) (bool, error) {
+	rec, known := a.state.file(o.Path)
+	if root == nil {
+		return known && rec.SHA256 == o.Digest && rec.Size == o.Size, nil
+	}
+	fi, err := root.Lstat(o.Path)
+	if errors.Is(err, fs.ErrNotExist) || (err == nil && !fi.Mode().IsRegular()) {
+		return false, nil
+	}
+	if err != nil {
+		// A parent that is a file, a permission problem: download, and
+		// let the write say what is wrong.
+		return false, nil
+	}
+	if fi.Size() != o.Size {
+		return false, nil
+	}
+	mtime := fi.ModTime().UnixNano()
+	if known && rec.Size == fi.Size() && rec.MTime == mtime {
+		return rec.SHA256 == o.Digest, nil
+	}
+	f, err := root.Open(o.Path)
+	if err != nil {
+		return false, nil
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return false, err
+	}
+	d := digest.FromHash(h)
+	a.state.setFile(o.Path, fileRecord{Size: fi.Size(), MTime: mtime, SHA256: d})
+	return d == o.Digest, nil
+}
+
+// filter selects catalog paths by glob: "*" within a segment (path.Match
+// rules), "**" any number of segments. No pattern selects everything.
+type filter struct{ patterns [][]string }
+
+func newFilter(patterns []string) (*filter, error) {
+	f := &filter{}
+	for _, p := range patterns {
+		p = strings.TrimSpace(p)
+		if p == "" || strings.HasPrefix(p, "/") {
+			return nil, fmt.Errorf("%w: include pattern %q: want a relative glob like security/**", ErrConfig, p)
+		}
+		segs := strings.Split(p, "/")
+		for _, s := range segs {
+			if _, err := path.Match(s, ""); s != "**" && err != nil {
+				return nil, fmt.Errorf("%w: include pattern %q: %w", ErrConfig, p, err)
+			}
+		}
+		f.patterns = append(f.patterns, segs)
+	}
+	return f, nil
+}
+
+func (f *filter) match(p string) bool {
+	if len(f.patterns) == 0 {
+		return true
+	}
+	segs := strings.Split(p, "/")
+	for _, pat := range f.patterns {
+		if matchSegs(pat, segs) {
+			return true
+		}
+	}
+	return false
+}
+
+func matchSegs(pat, segs []string) bool {
+	for len(pat) > 0 {
+		if pat[0] == "**" {
+			for i := 0; i <= len(segs); i++ {
+				if matchSegs(pat[1:], segs[i:]) {
+					return true
+				}
+			}
+			return false
+		}
+		if len(segs) == 0 {
+			return false
+		}
+		if ok, _ := path.Match(pat[0], segs[0]); !ok {
+			return false
+		}
+		pat, segs = pat[1:], segs[1:]
+	}
+	return len(segs) == 0
+}

@@ -1,0 +1,235 @@
+// Watch: a push stream (GET /-/events) kept open to one relay, a sync as
+// soon as it announces a newer generation.
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/relayd/relayd/pkg/events"
+)
+
+// AgentHeader carries the agent's id on its event stream (as ?agent=).
+const AgentHeader = "X-Relay-Agent"
+
+// errResync ends a stream so that it reopens reporting the generation
+// just synced: the relay's presence list shows what agents have.
+var errResync = errors.New("agent: reconnect with the new generation")
+
+// Watch keeps an event stream open to one relay until ctx ends, and syncs
+// (as Sync) whenever the relay announces a generation newer than the one
+// Dir has, including the one current when the stream opens. onSync, if
+// set, is told the outcome of every sync. When the stream ends or stays
+// silent for StreamIdle, Watch reconnects, to another relay when the
+// one it had failed, with backoff when all did. After a sync it reconnects
+// once, reporting the new generation, so the relay's presence list stays
+// true. It returns nil when ctx ends.
+func (a *Agent) Watch(ctx context.Context, onSync func(Result, error)) error {
+	if _, err := newFilter(a.cfg.Include); err != nil {
+		return err
+	}
+	wants := make(chan uint64, 1)
+	synced := make(chan uint64, 1)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		a.syncLoop(ctx, wants, synced, onSync)
+	}()
+	defer func() { <-done }()
+	round := 0
+	for ctx.Err() == nil {
+		if a.relays.stale(a.cfg.Refresh) {
+			a.refreshRelays(ctx)
+		}
+		delivered := false
+		var lastErr error
+		for _, base := range a.relays.candidates() {
+			got, err := a.watchOne(ctx, base, wants, synced)
+			if ctx.Err() != nil {
+				return nil
+			}
+			if errors.Is(err, errResync) {
+				delivered = true
+				break
+			}
+			lastErr = err
+			a.relays.failed(base)
+			if got {
+				delivered = true
+				a.log.Info().Err(err).Str("relay", base.Redacted()).Msg("event stream ended; reconnecting")
+				break
+			}
+			a.log.Warn().Err(err).Str("relay", base.Redacted()).Msg("event stream failed; trying the next relay")
+		}
+		if delivered {
+			round = 0
+			continue
+		}
+		round++
+		a.refreshRelays(ctx)
+		// The retry budget bounds one request, not a watch: wait and
+		// go on until ctx ends.
+		if !a.backoff(ctx, round, time.Now().Add(a.cfg.BackoffMax+time.Second)) && ctx.Err() != nil {
+			return nil
+		}
+		a.log.Debug().Err(lastErr).Int("round", round).Msg("no relay holds an event stream; retrying")
+	}
+	return nil
+}
+
+// syncLoop runs the syncs Watch asks for, one at a time, newest wanted
+// generation first; a failed sync is tried again after BackoffMax.
+func (a *Agent) syncLoop(ctx context.Context, wants <-chan uint64, synced chan uint64, onSync func(Result, error)) {
+	var retry <-chan time.Time
+	var pending uint64
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case g := <-wants:
+			pending = max(pending, g)
+		case <-retry:
+			retry = nil
+		}
+		if pending == 0 || pending <= a.state.synced() {
+			pending = 0
+			continue
+		}
+		want := pending
+		res, err := a.syncTo(ctx, want)
+		if ctx.Err() != nil {
+			return
+		}
+		if onSync != nil {
+			onSync(res, err)
+		}
+		if err != nil {
+			a.log.Warn().Err(err).Uint64("generation", want).Msg("sync failed; trying again later")
+			retry = time.After(a.cfg.BackoffMax)
+			continue
+		}
+		if res.Generation >= pending {
+			pending = 0
+		} else {
+			// Every relay was behind the announcement: look again soon.
+			retry = time.After(a.cfg.BackoffMin)
+		}
+		select {
+		case <-synced:
+		default:
+		}
+		synced <- res.Generation
+	}
+}
+
+// offer hands generation g to the sync loop, replacing an older wish.
+func offer(ch chan uint64, g uint64) {
+	for {
+		select {
+		case ch <- g:
+			return
+		default:
+		}
+		select {
+		case old := <-ch:
+			g = max(g, old)
+		default:
+		}
+	}
+}
+
+// watchOne reads one relay's event stream until it ends; got reports
+// whether any event arrived. A sync that completes ends it with
+// errResync.
+func (a *Agent) watchOne(ctx context.Context, base *url.URL, wants chan uint64, synced <-chan uint64) (got bool, err error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	reported := a.state.synced()
+	q := url.Values{}
+	q.Set("agent", a.cfg.ID)
+	q.Set("generation", strconv.FormatUint(reported, 10))
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base.String()+"/-/events?"+q.Encode(), nil)
+	if err != nil {
+		return false, err
+	}
+	req.Header.Set("Accept", "text/event-stream")
+	req.Header.Set("User-Agent", a.cfg.UserAgent)
+	req.Header.Set(AgentHeader, a.cfg.ID)
+	headers := time.AfterFunc(a.cfg.StallTimeout, func() {
+		cancel(fmt.Errorf("%w: no response headers within %s", ErrStalled, a.cfg.StallTimeout))
+	})
+	a.stats.requests.Add(1)
+	resp, err := a.stream.Do(req)
+	headers.Stop()
+	if err != nil {
+		if c := context.Cause(ctx); c != nil {
+			err = c
+		}
+		return false, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return false, statusError(resp.StatusCode, "/-/events")
+	}
+	idle := time.AfterFunc(a.cfg.StreamIdle, func() {
+		cancel(fmt.Errorf("%w: event stream silent for %s", ErrStalled, a.cfg.StreamIdle))
+	})
+	defer idle.Stop()
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case g := <-synced:
+				if g > reported {
+					cancel(errResync)
+					return
+				}
+			}
+		}
+	}()
+	r := events.NewReader(resp.Body)
+	r.Activity = func() { idle.Reset(a.cfg.StreamIdle) }
+	for {
+		ev, err := r.Next()
+		if err != nil {
+			if c := context.Cause(ctx); c != nil {
+				err = c
+			}
+			return got, err
+		}
+		got = true
+		switch ev.Kind {
+		case events.KindCatalog:
+			g, err := events.ParseGeneration(ev)
+			if err != nil {
+				a.log.Warn().Err(err).Str("relay", base.Redacted()).Msg("bad event")
+				continue
+			}
+			if a.cfg.OnAnnounce != nil {
+				a.cfg.OnAnnounce(g.Generation)
+			}
+			if g.Generation > a.state.synced() {
+				offer(wants, g.Generation)
+			}
+		case events.KindRelays:
+			var doc relaysDoc
+			if json.Unmarshal(ev.Data, &doc) != nil {
+				continue
+			}
+			var list []*url.URL
+			for _, r := range doc.Relays {
+				if u, err := ParseBase(r.URL); err == nil && len(list) < a.cfg.MaxRelays {
+					list = append(list, u)
+				}
+			}
+			a.relays.set(doc.Group, list)
+		}
+	}
+}
