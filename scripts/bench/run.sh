@@ -25,15 +25,16 @@ source "$BENCH_DIR/scenarios/rss.sh"
 source "$BENCH_DIR/scenarios/publish.sh"
 source "$BENCH_DIR/scenarios/mirror.sh"
 source "$BENCH_DIR/scenarios/group.sh"
+source "$BENCH_DIR/scenarios/agents.sh"
 source "$BENCH_DIR/scenarios/tree.sh"
 
-SCENARIOS="${SCENARIOS:-hit small herd mixed rss publish mirror group tree}"
+SCENARIOS="${SCENARIOS:-hit small herd mixed rss publish mirror group tree agents}"
 TARGETS="${TARGETS:-nginx relayd varnish}"
 SKIP_GOBENCH="${SKIP_GOBENCH:-0}"
 STAMP="$(date +%Y%m%d-%H%M%S)"
-KNOWN_SCENARIOS="hit small herd mixed rss publish mirror group tree"
+KNOWN_SCENARIOS="hit small herd mixed rss publish mirror group tree agents"
 # Scenarios that measure through the nginx origin (and so need nginx), and
-# those that need wrk. publish, mirror and group run relayd alone.
+# those that need wrk. publish, mirror, group and agents run relayd alone.
 NGINX_SCENARIOS=" hit small herd mixed rss "
 WRK_SCENARIOS=" small mixed "
 
