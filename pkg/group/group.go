@@ -281,13 +281,23 @@ func (g *Group) Shuffled() []Member {
 // first generation — they are not ready for agents, but fetching each
 // object once for the group is exactly their job then.
 func (g *Group) Owner(key string) (Member, bool) {
+	return Owner(g.owners(), key)
+}
+
+// Owners ranks the members that may fetch key (see Owner): the owner
+// first, then whom the key falls to when the owner fails.
+func (g *Group) Owners(key string) []Member {
+	return Ranked(g.owners(), key)
+}
+
+func (g *Group) owners() []Member {
 	var owners []Member
 	for _, m := range g.Members() {
 		if m.Healthy() || (m.State == "alive" && m.Meta.Mode == "mirror") {
 			owners = append(owners, m)
 		}
 	}
-	return Owner(owners, key)
+	return owners
 }
 
 // Changed returns a channel closed at the next membership change.

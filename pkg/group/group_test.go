@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -246,5 +247,27 @@ func TestGenerateKey(t *testing.T) {
 	}
 	if _, err := GenerateKey(dir); err == nil {
 		t.Fatal("GenerateKey overwrote a key")
+	}
+}
+
+// Ranked starts with Owner, and the key falls to the next in rank when
+// the owner goes: every member computes the same order.
+func TestRankedFallsToTheNext(t *testing.T) {
+	t.Parallel()
+	var ms []Member
+	for i := range 5 {
+		ms = append(ms, Member{Name: fmt.Sprintf("relay-%d", i)})
+	}
+	for i := range 200 {
+		key := fmt.Sprintf("pool/pkg-%d.deb", i)
+		r := Ranked(ms, key)
+		owner, _ := Owner(ms, key)
+		if len(r) != len(ms) || r[0].Name != owner.Name {
+			t.Fatalf("%s: ranked %v, owner %s", key, r, owner.Name)
+		}
+		without := slices.DeleteFunc(slices.Clone(ms), func(m Member) bool { return m.Name == owner.Name })
+		if next, _ := Owner(without, key); next.Name != r[1].Name {
+			t.Fatalf("%s: without the owner it goes to %s, ranked second is %s", key, next.Name, r[1].Name)
+		}
 	}
 }

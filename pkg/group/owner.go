@@ -1,6 +1,9 @@
 package group
 
-import "hash/fnv"
+import (
+	"hash/fnv"
+	"sort"
+)
 
 // score is the rendezvous (highest random weight) score of member for key.
 // It must be the same in every relay process, so it is a fixed hash
@@ -38,4 +41,28 @@ func Owner(members []Member, key string) (Member, bool) {
 		}
 	}
 	return best, found
+}
+
+// Ranked returns members by descending score for key: the owner first,
+// then whom the key moves to if the owner is gone, and so on.
+func Ranked(members []Member, key string) []Member {
+	type scored struct {
+		m Member
+		s uint64
+	}
+	all := make([]scored, len(members))
+	for i, m := range members {
+		all[i] = scored{m, score(m.Name, key)}
+	}
+	sort.Slice(all, func(i, j int) bool {
+		if all[i].s != all[j].s {
+			return all[i].s > all[j].s
+		}
+		return all[i].m.Name < all[j].m.Name
+	})
+	out := make([]Member, len(all))
+	for i, x := range all {
+		out[i] = x.m
+	}
+	return out
 }

@@ -64,11 +64,29 @@ type Config struct {
 	// Refresh is how often the parent group's relays are re-read from
 	// {upstream}/-/relays. Default 30s.
 	Refresh time.Duration
+	// BehindWait is how long a request for a generation waits for parents
+	// that are up but have not completed it, before the fallback (or an
+	// error). Default 10s.
+	BehindWait time.Duration
+}
+
+// errBehind: a parent has not completed the generation asked for.
+var errBehind = errors.New("parent has not completed the generation yet")
+
+// isBehind reports whether resp is a relay's 503 generation_behind (it
+// reads at most 1 KiB of the body, which the caller closes).
+func isBehind(resp *http.Response) bool {
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		return false
+	}
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<10))
+	return strings.Contains(string(b), `"generation_behind"`)
 }
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
-	return Config{ConnectTimeout: 3 * time.Second, StallTimeout: 10 * time.Second, UserAgent: "relayd", Refresh: 30 * time.Second}
+	return Config{ConnectTimeout: 3 * time.Second, StallTimeout: 10 * time.Second, UserAgent: "relayd", Refresh: 30 * time.Second,
+		BehindWait: 10 * time.Second}
 }
 
 // Client fetches objects from the configured upstreams.
@@ -117,6 +135,9 @@ func New(cfg Config, log zerolog.Logger) (*Client, error) {
 	}
 	if cfg.Refresh <= 0 {
 		cfg.Refresh = def.Refresh
+	}
+	if cfg.BehindWait <= 0 {
+		cfg.BehindWait = def.BehindWait
 	}
 	c := &Client{cfg: cfg, log: log.With().Str("component", "upstream").Logger(), backoff: map[string]time.Time{},
 		refresh: make(chan struct{}, 1)}
@@ -225,6 +246,17 @@ func (c *Client) Fetch(ctx context.Context, key string, hdr http.Header) (*http.
 	}
 	want, _ := strconv.ParseUint(hdr.Get(catalog.GenerationHeader), 10, 64)
 	resp, base, err := c.tryAll(ctx, c.candidates(want), key, hdr)
+	// Parents that are up but have not completed the generation asked
+	// for will have it in moments (their group is syncing it): wait for
+	// them (BehindWait) before going to the fallback or failing.
+	for wait := time.Now().Add(c.cfg.BehindWait); errors.Is(err, errBehind) && time.Now().Before(wait); {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+		resp, base, err = c.tryAll(ctx, c.candidates(want), key, hdr)
+	}
 	if err != nil && len(c.fallback) > 0 && ctx.Err() == nil && !errors.Is(err, hops.ErrLoop) {
 		c.fallbacks.Add(1)
 		c.log.Warn().Err(err).Str("key", key).Msg("every upstream failed; trying the fallback")
@@ -255,6 +287,9 @@ func (c *Client) tryAll(ctx context.Context, bases []*url.URL, key string, hdr h
 		}
 		if err == nil {
 			err = fmt.Errorf("%s: status %d", base.Host, resp.StatusCode)
+			if isBehind(resp) {
+				err = fmt.Errorf("%w: %s", errBehind, base.Host)
+			}
 			if resp.StatusCode == http.StatusLoopDetected {
 				err = fmt.Errorf("%w: %s refused the request as a loop: check the upstream configuration of the groups on the path", hops.ErrLoop, base.Host)
 				c.loops.Add(1)
@@ -265,7 +300,9 @@ func (c *Client) tryAll(ctx context.Context, bases []*url.URL, key string, hdr h
 		if ctx.Err() != nil {
 			return nil, nil, ctx.Err()
 		}
-		c.markFailed(base)
+		if !errors.Is(err, errBehind) {
+			c.markFailed(base) // a parent behind is healthy
+		}
 		c.log.Warn().Err(err).Str("upstream", base.Redacted()).Str("key", key).Msg("upstream failed, trying the next")
 		errs = append(errs, err)
 	}
@@ -274,6 +311,9 @@ func (c *Client) tryAll(ctx context.Context, bases []*url.URL, key string, hdr h
 	err := errors.Join(errs...)
 	if errors.Is(err, hops.ErrLoop) {
 		return nil, nil, err
+	}
+	if errors.Is(err, errBehind) {
+		return nil, nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	if isTimeout(err) {
 		return nil, nil, fmt.Errorf("%w: %w", ErrTimeout, err)

@@ -6,6 +6,7 @@ import (
 	"os"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -59,8 +60,10 @@ func TestWantSkipsParentsBehind(t *testing.T) {
 	}
 	t.Cleanup(func() { st.Close() })
 	hc := hierarchy.DefaultConfig()
-	// The lagging parent is asked first: the other is the fallback.
+	// The lagging parent is asked first: the other is the fallback, used
+	// once the lagging one has been waited for.
 	hc.Upstreams, hc.Fallback = []string{behind.URL}, []string{o.srv.URL}
+	hc.BehindWait = 100 * time.Millisecond
 	up, err := hierarchy.New(hc, log)
 	if err != nil {
 		t.Fatal(err)

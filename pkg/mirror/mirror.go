@@ -45,6 +45,11 @@ type Config struct {
 	Serve bool
 	// Sendfile selects how objects are copied (see object.FileBody).
 	Sendfile bool
+	// Settle delays the first sync after start, so that relays of a
+	// group started together see each other first and split the
+	// generation instead of each fetching all of it. Default 0; the node
+	// sets it for mirrors in a group.
+	Settle time.Duration
 	// OnLive, if set, is called after a new generation went live (to
 	// announce it to children and agents). It must not block.
 	OnLive func(*catalog.Signed)
@@ -183,16 +188,21 @@ func (m *Mirror) Behind(g uint64) bool {
 // Run syncs at once, then every Interval or when triggered, until ctx ends.
 // A failed sync is retried sooner, with a backoff from 1 s up to Interval.
 func (m *Mirror) Run(ctx context.Context) error {
-	t := time.NewTimer(0)
+	t := time.NewTimer(m.cfg.Settle)
 	defer t.Stop()
 	backoff := time.Duration(0)
+	settled := m.cfg.Settle <= 0
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
 		case <-m.trigger:
+			if !settled {
+				continue // the first sync waits for the group to form; the timer runs
+			}
 		}
+		settled = true
 		next := m.cfg.Interval
 		if err := m.Sync(ctx); err != nil && ctx.Err() == nil {
 			if errors.Is(err, ErrUpstreamNoCatalog) {
@@ -239,6 +249,14 @@ func (m *Mirror) Expect(key string) (digest.Digest, int64, bool) {
 	}
 	o, ok := c.Lookup(key)
 	return o.Digest, o.Size, ok
+}
+
+// Generation is the live generation, 0 before the first.
+func (m *Mirror) Generation() uint64 {
+	if c := m.Live(); c != nil {
+		return c.Generation
+	}
+	return 0
 }
 
 // Covers reports whether key is one the mirror serves from disk.

@@ -16,9 +16,11 @@ import (
 // split a generation by owner (the same rendezvous hashing as the proxy
 // cache), so that each object crosses the WAN once per group.
 type Peers interface {
-	// Owner returns the content base URL of the member that owns key; ok
-	// is false when this relay owns it (or it is alone).
-	Owner(key string) (base string, ok bool)
+	// Owners returns the content base URLs of the members that fetch key
+	// from upstream, the owner first, then whom it falls to when the owner
+	// fails, up to this relay (not included); empty when this relay owns
+	// it (or it is alone).
+	Owners(key string) []string
 	// Others returns the content base URLs of the other mirrors of the
 	// group, in random order. A relay that owns an object first asks them
 	// whether one already stores it (a relay that joined late, or synced
@@ -43,8 +45,9 @@ const (
 func BlobPath(d digest.Digest) string { return "-/blob/" + d.Hex() }
 
 // fetchObject downloads o: from its owner in the group when that is
-// another relay; else from a member that already stores it; else (or
-// when they fail) from the upstream. Every path verifies the digest
+// another relay (or the next in rank when it fails); when this relay's
+// turn comes, from a member that already stores it, else from the
+// upstream. Every path verifies the digest
 // before the object counts.
 func (m *Mirror) fetchObject(ctx context.Context, o catalog.Object, st *syncState) error {
 	if m.peers == nil {
@@ -59,14 +62,16 @@ func (m *Mirror) fetchObject(ctx context.Context, o catalog.Object, st *syncStat
 			return m.peers.Fetch(ctx, base, BlobPath(o.Digest), hdr)
 		})
 	}
-	if base, ok := m.peers.Owner(o.Path); ok {
+	// The owner fetches it once for the group; if it fails (it died
+	// and the group has not noticed yet), the next in rank, which every
+	// member computes alike, so the object still crosses the WAN once.
+	for _, base := range m.peers.Owners(o.Path) {
 		err := fromPeer(base, false)
 		if err == nil {
 			st.fromPeers.Add(1)
 			return nil
 		}
-		m.log.Warn().Err(err).Str("path", o.Path).Str("owner", base).Msg("owner could not provide the object; fetching upstream")
-		return m.ensure(ctx, o, st)
+		m.log.Warn().Err(err).Str("path", o.Path).Str("peer", base).Msg("peer could not provide the object; trying the next")
 	}
 	for _, base := range m.peers.Others() {
 		if fromPeer(base, true) == nil {

@@ -19,7 +19,12 @@ type ownedBy struct {
 	client *hierarchy.Client
 }
 
-func (p ownedBy) Owner(string) (string, bool) { return p.base, p.base != "" }
+func (p ownedBy) Owners(string) []string {
+	if p.base == "" {
+		return nil
+	}
+	return []string{p.base}
+}
 
 // Others: only the owner, when there is one.
 func (p ownedBy) Others() []string {

@@ -155,6 +155,19 @@ func (p *peers) Owner(key string) (string, bool) {
 	return m.Meta.URL, true
 }
 
+func (p *peers) Owners(key string) []string {
+	var out []string
+	for _, m := range p.g.Owners(key) {
+		if m.Name == p.self {
+			break
+		}
+		if m.Meta.URL != "" && m.Meta.Mode == p.mode {
+			out = append(out, m.Meta.URL)
+		}
+	}
+	return out
+}
+
 func (p *peers) Others() []string {
 	var out []string
 	for _, m := range p.g.Members() {

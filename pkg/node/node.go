@@ -355,7 +355,7 @@ func (n *Node) openRelay(cfg Config, clk clock.Clock) error {
 	}
 	n.store = st
 	ucfg := cfg.Upstream
-	ucfg.UserAgent = "relayd/" + Version
+	ucfg.UserAgent = "relayd/" + Version + " (" + cfg.Node + ")"
 	ucfg.Group, ucfg.Node = cfg.Group, cfg.Node
 	if n.tls != nil {
 		ucfg.TLS = n.tls.ClientConfig()
@@ -377,6 +377,12 @@ func (n *Node) openRelay(cfg Config, clk clock.Clock) error {
 		// immutable) and mirrors only the kinds it was told to.
 		mcfg.Serve = cfg.Mode == ModeMirror || len(mcfg.Include) > 0
 		mcfg.OnLive = n.mirrorLive
+		if cfg.Gossip != "" && mcfg.Serve {
+			// Gossip converges in about 100 ms on a LAN (1 s at 50
+			// relays): wait that long before the first sync, so that
+			// relays started together split it.
+			mcfg.Settle = time.Second
+		}
 		if n.mirror, err = mirror.New(mcfg, st, background{up}, n.log, clk); err != nil {
 			return err
 		}

@@ -88,6 +88,11 @@ type Expecter interface {
 	// Expect returns the digest and size key must have; ok is false for
 	// keys it does not know.
 	Expect(key string) (d digest.Digest, size int64, ok bool)
+	// Generation is the catalog generation Expect answers from; 0 if
+	// none. Fills of listed keys ask for it (catalog.GenerationHeader),
+	// so a parent that has not completed it answers 503, not an old
+	// object or a 404.
+	Generation() uint64
 }
 
 // Peers is the relay group, as the cache sees it. A miss is routed to the
@@ -323,6 +328,14 @@ func (c *Cache) usable(key string, e *store.Entry, now time.Time) (*hitInfo, boo
 		}
 	}
 	return hi, hi.lifetime > hi.age(now)
+}
+
+// generation is the catalog generation the expectations come from.
+func (c *Cache) generation() uint64 {
+	if c.expect == nil {
+		return 0
+	}
+	return c.expect.Generation()
 }
 
 // listed reports whether the catalog lists key. A stored entry of a listed

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/relayd/relayd/pkg/catalog"
 	"github.com/relayd/relayd/pkg/hops"
 	"github.com/relayd/relayd/pkg/object"
 	"github.com/relayd/relayd/pkg/store"
@@ -155,9 +156,13 @@ func (c *Cache) runFill(f *fill, stale *store.Entry, route bool, path []string) 
 	defer c.wg.Done()
 	defer f.release()
 	c.nfills.Add(1)
-	var hdr http.Header
+	hdr := http.Header{}
 	if stale != nil {
 		hdr = validators(stale)
+	}
+	listed := c.listed(f.key)
+	if g := c.generation(); listed && g > 0 {
+		hdr.Set(catalog.GenerationHeader, strconv.FormatUint(g, 10))
 	}
 	requested := c.clock.Now()
 	start := time.Now()
@@ -194,6 +199,11 @@ func (c *Cache) runFill(f *fill, stale *store.Entry, route bool, path []string) 
 		close(f.ready)
 		return
 	case resp.StatusCode == http.StatusOK:
+	case (resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusGone) && listed:
+		// The signed catalog lists it: the upstream is behind or broken,
+		// and remembering a 404 would fail agents for NegativeTTL.
+		f.fail(fmt.Errorf("%w: %s: status %d for an object the catalog lists", ErrUpstream, f.key, resp.StatusCode))
+		return
 	case resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusGone:
 		c.setNegative(f.key)
 		if stale != nil {

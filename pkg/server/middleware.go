@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/relayd/relayd/pkg/hops"
 )
 
 // reqLog collects what the handlers learn about a request for its one log
@@ -103,6 +105,11 @@ func AccessLog(log zerolog.Logger) func(http.Handler) http.Handler {
 					Int("status", status).Int64("bytes", rw.bytes).Dur("dur", time.Since(start)).Str("remote", r.RemoteAddr)
 				if li.cache != "" {
 					ev = ev.Str("cache", li.cache)
+				}
+				// Which relay asked (relay-to-relay requests): the groups
+				// it crossed, and the node from its User-Agent.
+				if via := r.Header.Get(hops.Header); via != "" {
+					ev = ev.Str("via", via).Str("ua", r.UserAgent())
 				}
 				if li.upstream > 0 {
 					ev = ev.Dur("upstream", li.upstream)
