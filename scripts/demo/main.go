@@ -1,14 +1,22 @@
-// Command demo runs the main job on loopback: a relayd origin serving a
-// small update tree, a relayd proxy in front of it, and an agent-like
-// client fetching every object through the relay twice. It prints where
-// each response came from and how many bytes crossed the "WAN" (origin →
-// relay), then stops both processes.
+// Command demo runs the whole system on loopback (`make demo`):
+//
+//	origin (a published, signed catalog)
+//	  └ hq: 3 mirror relays, one group
+//	      ├ branch-a: 2 proxy relays, one group (fallback: the origin)
+//	      └ branch-b: 1 proxy relay
+//
+// A few hundred simulated agents (`relayd loadgen --watch`) sync from the
+// branches and stay connected. Then one hq relay is killed and a new
+// generation is published: it is pushed down the tree, the agents update,
+// and the demo prints what was fetched from where, the WAN bytes against
+// the bytes served, the failovers and the time until every agent had the
+// new generation. Every process it starts is stopped when it ends.
 package main
 
 import (
+	"bufio"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -20,36 +28,57 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
-	"text/tabwriter"
 	"time"
 )
 
 func main() {
 	relayd := flag.String("relayd", "bin/relayd", "relayd binary")
+	agents := flag.Int("agents", 300, "simulated agents (two thirds in branch-a)")
 	keep := flag.Bool("keep", false, "keep the work directory")
 	flag.Parse()
-	if err := run(*relayd, *keep); err != nil {
+	if err := run(*relayd, *agents, *keep); err != nil {
 		fmt.Fprintln(os.Stderr, "demo:", err)
 		os.Exit(1)
 	}
 }
 
+// tree is the update tree of generation 1: path → size.
 var tree = map[string]int{
-	"security/2026-11/openssl-3.0.15-fix.patch": 48 << 10,
-	"security/2026-11/kernel-6.1.119.delta":     3 << 20,
-	"software/linux-amd64/1.4.2/agent.tar.gz":   24 << 20,
-	"software/windows-amd64/1.4.2/agent.msi":    16 << 20,
-	"debian/dists/stable/InRelease":             12 << 10,
+	"software/linux-amd64/1.4.2/agent.tar.gz": 3 << 20,
+	"software/windows-amd64/1.4.2/agent.msi":  2 << 20,
+	"debian/dists/stable/InRelease":           12 << 10,
 }
 
-func run(relayd string, keep bool) error {
+func init() {
+	for i := range 12 {
+		tree[fmt.Sprintf("security/2026-11/kb-%03d.patch", i)] = 48 << 10
+	}
+}
+
+// relay is one relayd process of the demo.
+type relay struct {
+	name, group, mode string
+	addr, admin       string
+	gossip            string
+	p                 *proc
+}
+
+func (r *relay) url() string { return "http://" + r.addr }
+
+type demo struct {
+	ctx   context.Context
+	bin   string
+	work  string
+	procs []*proc
+}
+
+func run(bin string, nAgents int, keep bool) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	abs, err := filepath.Abs(relayd)
+	abs, err := filepath.Abs(bin)
 	if err != nil {
 		return err
 	}
@@ -63,92 +92,325 @@ func run(relayd string, keep bool) error {
 	if !keep {
 		defer os.RemoveAll(work)
 	}
-	root := filepath.Join(work, "origin")
-	sums := map[string]string{}
-	for p, size := range tree {
-		full := filepath.Join(root, filepath.FromSlash(p))
-		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
-			return err
-		}
-		b := make([]byte, size)
-		r := rand.New(rand.NewPCG(uint64(size), 42))
-		for i := range b {
-			b[i] = byte(r.Uint32())
-		}
-		if err := os.WriteFile(full, b, 0o644); err != nil {
-			return err
-		}
-		// Published a month ago, like most of an update tree: the relay's
-		// heuristic freshness (RFC 9111) then serves it without asking.
-		old := time.Now().Add(-30 * 24 * time.Hour)
-		if err := os.Chtimes(full, old, old); err != nil {
-			return err
-		}
-		s := sha256.Sum256(b)
-		sums[p] = hex.EncodeToString(s[:])
-	}
-	originAddr, relayAddr, adminAddr := freeAddr(), freeAddr(), freeAddr()
-	fmt.Printf("relayd demo (work dir %s)\n\n", work)
-	origin, err := start(ctx, abs, filepath.Join(work, "origin.log"), "serve", "--mode", "origin", "--node", "origin",
-		"--root", root, "--listen", originAddr, "--admin", "")
-	if err != nil {
-		return err
-	}
-	defer origin.stop()
-	relay, err := start(ctx, abs, filepath.Join(work, "relay.log"), "serve", "--mode", "proxy", "--node", "relay-1",
-		"--group", "branch-a", "--upstream", "http://"+originAddr, "--data-dir", filepath.Join(work, "relay-data"),
-		"--listen", relayAddr, "--admin", adminAddr, "--gossip", "127.0.0.1:0", "--cache-max", "1GiB")
-	if err != nil {
-		return err
-	}
-	defer relay.stop()
-	for _, a := range []string{originAddr, relayAddr} {
-		if err := waitHealthy(ctx, a); err != nil {
-			return err
-		}
-	}
-	fmt.Printf("origin  http://%s  (serves %s)\nrelay   http://%s  (proxy cache, upstream = origin)\n\n", originAddr, root, relayAddr)
+	d := &demo{ctx: ctx, bin: abs, work: work}
+	defer d.stopAll()
+	began := time.Now()
+	fmt.Printf("relayd demo: the whole tree on loopback (work dir %s)\n\n", work)
 
-	paths := make([]string, 0, len(tree))
-	for p := range tree {
-		paths = append(paths, p)
-	}
-	slices.Sort(paths)
-	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "fetch\tpath\tbytes\tX-Relay-Cache\ttime\tsha256 ok")
-	var served int64
-	for round := 1; round <= 2; round++ {
-		for _, p := range paths {
-			start := time.Now()
-			n, cache, sum, err := fetch(ctx, "http://"+relayAddr+"/"+p)
-			if err != nil {
-				return err
-			}
-			served += n
-			fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%s\t%v\n", round, p, n, cache, time.Since(start).Round(100*time.Microsecond), sum == sums[p])
-			if sum != sums[p] {
-				tw.Flush()
-				return fmt.Errorf("%s: wrong bytes through the relay", p)
-			}
+	// The origin's tree, a key pair and generation 1.
+	root := filepath.Join(work, "origin-tree")
+	for p, size := range tree {
+		if err := writeRandom(filepath.Join(root, filepath.FromSlash(p)), size, uint64(size)+uint64(len(p))); err != nil {
+			return err
 		}
 	}
-	tw.Flush()
-	status, _ := getBody(ctx, "http://"+adminAddr+"/v1/status")
-	upstream, _ := strconv.ParseFloat(metric(ctx, "http://"+adminAddr+"/metrics", "relayd_upstream_bytes_total"), 64)
-	fmt.Printf("\nbytes served to clients: %d\nbytes fetched from origin (WAN): %d (%.0f%% of what was served)\n", served, int64(upstream), 100*upstream/float64(served))
-	fmt.Printf("relay status: %s\n", strings.TrimSpace(status))
-	fmt.Println("\nThe first round is fetched from the origin once (MISS) and streamed to the client;")
-	fmt.Println("the second round is served from the relay's disk (HIT). Origin and relay logs:")
-	fmt.Printf("  %s\n  %s\n", filepath.Join(work, "origin.log"), filepath.Join(work, "relay.log"))
-	if !keep {
-		fmt.Println("(removed when the demo exits; run with --keep to keep them)")
+	keys := filepath.Join(work, "keys")
+	if err := d.cli("keygen", "--out", keys); err != nil {
+		return err
+	}
+	pub, key := filepath.Join(keys, "catalog.pub"), filepath.Join(keys, "catalog.key")
+	if err := d.cli("publish", "--dir", root, "--key", key); err != nil {
+		return err
+	}
+
+	origin := &relay{name: "origin", group: "origin", mode: "origin"}
+	if err := d.start(origin, "--root", root); err != nil {
+		return err
+	}
+	var hq []*relay
+	for i := 1; i <= 3; i++ {
+		r := &relay{name: fmt.Sprintf("hq-%d", i), group: "hq", mode: "mirror"}
+		args := []string{"--upstream", origin.url(), "--pubkey", pub}
+		if i > 1 {
+			args = append(args, "--join", hq[0].gossip)
+		}
+		if err := d.start(r, args...); err != nil {
+			return err
+		}
+		hq = append(hq, r)
+	}
+	for _, r := range hq {
+		if err := d.waitFor(30*time.Second, r.name+" to hold generation 1", func() bool { return generation(ctx, r) == 1 }); err != nil {
+			return err
+		}
+	}
+	a1 := &relay{name: "a-1", group: "branch-a", mode: "proxy"}
+	a2 := &relay{name: "a-2", group: "branch-a", mode: "proxy"}
+	b1 := &relay{name: "b-1", group: "branch-b", mode: "proxy"}
+	for _, r := range []*relay{a1, a2, b1} {
+		seed := hq[0]
+		args := []string{"--pubkey", pub, "--report-interval", "2s"}
+		if r.group == "branch-a" {
+			args = append(args, "--fallback", origin.url())
+			if r == a2 {
+				args = append(args, "--join", a1.gossip)
+			}
+		} else {
+			seed = hq[1]
+		}
+		if err := d.start(r, append([]string{"--upstream", seed.url()}, args...)...); err != nil {
+			return err
+		}
+	}
+	branches := []*relay{a1, a2, b1}
+	all := append(append([]*relay{origin}, hq...), branches...)
+	fmt.Printf("%-8s %-9s %-7s %s\n", "relay", "group", "mode", "content URL")
+	for _, r := range all {
+		fmt.Printf("%-8s %-9s %-7s %s\n", r.name, r.group, r.mode, r.url())
+	}
+
+	// Agents: two thirds in branch-a, a third in branch-b, each syncing
+	// generation 1 at once, then waiting on its relay's event stream.
+	nA, nB := nAgents*2/3, nAgents-nAgents*2/3
+	fmt.Printf("\n%d agents sync generation 1 (%d via branch-a, %d via branch-b) and keep a push stream open …\n", nAgents, nA, nB)
+	lgA, err := d.loadgen("agents-a", a1.url()+","+a2.url(), nA, pub)
+	if err != nil {
+		return err
+	}
+	lgB, err := d.loadgen("agents-b", b1.url(), nB, pub)
+	if err != nil {
+		return err
+	}
+	t0 := time.Now()
+	if err := d.waitFor(90*time.Second, "every agent to hold generation 1", func() bool {
+		return atNewest(ctx, branches, 1) == nAgents
+	}); err != nil {
+		return err
+	}
+	fmt.Printf("all %d agents hold generation 1 after %.1fs\n", nAgents, time.Since(t0).Seconds())
+
+	// A relay dies; a new generation is published.
+	victim := hq[1]
+	_ = victim.p.cmd.Process.Kill()
+	_, _ = victim.p.wait()
+	fmt.Printf("\nkilled %s (kill -9); publishing generation 2 at the origin (a new agent version and a security fix) …\n", victim.name)
+	if err := writeRandom(filepath.Join(root, "software/linux-amd64/1.4.3/agent.tar.gz"), 3<<20, 143); err != nil {
+		return err
+	}
+	if err := writeRandom(filepath.Join(root, "security/2026-11/kb-000.patch"), 48<<10, 999); err != nil {
+		return err
+	}
+	published := time.Now()
+	if err := d.cli("publish", "--dir", root, "--key", key); err != nil {
+		return err
+	}
+	outA, errA := lgA.wait()
+	outB, errB := lgB.wait()
+	if err := errors.Join(errA, errB); err != nil {
+		return err
+	}
+	lastUpdate := max(lastUpdated(outA), lastUpdated(outB))
+
+	// The summary.
+	fmt.Printf("\n%-8s %-9s %12s %14s %12s %10s %8s\n", "relay", "group", "served", "from upstream", "from group", "gen", "agents")
+	var servedToAgents, wan float64
+	for _, r := range all {
+		if r == victim {
+			fmt.Printf("%-8s %-9s %12s\n", r.name, r.group, "(killed)")
+			continue
+		}
+		m := metrics(ctx, r)
+		served, up, peer := m["relayd_bytes_served_total"], m["relayd_upstream_bytes_total"], m["relayd_peer_bytes_total"]
+		if r == origin {
+			wan = served
+		}
+		if r.mode == "proxy" {
+			servedToAgents += served
+		}
+		fmt.Printf("%-8s %-9s %12s %14s %12s %10.0f %8.0f\n", r.name, r.group, mib(served), mib(up), mib(peer), m["relayd_generation"], m["relayd_agents_connected"])
+	}
+	var failA, failB, resumes, fallbacks float64
+	failA, failB = kv(outA, "failovers"), kv(outB, "failovers")
+	for _, r := range branches {
+		m := metrics(ctx, r)
+		resumes += m["relayd_upstream_resumes_total"]
+		fallbacks += m["relayd_upstream_fallbacks_total"]
+	}
+	fmt.Printf("\nbytes served to agents by the branches: %s; bytes the origin sent (the top WAN link): %s — %.1f%% of it\n",
+		mib(servedToAgents), mib(wan), 100*wan/max(servedToAgents, 1))
+	fmt.Printf("failovers: %.0f by agents, %.0f transfers resumed by relays on another parent, %.0f requests to a fallback\n",
+		failA+failB, resumes, fallbacks)
+	if lastUpdate > 0 {
+		fmt.Printf("publish → every one of the %d agents holds generation 2: %.2fs (with %s dead)\n",
+			nAgents, float64(lastUpdate-published.UnixMilli())/1000, victim.name)
+	}
+	if tr, err := d.output("tree", "--admin", "http://"+origin.admin); err == nil {
+		fmt.Printf("\nrelayd tree at the origin:\n%s", tr)
+	}
+	fmt.Printf("\ndone in %.0fs. Logs: %s (removed at exit unless --keep)\n", time.Since(began).Seconds(), work)
+	return nil
+}
+
+// start runs r with the flags of its role on free loopback ports.
+func (d *demo) start(r *relay, args ...string) error {
+	r.addr, r.admin = freeAddr(), freeAddr()
+	argv := []string{"serve", "--mode", r.mode, "--node", r.name, "--group", r.group, "--listen", r.addr,
+		"--admin", r.admin, "--log-format", "json"}
+	if r.mode == "origin" {
+		argv = append(argv, "--gossip=")
+	} else {
+		r.gossip = freeAddr()
+		argv = append(argv, "--gossip", r.gossip, "--data-dir", filepath.Join(d.work, r.name))
+	}
+	p, err := d.spawn(r.name, append(argv, args...)...)
+	if err != nil {
+		return err
+	}
+	r.p = p
+	return waitHealthy(d.ctx, r.addr)
+}
+
+func (d *demo) spawn(name string, args ...string) (*proc, error) {
+	p, err := start(d.bin, filepath.Join(d.work, name+".log"), args...)
+	if err != nil {
+		return nil, err
+	}
+	d.procs = append(d.procs, p)
+	return p, nil
+}
+
+func (d *demo) stopAll() {
+	for i := len(d.procs) - 1; i >= 0; i-- {
+		d.procs[i].stop()
+	}
+}
+
+// cli runs a relayd command to completion.
+func (d *demo) cli(args ...string) error {
+	_, err := d.output(args...)
+	return err
+}
+
+func (d *demo) output(args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(d.ctx, time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, d.bin, args...).CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("relayd %s: %w\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out), nil
+}
+
+// loadgen starts n agents against relays; they stop after one update.
+func (d *demo) loadgen(name, relays string, n int, pub string) (*proc, error) {
+	return d.spawn(name, "loadgen", "--relay", relays, "--agents", strconv.Itoa(n), "--pubkey", pub, "--watch",
+		"--stop-after-updates", "1", "--duration", "150s", "--id-prefix", name+"-", "--concurrency", "64")
+}
+
+func (d *demo) waitFor(timeout time.Duration, what string, ok func() bool) error {
+	deadline := time.Now().Add(timeout)
+	for !ok() {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("timed out after %s waiting for %s (logs in %s)", timeout, what, d.work)
+		}
+		select {
+		case <-d.ctx.Done():
+			return d.ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
 	return nil
 }
 
-type proc struct{ cmd *exec.Cmd }
+// generation is the catalog generation r serves, 0 if none.
+func generation(ctx context.Context, r *relay) uint64 {
+	var s struct {
+		Generation uint64 `json:"generation"`
+	}
+	b, err := getBody(ctx, "http://"+r.admin+"/v1/status")
+	if err != nil || json.Unmarshal([]byte(b), &s) != nil {
+		return 0
+	}
+	return s.Generation
+}
 
-func start(ctx context.Context, bin, logPath string, args ...string) (*proc, error) {
+// atNewest counts the agents connected to rs that report generation gen.
+func atNewest(ctx context.Context, rs []*relay, gen uint64) int {
+	n := 0
+	for _, r := range rs {
+		var doc struct {
+			Generation uint64 `json:"generation"`
+			AtNewest   int    `json:"at_newest"`
+		}
+		b, err := getBody(ctx, "http://"+r.admin+"/v1/agents")
+		if err == nil && json.Unmarshal([]byte(b), &doc) == nil && doc.Generation == gen {
+			n += doc.AtNewest
+		}
+	}
+	return n
+}
+
+// metrics reads r's relayd_* series without labels.
+func metrics(ctx context.Context, r *relay) map[string]float64 {
+	out := map[string]float64{}
+	body, err := getBody(ctx, "http://"+r.admin+"/metrics")
+	if err != nil {
+		return out
+	}
+	sc := bufio.NewScanner(strings.NewReader(body))
+	for sc.Scan() {
+		name, v, ok := strings.Cut(sc.Text(), " ")
+		if !ok || !strings.HasPrefix(name, "relayd_") || strings.Contains(name, "{") {
+			continue
+		}
+		if f, err := strconv.ParseFloat(v, 64); err == nil {
+			out[name] = f
+		}
+	}
+	return out
+}
+
+// lastUpdated is the unix ms at which loadgen's last agent held the new
+// generation, 0 if it did not say.
+func lastUpdated(out string) int64 {
+	for line := range strings.SplitSeq(out, "\n") {
+		if _, rest, ok := strings.Cut(line, "last updated at "); ok {
+			ms, _ := strconv.ParseInt(strings.Fields(rest)[0], 10, 64)
+			return ms
+		}
+	}
+	return 0
+}
+
+// kv reads key=value from loadgen's LOADGEN line.
+func kv(out, key string) float64 {
+	for line := range strings.SplitSeq(out, "\n") {
+		if !strings.HasPrefix(line, "LOADGEN ") {
+			continue
+		}
+		for _, f := range strings.Fields(line) {
+			if v, ok := strings.CutPrefix(f, key+"="); ok {
+				x, _ := strconv.ParseFloat(v, 64)
+				return x
+			}
+		}
+	}
+	return 0
+}
+
+func mib(b float64) string { return fmt.Sprintf("%.1f MiB", b/(1<<20)) }
+
+func writeRandom(path string, size int, seed uint64) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	b := make([]byte, size)
+	r := rand.New(rand.NewPCG(seed, 42))
+	for i := range b {
+		b[i] = byte(r.Uint32())
+	}
+	return os.WriteFile(path, b, 0o644)
+}
+
+// proc is one process the demo started, its output in a log file.
+type proc struct {
+	cmd     *exec.Cmd
+	logPath string
+	done    chan struct{}
+	err     error
+}
+
+func start(bin, logPath string, args ...string) (*proc, error) {
 	lf, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
@@ -156,22 +418,47 @@ func start(ctx context.Context, bin, logPath string, args ...string) (*proc, err
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = lf, lf
 	if err := cmd.Start(); err != nil {
+		lf.Close()
 		return nil, fmt.Errorf("start relayd: %w", err)
 	}
-	return &proc{cmd: cmd}, nil
+	p := &proc{cmd: cmd, logPath: logPath, done: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		lf.Close()
+		close(p.done)
+	}()
+	return p, nil
+}
+
+// wait waits for the process to exit and returns its output.
+func (p *proc) wait() (string, error) {
+	<-p.done
+	b, _ := os.ReadFile(p.logPath)
+	if p.err != nil {
+		return string(b), fmt.Errorf("%s: %w\n%s", filepath.Base(p.logPath), p.err, tail(string(b), 20))
+	}
+	return string(b), nil
 }
 
 // stop asks the process to leave (SIGTERM) and kills it if it lingers.
 func (p *proc) stop() {
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { _ = p.cmd.Wait(); close(done) }()
 	select {
-	case <-done:
+	case <-p.done:
+		return
+	default:
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
 	case <-time.After(10 * time.Second):
 		_ = p.cmd.Process.Kill()
-		<-done
+		<-p.done
 	}
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
 
 func freeAddr() string {
@@ -198,26 +485,9 @@ func waitHealthy(ctx context.Context, addr string) error {
 	return fmt.Errorf("%s did not become healthy", addr)
 }
 
-func fetch(ctx context.Context, url string) (int64, string, string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return 0, "", "", err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, "", "", err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(resp.Body)
-		return 0, "", "", fmt.Errorf("GET %s: %s %s", url, resp.Status, b)
-	}
-	h := sha256.New()
-	n, err := io.Copy(h, resp.Body)
-	return n, resp.Header.Get("X-Relay-Cache"), hex.EncodeToString(h.Sum(nil)), err
-}
-
 func getBody(ctx context.Context, url string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return "", err
@@ -232,17 +502,4 @@ func getBody(ctx context.Context, url string) (string, error) {
 		return "", errors.New(resp.Status)
 	}
 	return string(b), err
-}
-
-func metric(ctx context.Context, url, name string) string {
-	body, err := getBody(ctx, url)
-	if err != nil {
-		return "?"
-	}
-	for line := range strings.SplitSeq(body, "\n") {
-		if v, ok := strings.CutPrefix(line, name+" "); ok {
-			return v
-		}
-	}
-	return "?"
 }
