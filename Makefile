@@ -11,7 +11,7 @@ build: ## build bin/relayd
 test: ## the whole test suite (unit, integration, end-to-end)
 	$(GO) test -race -timeout 15m ./...
 
-demo: build ## an origin and a relay on loopback; fetch through the relay twice
+demo: build ## the whole tree on loopback: origin, mirror group, branches, 300 agents, a publish, a failure
 	./scripts/demo.sh
 
 bench: build ## benchmarks side by side with nginx proxy_cache (see docs/benchmarks.md)
