@@ -17,7 +17,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -29,6 +28,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
+	"github.com/relayd/relayd/internal/testlog"
 	"github.com/relayd/relayd/pkg/admin"
 	"github.com/relayd/relayd/pkg/catalog"
 	"github.com/relayd/relayd/pkg/clock"
@@ -241,22 +241,6 @@ func TestRoutesMatchSpec(t *testing.T) {
 	}
 }
 
-// tlog sends node logs to t until the test ends.
-type tlog struct {
-	t      testing.TB
-	mu     sync.Mutex
-	closed bool
-}
-
-func (l *tlog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if !l.closed {
-		l.t.Log(string(bytes.TrimRight(p, "\n")))
-	}
-	return len(p), nil
-}
-
 // target is one server under test, with a spec router whose servers are
 // its real addresses.
 type target struct {
@@ -289,7 +273,7 @@ func newTarget(t *testing.T, name, content, adm, token string) *target {
 }
 
 // startNode runs a node until the test ends.
-func startNode(t *testing.T, cfg node.Config, lw *tlog) *node.Node {
+func startNode(t *testing.T, cfg node.Config, lw *testlog.Writer) *node.Node {
 	t.Helper()
 	cfg.Listen = "127.0.0.1:0"
 	cfg.DrainTimeout = 2 * time.Second
@@ -541,8 +525,7 @@ func waitFor(t *testing.T, d time.Duration, what string, f func() error) {
 // each endpoint answers against the spec.
 func TestResponsesMatchSpec(t *testing.T) {
 	t.Parallel()
-	lw := &tlog{t: t}
-	t.Cleanup(func() { lw.mu.Lock(); lw.closed = true; lw.mu.Unlock() })
+	lw := testlog.New(t)
 	dir := t.TempDir()
 
 	// A published tree.

@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/relayd/relayd/pkg/agent"
 )
 
@@ -39,23 +41,11 @@ func agentCmd(args []string, stdout, stderr io.Writer, env func(string) (string,
 	if fs.NArg() > 0 {
 		return usageError{fmt.Errorf("relayd agent %s takes no arguments, got %q (paths are chosen with --include)", sub, fs.Args())}
 	}
-	cfg, err := o.config()
-	if err != nil {
-		return err
-	}
-	log, err := o.logger(stderr)
-	if err != nil {
-		return err
-	}
-	rep := newReporter(stderr, o.quiet)
-	if !rep.tty {
-		rep.out = stdout
-	}
-	rep.hook(&cfg)
-	if sub == "watch" {
-		cfg.OnAnnounce = func(g uint64) { log.Debug().Uint64("generation", g).Msg("announced") }
-	}
-	a, err := agent.New(cfg, log)
+	a, cfg, rep, err := o.newAgent(stdout, stderr, func(cfg *agent.Config, log zerolog.Logger) {
+		if sub == "watch" {
+			cfg.OnAnnounce = func(g uint64) { log.Debug().Uint64("generation", g).Msg("announced") }
+		}
+	})
 	if err != nil {
 		return err
 	}

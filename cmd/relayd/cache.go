@@ -13,6 +13,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/relayd/relayd/pkg/node"
 	"github.com/relayd/relayd/pkg/units"
 )
 
@@ -57,19 +58,7 @@ func cacheCmd(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 			_, err := stdout.Write(append(raw, '\n'))
 			return err
 		}
-		var s struct {
-			Objects       int     `json:"objects"`
-			Bytes         int64   `json:"bytes"`
-			MaxBytes      int64   `json:"max_bytes"`
-			Hits          int64   `json:"hits"`
-			Misses        int64   `json:"misses"`
-			HitRatio      float64 `json:"hit_ratio"`
-			BytesServed   int64   `json:"bytes_served"`
-			UpstreamBytes int64   `json:"upstream_bytes"`
-			PeerBytes     int64   `json:"peer_bytes"`
-			WANSaving     float64 `json:"wan_saving"`
-			Evictions     int64   `json:"evictions"`
-		}
+		var s node.CacheStats
 		if err := json.Unmarshal(raw, &s); err != nil {
 			return fmt.Errorf("cache stats: %w", err)
 		}
@@ -109,11 +98,7 @@ func cacheCmd(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 		if len(paths) == 0 {
 			return usageError{errors.New("usage: relayd cache pin [--unpin] PATH…")}
 		}
-		var res struct {
-			Pinned   []string `json:"pinned"`
-			Unpinned []string `json:"unpinned"`
-			Missing  []string `json:"missing"`
-		}
+		var res node.PinResult
 		if err := c.do(ctx, http.MethodPost, "/v1/cache/pin", map[string]any{"paths": paths, "unpin": unpin}, &res); err != nil {
 			return err
 		}
@@ -145,7 +130,7 @@ func cacheCmd(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 		if len(paths) == 0 && len(include) == 0 {
 			return usageError{errors.New("usage: relayd cache prefetch [--include GLOB]… [--wait] [PATH…]")}
 		}
-		var st prefetchStatus
+		var st node.PrefetchStatus
 		if err := c.do(ctx, http.MethodPost, "/v1/cache/prefetch", map[string]any{"paths": paths, "include": include}, &st); err != nil {
 			return err
 		}
@@ -178,34 +163,16 @@ func cacheCmd(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 	}
 }
 
-type prefetchStatus struct {
-	Running bool     `json:"running"`
-	Queued  int      `json:"queued"`
-	Done    int      `json:"done"`
-	Failed  int      `json:"failed"`
-	Errors  []string `json:"errors"`
-}
-
 // cacheList prints every page of GET /v1/cache (or up to limit).
 func cacheList(ctx context.Context, c *adminClient, prefix string, pinned bool, limit int, asJSON bool, stdout io.Writer) error {
-	type object struct {
-		Path   string    `json:"path"`
-		Size   int64     `json:"size"`
-		Digest string    `json:"digest"`
-		Stored time.Time `json:"stored"`
-		Pinned bool      `json:"pinned"`
-	}
-	var all []object
+	var all []node.CachedObject
 	after := ""
 	for {
 		q := url.Values{"prefix": {prefix}, "after": {after}, "limit": {"1000"}}
 		if pinned {
 			q.Set("pinned", "true")
 		}
-		var page struct {
-			Objects []object `json:"objects"`
-			Next    string   `json:"next"`
-		}
+		var page node.CacheList
 		if err := c.do(ctx, http.MethodGet, "/v1/cache?"+q.Encode(), nil, &page); err != nil {
 			return err
 		}

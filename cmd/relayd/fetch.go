@@ -129,6 +129,30 @@ func (o *agentOpts) config() (agent.Config, error) {
 	return cfg, nil
 }
 
+// newAgent builds the agent the options describe, with progress reported
+// on a terminal (stderr) or as plain lines (stdout); tune adjusts the
+// config before the agent is made.
+func (o *agentOpts) newAgent(stdout, stderr io.Writer, tune func(*agent.Config, zerolog.Logger)) (*agent.Agent, agent.Config, *reporter, error) {
+	cfg, err := o.config()
+	if err != nil {
+		return nil, cfg, nil, err
+	}
+	log, err := o.logger(stderr)
+	if err != nil {
+		return nil, cfg, nil, err
+	}
+	rep := newReporter(stderr, o.quiet)
+	if !rep.tty {
+		rep.out = stdout
+	}
+	rep.hook(&cfg)
+	if tune != nil {
+		tune(&cfg, log)
+	}
+	a, err := agent.New(cfg, log)
+	return a, cfg, rep, err
+}
+
 func (o *agentOpts) logger(stderr io.Writer) (zerolog.Logger, error) {
 	lvl, err := zerolog.ParseLevel(o.logLevel)
 	if err != nil || o.logLevel == "" {
@@ -239,20 +263,7 @@ func fetchCmd(args []string, stdout, stderr io.Writer, env func(string) (string,
 	if len(paths) == 0 {
 		return usageError{errors.New("usage: relayd fetch --relay URL[,URL…] --pubkey K --out DIR PATH…: name at least one catalog path")}
 	}
-	cfg, err := o.config()
-	if err != nil {
-		return err
-	}
-	log, err := o.logger(stderr)
-	if err != nil {
-		return err
-	}
-	rep := newReporter(stderr, o.quiet)
-	if !rep.tty {
-		rep.out = stdout
-	}
-	rep.hook(&cfg)
-	a, err := agent.New(cfg, log)
+	a, _, rep, err := o.newAgent(stdout, stderr, nil)
 	if err != nil {
 		return err
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/relayd/relayd/pkg/catalog"
 	"github.com/relayd/relayd/pkg/digest"
+	"github.com/relayd/relayd/pkg/glob"
 )
 
 // Result says what a Fetch or Sync did.
@@ -71,7 +72,7 @@ func (a *Agent) syncTo(ctx context.Context, want uint64) (Result, error) {
 	}
 	var objs []catalog.Object
 	for _, o := range c.Objects {
-		if filter.match(o.Path) && checkPath(o.Path) == nil {
+		if filter.Match(o.Path) && checkPath(o.Path) == nil {
 			objs = append(objs, o)
 		}
 	}
@@ -232,58 +233,11 @@ func (a *Agent) inPlace(root *os.Root, o catalog.Object) (bool, error) {
 	return d == o.Digest, nil
 }
 
-// filter selects catalog paths by glob: "*" within a segment (path.Match
-// rules), "**" any number of segments. No pattern selects everything.
-type filter struct{ patterns [][]string }
-
-func newFilter(patterns []string) (*filter, error) {
-	f := &filter{}
-	for _, p := range patterns {
-		p = strings.TrimSpace(p)
-		if p == "" || strings.HasPrefix(p, "/") {
-			return nil, fmt.Errorf("%w: include pattern %q: want a relative glob like security/**", ErrConfig, p)
-		}
-		segs := strings.Split(p, "/")
-		for _, s := range segs {
-			if _, err := path.Match(s, ""); s != "**" && err != nil {
-				return nil, fmt.Errorf("%w: include pattern %q: %w", ErrConfig, p, err)
-			}
-		}
-		f.patterns = append(f.patterns, segs)
+// newFilter compiles the include patterns (see package glob).
+func newFilter(patterns []string) (*glob.Filter, error) {
+	f, err := glob.New(patterns)
+	if err != nil {
+		return nil, fmt.Errorf("%w: include: %w", ErrConfig, err)
 	}
 	return f, nil
-}
-
-func (f *filter) match(p string) bool {
-	if len(f.patterns) == 0 {
-		return true
-	}
-	segs := strings.Split(p, "/")
-	for _, pat := range f.patterns {
-		if matchSegs(pat, segs) {
-			return true
-		}
-	}
-	return false
-}
-
-func matchSegs(pat, segs []string) bool {
-	for len(pat) > 0 {
-		if pat[0] == "**" {
-			for i := 0; i <= len(segs); i++ {
-				if matchSegs(pat[1:], segs[i:]) {
-					return true
-				}
-			}
-			return false
-		}
-		if len(segs) == 0 {
-			return false
-		}
-		if ok, _ := path.Match(pat[0], segs[0]); !ok {
-			return false
-		}
-		pat, segs = pat[1:], segs[1:]
-	}
-	return len(segs) == 0
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/relayd/relayd/pkg/catalog"
 	"github.com/relayd/relayd/pkg/clock"
 	"github.com/relayd/relayd/pkg/digest"
+	"github.com/relayd/relayd/pkg/glob"
 	"github.com/relayd/relayd/pkg/object"
 	"github.com/relayd/relayd/pkg/store"
 )
@@ -99,7 +100,7 @@ const (
 // Mirror is one relay's mirror. It is safe for concurrent use.
 type Mirror struct {
 	cfg    Config
-	filter *Filter
+	filter *glob.Filter
 	store  Store
 	up     Upstream
 	log    zerolog.Logger
@@ -133,7 +134,7 @@ func New(cfg Config, st Store, up Upstream, log zerolog.Logger, clk clock.Clock)
 	if len(cfg.PublicKey) != ed25519.PublicKeySize {
 		return nil, errors.New("mirror: a catalog public key is required (--pubkey)")
 	}
-	f, err := NewFilter(cfg.Include)
+	f, err := glob.New(cfg.Include)
 	if err != nil {
 		return nil, err
 	}

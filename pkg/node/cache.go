@@ -16,8 +16,8 @@ import (
 
 	"github.com/relayd/relayd/pkg/cleanpath"
 	"github.com/relayd/relayd/pkg/digest"
+	"github.com/relayd/relayd/pkg/glob"
 	"github.com/relayd/relayd/pkg/hierarchy"
-	"github.com/relayd/relayd/pkg/mirror"
 	"github.com/relayd/relayd/pkg/server"
 	"github.com/relayd/relayd/pkg/store"
 )
@@ -219,7 +219,7 @@ func (n *Node) Prefetch(paths, include []string) (any, error) {
 		keys = append(keys, key)
 	}
 	if len(include) > 0 {
-		f, err := mirror.NewFilter(include)
+		f, err := glob.New(include)
 		if err != nil {
 			return nil, &server.Error{Status: http.StatusBadRequest, Code: "bad_filter", Msg: "bad include pattern", Err: err}
 		}

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/relayd/relayd/pkg/glob"
 	"github.com/relayd/relayd/pkg/hierarchy"
 	"github.com/relayd/relayd/pkg/hops"
 	"github.com/relayd/relayd/pkg/mirror"
@@ -122,7 +123,7 @@ func (c *Config) Validate() error {
 		if len(c.Mirror.Include) > 0 && c.PubKeyFile == "" {
 			errs = append(errs, errors.New("mirror-include needs --pubkey FILE"))
 		}
-		if _, err := mirror.NewFilter(c.Mirror.Include); err != nil {
+		if _, err := glob.New(c.Mirror.Include); err != nil {
 			errs = append(errs, err)
 		}
 		for _, u := range c.Upstream.Upstreams {

@@ -19,34 +19,11 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/relayd/relayd/internal/testlog"
 	"github.com/relayd/relayd/pkg/clock"
 	"github.com/relayd/relayd/pkg/group"
 	"github.com/relayd/relayd/pkg/node"
 )
-
-// tlog sends a node's log lines to t until the test stops its nodes;
-// gossip goroutines may still log while they wind down, and t must not be
-// used after the test ends.
-type tlog struct {
-	t      testing.TB
-	mu     sync.Mutex
-	closed bool
-}
-
-func (l *tlog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if !l.closed {
-		l.t.Log(string(bytes.TrimRight(p, "\n")))
-	}
-	return len(p), nil
-}
-
-func (l *tlog) close() {
-	l.mu.Lock()
-	l.closed = true
-	l.mu.Unlock()
-}
 
 // groupNode is one node.Node running in the test.
 type groupNode struct {
@@ -60,7 +37,7 @@ type groupNode struct {
 
 // startGroupNode starts a proxy node of group hq with content, admin and
 // gossip on 127.0.0.1 ports of its own.
-func startGroupNode(t *testing.T, name, upstream string, lw *tlog, join ...string) *groupNode {
+func startGroupNode(t *testing.T, name, upstream string, lw *testlog.Writer, join ...string) *groupNode {
 	t.Helper()
 	cfg := node.DefaultConfig()
 	cfg.Node, cfg.Group, cfg.Mode = name, "hq", node.ModeProxy
@@ -167,8 +144,7 @@ func TestGroupOfThreeInProcess(t *testing.T) {
 	origin := &countingOrigin{gets: map[string]int{}}
 	osrv := httptest.NewServer(origin)
 	defer osrv.Close()
-	lw := &tlog{t: t}
-	t.Cleanup(lw.close) // runs last, after every node's stop
+	lw := testlog.New(t) // closes last, after every node's stop
 
 	a := startGroupNode(t, "n-a", osrv.URL, lw)
 	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 64}}

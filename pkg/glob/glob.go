@@ -1,4 +1,7 @@
-package mirror
+// Package glob selects catalog paths by patterns such as "security/**":
+// what a mirror keeps (--mirror-include), what an agent syncs
+// (--include), what a prefetch warms.
+package glob
 
 import (
 	"fmt"
@@ -15,12 +18,12 @@ type Filter struct {
 
 // NewFilter checks and compiles patterns such as "security/**" or
 // "software/linux-amd64/**".
-func NewFilter(patterns []string) (*Filter, error) {
+func New(patterns []string) (*Filter, error) {
 	f := &Filter{}
 	for _, p := range patterns {
 		p = strings.TrimSpace(p)
 		if p == "" || strings.HasPrefix(p, "/") {
-			return nil, fmt.Errorf("mirror: include pattern %q: want a relative glob like security/**", p)
+			return nil, fmt.Errorf("glob: pattern %q: want a relative glob like security/**", p)
 		}
 		segs := strings.Split(p, "/")
 		for _, s := range segs {
@@ -28,7 +31,7 @@ func NewFilter(patterns []string) (*Filter, error) {
 				continue
 			}
 			if _, err := path.Match(s, ""); err != nil {
-				return nil, fmt.Errorf("mirror: include pattern %q: %w", p, err)
+				return nil, fmt.Errorf("glob: pattern %q: %w", p, err)
 			}
 		}
 		f.patterns = append(f.patterns, segs)

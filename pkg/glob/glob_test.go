@@ -1,4 +1,4 @@
-package mirror
+package glob
 
 import "testing"
 
@@ -23,7 +23,7 @@ func TestFilter(t *testing.T) {
 		{[]string{"a/**/z"}, "a/b/c/z", true},
 		{[]string{"x", "security/**"}, "security/a", true},
 	} {
-		f, err := NewFilter(tc.patterns)
+		f, err := New(tc.patterns)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -32,8 +32,8 @@ func TestFilter(t *testing.T) {
 		}
 	}
 	for _, bad := range []string{"", "/abs/**", "a/[/b"} {
-		if _, err := NewFilter([]string{bad}); err == nil {
-			t.Errorf("NewFilter(%q) accepted", bad)
+		if _, err := New([]string{bad}); err == nil {
+			t.Errorf("New(%q) accepted", bad)
 		}
 	}
 }
