@@ -78,6 +78,23 @@ func newAdminClient(base, tokenFile string) (*adminClient, error) {
 	return c, nil
 }
 
+// show GETs path: with asJSON it prints the document as it came and
+// reports done; otherwise it decodes it into doc for the caller to print.
+func (c *adminClient) show(ctx context.Context, path string, asJSON bool, stdout io.Writer, doc any) (done bool, err error) {
+	var raw json.RawMessage
+	if err := c.do(ctx, http.MethodGet, path, nil, &raw); err != nil {
+		return false, err
+	}
+	if asJSON {
+		_, err := stdout.Write(append(raw, '\n'))
+		return true, err
+	}
+	if err := json.Unmarshal(raw, doc); err != nil {
+		return false, fmt.Errorf("%s: %w", path, err)
+	}
+	return false, nil
+}
+
 // do sends a request and decodes a JSON answer into out (if not nil).
 func (c *adminClient) do(ctx context.Context, method, path string, body, out any) error {
 	var rd io.Reader
@@ -162,16 +179,10 @@ func syncCmd(ctx context.Context, args []string, stdout, stderr io.Writer, env f
 		}
 	}
 	if !*follow {
-		var raw json.RawMessage
-		if err := c.do(ctx, http.MethodGet, "/v1/sync", nil, &raw); err != nil {
-			return err
-		}
-		if *asJSON {
-			_, err := stdout.Write(append(raw, '\n'))
-			return err
-		}
 		var p syncProgress
-		_ = json.Unmarshal(raw, &p)
+		if done, err := c.show(ctx, "/v1/sync", *asJSON, stdout, &p); done || err != nil {
+			return err
+		}
 		printProgress(stdout, p)
 		return nil
 	}

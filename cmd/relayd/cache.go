@@ -50,17 +50,9 @@ func cacheCmd(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 		if err != nil {
 			return err
 		}
-		var raw json.RawMessage
-		if err := c.do(ctx, http.MethodGet, "/v1/cache/stats", nil, &raw); err != nil {
-			return err
-		}
-		if *asJSON {
-			_, err := stdout.Write(append(raw, '\n'))
-			return err
-		}
 		var s node.CacheStats
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return fmt.Errorf("cache stats: %w", err)
+		if done, err := c.show(ctx, "/v1/cache/stats", *asJSON, stdout, &s); done || err != nil {
+			return err
 		}
 		quota := "no quota"
 		if s.MaxBytes > 0 {

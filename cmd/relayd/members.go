@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -17,14 +15,6 @@ import (
 func membersCmd(ctx context.Context, args []string, stdout, stderr io.Writer, env func(string) (string, bool)) error {
 	c, asJSON, err := parseAdminCmd("relayd members", args, stderr, env, nil)
 	if err != nil {
-		return err
-	}
-	var raw json.RawMessage
-	if err := c.do(ctx, http.MethodGet, "/v1/members", nil, &raw); err != nil {
-		return err
-	}
-	if *asJSON {
-		_, err := stdout.Write(append(raw, '\n'))
 		return err
 	}
 	var doc struct {
@@ -44,8 +34,8 @@ func membersCmd(ctx context.Context, args []string, stdout, stderr io.Writer, en
 			Self       bool      `json:"self"`
 		} `json:"members"`
 	}
-	if err := json.Unmarshal(raw, &doc); err != nil {
-		return fmt.Errorf("members: %w", err)
+	if done, err := c.show(ctx, "/v1/members", *asJSON, stdout, &doc); done || err != nil {
+		return err
 	}
 	fmt.Fprintf(stdout, "group %s, seen from %s\n", doc.Group, doc.Self)
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
@@ -65,14 +55,6 @@ func membersCmd(ctx context.Context, args []string, stdout, stderr io.Writer, en
 func statusCmd(ctx context.Context, args []string, stdout, stderr io.Writer, env func(string) (string, bool)) error {
 	c, asJSON, err := parseAdminCmd("relayd status", args, stderr, env, nil)
 	if err != nil {
-		return err
-	}
-	var raw json.RawMessage
-	if err := c.do(ctx, http.MethodGet, "/v1/status", nil, &raw); err != nil {
-		return err
-	}
-	if *asJSON {
-		_, err := stdout.Write(append(raw, '\n'))
 		return err
 	}
 	var s struct {
@@ -106,8 +88,8 @@ func statusCmd(ctx context.Context, args []string, stdout, stderr io.Writer, env
 			LastUpstream    string `json:"last_upstream"`
 		}
 	}
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return fmt.Errorf("status: %w", err)
+	if done, err := c.show(ctx, "/v1/status", *asJSON, stdout, &s); done || err != nil {
+		return err
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	row := func(k, format string, a ...any) { fmt.Fprintf(tw, "%s\t"+format+"\n", append([]any{k}, a...)...) }

@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
 	"strings"
 	"text/tabwriter"
 
@@ -18,17 +16,9 @@ func treeCmd(ctx context.Context, args []string, stdout, stderr io.Writer, env f
 	if err != nil {
 		return err
 	}
-	var raw json.RawMessage
-	if err := c.do(ctx, http.MethodGet, "/v1/tree", nil, &raw); err != nil {
-		return err
-	}
-	if *asJSON {
-		_, err := stdout.Write(append(raw, '\n'))
-		return err
-	}
 	var root hierarchy.GroupView
-	if err := json.Unmarshal(raw, &root); err != nil {
-		return fmt.Errorf("tree: %w", err)
+	if done, err := c.show(ctx, "/v1/tree", *asJSON, stdout, &root); done || err != nil {
+		return err
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "GROUP / NODE\tMODE\tGENERATION\tLAG\tHEALTH\tAGENTS\tHITS\tMISSES\tREPORTED\tURL")
