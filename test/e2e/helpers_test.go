@@ -105,7 +105,10 @@ func startProc(t testing.TB, name string, argv, env []string, dir string) *proc 
 		p.cmd.Dir = filepath.Dir(p.logPath)
 	}
 	p.cmd.Env = append(cleanEnv(), env...)
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Its own process group (signals reach its children too), and killed
+	// with the test binary if that dies before its cleanups run (a
+	// timeout panic, a SIGKILL), so no relayd outlives the tests.
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	// Registered before the stop cleanup so it runs after it: the log is
 	// complete when it is printed.
 	t.Cleanup(func() {
