@@ -33,6 +33,7 @@ import (
 	"github.com/relayd/relayd/pkg/catalog"
 	"github.com/relayd/relayd/pkg/clock"
 	"github.com/relayd/relayd/pkg/digest"
+	"github.com/relayd/relayd/pkg/events"
 	"github.com/relayd/relayd/pkg/node"
 	"github.com/relayd/relayd/pkg/origin"
 	"github.com/relayd/relayd/pkg/server"
@@ -94,7 +95,7 @@ func isAdmin(item *openapi3.PathItem) bool { return len(item.Servers) > 0 }
 // routes do not depend on the configuration.
 func codeRouters(t testing.TB) (content, adm chi.Routes) {
 	t.Helper()
-	c := server.NewContent(server.ContentConfig{Relays: func() any { return node.Relays{} }}, zerolog.Nop())
+	c := server.NewContent(server.ContentConfig{Relays: func() any { return events.Relays{} }}, zerolog.Nop())
 	h := admin.New(admin.Config{Registry: prometheus.NewRegistry()}, zerolog.Nop())
 	ar, ok := h.(chi.Routes)
 	if !ok {
@@ -589,7 +590,7 @@ func TestResponsesMatchSpec(t *testing.T) {
 	t.Cleanup(func() { src.Close() })
 	bare := httptest.NewServer(server.NewContent(server.ContentConfig{Source: src,
 		Ready:  func() error { return errors.New("disk does not take writes") },
-		Relays: func() any { return node.Relays{Group: "bare", Relays: []node.Relay{}} }}, zerolog.Nop()))
+		Relays: func() any { return events.Relays{Group: "bare", Relays: []events.Relay{}} }}, zerolog.Nop()))
 	t.Cleanup(bare.Close)
 
 	O := newTarget(t, "origin", "http://"+on.ContentAddr(), "http://"+on.AdminAddr(), "")

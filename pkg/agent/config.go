@@ -7,10 +7,10 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/relayd/relayd/pkg/catalog"
+	"github.com/relayd/relayd/pkg/cleanpath"
 )
 
 // Sentinel errors; every error the package returns wraps one of them or a
@@ -191,11 +191,12 @@ func (c *Config) fill() error {
 // ParseBase checks a relay base URL: http or https, a host, no query or
 // fragment. The path, if any, is kept without its trailing slash.
 func ParseBase(s string) (*url.URL, error) {
-	u, err := url.Parse(strings.TrimSpace(s))
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
-		return nil, fmt.Errorf("%w: relay URL %q: want http(s)://host[:port][/path]", ErrConfig, s)
+	u, err := cleanpath.Base(s)
+	if err == nil && u.User != nil {
+		err = fmt.Errorf("%q carries credentials", s)
 	}
-	u.Path = strings.TrimRight(u.Path, "/")
-	u.RawPath = ""
+	if err != nil {
+		return nil, fmt.Errorf("%w: relay URL: %w", ErrConfig, err)
+	}
 	return u, nil
 }

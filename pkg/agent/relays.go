@@ -13,6 +13,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/relayd/relayd/pkg/events"
 )
 
 // maxRelaysBody caps a /-/relays answer.
@@ -106,15 +108,6 @@ func (s *relaySet) touched() {
 	s.mu.Unlock()
 }
 
-// relaysDoc is the /-/relays document.
-type relaysDoc struct {
-	Group  string `json:"group"`
-	Relays []struct {
-		Name string `json:"name"`
-		URL  string `json:"url"`
-	} `json:"relays"`
-}
-
 // refreshRelays re-reads the group's relays from the first relay that
 // answers GET /-/relays. A relay that serves none (a plain HTTP server)
 // leaves the list as it is.
@@ -150,22 +143,27 @@ func (a *Agent) readRelays(ctx context.Context, base *url.URL) ([]*url.URL, stri
 	if len(b) > maxRelaysBody {
 		return nil, "", fmt.Errorf("agent: /-/relays larger than %d bytes", maxRelaysBody)
 	}
-	var doc relaysDoc
+	var doc events.Relays
 	if err := json.Unmarshal(b, &doc); err != nil {
 		return nil, "", fmt.Errorf("agent: /-/relays: %w", err)
 	}
+	return a.relayURLs(doc), doc.Group, nil
+}
+
+// relayURLs are the base URLs of a /-/relays document (or relays event),
+// at most MaxRelays; an entry that is not a base URL does not spoil the
+// list.
+func (a *Agent) relayURLs(doc events.Relays) []*url.URL {
 	var out []*url.URL
 	for _, r := range doc.Relays {
 		if len(out) >= a.cfg.MaxRelays {
 			break
 		}
-		u, err := ParseBase(r.URL)
-		if err != nil {
-			continue // one bad entry does not spoil the list
+		if u, err := ParseBase(r.URL); err == nil {
+			out = append(out, u)
 		}
-		out = append(out, u)
 	}
-	return out, doc.Group, nil
+	return out
 }
 
 // sameURLs reports whether a and b hold the same URLs, in any order.

@@ -219,17 +219,11 @@ func (a *Agent) watchOne(ctx context.Context, base *url.URL, wants chan uint64, 
 				offer(wants, g.Generation)
 			}
 		case events.KindRelays:
-			var doc relaysDoc
+			var doc events.Relays
 			if json.Unmarshal(ev.Data, &doc) != nil {
 				continue
 			}
-			var list []*url.URL
-			for _, r := range doc.Relays {
-				if u, err := ParseBase(r.URL); err == nil && len(list) < a.cfg.MaxRelays {
-					list = append(list, u)
-				}
-			}
-			a.relays.set(doc.Group, list)
+			a.relays.set(doc.Group, a.relayURLs(doc))
 		}
 	}
 }

@@ -3,6 +3,7 @@ package cleanpath
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"unicode/utf8"
 )
@@ -199,4 +200,20 @@ func unhex(c byte) byte {
 		return c - '0'
 	}
 	return (c | 0x20) - 'a' + 10
+}
+
+// ErrBadBase: a base URL (a relay, an upstream) is not http(s)://host[:port][/path].
+var ErrBadBase = errors.New("cleanpath: bad base URL")
+
+// Base parses the base URL of a relay or upstream: http or https, a host,
+// no query or fragment. The path loses its trailing slash, so object P is
+// at Base + "/" + Escape(P).
+func Base(s string) (*url.URL, error) {
+	u, err := url.Parse(strings.TrimSpace(s))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("%w: %q: want http(s)://host[:port][/path]", ErrBadBase, s)
+	}
+	u.Path = strings.TrimRight(u.Path, "/")
+	u.RawPath = ""
+	return u, nil
 }

@@ -276,3 +276,23 @@ func BenchmarkKey(b *testing.B) {
 		})
 	}
 }
+
+func TestBase(t *testing.T) {
+	for in, want := range map[string]string{
+		"http://relay:20080":           "http://relay:20080",
+		" https://hq.example/mirror/ ": "https://hq.example/mirror",
+		"ftp://x":                      "",
+		"http://":                      "",
+		"http://x/?q=1":                "",
+		"http://x/#f":                  "",
+		"relay:20080":                  "",
+	} {
+		u, err := Base(in)
+		switch {
+		case want == "" && !errors.Is(err, ErrBadBase):
+			t.Errorf("Base(%q) = %v, %v; want ErrBadBase", in, u, err)
+		case want != "" && (err != nil || u.String() != want):
+			t.Errorf("Base(%q) = %v, %v; want %s", in, u, err, want)
+		}
+	}
+}

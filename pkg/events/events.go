@@ -33,6 +33,21 @@ type Event struct {
 	Data []byte
 }
 
+// Relays is the /-/relays document, and the data of a KindRelays event:
+// a group's healthy relays.
+type Relays struct {
+	Group  string  `json:"group"`
+	Relays []Relay `json:"relays"`
+}
+
+// Relay is one entry of Relays.
+type Relay struct {
+	Name       string `json:"name"`
+	URL        string `json:"url"`
+	Mode       string `json:"mode"`
+	Generation uint64 `json:"generation"` // its live catalog generation; 0: none or unknown
+}
+
 // Generation is the data of a KindCatalog event.
 type Generation struct {
 	Generation uint64    `json:"generation"`

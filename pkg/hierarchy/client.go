@@ -204,12 +204,10 @@ func New(cfg Config, log zerolog.Logger) (*Client, error) {
 
 // ParseBase checks an upstream base URL: http or https, a host, no query.
 func ParseBase(s string) (*url.URL, error) {
-	u, err := url.Parse(strings.TrimSpace(s))
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
-		return nil, fmt.Errorf("hierarchy: upstream %q: want http(s)://host[:port][/path]", s)
+	u, err := cleanpath.Base(s)
+	if err != nil {
+		return nil, fmt.Errorf("hierarchy: upstream: %w", err)
 	}
-	u.Path = strings.TrimRight(u.Path, "/")
-	u.RawPath = ""
 	return u, nil
 }
 

@@ -14,21 +14,14 @@ import (
 	"slices"
 	"sort"
 	"time"
+
+	"github.com/relayd/relayd/pkg/events"
 )
 
 // parent is one relay of the parent group.
 type parent struct {
 	url        *url.URL
 	generation uint64 // its live catalog generation; 0: unknown
-}
-
-// RelayList is the /-/relays document as the client reads it.
-type RelayList struct {
-	Group  string `json:"group"`
-	Relays []struct {
-		URL        string `json:"url"`
-		Generation uint64 `json:"generation"`
-	} `json:"relays"`
 }
 
 // maxRelayList bounds a /-/relays answer.
@@ -85,10 +78,10 @@ func (c *Client) discover(ctx context.Context) {
 	}
 }
 
-func (c *Client) fetchRelays(ctx context.Context, base *url.URL) (RelayList, error) {
+func (c *Client) fetchRelays(ctx context.Context, base *url.URL) (events.Relays, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.ConnectTimeout+c.cfg.StallTimeout)
 	defer cancel()
-	var list RelayList
+	var list events.Relays
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base.String()+"/-/relays", nil)
 	if err != nil {
 		return list, err
@@ -120,7 +113,7 @@ func (c *Client) fetchRelays(ctx context.Context, base *url.URL) (RelayList, err
 // SetParents replaces the learned parent relays with list (from
 // /-/relays or a "relays" event). Entries that are not valid base URLs
 // are skipped.
-func (c *Client) SetParents(list RelayList) {
+func (c *Client) SetParents(list events.Relays) {
 	var ps []parent
 	for _, r := range list.Relays {
 		u, err := ParseBase(r.URL)

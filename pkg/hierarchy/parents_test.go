@@ -33,7 +33,7 @@ type parentServer struct {
 	// breakAt, when > 0, makes object GETs without Range stop after that
 	// many bytes by closing the connection.
 	breakAt int
-	relays  func() RelayList // nil: 404 on /-/relays
+	relays  func() events.Relays // nil: 404 on /-/relays
 	events  chan events.Event
 
 	mu     sync.Mutex
@@ -115,15 +115,12 @@ func (p *parentServer) counts() (int, []string) {
 	return p.gets, append([]string(nil), p.ranges...)
 }
 
-func relayList(ps ...*parentServer) func() RelayList {
-	return func() RelayList {
-		var l RelayList
+func relayList(ps ...*parentServer) func() events.Relays {
+	return func() events.Relays {
+		var l events.Relays
 		l.Group = "hq"
 		for _, p := range ps {
-			l.Relays = append(l.Relays, struct {
-				URL        string `json:"url"`
-				Generation uint64 `json:"generation"`
-			}{URL: p.URL})
+			l.Relays = append(l.Relays, events.Relay{URL: p.URL})
 		}
 		return l
 	}
@@ -269,12 +266,9 @@ func TestCandidatesPreferTheGeneration(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.Upstreams = []string{"http://seed:1"}
 	c := newClient(t, cfg)
-	var l RelayList
+	var l events.Relays
 	for i, g := range []uint64{4, 5, 5, 0} {
-		l.Relays = append(l.Relays, struct {
-			URL        string `json:"url"`
-			Generation uint64 `json:"generation"`
-		}{URL: fmt.Sprintf("http://p%d:1", i), Generation: g})
+		l.Relays = append(l.Relays, events.Relay{URL: fmt.Sprintf("http://p%d:1", i), Generation: g})
 	}
 	c.SetParents(l)
 	for range 20 {

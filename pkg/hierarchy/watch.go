@@ -130,7 +130,7 @@ func (c *Client) stream(ctx context.Context, base *url.URL, fallback bool, fn fu
 		}
 		got = true
 		if ev.Kind == events.KindRelays && !fallback {
-			var list RelayList
+			var list events.Relays
 			if json.Unmarshal(ev.Data, &list) == nil {
 				c.SetParents(list)
 			}

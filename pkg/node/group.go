@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/relayd/relayd/pkg/clock"
+	"github.com/relayd/relayd/pkg/events"
 	"github.com/relayd/relayd/pkg/group"
 	"github.com/relayd/relayd/pkg/hierarchy"
 	"github.com/relayd/relayd/pkg/server"
@@ -99,32 +100,18 @@ func (n *Node) publishMeta(ctx context.Context) error {
 	}
 }
 
-// Relay is one entry of /-/relays.
-type Relay struct {
-	Name       string `json:"name"`
-	URL        string `json:"url"`
-	Mode       string `json:"mode"`
-	Generation uint64 `json:"generation"`
-}
-
-// Relays is the /-/relays document.
-type Relays struct {
-	Group  string  `json:"group"`
-	Relays []Relay `json:"relays"`
-}
-
 // relays lists the group's healthy relays in a fresh random order.
 func (n *Node) relays() any {
-	out := Relays{Group: n.cfg.Group, Relays: []Relay{}}
+	out := events.Relays{Group: n.cfg.Group, Relays: []events.Relay{}}
 	if n.group == nil {
 		if n.ready() == nil {
 			m := n.meta()
-			out.Relays = append(out.Relays, Relay{Name: n.cfg.Node, URL: n.url, Mode: n.cfg.Mode, Generation: m.Generation})
+			out.Relays = append(out.Relays, events.Relay{Name: n.cfg.Node, URL: n.url, Mode: n.cfg.Mode, Generation: m.Generation})
 		}
 		return out
 	}
 	for _, m := range n.group.Shuffled() {
-		out.Relays = append(out.Relays, Relay{Name: m.Name, URL: m.Meta.URL, Mode: m.Meta.Mode, Generation: m.Meta.Generation})
+		out.Relays = append(out.Relays, events.Relay{Name: m.Name, URL: m.Meta.URL, Mode: m.Meta.Mode, Generation: m.Meta.Generation})
 	}
 	return out
 }
