@@ -304,6 +304,28 @@ func eventually(t testing.TB, timeout time.Duration, what string, f func() error
 	}
 }
 
+// consistently calls f every 20ms for d and fails the test at the first
+// error: a condition that must hold throughout, not just eventually.
+func consistently(t testing.TB, d time.Duration, what string, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	polls := 0
+	for {
+		if err := f(); err != nil {
+			var se stopErr
+			if errors.As(err, &se) {
+				err = se.error
+			}
+			t.Fatalf("%s stopped holding after %d checks: %v", what, polls, err)
+		}
+		polls++
+		if time.Now().After(deadline) {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // waitChan waits for ch to close, failing after timeout.
 func waitChan(t testing.TB, ch <-chan struct{}, timeout time.Duration, what string) {
 	t.Helper()

@@ -142,15 +142,24 @@ func TestThreeLevelTree(t *testing.T) {
 	// The WAN cap: two transfers at once through b-1 share 8 MiB/s.
 	start := time.Now()
 	var wg sync.WaitGroup
-	for _, p := range []string{"software/rate-1.bin", "software/rate-2.bin"} {
-		wg.Go(func() { wantObject(t, get(t, c, http.MethodGet, b1.url+"/"+p), files[p], "GET "+p+" via b-1") })
+	rates := []string{"software/rate-1.bin", "software/rate-2.bin"}
+	got := make([]response, len(rates))
+	errs := make([]error, len(rates))
+	for i, p := range rates {
+		wg.Go(func() { got[i], errs[i] = tryGet(c, http.MethodGet, b1.url+"/"+p) })
 	}
 	wg.Wait()
+	for i, p := range rates { // checked here: t.Fatal must not run in a worker goroutine
+		if errs[i] != nil {
+			t.Fatalf("GET %s via b-1: %v", p, errs[i])
+		}
+		wantObject(t, got[i], files[p], "GET "+p+" via b-1")
+	}
 	pulled := float64(len(files["software/rate-1.bin"]) + len(files["software/rate-2.bin"]))
-	got := pulled / time.Since(start).Seconds()
-	t.Logf("--upstream-rate %d B/s: b-1 pulled %.0f bytes at %.0f B/s (%.3f× the cap)", rate, pulled, got, got/rate)
-	if got > 1.1*rate || got < 0.9*rate {
-		t.Errorf("b-1 pulled at %.0f B/s, want within 10%% of the %d B/s cap", got, rate)
+	pullRate := pulled / time.Since(start).Seconds()
+	t.Logf("--upstream-rate %d B/s: b-1 pulled %.0f bytes at %.0f B/s (%.3f× the cap)", rate, pulled, pullRate, pullRate/rate)
+	if pullRate > 1.1*rate || pullRate < 0.9*rate {
+		t.Errorf("b-1 pulled at %.0f B/s, want within 10%% of the %d B/s cap", pullRate, rate)
 	}
 
 	// Kill the hq relay serving a large transfer to b-1: it completes from
@@ -213,7 +222,11 @@ func TestThreeLevelTree(t *testing.T) {
 		}
 		return nil
 	})
-	t.Logf("publish → generation 2 at all %d relays in %v", len(everyone), time.Since(start).Round(time.Millisecond))
+	took := time.Since(start)
+	t.Logf("publish → generation 2 at all %d relays in %v", len(everyone), took.Round(time.Millisecond))
+	if took > 2*time.Second { // the bound; pushed down, it takes a few hundred ms
+		t.Errorf("publish reached every relay in %v, want within 2s", took)
+	}
 	wantObject(t, get(t, c, http.MethodGet, a2.url+"/security/2026/kb-000.patch"), makeData(999, 20<<10), "changed object via a-2")
 
 	// The tree at hq: both branches, their members and generations.
@@ -346,9 +359,18 @@ func TestPlainProxyPassesCatalogAndPush(t *testing.T) {
 	}()
 	writeFiles(t, tree, map[string][]byte{"security/a.patch": makeData(2, 1000)})
 	publish(t, tree, key)
-	for g := range gens {
-		if g == 2 {
-			break
+	// The announcement must arrive on the stream: the proxy's /-/catalog
+	// alone would show generation 2 anyway (it revalidates every request).
+	timeout := time.After(10 * time.Second)
+	for announced := false; !announced; {
+		select {
+		case g, ok := <-gens:
+			if !ok {
+				t.Fatal("the proxy's event stream ended before announcing generation 2")
+			}
+			announced = g == 2
+		case <-timeout:
+			t.Fatal("the proxy did not announce generation 2 within 10s of the publish")
 		}
 	}
 	if g := catalogGen(c, proxy.url); g != 2 {
