@@ -3,8 +3,8 @@
 # run.sh: relayd's benchmark, side by side with nginx proxy_cache (and
 # varnish where installed), in one run on loopback. `make bench` calls it.
 #
-#   SCENARIOS="hit small herd mixed rss publish mirror group tree"   which scenarios, in this order
-#                                          (publish mirror group tree: relayd only)
+#   SCENARIOS="hit small herd mixed rss publish mirror group tree agents"   which scenarios, in this order
+#                                          (publish mirror group tree agents: relayd only)
 #   TARGETS="nginx relayd varnish"         which caches (varnish: if installed)
 #   RELAYD_BIN=/path/to/relayd             default: go build ./cmd/relayd
 #   RELAYD_ARGS="--flag ..."               extra flags for relayd serve
@@ -34,7 +34,7 @@ SKIP_GOBENCH="${SKIP_GOBENCH:-0}"
 STAMP="$(date +%Y%m%d-%H%M%S)"
 KNOWN_SCENARIOS="hit small herd mixed rss publish mirror group tree agents"
 # Scenarios that measure through the nginx origin (and so need nginx), and
-# those that need wrk. publish, mirror, group and agents run relayd alone.
+# those that need wrk. publish, mirror, group, tree and agents run relayd alone.
 NGINX_SCENARIOS=" hit small herd mixed rss "
 WRK_SCENARIOS=" small mixed "
 

@@ -203,7 +203,7 @@ func run(bin string, nAgents int, keep bool) error {
 
 	// The summary.
 	fmt.Printf("\n%-8s %-9s %12s %14s %12s %10s %8s\n", "relay", "group", "served", "from upstream", "from group", "gen", "agents")
-	var servedToAgents, wan float64
+	var servedToAgents, wan, resumes, fallbacks float64
 	for _, r := range all {
 		if r == victim {
 			fmt.Printf("%-8s %-9s %12s\n", r.name, r.group, "(killed)")
@@ -216,16 +216,12 @@ func run(bin string, nAgents int, keep bool) error {
 		}
 		if r.mode == "proxy" {
 			servedToAgents += served
+			resumes += m["relayd_upstream_resumes_total"]
+			fallbacks += m["relayd_upstream_fallbacks_total"]
 		}
 		fmt.Printf("%-8s %-9s %12s %14s %12s %10.0f %8.0f\n", r.name, r.group, mib(served), mib(up), mib(peer), m["relayd_generation"], m["relayd_agents_connected"])
 	}
-	var failA, failB, resumes, fallbacks float64
-	failA, failB = kv(outA, "failovers"), kv(outB, "failovers")
-	for _, r := range branches {
-		m := metrics(ctx, r)
-		resumes += m["relayd_upstream_resumes_total"]
-		fallbacks += m["relayd_upstream_fallbacks_total"]
-	}
+	failA, failB := kv(outA, "failovers"), kv(outB, "failovers")
 	fmt.Printf("\nbytes served to agents by the branches: %s; bytes the origin sent (the top WAN link): %s — %.1f%% of it\n",
 		mib(servedToAgents), mib(wan), 100*wan/max(servedToAgents, 1))
 	fmt.Printf("failovers: %.0f by agents, %.0f transfers resumed by relays on another parent, %.0f requests to a fallback\n",
@@ -257,7 +253,7 @@ func (d *demo) start(r *relay, args ...string) error {
 		return err
 	}
 	r.p = p
-	return waitHealthy(d.ctx, r.addr)
+	return waitHealthy(d.ctx, r.addr, p)
 }
 
 func (d *demo) spawn(name string, args ...string) (*proc, error) {
@@ -472,7 +468,9 @@ func freeAddr() string {
 	return l.Addr().String()
 }
 
-func waitHealthy(ctx context.Context, addr string) error {
+// waitHealthy polls addr's /-/healthz until it answers, failing at once
+// with the end of its log if p exits first.
+func waitHealthy(ctx context.Context, addr string, p *proc) error {
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
 		if _, err := getBody(ctx, "http://"+addr+"/-/healthz"); err == nil {
@@ -481,10 +479,15 @@ func waitHealthy(ctx context.Context, addr string) error {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
+		case <-p.done:
+			if _, err := p.wait(); err != nil {
+				return fmt.Errorf("relayd exited before it was healthy: %w", err)
+			}
+			return errors.New("relayd exited before it was healthy")
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-	return fmt.Errorf("%s did not become healthy", addr)
+	return fmt.Errorf("%s did not become healthy (log %s)", addr, p.logPath)
 }
 
 func getBody(ctx context.Context, url string) (string, error) {

@@ -2,30 +2,18 @@ package e2e
 
 import (
 	"encoding/json"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
 )
-
-// freeLoopbackAddr returns a 127.0.0.1 address nothing listens on right now.
-func freeLoopbackAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
 
 // TestUpstreamCycleFailsLoudly: group a's upstream is group b and b's is
 // a. The first request fails with 508 at once (no loop, no timeout), and
 // both relays report the cycle in /v1/status.
 func TestUpstreamCycleFailsLoudly(t *testing.T) {
 	t.Parallel()
-	addrA, addrB := freeLoopbackAddr(t), freeLoopbackAddr(t)
-	adminA, adminB := freeLoopbackAddr(t), freeLoopbackAddr(t)
+	addrA, addrB := freeAddr(t), freeAddr(t)
+	adminA, adminB := freeAddr(t), freeAddr(t)
 	a := startRelayd(t, "--mode", "proxy", "--group", "a", "--node", "a1", "--listen", addrA, "--admin", adminA,
 		"--upstream", "http://"+addrB, "--data-dir", t.TempDir())
 	b := startRelayd(t, "--mode", "proxy", "--group", "b", "--node", "b1", "--listen", addrB, "--admin", adminB,

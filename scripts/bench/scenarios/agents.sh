@@ -63,29 +63,33 @@ scenario_agents() {
 		result agents relayd error=publish_failed
 		return 0
 	}
-	relayd_spawn agents-origin --healthz "$AGENTS_ORIGIN_PORT" serve --mode origin --node bench-agents-origin \
-		--group "$BENCH_ORIGIN_GROUP" --root "$dir/tree" --data-dir "$dir/origin" --listen "127.0.0.1:$AGENTS_ORIGIN_PORT" \
-		--admin= --gossip= --log-level warn || {
+	local oargs rargs largs
+	oargs=(serve --mode origin --node bench-agents-origin --group "$BENCH_ORIGIN_GROUP" --root "$dir/tree"
+		--data-dir "$dir/origin" --listen "127.0.0.1:$AGENTS_ORIGIN_PORT" --admin= --gossip= --log-level warn)
+	relayd_spawn agents-origin --healthz "$AGENTS_ORIGIN_PORT" "${oargs[@]}" || {
 		result agents relayd error=origin_start_failed
 		agents_stop
 		return 0
 	}
-	relayd_spawn agents-relay --healthz "$AGENTS_PORT" serve --mode proxy --node bench-agents --group bench-agents \
-		--upstream "http://127.0.0.1:$AGENTS_ORIGIN_PORT" --pubkey "$dir/keys/catalog.pub" --mirror-include 'security/**' \
-		--data-dir "$dir/relay" --listen "127.0.0.1:$AGENTS_PORT" --admin "127.0.0.1:$((AGENTS_PORT + 1))" \
-		--gossip= --log-level warn || {
+	rargs=(serve --mode proxy --node bench-agents --group bench-agents --upstream "http://127.0.0.1:$AGENTS_ORIGIN_PORT"
+		--pubkey "$dir/keys/catalog.pub" --mirror-include 'security/**' --data-dir "$dir/relay"
+		--listen "127.0.0.1:$AGENTS_PORT" --admin "127.0.0.1:$((AGENTS_PORT + 1))" --gossip= --log-level warn)
+	relayd_spawn agents-relay --healthz "$AGENTS_PORT" "${rargs[@]}" || {
 		result agents relayd error=relay_start_failed
 		agents_stop
 		return 0
 	}
 	pid="${PIDS[agents-relay]}"
-	command_line agents "$RELAYD_BIN serve --mode proxy --upstream http://127.0.0.1:$AGENTS_ORIGIN_PORT --pubkey … --mirror-include 'security/**' --listen 127.0.0.1:$AGENTS_PORT --admin … --gossip="
+	command_line agents "$RELAYD_BIN keygen --out $dir/keys && $RELAYD_BIN publish --dir $dir/tree --key $dir/keys/catalog.key"
+	command_line agents "$RELAYD_BIN ${oargs[*]}"
+	command_line agents "$RELAYD_BIN ${rargs[*]}"
 	out="$LOGS/agents-loadgen.out"
 	: >"$out"
-	spawn agents-loadgen "$out" "$RELAYD_BIN" loadgen --relay "http://127.0.0.1:$AGENTS_PORT" --pubkey "$dir/keys/catalog.pub" \
-		--agents "$AGENTS_N" --duration "$((AGENTS_WAIT + AGENTS_IDLE_SECS + 60))s" --watch --stop-after-updates 1 \
-		--rate "$AGENTS_RATE" --include 'security/**'
-	command_line agents "$RELAYD_BIN loadgen --relay http://127.0.0.1:$AGENTS_PORT --agents $AGENTS_N --watch --stop-after-updates 1 --rate $AGENTS_RATE --include 'security/**'"
+	largs=(loadgen --relay "http://127.0.0.1:$AGENTS_PORT" --pubkey "$dir/keys/catalog.pub" --agents "$AGENTS_N"
+		--duration "$((AGENTS_WAIT + AGENTS_IDLE_SECS + 60))s" --watch --stop-after-updates 1 --rate "$AGENTS_RATE" --include 'security/**')
+	spawn agents-loadgen "$out" "$RELAYD_BIN" "${largs[@]}"
+	command_line agents "$RELAYD_BIN ${largs[*]}"
+	command_line agents "$RELAYD_BIN publish --dir $dir/tree --key $dir/keys/catalog.key   # after ${AGENTS_IDLE_SECS}s idle, one new patch"
 	t0=$SECONDS
 	while :; do
 		if [[ "$(agents_doc at_newest)" == "$AGENTS_N" && "$(agents_doc agents)" == "$AGENTS_N" ]]; then break; fi

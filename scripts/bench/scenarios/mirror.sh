@@ -28,7 +28,7 @@ mirror_progress() {
 
 # mirror_api_sync_ms: POST /v1/sync, then GET /v1/sync every 20 ms until
 # "finished" changes: how long the mirror itself takes for a sync, without
-# the 500 ms polling of `relayd sync --follow` (NA after 10 s).
+# `relayd sync --follow`'s polling (from 20 ms, backing off) (NA after 10 s).
 mirror_api_sync_ms() {
 	local a="http://127.0.0.1:$MIRROR_ADMIN_PORT/v1/sync" before f t0 t1
 	before="$(json_str finished "$(curl -s -m 2 "$a" || true)")"
@@ -57,7 +57,7 @@ json_num() { grep -oE "\"$1\":-?[0-9.e+]+" <<<"$2" | head -n 1 | cut -d: -f2 || 
 scenario_mirror() {
 	local olog data api_ms t0 t1 m0 m1 p sstate gen secs bg0 oc0 occ mcc big chk objs obytes cats cstat ostat out nobjs ncats ncstat ok=yes
 	relayd_only mirror || return 0
-	describe mirror "First sync of an empty relayd mirror (--mirror-workers $MIRROR_WORKERS) from a relayd origin serving the publish tree ($PUB_OBJECTS files, $((PUB_BYTES / 1048576)) MiB, generation 1), then a sync with nothing new. sync_secs: mirror start → GET /v1/sync in-sync at generation 1 (polled every 100 ms); sync_mbps = tree bytes / sync_secs. origin_*: requests in the origin's access log (objects = paths outside /-/; catalog = /-/catalog, statuses tallied). nochange_*: \`relayd sync --follow\` with nothing new: wall time (target < 1 s; the command polls every 500 ms), object GETs (target 0); nochange_api_ms: the same through the API, POST /v1/sync then GET every 20 ms until it reports a newer finish."
+	describe mirror "First sync of an empty relayd mirror (--mirror-workers $MIRROR_WORKERS) from a relayd origin serving the publish tree ($PUB_OBJECTS files, $((PUB_BYTES / 1048576)) MiB, generation 1), then a sync with nothing new. sync_secs: mirror start → GET /v1/sync in-sync at generation 1 (polled every 100 ms); sync_mbps = tree bytes / sync_secs. origin_*: requests in the origin's access log (objects = paths outside /-/; catalog = /-/catalog, statuses tallied). nochange_*: \`relayd sync --follow\` with nothing new: wall time (target < 1 s; the command polls from 20 ms up), object GETs (target 0); nochange_api_ms: the same through the API, POST /v1/sync then GET every 20 ms until it reports a newer finish."
 	pub_ensure || {
 		result mirror relayd error=publish_failed
 		return 0

@@ -67,7 +67,7 @@ tree_relay() {
 tree_status() { json_num "$2" "$(curl -s -m 2 "$(tree_admin "$1")/v1/status" || true)"; }
 
 scenario_tree() {
-	local olog corpus t0 t1 i b m0 gets bytes ostat outa outb victim="" kill_ms="" failover_ms=NA r0 r1 r2 secs ok lg=()
+	local olog corpus t0 t1 i b m0 oargs largs gets bytes ostat outa outb victim="" kill_ms="" failover_ms=NA r0 r1 r2 secs ok lg=()
 	relayd_only tree || return 0
 	describe tree "Three levels on loopback: a relayd origin → hq (2 mirror relays, one group) → branch-a (2 proxies, one group) and branch-b (1 proxy); branch relays pull at most $TREE_WAN_RATE (--upstream-rate). $TREE_AGENTS agents (\`relayd loadgen\`, half per branch, verifying every byte against the signed catalog) sync a ${TREE_PACKAGE_MB} MiB package and $TREE_SMALL security files of 20 KiB. While the branches fill, the hq relay serving them is killed. origin_x_corpus = origin bytes ÷ corpus bytes (target 1.0); all_synced_s = agents started → the last one has everything; failover_ms = kill -9 → a branch relay resumed the transfer on the other hq relay (status polled every 50 ms)."
 	rm -rf "$STATE"/tree-[0-9]
@@ -78,12 +78,14 @@ scenario_tree() {
 	corpus="$(du -sb --exclude=- "$STATE/tree-root" | cut -f1)"
 	olog="$LOGS/tree-0.log"
 	mkdir -p "$STATE/tree-0"
-	relayd_spawn tree-0 --healthz "$(tree_port 0)" serve --mode origin --node origin --root "$STATE/tree-root" \
-		--data-dir "$STATE/tree-0" --listen "127.0.0.1:$(tree_port 0)" --admin= --gossip= --log-level info || {
+	oargs=(serve --mode origin --node origin --root "$STATE/tree-root" --data-dir "$STATE/tree-0"
+		--listen "127.0.0.1:$(tree_port 0)" --admin= --gossip= --log-level info)
+	relayd_spawn tree-0 --healthz "$(tree_port 0)" "${oargs[@]}" || {
 		result tree relayd error=origin_start_failed
 		return 0
 	}
-	command_line tree "$RELAYD_BIN serve --mode origin --node origin --root $STATE/tree-root --listen 127.0.0.1:$(tree_port 0) --admin= --gossip= --log-level info"
+	command_line tree "$RELAYD_BIN keygen --out $STATE/tree-keys && $RELAYD_BIN publish --dir $STATE/tree-root --key $STATE/tree-keys/catalog.key"
+	command_line tree "$RELAYD_BIN ${oargs[*]}"
 	m0="$(relayd_log_mark "$olog")"
 	ok=yes
 	tree_relay 1 hq-1 hq mirror "http://127.0.0.1:$(tree_port 0)" || ok=no
@@ -107,7 +109,11 @@ scenario_tree() {
 	t0=$SECONDS
 	for i in 3 4 5; do
 		while [[ "$(curl -s -m 2 "$(tree_admin "$i")/v1/status" | grep -o '"parents":\[[^]]*\]' | grep -o http | wc -l)" != 2 ]]; do
-			((SECONDS - t0 > 30)) && break
+			if ((SECONDS - t0 > 30)); then
+				result tree relayd error=parents_not_learned
+				tree_stop
+				return 0
+			fi
 			sleep 0.1
 		done
 	done
@@ -117,11 +123,11 @@ scenario_tree() {
 	for b in a b; do
 		r0="http://127.0.0.1:$(tree_port 5)"
 		[[ $b == a ]] && r0="http://127.0.0.1:$(tree_port 3),http://127.0.0.1:$(tree_port 4)"
-		"$RELAYD_BIN" loadgen --relay "$r0" --agents "$((TREE_AGENTS / 2))" --pubkey "$STATE/tree-keys/catalog.pub" \
-			--duration "${TREE_TIMEOUT}s" --concurrency "$TREE_CONCURRENCY" --id-prefix "tree-$b-" \
-			>"$LOGS/tree-loadgen-$b.out" 2>"$LOGS/tree-loadgen-$b.err" &
+		largs=(loadgen --relay "$r0" --agents "$((TREE_AGENTS / 2))" --pubkey "$STATE/tree-keys/catalog.pub"
+			--duration "${TREE_TIMEOUT}s" --concurrency "$TREE_CONCURRENCY" --id-prefix "tree-$b-")
+		"$RELAYD_BIN" "${largs[@]}" >"$LOGS/tree-loadgen-$b.out" 2>"$LOGS/tree-loadgen-$b.err" &
 		lg+=("$!")
-		command_line tree "$RELAYD_BIN loadgen --relay $r0 --agents $((TREE_AGENTS / 2)) --pubkey $STATE/tree-keys/catalog.pub --duration ${TREE_TIMEOUT}s --concurrency $TREE_CONCURRENCY"
+		command_line tree "$RELAYD_BIN ${largs[*]}"
 	done
 	# Kill the hq relay that is serving the branches' fills (the package
 	# comes after the small files: watch while the agents run).
