@@ -77,7 +77,7 @@ type Cache interface {
 func New(cfg Config, log zerolog.Logger) http.Handler {
 	status, reg := cfg.Status, cfg.Registry
 	r := chi.NewRouter()
-	r.Use(server.AccessLog(log))
+	r.Use(server.AccessLog(log, nil))
 	if cfg.Token != "" {
 		r.Use(requireToken(cfg.Token))
 	}

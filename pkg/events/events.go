@@ -33,11 +33,36 @@ type Event struct {
 	Data []byte
 }
 
+// AgentHeader carries an agent's id on its event stream, GET /-/events
+// (the query parameter agent= does too).
+const AgentHeader = "X-Relay-Agent"
+
 // Relays is the /-/relays document, and the data of a KindRelays event:
 // a group's healthy relays.
 type Relays struct {
 	Group  string  `json:"group"`
 	Relays []Relay `json:"relays"`
+}
+
+// maxRelaysSize caps the /-/relays document DecodeRelays reads.
+const maxRelaysSize = 1 << 20
+
+// DecodeRelays reads a /-/relays document from r (a response body) and
+// refuses one larger than 1 MiB: a relay list is read from relays that
+// are not trusted with the reader's memory.
+func DecodeRelays(r io.Reader) (Relays, error) {
+	b, err := io.ReadAll(io.LimitReader(r, maxRelaysSize+1))
+	if err != nil {
+		return Relays{}, fmt.Errorf("events: read /-/relays: %w", err)
+	}
+	if len(b) > maxRelaysSize {
+		return Relays{}, fmt.Errorf("events: /-/relays larger than %d bytes", maxRelaysSize)
+	}
+	var doc Relays
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return Relays{}, fmt.Errorf("events: /-/relays: %w", err)
+	}
+	return doc, nil
 }
 
 // Relay is one entry of Relays.
@@ -86,6 +111,20 @@ type Client struct {
 	// (an event or a ping): a stream silent for long is a dead peer
 	// that TCP has not noticed yet.
 	LastSeen time.Time `json:"last_seen"`
+}
+
+// key names a subscriber that holds one stream, "" for an anonymous one:
+// agents by id, child relays by group and node (node names are unique
+// within a group only, and default to the host name).
+func (c Client) key() string {
+	switch {
+	case c.ID == "":
+		return ""
+	case c.Relay:
+		return "relay/" + c.Group + "/" + c.ID
+	default:
+		return "agent/" + c.ID
+	}
 }
 
 // Hub fans events out to subscribers. It is safe for concurrent use.

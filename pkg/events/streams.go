@@ -18,10 +18,10 @@ type Streams struct {
 
 	mu      sync.Mutex
 	conns   map[*Sub]net.Conn
-	pending map[*Sub]bool // sub → ping only (no event news)
-	busy    map[*Sub]bool // being written by a worker: not taken again
-	byID    map[string]*Sub
-	ready   chan struct{} // a worker should look at pending
+	pending map[*Sub]bool   // sub → ping only (no event news)
+	busy    map[*Sub]bool   // being written by a worker: not taken again
+	byID    map[string]*Sub // Client.key → its one stream
+	ready   chan struct{}   // a worker should look at pending
 	closed  bool
 }
 
@@ -67,7 +67,7 @@ func (s *Streams) Attach(conn net.Conn, sub *Sub) {
 	s.conns[sub] = conn
 	s.pending[sub] = false // send what it has not seen
 	var old *Sub
-	if id := sub.client.ID; id != "" {
+	if id := sub.client.key(); id != "" {
 		old = s.byID[id]
 		s.byID[id] = sub
 	}
@@ -185,8 +185,8 @@ func (s *Streams) detach(sub *Sub) {
 	conn := s.conns[sub]
 	delete(s.conns, sub)
 	delete(s.pending, sub)
-	if s.byID[sub.client.ID] == sub {
-		delete(s.byID, sub.client.ID)
+	if s.byID[sub.client.key()] == sub {
+		delete(s.byID, sub.client.key())
 	}
 	s.mu.Unlock()
 	if conn != nil {

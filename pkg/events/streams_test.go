@@ -128,3 +128,19 @@ func TestStreamsFanOutPingReplaceAndClose(t *testing.T) {
 		t.Fatalf("late attach: read %q, %v; want EOF", b, err)
 	}
 }
+
+// Relays of different groups may share a node name (the host name by
+// default), and an agent may call itself that too: none replaces another.
+func TestStreamsKeepSameNamesOfDifferentKinds(t *testing.T) {
+	h := NewHub()
+	closing := make(chan struct{})
+	defer close(closing)
+	st := h.Streams(time.Hour, time.Second, closing)
+	for _, c := range []Client{{ID: "web-1", Relay: true, Group: "branch-a"}, {ID: "web-1", Relay: true, Group: "branch-b"}, {ID: "web-1"}} {
+		srv, _ := pair(t)
+		st.Attach(srv, h.Subscribe(c))
+	}
+	if got := st.Len(); got != 3 {
+		t.Fatalf("%d streams attached, want all 3", got)
+	}
+}

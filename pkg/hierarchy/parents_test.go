@@ -299,14 +299,14 @@ func TestWatchFailsOver(t *testing.T) {
 	send(1)
 	waitGen(t, got, 1)
 	// Whichever stream is open ends: the other parent takes over.
-	a.setEvents(nil) // 404 from now on
-	b.setEvents(nil)
-	close(chA)
-	close(chB)
 	c2 := newParent(t, "c", nil)
 	chC := make(chan events.Event, 4)
 	c2.setEvents(chC)
-	c.SetParents(relayList(c2)())
+	c.SetParents(relayList(c2)()) // before the streams end: the next round finds c
+	a.setEvents(nil)              // 404 from now on
+	b.setEvents(nil)
+	close(chA)
+	close(chB)
 	chC <- events.Event{ID: 2, Kind: events.KindCatalog, Data: []byte(`{"generation":2}`)}
 	waitGen(t, got, 2)
 }
@@ -382,3 +382,46 @@ func mustBase(t *testing.T, s string) *urlT {
 type urlT = url.URL
 
 func nopLog() zerolog.Logger { return zerolog.Nop() }
+
+// A parent that is down while the fallback is a plain server (404 on
+// /-/events) is retried with the short backoff, not the long one kept for
+// "nobody upstream pushes": push resumes within seconds of its return.
+func TestWatchRetriesADownParentSoon(t *testing.T) {
+	t.Parallel()
+	var asked atomic.Int32
+	plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/-/events" {
+			asked.Add(1)
+		}
+		http.NotFound(w, r)
+	}))
+	t.Cleanup(plain.Close)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // down for now
+	cfg := DefaultConfig()
+	cfg.Upstreams, cfg.Fallback = []string{"http://" + addr}, []string{plain.URL}
+	c := newClient(t, cfg)
+	got, stop := watchGenerations(c)
+	defer stop()
+	// A round has failed against the closed port and the plain fallback.
+	deadline := time.Now().Add(10 * time.Second)
+	for asked.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the fallback was never asked for an event stream")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if ln, err = net.Listen("tcp", addr); err != nil {
+		t.Fatalf("listen again on %s: %v", addr, err)
+	}
+	p := &parentServer{name: "back", events: make(chan events.Event, 1)}
+	p.events <- events.Event{ID: 1, Kind: events.KindCatalog, Data: []byte(`{"generation":7}`)}
+	srv := &http.Server{Handler: http.HandlerFunc(p.serve), ReadHeaderTimeout: time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { srv.Close() })
+	waitGen(t, got, 7) // within 10 s; the long backoff is minutes
+}

@@ -63,11 +63,11 @@ func (c *Client) resumable(ctx context.Context, resp *http.Response, base *url.U
 			b.end = resp.ContentLength - 1
 		}
 	case http.StatusPartialContent:
-		start, end, _, ok := parseContentRange(resp.Header.Get("Content-Range"))
-		if !ok {
+		rng, _, err := httprange.ParseContentRange(resp.Header.Get("Content-Range"))
+		if err != nil {
 			return resp.Body
 		}
-		b.next, b.end = start, end
+		b.next, b.end = rng.Start, rng.End()
 	}
 	return b
 }
@@ -137,8 +137,8 @@ func (b *resumingBody) resume(cause error) error {
 			errs = append(errs, err)
 			continue
 		}
-		start, _, _, ok := parseContentRange(resp.Header.Get("Content-Range"))
-		if resp.StatusCode != http.StatusPartialContent || !ok || start != b.next {
+		rng, _, rerr := httprange.ParseContentRange(resp.Header.Get("Content-Range"))
+		if resp.StatusCode != http.StatusPartialContent || rerr != nil || rng.Start != b.next {
 			// 200: the object changed (If-Range did not match) or the
 			// upstream ignores Range; either way it cannot continue
 			// these bytes.
@@ -179,14 +179,4 @@ func (b *resumingBody) isClosed() bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.closed
-}
-
-// parseContentRange reads "bytes start-end/total" (total may be "*":
-// -1).
-func parseContentRange(v string) (start, end, total int64, ok bool) {
-	r, total, err := httprange.ParseContentRange(v)
-	if err != nil {
-		return 0, 0, 0, false
-	}
-	return r.Start, r.End(), total, true
 }

@@ -57,8 +57,14 @@ var ErrBadReport = errors.New("hierarchy: bad report")
 
 // Validate checks a report and its subtree.
 func (r *Report) Validate() error {
+	_, err := r.size()
+	return err
+}
+
+// size checks a report and counts the relays in it.
+func (r *Report) size() (int, error) {
 	n := 0
-	return r.validate(0, &n)
+	return n, r.validate(0, &n)
 }
 
 func (r *Report) validate(depth int, n *int) error {
@@ -88,11 +94,13 @@ type Tree struct {
 
 	mu      sync.Mutex
 	reports map[string]held // group + "/" + node
+	relays  int             // in all the reports held, subtrees included
 }
 
 type held struct {
-	r   Report
-	got time.Time
+	r    Report
+	size int // relays in r
+	got  time.Time
 }
 
 // NewTree keeps reports for ttl.
@@ -102,16 +110,21 @@ func NewTree(ttl time.Duration, clk clock.Clock) *Tree {
 
 // Put stores a child's report, replacing its previous one.
 func (t *Tree) Put(r Report) error {
-	if err := r.Validate(); err != nil {
+	size, err := r.size()
+	if err != nil {
 		return err
 	}
+	key := r.Group + "/" + r.Node
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.expire()
-	if _, ok := t.reports[r.Group+"/"+r.Node]; !ok && len(t.reports) >= maxReportNodes {
-		return fmt.Errorf("%w: already holding %d children", ErrBadReport, maxReportNodes)
+	// What is held stays bounded whoever posts: maxReportNodes relays in
+	// all, not per report.
+	if t.relays-t.reports[key].size+size > maxReportNodes {
+		return fmt.Errorf("%w: holding reports of %d relays already (limit %d)", ErrBadReport, t.relays, maxReportNodes)
 	}
-	t.reports[r.Group+"/"+r.Node] = held{r: r, got: t.clock.Now()}
+	t.relays += size - t.reports[key].size
+	t.reports[key] = held{r: r, size: size, got: t.clock.Now()}
 	return nil
 }
 
@@ -138,6 +151,7 @@ func (t *Tree) expire() {
 	for k, h := range t.reports {
 		if now.Sub(h.got) > t.ttl {
 			delete(t.reports, k)
+			t.relays -= h.size
 		}
 	}
 }

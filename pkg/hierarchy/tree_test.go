@@ -133,3 +133,29 @@ func TestLimiterForegroundFirst(t *testing.T) {
 		t.Fatalf("order %v: the background read should come after the foreground ones", order)
 	}
 }
+
+// The relays held across all reports are bounded, not only per report.
+func TestTreeBoundsWhatItHolds(t *testing.T) {
+	t.Parallel()
+	tr := NewTree(time.Minute, clock.NewFake(time.Unix(1700000000, 0)))
+	big := func(node string, n int) Report {
+		r := Report{Group: "g", Node: node}
+		for i := range n - 1 {
+			r.Children = append(r.Children, Report{Group: "c", Node: fmt.Sprint(i)})
+		}
+		return r
+	}
+	if err := tr.Put(big("a", maxReportNodes/2)); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Put(big("b", maxReportNodes/2)); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Put(big("c", 2)); !errors.Is(err, ErrBadReport) {
+		t.Fatalf("a report past the total: %v, want ErrBadReport", err)
+	}
+	// Replacing a report counts its new size, not both.
+	if err := tr.Put(big("a", maxReportNodes/2)); err != nil {
+		t.Fatalf("replacing a report of the same size: %v", err)
+	}
+}

@@ -41,25 +41,24 @@ func (c *Client) Watch(ctx context.Context, fn func(events.Event)) error {
 		parents := c.candidates(0)
 		cands := append(parents, c.shuffled(c.fallback)...)
 		var err error
-		delivered := false
+		delivered, allPlain := false, true
 		for i, base := range cands {
-			var got bool
-			got, err = c.stream(ctx, base, i >= len(parents), fn)
-			delivered = delivered || got
+			delivered, err = c.stream(ctx, base, i >= len(parents), fn)
 			if ctx.Err() != nil {
 				return nil
 			}
-			if got {
+			if delivered {
 				break // it worked for a while: start over from the top
 			}
 			if !errors.Is(err, ErrNoEvents) {
+				allPlain = false
 				c.markFailed(base)
 			}
 		}
 		switch {
 		case delivered:
 			backoff = 0
-		case errors.Is(err, ErrNoEvents):
+		case allPlain:
 			// Nobody upstream pushes: the mirror's interval polling is
 			// what is left. Look again now and then.
 			backoff = 5 * time.Minute

@@ -108,8 +108,7 @@ func NewContent(cfg ContentConfig, log zerolog.Logger) *Content {
 		c.heartbeat = DefaultHeartbeat
 	}
 	r := chi.NewRouter()
-	r.Use(AccessLog(log))
-	r.Use(c.countServed)
+	r.Use(AccessLog(log, c.count))
 	r.MethodNotAllowed(MethodNotAllowed(r))
 	r.NotFound(Handle(func(http.ResponseWriter, *http.Request) error {
 		return &Error{Status: http.StatusNotFound, Code: "not_found", Msg: "no such endpoint"}
@@ -151,22 +150,19 @@ func (c *Content) Failed() int64 { return c.failed.Load() }
 // BytesServed returns the body bytes of object responses sent so far.
 func (c *Content) BytesServed() int64 { return c.served.Load() }
 
-// countServed adds the body bytes of object responses (not /-/ API
-// traffic, not error bodies) to served, and counts error answers. Its writer keeps io.ReaderFrom, so sendfile stays.
-func (c *Content) countServed(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasPrefix(r.URL.Path, "/-/") {
-			next.ServeHTTP(w, r)
-			return
-		}
-		rw := &responseWriter{ResponseWriter: w}
-		next.ServeHTTP(rw, r)
-		if rw.status >= 400 {
-			c.failed.Add(1)
-		} else {
-			c.served.Add(rw.bytes)
-		}
-	})
+// count adds an object response (not /-/ API traffic) to the counters:
+// its body bytes when it succeeded, a failure when it did not.
+func (c *Content) count(r *http.Request, status int, bytes int64) {
+	if strings.HasPrefix(r.URL.Path, "/-/") {
+		return
+	}
+	switch {
+	case status == statusClientGone:
+	case status >= 400:
+		c.failed.Add(1)
+	default:
+		c.served.Add(bytes)
+	}
 }
 
 // Serving returns how many object responses are in progress.

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -191,5 +192,58 @@ func TestRawBadRequests(t *testing.T) {
 	}
 	if code, _ := rawGet(t, addr, "/pkgs/a!b.bin", "X-Ok: "+strings.Repeat("a", 20<<10)+"\r\n"); code != 200 {
 		t.Errorf("20 KiB of headers: %d, want 200", code)
+	}
+}
+
+// Over HTTP/2 (the TLS port offers h2) a large file goes out through
+// io.Copy: h2's writer has no ReadFrom for sendfile.
+func TestLargeObjectOverHTTP2(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	body := []byte(strings.Repeat("0123456789abcdef", 64<<10)) // 1 MiB
+	if err := os.WriteFile(filepath.Join(dir, "big.bin"), body, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	o, err := origin.New(dir, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { o.Close() })
+	srv := httptest.NewUnstartedServer(NewContent(ContentConfig{Source: o, Relays: func() any { return nil }}, zerolog.New(zerolog.NewTestWriter(t))))
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	resp, err := srv.Client().Get(srv.URL + "/big.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	got, err := io.ReadAll(resp.Body)
+	if err != nil || resp.ProtoMajor != 2 || !bytes.Equal(got, body) {
+		t.Fatalf("HTTP/%d: %d of %d bytes, %v", resp.ProtoMajor, len(got), len(body), err)
+	}
+}
+
+// A handler that panics after the status line went out leaves the client
+// with a broken response, never one that looks complete.
+func TestPanicMidBodyAbortsTheResponse(t *testing.T) {
+	t.Parallel()
+	h := AccessLog(zerolog.New(zerolog.NewTestWriter(t)), nil)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusOK) // chunked: no Content-Length
+		_, _ = io.WriteString(w, "part of it")
+		if err := http.NewResponseController(w).Flush(); err != nil {
+			t.Errorf("flush: %v", err)
+		}
+		panic("boom")
+	}))
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	resp, err := http.Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if _, err := io.ReadAll(resp.Body); err == nil {
+		t.Fatal("the body read as complete after a panic mid-response")
 	}
 }

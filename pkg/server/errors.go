@@ -72,10 +72,24 @@ func classify(err error) (status int, code, msg string) {
 	}
 }
 
+// statusClientGone is logged for a request whose client went away before
+// the answer (nginx's 499); it is never seen on the wire.
+const statusClientGone = 499
+
 // WriteError answers with the JSON error for err and records it for the
 // request's log line.
 func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 	status, code, msg := classify(err)
+	if r.Context().Err() != nil && errors.Is(err, context.Canceled) {
+		// The client left while we waited (for a fill, a slot): not a
+		// server error, and nobody reads an answer. Logged as nginx's 499.
+		status, code = statusClientGone, "client_gone"
+		if li := logInfo(r.Context()); li != nil {
+			li.err, li.code = err, code
+		}
+		w.WriteHeader(status)
+		return
+	}
 	if li := logInfo(r.Context()); li != nil {
 		li.err = err
 		li.code = code

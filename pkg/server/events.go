@@ -16,9 +16,6 @@ import (
 	"github.com/relayd/relayd/pkg/hops"
 )
 
-// AgentHeader carries an agent's id on /-/events (also ?agent=).
-const AgentHeader = "X-Relay-Agent"
-
 // DefaultHeartbeat is how often an idle event stream gets a ping.
 const DefaultHeartbeat = 15 * time.Second
 
@@ -39,7 +36,7 @@ func (c *Content) serveEvents(w http.ResponseWriter, r *http.Request) error {
 	}
 	q := r.URL.Query()
 	client := events.Client{ID: q.Get("agent"), Addr: r.RemoteAddr, Since: time.Now()}
-	if v := r.Header.Get(AgentHeader); v != "" {
+	if v := r.Header.Get(events.AgentHeader); v != "" {
 		client.ID = v
 	}
 	if path := hops.From(ctx); len(path) > 0 {

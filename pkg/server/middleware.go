@@ -58,7 +58,14 @@ func (w *responseWriter) ReadFrom(r io.Reader) (int64, error) {
 	if w.status == 0 {
 		w.status = http.StatusOK
 	}
-	n, err := w.ResponseWriter.(io.ReaderFrom).ReadFrom(r)
+	var n int64
+	var err error
+	if rf, ok := w.ResponseWriter.(io.ReaderFrom); ok {
+		n, err = rf.ReadFrom(r) // HTTP/1: sendfile reaches the connection
+	} else {
+		// HTTP/2's writer has no ReadFrom; hide ours from io.Copy.
+		n, err = io.Copy(struct{ io.Writer }{w.ResponseWriter}, r)
+	}
 	w.bytes += n
 	return n, err
 }
@@ -73,8 +80,9 @@ const maxHeaderBytes = 32 << 10
 
 // AccessLog logs each request once, at the end, with what the handlers
 // recorded; it also answers oversized headers with 431 and turns a panic
-// into a 500 (or an aborted connection) plus one error line.
-func AccessLog(log zerolog.Logger) func(http.Handler) http.Handler {
+// into a 500 (or an aborted connection) plus one error line. done, if
+// set, is told each request's status and body bytes (for counters).
+func AccessLog(log zerolog.Logger, done func(r *http.Request, status int, bytes int64)) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
@@ -90,6 +98,10 @@ func AccessLog(log zerolog.Logger) func(http.Handler) http.Handler {
 						log.Error().Interface("panic", p).Bytes("stack", debug.Stack()).Str("path", r.URL.Path).Msg("handler panic")
 						if rw.status == 0 {
 							WriteError(rw, r, errors.New("panic"))
+						} else {
+							// Part of the response is out: the client
+							// must see it broken, not complete.
+							p = http.ErrAbortHandler
 						}
 					}
 				}
@@ -121,6 +133,9 @@ func AccessLog(log zerolog.Logger) func(http.Handler) http.Handler {
 					ev = ev.Bool("aborted", true)
 				}
 				ev.Msg("request")
+				if done != nil {
+					done(r, status, rw.bytes)
+				}
 				if p == http.ErrAbortHandler {
 					panic(p)
 				}

@@ -31,7 +31,7 @@ type Material struct {
 	mu       sync.RWMutex
 	cert     *tls.Certificate
 	upstream *x509.CertPool // nil: system pool
-	peers    *x509.CertPool // nil: no client certificates asked
+	server   *tls.Config    // what the TLS port hands every handshake; nil without a certificate
 }
 
 // Load reads the files.
@@ -64,8 +64,15 @@ func (m *Material) Reload() error {
 	if err != nil {
 		return err
 	}
+	var server *tls.Config
+	if cert != nil {
+		server = &tls.Config{MinVersion: tls.VersionTLS12, NextProtos: nextProtos, Certificates: []tls.Certificate{*cert}}
+		if peers != nil {
+			server.ClientAuth, server.ClientCAs = tls.RequireAndVerifyClientCert, peers
+		}
+	}
 	m.mu.Lock()
-	m.cert, m.upstream, m.peers = cert, upstream, peers
+	m.cert, m.upstream, m.server = cert, upstream, server
 	m.mu.Unlock()
 	return nil
 }
@@ -94,18 +101,17 @@ func (m *Material) Serving() bool { return m.files.Cert != "" }
 func (m *Material) ServerConfig() *tls.Config {
 	return &tls.Config{
 		MinVersion: tls.VersionTLS12,
-		NextProtos: []string{"h2", "http/1.1"},
+		NextProtos: nextProtos,
 		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
 			m.mu.RLock()
 			defer m.mu.RUnlock()
-			c := &tls.Config{MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"}, Certificates: []tls.Certificate{*m.cert}}
-			if m.peers != nil {
-				c.ClientAuth, c.ClientCAs = tls.RequireAndVerifyClientCert, m.peers
-			}
-			return c, nil
+			return m.server, nil // built by Reload, shared by every handshake
 		},
 	}
 }
+
+// nextProtos are the protocols the TLS port offers.
+var nextProtos = []string{"h2", "http/1.1"}
 
 // ClientConfig is for dialing upstreams and peers: their certificates are
 // checked against the upstream CA (or the system pool), and the node's

@@ -115,7 +115,8 @@ func TestLoadErrors(t *testing.T) {
 		"cert without key":  {Cert: f.Cert},
 		"peer CA alone":     {PeerCA: f.UpstreamCA},
 		"missing cert file": {Cert: filepath.Join(dir, "nope.pem"), Key: f.Key},
-		"CA is not PEM":     {UpstreamCA: f.Key + ".none"},
+		"missing CA file":   {UpstreamCA: f.Key + ".none"},
+		"CA holds no cert":  {UpstreamCA: f.Key}, // PEM, but a key
 		"key is not a key":  {Cert: f.Cert, Key: f.Cert},
 	} {
 		if _, err := Load(bad); err == nil {
