@@ -2,9 +2,15 @@ package group
 
 import (
 	"fmt"
+	"net"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/memberlist"
+	"github.com/rs/zerolog"
+
+	"github.com/relayd/relayd/pkg/clock"
 )
 
 // BenchmarkConvergence measures, for groups of 3, 10 and 50 relays in one
@@ -95,6 +101,51 @@ func BenchmarkOwner(b *testing.B) {
 			i := 0
 			for b.Loop() {
 				if _, ok := Owner(members, keys[i%len(keys)]); !ok {
+					b.Fatal("no owner")
+				}
+				i++
+			}
+		})
+	}
+}
+
+// memberGroup is a Group of n alive, ready members fed to it as gossip
+// would (see tell), without starting memberlist.
+func memberGroup(tb testing.TB, n int, clk clock.Clock) *Group {
+	tb.Helper()
+	cfg := DefaultConfig()
+	cfg.Name, cfg.Group = "relay-00", "g"
+	g := &Group{cfg: cfg, log: zerolog.Nop(), clock: clk, members: map[string]*Member{}}
+	for i := range n {
+		tell(tb, g, fmt.Sprintf("relay-%02d", i), "alive")
+	}
+	return g
+}
+
+// tell gives g gossip's news of the member name (a ready proxy).
+func tell(tb testing.TB, g *Group, name, state string) {
+	tb.Helper()
+	meta, err := Meta{Group: g.cfg.Group, Mode: "proxy", URL: "http://" + name, Ready: true}.Encode(memberlist.MetaMaxSize)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	g.set(&memberlist.Node{Name: name, Addr: net.IPv4(127, 0, 0, 1), Port: 7946, Meta: meta}, state)
+}
+
+// BenchmarkGroupOwner is Group.Owner, what every proxy miss and mirrored
+// object asks of the group, among 3, 10 and 50 members.
+func BenchmarkGroupOwner(b *testing.B) {
+	keys := make([]string, 1024)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("pool/main/r/relayd/relayd_%d.%d_amd64.deb", i/10, i%10)
+	}
+	for _, n := range []int{3, 10, 50} {
+		g := memberGroup(b, n, clock.Real{})
+		b.Run(fmt.Sprintf("members=%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				if _, ok := g.Owner(keys[i%len(keys)]); !ok {
 					b.Fatal("no owner")
 				}
 				i++

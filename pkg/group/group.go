@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"slices"
@@ -45,12 +46,15 @@ type Config struct {
 	GossipInterval time.Duration
 	// RejoinInterval retries the Join list while alone. Default 10s.
 	RejoinInterval time.Duration
+	// ForgetAfter is how long a member that left or failed stays listed
+	// (as gone) before it is forgotten. Default 10m.
+	ForgetAfter time.Duration
 }
 
 // DefaultConfig returns the LAN defaults.
 func DefaultConfig() Config {
 	return Config{Bind: ":7946", ProbeInterval: 500 * time.Millisecond, ProbeTimeout: 250 * time.Millisecond,
-		SuspicionMult: 3, GossipInterval: 100 * time.Millisecond, RejoinInterval: 10 * time.Second}
+		SuspicionMult: 3, GossipInterval: 100 * time.Millisecond, RejoinInterval: 10 * time.Second, ForgetAfter: 10 * time.Minute}
 }
 
 // Member is one relay of the group as this node sees it.
@@ -78,8 +82,12 @@ type Group struct {
 
 	mu      sync.RWMutex
 	members map[string]*Member
-	changed chan struct{} // closed and replaced on every membership change
-	down    bool          // gossip shut down
+	// all, healthy and owners are views of members sorted by name, rebuilt
+	// on every change (see rebuild): a miss asks for the owner, and must
+	// not copy and sort the group to learn it. Never modified once built,
+	// so readers share them.
+	all, healthy, owners []Member
+	down                 bool // gossip shut down
 }
 
 // New starts gossip on cfg.Bind. It does not join anyone yet (Run does).
@@ -106,12 +114,15 @@ func New(cfg Config, meta Meta, log zerolog.Logger, clk clock.Clock) (*Group, er
 	if cfg.RejoinInterval <= 0 {
 		cfg.RejoinInterval = def.RejoinInterval
 	}
+	if cfg.ForgetAfter <= 0 {
+		cfg.ForgetAfter = def.ForgetAfter
+	}
 	meta.Group = cfg.Group
 	if _, err := meta.Encode(memberlist.MetaMaxSize); err != nil {
 		return nil, err
 	}
 	g := &Group{cfg: cfg, log: log.With().Str("component", "group").Logger(), clock: clk, meta: meta,
-		members: map[string]*Member{}, changed: make(chan struct{})}
+		members: map[string]*Member{}}
 
 	host, portStr, err := net.SplitHostPort(cfg.Bind)
 	if err != nil {
@@ -169,8 +180,9 @@ func (g *Group) Addr() string {
 }
 
 // Run joins the configured members (retrying while alone) and keeps the
-// membership until ctx ends; then it leaves gracefully, so the others stop
-// sending agents here at once, and shuts gossip down.
+// membership until ctx ends, forgetting members gone for ForgetAfter; then
+// it leaves gracefully, so the others stop sending agents here at once,
+// and shuts gossip down.
 func (g *Group) Run(ctx context.Context) error {
 	defer g.shutdown()
 	t := time.NewTimer(0)
@@ -187,6 +199,7 @@ func (g *Group) Run(ctx context.Context) error {
 			return nil
 		case <-t.C:
 		}
+		g.forget()
 		next := g.cfg.RejoinInterval
 		if len(g.cfg.Join) > 0 && (g.ml.NumMembers() < 2 || (joined && !settled)) {
 			if n, err := g.ml.Join(g.cfg.Join); err != nil {
@@ -201,9 +214,6 @@ func (g *Group) Run(ctx context.Context) error {
 		t.Reset(next)
 	}
 }
-
-// Join contacts the given members now.
-func (g *Group) Join(addrs []string) (int, error) { return g.ml.Join(addrs) }
 
 // Close leaves the group and stops gossip; Run does it when its context
 // ends. Safe to call more than once.
@@ -246,27 +256,19 @@ func (g *Group) SetMeta(fn func(*Meta)) error {
 }
 
 // Members returns every member this node knows of, itself included,
-// sorted by name.
+// sorted by name. Members gone for longer than ForgetAfter are not listed.
 func (g *Group) Members() []Member {
 	g.mu.RLock()
-	out := make([]Member, 0, len(g.members))
-	for _, m := range g.members {
-		out = append(out, *m)
-	}
-	g.mu.RUnlock()
-	sortMembers(out)
-	return out
+	defer g.mu.RUnlock()
+	return slices.Clone(g.all)
 }
 
-// Healthy returns the healthy members, itself included if healthy.
+// Healthy returns the healthy members, itself included if healthy, sorted
+// by name.
 func (g *Group) Healthy() []Member {
-	var out []Member
-	for _, m := range g.Members() {
-		if m.Healthy() {
-			out = append(out, m)
-		}
-	}
-	return out
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	return slices.Clone(g.healthy)
 }
 
 // Shuffled returns the healthy members in a fresh random order.
@@ -281,30 +283,19 @@ func (g *Group) Shuffled() []Member {
 // first generation — they are not ready for agents, but fetching each
 // object once for the group is exactly their job then.
 func (g *Group) Owner(key string) (Member, bool) {
-	return Owner(g.owners(), key)
+	g.mu.RLock()
+	owners := g.owners
+	g.mu.RUnlock()
+	return Owner(owners, key)
 }
 
 // Owners ranks the members that may fetch key (see Owner): the owner
 // first, then whom the key falls to when the owner fails.
 func (g *Group) Owners(key string) []Member {
-	return Ranked(g.owners(), key)
-}
-
-func (g *Group) owners() []Member {
-	var owners []Member
-	for _, m := range g.Members() {
-		if m.Healthy() || (m.State == "alive" && m.Meta.Mode == "mirror") {
-			owners = append(owners, m)
-		}
-	}
-	return owners
-}
-
-// Changed returns a channel closed at the next membership change.
-func (g *Group) Changed() <-chan struct{} {
 	g.mu.RLock()
-	defer g.mu.RUnlock()
-	return g.changed
+	owners := g.owners
+	g.mu.RUnlock()
+	return Ranked(owners, key)
 }
 
 // Name is this node's name.
@@ -316,11 +307,43 @@ func (g *Group) set(n *memberlist.Node, state string) {
 		g.log.Warn().Err(err).Str("peer", n.Name).Msg("peer metadata unreadable")
 	}
 	g.mu.Lock()
+	defer g.mu.Unlock()
 	g.members[n.Name] = &Member{Name: n.Name, Addr: n.Address(), State: state, Meta: meta,
 		LastChange: g.clock.Now(), Self: n.Name == g.cfg.Name}
-	close(g.changed)
-	g.changed = make(chan struct{})
-	g.mu.Unlock()
+	g.rebuild()
+}
+
+// forget drops the members gone for longer than ForgetAfter: a relay
+// replaced by another name must not stay listed for good.
+func (g *Group) forget() {
+	before := g.clock.Now().Add(-g.cfg.ForgetAfter)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	n := len(g.members)
+	maps.DeleteFunc(g.members, func(_ string, m *Member) bool { return m.State == "gone" && m.LastChange.Before(before) })
+	if len(g.members) != n {
+		g.rebuild()
+	}
+}
+
+// rebuild makes the sorted views of members anew. Called with g.mu held.
+func (g *Group) rebuild() {
+	g.all = make([]Member, 0, len(g.members))
+	for _, m := range g.members {
+		g.all = append(g.all, *m)
+	}
+	slices.SortFunc(g.all, func(a, b Member) int { return strings.Compare(a.Name, b.Name) })
+	g.healthy, g.owners = nil, nil
+	for _, m := range g.all {
+		if m.Healthy() {
+			g.healthy = append(g.healthy, m)
+		}
+		// The owners are the healthy members and the mirrors that are
+		// alive but still syncing their first generation (see Owner).
+		if m.Healthy() || (m.State == "alive" && m.Meta.Mode == "mirror") {
+			g.owners = append(g.owners, m)
+		}
+	}
 }
 
 // delegate gives memberlist this node's metadata.
@@ -400,8 +423,4 @@ func (w zlogWriter) Write(p []byte) (int, error) {
 	}
 	w.l.WithLevel(lvl).Str("from", "memberlist").Msg(line)
 	return len(p), nil
-}
-
-func sortMembers(m []Member) {
-	slices.SortFunc(m, func(a, b Member) int { return strings.Compare(a.Name, b.Name) })
 }

@@ -271,3 +271,49 @@ func TestRankedFallsToTheNext(t *testing.T) {
 		}
 	}
 }
+
+// A member that left stays listed as gone for ForgetAfter, then is
+// forgotten; the owner choice never counts it.
+func TestGoneMembersForgotten(t *testing.T) {
+	t.Parallel()
+	clk := clock.NewFake(time.Unix(1700000000, 0))
+	g := memberGroup(t, 3, clk)
+	tell(t, g, "relay-02", "gone")
+	names := func(ms []Member) string {
+		var s []string
+		for _, m := range ms {
+			s = append(s, m.Name+"="+m.State)
+		}
+		return strings.Join(s, ",")
+	}
+	if got := names(g.Members()); got != "relay-00=alive,relay-01=alive,relay-02=gone" {
+		t.Fatalf("members %s", got)
+	}
+	if got := names(g.Healthy()); got != "relay-00=alive,relay-01=alive" {
+		t.Fatalf("healthy %s", got)
+	}
+	for i := range 100 {
+		key := fmt.Sprintf("k%d", i)
+		if o, _ := g.Owner(key); o.Name == "relay-02" {
+			t.Fatalf("%s owned by a gone member", key)
+		}
+		if r := g.Owners(key); len(r) != 2 {
+			t.Fatalf("%s ranked among %d members, want 2", key, len(r))
+		}
+	}
+	clk.Advance(g.cfg.ForgetAfter - time.Second)
+	g.forget()
+	if got := names(g.Members()); got != "relay-00=alive,relay-01=alive,relay-02=gone" {
+		t.Fatalf("before ForgetAfter: members %s", got)
+	}
+	clk.Advance(2 * time.Second)
+	g.forget()
+	if got := names(g.Members()); got != "relay-00=alive,relay-01=alive" {
+		t.Fatalf("after ForgetAfter: members %s", got)
+	}
+	// A forgotten member that comes back is a member again.
+	tell(t, g, "relay-02", "alive")
+	if got := names(g.Healthy()); got != "relay-00=alive,relay-01=alive,relay-02=alive" {
+		t.Fatalf("after its return: healthy %s", got)
+	}
+}

@@ -74,6 +74,7 @@ func TestWantSkipsParentsBehind(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(m.Close)
 	m.Want(2)
 	if err := m.Sync(context.Background()); err != nil {
 		t.Fatal(err)

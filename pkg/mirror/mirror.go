@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -28,6 +29,8 @@ var (
 	ErrNoCatalog = errors.New("mirror: no complete generation yet")
 	// ErrUpstreamNoCatalog: the upstream serves no catalog (a plain tree).
 	ErrUpstreamNoCatalog = errors.New("mirror: upstream has no catalog")
+	// errClosed: the mirror is closed; it downloads nothing more.
+	errClosed = errors.New("mirror: closed")
 )
 
 // Config is the mirror's behaviour.
@@ -109,7 +112,15 @@ type Mirror struct {
 	trigger chan struct{}
 	syncMu  sync.Mutex // one sync at a time
 	peers   Peers      // may be nil
-	flight  singleflight.Group
+	// flight runs one download per digest (and one catalog fetch for
+	// peers) at a time, on the mirror's lifetime: ctx, ended by Close.
+	flight   singleflight.Group
+	ctx      context.Context
+	cancel   context.CancelFunc
+	workMu   sync.Mutex
+	work     sync.WaitGroup // downloads in flight
+	closed   bool
+	rejected atomic.Int64 // catalogs refused (bad signature, rollback)
 
 	mu       sync.RWMutex
 	cur      *syncState      // the sync in flight
@@ -118,8 +129,6 @@ type Mirror struct {
 	etag     string          // of the upstream catalog, for If-None-Match
 	want     uint64          // a generation announced by the parent, not live yet
 	progress Progress
-	rejected int64
-	lastSync time.Time
 }
 
 // New builds a mirror and restores the live generation from the store.
@@ -140,6 +149,7 @@ func New(cfg Config, st Store, up Upstream, log zerolog.Logger, clk clock.Clock)
 	}
 	m := &Mirror{cfg: cfg, filter: f, store: st, up: up, log: log.With().Str("component", "mirror").Logger(),
 		clock: clk, trigger: make(chan struct{}, 1)}
+	m.ctx, m.cancel = context.WithCancel(context.Background())
 	m.progress.State = StateIdle
 	if b, err := st.GetMeta(metaCatalog); err == nil && len(b) > 0 {
 		s, err := catalog.Parse(b, cfg.PublicKey)
@@ -186,9 +196,11 @@ func (m *Mirror) Behind(g uint64) bool {
 	return true
 }
 
-// Run syncs at once, then every Interval or when triggered, until ctx ends.
-// A failed sync is retried sooner, with a backoff from 1 s up to Interval.
+// Run syncs at once, then every Interval or when triggered, until ctx ends;
+// then it closes the mirror. A failed sync is retried sooner, with a
+// backoff from 1 s up to Interval.
 func (m *Mirror) Run(ctx context.Context) error {
+	defer m.Close()
 	t := time.NewTimer(m.cfg.Settle)
 	defer t.Stop()
 	backoff := time.Duration(0)
@@ -216,14 +228,30 @@ func (m *Mirror) Run(ctx context.Context) error {
 		} else {
 			backoff = 0
 		}
-		if !t.Stop() {
-			select {
-			case <-t.C:
-			default:
-			}
-		}
-		t.Reset(next)
+		t.Reset(next) // since Go 1.23 no stale tick survives a Reset
 	}
+}
+
+// Close cancels the downloads in flight and waits for them to release
+// their files. Safe to call more than once; Run does it when it returns.
+func (m *Mirror) Close() {
+	m.cancel()
+	m.workMu.Lock()
+	m.closed = true
+	m.workMu.Unlock()
+	m.work.Wait()
+}
+
+// hold counts one more download in flight; false once the mirror is
+// closed. The caller calls m.work.Done when the download ends.
+func (m *Mirror) hold() bool {
+	m.workMu.Lock()
+	defer m.workMu.Unlock()
+	if m.closed {
+		return false
+	}
+	m.work.Add(1)
+	return true
 }
 
 // Live returns the complete generation served, or nil.
@@ -241,49 +269,61 @@ func (m *Mirror) Ready() error {
 	return nil
 }
 
-// Expect gives the digest the live generation lists for key (for the proxy
-// cache to verify fills and skip revalidation).
-func (m *Mirror) Expect(key string) (digest.Digest, int64, bool) {
+// Expect gives the live generation's entry for key and that generation
+// (for the proxy cache to verify fills and skip revalidation).
+func (m *Mirror) Expect(key string) (catalog.Object, uint64, bool) {
 	c := m.Live()
 	if c == nil {
-		return digest.Digest{}, 0, false
+		return catalog.Object{}, 0, false
 	}
 	o, ok := c.Lookup(key)
-	return o.Digest, o.Size, ok
-}
-
-// Generation is the live generation, 0 before the first.
-func (m *Mirror) Generation() uint64 {
-	if c := m.Live(); c != nil {
-		return c.Generation
-	}
-	return 0
+	return o, c.Generation, ok
 }
 
 // Covers reports whether key is one the mirror serves from disk.
 func (m *Mirror) Covers(key string) bool {
-	if !m.cfg.Serve || !m.filter.Match(key) {
-		return false
-	}
-	_, _, ok := m.Expect(key)
+	_, _, ok := m.covered(key)
 	return ok
+}
+
+// covered looks key up in the live generation when the mirror serves it.
+func (m *Mirror) covered(key string) (catalog.Object, *catalog.Signed, bool) {
+	if !m.cfg.Serve || !m.filter.Match(key) {
+		return catalog.Object{}, nil, false
+	}
+	c := m.Live()
+	if c == nil {
+		return catalog.Object{}, nil, false
+	}
+	o, ok := c.Lookup(key)
+	return o, c, ok
 }
 
 // Get serves key from the live generation.
 func (m *Mirror) Get(_ context.Context, key string) (*object.Object, error) {
-	c := m.Live()
-	if c == nil {
+	if m.Live() == nil {
 		return nil, ErrNoCatalog
 	}
-	o, ok := c.Lookup(key)
-	if !ok || !m.filter.Match(key) {
+	obj, ok, err := m.Open(key)
+	if !ok {
 		return nil, fmt.Errorf("%w: %s", ErrNotFound, key)
 	}
-	obj, err := m.blobObject(key, o.Digest, c.Published)
-	if err != nil {
-		return nil, fmt.Errorf("mirror: %s listed in generation %d but its blob is missing: %w", key, c.Generation, err)
+	return obj, err
+}
+
+// Open serves key from the live generation if the mirror covers it (see
+// Covers); ok is false when it does not, for the caller to get key
+// elsewhere. One catalog lookup either way.
+func (m *Mirror) Open(key string) (obj *object.Object, ok bool, err error) {
+	o, c, ok := m.covered(key)
+	if !ok {
+		return nil, false, nil
 	}
-	return obj, nil
+	obj, err = m.blobObject(key, o.Digest, c.Published)
+	if err != nil {
+		return nil, true, fmt.Errorf("mirror: %s listed in generation %d but its blob is missing: %w", key, c.Generation, err)
+	}
+	return obj, true, nil
 }
 
 // blobHeader is the shared, read-only header of mirrored objects.

@@ -17,6 +17,7 @@ import (
 
 	"github.com/relayd/relayd/pkg/catalog"
 	"github.com/relayd/relayd/pkg/clock"
+	"github.com/relayd/relayd/pkg/digest"
 	"github.com/relayd/relayd/pkg/hierarchy"
 	. "github.com/relayd/relayd/pkg/mirror"
 	"github.com/relayd/relayd/pkg/origin"
@@ -36,6 +37,7 @@ type testOrigin struct {
 	mu     sync.Mutex
 	gets   map[string]int
 	ranges map[string][]string
+	holds  map[string]chan struct{} // path → requests wait until it is closed
 }
 
 func newTestOrigin(t *testing.T, files map[string][]byte) *testOrigin {
@@ -44,7 +46,8 @@ func newTestOrigin(t *testing.T, files map[string][]byte) *testOrigin {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := &testOrigin{t: t, tree: t.TempDir(), priv: priv, pub: pub, gets: map[string]int{}, ranges: map[string][]string{}}
+	o := &testOrigin{t: t, tree: t.TempDir(), priv: priv, pub: pub, gets: map[string]int{}, ranges: map[string][]string{},
+		holds: map[string]chan struct{}{}}
 	for p, b := range files {
 		o.write(p, b)
 	}
@@ -61,7 +64,15 @@ func newTestOrigin(t *testing.T, files map[string][]byte) *testOrigin {
 		if rg := r.Header.Get("Range"); rg != "" {
 			o.ranges[r.URL.Path] = append(o.ranges[r.URL.Path], rg)
 		}
+		hold := o.holds[r.URL.Path]
 		o.mu.Unlock()
+		if hold != nil {
+			select {
+			case <-hold:
+			case <-r.Context().Done():
+				return
+			}
+		}
 		h.ServeHTTP(w, r)
 	}))
 	t.Cleanup(o.srv.Close)
@@ -84,6 +95,19 @@ func (o *testOrigin) publish() uint64 {
 		o.t.Fatal(err)
 	}
 	return r.Catalog.Generation
+}
+
+// hold makes requests for p wait until the returned function is called
+// (or the test ends).
+func (o *testOrigin) hold(p string) (release func()) {
+	ch := make(chan struct{})
+	o.mu.Lock()
+	o.holds["/"+p] = ch
+	o.mu.Unlock()
+	var once sync.Once
+	release = func() { once.Do(func() { close(ch) }) }
+	o.t.Cleanup(release)
+	return release
 }
 
 func (o *testOrigin) count(p string) int {
@@ -142,7 +166,10 @@ func newMirror(t *testing.T, o *testOrigin, dir string, mod func(*Config)) *fixt
 		t.Fatal(err)
 	}
 	f := &fixture{m: m, store: st, dir: dir}
-	t.Cleanup(func() { st.Close() })
+	t.Cleanup(func() {
+		m.Close() // its downloads end before the store closes
+		st.Close()
+	})
 	return f
 }
 
@@ -284,13 +311,19 @@ func TestRejectsBadSignatureAndRollback(t *testing.T) {
 	}
 	// A catalog signed with another key.
 	_, other, _ := ed25519.GenerateKey(nil)
-	forged, _ := catalog.Sign(&catalog.Catalog{Generation: 99}, other)
+	forged, err := catalog.Sign(&catalog.Catalog{Generation: 99}, other)
+	if err != nil {
+		t.Fatal(err)
+	}
 	o.write("-/catalog", forged)
 	if err := f.m.Sync(ctx); !errors.Is(err, catalog.ErrBadSignature) {
 		t.Fatalf("forged: %v", err)
 	}
 	// A genuine but older catalog.
-	old, _ := catalog.Sign(&catalog.Catalog{Generation: 1}, o.priv)
+	old, err := catalog.Sign(&catalog.Catalog{Generation: 1}, o.priv)
+	if err != nil {
+		t.Fatal(err)
+	}
 	o.write("-/catalog", old)
 	if err := f.m.Sync(ctx); !errors.Is(err, catalog.ErrRollback) {
 		t.Fatalf("rollback: %v", err)
@@ -368,7 +401,7 @@ func TestRestartKeepsGenerationAndResumesPartial(t *testing.T) {
 	}
 }
 
-func catalogDigest(t *testing.T, o *testOrigin, p string) (d interface{ Hex() string }) {
+func catalogDigest(t *testing.T, o *testOrigin, p string) digest.Digest {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(o.tree, "-", "catalog"))
 	if err != nil {

@@ -44,16 +44,53 @@ const (
 // BlobPath is the peer endpoint's key for a blob: /-/blob/<hex>?path=….
 func BlobPath(d digest.Digest) string { return "-/blob/" + d.Hex() }
 
-// fetchObject downloads o: from its owner in the group when that is
-// another relay (or the next in rank when it fails); when this relay's
-// turn comes, from a member that already stores it, else from the
-// upstream. Every path verifies the digest
-// before the object counts.
-func (m *Mirror) fetchObject(ctx context.Context, o catalog.Object, st *syncState) error {
-	if m.peers == nil {
-		return m.ensure(ctx, o, st)
+// obtain makes sure the blob of o is stored, downloading it if not:
+// once at a time per digest, however many syncs and peers ask, and in one
+// partial file (a second writer would corrupt it). The download runs on
+// the mirror's lifetime, not the caller's: a peer that gives up must not
+// fail this relay's sync, nor the sync's end a peer's request. The caller
+// waits until the blob is stored or ctx ends.
+//
+// A download started by a sync goes through the group (see fromGroup); one
+// started for a peer (Blob), which asks because this relay owns the
+// object, goes upstream. Whoever asks while it runs shares it. fromPeer
+// reports whether the bytes came from a peer.
+func (m *Mirror) obtain(ctx context.Context, o catalog.Object, st *syncState, viaGroup bool) (fromPeer bool, err error) {
+	if m.store.Has(o.Digest) {
+		return false, nil
 	}
-	fromPeer := func(base string, storedOnly bool) error {
+	ch := m.flight.DoChan(o.Digest.Hex(), func() (any, error) {
+		if !m.hold() {
+			return false, errClosed
+		}
+		defer m.work.Done()
+		if m.store.Has(o.Digest) { // stored while the caller looked
+			return false, nil
+		}
+		if viaGroup && m.peers != nil {
+			return m.fromGroup(m.ctx, o, st)
+		}
+		return false, m.fromUpstream(m.ctx, o, st)
+	})
+	select {
+	case r := <-ch:
+		fromPeer, _ := r.Val.(bool)
+		return fromPeer, r.Err
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+}
+
+// fromGroup downloads o from its owner in the group when that is another
+// relay (or the next in rank when it fails); when this relay's turn
+// comes, from a member that already stores it, else from the upstream.
+// Every path verifies the digest before the object counts.
+//
+// Only members ranked above this relay are asked to fetch (the others
+// only for what they store), so relays that agree on the membership never
+// wait on each other in a circle.
+func (m *Mirror) fromGroup(ctx context.Context, o catalog.Object, st *syncState) (fromPeer bool, err error) {
+	fromPeerAt := func(base string, storedOnly bool) error {
 		return m.download(ctx, o, st, func(hdr http.Header) (*http.Response, error) {
 			hdr.Set(BlobPathHeader, o.Path)
 			if storedOnly {
@@ -66,41 +103,29 @@ func (m *Mirror) fetchObject(ctx context.Context, o catalog.Object, st *syncStat
 	// and the group has not noticed yet), the next in rank, which every
 	// member computes alike, so the object still crosses the WAN once.
 	for _, base := range m.peers.Owners(o.Path) {
-		err := fromPeer(base, false)
+		err := fromPeerAt(base, false)
 		if err == nil {
-			st.fromPeers.Add(1)
-			return nil
+			return true, nil
 		}
 		m.log.Warn().Err(err).Str("path", o.Path).Str("peer", base).Msg("peer could not provide the object; trying the next")
 	}
 	for _, base := range m.peers.Others() {
-		if fromPeer(base, true) == nil {
-			st.fromPeers.Add(1)
-			return nil
+		if fromPeerAt(base, true) == nil {
+			return true, nil
 		}
 	}
-	return m.ensure(ctx, o, st)
+	return false, m.fromUpstream(ctx, o, st)
 }
 
-// ensure downloads o from the upstream once, however many syncs and peers
-// ask for it at the same time.
-func (m *Mirror) ensure(ctx context.Context, o catalog.Object, st *syncState) error {
-	if m.store.Has(o.Digest) {
-		return nil
-	}
-	_, err, _ := m.flight.Do(o.Digest.Hex(), func() (any, error) {
-		if m.store.Has(o.Digest) {
-			return nil, nil
+// fromUpstream downloads o from the upstream, from a parent that has the
+// generation st works on live.
+func (m *Mirror) fromUpstream(ctx context.Context, o catalog.Object, st *syncState) error {
+	return m.download(ctx, o, st, func(hdr http.Header) (*http.Response, error) {
+		if st.generation > 0 {
+			hdr.Set(catalog.GenerationHeader, strconv.FormatUint(st.generation, 10))
 		}
-		return nil, m.download(ctx, o, st, func(hdr http.Header) (*http.Response, error) {
-			if st.generation > 0 {
-				// Only from a parent that has this generation live.
-				hdr.Set(catalog.GenerationHeader, strconv.FormatUint(st.generation, 10))
-			}
-			return m.up.Fetch(ctx, o.Path, hdr)
-		})
+		return m.up.Fetch(ctx, o.Path, hdr)
 	})
-	return err
 }
 
 // Blob serves the blob d to a group peer that is syncing: from disk, or,
@@ -114,8 +139,14 @@ func (m *Mirror) Blob(ctx context.Context, d digest.Digest, path string, storedO
 		o, ok := m.listed(d, path)
 		if !ok {
 			// A peer syncing a generation this relay has not seen yet:
-			// look at the upstream catalog now (once for all asking).
-			_, _, _ = m.flight.Do("catalog", func() (any, error) { return m.fetchCatalog(ctx) })
+			// look at the upstream catalog now (once for all asking, and
+			// to the end even if this peer gives up).
+			ch := m.flight.DoChan("catalog", func() (any, error) { return m.fetchCatalog(m.ctx) })
+			select {
+			case <-ch:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
 			if o, ok = m.listed(d, path); !ok {
 				return nil, fmt.Errorf("%w: %s is not listed with %s", ErrNotFound, path, d)
 			}
@@ -123,7 +154,7 @@ func (m *Mirror) Blob(ctx context.Context, d digest.Digest, path string, storedO
 		m.mu.RLock()
 		gen := m.upstream.Generation
 		m.mu.RUnlock()
-		if err := m.ensure(ctx, o, &syncState{generation: gen}); err != nil {
+		if _, err := m.obtain(ctx, o, &syncState{generation: gen}, false); err != nil {
 			return nil, err
 		}
 	}

@@ -68,7 +68,7 @@ func (m *Mirror) Progress() Progress {
 		p.Errors = st.errors.Load()
 		p.ObjectsFromPeers = st.fromPeers.Load()
 	}
-	p.RejectedCatalogs = atomic.LoadInt64(&m.rejected)
+	p.RejectedCatalogs = m.rejected.Load()
 	if p.State == StateSyncing && !p.Started.IsZero() {
 		if secs := m.clock.Now().Sub(p.Started).Seconds(); secs > 0 {
 			p.RateBytesPerSec = float64(p.BytesFetched) / secs
@@ -100,7 +100,7 @@ func (m *Mirror) Sync(ctx context.Context) error {
 		return nil
 	}
 	if live != nil && c.Generation < live.Generation {
-		atomic.AddInt64(&m.rejected, 1)
+		m.rejected.Add(1)
 		err := fmt.Errorf("%w: upstream offers %d, live is %d", catalog.ErrRollback, c.Generation, live.Generation)
 		m.log.Error().Err(err).Msg("catalog rejected")
 		m.setFailed(err)
@@ -152,7 +152,11 @@ func (m *Mirror) Sync(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return nil
 			}
-			if err := m.fetchObject(ctx, o, st); err != nil {
+			fromPeer, err := m.obtain(ctx, o, st, true)
+			if fromPeer {
+				st.fromPeers.Add(1)
+			}
+			if err != nil {
 				st.errors.Add(1)
 				m.log.Warn().Err(err).Str("path", o.Path).Msg("download failed")
 				errMu.Lock()
@@ -291,7 +295,7 @@ func (m *Mirror) fetchCatalog(ctx context.Context) (*catalog.Signed, error) {
 	}
 	c, err := catalog.Parse(b, m.cfg.PublicKey)
 	if err != nil {
-		atomic.AddInt64(&m.rejected, 1)
+		m.rejected.Add(1)
 		m.log.Error().Err(err).Msg("upstream catalog rejected; the live generation stays")
 		return nil, err
 	}

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -244,7 +245,7 @@ func (n *Node) Prefetch(paths, include []string) (any, error) {
 		p.mu.Unlock()
 		return nil, &server.Error{Status: http.StatusConflict, Code: "busy", Msg: "a prefetch is running; follow it at GET /v1/cache/prefetch"}
 	}
-	p.status = PrefetchStatus{Running: true, Queued: len(keys), Started: time.Now()}
+	p.status = PrefetchStatus{Running: true, Queued: len(keys), Started: n.clk.Now()}
 	st := p.status
 	p.mu.Unlock()
 	go n.runPrefetch(keys)
@@ -274,7 +275,7 @@ func (n *Node) runPrefetch(keys []string) {
 	}
 	_ = g.Wait()
 	n.prefetch.mu.Lock()
-	n.prefetch.status.Running, n.prefetch.status.Finished = false, time.Now()
+	n.prefetch.status.Running, n.prefetch.status.Finished = false, n.clk.Now()
 	s := n.prefetch.status
 	n.prefetch.mu.Unlock()
 	n.log.Info().Int("done", s.Done).Int("failed", s.Failed).Msg("prefetch finished")
@@ -288,13 +289,9 @@ func (n *Node) warm(ctx context.Context, key string) error {
 		return err
 	}
 	defer obj.Close()
-	_, err = obj.Body.CopyTo(ctx, discard{}, 0, -1)
+	_, err = obj.Body.CopyTo(ctx, io.Discard, 0, -1)
 	return err
 }
-
-type discard struct{}
-
-func (discard) Write(p []byte) (int, error) { return len(p), nil }
 
 // PrefetchProgress is GET /v1/cache/prefetch.
 func (n *Node) PrefetchProgress() any {

@@ -11,6 +11,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -40,7 +41,9 @@ var Version = "dev"
 type Node struct {
 	cfg   Config
 	log   zerolog.Logger
+	clk   clock.Clock
 	start time.Time
+	gen   atomic.Uint64 // the catalog generation served (see announce)
 
 	store   *store.Store      // proxy and mirror mode
 	cache   *proxycache.Cache // proxy mode
@@ -80,7 +83,7 @@ func New(cfg Config, log zerolog.Logger, clk clock.Clock) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	n := &Node{cfg: cfg, log: log.With().Str("node", cfg.Node).Logger(), start: clk.Now(), reg: prometheus.NewRegistry(), conns: newConns(),
+	n := &Node{cfg: cfg, log: log.With().Str("node", cfg.Node).Logger(), clk: clk, start: clk.Now(), reg: prometheus.NewRegistry(), conns: newConns(),
 		events: events.NewHub(), tree: hierarchy.NewTree(3*cfg.ReportInterval, clk), reportNow: make(chan struct{}, 1),
 		closing: make(chan struct{})}
 	if cfg.TLS != (tlsconf.Files{}) {
@@ -131,7 +134,7 @@ func New(cfg Config, log zerolog.Logger, clk clock.Clock) (*Node, error) {
 			content.Catalog = func(ctx context.Context) (*object.Object, error) { return n.cache.Get(ctx, catalog.File) }
 		}
 	}
-	n.registerMetrics()
+	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), (*metrics)(n))
 	n.content = server.NewContent(content, n.log.With().Str("component", "content").Logger())
 	n.contentSrv = n.newContentServer()
 	if n.tls != nil && n.tls.Serving() {
@@ -326,6 +329,9 @@ func (n *Node) closeParts() {
 	if n.group != nil {
 		n.group.Close()
 	}
+	if n.mirror != nil {
+		n.mirror.Close()
+	}
 	if n.cache != nil {
 		n.cache.Close()
 	}
@@ -414,8 +420,13 @@ func (b background) Fetch(ctx context.Context, key string, hdr http.Header) (*ht
 // mirror's objects, the mirrored kinds of a proxy), the proxy cache the
 // rest.
 func (n *Node) Get(ctx context.Context, key string) (*object.Object, error) {
-	if n.mirror != nil && (n.cache == nil || n.mirror.Covers(key)) {
+	switch {
+	case n.cache == nil:
 		return n.mirror.Get(ctx, key)
+	case n.mirror != nil:
+		if obj, ok, err := n.mirror.Open(key); ok {
+			return obj, err
+		}
 	}
 	return n.cache.Get(ctx, key)
 }
@@ -506,7 +517,7 @@ func (n *Node) refusedLoop(err error) {
 
 func (n *Node) status() any {
 	s := Status{Node: n.cfg.Node, Group: n.cfg.Group, Mode: n.cfg.Mode, Version: Version,
-		Uptime: time.Since(n.start).Round(time.Second).String(), Upstream: n.cfg.Upstream.Upstreams,
+		Uptime: n.clk.Now().Sub(n.start).Round(time.Second).String(), Upstream: n.cfg.Upstream.Upstreams,
 		Fallback: n.cfg.Upstream.Fallback, Serving: n.content.Serving(), Generation: n.generation()}
 	s.Agents, s.Children = n.events.Count()
 	if n.store != nil {
@@ -538,86 +549,119 @@ func (n *Node) status() any {
 	return s
 }
 
-// requestsHelp describes relayd_requests_total, whose result label is hit,
-// miss, stale, revalidated, peer (fills from the group's owner) or error
-// (an error status).
-const requestsHelp = "Object requests by result."
+// metrics is the node as a Prometheus collector: a scrape reads each
+// source once (the counters of cache, store, mirror, upstream, group and
+// content port) and reports what it read. The fill latency histogram is
+// registered apart (openRelay).
+type metrics Node
 
-func (n *Node) registerMetrics() {
-	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	counter := func(name, help string, f func() float64) {
-		n.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "relayd", Name: name, Help: help}, f))
+var _ prometheus.Collector = (*metrics)(nil)
+
+// desc is a relayd_* series of the exposition; vtype says whether it
+// counts or gauges.
+type desc struct {
+	*prometheus.Desc
+	vtype prometheus.ValueType
+}
+
+func newDesc(name, help string, vtype prometheus.ValueType, labels ...string) desc {
+	return desc{prometheus.NewDesc("relayd_"+name, help, labels, nil), vtype}
+}
+
+// The series; operations.md lists them. Which of them a node reports
+// depends on what it runs (a store, a cache, a mirror, a group).
+var (
+	mGeneration        = newDesc("generation", "Catalog generation this node serves (0: none).", prometheus.GaugeValue)
+	mAgents            = newDesc("agents_connected", "Agents holding an event stream open.", prometheus.GaugeValue)
+	mChildren          = newDesc("children_connected", "Child relays holding an event stream open.", prometheus.GaugeValue)
+	mFailovers         = newDesc("upstream_failovers_total", "Upstream requests that moved on from a failed parent.", prometheus.CounterValue)
+	mResumes           = newDesc("upstream_resumes_total", "Transfers resumed with Range on another parent after breaking.", prometheus.CounterValue)
+	mFallbacks         = newDesc("upstream_fallbacks_total", "Requests sent to the fallback because every parent failed.", prometheus.CounterValue)
+	mEvictions         = newDesc("evictions_total", "Blobs evicted to stay within the quota.", prometheus.CounterValue)
+	mStoreBytes        = newDesc("store_bytes", "Bytes of stored blobs.", prometheus.GaugeValue)
+	mStoreBlobs        = newDesc("store_blobs", "Stored blobs.", prometheus.GaugeValue)
+	mBytesServed       = newDesc("bytes_served_total", "Body bytes of object responses.", prometheus.CounterValue)
+	mGroupMembers      = newDesc("group_members", "Members of this relay's group by state.", prometheus.GaugeValue, "state")
+	mMirrorTarget      = newDesc("mirror_target_generation", "Generation the mirror syncs toward (the upstream's newest).", prometheus.GaugeValue)
+	mMirrorLag         = newDesc("mirror_lag_generations", "Generations the live one is behind the upstream's newest.", prometheus.GaugeValue)
+	mMirrorObjectsDone = newDesc("mirror_objects_done", "Objects of the generation in sync that are on disk.", prometheus.GaugeValue)
+	mMirrorObjects     = newDesc("mirror_objects_total", "Objects of the generation in sync.", prometheus.GaugeValue)
+	// mRequests's result label is hit, miss, stale, revalidated, peer
+	// (fills from the group's owner) or error (an error status).
+	mRequests      = newDesc("requests_total", "Object requests by result.", prometheus.CounterValue, "result")
+	mUpstreamBytes = newDesc("upstream_bytes_total", "Bytes fetched from upstream (the WAN).", prometheus.CounterValue)
+	mPeerBytes     = newDesc("peer_bytes_total", "Bytes fetched from other relays of the group (the LAN).", prometheus.CounterValue)
+	mFills         = newDesc("fills_total", "Upstream fills started.", prometheus.CounterValue)
+	mFillErrors    = newDesc("fill_errors_total", "Upstream fills that failed.", prometheus.CounterValue)
+	mCoalesced     = newDesc("coalesced_total", "Requests that joined a fill in flight.", prometheus.CounterValue)
+)
+
+// Describe sends every series the node may report.
+func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []desc{mGeneration, mAgents, mChildren, mFailovers, mResumes, mFallbacks, mEvictions, mStoreBytes,
+		mStoreBlobs, mBytesServed, mGroupMembers, mMirrorTarget, mMirrorLag, mMirrorObjectsDone, mMirrorObjects, mRequests,
+		mUpstreamBytes, mPeerBytes, mFills, mFillErrors, mCoalesced} {
+		ch <- d.Desc
 	}
-	gauge := func(name, help string, f func() float64) {
-		n.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "relayd", Name: name, Help: help}, f))
+}
+
+// Collect reads each source once and sends the values.
+func (m *metrics) Collect(ch chan<- prometheus.Metric) {
+	n := (*Node)(m)
+	emit := func(d desc, v int64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d.Desc, d.vtype, float64(v), labels...)
 	}
-	gauge("generation", "Catalog generation this node serves (0: none).", func() float64 { return float64(n.generation()) })
-	gauge("agents_connected", "Agents holding an event stream open.", func() float64 { a, _ := n.events.Count(); return float64(a) })
-	gauge("children_connected", "Child relays holding an event stream open.", func() float64 { _, r := n.events.Count(); return float64(r) })
-	if up := n.up; up != nil {
-		counter("upstream_failovers_total", "Upstream requests that moved on from a failed parent.", func() float64 { return float64(up.Stats().Failovers) })
-		counter("upstream_resumes_total", "Transfers resumed with Range on another parent after breaking.", func() float64 { return float64(up.Stats().Resumes) })
-		counter("upstream_fallbacks_total", "Requests sent to the fallback because every parent failed.", func() float64 { return float64(up.Stats().Fallbacks) })
+	emit(mGeneration, int64(n.generation()))
+	agents, children := n.events.Count()
+	emit(mAgents, int64(agents))
+	emit(mChildren, int64(children))
+	emit(mBytesServed, n.content.BytesServed())
+	emit(mRequests, n.content.Failed(), "error")
+	if n.up != nil {
+		s := n.up.Stats()
+		emit(mFailovers, s.Failovers)
+		emit(mResumes, s.Resumes)
+		emit(mFallbacks, s.Fallbacks)
 	}
-	if st := n.store; st != nil {
-		counter("evictions_total", "Blobs evicted to stay within the quota.", func() float64 { return float64(st.Stats().Evictions) })
-		gauge("store_bytes", "Bytes of stored blobs.", func() float64 { return float64(st.Stats().Bytes) })
-		gauge("store_blobs", "Stored blobs.", func() float64 { return float64(st.Stats().Blobs) })
+	if n.store != nil {
+		s := n.store.Stats()
+		emit(mEvictions, s.Evictions)
+		emit(mStoreBytes, s.Bytes)
+		emit(mStoreBlobs, int64(s.Blobs))
 	}
-	counter("bytes_served_total", "Body bytes of object responses.", func() float64 { return float64(n.content.BytesServed()) })
-	n.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
-		Namespace: "relayd", Name: "requests_total", Help: requestsHelp,
-		ConstLabels: prometheus.Labels{"result": "error"},
-	}, func() float64 { return float64(n.content.Failed()) }))
-	if g := n.group; g != nil {
-		for _, state := range []string{"alive", "gone"} {
-			n.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-				Namespace: "relayd", Name: "group_members", Help: "Members of this relay's group by state.",
-				ConstLabels: prometheus.Labels{"state": state},
-			}, func() float64 {
-				k := 0
-				for _, m := range g.Members() {
-					if m.State == state {
-						k++
-					}
-				}
-				return float64(k)
-			}))
+	if n.group != nil {
+		var alive, gone int64
+		for _, mb := range n.group.Members() {
+			switch mb.State {
+			case "alive":
+				alive++
+			case "gone":
+				gone++
+			}
 		}
+		emit(mGroupMembers, alive, "alive")
+		emit(mGroupMembers, gone, "gone")
 	}
-	if m := n.mirror; m != nil {
-		gauge("mirror_target_generation", "Generation the mirror syncs toward (the upstream's newest).", func() float64 { return float64(m.Progress().Target) })
-		gauge("mirror_lag_generations", "Generations the live one is behind the upstream's newest.", func() float64 {
-			p := m.Progress()
-			return float64(max(p.Target, p.Generation) - p.Generation)
-		})
-		gauge("mirror_objects_done", "Objects of the generation in sync that are on disk.", func() float64 { return float64(m.Progress().ObjectsDone) })
-		gauge("mirror_objects_total", "Objects of the generation in sync.", func() float64 { return float64(m.Progress().ObjectsTotal) })
+	if n.mirror != nil {
+		p := n.mirror.Progress()
+		emit(mMirrorTarget, int64(p.Target))
+		emit(mMirrorLag, int64(max(p.Target, p.Generation)-p.Generation))
+		emit(mMirrorObjectsDone, p.ObjectsDone)
+		emit(mMirrorObjects, p.ObjectsTotal)
 	}
-	if n.cache == nil {
-		return
+	if n.cache != nil {
+		s := n.cache.Stats()
+		emit(mRequests, s.Hits, "hit")
+		emit(mRequests, s.Misses, "miss")
+		emit(mRequests, s.Stale, "stale")
+		emit(mRequests, s.Revalidated, "revalidated")
+		emit(mRequests, s.PeerFills, "peer")
+		emit(mUpstreamBytes, s.UpstreamBytes)
+		emit(mPeerBytes, s.PeerBytes)
+		emit(mFills, s.Fills)
+		emit(mFillErrors, s.FillErrors)
+		emit(mCoalesced, s.Coalesced)
 	}
-	c := n.cache
-	for _, r := range []struct {
-		result string
-		f      func(proxycache.Stats) int64
-	}{
-		{"hit", func(s proxycache.Stats) int64 { return s.Hits }},
-		{"miss", func(s proxycache.Stats) int64 { return s.Misses }},
-		{"stale", func(s proxycache.Stats) int64 { return s.Stale }},
-		{"revalidated", func(s proxycache.Stats) int64 { return s.Revalidated }},
-		{"peer", func(s proxycache.Stats) int64 { return s.PeerFills }},
-	} {
-		n.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Namespace: "relayd", Name: "requests_total", Help: requestsHelp,
-			ConstLabels: prometheus.Labels{"result": r.result},
-		}, func() float64 { return float64(r.f(c.Stats())) }))
-	}
-	counter("upstream_bytes_total", "Bytes fetched from upstream (the WAN).", func() float64 { return float64(c.Stats().UpstreamBytes) })
-	counter("peer_bytes_total", "Bytes fetched from other relays of the group (the LAN).", func() float64 { return float64(c.Stats().PeerBytes) })
-	counter("fills_total", "Upstream fills started.", func() float64 { return float64(c.Stats().Fills) })
-	counter("fill_errors_total", "Upstream fills that failed.", func() float64 { return float64(c.Stats().FillErrors) })
-	counter("coalesced_total", "Requests that joined a fill in flight.", func() float64 { return float64(c.Stats().Coalesced) })
 }
 
 func readToken(path string) (string, error) {

@@ -24,6 +24,7 @@ const catalogPoll = 250 * time.Millisecond
 
 // announce tells the children and agents that generation g is live here.
 func (n *Node) announce(g events.Generation) {
+	n.gen.Store(g.Generation)
 	if err := n.events.PublishJSON(events.KindCatalog, g); err != nil {
 		n.log.Error().Err(err).Msg("announce generation")
 		return
@@ -126,7 +127,7 @@ func findGroup(r hierarchy.Report, group string) (string, bool) {
 // selfReport describes this relay, with its children's reports when
 // subtree is set.
 func (n *Node) selfReport(subtree bool) hierarchy.Report {
-	r := hierarchy.Report{Group: n.cfg.Group, Node: n.cfg.Node, Mode: n.cfg.Mode, URL: n.url, Ready: true, Sent: time.Now()}
+	r := hierarchy.Report{Group: n.cfg.Group, Node: n.cfg.Node, Mode: n.cfg.Mode, URL: n.url, Ready: true, Sent: n.clk.Now()}
 	r.Generation = n.generation()
 	if err := n.ready(); err != nil {
 		r.Ready, r.Problem = false, err.Error()
@@ -149,21 +150,9 @@ func (n *Node) selfReport(subtree bool) hierarchy.Report {
 	return r
 }
 
-// generation is the catalog generation this node serves; 0 if none.
-func (n *Node) generation() uint64 {
-	if n.mirror != nil {
-		if c := n.mirror.Live(); c != nil {
-			return c.Generation
-		}
-		return 0
-	}
-	if ev, ok := n.events.Latest(events.KindCatalog); ok {
-		if g, err := events.ParseGeneration(ev); err == nil {
-			return g.Generation
-		}
-	}
-	return 0
-}
+// generation is the catalog generation this node serves (the last it
+// announced); 0 if none.
+func (n *Node) generation() uint64 { return n.gen.Load() }
 
 // tree is /v1/tree: this relay's group (first hand: itself, and its
 // peers as gossip knows them) and the groups below it.
@@ -179,7 +168,7 @@ func (n *Node) treeView() any {
 				Generation: m.Meta.Generation, Ready: m.State == "alive" && m.Meta.Ready, Problem: problem(m.State, m.Meta.Ready)})
 		}
 	}
-	return hierarchy.View(n.cfg.Group, members, n.tree.Children(), time.Now())
+	return hierarchy.View(n.cfg.Group, members, n.tree.Children(), n.clk.Now())
 }
 
 func problem(state string, ready bool) string {

@@ -34,6 +34,7 @@ var ErrNotFound = errors.New("origin: not found")
 type Origin struct {
 	root     *os.Root
 	sendfile bool
+	escapes  error // os.Root's error for a path leaving the root (see escapeError)
 }
 
 // New opens dir. sendfile selects how file bytes are copied (see
@@ -46,7 +47,23 @@ func New(dir string, sendfile bool) (*Origin, error) {
 	if err != nil {
 		return nil, fmt.Errorf("origin: open root: %w", err)
 	}
-	return &Origin{root: r, sendfile: sendfile}, nil
+	return &Origin{root: r, sendfile: sendfile, escapes: escapeError(r)}, nil
+}
+
+// escapeError returns the error os.Root gives for a path that leaves the
+// root (through a symlink, say). os does not export it; an absolute path
+// draws it before any file is touched.
+func escapeError(r *os.Root) error {
+	f, err := r.Open("/")
+	if err == nil {
+		f.Close()
+		return nil
+	}
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return nil
 }
 
 // Close releases the directory.
@@ -62,7 +79,7 @@ func (o *Origin) Catalog(ctx context.Context) (*object.Object, error) {
 func (o *Origin) Get(_ context.Context, key string) (*object.Object, error) {
 	f, err := o.root.Open(filepath.FromSlash(key))
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) || isEscape(err) {
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) || o.isEscape(err) {
 			return nil, fmt.Errorf("%w: %s", ErrNotFound, key)
 		}
 		return nil, fmt.Errorf("origin: open %s: %w", key, err)
@@ -93,9 +110,8 @@ func (o *Origin) Get(_ context.Context, key string) (*object.Object, error) {
 
 // isEscape reports os.Root's refusal of a path leaving the root (through a
 // symlink); such a key simply does not exist here.
-func isEscape(err error) bool {
-	var pe *fs.PathError
-	return errors.As(err, &pe) && pe.Err != nil && pe.Err.Error() == "path escapes from parent"
+func (o *Origin) isEscape(err error) bool {
+	return o.escapes != nil && errors.Is(err, o.escapes)
 }
 
 // Published describes the catalog file an origin serves.

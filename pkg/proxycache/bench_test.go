@@ -7,15 +7,15 @@ import (
 	"testing"
 
 	"github.com/relayd/relayd/pkg/object"
+	"github.com/relayd/relayd/pkg/units"
 )
 
 // BenchmarkHit is the cache's share of a hit: index lookup, freshness,
 // opening the blob and copying it to a writer.
 func BenchmarkHit(b *testing.B) {
 	for _, size := range []int{4 << 10, 1 << 20} {
-		b.Run(sizeName(size), func(b *testing.B) {
-			t := &testing.T{}
-			f := newFixture(t, DefaultConfig(), 0)
+		b.Run(units.Bytes(size).String(), func(b *testing.B) {
+			f := newFixture(b, DefaultConfig(), 0)
 			body := randomBytes(size, 1)
 			f.up.set("/o", &upObject{body: body, header: http.Header{"Cache-Control": {"max-age=86400"}}})
 			obj, err := f.cache.Get(context.Background(), "o")
@@ -39,18 +39,4 @@ func BenchmarkHit(b *testing.B) {
 			})
 		})
 	}
-}
-
-func sizeName(n int) string {
-	if n >= 1<<20 {
-		return itoa(n>>20) + "MiB"
-	}
-	return itoa(n>>10) + "KiB"
-}
-
-func itoa(n int) string {
-	if n < 10 {
-		return string(rune('0' + n))
-	}
-	return itoa(n/10) + string(rune('0'+n%10))
 }

@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
 
+	"github.com/relayd/relayd/pkg/catalog"
 	"github.com/relayd/relayd/pkg/clock"
 	"github.com/relayd/relayd/pkg/digest"
 	"github.com/relayd/relayd/pkg/hops"
@@ -83,16 +85,42 @@ type Store interface {
 	Create(size int64) (*store.Writer, error)
 }
 
-// Expecter knows the digest an object must have (from a signed catalog).
+// Expecter knows what an object must be: the signed catalog.
 type Expecter interface {
-	// Expect returns the digest and size key must have; ok is false for
-	// keys it does not know.
-	Expect(key string) (d digest.Digest, size int64, ok bool)
-	// Generation is the catalog generation Expect answers from; 0 if
-	// none. Fills of listed keys ask for it (catalog.GenerationHeader),
-	// so a parent that has not completed it answers 503, not an old
-	// object or a 404.
-	Generation() uint64
+	// Expect returns the catalog's entry for key (its digest and size)
+	// and the generation of that catalog; ok is false for keys it does
+	// not list. Fills of listed keys ask for that generation
+	// (catalog.GenerationHeader), so a parent that has not completed it
+	// answers 503, not an old object or a 404.
+	Expect(key string) (o catalog.Object, generation uint64, ok bool)
+}
+
+// expectation is what the catalog says of one key. A request looks it up
+// once and hands it down, so everything it decides rests on one answer.
+type expectation struct {
+	listed     bool
+	digest     digest.Digest
+	size       int64
+	generation uint64
+}
+
+// lookup asks the catalog about key.
+func (c *Cache) lookup(key string) expectation {
+	if c.expect == nil {
+		return expectation{}
+	}
+	o, g, ok := c.expect.Expect(key)
+	if !ok {
+		return expectation{}
+	}
+	return expectation{listed: true, digest: o.Digest, size: o.Size, generation: g}
+}
+
+// ask marks a request for a listed key with the generation it comes from.
+func (x expectation) ask(h http.Header) {
+	if x.listed && x.generation > 0 {
+		h.Set(catalog.GenerationHeader, strconv.FormatUint(x.generation, 10))
+	}
 }
 
 // Peers is the relay group, as the cache sees it. A miss is routed to the
@@ -182,14 +210,6 @@ func New(cfg Config, st Store, up Upstream, expect Expecter, log zerolog.Logger,
 // SetPeers routes misses through the group (call before serving).
 func (c *Cache) SetPeers(p Peers) { c.peers = p }
 
-// Run waits for ctx to end, then cancels the fills in flight and waits
-// for them to release their files.
-func (c *Cache) Run(ctx context.Context) error {
-	<-ctx.Done()
-	c.Close()
-	return nil
-}
-
 // Close cancels fills in flight and waits for them.
 func (c *Cache) Close() {
 	c.cancel()
@@ -209,12 +229,13 @@ func (c *Cache) Stats() Stats {
 // the one fill or revalidation of key in flight. The caller closes it.
 func (c *Cache) Get(ctx context.Context, key string) (*object.Object, error) {
 	now := c.clock.Now()
+	x := c.lookup(key)
 	var stale *store.Entry
 	e, err := c.store.Get(key)
 	var hi *hitInfo
 	ok := false
 	if err == nil {
-		hi, ok = c.usable(key, &e, now)
+		hi, ok = c.usable(key, &e, x, now)
 	}
 	switch {
 	case ok:
@@ -223,7 +244,9 @@ func (c *Cache) Get(ctx context.Context, key string) (*object.Object, error) {
 			return obj, nil
 		}
 		// The blob was evicted after the index read: a miss.
-	case err == nil && !c.listed(key):
+	case err == nil && !x.listed:
+		// A listed key's other bytes are replaced by a plain fetch, not
+		// revalidated.
 		stale = &e
 	case err != nil && !errors.Is(err, store.ErrNotFound):
 		return nil, err
@@ -231,7 +254,7 @@ func (c *Cache) Get(ctx context.Context, key string) (*object.Object, error) {
 	if stale == nil && c.isNegative(key, now) {
 		return nil, fmt.Errorf("%w: %s (remembered)", ErrNotFound, key)
 	}
-	f, hit, err := c.join(key, stale, !isFromPeer(ctx), hops.From(ctx))
+	f, hit, err := c.join(key, x, stale, !isFromPeer(ctx), hops.From(ctx))
 	if err != nil {
 		return nil, err
 	}
@@ -249,7 +272,7 @@ func (c *Cache) Get(ctx context.Context, key string) (*object.Object, error) {
 	case f.err != nil:
 		f.release()
 		if stale == nil { // stored while this request waited
-			if e, err := c.store.Get(key); err == nil && !c.listed(key) {
+			if e, err := c.store.Get(key); err == nil && !x.listed {
 				stale = &e
 			}
 		}
@@ -274,7 +297,7 @@ func (c *Cache) Get(ctx context.Context, key string) (*object.Object, error) {
 // starts one. It re-checks the index first, since a fill may have
 // committed key since the caller looked. The caller owns one reference to
 // the returned fill.
-func (c *Cache) join(key string, stale *store.Entry, route bool, path []string) (*fill, *object.Object, error) {
+func (c *Cache) join(key string, x expectation, stale *store.Entry, route bool, path []string) (*fill, *object.Object, error) {
 	c.mu.Lock()
 	for {
 		f, ok := c.fills[key]
@@ -297,11 +320,11 @@ func (c *Cache) join(key string, stale *store.Entry, route bool, path []string) 
 	}
 	defer c.mu.Unlock()
 	if e, err := c.store.Get(key); err == nil {
-		if hi, ok := c.usable(key, &e, c.clock.Now()); ok {
+		if hi, ok := c.usable(key, &e, x, c.clock.Now()); ok {
 			if obj, err := c.serveStored(key, &e, hi, object.Hit); err == nil {
 				return nil, obj, nil
 			}
-		} else if stale == nil && !c.listed(key) {
+		} else if stale == nil && !x.listed {
 			stale = &e // stored meanwhile, and stale now: revalidate it
 		}
 	}
@@ -312,7 +335,7 @@ func (c *Cache) join(key string, stale *store.Entry, route bool, path []string) 
 	f.refs = 2 // the fill goroutine and the caller
 	c.fills[key] = f
 	c.wg.Add(1)
-	go c.runFill(f, stale, route, path)
+	go c.runFill(f, x, stale, route, path)
 	return f, nil, nil
 }
 
@@ -320,32 +343,12 @@ func (c *Cache) join(key string, stale *store.Entry, route bool, path []string) 
 // upstream: an object the signed catalog lists is immutable and usable
 // exactly when its bytes are the listed ones; anything else when fresh.
 // It returns the entry's hit template, which serving it needs too.
-func (c *Cache) usable(key string, e *store.Entry, now time.Time) (*hitInfo, bool) {
+func (c *Cache) usable(key string, e *store.Entry, x expectation, now time.Time) (*hitInfo, bool) {
 	hi := c.info(key, e)
-	if c.expect != nil {
-		if d, _, ok := c.expect.Expect(key); ok {
-			return hi, e.Digest == d
-		}
+	if x.listed {
+		return hi, e.Digest == x.digest
 	}
 	return hi, hi.lifetime > hi.age(now)
-}
-
-// generation is the catalog generation the expectations come from.
-func (c *Cache) generation() uint64 {
-	if c.expect == nil {
-		return 0
-	}
-	return c.expect.Generation()
-}
-
-// listed reports whether the catalog lists key. A stored entry of a listed
-// key with other bytes is replaced by a plain fetch, not revalidated.
-func (c *Cache) listed(key string) bool {
-	if c.expect == nil {
-		return false
-	}
-	_, _, ok := c.expect.Expect(key)
-	return ok
 }
 
 // endFill takes f out of the coalescing map: later requests read the
@@ -403,17 +406,4 @@ func (c *Cache) setNegative(key string) {
 		}
 	}
 	c.negative[key] = c.clock.Now().Add(c.cfg.NegativeTTL)
-}
-
-// expected returns the digest the upstream's bytes for key must have: from
-// the catalog when one is configured, else from an ETag of relayd's form
-// sent by a relayd upstream.
-func (c *Cache) expected(key string, h http.Header) digest.Digest {
-	if c.expect != nil {
-		if d, _, ok := c.expect.Expect(key); ok {
-			return d
-		}
-	}
-	d, _ := digest.FromETag(h.Get("Etag"))
-	return d
 }

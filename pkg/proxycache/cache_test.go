@@ -16,6 +16,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/relayd/relayd/pkg/catalog"
 	"github.com/relayd/relayd/pkg/clock"
 	"github.com/relayd/relayd/pkg/digest"
 	"github.com/relayd/relayd/pkg/hierarchy"
@@ -26,13 +27,13 @@ import (
 // upstream is a real HTTP server on 127.0.0.1 whose objects, headers and
 // pacing a test controls, and which counts what it was asked.
 type upstream struct {
-	t   *testing.T
 	srv *httptest.Server
 
 	mu      sync.Mutex
 	objects map[string]*upObject
 	gets    map[string]int
 	conds   map[string][]string // path → If-None-Match/If-Modified-Since seen
+	gens    map[string][]string // path → catalog.GenerationHeader of each GET
 	now     func() time.Time    // the Date the server sends: the test's clock
 }
 
@@ -49,8 +50,9 @@ type upObject struct {
 	down bool
 }
 
-func newUpstream(t *testing.T) *upstream {
-	u := &upstream{now: time.Now, t: t, objects: map[string]*upObject{}, gets: map[string]int{}, conds: map[string][]string{}}
+func newUpstream(t testing.TB) *upstream {
+	u := &upstream{now: time.Now, objects: map[string]*upObject{}, gets: map[string]int{}, conds: map[string][]string{},
+		gens: map[string][]string{}}
 	u.srv = httptest.NewServer(http.HandlerFunc(u.serve))
 	t.Cleanup(u.srv.Close)
 	return u
@@ -75,6 +77,7 @@ func (u *upstream) serve(w http.ResponseWriter, r *http.Request) {
 	u.mu.Lock()
 	o := u.objects[r.URL.Path]
 	u.gets[r.URL.Path]++
+	u.gens[r.URL.Path] = append(u.gens[r.URL.Path], r.Header.Get(catalog.GenerationHeader))
 	if c := r.Header.Get("If-None-Match") + "|" + r.Header.Get("If-Modified-Since"); c != "|" {
 		u.conds[r.URL.Path] = append(u.conds[r.URL.Path], c)
 	}
@@ -125,7 +128,7 @@ type fixture struct {
 	clock *clock.Fake
 }
 
-func newFixture(t *testing.T, cfg Config, quota int64) *fixture {
+func newFixture(t testing.TB, cfg Config, quota int64) *fixture {
 	t.Helper()
 	up := newUpstream(t)
 	// Start at the real time: the upstream sends real Date headers.

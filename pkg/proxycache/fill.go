@@ -12,7 +12,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/relayd/relayd/pkg/catalog"
+	"github.com/relayd/relayd/pkg/digest"
 	"github.com/relayd/relayd/pkg/hops"
 	"github.com/relayd/relayd/pkg/object"
 	"github.com/relayd/relayd/pkg/store"
@@ -151,8 +151,8 @@ func (f *fill) wait(ctx context.Context) error {
 }
 
 // runFill asks the upstream for key (conditionally when stale is set) and
-// writes what it sends.
-func (c *Cache) runFill(f *fill, stale *store.Entry, route bool, path []string) {
+// writes what it sends; x is what the catalog lists for key.
+func (c *Cache) runFill(f *fill, x expectation, stale *store.Entry, route bool, path []string) {
 	defer c.wg.Done()
 	defer f.release()
 	c.nfills.Add(1)
@@ -160,10 +160,7 @@ func (c *Cache) runFill(f *fill, stale *store.Entry, route bool, path []string) 
 	if stale != nil {
 		hdr = validators(stale)
 	}
-	listed := c.listed(f.key)
-	if g := c.generation(); listed && g > 0 {
-		hdr.Set(catalog.GenerationHeader, strconv.FormatUint(g, 10))
-	}
+	x.ask(hdr)
 	requested := c.clock.Now()
 	start := time.Now()
 	// Detached from the requester (the fill serves everyone), but it
@@ -181,7 +178,7 @@ func (c *Cache) runFill(f *fill, stale *store.Entry, route bool, path []string) 
 	if fromPeer {
 		f.result = object.Peer
 	}
-	defer func() { resp.Body.Close() }()
+	defer resp.Body.Close()
 	received := c.clock.Now()
 	switch {
 	case resp.StatusCode == http.StatusNotModified && stale != nil:
@@ -199,7 +196,7 @@ func (c *Cache) runFill(f *fill, stale *store.Entry, route bool, path []string) 
 		close(f.ready)
 		return
 	case resp.StatusCode == http.StatusOK:
-	case (resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusGone) && listed:
+	case (resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusGone) && x.listed:
 		// The signed catalog lists it: the upstream is behind or broken,
 		// and remembering a 404 would fail agents for NegativeTTL.
 		f.fail(fmt.Errorf("%w: %s: status %d for an object the catalog lists", ErrUpstream, f.key, resp.StatusCode))
@@ -215,8 +212,21 @@ func (c *Cache) runFill(f *fill, stale *store.Entry, route bool, path []string) 
 		f.fail(fmt.Errorf("%w: %s: status %d", ErrUpstream, f.key, resp.StatusCode))
 		return
 	}
-	expect := c.expected(f.key, resp.Header)
-	w, err := c.store.Create(resp.ContentLength)
+	// The bytes must have the catalog's digest; without a catalog, the
+	// digest a relayd upstream sends as its ETag.
+	expect, size := x.digest, resp.ContentLength
+	if x.listed {
+		if size >= 0 && size != x.size {
+			// Not the listed object (an error page, another version):
+			// refused before a byte is stored or sent.
+			f.fail(fmt.Errorf("%w: %s: the upstream sends %d bytes, the catalog lists %d", ErrDigestMismatch, f.key, size, x.size))
+			return
+		}
+		size = x.size
+	} else {
+		expect, _ = digest.FromETag(resp.Header.Get("Etag"))
+	}
+	w, err := c.store.Create(size)
 	if err != nil {
 		if errors.Is(err, store.ErrFull) {
 			err = fmt.Errorf("%w: %w", ErrBusy, err)
@@ -225,7 +235,7 @@ func (c *Cache) runFill(f *fill, stale *store.Entry, route bool, path []string) 
 		return
 	}
 	f.w = w
-	f.size = resp.ContentLength
+	f.size = size
 	f.header = http.Header{}
 	for _, k := range forwardedHeaders {
 		if v := resp.Header.Values(k); len(v) > 0 {
@@ -241,12 +251,10 @@ func (c *Cache) runFill(f *fill, stale *store.Entry, route bool, path []string) 
 	err = c.copyBody(f, resp.Body, fromPeer)
 	if err != nil && fromPeer && c.ctx.Err() == nil {
 		// The owner died or stalled mid-transfer: go upstream ourselves
-		// and carry on from the bytes we have.
+		// and carry on from the bytes we have. (The owner's broken body
+		// is closed on return, like any.)
 		c.log.Warn().Err(err).Str("key", f.key).Int64("have", f.w.Written()).Msg("peer transfer broke; resuming from upstream")
-		resp.Body.Close()
-		if resp, err = c.resume(ctx, f); err == nil {
-			err = c.copyBody(f, resp.Body, false)
-		}
+		err = c.resume(ctx, f, x)
 	}
 	if err != nil {
 		w.Abort()
@@ -307,27 +315,28 @@ func (c *Cache) open(ctx context.Context, key string, hdr http.Header, route boo
 }
 
 // resume continues a broken fill from the upstream with a Range request
-// for the bytes not yet written; an upstream that ignores Range sends the
-// whole object, whose first bytes are skipped.
-func (c *Cache) resume(ctx context.Context, f *fill) (*http.Response, error) {
+// for the bytes not yet written, asking for the same generation as the
+// fill did; an upstream that ignores Range sends the whole object, whose
+// first bytes are skipped.
+func (c *Cache) resume(ctx context.Context, f *fill, x expectation) error {
 	have := f.w.Written()
-	resp, err := c.up.Fetch(ctx, f.key, http.Header{"Range": {fmt.Sprintf("bytes=%d-", have)}})
+	hdr := http.Header{"Range": {fmt.Sprintf("bytes=%d-", have)}}
+	x.ask(hdr)
+	resp, err := c.up.Fetch(ctx, f.key, hdr)
 	if err != nil {
-		return nil, err
+		return fmt.Errorf("%w: %s: resume from upstream: %w", ErrUpstream, f.key, err)
 	}
+	defer resp.Body.Close()
 	switch {
 	case resp.StatusCode == http.StatusPartialContent && strings.HasPrefix(resp.Header.Get("Content-Range"), fmt.Sprintf("bytes %d-", have)):
-		return resp, nil
 	case resp.StatusCode == http.StatusOK:
 		if _, err := io.CopyN(io.Discard, resp.Body, have); err != nil {
-			resp.Body.Close()
-			return nil, err
+			return fmt.Errorf("%w: %s: resume from upstream: %w", ErrUpstream, f.key, err)
 		}
-		return resp, nil
 	default:
-		resp.Body.Close()
-		return nil, fmt.Errorf("resume from upstream: status %d", resp.StatusCode)
+		return fmt.Errorf("%w: %s: resume from upstream: status %d", ErrUpstream, f.key, resp.StatusCode)
 	}
+	return c.copyBody(f, resp.Body, false)
 }
 
 // copyBody moves the upstream (or peer) body into the writer, publishing

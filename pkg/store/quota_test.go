@@ -826,3 +826,33 @@ func keys(n int) []string {
 	}
 	return out
 }
+
+// TestEvictionKeepsOtherCachedEntries: an eviction forgets the cached
+// entries of the keys it dropped, and only those: on a full cache every
+// miss evicts, and the hot keys must stay cheap to look up.
+func TestEvictionKeepsOtherCachedEntries(t *testing.T) {
+	t.Parallel()
+	const unit = 100 << 10
+	s, clk := openStore(t, Config{MaxBytes: 2 * unit})
+	put(t, s, "cold", randBytes(1, unit))
+	clk.Advance(time.Second)
+	hot := randBytes(2, unit)
+	put(t, s, "hot", hot)
+	mustRead(t, s, "hot", hot) // cached now
+	if _, ok := s.cachedEntry("hot"); !ok {
+		t.Fatal("hot entry not cached after a read")
+	}
+	if _, err := s.Get("cold"); err != nil { // cached too, then evicted
+		t.Fatal(err)
+	}
+	clk.Advance(time.Second)
+	put(t, s, "new", randBytes(3, unit))
+	mustBeGone(t, s, "cold")
+	if _, ok := s.cachedEntry("cold"); ok {
+		t.Fatal("the evicted key's entry is still cached")
+	}
+	if _, ok := s.cachedEntry("hot"); !ok {
+		t.Fatal("an eviction dropped the cached entry of a key it did not touch")
+	}
+	mustRead(t, s, "hot", hot)
+}

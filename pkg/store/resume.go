@@ -45,29 +45,40 @@ func (s *Store) clearTemp() error {
 // Write appends. The bytes already there are hashed again, so Commit still
 // verifies the whole object. A partial file longer than size starts over.
 // Close without Commit keeps the partial file; Abort removes it.
+//
+// A name has one writer at a time: until that writer's Close, Resume of
+// the same name fails with ErrBusy (two writers of one file corrupt it).
 func (s *Store) Resume(name string, size int64) (*Writer, error) {
 	if name == "" || strings.ContainsAny(name, `/\.`) {
 		return nil, fmt.Errorf("store: resume name %q", name)
 	}
+	if size < 0 {
+		return nil, errors.New("store: resume needs the size")
+	}
 	s.mu.Lock()
-	closed := s.closed
+	closed, busy := s.closed, s.resuming[name]
+	if !closed && !busy {
+		s.resuming[name] = true
+	}
 	s.mu.Unlock()
 	if closed {
 		return nil, ErrClosed
 	}
-	if size < 0 {
-		return nil, errors.New("store: resume needs the size")
+	if busy {
+		return nil, fmt.Errorf("%w: %s", ErrBusy, name)
 	}
 	if err := s.reserve(size); err != nil {
+		s.endResume(name)
 		return nil, err
 	}
 	path := filepath.Join(s.tmpDir, resumePrefix+name)
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o640)
 	if err != nil {
 		s.unreserve(size)
+		s.endResume(name)
 		return nil, fmt.Errorf("store: resume %s: %w", name, mapNoSpace(err))
 	}
-	w := &Writer{s: s, f: f, path: path, h: digest.NewHash(), size: size, reserved: size, resumable: true}
+	w := &Writer{s: s, f: f, path: path, h: digest.NewHash(), size: size, reserved: size, resume: name}
 	st, err := f.Stat()
 	if err != nil {
 		w.Close()
@@ -87,6 +98,13 @@ func (s *Store) Resume(name string, size int64) (*Writer, error) {
 	}
 	w.n = n
 	return w, nil
+}
+
+// endResume frees name for the next Resume.
+func (s *Store) endResume(name string) {
+	s.mu.Lock()
+	delete(s.resuming, name)
+	s.mu.Unlock()
 }
 
 // Reset empties a writer, to start the object over.

@@ -36,6 +36,9 @@ var (
 	ErrDigestMismatch = errors.New("store: digest mismatch")
 	// ErrClosed: the store has been closed.
 	ErrClosed = errors.New("store: closed")
+	// ErrBusy: another writer has the partial file of that name open
+	// (Resume); two writers of one file would corrupt it.
+	ErrBusy = errors.New("store: partial file in use by another download")
 )
 
 // Config says where and how much the store keeps.
@@ -95,6 +98,7 @@ var (
 // blob is the in-memory state of one stored blob.
 type blob struct {
 	d       digest.Digest
+	path    string // the file, blobs/ab/abcdef… (kept: a hit builds no path)
 	size    int64
 	atime   int64 // unix nanoseconds
 	readers int   // open Readers; a blob with readers is never evicted
@@ -129,7 +133,8 @@ type Store struct {
 	dirty     map[digest.Digest]int64
 	evictions int64
 	closed    bool
-	openFDs   int // shared blob descriptors open
+	openFDs   int             // shared blob descriptors open
+	resuming  map[string]bool // names of partial files a Writer has open (Resume)
 
 	// entries caches decoded index entries of recently read keys, so a
 	// hit does not pay for a bbolt transaction and a JSON decode. Every
@@ -172,13 +177,12 @@ func (s *Store) entryGen() uint64 {
 	return s.egen
 }
 
-// invalidate forgets cached entries; no keys means all of them.
+// invalidate forgets the cached entries of keys, and makes the entries of
+// lookups in progress uncacheable (they may have read the index before
+// the change).
 func (s *Store) invalidate(keys ...string) {
 	s.emu.Lock()
 	s.egen++
-	if len(keys) == 0 {
-		clear(s.entries)
-	}
 	for _, k := range keys {
 		delete(s.entries, k)
 	}
@@ -202,7 +206,7 @@ func Open(cfg Config, log zerolog.Logger, clk clock.Clock) (*Store, error) {
 		cfg: cfg, log: log.With().Str("component", "store").Logger(), clock: clk,
 		blobDir: filepath.Join(cfg.Dir, "blobs"), tmpDir: filepath.Join(cfg.Dir, "tmp"),
 		blobs: make(map[digest.Digest]*blob), lru: list.New(), dirty: make(map[digest.Digest]int64),
-		entries: make(map[string]Entry),
+		entries: make(map[string]Entry), resuming: make(map[string]bool),
 	}
 	for _, d := range []string{cfg.Dir, s.blobDir} {
 		if err := os.MkdirAll(d, 0o750); err != nil {
@@ -270,10 +274,10 @@ func (s *Store) reconcile() error {
 				continue
 			}
 			delete(onDisk, d)
-			s.blobs[d] = &blob{d: d, size: size, atime: atime}
+			s.blobs[d] = &blob{d: d, path: s.blobPath(d), size: size, atime: atime}
 		}
 		for _, d := range dropped {
-			if err := dropBlobTx(tx, d); err != nil {
+			if _, err := dropBlobTx(tx, d); err != nil {
 				return err
 			}
 		}
@@ -550,9 +554,8 @@ func (s *Store) OpenBlob(d digest.Digest) (*Reader, error) {
 	s.lru.MoveToFront(b.elem)
 	size, f := b.size, b.f
 	s.mu.Unlock()
-	path := s.blobPath(d)
 	if f == nil {
-		nf, err := os.Open(path)
+		nf, err := os.Open(b.path)
 		if err != nil {
 			s.release(b)
 			if errors.Is(err, os.ErrNotExist) {
@@ -570,7 +573,7 @@ func (s *Store) OpenBlob(d digest.Digest) (*Reader, error) {
 		f = b.f
 		s.mu.Unlock()
 	}
-	return &Reader{f: f, Size: size, Path: path, s: s, b: b}, nil
+	return &Reader{f: f, Size: size, Path: b.path, s: s, b: b}, nil
 }
 
 // closeFD closes b's shared descriptor when nobody reads it and it should
@@ -677,15 +680,15 @@ func (s *Store) oldestIdle() *blob {
 // disk. The index goes first: a crash in between leaves files without
 // records, which Open removes. Called with s.wmu held.
 func (s *Store) evictLocked(victims []*blob) {
-	// The keys of evicted blobs are not known here without reading refs;
-	// a cached entry of an evicted blob would only fail OpenBlob (a miss),
-	// but dropping the cache keeps Get exact.
-	defer s.invalidate()
+	var dropped []string // the keys that pointed to the victims
+	defer func() { s.invalidate(dropped...) }()
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		for _, v := range victims {
-			if err := dropBlobTx(tx, v.d); err != nil {
+			keys, err := dropBlobTx(tx, v.d)
+			if err != nil {
 				return err
 			}
+			dropped = append(dropped, keys...)
 		}
 		return nil
 	})
@@ -693,7 +696,7 @@ func (s *Store) evictLocked(victims []*blob) {
 		s.log.Error().Err(err).Msg("evict: update index")
 	}
 	for _, v := range victims {
-		if err := os.Remove(s.blobPath(v.d)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := os.Remove(v.path); err != nil && !errors.Is(err, os.ErrNotExist) {
 			s.log.Warn().Err(err).Str("digest", v.d.String()).Msg("evict: remove blob")
 		}
 		s.log.Debug().Str("digest", v.d.String()).Int64("size", v.size).Msg("evicted")
@@ -706,18 +709,20 @@ func (s *Store) unreserve(n int64) {
 	s.mu.Unlock()
 }
 
-// dropBlobTx removes a blob's record and every key that points to it.
-func dropBlobTx(tx *bolt.Tx, d digest.Digest) error {
+// dropBlobTx removes a blob's record and every key that points to it,
+// and returns those keys.
+func dropBlobTx(tx *bolt.Tx, d digest.Digest) ([]string, error) {
 	refs := tx.Bucket(bucketRefs)
 	paths := tx.Bucket(bucketPaths)
-	var keys [][]byte
+	var refKeys [][]byte
 	c := refs.Cursor()
 	for k, _ := c.Seek(d[:]); k != nil && len(k) >= digest.Size && string(k[:digest.Size]) == string(d[:]); k, _ = c.Next() {
-		keys = append(keys, append([]byte(nil), k...))
+		refKeys = append(refKeys, append([]byte(nil), k...))
 	}
-	for _, k := range keys {
+	var dropped []string
+	for _, k := range refKeys {
 		if err := refs.Delete(k); err != nil {
-			return err
+			return nil, err
 		}
 		key := k[digest.Size:]
 		// Only drop the path if it still points to this blob.
@@ -725,15 +730,16 @@ func dropBlobTx(tx *bolt.Tx, d digest.Digest) error {
 			var e Entry
 			if json.Unmarshal(v, &e) == nil && e.Digest == d {
 				if err := paths.Delete(key); err != nil {
-					return err
+					return nil, err
 				}
 				if err := tx.Bucket(bucketPins).Delete(key); err != nil {
-					return err
+					return nil, err
 				}
+				dropped = append(dropped, string(key))
 			}
 		}
 	}
-	return tx.Bucket(bucketBlobs).Delete(d[:])
+	return dropped, tx.Bucket(bucketBlobs).Delete(d[:])
 }
 
 // unlinkKeyTx removes key's entry, ref and pin. It returns the blob's

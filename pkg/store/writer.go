@@ -28,9 +28,10 @@ type Writer struct {
 	size     int64 // expected size, -1 if unknown
 	reserved int64
 	finished bool // committed or aborted
-	// resumable writers (Resume) keep their partial file across restarts.
-	resumable bool
-	once      sync.Once
+	// resume names the partial file of a Resume writer, which keeps it
+	// across restarts; "" for others.
+	resume string
+	once   sync.Once
 }
 
 // Create starts a new object of the given size (-1 if unknown). It reserves
@@ -206,7 +207,7 @@ func (w *Writer) Commit(key string, e Entry, expect digest.Digest) (Entry, error
 		b.atime = now
 		s.lru.MoveToFront(b.elem)
 	} else {
-		b = &blob{d: d, size: w.n, atime: now}
+		b = &blob{d: d, path: final, size: w.n, atime: now}
 		b.elem = s.lru.PushFront(b)
 		s.blobs[d] = b
 		s.used += w.n
@@ -240,7 +241,7 @@ func (w *Writer) Close() error {
 	var err error
 	w.once.Do(func() {
 		if !w.finished {
-			if w.resumable {
+			if w.resume != "" {
 				w.finished = true
 				w.s.unreserve(w.reserved)
 				w.reserved = 0
@@ -249,6 +250,9 @@ func (w *Writer) Close() error {
 			}
 		}
 		err = w.f.Close()
+		if w.resume != "" {
+			w.s.endResume(w.resume)
+		}
 	})
 	return err
 }
