@@ -15,6 +15,7 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 
+	"github.com/relayd/relayd/pkg/mirror"
 	"github.com/relayd/relayd/pkg/units"
 )
 
@@ -141,23 +142,6 @@ func (c *adminClient) do(ctx context.Context, method, path string, body, out any
 	return nil
 }
 
-// syncProgress mirrors mirror.Progress on the wire.
-type syncProgress struct {
-	State        string  `json:"state"`
-	Generation   uint64  `json:"generation"`
-	Target       uint64  `json:"target"`
-	ObjectsDone  int64   `json:"objects_done"`
-	ObjectsTotal int64   `json:"objects_total"`
-	BytesDone    int64   `json:"bytes_done"`
-	BytesTotal   int64   `json:"bytes_total"`
-	Rate         float64 `json:"rate_bytes_per_sec"`
-	ETA          float64 `json:"eta_seconds"`
-	Errors       int64   `json:"errors"`
-	LastError    string  `json:"last_error"`
-	Started      string  `json:"started"`
-	Finished     string  `json:"finished"`
-}
-
 // syncCmd: relayd sync [--follow] — start a sync now and, with --follow,
 // show its progress until it ends.
 func syncCmd(ctx context.Context, args []string, stdout, stderr io.Writer, env func(string) (string, bool)) error {
@@ -169,9 +153,12 @@ func syncCmd(ctx context.Context, args []string, stdout, stderr io.Writer, env f
 	if err != nil {
 		return err
 	}
-	var before syncProgress
-	if err := c.do(ctx, http.MethodGet, "/v1/sync", nil, &before); err != nil {
-		return err
+	// --follow waits for a sync that ends after this one did.
+	var before mirror.Progress
+	if *follow {
+		if err := c.do(ctx, http.MethodGet, "/v1/sync", nil, &before); err != nil {
+			return err
+		}
 	}
 	if !*status {
 		if err := c.do(ctx, http.MethodPost, "/v1/sync", nil, nil); err != nil {
@@ -179,7 +166,7 @@ func syncCmd(ctx context.Context, args []string, stdout, stderr io.Writer, env f
 		}
 	}
 	if !*follow {
-		var p syncProgress
+		var p mirror.Progress
 		if done, err := c.show(ctx, "/v1/sync", *asJSON, stdout, &p); done || err != nil {
 			return err
 		}
@@ -189,14 +176,14 @@ func syncCmd(ctx context.Context, args []string, stdout, stderr io.Writer, env f
 	return followSync(ctx, c, stdout, *asJSON, before.Finished)
 }
 
-func printProgress(w io.Writer, p syncProgress) {
+func printProgress(w io.Writer, p mirror.Progress) {
 	fmt.Fprintf(w, "state %s, live generation %d", p.State, p.Generation)
 	if p.Target != 0 && p.Target != p.Generation {
 		fmt.Fprintf(w, ", syncing to %d", p.Target)
 	}
 	fmt.Fprintf(w, ": %d/%d objects, %s/%s", p.ObjectsDone, p.ObjectsTotal, units.FormatBytes(p.BytesDone), units.FormatBytes(p.BytesTotal))
-	if p.State == "syncing" && p.Rate > 0 {
-		fmt.Fprintf(w, ", %s/s, ETA %s", units.FormatBytes(int64(p.Rate)), (time.Duration(p.ETA) * time.Second).String())
+	if p.State == mirror.StateSyncing && p.RateBytesPerSec > 0 {
+		fmt.Fprintf(w, ", %s/s, ETA %s", units.FormatBytes(int64(p.RateBytesPerSec)), (time.Duration(p.ETASeconds) * time.Second).String())
 	}
 	if p.Errors > 0 || p.LastError != "" {
 		fmt.Fprintf(w, ", %d errors (last: %s)", p.Errors, p.LastError)
@@ -206,39 +193,36 @@ func printProgress(w io.Writer, p syncProgress) {
 
 // followSync polls the progress until a sync that finished after since
 // ends; a progress bar on a terminal, a line per change otherwise.
-func followSync(ctx context.Context, c *adminClient, stdout io.Writer, asJSON bool, since string) error {
-	tty := false
-	if f, ok := stdout.(*os.File); ok {
-		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
-			tty = true
-		}
-	}
+func followSync(ctx context.Context, c *adminClient, stdout io.Writer, asJSON bool, since time.Time) error {
+	tty := isTerminal(stdout)
 	var bar *progressbar.ProgressBar
 	last := ""
 	wait := 20 * time.Millisecond
 	for {
-		var p syncProgress
+		var p mirror.Progress
 		if err := c.do(ctx, http.MethodGet, "/v1/sync", nil, &p); err != nil {
 			return err
 		}
-		ended := p.State != "syncing" && p.Finished != "" && p.Finished != since
+		ended := p.State != mirror.StateSyncing && p.Finished.After(since)
 		switch {
-		case asJSON:
-			b, _ := json.Marshal(p)
-			if string(b) != last {
-				fmt.Fprintln(stdout, string(b))
-				last = string(b)
-			}
-		case tty && p.BytesTotal > 0 && p.State == "syncing":
+		case !asJSON && tty && p.BytesTotal > 0 && p.State == mirror.StateSyncing:
 			if bar == nil {
 				bar = progressbar.NewOptions64(p.BytesTotal, progressbar.OptionSetWriter(stdout),
 					progressbar.OptionSetDescription(fmt.Sprintf("generation %d", p.Target)),
 					progressbar.OptionShowBytes(true), progressbar.OptionShowCount(), progressbar.OptionThrottle(200*time.Millisecond))
 			}
 			_ = bar.Set64(p.BytesDone)
-		default:
+		case bar == nil:
+			// A line when something changed; once a bar is up, its end
+			// prints the last line.
 			var b bytes.Buffer
-			printProgress(&b, p)
+			if asJSON {
+				if err := printJSON(&b, p); err != nil {
+					return err
+				}
+			} else {
+				printProgress(&b, p)
+			}
 			if b.String() != last {
 				fmt.Fprint(stdout, b.String())
 				last = b.String()
@@ -248,11 +232,9 @@ func followSync(ctx context.Context, c *adminClient, stdout io.Writer, asJSON bo
 			if bar != nil {
 				_ = bar.Finish()
 				fmt.Fprintln(stdout)
-				var b bytes.Buffer
-				printProgress(&b, p)
-				fmt.Fprint(stdout, b.String())
+				printProgress(stdout, p)
 			}
-			if p.State == "failed" {
+			if p.State == mirror.StateFailed {
 				return errors.New("sync failed: " + p.LastError)
 			}
 			return nil

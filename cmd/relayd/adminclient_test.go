@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -41,7 +42,7 @@ func TestAdminCommands(t *testing.T) {
 		{[]string{"status", "--admin", srv.URL, "--json"}, []string{`"node":"r1"`}},
 	} {
 		var out, errb bytes.Buffer
-		if err := realMain(tc.args, &out, &errb, env); err != nil {
+		if err := realMain(context.Background(), tc.args, &out, &errb, env); err != nil {
 			t.Fatalf("%v: %v (%s)", tc.args, err, errb.String())
 		}
 		for _, w := range tc.want {
@@ -52,16 +53,16 @@ func TestAdminCommands(t *testing.T) {
 	}
 	// Errors name the problem: a node without a mirror, a node not running.
 	var out, errb bytes.Buffer
-	err := realMain([]string{"sync", "--admin", srv.URL}, &out, &errb, env)
+	err := realMain(context.Background(), []string{"sync", "--admin", srv.URL}, &out, &errb, env)
 	if err == nil || !strings.Contains(err.Error(), "does not mirror") {
 		t.Fatalf("sync against a node without mirror: %v", err)
 	}
 	dead := httptest.NewServer(http.NotFoundHandler())
 	dead.Close()
-	if err := realMain([]string{"status", "--admin", dead.URL}, &out, &errb, env); err == nil || !strings.Contains(err.Error(), "is relayd running") {
+	if err := realMain(context.Background(), []string{"status", "--admin", dead.URL}, &out, &errb, env); err == nil || !strings.Contains(err.Error(), "is relayd running") {
 		t.Fatalf("status against nothing: %v", err)
 	}
-	if err := realMain([]string{"members", "extra"}, &out, &errb, env); exitCode(err) != 2 {
+	if err := realMain(context.Background(), []string{"members", "extra"}, &out, &errb, env); exitCode(err) != 2 {
 		t.Fatalf("extra argument: %v (exit %d)", err, exitCode(err))
 	}
 }

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -22,7 +20,7 @@ const agentUsage = `usage:
 `
 
 // agentCmd: relayd agent sync|watch.
-func agentCmd(args []string, stdout, stderr io.Writer, env func(string) (string, bool)) error {
+func agentCmd(ctx context.Context, args []string, stdout, stderr io.Writer, env func(string) (string, bool)) error {
 	if len(args) == 0 || (args[0] != "sync" && args[0] != "watch") {
 		fmt.Fprint(stderr, agentUsage)
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
@@ -30,8 +28,6 @@ func agentCmd(args []string, stdout, stderr io.Writer, env func(string) (string,
 		}
 		return usageError{errors.New("relayd agent: want sync or watch")}
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
 	sub := args[0]
 	var o agentOpts
 	fs := agentFlagSet("relayd agent "+sub, &o, stderr, env, true)
@@ -60,18 +56,26 @@ func agentCmd(args []string, stdout, stderr io.Writer, env func(string) (string,
 		return nil
 	}
 	fmt.Fprintf(stdout, "watching as %q; relays %v\n", a.ID(), cfg.Relays)
-	start := time.Now()
-	err = a.Watch(ctx, func(res agent.Result, err error) {
+	w := watchReport{last: time.Now()}
+	return a.Watch(ctx, func(res agent.Result, err error) {
 		rep.done()
-		if err != nil {
-			fmt.Fprintf(stdout, "sync to generation %d failed: %v\n", res.Generation, err)
-			return
-		}
-		fmt.Fprintln(stdout, "synced "+summary(res, a.Stats(), time.Since(start)))
-		start = time.Now()
+		fmt.Fprintln(stdout, w.line(res, err, a.Stats(), time.Now()))
 	})
+}
+
+// watchReport words the syncs of relayd agent watch, one line each, with
+// what that sync took: the agent's counters since the previous one.
+type watchReport struct {
+	prev agent.Stats // the counters when the previous sync ended
+	last time.Time   // when it ended, or the watch began
+}
+
+// line describes a sync that ended at now with the agent's counters at st.
+func (w *watchReport) line(res agent.Result, err error, st agent.Stats, now time.Time) string {
+	since, took := st.Sub(w.prev), now.Sub(w.last)
+	w.prev, w.last = st, now
 	if err != nil {
-		return err
+		return fmt.Sprintf("sync to generation %d failed: %v", res.Generation, err)
 	}
-	return nil
+	return "synced " + summary(res, since, took)
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -95,9 +94,7 @@ func cacheCmd(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 			return err
 		}
 		if *asJSON {
-			b, _ := json.Marshal(res)
-			_, err := fmt.Fprintln(stdout, string(b))
-			return err
+			return printJSON(stdout, res)
 		}
 		for _, p := range res.Pinned {
 			fmt.Fprintf(stdout, "pinned %s\n", p)
@@ -110,10 +107,10 @@ func cacheCmd(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 		}
 		return nil
 	case "prefetch":
-		var include listFlagValue
+		var include []string
 		var wait bool
 		c, asJSON, paths, err := parseAdminArgs(name, args, stderr, env, func(fs *flag.FlagSet) {
-			fs.Var(&include, "include", "catalog paths matching this glob (repeatable), e.g. 'security/**'")
+			fs.Var(listFlag{&include}, "include", "catalog paths matching this glob, e.g. 'security/**'; repeat or comma-separate")
 			fs.BoolVar(&wait, "wait", false, "wait until the prefetch has finished")
 		})
 		if err != nil {
@@ -138,9 +135,7 @@ func cacheCmd(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 			}
 		}
 		if *asJSON {
-			b, _ := json.Marshal(st)
-			_, err := fmt.Fprintln(stdout, string(b))
-			return err
+			return printJSON(stdout, st)
 		}
 		fmt.Fprintf(stdout, "queued %d, done %d, failed %d\n", st.Queued, st.Done, st.Failed)
 		for _, e := range st.Errors {
@@ -178,9 +173,7 @@ func cacheList(ctx context.Context, c *adminClient, prefix string, pinned bool, 
 		all = all[:limit]
 	}
 	if asJSON {
-		b, _ := json.Marshal(map[string]any{"objects": all})
-		_, err := fmt.Fprintln(stdout, string(b))
-		return err
+		return printJSON(stdout, map[string]any{"objects": all})
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "PATH\tSIZE\tSTORED\tPINNED\tDIGEST")
@@ -202,9 +195,3 @@ func escapePath(p string) string {
 	}
 	return strings.Join(segs, "/")
 }
-
-// listFlagValue is a repeatable string flag.
-type listFlagValue []string
-
-func (l *listFlagValue) String() string     { return strings.Join(*l, ",") }
-func (l *listFlagValue) Set(v string) error { *l = append(*l, v); return nil }

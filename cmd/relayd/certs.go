@@ -23,14 +23,9 @@ func certsCmd(args []string, stdout, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return usageError{err}
 	}
-	if *out == "" || *hosts == "" || fs.NArg() == 0 {
+	hs := splitComma(*hosts)
+	if *out == "" || len(hs) == 0 || fs.NArg() == 0 {
 		return usageError{fmt.Errorf("usage: relayd certs --out DIR --host H[,H…] NAME…")}
-	}
-	var hs []string
-	for h := range strings.SplitSeq(*hosts, ",") {
-		if h = strings.TrimSpace(h); h != "" {
-			hs = append(hs, h)
-		}
 	}
 	for _, name := range fs.Args() {
 		if name == "" || strings.ContainsAny(name, `/\`) || name == strings.TrimSuffix(tlsconf.CAFile, ".pem") {

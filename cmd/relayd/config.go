@@ -159,13 +159,7 @@ func splitList(o *option, v string) []string {
 	if !o.list {
 		return []string{v}
 	}
-	var out []string
-	for p := range strings.SplitSeq(v, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
+	return splitComma(v)
 }
 
 // apply sets an option from one source, replacing a list.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -491,7 +492,7 @@ func TestRealMain(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			var stdout, stderr bytes.Buffer
-			err := realMain(tc.args, &stdout, &stderr, envOf(nil))
+			err := realMain(context.Background(), tc.args, &stdout, &stderr, envOf(nil))
 			if tc.wantNilErr && err != nil {
 				t.Fatalf("err = %v, want nil", err)
 			}

@@ -7,11 +7,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
-	"strings"
+	"net/url"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -29,33 +26,6 @@ type agentOpts struct {
 	stall, connect, budget            time.Duration
 	workers                           int
 	quiet                             bool
-}
-
-// listFlag is a flag that may be given several times and takes
-// comma-separated values.
-type listFlag struct{ v *[]string }
-
-func (l listFlag) String() string {
-	if l.v == nil {
-		return ""
-	}
-	return strings.Join(*l.v, ",")
-}
-
-func (l listFlag) Set(s string) error {
-	for p := range strings.SplitSeq(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			*l.v = append(*l.v, p)
-		}
-	}
-	return nil
-}
-
-func envOr(env func(string) (string, bool), key, def string) string {
-	if v, ok := env(key); ok {
-		return v
-	}
-	return def
 }
 
 // agentFlagSet registers the agent flags; include and id only where they
@@ -103,29 +73,46 @@ func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 // config turns the flags into an agent.Config, with errors that name the
 // flag.
 func (o *agentOpts) config() (agent.Config, error) {
-	cfg := agent.DefaultConfig()
-	if o.relays == "" {
-		return cfg, usageError{errors.New("--relay is required: the URL of at least one relay (http://relay:20080)")}
-	}
-	_ = listFlag{&cfg.Relays}.Set(o.relays)
-	for _, r := range cfg.Relays {
-		if _, err := agent.ParseBase(r); err != nil {
-			return cfg, usageError{fmt.Errorf("--relay: %w", err)}
-		}
-	}
-	if o.pubkey == "" {
-		return cfg, usageError{errors.New("--pubkey is required: the catalog is verified with it (catalog.pub from relayd keygen)")}
-	}
-	pub, err := catalog.LoadPublicKey(o.pubkey)
+	cfg, err := relayConfig(o.relays, o.pubkey, nil)
 	if err != nil {
-		return cfg, fmt.Errorf("--pubkey: %w", err)
+		return cfg, err
 	}
-	cfg.PublicKey = pub
 	if o.out == "" {
 		return cfg, usageError{errors.New("--out is required: the directory to write to")}
 	}
 	cfg.Dir, cfg.ID, cfg.Include = o.out, o.id, o.include
 	cfg.StallTimeout, cfg.ConnectTimeout, cfg.RetryBudget, cfg.Workers = o.stall, o.connect, o.budget, o.workers
+	return cfg, nil
+}
+
+// relayConfig is the agent configuration every agent command starts
+// from: the relays of --relay (comma-separated base URLs, each also
+// passed to check when it is set) and the catalog key of --pubkey.
+func relayConfig(relays, pubkey string, check func(*url.URL) error) (agent.Config, error) {
+	cfg := agent.DefaultConfig()
+	cfg.Relays = splitComma(relays)
+	if len(cfg.Relays) == 0 {
+		return cfg, usageError{errors.New("--relay is required: the URL of at least one relay (http://relay:20080)")}
+	}
+	for _, r := range cfg.Relays {
+		u, err := agent.ParseBase(r)
+		if err != nil {
+			return cfg, usageError{fmt.Errorf("--relay: %w", err)}
+		}
+		if check != nil {
+			if err := check(u); err != nil {
+				return cfg, usageError{fmt.Errorf("--relay %s: %w", r, err)}
+			}
+		}
+	}
+	if pubkey == "" {
+		return cfg, usageError{errors.New("--pubkey is required: the catalog is verified with it (catalog.pub from relayd keygen)")}
+	}
+	pub, err := catalog.LoadPublicKey(pubkey)
+	if err != nil {
+		return cfg, fmt.Errorf("--pubkey: %w", err)
+	}
+	cfg.PublicKey = pub
 	return cfg, nil
 }
 
@@ -153,22 +140,13 @@ func (o *agentOpts) newAgent(stdout, stderr io.Writer, tune func(*agent.Config, 
 	return a, cfg, rep, err
 }
 
+// logger logs to stderr in the console format, at --log-level.
 func (o *agentOpts) logger(stderr io.Writer) (zerolog.Logger, error) {
-	lvl, err := zerolog.ParseLevel(o.logLevel)
-	if err != nil || o.logLevel == "" {
-		return zerolog.Nop(), usageError{fmt.Errorf("--log-level %q: want debug, info, warn or error", o.logLevel)}
+	log, err := newLogger(logConfig{Level: o.logLevel, Format: "console"}, stderr)
+	if err != nil {
+		return log, usageError{fmt.Errorf("--%w", err)}
 	}
-	w := zerolog.ConsoleWriter{Out: stderr, TimeFormat: time.TimeOnly, NoColor: !isTerminal(stderr)}
-	return zerolog.New(w).Level(lvl).With().Timestamp().Logger(), nil
-}
-
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
+	return log, nil
 }
 
 // reporter shows a download's progress: a bar on a terminal, a line per
@@ -251,9 +229,7 @@ func summary(res agent.Result, st agent.Stats, took time.Duration) string {
 }
 
 // fetchCmd: relayd fetch --relay URL[,URL…] --pubkey K --out DIR PATH…
-func fetchCmd(args []string, stdout, stderr io.Writer, env func(string) (string, bool)) error {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
+func fetchCmd(ctx context.Context, args []string, stdout, stderr io.Writer, env func(string) (string, bool)) error {
 	var o agentOpts
 	fs := agentFlagSet("relayd fetch", &o, stderr, env, false)
 	paths, err := parseInterleaved(fs, args)

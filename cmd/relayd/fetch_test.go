@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"io"
@@ -44,7 +45,7 @@ func TestLoadgenFlagErrors(t *testing.T) {
 		"remote":         {"--relay", "http://192.0.2.1:1", "--pubkey", "k"},
 		"stop, no watch": {"--relay", "http://127.0.0.1:1", "--pubkey", "k", "--stop-after-updates", "1"},
 	} {
-		err := loadgenCmd(args, io.Discard, io.Discard, func(string) (string, bool) { return "", false })
+		err := loadgenCmd(context.Background(), args, io.Discard, io.Discard, func(string) (string, bool) { return "", false })
 		var ue usageError
 		if !errors.As(err, &ue) {
 			t.Errorf("%s: %v, want a usage error", name, err)

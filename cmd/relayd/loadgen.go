@@ -13,7 +13,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os/signal"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -26,7 +25,6 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/relayd/relayd/pkg/agent"
-	"github.com/relayd/relayd/pkg/catalog"
 	"github.com/relayd/relayd/pkg/units"
 )
 
@@ -46,7 +44,7 @@ type loadOpts struct {
 }
 
 // loadgenCmd: relayd loadgen --relay URL,… --agents N --duration D --pubkey K [--watch] [--paths …].
-func loadgenCmd(args []string, stdout, stderr io.Writer, env func(string) (string, bool)) error {
+func loadgenCmd(ctx context.Context, args []string, stdout, stderr io.Writer, env func(string) (string, bool)) error {
 	var o loadOpts
 	fs := flag.NewFlagSet("relayd loadgen", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -77,8 +75,6 @@ func loadgenCmd(args []string, stdout, stderr io.Writer, env func(string) (strin
 	if err := raiseNoFile(uint64(o.agents + o.concurrency + 256)); err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, o.duration)
 	defer cancel()
 	return runLoad(ctx, cancel, o, cfg, stdout)
@@ -86,38 +82,28 @@ func loadgenCmd(args []string, stdout, stderr io.Writer, env func(string) (strin
 
 // check validates the flags into the agents' common config.
 func (o *loadOpts) check() (agent.Config, error) {
-	cfg := agent.DefaultConfig()
 	switch {
-	case o.relays == "":
-		return cfg, usageError{errors.New("--relay is required")}
-	case o.pubkey == "":
-		return cfg, usageError{errors.New("--pubkey is required")}
 	case o.agents < 1 || o.agents > maxLoadAgents:
-		return cfg, usageError{fmt.Errorf("--agents %d: want 1 to %d", o.agents, maxLoadAgents)}
+		return agent.Config{}, usageError{fmt.Errorf("--agents %d: want 1 to %d", o.agents, maxLoadAgents)}
 	case o.duration <= 0 || o.duration > maxLoadDuration:
-		return cfg, usageError{fmt.Errorf("--duration %s: want up to %s", o.duration, maxLoadDuration)}
+		return agent.Config{}, usageError{fmt.Errorf("--duration %s: want up to %s", o.duration, maxLoadDuration)}
 	case o.concurrency < 1 || o.rate <= 0:
-		return cfg, usageError{errors.New("--concurrency and --rate must be positive")}
+		return agent.Config{}, usageError{errors.New("--concurrency and --rate must be positive")}
 	case o.stopN > 0 && !o.watch:
-		return cfg, usageError{errors.New("--stop-after-updates needs --watch")}
+		return agent.Config{}, usageError{errors.New("--stop-after-updates needs --watch")}
 	case len(o.paths) > 0 && o.watch:
-		return cfg, usageError{errors.New("--paths is for one-off fetches; with --watch choose objects with --include")}
+		return agent.Config{}, usageError{errors.New("--paths is for one-off fetches; with --watch choose objects with --include")}
 	}
-	_ = listFlag{&cfg.Relays}.Set(o.relays)
-	for _, r := range cfg.Relays {
-		u, err := agent.ParseBase(r)
-		if err != nil {
-			return cfg, usageError{fmt.Errorf("--relay: %w", err)}
+	cfg, err := relayConfig(o.relays, o.pubkey, func(u *url.URL) error {
+		if o.allowRemote || isLoopback(u) {
+			return nil
 		}
-		if !o.allowRemote && !isLoopback(u) {
-			return cfg, usageError{fmt.Errorf("--relay %s is not on loopback: a load generator must not hit a production relay by mistake (--allow-remote if you mean it)", r)}
-		}
-	}
-	pub, err := catalog.LoadPublicKey(o.pubkey)
+		return errors.New("not on loopback: a load generator must not hit a production relay by mistake (--allow-remote if you mean it)")
+	})
 	if err != nil {
-		return cfg, fmt.Errorf("--pubkey: %w", err)
+		return cfg, err
 	}
-	cfg.PublicKey, cfg.Include, cfg.StallTimeout = pub, o.include, o.stall
+	cfg.Include, cfg.StallTimeout = o.include, o.stall
 	cfg.RetryBudget = o.duration
 	cfg.Workers = 2
 	return cfg, nil

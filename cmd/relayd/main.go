@@ -50,7 +50,14 @@ environment variable (--cache-max ⇔ RELAYD_CACHE_MAX) and a key in the
 
 func main() {
 	node.Version = version
-	if err := realMain(os.Args[1:], os.Stdout, os.Stderr, os.LookupEnv); err != nil {
+	// Durations in log lines are milliseconds with a fraction, for every
+	// logger of the process: zerolog keeps this in package variables.
+	zerolog.DurationFieldUnit = time.Millisecond
+	zerolog.DurationFieldInteger = false
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	err := realMain(ctx, os.Args[1:], os.Stdout, os.Stderr, os.LookupEnv)
+	stop()
+	if err != nil {
 		if !errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(os.Stderr, "relayd:", err)
 		}
@@ -74,14 +81,17 @@ type usageError struct{ error }
 
 func (e usageError) Unwrap() error { return e.error }
 
-func realMain(args []string, stdout, stderr io.Writer, env func(string) (string, bool)) error {
+// realMain runs the command args names until it is done or ctx ends
+// (SIGINT, SIGTERM).
+func realMain(ctx context.Context, args []string, stdout, stderr io.Writer, env func(string) (string, bool)) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return usageError{errors.New("no command")}
 	}
-	switch args[0] {
+	cmd, args := args[0], args[1:]
+	switch cmd {
 	case "serve":
-		cfg, lc, err := loadServeConfig(args[1:], env, stderr)
+		cfg, lc, err := loadServeConfig(args, env, stderr)
 		if err != nil {
 			return err
 		}
@@ -89,39 +99,29 @@ func realMain(args []string, stdout, stderr io.Writer, env func(string) (string,
 		if err != nil {
 			return usageError{err}
 		}
-		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-		defer stop()
 		return run(ctx, cfg, log)
 	case "keygen":
-		return keygenCmd(args[1:], stdout, stderr)
+		return keygenCmd(args, stdout, stderr)
 	case "certs":
-		return certsCmd(args[1:], stdout, stderr)
+		return certsCmd(args, stdout, stderr)
 	case "publish":
-		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-		defer stop()
-		return publishCmd(ctx, args[1:], stdout, stderr)
+		return publishCmd(ctx, args, stdout, stderr)
 	case "sync":
-		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-		defer stop()
-		return syncCmd(ctx, args[1:], stdout, stderr, env)
-	case "members", "status", "tree", "cache":
-		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-		defer stop()
-		switch args[0] {
-		case "members":
-			return membersCmd(ctx, args[1:], stdout, stderr, env)
-		case "tree":
-			return treeCmd(ctx, args[1:], stdout, stderr, env)
-		case "cache":
-			return cacheCmd(ctx, args[1:], stdout, stderr, env)
-		}
-		return statusCmd(ctx, args[1:], stdout, stderr, env)
+		return syncCmd(ctx, args, stdout, stderr, env)
+	case "members":
+		return membersCmd(ctx, args, stdout, stderr, env)
+	case "status":
+		return statusCmd(ctx, args, stdout, stderr, env)
+	case "tree":
+		return treeCmd(ctx, args, stdout, stderr, env)
+	case "cache":
+		return cacheCmd(ctx, args, stdout, stderr, env)
 	case "fetch":
-		return fetchCmd(args[1:], stdout, stderr, env)
+		return fetchCmd(ctx, args, stdout, stderr, env)
 	case "agent":
-		return agentCmd(args[1:], stdout, stderr, env)
+		return agentCmd(ctx, args, stdout, stderr, env)
 	case "loadgen":
-		return loadgenCmd(args[1:], stdout, stderr, env)
+		return loadgenCmd(ctx, args, stdout, stderr, env)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "relayd", version)
 		return nil
@@ -130,7 +130,7 @@ func realMain(args []string, stdout, stderr io.Writer, env func(string) (string,
 		return nil
 	default:
 		fmt.Fprint(stderr, usage)
-		return usageError{fmt.Errorf("unknown command %q", args[0])}
+		return usageError{fmt.Errorf("unknown command %q", cmd)}
 	}
 }
 
@@ -172,6 +172,8 @@ type logConfig struct {
 	Format string
 }
 
+// newLogger is the process's logger on w: JSON lines, or the console
+// format (colored on a terminal only).
 func newLogger(lc logConfig, w io.Writer) (zerolog.Logger, error) {
 	lvl, err := zerolog.ParseLevel(lc.Level)
 	if err != nil || lc.Level == "" {
@@ -180,11 +182,9 @@ func newLogger(lc logConfig, w io.Writer) (zerolog.Logger, error) {
 	switch lc.Format {
 	case "json":
 	case "console":
-		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly}
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly, NoColor: !isTerminal(w)}
 	default:
 		return zerolog.Nop(), fmt.Errorf("log-format %q: want json or console", lc.Format)
 	}
-	zerolog.DurationFieldUnit = time.Millisecond
-	zerolog.DurationFieldInteger = false
 	return zerolog.New(w).Level(lvl).With().Timestamp().Logger(), nil
 }

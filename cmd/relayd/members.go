@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/relayd/relayd/pkg/node"
 	"github.com/relayd/relayd/pkg/units"
 )
 
@@ -17,23 +18,7 @@ func membersCmd(ctx context.Context, args []string, stdout, stderr io.Writer, en
 	if err != nil {
 		return err
 	}
-	var doc struct {
-		Group   string `json:"group"`
-		Self    string `json:"self"`
-		Members []struct {
-			Name  string `json:"name"`
-			Addr  string `json:"gossip_addr"`
-			State string `json:"state"`
-			Meta  struct {
-				Mode       string `json:"m"`
-				URL        string `json:"u"`
-				Generation uint64 `json:"n"`
-				Ready      bool   `json:"r"`
-			} `json:"meta"`
-			LastChange time.Time `json:"last_change"`
-			Self       bool      `json:"self"`
-		} `json:"members"`
-	}
+	var doc node.Members
 	if done, err := c.show(ctx, "/v1/members", *asJSON, stdout, &doc); done || err != nil {
 		return err
 	}
@@ -57,37 +42,7 @@ func statusCmd(ctx context.Context, args []string, stdout, stderr io.Writer, env
 	if err != nil {
 		return err
 	}
-	var s struct {
-		Node, Group, Mode, Version, Uptime string
-		Generation                         uint64
-		Upstream, Fallback, Parents        []string
-		Serving                            int64
-		Agents, Children                   int
-		Transfers                          *struct{ Failovers, Resumes, Fallbacks int64 }
-		Store                              *struct {
-			Blobs     int   `json:"blobs"`
-			Bytes     int64 `json:"bytes"`
-			MaxBytes  int64 `json:"max_bytes"`
-			Evictions int64 `json:"evictions"`
-		}
-		Cache *struct {
-			Hits          int64 `json:"hits"`
-			Misses        int64 `json:"misses"`
-			UpstreamBytes int64 `json:"upstream_bytes"`
-			PeerBytes     int64 `json:"peer_bytes"`
-		}
-		Sync *struct {
-			State     string `json:"state"`
-			Target    uint64 `json:"target"`
-			LastError string `json:"last_error"`
-		}
-		Loops *struct {
-			Refused         int64  `json:"refused"`
-			LastRefused     string `json:"last_refused"`
-			RefusedUpstream int64  `json:"refused_upstream"`
-			LastUpstream    string `json:"last_upstream"`
-		}
-	}
+	var s node.Status
 	if done, err := c.show(ctx, "/v1/status", *asJSON, stdout, &s); done || err != nil {
 		return err
 	}

@@ -17,18 +17,19 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/relayd/relayd/pkg/catalog"
-	"github.com/relayd/relayd/pkg/cleanpath"
+	"github.com/relayd/relayd/pkg/glob"
 )
 
 // Agent fetches from a group's relays. It is safe for concurrent use, but
 // one directory must be written by one Agent at a time.
 type Agent struct {
-	cfg    Config
-	log    zerolog.Logger
-	http   *http.Client
-	stream *http.Client
-	relays *relaySet
-	state  *state
+	cfg     Config
+	log     zerolog.Logger
+	include *glob.Filter // cfg.Include, compiled
+	http    *http.Client
+	stream  *http.Client
+	relays  *relaySet
+	state   *state
 
 	mu  sync.Mutex
 	cur *catalog.Signed // newest verified catalog in hand
@@ -59,6 +60,13 @@ type Stats struct {
 	Syncs int64 `json:"syncs"`
 }
 
+// Sub is what was counted between earlier and s.
+func (s Stats) Sub(earlier Stats) Stats {
+	return Stats{Requests: s.Requests - earlier.Requests, Failovers: s.Failovers - earlier.Failovers,
+		Resumes: s.Resumes - earlier.Resumes, Restarts: s.Restarts - earlier.Restarts, Bytes: s.Bytes - earlier.Bytes,
+		Objects: s.Objects - earlier.Objects, Syncs: s.Syncs - earlier.Syncs}
+}
+
 // Stats returns the counters so far.
 func (a *Agent) Stats() Stats {
 	s := &a.stats
@@ -83,7 +91,11 @@ func New(cfg Config, log zerolog.Logger) (*Agent, error) {
 		}
 		boot = append(boot, u)
 	}
-	a := &Agent{cfg: cfg, log: log.With().Str("component", "agent").Logger()}
+	include, err := glob.New(cfg.Include)
+	if err != nil {
+		return nil, fmt.Errorf("%w: include: %w", ErrConfig, err)
+	}
+	a := &Agent{cfg: cfg, log: log.With().Str("component", "agent").Logger(), include: include}
 	a.relays = newRelaySet(boot)
 	tr := cfg.Transport
 	if tr == nil {
@@ -107,7 +119,6 @@ func New(cfg Config, log zerolog.Logger) (*Agent, error) {
 	}
 	a.http = &http.Client{Transport: tr, CheckRedirect: sameHost}
 	a.stream = &http.Client{Transport: st, CheckRedirect: sameHost}
-	var err error
 	if a.state, err = loadState(cfg.Dir, cfg.Discard); err != nil {
 		return nil, err
 	}
@@ -149,14 +160,6 @@ func (a *Agent) Relays() []string {
 		out = append(out, u.String())
 	}
 	return out
-}
-
-// objectURL is base/key, escaped.
-func objectURL(base *url.URL, key string) string {
-	u := *base
-	u.Path = base.Path + "/" + key
-	u.RawPath = base.EscapedPath() + cleanpath.Escape(key)
-	return u.String()
 }
 
 // get sends a GET to u and returns the response with a body guarded by

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -170,46 +171,37 @@ func TestResumeOnNextRelayAfterTruncation(t *testing.T) {
 	big := data(1<<20, 1)
 	files := map[string][]byte{"software/x/1/big.bin": big}
 	cat := k.sign(t, 1, files)
-	good := newRelay(t, cat, files)
-	bad := newRelay(t, cat, files)
-	// bad announces the whole length and hangs up after 300 KiB.
-	bad.hook = func(w http.ResponseWriter, r *http.Request) bool {
-		if r.URL.Path != "/software/x/1/big.bin" {
-			return false
+	// Whichever relay the agent asks first announces the whole length
+	// and hangs up after 300 KiB; the other serves the rest.
+	var (
+		cut   atomic.Bool
+		first atomic.Pointer[relay]
+	)
+	r1, r2 := newRelay(t, cat, files), newRelay(t, cat, files)
+	for _, r := range []*relay{r1, r2} {
+		r.hook = func(w http.ResponseWriter, req *http.Request) bool {
+			if req.URL.Path != "/software/x/1/big.bin" || cut.Swap(true) {
+				return false
+			}
+			first.Store(r)
+			w.Header().Set("Content-Length", fmt.Sprint(len(big)))
+			w.Header().Set("ETag", digest.FromBytes(big).ETag())
+			w.Write(big[:300<<10])
+			panic(http.ErrAbortHandler)
 		}
-		w.Header().Set("Content-Length", fmt.Sprint(len(big)))
-		w.Header().Set("ETag", digest.FromBytes(big).ETag())
-		w.Write(big[:300<<10])
-		panic(http.ErrAbortHandler)
 	}
-	// Every agent reaches bad first: it is the only bootstrap relay, and
-	// it lists good.
-	bad.mu.Lock()
-	inner := bad.hook
-	bad.hook = func(w http.ResponseWriter, r *http.Request) bool {
-		if r.URL.Path == "/-/relays" {
-			w.Write([]byte(relaysDocFor(bad.srv.URL, good.srv.URL)))
-			return true
-		}
-		return inner(w, r)
-	}
-	bad.mu.Unlock()
 	dir := t.TempDir()
-	cfg := testConfig(k, dir, bad)
-	// The learned order is random: run agents until one tried bad first.
-	for i := 0; ; i++ {
-		a := newAgent(t, cfg)
-		if _, err := a.Fetch(context.Background(), "software/x/1/big.bin"); err != nil {
-			t.Fatal(err)
-		}
-		wantFile(t, dir, "software/x/1/big.bin", big)
-		if a.Stats().Resumes > 0 {
-			break
-		}
-		if i > 60 {
-			t.Fatal("no agent tried the truncating relay first in 60 runs")
-		}
-		os.RemoveAll(dir)
+	a := newAgent(t, testConfig(k, dir, r1, r2))
+	if _, err := a.Fetch(context.Background(), "software/x/1/big.bin"); err != nil {
+		t.Fatal(err)
+	}
+	wantFile(t, dir, "software/x/1/big.bin", big)
+	if st := a.Stats(); st.Resumes != 1 {
+		t.Fatalf("stats %+v, want 1 resume", st)
+	}
+	good := r1
+	if first.Load() == r1 {
+		good = r2
 	}
 	_, ranges := good.objectGets()
 	if !containsPrefix(ranges, fmt.Sprintf("bytes=%d-", 300<<10)) {
@@ -229,7 +221,7 @@ func containsPrefix(list []string, p string) bool {
 
 // hostile serves files (and the catalog) but breaks object requests with
 // hook.
-func hostileCase(t *testing.T, cfgMod func(*Config), hook func(good []byte) func(w http.ResponseWriter, r *http.Request) bool) (*Agent, error, *relay) {
+func hostileCase(t *testing.T, cfgMod func(*Config), hook func(good []byte) func(w http.ResponseWriter, r *http.Request) bool) error {
 	t.Helper()
 	k := newKey(t)
 	obj := data(200<<10, 3)
@@ -252,7 +244,7 @@ func hostileCase(t *testing.T, cfgMod func(*Config), hook func(good []byte) func
 		t.Fatalf("a file was left at the final path after %v", err)
 	}
 	noParts(t, dir)
-	return a, err, h
+	return err
 }
 
 func TestHostileRelay(t *testing.T) {
@@ -349,7 +341,7 @@ func TestHostileRelay(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			_, err, _ := hostileCase(t, c.mod, c.hook)
+			err := hostileCase(t, c.mod, c.hook)
 			if !errors.Is(err, c.want) {
 				t.Fatalf("error %v, want %v", err, c.want)
 			}
@@ -440,6 +432,71 @@ func TestSyncOnlyWhatChanged(t *testing.T) {
 	}
 }
 
+func TestFetchSamePathTwice(t *testing.T) {
+	k := newKey(t)
+	obj := data(300<<10, 5)
+	files := map[string][]byte{"security/a": obj}
+	r := newRelay(t, k.sign(t, 1, files), files)
+	dir := t.TempDir()
+	cfg := testConfig(k, dir, r)
+	cfg.Workers = 4
+	// Two downloads of one path would share its temporary file name
+	// pattern: the second would delete the first's file under it.
+	res, err := newAgent(t, cfg).Fetch(context.Background(), "security/a", "/security/a", "security//a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gets, _ := r.objectGets(); res.Downloaded != 1 || gets != 1 {
+		t.Fatalf("fetch of one path named three ways: %+v, %d object GETs; want 1 download", res, gets)
+	}
+	wantFile(t, dir, "security/a", obj)
+	noParts(t, dir)
+}
+
+func TestStateSavedOncePerSync(t *testing.T) {
+	k := newKey(t)
+	files := map[string][]byte{"security/a": data(3000, 1), "security/b": data(4000, 2)}
+	r := newRelay(t, k.sign(t, 1, files), files)
+	dir := t.TempDir()
+	cfg := testConfig(k, dir, r)
+	statePath := filepath.Join(dir, StateDir, stateFile)
+	sync := func(a *Agent, wantSaves int) {
+		t.Helper()
+		if _, err := a.Sync(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if n := a.state.savesSoFar(); n != wantSaves {
+			t.Fatalf("state saved %d times, want %d", n, wantSaves)
+		}
+	}
+	a := newAgent(t, cfg)
+	sync(a, 1) // a new generation, two files: one save
+	before, err := os.Stat(statePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sync(a, 1)                // nothing changed: not written again
+	sync(newAgent(t, cfg), 0) // nor by the next process
+	after, err := os.Stat(statePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !os.SameFile(before, after) {
+		t.Fatal("state.json was replaced although nothing changed")
+	}
+	// A file changed behind the agent's back is hashed again and
+	// downloaded: one save for the sync.
+	if err := os.WriteFile(filepath.Join(dir, "security/a"), data(3000, 9), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sync(a, 2)
+	wantFile(t, dir, "security/a", files["security/a"])
+	// Fetch saves once too, and not at all when nothing changed.
+	if _, err := a.Fetch(context.Background(), "security/b"); err != nil || a.state.savesSoFar() != 2 {
+		t.Fatalf("fetch of an up-to-date file: %v, %d saves; want no new one", err, a.state.savesSoFar())
+	}
+}
+
 func TestAllRelaysDownGivesUpWithinBudget(t *testing.T) {
 	k := newKey(t)
 	r := newRelay(t, nil, nil)
@@ -496,11 +553,28 @@ func TestWatchSyncsOnAnnouncement(t *testing.T) {
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	synced := make(chan Result, 4)
+	type outcome struct {
+		res Result
+		err error
+	}
+	synced := make(chan outcome, 4)
 	a := newAgent(t, testConfig(k, dir, r))
 	done := make(chan error, 1)
-	go func() { done <- a.Watch(ctx, func(res Result, err error) { synced <- res }) }()
-	if res := <-synced; res.Generation != 1 {
+	go func() { done <- a.Watch(ctx, func(res Result, err error) { synced <- outcome{res, err} }) }()
+	next := func(what string) Result {
+		t.Helper()
+		select {
+		case o := <-synced:
+			if o.err != nil {
+				t.Fatalf("%s: %v", what, o.err)
+			}
+			return o.res
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: no sync within 10s", what)
+			return Result{}
+		}
+	}
+	if res := next("sync at connect"); res.Generation != 1 {
 		t.Fatalf("first sync at generation %d", res.Generation)
 	}
 	files2 := map[string][]byte{"security/a": data(100, 2)}
@@ -508,28 +582,13 @@ func TestWatchSyncsOnAnnouncement(t *testing.T) {
 	r.cat, r.obj = k.sign(t, 2, files2), files2
 	r.mu.Unlock()
 	announce(2)
-	select {
-	case res := <-synced:
-		if res.Generation != 2 || res.Downloaded != 1 {
-			t.Fatalf("sync after the announcement: %+v", res)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("no sync within 10s of announcing generation 2")
+	if res := next("sync after announcing generation 2"); res.Generation != 2 || res.Downloaded != 1 {
+		t.Fatalf("sync after the announcement: %+v", res)
 	}
 	wantFile(t, dir, "security/a", files2["security/a"])
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("Watch returned %v when its context ended", err)
-	}
-}
-
-// The include patterns are package glob's; a bad one is a config error.
-func TestFilterConfigError(t *testing.T) {
-	if _, err := newFilter([]string{"/abs"}); !errors.Is(err, ErrConfig) {
-		t.Errorf("absolute pattern: %v, want ErrConfig", err)
-	}
-	if f, err := newFilter([]string{"security/**"}); err != nil || !f.Match("security/x/y") || f.Match("securityx/a") {
-		t.Errorf("security/**: %v", err)
 	}
 }
 
@@ -540,6 +599,10 @@ func TestConfigErrors(t *testing.T) {
 		"bad relay": func(c *Config) { c.Relays = []string{"ftp://x"} },
 		"no key":    func(c *Config) { c.PublicKey = nil },
 		"no dir":    func(c *Config) { c.Dir = "" },
+		// The include patterns are package glob's; a bad one is a
+		// config error, found once, in New.
+		"absolute include": func(c *Config) { c.Include = []string{"/abs"} },
+		"empty segment":    func(c *Config) { c.Include = []string{"security/"} },
 	} {
 		cfg := DefaultConfig()
 		cfg.Relays, cfg.PublicKey, cfg.Dir = []string{"http://127.0.0.1:1"}, k.pub, t.TempDir()
@@ -547,5 +610,11 @@ func TestConfigErrors(t *testing.T) {
 		if _, err := New(cfg, zerolog.Nop()); !errors.Is(err, ErrConfig) {
 			t.Errorf("%s: %v, want ErrConfig", name, err)
 		}
+	}
+	cfg := DefaultConfig()
+	cfg.Relays, cfg.PublicKey, cfg.Dir, cfg.Include = []string{"http://127.0.0.1:1"}, k.pub, t.TempDir(), []string{"security/**"}
+	a, err := New(cfg, zerolog.Nop())
+	if err != nil || !a.include.Match("security/x/y") || a.include.Match("securityx/a") {
+		t.Errorf("security/**: %v", err)
 	}
 }

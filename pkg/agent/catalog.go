@@ -20,12 +20,17 @@ var errBehind = errors.New("agent: relay behind the announced generation")
 // pinned key. A relay serving a generation older than the newest the agent
 // has seen is skipped (catalog.ErrRollback once every relay did so).
 func (a *Agent) Catalog(ctx context.Context) (*catalog.Signed, error) {
-	return a.catalog(ctx, 0)
+	c, err := a.catalog(ctx, 0)
+	if err := a.saveState(err); err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 // catalog is Catalog preferring a relay that has generation want (one
 // that was announced): relays behind it are skipped while another may
-// have it; after a whole round the newest found is returned.
+// have it; after a whole round the newest found is returned. The state
+// records its generation but is not saved: the caller saves it once.
 func (a *Agent) catalog(ctx context.Context, want uint64) (*catalog.Signed, error) {
 	floor := a.Generation()
 	var best *catalog.Signed
@@ -48,9 +53,7 @@ func (a *Agent) catalog(ctx context.Context, want uint64) (*catalog.Signed, erro
 	if best == nil {
 		return nil, err
 	}
-	if err := a.setCurrent(best); err != nil {
-		return nil, err
-	}
+	a.setCurrent(best)
 	return best, nil
 }
 
@@ -92,21 +95,15 @@ func (a *Agent) readCatalog(ctx context.Context, base *url.URL) (*catalog.Signed
 	return c, nil
 }
 
-// setCurrent makes c the catalog in hand and records its generation.
-func (a *Agent) setCurrent(c *catalog.Signed) error {
+// setCurrent makes c the catalog in hand and records its generation in
+// the state.
+func (a *Agent) setCurrent(c *catalog.Signed) {
 	a.mu.Lock()
 	if a.cur != nil && a.cur.Generation > c.Generation {
 		a.mu.Unlock()
-		return nil // a concurrent call got a newer one
+		return // a concurrent call got a newer one
 	}
 	a.cur = c
 	a.mu.Unlock()
-	if c.Generation <= a.state.generation() {
-		return nil
-	}
-	return a.state.update(func(d *stateDoc) {
-		if c.Generation > d.Generation {
-			d.Generation, d.Catalog = c.Generation, c.FileDigest.String()
-		}
-	})
+	a.state.seen(c.Generation, c.FileDigest.String())
 }

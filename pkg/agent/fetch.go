@@ -6,7 +6,6 @@ package agent
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"hash"
@@ -20,6 +19,7 @@ import (
 	"strings"
 
 	"github.com/relayd/relayd/pkg/catalog"
+	"github.com/relayd/relayd/pkg/cleanpath"
 	"github.com/relayd/relayd/pkg/digest"
 	"github.com/relayd/relayd/pkg/httprange"
 )
@@ -52,7 +52,7 @@ type download struct {
 // fetchObject downloads obj (listed in generation gen) into out, trying
 // the relays in turn.
 func (a *Agent) fetchObject(ctx context.Context, gen uint64, obj catalog.Object, out sink) error {
-	d := &download{obj: obj, gen: gen, h: sha256.New(), out: out}
+	d := &download{obj: obj, gen: gen, h: digest.NewHash(), out: out}
 	return a.retry(ctx, "fetch "+obj.Path, func(base *url.URL) error { return a.tryObject(ctx, base, d) })
 }
 
@@ -85,7 +85,7 @@ func (a *Agent) tryObject(ctx context.Context, base *url.URL, d *download) error
 			return err
 		}
 	}
-	resp, err := a.get(ctx, objectURL(base, d.obj.Path), hdr)
+	resp, err := a.get(ctx, cleanpath.ObjectURL(base, d.obj.Path), hdr)
 	if err != nil {
 		return err
 	}

@@ -4,9 +4,7 @@ package agent
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -17,17 +15,13 @@ import (
 	"github.com/relayd/relayd/pkg/events"
 )
 
-// maxRelaysBody caps a /-/relays answer.
-const maxRelaysBody = 1 << 20
-
 // failedFor is how long a failed relay goes to the end of the order.
 const failedFor = 30 * time.Second
 
 type relaySet struct {
 	mu      sync.Mutex
-	boot    []*url.URL // shuffled once: this agent's order
-	learned []*url.URL // from /-/relays, shuffled when learned
-	group   string
+	boot    []*url.URL           // shuffled once: this agent's order
+	learned []*url.URL           // from /-/relays, shuffled when learned
 	fetched time.Time            // when learned was last read; zero: never
 	bad     map[string]time.Time // base → failed at
 }
@@ -86,11 +80,11 @@ func (s *relaySet) stale(refresh time.Duration) bool {
 // set replaces the learned relays, in a new random order.
 // The same relays as before keep their order: an agent stays with its
 // relay.
-func (s *relaySet) set(group string, list []*url.URL) {
+func (s *relaySet) set(list []*url.URL) {
 	rand.Shuffle(len(list), func(i, j int) { list[i], list[j] = list[j], list[i] })
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.group, s.fetched = group, time.Now()
+	s.fetched = time.Now()
 	if sameURLs(s.learned, list) {
 		return
 	}
@@ -113,7 +107,7 @@ func (s *relaySet) touched() {
 // leaves the list as it is.
 func (a *Agent) refreshRelays(ctx context.Context) {
 	for _, base := range a.relays.candidates() {
-		list, group, err := a.readRelays(ctx, base)
+		list, err := a.readRelays(ctx, base)
 		if ctx.Err() != nil {
 			return
 		}
@@ -121,33 +115,26 @@ func (a *Agent) refreshRelays(ctx context.Context) {
 			a.log.Debug().Err(err).Str("relay", base.Redacted()).Msg("relay list")
 			continue
 		}
-		a.relays.set(group, list)
+		a.relays.set(list)
 		return
 	}
 	a.relays.touched()
 }
 
-func (a *Agent) readRelays(ctx context.Context, base *url.URL) ([]*url.URL, string, error) {
+func (a *Agent) readRelays(ctx context.Context, base *url.URL) ([]*url.URL, error) {
 	resp, err := a.get(ctx, base.String()+"/-/relays", http.Header{"Accept": {"application/json"}})
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, "", statusError(resp.StatusCode, "/-/relays")
+		return nil, statusError(resp.StatusCode, "/-/relays")
 	}
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxRelaysBody+1))
+	doc, err := events.DecodeRelays(resp.Body)
 	if err != nil {
-		return nil, "", err
+		return nil, fmt.Errorf("agent: %w", err)
 	}
-	if len(b) > maxRelaysBody {
-		return nil, "", fmt.Errorf("agent: /-/relays larger than %d bytes", maxRelaysBody)
-	}
-	var doc events.Relays
-	if err := json.Unmarshal(b, &doc); err != nil {
-		return nil, "", fmt.Errorf("agent: /-/relays: %w", err)
-	}
-	return a.relayURLs(doc), doc.Group, nil
+	return a.relayURLs(doc), nil
 }
 
 // relayURLs are the base URLs of a /-/relays document (or relays event),

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"sync"
 
+	"github.com/relayd/relayd/internal/atomicfile"
 	"github.com/relayd/relayd/pkg/digest"
 )
 
@@ -39,10 +40,14 @@ type stateDoc struct {
 	Files  map[string]fileRecord `json:"files"`
 }
 
+// state is the stateDoc in memory. Changes mark it dirty; save writes it
+// once per Fetch or Sync, and only if something changed.
 type state struct {
-	path string // "" with Discard: memory only
-	mu   sync.Mutex
-	doc  stateDoc
+	path  string // "" with Discard: memory only
+	mu    sync.Mutex
+	doc   stateDoc
+	dirty bool // doc differs from the file
+	saves int  // files written, for tests
 }
 
 func loadState(dir string, discard bool) (*state, error) {
@@ -88,66 +93,66 @@ func (s *state) file(p string) (fileRecord, bool) {
 
 func (s *state) setFile(p string, r fileRecord) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	if old, ok := s.doc.Files[p]; ok && old == r {
+		return
+	}
 	s.doc.Files[p] = r
-	s.mu.Unlock()
+	s.dirty = true
 }
 
-// update changes the state with f and saves it.
-func (s *state) update(f func(*stateDoc)) error {
+// seen records a verified catalog: its generation and file digest, if it
+// is newer than the one recorded.
+func (s *state) seen(gen uint64, catalogDigest string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	f(&s.doc)
-	if s.path == "" {
+	if gen <= s.doc.Generation {
+		return
+	}
+	s.doc.Generation, s.doc.Catalog = gen, catalogDigest
+	s.dirty = true
+}
+
+// syncedTo records a complete sync to generation gen whose objects are
+// keep: the records of other files are dropped.
+func (s *state) syncedTo(gen uint64, keep map[string]bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if gen > s.doc.Synced {
+		s.doc.Synced = gen
+		s.dirty = true
+	}
+	for p := range s.doc.Files {
+		if !keep[p] {
+			delete(s.doc.Files, p)
+			s.dirty = true
+		}
+	}
+}
+
+// save writes the state if it changed since it was loaded or last saved.
+func (s *state) save() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.dirty || s.path == "" {
 		return nil
 	}
 	b, err := json.Marshal(&s.doc)
 	if err != nil {
 		return fmt.Errorf("agent: state: %w", err)
 	}
-	if err := writeFileAtomic(s.path, b); err != nil {
+	// The agent's own bookkeeping: its user only.
+	if err := atomicfile.WriteFile(s.path, b, 0o600); err != nil {
 		return fmt.Errorf("agent: save state: %w", err)
 	}
+	s.dirty = false
+	s.saves++
 	return nil
 }
 
-// writeFileAtomic writes b to path through a temporary file in the same
-// directory: fsync, rename, fsync the directory.
-func writeFileAtomic(path string, b []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return err
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+// savesSoFar is how many times the file was written.
+func (s *state) savesSoFar() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.saves
 }

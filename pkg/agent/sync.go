@@ -3,10 +3,8 @@ package agent
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -17,7 +15,6 @@ import (
 
 	"github.com/relayd/relayd/pkg/catalog"
 	"github.com/relayd/relayd/pkg/digest"
-	"github.com/relayd/relayd/pkg/glob"
 )
 
 // Result says what a Fetch or Sync did.
@@ -35,15 +32,29 @@ type Result struct {
 
 // Fetch brings the named catalog paths into Dir (or verifies them, with
 // Discard), from the newest catalog. A path already in place with the
-// right digest is not downloaded again.
+// right digest is not downloaded again; a path named twice ("a", "/a") is
+// fetched once.
 func (a *Agent) Fetch(ctx context.Context, paths ...string) (Result, error) {
-	c, err := a.Catalog(ctx)
+	res, err := a.fetch(ctx, paths)
+	return res, a.saveState(err)
+}
+
+// fetch is Fetch but for saving the state.
+func (a *Agent) fetch(ctx context.Context, paths []string) (Result, error) {
+	c, err := a.catalog(ctx, 0)
 	if err != nil {
 		return Result{}, err
 	}
 	var objs []catalog.Object
+	seen := make(map[string]bool, len(paths))
 	for _, p := range paths {
 		p = strings.TrimPrefix(path.Clean("/"+p), "/")
+		if seen[p] {
+			// Two downloads of one path would race for its temporary
+			// file.
+			continue
+		}
+		seen[p] = true
 		o, ok := c.Lookup(p)
 		if !ok {
 			return Result{Generation: c.Generation}, fmt.Errorf("agent: fetch %s: %w (generation %d)", p, ErrNotInCatalog, c.Generation)
@@ -62,45 +73,52 @@ func (a *Agent) Sync(ctx context.Context) (Result, error) {
 
 // syncTo is Sync preferring a relay that has generation want.
 func (a *Agent) syncTo(ctx context.Context, want uint64) (Result, error) {
-	filter, err := newFilter(a.cfg.Include)
-	if err != nil {
-		return Result{}, err
-	}
-	c, err := a.catalog(ctx, want)
-	if err != nil {
-		return Result{}, err
-	}
-	var objs []catalog.Object
-	for _, o := range c.Objects {
-		if filter.Match(o.Path) && checkPath(o.Path) == nil {
-			objs = append(objs, o)
-		}
-	}
-	res, err := a.bring(ctx, c, objs)
-	if err != nil {
-		return res, err
-	}
-	keep := make(map[string]bool, len(objs))
-	for _, o := range objs {
-		keep[o.Path] = true
-	}
-	err = a.state.update(func(d *stateDoc) {
-		d.Synced = max(d.Synced, c.Generation)
-		for p := range d.Files {
-			if !keep[p] {
-				delete(d.Files, p)
-			}
-		}
-	})
-	if err != nil {
+	res, err := a.sync(ctx, want)
+	if err = a.saveState(err); err != nil {
 		return res, err
 	}
 	a.stats.syncs.Add(1)
 	return res, nil
 }
 
+// sync is syncTo but for saving the state and counting the sync.
+func (a *Agent) sync(ctx context.Context, want uint64) (Result, error) {
+	c, err := a.catalog(ctx, want)
+	if err != nil {
+		return Result{}, err
+	}
+	var objs []catalog.Object
+	keep := make(map[string]bool)
+	for _, o := range c.Objects {
+		if a.include.Match(o.Path) && checkPath(o.Path) == nil {
+			objs = append(objs, o)
+			keep[o.Path] = true
+		}
+	}
+	res, err := a.bring(ctx, c, objs)
+	if err != nil {
+		return res, err
+	}
+	a.state.syncedTo(c.Generation, keep)
+	return res, nil
+}
+
+// saveState saves the state after a Fetch, Sync or Catalog whatever its
+// outcome, so that the generation seen and the files written stay known,
+// and adds a failure to save to err.
+func (a *Agent) saveState(err error) error {
+	serr := a.state.save()
+	switch {
+	case serr == nil:
+		return err
+	case err == nil:
+		return serr
+	}
+	return errors.Join(err, serr)
+}
+
 // bring downloads those of objs that are not in place yet, Workers at a
-// time, and saves the state.
+// time. objs must not name a path twice.
 func (a *Agent) bring(ctx context.Context, c *catalog.Signed, objs []catalog.Object) (Result, error) {
 	res := Result{Generation: c.Generation}
 	var root *os.Root
@@ -159,9 +177,6 @@ func (a *Agent) bring(ctx context.Context, c *catalog.Signed, objs []catalog.Obj
 		})
 	}
 	_ = g.Wait()
-	if err := a.state.update(func(*stateDoc) {}); err != nil {
-		errs = append(errs, err)
-	}
 	if len(errs) > 0 {
 		return res, fmt.Errorf("agent: %d of %d objects failed: %w", res.Failed, len(todo), errors.Join(errs...))
 	}
@@ -224,20 +239,10 @@ func (a *Agent) inPlace(root *os.Root, o catalog.Object) (bool, error) {
 		return false, nil
 	}
 	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
+	d, _, err := digest.FromReader(f)
+	if err != nil {
 		return false, err
 	}
-	d := digest.FromHash(h)
 	a.state.setFile(o.Path, fileRecord{Size: fi.Size(), MTime: mtime, SHA256: d})
 	return d == o.Digest, nil
-}
-
-// newFilter compiles the include patterns (see package glob).
-func newFilter(patterns []string) (*glob.Filter, error) {
-	f, err := glob.New(patterns)
-	if err != nil {
-		return nil, fmt.Errorf("%w: include: %w", ErrConfig, err)
-	}
-	return f, nil
 }

@@ -15,9 +15,6 @@ import (
 	"github.com/relayd/relayd/pkg/events"
 )
 
-// AgentHeader carries the agent's id on its event stream (as ?agent=).
-const AgentHeader = "X-Relay-Agent"
-
 // errResync ends a stream so that it reopens reporting the generation
 // just synced: the relay's presence list shows what agents have.
 var errResync = errors.New("agent: reconnect with the new generation")
@@ -31,9 +28,6 @@ var errResync = errors.New("agent: reconnect with the new generation")
 // once, reporting the new generation, so the relay's presence list stays
 // true. It returns nil when ctx ends.
 func (a *Agent) Watch(ctx context.Context, onSync func(Result, error)) error {
-	if _, err := newFilter(a.cfg.Include); err != nil {
-		return err
-	}
 	wants := make(chan uint64, 1)
 	synced := make(chan uint64, 1)
 	done := make(chan struct{})
@@ -160,7 +154,7 @@ func (a *Agent) watchOne(ctx context.Context, base *url.URL, wants chan uint64, 
 	}
 	req.Header.Set("Accept", "text/event-stream")
 	req.Header.Set("User-Agent", a.cfg.UserAgent)
-	req.Header.Set(AgentHeader, a.cfg.ID)
+	req.Header.Set(events.AgentHeader, a.cfg.ID)
 	headers := time.AfterFunc(a.cfg.StallTimeout, func() {
 		cancel(fmt.Errorf("%w: no response headers within %s", ErrStalled, a.cfg.StallTimeout))
 	})
@@ -223,7 +217,7 @@ func (a *Agent) watchOne(ctx context.Context, base *url.URL, wants chan uint64, 
 			if json.Unmarshal(ev.Data, &doc) != nil {
 				continue
 			}
-			a.relays.set(doc.Group, a.relayURLs(doc))
+			a.relays.set(a.relayURLs(doc))
 		}
 	}
 }

@@ -226,20 +226,6 @@ func (s *Signed) Lookup(path string) (Object, bool) {
 	return s.Objects[i], true
 }
 
-// TotalBytes is the sum of the objects' sizes.
-func (s *Signed) TotalBytes() int64 {
-	var n int64
-	for _, o := range s.Objects {
-		n += o.Size
-	}
-	return n
-}
-
-// SameObjects reports whether a and b list the same objects.
-func SameObjects(a, b []Object) bool {
-	return slices.Equal(a, b)
-}
-
 func sortObjects(o []Object) {
 	slices.SortFunc(o, func(a, b Object) int { return strings.Compare(a.Path, b.Path) })
 }

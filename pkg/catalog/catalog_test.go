@@ -78,8 +78,7 @@ func TestPeek(t *testing.T) {
 func TestParseRejects(t *testing.T) {
 	t.Parallel()
 	pub, priv := testKey(t)
-	otherPub, otherPriv := testKey(t)
-	_ = otherPub
+	_, otherPriv := testKey(t)
 	good := func(objs ...Object) []byte {
 		b, err := Sign(&Catalog{Generation: 1, Objects: objs}, priv)
 		if err != nil {
@@ -92,7 +91,10 @@ func TestParseRejects(t *testing.T) {
 		sig := ed25519.Sign(priv, []byte(body))
 		return []byte("relayd-catalog-v1 ed25519 " + base64.StdEncoding.EncodeToString(sig) + "\n" + body)
 	}
-	otherSigned, _ := Sign(&Catalog{Generation: 1}, otherPriv)
+	otherSigned, err := Sign(&Catalog{Generation: 1}, otherPriv)
+	if err != nil {
+		t.Fatal(err)
+	}
 	tampered := good(obj("a", "x"))
 	tampered[len(tampered)-5] ^= 1
 	d := digest.FromBytes(nil).String()
@@ -262,7 +264,10 @@ func TestKeys(t *testing.T) {
 
 func FuzzParse(f *testing.F) {
 	pub, priv := testKey(f)
-	good, _ := Sign(&Catalog{Generation: 2, Objects: []Object{obj("a/b", "x"), obj("security/c", "y")}}, priv)
+	good, err := Sign(&Catalog{Generation: 2, Objects: []Object{obj("a/b", "x"), obj("security/c", "y")}}, priv)
+	if err != nil {
+		f.Fatal(err)
+	}
 	// The fuzzer supplies the JSON body, which is signed here, so the
 	// decoder and the checks behind the signature are what is fuzzed.
 	nl := bytes.IndexByte(good, '\n')

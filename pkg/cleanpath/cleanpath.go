@@ -207,7 +207,7 @@ var ErrBadBase = errors.New("cleanpath: bad base URL")
 
 // Base parses the base URL of a relay or upstream: http or https, a host,
 // no query or fragment. The path loses its trailing slash, so object P is
-// at Base + "/" + Escape(P).
+// at Base + Escape(P) (Escape starts with the slash): see ObjectURL.
 func Base(s string) (*url.URL, error) {
 	u, err := url.Parse(strings.TrimSpace(s))
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
@@ -216,4 +216,14 @@ func Base(s string) (*url.URL, error) {
 	u.Path = strings.TrimRight(u.Path, "/")
 	u.RawPath = ""
 	return u, nil
+}
+
+// ObjectURL is the URL of the object key below base, a URL from Base:
+// base's path followed by Escape(key), so that the server's Key of the
+// request path is key again.
+func ObjectURL(base *url.URL, key string) string {
+	u := *base
+	u.Path = base.Path + "/" + key
+	u.RawPath = base.EscapedPath() + Escape(key)
+	return u.String()
 }

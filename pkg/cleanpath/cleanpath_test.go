@@ -296,3 +296,37 @@ func TestBase(t *testing.T) {
 		}
 	}
 }
+
+func TestObjectURL(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, base, key, want string
+	}{
+		{"root base", "http://relay:20080", "security/a.patch", "http://relay:20080/security/a.patch"},
+		{"base with a path", "https://hq.example/mirror/", "a/b", "https://hq.example/mirror/a/b"},
+		{"escaped base path", "http://h/my%20mirror", "x", "http://h/my%20mirror/x"},
+		{"key to escape", "http://h", "a b/c?d#e%f", "http://h/a%20b/c%3Fd%23e%25f"},
+		{"kept characters", "http://h", "x/a:b@c/!$&'()*+,;=", "http://h/x/a:b@c/!$&'()*+,;="},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			base, err := Base(tc.base)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := ObjectURL(base, tc.key)
+			if got != tc.want {
+				t.Fatalf("ObjectURL(%s, %q) = %s, want %s", tc.base, tc.key, got, tc.want)
+			}
+			// The server reads the key back from the path below the base.
+			u, err := url.Parse(got)
+			if err != nil {
+				t.Fatal(err)
+			}
+			k, err := Key(strings.TrimPrefix(u.EscapedPath(), base.EscapedPath()))
+			if err != nil || k != tc.key {
+				t.Fatalf("Key of %s = %q, %v; want %q", got, k, err, tc.key)
+			}
+		})
+	}
+}

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"io"
 	"strings"
+	"sync"
 
 	sha256 "github.com/minio/sha256-simd"
 )
@@ -36,6 +38,25 @@ func FromHash(h hash.Hash) Digest {
 
 // FromBytes returns the digest of b.
 func FromBytes(b []byte) Digest { return Digest(sha256.Sum256(b)) }
+
+// readBufs are FromReader's read buffers: 1 MiB, so that hashing a large
+// file takes few read calls.
+var readBufs = sync.Pool{New: func() any { b := make([]byte, 1<<20); return &b }}
+
+// FromReader returns the digest of everything r yields until EOF and how
+// many bytes that was. An error is r's, unwrapped.
+func FromReader(r io.Reader) (Digest, int64, error) {
+	h := NewHash()
+	bp := readBufs.Get().(*[]byte)
+	defer readBufs.Put(bp)
+	// Hide r's WriterTo (*os.File has one), which would copy in 32 KiB
+	// reads and ignore the buffer.
+	n, err := io.CopyBuffer(h, struct{ io.Reader }{r}, *bp)
+	if err != nil {
+		return Digest{}, n, err
+	}
+	return FromHash(h), n, nil
+}
 
 // Parse reads the text form "sha256:<64 lowercase or uppercase hex>".
 func Parse(s string) (Digest, error) {

@@ -1,8 +1,12 @@
 package digest
 
 import (
+	"bytes"
 	"errors"
+	"io"
+	"strings"
 	"testing"
+	"testing/iotest"
 )
 
 func TestParseRoundTrip(t *testing.T) {
@@ -43,5 +47,24 @@ func TestParseRejects(t *testing.T) {
 		if _, ok := FromETag(tag); ok {
 			t.Errorf("FromETag(%q) accepted", tag)
 		}
+	}
+}
+
+func TestFromReader(t *testing.T) {
+	t.Parallel()
+	for _, size := range []int{0, 1, 32 << 10, 1<<20 + 7} {
+		b := make([]byte, size)
+		for i := range b {
+			b[i] = byte(i * 31)
+		}
+		d, n, err := FromReader(bytes.NewReader(b))
+		if err != nil || n != int64(size) || d != FromBytes(b) {
+			t.Errorf("%d bytes: FromReader = %s, %d, %v; want %s, %d", size, d, n, err, FromBytes(b), size)
+		}
+	}
+	broken := errors.New("disk on fire")
+	r := io.MultiReader(strings.NewReader("abc"), iotest.ErrReader(broken))
+	if d, n, err := FromReader(r); !errors.Is(err, broken) || !d.IsZero() || n != 3 {
+		t.Errorf("FromReader of a failing reader = %s, %d, %v; want the zero digest, 3, its error", d, n, err)
 	}
 }

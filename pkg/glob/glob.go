@@ -1,6 +1,3 @@
-// Package glob selects catalog paths by patterns such as "security/**":
-// what a mirror keeps (--mirror-include), what an agent syncs
-// (--include), what a prefetch warms.
 package glob
 
 import (
@@ -16,8 +13,10 @@ type Filter struct {
 	patterns [][]string
 }
 
-// NewFilter checks and compiles patterns such as "security/**" or
-// "software/linux-amd64/**".
+// New checks and compiles patterns such as "security/**" or
+// "software/linux-amd64/**". A pattern must be relative and have no empty
+// segment ("security/", "a//b"): a catalog path has none, so such a
+// pattern would select nothing without saying so.
 func New(patterns []string) (*Filter, error) {
 	f := &Filter{}
 	for _, p := range patterns {
@@ -27,6 +26,9 @@ func New(patterns []string) (*Filter, error) {
 		}
 		segs := strings.Split(p, "/")
 		for _, s := range segs {
+			if s == "" {
+				return nil, fmt.Errorf("glob: pattern %q: empty path segment (a trailing or doubled slash): want e.g. %q", p, suggest(segs))
+			}
 			if s == "**" {
 				continue
 			}
@@ -37,6 +39,21 @@ func New(patterns []string) (*Filter, error) {
 		f.patterns = append(f.patterns, segs)
 	}
 	return f, nil
+}
+
+// suggest is the pattern without its empty segments, ending in "**" when
+// it ended with a slash ("security/" → "security/**").
+func suggest(segs []string) string {
+	var out []string
+	for _, s := range segs {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	if segs[len(segs)-1] == "" && (len(out) == 0 || out[len(out)-1] != "**") {
+		out = append(out, "**")
+	}
+	return strings.Join(out, "/")
 }
 
 // All reports whether the filter selects every path.

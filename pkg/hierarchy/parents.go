@@ -5,9 +5,7 @@ package hierarchy
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -23,9 +21,6 @@ type parent struct {
 	url        *url.URL
 	generation uint64 // its live catalog generation; 0: unknown
 }
-
-// maxRelayList bounds a /-/relays answer.
-const maxRelayList = 1 << 20
 
 // Run keeps the parent list current until ctx ends: at once, every
 // Refresh, and when Refresh is called.
@@ -97,15 +92,9 @@ func (c *Client) fetchRelays(ctx context.Context, base *url.URL) (events.Relays,
 		// are used as configured.
 		return list, fmt.Errorf("%s/-/relays: status %d", base.Redacted(), resp.StatusCode)
 	}
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxRelayList+1))
+	list, err = events.DecodeRelays(resp.Body)
 	if err != nil {
-		return list, err
-	}
-	if len(b) > maxRelayList {
-		return list, fmt.Errorf("%s/-/relays: larger than %d bytes", base.Redacted(), maxRelayList)
-	}
-	if err := json.Unmarshal(b, &list); err != nil {
-		return list, fmt.Errorf("%s/-/relays: %w", base.Redacted(), err)
+		return list, fmt.Errorf("%s: %w", base.Redacted(), err)
 	}
 	return list, nil
 }

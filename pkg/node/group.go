@@ -116,12 +116,20 @@ func (n *Node) relays() any {
 	return out
 }
 
-// members is /v1/members.
+// Members is the /v1/members document: the group as this node sees it.
+type Members struct {
+	Group   string         `json:"group"`
+	Self    string         `json:"self"`
+	Members []group.Member `json:"members"`
+}
+
+// members is /v1/members. It returns a Members; the type is any because
+// that is what admin.Config.Members takes.
 func (n *Node) members() (any, error) {
 	if n.group == nil {
 		return nil, &server.Error{Status: http.StatusNotFound, Code: "no_group", Msg: "this node runs without a group (--gossip is empty)"}
 	}
-	return map[string]any{"group": n.cfg.Group, "self": n.cfg.Node, "members": n.group.Members()}, nil
+	return Members{Group: n.cfg.Group, Self: n.cfg.Node, Members: n.group.Members()}, nil
 }
 
 // peers is the group as the proxy cache sees it.
