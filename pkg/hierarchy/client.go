@@ -211,9 +211,6 @@ func ParseBase(s string) (*url.URL, error) {
 	return u, nil
 }
 
-// Configured reports whether any upstream is set.
-func (c *Client) Configured() bool { return len(c.seeds) > 0 }
-
 // Stats counts what the client did to keep transfers going.
 type Stats struct {
 	// Failovers: requests that moved on from a failed upstream.
@@ -275,9 +272,10 @@ func (c *Client) Fetch(ctx context.Context, key string, hdr http.Header) (*http.
 // tryAll asks each base in turn until one answers below 500.
 func (c *Client) tryAll(ctx context.Context, bases []*url.URL, key string, hdr http.Header) (*http.Response, *url.URL, error) {
 	var errs []error
-	for i, base := range bases {
-		if i > 0 {
-			c.failovers.Add(1)
+	failed, behind := false, 0
+	for _, base := range bases {
+		if failed {
+			c.failovers.Add(1) // moving on from a parent that failed
 		}
 		resp, err := c.fetchOne(ctx, base, key, hdr)
 		if err == nil && resp.StatusCode < 500 {
@@ -285,38 +283,48 @@ func (c *Client) tryAll(ctx context.Context, bases []*url.URL, key string, hdr h
 		}
 		if err == nil {
 			err = fmt.Errorf("%s: status %d", base.Host, resp.StatusCode)
-			if isBehind(resp) {
+			switch {
+			case isBehind(resp):
 				err = fmt.Errorf("%w: %s", errBehind, base.Host)
-			}
-			if resp.StatusCode == http.StatusLoopDetected {
-				err = fmt.Errorf("%w: %s refused the request as a loop: check the upstream configuration of the groups on the path", hops.ErrLoop, base.Host)
-				c.loops.Add(1)
-				c.setLastLoop(err)
+			case resp.StatusCode == http.StatusLoopDetected:
+				err = c.refusedAsLoop(base, "the request")
 			}
 			resp.Body.Close()
 		}
 		if ctx.Err() != nil {
 			return nil, nil, ctx.Err()
 		}
-		if !errors.Is(err, errBehind) {
-			c.markFailed(base) // a parent behind is healthy
-		}
-		c.log.Warn().Err(err).Str("upstream", base.Redacted()).Str("key", key).Msg("upstream failed, trying the next")
 		errs = append(errs, err)
+		// A parent behind is healthy, only not done yet: Fetch waits for
+		// it, and it is neither a failure nor worth a warning.
+		if failed = !errors.Is(err, errBehind); failed {
+			c.markFailed(base)
+			c.log.Warn().Err(err).Str("upstream", base.Redacted()).Str("key", key).Msg("upstream failed, trying the next")
+		} else {
+			behind++
+		}
 	}
-	// Every parent failed: the group may have changed under us.
-	c.Refresh()
+	if behind < len(errs) {
+		c.Refresh() // parents failed: the group may have changed under us
+	}
 	err := errors.Join(errs...)
-	if errors.Is(err, hops.ErrLoop) {
+	switch {
+	case errors.Is(err, hops.ErrLoop):
 		return nil, nil, err
-	}
-	if errors.Is(err, errBehind) {
+	case errors.Is(err, errBehind):
 		return nil, nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
-	}
-	if isTimeout(err) {
+	case isTimeout(err):
 		return nil, nil, fmt.Errorf("%w: %w", ErrTimeout, err)
 	}
 	return nil, nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+}
+
+// refusedAsLoop records a parent's 508 and returns the error for it.
+func (c *Client) refusedAsLoop(base *url.URL, what string) error {
+	err := fmt.Errorf("%w: %s refused %s as a loop: check the upstream configuration of the groups on the path", hops.ErrLoop, base.Host, what)
+	c.loops.Add(1)
+	c.setLastLoop(err)
+	return err
 }
 
 // FetchFrom GETs key from one given base URL (a peer relay of the group),
@@ -343,10 +351,7 @@ func (c *Client) markFailed(base *url.URL) {
 
 func (c *Client) fetchOne(ctx context.Context, base *url.URL, key string, hdr http.Header) (*http.Response, error) {
 	ctx, cancel := context.WithCancelCause(ctx)
-	u := *base
-	u.Path = base.Path + "/" + key
-	u.RawPath = base.EscapedPath() + cleanpath.Escape(key)
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, cleanpath.ObjectURL(base, key), nil)
 	if err != nil {
 		cancel(err)
 		return nil, fmt.Errorf("hierarchy: request %s: %w", key, err)
@@ -360,7 +365,7 @@ func (c *Client) fetchOne(ctx context.Context, base *url.URL, key string, hdr ht
 		cancel(err)
 		return nil, err
 	}
-	resp.Body = newStallReader(resp.Body, c.cfg.StallTimeout, cancel)
+	resp.Body = newStallReader(ctx, resp.Body, c.cfg.StallTimeout, cancel)
 	return resp, nil
 }
 
@@ -379,21 +384,13 @@ func (c *Client) setHeaders(ctx context.Context, req *http.Request) {
 type stallReader struct {
 	r      io.ReadCloser
 	d      time.Duration
+	ctx    context.Context // the request's: its cause says whether the timer fired
 	timer  *time.Timer
 	cancel context.CancelCauseFunc
-	mu     sync.Mutex
-	fired  bool
 }
 
-func newStallReader(r io.ReadCloser, d time.Duration, cancel context.CancelCauseFunc) *stallReader {
-	s := &stallReader{r: r, d: d, cancel: cancel}
-	s.timer = time.AfterFunc(d, func() {
-		s.mu.Lock()
-		s.fired = true
-		s.mu.Unlock()
-		cancel(ErrTimeout)
-	})
-	return s
+func newStallReader(ctx context.Context, r io.ReadCloser, d time.Duration, cancel context.CancelCauseFunc) *stallReader {
+	return &stallReader{r: r, d: d, ctx: ctx, cancel: cancel, timer: time.AfterFunc(d, func() { cancel(ErrTimeout) })}
 }
 
 func (s *stallReader) Read(p []byte) (int, error) {
@@ -401,13 +398,8 @@ func (s *stallReader) Read(p []byte) (int, error) {
 	if n > 0 {
 		s.timer.Reset(s.d)
 	}
-	if err != nil && err != io.EOF {
-		s.mu.Lock()
-		fired := s.fired
-		s.mu.Unlock()
-		if fired {
-			return n, fmt.Errorf("%w: no data for %s", ErrTimeout, s.d)
-		}
+	if err != nil && err != io.EOF && context.Cause(s.ctx) == ErrTimeout {
+		return n, fmt.Errorf("%w: no data for %s", ErrTimeout, s.d)
 	}
 	return n, err
 }

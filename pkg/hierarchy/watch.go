@@ -106,10 +106,7 @@ func (c *Client) stream(ctx context.Context, base *url.URL, fallback bool, fn fu
 	case resp.StatusCode == http.StatusNotFound:
 		return false, fmt.Errorf("%w: %s", ErrNoEvents, base.Redacted())
 	case resp.StatusCode == http.StatusLoopDetected:
-		err := fmt.Errorf("%w: %s refused the event stream as a loop", ErrUnavailable, base.Redacted())
-		c.loops.Add(1)
-		c.setLastLoop(err)
-		return false, err
+		return false, c.refusedAsLoop(base, "the event stream")
 	case resp.StatusCode != http.StatusOK:
 		return false, fmt.Errorf("%s/-/events: status %d", base.Redacted(), resp.StatusCode)
 	}
