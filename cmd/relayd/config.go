@@ -72,7 +72,7 @@ func serveOptions(cfg *node.Config, lc *logConfig) []option {
 		{name: "default-ttl", usage: "freshness of responses without explicit expiry (0 = RFC 9111 heuristics)", value: (*durationValue)(&cfg.Cache.DefaultTTL)},
 		{name: "negative-ttl", usage: "how long an upstream 404 is remembered", value: (*durationValue)(&cfg.Cache.NegativeTTL)},
 		{name: "max-fills", usage: "upstream fills in flight before new misses get 503", value: (*intValue)(&cfg.Cache.MaxFills)},
-		{name: "sendfile", usage: "serve cached files with sendfile(2) (best on real NICs; a user-space copy is faster on loopback)", value: (*boolValue)(&cfg.Cache.Sendfile)},
+		{name: "sendfile", usage: "serve cached files larger than 128 KiB with sendfile(2) (saves a copy on real NICs; on loopback either can win)", value: (*boolValue)(&cfg.Cache.Sendfile)},
 		{name: "max-hops", usage: "most relay groups a request may have crossed (loop guard)", value: (*intValue)(&cfg.MaxHops)},
 		{name: "drain-timeout", usage: "how long shutdown waits for responses in flight", value: (*durationValue)(&cfg.DrainTimeout)},
 		{name: "log-level", usage: "debug, info, warn or error", value: (*stringValue)(&lc.Level)},

@@ -52,7 +52,7 @@ type Config struct {
 	// ErrBusy (503 with Retry-After). Default 256.
 	MaxFills int
 	// Sendfile serves hits with sendfile(2). Default true: on a real NIC
-	// it saves a copy and CPU; on loopback a user-space copy is faster.
+	// it saves a copy and CPU; on loopback either can win (docs/benchmarks.md).
 	Sendfile bool
 	// ObserveFill, if set, is told how long each fill waited for its
 	// upstream's (or owner's) response headers (for a latency histogram).

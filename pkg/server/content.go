@@ -78,20 +78,8 @@ const PeerHeader = "X-Relay-Peer"
 
 // Content is the content port's router.
 type Content struct {
-	src       Source
-	catalog   CatalogFunc
-	ready     Readiness
-	relays    func() any
-	blob      func(ctx context.Context, d digest.Digest, path string, storedOnly bool) (*object.Object, error)
-	group     string
-	maxHops   int
-	onLoop    func(error)
-	events    *events.Hub
-	heartbeat time.Duration
-	report    func(hierarchy.Report) error
-	closing   <-chan struct{}
-	behind    func(uint64) bool
-	handler   http.Handler
+	cfg     ContentConfig
+	handler http.Handler
 	// serving counts object responses in progress (not event streams);
 	// served the body bytes of object responses; failed the object
 	// requests answered with an error status.
@@ -101,12 +89,10 @@ type Content struct {
 
 // NewContent builds the content-port handler.
 func NewContent(cfg ContentConfig, log zerolog.Logger) *Content {
-	c := &Content{src: cfg.Source, catalog: cfg.Catalog, ready: cfg.Ready, relays: cfg.Relays, blob: cfg.Blob,
-		group: cfg.Group, maxHops: cfg.MaxHops, onLoop: cfg.OnLoop, events: cfg.Events, heartbeat: cfg.Heartbeat,
-		report: cfg.Report, closing: cfg.Closing, behind: cfg.Behind, log: log}
-	if c.heartbeat <= 0 {
-		c.heartbeat = DefaultHeartbeat
+	if cfg.Heartbeat <= 0 {
+		cfg.Heartbeat = DefaultHeartbeat
 	}
+	c := &Content{cfg: cfg, log: log}
 	r := chi.NewRouter()
 	r.Use(AccessLog(log, c.count))
 	r.MethodNotAllowed(MethodNotAllowed(r))
@@ -124,7 +110,7 @@ func NewContent(cfg ContentConfig, log zerolog.Logger) *Content {
 		r.Get("/relays", Handle(func(w http.ResponseWriter, _ *http.Request) error {
 			// Agents must not cache the order: each call is a new shuffle.
 			w.Header().Set("Cache-Control", "no-store")
-			WriteJSON(w, http.StatusOK, c.relays())
+			WriteJSON(w, http.StatusOK, c.cfg.Relays())
 			return nil
 		}))
 		r.Head("/catalog", Handle(c.serveCatalog))
@@ -174,8 +160,8 @@ func (c *Content) healthz(w http.ResponseWriter, _ *http.Request) error {
 }
 
 func (c *Content) readyz(w http.ResponseWriter, _ *http.Request) error {
-	if c.ready != nil {
-		if err := c.ready(); err != nil {
+	if c.cfg.Ready != nil {
+		if err := c.cfg.Ready(); err != nil {
 			return &Error{Status: http.StatusServiceUnavailable, Code: "not_ready", Msg: "not ready", Err: err}
 		}
 	}
@@ -202,7 +188,7 @@ func (c *Content) object(w http.ResponseWriter, r *http.Request) error {
 	if err := c.checkGeneration(r); err != nil {
 		return err
 	}
-	obj, err := c.src.Get(ctx, key)
+	obj, err := c.cfg.Source.Get(ctx, key)
 	if err != nil {
 		return err
 	}
@@ -220,10 +206,10 @@ func (c *Content) guard(r *http.Request) (context.Context, error) {
 	if err != nil {
 		return nil, err
 	}
-	if c.group != "" {
-		if err := hops.Check(path, c.group, c.maxHops); err != nil {
-			if c.onLoop != nil {
-				c.onLoop(err)
+	if c.cfg.Group != "" {
+		if err := hops.Check(path, c.cfg.Group, c.cfg.MaxHops); err != nil {
+			if c.cfg.OnLoop != nil {
+				c.cfg.OnLoop(err)
 			}
 			return nil, err
 		}
@@ -235,14 +221,14 @@ func (c *Content) guard(r *http.Request) (context.Context, error) {
 // this relay has not made live yet.
 func (c *Content) checkGeneration(r *http.Request) error {
 	v := r.Header.Get(catalog.GenerationHeader)
-	if v == "" || c.behind == nil {
+	if v == "" || c.cfg.Behind == nil {
 		return nil
 	}
 	g, err := strconv.ParseUint(v, 10, 64)
 	if err != nil || g == 0 {
 		return &Error{Status: http.StatusBadRequest, Code: "bad_header", Msg: catalog.GenerationHeader + " must be a generation number"}
 	}
-	if c.behind(g) {
+	if c.cfg.Behind(g) {
 		return &Error{Status: http.StatusServiceUnavailable, Code: "generation_behind",
 			Msg: "this relay has not completed generation " + v + " yet; ask another"}
 	}
@@ -251,7 +237,7 @@ func (c *Content) checkGeneration(r *http.Request) error {
 
 // serveBlob answers a group peer's /-/blob/<hex>.
 func (c *Content) serveBlob(w http.ResponseWriter, r *http.Request) error {
-	if c.blob == nil {
+	if c.cfg.Blob == nil {
 		return &Error{Status: http.StatusNotFound, Code: "not_found", Msg: "this node serves no blobs to peers"}
 	}
 	d, err := digest.ParseHex(chi.URLParam(r, "hex"))
@@ -266,7 +252,7 @@ func (c *Content) serveBlob(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	obj, err := c.blob(ctx, d, key, r.Header.Get(mirror.StoredOnlyHeader) != "")
+	obj, err := c.cfg.Blob(ctx, d, key, r.Header.Get(mirror.StoredOnlyHeader) != "")
 	if err != nil {
 		return err
 	}
@@ -275,13 +261,13 @@ func (c *Content) serveBlob(w http.ResponseWriter, r *http.Request) error {
 
 // serveCatalog answers /-/catalog with the node's signed catalog.
 func (c *Content) serveCatalog(w http.ResponseWriter, r *http.Request) error {
-	if c.catalog == nil {
+	if c.cfg.Catalog == nil {
 		return &Error{Status: http.StatusNotFound, Code: "no_catalog", Msg: "this node serves no catalog"}
 	}
 	if err := c.checkGeneration(r); err != nil {
 		return err
 	}
-	obj, err := c.catalog(r.Context())
+	obj, err := c.cfg.Catalog(r.Context())
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"mime"
 	"net/http"
 	"strconv"
 	"time"
@@ -27,7 +28,7 @@ const eventWriteTimeout = 10 * time.Second
 // serveEvents holds a text/event-stream open: the current state at once,
 // then every change, and a ping when idle.
 func (c *Content) serveEvents(w http.ResponseWriter, r *http.Request) error {
-	if c.events == nil {
+	if c.cfg.Events == nil {
 		return &Error{Status: http.StatusNotFound, Code: "not_found", Msg: "this node serves no event stream"}
 	}
 	ctx, err := c.guard(r)
@@ -53,7 +54,7 @@ func (c *Content) serveEvents(w http.ResponseWriter, r *http.Request) error {
 		}
 		client.Generation = g
 	}
-	sub := c.events.Subscribe(client)
+	sub := c.cfg.Events.Subscribe(client)
 	rc := http.NewResponseController(w)
 	if attached := c.attachStream(rc, sub); attached {
 		return nil
@@ -80,13 +81,13 @@ func (c *Content) serveEvents(w http.ResponseWriter, r *http.Request) error {
 	if err := write(func() error { _, err := io.WriteString(w, "retry: 2000\n\n"); return err }); err != nil {
 		return nil
 	}
-	ping := time.NewTicker(c.heartbeat)
+	ping := time.NewTicker(c.cfg.Heartbeat)
 	defer ping.Stop()
 	for {
 		select {
 		case <-r.Context().Done():
 			return nil
-		case <-c.closing:
+		case <-c.cfg.Closing:
 			// Shutting down: the subscriber reconnects to another relay.
 			return nil
 		case <-ping.C:
@@ -134,7 +135,7 @@ func (c *Content) attachStream(rc *http.ResponseController, sub *events.Sub) boo
 		return true
 	}
 	sub.Touch(time.Now())
-	c.events.Streams(c.heartbeat, eventWriteTimeout, c.closing).Attach(conn, sub)
+	c.cfg.Events.Streams(c.cfg.Heartbeat, eventWriteTimeout, c.cfg.Closing).Attach(conn, sub)
 	return true
 }
 
@@ -143,13 +144,13 @@ const maxReport = 8 << 20
 
 // serveReport takes a child relay's report of itself and its subtree.
 func (c *Content) serveReport(w http.ResponseWriter, r *http.Request) error {
-	if c.report == nil {
+	if c.cfg.Report == nil {
 		return &Error{Status: http.StatusNotFound, Code: "not_found", Msg: "this node keeps no reports"}
 	}
 	if _, err := c.guard(r); err != nil {
 		return err
 	}
-	if ct := r.Header.Get("Content-Type"); ct != "application/json" {
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
 		return &Error{Status: http.StatusUnsupportedMediaType, Code: "bad_content_type", Msg: "want Content-Type: application/json"}
 	}
 	// Unknown fields are ignored: a newer child may report more.
@@ -162,7 +163,7 @@ func (c *Content) serveReport(w http.ResponseWriter, r *http.Request) error {
 		}
 		return &Error{Status: http.StatusBadRequest, Code: "bad_report", Msg: "report is not valid JSON", Err: err}
 	}
-	if err := c.report(rep); err != nil {
+	if err := c.cfg.Report(rep); err != nil {
 		if errors.Is(err, hops.ErrLoop) {
 			return err
 		}

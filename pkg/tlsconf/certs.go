@@ -15,6 +15,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/relayd/relayd/internal/atomicfile"
 )
 
 // Lab certificates: a CA and node certificates signed by it, ECDSA P-256,
@@ -90,8 +92,8 @@ func serial() *big.Int {
 	return n
 }
 
-// writePair writes the certificate (0644) and the key (0600), each via a
-// temp file and rename, so a crash leaves no half-written key.
+// writePair writes the certificate (0644) and the key (0600), each
+// atomically (internal/atomicfile), so a crash leaves no half-written key.
 func writePair(dir, certName, keyName string, der []byte, key *ecdsa.PrivateKey) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
@@ -100,18 +102,10 @@ func writePair(dir, certName, keyName string, der []byte, key *ecdsa.PrivateKey)
 	if err != nil {
 		return err
 	}
-	if err := writeFile(filepath.Join(dir, keyName), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(dir, keyName), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
 		return err
 	}
-	return writeFile(filepath.Join(dir, certName), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
-}
-
-func writeFile(path string, b []byte, mode os.FileMode) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, mode); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return atomicfile.WriteFile(filepath.Join(dir, certName), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
 }
 
 func loadCA(certPath, keyPath string) (*x509.Certificate, *ecdsa.PrivateKey, error) {
