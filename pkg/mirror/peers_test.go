@@ -45,12 +45,13 @@ func (p ownedBy) Fetch(ctx context.Context, base, key string, hdr http.Header) (
 	return p.client.FetchFrom(ctx, base, key, hdr)
 }
 
-func TestGroupMirrorsFetchEachObjectOnce(t *testing.T) {
-	t.Parallel()
-	o := newTestOrigin(t, files)
-	a := newMirror(t, o, t.TempDir(), nil)
-	b := newMirror(t, o, t.TempDir(), nil)
-	// a's content port, serving blobs to peers.
+// ownerAndPeer returns two mirrors of one origin: a serves blobs on its
+// content port and owns every object; b fetches each from a.
+func ownerAndPeer(t *testing.T) (o *testOrigin, a, b *fixture) {
+	t.Helper()
+	o = newTestOrigin(t, files)
+	a = newMirror(t, o, t.TempDir(), nil)
+	b = newMirror(t, o, t.TempDir(), nil)
 	srv := httptest.NewServer(server.NewContent(server.ContentConfig{Source: a.m, Blob: a.m.Blob, Relays: func() any { return nil }}, zerolog.Nop()))
 	t.Cleanup(srv.Close)
 	pc, err := hierarchy.New(hierarchy.DefaultConfig(), zerolog.Nop())
@@ -58,6 +59,12 @@ func TestGroupMirrorsFetchEachObjectOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.m.SetPeers(ownedBy{base: srv.URL, client: pc})
+	return o, a, b
+}
+
+func TestGroupMirrorsFetchEachObjectOnce(t *testing.T) {
+	t.Parallel()
+	o, a, b := ownerAndPeer(t)
 	ctx := context.Background()
 	// a has not synced yet: b's requests make a fetch each object (once),
 	// then b gets it from a.
@@ -166,16 +173,7 @@ func TestBlobOutlivesTheCallerThatStartedIt(t *testing.T) {
 // partial file): the origin is asked once, and the blob is whole.
 func TestSyncAndPeerShareOneDownload(t *testing.T) {
 	t.Parallel()
-	o := newTestOrigin(t, files)
-	a := newMirror(t, o, t.TempDir(), nil)
-	b := newMirror(t, o, t.TempDir(), nil)
-	srv := httptest.NewServer(server.NewContent(server.ContentConfig{Source: a.m, Blob: a.m.Blob, Relays: func() any { return nil }}, zerolog.Nop()))
-	t.Cleanup(srv.Close)
-	pc, err := hierarchy.New(hierarchy.DefaultConfig(), zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.m.SetPeers(ownedBy{base: srv.URL, client: pc})
+	o, _, b := ownerAndPeer(t)
 	const p = "software/linux-amd64/1.0/agent"
 	d := catalogDigest(t, o, p)
 	release := o.hold(p)
