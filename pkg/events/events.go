@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/netip"
 	"sort"
 	"strconv"
 	"sync"
@@ -21,7 +23,17 @@ const (
 	// KindRelays: the group's relays changed (data: the /-/relays
 	// document).
 	KindRelays = "relays"
+	// KindReplaced is the last event of a stream that a newer stream with
+	// the same identity (agent id, or child relay group and node) from the
+	// same address replaced (data: Replaced). The reader should not
+	// reconnect at once: the other holder of its identity is connected.
+	KindReplaced = "replaced"
 )
+
+// Replaced is the data of a KindReplaced event.
+type Replaced struct {
+	Reason string `json:"reason"`
+}
 
 // Event is one server-sent event.
 type Event struct {
@@ -129,10 +141,13 @@ func (c Client) key() string {
 
 // Hub fans events out to subscribers. It is safe for concurrent use.
 type Hub struct {
-	mu     sync.Mutex
-	seq    uint64
-	latest map[string]Event
-	subs   map[*Sub]struct{}
+	mu      sync.Mutex
+	seq     uint64
+	latest  map[string]Event
+	subs    map[*Sub]struct{}
+	limits  Limits
+	perAddr map[string]int // AddrKey → subscribers
+	refused atomic.Int64
 
 	streamsOnce sync.Once
 	streams     *Streams
@@ -140,7 +155,7 @@ type Hub struct {
 
 // NewHub returns an empty hub.
 func NewHub() *Hub {
-	return &Hub{latest: map[string]Event{}, subs: map[*Sub]struct{}{}}
+	return &Hub{latest: map[string]Event{}, subs: map[*Sub]struct{}{}, perAddr: map[string]int{}}
 }
 
 // Publish records data as the newest event of kind and wakes every
@@ -184,16 +199,95 @@ func (h *Hub) Latest(kind string) (Event, bool) {
 	return ev, ok
 }
 
-// Subscribe adds a subscriber. Its first Next returns the newest event of
-// every kind, so a new or reconnecting subscriber starts from the current
-// state. The caller must Close it.
+// Subscribe adds a subscriber whatever the limits. Its first Next returns
+// the newest event of every kind, so a new or reconnecting subscriber
+// starts from the current state. The caller must Close it.
 func (h *Hub) Subscribe(c Client) *Sub {
-	s := &Sub{h: h, client: c, wake: make(chan struct{}, 1), seen: map[string]uint64{}}
-	s.wake <- struct{}{}
+	s := h.newSub(c)
 	h.mu.Lock()
-	h.subs[s] = struct{}{}
+	h.add(s)
 	h.mu.Unlock()
 	return s
+}
+
+// Join is Subscribe within the hub's Limits: beyond them it returns an
+// error wrapping ErrTooMany and adds nothing. Streams from the network
+// join; nothing is allocated for a refused one but the error.
+func (h *Hub) Join(c Client) (*Sub, error) {
+	key := AddrKey(c.Addr)
+	h.mu.Lock()
+	l := h.limits
+	switch {
+	case l.Total > 0 && len(h.subs) >= l.Total:
+		h.mu.Unlock()
+		h.refused.Add(1)
+		return nil, fmt.Errorf("%w: %d streams open, the most this relay holds", ErrTooMany, l.Total)
+	case l.PerAddr > 0 && h.perAddr[key] >= l.PerAddr:
+		h.mu.Unlock()
+		h.refused.Add(1)
+		return nil, fmt.Errorf("%w: %d streams open from this address, the most one address may hold", ErrTooMany, l.PerAddr)
+	}
+	s := h.newSub(c)
+	h.add(s)
+	h.mu.Unlock()
+	return s, nil
+}
+
+func (h *Hub) newSub(c Client) *Sub {
+	s := &Sub{h: h, client: c, addr: AddrKey(c.Addr), wake: make(chan struct{}, 1), seen: map[string]uint64{}}
+	s.wake <- struct{}{}
+	return s
+}
+
+// add registers s; h.mu is held.
+func (h *Hub) add(s *Sub) {
+	h.subs[s] = struct{}{}
+	h.perAddr[s.addr]++
+}
+
+// ErrTooMany: Join refused a subscriber beyond the hub's Limits.
+var ErrTooMany = errors.New("events: too many streams")
+
+// Limits bound the subscribers a Hub takes through Join: agents are not
+// authenticated, so what they can hold open is bounded per address and
+// in total. Zero means no limit.
+type Limits struct {
+	// Total is the most subscribers at once.
+	Total int
+	// PerAddr is the most subscribers from one address (AddrKey).
+	PerAddr int
+}
+
+// SetLimits sets the limits later Joins are held to; subscribers already
+// in stay.
+func (h *Hub) SetLimits(l Limits) {
+	h.mu.Lock()
+	h.limits = l
+	h.mu.Unlock()
+}
+
+// Refused is how many Joins the limits refused.
+func (h *Hub) Refused() int64 { return h.refused.Load() }
+
+// AddrKey is the address a subscriber is counted under: the IP of a
+// "host:port" remote address, and for IPv6 its /64, since one host
+// commonly holds a whole /64 (one limit per address would then be no
+// limit).
+func AddrKey(remote string) string {
+	host, _, err := net.SplitHostPort(remote)
+	if err != nil {
+		host = remote
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return host
+	}
+	ip = ip.Unmap()
+	if ip.Is4() {
+		return ip.String()
+	}
+	p, _ := ip.WithZone("").Prefix(64)
+	return p.String()
 }
 
 // Clients lists the subscribers, oldest first.
@@ -231,6 +325,10 @@ func (h *Hub) Count() (agents, relays int) {
 type Sub struct {
 	h      *Hub
 	client Client
+	addr   string // AddrKey(client.Addr)
+	// unsent is the socket's unsent bytes at the last ping (Streams); used
+	// by the one worker writing the sub.
+	unsent int
 	wake   chan struct{}
 	seen   map[string]uint64 // kind → last ID sent; used by one goroutine
 	lastOK atomic.Int64      // unix ns of the last successful write; 0: none
@@ -263,10 +361,15 @@ func (s *Sub) Next() []Event {
 	return out
 }
 
-// Close removes the subscriber.
+// Close removes the subscriber. It may be called more than once.
 func (s *Sub) Close() {
 	s.h.mu.Lock()
-	delete(s.h.subs, s)
+	if _, ok := s.h.subs[s]; ok {
+		delete(s.h.subs, s)
+		if s.h.perAddr[s.addr]--; s.h.perAddr[s.addr] <= 0 {
+			delete(s.h.perAddr, s.addr)
+		}
+	}
 	s.h.mu.Unlock()
 }
 
