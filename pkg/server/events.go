@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"math/rand/v2"
 	"mime"
 	"net/http"
 	"strconv"
@@ -19,6 +20,10 @@ import (
 
 // DefaultHeartbeat is how often an idle event stream gets a ping.
 const DefaultHeartbeat = 15 * time.Second
+
+// streamRetryAfter is the least Retry-After, in seconds, of a stream
+// refused for the limits; up to as much again is added at random.
+const streamRetryAfter = 10
 
 // eventWriteTimeout bounds one write to an event stream: a subscriber that
 // takes longer is dropped (it reconnects), so it cannot hold a goroutine
@@ -54,7 +59,13 @@ func (c *Content) serveEvents(w http.ResponseWriter, r *http.Request) error {
 		}
 		client.Generation = g
 	}
-	sub := c.cfg.Events.Subscribe(client)
+	sub, err := c.cfg.Events.Join(client)
+	if err != nil {
+		// Refused before the connection is taken over: the client is told
+		// when to come back, spread so that a crowd does not return at once.
+		return &Error{Status: http.StatusServiceUnavailable, Code: "too_many_streams", Msg: "too many event streams, retry later",
+			Err: err, RetryAfter: streamRetryAfter + rand.IntN(streamRetryAfter)}
+	}
 	rc := http.NewResponseController(w)
 	if attached := c.attachStream(rc, sub); attached {
 		return nil
