@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -36,7 +37,7 @@ func (a *Agent) Watch(ctx context.Context, onSync func(Result, error)) error {
 		a.syncLoop(ctx, wants, synced, onSync)
 	}()
 	defer func() { <-done }()
-	round := 0
+	round, replaced := 0, 0
 	for ctx.Err() == nil {
 		if a.relays.stale(a.cfg.Refresh) {
 			a.refreshRelays(ctx)
@@ -52,6 +53,25 @@ func (a *Agent) Watch(ctx context.Context, onSync func(Result, error)) error {
 				delivered = true
 				break
 			}
+			if errors.Is(err, ErrReplaced) {
+				// Another process with this agent's id, at this address,
+				// holds the stream now: come back in seconds, not at once,
+				// or the two push each other off for good.
+				replaced++
+				d := replacedBackoff(replaced)
+				d = d/2 + rand.N(d/2+1)
+				ev := a.log.Debug()
+				if replaced == 1 {
+					ev = a.log.Warn()
+				}
+				ev.Err(err).Str("id", a.cfg.ID).Dur("retry_in", d).Msg("event stream replaced by another with this agent id: is a second agent running with this id? Reconnecting with backoff")
+				if !a.wait(ctx, d) {
+					return nil
+				}
+				delivered = true
+				break
+			}
+			replaced = 0
 			lastErr = err
 			a.relays.failed(base)
 			if got {
@@ -75,6 +95,31 @@ func (a *Agent) Watch(ctx context.Context, onSync func(Result, error)) error {
 		a.log.Debug().Err(lastErr).Int("round", round).Msg("no relay holds an event stream; retrying")
 	}
 	return nil
+}
+
+// ErrReplaced: the relay ended the event stream because a newer stream
+// with this agent's id came from the same address.
+var ErrReplaced = errors.New("agent: event stream replaced by a newer one with this id")
+
+// replacedBackoff is the wait (before jitter: half to all of it) after
+// the nth replacement in a row: 5 s, doubling, at most 2 min.
+func replacedBackoff(n int) time.Duration {
+	return min(5*time.Second<<min(n-1, 5), 2*time.Minute)
+}
+
+// wait pauses for d unless ctx ends first; it reports whether it waited.
+func (a *Agent) wait(ctx context.Context, d time.Duration) bool {
+	if a.sleep != nil {
+		return a.sleep(ctx, d)
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }
 
 // syncLoop runs the syncs Watch asks for, one at a time, newest wanted
@@ -197,6 +242,11 @@ func (a *Agent) watchOne(ctx context.Context, base *url.URL, wants chan uint64, 
 				err = c
 			}
 			return got, err
+		}
+		if ev.Kind == events.KindReplaced {
+			var why events.Replaced
+			_ = json.Unmarshal(ev.Data, &why)
+			return got, fmt.Errorf("%w (%s: %s)", ErrReplaced, base.Redacted(), why.Reason)
 		}
 		got = true
 		switch ev.Kind {

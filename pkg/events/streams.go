@@ -41,13 +41,17 @@ func (h *Hub) Streams(heartbeat, writeTimeout time.Duration, closing <-chan stru
 	h.streamsOnce.Do(func() {
 		s := &Streams{hub: h, heartbeat: heartbeat, writeTimeout: writeTimeout, conns: map[*Sub]net.Conn{},
 			pending: map[*Sub]bool{}, busy: map[*Sub]bool{}, byID: map[string]*Sub{}, ready: make(chan struct{}, streamWorkers)}
+		h.mu.Lock()
 		h.streams = s
+		h.mu.Unlock()
 		stop := make(chan struct{})
 		for range streamWorkers {
 			go s.work(stop)
 		}
 		go s.pinger(closing, stop)
 	})
+	h.mu.Lock()
+	defer h.mu.Unlock()
 	return h.streams
 }
 
@@ -136,6 +140,17 @@ type StreamStats struct {
 // Stats returns the counts so far.
 func (s *Streams) Stats() StreamStats {
 	return StreamStats{Replaced: s.replaced.Load(), Stuck: s.stuck.Load()}
+}
+
+// StreamStats is the stream writer's Stats, zero before it started.
+func (h *Hub) StreamStats() StreamStats {
+	h.mu.Lock()
+	s := h.streams
+	h.mu.Unlock()
+	if s == nil {
+		return StreamStats{}
+	}
+	return s.Stats()
 }
 
 // Len is how many connections are attached.

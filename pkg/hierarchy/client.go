@@ -105,6 +105,8 @@ type Client struct {
 	lastLoop string
 
 	loops, failovers, resumes, fallbacks atomic.Int64
+
+	sleep func(context.Context, time.Duration) bool // Watch's pauses; nil: a timer (tests set it)
 }
 
 // Loops returns how many upstream requests were refused as loops, and the

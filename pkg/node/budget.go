@@ -1,0 +1,260 @@
+// The connection budget: how many connections the content port and its
+// event streams may hold, so that the descriptors the process has always
+// leave room for the admin port, the store, gossip and upstream
+// connections, and the stream cap leaves room for health checks and
+// object requests on the content port.
+package node
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/relayd/relayd/pkg/clock"
+	"github.com/relayd/relayd/pkg/events"
+)
+
+// fallbackNoFile is the descriptor limit assumed where it cannot be read.
+const fallbackNoFile = 10240
+
+// DefaultEventsPerAddr is the default events-per-addr: a site of ten
+// thousand agents behind one NAT address still holds its streams (and so
+// does `relayd loadgen --agents 10000` from one address).
+const DefaultEventsPerAddr = 10240
+
+// budget is the plan for one process's descriptors.
+type budget struct {
+	// NoFile is the descriptor limit planned from.
+	NoFile uint64
+	// Conns caps the content port's connections, plain and TLS together.
+	Conns int
+	// Events caps the event streams; PerAddr those from one address (0:
+	// no cap).
+	Events, PerAddr int
+	// Clamped says which configured values were lowered to fit.
+	Clamped []string
+}
+
+// reserveFor is how many descriptors are kept out of the content port's
+// share: the admin port, the store's index and cached blob descriptors,
+// fills in flight (a temp file and an upstream connection each), gossip,
+// and the upstream's idle connections. A fixed floor plus an eighth.
+func reserveFor(nofile uint64) int { return 256 + int(nofile/8) }
+
+// headroomFor is how many content connections are kept out of the stream
+// cap: room for /-/healthz, /-/readyz and object requests when every
+// stream place is taken.
+func headroomFor(conns int) int { return max(64, conns/10) }
+
+// planBudget derives the budget from the descriptor limit and the
+// configured caps (0: derived). A configured cap above what fits is
+// lowered, and said so.
+func planBudget(nofile uint64, maxConns, eventsMax, perAddr int) budget {
+	b := budget{NoFile: nofile}
+	fit := max(int(min(nofile, 1<<30))-reserveFor(nofile), 32)
+	b.Conns = fit
+	if maxConns > 0 {
+		b.Conns = min(maxConns, fit)
+		if maxConns > fit {
+			b.Clamped = append(b.Clamped, fmt.Sprintf("max-conns %d lowered to %d: the descriptor limit is %d (raise LimitNOFILE)", maxConns, fit, nofile))
+		}
+	}
+	streams := max(b.Conns-headroomFor(b.Conns), 16)
+	b.Events = streams
+	if eventsMax > 0 {
+		b.Events = min(eventsMax, streams)
+		if eventsMax > streams {
+			b.Clamped = append(b.Clamped, fmt.Sprintf("events-max %d lowered to %d: it must stay below the %d content connections", eventsMax, streams, b.Conns))
+		}
+	}
+	if perAddr > 0 {
+		b.PerAddr = min(perAddr, b.Events)
+	}
+	return b
+}
+
+// BudgetStatus is the connection budget in /v1/status: the caps and what
+// they hold and refused.
+type BudgetStatus struct {
+	// NoFile is the process's descriptor limit (soft RLIMIT_NOFILE).
+	NoFile uint64 `json:"nofile"`
+	// MaxConns caps the content port's connections; Conns are open;
+	// ConnsRefused were accepted and closed at once beyond the cap.
+	MaxConns     int   `json:"max_conns"`
+	Conns        int64 `json:"conns"`
+	ConnsRefused int64 `json:"conns_refused"`
+	// EventsMax and EventsPerAddr cap the event streams (0: no
+	// per-address cap); StreamsRefused were answered 503; StreamsReplaced
+	// were replaced by a newer stream of their identity; StreamsStuck were
+	// dropped because their client took nothing.
+	EventsMax       int   `json:"events_max"`
+	EventsPerAddr   int   `json:"events_per_addr"`
+	StreamsRefused  int64 `json:"streams_refused"`
+	StreamsReplaced int64 `json:"streams_replaced"`
+	StreamsStuck    int64 `json:"streams_stuck"`
+}
+
+// connLimit counts the content port's connections against the cap.
+type connLimit struct {
+	max     int64
+	open    atomic.Int64
+	refused atomic.Int64
+}
+
+// limitListener accepts from ln; with lim, a connection beyond its cap is
+// closed at once and the loop goes on (it never waits for a place, so
+// the accept queue keeps draining). Errors of a process out of
+// descriptors or buffers (EMFILE, ENFILE, ENOBUFS, ENOMEM) are retried
+// here after a pause growing from 5 ms to 1 s, and logged at most once a
+// minute with a count, instead of net/http's line per retry.
+type limitListener struct {
+	net.Listener
+	lim      *connLimit // nil: no cap
+	log      zerolog.Logger
+	refusals *every
+	errs     *every
+}
+
+func newLimitListener(ln net.Listener, lim *connLimit, log zerolog.Logger, clk clock.Clock) *limitListener {
+	return &limitListener{Listener: ln, lim: lim, log: log, refusals: newEvery(time.Minute, clk), errs: newEvery(time.Minute, clk)}
+}
+
+// Accept returns the next connection within the cap.
+func (l *limitListener) Accept() (net.Conn, error) {
+	pause := time.Duration(0)
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			if !outOfResources(err) {
+				return nil, err
+			}
+			pause = min(max(2*pause, 5*time.Millisecond), time.Second)
+			if n, ok := l.errs.tick(); ok {
+				l.log.Error().Err(err).Int64("times", n).Dur("pause", pause).Msg("accept failed: out of descriptors or buffers; retrying")
+			}
+			time.Sleep(pause)
+			continue
+		}
+		pause = 0
+		if l.lim == nil {
+			return c, nil
+		}
+		if l.lim.open.Add(1) > l.lim.max {
+			l.lim.open.Add(-1)
+			l.lim.refused.Add(1)
+			_ = c.Close()
+			if n, ok := l.refusals.tick(); ok {
+				l.log.Warn().Int64("refused", n).Int64("max_conns", l.lim.max).Msg("content port at its connection cap: new connections closed at once")
+			}
+			continue
+		}
+		return countConn(c, l.lim), nil
+	}
+}
+
+// outOfResources reports an accept error that a later accept may not
+// have: the process or system is out of descriptors or buffers.
+func outOfResources(err error) bool {
+	for _, e := range []error{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// countedTCP is an accepted TCP connection holding a place of the cap
+// until it is closed (by the server, or by the event streams after a
+// hijack). It embeds *net.TCPConn, so sendfile (ReadFrom) and socket
+// options (SyscallConn) reach the socket as before.
+type countedTCP struct {
+	*net.TCPConn
+	release func()
+}
+
+func (c *countedTCP) Close() error {
+	c.release()
+	return c.TCPConn.Close()
+}
+
+// countedConn is countedTCP for any other connection.
+type countedConn struct {
+	net.Conn
+	release func()
+}
+
+func (c *countedConn) Close() error {
+	c.release()
+	return c.Conn.Close()
+}
+
+func countConn(c net.Conn, lim *connLimit) net.Conn {
+	var once sync.Once
+	release := func() { once.Do(func() { lim.open.Add(-1) }) }
+	if tc, ok := c.(*net.TCPConn); ok {
+		return &countedTCP{TCPConn: tc, release: release}
+	}
+	return &countedConn{Conn: c, release: release}
+}
+
+// every lets a repeated event through at most once per interval and
+// counts those held back: tick reports how many happened since the last
+// one let through (this one included) and whether to log now.
+type every struct {
+	mu       sync.Mutex
+	interval time.Duration
+	clk      clock.Clock
+	last     time.Time
+	n        int64
+}
+
+func newEvery(interval time.Duration, clk clock.Clock) *every {
+	return &every{interval: interval, clk: clk}
+}
+
+func (e *every) tick() (int64, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.n++
+	now := e.clk.Now()
+	if !e.last.IsZero() && now.Sub(e.last) < e.interval {
+		return 0, false
+	}
+	n := e.n
+	e.last, e.n = now, 0
+	return n, true
+}
+
+// planBudget raises the descriptor limit, plans the budget from it and
+// the configuration, applies the stream limits and logs the plan.
+func (n *Node) planBudget() {
+	nofile, before, err := raiseNoFile()
+	if err != nil {
+		n.log.Warn().Err(err).Uint64("nofile", nofile).Msg("could not raise the file descriptor limit")
+	}
+	if nofile == 0 {
+		nofile = fallbackNoFile
+	}
+	n.budget = planBudget(nofile, n.cfg.MaxConns, n.cfg.EventsMax, n.cfg.EventsPerAddr)
+	n.connLimit = &connLimit{max: int64(n.budget.Conns)}
+	n.events.SetLimits(events.Limits{Total: n.budget.Events, PerAddr: n.budget.PerAddr})
+	for _, c := range n.budget.Clamped {
+		n.log.Warn().Msg(c)
+	}
+	n.log.Info().Uint64("nofile", nofile).Uint64("nofile_before", before).Int("max_conns", n.budget.Conns).
+		Int("events_max", n.budget.Events).Int("events_per_addr", n.budget.PerAddr).Msg("connection budget")
+}
+
+// budgetStatus is the budget part of /v1/status.
+func (n *Node) budgetStatus() *BudgetStatus {
+	st := n.events.StreamStats()
+	return &BudgetStatus{NoFile: n.budget.NoFile, MaxConns: n.budget.Conns, Conns: n.connLimit.open.Load(),
+		ConnsRefused: n.connLimit.refused.Load(), EventsMax: n.budget.Events, EventsPerAddr: n.budget.PerAddr,
+		StreamsRefused: n.events.Refused(), StreamsReplaced: st.Replaced, StreamsStuck: st.Stuck}
+}
