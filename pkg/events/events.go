@@ -337,6 +337,9 @@ type Sub struct {
 	onWake func(*Sub)
 }
 
+// Client is what the subscriber said of itself.
+func (s *Sub) Client() Client { return s.client }
+
 // Touch records that the subscriber took a write at t (LastSeen).
 func (s *Sub) Touch(t time.Time) { s.lastOK.Store(t.UnixNano()) }
 

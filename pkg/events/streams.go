@@ -6,6 +6,7 @@ package events
 import (
 	"encoding/json"
 	"net"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,6 +28,7 @@ type Streams struct {
 	closed  bool
 
 	replaced, stuck atomic.Int64
+	conflicts       map[string]*Conflict // identity → relay conflict
 }
 
 // streamWorkers is how many goroutines write to attached streams. Writes
@@ -40,7 +42,8 @@ const streamWorkers = 16
 func (h *Hub) Streams(heartbeat, writeTimeout time.Duration, closing <-chan struct{}) *Streams {
 	h.streamsOnce.Do(func() {
 		s := &Streams{hub: h, heartbeat: heartbeat, writeTimeout: writeTimeout, conns: map[*Sub]net.Conn{},
-			pending: map[*Sub]bool{}, busy: map[*Sub]bool{}, byID: map[string]*Sub{}, ready: make(chan struct{}, streamWorkers)}
+			pending: map[*Sub]bool{}, busy: map[*Sub]bool{}, byID: map[string]*Sub{}, ready: make(chan struct{}, streamWorkers),
+			conflicts: map[string]*Conflict{}}
 		h.mu.Lock()
 		h.streams = s
 		h.mu.Unlock()
@@ -67,7 +70,10 @@ func (h *Hub) Streams(heartbeat, writeTimeout time.Duration, closing <-chan stru
 // replace it: ids are not secrets, and a stranger must not be able to
 // push a real agent off its stream; both stay, each counted against its
 // own address.
-func (s *Streams) Attach(conn net.Conn, sub *Sub) {
+//
+// It returns how many times the identity was replaced so far when this
+// stream replaced one (1 the first time), else 0.
+func (s *Streams) Attach(conn net.Conn, sub *Sub) (replaced int64) {
 	s.hub.mu.Lock()
 	sub.onWake = s.wake
 	s.hub.mu.Unlock()
@@ -77,7 +83,7 @@ func (s *Streams) Attach(conn net.Conn, sub *Sub) {
 		s.mu.Unlock()
 		conn.Close()
 		sub.Close()
-		return
+		return 0
 	}
 	s.conns[sub] = conn
 	s.pending[sub] = false // send what it has not seen
@@ -89,9 +95,80 @@ func (s *Streams) Attach(conn net.Conn, sub *Sub) {
 	s.mu.Unlock()
 	if old != nil {
 		s.replaced.Add(1)
+		replaced = s.recordConflict(sub)
 		s.retire(old, "a newer stream with this identity from the same address replaced this one")
 	}
 	s.signal()
+	return replaced
+}
+
+// Conflict is a child relay identity (group and node name) whose stream
+// was replaced by another from the same address: two relays with one
+// name (a cloned host) take turns.
+type Conflict struct {
+	// Identity is "group/node".
+	Identity string    `json:"identity"`
+	Addr     string    `json:"addr"`
+	Count    int64     `json:"count"`
+	First    time.Time `json:"first_seen"`
+	Last     time.Time `json:"last_seen"`
+}
+
+// maxConflicts bounds the conflicts kept; the least recent goes first.
+const maxConflicts = 64
+
+// recordConflict counts a replacement of sub's identity and returns the
+// count (agents, whose replacements are mostly reconnects, count 1).
+func (s *Streams) recordConflict(sub *Sub) int64 {
+	if !sub.client.Relay {
+		return 1
+	}
+	id := identity(sub)
+	now := time.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cf := s.conflicts[id]
+	if cf == nil {
+		if len(s.conflicts) >= maxConflicts {
+			var oldest string
+			for k, c := range s.conflicts {
+				if oldest == "" || c.Last.Before(s.conflicts[oldest].Last) {
+					oldest = k
+				}
+			}
+			delete(s.conflicts, oldest)
+		}
+		cf = &Conflict{Identity: sub.client.Group + "/" + sub.client.ID, Addr: sub.addr, First: now}
+		s.conflicts[id] = cf
+	}
+	cf.Count++
+	cf.Last = now
+	return cf.Count
+}
+
+// Conflicts lists the child relay identities replaced from one address,
+// by identity.
+func (s *Streams) Conflicts() []Conflict {
+	s.mu.Lock()
+	out := make([]Conflict, 0, len(s.conflicts))
+	for _, cf := range s.conflicts {
+		out = append(out, *cf)
+	}
+	s.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].Identity+out[i].Addr < out[j].Identity+out[j].Addr })
+	return out
+}
+
+// StreamConflicts is the stream writer's Conflicts, none before it
+// started.
+func (h *Hub) StreamConflicts() []Conflict {
+	h.mu.Lock()
+	s := h.streams
+	h.mu.Unlock()
+	if s == nil {
+		return nil
+	}
+	return s.Conflicts()
 }
 
 // identity is the key of the one stream a subscriber may hold, "" for

@@ -88,6 +88,9 @@ type Group struct {
 	// so readers share them.
 	all, healthy, owners []Member
 	down                 bool // gossip shut down
+
+	conflictMu sync.Mutex
+	conflicts  map[string]*Conflict // name and other address → conflict
 }
 
 // New starts gossip on cfg.Bind. It does not join anyone yet (Run does).
@@ -122,7 +125,7 @@ func New(cfg Config, meta Meta, log zerolog.Logger, clk clock.Clock) (*Group, er
 		return nil, err
 	}
 	g := &Group{cfg: cfg, log: log.With().Str("component", "group").Logger(), clock: clk, meta: meta,
-		members: map[string]*Member{}}
+		members: map[string]*Member{}, conflicts: map[string]*Conflict{}}
 
 	host, portStr, err := net.SplitHostPort(cfg.Bind)
 	if err != nil {
@@ -164,6 +167,7 @@ func New(cfg Config, meta Meta, log zerolog.Logger, clk clock.Clock) (*Group, er
 	mc.Delegate = (*delegate)(g)
 	mc.Events = (*events)(g)
 	mc.Alive = (*alive)(g)
+	mc.Conflict = (*conflicts)(g)
 	mc.Logger = log2zerolog(g.log)
 	ml, err := memberlist.Create(mc)
 	if err != nil {
@@ -415,6 +419,9 @@ func (w zlogWriter) Write(p []byte) (int, error) {
 		lvl = zerolog.DebugLevel
 	case strings.Contains(line, "[WARN]"):
 		lvl = zerolog.WarnLevel
+	case strings.Contains(line, "Conflicting address"):
+		// Repeated at every gossip round: NotifyConflict logs it once.
+		lvl = zerolog.DebugLevel
 	case strings.Contains(line, "[ERR]"):
 		lvl = zerolog.ErrorLevel
 	}

@@ -258,3 +258,30 @@ func (n *Node) budgetStatus() *BudgetStatus {
 		ConnsRefused: n.connLimit.refused.Load(), EventsMax: n.budget.Events, EventsPerAddr: n.budget.PerAddr,
 		StreamsRefused: n.events.Refused(), StreamsReplaced: st.Replaced, StreamsStuck: st.Stuck}
 }
+
+// Conflict is an identity two relays claim: "gossip", a node name of this
+// group at two gossip addresses (gossip refuses the second); "stream", a
+// child relay's group and node name whose event stream another from the
+// same address replaced (the two take turns, backing off).
+type Conflict struct {
+	Kind  string    `json:"kind"`
+	Name  string    `json:"name"`
+	Addrs []string  `json:"addrs"`
+	Count int64     `json:"count"`
+	First time.Time `json:"first_seen"`
+	Last  time.Time `json:"last_seen"`
+}
+
+// conflicts gathers the group's and the event streams' conflicts.
+func (n *Node) conflicts() []Conflict {
+	var out []Conflict
+	if n.group != nil {
+		for _, c := range n.group.Conflicts() {
+			out = append(out, Conflict{Kind: "gossip", Name: c.Name, Addrs: []string{c.Addr, c.OtherAddr}, Count: c.Count, First: c.First, Last: c.Last})
+		}
+	}
+	for _, c := range n.events.StreamConflicts() {
+		out = append(out, Conflict{Kind: "stream", Name: c.Identity, Addrs: []string{c.Addr}, Count: c.Count, First: c.First, Last: c.Last})
+	}
+	return out
+}

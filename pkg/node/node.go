@@ -504,6 +504,8 @@ type Status struct {
 	Loops *LoopStatus `json:"loops,omitempty"`
 	// Budget is the connection budget and what it refused.
 	Budget *BudgetStatus `json:"budget,omitempty"`
+	// Conflicts lists identities two relays claim (see Conflict).
+	Conflicts []Conflict `json:"conflicts,omitempty"`
 }
 
 // LoopStatus counts loop-guard refusals.
@@ -555,6 +557,7 @@ func (n *Node) status() any {
 		s.Loops = &l
 	}
 	s.Budget = n.budgetStatus()
+	s.Conflicts = n.conflicts()
 	return s
 }
 

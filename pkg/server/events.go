@@ -146,8 +146,21 @@ func (c *Content) attachStream(rc *http.ResponseController, sub *events.Sub) boo
 		return true
 	}
 	sub.Touch(time.Now())
-	c.cfg.Events.Streams(c.cfg.Heartbeat, eventWriteTimeout, c.cfg.Closing).Attach(conn, sub)
+	n := c.cfg.Events.Streams(c.cfg.Heartbeat, eventWriteTimeout, c.cfg.Closing).Attach(conn, sub)
+	if cl := sub.Client(); cl.Relay && n > 0 && isPowerOf10(n) {
+		// Two relays with one group and node name take turns; said once,
+		// then at 10, 100, … turns (both back off for seconds each time).
+		c.log.Warn().Str("relay", cl.Group+"/"+cl.ID).Str("addr", cl.Addr).Int64("replaced", n).
+			Msg("a child relay's event stream was replaced by another with the same group and node name from the same address: two relays share a name? (see conflicts in relayd status)")
+	}
 	return true
+}
+
+func isPowerOf10(n int64) bool {
+	for n >= 10 && n%10 == 0 {
+		n /= 10
+	}
+	return n == 1
 }
 
 // maxReport bounds a report's body: a subtree of thousands of relays.
