@@ -44,6 +44,7 @@ func (a *Agent) Watch(ctx context.Context, onSync func(Result, error)) error {
 		}
 		delivered := false
 		var lastErr error
+		var comeBack time.Duration // the longest Retry-After of the round
 		for _, base := range a.relays.candidates() {
 			got, err := a.watchOne(ctx, base, wants, synced)
 			if ctx.Err() != nil {
@@ -72,6 +73,9 @@ func (a *Agent) Watch(ctx context.Context, onSync func(Result, error)) error {
 				break
 			}
 			replaced = 0
+			if ra := (*retryAfter)(nil); errors.As(err, &ra) {
+				comeBack = max(comeBack, ra.d)
+			}
 			lastErr = err
 			a.relays.failed(base)
 			if got {
@@ -87,6 +91,14 @@ func (a *Agent) Watch(ctx context.Context, onSync func(Result, error)) error {
 		}
 		round++
 		a.refreshRelays(ctx)
+		if comeBack > 0 {
+			// Every relay refused for now and one said when to come back
+			// (the relay spreads its Retry-After already).
+			if !a.wait(ctx, comeBack) {
+				return nil
+			}
+			continue
+		}
 		// The retry budget bounds one request, not a watch: wait and
 		// go on until ctx ends.
 		if !a.backoff(ctx, round, time.Now().Add(a.cfg.BackoffMax+time.Second)) && ctx.Err() != nil {
@@ -96,6 +108,15 @@ func (a *Agent) Watch(ctx context.Context, onSync func(Result, error)) error {
 	}
 	return nil
 }
+
+// retryAfter is a refusal that said when to come back.
+type retryAfter struct {
+	err error
+	d   time.Duration
+}
+
+func (r *retryAfter) Error() string { return fmt.Sprintf("%v (retry after %s)", r.err, r.d) }
+func (r *retryAfter) Unwrap() error { return r.err }
 
 // ErrReplaced: the relay ended the event stream because a newer stream
 // with this agent's id came from the same address.
@@ -214,7 +235,13 @@ func (a *Agent) watchOne(ctx context.Context, base *url.URL, wants chan uint64, 
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return false, statusError(resp.StatusCode, "/-/events")
+		err := statusError(resp.StatusCode, "/-/events")
+		if secs, perr := strconv.Atoi(resp.Header.Get("Retry-After")); perr == nil && secs > 1 && resp.StatusCode == http.StatusServiceUnavailable {
+			// The relay holds all the streams it may (too_many_streams):
+			// come back when it says, not within the next second.
+			err = &retryAfter{err: err, d: min(time.Duration(secs)*time.Second, 5*time.Minute)}
+		}
+		return false, err
 	}
 	idle := time.AfterFunc(a.cfg.StreamIdle, func() {
 		cancel(fmt.Errorf("%w: event stream silent for %s", ErrStalled, a.cfg.StreamIdle))

@@ -53,3 +53,43 @@ func TestWatchBacksOffWhenReplaced(t *testing.T) {
 		}
 	}
 }
+
+// A relay that holds all the streams it may answers 503 with Retry-After;
+// the agent comes back then, not within the second.
+func TestWatchHonoursRetryAfter(t *testing.T) {
+	t.Parallel()
+	var asked atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/-/events" {
+			asked.Add(1)
+			w.Header().Set("Retry-After", "12")
+			http.Error(w, `{"error":"too many event streams","code":"too_many_streams"}`, http.StatusServiceUnavailable)
+			return
+		}
+		http.NotFound(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	a := newAgent(t, testConfig(newKey(t), t.TempDir(), &relay{srv: srv}))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var waits []time.Duration
+	a.sleep = func(ctx context.Context, d time.Duration) bool {
+		waits = append(waits, d)
+		if len(waits) == 3 {
+			cancel()
+			return false
+		}
+		return true
+	}
+	if err := a.Watch(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if asked.Load() != 3 {
+		t.Fatalf("%d stream requests for 3 waits", asked.Load())
+	}
+	for _, d := range waits {
+		if d != 12*time.Second {
+			t.Fatalf("waits %v, want 12s each", waits)
+		}
+	}
+}

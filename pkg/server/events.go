@@ -61,6 +61,9 @@ func (c *Content) serveEvents(w http.ResponseWriter, r *http.Request) error {
 	}
 	sub, err := c.cfg.Events.Join(client)
 	if err != nil {
+		// Closed after the answer: a refused client must not keep a
+		// connection of the content port's budget idle.
+		w.Header().Set("Connection", "close")
 		// Refused before the connection is taken over: the client is told
 		// when to come back, spread so that a crowd does not return at once.
 		return &Error{Status: http.StatusServiceUnavailable, Code: "too_many_streams", Msg: "too many event streams, retry later",

@@ -44,6 +44,9 @@ func TestEventStreamLimits(t *testing.T) {
 	if resp.StatusCode != http.StatusServiceUnavailable || body.Code != "too_many_streams" || ra < 10 || ra > 20 {
 		t.Fatalf("third stream: %d %s, Retry-After %q; want 503 too_many_streams, 10-20", resp.StatusCode, b, resp.Header.Get("Retry-After"))
 	}
+	if !resp.Close {
+		t.Error("the refusal leaves the connection open: a refused client would keep a place of the connection budget")
+	}
 	held[0].Body.Close()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
