@@ -46,3 +46,23 @@ func setSendBuffer(conn net.Conn, n int) {
 		_ = rc.Control(func(fd uintptr) { _ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUF, n) })
 	}
 }
+
+// peerClosed reports whether the client of conn has closed its side (or
+// sent something, which a stream's client never does once its request
+// is in: a TLS close_notify, say): ok is false where it cannot be told.
+// It peeks without waiting.
+func peerClosed(conn net.Conn) (closed, ok bool) {
+	rc, ok := rawConn(conn)
+	if !ok {
+		return false, false
+	}
+	var rerr error
+	buf := make([]byte, 1)
+	if err := rc.Read(func(fd uintptr) bool {
+		_, _, rerr = unix.Recvfrom(int(fd), buf, unix.MSG_PEEK|unix.MSG_DONTWAIT)
+		return true // never wait
+	}); err != nil {
+		return false, false
+	}
+	return rerr != unix.EAGAIN, true
+}

@@ -10,3 +10,6 @@ func unsentBytes(net.Conn) (int, bool) { return 0, false }
 
 // setSendBuffer is left to the system here.
 func setSendBuffer(net.Conn, int) {}
+
+// peerClosed cannot tell here.
+func peerClosed(net.Conn) (closed, ok bool) { return false, false }

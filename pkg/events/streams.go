@@ -72,7 +72,7 @@ func (h *Hub) Streams(heartbeat, writeTimeout time.Duration, closing <-chan stru
 // own address.
 //
 // It returns how many times the identity was replaced so far when this
-// stream replaced one (1 the first time), else 0.
+// stream replaced one still open (1 the first time), else 0.
 func (s *Streams) Attach(conn net.Conn, sub *Sub) (replaced int64) {
 	s.hub.mu.Lock()
 	sub.onWake = s.wake
@@ -95,7 +95,17 @@ func (s *Streams) Attach(conn net.Conn, sub *Sub) (replaced int64) {
 	s.mu.Unlock()
 	if old != nil {
 		s.replaced.Add(1)
-		replaced = s.recordConflict(sub)
+		s.mu.Lock()
+		oc := s.conns[old]
+		s.mu.Unlock()
+		// A client that reconnects has usually closed its old stream
+		// already (the relay notices at the next ping): that is no
+		// conflict. One still open is held by another process.
+		if oc != nil {
+			if closed, _ := peerClosed(oc); !closed {
+				replaced = s.recordConflict(sub)
+			}
+		}
 		s.retire(old, "a newer stream with this identity from the same address replaced this one")
 	}
 	s.signal()
