@@ -20,6 +20,7 @@ import (
 	"github.com/relayd/relayd/pkg/catalog"
 	"github.com/relayd/relayd/pkg/cleanpath"
 	"github.com/relayd/relayd/pkg/hops"
+	"github.com/relayd/relayd/pkg/httprange"
 )
 
 // Sentinel errors for callers to map to statuses.
@@ -105,6 +106,7 @@ type Client struct {
 	lastLoop string
 
 	loops, failovers, resumes, fallbacks atomic.Int64
+	resumeRefused                        httprange.Refusals
 }
 
 // Loops returns how many upstream requests were refused as loops, and the
@@ -221,11 +223,16 @@ type Stats struct {
 	// Fallbacks: requests sent to a fallback because every upstream
 	// failed.
 	Fallbacks int64 `json:"fallbacks"`
+	// ResumesRefused: answers to a resume that were not the same
+	// representation (another ETag or length, no strong ETag, a 200), so
+	// their bytes were not appended.
+	ResumesRefused int64 `json:"resumes_refused"`
 }
 
 // Stats returns the counters.
 func (c *Client) Stats() Stats {
-	return Stats{Failovers: c.failovers.Load(), Resumes: c.resumes.Load(), Fallbacks: c.fallbacks.Load()}
+	return Stats{Failovers: c.failovers.Load(), Resumes: c.resumes.Load(), Fallbacks: c.fallbacks.Load(),
+		ResumesRefused: c.resumeRefused.Load()}
 }
 
 // Fetch GETs the object key from an upstream, trying them in random order
