@@ -145,4 +145,3 @@ func partial(w http.ResponseWriter, etag string, data []byte, off int64) {
 	w.WriteHeader(http.StatusPartialContent)
 	_, _ = io.Copy(w, bytes.NewReader(data[off:]))
 }
-
