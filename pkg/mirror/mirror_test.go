@@ -363,9 +363,15 @@ func TestRestartKeepsGenerationAndResumesPartial(t *testing.T) {
 	o := newTestOrigin(t, map[string][]byte{"software/x/1/big": big, "security/s": randBytes(100, 12)})
 	dir := t.TempDir()
 	f := newMirror(t, o, dir, nil)
-	// A partial download left by a killed sync: the first MiB of big.
-	w, err := f.store.Resume(catalogDigest(t, o, "software/x/1/big").Hex(), int64(len(big)))
+	// A partial download left by a killed sync: the first MiB of big,
+	// pinned to the representation it came from (the catalog digest is
+	// the origin's ETag).
+	d := catalogDigest(t, o, "software/x/1/big")
+	w, err := f.store.Resume(d.Hex(), int64(len(big)))
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.SetPin(d.ETag(), int64(len(big))); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := w.Write(big[:1<<20]); err != nil {
