@@ -245,6 +245,11 @@ func (c *Cache) runFill(f *fill, x expectation, stale *store.Entry, route bool, 
 	f.lastModified, _ = http.ParseTime(resp.Header.Get("Last-Modified"))
 	if !expect.IsZero() {
 		f.etag = expect.ETag()
+	} else if pin, err := httprange.PinResponse(resp); err == nil {
+		// A plain upstream's strong ETag: with it, a relay streaming this
+		// miss from us (we own the object) can resume from the upstream
+		// if we die mid-transfer.
+		f.etag = pin.ETag
 	}
 	close(f.ready)
 

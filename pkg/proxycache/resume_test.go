@@ -2,6 +2,7 @@ package proxycache
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -183,5 +184,26 @@ func TestPeerResumeSameRepresentation(t *testing.T) {
 				t.Fatalf("ResumesRefused %d, want 0", s.ResumesRefused)
 			}
 		})
+	}
+}
+
+// A miss of a plain upstream object carries the upstream's strong ETag
+// (not a weak one): a relay streaming it from this one, its owner, pins
+// its resume to it.
+func TestMissCarriesTheUpstreamsStrongETag(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, DefaultConfig(), 0)
+	f.up.set("/strong", &upObject{body: []byte("strong"), header: http.Header{"Etag": {`"v1"`}}})
+	f.up.set("/weak", &upObject{body: []byte("weak"), header: http.Header{"Etag": {`W/"v1"`}}})
+	for key, want := range map[string]string{"strong": `"v1"`, "weak": ""} {
+		obj, err := f.cache.Get(context.Background(), key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, cache := obj.ETag, obj.Cache
+		obj.Close()
+		if cache != object.Miss || got != want {
+			t.Errorf("%s: %s with ETag %q, want a miss with %q", key, cache, got, want)
+		}
 	}
 }
