@@ -1,14 +1,13 @@
 package agent
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net/http"
-	"strconv"
 	"sync/atomic"
 	"testing"
 
+	"github.com/relayd/relayd/internal/resumetest"
 	"github.com/relayd/relayd/pkg/digest"
 	"github.com/relayd/relayd/pkg/httprange"
 )
@@ -24,14 +23,7 @@ func TestResumeOnlyTheListedObject(t *testing.T) {
 	big := data(1<<20, 1)
 	other := data(1<<20, 2)
 	etag := digest.FromBytes(big).ETag()
-	for name, answer := range map[string]func(w http.ResponseWriter, off int64){
-		"another etag, ignores If-Range": func(w http.ResponseWriter, off int64) { partial(w, `"sha256:other"`, other, off) },
-		"no etag":                        func(w http.ResponseWriter, off int64) { partial(w, "", other, off) },
-		"weak etag":                      func(w http.ResponseWriter, off int64) { partial(w, "W/"+etag, other, off) },
-		"another length": func(w http.ResponseWriter, off int64) {
-			partial(w, etag, append(bytes.Clone(other), 1, 2, 3), off)
-		},
-	} {
+	for name, answer := range resumetest.Mismatched(etag, other) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			k := newKey(t)
@@ -74,16 +66,4 @@ func TestResumeOnlyTheListedObject(t *testing.T) {
 			noParts(t, dir)
 		})
 	}
-}
-
-// partial answers 206 with data from off, whatever the request's If-Range.
-func partial(w http.ResponseWriter, etag string, data []byte, off int64) {
-	if etag != "" {
-		w.Header().Set("ETag", etag)
-	}
-	size := int64(len(data))
-	w.Header().Set("Content-Range", httprange.Range{Start: off, Length: size - off}.ContentRange(size))
-	w.Header().Set("Content-Length", strconv.FormatInt(size-off, 10))
-	w.WriteHeader(http.StatusPartialContent)
-	_, _ = w.Write(data[off:])
 }

@@ -3,12 +3,12 @@ package hierarchy
 import (
 	"bytes"
 	"errors"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"testing"
 
+	"github.com/relayd/relayd/internal/resumetest"
 	"github.com/relayd/relayd/pkg/httprange"
 )
 
@@ -21,31 +21,10 @@ func TestResumeOnlyTheSameRepresentation(t *testing.T) {
 	const size, cut = 256 << 10, 100 << 10
 	v1 := bytes.Repeat([]byte("a"), size)
 	v2 := bytes.Repeat([]byte("b"), size)
-	longer := bytes.Repeat([]byte("b"), size+4096)
-	for _, tc := range []struct {
-		name string
-		// b answers a ranged GET from parent B.
-		b func(w http.ResponseWriter, off int64)
-	}{
-		{"another etag, ignores If-Range", func(w http.ResponseWriter, off int64) {
-			partial(w, `"v2"`, v2, off)
-		}},
-		{"another length", func(w http.ResponseWriter, off int64) {
-			partial(w, `"v1"`, longer, off)
-		}},
-		{"no etag", func(w http.ResponseWriter, off int64) {
-			partial(w, "", v2, off)
-		}},
-		{"weak etag", func(w http.ResponseWriter, off int64) {
-			partial(w, `W/"v1"`, v2, off)
-		}},
-		{"honours If-Range: 200 of its version", func(w http.ResponseWriter, off int64) {
-			w.Header().Set("Etag", `"v2"`)
-			w.Header().Set("Content-Length", strconv.Itoa(len(v2)))
-			_, _ = w.Write(v2)
-		}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
+	answers := resumetest.Mismatched(`"v1"`, v2)
+	answers["honours If-Range: 200 of its version"] = func(w http.ResponseWriter, _ int64) { resumetest.Whole(w, `"v2"`, v2) }
+	for name, answer := range answers {
+		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			a := cutServer(t, `"v1"`, v1, cut)
 			b := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -54,7 +33,7 @@ func TestResumeOnlyTheSameRepresentation(t *testing.T) {
 					http.Error(w, "want a range", http.StatusBadRequest)
 					return
 				}
-				tc.b(w, rng[0].Start)
+				answer(w, rng[0].Start)
 			}))
 			t.Cleanup(b.Close)
 			good := newParent(t, "c", v1)
@@ -133,15 +112,4 @@ func cutServer(t *testing.T, etag string, data []byte, cut int) *httptest.Server
 	}))
 	t.Cleanup(s.Close)
 	return s
-}
-
-// partial answers 206 with data from off, whatever the request's If-Range.
-func partial(w http.ResponseWriter, etag string, data []byte, off int64) {
-	if etag != "" {
-		w.Header().Set("Etag", etag)
-	}
-	w.Header().Set("Content-Range", httprange.Range{Start: off, Length: int64(len(data)) - off}.ContentRange(int64(len(data))))
-	w.Header().Set("Content-Length", strconv.FormatInt(int64(len(data))-off, 10))
-	w.WriteHeader(http.StatusPartialContent)
-	_, _ = io.Copy(w, bytes.NewReader(data[off:]))
 }

@@ -145,13 +145,20 @@ type fixture struct {
 
 func newMirror(t *testing.T, o *testOrigin, dir string, mod func(*Config)) *fixture {
 	t.Helper()
+	return newMirrorAt(t, o, o.srv.URL, dir, mod)
+}
+
+// newMirrorAt is newMirror with its upstream at base (a server in front
+// of the origin, say).
+func newMirrorAt(t *testing.T, o *testOrigin, base, dir string, mod func(*Config)) *fixture {
+	t.Helper()
 	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
 	st, err := store.Open(store.DefaultConfig(dir), log, clock.Real{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	hc := hierarchy.DefaultConfig()
-	hc.Upstreams = []string{o.srv.URL}
+	hc.Upstreams = []string{base}
 	up, err := hierarchy.New(hc, log)
 	if err != nil {
 		t.Fatal(err)

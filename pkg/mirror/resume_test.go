@@ -7,59 +7,13 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"strconv"
 	"sync"
 	"testing"
 
-	"github.com/rs/zerolog"
-
-	"github.com/relayd/relayd/pkg/clock"
-	"github.com/relayd/relayd/pkg/hierarchy"
+	"github.com/relayd/relayd/internal/resumetest"
+	"github.com/relayd/relayd/pkg/digest"
 	"github.com/relayd/relayd/pkg/httprange"
-	. "github.com/relayd/relayd/pkg/mirror"
-	"github.com/relayd/relayd/pkg/store"
 )
-
-// mirrorAt is newMirror with its upstream at base.
-func mirrorAt(t *testing.T, o *testOrigin, base, dir string) *fixture {
-	t.Helper()
-	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
-	st, err := store.Open(store.DefaultConfig(dir), log, clock.Real{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hc := hierarchy.DefaultConfig()
-	hc.Upstreams = []string{base}
-	up, err := hierarchy.New(hc, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := DefaultConfig()
-	cfg.PublicKey = o.pub
-	m, err := New(cfg, st, up, log, clock.Real{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &fixture{m: m, store: st, dir: dir}
-	t.Cleanup(func() {
-		m.Close()
-		st.Close()
-	})
-	return f
-}
-
-// partialAnswer answers 206 with data from off, whatever the request's
-// If-Range.
-func partialAnswer(w http.ResponseWriter, etag string, data []byte, off int64) {
-	if etag != "" {
-		w.Header().Set("Etag", etag)
-	}
-	size := int64(len(data))
-	w.Header().Set("Content-Range", httprange.Range{Start: off, Length: size - off}.ContentRange(size))
-	w.Header().Set("Content-Length", strconv.FormatInt(size-off, 10))
-	w.WriteHeader(http.StatusPartialContent)
-	_, _ = w.Write(data[off:])
-}
 
 // A partial file left by a killed sync is resumed after a restart only by
 // a 206 of the representation it was pinned to; an upstream that answers
@@ -71,18 +25,11 @@ func TestResumeAfterRestartOnlyTheSameRepresentation(t *testing.T) {
 	const p = "software/x/1/big"
 	big := randBytes(1<<20, 21)
 	other := randBytes(1<<20, 22)
-	for name, answer := range map[string]func(w http.ResponseWriter, etag string, off int64){
-		"another etag, ignores If-Range": func(w http.ResponseWriter, _ string, off int64) { partialAnswer(w, `"other"`, other, off) },
-		"another length": func(w http.ResponseWriter, etag string, off int64) {
-			partialAnswer(w, etag, append(bytes.Clone(other), 1, 2, 3), off)
-		},
-		"no etag":   func(w http.ResponseWriter, _ string, off int64) { partialAnswer(w, "", other, off) },
-		"weak etag": func(w http.ResponseWriter, etag string, off int64) { partialAnswer(w, "W/"+etag, other, off) },
-	} {
+	etag := digest.FromBytes(big).ETag() // the catalog's, which the origin sends
+	for name, answer := range resumetest.Mismatched(etag, other) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			o := newTestOrigin(t, map[string][]byte{p: big})
-			etag := catalogDigest(t, o, p).ETag()
 			var (
 				mu     sync.Mutex
 				ranged []string // Range|If-Range of the resumes asked
@@ -103,12 +50,12 @@ func TestResumeAfterRestartOnlyTheSameRepresentation(t *testing.T) {
 					http.Error(w, "bad range", http.StatusBadRequest)
 					return
 				}
-				answer(w, etag, rs[0].Start)
+				answer(w, rs[0].Start)
 			}))
 			t.Cleanup(front.Close)
 
 			dir := t.TempDir()
-			f := mirrorAt(t, o, front.URL, dir)
+			f := newMirrorAt(t, o, front.URL, dir, nil)
 			// A partial download left by a killed sync: the first 300 KiB
 			// of big, pinned to the origin's representation.
 			w, err := f.store.Resume(catalogDigest(t, o, p).Hex(), int64(len(big)))
@@ -125,7 +72,7 @@ func TestResumeAfterRestartOnlyTheSameRepresentation(t *testing.T) {
 			f.m.Close()
 			f.store.Close()
 
-			f = mirrorAt(t, o, front.URL, dir) // "restart"
+			f = newMirrorAt(t, o, front.URL, dir, nil) // "restart"
 			if err := f.m.Sync(context.Background()); err != nil {
 				t.Fatalf("sync after a refused resume: %v", err)
 			}

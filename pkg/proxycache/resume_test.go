@@ -5,66 +5,24 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"net/http/httptest"
-	"strconv"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
 
+	"github.com/relayd/relayd/internal/resumetest"
 	"github.com/relayd/relayd/pkg/clock"
 	"github.com/relayd/relayd/pkg/hierarchy"
-	"github.com/relayd/relayd/pkg/httprange"
 	"github.com/relayd/relayd/pkg/object"
 	"github.com/relayd/relayd/pkg/store"
 )
 
-// otherAnswers are the ways an upstream holding another version answers a
-// resume (Range from the cut, If-Range with the first answer's ETag);
-// each writes the answer for a request from off. v2 is the other version,
-// of v1's length.
-func otherAnswers(v2 []byte) map[string]func(w http.ResponseWriter, off int64) {
-	longer := append(bytes.Clone(v2), v2[:4096]...)
-	return map[string]func(w http.ResponseWriter, off int64){
-		"another etag, ignores If-Range": func(w http.ResponseWriter, off int64) { partial(w, `"v2"`, v2, off) },
-		"another length":                 func(w http.ResponseWriter, off int64) { partial(w, `"v1"`, longer, off) },
-		"no etag":                        func(w http.ResponseWriter, off int64) { partial(w, "", v2, off) },
-		"weak etag":                      func(w http.ResponseWriter, off int64) { partial(w, `W/"v1"`, v2, off) },
-		"200 of another version": func(w http.ResponseWriter, off int64) {
-			w.Header().Set("Etag", `"v2"`)
-			w.Header().Set("Content-Length", strconv.Itoa(len(v2)))
-			_, _ = w.Write(v2)
-		},
-	}
-}
-
-// partial answers 206 with data from off, whatever the request's If-Range.
-func partial(w http.ResponseWriter, etag string, data []byte, off int64) {
-	if etag != "" {
-		w.Header().Set("Etag", etag)
-	}
-	size := int64(len(data))
-	w.Header().Set("Content-Range", httprange.Range{Start: off, Length: size - off}.ContentRange(size))
-	w.Header().Set("Content-Length", strconv.FormatInt(size-off, 10))
-	w.WriteHeader(http.StatusPartialContent)
-	_, _ = w.Write(data[off:])
-}
-
-// versionServer plays an upstream holding another version: a GET without
-// Range is answered 503 (so the client asks the others first), a ranged
-// one by answer.
-func versionServer(t *testing.T, size int64, answer func(w http.ResponseWriter, off int64)) *httptest.Server {
-	t.Helper()
-	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rng, err := httprange.Parse(r.Header.Get("Range"), size)
-		if r.Header.Get("Range") == "" || err != nil || len(rng) != 1 {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			return
-		}
-		answer(w, rng[0].Start)
-	}))
-	t.Cleanup(s.Close)
-	return s
+// otherAnswers are the ways an upstream holding v2, another version of
+// v1 (pinned with ETag "v1"), answers a resume.
+func otherAnswers(v2 []byte) map[string]resumetest.Answer {
+	answers := resumetest.Mismatched(`"v1"`, v2)
+	answers["200 of another version"] = func(w http.ResponseWriter, _ int64) { resumetest.Whole(w, `"v2"`, v2) }
+	return answers
 }
 
 // cacheOver builds a cache whose hierarchy client has these upstreams.
@@ -104,7 +62,7 @@ func TestFillNeverSplicesTwoParents(t *testing.T) {
 			t.Parallel()
 			a := newUpstream(t)
 			a.set("/big", &upObject{body: v1, header: http.Header{"Etag": {`"v1"`}}, cutAt: cut})
-			b := versionServer(t, size, answer)
+			b := resumetest.NewServer(t, size, answer)
 			c, st := cacheOver(t, a.srv.URL, b.URL)
 
 			got, _, err := get(t, c, "big")
@@ -134,7 +92,7 @@ func TestPeerResumeOnlyTheSameRepresentation(t *testing.T) {
 	for name, answer := range otherAnswers(v2) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			up := versionServer(t, size, answer)
+			up := resumetest.NewServer(t, size, answer)
 			c, st := cacheOver(t, up.URL)
 			owner := newUpstream(t)
 			owner.set("/p.bin", &upObject{body: v1, header: http.Header{"Etag": {`"v1"`}}, cutAt: cut})
@@ -164,17 +122,13 @@ func TestPeerResumeSameRepresentation(t *testing.T) {
 	t.Parallel()
 	const size, cut = 300 << 10, 100 << 10
 	v1 := randomBytes(size, 41)
-	for name, answer := range map[string]func(w http.ResponseWriter, off int64){
-		"206": func(w http.ResponseWriter, off int64) { partial(w, `"v1"`, v1, off) },
-		"200, Range ignored": func(w http.ResponseWriter, off int64) {
-			w.Header().Set("Etag", `"v1"`)
-			w.Header().Set("Content-Length", strconv.Itoa(len(v1)))
-			_, _ = w.Write(v1)
-		},
+	for name, answer := range map[string]resumetest.Answer{
+		"206":                func(w http.ResponseWriter, off int64) { resumetest.Partial(w, `"v1"`, v1, off) },
+		"200, Range ignored": func(w http.ResponseWriter, _ int64) { resumetest.Whole(w, `"v1"`, v1) },
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			up := versionServer(t, size, answer)
+			up := resumetest.NewServer(t, size, answer)
 			c, _ := cacheOver(t, up.URL)
 			owner := newUpstream(t)
 			owner.set("/p.bin", &upObject{body: v1, header: http.Header{"Etag": {`"v1"`}}, cutAt: cut})

@@ -5,15 +5,13 @@ import (
 	"bytes"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/relayd/relayd/internal/proctest"
-	"github.com/relayd/relayd/pkg/httprange"
+	"github.com/relayd/relayd/internal/resumetest"
 )
 
 // Row 2 of issue 11: a plain proxy (no --pubkey) with two parents; parent
@@ -26,8 +24,8 @@ import (
 //
 // B is asked second for sure: as the proxy's fallback (evilrelay's
 // mismatched 206), or as its second upstream when it answers whole GETs
-// 503 (an in-test server, since which of two upstreams is asked first is
-// random).
+// 503 (an in-test server, resumetest.Server, since which of two upstreams
+// is asked first is random).
 func TestResumeNeverSplicesAnotherVersion(t *testing.T) {
 	t.Parallel()
 	const (
@@ -46,8 +44,12 @@ func TestResumeNeverSplicesAnotherVersion(t *testing.T) {
 		{"fallback holds another version", evilParent("other")},
 		{"fallback holds another version of another length", evilParent("other-length")},
 		{"second upstream holds another version", func(t *testing.T, a *proctest.Proc, _ string) (string, string, func() bool) {
-			b, ranged := otherVersionServer(t, data)
-			return a.URL + "," + b.URL, "", func() bool { return ranged() > 0 }
+			other := make([]byte, len(data))
+			for i, c := range data {
+				other[i] = c ^ 0x5a
+			}
+			b := resumetest.NewServer(t, int64(len(other)), resumetest.Mismatched("", other)["another etag"])
+			return a.URL + "," + b.URL, "", func() bool { return b.Ranged() > 0 }
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -110,44 +112,6 @@ func evilParent(behaviour string) func(t *testing.T, a *proctest.Proc, dir strin
 			}
 			return false
 		}
-	}
-}
-
-// otherVersionServer is a parent holding another version of data (every
-// byte changed, its own strong ETag) that answers whole GETs 503 and a
-// Range from any offset with a 206 of its version, whatever If-Range
-// says. ranged counts the ranged requests.
-func otherVersionServer(t *testing.T, data []byte) (*httptest.Server, func() int) {
-	t.Helper()
-	other := make([]byte, len(data))
-	for i, c := range data {
-		other[i] = c ^ 0x5a
-	}
-	var (
-		mu sync.Mutex
-		n  int
-	)
-	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rs, err := httprange.Parse(r.Header.Get("Range"), int64(len(other)))
-		if r.Header.Get("Range") == "" || err != nil || len(rs) != 1 {
-			http.Error(w, "busy", http.StatusServiceUnavailable)
-			return
-		}
-		mu.Lock()
-		n++
-		mu.Unlock()
-		size := int64(len(other))
-		w.Header().Set("ETag", `"another-version"`)
-		w.Header().Set("Content-Range", httprange.Range{Start: rs[0].Start, Length: size - rs[0].Start}.ContentRange(size))
-		w.Header().Set("Content-Length", strconv.FormatInt(size-rs[0].Start, 10))
-		w.WriteHeader(http.StatusPartialContent)
-		_, _ = w.Write(other[rs[0].Start:])
-	}))
-	t.Cleanup(s.Close)
-	return s, func() int {
-		mu.Lock()
-		defer mu.Unlock()
-		return n
 	}
 }
 
