@@ -3,6 +3,7 @@ package httprange
 import (
 	"errors"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 )
@@ -153,4 +154,27 @@ func TestRefusals(t *testing.T) {
 	if r.Load() != 7 {
 		t.Fatalf("Load = %d, want 7", r.Load())
 	}
+}
+
+// FuzzPinCheck: whatever the answer's ETag and Content-Range, Check
+// accepts only the pinned ETag and length at the offset asked.
+func FuzzPinCheck(f *testing.F) {
+	f.Add(`"v1"`, "bytes 400-999/1000", int64(400), int64(-1))
+	f.Add(`W/"v1"`, "bytes 400-999/1000", int64(400), int64(-1))
+	f.Add(`"v1"`, "bytes 400-499/1000", int64(400), int64(499))
+	f.Add(`"v1"`, "bytes 0-9/*", int64(0), int64(-1))
+	p := Pin{ETag: `"v1"`, Size: 1000}
+	f.Fuzz(func(t *testing.T, etag, cr string, off, last int64) {
+		resp := response(206, -1, "Etag", etag, "Content-Range", cr)
+		if p.Check(resp, off, last) != nil {
+			return
+		}
+		rng, total, err := ParseContentRange(cr)
+		if err != nil || strings.TrimSpace(etag) != p.ETag || total != p.Size || rng.Start != off || rng.End() >= p.Size {
+			t.Fatalf("accepted ETag %q, Content-Range %q for %+v at %d-%d", etag, cr, p, off, last)
+		}
+		if last >= 0 && last < p.Size && rng.End() > last {
+			t.Fatalf("accepted %q past the last byte asked, %d", cr, last)
+		}
+	})
 }
