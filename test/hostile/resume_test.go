@@ -89,7 +89,7 @@ func TestResumeNeverSplicesAnotherVersion(t *testing.T) {
 				}
 				return nil
 			})
-			if n := metric(t, admin, "relayd_upstream_resume_refused_total"); n < 1 {
+			if n := adminCounter(t, admin, "relayd_upstream_resume_refused_total"); n < 1 {
 				t.Errorf("relayd_upstream_resume_refused_total = %v, want at least 1", n)
 			}
 			if n := strings.Count(relay.Log(), "resume refused"); n < 1 {
@@ -115,8 +115,8 @@ func evilParent(behaviour string) func(t *testing.T, a *proctest.Proc, dir strin
 	}
 }
 
-// metric reads one unlabelled series from an admin port's /metrics.
-func metric(t *testing.T, admin, name string) float64 {
+// adminCounter reads one unlabelled series from an admin port's /metrics.
+func adminCounter(t *testing.T, admin, name string) float64 {
 	t.Helper()
 	resp, err := plainClient.Get(admin + "/metrics")
 	if err != nil {
