@@ -20,7 +20,6 @@ import (
 	"github.com/relayd/relayd/pkg/catalog"
 	"github.com/relayd/relayd/pkg/cleanpath"
 	"github.com/relayd/relayd/pkg/hops"
-	"github.com/relayd/relayd/pkg/httprange"
 )
 
 // Sentinel errors for callers to map to statuses.
@@ -99,6 +98,7 @@ type Client struct {
 	http     *http.Client
 	limit    *limiter // nil without a rate cap
 	refresh  chan struct{}
+	refused  refusals // answers that could not continue a transfer (resume.go)
 
 	mu       sync.Mutex
 	learned  []parent             // the parent group's relays, from {seed}/-/relays
@@ -106,7 +106,6 @@ type Client struct {
 	lastLoop string
 
 	loops, failovers, resumes, fallbacks atomic.Int64
-	resumeRefused                        httprange.Refusals
 }
 
 // Loops returns how many upstream requests were refused as loops, and the
@@ -232,7 +231,7 @@ type Stats struct {
 // Stats returns the counters.
 func (c *Client) Stats() Stats {
 	return Stats{Failovers: c.failovers.Load(), Resumes: c.resumes.Load(), Fallbacks: c.fallbacks.Load(),
-		ResumesRefused: c.resumeRefused.Load()}
+		ResumesRefused: c.refused.Load()}
 }
 
 // Fetch GETs the object key from an upstream, trying them in random order

@@ -23,6 +23,10 @@ import (
 // maxResumes bounds how often one body moves to another upstream.
 const maxResumes = 8
 
+// refusals counts the answers that could not continue a transfer and
+// rate-limits their log lines (Client.refuse).
+type refusals = httprange.Refusals
+
 // resumingBody reads a response body and, when it breaks, goes on from
 // another upstream: only from one that sends the same representation (the
 // pinned strong ETag and complete length), never spliced from two.
@@ -133,7 +137,7 @@ func (b *resumingBody) resume(cause error) error {
 			if resp.StatusCode >= 500 {
 				c.markFailed(base)
 			} else {
-				c.refused(base, b.key, b.next, err)
+				c.refuse(base, b.key, b.next, err)
 			}
 			errs = append(errs, fmt.Errorf("%s: %w", base.Host, err))
 			continue
@@ -157,10 +161,10 @@ func (b *resumingBody) resume(cause error) error {
 	return fmt.Errorf("resume at %d: %w", b.next, errors.Join(errs...))
 }
 
-// refused counts an answer that cannot continue a transfer, and logs it
+// refuse counts an answer that cannot continue a transfer, and logs it
 // (one line per httprange.RefusalLogInterval).
-func (c *Client) refused(base *url.URL, key string, off int64, err error) {
-	if log, repeated := c.resumeRefused.Add(time.Now()); log {
+func (c *Client) refuse(base *url.URL, key string, off int64, err error) {
+	if log, repeated := c.refused.Add(time.Now()); log {
 		c.log.Warn().Err(err).Str("upstream", base.Redacted()).Str("key", key).Int64("offset", off).
 			Int64("repeated", repeated).Msg("resume refused: not the same representation; the transfer does not splice it")
 	}
