@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"github.com/relayd/relayd/pkg/clock"
@@ -284,4 +285,42 @@ func (n *Node) conflicts() []Conflict {
 		out = append(out, Conflict{Kind: "stream", Name: c.Identity, Addrs: []string{c.Addr}, Count: c.Count, First: c.First, Last: c.Last})
 	}
 	return out
+}
+
+// budgetMetrics is the budget as a Prometheus collector, registered apart
+// from the node's (see New).
+type budgetMetrics Node
+
+var _ prometheus.Collector = (*budgetMetrics)(nil)
+
+var (
+	mConns           = newDesc("content_conns", "Content port connections open (plain and TLS).", prometheus.GaugeValue)
+	mConnsMax        = newDesc("content_conns_max", "Cap on content port connections (max-conns).", prometheus.GaugeValue)
+	mConnsRefused    = newDesc("content_conns_refused_total", "Content connections closed at once beyond max-conns.", prometheus.CounterValue)
+	mStreamsMax      = newDesc("event_streams_max", "Cap on /-/events streams (events-max).", prometheus.GaugeValue)
+	mStreamsRefused  = newDesc("event_streams_refused_total", "/-/events streams refused with 503 too_many_streams.", prometheus.CounterValue)
+	mStreamsReplaced = newDesc("event_streams_replaced_total", "/-/events streams replaced by a newer one of the same identity and address.", prometheus.CounterValue)
+	mStreamsStuck    = newDesc("event_streams_stuck_total", "/-/events streams dropped because the client took nothing for a heartbeat.", prometheus.CounterValue)
+	mConflicts       = newDesc("identity_conflicts", "Identities two relays claim (conflicts in /v1/status).", prometheus.GaugeValue)
+)
+
+// Describe sends the budget's series.
+func (m *budgetMetrics) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []desc{mConns, mConnsMax, mConnsRefused, mStreamsMax, mStreamsRefused, mStreamsReplaced, mStreamsStuck, mConflicts} {
+		ch <- d.Desc
+	}
+}
+
+// Collect reads the budget once and sends it.
+func (m *budgetMetrics) Collect(ch chan<- prometheus.Metric) {
+	n := (*Node)(m)
+	b := n.budgetStatus()
+	for _, v := range []struct {
+		d desc
+		v int64
+	}{{mConns, b.Conns}, {mConnsMax, int64(b.MaxConns)}, {mConnsRefused, b.ConnsRefused}, {mStreamsMax, int64(b.EventsMax)},
+		{mStreamsRefused, b.StreamsRefused}, {mStreamsReplaced, b.StreamsReplaced}, {mStreamsStuck, b.StreamsStuck},
+		{mConflicts, int64(len(n.conflicts()))}} {
+		ch <- prometheus.MustNewConstMetric(v.d.Desc, v.d.vtype, float64(v.v))
+	}
 }

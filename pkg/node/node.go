@@ -137,7 +137,7 @@ func New(cfg Config, log zerolog.Logger, clk clock.Clock) (*Node, error) {
 			content.Catalog = func(ctx context.Context) (*object.Object, error) { return n.cache.Get(ctx, catalog.File) }
 		}
 	}
-	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), (*metrics)(n))
+	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), (*metrics)(n), (*budgetMetrics)(n))
 	n.content = server.NewContent(content, n.log.With().Str("component", "content").Logger())
 	n.contentSrv = n.newContentServer()
 	if n.tls != nil && n.tls.Serving() {
