@@ -55,18 +55,8 @@ func (a *Agent) Watch(ctx context.Context, onSync func(Result, error)) error {
 				break
 			}
 			if errors.Is(err, ErrReplaced) {
-				// Another process with this agent's id, at this address,
-				// holds the stream now: come back in seconds, not at once,
-				// or the two push each other off for good.
 				replaced++
-				d := replacedBackoff(replaced)
-				d = d/2 + rand.N(d/2+1)
-				ev := a.log.Debug()
-				if replaced == 1 {
-					ev = a.log.Warn()
-				}
-				ev.Err(err).Str("id", a.cfg.ID).Dur("retry_in", d).Msg("event stream replaced by another with this agent id: is a second agent running with this id? Reconnecting with backoff")
-				if !a.wait(ctx, d) {
+				if !a.afterReplaced(ctx, err, replaced) {
 					return nil
 				}
 				delivered = true
@@ -109,6 +99,24 @@ func (a *Agent) Watch(ctx context.Context, onSync func(Result, error)) error {
 	return nil
 }
 
+// streamRefused is the error of a stream request answered other than 200;
+// a 503 with a Retry-After of more than a second (too_many_streams: the
+// relay holds all the streams it may) says when to come back.
+func streamRefused(resp *http.Response) error {
+	err := statusError(resp.StatusCode, "/-/events")
+	if secs, perr := strconv.Atoi(resp.Header.Get("Retry-After")); perr == nil && secs > 1 && resp.StatusCode == http.StatusServiceUnavailable {
+		return &retryAfter{err: err, d: min(time.Duration(secs)*time.Second, 5*time.Minute)}
+	}
+	return err
+}
+
+// replacedError is ErrReplaced with the relay and its reason.
+func replacedError(base *url.URL, ev events.Event) error {
+	var why events.Replaced
+	_ = json.Unmarshal(ev.Data, &why)
+	return fmt.Errorf("%w (%s: %s)", ErrReplaced, base.Redacted(), why.Reason)
+}
+
 // retryAfter is a refusal that said when to come back.
 type retryAfter struct {
 	err error
@@ -126,6 +134,21 @@ var ErrReplaced = errors.New("agent: event stream replaced by a newer one with t
 // the nth replacement in a row: 5 s, doubling, at most 2 min.
 func replacedBackoff(n int) time.Duration {
 	return min(5*time.Second<<min(n-1, 5), 2*time.Minute)
+}
+
+// afterReplaced waits after the nth replacement in a row: another process
+// with this agent's id, at this address, holds the stream now; coming
+// back at once would push each other off for good. Said once per run of
+// replacements. It reports false when ctx ended.
+func (a *Agent) afterReplaced(ctx context.Context, err error, n int) bool {
+	d := replacedBackoff(n)
+	d = d/2 + rand.N(d/2+1)
+	ev := a.log.Debug()
+	if n == 1 {
+		ev = a.log.Warn()
+	}
+	ev.Err(err).Str("id", a.cfg.ID).Dur("retry_in", d).Msg("event stream replaced by another with this agent id: is a second agent running with this id? Reconnecting with backoff")
+	return a.wait(ctx, d)
 }
 
 // wait pauses for d unless ctx ends first; it reports whether it waited.
@@ -235,13 +258,7 @@ func (a *Agent) watchOne(ctx context.Context, base *url.URL, wants chan uint64, 
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		err := statusError(resp.StatusCode, "/-/events")
-		if secs, perr := strconv.Atoi(resp.Header.Get("Retry-After")); perr == nil && secs > 1 && resp.StatusCode == http.StatusServiceUnavailable {
-			// The relay holds all the streams it may (too_many_streams):
-			// come back when it says, not within the next second.
-			err = &retryAfter{err: err, d: min(time.Duration(secs)*time.Second, 5*time.Minute)}
-		}
-		return false, err
+		return false, streamRefused(resp)
 	}
 	idle := time.AfterFunc(a.cfg.StreamIdle, func() {
 		cancel(fmt.Errorf("%w: event stream silent for %s", ErrStalled, a.cfg.StreamIdle))
@@ -270,13 +287,10 @@ func (a *Agent) watchOne(ctx context.Context, base *url.URL, wants chan uint64, 
 			}
 			return got, err
 		}
-		if ev.Kind == events.KindReplaced {
-			var why events.Replaced
-			_ = json.Unmarshal(ev.Data, &why)
-			return got, fmt.Errorf("%w (%s: %s)", ErrReplaced, base.Redacted(), why.Reason)
-		}
 		got = true
 		switch ev.Kind {
+		case events.KindReplaced:
+			return got, replacedError(base, ev)
 		case events.KindCatalog:
 			g, err := events.ParseGeneration(ev)
 			if err != nil {

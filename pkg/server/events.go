@@ -59,15 +59,9 @@ func (c *Content) serveEvents(w http.ResponseWriter, r *http.Request) error {
 		}
 		client.Generation = g
 	}
-	sub, err := c.cfg.Events.Join(client)
+	sub, err := c.join(w, client)
 	if err != nil {
-		// Closed after the answer: a refused client must not keep a
-		// connection of the content port's budget idle.
-		w.Header().Set("Connection", "close")
-		// Refused before the connection is taken over: the client is told
-		// when to come back, spread so that a crowd does not return at once.
-		return &Error{Status: http.StatusServiceUnavailable, Code: "too_many_streams", Msg: "too many event streams, retry later",
-			Err: err, RetryAfter: streamRetryAfter + rand.IntN(streamRetryAfter)}
+		return err
 	}
 	rc := http.NewResponseController(w)
 	if attached := c.attachStream(rc, sub); attached {
@@ -122,6 +116,21 @@ func (c *Content) serveEvents(w http.ResponseWriter, r *http.Request) error {
 			}
 		}
 	}
+}
+
+// join subscribes client within the hub's limits. Beyond them the answer
+// is 503 too_many_streams, before the connection is taken over, telling
+// the client when to come back (spread, so that a crowd does not return
+// at once), and the connection is closed after it: a refused client must
+// not keep a place of the content port's budget idle.
+func (c *Content) join(w http.ResponseWriter, client events.Client) (*events.Sub, error) {
+	sub, err := c.cfg.Events.Join(client)
+	if err != nil {
+		w.Header().Set("Connection", "close")
+		return nil, &Error{Status: http.StatusServiceUnavailable, Code: "too_many_streams", Msg: "too many event streams, retry later",
+			Err: err, RetryAfter: streamRetryAfter + rand.IntN(streamRetryAfter)}
+	}
+	return sub, nil
 }
 
 // streamHead is the response head of a stream taken over from the HTTP
