@@ -91,7 +91,7 @@ func statusCmd(ctx context.Context, args []string, stdout, stderr io.Writer, env
 	for _, c := range s.Conflicts {
 		what := "two group members use this node name"
 		if c.Kind == "stream" {
-			what = "two child relays with this group/node name take turns on /-/events"
+			what = "two child relays with this group/node name on /-/events"
 		}
 		row("CONFLICT", "%s %s at %s: %s (%d times since %s)", c.Kind, c.Name, strings.Join(c.Addrs, " and "), what, c.Count, c.First.Format(time.RFC3339))
 	}

@@ -1,21 +1,24 @@
-// Identity conflicts on streams: a child relay's group and node name
-// whose stream another still-open stream from the same address replaced,
-// which is what two relays sharing one name (cloned hosts) look like from
-// their parent.
+// Identity conflicts on streams: a child relay's group and node name held
+// by two open streams — from two addresses (both are kept), or from one
+// address, where the newer replaces the older — which is what two relays
+// sharing one name (cloned hosts) look like from their parent.
 package events
 
 import (
+	"slices"
 	"sort"
+	"strings"
 	"time"
 )
 
-// Conflict is a child relay identity (group and node name) whose stream
-// was replaced by another from the same address: two relays with one
-// name (a cloned host) take turns.
+// Conflict is a child relay identity (group and node name) that two open
+// streams claimed: from two addresses (Addrs holds both; the streams
+// stay), or from one (the newer replaced the older: two relays with one
+// name behind one address take turns, backing off).
 type Conflict struct {
 	// Identity is "group/node".
 	Identity string    `json:"identity"`
-	Addr     string    `json:"addr"`
+	Addrs    []string  `json:"addrs"`
 	Count    int64     `json:"count"`
 	First    time.Time `json:"first_seen"`
 	Last     time.Time `json:"last_seen"`
@@ -24,13 +27,17 @@ type Conflict struct {
 // maxConflicts bounds the conflicts kept; the least recent goes first.
 const maxConflicts = 64
 
-// recordConflict counts a replacement of sub's identity and returns the
-// count (agents, whose replacements are mostly reconnects, count 1).
-func (s *Streams) recordConflict(sub *Sub) int64 {
+// recordConflict counts a claim of sub's identity while a stream from
+// addrs held it, and returns the count so far (agents are not recorded:
+// theirs are mostly reconnects; they count 1).
+func (s *Streams) recordConflict(sub *Sub, addrs ...string) int64 {
 	if !sub.client.Relay {
 		return 1
 	}
-	id := identity(sub)
+	addrs = append([]string{sub.addr}, addrs...)
+	slices.Sort(addrs)
+	addrs = slices.Compact(addrs)
+	id := sub.client.key() + "@" + strings.Join(addrs, ",")
 	now := time.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -45,7 +52,7 @@ func (s *Streams) recordConflict(sub *Sub) int64 {
 			}
 			delete(s.conflicts, oldest)
 		}
-		cf = &Conflict{Identity: sub.client.Group + "/" + sub.client.ID, Addr: sub.addr, First: now}
+		cf = &Conflict{Identity: sub.client.Group + "/" + sub.client.ID, Addrs: addrs, First: now}
 		s.conflicts[id] = cf
 	}
 	cf.Count++
@@ -53,8 +60,38 @@ func (s *Streams) recordConflict(sub *Sub) int64 {
 	return cf.Count
 }
 
-// Conflicts lists the child relay identities replaced from one address,
-// by identity.
+// trackRelay notes sub among the open streams of its relay identity and
+// returns the other addresses that hold one; s.mu is held.
+func (s *Streams) trackRelay(sub *Sub) (elsewhere []string) {
+	if !sub.client.Relay || sub.client.ID == "" {
+		return nil
+	}
+	k := sub.client.key()
+	for other := range s.relays[k] {
+		if other.addr != sub.addr {
+			elsewhere = append(elsewhere, other.addr)
+		}
+	}
+	if s.relays[k] == nil {
+		s.relays[k] = map[*Sub]struct{}{}
+	}
+	s.relays[k][sub] = struct{}{}
+	return elsewhere
+}
+
+// untrackRelay forgets sub's stream; s.mu is held.
+func (s *Streams) untrackRelay(sub *Sub) {
+	k := sub.client.key()
+	if m := s.relays[k]; m != nil {
+		delete(m, sub)
+		if len(m) == 0 {
+			delete(s.relays, k)
+		}
+	}
+}
+
+// Conflicts lists the child relay identities two streams claimed, by
+// identity.
 func (s *Streams) Conflicts() []Conflict {
 	s.mu.Lock()
 	out := make([]Conflict, 0, len(s.conflicts))
@@ -62,7 +99,9 @@ func (s *Streams) Conflicts() []Conflict {
 		out = append(out, *cf)
 	}
 	s.mu.Unlock()
-	sort.Slice(out, func(i, j int) bool { return out[i].Identity+out[i].Addr < out[j].Identity+out[j].Addr })
+	sort.Slice(out, func(i, j int) bool {
+		return out[i].Identity+strings.Join(out[i].Addrs, ",") < out[j].Identity+strings.Join(out[j].Addrs, ",")
+	})
 	return out
 }
 

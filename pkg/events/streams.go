@@ -27,7 +27,8 @@ type Streams struct {
 	closed  bool
 
 	replaced, stuck atomic.Int64
-	conflicts       map[string]*Conflict // identity → relay conflict
+	conflicts       map[string]*Conflict         // relay identity and addresses → conflict
+	relays          map[string]map[*Sub]struct{} // Client.key of a relay → its open streams
 }
 
 // streamWorkers is how many goroutines write to attached streams. Writes
@@ -42,7 +43,7 @@ func (h *Hub) Streams(heartbeat, writeTimeout time.Duration, closing <-chan stru
 	h.streamsOnce.Do(func() {
 		s := &Streams{hub: h, heartbeat: heartbeat, writeTimeout: writeTimeout, conns: map[*Sub]net.Conn{},
 			pending: map[*Sub]bool{}, busy: map[*Sub]bool{}, byID: map[string]*Sub{}, ready: make(chan struct{}, streamWorkers),
-			conflicts: map[string]*Conflict{}}
+			conflicts: map[string]*Conflict{}, relays: map[string]map[*Sub]struct{}{}}
 		h.mu.Lock()
 		h.streams = s
 		h.mu.Unlock()
@@ -70,8 +71,10 @@ func (h *Hub) Streams(heartbeat, writeTimeout time.Duration, closing <-chan stru
 // push a real agent off its stream; both stay, each counted against its
 // own address.
 //
-// It returns how many times the identity was replaced so far when this
-// stream replaced one still open (1 the first time), else 0.
+// It returns, when a child relay's identity is now claimed by two open
+// streams (this one replaced another still open, or one from another
+// address holds it too), how many times that happened so far (1 the
+// first time), else 0.
 func (s *Streams) Attach(conn net.Conn, sub *Sub) (replaced int64) {
 	s.hub.mu.Lock()
 	sub.onWake = s.wake
@@ -91,7 +94,13 @@ func (s *Streams) Attach(conn net.Conn, sub *Sub) (replaced int64) {
 		old = s.byID[id]
 		s.byID[id] = sub
 	}
+	elsewhere := s.trackRelay(sub)
 	s.mu.Unlock()
+	if len(elsewhere) > 0 {
+		// Both stay (a stranger must not push a relay off), but two
+		// relays with one name are worth an operator's eye.
+		replaced = s.recordConflict(sub, elsewhere...)
+	}
 	if old != nil {
 		s.replaced.Add(1)
 		s.mu.Lock()
@@ -307,6 +316,9 @@ func (s *Streams) remove(sub *Sub) net.Conn {
 	if id := identity(sub); s.byID[id] == sub {
 		delete(s.byID, id)
 	}
+	if conn != nil {
+		s.untrackRelay(sub)
+	}
 	return conn
 }
 
@@ -328,7 +340,7 @@ func (s *Streams) pinger(closing <-chan struct{}, stop chan struct{}) {
 			s.mu.Lock()
 			s.closed = true
 			conns := s.conns
-			s.conns, s.pending, s.byID = map[*Sub]net.Conn{}, map[*Sub]bool{}, map[string]*Sub{}
+			s.conns, s.pending, s.byID, s.relays = map[*Sub]net.Conn{}, map[*Sub]bool{}, map[string]*Sub{}, map[string]map[*Sub]struct{}{}
 			s.mu.Unlock()
 			close(stop)
 			for sub, conn := range conns {

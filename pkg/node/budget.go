@@ -262,8 +262,8 @@ func (n *Node) budgetStatus() *BudgetStatus {
 
 // Conflict is an identity two relays claim: "gossip", a node name of this
 // group at two gossip addresses (gossip refuses the second); "stream", a
-// child relay's group and node name whose event stream another from the
-// same address replaced (the two take turns, backing off).
+// child relay's group and node name held by two event streams (from two
+// addresses both stay; from one address the two take turns, backing off).
 type Conflict struct {
 	Kind  string    `json:"kind"`
 	Name  string    `json:"name"`
@@ -282,7 +282,7 @@ func (n *Node) conflicts() []Conflict {
 		}
 	}
 	for _, c := range n.events.StreamConflicts() {
-		out = append(out, Conflict{Kind: "stream", Name: c.Identity, Addrs: []string{c.Addr}, Count: c.Count, First: c.First, Last: c.Last})
+		out = append(out, Conflict{Kind: "stream", Name: c.Identity, Addrs: c.Addrs, Count: c.Count, First: c.First, Last: c.Last})
 	}
 	return out
 }

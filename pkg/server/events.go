@@ -160,10 +160,10 @@ func (c *Content) attachStream(rc *http.ResponseController, sub *events.Sub) boo
 	sub.Touch(time.Now())
 	n := c.cfg.Events.Streams(c.cfg.Heartbeat, eventWriteTimeout, c.cfg.Closing).Attach(conn, sub)
 	if cl := sub.Client(); cl.Relay && n > 0 && isPowerOf10(n) {
-		// Two relays with one group and node name take turns; said once,
-		// then at 10, 100, … turns (both back off for seconds each time).
-		c.log.Warn().Str("relay", cl.Group+"/"+cl.ID).Str("addr", cl.Addr).Int64("replaced", n).
-			Msg("a child relay's event stream was replaced by another with the same group and node name from the same address: two relays share a name? (see conflicts in relayd status)")
+		// Two relays with one group and node name: said once, then at 10,
+		// 100, … times (from one address they take turns, backing off).
+		c.log.Warn().Str("relay", cl.Group+"/"+cl.ID).Str("addr", cl.Addr).Int64("times", n).
+			Msg("two event streams claim one child relay's group and node name: two relays share a name? (see conflicts in relayd status)")
 	}
 	return true
 }

@@ -315,7 +315,7 @@ func TestStreamTwoRelaysOneName(t *testing.T) {
 			t.Errorf("%s logged the replacement %d times, want once", p.Name, n)
 		}
 	}
-	if n := strings.Count(parent.Log(), "was replaced by another with the same group and node name"); n != 1 {
+	if n := strings.Count(parent.Log(), "two event streams claim one child relay's group and node name"); n != 1 {
 		t.Errorf("the parent logged the conflict %d times, want once", n)
 	}
 	s, err := status(parentAdmin)
