@@ -230,6 +230,57 @@ func TestStreamFloodUnderLowFdLimit(t *testing.T) {
 	}
 }
 
+// Row 4, connections: more idle connections (no request) than the relay
+// has descriptors. The content port takes up to its cap and closes the
+// rest at once; the admin port, outside the content port's budget, keeps
+// answering, and the content port serves again once the flood leaves.
+func TestConnFloodKeepsAdmin(t *testing.T) {
+	t.Parallel()
+	const nofile, flood = 1500, 2000
+	tr := publishTree(t, map[string][]byte{"security/kb-1.patch": randomBytes(1, 1000)})
+	argv := proctest.WithNofile(t, nofile, proctest.RelaydArgv(relaydBin, "--mode", "origin", "--root", tr.Dir, "--admin", "127.0.0.1:0"))
+	relay := proctest.Start(t, "origin", argv, nil, "")
+	relay.WaitReady(t)
+	admin := relay.WaitLogAddr(t, "admin listening")
+	var conns []net.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.5")}, Timeout: 2 * time.Second}
+	for range flood {
+		c, err := d.Dial("tcp", relay.Addr)
+		if err != nil {
+			break // the listen queue is full: the relay is not accepting
+		}
+		conns = append(conns, c)
+	}
+	t.Logf("%d idle connections opened", len(conns))
+	proctest.Consistently(t, 2*time.Second, "the admin port under a connection flood", func() error {
+		s, err := status(admin)
+		if err != nil {
+			return fmt.Errorf("admin /v1/status: %w", err)
+		}
+		if b := s.Budget; b == nil || b.Conns > int64(b.MaxConns) {
+			return fmt.Errorf("budget %+v: want connections within the cap", b)
+		}
+		return nil
+	})
+	s, err := status(admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Budget.ConnsRefused == 0 {
+		t.Errorf("budget %+v: want connections beyond the cap refused", s.Budget)
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+	conns = nil
+	proctest.Eventually(t, 20*time.Second, "the content port after the flood", func() error { return healthy(relay.URL) })
+}
+
 // Row 8, agents: a stranger that reuses a real agent's id from another
 // address does not push the real agent off its stream.
 func TestStreamIdentityTheft(t *testing.T) {
