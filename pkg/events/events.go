@@ -220,6 +220,13 @@ func (h *Hub) add(s *Sub) {
 	h.perAddr[s.addr]++
 }
 
+// Len is how many subscribers there are.
+func (h *Hub) Len() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.subs)
+}
+
 // Clients lists the subscribers, oldest first.
 func (h *Hub) Clients() []Client {
 	h.mu.Lock()

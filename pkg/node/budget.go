@@ -33,6 +33,8 @@ const DefaultEventsPerAddr = 10240
 type budget struct {
 	// NoFile is the descriptor limit planned from.
 	NoFile uint64
+	// FDs is the content port's share of it (see connLimit.admit).
+	FDs int
 	// Conns caps the content port's connections, plain and TLS together.
 	Conns int
 	// Events caps the event streams; PerAddr those from one address (0:
@@ -42,11 +44,18 @@ type budget struct {
 	Clamped []string
 }
 
+// storeFDs is what the store may hold open besides the blobs being read:
+// its descriptor cache (store.maxCachedFDs) and the index.
+const storeFDs = 1024 + 16
+
 // reserveFor is how many descriptors are kept out of the content port's
-// share: the admin port, the store's index and cached blob descriptors,
-// fills in flight (a temp file and an upstream connection each), gossip,
-// and the upstream's idle connections. A fixed floor plus an eighth.
-func reserveFor(nofile uint64) int { return 256 + int(nofile/8) }
+// share: the admin port, gossip, logs and the upstream's idle connections
+// (256), the store's descriptor cache, and fills in flight (a temp file
+// and an upstream connection each); at most half the limit, so that a
+// small limit still leaves the content port the other half.
+func reserveFor(nofile uint64, maxFills int) int {
+	return min(int(min(nofile, 1<<30)/2), 256+storeFDs+2*max(maxFills, 0))
+}
 
 // headroomFor is how many content connections are kept out of the stream
 // cap: room for /-/healthz, /-/readyz and object requests when every
@@ -56,10 +65,10 @@ func headroomFor(conns int) int { return max(64, conns/10) }
 // planBudget derives the budget from the descriptor limit and the
 // configured caps (0: derived). A configured cap above what fits is
 // lowered, and said so.
-func planBudget(nofile uint64, maxConns, eventsMax, perAddr int) budget {
+func planBudget(nofile uint64, maxFills, maxConns, eventsMax, perAddr int) budget {
 	b := budget{NoFile: nofile}
-	fit := max(int(min(nofile, 1<<30))-reserveFor(nofile), 32)
-	b.Conns = fit
+	fit := max(int(min(nofile, 1<<30))-reserveFor(nofile, maxFills), 32)
+	b.FDs, b.Conns = fit, fit
 	if maxConns > 0 {
 		b.Conns = min(maxConns, fit)
 		if maxConns > fit {
@@ -103,9 +112,30 @@ type BudgetStatus struct {
 
 // connLimit counts the content port's connections against the cap.
 type connLimit struct {
-	max     int64
+	max     int64 // connections
+	fds     int64 // descriptors they may use (0: not checked)
+	streams func() int64
 	open    atomic.Int64
 	refused atomic.Int64
+}
+
+// admit takes a place for a new connection, or counts a refusal. Besides
+// the cap on connections, the descriptors they may use must fit in fds:
+// an event stream uses its socket only, any other connection may also
+// hold an object's file open while it serves it, so it counts twice
+// (open connections that are not streams = open − streams).
+func (l *connLimit) admit() bool {
+	n := l.open.Add(1)
+	var streams int64
+	if l.streams != nil {
+		streams = min(l.streams(), n)
+	}
+	if n > l.max || (l.fds > 0 && 2*n-streams > l.fds) {
+		l.open.Add(-1)
+		l.refused.Add(1)
+		return false
+	}
+	return true
 }
 
 // limitListener accepts from ln; with lim, a connection beyond its cap is
@@ -146,9 +176,7 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		if l.lim == nil {
 			return c, nil
 		}
-		if l.lim.open.Add(1) > l.lim.max {
-			l.lim.open.Add(-1)
-			l.lim.refused.Add(1)
+		if !l.lim.admit() {
 			_ = c.Close()
 			if n, ok := l.refusals.tick(); ok {
 				l.log.Warn().Int64("refused", n).Int64("max_conns", l.lim.max).Msg("content port at its connection cap: new connections closed at once")
@@ -242,8 +270,8 @@ func (n *Node) planBudget() {
 	if nofile == 0 {
 		nofile = fallbackNoFile
 	}
-	n.budget = planBudget(nofile, n.cfg.MaxConns, n.cfg.EventsMax, n.cfg.EventsPerAddr)
-	n.connLimit = &connLimit{max: int64(n.budget.Conns)}
+	n.budget = planBudget(nofile, n.cfg.Cache.MaxFills, n.cfg.MaxConns, n.cfg.EventsMax, n.cfg.EventsPerAddr)
+	n.connLimit = &connLimit{max: int64(n.budget.Conns), fds: int64(n.budget.FDs), streams: func() int64 { return int64(n.events.Len()) }}
 	n.events.SetLimits(events.Limits{Total: n.budget.Events, PerAddr: n.budget.PerAddr})
 	for _, c := range n.budget.Clamped {
 		n.log.Warn().Msg(c)

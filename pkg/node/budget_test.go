@@ -25,25 +25,53 @@ func TestPlanBudget(t *testing.T) {
 		want                      budget
 		clamped                   int
 	}{
+		// reserve 256 + 1040 (store) + 2×256 (fills) = 1808
 		{name: "derived at 20,000", nofile: 20000, perAddr: DefaultEventsPerAddr,
-			want: budget{NoFile: 20000, Conns: 17244, Events: 15520, PerAddr: DefaultEventsPerAddr}},
-		{name: "derived at 1,024", nofile: 1024, perAddr: DefaultEventsPerAddr,
-			want: budget{NoFile: 1024, Conns: 640, Events: 576, PerAddr: 576}},
+			want: budget{NoFile: 20000, Conns: 18192, Events: 16373, PerAddr: DefaultEventsPerAddr}},
+		{name: "derived at 1,024: half reserved", nofile: 1024, perAddr: DefaultEventsPerAddr,
+			want: budget{NoFile: 1024, Conns: 512, Events: 448, PerAddr: 448}},
 		{name: "configured within", nofile: 20000, maxConns: 5000, events: 4000, perAddr: 100,
 			want: budget{NoFile: 20000, Conns: 5000, Events: 4000, PerAddr: 100}},
 		{name: "configured above the limit", nofile: 20000, maxConns: 50000, events: 50000,
-			want: budget{NoFile: 20000, Conns: 17244, Events: 15520}, clamped: 2},
+			want: budget{NoFile: 20000, Conns: 18192, Events: 16373}, clamped: 2},
 		{name: "streams below the connections", nofile: 20000, maxConns: 1000, events: 1000,
 			want: budget{NoFile: 20000, Conns: 1000, Events: 900}, clamped: 1},
-		{name: "tiny limit", nofile: 100, want: budget{NoFile: 100, Conns: 32, Events: 16}},
+		{name: "tiny limit", nofile: 100, want: budget{NoFile: 100, Conns: 50, Events: 16}},
 	} {
-		got := planBudget(tc.nofile, tc.maxConns, tc.events, tc.perAddr)
+		got := planBudget(tc.nofile, 256, tc.maxConns, tc.events, tc.perAddr)
 		if len(got.Clamped) != tc.clamped {
 			t.Errorf("%s: clamped %q, want %d notes", tc.name, got.Clamped, tc.clamped)
 		}
 		if got.NoFile != tc.want.NoFile || got.Conns != tc.want.Conns || got.Events != tc.want.Events || got.PerAddr != tc.want.PerAddr {
 			t.Errorf("%s: %+v, want %+v", tc.name, got, tc.want)
 		}
+	}
+}
+
+// A connection that is not a stream may hold an object's file too: it
+// counts twice against the descriptors, a stream once.
+func TestConnLimitCountsDescriptors(t *testing.T) {
+	t.Parallel()
+	var streams int64
+	l := &connLimit{max: 100, fds: 10, streams: func() int64 { return streams }}
+	admitted := 0
+	for l.admit() {
+		admitted++
+	}
+	if admitted != 5 || l.refused.Load() != 1 {
+		t.Fatalf("no streams: %d admitted, %d refused; want 5 (2 descriptors each) and 1", admitted, l.refused.Load())
+	}
+	streams = 4 // four of them became streams: 4 + 2×1 = 6 descriptors
+	for l.admit() {
+		admitted++
+	}
+	if admitted != 7 {
+		t.Fatalf("with 4 streams: %d admitted, want 7 (4 + 2×3 = 10 descriptors)", admitted)
+	}
+	l.max = 7
+	streams = 7
+	if l.admit() {
+		t.Fatal("admitted beyond max")
 	}
 }
 

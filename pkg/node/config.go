@@ -92,10 +92,9 @@ type Config struct {
 	ReportInterval time.Duration
 	// MaxConns caps the content port's connections, plain and TLS
 	// together; beyond it a connection is closed at once. Default 0:
-	// derived from the descriptor limit (RLIMIT_NOFILE, raised to its hard
-	// limit at start) less a reserve of 256 + 1/8 of it for the admin
-	// port, the store, gossip and upstreams; a larger value is lowered to
-	// that.
+	// the descriptor limit (RLIMIT_NOFILE, raised to its hard limit at
+	// start) less a reserve for the admin port, gossip, upstreams, the
+	// store and fills (see reserveFor); a larger value is lowered to that.
 	MaxConns int
 	// EventsMax caps the /-/events streams (503 too_many_streams beyond).
 	// Default 0: MaxConns less a tenth (at least 64), kept for health

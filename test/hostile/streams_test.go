@@ -133,7 +133,9 @@ func healthy(url string) error {
 // another address both get the next generation pushed.
 func TestStreamFloodUnderLowFdLimit(t *testing.T) {
 	t.Parallel()
-	const nofile, perAddr, perAttacker = 1500, 300, 700
+	// At fd 1,500 half is reserved: 750 content descriptors, 675 streams;
+	// three addresses of 200 leave room for one more address.
+	const nofile, perAddr, perAttacker = 1500, 200, 700
 	tr := publishTree(t, map[string][]byte{"security/kb-1.patch": randomBytes(1, 1000)})
 	argv := proctest.WithNofile(t, nofile, proctest.RelaydArgv(relaydBin, "--mode", "origin", "--root", tr.Dir,
 		"--admin", "127.0.0.1:0", "--events-per-addr", fmt.Sprint(perAddr)))
