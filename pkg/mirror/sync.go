@@ -285,11 +285,19 @@ func (m *Mirror) fetchCatalog(ctx context.Context) (*catalog.Signed, error) {
 		defer m.mu.RUnlock()
 		return m.upstream, nil
 	case http.StatusNotFound:
+		// Only once every upstream said so (see Upstream).
 		return nil, ErrUpstreamNoCatalog
 	default:
 		return nil, fmt.Errorf("mirror: fetch catalog: status %d", resp.StatusCode)
 	}
-	b, err := io.ReadAll(io.LimitReader(resp.Body, catalog.MaxSize+1))
+	// Bounded by the limit, whatever the upstream sends; a refused body
+	// is dropped here, so failing retries do not pile up memory.
+	b, err := catalog.Read(resp.Body, resp.ContentLength, m.cfg.CatalogMax)
+	if errors.Is(err, catalog.ErrTooLarge) {
+		m.rejected.Add(1)
+		m.log.Error().Err(err).Msg("upstream catalog refused (catalog-max); the live generation stays")
+		return nil, fmt.Errorf("mirror: fetch catalog: %w", err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("mirror: fetch catalog: %w", err)
 	}
