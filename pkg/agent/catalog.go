@@ -76,16 +76,14 @@ func (a *Agent) readCatalog(ctx context.Context, base *url.URL) (*catalog.Signed
 	case resp.StatusCode != http.StatusOK:
 		return nil, statusError(resp.StatusCode, "/-/catalog")
 	}
-	b, err := catalog.Read(resp.Body, resp.ContentLength, a.cfg.MaxCatalogBytes)
-	if errors.Is(err, catalog.ErrTooLarge) {
+	c, err := catalog.ReadSigned(resp.Body, resp.ContentLength, a.cfg.MaxCatalogBytes, a.cfg.PublicKey)
+	switch {
+	case errors.Is(err, catalog.ErrTooLarge):
 		return nil, fmt.Errorf("%w: %w", ErrCatalogTooLarge, err)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read catalog: %w", err)
-	}
-	c, err := catalog.Parse(b, a.cfg.PublicKey)
-	if err != nil {
+	case errors.Is(err, catalog.ErrBadSignature), errors.Is(err, catalog.ErrMalformed), errors.Is(err, catalog.ErrUnknownAlgorithm):
 		return nil, err
+	case err != nil:
+		return nil, fmt.Errorf("read catalog: %w", err)
 	}
 	return c, nil
 }

@@ -3,9 +3,11 @@
 package catalog
 
 import (
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io"
+	"runtime/debug"
 )
 
 // DefaultMaxBytes is the default cap on a catalog file read from the
@@ -37,7 +39,8 @@ const (
 // with ErrTooLarge having cost at most limit+4 MiB, and its bytes are
 // dropped; only a body that ended within the limit is joined into the one
 // slice returned. Memory therefore never grows with the body, only with
-// the limit.
+// the limit, and what a refused body took is handed back at once (see
+// release).
 func Read(r io.Reader, size, limit int64) ([]byte, error) {
 	if limit <= 0 {
 		return nil, fmt.Errorf("catalog: read limit %d: want more than 0", limit)
@@ -59,17 +62,20 @@ func readSized(r io.Reader, size int64) ([]byte, error) {
 		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
 		}
+		release(size)
 		return nil, fmt.Errorf("catalog: read %d announced bytes: %w", size, err)
 	}
 	for {
 		n, err := r.Read(b[size : size+1])
 		if n > 0 {
+			release(size)
 			return nil, fmt.Errorf("%w: more than the %d bytes announced", ErrTooLarge, size)
 		}
 		if err == io.EOF {
 			return b, nil
 		}
 		if err != nil {
+			release(size)
 			return nil, fmt.Errorf("catalog: read: %w", err)
 		}
 	}
@@ -91,12 +97,16 @@ func readUnsized(r io.Reader, limit int64) ([]byte, error) {
 		total += int64(n)
 		chunks = append(chunks, c[:n])
 		if total > limit {
+			chunks = nil
+			release(total)
 			return nil, fmt.Errorf("%w: more than %d bytes", ErrTooLarge, limit)
 		}
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 			break
 		}
 		if err != nil {
+			chunks = nil
+			release(total)
 			return nil, fmt.Errorf("catalog: read: %w", err)
 		}
 	}
@@ -109,4 +119,42 @@ func readUnsized(r io.Reader, limit int64) ([]byte, error) {
 		chunks[i] = nil // collectable as soon as it is copied
 	}
 	return b, nil
+}
+
+// ReadSigned reads a catalog file as Read does and verifies it with pub
+// (Parse). A file that does not verify is released like a refused body:
+// a hostile upstream that sends forged catalogs just under the limit, on
+// every retry, costs one limit's worth of memory, not one per retry.
+func ReadSigned(r io.Reader, size, limit int64, pub ed25519.PublicKey) (*Signed, error) {
+	b, err := Read(r, size, limit)
+	if err != nil {
+		return nil, err
+	}
+	s, err := Parse(b, pub)
+	if err != nil {
+		n := int64(len(b))
+		b = nil
+		release(n)
+		return nil, err
+	}
+	return s, nil
+}
+
+// releaseFrom is the size of a dropped body from which release hands the
+// memory back at once.
+const releaseFrom = 1 << 20
+
+// release hands the memory of a dropped catalog body of n bytes back
+// (a garbage collection, and the freed pages to the system) when it is
+// large. Left to the collector's pacing it would pile up: the live heap
+// measured while a body was read includes the body, so the next
+// collection waits for several times that much garbage (five times on a
+// relay, which runs at GOGC=400), and a parent or relay that sends an
+// endless or forged catalog on every retry would raise the heap by as
+// many bodies. A refused catalog is rare and costs a full read of up to
+// the limit; one forced collection is small beside it.
+func release(n int64) {
+	if n >= releaseFrom {
+		debug.FreeOSMemory()
+	}
 }

@@ -3,8 +3,10 @@ package catalog
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"runtime"
+	"runtime/debug"
 	"testing"
 )
 
@@ -162,5 +164,49 @@ func TestReadAllocationBounded(t *testing.T) {
 	})
 	if allocs != 1 {
 		t.Errorf("a sized read made %v allocations, want 1", allocs)
+	}
+}
+
+// TestRefusedBodiesAreReleased: what a refused body took is handed back
+// before Read (or ReadSigned, for a file that does not verify) returns,
+// so retries do not pile garbage up while the collector waits for a goal
+// set by the body itself (a relay runs at GOGC=400). Not parallel: it
+// sets the GC percentage and reads the heap.
+func TestRefusedBodiesAreReleased(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(400))
+	const limit = 8 << 20
+	pub, priv := testKey(t)
+	big := make([]Object, 0, 30000)
+	for i := range 30000 {
+		big = append(big, obj(fmt.Sprintf("other/%06d", i), "x"))
+	}
+	file, err := Sign(&Catalog{Generation: 1, Objects: big}, priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged := bytes.Clone(file)
+	forged[len(forged)-10] ^= 1
+	if len(forged) < releaseFrom {
+		t.Fatalf("the forged catalog has %d bytes, want more than %d", len(forged), releaseFrom)
+	}
+	if _, err := ReadSigned(bytes.NewReader(file), -1, limit, pub); err != nil {
+		t.Fatalf("the good catalog: %v", err)
+	}
+
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	base := ms.HeapAlloc
+	for i := range 5 {
+		if _, err := Read(&endless{}, -1, limit); !errors.Is(err, ErrTooLarge) {
+			t.Fatalf("endless: err = %v", err)
+		}
+		if _, err := ReadSigned(bytes.NewReader(forged), int64(len(forged)), limit, pub); !errors.Is(err, ErrBadSignature) {
+			t.Fatalf("forged: err = %v", err)
+		}
+		runtime.ReadMemStats(&ms) // no collection of its own
+		if held := int64(ms.HeapAlloc) - int64(base); held > 2<<20 {
+			t.Fatalf("after %d refused bodies the heap holds %d MiB more than before", i+1, held>>20)
+		}
 	}
 }
