@@ -71,6 +71,24 @@ func TestCatalog404FailsClosed(t *testing.T) {
 		t.Error("the relay logs that it caches without catalog verification")
 	}
 
+	// A mirror holds: nothing is served or fetched without a live
+	// generation.
+	mirror := startRelayd(t, "--mode", "mirror", "--upstream", noCatalog.URL, "--data-dir", t.TempDir(), "--pubkey", tr.PubKey)
+	mirrorAsked := func() int { return proctest.CountRequests(noCatalog.Log(), http.MethodGet, "/-/catalog") }
+	before := mirrorAsked()
+	proctest.Eventually(t, 20*time.Second, "the mirror to ask for the catalog", func() error {
+		if mirrorAsked() == before {
+			return fmt.Errorf("no catalog GET yet")
+		}
+		return nil
+	})
+	if a := do(http.MethodGet, mirror.URL+"/security/kb-31.patch", 1<<20); a.Status != http.StatusServiceUnavailable || bytes.Equal(a.Body, data) {
+		t.Errorf("mirror without a catalog: status %d, %d bytes; want 503 and not the object", a.Status, len(a.Body))
+	}
+	if n := proctest.CountRequests(noCatalog.Log(), http.MethodGet, "/security/kb-31.patch"); n != 0 {
+		t.Errorf("the upstream was asked %d times for the object while no catalog verified it", n)
+	}
+
 	// One upstream's 404 is not the tree's answer: a second upstream, or a
 	// fallback, that serves the catalog is found.
 	good := startEvil(t, tr.Dir)
