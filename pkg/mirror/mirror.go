@@ -284,7 +284,9 @@ func (m *Mirror) Ready() error {
 }
 
 // Expect gives the live generation's entry for key and that generation
-// (for the proxy cache to verify fills and skip revalidation).
+// (for the proxy cache to verify fills and skip revalidation); the
+// generation is 0 while none is live, and the cache then refuses every
+// object (proxycache.Expecter).
 func (m *Mirror) Expect(key string) (catalog.Object, uint64, bool) {
 	c := m.Live()
 	if c == nil {
