@@ -29,6 +29,7 @@ import (
 	"github.com/relayd/relayd/pkg/object"
 	"github.com/relayd/relayd/pkg/origin"
 	"github.com/relayd/relayd/pkg/proxycache"
+	"github.com/relayd/relayd/pkg/ratelog"
 	"github.com/relayd/relayd/pkg/server"
 	"github.com/relayd/relayd/pkg/store"
 	"github.com/relayd/relayd/pkg/tlsconf"
@@ -75,6 +76,8 @@ type Node struct {
 	contentSrv         *http.Server
 	conns              *conns // content connections without a request yet
 	adminSrv           *http.Server
+
+	lim *ratelog.Limiter // refusals anyone can cause: one line per interval
 }
 
 // New validates cfg, opens what the mode needs and binds the listeners,
@@ -85,7 +88,7 @@ func New(cfg Config, log zerolog.Logger, clk clock.Clock) (*Node, error) {
 	}
 	n := &Node{cfg: cfg, log: log.With().Str("node", cfg.Node).Logger(), clk: clk, start: clk.Now(), reg: prometheus.NewRegistry(), conns: newConns(),
 		events: events.NewHub(), tree: hierarchy.NewTree(3*cfg.ReportInterval, clk), reportNow: make(chan struct{}, 1),
-		closing: make(chan struct{})}
+		closing: make(chan struct{}), lim: ratelog.New(clk, ratelog.DefaultEvery)}
 	if cfg.TLS != (tlsconf.Files{}) {
 		m, err := tlsconf.Load(cfg.TLS)
 		if err != nil {
@@ -512,7 +515,7 @@ func (n *Node) refusedLoop(err error) {
 	n.loops.Refused++
 	n.loops.LastRefused = err.Error()
 	n.loopMu.Unlock()
-	n.log.Error().Err(err).Msg("refused a request that loops: check the upstream configuration")
+	n.lim.Event(&n.log, zerolog.ErrorLevel, "loop").Err(err).Msg("refused a request that loops: check the upstream configuration")
 }
 
 func (n *Node) status() any {
