@@ -38,7 +38,7 @@ func TestGossipGarbageDoesNotFloodTheLog(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			gossip := freeUDPAndTCP(t)
+			gossip := proctest.FreeTCPUDPAddr(t)
 			args := append([]string{"--mode", "proxy", "--upstream", evil.URL, "--data-dir", t.TempDir(), "--cache-max", "64MiB",
 				"--node", "flooded", "--group", "hq", "--gossip", gossip, "--join="}, tc.args...)
 			relay := startRelayd(t, args...)
@@ -71,27 +71,6 @@ func gossipLines(log string) (int, string) {
 		}
 	}
 	return n, sample
-}
-
-// freeUDPAndTCP returns a 127.0.0.1 port free for both TCP and UDP a
-// moment ago (memberlist binds both).
-func freeUDPAndTCP(t testing.TB) string {
-	t.Helper()
-	for range 50 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := ln.Addr().String()
-		pc, err := net.ListenPacket("udp", addr)
-		ln.Close()
-		if err == nil {
-			pc.Close()
-			return addr
-		}
-	}
-	t.Fatal("no port free for both TCP and UDP on 127.0.0.1")
-	return ""
 }
 
 // floodUDP sends n garbage datagrams of random lengths to addr: a third
@@ -194,13 +173,7 @@ func TestLoopRefusalsDoNotFloodTheLog(t *testing.T) {
 			t.Fatalf("request %d claiming to have crossed hq: status %d, %v; want 508", i, a.Status, a.Err)
 		}
 	}
-	lines := 0
-	for _, m := range proctest.LogLines(relay.Log()) {
-		if m["message"] == "refused a request that loops: check the upstream configuration" {
-			lines++
-		}
-	}
-	if lines < 1 || lines > 3 {
+	if lines := countMessages(relay.Log(), "refused a request that loops: check the upstream configuration"); lines < 1 || lines > 3 {
 		t.Fatalf("%d log lines for %d refused loops, want 1 to 3", lines, n)
 	}
 }
@@ -210,7 +183,7 @@ func TestLoopRefusalsDoNotFloodTheLog(t *testing.T) {
 // upstream once per interval, not once per request.
 func TestUpstreamFailuresDoNotFloodTheLog(t *testing.T) {
 	t.Parallel()
-	down := "http://" + freeUDPAndTCP(t) // nothing listens there
+	down := "http://" + proctest.FreeTCPUDPAddr(t) // nothing listens there
 	relay := startRelayd(t, "--mode", "proxy", "--upstream", down, "--data-dir", t.TempDir())
 	const n = 500
 	for i := range n {
@@ -218,13 +191,18 @@ func TestUpstreamFailuresDoNotFloodTheLog(t *testing.T) {
 			t.Fatalf("request %d with the upstream down: status %d, %v; want 5xx", i, a.Status, a.Err)
 		}
 	}
-	lines := 0
-	for _, m := range proctest.LogLines(relay.Log()) {
-		if m["message"] == "upstream failed, trying the next" {
-			lines++
-		}
-	}
-	if lines < 1 || lines > 3 {
+	if lines := countMessages(relay.Log(), "upstream failed, trying the next"); lines < 1 || lines > 3 {
 		t.Fatalf("%d 'upstream failed' lines for %d failed requests, want 1 to 3", lines, n)
 	}
+}
+
+// countMessages counts the JSON log lines of log whose message is msg.
+func countMessages(log, msg string) int {
+	n := 0
+	for _, m := range proctest.LogLines(log) {
+		if m["message"] == msg {
+			n++
+		}
+	}
+	return n
 }
