@@ -26,8 +26,8 @@
 #                    status a late stream from 127.0.0.1 gets. Target:
 #                    healthz and status within 100 ms throughout.
 #
-# Needs prlimit (util-linux) and, for 30,000 streams, a hard fd limit the
-# helper can raise (root, or ulimit -Hn ≥ HOSTILE_STREAMS + 4096).
+# Needs prlimit (util-linux). The streams are opened by as many helper
+# processes as the hard fd limit (ulimit -Hn) needs.
 
 HOSTILE_PORT="${HOSTILE_PORT:-19540}" # origin; relay +1 (admin +2); evilrelay +3
 HOSTILE_REPORTS="${HOSTILE_REPORTS:-10}"
@@ -39,7 +39,10 @@ HOSTILE_NOFILE="${HOSTILE_NOFILE:-20000}"
 HOSTILE_HOLD_SECS="${HOSTILE_HOLD_SECS:-10}"
 
 hostile_stop() {
+	local k
 	stop_client
+	halt hostile-probe
+	for k in "${!PIDS[@]}"; do [[ $k == hostile-streams-* ]] && halt "$k"; done
 	halt hostile-agent
 	halt hostile-relay
 	halt hostile-evil
@@ -184,9 +187,14 @@ hostile_catalog() {
 }
 
 # hostile_streams: the idle stream flood under an fd limit, with probes.
+# The streams are opened by as many `hostile streams` processes as the
+# hard fd limit needs (each holds at most that many), all at once; a
+# `hostile probe` runs from before the flood until the streams have been
+# held HOSTILE_HOLD_SECS; then `hostile late` opens one more stream from
+# 127.0.0.1 and everything is let go.
 hostile_streams() {
-	local out line HOSTILE_RELAY_NOFILE="$HOSTILE_NOFILE"
-	describe hostile-streams "$HOSTILE_STREAMS idle GET /-/events streams (never read) from 127.0.0.2, .3 and .4 against a proxy relay started under prlimit --nofile=$HOSTILE_NOFILE; GET /-/healthz and admin GET /v1/status on a new connection every 50 ms while the streams are opened and held ${HOSTILE_HOLD_SECS}s: p50/p99/max ms, fail = errors or over 2 s; late_stream_status = what one more stream from 127.0.0.1 gets afterwards. Target (issue 11): healthz and status within 100 ms throughout."
+	local HOSTILE_RELAY_NOFILE="$HOSTILE_NOFILE" url admin hard per procs k n i t0 opened probe late sum pids=()
+	describe hostile-streams "$HOSTILE_STREAMS idle GET /-/events streams (never read) from 127.0.0.2, .3 and .4 against a proxy relay started under prlimit --nofile=$HOSTILE_NOFILE; GET /-/healthz and admin GET /v1/status on a new connection every 50 ms from before the flood until the streams have been held ${HOSTILE_HOLD_SECS}s: p50/p99/max ms, fail = errors or over 2 s; late_stream_status = what one more stream from 127.0.0.1 gets then (200: a legitimate agent still gets in). Target (issue 11): healthz and status within 100 ms throughout."
 	# The stream budget (--events-max, --events-per-addr), where this relayd
 	# has it, at its defaults: what an operator gets without tuning.
 	has_flag serve events-max || log "hostile streams: this relayd has no --events-max (no stream budget)"
@@ -195,13 +203,45 @@ hostile_streams() {
 		return 0
 	}
 	command_line hostile-streams "$HOSTILE_RELAY_CMD"
-	out="$LOGS/hostile-streams.out"
+	url="http://127.0.0.1:$((HOSTILE_PORT + 1))"
+	admin="http://127.0.0.1:$((HOSTILE_PORT + 2))"
+	hard="$(ulimit -Hn)"
+	[[ $hard == unlimited ]] && hard=1048576
+	per=$((hard - 1024))
+	procs=$(((HOSTILE_STREAMS + per - 1) / per))
 	quiet
-	client "$out" "$BIN/hostile" streams -url "http://127.0.0.1:$((HOSTILE_PORT + 1))" -admin "http://127.0.0.1:$((HOSTILE_PORT + 2))" \
-		-n "$HOSTILE_STREAMS" -hold "${HOSTILE_HOLD_SECS}s" || warn "hostile streams: $(tail -n 2 "$out.err")"
-	command_line hostile-streams "$BIN/hostile streams -url http://127.0.0.1:$((HOSTILE_PORT + 1)) -admin http://127.0.0.1:$((HOSTILE_PORT + 2)) -n $HOSTILE_STREAMS -hold ${HOSTILE_HOLD_SECS}s"
-	line="$(grep -h '^STREAMS ' "$out" || echo "STREAMS failed")"
-	log "hostile streams: $line"
-	result hostile-streams relayd "nofile=$HOSTILE_NOFILE ${line#STREAMS } alive=$(alive "${PIDS[hostile-relay]}" && echo yes || echo no)"
+	spawn hostile-probe "$LOGS/hostile-probe.out" "$BIN/hostile" probe -url "$url" -admin "$admin"
+	command_line hostile-streams "$BIN/hostile probe -url $url -admin $admin   # until the streams have been held ${HOSTILE_HOLD_SECS}s"
+	for ((k = 0; k < procs; k++)); do
+		n=$(((HOSTILE_STREAMS - k * HOSTILE_STREAMS / procs) - (HOSTILE_STREAMS - (k + 1) * HOSTILE_STREAMS / procs)))
+		: >"$LOGS/hostile-streams-$k.out"
+		spawn "hostile-streams-$k" "$LOGS/hostile-streams-$k.out" "$BIN/hostile" streams -url "$url" -n "$n"
+		pids+=("hostile-streams-$k")
+		command_line hostile-streams "$BIN/hostile streams -url $url -n $n   # $procs of these at once (hard fd limit $hard)"
+	done
+	# Wait until every flooder has opened what it could (bounded).
+	t0=$SECONDS
+	while :; do
+		opened=0
+		for ((k = 0; k < procs; k++)); do grep -q '^OPENED ' "$LOGS/hostile-streams-$k.out" && opened=$((opened + 1)); done
+		((opened == procs)) && break
+		if ((SECONDS - t0 > 600)); then
+			warn "hostile streams: the flood did not end within 600 s"
+			break
+		fi
+		sleep 0.5
+	done
+	log "hostile streams: opened after $((SECONDS - t0)) s; holding ${HOSTILE_HOLD_SECS}s"
+	sleep "$HOSTILE_HOLD_SECS"
+	late="$("$BIN/hostile" late -url "$url" 2>>"$LOGS/hostile-late.err" || echo "LATE status=NA")"
+	halt hostile-probe
+	for k in "${pids[@]}"; do halt "$k"; done
+	sum="$(cat "$LOGS"/hostile-streams-*.out | awk '/^OPENED / {
+		for (i = 2; i <= NF; i++) { split($i, kv, "="); if (kv[1] == "open_secs") { if (kv[2] > s) s = kv[2] } else v[kv[1]] += kv[2] }
+	} END { printf "tried=%d ok=%d refused=%d other=%d dial_errors=%d open_secs=%s", v["tried"], v["ok"], v["refused"], v["other"], v["dial_errors"], s }')"
+	probe="$(grep -h '^PROBE ' "$LOGS/hostile-probe.out" || echo "PROBE failed")"
+	log "hostile streams: $sum; $probe; $late"
+	result hostile-streams relayd "nofile=$HOSTILE_NOFILE flooders=$procs $sum ${probe#PROBE } late_stream_status=$(kv status "$late")" \
+		"alive=$(alive "${PIDS[hostile-relay]}" && echo yes || echo no)"
 	halt hostile-relay
 }

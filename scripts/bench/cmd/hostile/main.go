@@ -8,24 +8,32 @@
 // ~300 MB per request), and prints
 // "REPORTS sent=N bytes=B statuses=CODE:COUNT,… errors=N secs=S".
 //
-//	hostile streams -url URL -admin URL [-n 30000] [-from 127.0.0.2,127.0.0.3,127.0.0.4] [-hold 10s]
+//	hostile streams -url URL [-n 15000] [-from 127.0.0.2,127.0.0.3,127.0.0.4]
 //
 // opens -n idle GET /-/events streams (round-robin over the -from source
-// addresses, never reading past the status line) and holds them, while
-// it probes GET URL/-/healthz and GET ADMIN/v1/status on a new connection
-// every -probe; then it opens one more stream from 127.0.0.1, as a late
-// legitimate agent. It prints one line:
-// "STREAMS opened=… ok=… refused=… other=… dial_errors=… healthz_p50_ms=…
-// healthz_p99_ms=… healthz_max_ms=… healthz_fail=… status_… late_stream_status=…".
-// A probe that fails or takes longer than -probe-timeout counts as a
-// failure and as -probe-timeout in the latencies. It raises its own
-// RLIMIT_NOFILE to fit -n (it must be root, or the hard limit high enough).
+// addresses, never reading past the status line), prints
+// "OPENED tried=… ok=… refused=… other=… dial_errors=… open_secs=…" and
+// holds them until SIGTERM (or -max-hold). It raises its soft
+// RLIMIT_NOFILE to the hard limit; -n must fit under it (run several
+// processes for more streams than one may hold).
+//
+//	hostile probe -url URL -admin URL [-probe 50ms] [-probe-timeout 2s]
+//
+// GETs URL/-/healthz and ADMIN/v1/status on a new connection every -probe
+// until SIGTERM (or -max), then prints "PROBE healthz_p50_ms=…
+// healthz_p99_ms=… healthz_max_ms=… healthz_fail=… healthz_probes=…
+// status_…". A probe that fails or takes longer than -probe-timeout counts
+// as a failure and as -probe-timeout in the latencies.
+//
+//	hostile late -url URL
+//
+// opens one stream from 127.0.0.1, as a legitimate agent arriving late,
+// and prints "LATE status=CODE" (0: no answer within 2 s).
 package main
 
 import (
 	"bufio"
 	"bytes"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -34,6 +42,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/signal"
 	"slices"
 	"sort"
 	"strconv"
@@ -46,7 +55,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: hostile reports|streams [flags]")
+		fmt.Fprintln(os.Stderr, "usage: hostile reports|streams|probe|late [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -55,8 +64,12 @@ func main() {
 		err = reports(os.Args[2:])
 	case "streams":
 		err = streams(os.Args[2:])
+	case "probe":
+		err = probe(os.Args[2:])
+	case "late":
+		err = late(os.Args[2:])
 	default:
-		err = fmt.Errorf("unknown command %q (reports, streams)", os.Args[1])
+		err = fmt.Errorf("unknown command %q (reports, streams, probe, late)", os.Args[1])
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "hostile:", err)
@@ -163,23 +176,29 @@ func tally(m map[int]int) string {
 	return strings.Join(parts, ",")
 }
 
-// raiseNofile sets RLIMIT_NOFILE to at least n (soft and, if needed, hard).
+// raiseNofile raises the soft RLIMIT_NOFILE to the hard limit and says
+// whether n descriptors fit under it.
 func raiseNofile(n uint64) error {
 	var rl syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
 		return err
 	}
-	if rl.Cur >= n {
-		return nil
-	}
-	rl.Cur = n
 	if rl.Max < n {
-		rl.Max = n
+		return fmt.Errorf("%d descriptors needed, hard RLIMIT_NOFILE is %d: open fewer streams per process", n, rl.Max)
 	}
-	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
-		return fmt.Errorf("raise RLIMIT_NOFILE to %d (run as root, or raise the hard limit): %w", n, err)
+	rl.Cur = rl.Max
+	return syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl)
+}
+
+// untilSignal returns when SIGTERM or SIGINT arrives, or after max.
+func untilSignal(max time.Duration) {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(ch)
+	select {
+	case <-ch:
+	case <-time.After(max):
 	}
-	return nil
 }
 
 // prober GETs url on a new connection every interval and keeps the
@@ -285,22 +304,16 @@ func openStream(host, src string, timeout time.Duration) (net.Conn, int, error) 
 func streams(args []string) error {
 	fs := flag.NewFlagSet("streams", flag.ContinueOnError)
 	target := fs.String("url", "", "the relay's content URL")
-	admin := fs.String("admin", "", "the relay's admin URL (probed at /v1/status)")
-	n := fs.Int("n", 30000, "streams to open")
+	n := fs.Int("n", 15000, "streams to open")
 	from := fs.String("from", "127.0.0.2,127.0.0.3,127.0.0.4", "source addresses, round-robin")
-	c := fs.Int("c", 128, "streams being opened at once")
-	hold := fs.Duration("hold", 10*time.Second, "how long the streams are held once opened")
-	every := fs.Duration("probe", 50*time.Millisecond, "probe interval")
-	probeTimeout := fs.Duration("probe-timeout", 2*time.Second, "a slower probe is a failure")
-	dialTimeout := fs.Duration("dial-timeout", 3*time.Second, "per stream: connect and status line")
+	c := fs.Int("c", 512, "streams being opened at once")
+	dialTimeout := fs.Duration("dial-timeout", 2*time.Second, "per stream: connect and status line")
+	maxHold := fs.Duration("max-hold", 10*time.Minute, "hold at most this long without a signal")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	tu, err := loopbackURL(*target)
 	if err != nil {
-		return err
-	}
-	if _, err := loopbackURL(*admin); err != nil {
 		return err
 	}
 	srcs := strings.Split(*from, ",")
@@ -309,21 +322,14 @@ func streams(args []string) error {
 			return fmt.Errorf("-from %s: loopback addresses only", s)
 		}
 	}
-	if err := raiseNofile(uint64(*n) + 4096); err != nil {
+	if err := raiseNofile(uint64(*n + *c + 64)); err != nil {
 		return err
 	}
-	stop := make(chan struct{})
-	health := &prober{url: *target + "/-/healthz", timeout: *probeTimeout}
-	status := &prober{url: *admin + "/v1/status", timeout: *probeTimeout}
-	var pw sync.WaitGroup
-	pw.Go(func() { health.run(stop, *every) })
-	pw.Go(func() { status.run(stop, *every) })
-
 	var ok, refused, other, dialErrs atomic.Int64
 	var mu sync.Mutex
 	var conns []net.Conn
 	var firstErr atomic.Value
-	next := atomic.Int64{}
+	var next atomic.Int64
 	t0 := time.Now()
 	var wg sync.WaitGroup
 	for range *c {
@@ -352,29 +358,66 @@ func streams(args []string) error {
 		})
 	}
 	wg.Wait()
-	opened := time.Since(t0)
-	fmt.Fprintf(os.Stderr, "hostile streams: %d tried in %.1fs: %d open, %d refused, %d other, %d errors (first: %v); holding %v\n",
-		*n, opened.Seconds(), ok.Load(), refused.Load(), other.Load(), dialErrs.Load(), firstErr.Load(), *hold)
-	time.Sleep(*hold) // the streams are held while the probes go on
-	late := 0
-	if conn, code, err := openStream(tu.Host, "127.0.0.1", *dialTimeout); err == nil {
-		late = code
-		if conn != nil {
-			conn.Close()
-		}
-	} else if !errors.Is(err, os.ErrDeadlineExceeded) {
-		fmt.Fprintln(os.Stderr, "late stream:", err)
+	fmt.Printf("OPENED tried=%d ok=%d refused=%d other=%d dial_errors=%d open_secs=%.1f\n",
+		*n, ok.Load(), refused.Load(), other.Load(), dialErrs.Load(), time.Since(t0).Seconds())
+	if e := firstErr.Load(); e != nil {
+		fmt.Fprintln(os.Stderr, "first stream error:", e)
 	}
-	close(stop)
-	pw.Wait()
+	untilSignal(*maxHold) // the streams are held, never read
 	for _, conn := range conns {
 		conn.Close()
 	}
-	fmt.Printf("STREAMS tried=%d ok=%d refused=%d other=%d dial_errors=%d open_secs=%.1f %s %s late_stream_status=%d\n",
-		*n, ok.Load(), refused.Load(), other.Load(), dialErrs.Load(), opened.Seconds(),
-		health.summary("healthz"), status.summary("status"), late)
+	return nil
+}
+
+func probe(args []string) error {
+	fs := flag.NewFlagSet("probe", flag.ContinueOnError)
+	target := fs.String("url", "", "the relay's content URL (probed at /-/healthz)")
+	admin := fs.String("admin", "", "the relay's admin URL (probed at /v1/status)")
+	every := fs.Duration("probe", 50*time.Millisecond, "probe interval")
+	probeTimeout := fs.Duration("probe-timeout", 2*time.Second, "a slower probe is a failure")
+	maxRun := fs.Duration("max", 10*time.Minute, "probe at most this long without a signal")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	for _, u := range []string{*target, *admin} {
+		if _, err := loopbackURL(u); err != nil {
+			return err
+		}
+	}
+	stop := make(chan struct{})
+	health := &prober{url: *target + "/-/healthz", timeout: *probeTimeout}
+	status := &prober{url: *admin + "/v1/status", timeout: *probeTimeout}
+	var wg sync.WaitGroup
+	wg.Go(func() { health.run(stop, *every) })
+	wg.Go(func() { status.run(stop, *every) })
+	untilSignal(*maxRun)
+	close(stop)
+	wg.Wait()
+	fmt.Printf("PROBE %s %s\n", health.summary("healthz"), status.summary("status"))
 	if health.firstErr != "" || status.firstErr != "" {
 		fmt.Fprintf(os.Stderr, "first probe errors: healthz %q, status %q\n", health.firstErr, status.firstErr)
 	}
+	return nil
+}
+
+func late(args []string) error {
+	fs := flag.NewFlagSet("late", flag.ContinueOnError)
+	target := fs.String("url", "", "the relay's content URL")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	tu, err := loopbackURL(*target)
+	if err != nil {
+		return err
+	}
+	conn, code, err := openStream(tu.Host, "127.0.0.1", 2*time.Second)
+	if conn != nil {
+		conn.Close()
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "late stream:", err)
+	}
+	fmt.Printf("LATE status=%d\n", code)
 	return nil
 }
