@@ -109,13 +109,38 @@ scenario_hostile() {
 	hostile_stop
 }
 
-# hostile_reports: the report flood, unauthenticated (and authenticated
-# when the relay has a tree credential and the helper can sign).
+# hostile_reports: the report flood, without a credential ("unauth") and,
+# when this relayd has a tree credential (--tree-key-file) and the helper
+# can sign with it (-tree-key), signed but oversized ("auth").
 hostile_reports() {
-	local pid idle hwm after out reset=yes
-	describe hostile-reports "$HOSTILE_REPORTS concurrent POST /-/report of $HOSTILE_REPORT_MIB MiB each (~39k tiny child entries per MiB) to a fresh proxy relay. idle = VmRSS before; rise = VmHWM during the flood (reset first) − idle; after = VmRSS 2 s after the flood. Target (issue 11): rise ≤ 50 MiB, every report refused with 4xx."
-	hostile_relay --upstream "http://127.0.0.1:$HOSTILE_PORT" || {
-		result hostile-reports unauth error=relay_start_failed
+	local keydir="$STATE/hostile/treekey" key
+	describe hostile-reports "$HOSTILE_REPORTS concurrent POST /-/report of $HOSTILE_REPORT_MIB MiB each (~39k tiny child entries per MiB) to a fresh proxy relay: unauth without a credential; auth signed with the relay's tree key (--tree-key-file), oversized all the same. idle = VmRSS before; rise = VmHWM during the flood (reset first) − idle; after = VmRSS 2 s after the flood. Target (issue 11): rise ≤ 50 MiB, every report refused with 4xx."
+	hostile_report_flood unauth
+	if ! has_flag serve tree-key-file || ! "$BIN/hostile" reports -h 2>&1 | grep -q -- -tree-key; then
+		log "hostile reports: no tree credential in this relayd (--tree-key-file) or helper: the signed flood is skipped"
+		return 0
+	fi
+	rm -rf "$keydir"
+	"$RELAYD_BIN" keygen --tree --out "$keydir" >"$LOGS/hostile-keygen.out" 2>&1 || true
+	key="$keydir/tree.key" # pkg/treeauth's KeyFile
+	if [[ ! -f $key ]]; then
+		result hostile-reports auth error=tree_keygen_failed
+		return 0
+	fi
+	command_line hostile-reports "$RELAYD_BIN keygen --tree --out $keydir"
+	hostile_report_flood auth "$key"
+}
+
+# hostile_report_flood TARGET [TREE_KEY]: one fresh relay (with the tree
+# key if given), one flood, one RESULT row.
+hostile_report_flood() {
+	local target="$1" key="${2:-}" pid idle hwm after out reset=yes rargs=() hargs=()
+	if [[ -n $key ]]; then
+		rargs=(--tree-key-file "$key")
+		hargs=(-tree-key "$key")
+	fi
+	hostile_relay --upstream "http://127.0.0.1:$HOSTILE_PORT" "${rargs[@]}" || {
+		result hostile-reports "$target" error=relay_start_failed
 		return 0
 	}
 	command_line hostile-reports "$HOSTILE_RELAY_CMD"
@@ -123,16 +148,16 @@ hostile_reports() {
 	quiet
 	echo 5 2>/dev/null >"/proc/$pid/clear_refs" || reset=no
 	idle="$(mem_sum VmRSS "$pid")"
-	out="$LOGS/hostile-reports.out"
+	out="$LOGS/hostile-reports-$target.out"
 	client "$out" "$BIN/hostile" reports -url "http://127.0.0.1:$((HOSTILE_PORT + 1))/-/report" -c "$HOSTILE_REPORTS" \
-		-size "$((HOSTILE_REPORT_MIB << 20))" || true
-	command_line hostile-reports "$BIN/hostile reports -url http://127.0.0.1:$((HOSTILE_PORT + 1))/-/report -c $HOSTILE_REPORTS -size $((HOSTILE_REPORT_MIB << 20))"
+		-size "$((HOSTILE_REPORT_MIB << 20))" "${hargs[@]}" || true
+	command_line hostile-reports "$BIN/hostile reports -url http://127.0.0.1:$((HOSTILE_PORT + 1))/-/report -c $HOSTILE_REPORTS -size $((HOSTILE_REPORT_MIB << 20)) ${hargs[*]}"
 	hwm="$(mem_sum VmHWM "$pid")"
 	sleep 2
 	after="$(mem_sum VmRSS "$pid")"
 	out="$(grep -h '^REPORTS ' "$out" || echo "REPORTS failed")"
-	log "hostile reports: idle $idle MiB, peak $hwm MiB, after $after MiB; $out"
-	result hostile-reports unauth "reports=$HOSTILE_REPORTS report_mib=$HOSTILE_REPORT_MIB idle_mib=$idle peak_mib=$hwm" \
+	log "hostile reports ($target): idle $idle MiB, peak $hwm MiB, after $after MiB; $out"
+	result hostile-reports "$target" "reports=$HOSTILE_REPORTS mib_per_report=$HOSTILE_REPORT_MIB idle_mib=$idle peak_mib=$hwm" \
 		"rise_mib=$(num 'b-a' a="$idle" b="$hwm") after_mib=$after statuses=$(kv statuses "$out") errors=$(kv errors "$out") hwm_reset=$reset"
 	halt hostile-relay
 }
@@ -160,7 +185,7 @@ hostile_catalog() {
 	alive "$pid" || warn "hostile catalog: the relay exited under the endless catalog"
 	log "hostile catalog relay: idle $idle MiB, peak $hwm MiB (cap $cap)"
 	result hostile-catalog relay "cap=$cap idle_mib=$idle peak_mib=$hwm rise_mib=$(num 'b-a' a="$idle" b="$hwm")" \
-		"alive=$(alive "$pid" && echo yes || echo no) secs=$HOSTILE_CATALOG_SECS"
+		"alive=$(alive "$pid" && echo yes || echo no) watched_for_s=$HOSTILE_CATALOG_SECS"
 	halt hostile-relay
 
 	has_flag fetch catalog-max && fargs=(--catalog-max "$HOSTILE_CATALOG_MAX")
