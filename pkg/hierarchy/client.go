@@ -279,7 +279,8 @@ func (c *Client) Fetch(ctx context.Context, key string, hdr http.Header) (*http.
 	return resp, nil
 }
 
-// tryAll asks each base in turn until one answers below 500.
+// tryAll asks each base in turn until one answers below 500 (or, for a
+// Required request, also not 404: see answered).
 func (c *Client) tryAll(ctx context.Context, bases []*url.URL, key string, hdr http.Header) (*http.Response, *url.URL, error) {
 	var errs []error
 	failed, behind := false, 0
@@ -288,7 +289,7 @@ func (c *Client) tryAll(ctx context.Context, bases []*url.URL, key string, hdr h
 			c.failovers.Add(1) // moving on from a parent that failed
 		}
 		resp, err := c.fetchOne(ctx, base, key, hdr)
-		if err == nil && resp.StatusCode < 500 {
+		if err == nil && answered(ctx, resp.StatusCode) {
 			return resp, base, nil
 		}
 		if err == nil {

@@ -412,11 +412,16 @@ func (n *Node) openRelay(cfg Config, clk clock.Clock) error {
 }
 
 // background is the upstream as the mirror uses it: its traffic yields to
-// agents' fills under --upstream-rate.
+// agents' fills under --upstream-rate, and the signed catalog is asked of
+// every upstream and fallback before the tree counts as having none.
 type background struct{ up *hierarchy.Client }
 
 func (b background) Fetch(ctx context.Context, key string, hdr http.Header) (*http.Response, error) {
-	return b.up.Fetch(hierarchy.Background(ctx), key, hdr)
+	ctx = hierarchy.Background(ctx)
+	if key == catalog.File {
+		ctx = hierarchy.Required(ctx)
+	}
+	return b.up.Fetch(ctx, key, hdr)
 }
 
 // Get routes an object request: the mirror serves what it holds (all of a
@@ -462,13 +467,21 @@ func (s mirrorSyncer) Trigger()      { s.m.Trigger() }
 func (s mirrorSyncer) Progress() any { return s.m.Progress() }
 
 // ready is /-/readyz: a relay whose disk does not take writes is not
-// ready, and a mirror is ready once a generation is live.
+// ready, a mirror is ready once a generation is live, and a proxy with
+// --pubkey once it holds a verified catalog (until then it refuses every
+// object: catalog_unavailable).
 func (n *Node) ready() error {
 	if err := n.diskReady(); err != nil {
 		return err
 	}
-	if n.cfg.Mode == ModeMirror {
+	switch {
+	case n.cfg.Mode == ModeMirror:
 		return n.mirror.Ready()
+	case n.mirror != nil && n.mirror.Live() == nil:
+		if last := n.mirror.Progress().LastError; last != "" {
+			return fmt.Errorf("%w (last attempt: %s)", proxycache.ErrCatalogUnavailable, last)
+		}
+		return proxycache.ErrCatalogUnavailable
 	}
 	return nil
 }
