@@ -20,6 +20,7 @@ import (
 	"github.com/relayd/relayd/pkg/mirror"
 	"github.com/relayd/relayd/pkg/object"
 	"github.com/relayd/relayd/pkg/proxycache"
+	"github.com/relayd/relayd/pkg/treeauth"
 )
 
 // Source finds objects by key: the origin directory or the proxy cache.
@@ -62,6 +63,9 @@ type ContentConfig struct {
 	Heartbeat time.Duration
 	// Report takes a child relay's POST /-/report; nil: 404.
 	Report func(hierarchy.Report) error
+	// TreeAuth checks that a report or a stream claiming to be a child
+	// relay's comes from a relay of the tree; nil refuses them all (401).
+	TreeAuth *treeauth.Verifier
 	// Behind reports whether the node has not made generation g live yet
 	// (and starts catching up): a request carrying
 	// catalog.GenerationHeader g then gets 503, so the requester asks a
@@ -85,6 +89,8 @@ type Content struct {
 	// requests answered with an error status.
 	serving, served, failed atomic.Int64
 	log                     zerolog.Logger
+	decoding                atomic.Int32 // reports being decoded
+	refusals                refusals     // of control-plane requests, for the log
 }
 
 // NewContent builds the content-port handler.

@@ -230,7 +230,7 @@ type Identity struct {
 
 // Is reports whether the identity is the relay group/node.
 func (id Identity) Is(group, node string) bool {
-	if id.By == byCertificate {
+	if id.By == ByCertificate {
 		return node != "" && slices.Contains(id.Names, node)
 	}
 	return id.Group == group && id.Node == node
@@ -238,15 +238,16 @@ func (id Identity) Is(group, node string) bool {
 
 // String names the identity for log lines.
 func (id Identity) String() string {
-	if id.By == byCertificate {
+	if id.By == ByCertificate {
 		return "certificate " + strings.Join(id.Names, ",")
 	}
 	return id.Group + "/" + id.Node
 }
 
+// How an Identity was proved (Identity.By).
 const (
-	byKey         = "tree key"
-	byCertificate = "certificate"
+	ByKey         = "tree key"
+	ByCertificate = "certificate"
 )
 
 // Verifier checks control-plane requests. The zero value refuses every
@@ -278,7 +279,7 @@ func (v *Verifier) Verify(r *http.Request, endpoint string) (Identity, error) {
 	if v != nil && v.Certificates && r.TLS != nil && len(r.TLS.VerifiedChains) > 0 && len(r.TLS.PeerCertificates) > 0 {
 		c := r.TLS.PeerCertificates[0]
 		names := append([]string{c.Subject.CommonName}, c.DNSNames...)
-		return Identity{By: byCertificate, Names: slices.DeleteFunc(names, func(s string) bool { return s == "" })}, nil
+		return Identity{By: ByCertificate, Names: slices.DeleteFunc(names, func(s string) bool { return s == "" })}, nil
 	}
 	switch {
 	case !v.Configured():
@@ -309,7 +310,7 @@ func (v *Verifier) verifyKey(method, endpoint, h string) (Identity, error) {
 	if d := now.Sub(time.Unix(p.t, 0)); d > MaxSkew || d < -MaxSkew {
 		return Identity{}, fmt.Errorf("%w: signed %s away from this relay's clock (at most %s)", ErrInvalid, d.Round(time.Second), MaxSkew)
 	}
-	return Identity{By: byKey, Group: p.group, Node: p.node, Body: p.body}, nil
+	return Identity{By: ByKey, Group: p.group, Node: p.node, Body: p.body}, nil
 }
 
 // CheckBody returns a reader of body that hashes what passes through it:
