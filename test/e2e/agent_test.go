@@ -42,9 +42,9 @@ func TestAgentResumesOnAnotherRelayWhenOneIsKilled(t *testing.T) {
 	for range 2 {
 		// With the key, a relay knows each object's digest before it has
 		// the bytes: a resume's If-Range matches even on a miss.
-		r := startRelayd(t, "--mode", "proxy", "--upstream", origin.url, "--data-dir", t.TempDir(), "--cache-max", "1GiB", "--pubkey", pub)
-		relays[r.addr] = r
-		urls = append(urls, r.url)
+		r := startRelayd(t, "--mode", "proxy", "--upstream", origin.URL, "--data-dir", t.TempDir(), "--cache-max", "1GiB", "--pubkey", pub)
+		relays[r.Addr] = r
+		urls = append(urls, r.URL)
 	}
 	tr := newWatchTransport()
 	tr.holdPath, tr.holdAfter = "/software/linux-amd64/2.0/agent.tgz", 1<<20
@@ -60,12 +60,12 @@ func TestAgentResumesOnAnotherRelayWhenOneIsKilled(t *testing.T) {
 	if first == nil {
 		t.Fatalf("held a body from %s, not one of the relays", tr.heldHost)
 	}
-	first.kill(t)
+	first.Kill(t)
 	close(tr.release)
 	select {
 	case err := <-done:
 		if err != nil {
-			t.Fatalf("fetch after killing %s: %v", first.name, err)
+			t.Fatalf("fetch after killing %s: %v", first.Name, err)
 		}
 	case <-time.After(60 * time.Second):
 		t.Fatal("fetch did not finish within 60s of the kill")
@@ -84,12 +84,12 @@ func TestAgentResumesOnAnotherRelayWhenOneIsKilled(t *testing.T) {
 	}
 	// The other relay answered a Range request with 206: the agent did
 	// not start over.
-	ranges := tr.rangesOf(second.addr)
+	ranges := tr.rangesOf(second.Addr)
 	if len(ranges) == 0 || !strings.HasPrefix(ranges[len(ranges)-1], "bytes=") {
 		t.Fatalf("requests to the second relay carried Range %q, want a resume", ranges)
 	}
 	eventually(t, 5*time.Second, "the second relay's log to show a 206", func() error {
-		for _, m := range logLines(second.log()) {
+		for _, m := range logLines(second.Log()) {
 			if m["message"] == "request" && m["path"] == "/software/linux-amd64/2.0/agent.tgz" && m["status"] == float64(206) {
 				return nil
 			}
@@ -113,12 +113,12 @@ func TestAgentTamperingRelayIsSkipped(t *testing.T) {
 	bad[1234] ^= 0x20
 	evil.set("/security/kb-7.patch", newObject(bad, ""))
 	tamper := startRelayd(t, "--mode", "proxy", "--upstream", evil.URL, "--data-dir", t.TempDir(), "--cache-max", "1GiB")
-	honest := startRelayd(t, "--mode", "proxy", "--upstream", origin.url, "--data-dir", t.TempDir(), "--cache-max", "1GiB")
+	honest := startRelayd(t, "--mode", "proxy", "--upstream", origin.URL, "--data-dir", t.TempDir(), "--cache-max", "1GiB")
 
 	// Alone, the tampering relay gets the agent nowhere, and leaves
 	// nothing behind.
 	out := t.TempDir()
-	a := libAgent(t, pub, []string{tamper.url}, out, nil, func(c *agent.Config) { c.RetryBudget = 300 * time.Millisecond })
+	a := libAgent(t, pub, []string{tamper.URL}, out, nil, func(c *agent.Config) { c.RetryBudget = 300 * time.Millisecond })
 	_, err := a.Fetch(context.Background(), "security/kb-7.patch")
 	if !errors.Is(err, agent.ErrDigestMismatch) {
 		t.Fatalf("fetch from the tampering relay alone: %v, want ErrDigestMismatch", err)
@@ -137,8 +137,8 @@ func TestAgentTamperingRelayIsSkipped(t *testing.T) {
 			t.Fatalf("after 100 agents only %d tried the tampering relay first", skipped)
 		}
 		out := t.TempDir()
-		before := tr.objectGets()[tamper.addr]
-		a := libAgent(t, pub, []string{tamper.url, honest.url}, out, tr, nil)
+		before := tr.objectGets()[tamper.Addr]
+		a := libAgent(t, pub, []string{tamper.URL, honest.URL}, out, tr, nil)
 		if _, err := a.Fetch(context.Background(), "security/kb-7.patch"); err != nil {
 			t.Fatalf("agent %d: %v", i, err)
 		}
@@ -146,7 +146,7 @@ func TestAgentTamperingRelayIsSkipped(t *testing.T) {
 			t.Fatalf("agent %d wrote sha256 %s, want %s", i, got, sha(good))
 		}
 		noPartial(t, out)
-		if tr.objectGets()[tamper.addr] > before {
+		if tr.objectGets()[tamper.Addr] > before {
 			skipped++
 			if st := a.Stats(); st.Restarts < 1 || st.Failovers < 1 {
 				t.Fatalf("agent %d went to the tampering relay, stats %+v: want a restart and a failover", i, st)
@@ -159,7 +159,7 @@ func TestAgentRequestsSpreadOverTheGroup(t *testing.T) {
 	t.Parallel()
 	tree, _, pub := publishedTree(t, map[string][]byte{"security/kb-9.patch": makeData(621, 2000)})
 	origin := startRelayd(t, "--mode", "origin", "--root", tree)
-	rs := startGroup(t, "spread", origin.url, "s1", "s2", "s3")
+	rs := startGroup(t, "spread", origin.URL, "s1", "s2", "s3")
 	tr := newWatchTransport()
 	const agents = 3000
 	// Each agent starts from one relay it was given (as an installer
@@ -173,7 +173,7 @@ func TestAgentRequestsSpreadOverTheGroup(t *testing.T) {
 	for range 24 {
 		wg.Go(func() {
 			for i := range work {
-				a := libAgent(t, pub, []string{rs[i%3].url}, "", tr, nil)
+				a := libAgent(t, pub, []string{rs[i%3].URL}, "", tr, nil)
 				if _, err := a.Fetch(context.Background(), "security/kb-9.patch"); err != nil {
 					mu.Lock()
 					errs = append(errs, fmt.Errorf("agent %d: %w", i, err))
@@ -193,7 +193,7 @@ func TestAgentRequestsSpreadOverTheGroup(t *testing.T) {
 	gets := tr.objectGets()
 	total := 0
 	for _, r := range rs {
-		n := gets[r.addr]
+		n := gets[r.Addr]
 		total += n
 		t.Logf("%s: %d of %d object requests", r.node, n, agents)
 		if n < agents/3*9/10 || n > agents/3*11/10 {
@@ -210,11 +210,11 @@ func TestAgentWatchSyncsWithinTwoSecondsOfAPublish(t *testing.T) {
 	files := map[string][]byte{"security/kb-1.patch": makeData(631, 5000), "software/linux-amd64/1.0/a.tgz": makeData(632, 100_000)}
 	tree, key, pub := publishedTree(t, files)
 	origin := startRelayd(t, "--mode", "origin", "--root", tree)
-	relay := startRelayd(t, "--mode", "proxy", "--upstream", origin.url, "--data-dir", t.TempDir(), "--cache-max", "1GiB",
+	relay := startRelayd(t, "--mode", "proxy", "--upstream", origin.URL, "--data-dir", t.TempDir(), "--cache-max", "1GiB",
 		"--admin", "127.0.0.1:0")
-	admin := relay.waitLogAddr(t, "admin listening")
+	admin := relay.WaitLogAddr(t, "admin listening")
 	out := t.TempDir()
-	w := startProc(t, "agent-watch", []string{relaydBin, "agent", "watch", "--relay", relay.url, "--pubkey", pub, "--out", out,
+	w := startProc(t, "agent-watch", []string{relaydBin, "agent", "watch", "--relay", relay.URL, "--pubkey", pub, "--out", out,
 		"--include", "security/**", "--id", "branch-pc-17"}, nil, "")
 	type agentsDoc struct {
 		Agents     int    `json:"agents"`
@@ -243,8 +243,8 @@ func TestAgentWatchSyncsWithinTwoSecondsOfAPublish(t *testing.T) {
 		return nil
 	}
 	eventually(t, 15*time.Second, "the agent to sync generation 1 and be present at it", func() error {
-		if w.exited() {
-			return stopErr{fmt.Errorf("agent watch exited: %v", w.waitErr)}
+		if w.Exited() {
+			return stopErr{Err: fmt.Errorf("agent watch exited: %v", w.WaitErr())}
 		}
 		if _, err := os.Stat(filepath.Join(out, "security/kb-1.patch")); err != nil {
 			return err
@@ -279,7 +279,7 @@ func TestAgentHostileRelays(t *testing.T) {
 	const path = "/security/kb-hostile.patch"
 	tree, _, pub := publishedTree(t, map[string][]byte{path[1:]: obj})
 	origin := startRelayd(t, "--mode", "origin", "--root", tree)
-	good := startRelayd(t, "--mode", "proxy", "--upstream", origin.url, "--data-dir", t.TempDir(), "--cache-max", "1GiB")
+	good := startRelayd(t, "--mode", "proxy", "--upstream", origin.URL, "--data-dir", t.TempDir(), "--cache-max", "1GiB")
 	otherKeyCatalog := func() []byte {
 		tree2, _, _ := publishedTree(t, map[string][]byte{path[1:]: obj})
 		return readFile(t, filepath.Join(tree2, "-", "catalog"))
@@ -339,13 +339,13 @@ func TestAgentHostileRelays(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			h := startHostile(t, good.url, c.on, c.bad)
+			h := startHostile(t, good.URL, c.on, c.bad)
 			for i := 0; h.hits.Load() == 0; i++ {
 				if i == 100 {
 					t.Fatal("after 100 agents none tried the hostile relay")
 				}
 				out := t.TempDir()
-				a := libAgent(t, pub, []string{h.URL, good.url}, out, nil, func(cfg *agent.Config) {
+				a := libAgent(t, pub, []string{h.URL, good.URL}, out, nil, func(cfg *agent.Config) {
 					cfg.StallTimeout, cfg.MinRate, cfg.MaxCatalogBytes = 700*time.Millisecond, 64<<10, 2<<20
 				})
 				before := h.hits.Load()
@@ -381,7 +381,7 @@ func TestAgentFetchKilledLeavesNoFile(t *testing.T) {
 	up.set("/"+p, obj)
 	relay := startRelayd(t, "--mode", "proxy", "--upstream", up.URL, "--data-dir", t.TempDir(), "--cache-max", "1GiB")
 	out := t.TempDir()
-	fetch := startProc(t, "fetch", []string{relaydBin, "fetch", "--relay", relay.url, "--pubkey", pub, "--out", out, p}, nil, "")
+	fetch := startProc(t, "fetch", []string{relaydBin, "fetch", "--relay", relay.URL, "--pubkey", pub, "--out", out, p}, nil, "")
 	waitChan(t, obj.held, 30*time.Second, "the origin to hold the object at 2 MiB")
 	dir := filepath.Join(out, filepath.Dir(p))
 	eventually(t, 10*time.Second, "the partial download to reach 1 MiB", func() error {
@@ -393,13 +393,13 @@ func TestAgentFetchKilledLeavesNoFile(t *testing.T) {
 		}
 		return fmt.Errorf("entries %v", ents)
 	})
-	fetch.kill(t)
+	fetch.Kill(t)
 	if _, err := os.Stat(filepath.Join(out, p)); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("the killed fetch left a file at the final path (stat: %v)", err)
 	}
 	close(obj.release)
 	// A new fetch completes and removes what the killed one left.
-	stdout, stderr, err := runRelayd(t, 60*time.Second, "fetch", "--relay", relay.url, "--pubkey", pub, "--out", out, p)
+	stdout, stderr, err := runRelayd(t, 60*time.Second, "fetch", "--relay", relay.URL, "--pubkey", pub, "--out", out, p)
 	if err != nil {
 		t.Fatalf("second fetch: %v\n%s%s", err, stdout, stderr)
 	}
@@ -423,10 +423,10 @@ func TestFetchCLIErrors(t *testing.T) {
 		code int
 		want string
 	}{
-		{"no pubkey", []string{"fetch", "--relay", origin.url, "--out", t.TempDir(), "security/a.patch"}, 2, "--pubkey is required"},
-		{"no path", []string{"fetch", "--relay", origin.url, "--pubkey", pub, "--out", t.TempDir()}, 2, "name at least one catalog path"},
-		{"not in catalog", []string{"fetch", "--relay", origin.url, "--pubkey", pub, "--out", t.TempDir(), "security/nope"}, 1, "not in the catalog"},
-		{"wrong key", []string{"fetch", "--relay", origin.url, "--pubkey", otherPub, "--out", t.TempDir(), "--retry-budget", "200ms",
+		{"no pubkey", []string{"fetch", "--relay", origin.URL, "--out", t.TempDir(), "security/a.patch"}, 2, "--pubkey is required"},
+		{"no path", []string{"fetch", "--relay", origin.URL, "--pubkey", pub, "--out", t.TempDir()}, 2, "name at least one catalog path"},
+		{"not in catalog", []string{"fetch", "--relay", origin.URL, "--pubkey", pub, "--out", t.TempDir(), "security/nope"}, 1, "not in the catalog"},
+		{"wrong key", []string{"fetch", "--relay", origin.URL, "--pubkey", otherPub, "--out", t.TempDir(), "--retry-budget", "200ms",
 			"security/a.patch"}, 1, "signature does not verify"},
 		{"loadgen not loopback", []string{"loadgen", "--relay", "http://192.0.2.1:20080", "--pubkey", pub}, 2, "not on loopback"},
 	} {
@@ -445,32 +445,32 @@ func TestLoadgenWatchAgentsFollowAPublish(t *testing.T) {
 	tree, key, pub := publishedTree(t, map[string][]byte{"security/a.patch": makeData(671, 3000)})
 	origin := startRelayd(t, "--mode", "origin", "--root", tree)
 	relays := []*proc{
-		startRelayd(t, "--mode", "proxy", "--upstream", origin.url, "--data-dir", t.TempDir(), "--cache-max", "1GiB"),
-		startRelayd(t, "--mode", "proxy", "--upstream", origin.url, "--data-dir", t.TempDir(), "--cache-max", "1GiB"),
+		startRelayd(t, "--mode", "proxy", "--upstream", origin.URL, "--data-dir", t.TempDir(), "--cache-max", "1GiB"),
+		startRelayd(t, "--mode", "proxy", "--upstream", origin.URL, "--data-dir", t.TempDir(), "--cache-max", "1GiB"),
 	}
-	lg := startProc(t, "loadgen", []string{relaydBin, "loadgen", "--relay", relays[0].url + "," + relays[1].url, "--pubkey", pub,
+	lg := startProc(t, "loadgen", []string{relaydBin, "loadgen", "--relay", relays[0].URL + "," + relays[1].URL, "--pubkey", pub,
 		"--agents", "200", "--duration", "40s", "--watch", "--stop-after-updates", "1", "--rate", "4000"}, nil, "")
 	eventually(t, 20*time.Second, "all loadgen agents connected", func() error {
-		if !strings.Contains(lg.log(), "all 200 agents connected") {
-			return fmt.Errorf("loadgen output: %q", lg.log())
+		if !strings.Contains(lg.Log(), "all 200 agents connected") {
+			return fmt.Errorf("loadgen output: %q", lg.Log())
 		}
 		return nil
 	})
 	writeFiles(t, tree, map[string][]byte{"security/b.patch": makeData(672, 4000)})
 	publish(t, tree, key)
-	exited, err := lg.waitExit(30 * time.Second)
+	exited, err := lg.WaitExit(30 * time.Second)
 	if !exited || err != nil {
-		t.Fatalf("loadgen: exited %v, %v\n%s", exited, err, lg.log())
+		t.Fatalf("loadgen: exited %v, %v\n%s", exited, err, lg.Log())
 	}
-	out := lg.log()
+	out := lg.Log()
 	for _, want := range []string{"generation 2: notified 200/200 within", "updated 200/200, all updated", "failed=0", "LOADGEN agents=200 connected=200"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("loadgen output lacks %q:\n%s", want, out)
 		}
 	}
 	for _, r := range relays {
-		if !strings.Contains(out, "relay "+r.addr+": ") {
-			t.Errorf("loadgen output has no line for relay %s:\n%s", r.addr, out)
+		if !strings.Contains(out, "relay "+r.Addr+": ") {
+			t.Errorf("loadgen output has no line for relay %s:\n%s", r.Addr, out)
 		}
 	}
 }

@@ -55,10 +55,10 @@ func TestBadInputE2E(t *testing.T) {
 		"/./a",
 	} {
 		for _, target := range []*proc{relay, originRelayd} {
-			r := rawRequest(t, target.addr, "GET "+p+" HTTP/1.1\r\nHost: relay\r\nConnection: close\r\n\r\n")
-			wantJSONError(t, r, http.StatusBadRequest, "bad_path", "GET "+p+" ("+target.name+")")
+			r := rawRequest(t, target.Addr, "GET "+p+" HTTP/1.1\r\nHost: relay\r\nConnection: close\r\n\r\n")
+			wantJSONError(t, r, http.StatusBadRequest, "bad_path", "GET "+p+" ("+target.Name+")")
 			if strings.Contains(string(r.body), "sentinel") {
-				t.Errorf("GET %s (%s) returned the sentinel file", p, target.name)
+				t.Errorf("GET %s (%s) returned the sentinel file", p, target.Name)
 			}
 		}
 	}
@@ -67,11 +67,11 @@ func TestBadInputE2E(t *testing.T) {
 	}
 
 	// Unsatisfiable ranges, on a cached object and on a cold one (fill).
-	wantObject(t, get(t, c, http.MethodGet, relay.url+"/pkg/obj.bin"), obj, "GET obj")
+	wantObject(t, get(t, c, http.MethodGet, relay.URL+"/pkg/obj.bin"), obj, "GET obj")
 	size := strconv.Itoa(len(obj))
 	for _, p := range []string{"/pkg/obj.bin", "/pkg/cold.bin"} {
 		for _, rng := range []string{"bytes=" + size + "-", "bytes=" + size + "-" + strconv.Itoa(len(obj)+10)} {
-			r := get(t, c, http.MethodGet, relay.url+p, "Range", rng)
+			r := get(t, c, http.MethodGet, relay.URL+p, "Range", rng)
 			wantJSONError(t, r, http.StatusRequestedRangeNotSatisfiable, "bad_range", "GET "+p+" Range "+rng)
 			if got, want := r.header.Get("Content-Range"), "bytes */"+size; got != want {
 				t.Errorf("GET %s Range %s: Content-Range %q, want %q", p, rng, got, want)
@@ -80,7 +80,7 @@ func TestBadInputE2E(t *testing.T) {
 	}
 
 	// 40 KiB of request headers.
-	req, _ := http.NewRequest(http.MethodGet, relay.url+"/pkg/obj.bin", nil)
+	req, _ := http.NewRequest(http.MethodGet, relay.URL+"/pkg/obj.bin", nil)
 	for i := range 40 {
 		req.Header.Set("X-Pad-"+strconv.Itoa(i), strings.Repeat("p", 1024))
 	}
@@ -94,8 +94,8 @@ func TestBadInputE2E(t *testing.T) {
 		http.StatusRequestHeaderFieldsTooLarge, "headers_too_large", "GET with 40 KiB of headers")
 
 	// The relay still works, and wrote nothing outside its data dir.
-	wantObject(t, get(t, c, http.MethodGet, relay.url+"/pkg/obj.bin"), obj, "GET obj at the end")
-	relay.stop(t, 5*time.Second)
+	wantObject(t, get(t, c, http.MethodGet, relay.URL+"/pkg/obj.bin"), obj, "GET obj at the end")
+	relay.Stop(t, 5*time.Second)
 	after, err := os.Stat(sentinel)
 	if err != nil {
 		t.Fatal(err)
@@ -103,7 +103,7 @@ func TestBadInputE2E(t *testing.T) {
 	if b, _ := os.ReadFile(sentinel); string(b) != "root:x:0:0:sentinel\n" || !after.ModTime().Equal(before.ModTime()) {
 		t.Errorf("sentinel %s changed: %q, mtime %v → %v", sentinel, b, before.ModTime(), after.ModTime())
 	}
-	originRelayd.stop(t, 5*time.Second)
+	originRelayd.Stop(t, 5*time.Second)
 	if got := dirNames(t, base); !slices.Equal(got, []string{"data", "etc", "root"}) {
 		t.Errorf("the relays' working dir %s holds %v, want [data etc root]", base, got)
 	}

@@ -37,7 +37,7 @@ func TestCacheAdmin(t *testing.T) {
 	}
 	relay := startRelayd(t, "--mode", "proxy", "--upstream", origin.URL, "--data-dir", t.TempDir(),
 		"--admin", "127.0.0.1:0", "--cache-max", "3MiB")
-	admin := "http://" + relay.waitLogAddr(t, "admin listening")
+	admin := "http://" + relay.WaitLogAddr(t, "admin listening")
 	c := newClient()
 	cli := func(args ...string) string {
 		t.Helper()
@@ -58,9 +58,9 @@ func TestCacheAdmin(t *testing.T) {
 		return l.paths()
 	}
 	for _, n := range []string{"a", "b"} {
-		wantObject(t, get(t, c, http.MethodGet, relay.url+"/pool/"+n+".deb"), objs[n], "GET "+n)
+		wantObject(t, get(t, c, http.MethodGet, relay.URL+"/pool/"+n+".deb"), objs[n], "GET "+n)
 	}
-	wantObject(t, get(t, c, http.MethodGet, relay.url+"/pool/a.deb"), objs["a"], "GET a again")
+	wantObject(t, get(t, c, http.MethodGet, relay.URL+"/pool/a.deb"), objs["a"], "GET a again")
 	if got := ls(); !slices.Equal(got, []string{"pool/a.deb", "pool/b.deb"}) {
 		t.Fatalf("cache ls: %v", got)
 	}
@@ -88,7 +88,7 @@ func TestCacheAdmin(t *testing.T) {
 		t.Fatalf("cache ls --pinned: %v", got)
 	}
 	for _, n := range []string{"d", "e", "f"} {
-		wantObject(t, get(t, c, http.MethodGet, relay.url+"/pool/"+n+".deb"), objs[n], "GET "+n)
+		wantObject(t, get(t, c, http.MethodGet, relay.URL+"/pool/"+n+".deb"), objs[n], "GET "+n)
 	}
 	if got := ls(); !slices.Contains(got, "pool/a.deb") || len(got) > 3 {
 		t.Fatalf("after filling the quota: %v; want the pinned a kept and at most 3 objects", got)
@@ -99,7 +99,7 @@ func TestCacheAdmin(t *testing.T) {
 	if got := ls(); slices.Contains(got, "pool/f.deb") {
 		t.Fatalf("after cache rm: %v", got)
 	}
-	if r := get(t, c, http.MethodGet, relay.url+"/pool/f.deb"); r.cache() != "MISS" {
+	if r := get(t, c, http.MethodGet, relay.URL+"/pool/f.deb"); r.cache() != "MISS" {
 		t.Errorf("GET f after rm: X-Relay-Cache %q, want MISS", r.cache())
 	}
 	if _, stderr, err := runRelayd(t, 30*time.Second, "cache", "rm", "--admin", admin, "pool/nothing.deb"); err == nil || !strings.Contains(stderr, "not cached") {
@@ -112,7 +112,7 @@ func TestCacheAdmin(t *testing.T) {
 	if n := origin.getCount("/pool/g.deb"); n != before+1 {
 		t.Errorf("origin GETs of g: %d, want %d", n, before+1)
 	}
-	if r := get(t, c, http.MethodGet, relay.url+"/pool/g.deb"); r.cache() != "HIT" {
+	if r := get(t, c, http.MethodGet, relay.URL+"/pool/g.deb"); r.cache() != "HIT" {
 		t.Errorf("GET g after prefetch: X-Relay-Cache %q, want HIT", r.cache())
 	}
 

@@ -39,7 +39,7 @@ func writeTree(t testing.TB, root string, files map[string][]byte) {
 func startOriginAndProxy(t testing.TB, root string) (origin, relay *proc) {
 	t.Helper()
 	origin = startRelayd(t, "--mode", "origin", "--root", root)
-	relay = startRelayd(t, "--mode", "proxy", "--upstream", origin.url, "--data-dir", t.TempDir(), "--cache-max", "1GiB")
+	relay = startRelayd(t, "--mode", "proxy", "--upstream", origin.URL, "--data-dir", t.TempDir(), "--cache-max", "1GiB")
 	return origin, relay
 }
 
@@ -69,7 +69,7 @@ func TestRealClients(t *testing.T) {
 
 	// A plain download (cold: through the fill).
 	f1 := filepath.Join(out, "tool.tar.gz")
-	if got := run("-o", f1, "-w", "%{http_code}", relay.url+"/dl/tool.tar.gz"); got != "200" {
+	if got := run("-o", f1, "-w", "%{http_code}", relay.URL+"/dl/tool.tar.gz"); got != "200" {
 		t.Errorf("curl download: status %s, want 200", got)
 	}
 	if got := fileSHA(t, f1); got != sha(tool) {
@@ -79,7 +79,7 @@ func TestRealClients(t *testing.T) {
 	// HEAD of the now cached object, and of a cold one.
 	head := func(path string, size int, cache string) {
 		t.Helper()
-		out := run("-I", relay.url+path)
+		out := run("-I", relay.URL+path)
 		lines := strings.Split(strings.ReplaceAll(out, "\r\n", "\n"), "\n")
 		if !strings.HasPrefix(lines[0], "HTTP/1.1 200") {
 			t.Errorf("curl -I %s: status line %q, want HTTP/1.1 200", path, lines[0])
@@ -103,7 +103,7 @@ func TestRealClients(t *testing.T) {
 	head("/dl/tool.tar.gz", len(tool), "HIT")
 	head("/dl/small.deb", len(small), "MISS")
 	f0 := filepath.Join(out, "small.deb")
-	run("-o", f0, relay.url+"/dl/small.deb")
+	run("-o", f0, relay.URL+"/dl/small.deb")
 	if got := fileSHA(t, f0); got != sha(small) {
 		t.Errorf("curl download after HEAD: sha256 %s, want %s", got, sha(small))
 	}
@@ -122,7 +122,7 @@ func TestRealClients(t *testing.T) {
 		if err := os.WriteFile(f, tc.data[:tc.have], 0o644); err != nil {
 			t.Fatal(err)
 		}
-		got := run("-C", "-", "-o", f, "-w", "%{http_code} %{size_download}", relay.url+tc.path)
+		got := run("-C", "-", "-o", f, "-w", "%{http_code} %{size_download}", relay.URL+tc.path)
 		if want := fmt.Sprintf("206 %d", len(tc.data)-tc.have); got != want {
 			t.Errorf("curl -C - %s: status and bytes %q, want %q", tc.path, got, want)
 		}
@@ -170,7 +170,7 @@ func TestGoModDownload(t *testing.T) {
 		cmd := exec.Command("go", "mod", "download", "-json", mod+"@"+ver)
 		cmd.Dir = t.TempDir() // no go.mod here
 		cmd.Env = append(os.Environ(),
-			"GOPROXY="+relay.url, "GOMODCACHE="+modcache, "GOFLAGS=-modcacherw",
+			"GOPROXY="+relay.URL, "GOMODCACHE="+modcache, "GOFLAGS=-modcacherw",
 			"GOSUMDB=off", "GONOSUMDB="+mod, "GOPRIVATE=", "GONOPROXY=", "GOTOOLCHAIN=local",
 			"GO111MODULE=on", "GOENV=off")
 		var stdout, stderr bytes.Buffer
@@ -199,7 +199,7 @@ func TestGoModDownload(t *testing.T) {
 	first := download(1)
 	// Each file crossed the origin once.
 	eventually(t, 10*time.Second, "the origin's log to show the module zip and mod", func() error {
-		log := origin.log()
+		log := origin.Log()
 		if z, m := countRequests(log, "GET", zipPath), countRequests(log, "GET", modPath); z != 1 || m != 1 {
 			return fmt.Errorf("origin served the .zip %d times and the .mod %d times", z, m)
 		}
@@ -210,11 +210,11 @@ func TestGoModDownload(t *testing.T) {
 	if first["Sum"] == "" || first["Sum"] != second["Sum"] || first["GoModSum"] != second["GoModSum"] {
 		t.Errorf("sums differ between runs: %v vs %v", first, second)
 	}
-	log := origin.log()
+	log := origin.Log()
 	if z, m := countRequests(log, "GET", zipPath), countRequests(log, "GET", modPath); z != 1 || m != 1 {
 		t.Errorf("after the second download the origin served the .zip %d times and the .mod %d times, want 1 each (from the relay's cache)", z, m)
 	}
-	r := get(t, newClient(), http.MethodGet, relay.url+zipPath)
+	r := get(t, newClient(), http.MethodGet, relay.URL+zipPath)
 	wantObject(t, r, zb.Bytes(), "module zip through the relay")
 	if r.cache() != "HIT" {
 		t.Errorf("module zip through the relay: X-Relay-Cache %q, want HIT", r.cache())

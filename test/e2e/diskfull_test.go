@@ -32,29 +32,29 @@ func TestDiskFull507(t *testing.T) {
 		"serve", "--listen", "127.0.0.1:0", "--admin=", "--gossip=", "--log-format", "json",
 		"--mode", "proxy", "--upstream", origin.URL, "--data-dir", dataDir, "--cache-max", "1GiB"}
 	relay := startProc(t, "relayd-tmpfs", argv, []string{"DATA=" + dataDir, "RELAYD=" + relaydBin}, "")
-	relay.waitReady(t)
+	relay.WaitReady(t)
 	c := newClient()
 
-	r := get(t, c, http.MethodGet, relay.url+"/small.bin")
+	r := get(t, c, http.MethodGet, relay.URL+"/small.bin")
 	wantObject(t, r, small, "small object, first GET")
-	r = get(t, c, http.MethodGet, relay.url+"/small.bin")
+	r = get(t, c, http.MethodGet, relay.URL+"/small.bin")
 	wantObject(t, r, small, "small object, second GET")
 	if r.cache() != "HIT" {
 		t.Errorf("small object second GET: X-Relay-Cache %q, want HIT", r.cache())
 	}
 
-	r = get(t, c, http.MethodGet, relay.url+"/big.bin")
+	r = get(t, c, http.MethodGet, relay.URL+"/big.bin")
 	wantJSONError(t, r, http.StatusInsufficientStorage, "disk_full", "16 MiB object on an 8 MiB disk")
 
-	r = get(t, c, http.MethodGet, relay.url+"/small.bin")
+	r = get(t, c, http.MethodGet, relay.URL+"/small.bin")
 	wantObject(t, r, small, "small object after the 507")
 	if r.cache() != "HIT" {
 		t.Errorf("small object after the 507: X-Relay-Cache %q, want HIT", r.cache())
 	}
 
-	r = get(t, c, http.MethodGet, relay.url+"/mid.bin")
+	r = get(t, c, http.MethodGet, relay.URL+"/mid.bin")
 	wantObject(t, r, mid, "1 MiB object after the 507")
-	r = get(t, c, http.MethodGet, relay.url+"/mid.bin")
+	r = get(t, c, http.MethodGet, relay.URL+"/mid.bin")
 	wantObject(t, r, mid, "1 MiB object, second GET")
 	if r.cache() != "HIT" {
 		t.Errorf("1 MiB object second GET: X-Relay-Cache %q, want HIT", r.cache())
@@ -66,7 +66,7 @@ func TestDiskFull507(t *testing.T) {
 	chunked := newObject(makeData(44, 16<<20), "max-age=3600")
 	chunked.noLength, chunked.chunk = true, 256<<10
 	origin.set("/big-chunked.bin", chunked)
-	r, err := tryGet(c, http.MethodGet, relay.url+"/big-chunked.bin")
+	r, err := tryGet(c, http.MethodGet, relay.URL+"/big-chunked.bin")
 	switch {
 	case err != nil:
 		t.Logf("16 MiB chunked object on a full disk: aborted as expected (%v)", err)
@@ -78,7 +78,7 @@ func TestDiskFull507(t *testing.T) {
 	mid2 := makeData(45, 1<<20)
 	origin.set("/mid2.bin", newObject(mid2, "max-age=3600"))
 	eventually(t, 10*time.Second, "a 1 MiB object to fit after the aborted fill", func() error {
-		r, err := tryGet(c, http.MethodGet, relay.url+"/mid2.bin")
+		r, err := tryGet(c, http.MethodGet, relay.URL+"/mid2.bin")
 		if err != nil {
 			return err
 		}
@@ -86,11 +86,11 @@ func TestDiskFull507(t *testing.T) {
 			return fmt.Errorf("status %d: %s", r.status, truncate(r.body))
 		}
 		if sha(r.body) != sha(mid2) {
-			return stopErr{fmt.Errorf("wrong bytes: %d bytes sha256 %s", len(r.body), sha(r.body))}
+			return stopErr{Err: fmt.Errorf("wrong bytes: %d bytes sha256 %s", len(r.body), sha(r.body))}
 		}
 		return nil
 	})
-	r = get(t, c, http.MethodGet, relay.url+"/small.bin")
+	r = get(t, c, http.MethodGet, relay.URL+"/small.bin")
 	wantObject(t, r, small, "small object at the end")
 	if r.cache() != "HIT" {
 		t.Errorf("small object at the end: X-Relay-Cache %q, want HIT", r.cache())
@@ -115,9 +115,9 @@ func TestMirrorDiskFullMidSync(t *testing.T) {
 	dataDir, admin := t.TempDir(), freeAddr(t)
 	argv := []string{"unshare", "-Urm", "sh", "-c", `mount -t tmpfs -o size=8m none "$DATA" && exec "$RELAYD" "$@"`, "sh",
 		"serve", "--listen", "127.0.0.1:0", "--admin", admin, "--gossip=", "--log-format", "json",
-		"--mode", "mirror", "--node", "m1", "--upstream", origin.url, "--pubkey", pub, "--data-dir", dataDir}
+		"--mode", "mirror", "--node", "m1", "--upstream", origin.URL, "--pubkey", pub, "--data-dir", dataDir}
 	mirror := startProc(t, "relayd-mirror-tmpfs", argv, []string{"DATA=" + dataDir, "RELAYD=" + relaydBin}, "")
-	mirror.waitReady(t)
+	mirror.WaitReady(t)
 	waitCatalog(t, mirror, gen1, 30*time.Second)
 
 	writeFiles(t, tree, map[string][]byte{"software/linux/2.0/big.iso": makeData(53, 16<<20)})
@@ -127,9 +127,9 @@ func TestMirrorDiskFullMidSync(t *testing.T) {
 		t.Fatalf("sync onto a full disk: %+v; want failed, generation 1 live, and an error saying the disk is full", st)
 	}
 	c := newClient()
-	wantBody(t, get(t, c, http.MethodGet, mirror.url+"/-/catalog"), gen1, "catalog after the failed sync")
+	wantBody(t, get(t, c, http.MethodGet, mirror.URL+"/-/catalog"), gen1, "catalog after the failed sync")
 	for p, want := range files {
-		wantObject(t, get(t, c, http.MethodGet, mirror.url+"/"+p), want, p+" after the failed sync")
+		wantObject(t, get(t, c, http.MethodGet, mirror.URL+"/"+p), want, p+" after the failed sync")
 	}
-	wantJSONError(t, get(t, c, http.MethodGet, mirror.url+"/software/linux/2.0/big.iso"), http.StatusNotFound, "not_found", "object of the generation that did not fit")
+	wantJSONError(t, get(t, c, http.MethodGet, mirror.URL+"/software/linux/2.0/big.iso"), http.StatusNotFound, "not_found", "object of the generation that did not fit")
 }

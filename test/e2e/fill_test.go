@@ -48,7 +48,7 @@ func TestCoalescing100(t *testing.T) {
 				errs = append(errs, fmt.Errorf("client %d: %w", i, err))
 				mu.Unlock()
 			}
-			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, relay.url+"/pkg/big.bin", nil)
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, relay.URL+"/pkg/big.bin", nil)
 			resp, err := c.Do(req)
 			if err != nil {
 				headers.Add(1)
@@ -102,7 +102,7 @@ func TestCoalescing100(t *testing.T) {
 	}
 
 	// Afterwards the object comes from disk.
-	r := get(t, c, http.MethodGet, relay.url+"/pkg/big.bin")
+	r := get(t, c, http.MethodGet, relay.URL+"/pkg/big.bin")
 	wantObject(t, r, data, "GET after the fill")
 	if r.cache() != "HIT" {
 		t.Errorf("X-Relay-Cache after the fill = %q, want HIT", r.cache())
@@ -126,10 +126,10 @@ func TestStreamThrough(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	c := newClient()
-	first := startStreamGet(ctx, c, relay.url+"/iso/slow.img")
+	first := startStreamGet(ctx, c, relay.URL+"/iso/slow.img")
 	eventually(t, 10*time.Second, "the first client to receive bytes", func() error {
 		if first.exited() {
-			return stopErr{fmt.Errorf("first download ended early: %v after %d bytes", first.err, first.got.Load())}
+			return stopErr{Err: fmt.Errorf("first download ended early: %v after %d bytes", first.err, first.got.Load())}
 		}
 		if first.got.Load() == 0 {
 			return fmt.Errorf("no bytes yet; origin sent %d", obj.sent.Load())
@@ -137,10 +137,10 @@ func TestStreamThrough(t *testing.T) {
 		return nil
 	})
 
-	late := startStreamGet(ctx, c, relay.url+"/iso/slow.img")
+	late := startStreamGet(ctx, c, relay.URL+"/iso/slow.img")
 	eventually(t, 10*time.Second, "the late client to receive bytes while the origin holds the tail", func() error {
 		if late.exited() {
-			return stopErr{fmt.Errorf("late download ended early: %v after %d bytes", late.err, late.got.Load())}
+			return stopErr{Err: fmt.Errorf("late download ended early: %v after %d bytes", late.err, late.got.Load())}
 		}
 		if late.got.Load() == 0 {
 			return fmt.Errorf("late client has no bytes; origin sent %d of %d", obj.sent.Load(), len(data))

@@ -85,9 +85,9 @@ func startGroupRelay(t testing.TB, node string, o grpOpts) *grpRelay {
 		args = append(args, "--admin", "127.0.0.1:0")
 	}
 	r.proc = startRelayd(t, args...)
-	r.name = r.proc.name + "(" + node + ")"
+	r.Name = r.proc.Name + "(" + node + ")"
 	if o.admin {
-		r.admin = r.proc.waitLogAddr(t, "admin listening")
+		r.admin = r.proc.WaitLogAddr(t, "admin listening")
 	}
 	return r
 }
@@ -162,10 +162,10 @@ func waitListed(t testing.TB, rs []*grpRelay, want []string, timeout time.Durati
 	c := newClient()
 	eventually(t, timeout, fmt.Sprintf("every relay to list %v", want), func() error {
 		for _, r := range rs {
-			if r.exited() {
-				return stopErr{fmt.Errorf("%s exited: %v", r.name, r.waitErr)}
+			if r.Exited() {
+				return stopErr{Err: fmt.Errorf("%s exited: %v", r.Name, r.WaitErr())}
 			}
-			got, err := listedSorted(c, r.url)
+			got, err := listedSorted(c, r.URL)
 			if err != nil {
 				return err
 			}
@@ -313,7 +313,7 @@ func TestGroup150ClientsOneOriginGet(t *testing.T) {
 		wg.Go(func() {
 			res := &results[i]
 			res.relay = i % len(rs)
-			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, rs[res.relay].url+path, nil)
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, rs[res.relay].URL+path, nil)
 			resp, err := c.Do(req)
 			if err != nil {
 				res.err = err
@@ -375,7 +375,7 @@ func TestGroupKillDetectAndJoin(t *testing.T) {
 	a, b, c := rs[0], rs[1], rs[2]
 
 	start := time.Now()
-	c.kill(t)
+	c.Kill(t)
 	waitListed(t, []*grpRelay{a, b}, []string{"k-a", "k-b"}, 5*time.Second)
 	t.Logf("SIGKILLed relay left the others' /-/relays after %v", time.Since(start).Round(time.Millisecond))
 
@@ -386,7 +386,7 @@ func TestGroupKillDetectAndJoin(t *testing.T) {
 
 	cl := newClient()
 	for _, r := range []*grpRelay{d, a, b} {
-		wantObject(t, get(t, cl, http.MethodGet, r.url+"/pkg/after-join.bin"), data, "GET via "+r.node)
+		wantObject(t, get(t, cl, http.MethodGet, r.URL+"/pkg/after-join.bin"), data, "GET via "+r.node)
 	}
 	if n := origin.getCount("/pkg/after-join.bin"); n != 1 {
 		t.Errorf("origin got %d GETs via the three relays, want 1 (the relays disagree on the owner?)", n)
@@ -413,12 +413,12 @@ func TestGroupRefusesWrongKeyAndGroup(t *testing.T) {
 	c := newClient()
 	check := func() error {
 		for _, m := range members {
-			got, err := listedSorted(c, m.url)
+			got, err := listedSorted(c, m.URL)
 			if err != nil {
 				return err
 			}
 			if !slices.Equal(got, []string{"sec-a", "sec-b"}) {
-				return stopErr{fmt.Errorf("%s /-/relays lists %v: an intruder got in", m.node, got)}
+				return stopErr{Err: fmt.Errorf("%s /-/relays lists %v: an intruder got in", m.node, got)}
 			}
 			doc, err := fetchMembers(c, m.admin)
 			if err != nil {
@@ -429,16 +429,16 @@ func TestGroupRefusesWrongKeyAndGroup(t *testing.T) {
 				names = append(names, x.Name)
 			}
 			if !slices.Equal(names, []string{"sec-a", "sec-b"}) {
-				return stopErr{fmt.Errorf("%s /v1/members lists %v: an intruder got in", m.node, names)}
+				return stopErr{Err: fmt.Errorf("%s /v1/members lists %v: an intruder got in", m.node, names)}
 			}
 		}
 		for _, x := range intruders {
-			got, err := listedSorted(c, x.url)
+			got, err := listedSorted(c, x.URL)
 			if err != nil {
 				return err
 			}
 			if !slices.Equal(got, []string{x.node}) {
-				return stopErr{fmt.Errorf("intruder %s lists %v, want only itself", x.node, got)}
+				return stopErr{Err: fmt.Errorf("intruder %s lists %v, want only itself", x.node, got)}
 			}
 		}
 		return nil
@@ -448,7 +448,7 @@ func TestGroupRefusesWrongKeyAndGroup(t *testing.T) {
 
 	eventually(t, 5*time.Second, "every intruder to log that it could not join", func() error {
 		for _, x := range intruders {
-			if !strings.Contains(x.log(), "could not join") {
+			if !strings.Contains(x.Log(), "could not join") {
 				return fmt.Errorf("%s has not logged \"could not join\"", x.node)
 			}
 		}
@@ -456,7 +456,7 @@ func TestGroupRefusesWrongKeyAndGroup(t *testing.T) {
 	})
 	// The messages docs/operations.md tells operators to look for.
 	eventually(t, 5*time.Second, "the group to log the refusals", func() error {
-		logs := a.log() + b.log()
+		logs := a.Log() + b.Log()
 		for _, w := range []string{"unacceptable label", "no installed keys could decrypt the message"} {
 			if !strings.Contains(logs, w) {
 				return fmt.Errorf("no group member log says %q", w)
@@ -466,7 +466,7 @@ func TestGroupRefusesWrongKeyAndGroup(t *testing.T) {
 	})
 	// What the members logged about the keyless relay, for the report.
 	for _, m := range members {
-		for _, l := range logLines(m.log()) {
+		for _, l := range logLines(m.Log()) {
 			if l["from"] == "memberlist" && (l["level"] == "warn" || l["level"] == "error") {
 				t.Logf("%s: %v", m.node, l["message"])
 			}
@@ -488,13 +488,13 @@ func TestRelaysOrderUniform(t *testing.T) {
 	rs := startGroup(t, "hq", origin.URL, "u-a", "u-b", "u-c")
 	byURL := map[string]*grpRelay{}
 	for _, r := range rs {
-		byURL[r.url] = r
+		byURL[r.URL] = r
 	}
 	c := newClient()
 	// Warm the object on every relay, so the agent requests below are local
 	// hits and each relay's access log counts only them.
 	for _, r := range rs {
-		wantObject(t, get(t, c, http.MethodGet, r.url+path), data, "warm-up via "+r.node)
+		wantObject(t, get(t, c, http.MethodGet, r.URL+path), data, "warm-up via "+r.node)
 	}
 	// 3 GETs of the test and 2 of the non-owners to the owner; a relay
 	// logs a request once it has answered it, so wait for the lines.
@@ -502,7 +502,7 @@ func TestRelaysOrderUniform(t *testing.T) {
 	eventually(t, 5*time.Second, "the warm-up GETs in the access logs", func() error {
 		sum := 0
 		for _, r := range rs {
-			before[r.node] = countRequests(r.log(), http.MethodGet, path)
+			before[r.node] = countRequests(r.Log(), http.MethodGet, path)
 			sum += before[r.node]
 		}
 		if sum != 5 {
@@ -518,7 +518,7 @@ func TestRelaysOrderUniform(t *testing.T) {
 	orders := map[string]int{} // "u-b,u-a,u-c" → count
 	start := time.Now()
 	for i := range calls {
-		d, err := fetchRelays(c, rs[0].url)
+		d, err := fetchRelays(c, rs[0].URL)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -590,7 +590,7 @@ func TestRelaysOrderUniform(t *testing.T) {
 	eventually(t, 5*time.Second, "the access logs to count every agent GET", func() error {
 		sum := 0
 		for _, r := range rs {
-			got[r.node] = countRequests(r.log(), http.MethodGet, path) - before[r.node]
+			got[r.node] = countRequests(r.Log(), http.MethodGet, path) - before[r.node]
 			sum += got[r.node]
 		}
 		if sum != calls {
@@ -681,12 +681,12 @@ func TestOwnerDiesMidTransfer(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	dl := startStreamGetAt(ctx, newClient(), other.url+path, 4<<20)
+	dl := startStreamGetAt(ctx, newClient(), other.URL+path, 4<<20)
 	waitChan(t, dl.reached, 20*time.Second, "the client to receive 4 MiB through the peer")
 	if got := dl.header.Get("X-Relay-Cache"); got != "PEER" {
 		t.Fatalf("X-Relay-Cache %q from %s, want PEER: the owner is not the one computed", got, other.node)
 	}
-	owner.kill(t)
+	owner.Kill(t)
 	t.Logf("owner SIGKILLed with the client at %d bytes, origin at %d of %d", dl.got.Load(), obj.sent.Load(), len(data))
 	dl.wantData(t, data, 30*time.Second, "download across the owner's death")
 
@@ -701,11 +701,11 @@ func TestOwnerDiesMidTransfer(t *testing.T) {
 	if !ok || !open || err != nil || n <= 0 || n >= len(data) {
 		t.Errorf("resume Range %q, want bytes=N- with 0 < N < %d", ranges[1], len(data))
 	}
-	if !strings.Contains(other.log(), "resuming from upstream") {
+	if !strings.Contains(other.Log(), "resuming from upstream") {
 		t.Errorf("%s did not log the resume from upstream", other.node)
 	}
 	// The resumed fill was committed: a second GET is a local hit.
-	r := get(t, newClient(), http.MethodGet, other.url+path)
+	r := get(t, newClient(), http.MethodGet, other.URL+path)
 	wantObject(t, r, data, "GET after the resume")
 	if r.cache() != "HIT" {
 		t.Errorf("GET after the resume: X-Relay-Cache %q, want HIT", r.cache())
@@ -719,10 +719,10 @@ func TestSigtermLeavesGroup(t *testing.T) {
 	origin := startOrigin(t)
 	rs := startGroup(t, "hq", origin.URL, "t-a", "t-b", "t-c")
 	start := time.Now()
-	rs[2].signal(syscall.SIGTERM)
+	rs[2].Signal(syscall.SIGTERM)
 	waitListed(t, rs[:2], []string{"t-a", "t-b"}, 2*time.Second)
 	t.Logf("SIGTERMed relay left the others' /-/relays after %v", time.Since(start).Round(time.Millisecond))
-	ok, err := rs[2].waitExit(10 * time.Second)
+	ok, err := rs[2].WaitExit(10 * time.Second)
 	if !ok {
 		t.Fatal("relayd still running 10 s after SIGTERM")
 	}
@@ -756,7 +756,7 @@ func TestSigtermExitsPromptlyAfterPeerTraffic(t *testing.T) {
 	for k := range keys {
 		for _, r := range rs {
 			wg.Go(func() {
-				resp, err := tryGet(c, http.MethodGet, r.url+fmt.Sprintf("/obj/%02d.bin", k))
+				resp, err := tryGet(c, http.MethodGet, r.URL+fmt.Sprintf("/obj/%02d.bin", k))
 				if err != nil || resp.status != http.StatusOK {
 					t.Errorf("GET via %s: %v (status %d)", r.node, err, resp.status)
 				}
@@ -771,7 +771,7 @@ func TestSigtermExitsPromptlyAfterPeerTraffic(t *testing.T) {
 		t.Fatal("no response came from a peer: the scenario needs peer traffic")
 	}
 	c.CloseIdleConnections()
-	conn, err := net.Dial("tcp", rs[0].addr)
+	conn, err := net.Dial("tcp", rs[0].Addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -779,13 +779,13 @@ func TestSigtermExitsPromptlyAfterPeerTraffic(t *testing.T) {
 	// Once a connection dialed after it has been served, relayd has
 	// accepted this one too (the accept queue is FIFO).
 	fresh := &http.Client{Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}, Timeout: 10 * time.Second}
-	if r, err := tryGet(fresh, http.MethodGet, rs[0].url+"/-/healthz"); err != nil || r.status != http.StatusOK {
+	if r, err := tryGet(fresh, http.MethodGet, rs[0].URL+"/-/healthz"); err != nil || r.status != http.StatusOK {
 		t.Fatalf("healthz: %v %d", err, r.status)
 	}
 
 	start := time.Now()
-	rs[0].signal(syscall.SIGTERM)
-	ok, err := rs[0].waitExit(15 * time.Second)
+	rs[0].Signal(syscall.SIGTERM)
+	ok, err := rs[0].WaitExit(15 * time.Second)
 	took := time.Since(start)
 	if !ok {
 		t.Fatal("relayd still running 15 s after SIGTERM")

@@ -10,22 +10,21 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/relayd/relayd/internal/proctest"
 )
 
 // relaydBin is the binary built once by TestMain.
@@ -37,11 +36,9 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
 		os.Exit(1)
 	}
-	relaydBin = filepath.Join(dir, "relayd")
-	build := exec.Command("go", "build", "-o", relaydBin, "github.com/relayd/relayd/cmd/relayd")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "e2e: go build ./cmd/relayd:", err)
+	relaydBin, err = proctest.Build(dir, "github.com/relayd/relayd/cmd/relayd")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
 		_ = os.RemoveAll(dir)
 		os.Exit(1)
 	}
@@ -51,279 +48,39 @@ func TestMain(m *testing.M) {
 }
 
 // ---------------------------------------------------------------------------
-// relayd processes
+// relayd processes and polling: internal/proctest, under the short names
+// these tests have always used.
 
-// proc is one running relayd (possibly behind a wrapper like unshare).
-type proc struct {
-	t       testing.TB
-	name    string
-	cmd     *exec.Cmd
-	logPath string
-	addr    string // content host:port
-	url     string // http://addr
-	done    chan struct{}
-	waitErr error // valid once done is closed
-}
+type (
+	proc    = proctest.Proc
+	stopErr = proctest.StopErr
+)
 
-// procSeq numbers processes so their log files have distinct names.
-var procSeq atomic.Int64
+var (
+	startProc     = proctest.Start
+	cleanEnv      = proctest.CleanEnv
+	logLines      = proctest.LogLines
+	countRequests = proctest.CountRequests
+	eventually    = proctest.Eventually
+	consistently  = proctest.Consistently
+)
 
-// startRelayd starts `relayd serve` with the content port on 127.0.0.1:0,
-// admin disabled and JSON logs, plus args; it waits until /-/healthz
-// answers 200.
+// startRelayd starts the relayd built by TestMain (proctest.StartRelayd).
 func startRelayd(t testing.TB, args ...string) *proc {
 	t.Helper()
-	return startRelaydIn(t, "", args...)
+	return proctest.StartRelayd(t, relaydBin, args...)
 }
 
 // startRelaydIn is startRelayd with dir as the working directory.
 func startRelaydIn(t testing.TB, dir string, args ...string) *proc {
 	t.Helper()
-	argv := append([]string{relaydBin, "serve", "--listen", "127.0.0.1:0", "--admin=", "--gossip=", "--log-format", "json"}, args...)
-	p := startProc(t, "relayd", argv, nil, dir)
-	p.waitReady(t)
-	return p
+	return proctest.StartRelaydIn(t, relaydBin, dir, args...)
 }
 
-// startProc starts argv in its own process group, in dir (a temp dir if
-// empty), with stdout and stderr going to a log file in a temp dir. A
-// cleanup stops the process (SIGTERM, then SIGKILL) and prints the log
-// when the test failed.
-func startProc(t testing.TB, name string, argv, env []string, dir string) *proc {
+// runRelayd runs a relayd command to completion (killed after timeout).
+func runRelayd(t testing.TB, timeout time.Duration, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
-	p := &proc{t: t, name: fmt.Sprintf("%s-%d", name, procSeq.Add(1)), done: make(chan struct{})}
-	p.logPath = filepath.Join(t.TempDir(), p.name+".log")
-	f, err := os.Create(p.logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	p.cmd = exec.Command(argv[0], argv[1:]...)
-	p.cmd.Stdout, p.cmd.Stderr = f, f
-	p.cmd.Dir = dir
-	if dir == "" {
-		p.cmd.Dir = filepath.Dir(p.logPath)
-	}
-	p.cmd.Env = append(cleanEnv(), env...)
-	// Its own process group (signals reach its children too), and killed
-	// with the test binary if that dies before its cleanups run (a
-	// timeout panic, a SIGKILL), so no relayd outlives the tests.
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	// Registered before the stop cleanup so it runs after it: the log is
-	// complete when it is printed.
-	t.Cleanup(func() {
-		if t.Failed() {
-			p.dumpLog(t)
-		}
-	})
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", argv[0], err)
-	}
-	go func() {
-		p.waitErr = p.cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(func() { p.stop(t, 5*time.Second) })
-	return p
-}
-
-// cleanEnv is the test's environment without RELAYD_* variables, so that
-// only the flags configure the processes.
-func cleanEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "RELAYD_") {
-			env = append(env, kv)
-		}
-	}
-	return env
-}
-
-func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// signal sends sig to the process group.
-func (p *proc) signal(sig syscall.Signal) {
-	if p.cmd.Process == nil || p.exited() {
-		return
-	}
-	_ = syscall.Kill(-p.cmd.Process.Pid, sig)
-}
-
-// stop ends the process: SIGTERM, then SIGKILL after timeout.
-func (p *proc) stop(t testing.TB, timeout time.Duration) {
-	if p.exited() {
-		return
-	}
-	p.signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-		return
-	case <-time.After(timeout):
-		t.Logf("%s did not stop within %v of SIGTERM; killing it", p.name, timeout)
-	}
-	p.kill(t)
-}
-
-// kill sends SIGKILL to the process group and waits for the process.
-func (p *proc) kill(t testing.TB) {
-	p.signal(syscall.SIGKILL)
-	select {
-	case <-p.done:
-	case <-time.After(10 * time.Second):
-		t.Errorf("%s still running 10s after SIGKILL", p.name)
-	}
-}
-
-// waitExit waits up to d for the process to exit by itself and returns
-// whether it did and how.
-func (p *proc) waitExit(d time.Duration) (exited bool, err error) {
-	select {
-	case <-p.done:
-		return true, p.waitErr
-	case <-time.After(d):
-		return false, nil
-	}
-}
-
-// log returns the process's output so far.
-func (p *proc) log() string {
-	b, _ := os.ReadFile(p.logPath)
-	return string(b)
-}
-
-func (p *proc) dumpLog(t testing.TB) {
-	s := p.log()
-	const max = 64 << 10
-	if len(s) > max {
-		s = "…(cut)…\n" + s[len(s)-max:]
-	}
-	t.Logf("---- %s log (%s) ----\n%s---- end of %s log ----", p.name, p.logPath, s, p.name)
-}
-
-// waitReady finds the content address in the log ("content listening")
-// and polls /-/healthz until it answers 200.
-func (p *proc) waitReady(t testing.TB) {
-	t.Helper()
-	p.addr = p.waitLogAddr(t, "content listening")
-	p.url = "http://" + p.addr
-	c := newClient()
-	eventually(t, 20*time.Second, p.name+" /-/healthz", func() error {
-		if p.exited() {
-			return stopErr{fmt.Errorf("%s exited early: %v", p.name, p.waitErr)}
-		}
-		resp, err := c.Get(p.url + "/-/healthz")
-		if err != nil {
-			return err
-		}
-		defer resp.Body.Close()
-		_, _ = io.Copy(io.Discard, resp.Body)
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("status %d", resp.StatusCode)
-		}
-		return nil
-	})
-}
-
-// waitLogAddr waits for the log line with message msg ("content
-// listening", "admin listening") and returns its addr field.
-func (p *proc) waitLogAddr(t testing.TB, msg string) string {
-	t.Helper()
-	var addr string
-	eventually(t, 20*time.Second, p.name+" logs "+msg, func() error {
-		if p.exited() {
-			return stopErr{fmt.Errorf("%s exited early: %v\n%s", p.name, p.waitErr, p.log())}
-		}
-		for _, m := range logLines(p.log()) {
-			if m["message"] == msg {
-				if a, ok := m["addr"].(string); ok {
-					addr = a
-					return nil
-				}
-			}
-		}
-		return fmt.Errorf("no %q line yet", msg)
-	})
-	return addr
-}
-
-// logLines parses the JSON log lines of s, skipping others.
-func logLines(s string) []map[string]any {
-	var out []map[string]any
-	for line := range strings.SplitSeq(s, "\n") {
-		var m map[string]any
-		if json.Unmarshal([]byte(line), &m) == nil {
-			out = append(out, m)
-		}
-	}
-	return out
-}
-
-// countRequests counts the access log lines of a relayd for method and
-// escaped path.
-func countRequests(logText, method, path string) int {
-	n := 0
-	for _, m := range logLines(logText) {
-		if m["message"] == "request" && m["method"] == method && m["path"] == path {
-			n++
-		}
-	}
-	return n
-}
-
-// ---------------------------------------------------------------------------
-// polling
-
-// stopErr ends eventually at once.
-type stopErr struct{ error }
-
-// eventually calls f every 20ms until it returns nil, failing the test
-// after timeout (or at once on a stopErr) with the last error.
-func eventually(t testing.TB, timeout time.Duration, what string, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var err error
-	for i := 0; ; i++ {
-		if err = f(); err == nil {
-			return
-		}
-		var se stopErr
-		if errors.As(err, &se) {
-			t.Fatalf("waiting for %s: %v", what, se.error)
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("waiting for %s: still failing after %v (%d tries): %v", what, timeout, i+1, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// consistently calls f every 20ms for d and fails the test at the first
-// error: a condition that must hold throughout, not just eventually.
-func consistently(t testing.TB, d time.Duration, what string, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	polls := 0
-	for {
-		if err := f(); err != nil {
-			var se stopErr
-			if errors.As(err, &se) {
-				err = se.error
-			}
-			t.Fatalf("%s stopped holding after %d checks: %v", what, polls, err)
-		}
-		polls++
-		if time.Now().After(deadline) {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return proctest.Run(t, timeout, append([]string{relaydBin}, args...)...)
 }
 
 // waitChan waits for ch to close, failing after timeout.

@@ -32,8 +32,8 @@ func startTreeRelay(t testing.TB, node, group, mode, join string, args ...string
 		argv = append(argv, "--join", join)
 	}
 	r.proc = startRelayd(t, append(argv, args...)...)
-	r.name = r.proc.name + "(" + node + ")"
-	r.admin = "http://" + r.proc.waitLogAddr(t, "admin listening")
+	r.Name = r.proc.Name + "(" + node + ")"
+	r.admin = "http://" + r.proc.WaitLogAddr(t, "admin listening")
 	return r
 }
 
@@ -102,11 +102,11 @@ func TestThreeLevelTree(t *testing.T) {
 	// reports and relay streams are refused without it.
 	tk := treeKeygen(t)
 	origin := startRelayd(t, "--mode", "origin", "--root", tree, "--node", "origin", "--admin", "127.0.0.1:0", "--tree-key-file", tk)
-	originAdmin := "http://" + origin.waitLogAddr(t, "admin listening")
+	originAdmin := "http://" + origin.WaitLogAddr(t, "admin listening")
 
-	hq1 := startTreeRelay(t, "hq-1", "hq", "mirror", "", "--upstream", origin.url, "--pubkey", pub, "--tree-key-file", tk)
-	hq2 := startTreeRelay(t, "hq-2", "hq", "mirror", hq1.gossip, "--upstream", origin.url, "--pubkey", pub, "--tree-key-file", tk)
-	hq3 := startTreeRelay(t, "hq-3", "hq", "mirror", hq1.gossip, "--upstream", origin.url, "--pubkey", pub, "--tree-key-file", tk)
+	hq1 := startTreeRelay(t, "hq-1", "hq", "mirror", "", "--upstream", origin.URL, "--pubkey", pub, "--tree-key-file", tk)
+	hq2 := startTreeRelay(t, "hq-2", "hq", "mirror", hq1.gossip, "--upstream", origin.URL, "--pubkey", pub, "--tree-key-file", tk)
+	hq3 := startTreeRelay(t, "hq-3", "hq", "mirror", hq1.gossip, "--upstream", origin.URL, "--pubkey", pub, "--tree-key-file", tk)
 	hq := []*treeRelay{hq1, hq2, hq3}
 	eventually(t, 20*time.Second, "hq to form", func() error {
 		m, err := fetchMembers(c, strings.TrimPrefix(hq1.admin, "http://"))
@@ -121,7 +121,7 @@ func TestThreeLevelTree(t *testing.T) {
 	publish(t, tree, key)
 	for _, r := range hq {
 		eventually(t, 60*time.Second, r.node+" to hold generation 1", func() error {
-			if g := catalogGen(c, r.url); g != 1 {
+			if g := catalogGen(c, r.URL); g != 1 {
 				return fmt.Errorf("generation %d", g)
 			}
 			return nil
@@ -129,9 +129,9 @@ func TestThreeLevelTree(t *testing.T) {
 	}
 	// Branches know one hq relay each, and learn the rest.
 	const rate = 8 << 20
-	a1 := startTreeRelay(t, "a-1", "branch-a", "proxy", "", "--upstream", hq1.url, "--fallback", origin.url, "--pubkey", pub, "--tree-key-file", tk)
-	a2 := startTreeRelay(t, "a-2", "branch-a", "proxy", a1.gossip, "--upstream", hq1.url, "--fallback", origin.url, "--pubkey", pub, "--tree-key-file", tk)
-	b1 := startTreeRelay(t, "b-1", "branch-b", "proxy", "", "--upstream", hq2.url, "--pubkey", pub, "--tree-key-file", tk,
+	a1 := startTreeRelay(t, "a-1", "branch-a", "proxy", "", "--upstream", hq1.URL, "--fallback", origin.URL, "--pubkey", pub, "--tree-key-file", tk)
+	a2 := startTreeRelay(t, "a-2", "branch-a", "proxy", a1.gossip, "--upstream", hq1.URL, "--fallback", origin.URL, "--pubkey", pub, "--tree-key-file", tk)
+	b1 := startTreeRelay(t, "b-1", "branch-b", "proxy", "", "--upstream", hq2.URL, "--pubkey", pub, "--tree-key-file", tk,
 		"--upstream-rate", "8MiB/s", "--upstream-stall-timeout", "5s")
 	branches := []*treeRelay{a1, a2, b1}
 	for _, r := range branches {
@@ -150,7 +150,7 @@ func TestThreeLevelTree(t *testing.T) {
 	got := make([]response, len(rates))
 	errs := make([]error, len(rates))
 	for i, p := range rates {
-		wg.Go(func() { got[i], errs[i] = tryGet(c, http.MethodGet, b1.url+"/"+p) })
+		wg.Go(func() { got[i], errs[i] = tryGet(c, http.MethodGet, b1.URL+"/"+p) })
 	}
 	wg.Wait()
 	for i, p := range rates { // checked here: t.Fatal must not run in a worker goroutine
@@ -172,7 +172,7 @@ func TestThreeLevelTree(t *testing.T) {
 	before := statusOf(t, c, b1.admin)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	dl := startStreamGetAt(ctx, c, b1.url+"/"+big, 8<<20)
+	dl := startStreamGetAt(ctx, c, b1.URL+"/"+big, 8<<20)
 	waitChan(t, dl.reached, 30*time.Second, "8 MiB of the large object through b-1")
 	var serving *treeRelay
 	eventually(t, 10*time.Second, "an hq relay serving b-1", func() error {
@@ -184,7 +184,7 @@ func TestThreeLevelTree(t *testing.T) {
 		}
 		return fmt.Errorf("no hq relay reports a response in progress")
 	})
-	serving.kill(t)
+	serving.Kill(t)
 	t.Logf("killed %s with b-1's client at %d of %d bytes", serving.node, dl.got.Load(), len(files[big]))
 	dl.wantData(t, files[big], time.Minute, "large object across the death of its hq relay")
 	after := statusOf(t, c, b1.admin)
@@ -202,10 +202,10 @@ func TestThreeLevelTree(t *testing.T) {
 			continue
 		}
 		for _, r := range branches {
-			wantObject(t, get(t, c, http.MethodGet, r.url+"/"+p), data, "GET "+p+" via "+r.node)
+			wantObject(t, get(t, c, http.MethodGet, r.URL+"/"+p), data, "GET "+p+" via "+r.node)
 		}
 	}
-	originLog := origin.log()
+	originLog := origin.Log()
 	for p := range files {
 		if n := countRequests(originLog, http.MethodGet, "/"+p); n != 1 {
 			t.Errorf("origin served %s %d times, want once", p, n)
@@ -220,7 +220,7 @@ func TestThreeLevelTree(t *testing.T) {
 	everyone := append(append([]*treeRelay{}, alive...), branches...)
 	eventually(t, 20*time.Second, "generation 2 on every relay", func() error {
 		for _, r := range everyone {
-			if g := catalogGen(c, r.url); g != 2 {
+			if g := catalogGen(c, r.URL); g != 2 {
 				return fmt.Errorf("%s serves generation %d", r.node, g)
 			}
 		}
@@ -231,7 +231,7 @@ func TestThreeLevelTree(t *testing.T) {
 	if took > 2*time.Second { // the bound; pushed down, it takes a few hundred ms
 		t.Errorf("publish reached every relay in %v, want within 2s", took)
 	}
-	wantObject(t, get(t, c, http.MethodGet, a2.url+"/security/2026/kb-000.patch"), makeData(999, 20<<10), "changed object via a-2")
+	wantObject(t, get(t, c, http.MethodGet, a2.URL+"/security/2026/kb-000.patch"), makeData(999, 20<<10), "changed object via a-2")
 
 	// The tree at hq: both branches, their members and generations.
 	eventually(t, 20*time.Second, "relayd tree at hq to show both branches at generation 2", func() error {
@@ -268,19 +268,19 @@ func TestThreeLevelTree(t *testing.T) {
 	// All of hq down: branch-a goes to its fallback, branch-b serves what
 	// it holds and fails the rest.
 	for _, r := range alive {
-		r.kill(t)
+		r.Kill(t)
 	}
 	const late = "software/late.bin"
-	wantObject(t, get(t, c, http.MethodGet, a1.url+"/"+late), files[late], "GET late.bin via a-1 with hq down")
-	if n := countRequests(origin.log(), http.MethodGet, "/"+late); n != 2 {
+	wantObject(t, get(t, c, http.MethodGet, a1.URL+"/"+late), files[late], "GET late.bin via a-1 with hq down")
+	if n := countRequests(origin.Log(), http.MethodGet, "/"+late); n != 2 {
 		t.Errorf("origin served late.bin %d times, want twice (hq's sync, then a-1's fallback)", n)
 	}
 	// a-1 may have asked its peer a-2, the key's owner, which fell back.
 	if f := statusOf(t, c, a1.admin).Transfers.Fallbacks + statusOf(t, c, a2.admin).Transfers.Fallbacks; f == 0 {
 		t.Error("branch-a's status does not count the fallback")
 	}
-	wantObject(t, get(t, c, http.MethodGet, b1.url+"/security/2026/kb-005.patch"), files["security/2026/kb-005.patch"], "cached object via b-1 with hq down")
-	r := get(t, c, http.MethodGet, b1.url+"/"+late)
+	wantObject(t, get(t, c, http.MethodGet, b1.URL+"/security/2026/kb-005.patch"), files["security/2026/kb-005.patch"], "cached object via b-1 with hq down")
+	r := get(t, c, http.MethodGet, b1.URL+"/"+late)
 	if r.status != http.StatusBadGateway && r.status != http.StatusGatewayTimeout {
 		t.Errorf("uncached object via b-1 with hq down and no fallback: status %d, want 502 or 504: %s", r.status, r.body)
 	}
@@ -346,13 +346,13 @@ func TestPlainProxyPassesCatalogAndPush(t *testing.T) {
 	c := newClient()
 	tree, key, _ := publishedTree(t, map[string][]byte{"security/a.patch": makeData(1, 1000)})
 	origin := startRelayd(t, "--mode", "origin", "--root", tree)
-	proxy := startRelayd(t, "--mode", "proxy", "--upstream", origin.url, "--data-dir", t.TempDir())
-	if g := catalogGen(c, proxy.url); g != 1 {
+	proxy := startRelayd(t, "--mode", "proxy", "--upstream", origin.URL, "--data-dir", t.TempDir())
+	if g := catalogGen(c, proxy.URL); g != 1 {
 		t.Fatalf("proxy /-/catalog: generation %d, want 1", g)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, proxy.url+"/-/events?agent=e2e", nil)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, proxy.URL+"/-/events?agent=e2e", nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -388,7 +388,7 @@ func TestPlainProxyPassesCatalogAndPush(t *testing.T) {
 			t.Fatal("the proxy did not announce generation 2 within 10s of the publish")
 		}
 	}
-	if g := catalogGen(c, proxy.url); g != 2 {
+	if g := catalogGen(c, proxy.URL); g != 2 {
 		t.Fatalf("proxy /-/catalog after the announcement: generation %d, want 2", g)
 	}
 }

@@ -26,10 +26,10 @@ func TestGracefulShutdown(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	dl := startStreamGet(ctx, newClient(), relay.url+"/slow.bin")
+	dl := startStreamGet(ctx, newClient(), relay.URL+"/slow.bin")
 	eventually(t, 10*time.Second, "the download to start", func() error {
 		if dl.exited() {
-			return stopErr{fmt.Errorf("download ended early: %v", dl.err)}
+			return stopErr{Err: fmt.Errorf("download ended early: %v", dl.err)}
 		}
 		if dl.got.Load() == 0 {
 			return errors.New("no bytes yet")
@@ -37,12 +37,12 @@ func TestGracefulShutdown(t *testing.T) {
 		return nil
 	})
 
-	relay.signal(syscall.SIGTERM)
+	relay.Signal(syscall.SIGTERM)
 	eventually(t, 10*time.Second, "new connections to be refused after SIGTERM", func() error {
-		if relay.exited() {
-			return stopErr{fmt.Errorf("relayd exited (%v) while a download was in flight", relay.waitErr)}
+		if relay.Exited() {
+			return stopErr{Err: fmt.Errorf("relayd exited (%v) while a download was in flight", relay.WaitErr())}
 		}
-		conn, err := net.DialTimeout("tcp", relay.addr, time.Second)
+		conn, err := net.DialTimeout("tcp", relay.Addr, time.Second)
 		if err == nil {
 			conn.Close()
 			return errors.New("still accepting connections")
@@ -55,13 +55,13 @@ func TestGracefulShutdown(t *testing.T) {
 	if dl.exited() {
 		t.Fatalf("the download ended before the origin released its tail: %v after %d bytes", dl.err, dl.got.Load())
 	}
-	if relay.exited() {
-		t.Fatalf("relayd exited (%v) with a download in flight", relay.waitErr)
+	if relay.Exited() {
+		t.Fatalf("relayd exited (%v) with a download in flight", relay.WaitErr())
 	}
 
 	close(obj.release)
 	dl.wantData(t, data, 30*time.Second, "download across SIGTERM")
-	ok, err := relay.waitExit(10 * time.Second)
+	ok, err := relay.WaitExit(10 * time.Second)
 	if !ok {
 		t.Fatal("relayd still running 10s after its last download ended")
 	}
@@ -71,7 +71,7 @@ func TestGracefulShutdown(t *testing.T) {
 
 	// The drained fill was committed: a restart serves it from disk.
 	relay2 := startRelayd(t, args...)
-	r := get(t, newClient(), http.MethodGet, relay2.url+"/slow.bin")
+	r := get(t, newClient(), http.MethodGet, relay2.URL+"/slow.bin")
 	wantObject(t, r, data, "GET after restart")
 	if r.cache() != "HIT" {
 		t.Errorf("GET after restart: X-Relay-Cache %q, want HIT", r.cache())
@@ -94,12 +94,12 @@ func TestStaleOnUpstreamDown(t *testing.T) {
 	relay := startRelayd(t, "--mode", "proxy", "--upstream", origin.URL, "--data-dir", t.TempDir())
 	c := newClient()
 
-	r := get(t, c, http.MethodGet, relay.url+"/repo/Release")
+	r := get(t, c, http.MethodGet, relay.URL+"/repo/Release")
 	wantObject(t, r, data, "first GET")
 	if r.cache() != "MISS" {
 		t.Errorf("first GET: X-Relay-Cache %q, want MISS", r.cache())
 	}
-	r = get(t, c, http.MethodGet, relay.url+"/repo/Release")
+	r = get(t, c, http.MethodGet, relay.URL+"/repo/Release")
 	wantObject(t, r, data, "second GET")
 	if r.cache() != "HIT" {
 		t.Errorf("second GET: X-Relay-Cache %q, want HIT", r.cache())
@@ -109,12 +109,12 @@ func TestStaleOnUpstreamDown(t *testing.T) {
 	gets := 0
 	eventually(t, 15*time.Second, "the object to be served STALE", func() error {
 		gets++
-		r, err := tryGet(c, http.MethodGet, relay.url+"/repo/Release")
+		r, err := tryGet(c, http.MethodGet, relay.URL+"/repo/Release")
 		if err != nil {
-			return stopErr{err}
+			return stopErr{Err: err}
 		}
 		if r.status != http.StatusOK || sha(r.body) != sha(data) {
-			return stopErr{fmt.Errorf("status %d, %d bytes sha256 %s (X-Relay-Cache %q); want the cached bytes", r.status, len(r.body), sha(r.body), r.cache())}
+			return stopErr{Err: fmt.Errorf("status %d, %d bytes sha256 %s (X-Relay-Cache %q); want the cached bytes", r.status, len(r.body), sha(r.body), r.cache())}
 		}
 		switch r.cache() {
 		case "STALE":
@@ -122,11 +122,11 @@ func TestStaleOnUpstreamDown(t *testing.T) {
 		case "HIT":
 			return errors.New("still fresh")
 		default:
-			return stopErr{fmt.Errorf("X-Relay-Cache %q with the origin down, want HIT then STALE", r.cache())}
+			return stopErr{Err: fmt.Errorf("X-Relay-Cache %q with the origin down, want HIT then STALE", r.cache())}
 		}
 	})
 	t.Logf("STALE after %d polls", gets)
 
-	r = get(t, c, http.MethodGet, relay.url+"/repo/not-cached")
+	r = get(t, c, http.MethodGet, relay.URL+"/repo/not-cached")
 	wantJSONError(t, r, http.StatusBadGateway, "upstream_failed", "uncached object with the origin down")
 }

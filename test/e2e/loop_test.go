@@ -19,7 +19,7 @@ func TestUpstreamCycleFailsLoudly(t *testing.T) {
 	b := startRelayd(t, "--mode", "proxy", "--group", "b", "--node", "b1", "--listen", addrB, "--admin", adminB,
 		"--upstream", "http://"+addrA, "--data-dir", t.TempDir())
 	c := newClient()
-	r := get(t, c, http.MethodGet, a.url+"/pool/pkg.deb")
+	r := get(t, c, http.MethodGet, a.URL+"/pool/pkg.deb")
 	wantJSONError(t, r, http.StatusLoopDetected, "loop", "request into a cycle of upstreams")
 	if !strings.Contains(string(r.body), "refused the request as a loop") {
 		t.Fatalf("508 body does not explain the loop: %s", r.body)
@@ -42,10 +42,10 @@ func TestUpstreamCycleFailsLoudly(t *testing.T) {
 		}
 	}
 	// The relay that refused names the cycle in its log.
-	if !strings.Contains(a.log()+b.log(), "refused a request that loops") {
+	if !strings.Contains(a.Log()+b.Log(), "refused a request that loops") {
 		t.Fatal("no relay logged the loop")
 	}
 	// A request with too many hops is refused too.
-	r = get(t, c, http.MethodGet, b.url+"/x", "X-Relay-Path", "g1,g2,g3,g4,g5,g6,g7,g8")
+	r = get(t, c, http.MethodGet, b.URL+"/x", "X-Relay-Path", "g1,g2,g3,g4,g5,g6,g7,g8")
 	wantJSONError(t, r, http.StatusLoopDetected, "loop", "9th hop")
 }

@@ -32,7 +32,7 @@ func TestMetricsMove(t *testing.T) {
 	data := makeData(5, 100<<10)
 	origin.set("/pool/m.deb", newObject(data, "max-age=3600"))
 	relay := startRelayd(t, "--mode", "proxy", "--upstream", origin.URL, "--data-dir", t.TempDir(), "--admin", "127.0.0.1:0")
-	admin := "http://" + relay.waitLogAddr(t, "admin listening")
+	admin := "http://" + relay.WaitLogAddr(t, "admin listening")
 	c := newClient()
 	scrape := func() []byte { return get(t, c, http.MethodGet, admin+"/metrics").body }
 	before := scrape()
@@ -42,9 +42,9 @@ func TestMetricsMove(t *testing.T) {
 			t.Errorf("before traffic: %s = %v (present %v), want 0", s, v, ok)
 		}
 	}
-	wantObject(t, get(t, c, http.MethodGet, relay.url+"/pool/m.deb"), data, "GET (miss)")
-	wantObject(t, get(t, c, http.MethodGet, relay.url+"/pool/m.deb"), data, "GET (hit)")
-	get(t, c, http.MethodGet, relay.url+"/pool/none.deb") // 404: an error result
+	wantObject(t, get(t, c, http.MethodGet, relay.URL+"/pool/m.deb"), data, "GET (miss)")
+	wantObject(t, get(t, c, http.MethodGet, relay.URL+"/pool/m.deb"), data, "GET (hit)")
+	get(t, c, http.MethodGet, relay.URL+"/pool/none.deb") // 404: an error result
 	after := scrape()
 	for s, want := range map[string]float64{
 		`relayd_requests_total{result="miss"}`: 1, `relayd_requests_total{result="hit"}`: 1, `relayd_requests_total{result="error"}`: 1,

@@ -14,7 +14,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -36,15 +35,15 @@ func TestMirrorFullCopy(t *testing.T) {
 
 	origin := startRelayd(t, "--mode", "origin", "--root", tree)
 	dataDir := t.TempDir()
-	mirror := startRelayd(t, "--mode", "mirror", "--upstream", origin.url, "--pubkey", pub, "--data-dir", dataDir)
+	mirror := startRelayd(t, "--mode", "mirror", "--upstream", origin.URL, "--pubkey", pub, "--data-dir", dataDir)
 
 	c := newClient()
-	wantBody(t, get(t, c, http.MethodGet, origin.url+"/-/catalog"), catFile, "origin /-/catalog")
+	wantBody(t, get(t, c, http.MethodGet, origin.URL+"/-/catalog"), catFile, "origin /-/catalog")
 	waitCatalog(t, mirror, catFile, 30*time.Second)
 
 	// Every distinct digest crossed the WAN once; the two paths with the
 	// same bytes were fetched once between them.
-	gets := objectGets(origin.log())
+	gets := objectGets(origin.Log())
 	if dups := gets["/software/linux-amd64/1.0/LICENSE"] + gets["/software/win-amd64/1.0/LICENSE"]; dups != 1 {
 		t.Errorf("the two LICENSE paths (identical bytes) were fetched %d times from the origin, want 1", dups)
 	}
@@ -61,20 +60,20 @@ func TestMirrorFullCopy(t *testing.T) {
 	// up to ~5.5s to exit while the mirror holds a pre-dialed, never used
 	// connection to it: net/http's Shutdown waits 5s for StateNew
 	// connections.)
-	origin.kill(t)
-	if _, err := tryGet(c, http.MethodGet, origin.url+"/-/catalog"); err == nil {
+	origin.Kill(t)
+	if _, err := tryGet(c, http.MethodGet, origin.URL+"/-/catalog"); err == nil {
 		t.Fatal("the origin still answers after it was stopped")
 	}
 	for _, p := range slices.Sorted(maps.Keys(files)) {
-		r := get(t, c, http.MethodGet, mirror.url+"/"+p)
+		r := get(t, c, http.MethodGet, mirror.URL+"/"+p)
 		wantObject(t, r, files[p], "mirror GET /"+p)
 		if et, want := r.header.Get("Etag"), `"sha256:`+sha(files[p])+`"`; et != want {
 			t.Errorf("mirror GET /%s: ETag %s, want %s", p, et, want)
 		}
 	}
-	wantBody(t, get(t, c, http.MethodGet, mirror.url+"/-/catalog"), catFile, "mirror /-/catalog with the origin down")
-	wantJSONError(t, get(t, c, http.MethodGet, mirror.url+"/security/2026/not-published.patch"), http.StatusNotFound, "not_found", "unlisted path")
-	wantJSONError(t, get(t, c, http.MethodGet, mirror.url+"/software/linux-amd64/1.0"), http.StatusNotFound, "not_found", "a directory of the tree")
+	wantBody(t, get(t, c, http.MethodGet, mirror.URL+"/-/catalog"), catFile, "mirror /-/catalog with the origin down")
+	wantJSONError(t, get(t, c, http.MethodGet, mirror.URL+"/security/2026/not-published.patch"), http.StatusNotFound, "not_found", "unlisted path")
+	wantJSONError(t, get(t, c, http.MethodGet, mirror.URL+"/software/linux-amd64/1.0"), http.StatusNotFound, "not_found", "a directory of the tree")
 	if n := checkBlobs(t, dataDir); n != len(files)-1 {
 		t.Errorf("DATA/blobs holds %d blobs, want %d (one per distinct digest)", n, len(files)-1)
 	}
@@ -91,11 +90,11 @@ func TestMirrorSecondGeneration(t *testing.T) {
 
 	origin := startRelayd(t, "--mode", "origin", "--root", tree)
 	admin, dataDir := freeAddr(t), t.TempDir()
-	mirror := startRelayd(t, "--mode", "mirror", "--upstream", origin.url, "--pubkey", pub,
+	mirror := startRelayd(t, "--mode", "mirror", "--upstream", origin.URL, "--pubkey", pub,
 		"--data-dir", dataDir, "--admin", admin)
 	waitCatalog(t, mirror, gen1, 30*time.Second)
-	before := objectGets(origin.log())
-	catGets := countRequests(origin.log(), http.MethodGet, "/-/catalog")
+	before := objectGets(origin.Log())
+	catGets := countRequests(origin.Log(), http.MethodGet, "/-/catalog")
 
 	const changed = "security/2026/kb-003.patch"
 	newBytes := makeData(4242, 7777)
@@ -114,28 +113,28 @@ func TestMirrorSecondGeneration(t *testing.T) {
 	if st := getSync(t, admin); st.State != "in-sync" || st.Generation != 2 {
 		t.Errorf("after relayd sync --follow exited: state %q generation %d, want in-sync 2", st.State, st.Generation)
 	}
-	wantBody(t, get(t, newClient(), http.MethodGet, mirror.url+"/-/catalog"), gen2, "mirror /-/catalog after the sync")
+	wantBody(t, get(t, newClient(), http.MethodGet, mirror.URL+"/-/catalog"), gen2, "mirror /-/catalog after the sync")
 
 	eventually(t, 5*time.Second, "the origin to log the GET of the changed object", func() error {
-		if n := objectGets(origin.log())["/"+changed]; n != before["/"+changed]+1 {
+		if n := objectGets(origin.Log())["/"+changed]; n != before["/"+changed]+1 {
 			return fmt.Errorf("%d GETs of /%s, want %d", n, changed, before["/"+changed]+1)
 		}
 		return nil
 	})
-	after := objectGets(origin.log())
+	after := objectGets(origin.Log())
 	wantGets := maps.Clone(before)
 	wantGets["/"+changed]++
 	if !maps.Equal(after, wantGets) {
 		t.Errorf("origin object GETs for generation 2:\n got %v\nwant %v (one more GET, of /%s)", diffCounts(before, after), map[string]int{"/" + changed: 1}, changed)
 	}
-	if n := countRequests(origin.log(), http.MethodGet, "/-/catalog"); n <= catGets {
+	if n := countRequests(origin.Log(), http.MethodGet, "/-/catalog"); n <= catGets {
 		t.Errorf("origin logged %d GETs of /-/catalog, no more than before the sync (%d)", n, catGets)
 	}
 
 	c := newClient()
-	wantObject(t, get(t, c, http.MethodGet, mirror.url+"/"+changed), newBytes, "changed object after generation 2")
+	wantObject(t, get(t, c, http.MethodGet, mirror.URL+"/"+changed), newBytes, "changed object after generation 2")
 	for _, p := range []string{"security/2026/kb-001.patch", "software/win-amd64/1.0/agent-1.0.msi"} {
-		wantObject(t, get(t, c, http.MethodGet, mirror.url+"/"+p), files[p], "unchanged object "+p)
+		wantObject(t, get(t, c, http.MethodGet, mirror.URL+"/"+p), files[p], "unchanged object "+p)
 	}
 
 	// The old bytes of the changed object were collected.
@@ -155,7 +154,7 @@ func TestMirrorSecondGeneration(t *testing.T) {
 	if err != nil {
 		t.Fatalf("second relayd sync --follow: %v\nstdout:\n%s\nstderr:\n%s", err, stdout, stderr)
 	}
-	if d := diffCounts(after, objectGets(origin.log())); len(d) != 0 {
+	if d := diffCounts(after, objectGets(origin.Log())); len(d) != 0 {
 		t.Errorf("a sync with nothing new fetched objects from the origin: %v", d)
 	}
 	stdout, stderr, err = runRelayd(t, 30*time.Second, "sync", "--status", "--json", "--admin", "http://"+admin)
@@ -279,12 +278,12 @@ func TestMirrorKillMidSyncNoDoubleDownload(t *testing.T) {
 		}
 		return nil
 	})
-	wantBody(t, get(t, newClient(), http.MethodGet, mirror.url+"/-/catalog"), gen1Cat, "mirror /-/catalog during the sync")
+	wantBody(t, get(t, newClient(), http.MethodGet, mirror.URL+"/-/catalog"), gen1Cat, "mirror /-/catalog during the sync")
 	t.Logf("SIGKILL: large object held at %d of %d bytes, %d of %d small objects done, small %s waiting at the gate",
 		holdAt, largeSize, len(doneSmall), len(small), *gated.Load())
 
 	reader.down.Store(true)
-	mirror.kill(t)
+	mirror.Kill(t)
 	// gateRelease and big.release stay open: the held handlers end with
 	// their connections, without writing into them.
 
@@ -297,12 +296,12 @@ func TestMirrorKillMidSyncNoDoubleDownload(t *testing.T) {
 		default:
 		}
 		if st := getSync(t, admin); st.Generation == 2 {
-			return stopErr{fmt.Errorf("generation 2 went live without a Range request for %s; requests: %v", largePath, org.requests("/"+largePath))}
+			return stopErr{Err: fmt.Errorf("generation 2 went live without a Range request for %s; requests: %v", largePath, org.requests("/"+largePath))}
 		}
 		return fmt.Errorf("no Range request yet")
 	})
-	wantStatus(t, get(t, newClient(), http.MethodGet, mirror2.url+"/-/readyz"), http.StatusOK, "restarted mirror /-/readyz")
-	wantBody(t, get(t, newClient(), http.MethodGet, mirror2.url+"/-/catalog"), gen1Cat, "restarted mirror /-/catalog (generation 1, restored)")
+	wantStatus(t, get(t, newClient(), http.MethodGet, mirror2.URL+"/-/readyz"), http.StatusOK, "restarted mirror /-/readyz")
+	wantBody(t, get(t, newClient(), http.MethodGet, mirror2.URL+"/-/catalog"), gen1Cat, "restarted mirror /-/catalog (generation 1, restored)")
 	reader.down.Store(false)
 	n1 := reader.count(1)
 	eventually(t, 20*time.Second, "a reader round over generation 1 on the restarted mirror", func() error {
@@ -366,7 +365,7 @@ func TestMirrorKillMidSyncNoDoubleDownload(t *testing.T) {
 
 	c := newClient()
 	for p, b := range all2 {
-		wantObject(t, get(t, c, http.MethodGet, mirror2.url+"/"+p), b, "final copy of "+p)
+		wantObject(t, get(t, c, http.MethodGet, mirror2.URL+"/"+p), b, "final copy of "+p)
 	}
 	checkBlobs(t, dataDir)
 	if left := dirNames(t, filepath.Join(dataDir, "tmp")); len(left) != 0 {
@@ -389,7 +388,7 @@ func TestMirrorRejectsTamperedAndForged(t *testing.T) {
 	gen1 := readFile(t, catPath)
 	origin := startRelayd(t, "--mode", "origin", "--root", tree)
 	admin, dataDir := freeAddr(t), t.TempDir()
-	mirror := startRelayd(t, "--mode", "mirror", "--upstream", origin.url, "--pubkey", pub, "--data-dir", dataDir, "--admin", admin)
+	mirror := startRelayd(t, "--mode", "mirror", "--upstream", origin.URL, "--pubkey", pub, "--data-dir", dataDir, "--admin", admin)
 	waitCatalog(t, mirror, gen1, 30*time.Second)
 	c := newClient()
 
@@ -408,8 +407,8 @@ func TestMirrorRejectsTamperedAndForged(t *testing.T) {
 		t.Errorf("sync of generation 2 with tampered bytes: state %q generation %d last_error %q, want failed, 1, a digest mismatch", st.State, st.Generation, st.LastError)
 	}
 	t.Logf("(a) tampered object: %+v", st)
-	wantBody(t, get(t, c, http.MethodGet, mirror.url+"/-/catalog"), gen1, "mirror /-/catalog after the failed sync")
-	wantObject(t, get(t, c, http.MethodGet, mirror.url+"/"+victim), files[victim], "victim after the failed sync (generation 1 bytes)")
+	wantBody(t, get(t, c, http.MethodGet, mirror.URL+"/-/catalog"), gen1, "mirror /-/catalog after the failed sync")
+	wantObject(t, get(t, c, http.MethodGet, mirror.URL+"/"+victim), files[victim], "victim after the failed sync (generation 1 bytes)")
 	if blobNames(t, dataDir)[sha(tampered)] {
 		t.Errorf("the tampered bytes were stored as a blob")
 	}
@@ -423,13 +422,13 @@ func TestMirrorRejectsTamperedAndForged(t *testing.T) {
 		t.Errorf("after the origin serves the right bytes again (same catalog file: 304), a sync reports state %q generation %d (target %d, last_error %q), want in-sync generation 2: a failed generation must be retried",
 			st.State, st.Generation, st.Target, st.LastError)
 	}
-	live := get(t, c, http.MethodGet, mirror.url+"/-/catalog").body
+	live := get(t, c, http.MethodGet, mirror.URL+"/-/catalog").body
 	liveGen := catalogGeneration(t, live)
 	liveVictim := files[victim]
 	if liveGen == 2 {
 		liveVictim = good
 	}
-	wantObject(t, get(t, c, http.MethodGet, mirror.url+"/"+victim), liveVictim, "victim after the repaired sync")
+	wantObject(t, get(t, c, http.MethodGet, mirror.URL+"/"+victim), liveVictim, "victim after the repaired sync")
 
 	// (b) A catalog signed by another key, with a higher generation and
 	// other bytes for the victim.
@@ -457,8 +456,8 @@ func TestMirrorRejectsTamperedAndForged(t *testing.T) {
 		t.Errorf("sync against a catalog signed by another key: %+v, want failed, rejected_catalogs at least %d, generation %d", st, before.RejectedCatalogs+1, liveGen)
 	}
 	t.Logf("(b) forged catalog: %+v", st)
-	wantBody(t, get(t, c, http.MethodGet, mirror.url+"/-/catalog"), live, "mirror /-/catalog after the forged catalog")
-	wantObject(t, get(t, c, http.MethodGet, mirror.url+"/"+victim), liveVictim, "victim after the forged catalog")
+	wantBody(t, get(t, c, http.MethodGet, mirror.URL+"/-/catalog"), live, "mirror /-/catalog after the forged catalog")
+	wantObject(t, get(t, c, http.MethodGet, mirror.URL+"/"+victim), liveVictim, "victim after the forged catalog")
 
 	// (c) A truncated catalog, synced with the CLI: it must fail.
 	writeAtomicFile(t, catPath, gen2[:len(gen2)/2])
@@ -472,12 +471,12 @@ func TestMirrorRejectsTamperedAndForged(t *testing.T) {
 		t.Errorf("sync against a truncated catalog: %+v, want failed, rejected_catalogs at least %d, generation %d", st, before.RejectedCatalogs+1, liveGen)
 	}
 	t.Logf("(c) truncated catalog: %+v", st)
-	wantBody(t, get(t, c, http.MethodGet, mirror.url+"/-/catalog"), live, "mirror /-/catalog after the truncated catalog")
+	wantBody(t, get(t, c, http.MethodGet, mirror.URL+"/-/catalog"), live, "mirror /-/catalog after the truncated catalog")
 	for p, b := range files {
 		if p == victim {
 			b = liveVictim
 		}
-		r := get(t, c, http.MethodGet, mirror.url+"/"+p)
+		r := get(t, c, http.MethodGet, mirror.URL+"/"+p)
 		wantObject(t, r, b, "after the rejected catalogs: "+p)
 		if sha(r.body) == sha(evil) || sha(r.body) == sha(tampered) {
 			t.Errorf("%s served attacker bytes", p)
@@ -491,7 +490,7 @@ func TestMirrorRejectsTamperedAndForged(t *testing.T) {
 	if st.State != "in-sync" || st.Generation != 2 {
 		t.Errorf("sync with the genuine catalog restored: %+v, want in-sync generation 2", st)
 	}
-	wantObject(t, get(t, c, http.MethodGet, mirror.url+"/"+victim), good, "victim in generation 2")
+	wantObject(t, get(t, c, http.MethodGet, mirror.URL+"/"+victim), good, "victim in generation 2")
 	if blobNames(t, dataDir)[sha(tampered)] || blobNames(t, dataDir)[sha(evil)] {
 		t.Errorf("attacker bytes were stored as a blob")
 	}
@@ -505,15 +504,15 @@ func TestMirrorIncludeFilter(t *testing.T) {
 	tree, _, pub := publishedTree(t, files)
 	catFile := readFile(t, filepath.Join(tree, "-", "catalog"))
 	origin := startRelayd(t, "--mode", "origin", "--root", tree)
-	mirror := startRelayd(t, "--mode", "mirror", "--upstream", origin.url, "--pubkey", pub,
+	mirror := startRelayd(t, "--mode", "mirror", "--upstream", origin.URL, "--pubkey", pub,
 		"--data-dir", t.TempDir(), "--mirror-include", "security/**")
 	waitCatalog(t, mirror, catFile, 30*time.Second)
 
-	gets := objectGets(origin.log())
+	gets := objectGets(origin.Log())
 	c := newClient()
 	for _, p := range slices.Sorted(maps.Keys(files)) {
 		n := gets["/"+p]
-		r := get(t, c, http.MethodGet, mirror.url+"/"+p)
+		r := get(t, c, http.MethodGet, mirror.URL+"/"+p)
 		if strings.HasPrefix(p, "security/") {
 			if n != 1 {
 				t.Errorf("origin served %s %d times, want 1", p, n)
@@ -540,7 +539,7 @@ func TestProxyWithCatalogPerKindPolicy(t *testing.T) {
 	tree, _, pub := publishedTree(t, files)
 	catFile := readFile(t, filepath.Join(tree, "-", "catalog"))
 	origin := startRelayd(t, "--mode", "origin", "--root", tree)
-	proxy := startRelayd(t, "--mode", "proxy", "--upstream", origin.url, "--pubkey", pub,
+	proxy := startRelayd(t, "--mode", "proxy", "--upstream", origin.URL, "--pubkey", pub,
 		"--data-dir", t.TempDir(), "--mirror-include", "security/**")
 
 	var security, software []string
@@ -553,7 +552,7 @@ func TestProxyWithCatalogPerKindPolicy(t *testing.T) {
 		}
 	}
 	eventually(t, 30*time.Second, "the proxy to download every security object unasked", func() error {
-		gets := objectGets(origin.log())
+		gets := objectGets(origin.Log())
 		for _, p := range security {
 			if gets["/"+p] != 1 {
 				return fmt.Errorf("origin GETs of %s: %d, want 1", p, gets["/"+p])
@@ -562,7 +561,7 @@ func TestProxyWithCatalogPerKindPolicy(t *testing.T) {
 		return nil
 	})
 	waitCatalog(t, proxy, catFile, 30*time.Second)
-	gets := objectGets(origin.log())
+	gets := objectGets(origin.Log())
 	for p, n := range gets {
 		if !strings.HasPrefix(p, "/security/") {
 			t.Errorf("origin served %s %d times before any client asked", p, n)
@@ -572,25 +571,25 @@ func TestProxyWithCatalogPerKindPolicy(t *testing.T) {
 	asked := []string{"software/linux-amd64/1.0/LICENSE", "software/linux-amd64/1.0/agent-1.0.tar.gz", "software/win-amd64/1.0/tool-01.zip"}
 	c := newClient()
 	for _, p := range security[:3] {
-		r := get(t, c, http.MethodGet, proxy.url+"/"+p)
+		r := get(t, c, http.MethodGet, proxy.URL+"/"+p)
 		wantObject(t, r, files[p], "security "+p)
 		if r.cache() != "HIT" {
 			t.Errorf("security %s: X-Relay-Cache %q, want HIT (mirrored)", p, r.cache())
 		}
 	}
 	for _, p := range asked {
-		r := get(t, c, http.MethodGet, proxy.url+"/"+p)
+		r := get(t, c, http.MethodGet, proxy.URL+"/"+p)
 		wantObject(t, r, files[p], "software "+p+" (first)")
 		if r.cache() != "MISS" {
 			t.Errorf("software %s first request: X-Relay-Cache %q, want MISS", p, r.cache())
 		}
-		r = get(t, c, http.MethodGet, proxy.url+"/"+p)
+		r = get(t, c, http.MethodGet, proxy.URL+"/"+p)
 		wantObject(t, r, files[p], "software "+p+" (second)")
 		if r.cache() != "HIT" {
 			t.Errorf("software %s second request: X-Relay-Cache %q, want HIT", p, r.cache())
 		}
 	}
-	gets = objectGets(origin.log())
+	gets = objectGets(origin.Log())
 	for _, p := range software {
 		want := 0
 		if slices.Contains(asked, p) {
@@ -620,10 +619,10 @@ func TestProxyWithCatalogPerKindPolicy(t *testing.T) {
 		{"shorter", "software/win-amd64/1.0/agent-1.0.msi", makeData(803, len(files["software/win-amd64/1.0/agent-1.0.msi"])-4096), false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			before := objectGets(origin.log())["/"+tc.path]
+			before := objectGets(origin.Log())["/"+tc.path]
 			writeFiles(t, tree, map[string][]byte{tc.path: tc.bytes})
 			for i := range 2 {
-				r, err := tryGet(c, http.MethodGet, proxy.url+"/"+tc.path)
+				r, err := tryGet(c, http.MethodGet, proxy.URL+"/"+tc.path)
 				t.Logf("request %d for %s: status %d, %d bytes, X-Relay-Cache %q, err %v", i+1, tc.path, r.status, len(r.body), r.cache(), err)
 				if tc.cached {
 					if err != nil {
@@ -646,7 +645,7 @@ func TestProxyWithCatalogPerKindPolicy(t *testing.T) {
 				}
 			}
 			if tc.cached {
-				if n := objectGets(origin.log())["/"+tc.path]; n != before {
+				if n := objectGets(origin.Log())["/"+tc.path]; n != before {
 					t.Errorf("cached listed %s was fetched again from the origin (%d GETs, before %d)", tc.path, n, before)
 				}
 				return
@@ -655,7 +654,7 @@ func TestProxyWithCatalogPerKindPolicy(t *testing.T) {
 			// (Go's client may repeat a GET once when the relay closes the
 			// connection before a status line, hence "at least".)
 			eventually(t, 5*time.Second, "both requests to reach the origin", func() error {
-				if n := objectGets(origin.log())["/"+tc.path]; n < before+2 {
+				if n := objectGets(origin.Log())["/"+tc.path]; n < before+2 {
 					return fmt.Errorf("origin GETs of %s: %d, want at least %d", tc.path, n, before+2)
 				}
 				return nil
@@ -729,20 +728,6 @@ func publish(t testing.TB, tree, key string) string {
 		t.Fatalf("relayd publish --dir %s: %v\n%s%s", tree, err, out, stderr)
 	}
 	return out
-}
-
-// runRelayd runs a relayd command to completion (killed after timeout).
-func runRelayd(t testing.TB, timeout time.Duration, args ...string) (stdout, stderr string, err error) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, relaydBin, args...)
-	var o, e bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &o, &e
-	cmd.Env = cleanEnv()
-	cmd.Dir = t.TempDir()
-	err = cmd.Run()
-	return o.String(), e.String(), err
 }
 
 func writeFiles(t testing.TB, dir string, files map[string][]byte) {
@@ -881,18 +866,18 @@ func syncNow(t testing.TB, admin string) syncStatus {
 func waitCatalog(t testing.TB, p *proc, want []byte, timeout time.Duration) {
 	t.Helper()
 	c := newClient()
-	eventually(t, timeout, p.name+" to serve the published catalog", func() error {
-		if p.exited() {
-			return stopErr{fmt.Errorf("%s exited: %v", p.name, p.waitErr)}
+	eventually(t, timeout, p.Name+" to serve the published catalog", func() error {
+		if p.Exited() {
+			return stopErr{Err: fmt.Errorf("%s exited: %v", p.Name, p.WaitErr())}
 		}
-		r, err := tryGet(c, http.MethodGet, p.url+"/-/readyz")
+		r, err := tryGet(c, http.MethodGet, p.URL+"/-/readyz")
 		if err != nil {
 			return err
 		}
 		if r.status != http.StatusOK {
 			return fmt.Errorf("/-/readyz: %d %s", r.status, truncate(r.body))
 		}
-		r, err = tryGet(c, http.MethodGet, p.url+"/-/catalog")
+		r, err = tryGet(c, http.MethodGet, p.URL+"/-/catalog")
 		if err != nil {
 			return err
 		}

@@ -34,21 +34,21 @@ func TestMutualTLSBetweenRelays(t *testing.T) {
 	origin.set("/pkg/large.bin", obj)
 	parent := startRelayd(t, "--mode", "proxy", "--group", "hq", "--upstream", origin.URL, "--data-dir", t.TempDir(),
 		"--tls-listen", "127.0.0.1:0", "--tls-cert", pem("parent.pem"), "--tls-key", pem("parent.key"), "--peer-ca", pem("ca.pem"))
-	parentTLS := "https://" + parent.waitLogAddr(t, "content-tls listening")
+	parentTLS := "https://" + parent.WaitLogAddr(t, "content-tls listening")
 
 	child := startRelayd(t, "--mode", "proxy", "--group", "branch", "--upstream", parentTLS, "--data-dir", t.TempDir(),
 		"--upstream-ca", pem("ca.pem"), "--tls-cert", pem("child.pem"), "--tls-key", pem("child.key"), "--tls-listen", "127.0.0.1:0")
 	c := newClient()
-	wantObject(t, get(t, c, http.MethodGet, child.url+"/pkg/small.bin"), makeData(78, 4096), "GET via a child with a client certificate")
+	wantObject(t, get(t, c, http.MethodGet, child.URL+"/pkg/small.bin"), makeData(78, 4096), "GET via a child with a client certificate")
 
 	anon := startRelayd(t, "--mode", "proxy", "--group", "branch-2", "--upstream", parentTLS, "--data-dir", t.TempDir(),
 		"--upstream-ca", pem("ca.pem"))
-	r := get(t, c, http.MethodGet, anon.url+"/pkg/small.bin")
+	r := get(t, c, http.MethodGet, anon.URL+"/pkg/small.bin")
 	if r.status != http.StatusBadGateway {
 		t.Fatalf("a child without a client certificate got status %d, want 502: %s", r.status, r.body)
 	}
 	eventually(t, 10*time.Second, "the parent to log the refused handshake", func() error {
-		if !strings.Contains(parent.log(), "TLS handshake error") {
+		if !strings.Contains(parent.Log(), "TLS handshake error") {
 			return errorString("no handshake error logged")
 		}
 		return nil
@@ -74,14 +74,14 @@ func TestMutualTLSBetweenRelays(t *testing.T) {
 	before := serial()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	dl := startStreamGetAt(ctx, c, child.url+"/pkg/large.bin", 2<<20)
+	dl := startStreamGetAt(ctx, c, child.URL+"/pkg/large.bin", 2<<20)
 	waitChan(t, dl.reached, 20*time.Second, "2 MiB of the large object through the TLS parent")
 	if out, stderr, err := runRelayd(t, 30*time.Second, "certs", "--out", certs, "--host", "127.0.0.1", "parent"); err != nil {
 		t.Fatalf("relayd certs: %v\n%s%s", err, out, stderr)
 	}
-	parent.signal(syscall.SIGHUP)
+	parent.Signal(syscall.SIGHUP)
 	eventually(t, 10*time.Second, "the parent to reload", func() error {
-		if !strings.Contains(parent.log(), "reloaded the TLS certificate") {
+		if !strings.Contains(parent.Log(), "reloaded the TLS certificate") {
 			return errorString("not reloaded yet")
 		}
 		return nil
@@ -90,7 +90,7 @@ func TestMutualTLSBetweenRelays(t *testing.T) {
 		t.Fatalf("after SIGHUP the parent still presents certificate %s", before)
 	}
 	dl.wantData(t, data, time.Minute, "download in flight across the reload")
-	if parent.exited() {
+	if parent.Exited() {
 		t.Fatal("the parent exited on SIGHUP")
 	}
 }

@@ -21,6 +21,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/relayd/relayd/internal/proctest"
 )
 
 // repoRoot is the module root (this package lives in test/install).
@@ -49,12 +51,9 @@ func testMain(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	relaydBin = filepath.Join(dir, "relayd")
-	build := exec.Command("go", "build", "-o", relaydBin, "./cmd/relayd")
-	build.Dir = repoRoot
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "install: go build ./cmd/relayd:", err)
+	relaydBin, err = proctest.Build(dir, "github.com/relayd/relayd/cmd/relayd")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "install:", err)
 		return 1
 	}
 	return m.Run()
