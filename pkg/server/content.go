@@ -89,8 +89,9 @@ type Content struct {
 	// requests answered with an error status.
 	serving, served, failed atomic.Int64
 	log                     zerolog.Logger
-	decoding                atomic.Int32 // reports being decoded
-	refusals                refusals     // of control-plane requests, for the log
+	reportSlots             chan struct{} // one per report being decoded
+	reporting               atomic.Int32  // reports decoding or waiting for a slot
+	refusals                refusals      // of control-plane requests, for the log
 }
 
 // NewContent builds the content-port handler.
@@ -98,7 +99,7 @@ func NewContent(cfg ContentConfig, log zerolog.Logger) *Content {
 	if cfg.Heartbeat <= 0 {
 		cfg.Heartbeat = DefaultHeartbeat
 	}
-	c := &Content{cfg: cfg, log: log}
+	c := &Content{cfg: cfg, log: log, reportSlots: make(chan struct{}, maxReportDecodes)}
 	r := chi.NewRouter()
 	r.Use(AccessLog(log, c.count))
 	r.MethodNotAllowed(MethodNotAllowed(r))

@@ -22,9 +22,15 @@ const (
 	eventsPath = "/-/events"
 )
 
-// maxReportDecodes bounds the reports decoded at once: beyond it a
-// report gets 503 busy (its sender reports again in an interval).
-const maxReportDecodes = 2
+// maxReportDecodes bounds the reports decoded at once; up to
+// maxReportWaiting more wait at most reportSlotWait for a turn (their
+// bodies unread), and beyond that a report gets 503 busy at once (its
+// sender reports again in an interval).
+const (
+	maxReportDecodes = 2
+	maxReportWaiting = 32
+	reportSlotWait   = 5 * time.Second
+)
 
 // refusalLogEvery is how often a refused control-plane request is logged
 // (with the count since the last line): a flood of them is one line a
@@ -71,13 +77,26 @@ func (c *Content) relayClaim(w http.ResponseWriter, r *http.Request, group strin
 	return node, nil
 }
 
-// reportSlot takes one of the report decoding slots, or answers 503.
-func (c *Content) reportSlot() (release func(), err error) {
-	if c.decoding.Add(1) > maxReportDecodes {
-		c.decoding.Add(-1)
-		return nil, &Error{Status: http.StatusServiceUnavailable, Code: "busy", Msg: "reports are being decoded; report again shortly"}
+// reportSlot takes one of the report decoding slots, waiting a little
+// for one, or answers 503.
+func (c *Content) reportSlot(r *http.Request) (release func(), err error) {
+	busy := &Error{Status: http.StatusServiceUnavailable, Code: "busy", Msg: "reports are being decoded; report again shortly"}
+	if c.reporting.Add(1) > maxReportDecodes+maxReportWaiting {
+		c.reporting.Add(-1)
+		return nil, busy
 	}
-	return func() { c.decoding.Add(-1) }, nil
+	t := time.NewTimer(reportSlotWait)
+	defer t.Stop()
+	select {
+	case c.reportSlots <- struct{}{}:
+		return func() { <-c.reportSlots; c.reporting.Add(-1) }, nil
+	case <-t.C:
+		c.reporting.Add(-1)
+		return nil, busy
+	case <-r.Context().Done():
+		c.reporting.Add(-1)
+		return nil, r.Context().Err()
+	}
 }
 
 // refusals rate-limits the log lines of refused control-plane requests.

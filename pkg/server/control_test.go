@@ -188,18 +188,18 @@ func TestRelayClaimCannotKick(t *testing.T) {
 	}
 }
 
-// TestReportDecodesBounded: beyond two reports decoding at once, a third
-// gets 503 busy with Retry-After.
+// TestReportDecodesBounded: two reports decode at once; more wait for a
+// turn (and are taken once one is free), and beyond the waiting room a
+// report gets 503 busy with Retry-After at once.
 func TestReportDecodesBounded(t *testing.T) {
 	t.Parallel()
 	rs := newRelayServer(t)
 	body := []byte(`{"group":"branch-a","node":"a-1"}`)
+	c := rs.Config.Handler.(*Content)
 	var writers []*io.PipeWriter
-	done := make(chan int, maxReportDecodes)
-	for range maxReportDecodes {
-		pr, pw := io.Pipe()
-		writers = append(writers, pw)
-		req, _ := http.NewRequest(http.MethodPost, rs.URL+"/-/report", pr)
+	done := make(chan int, maxReportDecodes+maxReportWaiting)
+	post := func(r io.Reader) {
+		req, _ := http.NewRequest(http.MethodPost, rs.URL+"/-/report", r)
 		req.Header.Set("Content-Type", "application/json")
 		sign(req, "/-/report", "branch-a", "a-1", body)
 		go func() {
@@ -211,10 +211,18 @@ func TestReportDecodesBounded(t *testing.T) {
 			resp.Body.Close()
 			done <- resp.StatusCode
 		}()
+	}
+	for range maxReportDecodes {
+		pr, pw := io.Pipe()
+		writers = append(writers, pw)
+		post(pr)
 		pw.Write(body[:5]) // the decode starts and waits for the rest
 	}
-	c := rs.Config.Handler.(*Content)
-	waitFor(t, func() bool { return c.decoding.Load() == maxReportDecodes }, "two decodes in progress")
+	waitFor(t, func() bool { return len(c.reportSlots) == maxReportDecodes }, "two decodes in progress")
+	for range maxReportWaiting {
+		post(bytes.NewReader(body))
+	}
+	waitFor(t, func() bool { return c.reporting.Load() == maxReportDecodes+maxReportWaiting }, "the waiting room full")
 	req, _ := http.NewRequest(http.MethodPost, rs.URL+"/-/report", bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	sign(req, "/-/report", "branch-a", "a-1", body)
@@ -225,15 +233,15 @@ func TestReportDecodesBounded(t *testing.T) {
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != 503 || errorCode(t, b) != "busy" || resp.Header.Get("Retry-After") == "" {
-		t.Fatalf("third report: %d %s %v", resp.StatusCode, b, resp.Header)
+		t.Fatalf("report past the waiting room: %d %s %v", resp.StatusCode, b, resp.Header)
 	}
 	for _, pw := range writers {
 		pw.Write(body[5:])
 		pw.Close()
 	}
-	for range maxReportDecodes {
+	for range maxReportDecodes + maxReportWaiting {
 		if s := <-done; s != http.StatusNoContent {
-			t.Errorf("a held report got %d", s)
+			t.Errorf("a held or waiting report got %d", s)
 		}
 	}
 }

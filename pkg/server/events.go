@@ -150,7 +150,8 @@ const maxReport = 8 << 20
 // serveReport takes a child relay's report of itself and its subtree.
 // The credential is checked before a byte of the body is read; the body
 // is decoded as it streams in (hierarchy.DecodeReport stops at the
-// limits), at most maxReportDecodes at once, and kept only when it hashes
+// limits), at most maxReportDecodes at once (a few more wait for a
+// turn), and kept only when it hashes
 // to the signed digest and describes its sender.
 func (c *Content) serveReport(w http.ResponseWriter, r *http.Request) error {
 	if c.cfg.Report == nil {
@@ -170,7 +171,7 @@ func (c *Content) serveReport(w http.ResponseWriter, r *http.Request) error {
 		w.Header().Set("Connection", "close")
 		return &Error{Status: http.StatusRequestEntityTooLarge, Code: "too_large", Msg: "report larger than 8 MiB"}
 	}
-	release, err := c.reportSlot()
+	release, err := c.reportSlot(r)
 	if err != nil {
 		return err
 	}
