@@ -18,6 +18,7 @@ import (
 
 	"github.com/relayd/relayd/pkg/catalog"
 	"github.com/relayd/relayd/pkg/glob"
+	"github.com/relayd/relayd/pkg/httprange"
 )
 
 // Agent fetches from a group's relays. It is safe for concurrent use, but
@@ -40,6 +41,7 @@ type Agent struct {
 // counters are the Stats, updated atomically.
 type counters struct {
 	requests, failovers, resumes, restarts, bytes, objects, syncs atomic.Int64
+	resumesRefused                                                httprange.Refusals
 }
 
 // Stats counts what an Agent did.
@@ -52,6 +54,9 @@ type Stats struct {
 	Resumes int64 `json:"resumes"`
 	// Restarts: downloads thrown away and started over (wrong bytes).
 	Restarts int64 `json:"restarts"`
+	// ResumesRefused: answers to a resume that were not the object the
+	// catalog lists (another ETag or length, a 200): not appended.
+	ResumesRefused int64 `json:"resumes_refused"`
 	// Bytes: object bytes received.
 	Bytes int64 `json:"bytes"`
 	// Objects: objects written (or verified, with Discard).
@@ -64,14 +69,16 @@ type Stats struct {
 func (s Stats) Sub(earlier Stats) Stats {
 	return Stats{Requests: s.Requests - earlier.Requests, Failovers: s.Failovers - earlier.Failovers,
 		Resumes: s.Resumes - earlier.Resumes, Restarts: s.Restarts - earlier.Restarts, Bytes: s.Bytes - earlier.Bytes,
-		Objects: s.Objects - earlier.Objects, Syncs: s.Syncs - earlier.Syncs}
+		ResumesRefused: s.ResumesRefused - earlier.ResumesRefused,
+		Objects:        s.Objects - earlier.Objects, Syncs: s.Syncs - earlier.Syncs}
 }
 
 // Stats returns the counters so far.
 func (a *Agent) Stats() Stats {
 	s := &a.stats
 	return Stats{Requests: s.requests.Load(), Failovers: s.failovers.Load(), Resumes: s.resumes.Load(), Restarts: s.restarts.Load(),
-		Bytes: s.bytes.Load(), Objects: s.objects.Load(), Syncs: s.syncs.Load()}
+		ResumesRefused: s.resumesRefused.Load(),
+		Bytes:          s.bytes.Load(), Objects: s.objects.Load(), Syncs: s.syncs.Load()}
 }
 
 // New checks cfg, fills in its defaults and loads the state kept in

@@ -7,7 +7,8 @@
 // order of its own (random per agent, so a group's load spreads), and moves
 // to the next relay on a connect error, a 5xx, a stall, a redirect to
 // another host, or bytes that do not match the catalog. A broken download
-// goes on from the next relay with Range and If-Range; when every relay has
+// goes on from the next relay with Range and If-Range, only with a 206 of the
+// catalog's object (its digest ETag and size, httprange.Pin); when every relay has
 // failed it waits with exponential backoff and jitter, within a total
 // retry budget. It verifies the catalog's ed25519 signature with a pinned
 // key, refuses a catalog older than the newest it has seen (the generation

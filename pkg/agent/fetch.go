@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -17,6 +18,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/relayd/relayd/pkg/catalog"
 	"github.com/relayd/relayd/pkg/cleanpath"
@@ -69,17 +71,18 @@ func (a *Agent) restart(d *download) error {
 	return nil
 }
 
-// tryObject asks one relay for the rest of d.
+// tryObject asks one relay for the rest of d. A resume is pinned to the
+// catalog's digest (the strong ETag relays send for listed objects) and
+// size: only a 206 of that representation continues d; a 200 starts it
+// over, and any other answer moves on to the next relay, d kept.
 func (a *Agent) tryObject(ctx context.Context, base *url.URL, d *download) error {
 	size := d.obj.Size
+	pin := httprange.Pin{ETag: d.obj.Digest.ETag(), Size: size}
 	hdr := http.Header{}
 	hdr.Set(catalog.GenerationHeader, strconv.FormatUint(d.gen, 10))
 	resuming := d.off > 0 && d.off < size
 	if resuming {
-		hdr.Set("Range", "bytes="+strconv.FormatInt(d.off, 10)+"-"+strconv.FormatInt(size-1, 10))
-		// The catalog's digest is the strong validator relays use as
-		// ETag: the rest is sent only if it is the same object.
-		hdr.Set("If-Range", d.obj.Digest.ETag())
+		pin.Header(hdr, d.off, size-1)
 	} else if d.off > 0 {
 		if err := a.restart(d); err != nil {
 			return err
@@ -90,8 +93,18 @@ func (a *Agent) tryObject(ctx context.Context, base *url.URL, d *download) error
 		return err
 	}
 	defer resp.Body.Close()
-	switch resp.StatusCode {
-	case http.StatusOK:
+	var refused error
+	if resuming {
+		refused = pin.Check(resp, d.off, size-1)
+		if refused != nil && resp.StatusCode < 300 {
+			if log, repeated := a.stats.resumesRefused.Add(time.Now()); log {
+				a.log.Warn().Err(refused).Str("relay", base.Redacted()).Str("path", d.obj.Path).Int64("offset", d.off).
+					Int64("repeated", repeated).Msg("resume refused: not the object the catalog lists")
+			}
+		}
+	}
+	switch {
+	case resp.StatusCode == http.StatusOK:
 		if d.off > 0 {
 			// If-Range did not match or the relay ignores Range: it
 			// sends the whole object, from the start.
@@ -102,14 +115,16 @@ func (a *Agent) tryObject(ctx context.Context, base *url.URL, d *download) error
 		if resp.ContentLength >= 0 && resp.ContentLength != size {
 			return fmt.Errorf("%w: the relay announces %d bytes, the catalog says %d", ErrSize, resp.ContentLength, size)
 		}
-	case http.StatusPartialContent:
-		r, total, err := httprange.ParseContentRange(resp.Header.Get("Content-Range"))
-		if !resuming || err != nil || r.Start != d.off || r.End() != size-1 || (total >= 0 && total != size) {
-			return fmt.Errorf("%w: 206 with Content-Range %q to a request for bytes %d-%d", ErrStatus,
-				resp.Header.Get("Content-Range"), d.off, size-1)
-		}
+	case resp.StatusCode == http.StatusPartialContent && resuming && refused == nil:
 		a.stats.resumes.Add(1)
 		a.log.Info().Str("relay", base.Redacted()).Str("path", d.obj.Path).Int64("offset", d.off).Msg("download resumed")
+	case resp.StatusCode == http.StatusPartialContent:
+		// Another representation (or a range not asked for): its bytes
+		// are not appended; the next relay goes on from d.off.
+		if refused == nil {
+			refused = errors.New("a 206 to a request without Range")
+		}
+		return fmt.Errorf("%w: 206 to a request for bytes %d-%d: %w", ErrStatus, d.off, size-1, refused)
 	default:
 		return statusError(resp.StatusCode, d.obj.Path)
 	}

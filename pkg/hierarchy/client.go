@@ -106,6 +106,7 @@ type Client struct {
 	http     *http.Client
 	limit    *limiter // nil without a rate cap
 	refresh  chan struct{}
+	refused  refusals // answers that could not continue a transfer (resume.go)
 
 	mu       sync.Mutex
 	learned  []parent             // the parent group's relays, from {seed}/-/relays
@@ -232,11 +233,16 @@ type Stats struct {
 	// Fallbacks: requests sent to a fallback because every upstream
 	// failed.
 	Fallbacks int64 `json:"fallbacks"`
+	// ResumesRefused: answers to a resume that were not the same
+	// representation (another ETag or length, no strong ETag, a 200), so
+	// their bytes were not appended.
+	ResumesRefused int64 `json:"resumes_refused"`
 }
 
 // Stats returns the counters.
 func (c *Client) Stats() Stats {
-	return Stats{Failovers: c.failovers.Load(), Resumes: c.resumes.Load(), Fallbacks: c.fallbacks.Load()}
+	return Stats{Failovers: c.failovers.Load(), Resumes: c.resumes.Load(), Fallbacks: c.fallbacks.Load(),
+		ResumesRefused: c.refused.Load()}
 }
 
 // Fetch GETs the object key from an upstream, trying them in random order

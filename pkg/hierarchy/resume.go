@@ -1,7 +1,8 @@
 // A body that survives its upstream: when a transfer breaks mid-object
 // (connection reset, stall, parent killed), the rest is asked of the next
 // upstream with Range and If-Range, so the caller reads one whole body and
-// no byte crosses the WAN twice.
+// no byte crosses the WAN twice. Only the same representation continues it
+// (httprange.Pin): the strong ETag and complete length of the first answer.
 package hierarchy
 
 import (
@@ -12,8 +13,8 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"sync"
+	"time"
 
 	"github.com/relayd/relayd/pkg/catalog"
 	"github.com/relayd/relayd/pkg/httprange"
@@ -22,8 +23,13 @@ import (
 // maxResumes bounds how often one body moves to another upstream.
 const maxResumes = 8
 
+// refusals counts the answers that could not continue a transfer and
+// rate-limits their log lines (Client.refuse).
+type refusals = httprange.Refusals
+
 // resumingBody reads a response body and, when it breaks, goes on from
-// another upstream.
+// another upstream: only from one that sends the same representation (the
+// pinned strong ETag and complete length), never spliced from two.
 type resumingBody struct {
 	c    *Client
 	ctx  context.Context
@@ -31,13 +37,12 @@ type resumingBody struct {
 	hdr  http.Header
 	base *url.URL
 	cur  io.ReadCloser
-	// validator is the If-Range value that pins the object version: a
-	// strong ETag, else Last-Modified.
-	validator string
-	// next is the absolute offset of the next byte; end the last byte
-	// wanted (inclusive), -1 when the length is unknown.
-	next, end int64
-	resumes   int
+	// pin is the representation the body is made of.
+	pin httprange.Pin
+	// next is the absolute offset of the next byte; last the last byte
+	// wanted (inclusive).
+	next, last int64
+	resumes    int
 
 	// mu guards cur and closed against a Close from another goroutine
 	// (which aborts a Read in progress).
@@ -46,28 +51,19 @@ type resumingBody struct {
 }
 
 // resumable wraps a 200 or 206 body so that it resumes elsewhere, when the
-// response carries a validator that pins the version; otherwise the body
-// is returned as is.
+// response pins its representation (a strong ETag and a known complete
+// length); otherwise the body is returned as is: Last-Modified or a weak
+// ETag cannot tell two versions apart, so such a body is not resumed.
 func (c *Client) resumable(ctx context.Context, resp *http.Response, base *url.URL, key string, hdr http.Header) io.ReadCloser {
-	validator := resp.Header.Get("Etag")
-	if validator == "" || strings.HasPrefix(validator, "W/") {
-		validator = resp.Header.Get("Last-Modified")
-	}
-	if validator == "" {
+	pin, err := httprange.PinResponse(resp)
+	if err != nil {
 		return resp.Body
 	}
-	b := &resumingBody{c: c, ctx: ctx, key: key, hdr: hdr, base: base, cur: resp.Body, validator: validator, end: -1}
-	switch resp.StatusCode {
-	case http.StatusOK:
-		if resp.ContentLength >= 0 {
-			b.end = resp.ContentLength - 1
-		}
-	case http.StatusPartialContent:
-		rng, _, err := httprange.ParseContentRange(resp.Header.Get("Content-Range"))
-		if err != nil {
-			return resp.Body
-		}
-		b.next, b.end = rng.Start, rng.End()
+	b := &resumingBody{c: c, ctx: ctx, key: key, hdr: hdr, base: base, cur: resp.Body, pin: pin, last: pin.Size - 1}
+	if resp.StatusCode == http.StatusPartialContent {
+		// PinResponse parsed it already.
+		rng, _, _ := httprange.ParseContentRange(resp.Header.Get("Content-Range"))
+		b.next, b.last = rng.Start, rng.End()
 	}
 	return b
 }
@@ -83,7 +79,7 @@ func (b *resumingBody) Read(p []byte) (int, error) {
 			return n, nil
 		}
 		if err == io.EOF {
-			if b.end >= 0 && b.next <= b.end {
+			if b.next <= b.last {
 				err = io.ErrUnexpectedEOF
 			} else {
 				return n, io.EOF
@@ -101,7 +97,11 @@ func (b *resumingBody) Read(p []byte) (int, error) {
 	}
 }
 
-// resume asks the other upstreams, then the fallbacks, for the rest.
+// resume asks the other upstreams, then the fallbacks, for the rest of the
+// pinned representation. An answer httprange.Pin.Check refuses (a 200 of a
+// new version, another ETag or length, no strong ETag) is not read: the
+// bytes already passed on cannot be taken back, so the rest comes from
+// the next upstream or not at all.
 func (b *resumingBody) resume(cause error) error {
 	c := b.c
 	c.markFailed(b.base)
@@ -118,12 +118,7 @@ func (b *resumingBody) resume(cause error) error {
 			hdr[k] = v
 		}
 	}
-	rng := "bytes=" + strconv.FormatInt(b.next, 10) + "-"
-	if b.end >= 0 {
-		rng += strconv.FormatInt(b.end, 10)
-	}
-	hdr.Set("Range", rng)
-	hdr.Set("If-Range", b.validator)
+	b.pin.Header(hdr, b.next, b.last)
 	want, _ := strconv.ParseUint(b.hdr.Get(catalog.GenerationHeader), 10, 64)
 	cands := append(c.candidates(want), c.shuffled(c.fallback)...)
 	var errs []error
@@ -137,16 +132,14 @@ func (b *resumingBody) resume(cause error) error {
 			errs = append(errs, err)
 			continue
 		}
-		rng, _, rerr := httprange.ParseContentRange(resp.Header.Get("Content-Range"))
-		if resp.StatusCode != http.StatusPartialContent || rerr != nil || rng.Start != b.next {
-			// 200: the object changed (If-Range did not match) or the
-			// upstream ignores Range; either way it cannot continue
-			// these bytes.
+		if err := b.pin.Check(resp, b.next, b.last); err != nil {
 			resp.Body.Close()
-			errs = append(errs, fmt.Errorf("%s: status %d to a resume at %d", base.Host, resp.StatusCode, b.next))
 			if resp.StatusCode >= 500 {
 				c.markFailed(base)
+			} else {
+				c.refuse(base, b.key, b.next, err)
 			}
+			errs = append(errs, fmt.Errorf("%s: %w", base.Host, err))
 			continue
 		}
 		b.mu.Lock()
@@ -166,6 +159,15 @@ func (b *resumingBody) resume(cause error) error {
 		return errors.New("no other upstream to resume from")
 	}
 	return fmt.Errorf("resume at %d: %w", b.next, errors.Join(errs...))
+}
+
+// refuse counts an answer that cannot continue a transfer, and logs it
+// (one line per httprange.RefusalLogInterval).
+func (c *Client) refuse(base *url.URL, key string, off int64, err error) {
+	if log, repeated := c.refused.Add(time.Now()); log {
+		c.log.Warn().Err(err).Str("upstream", base.Redacted()).Str("key", key).Int64("offset", off).
+			Int64("repeated", repeated).Msg("resume refused: not the same representation; the transfer does not splice it")
+	}
 }
 
 func (b *resumingBody) Close() error {

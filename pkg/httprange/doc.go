@@ -12,4 +12,10 @@
 // multipart/byteranges, evaluating If-Range, and coalescing overlapping ranges
 // are left to the handler. Ranges come back in the order the client asked for
 // them.
+//
+// Pin (resume.go) is the one check of a resumed transfer: it pins the strong
+// ETag and complete length of a first response, writes the Range and If-Range
+// of a resume request, and accepts an answer only when it is a 206 of that same
+// representation at the offset asked for; anything else is a *RefusedError
+// saying why, and its bytes must not be appended.
 package httprange

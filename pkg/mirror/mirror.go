@@ -17,6 +17,7 @@ import (
 	"github.com/relayd/relayd/pkg/clock"
 	"github.com/relayd/relayd/pkg/digest"
 	"github.com/relayd/relayd/pkg/glob"
+	"github.com/relayd/relayd/pkg/httprange"
 	"github.com/relayd/relayd/pkg/object"
 	"github.com/relayd/relayd/pkg/store"
 )
@@ -121,6 +122,8 @@ type Mirror struct {
 	work     sync.WaitGroup // downloads in flight
 	closed   bool
 	rejected atomic.Int64 // catalogs refused (bad signature, rollback)
+	// resumeRefused counts answers that could not continue a partial file.
+	resumeRefused httprange.Refusals
 
 	mu       sync.RWMutex
 	cur      *syncState      // the sync in flight

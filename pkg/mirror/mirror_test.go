@@ -145,13 +145,20 @@ type fixture struct {
 
 func newMirror(t *testing.T, o *testOrigin, dir string, mod func(*Config)) *fixture {
 	t.Helper()
+	return newMirrorAt(t, o, o.srv.URL, dir, mod)
+}
+
+// newMirrorAt is newMirror with its upstream at base (a server in front
+// of the origin, say).
+func newMirrorAt(t *testing.T, o *testOrigin, base, dir string, mod func(*Config)) *fixture {
+	t.Helper()
 	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
 	st, err := store.Open(store.DefaultConfig(dir), log, clock.Real{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	hc := hierarchy.DefaultConfig()
-	hc.Upstreams = []string{o.srv.URL}
+	hc.Upstreams = []string{base}
 	up, err := hierarchy.New(hc, log)
 	if err != nil {
 		t.Fatal(err)
@@ -363,9 +370,15 @@ func TestRestartKeepsGenerationAndResumesPartial(t *testing.T) {
 	o := newTestOrigin(t, map[string][]byte{"software/x/1/big": big, "security/s": randBytes(100, 12)})
 	dir := t.TempDir()
 	f := newMirror(t, o, dir, nil)
-	// A partial download left by a killed sync: the first MiB of big.
-	w, err := f.store.Resume(catalogDigest(t, o, "software/x/1/big").Hex(), int64(len(big)))
+	// A partial download left by a killed sync: the first MiB of big,
+	// pinned to the representation it came from (the catalog digest is
+	// the origin's ETag).
+	d := catalogDigest(t, o, "software/x/1/big")
+	w, err := f.store.Resume(d.Hex(), int64(len(big)))
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.SetPin(d.ETag(), int64(len(big))); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := w.Write(big[:1<<20]); err != nil {

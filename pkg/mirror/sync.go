@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/relayd/relayd/pkg/catalog"
 	"github.com/relayd/relayd/pkg/digest"
+	"github.com/relayd/relayd/pkg/httprange"
 	"github.com/relayd/relayd/pkg/object"
 	"github.com/relayd/relayd/pkg/store"
 )
@@ -46,6 +46,9 @@ type Progress struct {
 	Started          time.Time `json:"started,omitzero"`
 	Finished         time.Time `json:"finished,omitzero"`
 	RejectedCatalogs int64     `json:"rejected_catalogs"`
+	// ResumesRefused counts, since start, answers that could not continue
+	// a partial file (another representation): they started over.
+	ResumesRefused int64 `json:"resumes_refused"`
 }
 
 // syncState counts a sync in flight without taking the mirror's lock.
@@ -69,6 +72,7 @@ func (m *Mirror) Progress() Progress {
 		p.ObjectsFromPeers = st.fromPeers.Load()
 	}
 	p.RejectedCatalogs = m.rejected.Load()
+	p.ResumesRefused = m.resumeRefused.Load()
 	if p.State == StateSyncing && !p.Started.IsZero() {
 		if secs := m.clock.Now().Sub(p.Started).Seconds(); secs > 0 {
 			p.RateBytesPerSec = float64(p.BytesFetched) / secs
@@ -307,21 +311,17 @@ func (m *Mirror) fetchCatalog(ctx context.Context) (*catalog.Signed, error) {
 }
 
 // download fetches one object into the store, resuming a partial file
-// with Range, and verifies its digest before it counts.
+// with Range when its pin (the representation its bytes come from) is
+// known, and verifies its digest before it counts.
 func (m *Mirror) download(ctx context.Context, o catalog.Object, st *syncState, get func(http.Header) (*http.Response, error)) (err error) {
 	w, err := m.store.Resume(o.Digest.Hex(), o.Size)
 	if err != nil {
 		return fmt.Errorf("mirror: %s: %w", o.Path, err)
 	}
 	defer w.Close()
-	hdr := http.Header{}
-	resumed := w.Written()
-	if resumed > 0 {
-		hdr.Set("Range", "bytes="+strconv.FormatInt(resumed, 10)+"-")
-	}
-	resp, err := get(hdr)
+	resp, resumed, err := m.open(o, w, get)
 	if err != nil {
-		return fmt.Errorf("mirror: %s: %w", o.Path, err)
+		return err
 	}
 	defer resp.Body.Close()
 	// On failure, the bytes of this attempt no longer count as done.
@@ -331,19 +331,8 @@ func (m *Mirror) download(ctx context.Context, o catalog.Object, st *syncState, 
 			st.bytesDone.Add(-counted)
 		}
 	}()
-	switch {
-	case resp.StatusCode == http.StatusPartialContent && resumed > 0 && strings.HasPrefix(resp.Header.Get("Content-Range"), "bytes "+strconv.FormatInt(resumed, 10)+"-"):
-		st.bytesDone.Add(resumed)
-		counted += resumed
-	case resp.StatusCode == http.StatusOK:
-		if resumed > 0 {
-			if err := w.Reset(); err != nil {
-				return err
-			}
-		}
-	default:
-		return fmt.Errorf("mirror: %s: upstream status %d", o.Path, resp.StatusCode)
-	}
+	st.bytesDone.Add(resumed)
+	counted += resumed
 	bp := object.GetBuffer()
 	defer object.PutBuffer(bp)
 	buf := *bp
@@ -376,4 +365,68 @@ func (m *Mirror) download(ctx context.Context, o catalog.Object, st *syncState, 
 		return fmt.Errorf("mirror: %s: %w", o.Path, err)
 	}
 	return nil
+}
+
+// open asks for o: for the rest of the partial file in w when w is pinned
+// to a representation (httprange.Pin, kept with the file across restarts)
+// and the answer continues that same one; otherwise, with w reset, for the
+// whole object from byte 0, whose representation is then pinned before
+// its first byte is written. resumed is where the answer's body starts.
+func (m *Mirror) open(o catalog.Object, w *store.Writer, get func(http.Header) (*http.Response, error)) (resp *http.Response, resumed int64, err error) {
+	var pin httprange.Pin
+	if have := w.Written(); have > 0 {
+		etag, size, ok := w.Pin()
+		pin = httprange.Pin{ETag: etag, Size: size}
+		if ok && pin.Valid() && size == o.Size && have < size {
+			hdr := http.Header{}
+			pin.Header(hdr, have, -1)
+			if resp, err = get(hdr); err != nil {
+				return nil, 0, fmt.Errorf("mirror: %s: %w", o.Path, err)
+			}
+			cerr := pin.Check(resp, have, -1)
+			if cerr == nil {
+				return resp, have, nil
+			}
+			m.refused(o, have, cerr)
+			if resp.StatusCode != http.StatusOK {
+				// Not the bytes on disk, and not a whole object either:
+				// ask again, from byte 0.
+				resp.Body.Close()
+				resp = nil
+			}
+		}
+		if err := w.Reset(); err != nil {
+			if resp != nil {
+				resp.Body.Close()
+			}
+			return nil, 0, fmt.Errorf("mirror: %s: %w", o.Path, err)
+		}
+	}
+	if resp == nil {
+		if resp, err = get(http.Header{}); err != nil {
+			return nil, 0, fmt.Errorf("mirror: %s: %w", o.Path, err)
+		}
+	}
+	if resp.StatusCode != http.StatusOK {
+		resp.Body.Close()
+		return nil, 0, fmt.Errorf("mirror: %s: upstream status %d", o.Path, resp.StatusCode)
+	}
+	// A body without a strong ETag and its length is downloaded, but a
+	// break in it is not resumed: it starts over.
+	if p, perr := httprange.PinResponse(resp); perr == nil {
+		if err := w.SetPin(p.ETag, p.Size); err != nil {
+			resp.Body.Close()
+			return nil, 0, fmt.Errorf("mirror: %s: %w", o.Path, err)
+		}
+	}
+	return resp, 0, nil
+}
+
+// refused counts an answer that cannot continue a partial file, and logs
+// it (one line per httprange.RefusalLogInterval).
+func (m *Mirror) refused(o catalog.Object, off int64, err error) {
+	if log, repeated := m.resumeRefused.Add(m.clock.Now()); log {
+		m.log.Warn().Err(err).Str("path", o.Path).Int64("offset", off).Int64("repeated", repeated).
+			Msg("resume refused: not the representation the partial file holds; starting over from byte 0")
+	}
 }

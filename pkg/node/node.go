@@ -586,6 +586,7 @@ var (
 	mChildren          = newDesc("children_connected", "Child relays holding an event stream open.", prometheus.GaugeValue)
 	mFailovers         = newDesc("upstream_failovers_total", "Upstream requests that moved on from a failed parent.", prometheus.CounterValue)
 	mResumes           = newDesc("upstream_resumes_total", "Transfers resumed with Range on another parent after breaking.", prometheus.CounterValue)
+	mResumeRefused     = newDesc("upstream_resume_refused_total", "Answers to a Range resume that were not the same representation (another strong ETag or length, none, a 200): not spliced.", prometheus.CounterValue)
 	mFallbacks         = newDesc("upstream_fallbacks_total", "Requests sent to the fallback because every parent failed.", prometheus.CounterValue)
 	mEvictions         = newDesc("evictions_total", "Blobs evicted to stay within the quota.", prometheus.CounterValue)
 	mStoreBytes        = newDesc("store_bytes", "Bytes of stored blobs.", prometheus.GaugeValue)
@@ -608,7 +609,7 @@ var (
 
 // Describe sends every series the node may report.
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []desc{mGeneration, mAgents, mChildren, mFailovers, mResumes, mFallbacks, mEvictions, mStoreBytes,
+	for _, d := range []desc{mGeneration, mAgents, mChildren, mFailovers, mResumes, mResumeRefused, mFallbacks, mEvictions, mStoreBytes,
 		mStoreBlobs, mBytesServed, mGroupMembers, mMirrorTarget, mMirrorLag, mMirrorObjectsDone, mMirrorObjects, mRequests,
 		mUpstreamBytes, mPeerBytes, mFills, mFillErrors, mCoalesced} {
 		ch <- d.Desc
@@ -627,11 +628,15 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	emit(mChildren, int64(children))
 	emit(mBytesServed, n.content.BytesServed())
 	emit(mRequests, n.content.Failed(), "error")
+	// Resumes refused by the upstream client, the cache's peer resumes and
+	// the mirror's partial files alike: one series.
+	var refused int64
 	if n.up != nil {
 		s := n.up.Stats()
 		emit(mFailovers, s.Failovers)
 		emit(mResumes, s.Resumes)
 		emit(mFallbacks, s.Fallbacks)
+		refused += s.ResumesRefused
 	}
 	if n.store != nil {
 		s := n.store.Stats()
@@ -658,6 +663,7 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		emit(mMirrorLag, int64(max(p.Target, p.Generation)-p.Generation))
 		emit(mMirrorObjectsDone, p.ObjectsDone)
 		emit(mMirrorObjects, p.ObjectsTotal)
+		refused += p.ResumesRefused
 	}
 	if n.cache != nil {
 		s := n.cache.Stats()
@@ -671,6 +677,10 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		emit(mFills, s.Fills)
 		emit(mFillErrors, s.FillErrors)
 		emit(mCoalesced, s.Coalesced)
+		refused += s.ResumesRefused
+	}
+	if n.up != nil {
+		emit(mResumeRefused, refused)
 	}
 }
 

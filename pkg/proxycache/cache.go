@@ -16,6 +16,7 @@ import (
 	"github.com/relayd/relayd/pkg/clock"
 	"github.com/relayd/relayd/pkg/digest"
 	"github.com/relayd/relayd/pkg/hops"
+	"github.com/relayd/relayd/pkg/httprange"
 	"github.com/relayd/relayd/pkg/object"
 	"github.com/relayd/relayd/pkg/store"
 )
@@ -156,6 +157,9 @@ type Stats struct {
 	PeerBytes     int64 `json:"peer_bytes"`
 	Fills         int64 `json:"fills"`
 	FillErrors    int64 `json:"fill_errors"`
+	// ResumesRefused: broken peer transfers whose resume from upstream was
+	// not the same representation (not spliced: the fill failed).
+	ResumesRefused int64 `json:"resumes_refused"`
 }
 
 // Cache is the on-demand cache. It is safe for concurrent use.
@@ -181,6 +185,7 @@ type Cache struct {
 	hits, misses, stale, revalidated, coalesced  atomic.Int64
 	upstreamBytes, peerBytes, nfills, fillErrors atomic.Int64
 	peerFills                                    atomic.Int64
+	resumeRefused                                httprange.Refusals
 }
 
 // New builds a cache over st, filling from up. expect may be nil.
@@ -222,6 +227,7 @@ func (c *Cache) Stats() Stats {
 		Hits: c.hits.Load(), Misses: c.misses.Load(), Stale: c.stale.Load(),
 		Revalidated: c.revalidated.Load(), Coalesced: c.coalesced.Load(),
 		PeerFills: c.peerFills.Load(), UpstreamBytes: c.upstreamBytes.Load(), PeerBytes: c.peerBytes.Load(), Fills: c.nfills.Load(), FillErrors: c.fillErrors.Load(),
+		ResumesRefused: c.resumeRefused.Load(),
 	}
 }
 

@@ -8,12 +8,12 @@ import (
 	"net/http"
 	"os"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/relayd/relayd/pkg/digest"
 	"github.com/relayd/relayd/pkg/hops"
+	"github.com/relayd/relayd/pkg/httprange"
 	"github.com/relayd/relayd/pkg/object"
 	"github.com/relayd/relayd/pkg/store"
 )
@@ -245,6 +245,11 @@ func (c *Cache) runFill(f *fill, x expectation, stale *store.Entry, route bool, 
 	f.lastModified, _ = http.ParseTime(resp.Header.Get("Last-Modified"))
 	if !expect.IsZero() {
 		f.etag = expect.ETag()
+	} else if pin, err := httprange.PinResponse(resp); err == nil {
+		// A plain upstream's strong ETag: with it, a relay streaming this
+		// miss from us (we own the object) can resume from the upstream
+		// if we die mid-transfer.
+		f.etag = pin.ETag
 	}
 	close(f.ready)
 
@@ -254,7 +259,7 @@ func (c *Cache) runFill(f *fill, x expectation, stale *store.Entry, route bool, 
 		// and carry on from the bytes we have. (The owner's broken body
 		// is closed on return, like any.)
 		c.log.Warn().Err(err).Str("key", f.key).Int64("have", f.w.Written()).Msg("peer transfer broke; resuming from upstream")
-		err = c.resume(ctx, f, x)
+		err = c.resume(ctx, f, x, resp)
 	}
 	if err != nil {
 		w.Abort()
@@ -315,26 +320,38 @@ func (c *Cache) open(ctx context.Context, key string, hdr http.Header, route boo
 }
 
 // resume continues a broken fill from the upstream with a Range request
-// for the bytes not yet written, asking for the same generation as the
-// fill did; an upstream that ignores Range sends the whole object, whose
-// first bytes are skipped.
-func (c *Cache) resume(ctx context.Context, f *fill, x expectation) error {
+// for the bytes not yet written of the representation first sent (its
+// strong ETag and length, httprange.Pin), asking for the same generation
+// as the fill did. The fill's readers hold its first bytes already, so it
+// cannot start over: an answer of another representation fails the fill
+// instead of splicing it. A 200 of the same representation (an upstream
+// that ignores Range) has its first bytes skipped.
+func (c *Cache) resume(ctx context.Context, f *fill, x expectation, first *http.Response) error {
 	have := f.w.Written()
-	hdr := http.Header{"Range": {fmt.Sprintf("bytes=%d-", have)}}
+	pin, err := httprange.PinResponse(first)
+	if err != nil {
+		return fmt.Errorf("%w: %s: the first answer cannot be resumed: %w", ErrUpstream, f.key, err)
+	}
+	hdr := http.Header{}
+	pin.Header(hdr, have, -1)
 	x.ask(hdr)
 	resp, err := c.up.Fetch(ctx, f.key, hdr)
 	if err != nil {
 		return fmt.Errorf("%w: %s: resume from upstream: %w", ErrUpstream, f.key, err)
 	}
 	defer resp.Body.Close()
-	switch {
-	case resp.StatusCode == http.StatusPartialContent && strings.HasPrefix(resp.Header.Get("Content-Range"), fmt.Sprintf("bytes %d-", have)):
-	case resp.StatusCode == http.StatusOK:
+	if err := pin.Check(resp, have, -1); err != nil {
+		again, perr := httprange.PinResponse(resp)
+		if resp.StatusCode != http.StatusOK || perr != nil || again != pin {
+			if log, repeated := c.resumeRefused.Add(c.clock.Now()); log {
+				c.log.Warn().Err(err).Str("key", f.key).Int64("offset", have).Int64("repeated", repeated).
+					Msg("resume refused: not the same representation; the fill fails instead of splicing it")
+			}
+			return fmt.Errorf("%w: %s: resume from upstream: %w", ErrUpstream, f.key, err)
+		}
 		if _, err := io.CopyN(io.Discard, resp.Body, have); err != nil {
 			return fmt.Errorf("%w: %s: resume from upstream: %w", ErrUpstream, f.key, err)
 		}
-	default:
-		return fmt.Errorf("%w: %s: resume from upstream: status %d", ErrUpstream, f.key, resp.StatusCode)
 	}
 	return c.copyBody(f, resp.Body, false)
 }

@@ -39,8 +39,10 @@ func TestPeerBreaksUpstreamDown(t *testing.T) {
 	owner := newUpstream(t)
 	f.cache.SetPeers(ownerPeer{owner})
 	body := randomBytes(100000, 31)
-	owner.set("/p.bin", &upObject{body: body, cutAt: 1000})
-	f.up.set("/p.bin", &upObject{body: body, down: true})
+	// A relay sends the strong ETag that pins the object for a resume.
+	etag := http.Header{"Etag": {digest.FromBytes(body).ETag()}}
+	owner.set("/p.bin", &upObject{body: body, header: etag, cutAt: 1000})
+	f.up.set("/p.bin", &upObject{body: body, header: etag, down: true})
 
 	got, cache, err := get(t, f.cache, "p.bin")
 	if err == nil {
@@ -75,8 +77,9 @@ func TestPeerBreaksResumesWithGeneration(t *testing.T) {
 	exp := &mapExpecter{m: map[string]catalog.Object{}, gen: 7}
 	exp.set("security/p", digest.FromBytes(body), len(body))
 	f.cache.expect = exp
-	owner.set("/security/p", &upObject{body: body, cutAt: 1000})
-	f.up.set("/security/p", &upObject{body: body})
+	etag := http.Header{"Etag": {digest.FromBytes(body).ETag()}}
+	owner.set("/security/p", &upObject{body: body, header: etag, cutAt: 1000})
+	f.up.set("/security/p", &upObject{body: body, header: etag})
 
 	mustGet(t, f.cache, "security/p", body, object.Peer)
 	for name, u := range map[string]*upstream{"owner": owner, "upstream": f.up} {

@@ -18,6 +18,10 @@ import (
 // other temp file belongs to a fill that cannot be resumed.
 const resumePrefix = "resume-"
 
+// pinSuffix names the file kept beside a partial download that says which
+// representation its bytes are (SetPin).
+const pinSuffix = ".pin"
+
 // clearTemp removes the temp files of a previous run except resumable
 // partial downloads.
 func (s *Store) clearTemp() error {
@@ -28,12 +32,20 @@ func (s *Store) clearTemp() error {
 	if err != nil {
 		return fmt.Errorf("store: clear temp dir: %w", err)
 	}
+	kept := map[string]bool{}
 	for _, e := range ents {
 		if strings.HasPrefix(e.Name(), resumePrefix) && e.Type().IsRegular() {
+			kept[e.Name()] = true
 			continue
 		}
 		if err := os.RemoveAll(filepath.Join(s.tmpDir, e.Name())); err != nil {
 			return fmt.Errorf("store: clear temp dir: %w", err)
+		}
+	}
+	for name := range kept {
+		// A pin without its partial file describes nothing.
+		if part, ok := strings.CutSuffix(name, pinSuffix); ok && !kept[part] {
+			_ = os.Remove(filepath.Join(s.tmpDir, name))
 		}
 	}
 	return nil
@@ -107,13 +119,81 @@ func (s *Store) endResume(name string) {
 	s.mu.Unlock()
 }
 
-// Reset empties a writer, to start the object over.
+// Reset empties a writer, to start the object over; a resume writer's
+// pin goes with its bytes.
 func (w *Writer) Reset() error {
 	if err := w.f.Truncate(0); err != nil {
 		return fmt.Errorf("store: reset: %w", err)
 	}
 	w.h = digest.NewHash()
 	w.n = 0
+	if err := w.dropPin(); err != nil {
+		return fmt.Errorf("store: reset: %w", err)
+	}
+	return nil
+}
+
+// filePin is the document of a pin file.
+type filePin struct {
+	ETag string `json:"etag"`
+	Size int64  `json:"size"`
+}
+
+// Pin returns the representation a resume writer's partial file holds
+// bytes of, as SetPin saved it: the strong ETag and complete length of the
+// answer they came from. ok is false when none was saved (a new file, or
+// one written before pins were kept); such a file cannot be resumed.
+func (w *Writer) Pin() (etag string, size int64, ok bool) {
+	if w.resume == "" {
+		return "", 0, false
+	}
+	b, err := os.ReadFile(w.path + pinSuffix)
+	if err != nil || len(b) > 4<<10 {
+		return "", 0, false
+	}
+	var p filePin
+	if json.Unmarshal(b, &p) != nil || p.ETag == "" || p.Size < 0 {
+		return "", 0, false
+	}
+	return p.ETag, p.Size, true
+}
+
+// SetPin saves, beside a resume writer's partial file, the representation
+// its bytes come from, so that a resume after a restart is checked
+// against it. Call it before the first byte of that representation is
+// written (the file is empty or was Reset): bytes never outlive their pin
+// file. It is written whole (temp file and rename) but not fsynced: after
+// a power loss the partial file itself may be torn, and Commit's digest
+// check is what catches either.
+func (w *Writer) SetPin(etag string, size int64) error {
+	if w.resume == "" {
+		return errors.New("store: a pin is only kept for a resumable download")
+	}
+	b, err := json.Marshal(filePin{ETag: etag, Size: size})
+	if err != nil {
+		return err
+	}
+	// Not under resumePrefix: a leftover is removed at the next start.
+	tmp := filepath.Join(filepath.Dir(w.path), "pin-"+w.resume+".tmp")
+	if err := os.WriteFile(tmp, b, 0o640); err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("store: pin %s: %w", w.resume, mapNoSpace(err))
+	}
+	if err := os.Rename(tmp, w.path+pinSuffix); err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("store: pin %s: %w", w.resume, err)
+	}
+	return nil
+}
+
+// dropPin removes a resume writer's pin file, if any.
+func (w *Writer) dropPin() error {
+	if w.resume == "" {
+		return nil
+	}
+	if err := os.Remove(w.path + pinSuffix); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
 	return nil
 }
 

@@ -199,6 +199,7 @@ func (w *Writer) Commit(key string, e Entry, expect digest.Digest) (Entry, error
 		return e, fmt.Errorf("store: commit %s: index: %w", key, mapNoSpace(err))
 	}
 	w.finished = true
+	_ = w.dropPin()
 	s.mu.Lock()
 	s.reserved -= w.reserved
 	w.reserved = 0
@@ -230,6 +231,7 @@ func (w *Writer) Abort() {
 	}
 	w.finished = true
 	_ = os.Remove(w.path)
+	_ = w.dropPin()
 	w.s.unreserve(w.reserved)
 	w.reserved = 0
 }

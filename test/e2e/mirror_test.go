@@ -985,6 +985,7 @@ type rangeOrigin struct {
 
 	mu      sync.Mutex
 	objects map[string]*testObject
+	etags   map[string]string // path → a strong ETag, as a static server sends
 	reqs    []*originReq
 	// hook, if set, is called before an object's response; a non-nil
 	// channel holds the response (no byte sent) until it is closed.
@@ -1008,7 +1009,8 @@ func startRangeOrigin(t testing.TB, catalogFile string) *rangeOrigin {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := &rangeOrigin{URL: "http://" + ln.Addr().String(), catalog: catalogFile, stop: make(chan struct{}), objects: map[string]*testObject{}}
+	o := &rangeOrigin{URL: "http://" + ln.Addr().String(), catalog: catalogFile, stop: make(chan struct{}), objects: map[string]*testObject{},
+		etags: map[string]string{}}
 	o.srv = &http.Server{Handler: o, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = o.srv.Serve(ln) }()
 	t.Cleanup(func() {
@@ -1019,8 +1021,10 @@ func startRangeOrigin(t testing.TB, catalogFile string) *rangeOrigin {
 }
 
 func (o *rangeOrigin) set(path string, obj *testObject) {
+	etag := fmt.Sprintf(`"%.16s-%x"`, sha(obj.data), len(obj.data)) // nginx-like
 	o.mu.Lock()
 	o.objects["/"+path] = obj
+	o.etags["/"+path] = etag
 	o.mu.Unlock()
 }
 
@@ -1065,7 +1069,7 @@ func (o *rangeOrigin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec := &originReq{path: r.URL.Path, rng: r.Header.Get("Range")}
 	o.mu.Lock()
 	o.reqs = append(o.reqs, rec)
-	obj, hook := o.objects[r.URL.Path], o.hook
+	obj, hook, etag := o.objects[r.URL.Path], o.hook, o.etags[r.URL.Path]
 	o.mu.Unlock()
 	if r.URL.Path == "/-/catalog" {
 		b, err := os.ReadFile(o.catalog)
@@ -1093,6 +1097,7 @@ func (o *rangeOrigin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("ETag", etag) // resumes are pinned to it (If-Range)
 	tw := &throttledWriter{ResponseWriter: w, rc: http.NewResponseController(w), obj: obj, ctx: r.Context(), stop: o.stop,
 		hold: rec.rng == "",
 		count: func(n int) {
