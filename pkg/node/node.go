@@ -29,9 +29,11 @@ import (
 	"github.com/relayd/relayd/pkg/object"
 	"github.com/relayd/relayd/pkg/origin"
 	"github.com/relayd/relayd/pkg/proxycache"
+	"github.com/relayd/relayd/pkg/ratelog"
 	"github.com/relayd/relayd/pkg/server"
 	"github.com/relayd/relayd/pkg/store"
 	"github.com/relayd/relayd/pkg/tlsconf"
+	"github.com/relayd/relayd/pkg/treeauth"
 )
 
 // Version is the relayd version, set by cmd/relayd.
@@ -68,6 +70,7 @@ type Node struct {
 	ctx       context.Context // Run's, for work the admin API starts
 
 	tls                *tlsconf.Material // nil without TLS files
+	treeKey            *treeauth.Key     // nil without tree-key-file
 	contentLn, adminLn net.Listener
 	tlsLn              net.Listener // the TLS content port; nil without a certificate
 	tlsSrv             *http.Server
@@ -75,6 +78,8 @@ type Node struct {
 	contentSrv         *http.Server
 	conns              *conns // content connections without a request yet
 	adminSrv           *http.Server
+
+	lim *ratelog.Limiter // refusals anyone can cause: one line per interval
 }
 
 // New validates cfg, opens what the mode needs and binds the listeners,
@@ -85,13 +90,17 @@ func New(cfg Config, log zerolog.Logger, clk clock.Clock) (*Node, error) {
 	}
 	n := &Node{cfg: cfg, log: log.With().Str("node", cfg.Node).Logger(), clk: clk, start: clk.Now(), reg: prometheus.NewRegistry(), conns: newConns(),
 		events: events.NewHub(), tree: hierarchy.NewTree(3*cfg.ReportInterval, clk), reportNow: make(chan struct{}, 1),
-		closing: make(chan struct{})}
+		closing: make(chan struct{}), lim: ratelog.New(clk, ratelog.DefaultEvery)}
 	if cfg.TLS != (tlsconf.Files{}) {
 		m, err := tlsconf.Load(cfg.TLS)
 		if err != nil {
 			return nil, err
 		}
 		n.tls = m
+	}
+	auth, err := n.treeAuth(cfg, clk)
+	if err != nil {
+		return nil, err
 	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -100,7 +109,7 @@ func New(cfg Config, log zerolog.Logger, clk clock.Clock) (*Node, error) {
 	n.contentLn = ln
 	n.url = advertiseURL(cfg, ln.Addr().String())
 	content := server.ContentConfig{Ready: n.ready, Relays: n.relays, Group: cfg.Group, MaxHops: cfg.MaxHops, OnLoop: n.refusedLoop,
-		Events: n.events, Report: n.takeReport, Closing: n.closing}
+		Events: n.events, Report: n.takeReport, Closing: n.closing, TreeAuth: auth}
 	if cfg.Mode == ModeOrigin {
 		// An origin never forwards: nothing can loop through it.
 		content.Group = ""
@@ -365,6 +374,10 @@ func (n *Node) openRelay(cfg Config, clk clock.Clock) error {
 	ucfg.Group, ucfg.Node = cfg.Group, cfg.Node
 	if n.tls != nil {
 		ucfg.TLS = n.tls.ClientConfig()
+		ucfg.CertClaims = n.tls.Serving()
+	}
+	if n.treeKey != nil {
+		ucfg.Auth = &treeauth.Signer{Key: n.treeKey, Group: cfg.Group, Node: cfg.Node, Clock: clk}
 	}
 	up, err := hierarchy.New(ucfg, n.log)
 	if err != nil {
@@ -525,7 +538,7 @@ func (n *Node) refusedLoop(err error) {
 	n.loops.Refused++
 	n.loops.LastRefused = err.Error()
 	n.loopMu.Unlock()
-	n.log.Error().Err(err).Msg("refused a request that loops: check the upstream configuration")
+	n.lim.Event(&n.log, zerolog.ErrorLevel, "loop").Err(err).Msg("refused a request that loops: check the upstream configuration")
 }
 
 func (n *Node) status() any {
