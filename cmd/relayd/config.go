@@ -66,6 +66,8 @@ func serveOptions(cfg *node.Config, lc *logConfig) []option {
 		{name: "upstream-connect-timeout", usage: "upstream TCP/TLS connect timeout", value: (*durationValue)(&cfg.Upstream.ConnectTimeout)},
 		{name: "upstream-stall-timeout", usage: "an upstream that sends nothing for this long has failed", value: (*durationValue)(&cfg.Upstream.StallTimeout)},
 		{name: "pubkey", usage: "catalog public key (catalog.pub); catalogs that do not verify are rejected", value: (*stringValue)(&cfg.PubKeyFile)},
+		{name: "allow-unlisted", usage: "with --pubkey, serve paths the signed catalog does not list as a plain HTTP cache would (off: they get 404 not_in_catalog)", value: (*boolValue)(&cfg.Cache.AllowUnlisted)},
+		{name: "catalog-max", usage: "largest catalog file accepted from upstream, e.g. 256MiB (1M objects take about 210 MB); a longer one is refused having cost at most this much memory", value: (*units.Bytes)(&cfg.Mirror.CatalogMax)},
 		{name: "mirror-include", usage: "catalog paths to mirror, e.g. security/** (mirror mode: default all; proxy mode: these kinds are mirrored, the rest proxied)", value: (*listValue)(&cfg.Mirror.Include), list: true},
 		{name: "mirror-workers", usage: "objects a mirror sync downloads in parallel", value: (*intValue)(&cfg.Mirror.Workers)},
 		{name: "mirror-interval", usage: "how often the upstream catalog is polled", value: (*durationValue)(&cfg.Mirror.Interval)},

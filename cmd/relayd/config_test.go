@@ -107,6 +107,8 @@ var samples = map[string]struct{ in, out string }{
 	"upstream-connect-timeout": {"5s", "5s"},
 	"upstream-stall-timeout":   {"1m", "1m0s"},
 	"pubkey":                   {"/etc/relayd/catalog.pub", "/etc/relayd/catalog.pub"},
+	"allow-unlisted":           {"true", "true"},
+	"catalog-max":              {"64MiB", "64 MiB"},
 	"mirror-include":           {"security/**, software/linux-amd64/**", "security/**,software/linux-amd64/**"},
 	"mirror-workers":           {"9", "9"},
 	"max-hops":                 {"5", "5"},

@@ -36,8 +36,13 @@ func (n *Node) announce(g events.Generation) {
 }
 
 // mirrorLive is the mirror's OnLive: a generation this relay completed.
+// The first one makes a relay that follows the catalog ready, so a relay
+// alone (no gossip to carry that) announces itself in its relay list too.
 func (n *Node) mirrorLive(c *catalog.Signed) {
 	n.announce(events.Generation{Generation: c.Generation, Digest: c.FileDigest.String(), Published: c.Published})
+	if n.group == nil {
+		n.publishRelays()
+	}
 }
 
 // watchOrigin announces each generation `relayd publish` writes.
