@@ -60,6 +60,9 @@ func (c *Content) relayClaim(w http.ResponseWriter, r *http.Request, group strin
 		return "", err
 	}
 	node = r.Header.Get(hierarchy.NodeHeader)
+	if len(node) > 256 {
+		return "", &Error{Status: http.StatusBadRequest, Code: "bad_header", Msg: hierarchy.NodeHeader + " longer than 256 bytes"}
+	}
 	if !id.Is(group, node) {
 		err := errors.New("the stream claims " + group + "/" + node + " but the credential is " + id.String())
 		c.refused(r, err)
