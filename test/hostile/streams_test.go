@@ -24,6 +24,7 @@ import (
 	"github.com/relayd/relayd/pkg/catalog"
 	"github.com/relayd/relayd/pkg/events"
 	"github.com/relayd/relayd/pkg/node"
+	"github.com/relayd/relayd/pkg/treeauth"
 )
 
 // freshClient opens a new connection per request: a health check must be
@@ -317,12 +318,18 @@ func TestStreamIdentityTheft(t *testing.T) {
 func TestStreamTwoRelaysOneName(t *testing.T) {
 	t.Parallel()
 	tr := publishTree(t, map[string][]byte{"security/kb-1.patch": randomBytes(1, 1000)})
-	parent := startRelayd(t, "--mode", "origin", "--root", tr.Dir, "--admin", "127.0.0.1:0")
+	// Cloned hosts carry the same tree key: both prove the relay identity.
+	keys := filepath.Join(t.TempDir(), "keys")
+	if out, stderr, err := proctest.Run(t, 30*time.Second, relaydBin, "keygen", "--tree", "--out", keys); err != nil {
+		t.Fatalf("relayd keygen --tree: %v\n%s%s", err, out, stderr)
+	}
+	treeKey := filepath.Join(keys, treeauth.KeyFile)
+	parent := startRelayd(t, "--mode", "origin", "--root", tr.Dir, "--admin", "127.0.0.1:0", "--tree-key-file", treeKey)
 	parentAdmin := parent.WaitLogAddr(t, "admin listening")
-	gossipA := freePort(t)
+	gossipA := proctest.FreeTCPUDPAddr(t)
 	clone := func(gossip string, join ...string) (*proctest.Proc, string) {
 		args := []string{"--mode", "proxy", "--node", "clone", "--group", "branch", "--upstream", parent.URL,
-			"--data-dir", t.TempDir(), "--admin", "127.0.0.1:0", "--gossip", gossip}
+			"--data-dir", t.TempDir(), "--admin", "127.0.0.1:0", "--gossip", gossip, "--tree-key-file", treeKey}
 		if len(join) > 0 {
 			args = append(args, "--join", strings.Join(join, ","))
 		}
@@ -330,7 +337,7 @@ func TestStreamTwoRelaysOneName(t *testing.T) {
 		return p, p.WaitLogAddr(t, "admin listening")
 	}
 	a, adminA := clone(gossipA)
-	b, adminB := clone(freePort(t), gossipA)
+	b, adminB := clone(proctest.FreeTCPUDPAddr(t), gossipA)
 
 	streams := func() int {
 		n := 0
@@ -406,23 +413,4 @@ func TestStreamTwoRelaysOneName(t *testing.T) {
 			t.Errorf("%s passed memberlist's conflict line on as an error %d times", p.Name, n)
 		}
 	}
-}
-
-// freePort is a loopback host:port free for TCP and UDP a moment ago.
-func freePort(t *testing.T) string {
-	t.Helper()
-	for range 20 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := ln.Addr().String()
-		ln.Close()
-		if pc, err := net.ListenPacket("udp", addr); err == nil {
-			pc.Close()
-			return addr
-		}
-	}
-	t.Fatal("no free TCP+UDP port on 127.0.0.1")
-	return ""
 }
