@@ -19,6 +19,7 @@ import (
 
 	"github.com/relayd/relayd/pkg/clock"
 	"github.com/relayd/relayd/pkg/events"
+	"github.com/relayd/relayd/pkg/ratelog"
 )
 
 // fallbackNoFile is the descriptor limit assumed where it cannot be read.
@@ -146,14 +147,17 @@ func (l *connLimit) admit() bool {
 // minute with a count, instead of net/http's line per retry.
 type limitListener struct {
 	net.Listener
-	lim      *connLimit // nil: no cap
-	log      zerolog.Logger
-	refusals *every
-	errs     *every
+	lim *connLimit // nil: no cap
+	log zerolog.Logger
+	rl  *ratelog.Limiter
 }
 
+// acceptLogEvery is how often a refusal or accept error is logged (with
+// the count of those held back).
+const acceptLogEvery = time.Minute
+
 func newLimitListener(ln net.Listener, lim *connLimit, log zerolog.Logger, clk clock.Clock) *limitListener {
-	return &limitListener{Listener: ln, lim: lim, log: log, refusals: newEvery(time.Minute, clk), errs: newEvery(time.Minute, clk)}
+	return &limitListener{Listener: ln, lim: lim, log: log, rl: ratelog.New(clk, acceptLogEvery)}
 }
 
 // Accept returns the next connection within the cap.
@@ -166,9 +170,8 @@ func (l *limitListener) Accept() (net.Conn, error) {
 				return nil, err
 			}
 			pause = min(max(2*pause, 5*time.Millisecond), time.Second)
-			if n, ok := l.errs.tick(); ok {
-				l.log.Error().Err(err).Int64("times", n).Dur("pause", pause).Msg("accept failed: out of descriptors or buffers; retrying")
-			}
+			l.rl.Event(&l.log, zerolog.ErrorLevel, "accept failed").Err(err).Dur("pause", pause).
+				Msg("accept failed: out of descriptors or buffers; retrying")
 			time.Sleep(pause)
 			continue
 		}
@@ -178,9 +181,8 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		}
 		if !l.lim.admit() {
 			_ = c.Close()
-			if n, ok := l.refusals.tick(); ok {
-				l.log.Warn().Int64("refused", n).Int64("max_conns", l.lim.max).Msg("content port at its connection cap: new connections closed at once")
-			}
+			l.rl.Event(&l.log, zerolog.WarnLevel, "at the cap").Int64("max_conns", l.lim.max).
+				Msg("content port at its connection cap: new connections closed at once")
 			continue
 		}
 		return countConn(c, l.lim), nil
@@ -230,34 +232,6 @@ func countConn(c net.Conn, lim *connLimit) net.Conn {
 		return &countedTCP{TCPConn: tc, release: release}
 	}
 	return &countedConn{Conn: c, release: release}
-}
-
-// every lets a repeated event through at most once per interval and
-// counts those held back: tick reports how many happened since the last
-// one let through (this one included) and whether to log now.
-type every struct {
-	mu       sync.Mutex
-	interval time.Duration
-	clk      clock.Clock
-	last     time.Time
-	n        int64
-}
-
-func newEvery(interval time.Duration, clk clock.Clock) *every {
-	return &every{interval: interval, clk: clk}
-}
-
-func (e *every) tick() (int64, bool) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.n++
-	now := e.clk.Now()
-	if !e.last.IsZero() && now.Sub(e.last) < e.interval {
-		return 0, false
-	}
-	n := e.n
-	e.last, e.n = now, 0
-	return n, true
 }
 
 // planBudget raises the descriptor limit, plans the budget from it and
