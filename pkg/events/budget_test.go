@@ -2,6 +2,7 @@ package events
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 )
@@ -52,6 +53,26 @@ func TestJoinLimits(t *testing.T) {
 	}
 	if _, err := join("10.0.0.7:1"); !errors.Is(err, ErrTooMany) {
 		t.Fatalf("total again full: %v, want ErrTooMany", err)
+	}
+	// The last tenth is kept for addresses holding less than a quarter of
+	// the total.
+	big := NewHub()
+	big.SetLimits(Limits{Total: 40, PerAddr: 40})
+	for i := range 36 { // 90 %: from here the big holders wait
+		if _, err := big.Join(Client{Addr: fmt.Sprintf("10.0.0.%d:1", 1+i%2)}); err != nil {
+			t.Fatalf("join %d: %v", i, err)
+		}
+	}
+	if _, err := big.Join(Client{Addr: "10.0.0.1:9"}); !errors.Is(err, ErrTooMany) {
+		t.Fatalf("an address holding 18 of 40 past 90 %%: %v, want ErrTooMany", err)
+	}
+	for i := range 4 {
+		if _, err := big.Join(Client{Addr: "10.0.0.3:1"}); err != nil {
+			t.Fatalf("a small address, place %d of the last tenth: %v", i, err)
+		}
+	}
+	if _, err := big.Join(Client{Addr: "10.0.0.4:1"}); !errors.Is(err, ErrTooMany) {
+		t.Fatalf("beyond the total: %v", err)
 	}
 	// Subscribe (internal callers) is not limited.
 	h.Subscribe(Client{Addr: "10.0.0.1:9"}).Close()

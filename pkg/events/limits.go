@@ -25,6 +25,10 @@ func (h *Hub) Join(c Client) (*Sub, error) {
 		h.mu.Unlock()
 		h.refused.Add(1)
 		return nil, fmt.Errorf("%w: %d streams open from this address, the most one address may hold", ErrTooMany, l.PerAddr)
+	case l.Total > 0 && len(h.subs) >= l.Total-l.Total/10 && h.perAddr[key] >= max(l.Total/4, 1):
+		h.mu.Unlock()
+		h.refused.Add(1)
+		return nil, fmt.Errorf("%w: the last places are kept for addresses holding fewer streams than this one", ErrTooMany)
 	}
 	s := h.newSub(c)
 	h.add(s)
@@ -37,7 +41,10 @@ var ErrTooMany = errors.New("events: too many streams")
 
 // Limits bound the subscribers a Hub takes through Join: agents are not
 // authenticated, so what they can hold open is bounded per address and
-// in total. Zero means no limit.
+// in total. Zero means no limit. The last tenth of Total is kept for
+// addresses holding less than a quarter of it: PerAddr is generous (a
+// large site behind one NAT address), so a few addresses at it could
+// otherwise take every place and leave none to anyone else.
 type Limits struct {
 	// Total is the most subscribers at once.
 	Total int

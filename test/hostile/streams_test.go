@@ -134,12 +134,13 @@ func healthy(url string) error {
 // another address both get the next generation pushed.
 func TestStreamFloodUnderLowFdLimit(t *testing.T) {
 	t.Parallel()
-	// At fd 1,500 half is reserved: 750 content descriptors, 675 streams;
-	// three addresses of 200 leave room for one more address.
-	const nofile, perAddr, perAttacker = 1500, 200, 700
+	// At fd 1,500 half is reserved: 750 content descriptors, 675 streams.
+	// The defaults otherwise: three addresses take the first 90 %, the
+	// last tenth is kept for addresses holding fewer.
+	const nofile, perAttacker = 1500, 700
 	tr := publishTree(t, map[string][]byte{"security/kb-1.patch": randomBytes(1, 1000)})
 	argv := proctest.WithNofile(t, nofile, proctest.RelaydArgv(relaydBin, "--mode", "origin", "--root", tr.Dir,
-		"--admin", "127.0.0.1:0", "--events-per-addr", fmt.Sprint(perAddr)))
+		"--admin", "127.0.0.1:0"))
 	relay := proctest.Start(t, "origin", argv, nil, "")
 	relay.WaitReady(t)
 	admin := relay.WaitLogAddr(t, "admin listening")
@@ -200,8 +201,12 @@ func TestStreamFloodUnderLowFdLimit(t *testing.T) {
 	close(jobs)
 	wg.Wait()
 	t.Logf("flood: %d streams tried, %d open, %d refused with 503", got.Load(), ok.Load(), refused.Load())
-	if ok.Load() > 3*perAddr {
-		t.Errorf("%d flood streams open, want at most %d (%d per address)", ok.Load(), 3*perAddr, perAddr)
+	s, err := status(admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if most := int64(s.Budget.EventsMax - s.Budget.EventsMax/10); ok.Load() > most {
+		t.Errorf("%d flood streams open, want at most %d (90 %% of events-max %d)", ok.Load(), most, s.Budget.EventsMax)
 	}
 
 	proctest.Consistently(t, 2*time.Second, "health checks and the admin status under the flood", func() error {
