@@ -19,7 +19,8 @@
 // Windows too: internal/atomicfile). A catalog path is turned into a file
 // name with cleanpath.LocalPath, which refuses on every system what one of
 // them would read as another name ("a:b", "nul.txt", "a."): Sync skips
-// those, Fetch refuses them.
+// those, Fetch refuses them. Of paths that differ only in case, Sync writes
+// the first in catalog order.
 //
 // Fetch gets named objects, Sync brings a directory to the newest catalog
 // (only what changed; the digests of files already there are cached by

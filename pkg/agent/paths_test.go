@@ -36,10 +36,14 @@ var nonPortable = []string{
 func TestSyncSkipsNonPortablePaths(t *testing.T) {
 	t.Parallel()
 	k := newKey(t)
-	files := map[string][]byte{"ok/a.txt": data(3000, 1), "ok/b": data(100, 2)}
+	files := map[string][]byte{"ok/a.txt": data(3000, 1), "ok/b": data(100, 2), "ok/README": data(70, 3)}
 	for i, p := range nonPortable {
 		files[p] = data(50, byte(10+i))
 	}
+	// One file on macOS and Windows: the first in catalog order is
+	// written.
+	files["ok/ReadMe"] = data(60, 4)
+	files["OK/readme"] = data(60, 5)
 	r := newRelay(t, k.sign(t, 1, files), files)
 	dir := t.TempDir()
 	var logs bytes.Buffer
@@ -48,14 +52,15 @@ func TestSyncSkipsNonPortablePaths(t *testing.T) {
 		t.Fatal(err)
 	}
 	res, err := a.Sync(context.Background())
-	if err != nil || res.Downloaded != 2 || res.Failed != 0 {
-		t.Fatalf("sync: %+v, %v; want the 2 portable paths downloaded", res, err)
+	if err != nil || res.Downloaded != 3 || res.Failed != 0 {
+		t.Fatalf("sync: %+v, %v; want the 3 portable paths downloaded", res, err)
 	}
-	if gets, _ := r.objectGets(); gets != 2 {
-		t.Fatalf("%d object GETs, want 2", gets)
+	if gets, _ := r.objectGets(); gets != 3 {
+		t.Fatalf("%d object GETs, want 3", gets)
 	}
 	wantFile(t, dir, "ok/a.txt", files["ok/a.txt"])
 	wantFile(t, dir, "ok/b", files["ok/b"])
+	wantFile(t, dir, "OK/readme", files["OK/readme"]) // "O" < "o"
 	var written []string
 	_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err == nil && !d.IsDir() {
@@ -65,7 +70,7 @@ func TestSyncSkipsNonPortablePaths(t *testing.T) {
 		return nil
 	})
 	slices.Sort(written)
-	if want := []string{StateDir + "/" + stateFile, "ok/a.txt", "ok/b"}; !slices.Equal(written, want) {
+	if want := []string{StateDir + "/" + stateFile, "OK/readme", "ok/a.txt", "ok/b"}; !slices.Equal(written, want) {
 		t.Fatalf("the directory holds %q, want %q", written, want)
 	}
 	var st stateDoc
@@ -73,8 +78,8 @@ func TestSyncSkipsNonPortablePaths(t *testing.T) {
 		t.Fatalf("state: %+v, %v; want synced to generation 1", st, err)
 	}
 	// Said once, with the count.
-	if n := strings.Count(logs.String(), "catalog paths not written"); n != 1 || !strings.Contains(logs.String(), `"paths":10`) {
-		t.Fatalf("want one warning counting 10 paths, got %d:\n%s", n, logs.String())
+	if n := strings.Count(logs.String(), "catalog paths not written"); n != 1 || !strings.Contains(logs.String(), `"paths":12`) {
+		t.Fatalf("want one warning counting 12 paths, got %d:\n%s", n, logs.String())
 	}
 }
 

@@ -100,6 +100,7 @@ func (a *Agent) sync(ctx context.Context, want uint64) (Result, error) {
 	var objs []catalog.Object
 	keep := make(map[string]bool)
 	var refused []error
+	folded := make(map[string]bool) // paths in one case
 	for _, o := range c.Objects {
 		if !a.include.Match(o.Path) {
 			continue
@@ -108,6 +109,15 @@ func (a *Agent) sync(ctx context.Context, want uint64) (Result, error) {
 			refused = append(refused, err)
 			continue
 		}
+		// "A.txt" and "a.txt" are one file on macOS and Windows: two
+		// downloads would replace each other at every sync. The first
+		// in catalog order is written, on every system alike.
+		f := strings.ToLower(strings.ToUpper(o.Path))
+		if folded[f] {
+			refused = append(refused, fmt.Errorf("agent: %s differs from another catalog path only in case", o.Path))
+			continue
+		}
+		folded[f] = true
 		objs = append(objs, o)
 		keep[o.Path] = true
 	}
