@@ -26,6 +26,7 @@ type agentOpts struct {
 	stall, connect, budget            time.Duration
 	workers                           int
 	quiet                             bool
+	catalogMax                        units.Bytes
 }
 
 // agentFlagSet registers the agent flags; include and id only where they
@@ -41,6 +42,8 @@ func agentFlagSet(name string, o *agentOpts, stderr io.Writer, env func(string) 
 	fs.DurationVar(&o.connect, "connect-timeout", def.ConnectTimeout, "TCP/TLS connect timeout per relay")
 	fs.DurationVar(&o.budget, "retry-budget", def.RetryBudget, "give up on an object after retrying all relays for this long")
 	fs.IntVar(&o.workers, "workers", def.Workers, "objects downloaded at once")
+	o.catalogMax = units.Bytes(def.MaxCatalogBytes)
+	fs.Var(&o.catalogMax, "catalog-max", "largest catalog accepted from a relay, e.g. 64MiB; a longer one is refused having cost at most this much memory")
 	fs.StringVar(&o.logLevel, "log-level", "warn", "log level on stderr: debug, info, warn or error")
 	fs.BoolVar(&o.quiet, "quiet", false, "no progress bar or per-object lines, only errors and the summary")
 	if sync {
@@ -82,6 +85,10 @@ func (o *agentOpts) config() (agent.Config, error) {
 	}
 	cfg.Dir, cfg.ID, cfg.Include = o.out, o.id, o.include
 	cfg.StallTimeout, cfg.ConnectTimeout, cfg.RetryBudget, cfg.Workers = o.stall, o.connect, o.budget, o.workers
+	if o.catalogMax <= 0 {
+		return cfg, usageError{fmt.Errorf("--catalog-max %s: want more than 0", o.catalogMax)}
+	}
+	cfg.MaxCatalogBytes = int64(o.catalogMax)
 	return cfg, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"strconv"
@@ -56,4 +57,27 @@ func WithNofile(t testing.TB, n uint64, argv []string) []string {
 		t.Skipf("prlimit(1) (util-linux) is needed to lower RLIMIT_NOFILE: %v", err)
 	}
 	return append([]string{pl, fmt.Sprintf("--nofile=%d:%d", n, n), "--"}, argv...)
+}
+
+// FreeTCPUDPAddr returns a 127.0.0.1 address whose port was free for both
+// TCP and UDP a moment ago, for a process that binds both on one port
+// (memberlist's gossip address).
+func FreeTCPUDPAddr(t testing.TB) string {
+	t.Helper()
+	for range 50 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		pc, err := net.ListenPacket("udp", addr)
+		ln.Close()
+		if err != nil {
+			continue
+		}
+		pc.Close()
+		return addr
+	}
+	t.Fatal("no port free for both TCP and UDP on 127.0.0.1")
+	return ""
 }

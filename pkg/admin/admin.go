@@ -237,7 +237,7 @@ func requireToken(token string) func(http.Handler) http.Handler {
 	want := []byte(token)
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+			got, ok := bearerToken(r.Header.Get("Authorization"))
 			if !ok || subtle.ConstantTimeCompare([]byte(got), want) != 1 {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="relayd"`)
 				server.WriteError(w, r, &server.Error{Status: http.StatusUnauthorized, Code: "unauthorized", Msg: "missing or wrong admin token"})
@@ -246,4 +246,17 @@ func requireToken(token string) func(http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 		})
 	}
+}
+
+// bearerToken returns the token of an Authorization value of the Bearer
+// scheme. The scheme is case-insensitive and may be followed by more than
+// one space (RFC 9110 section 11.1: credentials = auth-scheme 1*SP
+// token68); the token itself is compared as sent.
+func bearerToken(h string) (string, bool) {
+	scheme, rest, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	tok := strings.TrimLeft(rest, " ")
+	return tok, tok != ""
 }

@@ -72,6 +72,42 @@ func TestTokenAuth(t *testing.T) {
 	}
 }
 
+// TestBearerScheme: the auth scheme is case-insensitive (RFC 9110
+// section 11.1), as clients and proxies send it; the token is not.
+func TestBearerScheme(t *testing.T) {
+	t.Parallel()
+	const token = "s3cret-token-0123456789"
+	srv := newAdmin(t, token, nil)
+	for _, tc := range []struct {
+		header string
+		want   int
+	}{
+		{"Bearer " + token, 200},
+		{"bearer " + token, 200},
+		{"BEARER " + token, 200},
+		{"bEaReR " + token, 200},
+		{"Bearer   " + token, 200},
+		{"Bearer " + strings.ToUpper(token), 401},
+		{"Basic " + token, 401},
+		{"Bearer" + token, 401},
+		{"Bearer", 401},
+		{"Bearer ", 401},
+		{"Bearers " + token, 401},
+		{"Bearer " + token + " x", 401},
+	} {
+		req, _ := http.NewRequest("GET", srv.URL+"/v1/status", nil)
+		req.Header.Set("Authorization", tc.header)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("Authorization: %q: %d, want %d", tc.header, resp.StatusCode, tc.want)
+		}
+	}
+}
+
 func TestEndpoints(t *testing.T) {
 	t.Parallel()
 	sy := &syncer{}

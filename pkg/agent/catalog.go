@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 
@@ -77,20 +76,14 @@ func (a *Agent) readCatalog(ctx context.Context, base *url.URL) (*catalog.Signed
 	case resp.StatusCode != http.StatusOK:
 		return nil, statusError(resp.StatusCode, "/-/catalog")
 	}
-	limit := a.cfg.MaxCatalogBytes
-	if resp.ContentLength > limit {
-		return nil, fmt.Errorf("%w: %d bytes announced, the limit is %d", ErrCatalogTooLarge, resp.ContentLength, limit)
-	}
-	b, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
-	if err != nil {
-		return nil, fmt.Errorf("read catalog: %w", err)
-	}
-	if int64(len(b)) > limit {
-		return nil, fmt.Errorf("%w: more than %d bytes", ErrCatalogTooLarge, limit)
-	}
-	c, err := catalog.Parse(b, a.cfg.PublicKey)
-	if err != nil {
+	c, err := catalog.ReadSigned(resp.Body, resp.ContentLength, a.cfg.MaxCatalogBytes, a.cfg.PublicKey)
+	switch {
+	case errors.Is(err, catalog.ErrTooLarge):
+		return nil, fmt.Errorf("%w: %w", ErrCatalogTooLarge, err)
+	case errors.Is(err, catalog.ErrBadSignature), errors.Is(err, catalog.ErrMalformed), errors.Is(err, catalog.ErrUnknownAlgorithm):
 		return nil, err
+	case err != nil:
+		return nil, fmt.Errorf("read catalog: %w", err)
 	}
 	return c, nil
 }

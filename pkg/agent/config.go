@@ -91,8 +91,10 @@ type Config struct {
 	StreamIdle time.Duration
 	// Workers is how many objects Sync downloads at once. Default 4.
 	Workers int
-	// MaxCatalogBytes caps the catalog a relay may send. Default (and
-	// upper bound) catalog.MaxSize.
+	// MaxCatalogBytes caps the catalog a relay may send, in bytes: a
+	// longer one is refused (ErrCatalogTooLarge) having cost at most this
+	// much memory (catalog.Read). Default catalog.DefaultMaxBytes
+	// (256 MiB, about 1M objects).
 	MaxCatalogBytes int64
 	// MaxRelays caps the relays taken from one /-/relays answer (the
 	// body itself is capped at 1 MiB). Default 256.
@@ -137,7 +139,7 @@ func DefaultConfig() Config {
 		Refresh:         5 * time.Minute,
 		StreamIdle:      45 * time.Second,
 		Workers:         4,
-		MaxCatalogBytes: catalog.MaxSize,
+		MaxCatalogBytes: catalog.DefaultMaxBytes,
 		MaxRelays:       256,
 	}
 }
@@ -167,8 +169,8 @@ func (c *Config) fill() error {
 	if c.Workers <= 0 {
 		c.Workers = def.Workers
 	}
-	if c.MaxCatalogBytes <= 0 || c.MaxCatalogBytes > catalog.MaxSize {
-		c.MaxCatalogBytes = catalog.MaxSize
+	if c.MaxCatalogBytes <= 0 {
+		c.MaxCatalogBytes = def.MaxCatalogBytes
 	}
 	if c.MaxRelays <= 0 {
 		c.MaxRelays = def.MaxRelays

@@ -24,17 +24,14 @@ var (
 	// ErrUnknownAlgorithm: the header names a format or algorithm this
 	// version does not know.
 	ErrUnknownAlgorithm = errors.New("catalog: unknown format or signature algorithm")
-	// ErrTooLarge: the file exceeds MaxSize.
+	// ErrTooLarge: the file exceeds the limit it is read with (see Read).
 	ErrTooLarge = errors.New("catalog: too large")
 	// ErrRollback: the generation is lower than the one in hand.
 	ErrRollback = errors.New("catalog: generation older than the current one")
 )
 
-// Limits of what Parse accepts.
+// The format.
 const (
-	// MaxSize is the largest catalog file accepted (about 1.5 million
-	// objects).
-	MaxSize = 256 << 20
 	// maxHeader bounds the header line.
 	maxHeader = 256
 	magic     = "relayd-catalog-v1"
@@ -120,11 +117,9 @@ func Sign(c *Catalog, key ed25519.PrivateKey) ([]byte, error) {
 }
 
 // Parse verifies file with pub and decodes it. Nothing of the JSON is
-// looked at before the signature has verified.
+// looked at before the signature has verified. The size of file is the
+// reader's to bound (Read, with the configured limit).
 func Parse(file []byte, pub ed25519.PublicKey) (*Signed, error) {
-	if len(file) > MaxSize {
-		return nil, fmt.Errorf("%w: %d bytes (limit %d)", ErrTooLarge, len(file), MaxSize)
-	}
 	if len(pub) != ed25519.PublicKeySize {
 		return nil, errors.New("catalog: no valid public key configured")
 	}

@@ -12,7 +12,10 @@
 //
 // Parse verifies the signature before it decodes a single byte of JSON,
 // and rejects anything malformed, oversized or unsafe (paths with "..",
-// absolute paths, duplicates, negative sizes). This package knows nothing
+// absolute paths, duplicates, negative sizes). Read takes a catalog file
+// off the network within a byte limit (read.go: DefaultMaxBytes, the
+// relays' catalog-max and the agents' MaxCatalogBytes), allocating no more
+// than the limit whatever the sender does. This package knows nothing
 // of HTTP, stores or syncing; keys.go reads and writes the key files and
 // publish.go builds a catalog from a directory.
 package catalog

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log"
 	"maps"
 	"math/rand/v2"
 	"net"
@@ -18,6 +17,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/relayd/relayd/pkg/clock"
+	"github.com/relayd/relayd/pkg/ratelog"
 )
 
 // Config is a relay's membership configuration.
@@ -76,6 +76,7 @@ type Group struct {
 	log   zerolog.Logger
 	clock clock.Clock
 	ml    *memberlist.Memberlist
+	lim   *ratelog.Limiter // lines anyone on the LAN can cause (garbage packets, refused nodes)
 
 	metaMu sync.Mutex
 	meta   Meta
@@ -122,7 +123,7 @@ func New(cfg Config, meta Meta, log zerolog.Logger, clk clock.Clock) (*Group, er
 		return nil, err
 	}
 	g := &Group{cfg: cfg, log: log.With().Str("component", "group").Logger(), clock: clk, meta: meta,
-		members: map[string]*Member{}}
+		members: map[string]*Member{}, lim: ratelog.New(clk, ratelog.DefaultEvery)}
 
 	host, portStr, err := net.SplitHostPort(cfg.Bind)
 	if err != nil {
@@ -164,7 +165,7 @@ func New(cfg Config, meta Meta, log zerolog.Logger, clk clock.Clock) (*Group, er
 	mc.Delegate = (*delegate)(g)
 	mc.Events = (*events)(g)
 	mc.Alive = (*alive)(g)
-	mc.Logger = log2zerolog(g.log)
+	mc.Logger = memberlistLogger(g.log, g.lim)
 	ml, err := memberlist.Create(mc)
 	if err != nil {
 		return nil, fmt.Errorf("group: start gossip on %s: %w", cfg.Bind, err)
@@ -389,38 +390,13 @@ func (a *alive) NotifyAlive(n *memberlist.Node) error {
 	g := (*Group)(a)
 	m, err := DecodeMeta(n.Meta)
 	if err != nil {
-		g.log.Warn().Err(err).Str("peer", n.Name).Msg("refused a node with unreadable metadata")
+		g.lim.Event(&g.log, zerolog.WarnLevel, "refused a node").Err(err).Str("peer", n.Name).Msg("refused a node with unreadable metadata")
 		return err
 	}
 	if m.Group != g.cfg.Group {
-		g.log.Warn().Str("peer", n.Name).Str("peer_group", m.Group).Str("group", g.cfg.Group).Msg("refused a node of another group")
+		g.lim.Event(&g.log, zerolog.WarnLevel, "refused a node").Str("peer", n.Name).Str("peer_group", m.Group).Str("group", g.cfg.Group).
+			Msg("refused a node of another group")
 		return fmt.Errorf("group: node %s belongs to group %q, not %q", n.Name, m.Group, g.cfg.Group)
 	}
 	return nil
-}
-
-// log2zerolog adapts memberlist's "[LEVEL] memberlist: msg" lines; each
-// Write of a log.Logger is one line.
-func log2zerolog(l zerolog.Logger) *log.Logger {
-	return log.New(zlogWriter{l}, "", 0)
-}
-
-type zlogWriter struct{ l zerolog.Logger }
-
-func (w zlogWriter) Write(p []byte) (int, error) {
-	line := strings.TrimSpace(string(p))
-	lvl := zerolog.InfoLevel
-	switch {
-	case strings.Contains(line, "[DEBUG]"):
-		lvl = zerolog.DebugLevel
-	case strings.Contains(line, "[WARN]"):
-		lvl = zerolog.WarnLevel
-	case strings.Contains(line, "[ERR]"):
-		lvl = zerolog.ErrorLevel
-	}
-	if i := strings.Index(line, "memberlist: "); i >= 0 {
-		line = line[i+len("memberlist: "):]
-	}
-	w.l.WithLevel(lvl).Str("from", "memberlist").Msg(line)
-	return len(p), nil
 }

@@ -19,7 +19,10 @@ import (
 
 	"github.com/relayd/relayd/pkg/catalog"
 	"github.com/relayd/relayd/pkg/cleanpath"
+	"github.com/relayd/relayd/pkg/clock"
 	"github.com/relayd/relayd/pkg/hops"
+	"github.com/relayd/relayd/pkg/ratelog"
+	"github.com/relayd/relayd/pkg/treeauth"
 )
 
 // Sentinel errors for callers to map to statuses.
@@ -54,6 +57,13 @@ type Config struct {
 	Group string
 	// Node is this relay's name, sent on event streams and reports.
 	Node string
+	// Auth signs reports and event streams with the tree key, as Group
+	// and Node; nil: no tree key (see Watch and SendReport).
+	Auth *treeauth.Signer
+	// CertClaims is set when the relay presents a client certificate to
+	// https parents: a parent with a peer CA takes it as proof, so the
+	// relay claims to be a child relay there even without a tree key.
+	CertClaims bool
 	// Fallback are base URLs (a grandparent group or the origin) used
 	// only when every upstream has failed. Default none: serve what is
 	// cached and fail the rest.
@@ -106,6 +116,10 @@ type Client struct {
 	lastLoop string
 
 	loops, failovers, resumes, fallbacks atomic.Int64
+
+	lim *ratelog.Limiter // upstream failure warnings: one line per interval
+
+	noCredOnce sync.Once // "not in the parents' tree" is said once
 }
 
 // Loops returns how many upstream requests were refused as loops, and the
@@ -141,7 +155,7 @@ func New(cfg Config, log zerolog.Logger) (*Client, error) {
 		cfg.BehindWait = def.BehindWait
 	}
 	c := &Client{cfg: cfg, log: log.With().Str("component", "upstream").Logger(), backoff: map[string]time.Time{},
-		refresh: make(chan struct{}, 1)}
+		refresh: make(chan struct{}, 1), lim: ratelog.New(clock.Real{}, ratelog.DefaultEvery)}
 	for _, s := range cfg.Upstreams {
 		u, err := ParseBase(s)
 		if err != nil {
@@ -260,7 +274,7 @@ func (c *Client) Fetch(ctx context.Context, key string, hdr http.Header) (*http.
 	}
 	if err != nil && len(c.fallback) > 0 && ctx.Err() == nil && !errors.Is(err, hops.ErrLoop) {
 		c.fallbacks.Add(1)
-		c.log.Warn().Err(err).Str("key", key).Msg("every upstream failed; trying the fallback")
+		c.lim.Event(&c.log, zerolog.WarnLevel, "fallback").Err(err).Str("key", key).Msg("every upstream failed; trying the fallback")
 		resp, base, err = c.tryAll(ctx, c.shuffled(c.fallback), key, hdr)
 	}
 	if err != nil {
@@ -275,7 +289,8 @@ func (c *Client) Fetch(ctx context.Context, key string, hdr http.Header) (*http.
 	return resp, nil
 }
 
-// tryAll asks each base in turn until one answers below 500.
+// tryAll asks each base in turn until one answers below 500 (or, for a
+// Required request, also not 404: see answered).
 func (c *Client) tryAll(ctx context.Context, bases []*url.URL, key string, hdr http.Header) (*http.Response, *url.URL, error) {
 	var errs []error
 	failed, behind := false, 0
@@ -284,7 +299,7 @@ func (c *Client) tryAll(ctx context.Context, bases []*url.URL, key string, hdr h
 			c.failovers.Add(1) // moving on from a parent that failed
 		}
 		resp, err := c.fetchOne(ctx, base, key, hdr)
-		if err == nil && resp.StatusCode < 500 {
+		if err == nil && answered(ctx, resp.StatusCode) {
 			return resp, base, nil
 		}
 		if err == nil {
@@ -305,7 +320,8 @@ func (c *Client) tryAll(ctx context.Context, bases []*url.URL, key string, hdr h
 		// it, and it is neither a failure nor worth a warning.
 		if failed = !errors.Is(err, errBehind); failed {
 			c.markFailed(base)
-			c.log.Warn().Err(err).Str("upstream", base.Redacted()).Str("key", key).Msg("upstream failed, trying the next")
+			c.lim.Event(&c.log, zerolog.WarnLevel, "failed "+base.Host).Err(err).Str("upstream", base.Redacted()).Str("key", key).
+				Msg("upstream failed, trying the next")
 		} else {
 			behind++
 		}

@@ -16,6 +16,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/relayd/relayd/pkg/catalog"
 	"github.com/relayd/relayd/pkg/httprange"
 )
@@ -108,8 +110,8 @@ func (b *resumingBody) resume(cause error) error {
 	b.mu.Lock()
 	_ = b.cur.Close()
 	b.mu.Unlock()
-	c.log.Warn().Err(cause).Str("upstream", b.base.Redacted()).Str("key", b.key).Int64("offset", b.next).
-		Msg("transfer broke; resuming from the next upstream")
+	c.lim.Event(&c.log, zerolog.WarnLevel, "broke "+b.base.Host).Err(cause).Str("upstream", b.base.Redacted()).Str("key", b.key).
+		Int64("offset", b.next).Msg("transfer broke; resuming from the next upstream")
 	hdr := http.Header{}
 	for k, v := range b.hdr {
 		switch k {

@@ -28,7 +28,8 @@ var (
 	ErrNotFound = errors.New("mirror: not in the catalog")
 	// ErrNoCatalog: no generation is live yet.
 	ErrNoCatalog = errors.New("mirror: no complete generation yet")
-	// ErrUpstreamNoCatalog: the upstream serves no catalog (a plain tree).
+	// ErrUpstreamNoCatalog: the upstream serves no catalog (a plain tree,
+	// or a broken parent): nothing verifies, so nothing is served.
 	ErrUpstreamNoCatalog = errors.New("mirror: upstream has no catalog")
 	// errClosed: the mirror is closed; it downloads nothing more.
 	errClosed = errors.New("mirror: closed")
@@ -58,16 +59,24 @@ type Config struct {
 	// OnLive, if set, is called after a new generation went live (to
 	// announce it to children and agents). It must not block.
 	OnLive func(*catalog.Signed)
+	// CatalogMax caps the upstream's catalog file, in bytes: a longer
+	// one is refused having cost at most this much memory
+	// (catalog.Read). Default catalog.DefaultMaxBytes (256 MiB, about 1M
+	// objects).
+	CatalogMax int64
 }
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
-	return Config{Interval: 5 * time.Minute, Workers: 4, Serve: true, Sendfile: true}
+	return Config{Interval: 5 * time.Minute, Workers: 4, Serve: true, Sendfile: true, CatalogMax: catalog.DefaultMaxBytes}
 }
 
 // Upstream fetches from the parent. hierarchy.Client implements it.
 type Upstream interface {
 	// Fetch GETs key with extra request headers; the caller closes the body.
+	// For catalog.File it answers 404 only when every upstream and
+	// fallback does (hierarchy.Required): one parent without the catalog
+	// must not stop the relay from finding it on another.
 	Fetch(ctx context.Context, key string, hdr http.Header) (*http.Response, error)
 }
 
@@ -142,6 +151,9 @@ func New(cfg Config, st Store, up Upstream, log zerolog.Logger, clk clock.Clock)
 	}
 	if cfg.Workers <= 0 {
 		cfg.Workers = def.Workers
+	}
+	if cfg.CatalogMax <= 0 {
+		cfg.CatalogMax = def.CatalogMax
 	}
 	if len(cfg.PublicKey) != ed25519.PublicKeySize {
 		return nil, errors.New("mirror: a catalog public key is required (--pubkey)")
@@ -221,13 +233,12 @@ func (m *Mirror) Run(ctx context.Context) error {
 		settled = true
 		next := m.cfg.Interval
 		if err := m.Sync(ctx); err != nil && ctx.Err() == nil {
-			if errors.Is(err, ErrUpstreamNoCatalog) {
-				m.log.Info().Msg("upstream serves no catalog; objects are cached without catalog verification")
-			} else {
-				m.log.Warn().Err(err).Msg("sync failed; the live generation stays")
-				backoff = min(max(2*backoff, time.Second), m.cfg.Interval)
-				next = backoff
-			}
+			// No catalog (every upstream answered 404) is a failure
+			// like any other: without one nothing verifies, so nothing
+			// is served or stored until one is found.
+			m.log.Warn().Err(err).Msg("sync failed; the live generation stays")
+			backoff = min(max(2*backoff, time.Second), m.cfg.Interval)
+			next = backoff
 		} else {
 			backoff = 0
 		}
@@ -273,7 +284,9 @@ func (m *Mirror) Ready() error {
 }
 
 // Expect gives the live generation's entry for key and that generation
-// (for the proxy cache to verify fills and skip revalidation).
+// (for the proxy cache to verify fills and skip revalidation); the
+// generation is 0 while none is live, and the cache then refuses every
+// object (proxycache.Expecter).
 func (m *Mirror) Expect(key string) (catalog.Object, uint64, bool) {
 	c := m.Live()
 	if c == nil {

@@ -289,25 +289,38 @@ func (m *Mirror) fetchCatalog(ctx context.Context) (*catalog.Signed, error) {
 		defer m.mu.RUnlock()
 		return m.upstream, nil
 	case http.StatusNotFound:
+		// Only once every upstream said so (see Upstream).
 		return nil, ErrUpstreamNoCatalog
 	default:
 		return nil, fmt.Errorf("mirror: fetch catalog: status %d", resp.StatusCode)
 	}
-	b, err := io.ReadAll(io.LimitReader(resp.Body, catalog.MaxSize+1))
-	if err != nil {
+	// Bounded by the limit, whatever the upstream sends; a refused body
+	// is released at once, so failing retries do not pile up memory.
+	c, err := catalog.ReadSigned(resp.Body, resp.ContentLength, m.cfg.CatalogMax, m.cfg.PublicKey)
+	switch {
+	case err == nil:
+	case errors.Is(err, catalog.ErrTooLarge):
+		m.rejected.Add(1)
+		m.log.Error().Err(err).Msg("upstream catalog refused (catalog-max); the live generation stays")
 		return nil, fmt.Errorf("mirror: fetch catalog: %w", err)
-	}
-	c, err := catalog.Parse(b, m.cfg.PublicKey)
-	if err != nil {
+	case isCatalogError(err):
 		m.rejected.Add(1)
 		m.log.Error().Err(err).Msg("upstream catalog rejected; the live generation stays")
 		return nil, err
+	default: // the transfer failed
+		return nil, fmt.Errorf("mirror: fetch catalog: %w", err)
 	}
 	m.mu.Lock()
 	m.upstream = c
 	m.etag = resp.Header.Get("Etag")
 	m.mu.Unlock()
 	return c, nil
+}
+
+// isCatalogError reports whether err is the catalog's verdict on a file
+// (bad signature, malformed, unknown format), not a failed transfer.
+func isCatalogError(err error) bool {
+	return errors.Is(err, catalog.ErrBadSignature) || errors.Is(err, catalog.ErrMalformed) || errors.Is(err, catalog.ErrUnknownAlgorithm)
 }
 
 // download fetches one object into the store, resuming a partial file

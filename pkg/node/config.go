@@ -66,6 +66,13 @@ type Config struct {
 	Admin string
 	// AdminTokenFile holds the admin bearer token. Default none.
 	AdminTokenFile string
+	// TreeKeyFile holds the tree key (`relayd keygen --tree`, base64 of
+	// 32 bytes), the same file on every relay of the tree: with it a relay
+	// signs its reports and event streams to its parents and checks its
+	// children's. Default none: reports and child-relay streams are
+	// refused (401) unless a verified client certificate proves them
+	// (PeerCA), and this relay follows its parents as an agent.
+	TreeKeyFile string
 	// CacheMax caps the bytes the store keeps (blobs plus fills in
 	// progress). 0 = no cap. Default 0.
 	CacheMax int64
@@ -77,6 +84,10 @@ type Config struct {
 	DrainTimeout time.Duration
 	// PubKeyFile is the catalog public key; without it catalogs are not
 	// used (a proxy then caches as a plain HTTP cache). Required for mirror.
+	// With it a proxy fails closed: no object until a verified catalog is
+	// loaded, then only those it lists (Cache.AllowUnlisted lets the
+	// others through as plain HTTP). The catalog's size cap is
+	// Mirror.CatalogMax.
 	PubKeyFile string
 	// Mirror is the mirror's behaviour (mirror mode, and the mirrored
 	// kinds of a proxy).
@@ -184,6 +195,9 @@ func (c *Config) Validate() error {
 	}
 	if c.CacheMax < 0 {
 		errs = append(errs, errors.New("cache-max is negative"))
+	}
+	if c.Mirror.CatalogMax <= 0 {
+		errs = append(errs, fmt.Errorf("catalog-max %d: want more than 0", c.Mirror.CatalogMax))
 	}
 	if c.DataDir != "" {
 		c.DataDir = filepath.Clean(c.DataDir)

@@ -29,9 +29,11 @@ import (
 	"github.com/relayd/relayd/pkg/object"
 	"github.com/relayd/relayd/pkg/origin"
 	"github.com/relayd/relayd/pkg/proxycache"
+	"github.com/relayd/relayd/pkg/ratelog"
 	"github.com/relayd/relayd/pkg/server"
 	"github.com/relayd/relayd/pkg/store"
 	"github.com/relayd/relayd/pkg/tlsconf"
+	"github.com/relayd/relayd/pkg/treeauth"
 )
 
 // Version is the relayd version, set by cmd/relayd.
@@ -68,6 +70,7 @@ type Node struct {
 	ctx       context.Context // Run's, for work the admin API starts
 
 	tls                *tlsconf.Material // nil without TLS files
+	treeKey            *treeauth.Key     // nil without tree-key-file
 	contentLn, adminLn net.Listener
 	tlsLn              net.Listener // the TLS content port; nil without a certificate
 	tlsSrv             *http.Server
@@ -75,6 +78,8 @@ type Node struct {
 	contentSrv         *http.Server
 	conns              *conns // content connections without a request yet
 	adminSrv           *http.Server
+
+	lim *ratelog.Limiter // refusals anyone can cause: one line per interval
 }
 
 // New validates cfg, opens what the mode needs and binds the listeners,
@@ -85,13 +90,17 @@ func New(cfg Config, log zerolog.Logger, clk clock.Clock) (*Node, error) {
 	}
 	n := &Node{cfg: cfg, log: log.With().Str("node", cfg.Node).Logger(), clk: clk, start: clk.Now(), reg: prometheus.NewRegistry(), conns: newConns(),
 		events: events.NewHub(), tree: hierarchy.NewTree(3*cfg.ReportInterval, clk), reportNow: make(chan struct{}, 1),
-		closing: make(chan struct{})}
+		closing: make(chan struct{}), lim: ratelog.New(clk, ratelog.DefaultEvery)}
 	if cfg.TLS != (tlsconf.Files{}) {
 		m, err := tlsconf.Load(cfg.TLS)
 		if err != nil {
 			return nil, err
 		}
 		n.tls = m
+	}
+	auth, err := n.treeAuth(cfg, clk)
+	if err != nil {
+		return nil, err
 	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -100,7 +109,7 @@ func New(cfg Config, log zerolog.Logger, clk clock.Clock) (*Node, error) {
 	n.contentLn = ln
 	n.url = advertiseURL(cfg, ln.Addr().String())
 	content := server.ContentConfig{Ready: n.ready, Relays: n.relays, Group: cfg.Group, MaxHops: cfg.MaxHops, OnLoop: n.refusedLoop,
-		Events: n.events, Report: n.takeReport, Closing: n.closing}
+		Events: n.events, Report: n.takeReport, Closing: n.closing, TreeAuth: auth}
 	if cfg.Mode == ModeOrigin {
 		// An origin never forwards: nothing can loop through it.
 		content.Group = ""
@@ -365,6 +374,10 @@ func (n *Node) openRelay(cfg Config, clk clock.Clock) error {
 	ucfg.Group, ucfg.Node = cfg.Group, cfg.Node
 	if n.tls != nil {
 		ucfg.TLS = n.tls.ClientConfig()
+		ucfg.CertClaims = n.tls.Serving()
+	}
+	if n.treeKey != nil {
+		ucfg.Auth = &treeauth.Signer{Key: n.treeKey, Group: cfg.Group, Node: cfg.Node, Clock: clk}
 	}
 	up, err := hierarchy.New(ucfg, n.log)
 	if err != nil {
@@ -409,11 +422,16 @@ func (n *Node) openRelay(cfg Config, clk clock.Clock) error {
 }
 
 // background is the upstream as the mirror uses it: its traffic yields to
-// agents' fills under --upstream-rate.
+// agents' fills under --upstream-rate, and the signed catalog is asked of
+// every upstream and fallback before the tree counts as having none.
 type background struct{ up *hierarchy.Client }
 
 func (b background) Fetch(ctx context.Context, key string, hdr http.Header) (*http.Response, error) {
-	return b.up.Fetch(hierarchy.Background(ctx), key, hdr)
+	ctx = hierarchy.Background(ctx)
+	if key == catalog.File {
+		ctx = hierarchy.Required(ctx)
+	}
+	return b.up.Fetch(ctx, key, hdr)
 }
 
 // Get routes an object request: the mirror serves what it holds (all of a
@@ -459,13 +477,21 @@ func (s mirrorSyncer) Trigger()      { s.m.Trigger() }
 func (s mirrorSyncer) Progress() any { return s.m.Progress() }
 
 // ready is /-/readyz: a relay whose disk does not take writes is not
-// ready, and a mirror is ready once a generation is live.
+// ready, a mirror is ready once a generation is live, and a proxy with
+// --pubkey once it holds a verified catalog (until then it refuses every
+// object: catalog_unavailable).
 func (n *Node) ready() error {
 	if err := n.diskReady(); err != nil {
 		return err
 	}
-	if n.cfg.Mode == ModeMirror {
+	switch {
+	case n.cfg.Mode == ModeMirror:
 		return n.mirror.Ready()
+	case n.mirror != nil && n.mirror.Live() == nil:
+		if last := n.mirror.Progress().LastError; last != "" {
+			return fmt.Errorf("%w (last attempt: %s)", proxycache.ErrCatalogUnavailable, last)
+		}
+		return proxycache.ErrCatalogUnavailable
 	}
 	return nil
 }
@@ -512,7 +538,7 @@ func (n *Node) refusedLoop(err error) {
 	n.loops.Refused++
 	n.loops.LastRefused = err.Error()
 	n.loopMu.Unlock()
-	n.log.Error().Err(err).Msg("refused a request that loops: check the upstream configuration")
+	n.lim.Event(&n.log, zerolog.ErrorLevel, "loop").Err(err).Msg("refused a request that loops: check the upstream configuration")
 }
 
 func (n *Node) status() any {

@@ -46,6 +46,11 @@ type Object struct {
 	// objects, so that a failed check is a clean error response rather
 	// than an aborted one.
 	Verified func(ctx context.Context) error
+	// VerifiedRanges, with Verified, says that a byte range of the object
+	// may be answered only once Verified returned nil: the content handler
+	// then waits for it before the status line of any 206. Set for objects
+	// the signed catalog lists, whose ranges are never sent unverified.
+	VerifiedRanges bool
 }
 
 // SmallObject is the size up to which the content handler waits for an

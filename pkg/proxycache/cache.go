@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,6 +34,12 @@ var (
 	// ErrDigestMismatch: the upstream's bytes do not match the digest
 	// they must have.
 	ErrDigestMismatch = errors.New("proxycache: digest mismatch")
+	// ErrCatalogUnavailable: the cache verifies against a signed catalog
+	// and none is loaded yet; nothing is served or stored until one is.
+	ErrCatalogUnavailable = errors.New("proxycache: no verified catalog yet")
+	// ErrNotInCatalog: the verified catalog does not list the key and
+	// Config.AllowUnlisted is off.
+	ErrNotInCatalog = errors.New("proxycache: not in the catalog")
 )
 
 // Config is the cache's behaviour. The quota lives in store.Config.
@@ -58,6 +65,12 @@ type Config struct {
 	// ObserveFill, if set, is told how long each fill waited for its
 	// upstream's (or owner's) response headers (for a latency histogram).
 	ObserveFill func(time.Duration)
+	// AllowUnlisted, with an Expecter (a relay with --pubkey), lets keys
+	// the verified catalog does not list through as a plain RFC 9111
+	// cache would. Default false: they are refused (ErrNotInCatalog), so
+	// that such a relay serves nothing the catalog does not vouch for.
+	// Without an Expecter every key is plain and this has no effect.
+	AllowUnlisted bool
 }
 
 // DefaultConfig returns the defaults.
@@ -86,13 +99,17 @@ type Store interface {
 	Create(size int64) (*store.Writer, error)
 }
 
-// Expecter knows what an object must be: the signed catalog.
+// Expecter knows what an object must be: the signed catalog. A cache
+// with an Expecter fails closed: until a verified catalog is loaded it
+// serves and stores nothing (ErrCatalogUnavailable), and then only what
+// the catalog lists, unless Config.AllowUnlisted.
 type Expecter interface {
 	// Expect returns the catalog's entry for key (its digest and size)
 	// and the generation of that catalog; ok is false for keys it does
-	// not list. Fills of listed keys ask for that generation
-	// (catalog.GenerationHeader), so a parent that has not completed it
-	// answers 503, not an old object or a 404.
+	// not list, and generation is 0 when no verified catalog is loaded
+	// (generations start at 1). Fills of listed keys ask for that
+	// generation (catalog.GenerationHeader), so a parent that has not
+	// completed it answers 503, not an old object or a 404.
 	Expect(key string) (o catalog.Object, generation uint64, ok bool)
 }
 
@@ -105,16 +122,28 @@ type expectation struct {
 	generation uint64
 }
 
-// lookup asks the catalog about key.
-func (c *Cache) lookup(key string) expectation {
+// admit asks the catalog about key, before anything is looked up or
+// fetched for it: a listed key is verified against its entry; without a
+// loaded catalog nothing is admitted, and an unlisted key only when
+// AllowUnlisted (then as a plain key). Without an Expecter every key is
+// plain. The catalog file and the relay's reserved paths are not objects
+// the catalog could list, and pass as plain keys.
+func (c *Cache) admit(key string) (expectation, error) {
 	if c.expect == nil {
-		return expectation{}
+		return expectation{}, nil
 	}
 	o, g, ok := c.expect.Expect(key)
-	if !ok {
-		return expectation{}
+	switch {
+	case ok:
+		return expectation{listed: true, digest: o.Digest, size: o.Size, generation: g}, nil
+	case key == catalog.File || key == "-" || strings.HasPrefix(key, "-/"):
+		return expectation{}, nil
+	case g == 0:
+		return expectation{}, fmt.Errorf("%w: %s is refused until one is loaded", ErrCatalogUnavailable, key)
+	case !c.cfg.AllowUnlisted:
+		return expectation{}, fmt.Errorf("%w: %s is not listed in generation %d", ErrNotInCatalog, key, g)
 	}
-	return expectation{listed: true, digest: o.Digest, size: o.Size, generation: g}
+	return expectation{}, nil
 }
 
 // ask marks a request for a listed key with the generation it comes from.
@@ -235,7 +264,10 @@ func (c *Cache) Stats() Stats {
 // the one fill or revalidation of key in flight. The caller closes it.
 func (c *Cache) Get(ctx context.Context, key string) (*object.Object, error) {
 	now := c.clock.Now()
-	x := c.lookup(key)
+	x, err := c.admit(key)
+	if err != nil {
+		return nil, err
+	}
 	var stale *store.Entry
 	e, err := c.store.Get(key)
 	var hi *hitInfo
@@ -296,7 +328,13 @@ func (c *Cache) Get(ctx context.Context, key string) (*object.Object, error) {
 		return c.serveStored(key, f.entry, nil, object.Hit)
 	}
 	c.misses.Add(1)
-	return f.object(), nil
+	obj := f.object()
+	// A part of a listed object is sent only once the whole is verified:
+	// a range ends before the last byte, which is all that holding back
+	// protects, so without this a wrong object's bytes would go out with
+	// 206. Full-body readers still stream as the bytes arrive.
+	obj.VerifiedRanges = x.listed
+	return obj, nil
 }
 
 // join is the coalescing point: it returns the fill of key in flight, or

@@ -11,7 +11,11 @@
 //
 // Freshness for upstreams without a catalog follows RFC 9111 (freshness.go).
 // The last byte of a fill is released only once the object is complete and
-// verified, so a truncated or wrong object is never completed to a client.
+// verified, so a truncated or wrong object is never completed to a client;
+// a range of an object the signed catalog lists is released only once the
+// whole is verified (Object.VerifiedRanges). With a catalog (an Expecter)
+// the cache fails closed: nothing before a verified catalog is loaded,
+// then only the keys it lists unless Config.AllowUnlisted (Cache.admit).
 //
 // It does not choose upstreams (hierarchy does), own the disk layout
 // (store does) or speak HTTP to clients (the content handler does).

@@ -13,6 +13,7 @@ import (
 
 	"github.com/relayd/relayd/pkg/catalog"
 	"github.com/relayd/relayd/pkg/cleanpath"
+	"github.com/relayd/relayd/pkg/clock"
 	"github.com/relayd/relayd/pkg/digest"
 	"github.com/relayd/relayd/pkg/events"
 	"github.com/relayd/relayd/pkg/hierarchy"
@@ -20,6 +21,8 @@ import (
 	"github.com/relayd/relayd/pkg/mirror"
 	"github.com/relayd/relayd/pkg/object"
 	"github.com/relayd/relayd/pkg/proxycache"
+	"github.com/relayd/relayd/pkg/ratelog"
+	"github.com/relayd/relayd/pkg/treeauth"
 )
 
 // Source finds objects by key: the origin directory or the proxy cache.
@@ -62,6 +65,9 @@ type ContentConfig struct {
 	Heartbeat time.Duration
 	// Report takes a child relay's POST /-/report; nil: 404.
 	Report func(hierarchy.Report) error
+	// TreeAuth checks that a report or a stream claiming to be a child
+	// relay's comes from a relay of the tree; nil refuses them all (401).
+	TreeAuth *treeauth.Verifier
 	// Behind reports whether the node has not made generation g live yet
 	// (and starts catching up): a request carrying
 	// catalog.GenerationHeader g then gets 503, so the requester asks a
@@ -85,6 +91,9 @@ type Content struct {
 	// requests answered with an error status.
 	serving, served, failed atomic.Int64
 	log                     zerolog.Logger
+	reportSlots             chan struct{}    // one per report being decoded
+	reporting               atomic.Int32     // reports decoding or waiting for a slot
+	refusals                *ratelog.Limiter // log lines of refused control-plane requests
 }
 
 // NewContent builds the content-port handler.
@@ -92,7 +101,8 @@ func NewContent(cfg ContentConfig, log zerolog.Logger) *Content {
 	if cfg.Heartbeat <= 0 {
 		cfg.Heartbeat = DefaultHeartbeat
 	}
-	c := &Content{cfg: cfg, log: log}
+	c := &Content{cfg: cfg, log: log, reportSlots: make(chan struct{}, maxReportDecodes),
+		refusals: ratelog.New(clock.Real{}, ratelog.DefaultEvery)}
 	r := chi.NewRouter()
 	r.Use(AccessLog(log, c.count))
 	r.MethodNotAllowed(MethodNotAllowed(r))

@@ -48,6 +48,10 @@ func classify(err error) (status int, code, msg string) {
 		return http.StatusBadRequest, "bad_header", err.Error()
 	case errors.Is(err, cleanpath.ErrBadPath):
 		return http.StatusBadRequest, "bad_path", err.Error()
+	case errors.Is(err, proxycache.ErrCatalogUnavailable):
+		return http.StatusServiceUnavailable, "catalog_unavailable", "no verified catalog yet: objects are refused until one is loaded"
+	case errors.Is(err, proxycache.ErrNotInCatalog):
+		return http.StatusNotFound, "not_in_catalog", "not listed in the signed catalog"
 	case errors.Is(err, proxycache.ErrNotFound), errors.Is(err, origin.ErrNotFound), errors.Is(err, store.ErrNotFound),
 		errors.Is(err, mirror.ErrNotFound):
 		return http.StatusNotFound, "not_found", "not found"

@@ -22,7 +22,9 @@ func ServeObject(w http.ResponseWriter, r *http.Request, obj *object.Object) err
 	if li := logInfo(r.Context()); li != nil {
 		li.key, li.cache, li.upstream = obj.Key, obj.Cache, obj.UpstreamTime
 	}
-	if obj.Verified != nil && obj.Size >= 0 && obj.Size <= object.SmallObject {
+	small := obj.Size >= 0 && obj.Size <= object.SmallObject
+	verifiedRange := obj.VerifiedRanges && r.Header.Get("Range") != "" && ifRange(r, obj)
+	if obj.Verified != nil && (small || verifiedRange) {
 		if err := obj.Verified(r.Context()); err != nil {
 			return err
 		}

@@ -46,28 +46,6 @@ type grpOpts struct {
 	upstream string
 }
 
-// grpFreeGossip returns a 127.0.0.1 port free for both TCP and UDP a moment
-// ago: memberlist binds both on the gossip port.
-func grpFreeGossip(t testing.TB) string {
-	t.Helper()
-	for range 50 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := ln.Addr().String()
-		pc, err := net.ListenPacket("udp", addr)
-		ln.Close()
-		if err != nil {
-			continue
-		}
-		pc.Close()
-		return addr
-	}
-	t.Fatal("no port free for both TCP and UDP on 127.0.0.1")
-	return ""
-}
-
 // startGroupRelay starts a proxy relay named node with gossip on a free
 // loopback port.
 func startGroupRelay(t testing.TB, node string, o grpOpts) *grpRelay {

@@ -63,6 +63,7 @@ var (
 	countRequests = proctest.CountRequests
 	eventually    = proctest.Eventually
 	consistently  = proctest.Consistently
+	grpFreeGossip = proctest.FreeTCPUDPAddr // memberlist binds TCP and UDP on the gossip port
 )
 
 // startRelayd starts the relayd built by TestMain (proctest.StartRelayd).
