@@ -163,7 +163,7 @@ func (c *Cache) Get(ctx context.Context, key string) (*object.Object, error) {
 	case f.entry != nil: // revalidated: the stored bytes are still right
 		f.release()
 		c.revalidated.Add(1)
-		return c.serveStored(key, f.entry, nil, object.Hit)
+		return c.serveStored(key, f.entry, nil, object.Revalidated)
 	}
 	c.misses.Add(1)
 	obj := f.object()
