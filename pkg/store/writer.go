@@ -8,8 +8,7 @@ import (
 	"path/filepath"
 	"sync"
 
-	"golang.org/x/sys/unix"
-
+	"github.com/relayd/relayd/internal/atomicfile"
 	"github.com/relayd/relayd/pkg/digest"
 )
 
@@ -59,7 +58,7 @@ func (s *Store) Create(size int64) (*Writer, error) {
 	}
 	w := &Writer{s: s, f: f, path: f.Name(), h: digest.NewHash(), size: size, reserved: res}
 	if size > 0 {
-		if err := unix.Fallocate(int(f.Fd()), 0, 0, size); err != nil && !errors.Is(err, unix.EOPNOTSUPP) {
+		if err := preallocate(f, size); err != nil {
 			w.Abort()
 			w.Close()
 			return nil, fmt.Errorf("store: allocate %d bytes: %w", size, mapNoSpace(err))
@@ -202,7 +201,7 @@ func (w *Writer) place(key string, d digest.Digest) (final string, exists bool, 
 		w.Abort()
 		return "", exists, fmt.Errorf("store: commit %s: %w", key, err)
 	}
-	if err := syncDir(filepath.Dir(final)); err != nil {
+	if err := atomicfile.SyncDir(filepath.Dir(final)); err != nil {
 		_ = os.Remove(final)
 		w.Abort()
 		return "", exists, fmt.Errorf("store: commit %s: %w", key, mapNoSpace(err))
@@ -243,15 +242,6 @@ func (w *Writer) Close() error {
 		}
 	})
 	return err
-}
-
-func syncDir(dir string) error {
-	f, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return f.Sync()
 }
 
 // Digest is the digest of the bytes written so far.
