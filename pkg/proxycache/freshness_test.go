@@ -74,7 +74,7 @@ func TestRevalidationRefreshesStoredEntry(t *testing.T) {
 	mustGet(t, f.cache, "r", body, object.Miss)
 	f.clock.Advance(2 * time.Minute)
 	mustGet(t, f.cache, "r", body, object.Revalidated) // 304
-	mustGet(t, f.cache, "r", body, object.Hit) // fresh again: no request
+	mustGet(t, f.cache, "r", body, object.Hit)         // fresh again: no request
 	if n := f.up.count("/r"); n != 2 {
 		t.Fatalf("upstream GETs = %d, want 2 (one fill, one revalidation)", n)
 	}
