@@ -2,16 +2,16 @@
 // goes when the relay runs in proxy mode.
 //
 // Where does a cache miss go? Read cache.go top to bottom: it decides. A
-// fresh stored object is a HIT; a stale one is revalidated upstream with
-// a conditional GET; a missing one is filled. Every fill and revalidation
-// of a key goes through one coalescing point (Cache.join), so however
-// many requests arrive at once, one request is made: to the key's owner in
-// the group, or to the upstream (Cache.open). What the answer becomes is
-// decided in Cache.runFill, step by step: revalidate, admitBody, stream,
-// commit. fill.go holds the fill's moving parts (the in-flight state, the
-// copy of the body, the readers that stream the growing temp file as the
-// bytes arrive instead of waiting for the whole object); it calls nothing
-// of cache.go.
+// fresh stored object is a HIT; a stale one is revalidated upstream with a
+// conditional GET (REVALIDATED when the upstream answers 304); a missing
+// one is filled. Every fill and revalidation of a key goes through one
+// coalescing point (Cache.join), so however many requests arrive at once,
+// one request is made: to the key's owner in the group, or to the upstream
+// (Cache.open). What the answer becomes is decided in Cache.runFill, step
+// by step: revalidate, admitBody, stream, commit. fill.go holds the fill's
+// moving parts (the in-flight state, the copy of the body, the readers
+// that stream the growing temp file as the bytes arrive instead of waiting
+// for the whole object); it calls nothing of cache.go.
 //
 // Freshness for upstreams without a catalog follows RFC 9111 (freshness.go).
 // The last byte of a fill is released only once the object is complete and
