@@ -37,6 +37,7 @@ HOSTILE_CATALOG_MAX="${HOSTILE_CATALOG_MAX:-64MiB}"
 HOSTILE_STREAMS="${HOSTILE_STREAMS:-30000}"
 HOSTILE_NOFILE="${HOSTILE_NOFILE:-20000}"
 HOSTILE_HOLD_SECS="${HOSTILE_HOLD_SECS:-10}"
+HOSTILE_PARTS="${HOSTILE_PARTS:-reports catalog streams}" # which parts, in this order
 
 hostile_stop() {
 	local k
@@ -103,9 +104,15 @@ scenario_hostile() {
 		hostile_stop
 		return 0
 	}
-	hostile_reports
-	hostile_catalog
-	command -v prlimit >/dev/null && hostile_streams
+	local part
+	for part in $HOSTILE_PARTS; do
+		case "$part" in
+		reports) hostile_reports ;;
+		catalog) hostile_catalog ;;
+		streams) command -v prlimit >/dev/null && hostile_streams ;;
+		*) warn "hostile: unknown part '$part' (reports, catalog, streams)" ;;
+		esac
+	done
 	hostile_stop
 }
 
@@ -166,11 +173,19 @@ hostile_report_flood() {
 hostile_catalog() {
 	local pid idle hwm cap=none rargs=() fargs=() i t0 agent_hwm=NA agent_status=NA evil
 	evil="http://127.0.0.1:$((HOSTILE_PORT + 3))"
-	describe hostile-catalog "evilrelay answers /-/catalog with a body that never ends (a real header line, then an endless object list). relay: a --pubkey proxy with it as upstream, peak = VmHWM over ${HOSTILE_CATALOG_SECS}s − idle before it starts reading; agent: relayd fetch --relay evilrelay, peak = highest VmHWM seen (sampled every 0.2 s) until it gives up or ${HOSTILE_CATALOG_SECS}s. cap = --catalog-max where the command has it. Target (issue 11): rise ≤ cap + 32 MiB."
+	describe hostile-catalog "evilrelay answers /-/catalog with a body that never ends (a real header line, then an endless object list). relay: a --pubkey proxy with it as upstream, peak = VmHWM over ${HOSTILE_CATALOG_SECS}s, idle = VmRSS of the same relay against the honest origin 2 s after it started (the baseline: against evilrelay it reads from the first instant), rise = peak − idle; agent: relayd fetch --relay evilrelay, peak = highest VmHWM seen (sampled every 0.2 s) until it gives up or ${HOSTILE_CATALOG_SECS}s. cap = --catalog-max where the command has it. Target (issue 11): rise ≤ cap + 32 MiB."
 	if has_flag serve catalog-max; then
 		rargs=(--catalog-max "$HOSTILE_CATALOG_MAX")
 		cap="$HOSTILE_CATALOG_MAX"
 	fi
+	# The baseline: the same relay in front of the honest origin.
+	hostile_relay --upstream "http://127.0.0.1:$HOSTILE_PORT" --pubkey "$STATE/hostile/keys/catalog.pub" "${rargs[@]}" || {
+		result hostile-catalog relay error=relay_start_failed
+		return 0
+	}
+	sleep 2
+	idle="$(mem_sum VmRSS "${PIDS[hostile-relay]}")"
+	halt hostile-relay
 	hostile_relay --upstream "$evil" --pubkey "$STATE/hostile/keys/catalog.pub" "${rargs[@]}" || {
 		result hostile-catalog relay error=relay_start_failed
 		return 0
@@ -178,7 +193,6 @@ hostile_catalog() {
 	command_line hostile-catalog "$BIN/evilrelay --dir $STATE/hostile/tree --listen 127.0.0.1:$((HOSTILE_PORT + 3)) --evil /-/catalog=endless"
 	command_line hostile-catalog "$HOSTILE_RELAY_CMD"
 	pid="${PIDS[hostile-relay]}"
-	idle="$(mem_sum VmRSS "$pid")"
 	t0=$SECONDS
 	while ((SECONDS - t0 < HOSTILE_CATALOG_SECS)) && alive "$pid"; do sleep 0.5; done
 	hwm="$(mem_sum VmHWM "$pid")"
