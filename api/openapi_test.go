@@ -37,6 +37,7 @@ import (
 	"github.com/relayd/relayd/pkg/node"
 	"github.com/relayd/relayd/pkg/origin"
 	"github.com/relayd/relayd/pkg/server"
+	"github.com/relayd/relayd/pkg/treeauth"
 )
 
 const specFile = "openapi.yaml"
@@ -561,13 +562,25 @@ func TestResponsesMatchSpec(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// The tree key every node holds: reports and relay streams need it.
+	treeKeyFile, err := treeauth.GenerateKey(filepath.Join(dir, "keys"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	treeKey, err := treeauth.LoadKey(treeKeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+
 	// origin ← mirror (group hq, admin token) ← proxy (group branch, gossip).
 	cfg := node.DefaultConfig()
+	cfg.TreeKeyFile = treeKeyFile
 	cfg.Node, cfg.Group, cfg.Mode, cfg.Root = "origin-1", "origin", node.ModeOrigin, tree
 	cfg.DataDir, cfg.Admin, cfg.Gossip = filepath.Join(dir, "origin"), "127.0.0.1:0", ""
 	on := startNode(t, cfg, lw)
 
 	cfg = node.DefaultConfig()
+	cfg.TreeKeyFile = treeKeyFile
 	cfg.Node, cfg.Group, cfg.Mode, cfg.PubKeyFile = "hq-1", "hq", node.ModeMirror, pubPath
 	cfg.DataDir, cfg.Admin, cfg.AdminTokenFile, cfg.Gossip = filepath.Join(dir, "mirror"), "127.0.0.1:0", tokenFile, ""
 	cfg.Upstream.Upstreams = []string{"http://" + on.ContentAddr()}
@@ -575,6 +588,7 @@ func TestResponsesMatchSpec(t *testing.T) {
 	mn := startNode(t, cfg, lw)
 
 	cfg = node.DefaultConfig()
+	cfg.TreeKeyFile = treeKeyFile
 	cfg.Node, cfg.Group, cfg.Mode = "branch-1", "branch", node.ModeProxy
 	cfg.DataDir, cfg.Admin, cfg.Gossip = filepath.Join(dir, "proxy"), "127.0.0.1:0", "127.0.0.1:0"
 	cfg.Upstream.Upstreams = []string{"http://" + mn.ContentAddr()}
@@ -625,6 +639,18 @@ func TestResponsesMatchSpec(t *testing.T) {
 	fix := digest.FromBytes([]byte(files["security/fix.patch"]))
 	agentPath := "/software/linux-amd64/1.0/agent.tgz"
 	jsonCT := map[string]string{"Content-Type": "application/json"}
+	// signed is a report's headers, signed with the tree key as lab/lab-1.
+	signed := func(body string) map[string]string {
+		req, _ := http.NewRequest(http.MethodPost, "/-/report", nil)
+		(&treeauth.Signer{Key: treeKey, Group: "lab", Node: "lab-1"}).Sign(req, "/-/report", []byte(body))
+		return map[string]string{"Content-Type": "application/json", treeauth.Header: req.Header.Get(treeauth.Header)}
+	}
+	goodReport := `{"group":"lab","node":"lab-1","mode":"proxy",
+			"url":"http://lab-1:20080","generation":1,"ready":true,"upstream":["http://origin:20080"],
+			"cache":{"objects":2,"bytes":10,"hits":3,"misses":2,"upstream_bytes":10},"agents":2,"sent":"2026-01-02T03:04:05Z",
+			"children":[{"group":"lab-sub","node":"sub-1","mode":"proxy","generation":0,"ready":false,"problem":"no generation yet","agents":0,"sent":"2026-01-02T03:04:05Z"}]}`
+	loopReport := `{"group":"lab","node":"lab-1","children":[{"group":"branch","node":"other"}]}`
+	otherReport := `{"group":"lab","node":"lab-2"}`
 
 	// Content port.
 	for _, cl := range []call{
@@ -658,15 +684,15 @@ func TestResponsesMatchSpec(t *testing.T) {
 		{t: P, method: "GET", path: "/-/events?generation=soon", want: 400, badRequest: true},
 		{t: P, method: "GET", path: "/-/events", header: map[string]string{"X-Relay-Agent": strings.Repeat("a", 129)}, want: 400, badRequest: true},
 
-		{t: O, method: "POST", path: "/-/report", header: jsonCT, want: 204, body: `{"group":"lab","node":"lab-1","mode":"proxy",
-			"url":"http://lab-1:20080","generation":1,"ready":true,"upstream":["http://origin:20080"],
-			"cache":{"objects":2,"bytes":10,"hits":3,"misses":2,"upstream_bytes":10},"agents":2,"sent":"2026-01-02T03:04:05Z",
-			"children":[{"group":"lab-sub","node":"sub-1","mode":"proxy","generation":0,"ready":false,"problem":"no generation yet","agents":0,"sent":"2026-01-02T03:04:05Z"}]}`},
-		{t: O, method: "POST", path: "/-/report", header: jsonCT, body: `{"group":"lab",`, want: 400, badRequest: true},
-		{t: O, method: "POST", path: "/-/report", header: jsonCT, body: `{"group":"lab"}`, want: 400, badRequest: true},
-		{t: O, method: "POST", path: "/-/report", header: map[string]string{"Content-Type": "text/plain"}, body: `{}`, want: 415, badRequest: true},
-		{t: P, method: "POST", path: "/-/report", header: jsonCT, want: 508,
-			body: `{"group":"lab","node":"lab-1","children":[{"group":"branch","node":"other"}]}`},
+		{t: O, method: "POST", path: "/-/report", header: signed(goodReport), want: 204, body: goodReport},
+		{t: O, method: "POST", path: "/-/report", header: signed(`{"group":"lab",`), body: `{"group":"lab",`, want: 400, badRequest: true},
+		{t: O, method: "POST", path: "/-/report", header: signed(`{"group":"lab"}`), body: `{"group":"lab"}`, want: 400, badRequest: true},
+		{t: O, method: "POST", path: "/-/report", header: map[string]string{"Content-Type": "text/plain", treeauth.Header: signed(`{}`)[treeauth.Header]},
+			body: `{}`, want: 415, badRequest: true},
+		{t: P, method: "POST", path: "/-/report", header: signed(loopReport), want: 508, body: loopReport},
+		{t: O, method: "POST", path: "/-/report", header: jsonCT, body: goodReport, want: 401},
+		{t: O, method: "POST", path: "/-/report", header: signed(otherReport), body: otherReport, want: 403},
+		{t: P, method: "GET", path: "/-/events", header: map[string]string{"X-Relay-Path": "lab", "X-Relay-Node": "lab-1"}, want: 401},
 		{t: B, method: "POST", path: "/-/report", header: jsonCT, body: `{"group":"lab","node":"lab-1"}`, want: 404},
 
 		{t: O, method: "GET", path: "/security/fix.patch", want: 200},

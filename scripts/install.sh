@@ -207,12 +207,16 @@ origin)
 	step "Publish the tree (again after every change to it):"
 	echo "       relayd publish --dir /srv/relayd/tree --key /etc/relayd/keys/catalog.key"
 	step "Give /etc/relayd/keys/catalog.pub to every relay (pubkey:) and agent."
+	step "Make the tree key once for the whole tree and copy it to every relay (tree-key-file:):"
+	echo "       relayd keygen --tree --out /etc/relayd"
+	echo "       chown root:relayd /etc/relayd/tree.key && chmod 0640 /etc/relayd/tree.key"
 	;;
 mirror | proxy)
 	step "Copy the origin's catalog.pub to /etc/relayd/catalog.pub."
 	step "Once per group, make the gossip key and copy it to every relay of the group:"
 	echo "       relayd keygen --gossip --out /etc/relayd"
 	echo "       chown root:relayd /etc/relayd/gossip.key && chmod 0640 /etc/relayd/gossip.key"
+	step "Copy the tree's tree.key (made once with relayd keygen --tree) to /etc/relayd/tree.key (0640 root:relayd)."
 	step "Open the firewall: 20080/tcp to agents and child relays, 7946/tcp+udp between the relays of the group."
 	;;
 esac

@@ -57,6 +57,7 @@ func serveOptions(cfg *node.Config, lc *logConfig) []option {
 		{name: "gossip-key-file", usage: "file with the group's gossip key (base64, 16/24/32 bytes)", value: (*stringValue)(&cfg.GossipKeyFile)},
 		{name: "admin", usage: "admin API address; non-loopback needs --admin-token-file; empty disables", value: (*stringValue)(&cfg.Admin)},
 		{name: "admin-token-file", usage: "file holding the admin API bearer token", value: (*stringValue)(&cfg.AdminTokenFile)},
+		{name: "tree-key-file", usage: "file with the tree key (relayd keygen --tree), the same on every relay of the tree: signs reports and relay streams to parents, checks the children's (without it they are refused)", value: (*stringValue)(&cfg.TreeKeyFile)},
 		{name: "upstream", usage: "upstream base URLs (parent relays or origin), comma-separated", value: (*listValue)(&cfg.Upstream.Upstreams), list: true},
 		{name: "fallback", usage: "base URLs used only when every upstream fails (grandparent group or origin), comma-separated", value: (*listValue)(&cfg.Upstream.Fallback), list: true},
 		{name: "upstream-rate", usage: "cap on bytes per second pulled from upstreams, fills and syncs together, e.g. 20MB/s (0 = no cap)", value: (*units.Rate)(&cfg.Upstream.Rate)},

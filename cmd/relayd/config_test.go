@@ -93,6 +93,7 @@ var samples = map[string]struct{ in, out string }{
 	"join":                     {"10.0.0.8:7946, 10.0.0.9:7946", "10.0.0.8:7946,10.0.0.9:7946"},
 	"gossip-key-file":          {"/etc/relayd/gossip.key", "/etc/relayd/gossip.key"},
 	"admin-token-file":         {"/etc/relayd/token", "/etc/relayd/token"},
+	"tree-key-file":            {"/etc/relayd/tree.key", "/etc/relayd/tree.key"},
 	"upstream":                 {"http://a:1, http://b:2", "http://a:1,http://b:2"},
 	"upstream-proxy":           {"http://proxy:3128", "http://proxy:3128"},
 	"fallback":                 {"http://origin:1, http://hq:2", "http://origin:1,http://hq:2"},

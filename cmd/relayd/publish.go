@@ -9,19 +9,21 @@ import (
 
 	"github.com/relayd/relayd/pkg/catalog"
 	"github.com/relayd/relayd/pkg/group"
+	"github.com/relayd/relayd/pkg/treeauth"
 )
 
-// keygenCmd: relayd keygen --out DIR.
+// keygenCmd: relayd keygen [--gossip|--tree] --out DIR.
 func keygenCmd(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("relayd keygen", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	out := fs.String("out", "", "directory for catalog.key (0600) and catalog.pub (or gossip.key with --gossip)")
+	out := fs.String("out", "", "directory for catalog.key (0600) and catalog.pub (or gossip.key with --gossip, tree.key with --tree)")
 	gossip := fs.Bool("gossip", false, "write a group gossip encryption key (gossip.key) instead")
+	tree := fs.Bool("tree", false, "write the tree key (tree.key) every relay of the tree holds (--tree-key-file) instead")
 	if err := fs.Parse(args); err != nil {
 		return usageError{err}
 	}
-	if *out == "" || fs.NArg() > 0 {
-		return usageError{fmt.Errorf("usage: relayd keygen [--gossip] --out DIR")}
+	if *out == "" || fs.NArg() > 0 || (*gossip && *tree) {
+		return usageError{fmt.Errorf("usage: relayd keygen [--gossip|--tree] --out DIR")}
 	}
 	if *gossip {
 		path, err := group.GenerateKey(*out)
@@ -29,6 +31,14 @@ func keygenCmd(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		fmt.Fprintf(stdout, "wrote %s (copy it to every relay of the group: --gossip-key-file)\n", path)
+		return nil
+	}
+	if *tree {
+		path, err := treeauth.GenerateKey(*out)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "wrote %s (copy it to every relay of the tree, the origin included: --tree-key-file; keep it off agents)\n", path)
 		return nil
 	}
 	priv, pub, err := catalog.GenerateKeys(*out)

@@ -22,6 +22,7 @@ import (
 	"github.com/relayd/relayd/pkg/clock"
 	"github.com/relayd/relayd/pkg/hops"
 	"github.com/relayd/relayd/pkg/ratelog"
+	"github.com/relayd/relayd/pkg/treeauth"
 )
 
 // Sentinel errors for callers to map to statuses.
@@ -56,6 +57,13 @@ type Config struct {
 	Group string
 	// Node is this relay's name, sent on event streams and reports.
 	Node string
+	// Auth signs reports and event streams with the tree key, as Group
+	// and Node; nil: no tree key (see Watch and SendReport).
+	Auth *treeauth.Signer
+	// CertClaims is set when the relay presents a client certificate to
+	// https parents: a parent with a peer CA takes it as proof, so the
+	// relay claims to be a child relay there even without a tree key.
+	CertClaims bool
 	// Fallback are base URLs (a grandparent group or the origin) used
 	// only when every upstream has failed. Default none: serve what is
 	// cached and fail the rest.
@@ -110,6 +118,9 @@ type Client struct {
 	loops, failovers, resumes, fallbacks atomic.Int64
 
 	lim *ratelog.Limiter // upstream failure warnings: one line per interval
+
+	noCredOnce sync.Once    // "not in the parents' tree" is said once
+	refusedLog atomic.Int64 // unix ns of the last "credential refused" line
 }
 
 // Loops returns how many upstream requests were refused as loops, and the

@@ -21,6 +21,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/relayd/relayd/pkg/events"
+	"github.com/relayd/relayd/pkg/hops"
+	"github.com/relayd/relayd/pkg/treeauth"
 )
 
 // parentServer plays one relay of a parent group: it serves one object
@@ -349,10 +351,17 @@ func waitGen(t *testing.T, got <-chan uint64, want uint64) {
 // Reports go to every parent.
 func TestSendReport(t *testing.T) {
 	t.Parallel()
+	key, _ := treeauth.NewKey(bytes.Repeat([]byte{3}, treeauth.KeySize))
+	v := &treeauth.Verifier{Key: key}
 	var got atomic.Int32
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var rep Report
-		if r.Method != http.MethodPost || r.URL.Path != "/-/report" || json.NewDecoder(r.Body).Decode(&rep) != nil || rep.Node != "b1" {
+		id, err := v.Verify(r, "/-/report")
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusUnauthorized)
+			return
+		}
+		rep, err := DecodeReport(treeauth.CheckBody(r.Body, id.Body))
+		if r.Method != http.MethodPost || r.URL.Path != "/-/report" || err != nil || rep.Node != "b1" || !id.Is(rep.Group, rep.Node) {
 			http.Error(w, "bad", http.StatusBadRequest)
 			return
 		}
@@ -364,9 +373,94 @@ func TestSendReport(t *testing.T) {
 	defer s2.Close()
 	cfg := DefaultConfig()
 	cfg.Upstreams = []string{s1.URL, s2.URL, deadURL(t)}
+	cfg.Group, cfg.Node = "b", "b1"
+	cfg.Auth = &treeauth.Signer{Key: key, Group: "b", Node: "b1"}
 	c := newClient(t, cfg)
 	if n := c.SendReport(context.Background(), Report{Group: "b", Node: "b1"}, time.Second); n != 2 || got.Load() != 2 {
 		t.Fatalf("SendReport took %d (servers saw %d), want 2", n, got.Load())
+	}
+	// Without a tree key a relay does not report at all.
+	cfg.Auth = nil
+	c = newClient(t, cfg)
+	if n := c.SendReport(context.Background(), Report{Group: "b", Node: "b1"}, time.Second); n != 0 || got.Load() != 2 {
+		t.Fatalf("without a key: SendReport took %d (servers saw %d), want none", n, got.Load())
+	}
+}
+
+// TestWatchClaims: with the tree key the stream is a signed relay claim;
+// without one, or when the parent refuses the claim, the child follows
+// the parent as an agent (no X-Relay-Path, no X-Relay-Node) and still
+// gets the events.
+func TestWatchClaims(t *testing.T) {
+	t.Parallel()
+	key, _ := treeauth.NewKey(bytes.Repeat([]byte{3}, treeauth.KeySize))
+	for _, tc := range []struct {
+		name      string
+		childKey  *treeauth.Key
+		parentKey *treeauth.Key
+		relay     bool
+	}{
+		{"same key", key, key, true},
+		{"no key", nil, key, false},
+		{"parent without key", key, nil, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			v := &treeauth.Verifier{Key: tc.parentKey}
+			var mu sync.Mutex
+			var seen []string
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path != "/-/events" {
+					http.NotFound(w, r)
+					return
+				}
+				claim := r.Header.Get(hops.Header) != "" || r.Header.Get(NodeHeader) != ""
+				if claim {
+					if _, err := v.Verify(r, "/-/events"); err != nil {
+						mu.Lock()
+						seen = append(seen, "refused")
+						mu.Unlock()
+						http.Error(w, err.Error(), http.StatusUnauthorized)
+						return
+					}
+				}
+				mu.Lock()
+				seen = append(seen, map[bool]string{true: "relay", false: "agent"}[claim])
+				mu.Unlock()
+				w.Header().Set("Content-Type", "text/event-stream")
+				io.WriteString(w, "event: catalog\ndata: {\"generation\":1}\n\n")
+				w.(http.Flusher).Flush()
+				<-r.Context().Done()
+			}))
+			defer srv.Close()
+			cfg := DefaultConfig()
+			cfg.Upstreams = []string{srv.URL}
+			cfg.Group, cfg.Node = "b", "b1"
+			if tc.childKey != nil {
+				cfg.Auth = &treeauth.Signer{Key: tc.childKey, Group: "b", Node: "b1"}
+			}
+			c := newClient(t, cfg)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			got := make(chan events.Event, 1)
+			go c.Watch(ctx, func(ev events.Event) {
+				select {
+				case got <- ev:
+				default:
+				}
+			})
+			select {
+			case <-got:
+			case <-time.After(10 * time.Second):
+				t.Fatal("no event")
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			last := seen[len(seen)-1]
+			if want := map[bool]string{true: "relay", false: "agent"}[tc.relay]; last != want {
+				t.Fatalf("streams %v: want the one delivering to be a %s's", seen, want)
+			}
+		})
 	}
 }
 

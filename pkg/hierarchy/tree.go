@@ -119,13 +119,36 @@ func (t *Tree) Put(r Report) error {
 	defer t.mu.Unlock()
 	t.expire()
 	// What is held stays bounded whoever posts: maxReportNodes relays in
-	// all, not per report.
-	if t.relays-t.reports[key].size+size > maxReportNodes {
-		return fmt.Errorf("%w: holding reports of %d relays already (limit %d)", ErrBadReport, t.relays, maxReportNodes)
+	// all, not per report. When a report does not fit, the sender holding
+	// the most gives way, not the newcomer: a sender re-posting a huge
+	// subtree cannot keep the real children out.
+	old := t.reports[key].size
+	for t.relays-old+size > maxReportNodes {
+		bigKey, big := t.largest(key)
+		if big.size <= size {
+			return fmt.Errorf("%w: holding reports of %d relays already (limit %d), and this one, of %d, would be the largest",
+				ErrBadReport, t.relays, maxReportNodes, size)
+		}
+		delete(t.reports, bigKey)
+		t.relays -= big.size
 	}
-	t.relays += size - t.reports[key].size
+	t.relays += size - old
 	t.reports[key] = held{r: r, size: size, got: t.clock.Now()}
 	return nil
+}
+
+// largest returns the report holding the most relays, other than but's.
+func (t *Tree) largest(but string) (string, held) {
+	var (
+		bk string
+		bh held
+	)
+	for k, h := range t.reports {
+		if k != but && (h.size > bh.size || (h.size == bh.size && k < bk)) {
+			bk, bh = k, h
+		}
+	}
+	return bk, bh
 }
 
 // Children returns the current reports, by group and node.
@@ -165,15 +188,19 @@ type GroupView struct {
 
 // MemberView is one relay in /v1/tree.
 type MemberView struct {
-	Node       string      `json:"node"`
-	Mode       string      `json:"mode"`
-	URL        string      `json:"url,omitempty"`
-	Generation uint64      `json:"generation"`
-	Lag        uint64      `json:"lag"` // generations behind the newest in the tree
-	Ready      bool        `json:"ready"`
-	Problem    string      `json:"problem,omitempty"`
-	Agents     int         `json:"agents"`
-	Cache      *CacheStats `json:"cache,omitempty"`
+	Node       string `json:"node"`
+	Mode       string `json:"mode"`
+	URL        string `json:"url,omitempty"`
+	Generation uint64 `json:"generation"`
+	// Lag is how many generations the relay is behind the one the relay
+	// showing the tree serves (never a number a report claims); Ahead is
+	// set for a relay that claims a newer one (lag 0).
+	Lag     uint64      `json:"lag"`
+	Ahead   bool        `json:"ahead,omitempty"`
+	Ready   bool        `json:"ready"`
+	Problem string      `json:"problem,omitempty"`
+	Agents  int         `json:"agents"`
+	Cache   *CacheStats `json:"cache,omitempty"`
 	// Age is how old the newest report of this relay is ("" for the
 	// relay's own group, which it knows first hand).
 	Age string `json:"age,omitempty"`
@@ -182,18 +209,11 @@ type MemberView struct {
 // View builds the tree below a group: members are the group's own relays
 // (first hand), children the reports its relays hold. Reports of one
 // relay that reached the group by several paths are merged, newest wins.
-func View(group string, members []Report, children []Report, now time.Time) GroupView {
-	top := uint64(0)
-	var walk func([]Report)
-	walk = func(rs []Report) {
-		for _, r := range rs {
-			top = max(top, r.Generation)
-			walk(r.Children)
-		}
-	}
-	walk(members)
-	walk(children)
-	return view(group, members, children, top, now, true, 0)
+// Lag is counted against own, the generation the relay building the view
+// serves: a report claiming a larger one cannot make the others look
+// behind.
+func View(group string, own uint64, members []Report, children []Report, now time.Time) GroupView {
+	return view(group, members, children, own, now, true, 0)
 }
 
 func view(group string, members, children []Report, top uint64, now time.Time, own bool, depth int) GroupView {
@@ -204,6 +224,7 @@ func view(group string, members, children []Report, top uint64, now time.Time, o
 		if r.Generation < top {
 			m.Lag = top - r.Generation
 		}
+		m.Ahead = r.Generation > top
 		if !own && !r.Sent.IsZero() {
 			m.Age = now.Sub(r.Sent).Round(time.Second).String()
 		}

@@ -62,7 +62,7 @@ func TestReportValidate(t *testing.T) {
 
 // View groups reports by group level by level, merges a relay reported
 // along several paths (newest wins) and computes the lag behind the
-// newest generation anywhere in the tree.
+// generation the relay showing the tree serves.
 func TestView(t *testing.T) {
 	t.Parallel()
 	now := time.Unix(1700000100, 0)
@@ -79,7 +79,7 @@ func TestView(t *testing.T) {
 	}
 	members := []Report{{Group: "hq", Node: "hq-2", Mode: "mirror", Generation: 7, Ready: true},
 		{Group: "hq", Node: "hq-1", Mode: "mirror", Generation: 7, Ready: true}}
-	v := View("hq", members, children, now)
+	v := View("hq", 7, members, children, now)
 	if v.Group != "hq" || len(v.Members) != 2 || v.Members[0].Node != "hq-1" || v.Members[0].Age != "" {
 		t.Fatalf("top: %+v", v)
 	}
@@ -151,11 +151,94 @@ func TestTreeBoundsWhatItHolds(t *testing.T) {
 	if err := tr.Put(big("b", maxReportNodes/2)); err != nil {
 		t.Fatal(err)
 	}
-	if err := tr.Put(big("c", 2)); !errors.Is(err, ErrBadReport) {
-		t.Fatalf("a report past the total: %v, want ErrBadReport", err)
+	// A newcomer that does not fit pushes out the sender holding the
+	// most (a, first of the two largest by name), not itself.
+	if err := tr.Put(big("c", 2)); err != nil {
+		t.Fatalf("a small report past the total: %v, want the largest pushed out", err)
+	}
+	if held := nodes(tr.Children()); held != "b c" {
+		t.Fatalf("held %q, want b c", held)
+	}
+	// a comes back with as much as b holds: it would be (one of) the
+	// largest, so it is refused, and b stays.
+	if err := tr.Put(big("a", maxReportNodes/2)); !errors.Is(err, ErrBadReport) {
+		t.Fatalf("re-posting the largest report past the total: %v, want ErrBadReport", err)
 	}
 	// Replacing a report counts its new size, not both.
-	if err := tr.Put(big("a", maxReportNodes/2)); err != nil {
+	if err := tr.Put(big("b", maxReportNodes/2)); err != nil {
 		t.Fatalf("replacing a report of the same size: %v", err)
+	}
+}
+
+func nodes(rs []Report) string {
+	var out []string
+	for _, r := range rs {
+		out = append(out, r.Node)
+	}
+	return strings.Join(out, " ")
+}
+
+// TestFillerCannotKeepChildrenOut: a sender re-posting a report that
+// fills the whole budget does not stop the real children's reports; the
+// filler is the one refused.
+func TestFillerCannotKeepChildrenOut(t *testing.T) {
+	t.Parallel()
+	clk := clock.NewFake(time.Unix(1700000000, 0))
+	tr := NewTree(time.Minute, clk)
+	filler := Report{Group: "evil", Node: "filler"}
+	for i := range maxReportNodes - 1 {
+		filler.Children = append(filler.Children, Report{Group: "fake", Node: fmt.Sprint(i)})
+	}
+	if err := tr.Put(filler); err != nil {
+		t.Fatal(err)
+	}
+	for round := range 3 {
+		for _, n := range []string{"a-1", "a-2", "b-1"} {
+			if err := tr.Put(Report{Group: "branch", Node: n, Generation: 2}); err != nil {
+				t.Fatalf("round %d: real child %s refused: %v", round, n, err)
+			}
+		}
+		if err := tr.Put(filler); !errors.Is(err, ErrBadReport) {
+			t.Fatalf("round %d: the filler re-posted: %v, want refused", round, err)
+		}
+		clk.Advance(time.Second)
+	}
+	if held := nodes(tr.Children()); held != "a-1 a-2 b-1" {
+		t.Fatalf("held %q", held)
+	}
+}
+
+// TestLagAgainstOwnGeneration: a report claiming a huge generation shows
+// as ahead (lag 0) and does not make the real relays look behind.
+func TestLagAgainstOwnGeneration(t *testing.T) {
+	t.Parallel()
+	now := time.Unix(1700000100, 0)
+	children := []Report{
+		{Group: "branch", Node: "real", Generation: 5, Sent: now},
+		{Group: "branch", Node: "old", Generation: 3, Sent: now},
+		{Group: "evil", Node: "fake", Generation: 999999, Agents: maxAgents, Sent: now,
+			Children: []Report{{Group: "below", Node: "x", Generation: 5}}},
+	}
+	v := View("hq", 5, []Report{{Group: "hq", Node: "hq-1", Generation: 5}}, children, now)
+	lag := map[string]uint64{}
+	ahead := map[string]bool{}
+	var walk func(GroupView)
+	walk = func(g GroupView) {
+		for _, m := range g.Members {
+			lag[m.Node], ahead[m.Node] = m.Lag, m.Ahead
+		}
+		for _, c := range g.Children {
+			walk(c)
+		}
+	}
+	walk(v)
+	want := map[string]uint64{"hq-1": 0, "real": 0, "old": 2, "fake": 0, "x": 0}
+	for n, l := range want {
+		if lag[n] != l {
+			t.Errorf("%s: lag %d, want %d (all: %v)", n, lag[n], l, lag)
+		}
+	}
+	if !ahead["fake"] || ahead["real"] || ahead["hq-1"] {
+		t.Errorf("ahead %v, want only fake", ahead)
 	}
 }

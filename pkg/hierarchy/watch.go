@@ -82,20 +82,61 @@ func (c *Client) Watch(ctx context.Context, fn func(events.Event)) error {
 	return nil
 }
 
+// errClaimRefused: a parent refused this relay's credential (401/403).
+var errClaimRefused = errors.New("hierarchy: the parent refused this relay's tree credential")
+
 // stream reads one event stream until it ends; got reports whether any
 // event arrived. The relays of a fallback's group are not parents: its
-// "relays" events are not applied.
+// "relays" events are not applied. A relay with a credential for base
+// opens the stream as a child relay (signed X-Relay-Path and
+// X-Relay-Node); without one, or when the parent refuses the one it has,
+// it follows the parent as an agent does: pushes arrive all the same,
+// but the parent does not count it as a child relay.
 func (c *Client) stream(ctx context.Context, base *url.URL, fallback bool, fn func(events.Event)) (got bool, err error) {
+	claim := c.claims(base)
+	got, err = c.streamAs(ctx, base, fallback, claim, fn)
+	if claim && errors.Is(err, errClaimRefused) && ctx.Err() == nil {
+		c.logRefused(base, err)
+		return c.streamAs(ctx, base, fallback, false, fn)
+	}
+	return got, err
+}
+
+// claims reports whether this relay can prove to base that it is a child
+// relay: with the tree key, or with a client certificate over https.
+func (c *Client) claims(base *url.URL) bool {
+	return c.cfg.Auth != nil || (c.cfg.CertClaims && base.Scheme == "https")
+}
+
+// logRefused says, at most every ten minutes, that a parent refused the
+// credential.
+func (c *Client) logRefused(base *url.URL, err error) {
+	now := time.Now().UnixNano()
+	last := c.refusedLog.Load()
+	if last != 0 && now-last < int64(10*time.Minute) || !c.refusedLog.CompareAndSwap(last, now) {
+		return
+	}
+	c.log.Warn().Err(err).Str("upstream", base.Redacted()).
+		Msg("the parent refused this relay's tree credential (tree-key-file, or the client certificate's name against --node): reports are not taken and the push stream is followed as an agent's")
+}
+
+// streamAs is stream, as a child relay (claim) or as an agent.
+func (c *Client) streamAs(ctx context.Context, base *url.URL, fallback, claim bool, fn func(events.Event)) (got bool, err error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base.String()+"/-/events", nil)
 	if err != nil {
 		return false, err
 	}
-	c.setHeaders(ctx, req)
 	req.Header.Set("Accept", "text/event-stream")
-	if c.cfg.Node != "" {
+	if claim {
+		c.setHeaders(ctx, req)
 		req.Header.Set(NodeHeader, c.cfg.Node)
+		if c.cfg.Auth != nil {
+			c.cfg.Auth.Sign(req, "/-/events", nil)
+		}
+	} else {
+		req.Header.Set("User-Agent", c.cfg.UserAgent)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
@@ -107,6 +148,8 @@ func (c *Client) stream(ctx context.Context, base *url.URL, fallback bool, fn fu
 		return false, fmt.Errorf("%w: %s", ErrNoEvents, base.Redacted())
 	case resp.StatusCode == http.StatusLoopDetected:
 		return false, c.refusedAsLoop(base, "the event stream")
+	case claim && (resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden):
+		return false, fmt.Errorf("%w: %s/-/events: status %d", errClaimRefused, base.Redacted(), resp.StatusCode)
 	case resp.StatusCode != http.StatusOK:
 		return false, fmt.Errorf("%s/-/events: status %d", base.Redacted(), resp.StatusCode)
 	}
@@ -136,9 +179,23 @@ func (c *Client) stream(ctx context.Context, base *url.URL, fallback bool, fn fu
 }
 
 // SendReport posts rep to every parent (every relay of the parent group,
-// so any of them can show the tree), at most timeout each, in parallel.
-// It returns how many took it.
+// so any of them can show the tree), at most timeout each, in parallel,
+// each signed with the tree key. A parent this relay has no credential
+// for is skipped (said once in the log): without one, it is not in its
+// parents' tree. It returns how many took it.
 func (c *Client) SendReport(ctx context.Context, rep Report, timeout time.Duration) int {
+	var bases []*url.URL
+	for _, base := range c.candidates(0) {
+		if c.claims(base) {
+			bases = append(bases, base)
+		}
+	}
+	if len(bases) == 0 {
+		c.noCredOnce.Do(func() {
+			c.log.Info().Msg("no tree credential for the parents (tree-key-file): this relay follows them as an agent and does not report, so it is not in their tree")
+		})
+		return 0
+	}
 	body, err := json.Marshal(rep)
 	if err != nil {
 		c.log.Error().Err(err).Msg("encode report")
@@ -149,7 +206,7 @@ func (c *Client) SendReport(ctx context.Context, rep Report, timeout time.Durati
 		mu sync.Mutex
 		ok int
 	)
-	for _, base := range c.candidates(0) {
+	for _, base := range bases {
 		wg.Go(func() {
 			ctx, cancel := context.WithTimeout(ctx, timeout)
 			defer cancel()
@@ -160,13 +217,20 @@ func (c *Client) SendReport(ctx context.Context, rep Report, timeout time.Durati
 			c.setHeaders(ctx, req)
 			req.Header.Set("Content-Type", "application/json")
 			req.Header.Set(NodeHeader, c.cfg.Node)
+			if c.cfg.Auth != nil {
+				c.cfg.Auth.Sign(req, "/-/report", body)
+			}
 			resp, err := c.http.Do(req)
 			if err != nil {
 				c.log.Debug().Err(err).Str("upstream", base.Redacted()).Msg("report not sent")
 				return
 			}
 			resp.Body.Close()
-			if resp.StatusCode/100 != 2 {
+			switch {
+			case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
+				c.logRefused(base, fmt.Errorf("%w: %s/-/report: status %d", errClaimRefused, base.Redacted(), resp.StatusCode))
+				return
+			case resp.StatusCode/100 != 2:
 				c.log.Debug().Int("status", resp.StatusCode).Str("upstream", base.Redacted()).Msg("report refused")
 				return
 			}

@@ -66,6 +66,13 @@ type Config struct {
 	Admin string
 	// AdminTokenFile holds the admin bearer token. Default none.
 	AdminTokenFile string
+	// TreeKeyFile holds the tree key (`relayd keygen --tree`, base64 of
+	// 32 bytes), the same file on every relay of the tree: with it a relay
+	// signs its reports and event streams to its parents and checks its
+	// children's. Default none: reports and child-relay streams are
+	// refused (401) unless a verified client certificate proves them
+	// (PeerCA), and this relay follows its parents as an agent.
+	TreeKeyFile string
 	// CacheMax caps the bytes the store keeps (blobs plus fills in
 	// progress). 0 = no cap. Default 0.
 	CacheMax int64

@@ -33,6 +33,7 @@ import (
 	"github.com/relayd/relayd/pkg/server"
 	"github.com/relayd/relayd/pkg/store"
 	"github.com/relayd/relayd/pkg/tlsconf"
+	"github.com/relayd/relayd/pkg/treeauth"
 )
 
 // Version is the relayd version, set by cmd/relayd.
@@ -69,6 +70,7 @@ type Node struct {
 	ctx       context.Context // Run's, for work the admin API starts
 
 	tls                *tlsconf.Material // nil without TLS files
+	treeKey            *treeauth.Key     // nil without tree-key-file
 	contentLn, adminLn net.Listener
 	tlsLn              net.Listener // the TLS content port; nil without a certificate
 	tlsSrv             *http.Server
@@ -96,6 +98,10 @@ func New(cfg Config, log zerolog.Logger, clk clock.Clock) (*Node, error) {
 		}
 		n.tls = m
 	}
+	auth, err := n.treeAuth(cfg, clk)
+	if err != nil {
+		return nil, err
+	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("listen %s: %w", cfg.Listen, err)
@@ -103,7 +109,7 @@ func New(cfg Config, log zerolog.Logger, clk clock.Clock) (*Node, error) {
 	n.contentLn = ln
 	n.url = advertiseURL(cfg, ln.Addr().String())
 	content := server.ContentConfig{Ready: n.ready, Relays: n.relays, Group: cfg.Group, MaxHops: cfg.MaxHops, OnLoop: n.refusedLoop,
-		Events: n.events, Report: n.takeReport, Closing: n.closing}
+		Events: n.events, Report: n.takeReport, Closing: n.closing, TreeAuth: auth}
 	if cfg.Mode == ModeOrigin {
 		// An origin never forwards: nothing can loop through it.
 		content.Group = ""
@@ -368,6 +374,10 @@ func (n *Node) openRelay(cfg Config, clk clock.Clock) error {
 	ucfg.Group, ucfg.Node = cfg.Group, cfg.Node
 	if n.tls != nil {
 		ucfg.TLS = n.tls.ClientConfig()
+		ucfg.CertClaims = n.tls.Serving()
+	}
+	if n.treeKey != nil {
+		ucfg.Auth = &treeauth.Signer{Key: n.treeKey, Group: cfg.Group, Node: cfg.Node, Clock: clk}
 	}
 	up, err := hierarchy.New(ucfg, n.log)
 	if err != nil {

@@ -10,10 +10,12 @@ import (
 	"time"
 
 	"github.com/relayd/relayd/pkg/catalog"
+	"github.com/relayd/relayd/pkg/clock"
 	"github.com/relayd/relayd/pkg/events"
 	"github.com/relayd/relayd/pkg/hierarchy"
 	"github.com/relayd/relayd/pkg/hops"
 	"github.com/relayd/relayd/pkg/origin"
+	"github.com/relayd/relayd/pkg/treeauth"
 )
 
 // reportTimeout bounds one report to one parent.
@@ -77,6 +79,24 @@ func (n *Node) watchParent(ctx context.Context) error {
 		}
 		n.announce(g)
 	})
+}
+
+// treeAuth loads the tree key and builds the check of the children's
+// reports and streams: the tree key, and verified client certificates
+// where the TLS port requires them (peer CA).
+func (n *Node) treeAuth(cfg Config, clk clock.Clock) (*treeauth.Verifier, error) {
+	if cfg.TreeKeyFile != "" {
+		k, err := treeauth.LoadKey(cfg.TreeKeyFile)
+		if err != nil {
+			return nil, err
+		}
+		n.treeKey = k
+	}
+	v := &treeauth.Verifier{Key: n.treeKey, Certificates: cfg.TLS.PeerCA != "", Clock: clk}
+	if !v.Configured() {
+		n.log.Info().Msg("no tree-key-file and no peer-ca: child relays' reports and relay streams are refused (401); agents are served as ever")
+	}
+	return v, nil
 }
 
 // reportSoon asks the report loop to report now.
@@ -173,7 +193,7 @@ func (n *Node) treeView() any {
 				Generation: m.Meta.Generation, Ready: m.State == "alive" && m.Meta.Ready, Problem: problem(m.State, m.Meta.Ready)})
 		}
 	}
-	return hierarchy.View(n.cfg.Group, members, n.tree.Children(), n.clk.Now())
+	return hierarchy.View(n.cfg.Group, n.generation(), members, n.tree.Children(), n.clk.Now())
 }
 
 func problem(state string, ready bool) string {

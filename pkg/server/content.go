@@ -20,6 +20,7 @@ import (
 	"github.com/relayd/relayd/pkg/mirror"
 	"github.com/relayd/relayd/pkg/object"
 	"github.com/relayd/relayd/pkg/proxycache"
+	"github.com/relayd/relayd/pkg/treeauth"
 )
 
 // Source finds objects by key: the origin directory or the proxy cache.
@@ -62,6 +63,9 @@ type ContentConfig struct {
 	Heartbeat time.Duration
 	// Report takes a child relay's POST /-/report; nil: 404.
 	Report func(hierarchy.Report) error
+	// TreeAuth checks that a report or a stream claiming to be a child
+	// relay's comes from a relay of the tree; nil refuses them all (401).
+	TreeAuth *treeauth.Verifier
 	// Behind reports whether the node has not made generation g live yet
 	// (and starts catching up): a request carrying
 	// catalog.GenerationHeader g then gets 503, so the requester asks a
@@ -85,6 +89,9 @@ type Content struct {
 	// requests answered with an error status.
 	serving, served, failed atomic.Int64
 	log                     zerolog.Logger
+	reportSlots             chan struct{} // one per report being decoded
+	reporting               atomic.Int32  // reports decoding or waiting for a slot
+	refusals                refusals      // of control-plane requests, for the log
 }
 
 // NewContent builds the content-port handler.
@@ -92,7 +99,7 @@ func NewContent(cfg ContentConfig, log zerolog.Logger) *Content {
 	if cfg.Heartbeat <= 0 {
 		cfg.Heartbeat = DefaultHeartbeat
 	}
-	c := &Content{cfg: cfg, log: log}
+	c := &Content{cfg: cfg, log: log, reportSlots: make(chan struct{}, maxReportDecodes)}
 	r := chi.NewRouter()
 	r.Use(AccessLog(log, c.count))
 	r.MethodNotAllowed(MethodNotAllowed(r))

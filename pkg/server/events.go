@@ -4,8 +4,8 @@
 package server
 
 import (
-	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
@@ -15,6 +15,7 @@ import (
 	"github.com/relayd/relayd/pkg/events"
 	"github.com/relayd/relayd/pkg/hierarchy"
 	"github.com/relayd/relayd/pkg/hops"
+	"github.com/relayd/relayd/pkg/treeauth"
 )
 
 // DefaultHeartbeat is how often an idle event stream gets a ping.
@@ -41,8 +42,12 @@ func (c *Content) serveEvents(w http.ResponseWriter, r *http.Request) error {
 		client.ID = v
 	}
 	if path := hops.From(ctx); len(path) > 0 {
-		client.Relay, client.Group = true, path[len(path)-1]
-		client.ID = r.Header.Get(hierarchy.NodeHeader)
+		// A stream claiming to be a child relay's must prove it.
+		node, err := c.relayClaim(w, r, path[len(path)-1])
+		if err != nil {
+			return err
+		}
+		client.Relay, client.Group, client.ID = true, path[len(path)-1], node
 	}
 	if len(client.ID) > 128 {
 		return &Error{Status: http.StatusBadRequest, Code: "bad_agent", Msg: "agent id longer than 128 bytes"}
@@ -143,9 +148,18 @@ func (c *Content) attachStream(rc *http.ResponseController, sub *events.Sub) boo
 const maxReport = 8 << 20
 
 // serveReport takes a child relay's report of itself and its subtree.
+// The credential is checked before a byte of the body is read; the body
+// is decoded as it streams in (hierarchy.DecodeReport stops at the
+// limits), at most maxReportDecodes at once (a few more wait for a
+// turn), and kept only when it hashes
+// to the signed digest and describes its sender.
 func (c *Content) serveReport(w http.ResponseWriter, r *http.Request) error {
 	if c.cfg.Report == nil {
 		return &Error{Status: http.StatusNotFound, Code: "not_found", Msg: "this node keeps no reports"}
+	}
+	id, err := c.verifyRelay(w, r, reportPath)
+	if err != nil {
+		return err
 	}
 	if _, err := c.guard(r); err != nil {
 		return err
@@ -153,15 +167,38 @@ func (c *Content) serveReport(w http.ResponseWriter, r *http.Request) error {
 	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
 		return &Error{Status: http.StatusUnsupportedMediaType, Code: "bad_content_type", Msg: "want Content-Type: application/json"}
 	}
-	// Unknown fields are ignored: a newer child may report more.
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxReport))
-	var rep hierarchy.Report
-	if err := dec.Decode(&rep); err != nil {
+	if r.ContentLength > maxReport {
+		w.Header().Set("Connection", "close")
+		return &Error{Status: http.StatusRequestEntityTooLarge, Code: "too_large", Msg: "report larger than 8 MiB"}
+	}
+	release, err := c.reportSlot(r)
+	if err != nil {
+		return err
+	}
+	defer release()
+	var body io.Reader = http.MaxBytesReader(w, r.Body, maxReport)
+	if !id.Body.IsZero() {
+		body = treeauth.CheckBody(body, id.Body)
+	} else if id.By != treeauth.ByCertificate {
+		return &Error{Status: http.StatusForbidden, Code: "tree_auth_invalid", Msg: "the signature does not cover a body (b= missing)"}
+	}
+	rep, err := hierarchy.DecodeReport(body)
+	if err != nil {
 		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
+		switch {
+		case errors.Is(err, treeauth.ErrInvalid):
+			c.refusals.note(c.log, r, err)
+			return &Error{Status: http.StatusForbidden, Code: "tree_auth_invalid", Msg: "tree credential refused", Err: err}
+		case errors.As(err, &tooBig):
 			return &Error{Status: http.StatusRequestEntityTooLarge, Code: "too_large", Msg: "report larger than 8 MiB"}
 		}
-		return &Error{Status: http.StatusBadRequest, Code: "bad_report", Msg: "report is not valid JSON", Err: err}
+		return &Error{Status: http.StatusBadRequest, Code: "bad_report", Msg: "report refused", Err: err}
+	}
+	// A relay reports its own subtree only.
+	if !id.Is(rep.Group, rep.Node) {
+		err := fmt.Errorf("a report of %s/%s sent as %s", rep.Group, rep.Node, id)
+		c.refusals.note(c.log, r, err)
+		return &Error{Status: http.StatusForbidden, Code: "tree_auth_invalid", Msg: "a relay may report only itself and its subtree", Err: err}
 	}
 	if err := c.cfg.Report(rep); err != nil {
 		if errors.Is(err, hops.ErrLoop) {

@@ -20,7 +20,16 @@ import (
 	"github.com/relayd/relayd/pkg/hierarchy"
 	"github.com/relayd/relayd/pkg/hops"
 	"github.com/relayd/relayd/pkg/origin"
+	"github.com/relayd/relayd/pkg/treeauth"
 )
+
+// testTreeKey is the tree key of the relayServer's tree.
+var testTreeKey, _ = treeauth.NewKey(bytes.Repeat([]byte{7}, treeauth.KeySize))
+
+// sign signs req as group/node with the test tree key.
+func sign(req *http.Request, endpoint, group, node string, body []byte) {
+	(&treeauth.Signer{Key: testTreeKey, Group: group, Node: node}).Sign(req, endpoint, body)
+}
 
 // relayServer is a content port of group "hq" with an event hub, a report
 // sink and a generation guard that says "behind" for generations above
@@ -49,7 +58,7 @@ func newRelayServer(t *testing.T) *relayServer {
 	cfg := ContentConfig{Source: o, Relays: func() any { return []string{} }, Group: "hq", MaxHops: 8,
 		Events: rs.hub, Heartbeat: 50 * time.Millisecond, Closing: rs.closing,
 		Report: func(r hierarchy.Report) error {
-			if r.Group == "loop" {
+			if r.Group == "loop" || (len(r.Children) > 0 && r.Children[0].Group == "loop") {
 				return fmt.Errorf("%w: test", hops.ErrLoop)
 			}
 			if err := r.Validate(); err != nil {
@@ -60,7 +69,8 @@ func newRelayServer(t *testing.T) *relayServer {
 			rs.mu.Unlock()
 			return nil
 		},
-		Behind: func(g uint64) bool { return g > rs.live },
+		Behind:   func(g uint64) bool { return g > rs.live },
+		TreeAuth: &treeauth.Verifier{Key: testTreeKey},
 	}
 	rs.Server = httptest.NewServer(NewContent(cfg, zerolog.New(zerolog.NewTestWriter(t))))
 	t.Cleanup(rs.Close)
@@ -130,6 +140,7 @@ func TestEventStreamFromRelays(t *testing.T) {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, rs.URL+"/-/events", nil)
 	req.Header.Set(hops.Header, "branch-a")
 	req.Header.Set(hierarchy.NodeHeader, "a-1")
+	sign(req, "/-/events", "branch-a", "a-1", nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -141,6 +152,7 @@ func TestEventStreamFromRelays(t *testing.T) {
 	}
 	req, _ = http.NewRequest(http.MethodGet, rs.URL+"/-/events", nil)
 	req.Header.Set(hops.Header, "hq,branch-a")
+	sign(req, "/-/events", "branch-a", "a-1", nil)
 	loop, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -164,7 +176,10 @@ func TestReport(t *testing.T) {
 	rs := newRelayServer(t)
 	post := func(ct, body string) int {
 		t.Helper()
-		resp, err := http.Post(rs.URL+"/-/report", ct, strings.NewReader(body))
+		req, _ := http.NewRequest(http.MethodPost, rs.URL+"/-/report", strings.NewReader(body))
+		req.Header.Set("Content-Type", ct)
+		sign(req, "/-/report", "branch-a", "a-1", []byte(body))
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -179,8 +194,9 @@ func TestReport(t *testing.T) {
 		{"not json", "application/json", `{"group":`, http.StatusBadRequest},
 		{"no node", "application/json", `{"group":"branch-a"}`, http.StatusBadRequest},
 		{"wrong type", "text/plain", `{}`, http.StatusUnsupportedMediaType},
-		{"loop", "application/json", `{"group":"loop","node":"x"}`, http.StatusLoopDetected},
+		{"loop", "application/json", `{"group":"branch-a","node":"a-1","children":[{"group":"loop","node":"x"}]}`, http.StatusLoopDetected},
 		{"too large", "application/json", `{"group":"` + strings.Repeat("g", maxReport) + `"}`, http.StatusRequestEntityTooLarge},
+		{"another relay", "application/json", `{"group":"branch-a","node":"a-2"}`, http.StatusForbidden},
 	} {
 		if got := post(tc.ct, tc.body); got != tc.want {
 			t.Errorf("%s: status %d, want %d", tc.name, got, tc.want)

@@ -73,6 +73,9 @@ type demo struct {
 	bin   string
 	work  string
 	procs []*proc
+	// treeKey is the tree key every relay holds (--tree-key-file), so
+	// that the children's reports and relay streams are taken.
+	treeKey string
 }
 
 func run(bin string, nAgents int, keep bool) error {
@@ -109,6 +112,10 @@ func run(bin string, nAgents int, keep bool) error {
 		return err
 	}
 	pub, key := filepath.Join(keys, "catalog.pub"), filepath.Join(keys, "catalog.key")
+	if err := d.cli("keygen", "--tree", "--out", keys); err != nil {
+		return err
+	}
+	d.treeKey = filepath.Join(keys, "tree.key")
 	if err := d.cli("publish", "--dir", root, "--key", key); err != nil {
 		return err
 	}
@@ -241,7 +248,7 @@ func run(bin string, nAgents int, keep bool) error {
 func (d *demo) start(r *relay, args ...string) error {
 	r.addr, r.admin = freeAddr(), freeAddr()
 	argv := []string{"serve", "--mode", r.mode, "--node", r.name, "--group", r.group, "--listen", r.addr,
-		"--admin", r.admin, "--log-format", "json"}
+		"--admin", r.admin, "--log-format", "json", "--tree-key-file", d.treeKey}
 	if r.mode == "origin" {
 		argv = append(argv, "--gossip=")
 	} else {

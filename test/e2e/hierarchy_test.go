@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -97,12 +98,15 @@ func TestThreeLevelTree(t *testing.T) {
 	tree := t.TempDir()
 	writeFiles(t, tree, files)
 	pub, key := keygen(t)
-	origin := startRelayd(t, "--mode", "origin", "--root", tree, "--node", "origin", "--admin", "127.0.0.1:0")
+	// Every relay of the tree, the origin included, holds the tree key:
+	// reports and relay streams are refused without it.
+	tk := treeKeygen(t)
+	origin := startRelayd(t, "--mode", "origin", "--root", tree, "--node", "origin", "--admin", "127.0.0.1:0", "--tree-key-file", tk)
 	originAdmin := "http://" + origin.WaitLogAddr(t, "admin listening")
 
-	hq1 := startTreeRelay(t, "hq-1", "hq", "mirror", "", "--upstream", origin.URL, "--pubkey", pub)
-	hq2 := startTreeRelay(t, "hq-2", "hq", "mirror", hq1.gossip, "--upstream", origin.URL, "--pubkey", pub)
-	hq3 := startTreeRelay(t, "hq-3", "hq", "mirror", hq1.gossip, "--upstream", origin.URL, "--pubkey", pub)
+	hq1 := startTreeRelay(t, "hq-1", "hq", "mirror", "", "--upstream", origin.URL, "--pubkey", pub, "--tree-key-file", tk)
+	hq2 := startTreeRelay(t, "hq-2", "hq", "mirror", hq1.gossip, "--upstream", origin.URL, "--pubkey", pub, "--tree-key-file", tk)
+	hq3 := startTreeRelay(t, "hq-3", "hq", "mirror", hq1.gossip, "--upstream", origin.URL, "--pubkey", pub, "--tree-key-file", tk)
 	hq := []*treeRelay{hq1, hq2, hq3}
 	eventually(t, 20*time.Second, "hq to form", func() error {
 		m, err := fetchMembers(c, strings.TrimPrefix(hq1.admin, "http://"))
@@ -125,9 +129,9 @@ func TestThreeLevelTree(t *testing.T) {
 	}
 	// Branches know one hq relay each, and learn the rest.
 	const rate = 8 << 20
-	a1 := startTreeRelay(t, "a-1", "branch-a", "proxy", "", "--upstream", hq1.URL, "--fallback", origin.URL, "--pubkey", pub)
-	a2 := startTreeRelay(t, "a-2", "branch-a", "proxy", a1.gossip, "--upstream", hq1.URL, "--fallback", origin.URL, "--pubkey", pub)
-	b1 := startTreeRelay(t, "b-1", "branch-b", "proxy", "", "--upstream", hq2.URL, "--pubkey", pub,
+	a1 := startTreeRelay(t, "a-1", "branch-a", "proxy", "", "--upstream", hq1.URL, "--fallback", origin.URL, "--pubkey", pub, "--tree-key-file", tk)
+	a2 := startTreeRelay(t, "a-2", "branch-a", "proxy", a1.gossip, "--upstream", hq1.URL, "--fallback", origin.URL, "--pubkey", pub, "--tree-key-file", tk)
+	b1 := startTreeRelay(t, "b-1", "branch-b", "proxy", "", "--upstream", hq2.URL, "--pubkey", pub, "--tree-key-file", tk,
 		"--upstream-rate", "8MiB/s", "--upstream-stall-timeout", "5s")
 	branches := []*treeRelay{a1, a2, b1}
 	for _, r := range branches {
@@ -280,6 +284,17 @@ func TestThreeLevelTree(t *testing.T) {
 	if r.status != http.StatusBadGateway && r.status != http.StatusGatewayTimeout {
 		t.Errorf("uncached object via b-1 with hq down and no fallback: status %d, want 502 or 504: %s", r.status, r.body)
 	}
+}
+
+// treeKeygen makes a tree key with `relayd keygen --tree` and returns its
+// path (--tree-key-file).
+func treeKeygen(t testing.TB) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "keys")
+	if out, stderr, err := runRelayd(t, 30*time.Second, "keygen", "--tree", "--out", dir); err != nil {
+		t.Fatalf("relayd keygen --tree: %v\n%s%s", err, out, stderr)
+	}
+	return filepath.Join(dir, "tree.key")
 }
 
 // checkTree checks a /v1/tree document: the given child groups with

@@ -367,7 +367,7 @@ func TestExampleComments(t *testing.T) {
 // cleanly on SIGTERM.
 func TestExamplesServe(t *testing.T) {
 	keys := t.TempDir()
-	for _, args := range [][]string{{"keygen", "--out", keys}, {"keygen", "--gossip", "--out", keys},
+	for _, args := range [][]string{{"keygen", "--out", keys}, {"keygen", "--gossip", "--out", keys}, {"keygen", "--tree", "--out", keys},
 		{"certs", "--out", filepath.Join(keys, "tls"), "--host", "127.0.0.1", "node"}} {
 		if out, err := exec.Command(relaydBin, args...).CombinedOutput(); err != nil {
 			t.Fatalf("relayd %s: %v\n%s", strings.Join(args, " "), err, out)
@@ -444,6 +444,9 @@ func exampleArgs(t *testing.T, role, path, keys string) []string {
 	}
 	if active["gossip-key-file"] {
 		args = append(args, "--gossip-key-file", filepath.Join(keys, "gossip.key"))
+	}
+	if active["tree-key-file"] {
+		args = append(args, "--tree-key-file", filepath.Join(keys, "tree.key"))
 	}
 	if active["tls-cert"] {
 		args = append(args, "--tls-listen", "127.0.0.1:0", "--tls-cert", filepath.Join(keys, "tls", "node.pem"),

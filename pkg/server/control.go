@@ -1,0 +1,123 @@
+// The control plane's door: who may post a report or hold an event
+// stream as a child relay (pkg/treeauth), and how many reports are
+// decoded at once.
+package server
+
+import (
+	"errors"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/relayd/relayd/pkg/hierarchy"
+	"github.com/relayd/relayd/pkg/treeauth"
+)
+
+// Control-plane endpoints, as signed (whatever prefix a parent's base URL
+// has).
+const (
+	reportPath = "/-/report"
+	eventsPath = "/-/events"
+)
+
+// maxReportDecodes bounds the reports decoded at once; up to
+// maxReportWaiting more wait at most reportSlotWait for a turn (their
+// bodies unread), and beyond that a report gets 503 busy at once (its
+// sender reports again in an interval).
+const (
+	maxReportDecodes = 2
+	maxReportWaiting = 32
+	reportSlotWait   = 5 * time.Second
+)
+
+// refusalLogEvery is how often a refused control-plane request is logged
+// (with the count since the last line): a flood of them is one line a
+// minute, not one per request.
+//
+// TODO(lead): unify with the rate-limited logger of issue 11 row 9 when it
+// lands on main.
+const refusalLogEvery = time.Minute
+
+// verifyRelay checks a control-plane request's credential from its
+// headers, before any of its body is read: 401 tree_auth_required
+// without one, 403 tree_auth_invalid for one that does not hold.
+func (c *Content) verifyRelay(w http.ResponseWriter, r *http.Request, endpoint string) (treeauth.Identity, error) {
+	id, err := c.cfg.TreeAuth.Verify(r, endpoint)
+	if err == nil {
+		return id, nil
+	}
+	c.refusals.note(c.log, r, err)
+	// The body of a refused request is not read: the connection goes.
+	w.Header().Set("Connection", "close")
+	if errors.Is(err, treeauth.ErrInvalid) {
+		return id, &Error{Status: http.StatusForbidden, Code: "tree_auth_invalid", Msg: "tree credential refused", Err: err}
+	}
+	w.Header().Set("WWW-Authenticate", `RelayTree realm="relayd"`)
+	return id, &Error{Status: http.StatusUnauthorized, Code: "tree_auth_required",
+		Msg: "reports and child-relay streams need the tree credential (" + treeauth.Header + " or a client certificate)", Err: err}
+}
+
+// relayClaim checks an event stream that claims to come from a child
+// relay of group (the last group of its X-Relay-Path) named by its
+// X-Relay-Node header: only a relay proving that identity is counted as
+// one (and may replace that relay's stream).
+func (c *Content) relayClaim(w http.ResponseWriter, r *http.Request, group string) (node string, err error) {
+	id, err := c.verifyRelay(w, r, eventsPath)
+	if err != nil {
+		return "", err
+	}
+	node = r.Header.Get(hierarchy.NodeHeader)
+	if !id.Is(group, node) {
+		err := errors.New("the stream claims " + group + "/" + node + " but the credential is " + id.String())
+		c.refusals.note(c.log, r, err)
+		return "", &Error{Status: http.StatusForbidden, Code: "tree_auth_invalid", Msg: "tree credential refused", Err: err}
+	}
+	return node, nil
+}
+
+// reportSlot takes one of the report decoding slots, waiting a little
+// for one, or answers 503.
+func (c *Content) reportSlot(r *http.Request) (release func(), err error) {
+	busy := &Error{Status: http.StatusServiceUnavailable, Code: "busy", Msg: "reports are being decoded; report again shortly"}
+	if c.reporting.Add(1) > maxReportDecodes+maxReportWaiting {
+		c.reporting.Add(-1)
+		return nil, busy
+	}
+	t := time.NewTimer(reportSlotWait)
+	defer t.Stop()
+	select {
+	case c.reportSlots <- struct{}{}:
+		return func() { <-c.reportSlots; c.reporting.Add(-1) }, nil
+	case <-t.C:
+		c.reporting.Add(-1)
+		return nil, busy
+	case <-r.Context().Done():
+		c.reporting.Add(-1)
+		return nil, r.Context().Err()
+	}
+}
+
+// refusals rate-limits the log lines of refused control-plane requests.
+// The zero value is ready.
+type refusals struct {
+	mu         sync.Mutex
+	last       time.Time
+	suppressed int
+}
+
+func (f *refusals) note(log zerolog.Logger, r *http.Request, err error) {
+	f.mu.Lock()
+	now := time.Now()
+	if !f.last.IsZero() && now.Sub(f.last) < refusalLogEvery {
+		f.suppressed++
+		f.mu.Unlock()
+		return
+	}
+	n := f.suppressed
+	f.last, f.suppressed = now, 0
+	f.mu.Unlock()
+	log.Warn().Err(err).Str("remote", r.RemoteAddr).Str("path", r.URL.Path).Int("more_refused", n).
+		Dur("interval", refusalLogEvery).Msg("refused a report or child-relay stream without a valid tree credential")
+}
