@@ -41,13 +41,17 @@ func printGroup(tw io.Writer, g hierarchy.GroupView, depth int) {
 		if m.Cache != nil {
 			hits, misses = fmt.Sprint(m.Cache.Hits), fmt.Sprint(m.Cache.Misses)
 		}
+		lag := fmt.Sprint(m.Lag)
+		if m.Ahead {
+			lag = "ahead" // claims a newer generation than this relay serves
+		}
 		age := m.Age
 		if age == "" {
 			age = "first hand"
 		} else {
 			age += " ago"
 		}
-		fmt.Fprintf(tw, "%s  %s\t%s\t%d\t%d\t%s\t%d\t%s\t%s\t%s\t%s\n", indent, m.Node, m.Mode, m.Generation, m.Lag, health,
+		fmt.Fprintf(tw, "%s  %s\t%s\t%d\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", indent, m.Node, m.Mode, m.Generation, lag, health,
 			m.Agents, hits, misses, age, m.URL)
 	}
 	for _, c := range g.Children {

@@ -210,3 +210,42 @@ func TestRefusedBodiesAreReleased(t *testing.T) {
 		}
 	}
 }
+
+// FuzzRead: whatever the body and its announced length, Read never takes
+// more than limit+1 bytes from the body, and returns the body exactly when
+// it is within the limit and as long as announced.
+func FuzzRead(f *testing.F) {
+	f.Add([]byte("relayd-catalog-v1 ed25519 x\n{}"), int64(-1), int64(16))
+	f.Add([]byte("abc"), int64(3), int64(3))
+	f.Add([]byte("abcd"), int64(3), int64(8))
+	f.Add(bytes.Repeat([]byte("z"), 70000), int64(-1), int64(65537))
+	f.Fuzz(func(t *testing.T, body []byte, size, limit int64) {
+		if limit <= 0 || limit > 1<<20 {
+			return
+		}
+		r := &countingReader{r: bytes.NewReader(body)}
+		got, err := Read(r, size, limit)
+		if r.n > limit+1 {
+			t.Fatalf("took %d bytes with limit %d", r.n, limit)
+		}
+		ok := int64(len(body)) <= limit && (size < 0 || size == int64(len(body)))
+		if ok != (err == nil) {
+			t.Fatalf("%d bytes, announced %d, limit %d: err %v", len(body), size, limit, err)
+		}
+		if err == nil && !bytes.Equal(got, body) {
+			t.Fatalf("read %d bytes, not the %d sent", len(got), len(body))
+		}
+	})
+}
+
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}

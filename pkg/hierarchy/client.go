@@ -119,8 +119,7 @@ type Client struct {
 
 	lim *ratelog.Limiter // upstream failure warnings: one line per interval
 
-	noCredOnce sync.Once    // "not in the parents' tree" is said once
-	refusedLog atomic.Int64 // unix ns of the last "credential refused" line
+	noCredOnce sync.Once // "not in the parents' tree" is said once
 }
 
 // Loops returns how many upstream requests were refused as loops, and the

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/relayd/relayd/pkg/events"
 )
 
@@ -108,15 +110,10 @@ func (c *Client) claims(base *url.URL) bool {
 	return c.cfg.Auth != nil || (c.cfg.CertClaims && base.Scheme == "https")
 }
 
-// logRefused says, at most every ten minutes, that a parent refused the
-// credential.
+// logRefused says, at most once per interval (pkg/ratelog), that a
+// parent refused the credential.
 func (c *Client) logRefused(base *url.URL, err error) {
-	now := time.Now().UnixNano()
-	last := c.refusedLog.Load()
-	if last != 0 && now-last < int64(10*time.Minute) || !c.refusedLog.CompareAndSwap(last, now) {
-		return
-	}
-	c.log.Warn().Err(err).Str("upstream", base.Redacted()).
+	c.lim.Event(&c.log, zerolog.WarnLevel, "tree credential refused").Err(err).Str("upstream", base.Redacted()).
 		Msg("the parent refused this relay's tree credential (tree-key-file, or the client certificate's name against --node): reports are not taken and the push stream is followed as an agent's")
 }
 

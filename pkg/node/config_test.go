@@ -67,6 +67,7 @@ func TestValidate(t *testing.T) {
 		{name: "empty node", change: func(c *Config) { proxy(c); c.Node = "" }, want: []string{"node name is empty"}},
 		{name: "empty node and group", change: func(c *Config) { proxy(c); c.Node, c.Group = "", "" }, want: []string{"node name is empty"}},
 		{name: "negative cache max", change: func(c *Config) { proxy(c); c.CacheMax = -1 }, want: []string{"cache-max"}},
+		{name: "zero catalog max", change: func(c *Config) { proxy(c); c.Mirror.CatalogMax = 0 }, want: []string{"catalog-max 0"}},
 		{name: "every problem named", change: func(c *Config) {
 			c.Listen, c.Admin, c.Node = "nope", "0.0.0.0:1", ""
 		}, want: []string{"--upstream", `listen "nope"`, `admin "0.0.0.0:1"`, "node name is empty"}},

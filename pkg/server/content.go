@@ -13,6 +13,7 @@ import (
 
 	"github.com/relayd/relayd/pkg/catalog"
 	"github.com/relayd/relayd/pkg/cleanpath"
+	"github.com/relayd/relayd/pkg/clock"
 	"github.com/relayd/relayd/pkg/digest"
 	"github.com/relayd/relayd/pkg/events"
 	"github.com/relayd/relayd/pkg/hierarchy"
@@ -20,6 +21,7 @@ import (
 	"github.com/relayd/relayd/pkg/mirror"
 	"github.com/relayd/relayd/pkg/object"
 	"github.com/relayd/relayd/pkg/proxycache"
+	"github.com/relayd/relayd/pkg/ratelog"
 	"github.com/relayd/relayd/pkg/treeauth"
 )
 
@@ -89,9 +91,9 @@ type Content struct {
 	// requests answered with an error status.
 	serving, served, failed atomic.Int64
 	log                     zerolog.Logger
-	reportSlots             chan struct{} // one per report being decoded
-	reporting               atomic.Int32  // reports decoding or waiting for a slot
-	refusals                refusals      // of control-plane requests, for the log
+	reportSlots             chan struct{}    // one per report being decoded
+	reporting               atomic.Int32     // reports decoding or waiting for a slot
+	refusals                *ratelog.Limiter // log lines of refused control-plane requests
 }
 
 // NewContent builds the content-port handler.
@@ -99,7 +101,8 @@ func NewContent(cfg ContentConfig, log zerolog.Logger) *Content {
 	if cfg.Heartbeat <= 0 {
 		cfg.Heartbeat = DefaultHeartbeat
 	}
-	c := &Content{cfg: cfg, log: log, reportSlots: make(chan struct{}, maxReportDecodes)}
+	c := &Content{cfg: cfg, log: log, reportSlots: make(chan struct{}, maxReportDecodes),
+		refusals: ratelog.New(clock.Real{}, ratelog.DefaultEvery)}
 	r := chi.NewRouter()
 	r.Use(AccessLog(log, c.count))
 	r.MethodNotAllowed(MethodNotAllowed(r))

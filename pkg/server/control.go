@@ -6,7 +6,6 @@ package server
 import (
 	"errors"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -32,14 +31,6 @@ const (
 	reportSlotWait   = 5 * time.Second
 )
 
-// refusalLogEvery is how often a refused control-plane request is logged
-// (with the count since the last line): a flood of them is one line a
-// minute, not one per request.
-//
-// TODO(lead): unify with the rate-limited logger of issue 11 row 9 when it
-// lands on main.
-const refusalLogEvery = time.Minute
-
 // verifyRelay checks a control-plane request's credential from its
 // headers, before any of its body is read: 401 tree_auth_required
 // without one, 403 tree_auth_invalid for one that does not hold.
@@ -48,7 +39,7 @@ func (c *Content) verifyRelay(w http.ResponseWriter, r *http.Request, endpoint s
 	if err == nil {
 		return id, nil
 	}
-	c.refusals.note(c.log, r, err)
+	c.refused(r, err)
 	// The body of a refused request is not read: the connection goes.
 	w.Header().Set("Connection", "close")
 	if errors.Is(err, treeauth.ErrInvalid) {
@@ -69,9 +60,12 @@ func (c *Content) relayClaim(w http.ResponseWriter, r *http.Request, group strin
 		return "", err
 	}
 	node = r.Header.Get(hierarchy.NodeHeader)
+	if len(node) > 256 {
+		return "", &Error{Status: http.StatusBadRequest, Code: "bad_header", Msg: hierarchy.NodeHeader + " longer than 256 bytes"}
+	}
 	if !id.Is(group, node) {
 		err := errors.New("the stream claims " + group + "/" + node + " but the credential is " + id.String())
-		c.refusals.note(c.log, r, err)
+		c.refused(r, err)
 		return "", &Error{Status: http.StatusForbidden, Code: "tree_auth_invalid", Msg: "tree credential refused", Err: err}
 	}
 	return node, nil
@@ -99,25 +93,10 @@ func (c *Content) reportSlot(r *http.Request) (release func(), err error) {
 	}
 }
 
-// refusals rate-limits the log lines of refused control-plane requests.
-// The zero value is ready.
-type refusals struct {
-	mu         sync.Mutex
-	last       time.Time
-	suppressed int
-}
-
-func (f *refusals) note(log zerolog.Logger, r *http.Request, err error) {
-	f.mu.Lock()
-	now := time.Now()
-	if !f.last.IsZero() && now.Sub(f.last) < refusalLogEvery {
-		f.suppressed++
-		f.mu.Unlock()
-		return
-	}
-	n := f.suppressed
-	f.last, f.suppressed = now, 0
-	f.mu.Unlock()
-	log.Warn().Err(err).Str("remote", r.RemoteAddr).Str("path", r.URL.Path).Int("more_refused", n).
-		Dur("interval", refusalLogEvery).Msg("refused a report or child-relay stream without a valid tree credential")
+// refused logs a refused control-plane request, at most one line per
+// interval (pkg/ratelog) with the count of those held back: a flood of
+// them is a line every 10 s, not one per request.
+func (c *Content) refused(r *http.Request, err error) {
+	c.refusals.Event(&c.log, zerolog.WarnLevel, "tree auth refused").Err(err).Str("remote", r.RemoteAddr).Str("path", r.URL.Path).
+		Msg("refused a report or child-relay stream without a valid tree credential")
 }

@@ -7,7 +7,9 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -18,6 +20,7 @@ import (
 	"github.com/relayd/relayd/pkg/events"
 	"github.com/relayd/relayd/pkg/hierarchy"
 	"github.com/relayd/relayd/pkg/hops"
+	"github.com/relayd/relayd/pkg/tlsconf"
 	"github.com/relayd/relayd/pkg/treeauth"
 )
 
@@ -244,4 +247,116 @@ func TestReportDecodesBounded(t *testing.T) {
 			t.Errorf("a held or waiting report got %d", s)
 		}
 	}
+}
+
+// TestCertificateIsProof: over mutual TLS (a peer CA), a verified client
+// certificate naming the node proves a relay stream and a report without
+// the tree key; a certificate of another node does not.
+func TestCertificateIsProof(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for _, n := range []string{"hq", "a-1"} {
+		if err := tlsconf.Issue(dir, n, []string{"127.0.0.1"}, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hub := events.NewHub()
+	closing := make(chan struct{})
+	defer close(closing)
+	var kept atomic.Int32
+	c := NewContent(ContentConfig{Relays: func() any { return nil }, Group: "hq", Events: hub, Closing: closing,
+		Heartbeat: 50 * time.Millisecond, TreeAuth: &treeauth.Verifier{Certificates: true},
+		Report: func(hierarchy.Report) error { kept.Add(1); return nil }}, zerolog.New(zerolog.NewTestWriter(t)))
+	m, err := tlsconf.Load(tlsconf.Files{Cert: filepath.Join(dir, "hq.pem"), Key: filepath.Join(dir, "hq.key"),
+		UpstreamCA: filepath.Join(dir, tlsconf.CAFile), PeerCA: filepath.Join(dir, tlsconf.CAFile)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(c)
+	srv.TLS = m.ServerConfig()
+	srv.StartTLS()
+	defer srv.Close()
+	cm, err := tlsconf.Load(tlsconf.Files{Cert: filepath.Join(dir, "a-1.pem"), Key: filepath.Join(dir, "a-1.key"),
+		UpstreamCA: filepath.Join(dir, tlsconf.CAFile)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: cm.ClientConfig()}}
+	defer client.CloseIdleConnections()
+
+	body := []byte(`{"group":"branch-a","node":"a-1"}`)
+	for node, want := range map[string]int{"a-1": 204, "a-2": 403} {
+		b := bytes.Replace(body, []byte("a-1"), []byte(node), 1)
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/-/report", bytes.NewReader(b))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("report of %s over a-1's certificate: %d, want %d", node, resp.StatusCode, want)
+		}
+	}
+	if kept.Load() != 1 {
+		t.Errorf("kept %d reports, want 1", kept.Load())
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for node, want := range map[string]int{"a-2": 403, "a-1": 200} {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/-/events", nil)
+		req.Header.Set(hops.Header, "branch-a")
+		req.Header.Set(hierarchy.NodeHeader, node)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode != want {
+			t.Fatalf("stream as %s over a-1's certificate: %d, want %d", node, resp.StatusCode, want)
+		}
+		if want != 200 {
+			resp.Body.Close()
+			continue
+		}
+		defer resp.Body.Close()
+	}
+	waitFor(t, func() bool { _, r := hub.Count(); return r == 1 }, "a-1's relay stream")
+}
+
+// TestRefusalsLogOncePerInterval: a flood of refused reports is one log
+// line, not one per request.
+func TestRefusalsLogOncePerInterval(t *testing.T) {
+	t.Parallel()
+	var buf syncBuffer
+	c := NewContent(ContentConfig{Relays: func() any { return nil }, Group: "hq",
+		Report: func(hierarchy.Report) error { return nil }}, zerolog.New(&buf))
+	for range 20 {
+		req := httptest.NewRequest(http.MethodPost, "/-/report", strings.NewReader("{}"))
+		req.Header.Set("Content-Type", "application/json")
+		w := httptest.NewRecorder()
+		c.ServeHTTP(w, req)
+		if w.Code != 401 {
+			t.Fatalf("status %d", w.Code)
+		}
+	}
+	if n := strings.Count(buf.String(), "refused a report or child-relay stream"); n != 1 {
+		t.Fatalf("%d refusal lines for 20 refused reports, want 1:\n%s", n, buf.String())
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -187,7 +187,7 @@ func (c *Content) serveReport(w http.ResponseWriter, r *http.Request) error {
 		var tooBig *http.MaxBytesError
 		switch {
 		case errors.Is(err, treeauth.ErrInvalid):
-			c.refusals.note(c.log, r, err)
+			c.refused(r, err)
 			return &Error{Status: http.StatusForbidden, Code: "tree_auth_invalid", Msg: "tree credential refused", Err: err}
 		case errors.As(err, &tooBig):
 			return &Error{Status: http.StatusRequestEntityTooLarge, Code: "too_large", Msg: "report larger than 8 MiB"}
@@ -197,7 +197,7 @@ func (c *Content) serveReport(w http.ResponseWriter, r *http.Request) error {
 	// A relay reports its own subtree only.
 	if !id.Is(rep.Group, rep.Node) {
 		err := fmt.Errorf("a report of %s/%s sent as %s", rep.Group, rep.Node, id)
-		c.refusals.note(c.log, r, err)
+		c.refused(r, err)
 		return &Error{Status: http.StatusForbidden, Code: "tree_auth_invalid", Msg: "a relay may report only itself and its subtree", Err: err}
 	}
 	if err := c.cfg.Report(rep); err != nil {
