@@ -19,7 +19,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -116,26 +115,6 @@ func isLoopback(u *url.URL) bool {
 	}
 	ip := net.ParseIP(h)
 	return ip != nil && ip.IsLoopback()
-}
-
-// raiseNoFile raises the soft RLIMIT_NOFILE to the hard limit when need
-// descriptors do not fit, and fails when the hard limit is too low.
-func raiseNoFile(need uint64) error {
-	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		return fmt.Errorf("loadgen: getrlimit: %w", err)
-	}
-	if lim.Cur >= need {
-		return nil
-	}
-	if lim.Max < need {
-		return fmt.Errorf("loadgen: %d agents need about %d file descriptors, the hard limit is %d: raise it (ulimit -Hn, LimitNOFILE=)", need-256, need, lim.Max)
-	}
-	lim.Cur = lim.Max
-	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		return fmt.Errorf("loadgen: raise the file descriptor limit to %d: %w", lim.Max, err)
-	}
-	return nil
 }
 
 // countingTransport counts requests per relay host.

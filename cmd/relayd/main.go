@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
 	"syscall"
 	"time"
@@ -99,6 +100,11 @@ func realMain(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 		log, err := newLogger(lc, stderr)
 		if err != nil {
 			return usageError{err}
+		}
+		if note, err := platformNote(runtime.GOOS, cfg.Mode); err != nil {
+			return err
+		} else if note != "" {
+			log.Info().Msg("relay features missing " + note)
 		}
 		return run(ctx, cfg, log)
 	case "keygen":
