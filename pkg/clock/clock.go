@@ -23,8 +23,9 @@ func (Real) Now() time.Time { return time.Now() }
 
 // Fake is a clock that moves only when told to. It is safe for concurrent use.
 type Fake struct {
-	mu  sync.Mutex
-	now time.Time
+	mu     sync.Mutex
+	now    time.Time
+	timers []*fakeTimer // pending AfterFunc calls (timer.go)
 }
 
 var _ Clock = (*Fake)(nil)
@@ -39,9 +40,12 @@ func (f *Fake) Now() time.Time {
 	return f.now
 }
 
-// Advance moves the fake time forward by d.
+// Advance moves the fake time forward by d and starts the timers that
+// became due.
 func (f *Fake) Advance(d time.Duration) {
 	f.mu.Lock()
 	f.now = f.now.Add(d)
+	due := f.due()
 	f.mu.Unlock()
+	runAll(due)
 }
