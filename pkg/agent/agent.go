@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -17,8 +15,10 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/relayd/relayd/pkg/catalog"
+	"github.com/relayd/relayd/pkg/clock"
 	"github.com/relayd/relayd/pkg/glob"
 	"github.com/relayd/relayd/pkg/httprange"
+	"github.com/relayd/relayd/pkg/relayclient"
 )
 
 // Agent fetches from a group's relays. It is safe for concurrent use, but
@@ -29,8 +29,9 @@ type Agent struct {
 	include *glob.Filter // cfg.Include, compiled
 	http    *http.Client
 	stream  *http.Client
-	relays  *relaySet
+	relays  *relayclient.List
 	state   *state
+	clock   clock.Timers // cfg.Clock, or the wall clock
 
 	mu  sync.Mutex
 	cur *catalog.Signed // newest verified catalog in hand
@@ -105,7 +106,11 @@ func New(cfg Config, log zerolog.Logger) (*Agent, error) {
 		return nil, fmt.Errorf("%w: include: %w", ErrConfig, err)
 	}
 	a := &Agent{cfg: cfg, log: log.With().Str("component", "agent").Logger(), include: include}
-	a.relays = newRelaySet(boot)
+	a.clock = cfg.Clock
+	if a.clock == nil {
+		a.clock = clock.Real{}
+	}
+	a.relays = a.newRelayList(boot)
 	tr := cfg.Transport
 	if tr == nil {
 		dialer := &net.Dialer{Timeout: cfg.ConnectTimeout, KeepAlive: 30 * time.Second}
@@ -165,21 +170,19 @@ func (a *Agent) Generation() uint64 {
 // Relays lists the relays in the order the agent tries them now.
 func (a *Agent) Relays() []string {
 	var out []string
-	for _, u := range a.relays.candidates() {
+	for _, u := range a.relays.Candidates(0) {
 		out = append(out, u.String())
 	}
 	return out
 }
 
 // get sends a GET to u and returns the response with a body guarded by
-// the stall watchdog: headers must come within StallTimeout, and the body
-// must bring at least MinRate×StallTimeout bytes in every StallTimeout.
-// The caller closes the body.
+// the stall watchdog (relayclient.Guard): headers must come within
+// StallTimeout, and the body must bring at least MinRate×StallTimeout
+// bytes in every StallTimeout. The caller closes the body.
 func (a *Agent) get(ctx context.Context, u string, hdr http.Header) (*http.Response, error) {
-	ctx, cancel := context.WithCancelCause(ctx)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		cancel(err)
 		return nil, err
 	}
 	for k, v := range hdr {
@@ -187,75 +190,15 @@ func (a *Agent) get(ctx context.Context, u string, hdr http.Header) (*http.Respo
 	}
 	req.Header.Set("User-Agent", a.cfg.UserAgent)
 	a.stats.requests.Add(1)
-	w := &watchdog{window: a.cfg.StallTimeout, min: max(1, a.cfg.MinRate*int64(a.cfg.StallTimeout)/int64(time.Second)), cancel: cancel}
-	// Until the headers are in, any byte is too few: a plain timer.
-	w.timer = time.AfterFunc(a.cfg.StallTimeout, func() {
-		w.fired.Store(true)
-		cancel(fmt.Errorf("%w: no response headers within %s", ErrStalled, a.cfg.StallTimeout))
-	})
-	resp, err := a.http.Do(req)
-	if err != nil {
-		w.timer.Stop()
-		if c := context.Cause(ctx); w.fired.Load() && c != nil {
-			err = c
-		}
-		cancel(err)
-		return nil, err
-	}
-	if !w.timer.Stop() {
-		// The headers came just as the timer fired: the request is
-		// cancelled already.
-		resp.Body.Close()
-		return nil, fmt.Errorf("%w: response headers took %s", ErrStalled, a.cfg.StallTimeout)
-	}
-	w.ctx, w.body = ctx, resp.Body
-	w.timer = time.AfterFunc(time.Hour, w.tick)
-	w.timer.Reset(w.window) // tick may run from here on, with w.timer set
-	resp.Body = w
-	return resp, nil
+	return a.guard(false).Do(a.http, req)
 }
 
-// watchdog is a body that cancels its request when it brings fewer than
-// min bytes in a window.
-type watchdog struct {
-	body   io.ReadCloser
-	ctx    context.Context
-	cancel context.CancelCauseFunc
-	window time.Duration
-	min    int64
-	timer  *time.Timer
-	n      atomic.Int64
-	last   int64 // used by tick only
-	fired  atomic.Bool
-}
-
-func (w *watchdog) tick() {
-	n := w.n.Load()
-	if n-w.last < w.min {
-		w.fired.Store(true)
-		w.cancel(fmt.Errorf("%w: %d bytes in %s (below %d)", ErrStalled, n-w.last, w.window, w.min))
-		return
-	}
-	w.last = n
-	w.timer.Reset(w.window)
-}
-
-func (w *watchdog) Read(p []byte) (int, error) {
-	n, err := w.body.Read(p)
-	w.n.Add(int64(n))
-	if err != nil && err != io.EOF && w.fired.Load() {
-		if c := context.Cause(w.ctx); c != nil {
-			err = c
-		}
-	}
-	return n, err
-}
-
-func (w *watchdog) Close() error {
-	w.timer.Stop()
-	err := w.body.Close()
-	w.cancel(context.Canceled)
-	return err
+// guard is the stall guard of a request to a relay: of the response
+// headers only for an event stream (headersOnly), of the whole body
+// otherwise.
+func (a *Agent) guard(headersOnly bool) relayclient.Guard {
+	return relayclient.Guard{Clock: a.clock, Stall: a.cfg.StallTimeout, MinRate: a.cfg.MinRate,
+		HeadersOnly: headersOnly, Err: ErrStalled}
 }
 
 // backoff waits before round (1, 2, …) over all relays: BackoffMin
@@ -266,19 +209,11 @@ func (a *Agent) backoff(ctx context.Context, round int, deadline time.Time) bool
 	for i := 1; i < round && d < a.cfg.BackoffMax; i++ {
 		d *= 2
 	}
-	d = min(d, a.cfg.BackoffMax)
-	d = d/2 + rand.N(d/2+1)
-	if time.Now().Add(d).After(deadline) {
+	d = relayclient.Jitter(min(d, a.cfg.BackoffMax))
+	if a.clock.Now().Add(d).After(deadline) {
 		return false
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
+	return clock.Sleep(ctx, a.clock, d)
 }
 
 // retry runs try against each relay in turn until one succeeds, then
@@ -291,19 +226,19 @@ func (a *Agent) retry(ctx context.Context, what string, try func(base *url.URL) 
 // retryUntil is retry that also stops after a round in which enough
 // reports true.
 func (a *Agent) retryUntil(ctx context.Context, what string, try func(base *url.URL) error, enough func() bool) error {
-	deadline := time.Now().Add(a.cfg.RetryBudget)
+	deadline := a.clock.Now().Add(a.cfg.RetryBudget)
 	var errs []error
 	for round := 1; ; round++ {
-		if round > 1 || a.relays.stale(a.cfg.Refresh) {
+		if round > 1 || a.relays.Stale() {
 			a.refreshRelays(ctx)
 		}
-		for i, base := range a.relays.candidates() {
+		for i, base := range a.relays.Candidates(0) {
 			if i > 0 || round > 1 {
 				a.stats.failovers.Add(1)
 			}
 			err := try(base)
 			if err == nil {
-				a.relays.ok(base)
+				a.relays.OK(base)
 				return nil
 			}
 			if ctx.Err() != nil {
@@ -312,7 +247,7 @@ func (a *Agent) retryUntil(ctx context.Context, what string, try func(base *url.
 			if errors.Is(err, errFatal) {
 				return fmt.Errorf("agent: %s: %w", what, err)
 			}
-			a.relays.failed(base)
+			a.relays.Failed(base)
 			a.log.Warn().Err(err).Str("relay", base.Redacted()).Str("op", what).Msg("relay failed; trying the next")
 			errs = append(errs, fmt.Errorf("%s: %w", base.Host, err))
 			if len(errs) > 16 {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/relayd/relayd/pkg/catalog"
 	"github.com/relayd/relayd/pkg/cleanpath"
+	"github.com/relayd/relayd/pkg/clock"
 )
 
 // Sentinel errors; every error the package returns wraps one of them or a
@@ -109,6 +110,9 @@ type Config struct {
 	// StreamTransport, if set, carries the event streams of Watch.
 	// Default: Transport.
 	StreamTransport http.RoundTripper
+	// Clock schedules stall guards, backoff and reconnects (tests pass a
+	// clock.Fake). Default nil: the wall clock.
+	Clock clock.Timers
 	// OnPlan, if set, is called when Sync or Fetch knows what it will
 	// download: how many objects and bytes.
 	OnPlan func(objects int, bytes int64)

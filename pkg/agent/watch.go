@@ -5,20 +5,20 @@ package agent
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strconv"
 	"time"
 
+	"github.com/relayd/relayd/pkg/clock"
 	"github.com/relayd/relayd/pkg/events"
+	"github.com/relayd/relayd/pkg/relayclient"
 )
 
 // errResync ends a stream so that it reopens reporting the generation
 // just synced: the relay's presence list shows what agents have.
-var errResync = errors.New("agent: reconnect with the new generation")
+var errResync = fmt.Errorf("agent: %w with the new generation", relayclient.ErrReconnect)
 
 // Watch keeps an event stream open to one relay until ctx ends, and syncs
 // (as Sync) whenever the relay announces a generation newer than the one
@@ -37,77 +37,42 @@ func (a *Agent) Watch(ctx context.Context, onSync func(Result, error)) error {
 		a.syncLoop(ctx, wants, synced, onSync)
 	}()
 	defer func() { <-done }()
-	round, replaced := 0, 0
-	for ctx.Err() == nil {
-		if a.relays.stale(a.cfg.Refresh) {
-			a.refreshRelays(ctx)
-		}
-		delivered := false
-		var lastErr error
-		var comeBack time.Duration // the longest Retry-After of the round
-		for _, base := range a.relays.candidates() {
-			got, err := a.watchOne(ctx, base, wants, synced)
-			if ctx.Err() != nil {
-				return nil
+	loop := relayclient.Loop{
+		Clock: a.clock, BackoffMin: a.cfg.BackoffMin, BackoffMax: a.cfg.BackoffMax, Wait: a.wait,
+		Candidates: func() []*url.URL { return a.relays.Candidates(0) },
+		Stream: func(ctx context.Context, base *url.URL, _ bool) (bool, error) {
+			return a.watchOne(ctx, base, wants, synced)
+		},
+		BeforeRound: func(ctx context.Context) {
+			if a.relays.Stale() {
+				a.refreshRelays(ctx)
 			}
-			if errors.Is(err, errResync) {
-				delivered = true
-				break
-			}
-			if errors.Is(err, ErrReplaced) {
-				replaced++
-				if !a.afterReplaced(ctx, err, replaced) {
-					return nil
-				}
-				delivered = true
-				break
-			}
-			replaced = 0
-			if ra := (*retryAfter)(nil); errors.As(err, &ra) {
-				comeBack = max(comeBack, ra.d)
-			}
-			lastErr = err
-			a.relays.failed(base)
+		},
+		RoundFailed: a.refreshRelays,
+		Failed: func(base *url.URL, got bool, err error) {
+			a.relays.Failed(base)
 			if got {
-				delivered = true
 				a.log.Info().Err(err).Str("relay", base.Redacted()).Msg("event stream ended; reconnecting")
-				break
+			} else {
+				a.log.Warn().Err(err).Str("relay", base.Redacted()).Msg("event stream failed; trying the next relay")
 			}
-			a.log.Warn().Err(err).Str("relay", base.Redacted()).Msg("event stream failed; trying the next relay")
-		}
-		if delivered {
-			round = 0
-			continue
-		}
-		round++
-		a.refreshRelays(ctx)
-		if comeBack > 0 {
-			// Every relay refused for now and one said when to come back
-			// (the relay spreads its Retry-After already).
-			if !a.wait(ctx, comeBack) {
-				return nil
+		},
+		Replaced: func(err error, n int, d time.Duration) {
+			ev := a.log.Debug()
+			if n == 1 {
+				ev = a.log.Warn()
 			}
-			continue
-		}
-		// The retry budget bounds one request, not a watch: wait and
-		// go on until ctx ends.
-		if !a.backoff(ctx, round, time.Now().Add(a.cfg.BackoffMax+time.Second)) && ctx.Err() != nil {
-			return nil
-		}
-		a.log.Debug().Err(lastErr).Int("round", round).Msg("no relay holds an event stream; retrying")
+			ev.Err(err).Str("id", a.cfg.ID).Dur("retry_in", d).Msg("event stream replaced by another with this agent id: is a second agent running with this id? Reconnecting with backoff")
+		},
 	}
-	return nil
+	return loop.Run(ctx)
 }
 
 // streamRefused is the error of a stream request answered other than 200;
 // a 503 with a Retry-After of more than a second (too_many_streams: the
 // relay holds all the streams it may) says when to come back.
 func streamRefused(resp *http.Response) error {
-	err := statusError(resp.StatusCode, "/-/events")
-	if secs, perr := strconv.Atoi(resp.Header.Get("Retry-After")); perr == nil && secs > 1 && resp.StatusCode == http.StatusServiceUnavailable {
-		return &retryAfter{err: err, d: min(time.Duration(secs)*time.Second, 5*time.Minute)}
-	}
-	return err
+	return relayclient.WithRetryAfter(resp, statusError(resp.StatusCode, "/-/events"))
 }
 
 // replacedError is ErrReplaced with the relay and its reason.
@@ -117,53 +82,20 @@ func replacedError(base *url.URL, ev events.Event) error {
 	return fmt.Errorf("%w (%s: %s)", ErrReplaced, base.Redacted(), why.Reason)
 }
 
-// retryAfter is a refusal that said when to come back.
-type retryAfter struct {
-	err error
-	d   time.Duration
-}
-
-func (r *retryAfter) Error() string { return fmt.Sprintf("%v (retry after %s)", r.err, r.d) }
-func (r *retryAfter) Unwrap() error { return r.err }
-
 // ErrReplaced: the relay ended the event stream because a newer stream
 // with this agent's id came from the same address.
-var ErrReplaced = errors.New("agent: event stream replaced by a newer one with this id")
+var ErrReplaced = relayclient.ErrReplaced
 
-// replacedBackoff is the wait (before jitter: half to all of it) after
-// the nth replacement in a row: 5 s, doubling, at most 2 min.
-func replacedBackoff(n int) time.Duration {
-	return min(5*time.Second<<min(n-1, 5), 2*time.Minute)
-}
-
-// afterReplaced waits after the nth replacement in a row: another process
-// with this agent's id, at this address, holds the stream now; coming
-// back at once would push each other off for good. Said once per run of
-// replacements. It reports false when ctx ended.
-func (a *Agent) afterReplaced(ctx context.Context, err error, n int) bool {
-	d := replacedBackoff(n)
-	d = d/2 + rand.N(d/2+1)
-	ev := a.log.Debug()
-	if n == 1 {
-		ev = a.log.Warn()
-	}
-	ev.Err(err).Str("id", a.cfg.ID).Dur("retry_in", d).Msg("event stream replaced by another with this agent id: is a second agent running with this id? Reconnecting with backoff")
-	return a.wait(ctx, d)
-}
+// replacedBackoff is the wait (before jitter) after the nth replacement
+// in a row.
+var replacedBackoff = relayclient.ReplacedBackoff
 
 // wait pauses for d unless ctx ends first; it reports whether it waited.
 func (a *Agent) wait(ctx context.Context, d time.Duration) bool {
 	if a.sleep != nil {
 		return a.sleep(ctx, d)
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
+	return clock.Sleep(ctx, a.clock, d)
 }
 
 // syncLoop runs the syncs Watch asks for, one at a time, newest wanted
@@ -234,15 +166,11 @@ func (a *Agent) watchOne(ctx context.Context, base *url.URL, wants chan uint64, 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	reported := a.state.synced()
-	resp, err := a.openStream(ctx, cancel, base, reported)
+	resp, err := a.openStream(ctx, base, reported)
 	if err != nil {
 		return false, err
 	}
 	defer resp.Body.Close()
-	idle := time.AfterFunc(a.cfg.StreamIdle, func() {
-		cancel(fmt.Errorf("%w: event stream silent for %s", ErrStalled, a.cfg.StreamIdle))
-	})
-	defer idle.Stop()
 	go func() {
 		for {
 			select {
@@ -256,46 +184,45 @@ func (a *Agent) watchOne(ctx context.Context, base *url.URL, wants chan uint64, 
 			}
 		}
 	}()
-	r := events.NewReader(resp.Body)
-	r.Activity = func() { idle.Reset(a.cfg.StreamIdle) }
-	for {
-		ev, err := r.Next()
-		if err != nil {
-			if c := context.Cause(ctx); c != nil {
-				err = c
-			}
-			return got, err
-		}
+	err = relayclient.ReadEvents(ctx, cancel, a.clock, resp.Body, a.cfg.StreamIdle, ErrStalled, func(ev events.Event) error {
 		got = true
-		switch ev.Kind {
-		case events.KindReplaced:
-			return got, replacedError(base, ev)
-		case events.KindCatalog:
-			g, err := events.ParseGeneration(ev)
-			if err != nil {
-				a.log.Warn().Err(err).Str("relay", base.Redacted()).Msg("bad event")
-				continue
-			}
-			if a.cfg.OnAnnounce != nil {
-				a.cfg.OnAnnounce(g.Generation)
-			}
-			if g.Generation > a.state.synced() {
-				offer(wants, g.Generation)
-			}
-		case events.KindRelays:
-			var doc events.Relays
-			if json.Unmarshal(ev.Data, &doc) != nil {
-				continue
-			}
-			a.relays.set(a.relayURLs(doc))
+		return a.onEvent(base, ev, wants)
+	})
+	return got, err
+}
+
+// onEvent acts on one event of base's stream: a newer generation is
+// handed to the sync loop, a relay list replaces the agent's; a
+// replacement ends the stream.
+func (a *Agent) onEvent(base *url.URL, ev events.Event, wants chan uint64) error {
+	switch ev.Kind {
+	case events.KindReplaced:
+		return replacedError(base, ev)
+	case events.KindCatalog:
+		g, err := events.ParseGeneration(ev)
+		if err != nil {
+			a.log.Warn().Err(err).Str("relay", base.Redacted()).Msg("bad event")
+			return nil
+		}
+		if a.cfg.OnAnnounce != nil {
+			a.cfg.OnAnnounce(g.Generation)
+		}
+		if g.Generation > a.state.synced() {
+			offer(wants, g.Generation)
+		}
+	case events.KindRelays:
+		var doc events.Relays
+		if json.Unmarshal(ev.Data, &doc) == nil {
+			a.relays.Set(doc)
 		}
 	}
+	return nil
 }
 
 // openStream asks base for its event stream as an agent that holds
-// generation reported; cancel ends ctx, with the cause, when no response
-// headers arrive within StallTimeout. A refusal is an error.
-func (a *Agent) openStream(ctx context.Context, cancel context.CancelCauseFunc, base *url.URL, reported uint64) (*http.Response, error) {
+// generation reported; the response headers must arrive within
+// StallTimeout. A refusal is an error.
+func (a *Agent) openStream(ctx context.Context, base *url.URL, reported uint64) (*http.Response, error) {
 	q := url.Values{}
 	q.Set("agent", a.cfg.ID)
 	q.Set("generation", strconv.FormatUint(reported, 10))
@@ -306,16 +233,9 @@ func (a *Agent) openStream(ctx context.Context, cancel context.CancelCauseFunc, 
 	req.Header.Set("Accept", "text/event-stream")
 	req.Header.Set("User-Agent", a.cfg.UserAgent)
 	req.Header.Set(events.AgentHeader, a.cfg.ID)
-	headers := time.AfterFunc(a.cfg.StallTimeout, func() {
-		cancel(fmt.Errorf("%w: no response headers within %s", ErrStalled, a.cfg.StallTimeout))
-	})
 	a.stats.requests.Add(1)
-	resp, err := a.stream.Do(req)
-	headers.Stop()
+	resp, err := a.guard(true).Do(a.stream, req)
 	if err != nil {
-		if c := context.Cause(ctx); c != nil {
-			err = c
-		}
 		return nil, err
 	}
 	if resp.StatusCode != http.StatusOK {

@@ -22,6 +22,7 @@ import (
 	"github.com/relayd/relayd/pkg/clock"
 	"github.com/relayd/relayd/pkg/hops"
 	"github.com/relayd/relayd/pkg/ratelog"
+	"github.com/relayd/relayd/pkg/relayclient"
 	"github.com/relayd/relayd/pkg/treeauth"
 )
 
@@ -78,6 +79,9 @@ type Config struct {
 	// that are up but have not completed it, before the fallback (or an
 	// error). Default 10s.
 	BehindWait time.Duration
+	// Clock schedules stall guards, waits and refreshes (tests pass a
+	// clock.Fake). Default nil: the wall clock.
+	Clock clock.Timers
 }
 
 // errBehind: a parent has not completed the generation asked for.
@@ -107,12 +111,11 @@ type Client struct {
 	fallback []*url.URL
 	http     *http.Client
 	limit    *limiter // nil without a rate cap
-	refresh  chan struct{}
 	refused  refusals // answers that could not continue a transfer (resume.go)
+	clock    clock.Timers
+	list     *relayclient.List // seeds, learned parents, fallbacks (parents.go)
 
 	mu       sync.Mutex
-	learned  []parent             // the parent group's relays, from {seed}/-/relays
-	backoff  map[string]time.Time // base → not before
 	lastLoop string
 
 	loops, failovers, resumes, fallbacks atomic.Int64
@@ -156,8 +159,11 @@ func New(cfg Config, log zerolog.Logger) (*Client, error) {
 	if cfg.BehindWait <= 0 {
 		cfg.BehindWait = def.BehindWait
 	}
-	c := &Client{cfg: cfg, log: log.With().Str("component", "upstream").Logger(), backoff: map[string]time.Time{},
-		refresh: make(chan struct{}, 1), lim: ratelog.New(clock.Real{}, ratelog.DefaultEvery)}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real{}
+	}
+	c := &Client{cfg: cfg, log: log.With().Str("component", "upstream").Logger(), clock: cfg.Clock,
+		lim: ratelog.New(cfg.Clock, ratelog.DefaultEvery)}
 	for _, s := range cfg.Upstreams {
 		u, err := ParseBase(s)
 		if err != nil {
@@ -172,6 +178,7 @@ func New(cfg Config, log zerolog.Logger) (*Client, error) {
 		}
 		c.fallback = append(c.fallback, u)
 	}
+	c.list = c.newParentList()
 	if len(c.fallback) > 0 && len(c.seeds) == 0 {
 		return nil, errors.New("hierarchy: a fallback needs an upstream to fall back from")
 	}
@@ -266,18 +273,16 @@ func (c *Client) Fetch(ctx context.Context, key string, hdr http.Header) (*http.
 	// Parents that are up but have not completed the generation asked
 	// for will have it in moments (their group is syncing it): wait for
 	// them (BehindWait) before going to the fallback or failing.
-	for wait := time.Now().Add(c.cfg.BehindWait); errors.Is(err, errBehind) && time.Now().Before(wait); {
-		select {
-		case <-ctx.Done():
+	for wait := c.clock.Now().Add(c.cfg.BehindWait); errors.Is(err, errBehind) && c.clock.Now().Before(wait); {
+		if !clock.Sleep(ctx, c.clock, 250*time.Millisecond) {
 			return nil, ctx.Err()
-		case <-time.After(250 * time.Millisecond):
 		}
 		resp, base, err = c.tryAll(ctx, c.candidates(want), key, hdr)
 	}
 	if err != nil && len(c.fallback) > 0 && ctx.Err() == nil && !errors.Is(err, hops.ErrLoop) {
 		c.fallbacks.Add(1)
 		c.lim.Event(&c.log, zerolog.WarnLevel, "fallback").Err(err).Str("key", key).Msg("every upstream failed; trying the fallback")
-		resp, base, err = c.tryAll(ctx, c.shuffled(c.fallback), key, hdr)
+		resp, base, err = c.tryAll(ctx, c.list.Fallbacks(), key, hdr)
 	}
 	if err != nil {
 		return nil, err
@@ -365,32 +370,18 @@ func (c *Client) FetchFrom(ctx context.Context, base, key string, hdr http.Heade
 	return resp, err
 }
 
-// markFailed puts base into a short backoff so the next requests try the
-// others first.
-func (c *Client) markFailed(base *url.URL) {
-	c.mu.Lock()
-	c.backoff[base.String()] = time.Now().Add(5 * time.Second)
-	c.mu.Unlock()
-}
-
 func (c *Client) fetchOne(ctx context.Context, base *url.URL, key string, hdr http.Header) (*http.Response, error) {
-	ctx, cancel := context.WithCancelCause(ctx)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, cleanpath.ObjectURL(base, key), nil)
 	if err != nil {
-		cancel(err)
 		return nil, fmt.Errorf("hierarchy: request %s: %w", key, err)
 	}
 	for k, v := range hdr {
 		req.Header[k] = v
 	}
 	c.setHeaders(ctx, req)
-	resp, err := c.http.Do(req)
-	if err != nil {
-		cancel(err)
-		return nil, err
-	}
-	resp.Body = newStallReader(ctx, resp.Body, c.cfg.StallTimeout, cancel)
-	return resp, nil
+	// No byte for StallTimeout (headers or body) fails the request with
+	// ErrTimeout.
+	return relayclient.Guard{Clock: c.clock, Stall: c.cfg.StallTimeout, Err: ErrTimeout}.Do(c.http, req)
 }
 
 // setHeaders adds what every request of this client carries: the user
@@ -402,37 +393,6 @@ func (c *Client) setHeaders(ctx context.Context, req *http.Request) {
 	} else if len(path) > 0 {
 		req.Header.Set(hops.Header, strings.Join(path, ","))
 	}
-}
-
-// stallReader cancels the request when no byte arrives for d.
-type stallReader struct {
-	r      io.ReadCloser
-	d      time.Duration
-	ctx    context.Context // the request's: its cause says whether the timer fired
-	timer  *time.Timer
-	cancel context.CancelCauseFunc
-}
-
-func newStallReader(ctx context.Context, r io.ReadCloser, d time.Duration, cancel context.CancelCauseFunc) *stallReader {
-	return &stallReader{r: r, d: d, ctx: ctx, cancel: cancel, timer: time.AfterFunc(d, func() { cancel(ErrTimeout) })}
-}
-
-func (s *stallReader) Read(p []byte) (int, error) {
-	n, err := s.r.Read(p)
-	if n > 0 {
-		s.timer.Reset(s.d)
-	}
-	if err != nil && err != io.EOF && context.Cause(s.ctx) == ErrTimeout {
-		return n, fmt.Errorf("%w: no data for %s", ErrTimeout, s.d)
-	}
-	return n, err
-}
-
-func (s *stallReader) Close() error {
-	s.timer.Stop()
-	err := s.r.Close()
-	s.cancel(context.Canceled)
-	return err
 }
 
 func isTimeout(err error) bool {

@@ -1,25 +1,40 @@
 // Which upstream to ask: the parent group's current relays, learned from
 // {seed}/-/relays and refreshed, in random order, those that failed
-// lately last; the configured seeds stay as the last resort.
+// lately last; the configured seeds stay as the last resort
+// (relayclient.List holds the list; this file says how a relay uses it).
 package hierarchy
 
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
-	"slices"
 	"sort"
 	"time"
 
 	"github.com/relayd/relayd/pkg/events"
+	"github.com/relayd/relayd/pkg/relayclient"
 )
 
-// parent is one relay of the parent group.
-type parent struct {
-	url        *url.URL
-	generation uint64 // its live catalog generation; 0: unknown
+// failedFor is how long a parent that failed is asked after the others.
+const failedFor = 5 * time.Second
+
+// newParentList is the relay's list of parents: a fresh random order
+// per request, so that the relays of a group spread their misses over
+// the parent group.
+func (c *Client) newParentList() *relayclient.List {
+	return relayclient.NewList(relayclient.ListConfig{Seeds: c.seeds, Fallback: c.fallback, FailedFor: failedFor,
+		Refresh: c.cfg.Refresh, Clock: c.clock, Parse: ParseBase,
+		OnChange: func(doc events.Relays, learned []relayclient.Relay, skipped int) {
+			urls := make([]string, len(learned))
+			for i, r := range learned {
+				urls[i] = r.URL.Redacted()
+			}
+			if skipped > 0 {
+				c.log.Warn().Int("skipped", skipped).Msg("parent relay list: entries that are not base URLs skipped")
+			}
+			c.log.Info().Strs("parents", urls).Str("group", doc.Group).Msg("parent relays")
+		}})
 }
 
 // Run keeps the parent list current until ctx ends: at once, every
@@ -28,49 +43,19 @@ func (c *Client) Run(ctx context.Context) error {
 	if len(c.seeds) == 0 {
 		return nil
 	}
-	t := time.NewTimer(0)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		case <-c.refresh:
-		}
-		c.discover(ctx)
-		t.Reset(c.cfg.Refresh)
-	}
+	c.list.Run(ctx, c.fetchRelays, c.relaysFailed, nil)
+	return nil
 }
 
 // Refresh asks Run to re-read the parent list now.
-func (c *Client) Refresh() {
-	select {
-	case c.refresh <- struct{}{}:
-	default:
-	}
-}
+func (c *Client) Refresh() { c.list.Kick() }
 
 // discover reads /-/relays from a seed, or when no seed answers from a
 // relay learned before (the seeds may all have been replaced).
-func (c *Client) discover(ctx context.Context) {
-	c.mu.Lock()
-	known := make([]*url.URL, 0, len(c.learned))
-	for _, p := range c.learned {
-		known = append(known, p.url)
-	}
-	c.mu.Unlock()
-	for _, base := range append(c.shuffled(c.seeds), c.shuffled(known)...) {
-		list, err := c.fetchRelays(ctx, base)
-		if ctx.Err() != nil {
-			return
-		}
-		if err != nil {
-			c.log.Debug().Err(err).Str("upstream", base.Redacted()).Msg("read parent relays")
-			continue
-		}
-		c.SetParents(list)
-		return
-	}
+func (c *Client) discover(ctx context.Context) { c.list.Discover(ctx, c.fetchRelays, c.relaysFailed) }
+
+func (c *Client) relaysFailed(base *url.URL, err error) {
+	c.log.Debug().Err(err).Str("upstream", base.Redacted()).Msg("read parent relays")
 }
 
 func (c *Client) fetchRelays(ctx context.Context, base *url.URL) (events.Relays, error) {
@@ -102,29 +87,7 @@ func (c *Client) fetchRelays(ctx context.Context, base *url.URL) (events.Relays,
 // SetParents replaces the learned parent relays with list (from
 // /-/relays or a "relays" event). Entries that are not valid base URLs
 // are skipped.
-func (c *Client) SetParents(list events.Relays) {
-	var ps []parent
-	for _, r := range list.Relays {
-		u, err := ParseBase(r.URL)
-		if err != nil {
-			c.log.Warn().Err(err).Msg("parent relay list: skipping an entry")
-			continue
-		}
-		ps = append(ps, parent{url: u, generation: r.Generation})
-	}
-	sort.Slice(ps, func(i, j int) bool { return ps[i].url.String() < ps[j].url.String() })
-	c.mu.Lock()
-	changed := !slices.EqualFunc(ps, c.learned, func(a, b parent) bool { return a.url.String() == b.url.String() })
-	c.learned = ps
-	c.mu.Unlock()
-	if changed {
-		urls := make([]string, len(ps))
-		for i, p := range ps {
-			urls[i] = p.url.Redacted()
-		}
-		c.log.Info().Strs("parents", urls).Str("group", list.Group).Msg("parent relays")
-	}
-}
+func (c *Client) SetParents(list events.Relays) { c.list.Set(list) }
 
 // Parents returns the upstreams in use: the learned parent relays, or
 // the seeds when none were learned.
@@ -137,56 +100,15 @@ func (c *Client) Parents() []string {
 	return out
 }
 
-// candidates returns whom to ask, in order: learned relays that have
-// generation want (or whose generation is unknown), in random order;
-// then learned relays behind want; then seeds not among the learned.
-// Within each, relays that failed lately come last.
-func (c *Client) candidates(want uint64) []*url.URL {
-	c.mu.Lock()
-	learned := slices.Clone(c.learned)
-	c.mu.Unlock()
-	rand.Shuffle(len(learned), func(i, j int) { learned[i], learned[j] = learned[j], learned[i] })
-	var ahead, behind []*url.URL
-	seen := map[string]bool{}
-	for _, p := range learned {
-		seen[p.url.String()] = true
-		if want > 0 && p.generation > 0 && p.generation < want {
-			behind = append(behind, p.url)
-		} else {
-			ahead = append(ahead, p.url)
-		}
-	}
-	var seeds []*url.URL
-	for _, u := range c.seeds {
-		if !seen[u.String()] {
-			seeds = append(seeds, u)
-		}
-	}
-	out := c.coolLast(ahead)
-	out = append(out, c.coolLast(behind)...)
-	return append(out, c.shuffled(seeds)...)
-}
+// candidates returns whom to ask, in order (relayclient.List.Candidates):
+// learned relays that have generation want (or whose generation is
+// unknown), then learned relays behind want, then seeds not among the
+// learned; relays that failed lately come last.
+func (c *Client) candidates(want uint64) []*url.URL { return c.list.Candidates(want) }
 
 // shuffled returns bases in random order, those in backoff last.
-func (c *Client) shuffled(bases []*url.URL) []*url.URL {
-	out := slices.Clone(bases)
-	rand.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
-	return c.coolLast(out)
-}
+func (c *Client) shuffled(bases []*url.URL) []*url.URL { return c.list.Shuffled(bases) }
 
-// coolLast moves the bases in backoff to the end, keeping the order.
-func (c *Client) coolLast(bases []*url.URL) []*url.URL {
-	now := time.Now()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := make([]*url.URL, 0, len(bases))
-	var cooling []*url.URL
-	for _, u := range bases {
-		if now.Before(c.backoff[u.String()]) {
-			cooling = append(cooling, u)
-		} else {
-			out = append(out, u)
-		}
-	}
-	return append(out, cooling...)
-}
+// markFailed puts base into a short backoff so the next requests try the
+// others first.
+func (c *Client) markFailed(base *url.URL) { c.list.Failed(base) }

@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"sync"
@@ -17,7 +16,9 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/relayd/relayd/pkg/clock"
 	"github.com/relayd/relayd/pkg/events"
+	"github.com/relayd/relayd/pkg/relayclient"
 )
 
 // NodeHeader names the child relay on its event stream and reports.
@@ -28,7 +29,7 @@ const NodeHeader = "X-Relay-Node"
 const streamIdle = 45 * time.Second
 
 // ErrNoEvents: the upstream serves no event stream (a plain server).
-var ErrNoEvents = errors.New("hierarchy: upstream serves no event stream")
+var ErrNoEvents = relayclient.ErrNoEvents
 
 // Watch keeps an event stream open to one upstream until ctx ends and
 // calls fn for each event, in order. When the stream ends it reconnects,
@@ -42,80 +43,55 @@ func (c *Client) Watch(ctx context.Context, fn func(events.Event)) error {
 	if len(c.seeds) == 0 {
 		return nil
 	}
-	backoff := time.Duration(0)
-	replaced := 0 // replacements in a row
-	for ctx.Err() == nil {
-		parents := c.candidates(0)
-		cands := append(parents, c.shuffled(c.fallback)...)
-		var err error
-		delivered, allPlain := false, true
-		for i, base := range cands {
-			delivered, err = c.stream(ctx, base, i >= len(parents), replaced > 0, fn)
-			if ctx.Err() != nil {
-				return nil
+	// The relays of a fallback's group are not parents: its "relays"
+	// events are not applied.
+	var fallback map[string]bool // this round's fallbacks
+	loop := relayclient.Loop{
+		Clock: c.clock, BackoffMin: 500 * time.Millisecond, BackoffMax: 30 * time.Second, Wait: c.wait,
+		// Nobody upstream pushes: the mirror's interval polling is what
+		// is left. Look again now and then.
+		NoStreams: 5 * time.Minute,
+		Candidates: func() []*url.URL {
+			parents, fbs := c.candidates(0), c.list.Fallbacks()
+			fallback = make(map[string]bool, len(fbs))
+			for _, u := range fbs {
+				fallback[u.String()] = true
 			}
-			if delivered || errors.Is(err, ErrReplaced) {
-				break // it worked for a while: start over from the top
-			}
-			if !errors.Is(err, ErrNoEvents) {
-				allPlain = false
+			return append(parents, fbs...)
+		},
+		Stream: func(ctx context.Context, base *url.URL, quiet bool) (bool, error) {
+			return c.stream(ctx, base, fallback[base.String()], quiet, fn)
+		},
+		Failed: func(base *url.URL, got bool, err error) {
+			if !got {
 				c.markFailed(base)
 			}
-		}
-		switch {
-		case errors.Is(err, ErrReplaced):
-			replaced++
-			backoff = replacedBackoff(replaced)
-			if replaced == 1 {
-				c.log.Warn().Err(err).Str("node", c.cfg.Node).Str("group", c.cfg.Group).Dur("retry_in", backoff).
+			c.log.Debug().Err(err).Str("upstream", base.Redacted()).Msg("event stream down")
+		},
+		Replaced: func(err error, n int, d time.Duration) {
+			if n == 1 {
+				c.log.Warn().Err(err).Str("node", c.cfg.Node).Str("group", c.cfg.Group).Dur("retry_in", d).
 					Msg("event stream replaced by another with this relay's group and node name: is a second relay running with this name (a cloned host)? Reconnecting with backoff")
 			}
-		case delivered:
-			backoff, replaced = 0, 0
-		case allPlain:
-			// Nobody upstream pushes: the mirror's interval polling is
-			// what is left. Look again now and then.
-			backoff = 5 * time.Minute
-		default:
-			backoff = min(max(2*backoff, 500*time.Millisecond), 30*time.Second)
-		}
-		if backoff > 0 {
-			c.log.Debug().Err(err).Dur("retry_in", backoff).Msg("event stream down")
-			// Jitter, so that a parent's children do not come back in
-			// lockstep after it restarts.
-			if !c.wait(ctx, backoff/2+rand.N(backoff/2+1)) {
-				return nil
-			}
-		}
+		},
 	}
-	return nil
+	return loop.Run(ctx)
 }
 
 // ErrReplaced: the parent ended the event stream because a newer stream
 // with this relay's identity came from the same address.
-var ErrReplaced = errors.New("hierarchy: event stream replaced by a newer one with this identity")
+var ErrReplaced = relayclient.ErrReplaced
 
-// replacedBackoff is the wait (before jitter: half to all of it) after
-// the nth replacement in a row: 5 s, doubling, at most 2 min. Two relays
-// sharing one name then take turns at most every few seconds, less often
-// as it goes on, instead of pushing each other off many times a second.
-func replacedBackoff(n int) time.Duration {
-	return min(5*time.Second<<min(n-1, 5), 2*time.Minute)
-}
+// replacedBackoff is the wait (before jitter) after the nth replacement
+// in a row.
+var replacedBackoff = relayclient.ReplacedBackoff
 
 // wait pauses for d unless ctx ends first; it reports whether it waited.
 func (c *Client) wait(ctx context.Context, d time.Duration) bool {
 	if c.sleep != nil {
 		return c.sleep(ctx, d)
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
+	return clock.Sleep(ctx, c.clock, d)
 }
 
 // errClaimRefused: a parent refused this relay's credential (401/403).
@@ -183,30 +159,20 @@ func (c *Client) streamAs(ctx context.Context, base *url.URL, fallback, claim, q
 	case claim && (resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden):
 		return false, fmt.Errorf("%w: %s/-/events: status %d", errClaimRefused, base.Redacted(), resp.StatusCode)
 	case resp.StatusCode != http.StatusOK:
-		return false, fmt.Errorf("%s/-/events: status %d", base.Redacted(), resp.StatusCode)
+		// A parent that holds all the streams it may says when to
+		// come back (Retry-After).
+		return false, relayclient.WithRetryAfter(resp, fmt.Errorf("%s/-/events: status %d", base.Redacted(), resp.StatusCode))
 	}
 	lvl := zerolog.InfoLevel
 	if quiet {
 		lvl = zerolog.DebugLevel
 	}
 	c.log.WithLevel(lvl).Str("upstream", base.Redacted()).Msg("event stream open")
-	idle := time.AfterFunc(streamIdle, func() { cancel(fmt.Errorf("%w: event stream silent for %s", ErrTimeout, streamIdle)) })
-	defer idle.Stop()
-	r := events.NewReader(resp.Body)
-	r.Activity = func() { idle.Reset(streamIdle) }
-	for {
-		ev, err := r.Next()
-		if err != nil {
-			if cause := context.Cause(ctx); cause != nil {
-				err = cause
-			}
-			c.log.WithLevel(lvl).Err(err).Str("upstream", base.Redacted()).Msg("event stream closed")
-			return got, err
-		}
+	err = relayclient.ReadEvents(ctx, cancel, c.clock, resp.Body, streamIdle, ErrTimeout, func(ev events.Event) error {
 		if ev.Kind == events.KindReplaced {
 			var why events.Replaced
 			_ = json.Unmarshal(ev.Data, &why)
-			return got, fmt.Errorf("%w (%s: %s)", ErrReplaced, base.Redacted(), why.Reason)
+			return fmt.Errorf("%w (%s: %s)", ErrReplaced, base.Redacted(), why.Reason)
 		}
 		got = true
 		if ev.Kind == events.KindRelays && !fallback {
@@ -216,7 +182,10 @@ func (c *Client) streamAs(ctx context.Context, base *url.URL, fallback, claim, q
 			}
 		}
 		fn(ev)
-	}
+		return nil
+	})
+	c.log.WithLevel(lvl).Err(err).Str("upstream", base.Redacted()).Msg("event stream closed")
+	return got, err
 }
 
 // SendReport posts rep to every parent (every relay of the parent group,

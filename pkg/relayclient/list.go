@@ -37,6 +37,11 @@ type ListConfig struct {
 	Stable bool
 	// Clock is the time source. Default the wall clock.
 	Clock clock.Clock
+	// Parse checks a learned relay's base URL. Default cleanpath.Base.
+	Parse func(string) (*url.URL, error)
+	// OnChange, if set, is told when Set changes the learned relays: the
+	// answer and how many of its entries were skipped.
+	OnChange func(doc events.Relays, learned []Relay, skipped int)
 }
 
 // Relay is one learned relay.
@@ -70,6 +75,9 @@ func NewList(cfg ListConfig) *List {
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = clock.Real{}
+	}
+	if cfg.Parse == nil {
+		cfg.Parse = cleanpath.Base
 	}
 	l := &List{cfg: cfg, kick: make(chan struct{}, 1), seeds: slices.Clone(cfg.Seeds), bad: map[string]time.Time{}}
 	if cfg.Stable {
@@ -181,7 +189,7 @@ func (l *List) Set(doc events.Relays) (changed bool, skipped int) {
 		if len(rs) >= l.cfg.Max {
 			break
 		}
-		u, err := cleanpath.Base(r.URL)
+		u, err := l.cfg.Parse(r.URL)
 		if err != nil {
 			skipped++
 			continue
@@ -193,12 +201,21 @@ func (l *List) Set(doc events.Relays) (changed bool, skipped int) {
 	} else {
 		sort.Slice(rs, func(i, j int) bool { return rs[i].URL.String() < rs[j].URL.String() })
 	}
+	changed = l.set(rs)
+	if changed && l.cfg.OnChange != nil {
+		l.cfg.OnChange(doc, l.Learned(), skipped)
+	}
+	return changed, skipped
+}
+
+// set is Set once the relays are parsed.
+func (l *List) set(rs []Relay) bool {
 	now := l.cfg.Clock.Now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.fetched = now
 	if len(rs) == 0 {
-		return false, skipped
+		return false
 	}
 	if sameRelays(l.learned, rs) {
 		// The order stays; generations are news.
@@ -209,10 +226,10 @@ func (l *List) Set(doc events.Relays) (changed bool, skipped int) {
 		for i := range l.learned {
 			l.learned[i].Generation = gen[l.learned[i].URL.String()]
 		}
-		return false, skipped
+		return false
 	}
 	l.learned = rs
-	return true, skipped
+	return true
 }
 
 // sameRelays reports whether a and b hold the same URLs, in any order.
