@@ -195,11 +195,17 @@ func streamServer(t *testing.T, answer func(w http.ResponseWriter, r *http.Reque
 	return srv, &n
 }
 
-// runLoop runs a Loop over srv's stream on fc until the test ends.
-func runLoop(t *testing.T, fc *clock.Fake, srv *httptest.Server, idle time.Duration) {
+// runLoop runs a Loop over srv's stream on fc until the test ends; the
+// count it returns is of the waits begun.
+func runLoop(t *testing.T, fc *clock.Fake, srv *httptest.Server, idle time.Duration) *atomic.Int32 {
 	t.Helper()
 	base := mustURL(t, srv.URL)
+	var waits atomic.Int32
 	l := &Loop{Clock: fc, BackoffMin: time.Second, BackoffMax: 8 * time.Second,
+		Wait: func(ctx context.Context, d time.Duration) bool {
+			waits.Add(1)
+			return clock.Sleep(ctx, fc, d)
+		},
 		Candidates: func() []*url.URL { return []*url.URL{base} },
 		Stream: func(ctx context.Context, base *url.URL, _ bool) (bool, error) {
 			ctx, cancel := context.WithCancelCause(ctx)
@@ -227,13 +233,16 @@ func runLoop(t *testing.T, fc *clock.Fake, srv *httptest.Server, idle time.Durat
 	done := make(chan struct{})
 	go func() { defer close(done); _ = l.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
+	return &waits
 }
 
-// step advances fc by d once a timer is armed and the stream count is
-// want-1, and checks that it reaches want only then.
-func step(t *testing.T, fc *clock.Fake, n *atomic.Int32, want int32, early, d time.Duration) {
+// step advances fc by d once the wait after stream want-1 is armed (or,
+// waits nil, a timer is), and checks that stream want opens only then.
+func step(t *testing.T, fc *clock.Fake, n, waits *atomic.Int32, want int32, early, d time.Duration) {
 	t.Helper()
-	eventually(t, fmt.Sprintf("stream %d's wait", want-1), func() bool { return n.Load() == want-1 && fc.Pending() == 1 })
+	eventually(t, fmt.Sprintf("stream %d's wait", want-1), func() bool {
+		return n.Load() == want-1 && fc.Pending() == 1 && (waits == nil || waits.Load() == want-1)
+	})
 	fc.Advance(early)
 	if fc.Pending() != 1 || n.Load() != want-1 {
 		t.Fatalf("stream %d opened %s early", want, d-early)
@@ -250,9 +259,9 @@ func TestLoopBackoff(t *testing.T) {
 		t.Parallel()
 		fc := clock.NewFake(time.Unix(1000, 0))
 		srv, n := streamServer(t, func(w http.ResponseWriter, r *http.Request) { http.Error(w, "no", http.StatusBadGateway) })
-		runLoop(t, fc, srv, time.Minute)
-		step(t, fc, n, 2, 0, time.Second)                      // jittered 0.5-1 s
-		step(t, fc, n, 3, 999*time.Millisecond, 2*time.Second) // 1-2 s
+		w := runLoop(t, fc, srv, time.Minute)
+		step(t, fc, n, w, 2, 0, time.Second)                      // jittered 0.5-1 s
+		step(t, fc, n, w, 3, 999*time.Millisecond, 2*time.Second) // 1-2 s
 	})
 	t.Run("retry-after", func(t *testing.T) {
 		t.Parallel()
@@ -261,8 +270,8 @@ func TestLoopBackoff(t *testing.T) {
 			w.Header().Set("Retry-After", "12")
 			http.Error(w, "busy", http.StatusServiceUnavailable)
 		})
-		runLoop(t, fc, srv, time.Minute)
-		step(t, fc, n, 2, 11*time.Second+999*time.Millisecond, 12*time.Second)
+		w := runLoop(t, fc, srv, time.Minute)
+		step(t, fc, n, w, 2, 11*time.Second+999*time.Millisecond, 12*time.Second)
 	})
 	t.Run("replaced", func(t *testing.T) {
 		t.Parallel()
@@ -270,9 +279,9 @@ func TestLoopBackoff(t *testing.T) {
 		srv, n := streamServer(t, func(w http.ResponseWriter, r *http.Request) {
 			_ = events.Encode(w, events.Event{Kind: events.KindReplaced, Data: []byte(`{}`)})
 		})
-		runLoop(t, fc, srv, time.Minute)
-		step(t, fc, n, 2, 2499*time.Millisecond, 5*time.Second)
-		step(t, fc, n, 3, 4999*time.Millisecond, 10*time.Second)
+		w := runLoop(t, fc, srv, time.Minute)
+		step(t, fc, n, w, 2, 2499*time.Millisecond, 5*time.Second)
+		step(t, fc, n, w, 3, 4999*time.Millisecond, 10*time.Second)
 	})
 }
 
@@ -287,5 +296,5 @@ func TestLoopReconnectsSilentStream(t *testing.T) {
 		<-r.Context().Done()
 	})
 	runLoop(t, fc, srv, 45*time.Second)
-	step(t, fc, n, 2, 44*time.Second, 45*time.Second)
+	step(t, fc, n, nil, 2, 44*time.Second, 45*time.Second)
 }
