@@ -62,8 +62,8 @@ func loadgenCmd(ctx context.Context, args []string, stdout, stderr io.Writer, en
 	fs.IntVar(&o.stopN, "stop-after-updates", 0, "with --watch: stop once every agent synced this many generations newer than the first one")
 	fs.StringVar(&o.idPrefix, "id-prefix", "loadgen-", "agent ids are this prefix and a number")
 	fs.BoolVar(&o.allowRemote, "allow-remote", false, "allow relays that are not on loopback")
-	if err := fs.Parse(args); err != nil {
-		return usageError{err}
+	if err := parseFlags(fs, args, stderr, "relayd loadgen --relay URL[,URL…] --pubkey K [--agents N] [--duration D] [--watch] [flags]"); err != nil {
+		return err
 	}
 	if fs.NArg() > 0 {
 		return usageError{fmt.Errorf("relayd loadgen takes no arguments, got %q", fs.Args())}
