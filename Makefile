@@ -3,7 +3,7 @@ GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: build test demo bench fuzz lint
+.PHONY: build test demo bench fuzz lint cross
 
 build: ## build bin/relayd (says so: a first build on a fresh machine compiles every dependency for minutes)
 	@echo "building bin/relayd (the first build on a machine downloads and compiles the dependencies: a few minutes)..." >&2; $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/relayd ./cmd/relayd && echo "built bin/relayd" >&2
@@ -22,3 +22,6 @@ fuzz: ## run each fuzz target for FUZZTIME (default 30s)
 
 lint: ## formatting and vet
 	test -z "$$(gofmt -l .)" && $(GO) vet ./...
+
+cross: ## build relayd and vet the agent for windows/amd64, darwin/arm64, linux/arm64
+	GO=$(GO) ./scripts/cross.sh

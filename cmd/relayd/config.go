@@ -80,6 +80,9 @@ func serveOptions(cfg *node.Config, lc *logConfig) []option {
 		{name: "sendfile", usage: "serve cached files larger than 128 KiB with sendfile(2) (saves a copy on real NICs; on loopback either can win)", value: (*boolValue)(&cfg.Cache.Sendfile)},
 		{name: "max-hops", usage: "most relay groups a request may have crossed (loop guard)", value: (*intValue)(&cfg.MaxHops)},
 		{name: "drain-timeout", usage: "how long shutdown waits for responses in flight", value: (*durationValue)(&cfg.DrainTimeout)},
+		{name: "max-conns", usage: "content port connections, plain and TLS together, beyond which new ones are closed at once (0 = the descriptor limit less a reserve for the admin port, store, gossip and upstreams)", value: (*intValue)(&cfg.MaxConns)},
+		{name: "events-max", usage: "/-/events streams held at once, beyond which 503 too_many_streams (0 = max-conns less a tenth, kept for health checks and objects)", value: (*intValue)(&cfg.EventsMax)},
+		{name: "events-per-addr", usage: "/-/events streams one client address may hold, an IPv6 /64 counting as one (0 = no per-address cap)", value: (*intValue)(&cfg.EventsPerAddr)},
 		{name: "log-level", usage: "debug, info, warn or error", value: (*stringValue)(&lc.Level)},
 		{name: "log-format", usage: "json or console", value: (*stringValue)(&lc.Format)},
 	}

@@ -119,6 +119,9 @@ var samples = map[string]struct{ in, out string }{
 	"max-fills":                {"12", "12"},
 	"sendfile":                 {"false", "false"},
 	"drain-timeout":            {"45s", "45s"},
+	"max-conns":                {"5000", "5000"},
+	"events-max":               {"4000", "4000"},
+	"events-per-addr":          {"100", "100"},
 	"log-level":                {"debug", "debug"},
 	"log-format":               {"console", "console"},
 }

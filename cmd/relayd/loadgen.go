@@ -53,7 +53,7 @@ func loadgenCmd(ctx context.Context, args []string, stdout, stderr io.Writer, en
 	if err != nil {
 		return err
 	}
-	if err := loadgen.RaiseNoFile(uint64(o.Agents + o.Concurrency + 256)); err != nil {
+	if err := raiseNoFile(uint64(o.Agents + o.Concurrency + 256)); err != nil {
 		return err
 	}
 	return loadgen.Run(ctx, o.Options, cfg, stdout)

@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
 	"strings"
 	"syscall"
@@ -118,6 +119,11 @@ func realMain(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 		cfg.Complete()
 		if err := cfg.Validate(); err != nil {
 			return usageError{err}
+		}
+		if note, err := platformNote(runtime.GOOS, cfg.Mode); err != nil {
+			return err
+		} else if note != "" {
+			log.Info().Msg("relay features missing " + note)
 		}
 		return run(ctx, cfg, log)
 	case "keygen":

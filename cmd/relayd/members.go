@@ -84,5 +84,16 @@ func statusCmd(ctx context.Context, args []string, stdout, stderr io.Writer, env
 	if l := s.Loops; l != nil {
 		row("LOOPS", "%d refused here (%s), %d refused upstream (%s)", l.Refused, l.LastRefused, l.RefusedUpstream, l.LastUpstream)
 	}
+	if b := s.Budget; b != nil {
+		row("budget", "%d/%d content connections (%d refused); %d streams max, %d per address (%d refused, %d replaced, %d stuck); fd limit %d",
+			b.Conns, b.MaxConns, b.ConnsRefused, b.EventsMax, b.EventsPerAddr, b.StreamsRefused, b.StreamsReplaced, b.StreamsStuck, b.NoFile)
+	}
+	for _, c := range s.Conflicts {
+		what := "two group members use this node name"
+		if c.Kind == "stream" {
+			what = "two child relays with this group/node name on /-/events"
+		}
+		row("CONFLICT", "%s %s at %s: %s (%d times since %s)", c.Kind, c.Name, strings.Join(c.Addrs, " and "), what, c.Count, c.First.Format(time.RFC3339))
+	}
 	return tw.Flush()
 }

@@ -7,13 +7,34 @@
 // It is for small documents written in one piece (a catalog, an agent's
 // state). It does not stream, and it does not lock: of two concurrent
 // writers of one path, the last rename wins. Standard library only.
+//
+// RenameIn and SyncDirIn are the same steps for a caller that writes the
+// temporary file itself, inside an os.Root (the agent's downloads).
+//
+// On Windows a rename replaces the file atomically too: os.Rename is
+// MoveFileEx with MOVEFILE_REPLACE_EXISTING, and os.Root's Rename sets
+// FILE_RENAME_REPLACE_IF_EXISTS. Two things differ there (sync_windows.go):
+// a directory cannot be fsynced, so SyncDir only checks that it exists,
+// and a file another program holds open cannot be replaced, so a rename is
+// retried for about two seconds (virus scanners and indexers open files
+// briefly) before it fails with ErrInUse.
 package atomicfile
 
 import (
+	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 )
+
+// ErrInUse is wrapped by the error of a rename that another program kept
+// from happening by holding a file open, after retrying for about two
+// seconds. Only Windows refuses such renames (most programs open files
+// without FILE_SHARE_DELETE); Windows also says "access denied" for a file
+// that is merely read-only, hence the "or".
+var ErrInUse = errors.New("atomicfile: file in use by another program, or access denied")
 
 // WriteFile replaces path with b, mode perm, creating its directory
 // (0755) if needed. On error the file is as it was and no temporary file
@@ -32,11 +53,45 @@ func WriteFile(path string, b []byte, perm fs.FileMode) error {
 		os.Remove(tmp)
 		return err
 	}
-	if err := os.Rename(tmp, path); err != nil {
+	if err := retry(func() error { return os.Rename(tmp, path) }, inUse, time.Sleep); err != nil {
 		os.Remove(tmp)
 		return err
 	}
 	return SyncDir(dir)
+}
+
+// RenameIn renames oldname to newname inside root, replacing newname
+// atomically if it exists. A rename another program blocks is retried
+// (Windows); the error then wraps ErrInUse.
+func RenameIn(root *os.Root, oldname, newname string) error {
+	return retry(func() error { return root.Rename(oldname, newname) }, inUse, time.Sleep)
+}
+
+// renameDelays are the waits between the attempts of a rename another
+// program blocks: 2.1 s in all, about what the go command allows on
+// Windows (cmd/internal/robustio).
+var renameDelays = []time.Duration{
+	5 * time.Millisecond, 10 * time.Millisecond, 20 * time.Millisecond, 40 * time.Millisecond,
+	80 * time.Millisecond, 160 * time.Millisecond, 320 * time.Millisecond,
+	500 * time.Millisecond, 500 * time.Millisecond, 500 * time.Millisecond,
+}
+
+// retry runs op until it succeeds or fails with an error transient does
+// not accept, sleeping renameDelays between attempts. When they are spent,
+// the last error is returned wrapping ErrInUse.
+func retry(op func() error, transient func(error) bool, sleep func(time.Duration)) error {
+	err := op()
+	for _, d := range renameDelays {
+		if err == nil || !transient(err) {
+			return err
+		}
+		sleep(d)
+		err = op()
+	}
+	if err != nil && transient(err) {
+		return fmt.Errorf("%w: %w", ErrInUse, err)
+	}
+	return err
 }
 
 // write fills the temporary file, makes it durable and closes it.
@@ -52,15 +107,4 @@ func write(f *os.File, b []byte, perm fs.FileMode) error {
 		err = cerr
 	}
 	return err
-}
-
-// SyncDir fsyncs the directory dir, so that a file created, renamed or
-// removed in it stays so after a crash.
-func SyncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

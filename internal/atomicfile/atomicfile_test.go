@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 func TestWriteFile(t *testing.T) {
@@ -76,5 +77,94 @@ func TestSyncDir(t *testing.T) {
 	}
 	if err := SyncDir(filepath.Join(t.TempDir(), "missing")); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("SyncDir of a missing directory: %v", err)
+	}
+}
+
+func TestRenameIn(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	if err := root.Mkdir("sub", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	final := filepath.Join("sub", "f")
+	for _, content := range []string{"old", "new"} {
+		tmp := filepath.Join("sub", ".f.tmp")
+		if err := root.WriteFile(tmp, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := RenameIn(root, tmp, final); err != nil {
+			t.Fatal(err)
+		}
+		if err := SyncDirIn(root, "sub"); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := root.ReadFile(final); err != nil || string(got) != content {
+			t.Fatalf("read back %q, %v; want %q", got, err, content)
+		}
+	}
+	onlyFile(t, filepath.Join(dir, "sub"), "f")
+	if err := RenameIn(root, "missing", "x"); !errors.Is(err, fs.ErrNotExist) || errors.Is(err, ErrInUse) {
+		t.Fatalf("renaming a missing file: %v", err)
+	}
+	if err := SyncDirIn(root, "missing"); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("SyncDirIn of a missing directory: %v", err)
+	}
+}
+
+// TestRetry checks the retry of a rename another program blocks (which
+// only Windows does) with a stand-in for the Windows errors and a clock
+// that does not sleep.
+func TestRetry(t *testing.T) {
+	t.Parallel()
+	errBlocked := errors.New("blocked by another program")
+	errOther := errors.New("no such file")
+	transient := func(err error) bool { return errors.Is(err, errBlocked) }
+	var budget time.Duration
+	for _, d := range renameDelays {
+		budget += d
+	}
+	if budget < time.Second || budget > 3*time.Second {
+		t.Fatalf("the retries wait %v in all, want between 1 s and 3 s", budget)
+	}
+	for _, tc := range []struct {
+		name     string
+		results  []error // what each attempt returns; the last repeats
+		attempts int
+		want     error // nil: success
+		inUse    bool
+	}{
+		{"at once", []error{nil}, 1, nil, false},
+		{"after two refusals", []error{errBlocked, errBlocked, nil}, 3, nil, false},
+		{"not retried", []error{errOther}, 1, errOther, false},
+		{"refusal then other error", []error{errBlocked, errOther}, 2, errOther, false},
+		{"always blocked", []error{errBlocked}, len(renameDelays) + 1, errBlocked, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			attempts := 0
+			var slept time.Duration
+			err := retry(func() error {
+				err := tc.results[min(attempts, len(tc.results)-1)]
+				attempts++
+				return err
+			}, transient, func(d time.Duration) { slept += d })
+			if attempts != tc.attempts {
+				t.Errorf("%d attempts, want %d", attempts, tc.attempts)
+			}
+			if tc.want == nil && err != nil || tc.want != nil && !errors.Is(err, tc.want) {
+				t.Errorf("error %v, want %v", err, tc.want)
+			}
+			if errors.Is(err, ErrInUse) != tc.inUse {
+				t.Errorf("error %v: wraps ErrInUse %v, want %v", err, !tc.inUse, tc.inUse)
+			}
+			if tc.inUse && slept != budget {
+				t.Errorf("slept %v before giving up, want %v", slept, budget)
+			}
+		})
 	}
 }

@@ -36,6 +36,8 @@ type Agent struct {
 	cur *catalog.Signed // newest verified catalog in hand
 
 	stats counters
+
+	sleep func(context.Context, time.Duration) bool // Watch's pause after a replacement; nil: a timer (tests set it)
 }
 
 // counters are the Stats, updated atomically.

@@ -15,7 +15,12 @@
 // is kept in DIR/.relayd-agent/state.json), checks every object's size and
 // sha256 while it streams (a body longer than the catalog says is cut), and
 // writes each file to a temporary name in the same directory, fsyncs and
-// renames it: a killed agent never leaves a file that looks complete.
+// renames it: a killed agent never leaves a file that looks complete (on
+// Windows too: internal/atomicfile). A catalog path is turned into a file
+// name with cleanpath.LocalPath, which refuses on every system what one of
+// them would read as another name ("a:b", "nul.txt", "a."): Sync skips
+// those, Fetch refuses them. Of paths that differ only in case, Sync writes
+// the first in catalog order.
 //
 // Fetch gets named objects, Sync brings a directory to the newest catalog
 // (only what changed; the digests of files already there are cached by

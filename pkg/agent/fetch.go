@@ -16,10 +16,12 @@ import (
 	"net/url"
 	"os"
 	"path"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/relayd/relayd/internal/atomicfile"
 	"github.com/relayd/relayd/pkg/catalog"
 	"github.com/relayd/relayd/pkg/cleanpath"
 	"github.com/relayd/relayd/pkg/digest"
@@ -184,23 +186,35 @@ type fileSink struct {
 	tmp, final string
 }
 
-// checkPath refuses what the agent must never write: its own state
-// directory.
-func checkPath(p string) error {
-	if p == StateDir || strings.HasPrefix(p, StateDir+"/") || strings.Contains(p, partMarker) {
-		return fmt.Errorf("agent: %s: path reserved for the agent's own files", p)
+// checkPath refuses what the agent must never write, and returns the
+// path of this system for p: a path that is not the same file name on
+// every system (cleanpath.LocalPath: a colon, "nul.txt", "a.", …), and the
+// agent's own state directory and temporary files, whatever their case
+// (macOS and Windows ignore it).
+func checkPath(p string) (string, error) {
+	local, err := cleanpath.LocalPath(p)
+	if err != nil {
+		return "", fmt.Errorf("agent: %q is not a file name every system reads alike: %w", p, err)
 	}
-	return nil
+	first, _, _ := strings.Cut(p, "/")
+	if strings.EqualFold(first, StateDir) || strings.Contains(strings.ToLower(p), partMarker) {
+		return "", fmt.Errorf("agent: %s: path reserved for the agent's own files", p)
+	}
+	return local, nil
 }
 
+// newFileSink opens a temporary file for the catalog path p. Paths are
+// kept with slashes (fs.Glob wants them) and turned into this system's
+// with filepath.FromSlash for os.Root.
 func newFileSink(root *os.Root, p string) (*fileSink, error) {
-	if err := checkPath(p); err != nil {
+	final, err := checkPath(p)
+	if err != nil {
 		return nil, fatal(err)
 	}
 	dir, base := path.Split(p)
 	dir = strings.TrimSuffix(dir, "/")
 	if dir != "" {
-		if err := root.MkdirAll(dir, 0o755); err != nil {
+		if err := root.MkdirAll(filepath.FromSlash(dir), 0o755); err != nil {
 			return nil, fatal(err)
 		}
 	} else {
@@ -209,23 +223,23 @@ func newFileSink(root *os.Root, p string) (*fileSink, error) {
 	removeParts(root, dir, base)
 	var rnd [6]byte
 	_, _ = rand.Read(rnd[:])
-	tmp := path.Join(dir, "."+base+partMarker+hex.EncodeToString(rnd[:]))
+	tmp := filepath.FromSlash(path.Join(dir, "."+base+partMarker+hex.EncodeToString(rnd[:])))
 	f, err := root.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return nil, fatal(err)
 	}
-	return &fileSink{root: root, f: f, tmp: tmp, final: p}, nil
+	return &fileSink{root: root, f: f, tmp: tmp, final: final}, nil
 }
 
 // removeParts deletes temporary files an earlier, killed run left for
-// base in dir.
+// base in dir (slash-separated).
 func removeParts(root *os.Root, dir, base string) {
 	if strings.ContainsAny(base, `*?[\`) {
 		return
 	}
 	old, _ := fs.Glob(root.FS(), path.Join(dir, "."+base+partMarker+"*"))
 	for _, p := range old {
-		_ = root.Remove(p)
+		_ = root.Remove(filepath.FromSlash(p))
 	}
 }
 
@@ -240,7 +254,9 @@ func (s *fileSink) Reset() error {
 }
 
 // commit makes the verified file visible under its final name: fsync,
-// rename, fsync the directory.
+// rename over the old file (atomic on Windows too), fsync the directory
+// (not on Windows, which cannot: see internal/atomicfile). A rename that
+// another program blocks (Windows) fails with atomicfile.ErrInUse.
 func (s *fileSink) commit() (fs.FileInfo, error) {
 	if err := s.f.Sync(); err != nil {
 		s.abort()
@@ -250,16 +266,12 @@ func (s *fileSink) commit() (fs.FileInfo, error) {
 		_ = s.root.Remove(s.tmp)
 		return nil, err
 	}
-	if err := s.root.Rename(s.tmp, s.final); err != nil {
+	if err := atomicfile.RenameIn(s.root, s.tmp, s.final); err != nil {
 		_ = s.root.Remove(s.tmp)
 		return nil, err
 	}
-	if d, err := s.root.Open(path.Dir(s.final)); err == nil {
-		err = d.Sync()
-		d.Close()
-		if err != nil {
-			return nil, err
-		}
+	if err := atomicfile.SyncDirIn(s.root, filepath.Dir(s.final)); err != nil {
+		return nil, err
 	}
 	return s.root.Stat(s.final)
 }

@@ -8,11 +8,13 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"path/filepath"
 	"strings"
 	"sync"
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/relayd/relayd/internal/atomicfile"
 	"github.com/relayd/relayd/pkg/catalog"
 	"github.com/relayd/relayd/pkg/digest"
 )
@@ -33,7 +35,9 @@ type Result struct {
 // Fetch brings the named catalog paths into Dir (or verifies them, with
 // Discard), from the newest catalog. A path already in place with the
 // right digest is not downloaded again; a path named twice ("a", "/a") is
-// fetched once.
+// fetched once. A backslash in a path is read as a slash ("docs\a" is
+// "docs/a"). A path that is not the same file name on every system
+// ("a:b", "nul.txt", "a.") is refused, whatever the system.
 func (a *Agent) Fetch(ctx context.Context, paths ...string) (Result, error) {
 	res, err := a.fetch(ctx, paths)
 	return res, a.saveState(err)
@@ -48,6 +52,9 @@ func (a *Agent) fetch(ctx context.Context, paths []string) (Result, error) {
 	var objs []catalog.Object
 	seen := make(map[string]bool, len(paths))
 	for _, p := range paths {
+		// No catalog path holds a backslash: one is a separator, as
+		// Windows users type them ("docs\a.txt").
+		p = strings.ReplaceAll(p, `\`, "/")
 		p = strings.TrimPrefix(path.Clean("/"+p), "/")
 		if seen[p] {
 			// Two downloads of one path would race for its temporary
@@ -58,6 +65,9 @@ func (a *Agent) fetch(ctx context.Context, paths []string) (Result, error) {
 		o, ok := c.Lookup(p)
 		if !ok {
 			return Result{Generation: c.Generation}, fmt.Errorf("agent: fetch %s: %w (generation %d)", p, ErrNotInCatalog, c.Generation)
+		}
+		if _, err := checkPath(p); err != nil {
+			return Result{Generation: c.Generation}, err
 		}
 		objs = append(objs, o)
 	}
@@ -89,11 +99,32 @@ func (a *Agent) sync(ctx context.Context, want uint64) (Result, error) {
 	}
 	var objs []catalog.Object
 	keep := make(map[string]bool)
+	var refused []error
+	folded := make(map[string]bool) // paths in one case
 	for _, o := range c.Objects {
-		if a.include.Match(o.Path) && checkPath(o.Path) == nil {
-			objs = append(objs, o)
-			keep[o.Path] = true
+		if !a.include.Match(o.Path) {
+			continue
 		}
+		if _, err := checkPath(o.Path); err != nil {
+			refused = append(refused, err)
+			continue
+		}
+		// "A.txt" and "a.txt" are one file on macOS and Windows: two
+		// downloads would replace each other at every sync. The first
+		// in catalog order is written, on every system alike.
+		f := strings.ToLower(strings.ToUpper(o.Path))
+		if folded[f] {
+			refused = append(refused, fmt.Errorf("agent: %s differs from another catalog path only in case", o.Path))
+			continue
+		}
+		folded[f] = true
+		objs = append(objs, o)
+		keep[o.Path] = true
+	}
+	if len(refused) > 0 {
+		// Said once per sync, not once per path: a catalog may hold many.
+		a.log.Warn().Err(refused[0]).Int("paths", len(refused)).Uint64("generation", c.Generation).
+			Msg("catalog paths not written: reserved for the agent, or not the same file name on every system")
 	}
 	res, err := a.bring(ctx, c, objs)
 	if err != nil {
@@ -202,6 +233,11 @@ func (a *Agent) bringOne(ctx context.Context, root *os.Root, gen uint64, o catal
 		return err
 	}
 	fi, err := s.commit()
+	if errors.Is(err, atomicfile.ErrInUse) {
+		// Another program holds the old file (Windows): the other
+		// objects can still be written, and the next sync tries again.
+		return fmt.Errorf("agent: fetch %s: %w", o.Path, err)
+	}
 	if err != nil {
 		return fmt.Errorf("agent: fetch %s: %w", o.Path, fatal(err))
 	}
@@ -218,7 +254,8 @@ func (a *Agent) inPlace(root *os.Root, o catalog.Object) (bool, error) {
 	if root == nil {
 		return known && rec.SHA256 == o.Digest && rec.Size == o.Size, nil
 	}
-	fi, err := root.Lstat(o.Path)
+	local := filepath.FromSlash(o.Path) // checkPath accepted it
+	fi, err := root.Lstat(local)
 	if errors.Is(err, fs.ErrNotExist) || (err == nil && !fi.Mode().IsRegular()) {
 		return false, nil
 	}
@@ -234,7 +271,7 @@ func (a *Agent) inPlace(root *os.Root, o catalog.Object) (bool, error) {
 	if known && rec.Size == fi.Size() && rec.MTime == mtime {
 		return rec.SHA256 == o.Digest, nil
 	}
-	f, err := root.Open(o.Path)
+	f, err := root.Open(local)
 	if err != nil {
 		return false, nil
 	}

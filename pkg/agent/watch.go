@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -36,13 +37,14 @@ func (a *Agent) Watch(ctx context.Context, onSync func(Result, error)) error {
 		a.syncLoop(ctx, wants, synced, onSync)
 	}()
 	defer func() { <-done }()
-	round := 0
+	round, replaced := 0, 0
 	for ctx.Err() == nil {
 		if a.relays.stale(a.cfg.Refresh) {
 			a.refreshRelays(ctx)
 		}
 		delivered := false
 		var lastErr error
+		var comeBack time.Duration // the longest Retry-After of the round
 		for _, base := range a.relays.candidates() {
 			got, err := a.watchOne(ctx, base, wants, synced)
 			if ctx.Err() != nil {
@@ -51,6 +53,18 @@ func (a *Agent) Watch(ctx context.Context, onSync func(Result, error)) error {
 			if errors.Is(err, errResync) {
 				delivered = true
 				break
+			}
+			if errors.Is(err, ErrReplaced) {
+				replaced++
+				if !a.afterReplaced(ctx, err, replaced) {
+					return nil
+				}
+				delivered = true
+				break
+			}
+			replaced = 0
+			if ra := (*retryAfter)(nil); errors.As(err, &ra) {
+				comeBack = max(comeBack, ra.d)
 			}
 			lastErr = err
 			a.relays.failed(base)
@@ -67,6 +81,14 @@ func (a *Agent) Watch(ctx context.Context, onSync func(Result, error)) error {
 		}
 		round++
 		a.refreshRelays(ctx)
+		if comeBack > 0 {
+			// Every relay refused for now and one said when to come back
+			// (the relay spreads its Retry-After already).
+			if !a.wait(ctx, comeBack) {
+				return nil
+			}
+			continue
+		}
 		// The retry budget bounds one request, not a watch: wait and
 		// go on until ctx ends.
 		if !a.backoff(ctx, round, time.Now().Add(a.cfg.BackoffMax+time.Second)) && ctx.Err() != nil {
@@ -75,6 +97,73 @@ func (a *Agent) Watch(ctx context.Context, onSync func(Result, error)) error {
 		a.log.Debug().Err(lastErr).Int("round", round).Msg("no relay holds an event stream; retrying")
 	}
 	return nil
+}
+
+// streamRefused is the error of a stream request answered other than 200;
+// a 503 with a Retry-After of more than a second (too_many_streams: the
+// relay holds all the streams it may) says when to come back.
+func streamRefused(resp *http.Response) error {
+	err := statusError(resp.StatusCode, "/-/events")
+	if secs, perr := strconv.Atoi(resp.Header.Get("Retry-After")); perr == nil && secs > 1 && resp.StatusCode == http.StatusServiceUnavailable {
+		return &retryAfter{err: err, d: min(time.Duration(secs)*time.Second, 5*time.Minute)}
+	}
+	return err
+}
+
+// replacedError is ErrReplaced with the relay and its reason.
+func replacedError(base *url.URL, ev events.Event) error {
+	var why events.Replaced
+	_ = json.Unmarshal(ev.Data, &why)
+	return fmt.Errorf("%w (%s: %s)", ErrReplaced, base.Redacted(), why.Reason)
+}
+
+// retryAfter is a refusal that said when to come back.
+type retryAfter struct {
+	err error
+	d   time.Duration
+}
+
+func (r *retryAfter) Error() string { return fmt.Sprintf("%v (retry after %s)", r.err, r.d) }
+func (r *retryAfter) Unwrap() error { return r.err }
+
+// ErrReplaced: the relay ended the event stream because a newer stream
+// with this agent's id came from the same address.
+var ErrReplaced = errors.New("agent: event stream replaced by a newer one with this id")
+
+// replacedBackoff is the wait (before jitter: half to all of it) after
+// the nth replacement in a row: 5 s, doubling, at most 2 min.
+func replacedBackoff(n int) time.Duration {
+	return min(5*time.Second<<min(n-1, 5), 2*time.Minute)
+}
+
+// afterReplaced waits after the nth replacement in a row: another process
+// with this agent's id, at this address, holds the stream now; coming
+// back at once would push each other off for good. Said once per run of
+// replacements. It reports false when ctx ended.
+func (a *Agent) afterReplaced(ctx context.Context, err error, n int) bool {
+	d := replacedBackoff(n)
+	d = d/2 + rand.N(d/2+1)
+	ev := a.log.Debug()
+	if n == 1 {
+		ev = a.log.Warn()
+	}
+	ev.Err(err).Str("id", a.cfg.ID).Dur("retry_in", d).Msg("event stream replaced by another with this agent id: is a second agent running with this id? Reconnecting with backoff")
+	return a.wait(ctx, d)
+}
+
+// wait pauses for d unless ctx ends first; it reports whether it waited.
+func (a *Agent) wait(ctx context.Context, d time.Duration) bool {
+	if a.sleep != nil {
+		return a.sleep(ctx, d)
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }
 
 // syncLoop runs the syncs Watch asks for, one at a time, newest wanted
@@ -169,7 +258,7 @@ func (a *Agent) watchOne(ctx context.Context, base *url.URL, wants chan uint64, 
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return false, statusError(resp.StatusCode, "/-/events")
+		return false, streamRefused(resp)
 	}
 	idle := time.AfterFunc(a.cfg.StreamIdle, func() {
 		cancel(fmt.Errorf("%w: event stream silent for %s", ErrStalled, a.cfg.StreamIdle))
@@ -200,6 +289,8 @@ func (a *Agent) watchOne(ctx context.Context, base *url.URL, wants chan uint64, 
 		}
 		got = true
 		switch ev.Kind {
+		case events.KindReplaced:
+			return got, replacedError(base, ev)
 		case events.KindCatalog:
 			g, err := events.ParseGeneration(ev)
 			if err != nil {

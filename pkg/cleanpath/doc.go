@@ -12,8 +12,13 @@
 // differently: "." and ".." segments (also when spelt %2e), empty segments,
 // backslashes, NUL and other control characters, invalid UTF-8, a first
 // segment that looks like a Windows drive ("C:"), and keys longer than
-// MaxKeyLen bytes. Every accepted key is therefore safe to join onto a
-// directory with filepath.Join(dir, filepath.FromSlash(key)).
+// MaxKeyLen bytes. Every accepted key therefore stays below a directory it
+// is joined onto with filepath.Join(dir, filepath.FromSlash(key)).
+//
+// A key may still name something other than a plain file on Windows ("a:b"
+// is a stream of the file a, "nul.txt" a device, "a." is "a"). LocalPath
+// (local.go) is for writing objects as files: it refuses those keys on
+// every system, so one catalog writes the same files everywhere.
 //
 // It does not know about routes: the reserved "/-/" API prefix, catalogs and
 // upstream layouts are the business of the HTTP layer. Nor does it normalise

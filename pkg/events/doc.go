@@ -17,6 +17,14 @@
 // connection and a Sub rather than two goroutines and the server's
 // buffers: that is how one relay holds 10,000 agents in little memory.
 //
+// Streams from the network Join the hub within its Limits (in total and
+// per client address, limits.go): agents are not authenticated. One
+// identity holds one stream per address; a newer one replaces it and the
+// old one is told so (KindReplaced) — a stranger elsewhere cannot push a
+// real agent off, and two relays sharing a name show up as a Conflict
+// (conflicts.go). A client that stops taking what is sent is dropped at a
+// heartbeat (Streams.stalled).
+//
 // It does not dial, retry or parse HTTP: hierarchy and agent keep streams
 // open, server answers the request and hands the connection over.
 package events

@@ -21,7 +21,17 @@ const (
 	// KindRelays: the group's relays changed (data: the /-/relays
 	// document).
 	KindRelays = "relays"
+	// KindReplaced is the last event of a stream that a newer stream with
+	// the same identity (agent id, or child relay group and node) from the
+	// same address replaced (data: Replaced). The reader should not
+	// reconnect at once: the other holder of its identity is connected.
+	KindReplaced = "replaced"
 )
+
+// Replaced is the data of a KindReplaced event.
+type Replaced struct {
+	Reason string `json:"reason"`
+}
 
 // Event is one server-sent event.
 type Event struct {
@@ -129,10 +139,13 @@ func (c Client) key() string {
 
 // Hub fans events out to subscribers. It is safe for concurrent use.
 type Hub struct {
-	mu     sync.Mutex
-	seq    uint64
-	latest map[string]Event
-	subs   map[*Sub]struct{}
+	mu      sync.Mutex
+	seq     uint64
+	latest  map[string]Event
+	subs    map[*Sub]struct{}
+	limits  Limits
+	perAddr map[string]int // AddrKey → subscribers
+	refused atomic.Int64
 
 	streamsOnce sync.Once
 	streams     *Streams
@@ -140,7 +153,7 @@ type Hub struct {
 
 // NewHub returns an empty hub.
 func NewHub() *Hub {
-	return &Hub{latest: map[string]Event{}, subs: map[*Sub]struct{}{}}
+	return &Hub{latest: map[string]Event{}, subs: map[*Sub]struct{}{}, perAddr: map[string]int{}}
 }
 
 // Publish records data as the newest event of kind and wakes every
@@ -184,16 +197,34 @@ func (h *Hub) Latest(kind string) (Event, bool) {
 	return ev, ok
 }
 
-// Subscribe adds a subscriber. Its first Next returns the newest event of
-// every kind, so a new or reconnecting subscriber starts from the current
-// state. The caller must Close it.
+// Subscribe adds a subscriber whatever the limits. Its first Next returns
+// the newest event of every kind, so a new or reconnecting subscriber
+// starts from the current state. The caller must Close it.
 func (h *Hub) Subscribe(c Client) *Sub {
-	s := &Sub{h: h, client: c, wake: make(chan struct{}, 1), seen: map[string]uint64{}}
-	s.wake <- struct{}{}
+	s := h.newSub(c)
 	h.mu.Lock()
-	h.subs[s] = struct{}{}
+	h.add(s)
 	h.mu.Unlock()
 	return s
+}
+
+func (h *Hub) newSub(c Client) *Sub {
+	s := &Sub{h: h, client: c, addr: AddrKey(c.Addr), wake: make(chan struct{}, 1), seen: map[string]uint64{}}
+	s.wake <- struct{}{}
+	return s
+}
+
+// add registers s; h.mu is held.
+func (h *Hub) add(s *Sub) {
+	h.subs[s] = struct{}{}
+	h.perAddr[s.addr]++
+}
+
+// Len is how many subscribers there are.
+func (h *Hub) Len() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.subs)
 }
 
 // Clients lists the subscribers, oldest first.
@@ -231,6 +262,10 @@ func (h *Hub) Count() (agents, relays int) {
 type Sub struct {
 	h      *Hub
 	client Client
+	addr   string // AddrKey(client.Addr)
+	// unsent is the socket's unsent bytes at the last ping (Streams); used
+	// by the one worker writing the sub.
+	unsent int
 	wake   chan struct{}
 	seen   map[string]uint64 // kind → last ID sent; used by one goroutine
 	lastOK atomic.Int64      // unix ns of the last successful write; 0: none
@@ -238,6 +273,9 @@ type Sub struct {
 	// be woken through it), replaces wake for an attached sub.
 	onWake func(*Sub)
 }
+
+// Client is what the subscriber said of itself.
+func (s *Sub) Client() Client { return s.client }
 
 // Touch records that the subscriber took a write at t (LastSeen).
 func (s *Sub) Touch(t time.Time) { s.lastOK.Store(t.UnixNano()) }
@@ -263,10 +301,15 @@ func (s *Sub) Next() []Event {
 	return out
 }
 
-// Close removes the subscriber.
+// Close removes the subscriber. It may be called more than once.
 func (s *Sub) Close() {
 	s.h.mu.Lock()
-	delete(s.h.subs, s)
+	if _, ok := s.h.subs[s]; ok {
+		delete(s.h.subs, s)
+		if s.h.perAddr[s.addr]--; s.h.perAddr[s.addr] <= 0 {
+			delete(s.h.perAddr, s.addr)
+		}
+	}
 	s.h.mu.Unlock()
 }
 

@@ -4,8 +4,10 @@
 package events
 
 import (
+	"encoding/json"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -23,6 +25,10 @@ type Streams struct {
 	byID    map[string]*Sub // Client.key → its one stream
 	ready   chan struct{}   // a worker should look at pending
 	closed  bool
+
+	replaced, stuck atomic.Int64
+	conflicts       map[string]*Conflict         // relay identity and addresses → conflict
+	relays          map[string]map[*Sub]struct{} // Client.key of a relay → its open streams
 }
 
 // streamWorkers is how many goroutines write to attached streams. Writes
@@ -36,46 +42,141 @@ const streamWorkers = 16
 func (h *Hub) Streams(heartbeat, writeTimeout time.Duration, closing <-chan struct{}) *Streams {
 	h.streamsOnce.Do(func() {
 		s := &Streams{hub: h, heartbeat: heartbeat, writeTimeout: writeTimeout, conns: map[*Sub]net.Conn{},
-			pending: map[*Sub]bool{}, busy: map[*Sub]bool{}, byID: map[string]*Sub{}, ready: make(chan struct{}, streamWorkers)}
+			pending: map[*Sub]bool{}, busy: map[*Sub]bool{}, byID: map[string]*Sub{}, ready: make(chan struct{}, streamWorkers),
+			conflicts: map[string]*Conflict{}, relays: map[string]map[*Sub]struct{}{}}
+		h.mu.Lock()
 		h.streams = s
+		h.mu.Unlock()
 		stop := make(chan struct{})
 		for range streamWorkers {
 			go s.work(stop)
 		}
 		go s.pinger(closing, stop)
 	})
+	h.mu.Lock()
+	defer h.mu.Unlock()
 	return h.streams
 }
 
 // Attach hands conn over: sub's events (those it has not been sent yet)
 // and a ping every heartbeat are written to it until a write fails or
-// times out, then conn is closed and sub removed. The caller has written
-// the response head. A subscriber with an id holds one stream: a new
-// stream with its id replaces the old one (which the relay would notice
-// only at the next ping otherwise: nothing reads these connections).
-func (s *Streams) Attach(conn net.Conn, sub *Sub) {
+// times out, or the client stops taking what is sent (see stalled), then
+// conn is closed and sub removed. The caller has written the response
+// head. A subscriber with an id holds one stream per address: a new
+// stream with its id from the same address replaces the old one (which
+// the relay would notice only at the next ping otherwise: nothing reads
+// these connections), and the old one is told so (KindReplaced) before it
+// is closed. A stream with the same id from another address does not
+// replace it: ids are not secrets, and a stranger must not be able to
+// push a real agent off its stream; both stay, each counted against its
+// own address.
+//
+// It returns, when a child relay's identity is now claimed by two open
+// streams (this one replaced another still open, or one from another
+// address holds it too), how many times that happened so far (1 the
+// first time), else 0.
+func (s *Streams) Attach(conn net.Conn, sub *Sub) (replaced int64) {
 	s.hub.mu.Lock()
 	sub.onWake = s.wake
 	s.hub.mu.Unlock()
+	setSendBuffer(conn, streamSendBuffer)
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		conn.Close()
 		sub.Close()
-		return
+		return 0
 	}
 	s.conns[sub] = conn
 	s.pending[sub] = false // send what it has not seen
 	var old *Sub
-	if id := sub.client.key(); id != "" {
+	if id := identity(sub); id != "" {
 		old = s.byID[id]
 		s.byID[id] = sub
 	}
+	elsewhere := s.trackRelay(sub)
 	s.mu.Unlock()
+	if len(elsewhere) > 0 {
+		// Both stay (a stranger must not push a relay off), but two
+		// relays with one name are worth an operator's eye.
+		replaced = s.recordConflict(sub, elsewhere...)
+	}
 	if old != nil {
-		s.detach(old)
+		s.replaced.Add(1)
+		s.mu.Lock()
+		oc := s.conns[old]
+		s.mu.Unlock()
+		// A client that reconnects has usually closed its old stream
+		// already (the relay notices at the next ping): that is no
+		// conflict. One still open is held by another process.
+		if oc != nil {
+			if closed, _ := peerClosed(oc); !closed {
+				replaced = s.recordConflict(sub)
+			}
+		}
+		s.retire(old, "a newer stream with this identity from the same address replaced this one")
 	}
 	s.signal()
+	return replaced
+}
+
+// identity is the key of the one stream a subscriber may hold, "" for
+// an anonymous one: its Client.key at its address.
+func identity(sub *Sub) string {
+	if k := sub.client.key(); k != "" {
+		return k + "@" + sub.addr
+	}
+	return ""
+}
+
+// streamSendBuffer is the kernel send buffer asked for on an attached
+// stream (the kernel doubles it). Events are small and a reader takes
+// them at once; a client that does not read fills this little, and then
+// a write blocks and its deadline drops the client, instead of the
+// kernel growing the buffer to megabytes per stream.
+const streamSendBuffer = 32 << 10
+
+// retireTimeout bounds the final write to a replaced stream.
+const retireTimeout = time.Second
+
+// retire ends sub's stream with a KindReplaced event saying why, then
+// closes it. The write is bounded by retireTimeout: a stream that does
+// not take it is closed anyway.
+func (s *Streams) retire(sub *Sub, reason string) {
+	conn := s.remove(sub)
+	if conn == nil {
+		return
+	}
+	data, _ := json.Marshal(Replaced{Reason: reason})
+	_ = conn.SetWriteDeadline(time.Now().Add(retireTimeout))
+	_, _ = conn.Write(appendEvent(nil, Event{Kind: KindReplaced, Data: data}))
+	conn.Close()
+	sub.Close()
+}
+
+// StreamStats counts what Streams ended besides clients that left.
+type StreamStats struct {
+	// Replaced: streams replaced by a newer one with their identity.
+	Replaced int64 `json:"replaced"`
+	// Stuck: streams dropped because the client took nothing for a
+	// heartbeat while bytes waited for it.
+	Stuck int64 `json:"stuck"`
+}
+
+// Stats returns the counts so far.
+func (s *Streams) Stats() StreamStats {
+	return StreamStats{Replaced: s.replaced.Load(), Stuck: s.stuck.Load()}
+}
+
+// StreamStats is the stream writer's Stats, zero before it started.
+func (h *Hub) StreamStats() StreamStats {
+	h.mu.Lock()
+	s := h.streams
+	h.mu.Unlock()
+	if s == nil {
+		return StreamStats{}
+	}
+	return s.Stats()
 }
 
 // Len is how many connections are attached.
@@ -154,12 +255,18 @@ func (s *Streams) work(stop <-chan struct{}) {
 	}
 }
 
-// write sends sub what it has not seen, or a ping.
+// write sends sub what it has not seen, or a ping. At a ping it first
+// checks that the client took what was sent before (see stalled).
 func (s *Streams) write(sub *Sub, ping bool, buf []byte) []byte {
 	s.mu.Lock()
 	conn := s.conns[sub]
 	s.mu.Unlock()
 	if conn == nil {
+		return buf
+	}
+	if ping && s.stalled(conn, sub) {
+		s.stuck.Add(1)
+		s.detach(sub)
 		return buf
 	}
 	for _, ev := range sub.Next() {
@@ -180,16 +287,43 @@ func (s *Streams) write(sub *Sub, ping bool, buf []byte) []byte {
 	return buf
 }
 
-func (s *Streams) detach(sub *Sub) {
+// stalled reports whether the client of conn took nothing since the last
+// ping: bytes were waiting for it in the socket (sent and not
+// acknowledged, or not sent for a closed window) then, and no fewer wait
+// now. A reader acknowledges a ping within a round trip, so at the next
+// heartbeat its socket is empty; a client that does not read (its window
+// closed) or a peer that is gone (nothing acknowledged) keeps the bytes
+// there. The write deadline alone does not catch these: a ping fits in
+// the send buffer, so its write never blocks. Where the socket cannot be
+// asked (not Linux, not TCP) it reports false.
+func (s *Streams) stalled(conn net.Conn, sub *Sub) bool {
+	n, ok := unsentBytes(conn)
+	if !ok {
+		return false
+	}
+	prev := sub.unsent
+	sub.unsent = n
+	return n > 0 && prev > 0 && n >= prev
+}
+
+// remove forgets sub and returns its connection, nil if it was gone.
+func (s *Streams) remove(sub *Sub) net.Conn {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	conn := s.conns[sub]
 	delete(s.conns, sub)
 	delete(s.pending, sub)
-	if s.byID[sub.client.key()] == sub {
-		delete(s.byID, sub.client.key())
+	if id := identity(sub); s.byID[id] == sub {
+		delete(s.byID, id)
 	}
-	s.mu.Unlock()
 	if conn != nil {
+		s.untrackRelay(sub)
+	}
+	return conn
+}
+
+func (s *Streams) detach(sub *Sub) {
+	if conn := s.remove(sub); conn != nil {
 		conn.Close()
 		sub.Close()
 	}
@@ -206,7 +340,7 @@ func (s *Streams) pinger(closing <-chan struct{}, stop chan struct{}) {
 			s.mu.Lock()
 			s.closed = true
 			conns := s.conns
-			s.conns, s.pending, s.byID = map[*Sub]net.Conn{}, map[*Sub]bool{}, map[string]*Sub{}
+			s.conns, s.pending, s.byID, s.relays = map[*Sub]net.Conn{}, map[*Sub]bool{}, map[string]*Sub{}, map[string]map[*Sub]struct{}{}
 			s.mu.Unlock()
 			close(stop)
 			for sub, conn := range conns {

@@ -89,6 +89,9 @@ type Group struct {
 	// so readers share them.
 	all, healthy, owners []Member
 	down                 bool // gossip shut down
+
+	conflictMu sync.Mutex
+	conflicts  map[string]*Conflict // name and other address → conflict
 }
 
 // New starts gossip on cfg.Bind. It does not join anyone yet (Run does).
@@ -123,7 +126,7 @@ func New(cfg Config, meta Meta, log zerolog.Logger, clk clock.Clock) (*Group, er
 		return nil, err
 	}
 	g := &Group{cfg: cfg, log: log.With().Str("component", "group").Logger(), clock: clk, meta: meta,
-		members: map[string]*Member{}, lim: ratelog.New(clk, ratelog.DefaultEvery)}
+		members: map[string]*Member{}, conflicts: map[string]*Conflict{}, lim: ratelog.New(clk, ratelog.DefaultEvery)}
 
 	host, portStr, err := net.SplitHostPort(cfg.Bind)
 	if err != nil {
@@ -165,6 +168,7 @@ func New(cfg Config, meta Meta, log zerolog.Logger, clk clock.Clock) (*Group, er
 	mc.Delegate = (*delegate)(g)
 	mc.Events = (*events)(g)
 	mc.Alive = (*alive)(g)
+	mc.Conflict = (*conflicts)(g)
 	mc.Logger = memberlistLogger(g.log, g.lim)
 	ml, err := memberlist.Create(mc)
 	if err != nil {

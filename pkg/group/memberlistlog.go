@@ -32,6 +32,10 @@ func (w zlogWriter) Write(p []byte) (int, error) {
 		lvl = zerolog.DebugLevel
 	case strings.Contains(line, "[WARN]"):
 		lvl = zerolog.WarnLevel
+	case strings.Contains(line, "Conflicting address"):
+		// A duplicate node name, at every gossip round: NotifyConflict
+		// says it once (conflict.go).
+		lvl = zerolog.DebugLevel
 	case strings.Contains(line, "[ERR]"):
 		lvl = zerolog.ErrorLevel
 	}

@@ -117,6 +117,8 @@ type Client struct {
 
 	loops, failovers, resumes, fallbacks atomic.Int64
 
+	sleep func(context.Context, time.Duration) bool // Watch's pauses; nil: a timer (tests set it)
+
 	lim *ratelog.Limiter // upstream failure warnings: one line per interval
 
 	noCredOnce sync.Once // "not in the parents' tree" is said once

@@ -33,23 +33,28 @@ var ErrNoEvents = errors.New("hierarchy: upstream serves no event stream")
 // Watch keeps an event stream open to one upstream until ctx ends and
 // calls fn for each event, in order. When the stream ends it reconnects,
 // to another upstream when there is one, with backoff. A "relays" event
-// also updates the parent list. Watch returns nil when ctx ends.
+// also updates the parent list. A stream the parent replaced with a newer
+// one of this relay's identity (another relay with the same group and
+// node name, see ErrReplaced) is reopened only after seconds, longer each
+// time in a row, and said once in the log. Watch returns nil when ctx
+// ends.
 func (c *Client) Watch(ctx context.Context, fn func(events.Event)) error {
 	if len(c.seeds) == 0 {
 		return nil
 	}
 	backoff := time.Duration(0)
+	replaced := 0 // replacements in a row
 	for ctx.Err() == nil {
 		parents := c.candidates(0)
 		cands := append(parents, c.shuffled(c.fallback)...)
 		var err error
 		delivered, allPlain := false, true
 		for i, base := range cands {
-			delivered, err = c.stream(ctx, base, i >= len(parents), fn)
+			delivered, err = c.stream(ctx, base, i >= len(parents), replaced > 0, fn)
 			if ctx.Err() != nil {
 				return nil
 			}
-			if delivered {
+			if delivered || errors.Is(err, ErrReplaced) {
 				break // it worked for a while: start over from the top
 			}
 			if !errors.Is(err, ErrNoEvents) {
@@ -58,8 +63,15 @@ func (c *Client) Watch(ctx context.Context, fn func(events.Event)) error {
 			}
 		}
 		switch {
+		case errors.Is(err, ErrReplaced):
+			replaced++
+			backoff = replacedBackoff(replaced)
+			if replaced == 1 {
+				c.log.Warn().Err(err).Str("node", c.cfg.Node).Str("group", c.cfg.Group).Dur("retry_in", backoff).
+					Msg("event stream replaced by another with this relay's group and node name: is a second relay running with this name (a cloned host)? Reconnecting with backoff")
+			}
 		case delivered:
-			backoff = 0
+			backoff, replaced = 0, 0
 		case allPlain:
 			// Nobody upstream pushes: the mirror's interval polling is
 			// what is left. Look again now and then.
@@ -71,17 +83,39 @@ func (c *Client) Watch(ctx context.Context, fn func(events.Event)) error {
 			c.log.Debug().Err(err).Dur("retry_in", backoff).Msg("event stream down")
 			// Jitter, so that a parent's children do not come back in
 			// lockstep after it restarts.
-			d := backoff/2 + rand.N(backoff/2+1)
-			t := time.NewTimer(d)
-			select {
-			case <-ctx.Done():
-				t.Stop()
+			if !c.wait(ctx, backoff/2+rand.N(backoff/2+1)) {
 				return nil
-			case <-t.C:
 			}
 		}
 	}
 	return nil
+}
+
+// ErrReplaced: the parent ended the event stream because a newer stream
+// with this relay's identity came from the same address.
+var ErrReplaced = errors.New("hierarchy: event stream replaced by a newer one with this identity")
+
+// replacedBackoff is the wait (before jitter: half to all of it) after
+// the nth replacement in a row: 5 s, doubling, at most 2 min. Two relays
+// sharing one name then take turns at most every few seconds, less often
+// as it goes on, instead of pushing each other off many times a second.
+func replacedBackoff(n int) time.Duration {
+	return min(5*time.Second<<min(n-1, 5), 2*time.Minute)
+}
+
+// wait pauses for d unless ctx ends first; it reports whether it waited.
+func (c *Client) wait(ctx context.Context, d time.Duration) bool {
+	if c.sleep != nil {
+		return c.sleep(ctx, d)
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }
 
 // errClaimRefused: a parent refused this relay's credential (401/403).
@@ -93,13 +127,14 @@ var errClaimRefused = errors.New("hierarchy: the parent refused this relay's tre
 // opens the stream as a child relay (signed X-Relay-Path and
 // X-Relay-Node); without one, or when the parent refuses the one it has,
 // it follows the parent as an agent does: pushes arrive all the same,
-// but the parent does not count it as a child relay.
-func (c *Client) stream(ctx context.Context, base *url.URL, fallback bool, fn func(events.Event)) (got bool, err error) {
+// but the parent does not count it as a child relay. quiet logs the
+// stream's opening and closing at debug level (while replacements go on).
+func (c *Client) stream(ctx context.Context, base *url.URL, fallback, quiet bool, fn func(events.Event)) (got bool, err error) {
 	claim := c.claims(base)
-	got, err = c.streamAs(ctx, base, fallback, claim, fn)
+	got, err = c.streamAs(ctx, base, fallback, claim, quiet, fn)
 	if claim && errors.Is(err, errClaimRefused) && ctx.Err() == nil {
 		c.logRefused(base, err)
-		return c.streamAs(ctx, base, fallback, false, fn)
+		return c.streamAs(ctx, base, fallback, false, quiet, fn)
 	}
 	return got, err
 }
@@ -118,7 +153,7 @@ func (c *Client) logRefused(base *url.URL, err error) {
 }
 
 // streamAs is stream, as a child relay (claim) or as an agent.
-func (c *Client) streamAs(ctx context.Context, base *url.URL, fallback, claim bool, fn func(events.Event)) (got bool, err error) {
+func (c *Client) streamAs(ctx context.Context, base *url.URL, fallback, claim, quiet bool, fn func(events.Event)) (got bool, err error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base.String()+"/-/events", nil)
@@ -150,7 +185,11 @@ func (c *Client) streamAs(ctx context.Context, base *url.URL, fallback, claim bo
 	case resp.StatusCode != http.StatusOK:
 		return false, fmt.Errorf("%s/-/events: status %d", base.Redacted(), resp.StatusCode)
 	}
-	c.log.Info().Str("upstream", base.Redacted()).Msg("event stream open")
+	lvl := zerolog.InfoLevel
+	if quiet {
+		lvl = zerolog.DebugLevel
+	}
+	c.log.WithLevel(lvl).Str("upstream", base.Redacted()).Msg("event stream open")
 	idle := time.AfterFunc(streamIdle, func() { cancel(fmt.Errorf("%w: event stream silent for %s", ErrTimeout, streamIdle)) })
 	defer idle.Stop()
 	r := events.NewReader(resp.Body)
@@ -161,8 +200,13 @@ func (c *Client) streamAs(ctx context.Context, base *url.URL, fallback, claim bo
 			if cause := context.Cause(ctx); cause != nil {
 				err = cause
 			}
-			c.log.Info().Err(err).Str("upstream", base.Redacted()).Msg("event stream closed")
+			c.log.WithLevel(lvl).Err(err).Str("upstream", base.Redacted()).Msg("event stream closed")
 			return got, err
+		}
+		if ev.Kind == events.KindReplaced {
+			var why events.Replaced
+			_ = json.Unmarshal(ev.Data, &why)
+			return got, fmt.Errorf("%w (%s: %s)", ErrReplaced, base.Redacted(), why.Reason)
 		}
 		got = true
 		if ev.Kind == events.KindRelays && !fallback {

@@ -4,7 +4,6 @@
 // what they saw: syncs, failovers, the requests each relay answered, and
 // with Watch how long each new generation took to reach every agent.
 // relayd loadgen is its command line (cmd/relayd/loadgen.go: flags only).
-//
-// loadgen.go holds Run and its bookkeeping; rlimit_*.go raise the file
-// descriptor limit a run of thousands of agents needs.
+// The command raises the file descriptor limit a run of thousands of
+// agents needs (cmd/relayd/rlimit_*.go).
 package loadgen

@@ -103,6 +103,19 @@ type Config struct {
 	// to its parents (for /v1/tree); reports expire after three. Default
 	// 10s.
 	ReportInterval time.Duration
+	// MaxConns caps the content port's connections, plain and TLS
+	// together; beyond it a connection is closed at once. Default 0:
+	// the descriptor limit (RLIMIT_NOFILE, raised to its hard limit at
+	// start) less a reserve for the admin port, gossip, upstreams, the
+	// store and fills (see reserveFor); a larger value is lowered to that.
+	MaxConns int
+	// EventsMax caps the /-/events streams (503 too_many_streams beyond).
+	// Default 0: MaxConns less a tenth (at least 64), kept for health
+	// checks and object requests; a larger value is lowered to that.
+	EventsMax int
+	// EventsPerAddr caps the /-/events streams from one client address
+	// (an IPv6 /64 counts as one). 0: no per-address cap. Default 10240.
+	EventsPerAddr int
 }
 
 // DefaultConfig returns the defaults of ARCHITECTURE.md.
@@ -111,8 +124,8 @@ func DefaultConfig() Config {
 	return Config{
 		Node: host, Mode: ModeProxy, DataDir: "/var/lib/relayd",
 		Listen: ":20080", TLSListen: ":20081", Admin: "127.0.0.1:20090", Gossip: ":7946", MaxHops: hops.DefaultMax, DrainTimeout: 30 * time.Second,
-		ReportInterval: 10 * time.Second,
-		Cache:          proxycache.DefaultConfig(), Upstream: hierarchy.DefaultConfig(), Mirror: mirror.DefaultConfig(),
+		ReportInterval: 10 * time.Second, EventsPerAddr: DefaultEventsPerAddr,
+		Cache: proxycache.DefaultConfig(), Upstream: hierarchy.DefaultConfig(), Mirror: mirror.DefaultConfig(),
 	}
 }
 
@@ -296,6 +309,14 @@ func (c *Config) validateCounts() []error {
 	notNegative("drain-timeout", c.DrainTimeout)
 	notNegative("default-ttl", c.Cache.DefaultTTL)
 	notNegative("negative-ttl", c.Cache.NegativeTTL)
+	notNegativeCount := func(key string, v int) {
+		if v < 0 {
+			errs = append(errs, fmt.Errorf("%s %d: want 0 or more", key, v))
+		}
+	}
+	notNegativeCount("max-conns", c.MaxConns)
+	notNegativeCount("events-max", c.EventsMax)
+	notNegativeCount("events-per-addr", c.EventsPerAddr)
 	if c.CacheMax < 0 {
 		errs = append(errs, fmt.Errorf("cache-max %d: want 0 (no quota) or more", c.CacheMax))
 	}

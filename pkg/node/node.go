@@ -78,6 +78,8 @@ type Node struct {
 	contentSrv         *http.Server
 	conns              *conns // content connections without a request yet
 	adminSrv           *http.Server
+	budget             budget
+	connLimit          *connLimit // the content port's connections (plain and TLS)
 
 	lim *ratelog.Limiter // refusals anyone can cause: one line per interval
 }
@@ -103,11 +105,12 @@ func New(cfg Config, log zerolog.Logger, clk clock.Clock) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	n.planBudget()
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("listen %s: %w", cfg.Listen, err)
 	}
-	n.contentLn = ln
+	n.contentLn = newLimitListener(ln, n.connLimit, n.log.With().Str("component", "content").Logger(), clk)
 	n.url = advertiseURL(cfg, ln.Addr().String())
 	content := server.ContentConfig{Ready: n.ready, Relays: n.relays, Group: cfg.Group, MaxHops: cfg.MaxHops, OnLoop: n.refusedLoop,
 		Events: n.events, Report: n.takeReport, Closing: n.closing, TreeAuth: auth}
@@ -144,7 +147,7 @@ func New(cfg Config, log zerolog.Logger, clk clock.Clock) (*Node, error) {
 			content.Catalog = func(ctx context.Context) (*object.Object, error) { return n.cache.Get(ctx, catalog.File) }
 		}
 	}
-	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), (*metrics)(n))
+	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), (*metrics)(n), (*budgetMetrics)(n))
 	n.content = server.NewContent(content, n.log.With().Str("component", "content").Logger())
 	n.contentSrv = n.newContentServer()
 	if n.tls != nil && n.tls.Serving() {
@@ -153,6 +156,7 @@ func New(cfg Config, log zerolog.Logger, clk clock.Clock) (*Node, error) {
 			n.closeParts()
 			return nil, fmt.Errorf("listen tls %s: %w", cfg.TLSListen, err)
 		}
+		tln = newLimitListener(tln, n.connLimit, n.log.With().Str("component", "content-tls").Logger(), clk)
 		n.tlsLn = tls.NewListener(tln, n.tls.ServerConfig())
 		n.tlsSrv = n.newContentServer()
 		// Handshake failures (a child without a client certificate) are
@@ -170,7 +174,9 @@ func New(cfg Config, log zerolog.Logger, clk clock.Clock) (*Node, error) {
 			n.closeParts()
 			return nil, fmt.Errorf("listen admin %s: %w", cfg.Admin, err)
 		}
-		n.adminLn = aln
+		// No cap on the admin port (loopback or token-protected), but the
+		// same pause on EMFILE: it must not spin when descriptors run out.
+		n.adminLn = newLimitListener(aln, nil, n.log.With().Str("component", "admin").Logger(), clk)
 		n.adminSrv = &http.Server{
 			Handler: admin.New(admin.Config{Status: n.status, Registry: n.reg, Token: token, Sync: n.syncer(), Members: n.members,
 				Tree: n.treeView, Agents: n.agents, Cache: n.adminCache()},
@@ -523,6 +529,10 @@ type Status struct {
 	// Loops reports misconfigured cycles: requests refused here, and
 	// upstream requests refused by a parent, with the last message.
 	Loops *LoopStatus `json:"loops,omitempty"`
+	// Budget is the connection budget and what it refused.
+	Budget *BudgetStatus `json:"budget,omitempty"`
+	// Conflicts lists identities two relays claim (see Conflict).
+	Conflicts []Conflict `json:"conflicts,omitempty"`
 }
 
 // LoopStatus counts loop-guard refusals.
@@ -573,6 +583,8 @@ func (n *Node) status() any {
 	if l.Refused > 0 || l.RefusedUpstream > 0 {
 		s.Loops = &l
 	}
+	s.Budget = n.budgetStatus()
+	s.Conflicts = n.conflicts()
 	return s
 }
 

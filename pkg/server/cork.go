@@ -5,8 +5,6 @@ import (
 	"net"
 	"net/http"
 	"syscall"
-
-	"golang.org/x/sys/unix"
 )
 
 type connKey struct{}
@@ -25,7 +23,8 @@ const corkSmall = 64 << 10
 // two writes (its buffer is 4 KiB: headers plus the first part of the
 // body, then the rest); corked, they leave as one segment, which halves
 // the network stack's work per small hit — what nginx gets from
-// tcp_nopush. It is a no-op where the connection is not TCP.
+// tcp_nopush. It is a no-op where the connection is not TCP, and on
+// systems without TCP_CORK (cork_other.go).
 func cork(r *http.Request) func() {
 	c, ok := r.Context().Value(connKey{}).(syscall.Conn)
 	if !ok {
@@ -38,7 +37,7 @@ func cork(r *http.Request) func() {
 	set := func(v int) bool {
 		var serr error
 		if err := rc.Control(func(fd uintptr) {
-			serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_CORK, v)
+			serr = setCork(fd, v)
 		}); err != nil || serr != nil {
 			return false
 		}

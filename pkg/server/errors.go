@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/go-chi/chi/v5"
@@ -24,6 +25,8 @@ type Error struct {
 	Code   string
 	Msg    string
 	Err    error
+	// RetryAfter is the Retry-After of a 503, in seconds; 0: 1.
+	RetryAfter int
 }
 
 func (e *Error) Error() string {
@@ -103,7 +106,11 @@ func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 		h.Del(k)
 	}
 	if status == http.StatusServiceUnavailable {
-		h.Set("Retry-After", "1")
+		retry := 1
+		if he := (*Error)(nil); errors.As(err, &he) && he.RetryAfter > 0 {
+			retry = he.RetryAfter
+		}
+		h.Set("Retry-After", strconv.Itoa(retry))
 	}
 	WriteJSON(w, status, map[string]string{"error": msg, "code": code})
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"mime"
 	"net/http"
 	"strconv"
@@ -20,6 +21,10 @@ import (
 
 // DefaultHeartbeat is how often an idle event stream gets a ping.
 const DefaultHeartbeat = 15 * time.Second
+
+// streamRetryAfter is the least Retry-After, in seconds, of a stream
+// refused for the limits; up to as much again is added at random.
+const streamRetryAfter = 10
 
 // eventWriteTimeout bounds one write to an event stream: a subscriber that
 // takes longer is dropped (it reconnects), so it cannot hold a goroutine
@@ -59,7 +64,10 @@ func (c *Content) serveEvents(w http.ResponseWriter, r *http.Request) error {
 		}
 		client.Generation = g
 	}
-	sub := c.cfg.Events.Subscribe(client)
+	sub, err := c.join(w, client)
+	if err != nil {
+		return err
+	}
 	rc := http.NewResponseController(w)
 	if attached := c.attachStream(rc, sub); attached {
 		return nil
@@ -115,6 +123,21 @@ func (c *Content) serveEvents(w http.ResponseWriter, r *http.Request) error {
 	}
 }
 
+// join subscribes client within the hub's limits. Beyond them the answer
+// is 503 too_many_streams, before the connection is taken over, telling
+// the client when to come back (spread, so that a crowd does not return
+// at once), and the connection is closed after it: a refused client must
+// not keep a place of the content port's budget idle.
+func (c *Content) join(w http.ResponseWriter, client events.Client) (*events.Sub, error) {
+	sub, err := c.cfg.Events.Join(client)
+	if err != nil {
+		w.Header().Set("Connection", "close")
+		return nil, &Error{Status: http.StatusServiceUnavailable, Code: "too_many_streams", Msg: "too many event streams, retry later",
+			Err: err, RetryAfter: streamRetryAfter + rand.IntN(streamRetryAfter)}
+	}
+	return sub, nil
+}
+
 // streamHead is the response head of a stream taken over from the HTTP
 // server: the body runs until the connection closes.
 const streamHead = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-store\r\n" +
@@ -140,8 +163,21 @@ func (c *Content) attachStream(rc *http.ResponseController, sub *events.Sub) boo
 		return true
 	}
 	sub.Touch(time.Now())
-	c.cfg.Events.Streams(c.cfg.Heartbeat, eventWriteTimeout, c.cfg.Closing).Attach(conn, sub)
+	n := c.cfg.Events.Streams(c.cfg.Heartbeat, eventWriteTimeout, c.cfg.Closing).Attach(conn, sub)
+	if cl := sub.Client(); cl.Relay && n > 0 && isPowerOf10(n) {
+		// Two relays with one group and node name: said once, then at 10,
+		// 100, … times (from one address they take turns, backing off).
+		c.log.Warn().Str("relay", cl.Group+"/"+cl.ID).Str("addr", cl.Addr).Int64("times", n).
+			Msg("two event streams claim one child relay's group and node name: two relays share a name? (see conflicts in relayd status)")
+	}
 	return true
+}
+
+func isPowerOf10(n int64) bool {
+	for n >= 10 && n%10 == 0 {
+		n /= 10
+	}
+	return n == 1
 }
 
 // maxReport bounds a report's body: a subtree of thousands of relays.

@@ -10,8 +10,8 @@ import (
 	"sync"
 
 	bolt "go.etcd.io/bbolt"
-	"golang.org/x/sys/unix"
 
+	"github.com/relayd/relayd/internal/atomicfile"
 	"github.com/relayd/relayd/pkg/digest"
 )
 
@@ -61,7 +61,7 @@ func (s *Store) Create(size int64) (*Writer, error) {
 	}
 	w := &Writer{s: s, f: f, path: f.Name(), h: digest.NewHash(), size: size, reserved: res}
 	if size > 0 {
-		if err := unix.Fallocate(int(f.Fd()), 0, 0, size); err != nil && !errors.Is(err, unix.EOPNOTSUPP) {
+		if err := preallocate(f, size); err != nil {
 			w.Abort()
 			w.Close()
 			return nil, fmt.Errorf("store: allocate %d bytes: %w", size, mapNoSpace(err))
@@ -157,7 +157,7 @@ func (w *Writer) Commit(key string, e Entry, expect digest.Digest) (Entry, error
 			w.Abort()
 			return e, fmt.Errorf("store: commit %s: %w", key, err)
 		}
-		if err := syncDir(filepath.Dir(final)); err != nil {
+		if err := atomicfile.SyncDir(filepath.Dir(final)); err != nil {
 			_ = os.Remove(final)
 			w.Abort()
 			return e, fmt.Errorf("store: commit %s: %w", key, mapNoSpace(err))
@@ -257,15 +257,6 @@ func (w *Writer) Close() error {
 		}
 	})
 	return err
-}
-
-func syncDir(dir string) error {
-	f, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return f.Sync()
 }
 
 func sortByAtime(b []*blob) {

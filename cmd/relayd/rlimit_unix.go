@@ -1,15 +1,15 @@
 //go:build unix
 
-package loadgen
+package main
 
 import (
 	"fmt"
 	"syscall"
 )
 
-// RaiseNoFile raises the soft RLIMIT_NOFILE to the hard limit when need
+// raiseNoFile raises the soft RLIMIT_NOFILE to the hard limit when need
 // descriptors do not fit, and fails when the hard limit is too low.
-func RaiseNoFile(need uint64) error {
+func raiseNoFile(need uint64) error {
 	var lim syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
 		return fmt.Errorf("loadgen: getrlimit: %w", err)
@@ -18,7 +18,7 @@ func RaiseNoFile(need uint64) error {
 		return nil
 	}
 	if lim.Max < need {
-		return fmt.Errorf("loadgen: about %d file descriptors are needed, the hard limit is %d: raise it (ulimit -Hn, LimitNOFILE=)", need, lim.Max)
+		return fmt.Errorf("loadgen: %d agents need about %d file descriptors, the hard limit is %d: raise it (ulimit -Hn, LimitNOFILE=)", need-256, need, lim.Max)
 	}
 	lim.Cur = lim.Max
 	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
