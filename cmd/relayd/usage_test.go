@@ -112,6 +112,10 @@ func TestUnknownCommandSuggestsTheNearest(t *testing.T) {
 			t.Errorf("relayd %s: err = %v, want a usage error suggesting %s", cmd, err, want)
 		}
 	}
+	if _, _, err := runMain(t, "cache", "stat"); err == nil || exitCode(err) != 2 ||
+		!strings.Contains(err.Error(), `(did you mean "relayd cache stats"?); see "relayd cache --help"`) {
+		t.Errorf("relayd cache stat: err = %v, want a usage error suggesting cache stats", err)
+	}
 	if _, _, err := runMain(t, "zzzzzz"); err == nil || strings.Contains(err.Error(), "did you mean") {
 		t.Errorf("relayd zzzzzz: err = %v, want no suggestion", err)
 	}
@@ -207,6 +211,7 @@ func TestExitStatusPerCommand(t *testing.T) {
 		{"tree runtime", []string{"tree", "--admin", admin}, 1},
 		{"cache usage", []string{"cache"}, 2},
 		{"cache unknown", []string{"cache", "lss"}, 2},
+		{"cache unknown flag", []string{"cache", "--prefix", "a"}, 2},
 		{"cache runtime", []string{"cache", "stats", "--admin", admin}, 1},
 		{"fetch usage", []string{"fetch", "--relay", relay, "--pubkey", pub, "--out", dir}, 2},
 		{"fetch runtime", []string{"fetch", "--relay", relay, "--pubkey", pub, "--out", dir, "--retry-budget", "1ms", "--quiet", "a.txt"}, 1},
