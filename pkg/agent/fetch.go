@@ -95,6 +95,27 @@ func (a *Agent) tryObject(ctx context.Context, base *url.URL, d *download) error
 		return err
 	}
 	defer resp.Body.Close()
+	if err := a.acceptAnswer(base, d, pin, resuming, resp); err != nil {
+		return err
+	}
+	if err := a.receive(d, resp.Body); err != nil {
+		return err
+	}
+	if got := digest.FromHash(d.h); got != d.obj.Digest {
+		a.stats.restarts.Add(1)
+		if err := a.restart(d); err != nil {
+			return err
+		}
+		return fmt.Errorf("%w: got %s, want %s", ErrDigestMismatch, got, d.obj.Digest)
+	}
+	return nil
+}
+
+// acceptAnswer decides what a relay's answer does to d: a 200 (of the
+// catalog's size, when announced) starts it over if d had bytes, a 206 of
+// the pinned representation continues it; anything else is an error, d kept.
+func (a *Agent) acceptAnswer(base *url.URL, d *download, pin httprange.Pin, resuming bool, resp *http.Response) error {
+	size := d.obj.Size
 	var refused error
 	if resuming {
 		refused = pin.Check(resp, d.off, size-1)
@@ -130,10 +151,16 @@ func (a *Agent) tryObject(ctx context.Context, base *url.URL, d *download) error
 	default:
 		return statusError(resp.StatusCode, d.obj.Path)
 	}
-	// Read at most one byte more than the catalog allows: an endless
-	// body is cut there.
+	return nil
+}
+
+// receive appends an accepted body to d until the catalog's size. It
+// reads at most one byte more than the catalog allows: an endless body is
+// cut there.
+func (a *Agent) receive(d *download, r io.Reader) error {
+	size := d.obj.Size
 	buf := make([]byte, 256<<10)
-	body := io.LimitReader(resp.Body, size-d.off+1)
+	body := io.LimitReader(r, size-d.off+1)
 	for {
 		n, rerr := body.Read(buf)
 		if n > 0 {
@@ -167,13 +194,6 @@ func (a *Agent) tryObject(ctx context.Context, base *url.URL, d *download) error
 	}
 	if d.off < size {
 		return fmt.Errorf("%w: the body ended after %d of %d bytes", ErrSize, d.off, size)
-	}
-	if got := digest.FromHash(d.h); got != d.obj.Digest {
-		a.stats.restarts.Add(1)
-		if err := a.restart(d); err != nil {
-			return err
-		}
-		return fmt.Errorf("%w: got %s, want %s", ErrDigestMismatch, got, d.obj.Digest)
 	}
 	return nil
 }

@@ -234,32 +234,11 @@ func (a *Agent) watchOne(ctx context.Context, base *url.URL, wants chan uint64, 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	reported := a.state.synced()
-	q := url.Values{}
-	q.Set("agent", a.cfg.ID)
-	q.Set("generation", strconv.FormatUint(reported, 10))
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base.String()+"/-/events?"+q.Encode(), nil)
+	resp, err := a.openStream(ctx, cancel, base, reported)
 	if err != nil {
-		return false, err
-	}
-	req.Header.Set("Accept", "text/event-stream")
-	req.Header.Set("User-Agent", a.cfg.UserAgent)
-	req.Header.Set(events.AgentHeader, a.cfg.ID)
-	headers := time.AfterFunc(a.cfg.StallTimeout, func() {
-		cancel(fmt.Errorf("%w: no response headers within %s", ErrStalled, a.cfg.StallTimeout))
-	})
-	a.stats.requests.Add(1)
-	resp, err := a.stream.Do(req)
-	headers.Stop()
-	if err != nil {
-		if c := context.Cause(ctx); c != nil {
-			err = c
-		}
 		return false, err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return false, streamRefused(resp)
-	}
 	idle := time.AfterFunc(a.cfg.StreamIdle, func() {
 		cancel(fmt.Errorf("%w: event stream silent for %s", ErrStalled, a.cfg.StreamIdle))
 	})
@@ -311,4 +290,37 @@ func (a *Agent) watchOne(ctx context.Context, base *url.URL, wants chan uint64, 
 			a.relays.set(a.relayURLs(doc))
 		}
 	}
+}
+
+// openStream asks base for its event stream as an agent that holds
+// generation reported; cancel ends ctx, with the cause, when no response
+// headers arrive within StallTimeout. A refusal is an error.
+func (a *Agent) openStream(ctx context.Context, cancel context.CancelCauseFunc, base *url.URL, reported uint64) (*http.Response, error) {
+	q := url.Values{}
+	q.Set("agent", a.cfg.ID)
+	q.Set("generation", strconv.FormatUint(reported, 10))
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base.String()+"/-/events?"+q.Encode(), nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Accept", "text/event-stream")
+	req.Header.Set("User-Agent", a.cfg.UserAgent)
+	req.Header.Set(events.AgentHeader, a.cfg.ID)
+	headers := time.AfterFunc(a.cfg.StallTimeout, func() {
+		cancel(fmt.Errorf("%w: no response headers within %s", ErrStalled, a.cfg.StallTimeout))
+	})
+	a.stats.requests.Add(1)
+	resp, err := a.stream.Do(req)
+	headers.Stop()
+	if err != nil {
+		if c := context.Cause(ctx); c != nil {
+			err = c
+		}
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		defer resp.Body.Close()
+		return nil, streamRefused(resp)
+	}
+	return resp, nil
 }

@@ -65,70 +65,24 @@ func Publish(ctx context.Context, tree string, key ed25519.PrivateKey, opt Publi
 	if err != nil {
 		return nil, fmt.Errorf("catalog: %w", err)
 	}
-	if opt.KeyFile != "" {
-		absKey, err := filepath.Abs(opt.KeyFile)
-		if err == nil {
-			if rel, err := filepath.Rel(absTree, absKey); err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
-				return nil, fmt.Errorf("catalog: the key %s lies inside the tree %s and would be published; keep it elsewhere", opt.KeyFile, tree)
-			}
-		}
+	if err := keyOutside(absTree, tree, opt.KeyFile); err != nil {
+		return nil, err
 	}
 	pub := key.Public().(ed25519.PublicKey)
-	var prev *Signed
-	if b, err := os.ReadFile(filepath.Join(absTree, filepath.FromSlash(File))); err == nil {
-		if prev, err = Parse(b, pub); err != nil {
-			return nil, fmt.Errorf("catalog: the existing %s does not verify with this key (%w); refusing to publish a generation that may go back", File, err)
-		}
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("catalog: %w", err)
-	}
-
-	var paths []string
-	err = filepath.WalkDir(absTree, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(absTree, p)
-		rel = filepath.ToSlash(rel)
-		if d.IsDir() {
-			if rel == Dir {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		if !d.Type().IsRegular() {
-			return fmt.Errorf("catalog: %s is not a regular file (symlinks and devices are not published)", rel)
-		}
-		if k, err := cleanpath.Key(cleanpath.Escape(rel)); err != nil || k != rel {
-			return fmt.Errorf("catalog: %s: the name cannot be published as is: %v", rel, err)
-		}
-		paths = append(paths, rel)
-		return nil
-	})
+	prev, err := previous(absTree, pub)
 	if err != nil {
 		return nil, err
 	}
-	objects := make([]Object, len(paths))
-	var hashed atomic.Int64
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(opt.Workers)
-	for i, rel := range paths {
-		g.Go(func() error {
-			d, n, err := hashFile(gctx, filepath.Join(absTree, filepath.FromSlash(rel)))
-			if err != nil {
-				return err
-			}
-			hashed.Add(n)
-			kind, platform, version := Classify(rel)
-			objects[i] = Object{Path: rel, Size: n, Digest: d, Kind: kind, Platform: platform, Version: version}
-			return nil
-		})
+	paths, err := listTree(absTree)
+	if err != nil {
+		return nil, err
 	}
-	if err := g.Wait(); err != nil {
+	objects, hashed, err := hashTree(ctx, absTree, paths, opt.Workers)
+	if err != nil {
 		return nil, err
 	}
 	c := &Catalog{Generation: 1, Published: opt.Now().UTC().Truncate(time.Second), Objects: objects}
-	res := &PublishResult{Files: len(objects), Bytes: hashed.Load()}
+	res := &PublishResult{Files: len(objects), Bytes: hashed}
 	if prev != nil {
 		sorted := append([]Object(nil), objects...)
 		sortObjects(sorted)
@@ -151,6 +105,90 @@ func Publish(ctx context.Context, tree string, key ed25519.PrivateKey, opt Publi
 	}
 	res.Catalog, res.Changed = signed, true
 	return res, nil
+}
+
+// keyOutside refuses a key file inside the tree (it would be published).
+func keyOutside(absTree, tree, keyFile string) error {
+	if keyFile == "" {
+		return nil
+	}
+	absKey, err := filepath.Abs(keyFile)
+	if err == nil {
+		if rel, err := filepath.Rel(absTree, absKey); err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+			return fmt.Errorf("catalog: the key %s lies inside the tree %s and would be published; keep it elsewhere", keyFile, tree)
+		}
+	}
+	return nil
+}
+
+// previous is the tree's existing catalog, verified with pub; nil if none.
+func previous(absTree string, pub ed25519.PublicKey) (*Signed, error) {
+	b, err := os.ReadFile(filepath.Join(absTree, filepath.FromSlash(File)))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("catalog: %w", err)
+	}
+	prev, err := Parse(b, pub)
+	if err != nil {
+		return nil, fmt.Errorf("catalog: the existing %s does not verify with this key (%w); refusing to publish a generation that may go back", File, err)
+	}
+	return prev, nil
+}
+
+// listTree returns the slash-separated paths of the tree's regular files,
+// outside the catalog's directory; a name that cannot be published as is,
+// a symlink or a device is an error.
+func listTree(absTree string) ([]string, error) {
+	var paths []string
+	err := filepath.WalkDir(absTree, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(absTree, p)
+		rel = filepath.ToSlash(rel)
+		if d.IsDir() {
+			if rel == Dir {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !d.Type().IsRegular() {
+			return fmt.Errorf("catalog: %s is not a regular file (symlinks and devices are not published)", rel)
+		}
+		if k, err := cleanpath.Key(cleanpath.Escape(rel)); err != nil || k != rel {
+			return fmt.Errorf("catalog: %s: the name cannot be published as is: %v", rel, err)
+		}
+		paths = append(paths, rel)
+		return nil
+	})
+	return paths, err
+}
+
+// hashTree hashes the files of paths, workers at a time, into the
+// catalog's objects (in the order of paths), and the bytes it hashed.
+func hashTree(ctx context.Context, absTree string, paths []string, workers int) ([]Object, int64, error) {
+	objects := make([]Object, len(paths))
+	var hashed atomic.Int64
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(workers)
+	for i, rel := range paths {
+		g.Go(func() error {
+			d, n, err := hashFile(gctx, filepath.Join(absTree, filepath.FromSlash(rel)))
+			if err != nil {
+				return err
+			}
+			hashed.Add(n)
+			kind, platform, version := Classify(rel)
+			objects[i] = Object{Path: rel, Size: n, Digest: d, Kind: kind, Platform: platform, Version: version}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, 0, err
+	}
+	return objects, hashed.Load(), nil
 }
 
 func hashFile(ctx context.Context, path string) (digest.Digest, int64, error) {

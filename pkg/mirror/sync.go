@@ -87,6 +87,7 @@ func (m *Mirror) Progress() Progress {
 // Sync brings the mirror to the upstream's newest catalog: download what
 // is missing, verify it, then switch. It returns when the new generation
 // is live, nothing changed, or it failed (the live generation stays).
+// The steps: plan, fetch, goLive.
 func (m *Mirror) Sync(ctx context.Context) error {
 	m.syncMu.Lock()
 	defer m.syncMu.Unlock()
@@ -110,14 +111,23 @@ func (m *Mirror) Sync(ctx context.Context) error {
 		m.setFailed(err)
 		return err
 	}
+	want, need, st := m.plan(c)
+	if err := m.fetch(ctx, c, need, st); err != nil {
+		m.setFailed(err)
+		return err
+	}
+	if err := m.goLive(c, want, st); err != nil {
+		m.setFailed(err)
+		return err
+	}
+	return nil
+}
 
-	// Plan: the selected objects, one download per digest not on disk.
-	var (
-		want                  = map[digest.Digest]catalog.Object{}
-		need                  []catalog.Object
-		objects, have         int64
-		bytesTotal, bytesHave int64
-	)
+// plan selects the objects of c (want, one per digest) and the downloads
+// of those not on disk (need), and starts the progress of the sync (st).
+func (m *Mirror) plan(c *catalog.Signed) (want map[digest.Digest]catalog.Object, need []catalog.Object, st *syncState) {
+	want = map[digest.Digest]catalog.Object{}
+	var objects, have, bytesTotal, bytesHave int64
 	if m.cfg.Serve {
 		for _, o := range c.Objects {
 			if !m.filter.Match(o.Path) {
@@ -139,14 +149,20 @@ func (m *Mirror) Sync(ctx context.Context) error {
 			}
 		}
 	}
-	st := &syncState{generation: c.Generation}
+	st = &syncState{generation: c.Generation}
 	m.mu.Lock()
 	m.cur = st
 	m.progress = Progress{State: StateSyncing, Generation: m.progress.Generation, Target: c.Generation,
 		ObjectsTotal: objects, ObjectsDone: have, BytesTotal: bytesTotal, BytesDone: bytesHave, Started: m.clock.Now()}
 	m.mu.Unlock()
 	m.log.Info().Uint64("generation", c.Generation).Int("download", len(need)).Int64("objects", objects).Msg("sync started")
+	return want, need, st
+}
 
+// fetch downloads and verifies the objects of need, Workers at a time,
+// counting into st. A failed object does not stop the others; the first
+// failure is returned once all have been tried.
+func (m *Mirror) fetch(ctx context.Context, c *catalog.Signed, need []catalog.Object, st *syncState) error {
 	var firstErr error
 	var errMu sync.Mutex
 	g := new(errgroup.Group)
@@ -176,27 +192,27 @@ func (m *Mirror) Sync(ctx context.Context) error {
 	}
 	_ = g.Wait()
 	if err := ctx.Err(); err != nil {
-		m.setFailed(err)
 		return err
 	}
 	if firstErr != nil {
-		err := fmt.Errorf("mirror: generation %d incomplete (%d errors, first: %w)", c.Generation, st.errors.Load(), firstErr)
-		m.setFailed(err)
-		return err
+		return fmt.Errorf("mirror: generation %d incomplete (%d errors, first: %w)", c.Generation, st.errors.Load(), firstErr)
 	}
-	// Every selected blob is on disk and verified: pin them (blobs that
-	// were already here, e.g. from the cache, must not be evicted now),
-	// record the generation durably, then switch.
+	return nil
+}
+
+// goLive switches to c once every selected blob (want) is on disk and
+// verified: it pins them (blobs that were already here, e.g. from the
+// cache, must not be evicted now), records the generation durably, then
+// switches, and lets go of what the new generation no longer lists.
+func (m *Mirror) goLive(c *catalog.Signed, want map[digest.Digest]catalog.Object, st *syncState) error {
 	digests := make([]digest.Digest, 0, len(want))
 	for d := range want {
 		digests = append(digests, d)
 	}
 	if err := m.store.PinBlobs(keyPrefix, digests); err != nil {
-		m.setFailed(err)
 		return err
 	}
 	if err := m.store.PutMeta(metaCatalog, c.Raw); err != nil {
-		m.setFailed(err)
 		return err
 	}
 	m.mu.Lock()

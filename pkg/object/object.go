@@ -12,10 +12,11 @@ import (
 
 // Cache results, sent as X-Relay-Cache.
 const (
-	Hit   = "HIT"   // served from disk, fresh or revalidated
-	Miss  = "MISS"  // fetched from upstream for this request (or joined that fetch)
-	Peer  = "PEER"  // fetched from the owner relay in the group
-	Stale = "STALE" // served from disk after the upstream failed
+	Hit         = "HIT"         // served from disk, fresh
+	Revalidated = "REVALIDATED" // served from disk after the upstream confirmed it (304)
+	Miss        = "MISS"        // fetched from upstream for this request (or joined that fetch)
+	Peer        = "PEER"        // fetched from the owner relay in the group
+	Stale       = "STALE"       // served from disk after the upstream failed
 )
 
 // Object is one response: what to send and where its bytes come from.

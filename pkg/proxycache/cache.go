@@ -5,15 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
 
-	"github.com/relayd/relayd/pkg/catalog"
 	"github.com/relayd/relayd/pkg/clock"
 	"github.com/relayd/relayd/pkg/digest"
 	"github.com/relayd/relayd/pkg/hops"
@@ -41,155 +38,6 @@ var (
 	// Config.AllowUnlisted is off.
 	ErrNotInCatalog = errors.New("proxycache: not in the catalog")
 )
-
-// Config is the cache's behaviour. The quota lives in store.Config.
-type Config struct {
-	// DefaultTTL, when > 0, is the freshness lifetime of responses that
-	// carry no explicit expiry (Cache-Control max-age/s-maxage or
-	// Expires), replacing the Last-Modified heuristic. Default 0 (off).
-	DefaultTTL time.Duration
-	// HeuristicFraction of the time since Last-Modified is the heuristic
-	// freshness lifetime (RFC 9111 §4.2.2). Default 0.1.
-	HeuristicFraction float64
-	// HeuristicMax caps the heuristic lifetime. Default 24h.
-	HeuristicMax time.Duration
-	// NegativeTTL is how long a 404 from the upstream is remembered.
-	// Default 10s; 0 keeps the default, negative disables.
-	NegativeTTL time.Duration
-	// MaxFills bounds upstream fills in flight; beyond it new misses get
-	// ErrBusy (503 with Retry-After). Default 256.
-	MaxFills int
-	// Sendfile serves hits with sendfile(2). Default true: on a real NIC
-	// it saves a copy and CPU; on loopback either can win (docs/benchmarks.md).
-	Sendfile bool
-	// ObserveFill, if set, is told how long each fill waited for its
-	// upstream's (or owner's) response headers (for a latency histogram).
-	ObserveFill func(time.Duration)
-	// AllowUnlisted, with an Expecter (a relay with --pubkey), lets keys
-	// the verified catalog does not list through as a plain RFC 9111
-	// cache would. Default false: they are refused (ErrNotInCatalog), so
-	// that such a relay serves nothing the catalog does not vouch for.
-	// Without an Expecter every key is plain and this has no effect.
-	AllowUnlisted bool
-}
-
-// DefaultConfig returns the defaults.
-func DefaultConfig() Config {
-	return Config{HeuristicFraction: 0.1, HeuristicMax: 24 * time.Hour, NegativeTTL: 10 * time.Second, MaxFills: 256, Sendfile: true}
-}
-
-// Upstream fetches objects. hierarchy.Client implements it.
-type Upstream interface {
-	// Fetch GETs key with the extra request headers; the caller closes
-	// the response body. Statuses >= 500 are returned as errors.
-	Fetch(ctx context.Context, key string, hdr http.Header) (*http.Response, error)
-}
-
-// Store keeps objects on disk. store.Store implements it.
-type Store interface {
-	// Get returns the entry for key or store.ErrNotFound.
-	Get(key string) (store.Entry, error)
-	// Update changes an entry's metadata in place.
-	Update(key string, fn func(*store.Entry)) error
-	// Delete removes key.
-	Delete(key string) error
-	// OpenBlob opens a blob for reading, protecting it from eviction.
-	OpenBlob(d digest.Digest) (*store.Reader, error)
-	// Create starts writing a new object of size bytes (-1 if unknown).
-	Create(size int64) (*store.Writer, error)
-}
-
-// Expecter knows what an object must be: the signed catalog. A cache
-// with an Expecter fails closed: until a verified catalog is loaded it
-// serves and stores nothing (ErrCatalogUnavailable), and then only what
-// the catalog lists, unless Config.AllowUnlisted.
-type Expecter interface {
-	// Expect returns the catalog's entry for key (its digest and size)
-	// and the generation of that catalog; ok is false for keys it does
-	// not list, and generation is 0 when no verified catalog is loaded
-	// (generations start at 1). Fills of listed keys ask for that
-	// generation (catalog.GenerationHeader), so a parent that has not
-	// completed it answers 503, not an old object or a 404.
-	Expect(key string) (o catalog.Object, generation uint64, ok bool)
-}
-
-// expectation is what the catalog says of one key. A request looks it up
-// once and hands it down, so everything it decides rests on one answer.
-type expectation struct {
-	listed     bool
-	digest     digest.Digest
-	size       int64
-	generation uint64
-}
-
-// admit asks the catalog about key, before anything is looked up or
-// fetched for it: a listed key is verified against its entry; without a
-// loaded catalog nothing is admitted, and an unlisted key only when
-// AllowUnlisted (then as a plain key). Without an Expecter every key is
-// plain. The catalog file and the relay's reserved paths are not objects
-// the catalog could list, and pass as plain keys.
-func (c *Cache) admit(key string) (expectation, error) {
-	if c.expect == nil {
-		return expectation{}, nil
-	}
-	o, g, ok := c.expect.Expect(key)
-	switch {
-	case ok:
-		return expectation{listed: true, digest: o.Digest, size: o.Size, generation: g}, nil
-	case key == catalog.File || key == "-" || strings.HasPrefix(key, "-/"):
-		return expectation{}, nil
-	case g == 0:
-		return expectation{}, fmt.Errorf("%w: %s is refused until one is loaded", ErrCatalogUnavailable, key)
-	case !c.cfg.AllowUnlisted:
-		return expectation{}, fmt.Errorf("%w: %s is not listed in generation %d", ErrNotInCatalog, key, g)
-	}
-	return expectation{}, nil
-}
-
-// ask marks a request for a listed key with the generation it comes from.
-func (x expectation) ask(h http.Header) {
-	if x.listed && x.generation > 0 {
-		h.Set(catalog.GenerationHeader, strconv.FormatUint(x.generation, 10))
-	}
-}
-
-// Peers is the relay group, as the cache sees it. A miss is routed to the
-// key's owner so that only the owner fetches from upstream.
-type Peers interface {
-	// Owner returns the content base URL of the member that owns key;
-	// ok is false when this relay owns it (or it is alone).
-	Owner(key string) (base string, ok bool)
-	// Fetch GETs key from the member at base, marked as a peer request
-	// so that it is never forwarded again; the caller closes the body.
-	Fetch(ctx context.Context, base, key string, hdr http.Header) (*http.Response, error)
-}
-
-type peerKey struct{}
-
-// FromPeer marks ctx as serving a peer's request: a fill it starts goes
-// upstream, never to another member.
-func FromPeer(ctx context.Context) context.Context { return context.WithValue(ctx, peerKey{}, true) }
-
-func isFromPeer(ctx context.Context) bool { v, _ := ctx.Value(peerKey{}).(bool); return v }
-
-// Stats counts what the cache did since it started.
-type Stats struct {
-	Hits        int64 `json:"hits"`
-	Misses      int64 `json:"misses"`
-	Stale       int64 `json:"stale"`
-	Revalidated int64 `json:"revalidated"`
-	Coalesced   int64 `json:"coalesced"`
-	PeerFills   int64 `json:"peer_fills"`
-	// UpstreamBytes came from the upstream (the WAN); PeerBytes from other
-	// relays of the group (the LAN).
-	UpstreamBytes int64 `json:"upstream_bytes"`
-	PeerBytes     int64 `json:"peer_bytes"`
-	Fills         int64 `json:"fills"`
-	FillErrors    int64 `json:"fill_errors"`
-	// ResumesRefused: broken peer transfers whose resume from upstream was
-	// not the same representation (not spliced: the fill failed).
-	ResumesRefused int64 `json:"resumes_refused"`
-}
 
 // Cache is the on-demand cache. It is safe for concurrent use.
 type Cache struct {
@@ -248,16 +96,6 @@ func (c *Cache) SetPeers(p Peers) { c.peers = p }
 func (c *Cache) Close() {
 	c.cancel()
 	c.wg.Wait()
-}
-
-// Stats returns the counters.
-func (c *Cache) Stats() Stats {
-	return Stats{
-		Hits: c.hits.Load(), Misses: c.misses.Load(), Stale: c.stale.Load(),
-		Revalidated: c.revalidated.Load(), Coalesced: c.coalesced.Load(),
-		PeerFills: c.peerFills.Load(), UpstreamBytes: c.upstreamBytes.Load(), PeerBytes: c.peerBytes.Load(), Fills: c.nfills.Load(), FillErrors: c.fillErrors.Load(),
-		ResumesRefused: c.resumeRefused.Load(),
-	}
 }
 
 // Get returns the object for key: from disk when fresh, otherwise through
@@ -325,7 +163,7 @@ func (c *Cache) Get(ctx context.Context, key string) (*object.Object, error) {
 	case f.entry != nil: // revalidated: the stored bytes are still right
 		f.release()
 		c.revalidated.Add(1)
-		return c.serveStored(key, f.entry, nil, object.Hit)
+		return c.serveStored(key, f.entry, nil, object.Revalidated)
 	}
 	c.misses.Add(1)
 	obj := f.object()
@@ -375,7 +213,7 @@ func (c *Cache) join(key string, x expectation, stale *store.Entry, route bool, 
 	if len(c.fills) >= c.cfg.MaxFills {
 		return nil, nil, fmt.Errorf("%w: %d fills in flight", ErrBusy, len(c.fills))
 	}
-	f := newFill(c, key)
+	f := newFill(key, c.cfg.Sendfile)
 	f.refs = 2 // the fill goroutine and the caller
 	c.fills[key] = f
 	c.wg.Add(1)
@@ -393,6 +231,214 @@ func (c *Cache) usable(key string, e *store.Entry, x expectation, now time.Time)
 		return hi, e.Digest == x.digest
 	}
 	return hi, hi.lifetime > hi.age(now)
+}
+
+// runFill is where a miss goes once it is the key's one fill. The owner
+// relay or the upstream is asked (request, open); then one step decides
+// what the answer becomes: a 304 to a revalidation refreshes the stale
+// entry (revalidate); a 200 is admitted into a new blob (admitBody),
+// streamed to the requesters as it arrives (stream, in fill.go) and kept
+// once verified (commit); anything else fails every requester.
+func (c *Cache) runFill(f *fill, x expectation, stale *store.Entry, route bool, path []string) {
+	defer c.wg.Done()
+	defer f.release()
+	c.nfills.Add(1)
+	// Detached from the requester (the fill serves everyone), but it
+	// carries the groups the request crossed, for the loop guard.
+	ctx := hops.With(c.ctx, path)
+	requested := c.clock.Now()
+	resp, fromPeer, err := c.request(ctx, f, x, stale, route)
+	if err != nil {
+		c.failFill(f, fmt.Errorf("%w: %w", ErrUpstream, err))
+		return
+	}
+	defer resp.Body.Close()
+	received := c.clock.Now()
+	if resp.StatusCode == http.StatusNotModified && stale != nil {
+		c.revalidate(f, stale, resp.Header, requested, received)
+		return
+	}
+	expect, err := c.admitBody(f, x, stale, resp)
+	if err != nil {
+		c.failFill(f, err)
+		return
+	}
+	if err := c.stream(ctx, f, x, resp, fromPeer); err != nil {
+		c.breakFill(f, err)
+		c.log.Warn().Err(err).Str("key", f.key).Msg("fill failed")
+		return
+	}
+	c.commit(f, expect, resp.Header, requested, received)
+}
+
+// request asks for key, conditionally when stale is set, and times the
+// wait for the answer's headers.
+func (c *Cache) request(ctx context.Context, f *fill, x expectation, stale *store.Entry, route bool) (*http.Response, bool, error) {
+	hdr := http.Header{}
+	if stale != nil {
+		hdr = validators(stale)
+	}
+	x.ask(hdr)
+	start := time.Now()
+	resp, fromPeer, err := c.open(ctx, f.key, hdr, route)
+	f.upstreamTime = time.Since(start)
+	if c.cfg.ObserveFill != nil {
+		c.cfg.ObserveFill(f.upstreamTime)
+	}
+	if err == nil && fromPeer {
+		f.result = object.Peer
+	}
+	return resp, fromPeer, err
+}
+
+// open asks for key: the group member that owns it when route is set and
+// the owner is another relay, else (or when the owner fails) the upstream.
+func (c *Cache) open(ctx context.Context, key string, hdr http.Header, route bool) (*http.Response, bool, error) {
+	if route && c.peers != nil {
+		if base, ok := c.peers.Owner(key); ok {
+			resp, err := c.peers.Fetch(ctx, base, key, hdr)
+			if err == nil && resp.StatusCode < 500 {
+				c.peerFills.Add(1)
+				return resp, true, nil
+			}
+			if err == nil {
+				err = fmt.Errorf("status %d", resp.StatusCode)
+				resp.Body.Close()
+			}
+			c.log.Warn().Err(err).Str("key", key).Str("owner", base).Msg("owner unreachable; fetching upstream")
+		}
+	}
+	resp, err := c.up.Fetch(ctx, key, hdr)
+	return resp, false, err
+}
+
+// revalidate ends a fill whose upstream answered 304 to the stale entry's
+// validators: the stored bytes are still right; the entry gets the new
+// freshness, in the store and for every requester.
+func (c *Cache) revalidate(f *fill, stale *store.Entry, h http.Header, requested, received time.Time) {
+	e := *stale
+	e.Header = make(map[string]string, len(stale.Header))
+	for k, v := range stale.Header {
+		e.Header[k] = v
+	}
+	refresh(&e, h, requested, received)
+	if err := c.store.Update(f.key, func(x *store.Entry) { x.Header, x.Requested, x.Stored = e.Header, e.Requested, e.Stored }); err != nil {
+		c.log.Warn().Err(err).Str("key", f.key).Msg("store revalidated entry")
+	}
+	c.endFill(f)
+	f.revalidated(&e)
+}
+
+// admitBody decides whether the upstream's answer becomes a new blob: a
+// 200 of the listed size (any size for a plain key) gets a writer in the
+// store, and the requesters are released to stream from it. It returns
+// the digest the bytes must have (zero when unknown), or the error every
+// requester gets; a 404 of a plain key is remembered.
+func (c *Cache) admitBody(f *fill, x expectation, stale *store.Entry, resp *http.Response) (digest.Digest, error) {
+	if err := c.refusal(f.key, x, stale, resp.StatusCode); err != nil {
+		return digest.Digest{}, err
+	}
+	// The bytes must have the catalog's digest; without a catalog, the
+	// digest a relayd upstream sends as its ETag.
+	expect, size := x.digest, resp.ContentLength
+	if x.listed {
+		if size >= 0 && size != x.size {
+			// Not the listed object (an error page, another version):
+			// refused before a byte is stored or sent.
+			return expect, fmt.Errorf("%w: %s: the upstream sends %d bytes, the catalog lists %d", ErrDigestMismatch, f.key, size, x.size)
+		}
+		size = x.size
+	} else {
+		expect, _ = digest.FromETag(resp.Header.Get("Etag"))
+	}
+	w, err := c.store.Create(size)
+	if err != nil {
+		if errors.Is(err, store.ErrFull) {
+			err = fmt.Errorf("%w: %w", ErrBusy, err)
+		}
+		return expect, err
+	}
+	var etag string
+	if !expect.IsZero() {
+		etag = expect.ETag()
+	} else if pin, err := httprange.PinResponse(resp); err == nil {
+		// A plain upstream's strong ETag: with it, a relay streaming this
+		// miss from us (we own the object) can resume from the upstream
+		// if we die mid-transfer.
+		etag = pin.ETag
+	}
+	f.start(w, size, etag, resp.Header)
+	return expect, nil
+}
+
+// refusal is the error every requester gets for an answer other than 200
+// (nil for a 200). A 404 or 410 of a plain key is remembered and removes
+// the stale copy; of a key the catalog lists it is an upstream failure.
+func (c *Cache) refusal(key string, x expectation, stale *store.Entry, status int) error {
+	switch {
+	case status == http.StatusOK:
+		return nil
+	case (status == http.StatusNotFound || status == http.StatusGone) && x.listed:
+		// The signed catalog lists it: the upstream is behind or broken,
+		// and remembering a 404 would fail agents for NegativeTTL.
+		return fmt.Errorf("%w: %s: status %d for an object the catalog lists", ErrUpstream, key, status)
+	case status == http.StatusNotFound || status == http.StatusGone:
+		c.setNegative(key)
+		if stale != nil {
+			_ = c.store.Delete(key) // gone upstream: gone here
+		}
+		return fmt.Errorf("%w: %s", ErrNotFound, key)
+	}
+	return fmt.Errorf("%w: %s: status %d", ErrUpstream, key, status)
+}
+
+// commit ends a fill whose every byte is in. Bytes of another digest than
+// expected fail every requester; verified ones are released at once, then
+// kept (unless the answer's headers forbid it) and held open (f.pin)
+// while requesters still stream them from the temp file.
+func (c *Cache) commit(f *fill, expect digest.Digest, h http.Header, requested, received time.Time) {
+	if got := f.w.Digest(); !expect.IsZero() && got != expect {
+		err := fmt.Errorf("%w: %s: got %s, want %s", ErrDigestMismatch, f.key, got, expect)
+		c.log.Error().Err(err).Str("key", f.key).Msg("upstream sent wrong bytes; discarded")
+		c.breakFill(f, err)
+		return
+	}
+	// Complete and verified: the requesters get their last byte now.
+	// Making the object durable (fsync, rename, index) must not hold them
+	// up; until endFill, later requests join this finished fill.
+	f.finish(nil)
+	defer c.endFill(f)
+	if !storable(h) {
+		// Streamed to the requesters that were waiting, not kept.
+		f.w.Abort()
+		return
+	}
+	entry := store.Entry{Requested: requested, Stored: received, Header: keepHeaders(h)}
+	stored, err := f.w.Commit(f.key, entry, expect)
+	if err != nil {
+		c.log.Warn().Err(err).Str("key", f.key).Msg("object served but not cached: commit failed")
+		return
+	}
+	if r, perr := c.store.OpenBlob(stored.Digest); perr == nil {
+		f.pin = r
+	}
+}
+
+// failFill ends a fill that failed before its first byte: every requester
+// gets err.
+func (c *Cache) failFill(f *fill, err error) {
+	c.endFill(f)
+	c.fillErrors.Add(1)
+	f.fail(err)
+}
+
+// breakFill ends a fill that failed after its first byte: the bytes are
+// thrown away and every requester's body ends with err.
+func (c *Cache) breakFill(f *fill, err error) {
+	f.w.Abort()
+	c.endFill(f)
+	f.finish(err)
+	c.fillErrors.Add(1)
 }
 
 // endFill takes f out of the coalescing map: later requests read the
@@ -420,34 +466,4 @@ func (c *Cache) serveStored(key string, e *store.Entry, hi *hitInfo, result stri
 		Key: key, Size: r.Size, ETag: hi.etag, LastModified: hi.lastModified, Header: hi.header,
 		Age: hi.ageHeader(c.clock.Now()), Cache: result, Body: r.Body(c.cfg.Sendfile),
 	}, nil
-}
-
-func (c *Cache) isNegative(key string, now time.Time) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	until, ok := c.negative[key]
-	if ok && now.After(until) {
-		delete(c.negative, key)
-		return false
-	}
-	return ok
-}
-
-// maxNegative bounds the negative cache; a flood of distinct 404s must not
-// grow memory without limit.
-const maxNegative = 10000
-
-func (c *Cache) setNegative(key string) {
-	if c.cfg.NegativeTTL < 0 {
-		return
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.negative) >= maxNegative {
-		for k := range c.negative { // drop an arbitrary one
-			delete(c.negative, k)
-			break
-		}
-	}
-	c.negative[key] = c.clock.Now().Add(c.cfg.NegativeTTL)
 }

@@ -1,13 +1,17 @@
 // Package proxycache is the on-demand cache: where a request for an object
 // goes when the relay runs in proxy mode.
 //
-// Read cache.go top to bottom to follow a request: a fresh stored object is
-// a HIT; a stale one is revalidated upstream with a conditional GET; a
-// missing one is filled. Every fill and revalidation of a key goes through
-// one coalescing point (Cache.join), so however many requests arrive at
-// once, one upstream request is made, and every requester streams the bytes
-// from the growing temp file as they arrive (fill.go) instead of waiting
-// for the whole object.
+// Where does a cache miss go? Read cache.go top to bottom: it decides. A
+// fresh stored object is a HIT; a stale one is revalidated upstream with a
+// conditional GET (REVALIDATED when the upstream answers 304); a missing
+// one is filled. Every fill and revalidation of a key goes through one
+// coalescing point (Cache.join), so however many requests arrive at once,
+// one request is made: to the key's owner in the group, or to the upstream
+// (Cache.open). What the answer becomes is decided in Cache.runFill, step
+// by step: revalidate, admitBody, stream, commit. fill.go holds the fill's
+// moving parts (the in-flight state, the copy of the body, the readers
+// that stream the growing temp file as the bytes arrive instead of waiting
+// for the whole object); it calls nothing of cache.go.
 //
 // Freshness for upstreams without a catalog follows RFC 9111 (freshness.go).
 // The last byte of a fill is released only once the object is complete and
@@ -15,7 +19,10 @@
 // a range of an object the signed catalog lists is released only once the
 // whole is verified (Object.VerifiedRanges). With a catalog (an Expecter)
 // the cache fails closed: nothing before a verified catalog is loaded,
-// then only the keys it lists unless Config.AllowUnlisted (Cache.admit).
+// then only the keys it lists unless Config.AllowUnlisted (Cache.admit, in
+// expect.go). 404s are remembered briefly (negative.go). What the cache
+// needs from the relay (Upstream, Store, Peers) is declared in deps.go,
+// its Config and Stats in config.go.
 //
 // It does not choose upstreams (hierarchy does), own the disk layout
 // (store does) or speak HTTP to clients (the content handler does).

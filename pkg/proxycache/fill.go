@@ -2,7 +2,6 @@ package proxycache
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,8 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/relayd/relayd/pkg/digest"
-	"github.com/relayd/relayd/pkg/hops"
 	"github.com/relayd/relayd/pkg/httprange"
 	"github.com/relayd/relayd/pkg/object"
 	"github.com/relayd/relayd/pkg/store"
@@ -20,10 +17,12 @@ import (
 
 // fill is one upstream request for one key, shared by every request that
 // arrives while it runs. Its bytes go to a store.Writer's temp file; the
-// requesters read that file as it grows.
+// requesters read that file as it grows. What the fill does with each
+// answer is decided in cache.go (runFill); this file holds its moving
+// parts, calling nothing of cache.go.
 type fill struct {
-	c   *Cache
-	key string
+	key      string
+	sendfile bool // Config.Sendfile: readers may use sendfile(2)
 
 	// ready is closed once the upstream has answered; the fields below it
 	// are written before and only read after.
@@ -52,8 +51,8 @@ type fill struct {
 	pin *store.Reader
 }
 
-func newFill(c *Cache, key string) *fill {
-	return &fill{c: c, key: key, ready: make(chan struct{}), size: -1, progress: make(chan struct{}), result: object.Miss,
+func newFill(key string, sendfile bool) *fill {
+	return &fill{key: key, sendfile: sendfile, ready: make(chan struct{}), size: -1, progress: make(chan struct{}), result: object.Miss,
 		ended: make(chan struct{})}
 }
 
@@ -84,11 +83,31 @@ func (f *fill) finished() bool {
 	return f.done
 }
 
-// fail ends a fill that produced no bytes; every waiter gets err.
+// fail tells every waiter that the fill produced no bytes: they get err.
 func (f *fill) fail(err error) {
-	f.c.endFill(f)
-	f.c.fillErrors.Add(1)
 	f.err = err
+	close(f.ready)
+}
+
+// revalidated tells every waiter to serve the stored entry e.
+func (f *fill) revalidated(e *store.Entry) {
+	f.entry = e
+	close(f.ready)
+}
+
+// start tells every waiter that bytes are coming into w: size of them (-1
+// if unknown), with the etag and the answer's headers they are sent with.
+func (f *fill) start(w *store.Writer, size int64, etag string, h http.Header) {
+	f.w = w
+	f.size = size
+	f.header = http.Header{}
+	for _, k := range forwardedHeaders {
+		if v := h.Values(k); len(v) > 0 {
+			f.header[k] = v
+		}
+	}
+	f.lastModified, _ = http.ParseTime(h.Get("Last-Modified"))
+	f.etag = etag
 	close(f.ready)
 }
 
@@ -109,9 +128,6 @@ func (f *fill) finish(err error) {
 	close(f.progress)
 	f.progress = make(chan struct{})
 	f.mu.Unlock()
-	if err != nil {
-		f.c.fillErrors.Add(1)
-	}
 }
 
 // visible is how many bytes readers may send. Until the fill is complete
@@ -150,110 +166,11 @@ func (f *fill) wait(ctx context.Context) error {
 	}
 }
 
-// runFill asks the upstream for key (conditionally when stale is set) and
-// writes what it sends; x is what the catalog lists for key.
-func (c *Cache) runFill(f *fill, x expectation, stale *store.Entry, route bool, path []string) {
-	defer c.wg.Done()
-	defer f.release()
-	c.nfills.Add(1)
-	hdr := http.Header{}
-	if stale != nil {
-		hdr = validators(stale)
-	}
-	x.ask(hdr)
-	requested := c.clock.Now()
-	start := time.Now()
-	// Detached from the requester (the fill serves everyone), but it
-	// carries the groups the request crossed, for the loop guard.
-	ctx := hops.With(c.ctx, path)
-	resp, fromPeer, err := c.open(ctx, f.key, hdr, route)
-	f.upstreamTime = time.Since(start)
-	if c.cfg.ObserveFill != nil {
-		c.cfg.ObserveFill(f.upstreamTime)
-	}
-	if err != nil {
-		f.fail(fmt.Errorf("%w: %w", ErrUpstream, err))
-		return
-	}
-	if fromPeer {
-		f.result = object.Peer
-	}
-	defer resp.Body.Close()
-	received := c.clock.Now()
-	switch {
-	case resp.StatusCode == http.StatusNotModified && stale != nil:
-		e := *stale
-		e.Header = make(map[string]string, len(stale.Header))
-		for k, v := range stale.Header {
-			e.Header[k] = v
-		}
-		refresh(&e, resp.Header, requested, received)
-		if err := c.store.Update(f.key, func(x *store.Entry) { x.Header, x.Requested, x.Stored = e.Header, e.Requested, e.Stored }); err != nil {
-			c.log.Warn().Err(err).Str("key", f.key).Msg("store revalidated entry")
-		}
-		f.entry = &e
-		c.endFill(f)
-		close(f.ready)
-		return
-	case resp.StatusCode == http.StatusOK:
-	case (resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusGone) && x.listed:
-		// The signed catalog lists it: the upstream is behind or broken,
-		// and remembering a 404 would fail agents for NegativeTTL.
-		f.fail(fmt.Errorf("%w: %s: status %d for an object the catalog lists", ErrUpstream, f.key, resp.StatusCode))
-		return
-	case resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusGone:
-		c.setNegative(f.key)
-		if stale != nil {
-			_ = c.store.Delete(f.key) // gone upstream: gone here
-		}
-		f.fail(fmt.Errorf("%w: %s", ErrNotFound, f.key))
-		return
-	default:
-		f.fail(fmt.Errorf("%w: %s: status %d", ErrUpstream, f.key, resp.StatusCode))
-		return
-	}
-	// The bytes must have the catalog's digest; without a catalog, the
-	// digest a relayd upstream sends as its ETag.
-	expect, size := x.digest, resp.ContentLength
-	if x.listed {
-		if size >= 0 && size != x.size {
-			// Not the listed object (an error page, another version):
-			// refused before a byte is stored or sent.
-			f.fail(fmt.Errorf("%w: %s: the upstream sends %d bytes, the catalog lists %d", ErrDigestMismatch, f.key, size, x.size))
-			return
-		}
-		size = x.size
-	} else {
-		expect, _ = digest.FromETag(resp.Header.Get("Etag"))
-	}
-	w, err := c.store.Create(size)
-	if err != nil {
-		if errors.Is(err, store.ErrFull) {
-			err = fmt.Errorf("%w: %w", ErrBusy, err)
-		}
-		f.fail(err)
-		return
-	}
-	f.w = w
-	f.size = size
-	f.header = http.Header{}
-	for _, k := range forwardedHeaders {
-		if v := resp.Header.Values(k); len(v) > 0 {
-			f.header[k] = v
-		}
-	}
-	f.lastModified, _ = http.ParseTime(resp.Header.Get("Last-Modified"))
-	if !expect.IsZero() {
-		f.etag = expect.ETag()
-	} else if pin, err := httprange.PinResponse(resp); err == nil {
-		// A plain upstream's strong ETag: with it, a relay streaming this
-		// miss from us (we own the object) can resume from the upstream
-		// if we die mid-transfer.
-		f.etag = pin.ETag
-	}
-	close(f.ready)
-
-	err = c.copyBody(f, resp.Body, fromPeer)
+// stream moves the answer's body into the fill's writer as it arrives,
+// publishing progress to the requesters. When the owner relay dies or
+// stalls mid-transfer, the rest comes from the upstream (resume).
+func (c *Cache) stream(ctx context.Context, f *fill, x expectation, resp *http.Response, fromPeer bool) error {
+	err := c.copyBody(f, resp.Body, fromPeer)
 	if err != nil && fromPeer && c.ctx.Err() == nil {
 		// The owner died or stalled mid-transfer: go upstream ourselves
 		// and carry on from the bytes we have. (The owner's broken body
@@ -261,62 +178,7 @@ func (c *Cache) runFill(f *fill, x expectation, stale *store.Entry, route bool, 
 		c.log.Warn().Err(err).Str("key", f.key).Int64("have", f.w.Written()).Msg("peer transfer broke; resuming from upstream")
 		err = c.resume(ctx, f, x, resp)
 	}
-	if err != nil {
-		w.Abort()
-		c.endFill(f)
-		f.finish(err)
-		c.log.Warn().Err(err).Str("key", f.key).Msg("fill failed")
-		return
-	}
-	if got := w.Digest(); !expect.IsZero() && got != expect {
-		err := fmt.Errorf("%w: %s: got %s, want %s", ErrDigestMismatch, f.key, got, expect)
-		c.log.Error().Err(err).Str("key", f.key).Msg("upstream sent wrong bytes; discarded")
-		w.Abort()
-		c.endFill(f)
-		f.finish(err)
-		return
-	}
-	// Complete and verified: the requesters get their last byte now.
-	// Making the object durable (fsync, rename, index) must not hold them
-	// up; until endFill, later requests join this finished fill.
-	f.finish(nil)
-	if !storable(resp.Header) {
-		// Streamed to the requesters that were waiting, not kept.
-		w.Abort()
-		c.endFill(f)
-		return
-	}
-	entry := store.Entry{Requested: requested, Stored: received, Header: keepHeaders(resp.Header)}
-	stored, err := w.Commit(f.key, entry, expect)
-	if err == nil {
-		if r, perr := c.store.OpenBlob(stored.Digest); perr == nil {
-			f.pin = r
-		}
-	} else {
-		c.log.Warn().Err(err).Str("key", f.key).Msg("object served but not cached: commit failed")
-	}
-	c.endFill(f)
-}
-
-// open asks for key: the group member that owns it when route is set and
-// the owner is another relay, else (or when the owner fails) the upstream.
-func (c *Cache) open(ctx context.Context, key string, hdr http.Header, route bool) (*http.Response, bool, error) {
-	if route && c.peers != nil {
-		if base, ok := c.peers.Owner(key); ok {
-			resp, err := c.peers.Fetch(ctx, base, key, hdr)
-			if err == nil && resp.StatusCode < 500 {
-				c.peerFills.Add(1)
-				return resp, true, nil
-			}
-			if err == nil {
-				err = fmt.Errorf("status %d", resp.StatusCode)
-				resp.Body.Close()
-			}
-			c.log.Warn().Err(err).Str("key", key).Str("owner", base).Msg("owner unreachable; fetching upstream")
-		}
-	}
-	resp, err := c.up.Fetch(ctx, key, hdr)
-	return resp, false, err
+	return err
 }
 
 // resume continues a broken fill from the upstream with a Range request
@@ -440,7 +302,7 @@ func (b *fillBody) CopyTo(ctx context.Context, w io.Writer, off, n int64) (int64
 		if n >= 0 {
 			end = min(end, off+n)
 		}
-		if pos < end && f.c.cfg.Sendfile && end-pos >= sendfileChunk {
+		if pos < end && f.sendfile && end-pos >= sendfileChunk {
 			if own := b.ownFile(); own != nil {
 				// With many requesters on one fill (a herd), sendfile
 				// spares each of them a copy through user space.

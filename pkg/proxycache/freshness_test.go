@@ -24,15 +24,15 @@ func TestFreshness(t *testing.T) {
 		wantCond  string // a conditional header value the revalidation must carry
 	}{
 		{name: "max-age fresh", header: http.Header{"Cache-Control": {"max-age=60"}}, after: 30 * time.Second, wantCache: object.Hit, wantGets: 1},
-		{name: "max-age stale revalidated by etag", header: http.Header{"Cache-Control": {"max-age=60"}, "Etag": {`"v1"`}}, after: 61 * time.Second, wantCache: object.Hit, wantGets: 2, wantCond: `"v1"|`},
-		{name: "s-maxage beats max-age", header: http.Header{"Cache-Control": {"max-age=1000, s-maxage=10"}, "Etag": {`"v1"`}}, after: 11 * time.Second, wantCache: object.Hit, wantGets: 2},
+		{name: "max-age stale revalidated by etag", header: http.Header{"Cache-Control": {"max-age=60"}, "Etag": {`"v1"`}}, after: 61 * time.Second, wantCache: object.Revalidated, wantGets: 2, wantCond: `"v1"|`},
+		{name: "s-maxage beats max-age", header: http.Header{"Cache-Control": {"max-age=1000, s-maxage=10"}, "Etag": {`"v1"`}}, after: 11 * time.Second, wantCache: object.Revalidated, wantGets: 2},
 		{name: "expires fresh", header: http.Header{"Expires": {httpDate(time.Minute)}}, after: 30 * time.Second, wantCache: object.Hit, wantGets: 1},
 		{name: "expires stale refetched", header: http.Header{"Expires": {httpDate(time.Minute)}}, after: 90 * time.Second, wantCache: object.Miss, wantGets: 2},
 		{name: "invalid expires is stale", header: http.Header{"Expires": {"0"}}, after: 0, wantCache: object.Miss, wantGets: 2},
 		{name: "no validators no expiry: never reused", header: http.Header{}, after: 0, wantCache: object.Miss, wantGets: 2},
 		{name: "heuristic from last-modified", header: http.Header{"Last-Modified": {httpDate(-10 * 24 * time.Hour)}}, after: 23 * time.Hour, wantCache: object.Hit, wantGets: 1},
-		{name: "heuristic capped at 24h", header: http.Header{"Last-Modified": {httpDate(-100 * 24 * time.Hour)}}, after: 25 * time.Hour, wantCache: object.Hit, wantGets: 2, wantCond: "|" + httpDate(-100*24*time.Hour)},
-		{name: "no-cache revalidates every use", header: http.Header{"Cache-Control": {"max-age=600, no-cache"}, "Etag": {`"n"`}}, after: 0, wantCache: object.Hit, wantGets: 2},
+		{name: "heuristic capped at 24h", header: http.Header{"Last-Modified": {httpDate(-100 * 24 * time.Hour)}}, after: 25 * time.Hour, wantCache: object.Revalidated, wantGets: 2, wantCond: "|" + httpDate(-100*24*time.Hour)},
+		{name: "no-cache revalidates every use", header: http.Header{"Cache-Control": {"max-age=600, no-cache"}, "Etag": {`"n"`}}, after: 0, wantCache: object.Revalidated, wantGets: 2},
 		{name: "no-store is not kept", header: http.Header{"Cache-Control": {"max-age=600, no-store"}}, after: 0, wantCache: object.Miss, wantGets: 2},
 		{name: "private is not kept", header: http.Header{"Cache-Control": {"private, max-age=600"}}, after: 0, wantCache: object.Miss, wantGets: 2},
 		{name: "default ttl for unspecified", cfg: func(c *Config) { c.DefaultTTL = time.Hour }, header: http.Header{}, after: 30 * time.Minute, wantCache: object.Hit, wantGets: 1},
@@ -73,8 +73,8 @@ func TestRevalidationRefreshesStoredEntry(t *testing.T) {
 	f.up.set("/r", &upObject{body: body, header: http.Header{"Cache-Control": {"max-age=60"}, "Etag": {`"r1"`}}})
 	mustGet(t, f.cache, "r", body, object.Miss)
 	f.clock.Advance(2 * time.Minute)
-	mustGet(t, f.cache, "r", body, object.Hit) // 304
-	mustGet(t, f.cache, "r", body, object.Hit) // fresh again: no request
+	mustGet(t, f.cache, "r", body, object.Revalidated) // 304
+	mustGet(t, f.cache, "r", body, object.Hit)         // fresh again: no request
 	if n := f.up.count("/r"); n != 2 {
 		t.Fatalf("upstream GETs = %d, want 2 (one fill, one revalidation)", n)
 	}

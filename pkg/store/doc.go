@@ -15,4 +15,17 @@
 //
 // The store knows nothing of HTTP or freshness: an Entry carries the headers
 // its caller chose to keep, opaque to the store.
+//
+// Which file holds what:
+//   - store.go: the Store type, Config, Entry and the sentinel errors.
+//   - reconcile.go: Open (clearing temp files, reconciling index and disk,
+//     rebuilding the LRU order), Run (access-time flushes) and Close.
+//   - index.go: the bbolt index: buckets, encodings and every transaction
+//     (Get, Update, Delete, List, PinBlobs, meta, commit, eviction).
+//   - entrycache.go: decoded entries of recent keys kept in memory.
+//   - reader.go: Reader and OpenBlob, with the cache of open descriptors.
+//   - quota.go: the blobs in memory, reservations and LRU eviction.
+//   - writer.go: Writer (Create, Write, Commit, Abort).
+//   - resume.go: Resume, a writer whose partial file survives a restart,
+//     and the pin that says which representation its bytes are.
 package store

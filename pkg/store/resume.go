@@ -9,8 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	bolt "go.etcd.io/bbolt"
-
 	"github.com/relayd/relayd/pkg/digest"
 )
 
@@ -21,35 +19,6 @@ const resumePrefix = "resume-"
 // pinSuffix names the file kept beside a partial download that says which
 // representation its bytes are (SetPin).
 const pinSuffix = ".pin"
-
-// clearTemp removes the temp files of a previous run except resumable
-// partial downloads.
-func (s *Store) clearTemp() error {
-	if err := os.MkdirAll(s.tmpDir, 0o750); err != nil {
-		return fmt.Errorf("store: %w", err)
-	}
-	ents, err := os.ReadDir(s.tmpDir)
-	if err != nil {
-		return fmt.Errorf("store: clear temp dir: %w", err)
-	}
-	kept := map[string]bool{}
-	for _, e := range ents {
-		if strings.HasPrefix(e.Name(), resumePrefix) && e.Type().IsRegular() {
-			kept[e.Name()] = true
-			continue
-		}
-		if err := os.RemoveAll(filepath.Join(s.tmpDir, e.Name())); err != nil {
-			return fmt.Errorf("store: clear temp dir: %w", err)
-		}
-	}
-	for name := range kept {
-		// A pin without its partial file describes nothing.
-		if part, ok := strings.CutSuffix(name, pinSuffix); ok && !kept[part] {
-			_ = os.Remove(filepath.Join(s.tmpDir, name))
-		}
-	}
-	return nil
-}
 
 // Resume opens the partial file of a download named name (a digest's hex,
 // say), creating it if needed, so that a download killed at any point
@@ -193,104 +162,6 @@ func (w *Writer) dropPin() error {
 	}
 	if err := os.Remove(w.path + pinSuffix); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
-	}
-	return nil
-}
-
-// PinBlobs points prefix+hex at each of the stored blobs ds as a pinned
-// key, so none of them is evicted. Blobs not stored are skipped; keys that
-// exist already are left as they are. One transaction for all.
-func (s *Store) PinBlobs(prefix string, ds []digest.Digest) error {
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
-	type pin struct {
-		d    digest.Digest
-		size int64
-	}
-	var todo []pin
-	s.mu.Lock()
-	for _, d := range ds {
-		if b, ok := s.blobs[d]; ok {
-			todo = append(todo, pin{d, b.size})
-		}
-	}
-	s.mu.Unlock()
-	now := s.clock.Now()
-	var added []digest.Digest
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		paths := tx.Bucket(bucketPaths)
-		for _, p := range todo {
-			key := prefix + p.d.Hex()
-			if paths.Get([]byte(key)) != nil {
-				continue
-			}
-			val, err := encodeEntry(&Entry{Digest: p.d, Size: p.size, Stored: now, Pinned: true})
-			if err != nil {
-				return err
-			}
-			if err := paths.Put([]byte(key), val); err != nil {
-				return err
-			}
-			if err := tx.Bucket(bucketRefs).Put(refKey(p.d, key), nil); err != nil {
-				return err
-			}
-			if err := tx.Bucket(bucketPins).Put([]byte(key), p.d[:]); err != nil {
-				return err
-			}
-			added = append(added, p.d)
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("store: pin: %w", mapNoSpace(err))
-	}
-	s.mu.Lock()
-	for _, d := range added {
-		if b, ok := s.blobs[d]; ok {
-			b.pins++
-		}
-	}
-	s.mu.Unlock()
-	return nil
-}
-
-// List calls fn for every key with the prefix, in key order, until fn
-// returns false.
-func (s *Store) List(prefix string, fn func(key string, e Entry) bool) error {
-	return s.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketPaths).Cursor()
-		for k, v := c.Seek([]byte(prefix)); k != nil && strings.HasPrefix(string(k), prefix); k, v = c.Next() {
-			var e Entry
-			if err := json.Unmarshal(v, &e); err != nil {
-				return fmt.Errorf("store: list: %s: %w", k, err)
-			}
-			if !fn(string(k), e) {
-				return nil
-			}
-		}
-		return nil
-	})
-}
-
-// GetMeta returns the value stored under name, nil if none.
-func (s *Store) GetMeta(name string) ([]byte, error) {
-	var out []byte
-	err := s.db.View(func(tx *bolt.Tx) error {
-		if v := tx.Bucket(bucketMeta).Get([]byte(name)); v != nil {
-			out = append([]byte(nil), v...)
-		}
-		return nil
-	})
-	return out, err
-}
-
-// PutMeta durably stores value under name.
-func (s *Store) PutMeta(name string, value []byte) error {
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketMeta).Put([]byte(name), value)
-	})
-	if err != nil {
-		return fmt.Errorf("store: put %s: %w", name, mapNoSpace(err))
 	}
 	return nil
 }

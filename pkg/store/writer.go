@@ -6,10 +6,7 @@ import (
 	"hash"
 	"os"
 	"path/filepath"
-	"sort"
 	"sync"
-
-	bolt "go.etcd.io/bbolt"
 
 	"github.com/relayd/relayd/internal/atomicfile"
 	"github.com/relayd/relayd/pkg/digest"
@@ -118,14 +115,9 @@ func (w *Writer) Commit(key string, e Entry, expect digest.Digest) (Entry, error
 	if w.finished {
 		return e, errors.New("store: commit after commit or abort")
 	}
-	if w.size >= 0 && w.n != w.size {
-		w.Abort()
-		return e, fmt.Errorf("store: commit %s: got %d of %d bytes", key, w.n, w.size)
-	}
-	d := digest.FromHash(w.h)
-	if !expect.IsZero() && d != expect {
-		w.Abort()
-		return e, fmt.Errorf("%w: %s: got %s, want %s", ErrDigestMismatch, key, d, expect)
+	d, err := w.check(key, expect)
+	if err != nil {
+		return e, err
 	}
 	e.Digest, e.Size = d, w.n
 	if err := w.f.Sync(); err != nil {
@@ -136,32 +128,9 @@ func (w *Writer) Commit(key string, e Entry, expect digest.Digest) (Entry, error
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	defer s.invalidate(key)
-	s.mu.Lock()
-	_, exists := s.blobs[d]
-	closed := s.closed
-	s.mu.Unlock()
-	if closed {
-		w.Abort()
-		return e, ErrClosed
-	}
-	final := s.blobPath(d)
-	if exists {
-		// One copy per digest: the temp file is not needed.
-		_ = os.Remove(w.path)
-	} else {
-		if err := os.MkdirAll(filepath.Dir(final), 0o750); err != nil {
-			w.Abort()
-			return e, fmt.Errorf("store: commit %s: %w", key, mapNoSpace(err))
-		}
-		if err := os.Rename(w.path, final); err != nil {
-			w.Abort()
-			return e, fmt.Errorf("store: commit %s: %w", key, err)
-		}
-		if err := atomicfile.SyncDir(filepath.Dir(final)); err != nil {
-			_ = os.Remove(final)
-			w.Abort()
-			return e, fmt.Errorf("store: commit %s: %w", key, mapNoSpace(err))
-		}
+	final, exists, err := w.place(key, d)
+	if err != nil {
+		return e, err
 	}
 	now := s.clock.Now().UnixNano()
 	val, err := encodeEntry(&e)
@@ -169,28 +138,7 @@ func (w *Writer) Commit(key string, e Entry, expect digest.Digest) (Entry, error
 		w.Abort()
 		return e, err
 	}
-	var orphan, unpinned digest.Digest
-	err = s.db.Update(func(tx *bolt.Tx) error {
-		var err error
-		if orphan, unpinned, err = unlinkKeyTx(tx, key); err != nil {
-			return err
-		}
-		if e.Pinned {
-			if err := tx.Bucket(bucketPins).Put([]byte(key), d[:]); err != nil {
-				return err
-			}
-		}
-		if orphan == d {
-			orphan = digest.Digest{} // replaced by the same bytes
-		}
-		if err := tx.Bucket(bucketBlobs).Put(d[:], encodeBlob(w.n, now)); err != nil {
-			return err
-		}
-		if err := tx.Bucket(bucketRefs).Put(refKey(d, key), nil); err != nil {
-			return err
-		}
-		return tx.Bucket(bucketPaths).Put([]byte(key), val)
-	})
+	orphan, unpinned, err := s.commitTx(key, &e, val, now)
 	if err != nil {
 		if !exists {
 			_ = os.Remove(final)
@@ -200,28 +148,65 @@ func (w *Writer) Commit(key string, e Entry, expect digest.Digest) (Entry, error
 	}
 	w.finished = true
 	_ = w.dropPin()
-	s.mu.Lock()
-	s.reserved -= w.reserved
+	s.addCommitted(d, final, w.n, now, w.reserved, e.Pinned)
 	w.reserved = 0
-	b, ok := s.blobs[d]
-	if ok {
-		b.atime = now
-		s.lru.MoveToFront(b.elem)
-	} else {
-		b = &blob{d: d, path: final, size: w.n, atime: now}
-		b.elem = s.lru.PushFront(b)
-		s.blobs[d] = b
-		s.used += w.n
-	}
-	if e.Pinned {
-		b.pins++
-	}
-	s.mu.Unlock()
 	s.unpin(unpinned)
 	if !orphan.IsZero() {
 		s.forgetLocked(orphan)
 	}
 	return e, nil
+}
+
+// check makes sure the writer holds the whole object with the expected
+// digest (when expect is not zero), and returns its digest. A writer that
+// fails the check is aborted.
+func (w *Writer) check(key string, expect digest.Digest) (digest.Digest, error) {
+	if w.size >= 0 && w.n != w.size {
+		w.Abort()
+		return digest.Digest{}, fmt.Errorf("store: commit %s: got %d of %d bytes", key, w.n, w.size)
+	}
+	d := digest.FromHash(w.h)
+	if !expect.IsZero() && d != expect {
+		w.Abort()
+		return d, fmt.Errorf("%w: %s: got %s, want %s", ErrDigestMismatch, key, d, expect)
+	}
+	return d, nil
+}
+
+// place makes the temp file the blob d, durably: renamed into blobs/ and
+// its directory fsynced, or dropped when the blob is stored already (one
+// copy per digest; exists is then true). A writer that cannot be placed
+// is aborted. Called with s.wmu held.
+func (w *Writer) place(key string, d digest.Digest) (final string, exists bool, err error) {
+	s := w.s
+	s.mu.Lock()
+	_, exists = s.blobs[d]
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		w.Abort()
+		return "", exists, ErrClosed
+	}
+	final = s.blobPath(d)
+	if exists {
+		// One copy per digest: the temp file is not needed.
+		_ = os.Remove(w.path)
+		return final, exists, nil
+	}
+	if err := os.MkdirAll(filepath.Dir(final), 0o750); err != nil {
+		w.Abort()
+		return "", exists, fmt.Errorf("store: commit %s: %w", key, mapNoSpace(err))
+	}
+	if err := os.Rename(w.path, final); err != nil {
+		w.Abort()
+		return "", exists, fmt.Errorf("store: commit %s: %w", key, err)
+	}
+	if err := atomicfile.SyncDir(filepath.Dir(final)); err != nil {
+		_ = os.Remove(final)
+		w.Abort()
+		return "", exists, fmt.Errorf("store: commit %s: %w", key, mapNoSpace(err))
+	}
+	return final, exists, nil
 }
 
 // Abort discards what was written. Readers holding the file keep their fd.
@@ -257,10 +242,6 @@ func (w *Writer) Close() error {
 		}
 	})
 	return err
-}
-
-func sortByAtime(b []*blob) {
-	sort.Slice(b, func(i, j int) bool { return b[i].atime < b[j].atime })
 }
 
 // Digest is the digest of the bytes written so far.

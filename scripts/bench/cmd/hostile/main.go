@@ -1,11 +1,13 @@
 // Command hostile is the attacker of the benchmark's hostile scenario
 // (scripts/bench/scenarios/hostile.sh). Loopback only.
 //
-//	hostile reports -url URL/-/report [-c 10] [-size 8MiB] [-H 'K: V']…
+//	hostile reports -url URL/-/report [-c 10] [-size 8MiB] [-tree-key FILE] [-H 'K: V']…
 //
 // sends -c oversized reports at once, each a child report with about
 // 310,000 tiny children per 8 MiB (the shape that made a relay decode
-// ~300 MB per request), and prints
+// ~300 MB per request), signed with the tree key when -tree-key is given
+// (pkg/treeauth, as a child relay of the tree signs: an insider's
+// oversized report), and prints
 // "REPORTS sent=N bytes=B statuses=CODE:COUNT,… errors=N secs=S".
 //
 //	hostile streams -url URL [-n 15000] [-from 127.0.0.2,127.0.0.3,127.0.0.4]
@@ -51,6 +53,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/relayd/relayd/pkg/treeauth"
 )
 
 func main() {
@@ -95,11 +99,14 @@ func loopbackURL(u string) (*url.URL, error) {
 	return pu, nil
 }
 
+// The sender the reports name (and sign as, with -tree-key).
+const reportGroup, reportNode = "stranger", "s1"
+
 // reportBody is a report whose children fill size bytes.
 func reportBody(size int) []byte {
 	var b bytes.Buffer
 	b.Grow(size + 256)
-	b.WriteString(`{"group":"stranger","node":"s1","mode":"proxy","generation":1,"ready":true,"agents":0,"children":[`)
+	fmt.Fprintf(&b, `{"group":%q,"node":%q,"mode":"proxy","generation":1,"ready":true,"agents":0,"children":[`, reportGroup, reportNode)
 	for i := 0; b.Len() < size-64; i++ {
 		if i > 0 {
 			b.WriteByte(',')
@@ -116,6 +123,7 @@ func reports(args []string) error {
 	c := fs.Int("c", 10, "reports sent at once")
 	size := fs.Int("size", 8<<20, "bytes per report")
 	timeout := fs.Duration("timeout", 120*time.Second, "per request")
+	keyFile := fs.String("tree-key", "", "sign the reports with this tree key (relayd keygen --tree)")
 	var hdr headers
 	fs.Var(&hdr, "H", "extra request header 'Key: Value' (repeatable)")
 	if err := fs.Parse(args); err != nil {
@@ -123,6 +131,14 @@ func reports(args []string) error {
 	}
 	if _, err := loopbackURL(*target); err != nil {
 		return err
+	}
+	var signer *treeauth.Signer
+	if *keyFile != "" {
+		key, err := treeauth.LoadKey(*keyFile)
+		if err != nil {
+			return err
+		}
+		signer = &treeauth.Signer{Key: key, Group: reportGroup, Node: reportNode}
 	}
 	body := reportBody(*size)
 	hc := &http.Client{Timeout: *timeout, Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: *c}}
@@ -140,6 +156,9 @@ func reports(args []string) error {
 				for _, h := range hdr {
 					k, v, _ := strings.Cut(h, ":")
 					req.Header.Set(strings.TrimSpace(k), strings.TrimSpace(v))
+				}
+				if signer != nil {
+					signer.Sign(req, "/-/report", body)
 				}
 			}
 			<-start

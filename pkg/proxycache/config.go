@@ -1,0 +1,70 @@
+package proxycache
+
+// What the cache is told: its Config, and the Stats it counts.
+
+import "time"
+
+// Config is the cache's behaviour. The quota lives in store.Config.
+type Config struct {
+	// DefaultTTL, when > 0, is the freshness lifetime of responses that
+	// carry no explicit expiry (Cache-Control max-age/s-maxage or
+	// Expires), replacing the Last-Modified heuristic. Default 0 (off).
+	DefaultTTL time.Duration
+	// HeuristicFraction of the time since Last-Modified is the heuristic
+	// freshness lifetime (RFC 9111 §4.2.2). Default 0.1.
+	HeuristicFraction float64
+	// HeuristicMax caps the heuristic lifetime. Default 24h.
+	HeuristicMax time.Duration
+	// NegativeTTL is how long a 404 from the upstream is remembered.
+	// Default 10s; 0 keeps the default, negative disables.
+	NegativeTTL time.Duration
+	// MaxFills bounds upstream fills in flight; beyond it new misses get
+	// ErrBusy (503 with Retry-After). Default 256.
+	MaxFills int
+	// Sendfile serves hits with sendfile(2). Default true: on a real NIC
+	// it saves a copy and CPU; on loopback either can win (docs/benchmarks.md).
+	Sendfile bool
+	// ObserveFill, if set, is told how long each fill waited for its
+	// upstream's (or owner's) response headers (for a latency histogram).
+	ObserveFill func(time.Duration)
+	// AllowUnlisted, with an Expecter (a relay with --pubkey), lets keys
+	// the verified catalog does not list through as a plain RFC 9111
+	// cache would. Default false: they are refused (ErrNotInCatalog), so
+	// that such a relay serves nothing the catalog does not vouch for.
+	// Without an Expecter every key is plain and this has no effect.
+	AllowUnlisted bool
+}
+
+// DefaultConfig returns the defaults.
+func DefaultConfig() Config {
+	return Config{HeuristicFraction: 0.1, HeuristicMax: 24 * time.Hour, NegativeTTL: 10 * time.Second, MaxFills: 256, Sendfile: true}
+}
+
+// Stats counts what the cache did since it started.
+type Stats struct {
+	Hits        int64 `json:"hits"`
+	Misses      int64 `json:"misses"`
+	Stale       int64 `json:"stale"`
+	Revalidated int64 `json:"revalidated"`
+	Coalesced   int64 `json:"coalesced"`
+	PeerFills   int64 `json:"peer_fills"`
+	// UpstreamBytes came from the upstream (the WAN); PeerBytes from other
+	// relays of the group (the LAN).
+	UpstreamBytes int64 `json:"upstream_bytes"`
+	PeerBytes     int64 `json:"peer_bytes"`
+	Fills         int64 `json:"fills"`
+	FillErrors    int64 `json:"fill_errors"`
+	// ResumesRefused: broken peer transfers whose resume from upstream was
+	// not the same representation (not spliced: the fill failed).
+	ResumesRefused int64 `json:"resumes_refused"`
+}
+
+// Stats returns the counters.
+func (c *Cache) Stats() Stats {
+	return Stats{
+		Hits: c.hits.Load(), Misses: c.misses.Load(), Stale: c.stale.Load(),
+		Revalidated: c.revalidated.Load(), Coalesced: c.coalesced.Load(),
+		PeerFills: c.peerFills.Load(), UpstreamBytes: c.upstreamBytes.Load(), PeerBytes: c.peerBytes.Load(), Fills: c.nfills.Load(), FillErrors: c.fillErrors.Load(),
+		ResumesRefused: c.resumeRefused.Load(),
+	}
+}
