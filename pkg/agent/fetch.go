@@ -19,7 +19,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/relayd/relayd/internal/atomicfile"
 	"github.com/relayd/relayd/pkg/catalog"
@@ -120,7 +119,7 @@ func (a *Agent) acceptAnswer(base *url.URL, d *download, pin httprange.Pin, resu
 	if resuming {
 		refused = pin.Check(resp, d.off, size-1)
 		if refused != nil && resp.StatusCode < 300 {
-			if log, repeated := a.stats.resumesRefused.Add(time.Now()); log {
+			if log, repeated := a.stats.resumesRefused.Add(a.clock.Now()); log {
 				a.log.Warn().Err(refused).Str("relay", base.Redacted()).Str("path", d.obj.Path).Int64("offset", d.off).
 					Int64("repeated", repeated).Msg("resume refused: not the object the catalog lists")
 			}

@@ -101,7 +101,7 @@ func (a *Agent) wait(ctx context.Context, d time.Duration) bool {
 // syncLoop runs the syncs Watch asks for, one at a time, newest wanted
 // generation first; a failed sync is tried again after BackoffMax.
 func (a *Agent) syncLoop(ctx context.Context, wants <-chan uint64, synced chan uint64, onSync func(Result, error)) {
-	var retry <-chan time.Time
+	var retry <-chan struct{}
 	var pending uint64
 	for {
 		select {
@@ -126,14 +126,14 @@ func (a *Agent) syncLoop(ctx context.Context, wants <-chan uint64, synced chan u
 		}
 		if err != nil {
 			a.log.Warn().Err(err).Uint64("generation", want).Msg("sync failed; trying again later")
-			retry = time.After(a.cfg.BackoffMax)
+			retry = a.after(a.cfg.BackoffMax)
 			continue
 		}
 		if res.Generation >= pending {
 			pending = 0
 		} else {
 			// Every relay was behind the announcement: look again soon.
-			retry = time.After(a.cfg.BackoffMin)
+			retry = a.after(a.cfg.BackoffMin)
 		}
 		select {
 		case <-synced:
@@ -141,6 +141,13 @@ func (a *Agent) syncLoop(ctx context.Context, wants <-chan uint64, synced chan u
 		}
 		synced <- res.Generation
 	}
+}
+
+// after returns a channel closed once d has passed on the agent's clock.
+func (a *Agent) after(d time.Duration) <-chan struct{} {
+	ch := make(chan struct{})
+	a.clock.AfterFunc(d, func() { close(ch) })
+	return ch
 }
 
 // offer hands generation g to the sync loop, replacing an older wish.

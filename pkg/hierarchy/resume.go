@@ -14,7 +14,6 @@ import (
 	"net/url"
 	"strconv"
 	"sync"
-	"time"
 
 	"github.com/rs/zerolog"
 
@@ -166,7 +165,7 @@ func (b *resumingBody) resume(cause error) error {
 // refuse counts an answer that cannot continue a transfer, and logs it
 // (one line per httprange.RefusalLogInterval).
 func (c *Client) refuse(base *url.URL, key string, off int64, err error) {
-	if log, repeated := c.refused.Add(time.Now()); log {
+	if log, repeated := c.refused.Add(c.clock.Now()); log {
 		c.log.Warn().Err(err).Str("upstream", base.Redacted()).Str("key", key).Int64("offset", off).
 			Int64("repeated", repeated).Msg("resume refused: not the same representation; the transfer does not splice it")
 	}

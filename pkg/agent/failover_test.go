@@ -1,0 +1,78 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/relayd/relayd/pkg/clock"
+	"github.com/relayd/relayd/pkg/digest"
+)
+
+// A relay that stops sending mid-body is left when StallTimeout passes on
+// the agent's clock, and the download goes on from the other relay: the
+// test advances a fake clock instead of waiting for the timeout.
+func TestStalledRelayFailsOverOnTheClock(t *testing.T) {
+	t.Parallel()
+	k := newKey(t)
+	big := data(1<<20, 5)
+	files := map[string][]byte{"software/y/1/big.bin": big}
+	cat := k.sign(t, 1, files)
+	var cut atomic.Bool
+	stalled := make(chan struct{})
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	r1, r2 := newRelay(t, cat, files), newRelay(t, cat, files)
+	for _, r := range []*relay{r1, r2} {
+		r.hook = func(w http.ResponseWriter, req *http.Request) bool {
+			if req.URL.Path != "/software/y/1/big.bin" || cut.Swap(true) {
+				return false
+			}
+			w.Header().Set("Content-Length", fmt.Sprint(len(big)))
+			w.Header().Set("ETag", digest.FromBytes(big).ETag())
+			w.Write(big[:100<<10])
+			w.(http.Flusher).Flush()
+			close(stalled)
+			select { // hold the connection open, sending nothing
+			case <-release:
+			case <-req.Context().Done():
+			}
+			return true
+		}
+	}
+	fc := clock.NewFake(time.Unix(1000, 0))
+	dir := t.TempDir()
+	cfg := testConfig(k, dir, r1, r2)
+	cfg.Clock, cfg.StallTimeout, cfg.RetryBudget = fc, 10*time.Second, time.Minute
+	a := newAgent(t, cfg)
+	done := make(chan error, 1)
+	go func() {
+		_, err := a.Fetch(context.Background(), "software/y/1/big.bin")
+		done <- err
+	}()
+	<-stalled
+	deadline := time.Now().Add(10 * time.Second)
+	for fc.Pending() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no stall guard armed")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("fetch ended before the stall timeout passed: %v", err)
+	default:
+	}
+	fc.Advance(10 * time.Second)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	wantFile(t, dir, "software/y/1/big.bin", big)
+	if st := a.Stats(); st.Failovers < 1 {
+		t.Fatalf("stats %+v, want a failover", st)
+	}
+	noParts(t, dir)
+}
