@@ -188,6 +188,17 @@ func New(cfg Config, log zerolog.Logger) (*Client, error) {
 	if cfg.Rate > 0 {
 		c.limit = newLimiter(cfg.Rate)
 	}
+	hc, err := newHTTPClient(cfg)
+	if err != nil {
+		return nil, err
+	}
+	c.http = hc
+	return c, nil
+}
+
+// newHTTPClient is the client's HTTP client: through cfg.Proxy (or the
+// environment's), with cfg's timeouts and TLS.
+func newHTTPClient(cfg Config) (*http.Client, error) {
 	proxy := http.ProxyFromEnvironment
 	if cfg.Proxy != "" {
 		pu, err := url.Parse(cfg.Proxy)
@@ -197,7 +208,7 @@ func New(cfg Config, log zerolog.Logger) (*Client, error) {
 		proxy = http.ProxyURL(pu)
 	}
 	dialer := &net.Dialer{Timeout: cfg.ConnectTimeout, KeepAlive: 30 * time.Second}
-	c.http = &http.Client{
+	return &http.Client{
 		Transport: &http.Transport{
 			Proxy:                 proxy,
 			DialContext:           dialer.DialContext,
@@ -222,8 +233,7 @@ func New(cfg Config, log zerolog.Logger) (*Client, error) {
 			}
 			return nil
 		},
-	}
-	return c, nil
+	}, nil
 }
 
 // ParseBase checks an upstream base URL: http or https, a host, no query.

@@ -15,6 +15,7 @@ import (
 // root). Add a package once it keeps them.
 var checked = []string{
 	"pkg/agent", "pkg/catalog", "pkg/httprange", "pkg/mirror", "pkg/proxycache", "pkg/store",
+	"pkg/clock", "pkg/hierarchy", "pkg/relayclient",
 }
 
 const (
