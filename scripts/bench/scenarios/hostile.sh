@@ -276,6 +276,7 @@ hostile_streams() {
 	kill -USR1 "${PIDS[hostile-probe]}" 2>/dev/null || true # the probes from now on are the hold's
 	sleep "$HOSTILE_HOLD_SECS"
 	late="$("$BIN/hostile" late -url "$url" 2>>"$LOGS/hostile-late.err" || echo "LATE status=NA")"
+	command_line hostile-streams "$BIN/hostile late -url $url   # after the hold, before the streams are let go"
 	halt hostile-probe
 	for k in "${pids[@]}"; do halt "$k"; done
 	sum="$(cat "$LOGS"/hostile-streams-*.out | awk '/^OPENED / {
