@@ -26,6 +26,8 @@
 // (only what changed; the digests of files already there are cached by
 // size and modification time), Watch keeps a push stream (GET /-/events)
 // open to one relay and syncs whenever it announces a newer generation.
+// The relay list, the stall guard and the stream's reconnect loop are
+// pkg/relayclient's, shared with child relays, on Config.Clock.
 //
 // It does not serve anything, keep partial downloads across restarts, or
 // delete files the catalog no longer lists: a vendor's installer decides

@@ -4,6 +4,9 @@
 // silent upstream into an error within seconds instead of hanging. A body
 // that breaks goes on from the next upstream (resume.go), only with a 206 of
 // the same representation (httprange.Pin): never spliced from two versions.
+// Who picks the parent: parents.go. The relay list, the stall guard and the
+// event-stream loop are relayclient's, shared with pkg/agent; this package
+// says how a relay uses them (loop guard, fallback, reports, generations).
 //
 // It opens connections outbound only and speaks plain HTTP(S) GET, so any
 // static server works as an upstream. It does not cache, verify or store:
