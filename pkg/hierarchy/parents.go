@@ -43,7 +43,7 @@ func (c *Client) Run(ctx context.Context) error {
 	if len(c.seeds) == 0 {
 		return nil
 	}
-	c.list.Run(ctx, c.fetchRelays, c.relaysFailed, nil)
+	c.list.Run(ctx, c.fetchRelays, c.relaysFailed)
 	return nil
 }
 

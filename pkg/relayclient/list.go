@@ -266,11 +266,17 @@ type ReadFunc func(ctx context.Context, base *url.URL) (events.Relays, error)
 // been replaced). A relay that serves no list (a plain HTTP server)
 // leaves it as it is. It returns the answer taken (ok false: none).
 func (l *List) Discover(ctx context.Context, read ReadFunc, onErr func(*url.URL, error)) (doc events.Relays, ok bool) {
+	seeds := slices.Clone(l.cfg.Seeds)
 	var known []*url.URL
 	for _, r := range l.Learned() {
-		known = append(known, r.URL)
+		if !slices.ContainsFunc(seeds, func(u *url.URL) bool { return u.String() == r.URL.String() }) {
+			known = append(known, r.URL)
+		}
 	}
-	for _, base := range append(l.Shuffled(l.cfg.Seeds), l.Shuffled(known)...) {
+	shuffle(seeds)
+	shuffle(known)
+	// Relays that failed lately are asked last, seeds or not.
+	for _, base := range l.coolLast(append(seeds, known...)) {
 		doc, err := read(ctx, base)
 		if ctx.Err() != nil {
 			return doc, false
@@ -300,9 +306,8 @@ func (l *List) Kick() {
 }
 
 // Run keeps the list current until ctx ends: at once, every Refresh (on
-// the clock, when it schedules), and after Kick. after, if set, is told
-// each answer taken.
-func (l *List) Run(ctx context.Context, read ReadFunc, onErr func(*url.URL, error), after func(events.Relays)) {
+// the clock, when it schedules), and after Kick.
+func (l *List) Run(ctx context.Context, read ReadFunc, onErr func(*url.URL, error)) {
 	tc, _ := l.cfg.Clock.(clock.Timers)
 	if tc == nil {
 		tc = clock.Real{}
@@ -323,9 +328,7 @@ func (l *List) Run(ctx context.Context, read ReadFunc, onErr func(*url.URL, erro
 		case <-l.kick:
 		}
 		t.Stop()
-		if doc, ok := l.Discover(ctx, read, onErr); ok && after != nil {
-			after(doc)
-		}
+		l.Discover(ctx, read, onErr)
 		select {
 		case <-tick: // fired while reading
 		default:

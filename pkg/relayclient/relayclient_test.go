@@ -82,7 +82,7 @@ func TestListRefresh(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { defer close(done); l.Run(ctx, read, nil, nil) }()
+	go func() { defer close(done); l.Run(ctx, read, nil) }()
 	defer func() { cancel(); <-done }()
 	eventually(t, "the first read", func() bool { return reads.Load() == 1 && fc.Pending() == 1 })
 	if l.Stale() {
@@ -297,4 +297,51 @@ func TestLoopReconnectsSilentStream(t *testing.T) {
 	})
 	runLoop(t, fc, srv, 45*time.Second)
 	step(t, fc, n, nil, 2, 44*time.Second, 45*time.Second)
+}
+
+// When no seed serves the list any more (replaced by a plain server), a
+// relay learned before is asked; when nobody answers, the list stays and
+// is not asked again before Refresh.
+func TestListDiscoverFromLearned(t *testing.T) {
+	t.Parallel()
+	var relayReads atomic.Int32
+	var relay *httptest.Server
+	relay = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		relayReads.Add(1)
+		fmt.Fprintf(w, `{"group":"g","relays":[{"url":%q},{"url":"http://other:1"}]}`, relay.URL)
+	}))
+	t.Cleanup(relay.Close)
+	plain := httptest.NewServer(http.NotFoundHandler())
+	t.Cleanup(plain.Close)
+	fc := clock.NewFake(time.Unix(1000, 0))
+	l := NewList(ListConfig{Seeds: []*url.URL{mustURL(t, plain.URL)}, Refresh: time.Minute, Clock: fc})
+	l.Set(events.Relays{Relays: []events.Relay{{URL: relay.URL}}})
+	read := func(ctx context.Context, base *url.URL) (events.Relays, error) {
+		resp, err := http.Get(base.String() + "/-/relays")
+		if err != nil {
+			return events.Relays{}, err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return events.Relays{}, fmt.Errorf("status %d", resp.StatusCode)
+		}
+		return events.DecodeRelays(resp.Body)
+	}
+	if _, ok := l.Discover(context.Background(), read, nil); !ok || relayReads.Load() != 1 {
+		t.Fatalf("discover: ok %v, %d reads of the learned relay; want it asked", ok, relayReads.Load())
+	}
+	if got := l.Learned(); len(got) != 2 {
+		t.Fatalf("learned %v, want the relay's two", got)
+	}
+	relay.Close()
+	fc.Advance(2 * time.Minute)
+	if !l.Stale() {
+		t.Fatal("not stale after Refresh")
+	}
+	if _, ok := l.Discover(context.Background(), read, nil); ok {
+		t.Fatal("discover succeeded with nobody serving the list")
+	}
+	if l.Stale() || len(l.Learned()) != 2 {
+		t.Fatalf("after a failed discover: stale %v, learned %v; want the old list, not stale", l.Stale(), l.Learned())
+	}
 }
