@@ -195,12 +195,12 @@ func streamServer(t *testing.T, answer func(w http.ResponseWriter, r *http.Reque
 	return srv, &n
 }
 
-// runLoop runs a Loop over srv's stream on fc until the test ends; the
-// count it returns is of the waits begun.
-func runLoop(t *testing.T, fc *clock.Fake, srv *httptest.Server, idle time.Duration) *atomic.Int32 {
+// runLoop runs a Loop over srv's stream on fc until the test ends; it
+// counts the waits begun and the events read.
+func runLoop(t *testing.T, fc *clock.Fake, srv *httptest.Server, idle time.Duration) (waits, evs *atomic.Int32) {
 	t.Helper()
 	base := mustURL(t, srv.URL)
-	var waits atomic.Int32
+	waits, evs = new(atomic.Int32), new(atomic.Int32)
 	l := &Loop{Clock: fc, BackoffMin: time.Second, BackoffMax: 8 * time.Second,
 		Wait: func(ctx context.Context, d time.Duration) bool {
 			waits.Add(1)
@@ -225,6 +225,7 @@ func runLoop(t *testing.T, fc *clock.Fake, srv *httptest.Server, idle time.Durat
 					return ErrReplaced
 				}
 				got = true
+				evs.Add(1)
 				return nil
 			})
 			return got, err
@@ -233,7 +234,7 @@ func runLoop(t *testing.T, fc *clock.Fake, srv *httptest.Server, idle time.Durat
 	done := make(chan struct{})
 	go func() { defer close(done); _ = l.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
-	return &waits
+	return waits, evs
 }
 
 // step advances fc by d once the wait after stream want-1 is armed (or,
@@ -259,7 +260,7 @@ func TestLoopBackoff(t *testing.T) {
 		t.Parallel()
 		fc := clock.NewFake(time.Unix(1000, 0))
 		srv, n := streamServer(t, func(w http.ResponseWriter, r *http.Request) { http.Error(w, "no", http.StatusBadGateway) })
-		w := runLoop(t, fc, srv, time.Minute)
+		w, _ := runLoop(t, fc, srv, time.Minute)
 		step(t, fc, n, w, 2, 0, time.Second)                      // jittered 0.5-1 s
 		step(t, fc, n, w, 3, 999*time.Millisecond, 2*time.Second) // 1-2 s
 	})
@@ -270,7 +271,7 @@ func TestLoopBackoff(t *testing.T) {
 			w.Header().Set("Retry-After", "12")
 			http.Error(w, "busy", http.StatusServiceUnavailable)
 		})
-		w := runLoop(t, fc, srv, time.Minute)
+		w, _ := runLoop(t, fc, srv, time.Minute)
 		step(t, fc, n, w, 2, 11*time.Second+999*time.Millisecond, 12*time.Second)
 	})
 	t.Run("replaced", func(t *testing.T) {
@@ -279,7 +280,7 @@ func TestLoopBackoff(t *testing.T) {
 		srv, n := streamServer(t, func(w http.ResponseWriter, r *http.Request) {
 			_ = events.Encode(w, events.Event{Kind: events.KindReplaced, Data: []byte(`{}`)})
 		})
-		w := runLoop(t, fc, srv, time.Minute)
+		w, _ := runLoop(t, fc, srv, time.Minute)
 		step(t, fc, n, w, 2, 2499*time.Millisecond, 5*time.Second)
 		step(t, fc, n, w, 3, 4999*time.Millisecond, 10*time.Second)
 	})
@@ -295,7 +296,9 @@ func TestLoopReconnectsSilentStream(t *testing.T) {
 		w.(http.Flusher).Flush()
 		<-r.Context().Done()
 	})
-	runLoop(t, fc, srv, 45*time.Second)
+	_, evs := runLoop(t, fc, srv, 45*time.Second)
+	// The idle timer restarts with the event: advance only once it is in.
+	eventually(t, "the first event", func() bool { return evs.Load() == 1 })
 	step(t, fc, n, nil, 2, 44*time.Second, 45*time.Second)
 }
 
