@@ -176,8 +176,13 @@ func TestGuardBody(t *testing.T) {
 			go func() { _, err := io.ReadAll(resp.Body); errc <- err }()
 			eventually(t, "the body timer", func() bool { return fc.Pending() == 1 })
 			fc.Advance(time.Second)
-			if err := <-errc; !errors.Is(err, errStall) {
-				t.Fatalf("err %v, want the stall error", err)
+			select {
+			case err := <-errc:
+				if !errors.Is(err, errStall) {
+					t.Fatalf("err %v, want the stall error", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("the body still reads after a window below the floor")
 			}
 		})
 	}
