@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/relayd/relayd/pkg/wire"
 )
 
 // Streams writes the hub's events and pings to attached connections from
@@ -147,9 +149,9 @@ func (s *Streams) retire(sub *Sub, reason string) {
 	if conn == nil {
 		return
 	}
-	data, _ := json.Marshal(Replaced{Reason: reason})
+	data, _ := json.Marshal(wire.Replaced{Reason: reason})
 	_ = conn.SetWriteDeadline(time.Now().Add(retireTimeout))
-	_, _ = conn.Write(appendEvent(nil, Event{Kind: KindReplaced, Data: data}))
+	_, _ = conn.Write(appendEvent(nil, Event{Kind: wire.KindReplaced, Data: data}))
 	conn.Close()
 	sub.Close()
 }
