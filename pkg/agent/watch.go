@@ -298,8 +298,8 @@ func (a *Agent) watchOne(ctx context.Context, base *url.URL, wants chan uint64, 
 // headers arrive within StallTimeout. A refusal is an error.
 func (a *Agent) openStream(ctx context.Context, cancel context.CancelCauseFunc, base *url.URL, reported uint64) (*http.Response, error) {
 	q := url.Values{}
-	q.Set("agent", a.cfg.ID)
-	q.Set("generation", strconv.FormatUint(reported, 10))
+	q.Set(wire.AgentParam, a.cfg.ID)
+	q.Set(wire.GenerationParam, strconv.FormatUint(reported, 10))
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base.String()+wire.EventsPath+"?"+q.Encode(), nil)
 	if err != nil {
 		return nil, err

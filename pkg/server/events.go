@@ -42,7 +42,7 @@ func (c *Content) serveEvents(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	q := r.URL.Query()
-	client := events.Client{ID: q.Get("agent"), Addr: r.RemoteAddr, Since: time.Now()}
+	client := events.Client{ID: q.Get(wire.AgentParam), Addr: r.RemoteAddr, Since: time.Now()}
 	if v := r.Header.Get(wire.AgentHeader); v != "" {
 		client.ID = v
 	}
@@ -57,7 +57,7 @@ func (c *Content) serveEvents(w http.ResponseWriter, r *http.Request) error {
 	if len(client.ID) > 128 {
 		return &Error{Status: http.StatusBadRequest, Code: "bad_agent", Msg: "agent id longer than 128 bytes"}
 	}
-	if v := q.Get("generation"); v != "" {
+	if v := q.Get(wire.GenerationParam); v != "" {
 		g, err := strconv.ParseUint(v, 10, 64)
 		if err != nil {
 			return &Error{Status: http.StatusBadRequest, Code: "bad_generation", Msg: "generation must be a number"}
