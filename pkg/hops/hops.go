@@ -1,8 +1,8 @@
 // Package hops is the loop guard's vocabulary: every relay-to-relay
-// request carries the groups it has crossed in one header (wire.PathHeader), and a relay
-// that finds its own group there (or too many groups) refuses it, so a
-// misconfigured cycle of upstreams fails loudly at the first request
-// instead of looping.
+// request carries the groups it has crossed in one header
+// (wire.PathHeader), and a relay that finds its own group there (or too
+// many groups) refuses it, so a misconfigured cycle of upstreams fails
+// loudly at the first request instead of looping.
 package hops
 
 import (
