@@ -9,8 +9,8 @@ import (
 	"net/url"
 	"time"
 
-	"github.com/relayd/relayd/pkg/events"
 	"github.com/relayd/relayd/pkg/relayclient"
+	"github.com/relayd/relayd/pkg/wire"
 )
 
 // failedFor is how long a failed relay goes to the end of the order.
@@ -32,16 +32,16 @@ func (a *Agent) refreshRelays(ctx context.Context) {
 	})
 }
 
-func (a *Agent) readRelays(ctx context.Context, base *url.URL) (events.Relays, error) {
-	resp, err := a.get(ctx, base.String()+"/-/relays", http.Header{"Accept": {"application/json"}})
+func (a *Agent) readRelays(ctx context.Context, base *url.URL) (wire.Relays, error) {
+	resp, err := a.get(ctx, base.String()+wire.RelaysPath, http.Header{"Accept": {"application/json"}})
 	if err != nil {
-		return events.Relays{}, err
+		return wire.Relays{}, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return events.Relays{}, statusError(resp.StatusCode, "/-/relays")
+		return wire.Relays{}, statusError(resp.StatusCode, wire.RelaysPath)
 	}
-	doc, err := events.DecodeRelays(resp.Body)
+	doc, err := wire.DecodeRelays(resp.Body)
 	if err != nil {
 		return doc, fmt.Errorf("agent: %w", err)
 	}

@@ -12,8 +12,8 @@ import (
 	"sort"
 	"time"
 
-	"github.com/relayd/relayd/pkg/events"
 	"github.com/relayd/relayd/pkg/relayclient"
+	"github.com/relayd/relayd/pkg/wire"
 )
 
 // failedFor is how long a parent that failed is asked after the others.
@@ -25,7 +25,7 @@ const failedFor = 5 * time.Second
 func (c *Client) newParentList() *relayclient.List {
 	return relayclient.NewList(relayclient.ListConfig{Seeds: c.seeds, Fallback: c.fallback, FailedFor: failedFor,
 		Refresh: c.cfg.Refresh, Clock: c.clock, Parse: ParseBase,
-		OnChange: func(doc events.Relays, learned []relayclient.Relay, skipped int) {
+		OnChange: func(doc wire.Relays, learned []relayclient.Relay, skipped int) {
 			urls := make([]string, len(learned))
 			for i, r := range learned {
 				urls[i] = r.URL.Redacted()
@@ -58,11 +58,11 @@ func (c *Client) relaysFailed(base *url.URL, err error) {
 	c.log.Debug().Err(err).Str("upstream", base.Redacted()).Msg("read parent relays")
 }
 
-func (c *Client) fetchRelays(ctx context.Context, base *url.URL) (events.Relays, error) {
+func (c *Client) fetchRelays(ctx context.Context, base *url.URL) (wire.Relays, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.ConnectTimeout+c.cfg.StallTimeout)
 	defer cancel()
-	var list events.Relays
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base.String()+"/-/relays", nil)
+	var list wire.Relays
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base.String()+wire.RelaysPath, nil)
 	if err != nil {
 		return list, err
 	}
@@ -77,7 +77,7 @@ func (c *Client) fetchRelays(ctx context.Context, base *url.URL) (events.Relays,
 		// are used as configured.
 		return list, fmt.Errorf("%s/-/relays: status %d", base.Redacted(), resp.StatusCode)
 	}
-	list, err = events.DecodeRelays(resp.Body)
+	list, err = wire.DecodeRelays(resp.Body)
 	if err != nil {
 		return list, fmt.Errorf("%s: %w", base.Redacted(), err)
 	}
@@ -87,7 +87,7 @@ func (c *Client) fetchRelays(ctx context.Context, base *url.URL) (events.Relays,
 // SetParents replaces the learned parent relays with list (from
 // /-/relays or a "relays" event). Entries that are not valid base URLs
 // are skipped.
-func (c *Client) SetParents(list events.Relays) { c.list.Set(list) }
+func (c *Client) SetParents(list wire.Relays) { c.list.Set(list) }
 
 // Parents returns the upstreams in use: the learned parent relays, or
 // the seeds when none were learned.

@@ -12,7 +12,7 @@ import (
 
 	"github.com/relayd/relayd/pkg/cleanpath"
 	"github.com/relayd/relayd/pkg/clock"
-	"github.com/relayd/relayd/pkg/events"
+	"github.com/relayd/relayd/pkg/wire"
 )
 
 // ListConfig says where a List starts and how it orders relays.
@@ -41,7 +41,7 @@ type ListConfig struct {
 	Parse func(string) (*url.URL, error)
 	// OnChange, if set, is told when Set changes the learned relays: the
 	// answer and how many of its entries were skipped.
-	OnChange func(doc events.Relays, learned []Relay, skipped int)
+	OnChange func(doc wire.Relays, learned []Relay, skipped int)
 }
 
 // Relay is one learned relay.
@@ -183,7 +183,7 @@ func (l *List) Learned() []Relay {
 // skipped. An empty list keeps the old one: something to try beats
 // nothing. It reports whether the set of relays changed, and how many
 // entries were skipped. The same relays as before keep their order.
-func (l *List) Set(doc events.Relays) (changed bool, skipped int) {
+func (l *List) Set(doc wire.Relays) (changed bool, skipped int) {
 	var rs []Relay
 	for _, r := range doc.Relays {
 		if len(rs) >= l.cfg.Max {
@@ -259,13 +259,13 @@ func (l *List) Stale() bool {
 }
 
 // ReadFunc reads base's /-/relays.
-type ReadFunc func(ctx context.Context, base *url.URL) (events.Relays, error)
+type ReadFunc func(ctx context.Context, base *url.URL) (wire.Relays, error)
 
 // Discover re-reads the list from the first relay that answers: a seed,
 // or when no seed answers a relay learned before (the seeds may all have
 // been replaced). A relay that serves no list (a plain HTTP server)
 // leaves it as it is. It returns the answer taken (ok false: none).
-func (l *List) Discover(ctx context.Context, read ReadFunc, onErr func(*url.URL, error)) (doc events.Relays, ok bool) {
+func (l *List) Discover(ctx context.Context, read ReadFunc, onErr func(*url.URL, error)) (doc wire.Relays, ok bool) {
 	seeds := slices.Clone(l.cfg.Seeds)
 	var known []*url.URL
 	for _, r := range l.Learned() {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/relayd/relayd/pkg/clock"
 	"github.com/relayd/relayd/pkg/events"
+	"github.com/relayd/relayd/pkg/wire"
 )
 
 var errStall = errors.New("stalled")
@@ -45,7 +46,7 @@ func TestListFailover(t *testing.T) {
 	fc := clock.NewFake(time.Unix(1000, 0))
 	seed := mustURL(t, "http://seed:1")
 	l := NewList(ListConfig{Seeds: []*url.URL{seed}, FailedFor: 30 * time.Second, Clock: fc, Stable: true})
-	l.Set(events.Relays{Relays: []events.Relay{{URL: "http://a:1"}, {URL: "http://b:1"}, {URL: "not a url"}}})
+	l.Set(wire.Relays{Relays: []wire.Relay{{URL: "http://a:1"}, {URL: "http://b:1"}, {URL: "not a url"}}})
 	first := l.Candidates(0)
 	if len(first) != 3 || first[2].Host != "seed:1" {
 		t.Fatalf("candidates %v: want two learned relays, then the seed", first)
@@ -72,13 +73,13 @@ func TestListRefresh(t *testing.T) {
 	t.Cleanup(srv.Close)
 	fc := clock.NewFake(time.Unix(1000, 0))
 	l := NewList(ListConfig{Seeds: []*url.URL{mustURL(t, srv.URL)}, Refresh: time.Minute, Clock: fc})
-	read := func(ctx context.Context, base *url.URL) (events.Relays, error) {
+	read := func(ctx context.Context, base *url.URL) (wire.Relays, error) {
 		resp, err := http.Get(base.String() + "/-/relays")
 		if err != nil {
-			return events.Relays{}, err
+			return wire.Relays{}, err
 		}
 		defer resp.Body.Close()
-		return events.DecodeRelays(resp.Body)
+		return wire.DecodeRelays(resp.Body)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -215,7 +216,7 @@ func runLoop(t *testing.T, fc *clock.Fake, srv *httptest.Server, idle time.Durat
 		Stream: func(ctx context.Context, base *url.URL, _ bool) (bool, error) {
 			ctx, cancel := context.WithCancelCause(ctx)
 			defer cancel(nil)
-			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base.String()+"/-/events", nil)
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base.String()+wire.EventsPath, nil)
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
 				return false, err
@@ -226,7 +227,7 @@ func runLoop(t *testing.T, fc *clock.Fake, srv *httptest.Server, idle time.Durat
 			}
 			got := false
 			err = ReadEvents(ctx, cancel, fc, resp.Body, idle, errStall, func(ev events.Event) error {
-				if ev.Kind == events.KindReplaced {
+				if ev.Kind == wire.KindReplaced {
 					return ErrReplaced
 				}
 				got = true
@@ -283,7 +284,7 @@ func TestLoopBackoff(t *testing.T) {
 		t.Parallel()
 		fc := clock.NewFake(time.Unix(1000, 0))
 		srv, n := streamServer(t, func(w http.ResponseWriter, r *http.Request) {
-			_ = events.Encode(w, events.Event{Kind: events.KindReplaced, Data: []byte(`{}`)})
+			_ = events.Encode(w, events.Event{Kind: wire.KindReplaced, Data: []byte(`{}`)})
 		})
 		w, _ := runLoop(t, fc, srv, time.Minute)
 		step(t, fc, n, w, 2, 2499*time.Millisecond, 5*time.Second)
@@ -297,7 +298,7 @@ func TestLoopReconnectsSilentStream(t *testing.T) {
 	t.Parallel()
 	fc := clock.NewFake(time.Unix(1000, 0))
 	srv, n := streamServer(t, func(w http.ResponseWriter, r *http.Request) {
-		_ = events.Encode(w, events.Event{Kind: events.KindCatalog, Data: []byte(`{"generation":1}`)})
+		_ = events.Encode(w, events.Event{Kind: wire.KindCatalog, Data: []byte(`{"generation":1}`)})
 		w.(http.Flusher).Flush()
 		<-r.Context().Done()
 	})
@@ -323,17 +324,17 @@ func TestListDiscoverFromLearned(t *testing.T) {
 	t.Cleanup(plain.Close)
 	fc := clock.NewFake(time.Unix(1000, 0))
 	l := NewList(ListConfig{Seeds: []*url.URL{mustURL(t, plain.URL)}, Refresh: time.Minute, Clock: fc})
-	l.Set(events.Relays{Relays: []events.Relay{{URL: relay.URL}}})
-	read := func(ctx context.Context, base *url.URL) (events.Relays, error) {
+	l.Set(wire.Relays{Relays: []wire.Relay{{URL: relay.URL}}})
+	read := func(ctx context.Context, base *url.URL) (wire.Relays, error) {
 		resp, err := http.Get(base.String() + "/-/relays")
 		if err != nil {
-			return events.Relays{}, err
+			return wire.Relays{}, err
 		}
 		defer resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
-			return events.Relays{}, fmt.Errorf("status %d", resp.StatusCode)
+			return wire.Relays{}, fmt.Errorf("status %d", resp.StatusCode)
 		}
-		return events.DecodeRelays(resp.Body)
+		return wire.DecodeRelays(resp.Body)
 	}
 	if _, ok := l.Discover(context.Background(), read, nil); !ok || relayReads.Load() != 1 {
 		t.Fatalf("discover: ok %v, %d reads of the learned relay; want it asked", ok, relayReads.Load())
