@@ -55,6 +55,9 @@ func (c *Client) Watch(ctx context.Context, fn func(events.Event)) error {
 			for _, u := range fbs {
 				fallback[u.String()] = true
 			}
+			for _, u := range parents {
+				delete(fallback, u.String()) // a parent first
+			}
 			return append(parents, fbs...)
 		},
 		Stream: func(ctx context.Context, base *url.URL, quiet bool) (bool, error) {

@@ -96,7 +96,11 @@ func (b *guarded) fire(err error) {
 func (b *guarded) tick() {
 	n := b.n.Load()
 	if got := n - b.last.Load(); got < b.min {
-		b.fire(fmt.Errorf("%w: %d bytes in %s (below %d)", b.g.Err, got, b.g.Stall, b.min))
+		if b.g.MinRate == 0 {
+			b.fire(fmt.Errorf("%w: no data for %s", b.g.Err, b.g.Stall))
+		} else {
+			b.fire(fmt.Errorf("%w: %d bytes in %s (below %d)", b.g.Err, got, b.g.Stall, b.min))
+		}
 		return
 	}
 	b.last.Store(n)
