@@ -90,3 +90,50 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	defer l.mu.Unlock()
 	return l.w.Write(p)
 }
+
+// A parent that holds all the event streams it may answers 503 with
+// Retry-After; the child comes back then, not within the second.
+func TestWatchHonoursRetryAfter(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	asked := 0
+	parent := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != wire.EventsPath {
+			http.NotFound(w, r)
+			return
+		}
+		mu.Lock()
+		asked++
+		mu.Unlock()
+		w.Header().Set("Retry-After", "12")
+		http.Error(w, `{"error":"too many event streams","code":"too_many_streams"}`, http.StatusServiceUnavailable)
+	}))
+	t.Cleanup(parent.Close)
+	cfg := DefaultConfig()
+	cfg.Upstreams = []string{parent.URL}
+	c := newClient(t, cfg)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var waits []time.Duration
+	c.sleep = func(ctx context.Context, d time.Duration) bool {
+		waits = append(waits, d) // Watch's goroutine only
+		if len(waits) == 3 {
+			cancel()
+			return false
+		}
+		return true
+	}
+	if err := c.Watch(ctx, func(events.Event) {}); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if asked != 3 {
+		t.Fatalf("%d stream requests for 3 waits", asked)
+	}
+	for _, d := range waits {
+		if d != 12*time.Second {
+			t.Fatalf("waits %v, want 12s each", waits)
+		}
+	}
+}
