@@ -54,12 +54,10 @@ func TestStalledRelayFailsOverOnTheClock(t *testing.T) {
 		done <- err
 	}()
 	<-stalled
-	deadline := time.Now().Add(10 * time.Second)
-	for fc.Pending() == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("no stall guard armed")
-		}
-		time.Sleep(time.Millisecond)
+	wctx, wcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer wcancel()
+	if !fc.BlockUntil(wctx, 1) {
+		t.Fatal("no stall guard armed")
 	}
 	select {
 	case err := <-done:

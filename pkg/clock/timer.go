@@ -127,3 +127,17 @@ func (f *Fake) Pending() int {
 	defer f.mu.Unlock()
 	return len(f.timers)
 }
+
+// BlockUntil waits until at least n timers wait on f, or ctx ends; it
+// reports whether they do. A test calls it before Advance, so that the
+// timer it means to fire is armed.
+func (f *Fake) BlockUntil(ctx context.Context, n int) bool {
+	for f.Pending() < n {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(time.Millisecond):
+		}
+	}
+	return true
+}

@@ -54,12 +54,10 @@ func TestStalledParentResumesOnTheClock(t *testing.T) {
 		done <- result{b, err}
 	}()
 	<-stalled
-	deadline := time.Now().Add(10 * time.Second)
-	for fc.Pending() == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("no stall guard armed")
-		}
-		time.Sleep(time.Millisecond)
+	wctx, wcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer wcancel()
+	if !fc.BlockUntil(wctx, 1) {
+		t.Fatal("no stall guard armed")
 	}
 	fc.Advance(10 * time.Second)
 	res := <-done
