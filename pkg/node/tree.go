@@ -193,7 +193,7 @@ func (n *Node) treeView() any {
 				Generation: m.Meta.Generation, Ready: m.State == "alive" && m.Meta.Ready, Problem: problem(m.State, m.Meta.Ready)})
 		}
 	}
-	return hierarchy.View(n.cfg.Group, n.generation(), members, n.tree.Children(), n.clk.Now())
+	return hierarchy.View(n.cfg.Group, n.generation(), members, n.tree.Children(), n.clk.Now(), hierarchy.AgesFor(n.cfg.ReportInterval))
 }
 
 func problem(state string, ready bool) string {
