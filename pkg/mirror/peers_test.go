@@ -93,6 +93,14 @@ func TestGroupMirrorsFetchEachObjectOnce(t *testing.T) {
 	if p := b.m.Progress(); p.ObjectsFromPeers != int64(len(blobs)) {
 		t.Fatalf("b got %d objects from its peer, want all %d blobs of its first generation", p.ObjectsFromPeers, len(blobs))
 	}
+	// The metrics count them so: b took every byte from the group, a
+	// took them from the upstream (both generations) and none from b.
+	if up, peer := b.m.Bytes(); up != 0 || peer != blobBytes(b.m.Live()) {
+		t.Fatalf("b: bytes from upstream %d, from peers %d; want 0 and %d", up, peer, blobBytes(b.m.Live()))
+	}
+	if up, peer := a.m.Bytes(); up < blobBytes(a.m.Live()) || peer != 0 {
+		t.Fatalf("a: bytes from upstream %d, from peers %d; want at least %d and 0", up, peer, blobBytes(a.m.Live()))
+	}
 	for p := range files {
 		if _, err := b.read(t, p); err != nil {
 			t.Fatalf("%s: %v", p, err)
