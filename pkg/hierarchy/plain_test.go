@@ -11,6 +11,7 @@ import (
 
 	"github.com/relayd/relayd/pkg/clock"
 	"github.com/relayd/relayd/pkg/treeauth"
+	"github.com/relayd/relayd/pkg/wire"
 )
 
 // plainUpstream is a static file server (404 at /-/...) that can turn
@@ -26,14 +27,14 @@ func newPlainUpstream(t *testing.T) *plainUpstream {
 	u := &plainUpstream{}
 	u.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
-		case "/-/relays":
+		case wire.RelaysPath:
 			u.relays.Add(1)
 			if u.relay.Load() {
 				w.Header().Set("Content-Type", "application/json")
 				_, _ = w.Write([]byte(`{"group":"a","relays":[]}`))
 				return
 			}
-		case "/-/report":
+		case wire.ReportPath:
 			u.reports.Add(1)
 			if u.relay.Load() {
 				w.WriteHeader(http.StatusNoContent)
@@ -66,7 +67,7 @@ func TestPlainUpstreamBackoff(t *testing.T) {
 	tick := func() {
 		c.discover(ctx)
 		for range 3 {
-			c.SendReport(ctx, Report{Group: "b", Node: "b1"}, time.Second)
+			c.SendReport(ctx, wire.Report{Group: "b", Node: "b1"}, time.Second)
 			clk.Advance(10 * time.Second)
 		}
 	}
