@@ -168,6 +168,10 @@ func (n *Node) selfReport(subtree bool) wire.Report {
 			cs := n.cache.Stats()
 			r.Cache.Hits, r.Cache.Misses, r.Cache.UpstreamBytes = cs.Hits, cs.Misses, cs.UpstreamBytes
 		}
+		if n.mirror != nil { // what its syncs took from upstream, as in /metrics
+			up, _ := n.mirror.Bytes()
+			r.Cache.UpstreamBytes += up
+		}
 	}
 	r.Agents, _ = n.events.Count()
 	if subtree {

@@ -50,9 +50,22 @@ func TestMirrorFullCopy(t *testing.T) {
 			distinct += float64(len(b))
 		}
 	}
-	m := get(t, c, http.MethodGet, "http://"+mirror.WaitLogAddr(t, "admin listening")+"/metrics").body
+	admin := "http://" + mirror.WaitLogAddr(t, "admin listening")
+	m := get(t, c, http.MethodGet, admin+"/metrics").body
 	if v, ok := metric(m, "relayd_upstream_bytes_total"); !ok || v != distinct {
 		t.Errorf("mirror relayd_upstream_bytes_total = %v (present %v), want %v (the distinct blobs)", v, ok, distinct)
+	}
+	// Its report (what its parents' tree shows) says the same.
+	var view struct {
+		Members []struct {
+			Cache struct {
+				UpstreamBytes float64 `json:"upstream_bytes"`
+			} `json:"cache"`
+		} `json:"members"`
+	}
+	if err := json.Unmarshal(get(t, c, http.MethodGet, admin+"/v1/tree").body, &view); err != nil || len(view.Members) != 1 ||
+		view.Members[0].Cache.UpstreamBytes != distinct {
+		t.Errorf("mirror /v1/tree: %+v (%v), want its upstream bytes %v", view, err, distinct)
 	}
 
 	// Every distinct digest crossed the WAN once; the two paths with the
