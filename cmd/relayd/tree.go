@@ -30,7 +30,7 @@ func printGroup(tw io.Writer, g hierarchy.GroupView, depth int) {
 	indent := strings.Repeat("  ", depth)
 	fmt.Fprintf(tw, "%s%s\t\t\t\t\t\t\t\t\t\n", indent, g.Group)
 	for _, m := range g.Members {
-		health := memberHealth(m)
+		health := memberHealth(m.Health, m.Ready, m.Problem)
 		hits, misses := "-", "-"
 		if m.Cache != nil {
 			hits, misses = fmt.Sprint(m.Cache.Hits), fmt.Sprint(m.Cache.Misses)
@@ -54,20 +54,17 @@ func printGroup(tw io.Writer, g hierarchy.GroupView, depth int) {
 }
 
 // memberHealth is the HEALTH column: what the relay showing the tree says
-// (from the report's age), with the relay's own problem when not ready.
-// A relay too old to say decides from readiness alone.
-func memberHealth(m hierarchy.MemberView) string {
-	switch m.Health {
-	case hierarchy.HealthStale, hierarchy.HealthGone:
-		return m.Health // from the age of its newest report
-	case hierarchy.HealthOK:
-		return m.Health
-	}
-	if m.Ready {
-		return hierarchy.HealthOK
-	}
-	if m.Problem != "" {
-		return "NOT READY: " + m.Problem
+// (ok, not ready, stale, gone: from the report's age), with the relay's
+// own problem when not ready. A relay too old to say decides from
+// readiness alone.
+func memberHealth(health string, ready bool, problem string) string {
+	switch {
+	case health == "stale" || health == "gone" || health == "ok":
+		return health
+	case ready:
+		return "ok"
+	case problem != "":
+		return "NOT READY: " + problem
 	}
 	return "NOT READY"
 }
