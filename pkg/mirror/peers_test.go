@@ -139,7 +139,10 @@ func TestBlobOutlivesTheCallerThatStartedIt(t *testing.T) {
 	d := catalogDigest(t, o, p)
 	release := o.hold(p)
 
-	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	// The first caller gives up once the download is under way (a
+	// cancel, not a deadline: a loaded machine may not reach the origin
+	// within any fixed time).
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	first := make(chan error, 1)
 	go func() {
@@ -150,6 +153,7 @@ func TestBlobOutlivesTheCallerThatStartedIt(t *testing.T) {
 		first <- err
 	}()
 	eventually(t, "the download to reach the origin", func() bool { return o.count(p) == 1 })
+	cancel()
 	type result struct {
 		b   []byte
 		err error
@@ -164,8 +168,8 @@ func TestBlobOutlivesTheCallerThatStartedIt(t *testing.T) {
 		b, err := readAll(obj)
 		second <- result{b, err}
 	}()
-	if err := <-first; !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("first caller: err = %v, want its deadline", err)
+	if err := <-first; !errors.Is(err, context.Canceled) {
+		t.Fatalf("first caller: err = %v, want its cancellation", err)
 	}
 	release()
 	r := <-second
