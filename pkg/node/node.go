@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -403,6 +404,7 @@ func (n *Node) openRelay(cfg Config, clk clock.Clock) error {
 		// immutable) and mirrors only the kinds it was told to.
 		mcfg.Serve = cfg.Mode == ModeMirror || len(mcfg.Include) > 0
 		mcfg.OnLive = n.mirrorLive
+		mcfg.SpoolDir = filepath.Join(cfg.DataDir, "tmp") // the store's tmp, cleared at start
 		if cfg.Gossip != "" && mcfg.Serve {
 			// Gossip converges in about 100 ms on a LAN (1 s at 50
 			// relays): wait that long before the first sync, so that
@@ -629,8 +631,8 @@ var (
 	// mRequests's result label is hit, miss, stale, revalidated, peer
 	// (fills from the group's owner) or error (an error status).
 	mRequests      = newDesc("requests_total", "Object requests by result.", prometheus.CounterValue, "result")
-	mUpstreamBytes = newDesc("upstream_bytes_total", "Bytes fetched from upstream (the WAN).", prometheus.CounterValue)
-	mPeerBytes     = newDesc("peer_bytes_total", "Bytes fetched from other relays of the group (the LAN).", prometheus.CounterValue)
+	mUpstreamBytes = newDesc("upstream_bytes_total", "Bytes fetched from upstream (the WAN): cache fills and mirror syncs.", prometheus.CounterValue)
+	mPeerBytes     = newDesc("peer_bytes_total", "Bytes fetched from other relays of the group (the LAN): cache fills and mirror syncs.", prometheus.CounterValue)
 	mFills         = newDesc("fills_total", "Upstream fills started.", prometheus.CounterValue)
 	mFillErrors    = newDesc("fill_errors_total", "Upstream fills that failed.", prometheus.CounterValue)
 	mCoalesced     = newDesc("coalesced_total", "Requests that joined a fill in flight.", prometheus.CounterValue)
@@ -694,6 +696,12 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		emit(mMirrorObjects, p.ObjectsTotal)
 		refused += p.ResumesRefused
 	}
+	// Bytes from upstream and from peers: the cache's fills and the
+	// mirror's syncs, one series each.
+	var upBytes, peerBytes int64
+	if n.mirror != nil {
+		upBytes, peerBytes = n.mirror.Bytes()
+	}
 	if n.cache != nil {
 		s := n.cache.Stats()
 		emit(mRequests, s.Hits, "hit")
@@ -701,12 +709,16 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		emit(mRequests, s.Stale, "stale")
 		emit(mRequests, s.Revalidated, "revalidated")
 		emit(mRequests, s.PeerFills, "peer")
-		emit(mUpstreamBytes, s.UpstreamBytes)
-		emit(mPeerBytes, s.PeerBytes)
+		upBytes += s.UpstreamBytes
+		peerBytes += s.PeerBytes
 		emit(mFills, s.Fills)
 		emit(mFillErrors, s.FillErrors)
 		emit(mCoalesced, s.Coalesced)
 		refused += s.ResumesRefused
+	}
+	if n.cache != nil || n.mirror != nil {
+		emit(mUpstreamBytes, upBytes)
+		emit(mPeerBytes, peerBytes)
 	}
 	if n.up != nil {
 		emit(mResumeRefused, refused)

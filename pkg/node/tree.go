@@ -168,6 +168,10 @@ func (n *Node) selfReport(subtree bool) wire.Report {
 			cs := n.cache.Stats()
 			r.Cache.Hits, r.Cache.Misses, r.Cache.UpstreamBytes = cs.Hits, cs.Misses, cs.UpstreamBytes
 		}
+		if n.mirror != nil { // what its syncs took from upstream, as in /metrics
+			up, _ := n.mirror.Bytes()
+			r.Cache.UpstreamBytes += up
+		}
 	}
 	r.Agents, _ = n.events.Count()
 	if subtree {
@@ -194,7 +198,7 @@ func (n *Node) treeView() any {
 				Generation: m.Meta.Generation, Ready: m.State == "alive" && m.Meta.Ready, Problem: problem(m.State, m.Meta.Ready)})
 		}
 	}
-	return hierarchy.View(n.cfg.Group, n.generation(), members, n.tree.Children(), n.clk.Now())
+	return hierarchy.View(n.cfg.Group, n.generation(), members, n.tree.Children(), n.clk.Now(), hierarchy.AgesFor(n.cfg.ReportInterval))
 }
 
 func problem(state string, ready bool) string {
