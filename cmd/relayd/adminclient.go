@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -15,16 +14,9 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 
-	"github.com/relayd/relayd/pkg/mirror"
+	"github.com/relayd/relayd/pkg/admin"
 	"github.com/relayd/relayd/pkg/units"
 )
-
-// adminClient talks to a node's admin API.
-type adminClient struct {
-	base  string
-	token string
-	http  *http.Client
-}
 
 // adminFlags adds --admin, --admin-token-file and --json to fs.
 func adminFlags(fs *flag.FlagSet, env func(string) (string, bool)) (*string, *string, *bool) {
@@ -40,7 +32,7 @@ func adminFlags(fs *flag.FlagSet, env func(string) (string, bool)) (*string, *st
 
 // parseAdminCmd parses an admin client command's flags (the common ones
 // and those extra registers) and connects the client.
-func parseAdminCmd(name string, args []string, stderr io.Writer, env func(string) (string, bool), extra func(*flag.FlagSet)) (*adminClient, *bool, error) {
+func parseAdminCmd(name string, args []string, stderr io.Writer, env func(string) (string, bool), extra func(*flag.FlagSet)) (*admin.Client, *bool, error) {
 	c, asJSON, rest, err := parseAdminArgs(name, args, stderr, env, extra)
 	if err == nil && len(rest) > 0 {
 		return nil, nil, usageError{fmt.Errorf("%s takes no arguments, got %q", name, rest)}
@@ -50,96 +42,54 @@ func parseAdminCmd(name string, args []string, stderr io.Writer, env func(string
 
 // parseAdminArgs is parseAdminCmd for commands that take arguments: it
 // returns them.
-func parseAdminArgs(name string, args []string, stderr io.Writer, env func(string) (string, bool), extra func(*flag.FlagSet)) (*adminClient, *bool, []string, error) {
+func parseAdminArgs(name string, args []string, stderr io.Writer, env func(string) (string, bool), extra func(*flag.FlagSet)) (*admin.Client, *bool, []string, error) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	admin, tok, asJSON := adminFlags(fs, env)
+	base, tok, asJSON := adminFlags(fs, env)
 	if extra != nil {
 		extra(fs)
 	}
 	if err := fs.Parse(args); err != nil {
 		return nil, nil, nil, usageError{err}
 	}
-	c, err := newAdminClient(*admin, *tok)
+	c, err := newAdminClient(*base, *tok)
 	return c, asJSON, fs.Args(), err
 }
 
-func newAdminClient(base, tokenFile string) (*adminClient, error) {
-	if !strings.Contains(base, "://") {
-		base = "http://" + base
-	}
-	c := &adminClient{base: strings.TrimRight(base, "/"), http: &http.Client{Timeout: 30 * time.Second}}
+// newAdminClient is the admin API client of --admin and
+// --admin-token-file.
+func newAdminClient(base, tokenFile string) (*admin.Client, error) {
+	token := ""
 	if tokenFile != "" {
 		b, err := os.ReadFile(tokenFile)
 		if err != nil {
 			return nil, fmt.Errorf("admin token: %w", err)
 		}
-		c.token = strings.TrimSpace(string(b))
+		token = strings.TrimSpace(string(b))
 	}
-	return c, nil
+	return admin.NewClient(base, token, &http.Client{Timeout: 30 * time.Second}), nil
 }
 
-// show GETs path: with asJSON it prints the document as it came and
-// reports done; otherwise it decodes it into doc for the caller to print.
-func (c *adminClient) show(ctx context.Context, path string, asJSON bool, stdout io.Writer, doc any) (done bool, err error) {
-	var raw json.RawMessage
-	if err := c.do(ctx, http.MethodGet, path, nil, &raw); err != nil {
-		return false, err
+// explain adds to an error that is not the node's answer the likely
+// cause: no node listening at --admin.
+func explain(err error) error {
+	var api *admin.APIError
+	if err == nil || errors.As(err, &api) || errors.Is(err, context.Canceled) {
+		return err
+	}
+	return fmt.Errorf("%w (is relayd running? --admin)", err)
+}
+
+// show prints doc, the answer of an admin call that returned err: as JSON
+// for scripts with asJSON, otherwise with print.
+func show[T any](stdout io.Writer, asJSON bool, doc T, err error, print func(T) error) error {
+	if err != nil {
+		return explain(err)
 	}
 	if asJSON {
-		_, err := stdout.Write(append(raw, '\n'))
-		return true, err
+		return printJSON(stdout, doc)
 	}
-	if err := json.Unmarshal(raw, doc); err != nil {
-		return false, fmt.Errorf("%s: %w", path, err)
-	}
-	return false, nil
-}
-
-// do sends a request and decodes a JSON answer into out (if not nil).
-func (c *adminClient) do(ctx context.Context, method, path string, body, out any) error {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
-	if err != nil {
-		return err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return fmt.Errorf("admin API %s: %w (is relayd running? --admin)", c.base, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode >= 300 {
-		var e struct{ Error, Code string }
-		if json.Unmarshal(b, &e) == nil && e.Error != "" {
-			return fmt.Errorf("%s %s: %s (%s)", method, path, e.Error, resp.Status)
-		}
-		return fmt.Errorf("%s %s: %s", method, path, resp.Status)
-	}
-	if out != nil {
-		if raw, ok := out.(*json.RawMessage); ok {
-			*raw = b
-			return nil
-		}
-		return json.Unmarshal(b, out)
-	}
-	return nil
+	return print(doc)
 }
 
 // syncCmd: relayd sync [--follow] — start a sync now and, with --follow,
@@ -154,35 +104,31 @@ func syncCmd(ctx context.Context, args []string, stdout, stderr io.Writer, env f
 		return err
 	}
 	// --follow waits for a sync that ends after this one did.
-	var before mirror.Progress
+	var before admin.SyncProgress
 	if *follow {
-		if err := c.do(ctx, http.MethodGet, "/v1/sync", nil, &before); err != nil {
-			return err
+		if before, err = c.SyncProgress(ctx); err != nil {
+			return explain(err)
 		}
 	}
 	if !*status {
-		if err := c.do(ctx, http.MethodPost, "/v1/sync", nil, nil); err != nil {
-			return err
+		if err := c.Sync(ctx); err != nil {
+			return explain(err)
 		}
 	}
 	if !*follow {
-		var p mirror.Progress
-		if done, err := c.show(ctx, "/v1/sync", *asJSON, stdout, &p); done || err != nil {
-			return err
-		}
-		printProgress(stdout, p)
-		return nil
+		p, err := c.SyncProgress(ctx)
+		return show(stdout, *asJSON, p, err, func(p admin.SyncProgress) error { printProgress(stdout, p); return nil })
 	}
 	return followSync(ctx, c, stdout, *asJSON, before.Finished)
 }
 
-func printProgress(w io.Writer, p mirror.Progress) {
+func printProgress(w io.Writer, p admin.SyncProgress) {
 	fmt.Fprintf(w, "state %s, live generation %d", p.State, p.Generation)
 	if p.Target != 0 && p.Target != p.Generation {
 		fmt.Fprintf(w, ", syncing to %d", p.Target)
 	}
 	fmt.Fprintf(w, ": %d/%d objects, %s/%s", p.ObjectsDone, p.ObjectsTotal, units.FormatBytes(p.BytesDone), units.FormatBytes(p.BytesTotal))
-	if p.State == mirror.StateSyncing && p.RateBytesPerSec > 0 {
+	if p.State == admin.SyncSyncing && p.RateBytesPerSec > 0 {
 		fmt.Fprintf(w, ", %s/s, ETA %s", units.FormatBytes(int64(p.RateBytesPerSec)), (time.Duration(p.ETASeconds) * time.Second).String())
 	}
 	if p.Errors > 0 || p.LastError != "" {
@@ -193,19 +139,19 @@ func printProgress(w io.Writer, p mirror.Progress) {
 
 // followSync polls the progress until a sync that finished after since
 // ends; a progress bar on a terminal, a line per change otherwise.
-func followSync(ctx context.Context, c *adminClient, stdout io.Writer, asJSON bool, since time.Time) error {
+func followSync(ctx context.Context, c *admin.Client, stdout io.Writer, asJSON bool, since time.Time) error {
 	tty := isTerminal(stdout)
 	var bar *progressbar.ProgressBar
 	last := ""
 	wait := 20 * time.Millisecond
 	for {
-		var p mirror.Progress
-		if err := c.do(ctx, http.MethodGet, "/v1/sync", nil, &p); err != nil {
-			return err
+		p, err := c.SyncProgress(ctx)
+		if err != nil {
+			return explain(err)
 		}
-		ended := p.State != mirror.StateSyncing && p.Finished.After(since)
+		ended := p.State != admin.SyncSyncing && p.Finished.After(since)
 		switch {
-		case !asJSON && tty && p.BytesTotal > 0 && p.State == mirror.StateSyncing:
+		case !asJSON && tty && p.BytesTotal > 0 && p.State == admin.SyncSyncing:
 			if bar == nil {
 				bar = progressbar.NewOptions64(p.BytesTotal, progressbar.OptionSetWriter(stdout),
 					progressbar.OptionSetDescription(fmt.Sprintf("generation %d", p.Target)),
@@ -234,7 +180,7 @@ func followSync(ctx context.Context, c *adminClient, stdout io.Writer, asJSON bo
 				fmt.Fprintln(stdout)
 				printProgress(stdout, p)
 			}
-			if p.State == mirror.StateFailed {
+			if p.State == admin.SyncFailed {
 				return errors.New("sync failed: " + p.LastError)
 			}
 			return nil

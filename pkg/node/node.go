@@ -65,7 +65,7 @@ type Node struct {
 	reportNow chan struct{}
 	closing   chan struct{} // closed when shutdown starts: ends event streams
 	closeOnce sync.Once
-	prefetch  prefetcher
+	prefetch  *proxycache.Prefetcher // proxy mode
 	ctxMu     sync.Mutex
 	ctx       context.Context // Run's, for work the admin API starts
 
@@ -217,14 +217,6 @@ func (n *Node) newContentServer() *http.Server {
 		ConnState:      n.conns.track,
 		ErrorLog:       nil,
 	}
-}
-
-// adminCache is the cache endpoints' view of the node; nil for an origin.
-func (n *Node) adminCache() admin.Cache {
-	if n.store == nil {
-		return nil
-	}
-	return n
 }
 
 // runCtx is Run's context: work the admin API starts ends with the node.
@@ -431,6 +423,7 @@ func (n *Node) openRelay(cfg Config, clk clock.Clock) error {
 		ccfg := cfg.Cache
 		ccfg.ObserveFill = func(d time.Duration) { fillLatency.Observe(d.Seconds()) }
 		n.cache = proxycache.New(ccfg, st, up, expect, n.log, clk)
+		n.prefetch = proxycache.NewPrefetcher(n.cache, n.log, clk)
 	}
 	return nil
 }

@@ -9,10 +9,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/relayd/relayd/pkg/admin"
-	"github.com/relayd/relayd/pkg/hierarchy"
 	"github.com/relayd/relayd/pkg/mirror"
 	"github.com/relayd/relayd/pkg/proxycache"
-	"github.com/relayd/relayd/pkg/store"
 )
 
 // syncer is the admin API's view of the mirror, nil without one.
@@ -25,8 +23,8 @@ func (n *Node) syncer() admin.Syncer {
 
 type mirrorSyncer struct{ m *mirror.Mirror }
 
-func (s mirrorSyncer) Trigger()      { s.m.Trigger() }
-func (s mirrorSyncer) Progress() any { return s.m.Progress() }
+func (s mirrorSyncer) Trigger()                     { s.m.Trigger() }
+func (s mirrorSyncer) Progress() admin.SyncProgress { return admin.SyncProgress(s.m.Progress()) }
 
 // ready is /-/readyz: a relay whose disk does not take writes is not
 // ready, a mirror is ready once a generation is live, and a proxy with
@@ -48,45 +46,8 @@ func (n *Node) ready() error {
 	return nil
 }
 
-// Status is the /v1/status document.
-type Status struct {
-	Node    string `json:"node"`
-	Group   string `json:"group"`
-	Mode    string `json:"mode"`
-	Version string `json:"version"`
-	Uptime  string `json:"uptime"`
-	// Upstream is the configured upstreams; Parents the parent relays in
-	// use (learned from the upstream's /-/relays); Transfers what it took
-	// to keep transfers going.
-	Upstream  []string         `json:"upstream,omitempty"`
-	Fallback  []string         `json:"fallback,omitempty"`
-	Parents   []string         `json:"parents,omitempty"`
-	Transfers *hierarchy.Stats `json:"transfers,omitempty"`
-	// Serving is how many object responses are in progress; Agents and
-	// Children how many agents and child relays hold an event stream.
-	Serving    int64             `json:"serving"`
-	Agents     int               `json:"agents"`
-	Children   int               `json:"children"`
-	Generation uint64            `json:"generation"`
-	Store      *store.Stats      `json:"store,omitempty"`
-	Cache      *proxycache.Stats `json:"cache,omitempty"`
-	Sync       *mirror.Progress  `json:"sync,omitempty"`
-	// Loops reports misconfigured cycles: requests refused here, and
-	// upstream requests refused by a parent, with the last message.
-	Loops *LoopStatus `json:"loops,omitempty"`
-	// Budget is the connection budget and what it refused.
-	Budget *BudgetStatus `json:"budget,omitempty"`
-	// Conflicts lists identities two relays claim (see Conflict).
-	Conflicts []Conflict `json:"conflicts,omitempty"`
-}
-
 // LoopStatus counts loop-guard refusals.
-type LoopStatus struct {
-	Refused         int64  `json:"refused"`
-	LastRefused     string `json:"last_refused,omitempty"`
-	RefusedUpstream int64  `json:"refused_upstream"`
-	LastUpstream    string `json:"last_upstream,omitempty"`
-}
+type LoopStatus = admin.LoopStatus
 
 // refusedLoop records a request this relay refused as a loop.
 func (n *Node) refusedLoop(err error) {
@@ -97,26 +58,27 @@ func (n *Node) refusedLoop(err error) {
 	n.lim.Event(&n.log, zerolog.ErrorLevel, "loop").Err(err).Msg("refused a request that loops: check the upstream configuration")
 }
 
-func (n *Node) status() any {
-	s := Status{Node: n.cfg.Node, Group: n.cfg.Group, Mode: n.cfg.Mode, Version: Version,
+// status is /v1/status.
+func (n *Node) status() admin.Status {
+	s := admin.Status{Node: n.cfg.Node, Group: n.cfg.Group, Mode: n.cfg.Mode, Version: Version,
 		Uptime: n.clk.Now().Sub(n.start).Round(time.Second).String(), Upstream: n.cfg.Upstream.Upstreams,
 		Fallback: n.cfg.Upstream.Fallback, Serving: n.content.Serving(), Generation: n.generation()}
 	s.Agents, s.Children = n.events.Count()
 	if n.store != nil {
-		st := n.store.Stats()
+		st := admin.StoreStats(n.store.Stats())
 		s.Store = &st
 	}
 	if n.cache != nil {
-		cs := n.cache.Stats()
+		cs := admin.CacheCounts(n.cache.Stats())
 		s.Cache = &cs
 	}
 	if n.mirror != nil {
-		p := n.mirror.Progress()
+		p := admin.SyncProgress(n.mirror.Progress())
 		s.Sync = &p
 	}
 	if n.up != nil {
 		s.Parents = n.up.Parents()
-		ts := n.up.Stats()
+		ts := admin.TransferStats(n.up.Stats())
 		s.Transfers = &ts
 	}
 	n.loopMu.Lock()

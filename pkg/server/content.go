@@ -18,6 +18,7 @@ import (
 	"github.com/relayd/relayd/pkg/events"
 	"github.com/relayd/relayd/pkg/hierarchy"
 	"github.com/relayd/relayd/pkg/hops"
+	"github.com/relayd/relayd/pkg/httpx"
 	"github.com/relayd/relayd/pkg/mirror"
 	"github.com/relayd/relayd/pkg/object"
 	"github.com/relayd/relayd/pkg/proxycache"
@@ -104,8 +105,8 @@ func NewContent(cfg ContentConfig, log zerolog.Logger) *Content {
 	c := &Content{cfg: cfg, log: log, reportSlots: make(chan struct{}, maxReportDecodes),
 		refusals: ratelog.New(clock.Real{}, ratelog.DefaultEvery)}
 	r := chi.NewRouter()
-	r.Use(AccessLog(log, c.count))
-	r.MethodNotAllowed(MethodNotAllowed(r))
+	r.Use(httpx.AccessLog(log, httpx.LogOptions{Done: c.count, Tag: tagVia}))
+	r.MethodNotAllowed(httpx.MethodNotAllowed(r))
 	r.NotFound(Handle(func(http.ResponseWriter, *http.Request) error {
 		return &Error{Status: http.StatusNotFound, Code: "not_found", Msg: "no such endpoint"}
 	}))
@@ -120,7 +121,7 @@ func NewContent(cfg ContentConfig, log zerolog.Logger) *Content {
 		r.Get("/relays", Handle(func(w http.ResponseWriter, _ *http.Request) error {
 			// Agents must not cache the order: each call is a new shuffle.
 			w.Header().Set("Cache-Control", "no-store")
-			WriteJSON(w, http.StatusOK, c.cfg.Relays())
+			httpx.WriteJSON(w, http.StatusOK, c.cfg.Relays())
 			return nil
 		}))
 		r.Head("/catalog", Handle(c.serveCatalog))
@@ -153,7 +154,7 @@ func (c *Content) count(r *http.Request, status int, bytes int64) {
 		return
 	}
 	switch {
-	case status == statusClientGone:
+	case status == httpx.StatusClientGone:
 	case status >= 400:
 		c.failed.Add(1)
 	default:
@@ -165,7 +166,7 @@ func (c *Content) count(r *http.Request, status int, bytes int64) {
 func (c *Content) Serving() int64 { return c.serving.Load() }
 
 func (c *Content) healthz(w http.ResponseWriter, _ *http.Request) error {
-	WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	return nil
 }
 
@@ -175,7 +176,7 @@ func (c *Content) readyz(w http.ResponseWriter, _ *http.Request) error {
 			return &Error{Status: http.StatusServiceUnavailable, Code: "not_ready", Msg: "not ready", Err: err}
 		}
 	}
-	WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	return nil
 }
 
