@@ -76,7 +76,7 @@ type Cache interface {
 
 // New builds the admin handler.
 func New(cfg Config, log zerolog.Logger) http.Handler {
-	status, reg := cfg.Status, cfg.Registry
+	reg := cfg.Registry
 	r := chi.NewRouter()
 	r.Use(httpx.AccessLog(log, httpx.LogOptions{}))
 	if cfg.Token != "" {
@@ -86,6 +86,20 @@ func New(cfg Config, log zerolog.Logger) http.Handler {
 		return &httpx.Error{Status: http.StatusNotFound, Code: "not_found", Msg: "no such endpoint"}
 	}))
 	r.MethodNotAllowed(httpx.MethodNotAllowed(r))
+	routeState(r, cfg)
+	r.Route("/v1/cache", func(r chi.Router) { routeCache(r, cfg.Cache) })
+	// Profiles for diagnosing a live relay; the admin port is loopback or
+	// token-protected.
+	r.Get("/debug/pprof/*", pprof.Index)
+	r.Get("/debug/pprof/profile", pprof.Profile)
+	r.Get("/debug/pprof/trace", pprof.Trace)
+	r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	return r
+}
+
+// routeState routes the node's state documents and the sync endpoints.
+func routeState(r chi.Router, cfg Config) {
+	status := cfg.Status
 	r.Get("/v1/status", func(w http.ResponseWriter, _ *http.Request) {
 		httpx.WriteJSON(w, http.StatusOK, status())
 	})
@@ -118,86 +132,81 @@ func New(cfg Config, log zerolog.Logger) http.Handler {
 		httpx.WriteJSON(w, http.StatusAccepted, Accepted{Status: "sync requested"})
 		return nil
 	}))
-	r.Route("/v1/cache", func(r chi.Router) {
-		r.Use(func(next http.Handler) http.Handler {
-			return httpx.Handle(func(w http.ResponseWriter, r *http.Request) error {
-				if cfg.Cache == nil {
-					return errNoCache
-				}
-				next.ServeHTTP(w, r)
-				return nil
-			})
+}
+
+// routeCache routes /v1/cache; every endpoint answers 404 without a cache.
+func routeCache(r chi.Router, cache Cache) {
+	r.Use(func(next http.Handler) http.Handler {
+		return httpx.Handle(func(w http.ResponseWriter, r *http.Request) error {
+			if cache == nil {
+				return errNoCache
+			}
+			next.ServeHTTP(w, r)
+			return nil
 		})
-		r.Get("/", httpx.Handle(func(w http.ResponseWriter, r *http.Request) error {
-			q := r.URL.Query()
-			limit := 0
-			if v := q.Get("limit"); v != "" {
-				n, err := strconv.Atoi(v)
-				if err != nil || n < 1 {
-					return &httpx.Error{Status: http.StatusBadRequest, Code: "bad_limit", Msg: "limit must be a positive number"}
-				}
-				limit = n
-			}
-			doc, err := cfg.Cache.ListCache(q.Get("prefix"), q.Get("after"), limit, q.Get("pinned") == "true")
-			if err != nil {
-				return err
-			}
-			httpx.WriteJSON(w, http.StatusOK, doc)
-			return nil
-		}))
-		r.Get("/stats", httpx.Handle(func(w http.ResponseWriter, _ *http.Request) error {
-			doc, err := cfg.Cache.CacheStats()
-			if err != nil {
-				return err
-			}
-			httpx.WriteJSON(w, http.StatusOK, doc)
-			return nil
-		}))
-		r.Get("/prefetch", func(w http.ResponseWriter, _ *http.Request) {
-			httpx.WriteJSON(w, http.StatusOK, cfg.Cache.PrefetchProgress())
-		})
-		r.Post("/prefetch", httpx.Handle(func(w http.ResponseWriter, r *http.Request) error {
-			var req PrefetchRequest
-			if err := decodeJSON(w, r, &req); err != nil {
-				return err
-			}
-			doc, err := cfg.Cache.Prefetch(req.Paths, req.Include)
-			if err != nil {
-				return err
-			}
-			httpx.WriteJSON(w, http.StatusAccepted, doc)
-			return nil
-		}))
-		r.Post("/pin", httpx.Handle(func(w http.ResponseWriter, r *http.Request) error {
-			var req PinRequest
-			if err := decodeJSON(w, r, &req); err != nil {
-				return err
-			}
-			if len(req.Paths) == 0 {
-				return &httpx.Error{Status: http.StatusBadRequest, Code: "no_paths", Msg: "give the paths to pin"}
-			}
-			doc, err := cfg.Cache.Pin(req.Paths, req.Unpin)
-			if err != nil {
-				return err
-			}
-			httpx.WriteJSON(w, http.StatusOK, doc)
-			return nil
-		}))
-		r.Delete("/*", httpx.Handle(func(w http.ResponseWriter, r *http.Request) error {
-			if err := cfg.Cache.DeleteCached(chi.URLParam(r, "*")); err != nil {
-				return err
-			}
-			w.WriteHeader(http.StatusNoContent)
-			return nil
-		}))
 	})
-	// Profiles for diagnosing a live relay; the admin port is loopback or
-	// token-protected.
-	r.Get("/debug/pprof/*", pprof.Index)
-	r.Get("/debug/pprof/profile", pprof.Profile)
-	r.Get("/debug/pprof/trace", pprof.Trace)
-	r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-	return r
+	r.Get("/", httpx.Handle(func(w http.ResponseWriter, r *http.Request) error {
+		q := r.URL.Query()
+		limit := 0
+		if v := q.Get("limit"); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				return &httpx.Error{Status: http.StatusBadRequest, Code: "bad_limit", Msg: "limit must be a positive number"}
+			}
+			limit = n
+		}
+		doc, err := cache.ListCache(q.Get("prefix"), q.Get("after"), limit, q.Get("pinned") == "true")
+		if err != nil {
+			return err
+		}
+		httpx.WriteJSON(w, http.StatusOK, doc)
+		return nil
+	}))
+	r.Get("/stats", httpx.Handle(func(w http.ResponseWriter, _ *http.Request) error {
+		doc, err := cache.CacheStats()
+		if err != nil {
+			return err
+		}
+		httpx.WriteJSON(w, http.StatusOK, doc)
+		return nil
+	}))
+	r.Get("/prefetch", func(w http.ResponseWriter, _ *http.Request) {
+		httpx.WriteJSON(w, http.StatusOK, cache.PrefetchProgress())
+	})
+	r.Post("/prefetch", httpx.Handle(func(w http.ResponseWriter, r *http.Request) error {
+		var req PrefetchRequest
+		if err := decodeJSON(w, r, &req); err != nil {
+			return err
+		}
+		doc, err := cache.Prefetch(req.Paths, req.Include)
+		if err != nil {
+			return err
+		}
+		httpx.WriteJSON(w, http.StatusAccepted, doc)
+		return nil
+	}))
+	r.Post("/pin", httpx.Handle(func(w http.ResponseWriter, r *http.Request) error {
+		var req PinRequest
+		if err := decodeJSON(w, r, &req); err != nil {
+			return err
+		}
+		if len(req.Paths) == 0 {
+			return &httpx.Error{Status: http.StatusBadRequest, Code: "no_paths", Msg: "give the paths to pin"}
+		}
+		doc, err := cache.Pin(req.Paths, req.Unpin)
+		if err != nil {
+			return err
+		}
+		httpx.WriteJSON(w, http.StatusOK, doc)
+		return nil
+	}))
+	r.Delete("/*", httpx.Handle(func(w http.ResponseWriter, r *http.Request) error {
+		if err := cache.DeleteCached(chi.URLParam(r, "*")); err != nil {
+			return err
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	}))
 }
 
 var errNoCache = &httpx.Error{Status: http.StatusNotFound, Code: "no_cache", Msg: "this node keeps no cache (origin mode)"}

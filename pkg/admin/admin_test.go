@@ -14,7 +14,7 @@ import (
 
 type syncer struct{ triggered int }
 
-func (s *syncer) Trigger()      { s.triggered++ }
+func (s *syncer) Trigger()               { s.triggered++ }
 func (s *syncer) Progress() SyncProgress { return SyncProgress{State: SyncInSync, Generation: 3} }
 
 func newAdmin(t *testing.T, token string, sy Syncer) *httptest.Server {

@@ -149,24 +149,33 @@ func New(cfg Config, log zerolog.Logger, clk clock.Clock) (*Node, error) {
 	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), (*metrics)(n), (*budgetMetrics)(n))
 	n.content = server.NewContent(content, n.log.With().Str("component", "content").Logger())
 	n.contentSrv = n.newContentServer()
-	if n.tls != nil && n.tls.Serving() {
-		tln, err := net.Listen("tcp", cfg.TLSListen)
-		if err != nil {
-			n.closeParts()
-			return nil, fmt.Errorf("listen tls %s: %w", cfg.TLSListen, err)
-		}
-		tln = newLimitListener(tln, n.connLimit, n.log.With().Str("component", "content-tls").Logger(), clk)
-		n.tlsLn = tls.NewListener(tln, n.tls.ServerConfig())
-		n.tlsSrv = n.newContentServer()
-		// Handshake failures (a child without a client certificate) are
-		// worth an operator's eye: into the log, not stderr.
-		n.tlsSrv.ErrorLog = stdlog.New(n.log.With().Str("component", "content-tls").Logger(), "", 0)
+	if err := n.openTLS(cfg, clk); err != nil {
+		n.closeParts()
+		return nil, err
 	}
 	if err := n.openAdmin(cfg, clk); err != nil {
 		n.closeParts()
 		return nil, err
 	}
 	return n, nil
+}
+
+// openTLS binds the TLS content port, if there is a certificate to serve.
+func (n *Node) openTLS(cfg Config, clk clock.Clock) error {
+	if n.tls == nil || !n.tls.Serving() {
+		return nil
+	}
+	tln, err := net.Listen("tcp", cfg.TLSListen)
+	if err != nil {
+		return fmt.Errorf("listen tls %s: %w", cfg.TLSListen, err)
+	}
+	tln = newLimitListener(tln, n.connLimit, n.log.With().Str("component", "content-tls").Logger(), clk)
+	n.tlsLn = tls.NewListener(tln, n.tls.ServerConfig())
+	n.tlsSrv = n.newContentServer()
+	// Handshake failures (a child without a client certificate) are
+	// worth an operator's eye: into the log, not stderr.
+	n.tlsSrv.ErrorLog = stdlog.New(n.log.With().Str("component", "content-tls").Logger(), "", 0)
+	return nil
 }
 
 // openAdmin binds the admin port, if configured, and builds its server.
