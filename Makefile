@@ -5,8 +5,8 @@ LDFLAGS := -X main.version=$(VERSION)
 
 .PHONY: build test demo bench fuzz lint cross
 
-build: ## build bin/relayd
-	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/relayd ./cmd/relayd
+build: ## build bin/relayd (says so: a first build on a fresh machine compiles every dependency for minutes)
+	@echo "building bin/relayd (the first build on a machine downloads and compiles the dependencies: a few minutes)..." >&2; $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/relayd ./cmd/relayd && echo "built bin/relayd" >&2
 
 test: ## the whole test suite (unit, integration, end-to-end)
 	$(GO) test -race -timeout 15m ./...

@@ -49,8 +49,8 @@ func parseAdminArgs(name string, args []string, stderr io.Writer, env func(strin
 	if extra != nil {
 		extra(fs)
 	}
-	if err := fs.Parse(args); err != nil {
-		return nil, nil, nil, usageError{err}
+	if err := parseFlags(fs, args, stderr, name+" [flags]"); err != nil {
+		return nil, nil, nil, err
 	}
 	c, err := newAdminClient(*base, *tok)
 	return c, asJSON, fs.Args(), err

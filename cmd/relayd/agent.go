@@ -31,8 +31,8 @@ func agentCmd(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 	sub := args[0]
 	var o agentOpts
 	fs := agentFlagSet("relayd agent "+sub, &o, stderr, env, true)
-	if err := fs.Parse(args[1:]); err != nil {
-		return usageError{err}
+	if err := parseFlags(fs, args[1:], stderr, "relayd agent "+sub+" --relay URL[,URL…] --pubkey K --out DIR [--include GLOB]… [flags]"); err != nil {
+		return err
 	}
 	if fs.NArg() > 0 {
 		return usageError{fmt.Errorf("relayd agent %s takes no arguments, got %q (paths are chosen with --include)", sub, fs.Args())}

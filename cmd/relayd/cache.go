@@ -23,8 +23,12 @@ const cacheUsage = `usage: relayd cache ls|stats|rm|pin|prefetch [flags] [PATHâ€
 
 // cacheCmd is `relayd cache â€¦` over /v1/cache.
 func cacheCmd(ctx context.Context, args []string, stdout, stderr io.Writer, env func(string) (string, bool)) error {
-	if len(args) == 0 {
-		return usageError{errors.New(cacheUsage)}
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		fmt.Fprintln(stderr, cacheUsage)
+		if len(args) > 0 {
+			return flag.ErrHelp
+		}
+		return usageError{errors.New("relayd cache: want ls, stats, rm, pin or prefetch")}
 	}
 	sub, args := args[0], args[1:]
 	name := "relayd cache " + sub
@@ -144,7 +148,11 @@ func cacheCmd(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 		}
 		return nil
 	default:
-		return usageError{fmt.Errorf("unknown cache command %q\n%s", sub, cacheUsage)}
+		msg := fmt.Sprintf("unknown cache command %q", sub)
+		if s := nearest(sub, []string{"ls", "stats", "rm", "pin", "prefetch"}); s != "" {
+			msg += fmt.Sprintf(" (did you mean %q?)", "relayd cache "+s)
+		}
+		return usageError{errors.New(msg + `; see "relayd cache --help"`)}
 	}
 }
 

@@ -20,8 +20,8 @@ func certsCmd(args []string, stdout, stderr io.Writer) error {
 	out := fs.String("out", "", "directory for ca.pem/ca.key (made if missing) and NAME.pem/NAME.key")
 	hosts := fs.String("host", "", "comma-separated IP addresses and DNS names the certificates are valid for")
 	valid := fs.Duration("valid", 365*24*time.Hour, "how long the node certificates are valid")
-	if err := fs.Parse(args); err != nil {
-		return usageError{err}
+	if err := parseFlags(fs, args, stderr, "relayd certs --out DIR --host H[,H…] NAME…"); err != nil {
+		return err
 	}
 	hs := splitComma(*hosts)
 	if *out == "" || len(hs) == 0 || fs.NArg() == 0 {

@@ -10,7 +10,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -124,7 +126,7 @@ func loadServeConfig(args []string, env func(string) (string, bool), stderr io.W
 			printServeHelp(stderr, opts)
 			return cfg, lc, err
 		}
-		return cfg, lc, usageError{err}
+		return cfg, lc, flagError(fs, err, stderr, "relayd serve [--config FILE] [flags]")
 	}
 	if fs.NArg() > 0 {
 		return cfg, lc, usageError{fmt.Errorf("serve takes no arguments, got %q", fs.Args())}
@@ -204,7 +206,11 @@ func applyFile(path string, opts []option) error {
 	for _, k := range keys {
 		o, ok := byName[k]
 		if !ok {
-			return fmt.Errorf("config file %s: unknown key %q", path, k)
+			msg := fmt.Sprintf("config file %s: unknown key %q", path, k)
+			if s := nearest(k, slices.Sorted(maps.Keys(byName))); s != "" {
+				msg += fmt.Sprintf(" (did you mean %q?)", s)
+			}
+			return errors.New(msg)
 		}
 		n := doc[k]
 		var vals []string

@@ -489,7 +489,7 @@ func TestRealMain(t *testing.T) {
 		{name: "--version", args: []string{"--version"}, stdout: "relayd " + version, wantNilErr: true},
 		{name: "help", args: []string{"help"}, stdout: "relayd serve", wantNilErr: true},
 		{name: "no command", args: nil, code: 2, stderr: "Usage:", wantErr: "no command"},
-		{name: "unknown command", args: []string{"srve"}, code: 2, stderr: "Usage:", wantErr: `unknown command "srve"`},
+		{name: "unknown command", args: []string{"srve"}, code: 2, wantErr: `unknown command "srve" (did you mean "relayd serve"?); see "relayd help"`},
 		{name: "serve help", args: []string{"serve", "--help"}, code: 0, stderr: "--cache-max"},
 		{name: "serve bad flag", args: []string{"serve", "--cache-max=lots"}, code: 2, wantErr: "flag --cache-max"},
 		{name: "serve bad log level", args: []string{"serve", "--log-level=loud"}, code: 2, wantErr: "log-level"},

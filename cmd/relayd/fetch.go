@@ -33,7 +33,8 @@ type agentOpts struct {
 // apply.
 func agentFlagSet(name string, o *agentOpts, stderr io.Writer, env func(string) (string, bool), sync bool) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(io.Discard) // mistakes and --help are worded by flagError
+	fs.Usage = func() {}
 	def := agent.DefaultConfig()
 	fs.StringVar(&o.relays, "relay", envOr(env, "RELAYD_RELAY", ""), "relay base URLs, comma-separated: where to learn the group's relays (env RELAYD_RELAY)")
 	fs.StringVar(&o.pubkey, "pubkey", envOr(env, "RELAYD_PUBKEY", ""), "public key that signs the catalog (catalog.pub from relayd keygen) (env RELAYD_PUBKEY)")
@@ -104,7 +105,7 @@ func relayConfig(relays, pubkey string, check func(*url.URL) error) (agent.Confi
 	for _, r := range cfg.Relays {
 		u, err := agent.ParseBase(r)
 		if err != nil {
-			return cfg, usageError{fmt.Errorf("--relay: %w", err)}
+			return cfg, usageError{fmt.Errorf("--relay %q: not a base URL: want http(s)://host[:port][/path] without query", r)}
 		}
 		if check != nil {
 			if err := check(u); err != nil {
@@ -235,16 +236,18 @@ func summary(res agent.Result, st agent.Stats, took time.Duration) string {
 	return s + fmt.Sprintf(" in %s", took.Round(time.Millisecond))
 }
 
+const fetchSynopsis = "relayd fetch --relay URL[,URL…] --pubkey K --out DIR [flags] PATH…"
+
 // fetchCmd: relayd fetch --relay URL[,URL…] --pubkey K --out DIR PATH…
 func fetchCmd(ctx context.Context, args []string, stdout, stderr io.Writer, env func(string) (string, bool)) error {
 	var o agentOpts
 	fs := agentFlagSet("relayd fetch", &o, stderr, env, false)
 	paths, err := parseInterleaved(fs, args)
-	if err != nil {
-		return usageError{err}
+	if err := flagError(fs, err, stderr, fetchSynopsis); err != nil {
+		return err
 	}
 	if len(paths) == 0 {
-		return usageError{errors.New("usage: relayd fetch --relay URL[,URL…] --pubkey K --out DIR PATH…: name at least one catalog path")}
+		return usageError{errors.New("usage: " + fetchSynopsis + ": name at least one catalog path")}
 	}
 	a, _, rep, err := o.newAgent(stdout, stderr, nil)
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/debug"
+	"strings"
 	"syscall"
 	"time"
 
@@ -57,13 +58,25 @@ func main() {
 	zerolog.DurationFieldUnit = time.Millisecond
 	zerolog.DurationFieldInteger = false
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	for _, w := range unknownEnv(os.Environ()) {
+		fmt.Fprintln(os.Stderr, "relayd:", w)
+	}
 	err := realMain(ctx, os.Args[1:], os.Stdout, os.Stderr, os.LookupEnv)
 	stop()
 	if err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "relayd:", err)
-		}
+		printError(os.Stderr, err)
 		os.Exit(exitCode(err))
+	}
+}
+
+// printError prints err as "relayd: …", one line per problem when err
+// joins several (a configuration with three mistakes names all three).
+func printError(w io.Writer, err error) {
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
+	for line := range strings.SplitSeq(err.Error(), "\n") {
+		fmt.Fprintln(w, "relayd:", line)
 	}
 }
 
@@ -101,6 +114,12 @@ func realMain(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 		if err != nil {
 			return usageError{err}
 		}
+		// A configuration that cannot run is a usage error (status 2),
+		// each problem named by its key.
+		cfg.Complete()
+		if err := cfg.Validate(); err != nil {
+			return usageError{err}
+		}
 		if note, err := platformNote(runtime.GOOS, cfg.Mode); err != nil {
 			return err
 		} else if note != "" {
@@ -136,8 +155,11 @@ func realMain(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 		fmt.Fprint(stdout, usage)
 		return nil
 	default:
-		fmt.Fprint(stderr, usage)
-		return usageError{fmt.Errorf("unknown command %q", cmd)}
+		msg := fmt.Sprintf("unknown command %q", cmd)
+		if s := nearest(cmd, commands); s != "" {
+			msg += fmt.Sprintf(" (did you mean %q?)", "relayd "+s)
+		}
+		return usageError{errors.New(msg + `; see "relayd help"`)}
 	}
 }
 

@@ -64,7 +64,7 @@ func printStatus(stdout io.Writer, s admin.Status) error {
 	if t := s.Transfers; t != nil {
 		row("transfers", "%d failovers, %d resumes, %d fallbacks", t.Failovers, t.Resumes, t.Fallbacks)
 	}
-	row("serving", "%d responses; %d agents and %d child relays on /-/events", s.Serving, s.Agents, s.Children)
+	row("in flight", "%d responses being sent; %d agents and %d child relays on /-/events", s.Serving, s.Agents, s.Children)
 	if st := s.Store; st != nil {
 		quota := "no quota"
 		if st.MaxBytes > 0 {

@@ -22,18 +22,18 @@ func New(patterns []string) (*Filter, error) {
 	for _, p := range patterns {
 		p = strings.TrimSpace(p)
 		if p == "" || strings.HasPrefix(p, "/") {
-			return nil, fmt.Errorf("glob: pattern %q: want a relative glob like security/**", p)
+			return nil, fmt.Errorf("pattern %q: want a relative glob like security/**", p)
 		}
 		segs := strings.Split(p, "/")
 		for _, s := range segs {
 			if s == "" {
-				return nil, fmt.Errorf("glob: pattern %q: empty path segment (a trailing or doubled slash): want e.g. %q", p, suggest(segs))
+				return nil, fmt.Errorf("pattern %q: empty path segment (a trailing or doubled slash): want e.g. %q", p, suggest(segs))
 			}
 			if s == "**" {
 				continue
 			}
 			if _, err := path.Match(s, ""); err != nil {
-				return nil, fmt.Errorf("glob: pattern %q: %w", p, err)
+				return nil, fmt.Errorf("pattern %q: %w", p, err)
 			}
 		}
 		f.patterns = append(f.patterns, segs)

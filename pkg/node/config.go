@@ -3,7 +3,9 @@ package node
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"time"
@@ -127,7 +129,24 @@ func DefaultConfig() Config {
 	}
 }
 
-// Validate checks the configuration as a whole and names what is wrong.
+// Complete fills in the defaults that depend on other keys: the group
+// is the node's name when none is set (a group of one), and the data
+// directory is cleaned. New calls it; so may a caller that wants to show
+// or validate the configuration New will run. Calling it twice changes
+// nothing.
+func (c *Config) Complete() {
+	if c.Group == "" {
+		c.Group = c.Node
+	}
+	if c.DataDir != "" {
+		c.DataDir = filepath.Clean(c.DataDir)
+	}
+}
+
+// Validate checks the configuration as a whole and names what is wrong,
+// each problem by its key (as flag, env and YAML name it). It does not
+// change c; call Complete first for the defaults that depend on other
+// keys.
 func (c *Config) Validate() error {
 	var errs []error
 	switch c.Mode {
@@ -138,51 +157,89 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("root %q is not a directory", c.Root))
 		}
 	case ModeProxy, ModeMirror:
-		if len(c.Upstream.Upstreams) == 0 {
-			errs = append(errs, fmt.Errorf("mode %s needs --upstream URL", c.Mode))
-		}
-		if c.Mode == ModeMirror && c.PubKeyFile == "" {
-			errs = append(errs, errors.New("mode mirror needs --pubkey FILE to verify catalogs"))
-		}
-		if len(c.Mirror.Include) > 0 && c.PubKeyFile == "" {
-			errs = append(errs, errors.New("mirror-include needs --pubkey FILE"))
-		}
-		if _, err := glob.New(c.Mirror.Include); err != nil {
-			errs = append(errs, err)
-		}
-		for _, u := range c.Upstream.Upstreams {
-			if _, err := hierarchy.ParseBase(u); err != nil {
-				errs = append(errs, err)
-			}
-		}
-		for _, u := range c.Upstream.Fallback {
-			if _, err := hierarchy.ParseBase(u); err != nil {
-				errs = append(errs, fmt.Errorf("fallback: %w", err))
-			}
-		}
-		if c.Upstream.Rate < 0 {
-			errs = append(errs, errors.New("upstream-rate is negative"))
-		}
-		if c.DataDir == "" {
-			errs = append(errs, fmt.Errorf("mode %s needs --data-dir", c.Mode))
-		}
+		errs = append(errs, c.validateRelay()...)
 	default:
 		errs = append(errs, fmt.Errorf("mode %q: want origin, proxy or mirror", c.Mode))
 	}
 	if c.Node == "" {
 		errs = append(errs, errors.New("node name is empty"))
 	}
-	if c.Group == "" {
-		c.Group = c.Node
-	}
 	if c.Listen == "" {
 		errs = append(errs, errors.New("listen address is empty"))
 	} else if _, _, err := net.SplitHostPort(c.Listen); err != nil {
-		errs = append(errs, fmt.Errorf("listen %q: %w", c.Listen, err))
+		errs = append(errs, fmt.Errorf("listen %q: %w", c.Listen, unwrapAddr(err)))
 	}
+	errs = append(errs, c.validateTLS()...)
+	if c.Admin != "" {
+		host, _, err := net.SplitHostPort(c.Admin)
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("admin %q: %w", c.Admin, unwrapAddr(err)))
+		case c.AdminTokenFile == "" && !isLoopback(host):
+			errs = append(errs, fmt.Errorf("admin %q is not a loopback address: set --admin-token-file to protect it", c.Admin))
+		}
+	}
+	errs = append(errs, c.validateFiles()...)
+	errs = append(errs, c.validateCounts()...)
+	return errors.Join(errs...)
+}
+
+// validateRelay checks the keys of a proxy or a mirror.
+func (c *Config) validateRelay() []error {
+	var errs []error
+	if len(c.Upstream.Upstreams) == 0 {
+		errs = append(errs, fmt.Errorf("mode %s needs --upstream URL", c.Mode))
+	}
+	if c.Mode == ModeMirror && c.PubKeyFile == "" {
+		errs = append(errs, errors.New("mode mirror needs --pubkey FILE to verify catalogs"))
+	}
+	if len(c.Mirror.Include) > 0 && c.PubKeyFile == "" {
+		errs = append(errs, errors.New("mirror-include needs --pubkey FILE"))
+	}
+	if _, err := glob.New(c.Mirror.Include); err != nil {
+		errs = append(errs, fmt.Errorf("mirror-include: %w", err))
+	}
+	for _, u := range c.Upstream.Upstreams {
+		errs = append(errs, checkBase("upstream", u))
+	}
+	for _, u := range c.Upstream.Fallback {
+		errs = append(errs, checkBase("fallback", u))
+	}
+	if p := c.Upstream.Proxy; p != "" {
+		if u, err := url.Parse(p); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("upstream-proxy %q: not a proxy URL: want http://host:port", p))
+		}
+	}
+	if c.DataDir == "" {
+		errs = append(errs, fmt.Errorf("mode %s needs --data-dir", c.Mode))
+	}
+	return errs
+}
+
+// checkBase checks one base URL of key (upstream, fallback).
+func checkBase(key, s string) error {
+	if _, err := hierarchy.ParseBase(s); err != nil {
+		return fmt.Errorf("%s %q: not a base URL: want http(s)://host[:port][/path] without query", key, s)
+	}
+	return nil
+}
+
+// unwrapAddr drops the "address x:" that net puts before its reason,
+// which the caller's message already names.
+func unwrapAddr(err error) error {
+	var ae *net.AddrError
+	if errors.As(err, &ae) {
+		return errors.New(ae.Err)
+	}
+	return err
+}
+
+// validateTLS checks that the TLS keys go together.
+func (c *Config) validateTLS() []error {
+	var errs []error
 	if c.TLS.Cert != "" {
 		if _, _, err := net.SplitHostPort(c.TLSListen); err != nil {
-			errs = append(errs, fmt.Errorf("tls-listen %q: %w", c.TLSListen, err))
+			errs = append(errs, fmt.Errorf("tls-listen %q: %w", c.TLSListen, unwrapAddr(err)))
 		}
 	}
 	if (c.TLS.Cert == "") != (c.TLS.Key == "") {
@@ -191,34 +248,85 @@ func (c *Config) Validate() error {
 	if c.TLS.PeerCA != "" && c.TLS.Cert == "" {
 		errs = append(errs, errors.New("peer-ca protects the TLS content port: set tls-cert and tls-key too"))
 	}
-	if c.Admin != "" {
-		host, _, err := net.SplitHostPort(c.Admin)
+	return errs
+}
+
+// validateFiles checks that every file a key names can be read, so that
+// a misspelt path is named by its key before anything starts. What is in
+// the files is checked by New.
+func (c *Config) validateFiles() []error {
+	files := []struct{ key, path string }{
+		{"pubkey", c.PubKeyFile}, {"tree-key-file", c.TreeKeyFile}, {"gossip-key-file", c.GossipKeyFile},
+		{"admin-token-file", c.AdminTokenFile}, {"tls-cert", c.TLS.Cert}, {"tls-key", c.TLS.Key},
+		{"upstream-ca", c.TLS.UpstreamCA}, {"peer-ca", c.TLS.PeerCA},
+	}
+	var errs []error
+	for _, f := range files {
+		if f.path == "" {
+			continue
+		}
+		st, err := os.Stat(f.path)
 		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			errs = append(errs, fmt.Errorf("%s %q: no such file", f.key, f.path))
+		case errors.Is(err, fs.ErrPermission):
+			errs = append(errs, fmt.Errorf("%s %q: permission denied", f.key, f.path))
 		case err != nil:
-			errs = append(errs, fmt.Errorf("admin %q: %w", c.Admin, err))
-		case c.AdminTokenFile == "" && !isLoopback(host):
-			errs = append(errs, fmt.Errorf("admin %q is not a loopback address: set --admin-token-file to protect it", c.Admin))
+			errs = append(errs, fmt.Errorf("%s %q: %w", f.key, f.path, err))
+		case st.IsDir():
+			errs = append(errs, fmt.Errorf("%s %q is a directory: want a file", f.key, f.path))
 		}
 	}
-	if c.MaxHops < 1 {
-		errs = append(errs, fmt.Errorf("max-hops %d: want at least 1", c.MaxHops))
+	return errs
+}
+
+// validateCounts refuses numbers and durations that cannot mean
+// anything: a negative size or duration, no workers, no hops.
+func (c *Config) validateCounts() []error {
+	var errs []error
+	atLeast := func(key string, v, least int) {
+		if v < least {
+			errs = append(errs, fmt.Errorf("%s %d: want at least %d", key, v, least))
+		}
 	}
-	if c.ReportInterval <= 0 {
-		errs = append(errs, fmt.Errorf("report-interval %s: want more than 0", c.ReportInterval))
+	atLeast("max-hops", c.MaxHops, 1)
+	atLeast("mirror-workers", c.Mirror.Workers, 1)
+	atLeast("max-fills", c.Cache.MaxFills, 1)
+	positive := func(key string, d time.Duration) {
+		if d <= 0 {
+			errs = append(errs, fmt.Errorf("%s %s: want more than 0", key, d))
+		}
 	}
-	if c.MaxConns < 0 || c.EventsMax < 0 || c.EventsPerAddr < 0 {
-		errs = append(errs, errors.New("max-conns, events-max and events-per-addr must not be negative"))
+	positive("report-interval", c.ReportInterval)
+	positive("mirror-interval", c.Mirror.Interval)
+	positive("upstream-connect-timeout", c.Upstream.ConnectTimeout)
+	positive("upstream-stall-timeout", c.Upstream.StallTimeout)
+	notNegative := func(key string, d time.Duration) {
+		if d < 0 {
+			errs = append(errs, fmt.Errorf("%s %s: want 0 or more", key, d))
+		}
 	}
+	notNegative("drain-timeout", c.DrainTimeout)
+	notNegative("default-ttl", c.Cache.DefaultTTL)
+	notNegative("negative-ttl", c.Cache.NegativeTTL)
+	notNegativeCount := func(key string, v int) {
+		if v < 0 {
+			errs = append(errs, fmt.Errorf("%s %d: want 0 or more", key, v))
+		}
+	}
+	notNegativeCount("max-conns", c.MaxConns)
+	notNegativeCount("events-max", c.EventsMax)
+	notNegativeCount("events-per-addr", c.EventsPerAddr)
 	if c.CacheMax < 0 {
-		errs = append(errs, errors.New("cache-max is negative"))
+		errs = append(errs, fmt.Errorf("cache-max %d: want 0 (no quota) or more", c.CacheMax))
+	}
+	if c.Upstream.Rate < 0 {
+		errs = append(errs, fmt.Errorf("upstream-rate %d: want 0 (no cap) or more", c.Upstream.Rate))
 	}
 	if c.Mirror.CatalogMax <= 0 {
 		errs = append(errs, fmt.Errorf("catalog-max %d: want more than 0", c.Mirror.CatalogMax))
 	}
-	if c.DataDir != "" {
-		c.DataDir = filepath.Clean(c.DataDir)
-	}
-	return errors.Join(errs...)
+	return errs
 }
 
 func isLoopback(host string) bool {

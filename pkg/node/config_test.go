@@ -3,8 +3,10 @@ package node
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestValidate(t *testing.T) {
@@ -12,6 +14,10 @@ func TestValidate(t *testing.T) {
 	root := t.TempDir()
 	notDir := filepath.Join(root, "file")
 	if err := os.WriteFile(notDir, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pub := filepath.Join(root, "catalog.pub") // only its presence is checked
+	if err := os.WriteFile(pub, []byte("x"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	proxy := func(c *Config) { c.Upstream.Upstreams = []string{"http://parent:20080"} }
@@ -28,14 +34,40 @@ func TestValidate(t *testing.T) {
 		{name: "proxy without upstream", want: []string{"mode proxy needs --upstream"}},
 		{name: "proxy with bad upstream", change: func(c *Config) {
 			c.Upstream.Upstreams = []string{"http://ok:1", "ftp://mirror"}
-		}, want: []string{`"ftp://mirror"`}},
+		}, want: []string{`upstream "ftp://mirror": not a base URL`}},
+		{name: "bad fallback", change: func(c *Config) { proxy(c); c.Upstream.Fallback = []string{"x"} },
+			want: []string{`fallback "x": not a base URL`}},
+		{name: "bad upstream proxy", change: func(c *Config) { proxy(c); c.Upstream.Proxy = "::x" },
+			want: []string{`upstream-proxy "::x"`}},
+		{name: "missing pubkey file", change: func(c *Config) { proxy(c); c.PubKeyFile = filepath.Join(root, "nope.pub") },
+			want: []string{`pubkey "` + root + `/nope.pub": no such file`}},
+		{name: "missing tls files", change: func(c *Config) {
+			proxy(c)
+			c.TLS.Cert, c.TLS.Key = filepath.Join(root, "c.pem"), root
+		}, want: []string{`tls-cert "` + root + `/c.pem": no such file`, `tls-key "` + root + `" is a directory`}},
+		{name: "missing tree key", change: func(c *Config) { proxy(c); c.TreeKeyFile = "/nonexistent/tree.key" },
+			want: []string{`tree-key-file "/nonexistent/tree.key": no such file`}},
+		{name: "negative mirror workers", change: func(c *Config) { proxy(c); c.Mirror.Workers = -3 },
+			want: []string{"mirror-workers -3: want at least 1"}},
+		{name: "zero max fills", change: func(c *Config) { proxy(c); c.Cache.MaxFills = 0 }, want: []string{"max-fills 0"}},
+		{name: "zero max hops", change: func(c *Config) { proxy(c); c.MaxHops = 0 }, want: []string{"max-hops 0"}},
+		{name: "zero intervals and timeouts", change: func(c *Config) {
+			proxy(c)
+			c.Mirror.Interval, c.ReportInterval, c.Upstream.ConnectTimeout, c.Upstream.StallTimeout = 0, -time.Second, 0, 0
+		}, want: []string{"mirror-interval 0s", "report-interval -1s", "upstream-connect-timeout 0s", "upstream-stall-timeout 0s"}},
+		{name: "negative durations", change: func(c *Config) {
+			proxy(c)
+			c.DrainTimeout, c.Cache.DefaultTTL, c.Cache.NegativeTTL = -1, -time.Minute, -time.Second
+		}, want: []string{"drain-timeout -1ns", "default-ttl -1m0s", "negative-ttl -1s"}},
+		{name: "zero drain and ttl", change: func(c *Config) { proxy(c); c.DrainTimeout, c.Cache.DefaultTTL = 0, 0 }},
+		{name: "negative rate", change: func(c *Config) { proxy(c); c.Upstream.Rate = -1 }, want: []string{"upstream-rate -1"}},
 		{name: "proxy without data dir", change: func(c *Config) { proxy(c); c.DataDir = "" }, want: []string{"--data-dir"}},
 		{name: "origin without root", change: func(c *Config) { c.Mode = ModeOrigin }, want: []string{"mode origin needs --root"}},
 		{name: "origin root missing", change: func(c *Config) { c.Mode, c.Root = ModeOrigin, filepath.Join(root, "nope") }, want: []string{"root", "is not a directory"}},
 		{name: "origin root is a file", change: func(c *Config) { c.Mode, c.Root = ModeOrigin, notDir }, want: []string{"root", "is not a directory"}},
 		{name: "mirror mode", change: func(c *Config) {
 			proxy(c)
-			c.Mode, c.PubKeyFile = ModeMirror, "/etc/relayd/catalog.pub"
+			c.Mode, c.PubKeyFile = ModeMirror, pub
 		}},
 		{name: "mirror without upstream and pubkey", change: func(c *Config) { c.Mode = ModeMirror },
 			want: []string{"mode mirror needs --upstream", "mode mirror needs --pubkey"}},
@@ -43,8 +75,8 @@ func TestValidate(t *testing.T) {
 			want: []string{"mirror-include needs --pubkey"}},
 		{name: "bad mirror include", change: func(c *Config) {
 			proxy(c)
-			c.PubKeyFile, c.Mirror.Include = "/etc/relayd/catalog.pub", []string{"/abs/**"}
-		}, want: []string{`"/abs/**"`}},
+			c.PubKeyFile, c.Mirror.Include = pub, []string{"/abs/**"}
+		}, want: []string{`mirror-include: pattern "/abs/**"`}},
 		{name: "unknown mode", change: func(c *Config) { c.Mode = "cache" }, want: []string{`mode "cache"`}},
 		{name: "non-loopback admin without token", change: func(c *Config) { proxy(c); c.Admin = "0.0.0.0:20090" },
 			want: []string{`admin "0.0.0.0:20090"`, "loopback", "--admin-token-file"}},
@@ -54,7 +86,7 @@ func TestValidate(t *testing.T) {
 			want: []string{"10.0.0.5:20090", "--admin-token-file"}},
 		{name: "non-loopback admin with token", change: func(c *Config) {
 			proxy(c)
-			c.Admin, c.AdminTokenFile = "0.0.0.0:20090", "/etc/relayd/token"
+			c.Admin, c.AdminTokenFile = "0.0.0.0:20090", pub
 		}},
 		{name: "localhost admin", change: func(c *Config) { proxy(c); c.Admin = "localhost:20090" }},
 		{name: "ipv6 loopback admin", change: func(c *Config) { proxy(c); c.Admin = "[::1]:20090" }},
@@ -70,7 +102,7 @@ func TestValidate(t *testing.T) {
 		{name: "zero catalog max", change: func(c *Config) { proxy(c); c.Mirror.CatalogMax = 0 }, want: []string{"catalog-max 0"}},
 		{name: "every problem named", change: func(c *Config) {
 			c.Listen, c.Admin, c.Node = "nope", "0.0.0.0:1", ""
-		}, want: []string{"--upstream", `listen "nope"`, `admin "0.0.0.0:1"`, "node name is empty"}},
+		}, want: []string{"--upstream", `listen "nope": missing port in address`, `admin "0.0.0.0:1"`, "node name is empty"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -79,7 +111,14 @@ func TestValidate(t *testing.T) {
 			if tc.change != nil {
 				tc.change(&c)
 			}
+			before := c
 			err := c.Validate()
+			if !reflect.DeepEqual(c, before) {
+				t.Errorf("Validate changed the config:\n got %+v\nwant %+v", c, before)
+			}
+			if err != nil && (strings.Contains(err.Error(), "hierarchy:") || strings.Contains(err.Error(), "glob:")) {
+				t.Errorf("Validate() = %q: names a package, not a key", err)
+			}
 			if len(tc.want) == 0 {
 				if err != nil {
 					t.Fatalf("Validate() = %v, want nil", err)
@@ -98,7 +137,7 @@ func TestValidate(t *testing.T) {
 	}
 }
 
-func TestValidateCleansDataDir(t *testing.T) {
+func TestCompleteCleansDataDir(t *testing.T) {
 	t.Parallel()
 	c := DefaultConfig()
 	c.Upstream.Upstreams = []string{"http://parent:20080"}
@@ -106,19 +145,32 @@ func TestValidateCleansDataDir(t *testing.T) {
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
+	if c.DataDir != "/var/lib//relayd/./cache/" {
+		t.Fatalf("Validate changed DataDir to %q", c.DataDir)
+	}
+	c.Complete()
 	if c.DataDir != "/var/lib/relayd/cache" {
 		t.Fatalf("DataDir = %q, want it cleaned", c.DataDir)
 	}
 }
 
-func TestDefaultGroupIsTheNode(t *testing.T) {
+func TestCompleteDefaultsGroupToTheNode(t *testing.T) {
 	t.Parallel()
 	c := DefaultConfig()
 	c.Node, c.Upstream.Upstreams, c.DataDir = "relay-9", []string{"http://up"}, t.TempDir()
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
+	if c.Group != "" {
+		t.Fatalf("Validate set the group to %q", c.Group)
+	}
+	c.Complete()
 	if c.Group != "relay-9" {
 		t.Fatalf("group %q, want the node name", c.Group)
+	}
+	c.Group = "site"
+	c.Complete()
+	if c.Group != "site" {
+		t.Fatalf("Complete replaced a set group: %q", c.Group)
 	}
 }

@@ -87,6 +87,7 @@ type Node struct {
 // New validates cfg, opens what the mode needs and binds the listeners,
 // so that addresses like ":0" are known before Run.
 func New(cfg Config, log zerolog.Logger, clk clock.Clock) (*Node, error) {
+	cfg.Complete()
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}

@@ -1,11 +1,13 @@
 // Command hostile is the attacker of the benchmark's hostile scenario
 // (scripts/bench/scenarios/hostile.sh). Loopback only.
 //
-//	hostile reports -url URL/-/report [-c 10] [-size 8MiB] [-H 'K: V']…
+//	hostile reports -url URL/-/report [-c 10] [-size 8MiB] [-tree-key FILE] [-H 'K: V']…
 //
 // sends -c oversized reports at once, each a child report with about
 // 310,000 tiny children per 8 MiB (the shape that made a relay decode
-// ~300 MB per request), and prints
+// ~300 MB per request), signed with the tree key when -tree-key is given
+// (pkg/treeauth, as a child relay of the tree signs: an insider's
+// oversized report), and prints
 // "REPORTS sent=N bytes=B statuses=CODE:COUNT,… errors=N secs=S".
 //
 //	hostile streams -url URL [-n 15000] [-from 127.0.0.2,127.0.0.3,127.0.0.4]
@@ -22,8 +24,10 @@
 // GETs URL/-/healthz and ADMIN/v1/status on a new connection every -probe
 // until SIGTERM (or -max), then prints "PROBE healthz_p50_ms=…
 // healthz_p99_ms=… healthz_max_ms=… healthz_fail=… healthz_probes=…
-// status_…". A probe that fails or takes longer than -probe-timeout counts
-// as a failure and as -probe-timeout in the latencies.
+// healthz_hold_… status_… status_hold_…": over every probe, and over those
+// made after SIGUSR1 (sent when every stream is open: the hold). A probe
+// that fails or takes longer than -probe-timeout counts as a failure and
+// as -probe-timeout in the latencies.
 //
 //	hostile late -url URL
 //
@@ -44,13 +48,14 @@ import (
 	"os"
 	"os/signal"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/relayd/relayd/pkg/treeauth"
 )
 
 func main() {
@@ -95,11 +100,14 @@ func loopbackURL(u string) (*url.URL, error) {
 	return pu, nil
 }
 
+// The sender the reports name (and sign as, with -tree-key).
+const reportGroup, reportNode = "stranger", "s1"
+
 // reportBody is a report whose children fill size bytes.
 func reportBody(size int) []byte {
 	var b bytes.Buffer
 	b.Grow(size + 256)
-	b.WriteString(`{"group":"stranger","node":"s1","mode":"proxy","generation":1,"ready":true,"agents":0,"children":[`)
+	fmt.Fprintf(&b, `{"group":%q,"node":%q,"mode":"proxy","generation":1,"ready":true,"agents":0,"children":[`, reportGroup, reportNode)
 	for i := 0; b.Len() < size-64; i++ {
 		if i > 0 {
 			b.WriteByte(',')
@@ -116,6 +124,7 @@ func reports(args []string) error {
 	c := fs.Int("c", 10, "reports sent at once")
 	size := fs.Int("size", 8<<20, "bytes per report")
 	timeout := fs.Duration("timeout", 120*time.Second, "per request")
+	keyFile := fs.String("tree-key", "", "sign the reports with this tree key (relayd keygen --tree)")
 	var hdr headers
 	fs.Var(&hdr, "H", "extra request header 'Key: Value' (repeatable)")
 	if err := fs.Parse(args); err != nil {
@@ -123,6 +132,14 @@ func reports(args []string) error {
 	}
 	if _, err := loopbackURL(*target); err != nil {
 		return err
+	}
+	var signer *treeauth.Signer
+	if *keyFile != "" {
+		key, err := treeauth.LoadKey(*keyFile)
+		if err != nil {
+			return err
+		}
+		signer = &treeauth.Signer{Key: key, Group: reportGroup, Node: reportNode}
 	}
 	body := reportBody(*size)
 	hc := &http.Client{Timeout: *timeout, Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: *c}}
@@ -140,6 +157,9 @@ func reports(args []string) error {
 				for _, h := range hdr {
 					k, v, _ := strings.Cut(h, ":")
 					req.Header.Set(strings.TrimSpace(k), strings.TrimSpace(v))
+				}
+				if signer != nil {
+					signer.Sign(req, "/-/report", body)
 				}
 			}
 			<-start
@@ -202,14 +222,21 @@ func untilSignal(max time.Duration) {
 }
 
 // prober GETs url on a new connection every interval and keeps the
-// latencies (a failure counts as timeout).
+// latencies (a failure counts as timeout), each marked with whether the
+// streams were all open and held by then (held).
 type prober struct {
 	url      string
 	timeout  time.Duration
+	held     *atomic.Bool
 	mu       sync.Mutex
-	lat      []time.Duration
-	failures int
+	lat      []probeSample
 	firstErr string
+}
+
+type probeSample struct {
+	d          time.Duration
+	failed     bool
+	duringHold bool
 }
 
 func (p *prober) run(stop <-chan struct{}, every time.Duration) {
@@ -217,18 +244,18 @@ func (p *prober) run(stop <-chan struct{}, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
+		hold := p.held.Load()
 		t0 := time.Now()
 		err := getOK(hc, p.url)
 		d := time.Since(t0)
 		p.mu.Lock()
 		if err != nil {
-			p.failures++
 			d = max(d, p.timeout)
 			if p.firstErr == "" {
 				p.firstErr = err.Error()
 			}
 		}
-		p.lat = append(p.lat, d)
+		p.lat = append(p.lat, probeSample{d: d, failed: err != nil, duringHold: hold})
 		p.mu.Unlock()
 		select {
 		case <-stop:
@@ -251,20 +278,40 @@ func getOK(hc *http.Client, u string) error {
 	return nil
 }
 
-// summary is "NAME_p50_ms=… NAME_p99_ms=… NAME_max_ms=… NAME_fail=…".
+// summary is "NAME_p50_ms=… NAME_p99_ms=… NAME_max_ms=… NAME_fail=…
+// NAME_probes=…" over every probe, then the same with NAME_hold_ over the
+// probes made while the streams were held.
 func (p *prober) summary(name string) string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if len(p.lat) == 0 {
+	var all, hold []probeSample
+	for _, x := range p.lat {
+		all = append(all, x)
+		if x.duringHold {
+			hold = append(hold, x)
+		}
+	}
+	return stats(name, all) + " " + stats(name+"_hold", hold)
+}
+
+func stats(name string, xs []probeSample) string {
+	if len(xs) == 0 {
 		return fmt.Sprintf("%s_probes=0", name)
 	}
-	l := slices.Clone(p.lat)
-	sort.Slice(l, func(i, j int) bool { return l[i] < l[j] })
+	l := make([]time.Duration, len(xs))
+	failed := 0
+	for i, x := range xs {
+		l[i] = x.d
+		if x.failed {
+			failed++
+		}
+	}
+	slices.Sort(l)
 	pct := func(q float64) float64 {
 		return float64(l[min(len(l)-1, int(q*float64(len(l))))].Microseconds()) / 1000
 	}
 	return fmt.Sprintf("%s_p50_ms=%.1f %s_p99_ms=%.1f %s_max_ms=%.1f %s_fail=%d %s_probes=%d",
-		name, pct(0.5), name, pct(0.99), name, pct(1), name, p.failures, name, len(l))
+		name, pct(0.5), name, pct(0.99), name, pct(1), name, failed, name, len(l))
 }
 
 // openStream dials from src, asks for /-/events and reads the status
@@ -386,11 +433,19 @@ func probe(args []string) error {
 		}
 	}
 	stop := make(chan struct{})
-	health := &prober{url: *target + "/-/healthz", timeout: *probeTimeout}
-	status := &prober{url: *admin + "/v1/status", timeout: *probeTimeout}
+	var held atomic.Bool
+	health := &prober{url: *target + "/-/healthz", timeout: *probeTimeout, held: &held}
+	status := &prober{url: *admin + "/v1/status", timeout: *probeTimeout, held: &held}
 	var wg sync.WaitGroup
 	wg.Go(func() { health.run(stop, *every) })
 	wg.Go(func() { status.run(stop, *every) })
+	// SIGUSR1: every stream is open now; what follows is the hold.
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	go func() {
+		<-usr1
+		held.Store(true)
+	}()
 	untilSignal(*maxRun)
 	close(stop)
 	wg.Wait()

@@ -30,12 +30,12 @@ func TestReportBodyShape(t *testing.T) {
 func TestProberSummary(t *testing.T) {
 	p := &prober{timeout: 2 * time.Second}
 	for i := range 100 {
-		p.lat = append(p.lat, time.Duration(i+1)*time.Millisecond)
+		p.lat = append(p.lat, probeSample{d: time.Duration(i+1) * time.Millisecond, failed: i == 99, duringHold: i >= 90})
 	}
-	p.failures = 1
 	got := p.summary("healthz")
-	for _, want := range []string{"healthz_p50_ms=51.0", "healthz_p99_ms=100.0", "healthz_max_ms=100.0", "healthz_fail=1", "healthz_probes=100"} {
-		if !strings.Contains(got, want) {
+	for _, want := range []string{"healthz_p50_ms=51.0 ", "healthz_p99_ms=100.0", "healthz_max_ms=100.0", "healthz_fail=1 ", "healthz_probes=100",
+		"healthz_hold_p50_ms=96.0", "healthz_hold_max_ms=100.0", "healthz_hold_fail=1 ", "healthz_hold_probes=10"} {
+		if !strings.Contains(got+" ", want) {
 			t.Errorf("summary %q lacks %q", got, want)
 		}
 	}
