@@ -1,9 +1,4 @@
-// Package admin is the admin port's HTTP API (/v1/…, /metrics): what an
-// operator and the `relayd` admin commands talk to. It is bound to
-// loopback unless a bearer token protects it.
-//
-// It reads the node's state through small interfaces; it changes nothing
-// on its own.
+// The admin API's server side: the router and its handlers.
 package admin
 
 import (
