@@ -10,6 +10,7 @@ import (
 	"net/url"
 
 	"github.com/relayd/relayd/pkg/catalog"
+	"github.com/relayd/relayd/pkg/wire"
 )
 
 // errBehind: a relay serves an older generation than the one announced.
@@ -65,7 +66,7 @@ func (a *Agent) readCatalog(ctx context.Context, base *url.URL) (*catalog.Signed
 	if cur != nil {
 		hdr.Set("If-None-Match", cur.FileDigest.ETag())
 	}
-	resp, err := a.get(ctx, base.String()+"/-/catalog", hdr)
+	resp, err := a.get(ctx, base.String()+wire.CatalogPath, hdr)
 	if err != nil {
 		return nil, err
 	}
@@ -74,7 +75,7 @@ func (a *Agent) readCatalog(ctx context.Context, base *url.URL) (*catalog.Signed
 	case resp.StatusCode == http.StatusNotModified && cur != nil:
 		return cur, nil
 	case resp.StatusCode != http.StatusOK:
-		return nil, statusError(resp.StatusCode, "/-/catalog")
+		return nil, statusError(resp.StatusCode, wire.CatalogPath)
 	}
 	c, err := catalog.ReadSigned(resp.Body, resp.ContentLength, a.cfg.MaxCatalogBytes, a.cfg.PublicKey)
 	switch {

@@ -8,6 +8,7 @@ import (
 	"github.com/relayd/relayd/pkg/admin"
 	"github.com/relayd/relayd/pkg/group"
 	"github.com/relayd/relayd/pkg/hierarchy"
+	"github.com/relayd/relayd/pkg/wire"
 )
 
 // The admin documents the node fills field by field (the others are
@@ -40,7 +41,7 @@ func fields(t reflect.Type) []string {
 // The tree document shows what the view holds, at every depth.
 func TestGroupDoc(t *testing.T) {
 	t.Parallel()
-	v := hierarchy.GroupView{Group: "hq", Members: []hierarchy.MemberView{{Node: "r1", Lag: 2, Ahead: true, Cache: &hierarchy.CacheStats{Hits: 4}}},
+	v := hierarchy.GroupView{Group: "hq", Members: []hierarchy.MemberView{{Node: "r1", Lag: 2, Ahead: true, Cache: &wire.CacheStats{Hits: 4}}},
 		Children: []hierarchy.GroupView{{Group: "b", Members: []hierarchy.MemberView{{Node: "b1", Age: "5s", Problem: "gone"}}}}}
 	got := groupDoc(v)
 	want := admin.GroupView{Group: "hq", Members: []admin.MemberView{{Node: "r1", Lag: 2, Ahead: true, Cache: &admin.ReportedCache{Hits: 4}}},

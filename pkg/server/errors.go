@@ -15,6 +15,7 @@ import (
 	"github.com/relayd/relayd/pkg/origin"
 	"github.com/relayd/relayd/pkg/proxycache"
 	"github.com/relayd/relayd/pkg/store"
+	"github.com/relayd/relayd/pkg/wire"
 )
 
 // Error is httpx.Error: the content server's handlers return it.
@@ -75,7 +76,7 @@ func Handle(h httpx.HandlerFunc) http.HandlerFunc { return errs.Handle(h) }
 // tagVia adds to a request's log line which relay asked (relay-to-relay
 // requests): the groups it crossed, and the node from its User-Agent.
 func tagVia(r *http.Request, ev *zerolog.Event) *zerolog.Event {
-	if via := r.Header.Get(hops.Header); via != "" {
+	if via := r.Header.Get(wire.PathHeader); via != "" {
 		ev = ev.Str("via", via).Str("ua", r.UserAgent())
 	}
 	return ev

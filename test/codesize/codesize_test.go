@@ -15,6 +15,7 @@ import (
 // root). Add a package once it keeps them.
 var checked = []string{
 	"pkg/admin", "pkg/agent", "pkg/catalog", "pkg/httprange", "pkg/httpx", "pkg/mirror", "pkg/node", "pkg/proxycache", "pkg/server", "pkg/store",
+	"pkg/wire",
 }
 
 const (
