@@ -216,6 +216,15 @@ type MemberView struct {
 	Age string `json:"age,omitempty"`
 }
 
+// Health of a relay in /v1/tree (MemberView.Health once the tree shows
+// it): from what it reports and how old its newest report is.
+const (
+	HealthOK       = "ok"        // ready, and its newest report is recent
+	HealthNotReady = "not ready" // it says it should not get traffic (Problem says why)
+	HealthStale    = "stale"     // it missed reports
+	HealthGone     = "gone"      // no report for the tree's TTL: killed, cut off or moved
+)
+
 // ReportedCache is a relay's cache as its report gives it.
 type ReportedCache struct {
 	Objects       int64 `json:"objects"`
