@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 
 	"github.com/relayd/relayd/pkg/catalog"
 	"github.com/relayd/relayd/pkg/wire"
@@ -77,7 +79,7 @@ func (a *Agent) readCatalog(ctx context.Context, base *url.URL) (*catalog.Signed
 	case resp.StatusCode != http.StatusOK:
 		return nil, statusError(resp.StatusCode, wire.CatalogPath)
 	}
-	c, err := catalog.ReadSigned(resp.Body, resp.ContentLength, a.cfg.MaxCatalogBytes, a.cfg.PublicKey)
+	c, err := catalog.ReadSigned(resp.Body, resp.ContentLength, a.cfg.MaxCatalogBytes, a.cfg.PublicKey, a.spoolDir())
 	switch {
 	case errors.Is(err, catalog.ErrTooLarge):
 		return nil, fmt.Errorf("%w: %w", ErrCatalogTooLarge, err)
@@ -87,6 +89,18 @@ func (a *Agent) readCatalog(ctx context.Context, base *url.URL) (*catalog.Signed
 		return nil, fmt.Errorf("read catalog: %w", err)
 	}
 	return c, nil
+}
+
+// spoolDir is where a catalog of unknown length is spooled while it is
+// read (catalog.Read): the state directory, created if need be; "" (the
+// system's temp directory) when the agent discards.
+func (a *Agent) spoolDir() string {
+	if a.cfg.Discard {
+		return ""
+	}
+	dir := filepath.Join(a.cfg.Dir, StateDir)
+	_ = os.MkdirAll(dir, 0o750) // if it fails, catalog.Read uses os.TempDir
+	return dir
 }
 
 // setCurrent makes c the catalog in hand and records its generation in

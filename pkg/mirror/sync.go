@@ -313,7 +313,7 @@ func (m *Mirror) fetchCatalog(ctx context.Context) (*catalog.Signed, error) {
 	}
 	// Bounded by the limit, whatever the upstream sends; a refused body
 	// is released at once, so failing retries do not pile up memory.
-	c, err := catalog.ReadSigned(resp.Body, resp.ContentLength, m.cfg.CatalogMax, m.cfg.PublicKey)
+	c, err := catalog.ReadSigned(resp.Body, resp.ContentLength, m.cfg.CatalogMax, m.cfg.PublicKey, m.cfg.SpoolDir)
 	switch {
 	case err == nil:
 	case errors.Is(err, catalog.ErrTooLarge):
