@@ -102,7 +102,7 @@ func (n *Node) publishMeta(ctx context.Context) error {
 }
 
 // relays lists the group's healthy relays in a fresh random order.
-func (n *Node) relays() any {
+func (n *Node) relays() wire.Relays {
 	out := wire.Relays{Group: n.cfg.Group, Relays: []wire.Relay{}}
 	if n.group == nil {
 		if n.ready() == nil {

@@ -228,7 +228,7 @@ func problem(state string, ready bool) string {
 
 // publishRelays announces the group's relays when they change.
 func (n *Node) publishRelays() {
-	doc := n.relays().(wire.Relays)
+	doc := n.relays()
 	sort.Slice(doc.Relays, func(i, j int) bool { return doc.Relays[i].Name < doc.Relays[j].Name })
 	if err := n.events.PublishJSON(wire.KindRelays, doc); err != nil {
 		n.log.Error().Err(err).Msg("announce relays")

@@ -47,7 +47,7 @@ type ContentConfig struct {
 	Ready Readiness
 	// Relays answers /-/relays: the group's healthy relays, in a fresh
 	// random order for every call. Required.
-	Relays func() any
+	Relays func() wire.Relays
 	// Blob serves /-/blob/<hex> to group peers that are syncing (the
 	// object's catalog path in the X-Relay-Blob-Path header); nil: 404.
 	Blob func(ctx context.Context, d digest.Digest, path string, storedOnly bool) (*object.Object, error)

@@ -18,6 +18,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/relayd/relayd/pkg/origin"
+	"github.com/relayd/relayd/pkg/wire"
 )
 
 // newOriginServer serves a temp directory through the content handler on
@@ -46,7 +47,7 @@ func newOriginServer(t *testing.T) (*httptest.Server, []byte, time.Time) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { o.Close() })
-	srv := httptest.NewServer(NewContent(ContentConfig{Source: o, Relays: func() any { return []string{} }}, zerolog.New(zerolog.NewTestWriter(t))))
+	srv := httptest.NewServer(NewContent(ContentConfig{Source: o, Relays: func() wire.Relays { return wire.Relays{Relays: []wire.Relay{}} }}, zerolog.New(zerolog.NewTestWriter(t))))
 	t.Cleanup(srv.Close)
 	return srv, body, mtime
 }
@@ -209,7 +210,7 @@ func TestLargeObjectOverHTTP2(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { o.Close() })
-	srv := httptest.NewUnstartedServer(NewContent(ContentConfig{Source: o, Relays: func() any { return nil }}, zerolog.New(zerolog.NewTestWriter(t))))
+	srv := httptest.NewUnstartedServer(NewContent(ContentConfig{Source: o, Relays: func() wire.Relays { return wire.Relays{} }}, zerolog.New(zerolog.NewTestWriter(t))))
 	srv.EnableHTTP2 = true
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
