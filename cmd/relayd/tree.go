@@ -32,13 +32,7 @@ func printGroup(tw io.Writer, g admin.GroupView, depth int) {
 	indent := strings.Repeat("  ", depth)
 	fmt.Fprintf(tw, "%s%s\t\t\t\t\t\t\t\t\t\n", indent, g.Group)
 	for _, m := range g.Members {
-		health := "ok"
-		if !m.Ready {
-			health = "NOT READY"
-			if m.Problem != "" {
-				health += ": " + m.Problem
-			}
-		}
+		health := memberHealth(m.Health, m.Ready, m.Problem)
 		hits, misses := "-", "-"
 		if m.Cache != nil {
 			hits, misses = fmt.Sprint(m.Cache.Hits), fmt.Sprint(m.Cache.Misses)
@@ -59,4 +53,20 @@ func printGroup(tw io.Writer, g admin.GroupView, depth int) {
 	for _, c := range g.Children {
 		printGroup(tw, c, depth+1)
 	}
+}
+
+// memberHealth is the HEALTH column: what the relay showing the tree says
+// (ok, not ready, stale, gone: from the report's age), with the relay's
+// own problem when not ready. A relay too old to say decides from
+// readiness alone.
+func memberHealth(health string, ready bool, problem string) string {
+	switch {
+	case health == admin.HealthStale || health == admin.HealthGone || health == admin.HealthOK:
+		return health
+	case ready:
+		return admin.HealthOK
+	case problem != "":
+		return "NOT READY: " + problem
+	}
+	return "NOT READY"
 }

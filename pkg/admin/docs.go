@@ -214,15 +214,17 @@ type MemberView struct {
 	// Age is how old the newest report of this relay is ("" for the
 	// relay's own group, which it knows first hand).
 	Age string `json:"age,omitempty"`
+	// Health is HealthOK, HealthNotReady, HealthStale or HealthGone.
+	Health string `json:"health"`
 }
 
-// Health of a relay in /v1/tree (MemberView.Health once the tree shows
-// it): from what it reports and how old its newest report is.
+// Health of a relay in /v1/tree (MemberView.Health): from what it
+// reports and how old its newest report is.
 const (
 	HealthOK       = "ok"        // ready, and its newest report is recent
 	HealthNotReady = "not ready" // it says it should not get traffic (Problem says why)
 	HealthStale    = "stale"     // it missed reports
-	HealthGone     = "gone"      // no report for the tree's TTL: killed, cut off or moved
+	HealthGone     = "gone"      // no report for the tree's TTL: killed, cut off or moved; still shown for a while
 )
 
 // ReportedCache is a relay's cache as its report gives it.

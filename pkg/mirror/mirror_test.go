@@ -228,6 +228,23 @@ func TestSyncServesEverythingWithOriginStopped(t *testing.T) {
 	if p.State != StateInSync || p.Generation != 1 || p.ObjectsDone != p.ObjectsTotal || p.ObjectsTotal != 5 {
 		t.Fatalf("progress %+v", p)
 	}
+	// Every blob crossed from the upstream once; nothing came from peers.
+	if up, peer := f.m.Bytes(); up != blobBytes(f.m.Live()) || peer != 0 {
+		t.Fatalf("bytes from upstream %d, from peers %d; want %d and 0", up, peer, blobBytes(f.m.Live()))
+	}
+}
+
+// blobBytes is the size of c's distinct blobs.
+func blobBytes(c *catalog.Signed) int64 {
+	var n int64
+	seen := map[digest.Digest]bool{}
+	for _, o := range c.Objects {
+		if !seen[o.Digest] {
+			seen[o.Digest] = true
+			n += o.Size
+		}
+	}
+	return n
 }
 
 func TestSecondGenerationDownloadsOnlyTheChange(t *testing.T) {

@@ -46,8 +46,8 @@ var (
 	// mRequests's result label is hit, miss, stale, revalidated, peer
 	// (fills from the group's owner) or error (an error status).
 	mRequests      = newDesc("requests_total", "Object requests by result.", prometheus.CounterValue, "result")
-	mUpstreamBytes = newDesc("upstream_bytes_total", "Bytes fetched from upstream (the WAN).", prometheus.CounterValue)
-	mPeerBytes     = newDesc("peer_bytes_total", "Bytes fetched from other relays of the group (the LAN).", prometheus.CounterValue)
+	mUpstreamBytes = newDesc("upstream_bytes_total", "Bytes fetched from upstream (the WAN): cache fills and mirror syncs.", prometheus.CounterValue)
+	mPeerBytes     = newDesc("peer_bytes_total", "Bytes fetched from other relays of the group (the LAN): cache fills and mirror syncs.", prometheus.CounterValue)
 	mFills         = newDesc("fills_total", "Upstream fills started.", prometheus.CounterValue)
 	mFillErrors    = newDesc("fill_errors_total", "Upstream fills that failed.", prometheus.CounterValue)
 	mCoalesced     = newDesc("coalesced_total", "Requests that joined a fill in flight.", prometheus.CounterValue)
@@ -111,6 +111,12 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		emit(mMirrorObjects, p.ObjectsTotal)
 		refused += p.ResumesRefused
 	}
+	// Bytes from upstream and from peers: the cache's fills and the
+	// mirror's syncs, one series each.
+	var upBytes, peerBytes int64
+	if n.mirror != nil {
+		upBytes, peerBytes = n.mirror.Bytes()
+	}
 	if n.cache != nil {
 		s := n.cache.Stats()
 		emit(mRequests, s.Hits, "hit")
@@ -118,12 +124,16 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		emit(mRequests, s.Stale, "stale")
 		emit(mRequests, s.Revalidated, "revalidated")
 		emit(mRequests, s.PeerFills, "peer")
-		emit(mUpstreamBytes, s.UpstreamBytes)
-		emit(mPeerBytes, s.PeerBytes)
+		upBytes += s.UpstreamBytes
+		peerBytes += s.PeerBytes
 		emit(mFills, s.Fills)
 		emit(mFillErrors, s.FillErrors)
 		emit(mCoalesced, s.Coalesced)
 		refused += s.ResumesRefused
+	}
+	if n.cache != nil || n.mirror != nil {
+		emit(mUpstreamBytes, upBytes)
+		emit(mPeerBytes, peerBytes)
 	}
 	if n.up != nil {
 		emit(mResumeRefused, refused)

@@ -169,6 +169,10 @@ func (n *Node) selfReport(subtree bool) wire.Report {
 			cs := n.cache.Stats()
 			r.Cache.Hits, r.Cache.Misses, r.Cache.UpstreamBytes = cs.Hits, cs.Misses, cs.UpstreamBytes
 		}
+		if n.mirror != nil { // what its syncs took from upstream, as in /metrics
+			up, _ := n.mirror.Bytes()
+			r.Cache.UpstreamBytes += up
+		}
 	}
 	r.Agents, _ = n.events.Count()
 	if subtree {
@@ -195,7 +199,7 @@ func (n *Node) treeView() admin.GroupView {
 				Generation: m.Meta.Generation, Ready: m.State == "alive" && m.Meta.Ready, Problem: problem(m.State, m.Meta.Ready)})
 		}
 	}
-	return groupDoc(hierarchy.View(n.cfg.Group, n.generation(), members, n.tree.Children(), n.clk.Now()))
+	return groupDoc(hierarchy.View(n.cfg.Group, n.generation(), members, n.tree.Children(), n.clk.Now(), hierarchy.AgesFor(n.cfg.ReportInterval)))
 }
 
 // groupDoc is a tree view as the admin document.
@@ -203,7 +207,7 @@ func groupDoc(g hierarchy.GroupView) admin.GroupView {
 	doc := admin.GroupView{Group: g.Group, Members: make([]admin.MemberView, 0, len(g.Members))}
 	for _, m := range g.Members {
 		mv := admin.MemberView{Node: m.Node, Mode: m.Mode, URL: m.URL, Generation: m.Generation, Lag: m.Lag, Ahead: m.Ahead,
-			Ready: m.Ready, Problem: m.Problem, Agents: m.Agents, Age: m.Age}
+			Ready: m.Ready, Problem: m.Problem, Agents: m.Agents, Age: m.Age, Health: m.Health}
 		if m.Cache != nil {
 			c := admin.ReportedCache(*m.Cache)
 			mv.Cache = &c
