@@ -23,6 +23,7 @@ import (
 	"github.com/relayd/relayd/pkg/origin"
 	"github.com/relayd/relayd/pkg/server"
 	"github.com/relayd/relayd/pkg/store"
+	"github.com/relayd/relayd/pkg/wire"
 )
 
 // testOrigin is a published tree served by the real origin handler on
@@ -57,7 +58,7 @@ func newTestOrigin(t *testing.T, files map[string][]byte) *testOrigin {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { org.Close() })
-	h := server.NewContent(server.ContentConfig{Source: org, Catalog: org.Catalog, Relays: func() any { return nil }}, zerolog.Nop())
+	h := server.NewContent(server.ContentConfig{Source: org, Catalog: org.Catalog, Relays: func() wire.Relays { return wire.Relays{} }}, zerolog.Nop())
 	o.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		o.mu.Lock()
 		o.gets[r.URL.Path]++

@@ -53,7 +53,7 @@ func ownerAndPeer(t *testing.T) (o *testOrigin, a, b *fixture) {
 	o = newTestOrigin(t, files)
 	a = newMirror(t, o, t.TempDir(), nil)
 	b = newMirror(t, o, t.TempDir(), nil)
-	srv := httptest.NewServer(server.NewContent(server.ContentConfig{Source: a.m, Blob: a.m.Blob, Relays: func() any { return nil }}, zerolog.Nop()))
+	srv := httptest.NewServer(server.NewContent(server.ContentConfig{Source: a.m, Blob: a.m.Blob, Relays: func() wire.Relays { return wire.Relays{} }}, zerolog.Nop()))
 	t.Cleanup(srv.Close)
 	pc, err := hierarchy.New(hierarchy.DefaultConfig(), zerolog.Nop())
 	if err != nil {
