@@ -104,7 +104,7 @@ func NewContent(cfg ContentConfig, log zerolog.Logger) *Content {
 	c := &Content{cfg: cfg, log: log, reportSlots: make(chan struct{}, maxReportDecodes),
 		refusals: ratelog.New(clock.Real{}, ratelog.DefaultEvery)}
 	r := chi.NewRouter()
-	r.Use(AccessLog(log, c.count))
+	r.Use(AccessLog(log, c.count), boundBody)
 	r.MethodNotAllowed(MethodNotAllowed(r))
 	r.NotFound(Handle(func(http.ResponseWriter, *http.Request) error {
 		return &Error{Status: http.StatusNotFound, Code: "not_found", Msg: "no such endpoint"}
