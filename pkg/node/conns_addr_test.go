@@ -2,6 +2,7 @@ package node
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -16,7 +17,7 @@ import (
 )
 
 // acceptAll serves ln's Accept into a channel until it fails.
-func acceptAll(t *testing.T, lim *connLimit) (addr string, accepted chan net.Conn) {
+func acceptAll(t testing.TB, lim *connLimit) (addr string, accepted chan net.Conn) {
 	t.Helper()
 	raw, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -178,5 +179,55 @@ func TestClientStallTimeout(t *testing.T) {
 	}
 	if time.Since(start) < stall {
 		t.Logf("the slow copy took %s, under the stall timeout: it proves less", time.Since(start))
+	}
+}
+
+// BenchmarkCountedWrite is the hit path's last step over loopback: 1 MiB
+// through Write (user-space copy) and through ReadFrom of a file
+// (sendfile), with and without the client stall timeout.
+func BenchmarkCountedWrite(b *testing.B) {
+	big := filepath.Join(b.TempDir(), "big")
+	if err := os.WriteFile(big, make([]byte, 1<<20), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	for _, stall := range []time.Duration{0, DefaultClientStallTimeout} {
+		for _, via := range []string{"Write", "ReadFrom"} {
+			b.Run(fmt.Sprintf("%s/stall=%s", via, stall), func(b *testing.B) {
+				lim := &connLimit{max: 100, stall: stall}
+				addr, accepted := acceptAll(b, lim)
+				cl, err := net.Dial("tcp", addr)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer cl.Close()
+				go func() { _, _ = io.Copy(io.Discard, cl) }()
+				c := <-accepted
+				defer c.Close()
+				f, err := os.Open(big)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer f.Close()
+				buf := make([]byte, 32<<10)
+				b.SetBytes(1 << 20)
+				b.ResetTimer()
+				for b.Loop() {
+					if via == "Write" {
+						for range 32 {
+							if _, err := c.Write(buf); err != nil {
+								b.Fatal(err)
+							}
+						}
+						continue
+					}
+					if _, err := f.Seek(0, io.SeekStart); err != nil {
+						b.Fatal(err)
+					}
+					if _, err := c.(io.ReaderFrom).ReadFrom(&io.LimitedReader{R: f, N: 1 << 20}); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
 	}
 }
