@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/relayd/relayd/pkg/events"
+	"github.com/relayd/relayd/pkg/wire"
 )
 
 // errResync ends a stream so that it reopens reporting the generation
@@ -103,7 +104,7 @@ func (a *Agent) Watch(ctx context.Context, onSync func(Result, error)) error {
 // a 503 with a Retry-After of more than a second (too_many_streams: the
 // relay holds all the streams it may) says when to come back.
 func streamRefused(resp *http.Response) error {
-	err := statusError(resp.StatusCode, "/-/events")
+	err := statusError(resp.StatusCode, wire.EventsPath)
 	if secs, perr := strconv.Atoi(resp.Header.Get("Retry-After")); perr == nil && secs > 1 && resp.StatusCode == http.StatusServiceUnavailable {
 		return &retryAfter{err: err, d: min(time.Duration(secs)*time.Second, 5*time.Minute)}
 	}
@@ -112,7 +113,7 @@ func streamRefused(resp *http.Response) error {
 
 // replacedError is ErrReplaced with the relay and its reason.
 func replacedError(base *url.URL, ev events.Event) error {
-	var why events.Replaced
+	var why wire.Replaced
 	_ = json.Unmarshal(ev.Data, &why)
 	return fmt.Errorf("%w (%s: %s)", ErrReplaced, base.Redacted(), why.Reason)
 }
@@ -268,10 +269,10 @@ func (a *Agent) watchOne(ctx context.Context, base *url.URL, wants chan uint64, 
 		}
 		got = true
 		switch ev.Kind {
-		case events.KindReplaced:
+		case wire.KindReplaced:
 			return got, replacedError(base, ev)
-		case events.KindCatalog:
-			g, err := events.ParseGeneration(ev)
+		case wire.KindCatalog:
+			g, err := wire.ParseGeneration(ev.Data)
 			if err != nil {
 				a.log.Warn().Err(err).Str("relay", base.Redacted()).Msg("bad event")
 				continue
@@ -282,8 +283,8 @@ func (a *Agent) watchOne(ctx context.Context, base *url.URL, wants chan uint64, 
 			if g.Generation > a.state.synced() {
 				offer(wants, g.Generation)
 			}
-		case events.KindRelays:
-			var doc events.Relays
+		case wire.KindRelays:
+			var doc wire.Relays
 			if json.Unmarshal(ev.Data, &doc) != nil {
 				continue
 			}
@@ -297,15 +298,15 @@ func (a *Agent) watchOne(ctx context.Context, base *url.URL, wants chan uint64, 
 // headers arrive within StallTimeout. A refusal is an error.
 func (a *Agent) openStream(ctx context.Context, cancel context.CancelCauseFunc, base *url.URL, reported uint64) (*http.Response, error) {
 	q := url.Values{}
-	q.Set("agent", a.cfg.ID)
-	q.Set("generation", strconv.FormatUint(reported, 10))
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base.String()+"/-/events?"+q.Encode(), nil)
+	q.Set(wire.AgentParam, a.cfg.ID)
+	q.Set(wire.GenerationParam, strconv.FormatUint(reported, 10))
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base.String()+wire.EventsPath+"?"+q.Encode(), nil)
 	if err != nil {
 		return nil, err
 	}
 	req.Header.Set("Accept", "text/event-stream")
 	req.Header.Set("User-Agent", a.cfg.UserAgent)
-	req.Header.Set(events.AgentHeader, a.cfg.ID)
+	req.Header.Set(wire.AgentHeader, a.cfg.ID)
 	headers := time.AfterFunc(a.cfg.StallTimeout, func() {
 		cancel(fmt.Errorf("%w: no response headers within %s", ErrStalled, a.cfg.StallTimeout))
 	})

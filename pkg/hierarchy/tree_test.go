@@ -10,21 +10,22 @@ import (
 	"time"
 
 	"github.com/relayd/relayd/pkg/clock"
+	"github.com/relayd/relayd/pkg/wire"
 )
 
 func TestTreeKeepsAndExpiresReports(t *testing.T) {
 	t.Parallel()
 	clk := clock.NewFake(time.Unix(1700000000, 0))
 	tr := NewTree(30*time.Second, clk)
-	if err := tr.Put(Report{Group: "branch-a", Node: "a1", Generation: 3}); err != nil {
+	if err := tr.Put(wire.Report{Group: "branch-a", Node: "a1", Generation: 3}); err != nil {
 		t.Fatal(err)
 	}
 	clk.Advance(20 * time.Second)
-	if err := tr.Put(Report{Group: "branch-b", Node: "b1", Generation: 2}); err != nil {
+	if err := tr.Put(wire.Report{Group: "branch-b", Node: "b1", Generation: 2}); err != nil {
 		t.Fatal(err)
 	}
 	// A newer report of a1 replaces the old one.
-	if err := tr.Put(Report{Group: "branch-a", Node: "a1", Generation: 4}); err != nil {
+	if err := tr.Put(wire.Report{Group: "branch-a", Node: "a1", Generation: 4}); err != nil {
 		t.Fatal(err)
 	}
 	if got := tr.Children(); len(got) != 2 || got[0].Generation != 4 || got[1].Node != "b1" {
@@ -38,23 +39,23 @@ func TestTreeKeepsAndExpiresReports(t *testing.T) {
 
 func TestReportValidate(t *testing.T) {
 	t.Parallel()
-	deep := Report{Group: "g", Node: "n"}
-	for range maxReportDepth + 1 {
-		deep = Report{Group: "g", Node: "n", Children: []Report{deep}}
+	deep := wire.Report{Group: "g", Node: "n"}
+	for range wire.MaxReportDepth + 1 {
+		deep = wire.Report{Group: "g", Node: "n", Children: []wire.Report{deep}}
 	}
-	wide := Report{Group: "g", Node: "n"}
-	for i := range maxReportNodes {
-		wide.Children = append(wide.Children, Report{Group: "g", Node: fmt.Sprint(i)})
+	wide := wire.Report{Group: "g", Node: "n"}
+	for i := range wire.MaxReportNodes {
+		wide.Children = append(wide.Children, wire.Report{Group: "g", Node: fmt.Sprint(i)})
 	}
-	for name, r := range map[string]Report{
+	for name, r := range map[string]wire.Report{
 		"no group":  {Node: "n"},
 		"no node":   {Group: "g"},
 		"long name": {Group: strings.Repeat("g", 300), Node: "n"},
 		"deep":      deep,
 		"wide":      wide,
-		"bad child": {Group: "g", Node: "n", Children: []Report{{Group: "x"}}},
+		"bad child": {Group: "g", Node: "n", Children: []wire.Report{{Group: "x"}}},
 	} {
-		if err := r.Validate(); !errors.Is(err, ErrBadReport) {
+		if err := r.Validate(); !errors.Is(err, wire.ErrBadReport) {
 			t.Errorf("%s: Validate = %v, want ErrBadReport", name, err)
 		}
 	}
@@ -67,17 +68,17 @@ func TestView(t *testing.T) {
 	t.Parallel()
 	now := time.Unix(1700000100, 0)
 	old, fresh := now.Add(-20*time.Second), now.Add(-2*time.Second)
-	leaf := func(sent time.Time, gen uint64) Report {
-		return Report{Group: "shop-1", Node: "s1", Mode: "proxy", Generation: gen, Ready: true, Sent: sent}
+	leaf := func(sent time.Time, gen uint64) wire.Report {
+		return wire.Report{Group: "shop-1", Node: "s1", Mode: "proxy", Generation: gen, Ready: true, Sent: sent}
 	}
-	children := []Report{
+	children := []wire.Report{
 		// Both relays of branch-a hold s1's report (it reports to each).
-		{Group: "branch-a", Node: "a1", Mode: "proxy", Generation: 7, Ready: true, Sent: fresh, Children: []Report{leaf(old, 5)}},
+		{Group: "branch-a", Node: "a1", Mode: "proxy", Generation: 7, Ready: true, Sent: fresh, Children: []wire.Report{leaf(old, 5)}},
 		{Group: "branch-a", Node: "a2", Mode: "proxy", Generation: 6, Ready: false, Problem: "disk full", Sent: fresh,
-			Children: []Report{leaf(fresh, 6)}},
+			Children: []wire.Report{leaf(fresh, 6)}},
 		{Group: "branch-b", Node: "b1", Mode: "mirror", Generation: 7, Ready: true, Sent: fresh},
 	}
-	members := []Report{{Group: "hq", Node: "hq-2", Mode: "mirror", Generation: 7, Ready: true},
+	members := []wire.Report{{Group: "hq", Node: "hq-2", Mode: "mirror", Generation: 7, Ready: true},
 		{Group: "hq", Node: "hq-1", Mode: "mirror", Generation: 7, Ready: true}}
 	v := View("hq", 7, members, children, now)
 	if v.Group != "hq" || len(v.Members) != 2 || v.Members[0].Node != "hq-1" || v.Members[0].Age != "" {
@@ -138,17 +139,17 @@ func TestLimiterForegroundFirst(t *testing.T) {
 func TestTreeBoundsWhatItHolds(t *testing.T) {
 	t.Parallel()
 	tr := NewTree(time.Minute, clock.NewFake(time.Unix(1700000000, 0)))
-	big := func(node string, n int) Report {
-		r := Report{Group: "g", Node: node}
+	big := func(node string, n int) wire.Report {
+		r := wire.Report{Group: "g", Node: node}
 		for i := range n - 1 {
-			r.Children = append(r.Children, Report{Group: "c", Node: fmt.Sprint(i)})
+			r.Children = append(r.Children, wire.Report{Group: "c", Node: fmt.Sprint(i)})
 		}
 		return r
 	}
-	if err := tr.Put(big("a", maxReportNodes/2)); err != nil {
+	if err := tr.Put(big("a", wire.MaxReportNodes/2)); err != nil {
 		t.Fatal(err)
 	}
-	if err := tr.Put(big("b", maxReportNodes/2)); err != nil {
+	if err := tr.Put(big("b", wire.MaxReportNodes/2)); err != nil {
 		t.Fatal(err)
 	}
 	// A newcomer that does not fit pushes out the sender holding the
@@ -161,16 +162,16 @@ func TestTreeBoundsWhatItHolds(t *testing.T) {
 	}
 	// a comes back with as much as b holds: it would be (one of) the
 	// largest, so it is refused, and b stays.
-	if err := tr.Put(big("a", maxReportNodes/2)); !errors.Is(err, ErrBadReport) {
+	if err := tr.Put(big("a", wire.MaxReportNodes/2)); !errors.Is(err, wire.ErrBadReport) {
 		t.Fatalf("re-posting the largest report past the total: %v, want ErrBadReport", err)
 	}
 	// Replacing a report counts its new size, not both.
-	if err := tr.Put(big("b", maxReportNodes/2)); err != nil {
+	if err := tr.Put(big("b", wire.MaxReportNodes/2)); err != nil {
 		t.Fatalf("replacing a report of the same size: %v", err)
 	}
 }
 
-func nodes(rs []Report) string {
+func nodes(rs []wire.Report) string {
 	var out []string
 	for _, r := range rs {
 		out = append(out, r.Node)
@@ -185,20 +186,20 @@ func TestFillerCannotKeepChildrenOut(t *testing.T) {
 	t.Parallel()
 	clk := clock.NewFake(time.Unix(1700000000, 0))
 	tr := NewTree(time.Minute, clk)
-	filler := Report{Group: "evil", Node: "filler"}
-	for i := range maxReportNodes - 1 {
-		filler.Children = append(filler.Children, Report{Group: "fake", Node: fmt.Sprint(i)})
+	filler := wire.Report{Group: "evil", Node: "filler"}
+	for i := range wire.MaxReportNodes - 1 {
+		filler.Children = append(filler.Children, wire.Report{Group: "fake", Node: fmt.Sprint(i)})
 	}
 	if err := tr.Put(filler); err != nil {
 		t.Fatal(err)
 	}
 	for round := range 3 {
 		for _, n := range []string{"a-1", "a-2", "b-1"} {
-			if err := tr.Put(Report{Group: "branch", Node: n, Generation: 2}); err != nil {
+			if err := tr.Put(wire.Report{Group: "branch", Node: n, Generation: 2}); err != nil {
 				t.Fatalf("round %d: real child %s refused: %v", round, n, err)
 			}
 		}
-		if err := tr.Put(filler); !errors.Is(err, ErrBadReport) {
+		if err := tr.Put(filler); !errors.Is(err, wire.ErrBadReport) {
 			t.Fatalf("round %d: the filler re-posted: %v, want refused", round, err)
 		}
 		clk.Advance(time.Second)
@@ -213,13 +214,13 @@ func TestFillerCannotKeepChildrenOut(t *testing.T) {
 func TestLagAgainstOwnGeneration(t *testing.T) {
 	t.Parallel()
 	now := time.Unix(1700000100, 0)
-	children := []Report{
+	children := []wire.Report{
 		{Group: "branch", Node: "real", Generation: 5, Sent: now},
 		{Group: "branch", Node: "old", Generation: 3, Sent: now},
-		{Group: "evil", Node: "fake", Generation: 999999, Agents: maxAgents, Sent: now,
-			Children: []Report{{Group: "below", Node: "x", Generation: 5}}},
+		{Group: "evil", Node: "fake", Generation: 999999, Agents: 1 << 24, Sent: now,
+			Children: []wire.Report{{Group: "below", Node: "x", Generation: 5}}},
 	}
-	v := View("hq", 5, []Report{{Group: "hq", Node: "hq-1", Generation: 5}}, children, now)
+	v := View("hq", 5, []wire.Report{{Group: "hq", Node: "hq-1", Generation: 5}}, children, now)
 	lag := map[string]uint64{}
 	ahead := map[string]bool{}
 	var walk func(GroupView)

@@ -64,6 +64,10 @@ type Config struct {
 	// (catalog.Read). Default catalog.DefaultMaxBytes (256 MiB, about 1M
 	// objects).
 	CatalogMax int64
+	// SpoolDir is where an upstream catalog of unknown length is spooled
+	// while it is read (catalog.Read): the store's tmp directory. Default
+	// "", os.TempDir.
+	SpoolDir string
 }
 
 // DefaultConfig returns the defaults.

@@ -16,6 +16,7 @@ import (
 	. "github.com/relayd/relayd/pkg/mirror"
 	"github.com/relayd/relayd/pkg/object"
 	"github.com/relayd/relayd/pkg/server"
+	"github.com/relayd/relayd/pkg/wire"
 )
 
 // ownedBy routes every key to one relay, as rendezvous hashing would for
@@ -41,7 +42,7 @@ func (p ownedBy) Others() []string {
 }
 
 func (p ownedBy) Fetch(ctx context.Context, base, key string, hdr http.Header) (*http.Response, error) {
-	hdr.Set(server.PeerHeader, "test")
+	hdr.Set(wire.PeerHeader, "test")
 	return p.client.FetchFrom(ctx, base, key, hdr)
 }
 

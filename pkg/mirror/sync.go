@@ -18,6 +18,7 @@ import (
 	"github.com/relayd/relayd/pkg/httprange"
 	"github.com/relayd/relayd/pkg/object"
 	"github.com/relayd/relayd/pkg/store"
+	"github.com/relayd/relayd/pkg/wire"
 )
 
 // Sync states.
@@ -288,7 +289,7 @@ func (m *Mirror) fetchCatalog(ctx context.Context) (*catalog.Signed, error) {
 	if m.want > 0 {
 		// Announced by a parent: parents still behind answer 503 and
 		// the client moves on to one that has it.
-		hdr.Set(catalog.GenerationHeader, strconv.FormatUint(m.want, 10))
+		hdr.Set(wire.GenerationHeader, strconv.FormatUint(m.want, 10))
 	}
 	m.mu.RUnlock()
 	resp, err := m.up.Fetch(ctx, catalog.File, hdr)
@@ -312,7 +313,7 @@ func (m *Mirror) fetchCatalog(ctx context.Context) (*catalog.Signed, error) {
 	}
 	// Bounded by the limit, whatever the upstream sends; a refused body
 	// is released at once, so failing retries do not pile up memory.
-	c, err := catalog.ReadSigned(resp.Body, resp.ContentLength, m.cfg.CatalogMax, m.cfg.PublicKey)
+	c, err := catalog.ReadSigned(resp.Body, resp.ContentLength, m.cfg.CatalogMax, m.cfg.PublicKey, m.cfg.SpoolDir)
 	switch {
 	case err == nil:
 	case errors.Is(err, catalog.ErrTooLarge):

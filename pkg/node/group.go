@@ -12,10 +12,10 @@ import (
 	"time"
 
 	"github.com/relayd/relayd/pkg/clock"
-	"github.com/relayd/relayd/pkg/events"
 	"github.com/relayd/relayd/pkg/group"
 	"github.com/relayd/relayd/pkg/hierarchy"
 	"github.com/relayd/relayd/pkg/server"
+	"github.com/relayd/relayd/pkg/wire"
 )
 
 // openGroup starts gossip for a relay and routes the cache's misses
@@ -102,16 +102,16 @@ func (n *Node) publishMeta(ctx context.Context) error {
 
 // relays lists the group's healthy relays in a fresh random order.
 func (n *Node) relays() any {
-	out := events.Relays{Group: n.cfg.Group, Relays: []events.Relay{}}
+	out := wire.Relays{Group: n.cfg.Group, Relays: []wire.Relay{}}
 	if n.group == nil {
 		if n.ready() == nil {
 			m := n.meta()
-			out.Relays = append(out.Relays, events.Relay{Name: n.cfg.Node, URL: n.url, Mode: n.cfg.Mode, Generation: m.Generation})
+			out.Relays = append(out.Relays, wire.Relay{Name: n.cfg.Node, URL: n.url, Mode: n.cfg.Mode, Generation: m.Generation})
 		}
 		return out
 	}
 	for _, m := range n.group.Shuffled() {
-		out.Relays = append(out.Relays, events.Relay{Name: m.Name, URL: m.Meta.URL, Mode: m.Meta.Mode, Generation: m.Meta.Generation})
+		out.Relays = append(out.Relays, wire.Relay{Name: m.Name, URL: m.Meta.URL, Mode: m.Meta.Mode, Generation: m.Meta.Generation})
 	}
 	return out
 }
@@ -179,7 +179,7 @@ func (p *peers) Fetch(ctx context.Context, base, key string, hdr http.Header) (*
 	if h == nil {
 		h = http.Header{}
 	}
-	h.Set(server.PeerHeader, p.self)
+	h.Set(wire.PeerHeader, p.self)
 	resp, err := p.client.FetchFrom(ctx, base, key, h)
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("peer %s", base), err)

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -403,6 +404,7 @@ func (n *Node) openRelay(cfg Config, clk clock.Clock) error {
 		// immutable) and mirrors only the kinds it was told to.
 		mcfg.Serve = cfg.Mode == ModeMirror || len(mcfg.Include) > 0
 		mcfg.OnLive = n.mirrorLive
+		mcfg.SpoolDir = filepath.Join(cfg.DataDir, "tmp") // the store's tmp, cleared at start
 		if cfg.Gossip != "" && mcfg.Serve {
 			// Gossip converges in about 100 ms on a LAN (1 s at 50
 			// relays): wait that long before the first sync, so that

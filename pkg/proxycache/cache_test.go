@@ -16,12 +16,12 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/relayd/relayd/pkg/catalog"
 	"github.com/relayd/relayd/pkg/clock"
 	"github.com/relayd/relayd/pkg/digest"
 	"github.com/relayd/relayd/pkg/hierarchy"
 	"github.com/relayd/relayd/pkg/object"
 	"github.com/relayd/relayd/pkg/store"
+	"github.com/relayd/relayd/pkg/wire"
 )
 
 // upstream is a real HTTP server on 127.0.0.1 whose objects, headers and
@@ -33,7 +33,7 @@ type upstream struct {
 	objects map[string]*upObject
 	gets    map[string]int
 	conds   map[string][]string // path → If-None-Match/If-Modified-Since seen
-	gens    map[string][]string // path → catalog.GenerationHeader of each GET
+	gens    map[string][]string // path → wire.GenerationHeader of each GET
 	now     func() time.Time    // the Date the server sends: the test's clock
 }
 
@@ -77,7 +77,7 @@ func (u *upstream) serve(w http.ResponseWriter, r *http.Request) {
 	u.mu.Lock()
 	o := u.objects[r.URL.Path]
 	u.gets[r.URL.Path]++
-	u.gens[r.URL.Path] = append(u.gens[r.URL.Path], r.Header.Get(catalog.GenerationHeader))
+	u.gens[r.URL.Path] = append(u.gens[r.URL.Path], r.Header.Get(wire.GenerationHeader))
 	if c := r.Header.Get("If-None-Match") + "|" + r.Header.Get("If-Modified-Since"); c != "|" {
 		u.conds[r.URL.Path] = append(u.conds[r.URL.Path], c)
 	}

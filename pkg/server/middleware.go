@@ -10,7 +10,7 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/relayd/relayd/pkg/hops"
+	"github.com/relayd/relayd/pkg/wire"
 )
 
 // reqLog collects what the handlers learn about a request for its one log
@@ -120,7 +120,7 @@ func AccessLog(log zerolog.Logger, done func(r *http.Request, status int, bytes 
 				}
 				// Which relay asked (relay-to-relay requests): the groups
 				// it crossed, and the node from its User-Agent.
-				if via := r.Header.Get(hops.Header); via != "" {
+				if via := r.Header.Get(wire.PathHeader); via != "" {
 					ev = ev.Str("via", via).Str("ua", r.UserAgent())
 				}
 				if li.upstream > 0 {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/relayd/relayd/pkg/httprange"
 	"github.com/relayd/relayd/pkg/object"
+	"github.com/relayd/relayd/pkg/wire"
 )
 
 // ServeObject answers r with obj: conditional requests (RFC 9110 §13),
@@ -40,7 +41,7 @@ func ServeObject(w http.ResponseWriter, r *http.Request, obj *object.Object) err
 		h["Last-Modified"] = []string{obj.LastModified.UTC().Format(http.TimeFormat)}
 	}
 	if obj.Cache != "" {
-		h["X-Relay-Cache"] = []string{obj.Cache}
+		h[wire.CacheHeader] = []string{obj.Cache}
 	}
 	if obj.Age != "" {
 		h["Age"] = []string{obj.Age}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/relayd/relayd/pkg/events"
+	"github.com/relayd/relayd/pkg/wire"
 )
 
 // treeRelay is one relay of the three-level tree.
@@ -370,7 +371,7 @@ func TestPlainProxyPassesCatalogAndPush(t *testing.T) {
 				close(gens)
 				return
 			}
-			if g, err := events.ParseGeneration(ev); err == nil {
+			if g, err := wire.ParseGeneration(ev.Data); err == nil {
 				gens <- g.Generation
 			}
 		}

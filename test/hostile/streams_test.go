@@ -25,6 +25,7 @@ import (
 	"github.com/relayd/relayd/pkg/events"
 	"github.com/relayd/relayd/pkg/node"
 	"github.com/relayd/relayd/pkg/treeauth"
+	"github.com/relayd/relayd/pkg/wire"
 )
 
 // freshClient opens a new connection per request: a health check must be
@@ -72,10 +73,10 @@ func (s *stream) waitGeneration(g uint64, d time.Duration) error {
 		if err != nil {
 			return fmt.Errorf("stream ended before generation %d: %w", g, err)
 		}
-		if ev.Kind == events.KindReplaced {
+		if ev.Kind == wire.KindReplaced {
 			return fmt.Errorf("stream replaced: %s", ev.Data)
 		}
-		if gen, err := events.ParseGeneration(ev); err == nil && gen.Generation >= g {
+		if gen, err := wire.ParseGeneration(ev.Data); err == nil && gen.Generation >= g {
 			return nil
 		}
 	}
