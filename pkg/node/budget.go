@@ -371,7 +371,7 @@ var _ prometheus.Collector = (*budgetMetrics)(nil)
 var (
 	mConns           = newDesc("content_conns", "Content port connections open (plain and TLS).", prometheus.GaugeValue)
 	mConnsMax        = newDesc("content_conns_max", "Cap on content port connections (max-conns).", prometheus.GaugeValue)
-	mConnsRefused    = newDesc("content_conns_refused_total", "Content connections closed at once beyond max-conns.", prometheus.CounterValue)
+	mConnsRefused    = newDesc("content_conns_refused_total", "Content connections closed at once beyond max-conns or conns-per-addr.", prometheus.CounterValue)
 	mStreamsMax      = newDesc("event_streams_max", "Cap on /-/events streams (events-max).", prometheus.GaugeValue)
 	mStreamsRefused  = newDesc("event_streams_refused_total", "/-/events streams refused with 503 too_many_streams.", prometheus.CounterValue)
 	mStreamsReplaced = newDesc("event_streams_replaced_total", "/-/events streams replaced by a newer one of the same identity and address.", prometheus.CounterValue)
