@@ -231,3 +231,33 @@ func BenchmarkCountedWrite(b *testing.B) {
 		}
 	}
 }
+
+// A deadline of someone else's (an event stream's) rules over the stall
+// timeout; clearing it, as net/http does after a TLS handshake, gives the
+// stall timeout back (before, a TLS connection never had one).
+func TestClientStallTimeoutAfterAClearedDeadline(t *testing.T) {
+	t.Parallel()
+	lim := &connLimit{max: 100, stall: 300 * time.Millisecond}
+	addr, accepted := acceptAll(t, lim)
+	dialFrom(t, "127.0.0.1", addr) // never reads
+	c := <-accepted
+	defer c.Close()
+	_ = c.SetWriteDeadline(time.Now().Add(time.Hour))
+	_ = c.SetDeadline(time.Time{})
+	done := make(chan error, 1)
+	go func() {
+		var err error
+		for err == nil {
+			_, err = c.Write(make([]byte, 1<<20))
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("write to a client taking nothing: %v, want a deadline error", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the stall timeout did not come back after the deadline was cleared")
+	}
+}

@@ -18,18 +18,20 @@ const DefaultClientStallTimeout = 60 * time.Second
 // most every stall/16, which keeps it cheap on the hit path), and a
 // deadline reached with some bytes sent is progress, so the write goes
 // on. Once someone sets a deadline of their own (an event stream taken
-// over from the server), theirs rule.
+// over from the server), theirs rule; clearing it (what net/http does
+// after a TLS handshake it bounded) gives the rule back to the stall
+// timeout.
 type stallWriter struct {
 	stall  time.Duration // 0: none
 	manual atomic.Bool
-	last   time.Time // when the deadline was last set
+	last   atomic.Int64 // when the deadline was last set (Unix ns; 0: not set by us)
 }
 
 // extend moves the write deadline of c to stall from now when due.
 func (s *stallWriter) extend(c interface{ SetWriteDeadline(time.Time) error }, force bool) {
 	now := time.Now()
-	if force || now.Sub(s.last) >= s.stall/16 {
-		s.last = now
+	if last := s.last.Load(); force || last == 0 || now.Sub(time.Unix(0, last)) >= s.stall/16 {
+		s.last.Store(now.UnixNano())
 		_ = c.SetWriteDeadline(now.Add(s.stall))
 	}
 }
@@ -88,15 +90,17 @@ func (c *countedTCP) ReadFrom(r io.Reader) (int64, error) {
 	}
 }
 
-// SetWriteDeadline sets a deadline of the caller's, which from then on
-// rules instead of the stall timeout.
+// SetWriteDeadline sets a deadline of the caller's, which rules instead
+// of the stall timeout until it is cleared (the zero time).
 func (c *countedTCP) SetWriteDeadline(t time.Time) error {
-	c.stall.manual.Store(true)
+	c.stall.manual.Store(!t.IsZero())
+	c.stall.last.Store(0)
 	return c.TCPConn.SetWriteDeadline(t)
 }
 
 // SetDeadline is SetWriteDeadline for both directions.
 func (c *countedTCP) SetDeadline(t time.Time) error {
-	c.stall.manual.Store(true)
+	c.stall.manual.Store(!t.IsZero())
+	c.stall.last.Store(0)
 	return c.TCPConn.SetDeadline(t)
 }
