@@ -96,7 +96,7 @@ func isAdmin(item *openapi3.PathItem) bool { return len(item.Servers) > 0 }
 // routes do not depend on the configuration.
 func codeRouters(t testing.TB) (content, adm chi.Routes) {
 	t.Helper()
-	c := server.NewContent(server.ContentConfig{Relays: func() any { return wire.Relays{} }}, zerolog.Nop())
+	c := server.NewContent(server.ContentConfig{Relays: func() wire.Relays { return wire.Relays{} }}, zerolog.Nop())
 	h := admin.New(admin.Config{Registry: prometheus.NewRegistry()}, zerolog.Nop())
 	ar, ok := h.(chi.Routes)
 	if !ok {
@@ -604,7 +604,7 @@ func TestResponsesMatchSpec(t *testing.T) {
 	t.Cleanup(func() { src.Close() })
 	bare := httptest.NewServer(server.NewContent(server.ContentConfig{Source: src,
 		Ready:  func() error { return errors.New("disk does not take writes") },
-		Relays: func() any { return wire.Relays{Group: "bare", Relays: []wire.Relay{}} }}, zerolog.Nop()))
+		Relays: func() wire.Relays { return wire.Relays{Group: "bare", Relays: []wire.Relay{}} }}, zerolog.Nop()))
 	t.Cleanup(bare.Close)
 
 	O := newTarget(t, "origin", "http://"+on.ContentAddr(), "http://"+on.AdminAddr(), "")

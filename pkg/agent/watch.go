@@ -204,11 +204,7 @@ func (a *Agent) syncLoop(ctx context.Context, wants <-chan uint64, synced chan u
 			// Every relay was behind the announcement: look again soon.
 			retry = time.After(a.cfg.BackoffMin)
 		}
-		select {
-		case <-synced:
-		default:
-		}
-		synced <- res.Generation
+		offer(synced, res.Generation) // never blocks: a stream may not be open
 	}
 }
 
@@ -231,7 +227,7 @@ func offer(ch chan uint64, g uint64) {
 // watchOne reads one relay's event stream until it ends; got reports
 // whether any event arrived. A sync that completes ends it with
 // errResync.
-func (a *Agent) watchOne(ctx context.Context, base *url.URL, wants chan uint64, synced <-chan uint64) (got bool, err error) {
+func (a *Agent) watchOne(ctx context.Context, base *url.URL, wants chan uint64, synced chan uint64) (got bool, err error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	reported := a.state.synced()
@@ -244,19 +240,12 @@ func (a *Agent) watchOne(ctx context.Context, base *url.URL, wants chan uint64, 
 		cancel(fmt.Errorf("%w: event stream silent for %s", ErrStalled, a.cfg.StreamIdle))
 	})
 	defer idle.Stop()
+	followed := make(chan struct{})
 	go func() {
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case g := <-synced:
-				if g > reported {
-					cancel(errResync)
-					return
-				}
-			}
-		}
+		defer close(followed)
+		followSyncs(ctx, synced, reported, func() { cancel(errResync) })
 	}()
+	defer func() { cancel(nil); <-followed }() // before the next stream follows synced
 	r := events.NewReader(resp.Body)
 	r.Activity = func() { idle.Reset(a.cfg.StreamIdle) }
 	for {
@@ -289,6 +278,31 @@ func (a *Agent) watchOne(ctx context.Context, base *url.URL, wants chan uint64, 
 				continue
 			}
 			a.relays.set(a.relayURLs(doc))
+		}
+	}
+}
+
+// followSyncs calls resync when the sync loop completes a generation newer
+// than reported, the one the stream was opened with, and returns then or
+// when ctx ends. A generation it takes from synced after ctx ended (the
+// stream ended meanwhile: both were ready) is handed back for the next
+// stream, which may have been opened reporting an older one; dropped, the
+// relay would list this agent at that older generation until the next
+// sync.
+func followSyncs(ctx context.Context, synced chan uint64, reported uint64, resync func()) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case g := <-synced:
+			if ctx.Err() != nil {
+				offer(synced, g)
+				return
+			}
+			if g > reported {
+				resync()
+				return
+			}
 		}
 	}
 }

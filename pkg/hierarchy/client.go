@@ -122,6 +122,8 @@ type Client struct {
 	lim *ratelog.Limiter // upstream failure warnings: one line per interval
 
 	noCredOnce sync.Once // "not in the parents' tree" is said once
+
+	plain plainBackoff // upstreams that answered 404 at /-/relays or /-/report (plain.go)
 }
 
 // Loops returns how many upstream requests were refused as loops, and the

@@ -77,6 +77,9 @@ func (c *Client) fetchRelays(ctx context.Context, base *url.URL) (wire.Relays, e
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.ConnectTimeout+c.cfg.StallTimeout)
 	defer cancel()
 	var list wire.Relays
+	if wait, until := c.plain.skip(base, wire.RelaysPath); wait {
+		return list, fmt.Errorf("%s%s: answered 404 lately; not asked again before %s", base.Redacted(), wire.RelaysPath, until.Format(time.TimeOnly))
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base.String()+wire.RelaysPath, nil)
 	if err != nil {
 		return list, err
@@ -87,9 +90,10 @@ func (c *Client) fetchRelays(ctx context.Context, base *url.URL) (wire.Relays, e
 		return list, err
 	}
 	defer resp.Body.Close()
+	c.notRelay(base, wire.RelaysPath, resp.StatusCode)
 	if resp.StatusCode != http.StatusOK {
 		// A plain static server (404) is a parent itself: the seeds
-		// are used as configured.
+		// are used as configured (and asked for relays less often).
 		return list, fmt.Errorf("%s/-/relays: status %d", base.Redacted(), resp.StatusCode)
 	}
 	list, err = wire.DecodeRelays(resp.Body)

@@ -13,7 +13,53 @@ import (
 	"github.com/relayd/relayd/pkg/wire"
 )
 
-// Tree keeps the reports of a relay's children, each until it is TTL old.
+// Health of a relay in /v1/tree, from what it reports and how old its
+// newest report is.
+const (
+	// HealthOK: ready, and its newest report is recent.
+	HealthOK = "ok"
+	// HealthNotReady: it says it should not get traffic (Problem says why).
+	HealthNotReady = "not ready"
+	// HealthStale: it missed reports (older than Ages.Stale).
+	HealthStale = "stale"
+	// HealthGone: no report for the tree's TTL (Ages.Gone): killed,
+	// cut off, or moved to another parent. Still shown for a while.
+	HealthGone = "gone"
+)
+
+// Ages are the report ages at which a relay shows as stale and as gone.
+type Ages struct {
+	Stale, Gone time.Duration
+}
+
+// AgesFor returns the ages for relays reporting every interval: stale
+// after two intervals without a report, gone after three (the TTL).
+func AgesFor(interval time.Duration) Ages {
+	return Ages{Stale: 2 * interval, Gone: 3 * interval}
+}
+
+// health is a relay's health from its readiness and the age of its
+// newest report (age < 0: known first hand).
+func (a Ages) health(ready bool, age time.Duration) string {
+	switch {
+	case a.Gone > 0 && age > a.Gone:
+		return HealthGone
+	case a.Stale > 0 && age > a.Stale:
+		return HealthStale
+	case !ready:
+		return HealthNotReady
+	}
+	return HealthOK
+}
+
+// goneFor is how many TTLs a report is kept after it was last renewed:
+// a relay that stopped reporting shows as gone for that long, not
+// dropped silently at once.
+const goneFor = 10
+
+// Tree keeps the reports of a relay's children. A report older than the
+// TTL makes its relay gone; it is kept, and passed up, until it is
+// goneFor TTLs old.
 type Tree struct {
 	ttl   time.Duration
 	clock clock.Clock
@@ -29,7 +75,7 @@ type held struct {
 	got  time.Time
 }
 
-// NewTree keeps reports for ttl.
+// NewTree makes a tree whose reports expire (gone) after ttl.
 func NewTree(ttl time.Duration, clk clock.Clock) *Tree {
 	return &Tree{ttl: ttl, clock: clk, reports: map[string]held{}}
 }
@@ -98,7 +144,7 @@ func (t *Tree) Children() []wire.Report {
 func (t *Tree) expire() {
 	now := t.clock.Now()
 	for k, h := range t.reports {
-		if now.Sub(h.got) > t.ttl {
+		if now.Sub(h.got) > goneFor*t.ttl {
 			delete(t.reports, k)
 			t.relays -= h.size
 		}
@@ -130,6 +176,8 @@ type MemberView struct {
 	// Age is how old the newest report of this relay is ("" for the
 	// relay's own group, which it knows first hand).
 	Age string `json:"age,omitempty"`
+	// Health is HealthOK, HealthNotReady, HealthStale or HealthGone.
+	Health string `json:"health"`
 }
 
 // View builds the tree below a group: members are the group's own relays
@@ -137,12 +185,14 @@ type MemberView struct {
 // relay that reached the group by several paths are merged, newest wins.
 // Lag is counted against own, the generation the relay building the view
 // serves: a report claiming a larger one cannot make the others look
-// behind.
-func View(group string, own uint64, members []wire.Report, children []wire.Report, now time.Time) GroupView {
-	return view(group, members, children, own, now, true, 0)
+// behind. Health comes from the age of each relay's newest report (by
+// its Sent time, against now: the relays' clocks are assumed in step),
+// or for the relay's own group from their readiness.
+func View(group string, own uint64, members []wire.Report, children []wire.Report, now time.Time, ages Ages) GroupView {
+	return view(group, members, children, own, now, ages, true, 0)
 }
 
-func view(group string, members, children []wire.Report, top uint64, now time.Time, own bool, depth int) GroupView {
+func view(group string, members, children []wire.Report, top uint64, now time.Time, ages Ages, own bool, depth int) GroupView {
 	g := GroupView{Group: group, Members: []MemberView{}}
 	for _, r := range newest(members) {
 		m := MemberView{Node: r.Node, Mode: r.Mode, URL: r.URL, Generation: r.Generation, Ready: r.Ready,
@@ -151,9 +201,12 @@ func view(group string, members, children []wire.Report, top uint64, now time.Ti
 			m.Lag = top - r.Generation
 		}
 		m.Ahead = r.Generation > top
+		age := time.Duration(-1)
 		if !own && !r.Sent.IsZero() {
-			m.Age = now.Sub(r.Sent).Round(time.Second).String()
+			age = now.Sub(r.Sent)
+			m.Age = age.Round(time.Second).String()
 		}
+		m.Health = ages.health(r.Ready, age)
 		g.Members = append(g.Members, m)
 	}
 	if depth >= wire.MaxReportDepth {
@@ -173,7 +226,7 @@ func view(group string, members, children []wire.Report, top uint64, now time.Ti
 	}
 	sort.Strings(names)
 	for _, name := range names {
-		g.Children = append(g.Children, view(name, byGroup[name], below[name], top, now, false, depth+1))
+		g.Children = append(g.Children, view(name, byGroup[name], below[name], top, now, ages, false, depth+1))
 	}
 	return g
 }

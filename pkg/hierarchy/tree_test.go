@@ -31,9 +31,67 @@ func TestTreeKeepsAndExpiresReports(t *testing.T) {
 	if got := tr.Children(); len(got) != 2 || got[0].Generation != 4 || got[1].Node != "b1" {
 		t.Fatalf("children %+v", got)
 	}
+	// Past the TTL a report is kept (its relay shows as gone), until it
+	// is goneFor TTLs old.
 	clk.Advance(31 * time.Second)
+	if got := tr.Children(); len(got) != 2 {
+		t.Fatalf("children just after the TTL: %+v, want both, shown as gone", got)
+	}
+	clk.Advance(goneFor*30*time.Second - 30*time.Second)
 	if got := tr.Children(); len(got) != 0 {
-		t.Fatalf("children after the TTL: %+v, want none", got)
+		t.Fatalf("children %d TTLs on: %+v, want none", goneFor, got)
+	}
+}
+
+// A relay that stops reporting turns stale after two report intervals and
+// gone after three (the TTL), on the clock of the relay showing the tree,
+// and stays in the tree as gone; one that reports again is ok again.
+func TestViewHealthFromReportAge(t *testing.T) {
+	t.Parallel()
+	const every = 10 * time.Second
+	clk := clock.NewFake(time.Unix(1700000000, 0))
+	tr := NewTree(3*every, clk)
+	put := func(node string, ready bool) {
+		t.Helper()
+		if err := tr.Put(wire.Report{Group: "branch-a", Node: node, Ready: ready, Sent: clk.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	health := func() string {
+		v := View("hq", 1, nil, tr.Children(), clk.Now(), AgesFor(every))
+		var out []string
+		for _, g := range v.Children {
+			for _, m := range g.Members {
+				out = append(out, m.Node+"="+m.Health)
+			}
+		}
+		return strings.Join(out, " ")
+	}
+	put("a1", true)
+	put("a2", false)
+	put("a3", true) // killed: it never reports again
+	if got := health(); got != "a1=ok a2=not ready a3=ok" {
+		t.Fatalf("fresh: %s", got)
+	}
+	for _, step := range []struct {
+		advance time.Duration
+		want    string
+	}{
+		{every, "a1=ok a2=not ready a3=ok"},
+		{every + time.Second, "a1=ok a2=not ready a3=stale"},
+		{every, "a1=ok a2=not ready a3=gone"},
+		{3 * time.Minute, "a1=ok a2=not ready a3=gone"},
+	} {
+		clk.Advance(step.advance)
+		put("a1", true)
+		put("a2", false)
+		if got := health(); got != step.want {
+			t.Fatalf("%s after a3's last report: %s, want %s", clk.Now().Sub(time.Unix(1700000000, 0)), got, step.want)
+		}
+	}
+	put("a3", true) // back
+	if got := health(); got != "a1=ok a2=not ready a3=ok" {
+		t.Fatalf("a3 reporting again: %s", got)
 	}
 }
 
@@ -80,7 +138,7 @@ func TestView(t *testing.T) {
 	}
 	members := []wire.Report{{Group: "hq", Node: "hq-2", Mode: "mirror", Generation: 7, Ready: true},
 		{Group: "hq", Node: "hq-1", Mode: "mirror", Generation: 7, Ready: true}}
-	v := View("hq", 7, members, children, now)
+	v := View("hq", 7, members, children, now, AgesFor(10*time.Second))
 	if v.Group != "hq" || len(v.Members) != 2 || v.Members[0].Node != "hq-1" || v.Members[0].Age != "" {
 		t.Fatalf("top: %+v", v)
 	}
@@ -220,7 +278,7 @@ func TestLagAgainstOwnGeneration(t *testing.T) {
 		{Group: "evil", Node: "fake", Generation: 999999, Agents: 1 << 24, Sent: now,
 			Children: []wire.Report{{Group: "below", Node: "x", Generation: 5}}},
 	}
-	v := View("hq", 5, []wire.Report{{Group: "hq", Node: "hq-1", Generation: 5}}, children, now)
+	v := View("hq", 5, []wire.Report{{Group: "hq", Node: "hq-1", Generation: 5}}, children, now, AgesFor(10*time.Second))
 	lag := map[string]uint64{}
 	ahead := map[string]bool{}
 	var walk func(GroupView)

@@ -224,15 +224,24 @@ func (c *Client) streamAs(ctx context.Context, base *url.URL, fallback, claim, q
 // parents' tree. It returns how many took it.
 func (c *Client) SendReport(ctx context.Context, rep wire.Report, timeout time.Duration) int {
 	var bases []*url.URL
+	claimed := 0
 	for _, base := range c.candidates(0) {
-		if c.claims(base) {
+		if !c.claims(base) {
+			continue
+		}
+		claimed++
+		// A plain server answered 404 here lately: not a relay.
+		if skip, _ := c.plain.skip(base, wire.ReportPath); !skip {
 			bases = append(bases, base)
 		}
 	}
-	if len(bases) == 0 {
+	if claimed == 0 {
 		c.noCredOnce.Do(func() {
 			c.log.Info().Msg("no tree credential for the parents (tree-key-file): this relay follows them as an agent and does not report, so it is not in their tree")
 		})
+		return 0
+	}
+	if len(bases) == 0 {
 		return 0
 	}
 	body, err := json.Marshal(rep)
@@ -265,6 +274,7 @@ func (c *Client) SendReport(ctx context.Context, rep wire.Report, timeout time.D
 				return
 			}
 			resp.Body.Close()
+			c.notRelay(base, wire.ReportPath, resp.StatusCode)
 			switch {
 			case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
 				c.logRefused(base, fmt.Errorf("%w: %s/-/report: status %d", errClaimRefused, base.Redacted(), resp.StatusCode))

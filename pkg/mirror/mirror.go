@@ -135,6 +135,9 @@ type Mirror struct {
 	work     sync.WaitGroup // downloads in flight
 	closed   bool
 	rejected atomic.Int64 // catalogs refused (bad signature, rollback)
+	// upstreamBytes and peerBytes count object bytes received, since
+	// start, from the upstream (the WAN) and from group peers (the LAN).
+	upstreamBytes, peerBytes atomic.Int64
 	// resumeRefused counts answers that could not continue a partial file.
 	resumeRefused httprange.Refusals
 

@@ -87,7 +87,7 @@ func (m *Mirror) obtain(ctx context.Context, o catalog.Object, st *syncState, vi
 // wait on each other in a circle.
 func (m *Mirror) fromGroup(ctx context.Context, o catalog.Object, st *syncState) (fromPeer bool, err error) {
 	fromPeerAt := func(base string, storedOnly bool) error {
-		return m.download(ctx, o, st, func(hdr http.Header) (*http.Response, error) {
+		return m.download(ctx, o, st, &m.peerBytes, func(hdr http.Header) (*http.Response, error) {
 			hdr.Set(wire.BlobPathHeader, o.Path)
 			if storedOnly {
 				hdr.Set(wire.StoredOnlyHeader, "1")
@@ -116,7 +116,7 @@ func (m *Mirror) fromGroup(ctx context.Context, o catalog.Object, st *syncState)
 // fromUpstream downloads o from the upstream, from a parent that has the
 // generation st works on live.
 func (m *Mirror) fromUpstream(ctx context.Context, o catalog.Object, st *syncState) error {
-	return m.download(ctx, o, st, func(hdr http.Header) (*http.Response, error) {
+	return m.download(ctx, o, st, &m.upstreamBytes, func(hdr http.Header) (*http.Response, error) {
 		if st.generation > 0 {
 			hdr.Set(wire.GenerationHeader, strconv.FormatUint(st.generation, 10))
 		}

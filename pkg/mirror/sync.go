@@ -59,6 +59,13 @@ type syncState struct {
 	fromPeers                               atomic.Int64
 }
 
+// Bytes returns the object bytes received since start from the upstream
+// (the WAN) and from the group's peers (the LAN), for the node's
+// relayd_upstream_bytes_total and relayd_peer_bytes_total.
+func (m *Mirror) Bytes() (upstream, peer int64) {
+	return m.upstreamBytes.Load(), m.peerBytes.Load()
+}
+
 // Progress returns a snapshot, with rate and ETA of the sync in flight.
 func (m *Mirror) Progress() Progress {
 	m.mu.RLock()
@@ -342,8 +349,10 @@ func isCatalogError(err error) bool {
 
 // download fetches one object into the store, resuming a partial file
 // with Range when its pin (the representation its bytes come from) is
-// known, and verifies its digest before it counts.
-func (m *Mirror) download(ctx context.Context, o catalog.Object, st *syncState, get func(http.Header) (*http.Response, error)) (err error) {
+// known, and verifies its digest before it counts. Every byte received is
+// added to from (the upstream's or the peers' counter), kept or not.
+func (m *Mirror) download(ctx context.Context, o catalog.Object, st *syncState, from *atomic.Int64,
+	get func(http.Header) (*http.Response, error)) (err error) {
 	w, err := m.store.Resume(o.Digest.Hex(), o.Size)
 	if err != nil {
 		return fmt.Errorf("mirror: %s: %w", o.Path, err)
@@ -369,6 +378,7 @@ func (m *Mirror) download(ctx context.Context, o catalog.Object, st *syncState, 
 	for {
 		n, rerr := resp.Body.Read(buf)
 		if n > 0 {
+			from.Add(int64(n))
 			if _, err := w.Write(buf[:n]); err != nil {
 				if errors.Is(err, store.ErrNoSpace) {
 					// A partial file on a full disk only keeps it full.

@@ -11,10 +11,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/relayd/relayd/pkg/admin"
 	"github.com/relayd/relayd/pkg/clock"
 	"github.com/relayd/relayd/pkg/group"
 	"github.com/relayd/relayd/pkg/hierarchy"
-	"github.com/relayd/relayd/pkg/server"
+	"github.com/relayd/relayd/pkg/httpx"
 	"github.com/relayd/relayd/pkg/wire"
 )
 
@@ -101,7 +102,7 @@ func (n *Node) publishMeta(ctx context.Context) error {
 }
 
 // relays lists the group's healthy relays in a fresh random order.
-func (n *Node) relays() any {
+func (n *Node) relays() wire.Relays {
 	out := wire.Relays{Group: n.cfg.Group, Relays: []wire.Relay{}}
 	if n.group == nil {
 		if n.ready() == nil {
@@ -116,20 +117,18 @@ func (n *Node) relays() any {
 	return out
 }
 
-// Members is the /v1/members document: the group as this node sees it.
-type Members struct {
-	Group   string         `json:"group"`
-	Self    string         `json:"self"`
-	Members []group.Member `json:"members"`
-}
-
-// members is /v1/members. It returns a Members; the type is any because
-// that is what admin.Config.Members takes.
-func (n *Node) members() (any, error) {
+// members is /v1/members.
+func (n *Node) members() (admin.Members, error) {
 	if n.group == nil {
-		return nil, &server.Error{Status: http.StatusNotFound, Code: "no_group", Msg: "this node runs without a group (--gossip is empty)"}
+		return admin.Members{}, &httpx.Error{Status: http.StatusNotFound, Code: "no_group", Msg: "this node runs without a group (--gossip is empty)"}
 	}
-	return Members{Group: n.cfg.Group, Self: n.cfg.Node, Members: n.group.Members()}, nil
+	ms := n.group.Members()
+	doc := admin.Members{Group: n.cfg.Group, Self: n.cfg.Node, Members: make([]admin.Member, 0, len(ms))}
+	for _, m := range ms {
+		doc.Members = append(doc.Members, admin.Member{Name: m.Name, Addr: m.Addr, State: m.State, Meta: admin.MemberMeta(m.Meta),
+			LastChange: m.LastChange, Self: m.Self})
+	}
+	return doc, nil
 }
 
 // peers is the group as the proxy cache sees it.

@@ -113,7 +113,7 @@ func TestGenerationAndClock(t *testing.T) {
 	n := metricsNode(t, clk)
 	n.announce(wire.Generation{Generation: 42})
 	clk.Advance(90 * time.Minute)
-	s := n.status().(Status)
+	s := n.status()
 	if s.Generation != 42 || s.Uptime != "1h30m0s" {
 		t.Fatalf("status: generation %d, uptime %s; want 42, 1h30m0s", s.Generation, s.Uptime)
 	}

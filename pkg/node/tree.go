@@ -9,6 +9,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/relayd/relayd/pkg/admin"
 	"github.com/relayd/relayd/pkg/catalog"
 	"github.com/relayd/relayd/pkg/clock"
 	"github.com/relayd/relayd/pkg/events"
@@ -168,6 +169,10 @@ func (n *Node) selfReport(subtree bool) wire.Report {
 			cs := n.cache.Stats()
 			r.Cache.Hits, r.Cache.Misses, r.Cache.UpstreamBytes = cs.Hits, cs.Misses, cs.UpstreamBytes
 		}
+		if n.mirror != nil { // what its syncs took from upstream, as in /metrics
+			up, _ := n.mirror.Bytes()
+			r.Cache.UpstreamBytes += up
+		}
 	}
 	r.Agents, _ = n.events.Count()
 	if subtree {
@@ -182,7 +187,7 @@ func (n *Node) generation() uint64 { return n.gen.Load() }
 
 // tree is /v1/tree: this relay's group (first hand: itself, and its
 // peers as gossip knows them) and the groups below it.
-func (n *Node) treeView() any {
+func (n *Node) treeView() admin.GroupView {
 	self := n.selfReport(false)
 	members := []wire.Report{self}
 	if n.group != nil {
@@ -194,7 +199,25 @@ func (n *Node) treeView() any {
 				Generation: m.Meta.Generation, Ready: m.State == "alive" && m.Meta.Ready, Problem: problem(m.State, m.Meta.Ready)})
 		}
 	}
-	return hierarchy.View(n.cfg.Group, n.generation(), members, n.tree.Children(), n.clk.Now())
+	return groupDoc(hierarchy.View(n.cfg.Group, n.generation(), members, n.tree.Children(), n.clk.Now(), hierarchy.AgesFor(n.cfg.ReportInterval)))
+}
+
+// groupDoc is a tree view as the admin document.
+func groupDoc(g hierarchy.GroupView) admin.GroupView {
+	doc := admin.GroupView{Group: g.Group, Members: make([]admin.MemberView, 0, len(g.Members))}
+	for _, m := range g.Members {
+		mv := admin.MemberView{Node: m.Node, Mode: m.Mode, URL: m.URL, Generation: m.Generation, Lag: m.Lag, Ahead: m.Ahead,
+			Ready: m.Ready, Problem: m.Problem, Agents: m.Agents, Age: m.Age, Health: m.Health}
+		if m.Cache != nil {
+			c := admin.ReportedCache(*m.Cache)
+			mv.Cache = &c
+		}
+		doc.Members = append(doc.Members, mv)
+	}
+	for _, c := range g.Children {
+		doc.Children = append(doc.Children, groupDoc(c))
+	}
+	return doc
 }
 
 func problem(state string, ready bool) string {
@@ -209,7 +232,7 @@ func problem(state string, ready bool) string {
 
 // publishRelays announces the group's relays when they change.
 func (n *Node) publishRelays() {
-	doc := n.relays().(wire.Relays)
+	doc := n.relays()
 	sort.Slice(doc.Relays, func(i, j int) bool { return doc.Relays[i].Name < doc.Relays[j].Name })
 	if err := n.events.PublishJSON(wire.KindRelays, doc); err != nil {
 		n.log.Error().Err(err).Msg("announce relays")

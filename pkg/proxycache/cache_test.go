@@ -193,6 +193,22 @@ func mustGet(t *testing.T, c *Cache, key string, want []byte, wantCache string) 
 	if cache != wantCache {
 		t.Fatalf("get %s: X-Relay-Cache %s, want %s", key, cache, wantCache)
 	}
+	if cache == object.Miss {
+		settled(t, c, key)
+	}
+}
+
+// settled waits until no fill of key is in flight: the reader has its
+// last byte before the fill is committed, and a request in between joins
+// the finished fill (a MISS) instead of reading the store (a HIT).
+func settled(t *testing.T, c *Cache, key string) {
+	t.Helper()
+	eventually(t, 10*time.Second, func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		_, inFlight := c.fills[key]
+		return !inFlight
+	})
 }
 
 func TestCoalescingOneUpstreamGet(t *testing.T) {

@@ -16,6 +16,7 @@ import (
 	"github.com/relayd/relayd/pkg/digest"
 	"github.com/relayd/relayd/pkg/events"
 	"github.com/relayd/relayd/pkg/hops"
+	"github.com/relayd/relayd/pkg/httpx"
 	"github.com/relayd/relayd/pkg/object"
 	"github.com/relayd/relayd/pkg/proxycache"
 	"github.com/relayd/relayd/pkg/ratelog"
@@ -46,7 +47,7 @@ type ContentConfig struct {
 	Ready Readiness
 	// Relays answers /-/relays: the group's healthy relays, in a fresh
 	// random order for every call. Required.
-	Relays func() any
+	Relays func() wire.Relays
 	// Blob serves /-/blob/<hex> to group peers that are syncing (the
 	// object's catalog path in the X-Relay-Blob-Path header); nil: 404.
 	Blob func(ctx context.Context, d digest.Digest, path string, storedOnly bool) (*object.Object, error)
@@ -98,8 +99,8 @@ func NewContent(cfg ContentConfig, log zerolog.Logger) *Content {
 	c := &Content{cfg: cfg, log: log, reportSlots: make(chan struct{}, maxReportDecodes),
 		refusals: ratelog.New(clock.Real{}, ratelog.DefaultEvery)}
 	r := chi.NewRouter()
-	r.Use(AccessLog(log, c.count), boundBody)
-	r.MethodNotAllowed(MethodNotAllowed(r))
+	r.Use(httpx.AccessLog(log, httpx.LogOptions{Done: c.count, Tag: tagVia}), boundBody)
+	r.MethodNotAllowed(httpx.MethodNotAllowed(r))
 	r.NotFound(Handle(func(http.ResponseWriter, *http.Request) error {
 		return &Error{Status: http.StatusNotFound, Code: "not_found", Msg: "no such endpoint"}
 	}))
@@ -119,7 +120,7 @@ func NewContent(cfg ContentConfig, log zerolog.Logger) *Content {
 		r.Get(api(wire.RelaysPath), Handle(func(w http.ResponseWriter, _ *http.Request) error {
 			// Agents must not cache the order: each call is a new shuffle.
 			w.Header().Set("Cache-Control", "no-store")
-			WriteJSON(w, http.StatusOK, c.cfg.Relays())
+			httpx.WriteJSON(w, http.StatusOK, c.cfg.Relays())
 			return nil
 		}))
 		r.Get(api(wire.EventsPath), Handle(c.serveEvents))
@@ -151,7 +152,7 @@ func (c *Content) count(r *http.Request, status int, bytes int64) {
 		return
 	}
 	switch {
-	case status == statusClientGone:
+	case status == httpx.StatusClientGone:
 	case status >= 400:
 		c.failed.Add(1)
 	default:
@@ -163,7 +164,7 @@ func (c *Content) count(r *http.Request, status int, bytes int64) {
 func (c *Content) Serving() int64 { return c.serving.Load() }
 
 func (c *Content) healthz(w http.ResponseWriter, _ *http.Request) error {
-	WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	return nil
 }
 
@@ -173,7 +174,7 @@ func (c *Content) readyz(w http.ResponseWriter, _ *http.Request) error {
 			return &Error{Status: http.StatusServiceUnavailable, Code: "not_ready", Msg: "not ready", Err: err}
 		}
 	}
-	WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	return nil
 }
 

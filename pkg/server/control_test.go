@@ -115,7 +115,7 @@ func TestNoCredentialConfigured(t *testing.T) {
 	hub := events.NewHub()
 	closing := make(chan struct{})
 	defer close(closing)
-	c := NewContent(ContentConfig{Relays: func() any { return nil }, Group: "hq", Events: hub, Closing: closing,
+	c := NewContent(ContentConfig{Relays: func() wire.Relays { return wire.Relays{} }, Group: "hq", Events: hub, Closing: closing,
 		Report: func(wire.Report) error { t.Error("a report was taken"); return nil }}, zerolog.New(zerolog.NewTestWriter(t)))
 	body := []byte(`{"group":"b","node":"n"}`)
 	req := httptest.NewRequest(http.MethodPost, "/-/report", bytes.NewReader(body))
@@ -263,7 +263,7 @@ func TestCertificateIsProof(t *testing.T) {
 	closing := make(chan struct{})
 	defer close(closing)
 	var kept atomic.Int32
-	c := NewContent(ContentConfig{Relays: func() any { return nil }, Group: "hq", Events: hub, Closing: closing,
+	c := NewContent(ContentConfig{Relays: func() wire.Relays { return wire.Relays{} }, Group: "hq", Events: hub, Closing: closing,
 		Heartbeat: 50 * time.Millisecond, TreeAuth: &treeauth.Verifier{Certificates: true},
 		Report: func(wire.Report) error { kept.Add(1); return nil }}, zerolog.New(zerolog.NewTestWriter(t)))
 	m, err := tlsconf.Load(tlsconf.Files{Cert: filepath.Join(dir, "hq.pem"), Key: filepath.Join(dir, "hq.key"),
@@ -327,7 +327,7 @@ func TestCertificateIsProof(t *testing.T) {
 func TestRefusalsLogOncePerInterval(t *testing.T) {
 	t.Parallel()
 	var buf syncBuffer
-	c := NewContent(ContentConfig{Relays: func() any { return nil }, Group: "hq",
+	c := NewContent(ContentConfig{Relays: func() wire.Relays { return wire.Relays{} }, Group: "hq",
 		Report: func(wire.Report) error { return nil }}, zerolog.New(&buf))
 	for range 20 {
 		req := httptest.NewRequest(http.MethodPost, "/-/report", strings.NewReader("{}"))

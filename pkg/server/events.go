@@ -73,7 +73,14 @@ func (c *Content) serveEvents(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	defer sub.Close()
+	return c.pump(w, r, rc, sub)
+}
 
+// pump writes the stream: the retry hint, then every change of sub, and
+// a ping when idle, until the client leaves, the node shuts down or a
+// write fails (the subscriber reconnects). Every write has
+// eventWriteTimeout.
+func (c *Content) pump(w http.ResponseWriter, r *http.Request, rc *http.ResponseController, sub *events.Sub) error {
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")

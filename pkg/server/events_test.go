@@ -55,7 +55,7 @@ func newRelayServer(t *testing.T) *relayServer {
 	}
 	t.Cleanup(func() { o.Close() })
 	rs := &relayServer{hub: events.NewHub(), closing: make(chan struct{}), live: 4}
-	cfg := ContentConfig{Source: o, Relays: func() any { return []string{} }, Group: "hq", MaxHops: 8,
+	cfg := ContentConfig{Source: o, Relays: func() wire.Relays { return wire.Relays{Relays: []wire.Relay{}} }, Group: "hq", MaxHops: 8,
 		Events: rs.hub, Heartbeat: 50 * time.Millisecond, Closing: rs.closing,
 		Report: func(r wire.Report) error {
 			if r.Group == "loop" || (len(r.Children) > 0 && r.Children[0].Group == "loop") {

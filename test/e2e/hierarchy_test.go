@@ -142,6 +142,13 @@ func TestThreeLevelTree(t *testing.T) {
 			}
 			return nil
 		})
+		// A --pubkey proxy answers 503 until it holds a verified catalog.
+		eventually(t, 20*time.Second, r.node+" to be ready", func() error {
+			if resp := get(t, c, http.MethodGet, r.URL+"/-/readyz"); resp.status != http.StatusOK {
+				return fmt.Errorf("readyz %d", resp.status)
+			}
+			return nil
+		})
 	}
 
 	// The WAN cap: two transfers at once through b-1 share 8 MiB/s.

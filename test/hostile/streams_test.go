@@ -21,9 +21,9 @@ import (
 	"time"
 
 	"github.com/relayd/relayd/internal/proctest"
+	"github.com/relayd/relayd/pkg/admin"
 	"github.com/relayd/relayd/pkg/catalog"
 	"github.com/relayd/relayd/pkg/events"
-	"github.com/relayd/relayd/pkg/node"
 	"github.com/relayd/relayd/pkg/treeauth"
 	"github.com/relayd/relayd/pkg/wire"
 )
@@ -100,9 +100,9 @@ func republish(t *testing.T, tr *tree, name string) uint64 {
 }
 
 // status reads an admin /v1/status.
-func status(admin string) (node.Status, error) {
-	var s node.Status
-	resp, err := freshClient.Get("http://" + admin + "/v1/status")
+func status(addr string) (admin.Status, error) {
+	var s admin.Status
+	resp, err := freshClient.Get("http://" + addr + "/v1/status")
 	if err != nil {
 		return s, err
 	}
