@@ -122,6 +122,8 @@ var samples = map[string]struct{ in, out string }{
 	"max-conns":                {"5000", "5000"},
 	"events-max":               {"4000", "4000"},
 	"events-per-addr":          {"100", "100"},
+	"conns-per-addr":           {"300", "300"},
+	"client-stall-timeout":     {"2m", "2m0s"},
 	"log-level":                {"debug", "debug"},
 	"log-format":               {"console", "console"},
 }

@@ -136,10 +136,13 @@ type BudgetStatus struct {
 	// NoFile is the process's descriptor limit (soft RLIMIT_NOFILE).
 	NoFile uint64 `json:"nofile"`
 	// MaxConns caps the content port's connections; Conns are open;
-	// ConnsRefused were accepted and closed at once beyond the cap.
+	// ConnsRefused were accepted and closed at once beyond the cap or
+	// beyond ConnsPerAddr (one address's connections besides its streams;
+	// 0: no cap).
 	MaxConns     int   `json:"max_conns"`
 	Conns        int64 `json:"conns"`
 	ConnsRefused int64 `json:"conns_refused"`
+	ConnsPerAddr int   `json:"conns_per_addr"`
 	// EventsMax and EventsPerAddr cap the event streams (0: no
 	// per-address cap); StreamsRefused were answered 503; StreamsReplaced
 	// were replaced by a newer stream of their identity; StreamsStuck were

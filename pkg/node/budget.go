@@ -31,6 +31,21 @@ const fallbackNoFile = 10240
 // does `relayd loadgen --agents 10000` from one address).
 const DefaultEventsPerAddr = 10240
 
+// DefaultConnsPerAddr is the default conns-per-addr: connections one
+// address may hold besides its event streams (a large NAT'd office
+// fetching at once), lowered to a quarter of max-conns when that is less.
+const DefaultConnsPerAddr = 4096
+
+// connsPerAddrFor is the per-address connection cap for conns content
+// connections and the configured cap (0: none): at most a quarter of
+// them, so that one address leaves three quarters to everyone else.
+func connsPerAddrFor(conns, configured int) int {
+	if configured <= 0 {
+		return 0
+	}
+	return min(configured, max(conns/4, 16))
+}
+
 // budget is the plan for one process's descriptors.
 type budget struct {
 	// NoFile is the descriptor limit planned from.
@@ -42,6 +57,9 @@ type budget struct {
 	// Events caps the event streams; PerAddr those from one address (0:
 	// no cap).
 	Events, PerAddr int
+	// ConnsPerAddr caps one address's content connections besides its
+	// event streams (0: no cap).
+	ConnsPerAddr int
 	// Clamped says which configured values were lowered to fit.
 	Clamped []string
 }
@@ -102,6 +120,45 @@ type connLimit struct {
 	streams func() int64
 	open    atomic.Int64
 	refused atomic.Int64
+
+	// perAddr caps the connections of one address (events.AddrKey)
+	// besides its event streams (addrStreams); 0: no cap.
+	perAddr     int
+	stall       time.Duration // client-stall-timeout (0: none)
+	addrStreams func(key string) int
+	mu          sync.Mutex
+	byAddr      map[string]int
+}
+
+// admitAddr takes a place of remote's address, or says it has none left:
+// an address may hold perAddr connections besides its event streams
+// (those have their own cap), so that one address cannot take the
+// content port from everyone else. The release func gives it back.
+func (l *connLimit) admitAddr(remote net.Addr) (release func(), ok bool) {
+	if l.perAddr <= 0 || remote == nil {
+		return func() {}, true
+	}
+	key := events.AddrKey(remote.String())
+	streams := 0
+	if l.addrStreams != nil {
+		streams = l.addrStreams(key)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.byAddr == nil {
+		l.byAddr = map[string]int{}
+	}
+	if l.byAddr[key]-streams >= l.perAddr {
+		return nil, false
+	}
+	l.byAddr[key]++
+	return func() {
+		l.mu.Lock()
+		if l.byAddr[key]--; l.byAddr[key] <= 0 {
+			delete(l.byAddr, key)
+		}
+		l.mu.Unlock()
+	}, true
 }
 
 // admit takes a place for a new connection, or counts a refusal. Besides
@@ -163,13 +220,23 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		if l.lim == nil {
 			return c, nil
 		}
+		releaseAddr, ok := l.lim.admitAddr(c.RemoteAddr())
+		if !ok {
+			_ = c.Close()
+			l.lim.refused.Add(1)
+			l.rl.Event(&l.log, zerolog.WarnLevel, "at the address cap").Int("conns_per_addr", l.lim.perAddr).
+				Str("addr", events.AddrKey(c.RemoteAddr().String())).
+				Msg("an address at its connection cap (conns-per-addr): its new connections closed at once")
+			continue
+		}
 		if !l.lim.admit() {
+			releaseAddr()
 			_ = c.Close()
 			l.rl.Event(&l.log, zerolog.WarnLevel, "at the cap").Int64("max_conns", l.lim.max).
 				Msg("content port at its connection cap: new connections closed at once")
 			continue
 		}
-		return countConn(c, l.lim), nil
+		return countConn(c, l.lim, releaseAddr), nil
 	}
 }
 
@@ -191,6 +258,7 @@ func outOfResources(err error) bool {
 type countedTCP struct {
 	*net.TCPConn
 	release func()
+	stall   stallWriter // see stall.go
 }
 
 func (c *countedTCP) Close() error {
@@ -209,11 +277,11 @@ func (c *countedConn) Close() error {
 	return c.Conn.Close()
 }
 
-func countConn(c net.Conn, lim *connLimit) net.Conn {
+func countConn(c net.Conn, lim *connLimit, releaseAddr func()) net.Conn {
 	var once sync.Once
-	release := func() { once.Do(func() { lim.open.Add(-1) }) }
+	release := func() { once.Do(func() { lim.open.Add(-1); releaseAddr() }) }
 	if tc, ok := c.(*net.TCPConn); ok {
-		return &countedTCP{TCPConn: tc, release: release}
+		return &countedTCP{TCPConn: tc, release: release, stall: stallWriter{stall: lim.stall}}
 	}
 	return &countedConn{Conn: c, release: release}
 }
@@ -229,20 +297,23 @@ func (n *Node) planBudget() {
 		nofile = fallbackNoFile
 	}
 	n.budget = planBudget(nofile, n.cfg.Cache.MaxFills, n.cfg.MaxConns, n.cfg.EventsMax, n.cfg.EventsPerAddr)
-	n.connLimit = &connLimit{max: int64(n.budget.Conns), fds: int64(n.budget.FDs), streams: func() int64 { return int64(n.events.Len()) }}
+	n.budget.ConnsPerAddr = connsPerAddrFor(n.budget.Conns, n.cfg.ConnsPerAddr)
+	n.connLimit = &connLimit{max: int64(n.budget.Conns), fds: int64(n.budget.FDs), streams: func() int64 { return int64(n.events.Len()) },
+		perAddr: n.budget.ConnsPerAddr, addrStreams: n.events.AddrLen, stall: n.cfg.ClientStallTimeout}
 	n.events.SetLimits(events.Limits{Total: n.budget.Events, PerAddr: n.budget.PerAddr})
 	for _, c := range n.budget.Clamped {
 		n.log.Warn().Msg(c)
 	}
 	n.log.Info().Uint64("nofile", nofile).Uint64("nofile_before", before).Int("max_conns", n.budget.Conns).
-		Int("events_max", n.budget.Events).Int("events_per_addr", n.budget.PerAddr).Msg("connection budget")
+		Int("events_max", n.budget.Events).Int("events_per_addr", n.budget.PerAddr).Int("conns_per_addr", n.budget.ConnsPerAddr).
+		Msg("connection budget")
 }
 
 // budgetStatus is the budget part of /v1/status.
 func (n *Node) budgetStatus() *BudgetStatus {
 	st := n.events.StreamStats()
 	return &BudgetStatus{NoFile: n.budget.NoFile, MaxConns: n.budget.Conns, Conns: n.connLimit.open.Load(),
-		ConnsRefused: n.connLimit.refused.Load(), EventsMax: n.budget.Events, EventsPerAddr: n.budget.PerAddr,
+		ConnsRefused: n.connLimit.refused.Load(), ConnsPerAddr: n.budget.ConnsPerAddr, EventsMax: n.budget.Events, EventsPerAddr: n.budget.PerAddr,
 		StreamsRefused: n.events.Refused(), StreamsReplaced: st.Replaced, StreamsStuck: st.Stuck}
 }
 
@@ -276,7 +347,7 @@ var _ prometheus.Collector = (*budgetMetrics)(nil)
 var (
 	mConns           = newDesc("content_conns", "Content port connections open (plain and TLS).", prometheus.GaugeValue)
 	mConnsMax        = newDesc("content_conns_max", "Cap on content port connections (max-conns).", prometheus.GaugeValue)
-	mConnsRefused    = newDesc("content_conns_refused_total", "Content connections closed at once beyond max-conns.", prometheus.CounterValue)
+	mConnsRefused    = newDesc("content_conns_refused_total", "Content connections closed at once beyond max-conns or conns-per-addr.", prometheus.CounterValue)
 	mStreamsMax      = newDesc("event_streams_max", "Cap on /-/events streams (events-max).", prometheus.GaugeValue)
 	mStreamsRefused  = newDesc("event_streams_refused_total", "/-/events streams refused with 503 too_many_streams.", prometheus.CounterValue)
 	mStreamsReplaced = newDesc("event_streams_replaced_total", "/-/events streams replaced by a newer one of the same identity and address.", prometheus.CounterValue)

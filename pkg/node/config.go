@@ -116,6 +116,15 @@ type Config struct {
 	// EventsPerAddr caps the /-/events streams from one client address
 	// (an IPv6 /64 counts as one). 0: no per-address cap. Default 10240.
 	EventsPerAddr int
+	// ConnsPerAddr caps the content connections of one client address
+	// (an IPv6 /64 counts as one) besides its /-/events streams; beyond
+	// it a new connection is closed at once. 0: no cap. Default 4096,
+	// lowered to a quarter of MaxConns when that is less.
+	ConnsPerAddr int
+	// ClientStallTimeout ends a response whose client took nothing for
+	// this long (no progress writing; not a bound on the whole response,
+	// which may take hours over a slow link). 0: none. Default 60s.
+	ClientStallTimeout time.Duration
 }
 
 // DefaultConfig returns the defaults of ARCHITECTURE.md.
@@ -125,6 +134,7 @@ func DefaultConfig() Config {
 		Node: host, Mode: ModeProxy, DataDir: "/var/lib/relayd",
 		Listen: ":20080", TLSListen: ":20081", Admin: "127.0.0.1:20090", Gossip: ":7946", MaxHops: hops.DefaultMax, DrainTimeout: 30 * time.Second,
 		ReportInterval: 10 * time.Second, EventsPerAddr: DefaultEventsPerAddr,
+		ConnsPerAddr: DefaultConnsPerAddr, ClientStallTimeout: DefaultClientStallTimeout,
 		Cache: proxycache.DefaultConfig(), Upstream: hierarchy.DefaultConfig(), Mirror: mirror.DefaultConfig(),
 	}
 }
@@ -317,6 +327,8 @@ func (c *Config) validateCounts() []error {
 	notNegativeCount("max-conns", c.MaxConns)
 	notNegativeCount("events-max", c.EventsMax)
 	notNegativeCount("events-per-addr", c.EventsPerAddr)
+	notNegativeCount("conns-per-addr", c.ConnsPerAddr)
+	notNegative("client-stall-timeout", c.ClientStallTimeout)
 	if c.CacheMax < 0 {
 		errs = append(errs, fmt.Errorf("cache-max %d: want 0 (no quota) or more", c.CacheMax))
 	}

@@ -99,7 +99,7 @@ func NewContent(cfg ContentConfig, log zerolog.Logger) *Content {
 	c := &Content{cfg: cfg, log: log, reportSlots: make(chan struct{}, maxReportDecodes),
 		refusals: ratelog.New(clock.Real{}, ratelog.DefaultEvery)}
 	r := chi.NewRouter()
-	r.Use(httpx.AccessLog(log, httpx.LogOptions{Done: c.count, Tag: tagVia}))
+	r.Use(httpx.AccessLog(log, httpx.LogOptions{Done: c.count, Tag: tagVia}), boundBody)
 	r.MethodNotAllowed(httpx.MethodNotAllowed(r))
 	r.NotFound(Handle(func(http.ResponseWriter, *http.Request) error {
 		return &Error{Status: http.StatusNotFound, Code: "not_found", Msg: "no such endpoint"}
