@@ -96,31 +96,10 @@ type Group struct {
 
 // New starts gossip on cfg.Bind. It does not join anyone yet (Run does).
 func New(cfg Config, meta Meta, log zerolog.Logger, clk clock.Clock) (*Group, error) {
-	def := DefaultConfig()
 	if cfg.Name == "" || cfg.Group == "" {
 		return nil, errors.New("group: node name and group are required")
 	}
-	if cfg.Bind == "" {
-		cfg.Bind = def.Bind
-	}
-	if cfg.ProbeInterval <= 0 {
-		cfg.ProbeInterval = def.ProbeInterval
-	}
-	if cfg.ProbeTimeout <= 0 {
-		cfg.ProbeTimeout = def.ProbeTimeout
-	}
-	if cfg.SuspicionMult <= 0 {
-		cfg.SuspicionMult = def.SuspicionMult
-	}
-	if cfg.GossipInterval <= 0 {
-		cfg.GossipInterval = def.GossipInterval
-	}
-	if cfg.RejoinInterval <= 0 {
-		cfg.RejoinInterval = def.RejoinInterval
-	}
-	if cfg.ForgetAfter <= 0 {
-		cfg.ForgetAfter = def.ForgetAfter
-	}
+	cfg = cfg.withDefaults()
 	meta.Group = cfg.Group
 	if _, err := meta.Encode(memberlist.MetaMaxSize); err != nil {
 		return nil, err
@@ -176,6 +155,33 @@ func New(cfg Config, meta Meta, log zerolog.Logger, clk clock.Clock) (*Group, er
 	}
 	g.ml = ml
 	return g, nil
+}
+
+// withDefaults fills the zero fields of cfg from DefaultConfig.
+func (cfg Config) withDefaults() Config {
+	def := DefaultConfig()
+	if cfg.Bind == "" {
+		cfg.Bind = def.Bind
+	}
+	if cfg.ProbeInterval <= 0 {
+		cfg.ProbeInterval = def.ProbeInterval
+	}
+	if cfg.ProbeTimeout <= 0 {
+		cfg.ProbeTimeout = def.ProbeTimeout
+	}
+	if cfg.SuspicionMult <= 0 {
+		cfg.SuspicionMult = def.SuspicionMult
+	}
+	if cfg.GossipInterval <= 0 {
+		cfg.GossipInterval = def.GossipInterval
+	}
+	if cfg.RejoinInterval <= 0 {
+		cfg.RejoinInterval = def.RejoinInterval
+	}
+	if cfg.ForgetAfter <= 0 {
+		cfg.ForgetAfter = def.ForgetAfter
+	}
+	return cfg
 }
 
 // Addr is the bound gossip address.
