@@ -42,7 +42,10 @@ func (c *Content) verifyRelay(w http.ResponseWriter, r *http.Request, endpoint s
 	c.refused(r, err)
 	// The body of a refused request is not read: the connection goes.
 	w.Header().Set("Connection", "close")
-	if errors.Is(err, treeauth.ErrInvalid) {
+	switch {
+	case errors.Is(err, treeauth.ErrReplayed):
+		return id, &Error{Status: http.StatusForbidden, Code: "tree_auth_replayed", Msg: "tree credential already used", Err: err}
+	case errors.Is(err, treeauth.ErrInvalid):
 		return id, &Error{Status: http.StatusForbidden, Code: "tree_auth_invalid", Msg: "tree credential refused", Err: err}
 	}
 	w.Header().Set("WWW-Authenticate", `RelayTree realm="relayd"`)
