@@ -4,8 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/relayd/relayd/pkg/hierarchy"
 )
@@ -28,13 +31,13 @@ func treeCmd(ctx context.Context, args []string, stdout, stderr io.Writer, env f
 
 func printGroup(tw io.Writer, g hierarchy.GroupView, depth int) {
 	indent := strings.Repeat("  ", depth)
-	fmt.Fprintf(tw, "%s%s\t\t\t\t\t\t\t\t\t\n", indent, g.Group)
+	fmt.Fprintf(tw, "%s%s\t\t\t\t\t\t\t\t\t\n", indent, shown(g.Group))
 	for _, m := range g.Members {
 		health := "ok"
 		if !m.Ready {
 			health = "NOT READY"
 			if m.Problem != "" {
-				health += ": " + m.Problem
+				health += ": " + shown(m.Problem)
 			}
 		}
 		hits, misses := "-", "-"
@@ -51,10 +54,22 @@ func printGroup(tw io.Writer, g hierarchy.GroupView, depth int) {
 		} else {
 			age += " ago"
 		}
-		fmt.Fprintf(tw, "%s  %s\t%s\t%d\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", indent, m.Node, m.Mode, m.Generation, lag, health,
-			m.Agents, hits, misses, age, m.URL)
+		fmt.Fprintf(tw, "%s  %s\t%s\t%d\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", indent, shown(m.Node), shown(m.Mode), m.Generation, lag, health,
+			m.Agents, hits, misses, shown(age), shown(m.URL))
 	}
 	for _, c := range g.Children {
 		printGroup(tw, c, depth+1)
 	}
+}
+
+// shown is s as the terminal may show it: as is when every rune prints,
+// else quoted with escapes (a report's strings come from other relays:
+// no terminal escapes, tabs or bidi overrides reach the screen raw).
+func shown(s string) string {
+	for _, r := range s {
+		if r == utf8.RuneError || !unicode.IsPrint(r) {
+			return strconv.QuoteToASCII(s)
+		}
+	}
+	return s
 }

@@ -24,11 +24,18 @@ const (
 // maxReportDecodes bounds the reports decoded at once; up to
 // maxReportWaiting more wait at most reportSlotWait for a turn (their
 // bodies unread), and beyond that a report gets 503 busy at once (its
-// sender reports again in an interval).
+// sender reports again in an interval). One decode of an 8 MiB report
+// peaks near 25 MiB of heap: one at a time keeps ten concurrent ones
+// within the +50 MiB a relay allows them.
+//
+// reportReadTimeout bounds the time a report holds its slot reading its
+// body: the whole body within it (8 MiB in 30 s is 280 KB/s), or 408 and
+// the connection goes.
 const (
-	maxReportDecodes = 2
-	maxReportWaiting = 32
-	reportSlotWait   = 5 * time.Second
+	maxReportDecodes  = 1
+	maxReportWaiting  = 32
+	reportSlotWait    = 5 * time.Second
+	reportReadTimeout = 30 * time.Second
 )
 
 // verifyRelay checks a control-plane request's credential from its

@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"mime"
 	"net/http"
+	"os"
 	"strconv"
 	"time"
 
@@ -212,6 +213,13 @@ func (c *Content) serveReport(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	defer release()
+	// The slot is held at most reportReadTimeout reading the body; the
+	// server clears the deadline before it reads the next request. (A
+	// ResponseWriter without a connection, in unit tests, has none.)
+	err = http.NewResponseController(w).SetReadDeadline(time.Now().Add(reportReadTimeout))
+	if err != nil && !errors.Is(err, http.ErrNotSupported) {
+		return err
+	}
 	var body io.Reader = http.MaxBytesReader(w, r.Body, maxReport)
 	if !id.Body.IsZero() {
 		body = treeauth.CheckBody(body, id.Body)
@@ -227,6 +235,10 @@ func (c *Content) serveReport(w http.ResponseWriter, r *http.Request) error {
 			return &Error{Status: http.StatusForbidden, Code: "tree_auth_invalid", Msg: "tree credential refused", Err: err}
 		case errors.As(err, &tooBig):
 			return &Error{Status: http.StatusRequestEntityTooLarge, Code: "too_large", Msg: "report larger than 8 MiB"}
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			w.Header().Set("Connection", "close")
+			return &Error{Status: http.StatusRequestTimeout, Code: "timeout",
+				Msg: "the report's body did not arrive within " + reportReadTimeout.String(), Err: err}
 		}
 		return &Error{Status: http.StatusBadRequest, Code: "bad_report", Msg: "report refused", Err: err}
 	}
