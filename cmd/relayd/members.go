@@ -82,7 +82,13 @@ func statusCmd(ctx context.Context, args []string, stdout, stderr io.Writer, env
 		row("sync", "%s", line)
 	}
 	if l := s.Loops; l != nil {
-		row("LOOPS", "%d refused here (%s), %d refused upstream (%s)", l.Refused, l.LastRefused, l.RefusedUpstream, l.LastUpstream)
+		if l.Refused > 0 || l.RefusedUpstream > 0 {
+			row("LOOPS", "%d refused here (%s), %d refused upstream (%s)", l.Refused, l.LastRefused, l.RefusedUpstream, l.LastUpstream)
+		}
+		if l.Claimed > 0 {
+			row("loop claims", "%d unauthenticated requests refused with 508 (%s): a loop of object requests, or anyone's X-Relay-Path",
+				l.Claimed, l.LastClaimed)
+		}
 	}
 	if b := s.Budget; b != nil {
 		row("budget", "%d/%d content connections (%d refused); %d streams max, %d per address (%d refused, %d replaced, %d stuck); fd limit %d",

@@ -112,7 +112,7 @@ func New(cfg Config, log zerolog.Logger, clk clock.Clock) (*Node, error) {
 	}
 	n.contentLn = newLimitListener(ln, n.connLimit, n.log.With().Str("component", "content").Logger(), clk)
 	n.url = advertiseURL(cfg, ln.Addr().String())
-	content := server.ContentConfig{Ready: n.ready, Relays: n.relays, Group: cfg.Group, MaxHops: cfg.MaxHops, OnLoop: n.refusedLoop,
+	content := server.ContentConfig{Ready: n.ready, Relays: n.relays, Group: cfg.Group, MaxHops: cfg.MaxHops, OnLoop: n.refusedLoop, OnClaimedLoop: n.claimedLoop,
 		Events: n.events, Report: n.takeReport, Closing: n.closing, TreeAuth: auth}
 	if cfg.Mode == ModeOrigin {
 		// An origin never forwards: nothing can loop through it.
@@ -535,10 +535,15 @@ type Status struct {
 	Conflicts []Conflict `json:"conflicts,omitempty"`
 }
 
-// LoopStatus counts loop-guard refusals.
+// LoopStatus counts loop-guard refusals: Refused those of requests that
+// proved to come from a relay of the tree (signed reports), an alert;
+// Claimed those of requests that only claim to (object requests and
+// streams, which anyone can send with this group in X-Relay-Path).
 type LoopStatus struct {
 	Refused         int64  `json:"refused"`
 	LastRefused     string `json:"last_refused,omitempty"`
+	Claimed         int64  `json:"claimed"`
+	LastClaimed     string `json:"last_claimed,omitempty"`
 	RefusedUpstream int64  `json:"refused_upstream"`
 	LastUpstream    string `json:"last_upstream,omitempty"`
 }
@@ -550,6 +555,18 @@ func (n *Node) refusedLoop(err error) {
 	n.loops.LastRefused = err.Error()
 	n.loopMu.Unlock()
 	n.lim.Event(&n.log, zerolog.ErrorLevel, "loop").Err(err).Msg("refused a request that loops: check the upstream configuration")
+}
+
+// claimedLoop records a request refused as a loop that did not prove it
+// comes from a relay: counted, logged at info at most once an interval,
+// no alert (anyone can send X-Relay-Path).
+func (n *Node) claimedLoop(err error) {
+	n.loopMu.Lock()
+	n.loops.Claimed++
+	n.loops.LastClaimed = err.Error()
+	n.loopMu.Unlock()
+	n.lim.Event(&n.log, zerolog.InfoLevel, "claimed loop").Err(err).
+		Msg("refused a request whose X-Relay-Path already holds this group (unauthenticated: a loop, or anyone's header)")
 }
 
 func (n *Node) status() any {
@@ -580,7 +597,7 @@ func (n *Node) status() any {
 	if n.up != nil {
 		l.RefusedUpstream, l.LastUpstream = n.up.Loops()
 	}
-	if l.Refused > 0 || l.RefusedUpstream > 0 {
+	if l.Refused > 0 || l.RefusedUpstream > 0 || l.Claimed > 0 {
 		s.Loops = &l
 	}
 	s.Budget = n.budgetStatus()

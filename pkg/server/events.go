@@ -38,7 +38,7 @@ func (c *Content) serveEvents(w http.ResponseWriter, r *http.Request) error {
 	if c.cfg.Events == nil {
 		return &Error{Status: http.StatusNotFound, Code: "not_found", Msg: "this node serves no event stream"}
 	}
-	ctx, err := c.guard(r)
+	ctx, err := c.guard(r, false) // a stream proves itself later
 	if err != nil {
 		return err
 	}
@@ -198,7 +198,7 @@ func (c *Content) serveReport(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if _, err := c.guard(r); err != nil {
+	if _, err := c.guard(r, true); err != nil {
 		return err
 	}
 	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
