@@ -5,6 +5,7 @@ package server
 
 import (
 	"errors"
+	"io"
 	"net/http"
 	"time"
 
@@ -29,14 +30,55 @@ const (
 // within the +50 MiB a relay allows them.
 //
 // reportReadTimeout bounds the time a report holds its slot reading its
-// body: the whole body within it (8 MiB in 30 s is 280 KB/s), or 408 and
-// the connection goes.
+// body: the whole body within it (8 MiB in 30 s is 280 KB/s), and after
+// reportReadGrace at least reportMinRate on average so far, or 408 and the
+// connection goes: a body dripped a byte at a time holds the slot some
+// 5 s, not 30.
 const (
 	maxReportDecodes  = 1
 	maxReportWaiting  = 32
 	reportSlotWait    = 5 * time.Second
 	reportReadTimeout = 30 * time.Second
+	reportReadGrace   = 5 * time.Second
+	reportMinRate     = 64 << 10 // bytes a second
 )
+
+// paced reads a report's body under a read deadline that moves with what
+// has arrived: start + reportReadGrace + n/reportMinRate, never past
+// start + reportReadTimeout.
+type paced struct {
+	r     io.Reader
+	rc    *http.ResponseController
+	start time.Time
+	n     int64
+}
+
+// pace returns body read under the report deadlines; where the
+// connection has no deadlines (unit tests), body as it is.
+func pace(w http.ResponseWriter, body io.Reader) (io.Reader, error) {
+	p := &paced{r: body, rc: http.NewResponseController(w), start: time.Now()}
+	if err := p.set(); err != nil {
+		if errors.Is(err, http.ErrNotSupported) {
+			return body, nil
+		}
+		return nil, err
+	}
+	return p, nil
+}
+
+func (p *paced) set() error {
+	d := min(reportReadGrace+time.Duration(p.n)*time.Second/reportMinRate, reportReadTimeout)
+	return p.rc.SetReadDeadline(p.start.Add(d))
+}
+
+func (p *paced) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	p.n += int64(n)
+	if n > 0 && err == nil {
+		err = p.set()
+	}
+	return n, err
+}
 
 // verifyRelay checks a control-plane request's credential from its
 // headers, before any of its body is read: 401 tree_auth_required

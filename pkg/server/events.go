@@ -213,14 +213,12 @@ func (c *Content) serveReport(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	defer release()
-	// The slot is held at most reportReadTimeout reading the body; the
-	// server clears the deadline before it reads the next request. (A
-	// ResponseWriter without a connection, in unit tests, has none.)
-	err = http.NewResponseController(w).SetReadDeadline(time.Now().Add(reportReadTimeout))
-	if err != nil && !errors.Is(err, http.ErrNotSupported) {
+	// The slot is held reading the body at most as long as pace allows;
+	// the server clears the deadline before it reads the next request.
+	body, err := pace(w, http.MaxBytesReader(w, r.Body, maxReport))
+	if err != nil {
 		return err
 	}
-	var body io.Reader = http.MaxBytesReader(w, r.Body, maxReport)
 	if !id.Body.IsZero() {
 		body = treeauth.CheckBody(body, id.Body)
 	} else if id.By != treeauth.ByCertificate {
@@ -237,8 +235,8 @@ func (c *Content) serveReport(w http.ResponseWriter, r *http.Request) error {
 			return &Error{Status: http.StatusRequestEntityTooLarge, Code: "too_large", Msg: "report larger than 8 MiB"}
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			w.Header().Set("Connection", "close")
-			return &Error{Status: http.StatusRequestTimeout, Code: "timeout",
-				Msg: "the report's body did not arrive within " + reportReadTimeout.String(), Err: err}
+			return &Error{Status: http.StatusRequestTimeout, Code: "timeout", Err: err,
+				Msg: fmt.Sprintf("the report's body came too slowly (at least %d KiB/s after %s, all within %s)", reportMinRate>>10, reportReadGrace, reportReadTimeout)}
 		}
 		return &Error{Status: http.StatusBadRequest, Code: "bad_report", Msg: "report refused", Err: err}
 	}
