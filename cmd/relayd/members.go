@@ -94,6 +94,9 @@ func statusCmd(ctx context.Context, args []string, stdout, stderr io.Writer, env
 		row("budget", "%d/%d content connections (%d refused); %d streams max, %d per address (%d refused, %d replaced, %d stuck); fd limit %d",
 			b.Conns, b.MaxConns, b.ConnsRefused, b.EventsMax, b.EventsPerAddr, b.StreamsRefused, b.StreamsReplaced, b.StreamsStuck, b.NoFile)
 	}
+	for _, w := range s.Warnings {
+		row("WARNING", "%s", w)
+	}
 	for _, c := range s.Conflicts {
 		what := "two group members use this node name"
 		if c.Kind == "stream" {

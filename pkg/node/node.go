@@ -47,18 +47,20 @@ type Node struct {
 	start time.Time
 	gen   atomic.Uint64 // the catalog generation served (see announce)
 
-	store   *store.Store      // proxy and mirror mode
-	cache   *proxycache.Cache // proxy mode
-	mirror  *mirror.Mirror    // mirror mode; proxy mode with --pubkey
-	origin  *origin.Origin    // origin mode
-	group   *group.Group      // relays with --gossip
-	up      *hierarchy.Client // relays
-	diskMu  sync.Mutex
-	diskErr error // last disk probe (relays)
-	loopMu  sync.Mutex
-	loops   LoopStatus // requests this relay refused as loops
-	url     string     // advertised content URL
-	reg     *prometheus.Registry
+	store  *store.Store      // proxy and mirror mode
+	cache  *proxycache.Cache // proxy mode
+	mirror *mirror.Mirror    // mirror mode; proxy mode with --pubkey
+	origin *origin.Origin    // origin mode
+	group  *group.Group      // relays with --gossip
+	// warnings are configuration risks found at start (Status.Warnings).
+	warnings []string
+	up       *hierarchy.Client // relays
+	diskMu   sync.Mutex
+	diskErr  error // last disk probe (relays)
+	loopMu   sync.Mutex
+	loops    LoopStatus // requests this relay refused as loops
+	url      string     // advertised content URL
+	reg      *prometheus.Registry
 
 	events    *events.Hub     // what /-/events announces
 	tree      *hierarchy.Tree // the children's reports
@@ -533,6 +535,9 @@ type Status struct {
 	Budget *BudgetStatus `json:"budget,omitempty"`
 	// Conflicts lists identities two relays claim (see Conflict).
 	Conflicts []Conflict `json:"conflicts,omitempty"`
+	// Warnings are configuration risks found at start (gossip without a
+	// key), also logged then.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // LoopStatus counts loop-guard refusals: Refused those of requests that
@@ -602,6 +607,7 @@ func (n *Node) status() any {
 	}
 	s.Budget = n.budgetStatus()
 	s.Conflicts = n.conflicts()
+	s.Warnings = n.warnings
 	return s
 }
 

@@ -194,3 +194,41 @@ func TestLoopAlertStranger(t *testing.T) {
 		t.Error("a stranger's X-Relay-Path raised the loop alert")
 	}
 }
+
+// TestGossipUnkeyedWarns (finding 8): a relay gossiping without
+// gossip-key-file says at start that anyone can join its group, and
+// /v1/status keeps saying it; with a key it does not. At 8d8f9f8 nothing
+// warned.
+func TestGossipUnkeyedWarns(t *testing.T) {
+	t.Parallel()
+	status := func(admin string) []string {
+		var st struct {
+			Warnings []string `json:"warnings"`
+		}
+		a := do(http.MethodGet, admin+"/v1/status", 1<<20)
+		if err := json.Unmarshal(a.Body, &st); err != nil {
+			t.Fatalf("/v1/status: %v %s", err, a.Body)
+		}
+		return st.Warnings
+	}
+	open := startRelayd(t, "--mode", "proxy", "--node", "g-1", "--group", "g", "--upstream", "http://127.0.0.1:1",
+		"--data-dir", t.TempDir(), "--gossip", "127.0.0.1:0", "--admin", "127.0.0.1:0")
+	admin := "http://" + open.WaitLogAddr(t, "admin listening")
+	if !strings.Contains(open.Log(), "gossip without gossip-key-file") {
+		t.Error("no warning logged for gossip without a key")
+	}
+	if w := status(admin); len(w) != 1 || !strings.Contains(w[0], "gossip-key-file") {
+		t.Errorf("/v1/status warnings %q", w)
+	}
+	keys := t.TempDir()
+	if out, stderr, err := proctest.Run(t, 30*time.Second, relaydBin, "keygen", "--gossip", "--out", keys); err != nil {
+		t.Fatalf("relayd keygen --gossip: %v\n%s%s", err, out, stderr)
+	}
+	keyed := startRelayd(t, "--mode", "proxy", "--node", "g-2", "--group", "g", "--upstream", "http://127.0.0.1:1",
+		"--data-dir", t.TempDir(), "--gossip", "127.0.0.1:0", "--admin", "127.0.0.1:0",
+		"--gossip-key-file", keys+"/gossip.key")
+	admin = "http://" + keyed.WaitLogAddr(t, "admin listening")
+	if w := status(admin); len(w) != 0 || strings.Contains(keyed.Log(), "gossip without gossip-key-file") {
+		t.Errorf("a keyed relay warns: %q", w)
+	}
+}
