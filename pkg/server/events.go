@@ -219,6 +219,9 @@ func (c *Content) serveReport(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if p, ok := body.(*paced); ok {
+		defer p.collect()
+	}
 	if !id.Body.IsZero() {
 		body = treeauth.CheckBody(body, id.Body)
 	} else if id.By != treeauth.ByCertificate {

@@ -178,6 +178,21 @@ func signed(key *treeauth.Key, addr, group, node string, body []byte) http.Heade
 // was before (the peak, sampled every 10 ms).
 func floodRSS(t *testing.T, p *proctest.Proc, n int, body []byte, hdr func() http.Header) ([]int, int64) {
 	t.Helper()
+	bodies := make([][]byte, n)
+	for i := range bodies {
+		bodies[i] = body
+	}
+	var h func(int) http.Header
+	if hdr != nil {
+		h = func(int) http.Header { return hdr() }
+	}
+	return floodRSSEach(t, p, bodies, h)
+}
+
+// floodRSSEach is floodRSS with a body and headers of each report's own.
+func floodRSSEach(t *testing.T, p *proctest.Proc, bodies [][]byte, hdr func(int) http.Header) ([]int, int64) {
+	t.Helper()
+	n := len(bodies)
 	base, err := proctest.RSS(p.Pid())
 	if err != nil {
 		t.Fatal(err)
@@ -207,9 +222,9 @@ func floodRSS(t *testing.T, p *proctest.Proc, n int, body []byte, hdr func() htt
 	for i := range n {
 		var h http.Header
 		if hdr != nil {
-			h = hdr()
+			h = hdr(i)
 		}
-		wg.Go(func() { statuses[i], errs[i] = rawPost(p.Addr, "/-/report", body, h) })
+		wg.Go(func() { statuses[i], errs[i] = rawPost(p.Addr, "/-/report", bodies[i], h) })
 	}
 	wg.Wait()
 	// Let a lagging GC or a late allocation show.
