@@ -33,11 +33,11 @@ import (
 	"github.com/relayd/relayd/pkg/catalog"
 	"github.com/relayd/relayd/pkg/clock"
 	"github.com/relayd/relayd/pkg/digest"
-	"github.com/relayd/relayd/pkg/events"
 	"github.com/relayd/relayd/pkg/node"
 	"github.com/relayd/relayd/pkg/origin"
 	"github.com/relayd/relayd/pkg/server"
 	"github.com/relayd/relayd/pkg/treeauth"
+	"github.com/relayd/relayd/pkg/wire"
 )
 
 const specFile = "openapi.yaml"
@@ -96,7 +96,7 @@ func isAdmin(item *openapi3.PathItem) bool { return len(item.Servers) > 0 }
 // routes do not depend on the configuration.
 func codeRouters(t testing.TB) (content, adm chi.Routes) {
 	t.Helper()
-	c := server.NewContent(server.ContentConfig{Relays: func() any { return events.Relays{} }}, zerolog.Nop())
+	c := server.NewContent(server.ContentConfig{Relays: func() wire.Relays { return wire.Relays{} }}, zerolog.Nop())
 	h := admin.New(admin.Config{Registry: prometheus.NewRegistry()}, zerolog.Nop())
 	ar, ok := h.(chi.Routes)
 	if !ok {
@@ -604,7 +604,7 @@ func TestResponsesMatchSpec(t *testing.T) {
 	t.Cleanup(func() { src.Close() })
 	bare := httptest.NewServer(server.NewContent(server.ContentConfig{Source: src,
 		Ready:  func() error { return errors.New("disk does not take writes") },
-		Relays: func() any { return events.Relays{Group: "bare", Relays: []events.Relay{}} }}, zerolog.Nop()))
+		Relays: func() wire.Relays { return wire.Relays{Group: "bare", Relays: []wire.Relay{}} }}, zerolog.Nop()))
 	t.Cleanup(bare.Close)
 
 	O := newTarget(t, "origin", "http://"+on.ContentAddr(), "http://"+on.AdminAddr(), "")
@@ -644,7 +644,7 @@ func TestResponsesMatchSpec(t *testing.T) {
 	signed := func(tg *target, body string) map[string]string {
 		req, _ := http.NewRequest(http.MethodPost, tg.content+"/-/report", nil)
 		(&treeauth.Signer{Key: treeKey, Group: "lab", Node: "lab-1"}).Sign(req, "/-/report", []byte(body))
-		return map[string]string{"Content-Type": "application/json", treeauth.Header: req.Header.Get(treeauth.Header)}
+		return map[string]string{"Content-Type": "application/json", wire.AuthHeader: req.Header.Get(wire.AuthHeader)}
 	}
 	goodReport := `{"group":"lab","node":"lab-1","mode":"proxy",
 			"url":"http://lab-1:20080","generation":1,"ready":true,"upstream":["http://origin:20080"],
@@ -667,7 +667,7 @@ func TestResponsesMatchSpec(t *testing.T) {
 		{t: P, method: "GET", path: "/-/catalog", want: 200},
 		{t: M, method: "HEAD", path: "/-/catalog", want: 200},
 		{t: M, method: "GET", path: "/-/catalog", header: map[string]string{"Range": "bytes=0-16"}, want: 206},
-		{t: M, method: "GET", path: "/-/catalog", header: map[string]string{catalog.GenerationHeader: "99"}, want: 503},
+		{t: M, method: "GET", path: "/-/catalog", header: map[string]string{wire.GenerationHeader: "99"}, want: 503},
 		{t: B, method: "GET", path: "/-/catalog", want: 404},
 
 		{t: M, method: "GET", path: "/-/blob/" + fix.Hex(), header: map[string]string{"X-Relay-Blob-Path": "security/fix.patch"}, want: 200},
@@ -688,7 +688,7 @@ func TestResponsesMatchSpec(t *testing.T) {
 		{t: O, method: "POST", path: "/-/report", header: signed(O, goodReport), want: 204, body: goodReport},
 		{t: O, method: "POST", path: "/-/report", header: signed(O, `{"group":"lab",`), body: `{"group":"lab",`, want: 400, badRequest: true},
 		{t: O, method: "POST", path: "/-/report", header: signed(O, `{"group":"lab"}`), body: `{"group":"lab"}`, want: 400, badRequest: true},
-		{t: O, method: "POST", path: "/-/report", header: map[string]string{"Content-Type": "text/plain", treeauth.Header: signed(O, `{}`)[treeauth.Header]},
+		{t: O, method: "POST", path: "/-/report", header: map[string]string{"Content-Type": "text/plain", wire.AuthHeader: signed(O, `{}`)[wire.AuthHeader]},
 			body: `{}`, want: 415, badRequest: true},
 		{t: P, method: "POST", path: "/-/report", header: signed(P, loopReport), want: 508, body: loopReport},
 		{t: O, method: "POST", path: "/-/report", header: jsonCT, body: goodReport, want: 401},
@@ -707,8 +707,8 @@ func TestResponsesMatchSpec(t *testing.T) {
 		{t: P, method: "GET", path: "/software/none.tgz", want: 404},
 		{t: O, method: "GET", path: "/security/%2e%2e/secret", want: 400},
 		{t: O, method: "GET", path: "/-%2Fcatalog", want: 400},
-		{t: M, method: "GET", path: "/security/fix.patch", header: map[string]string{catalog.GenerationHeader: "99"}, want: 503},
-		{t: M, method: "GET", path: "/security/fix.patch", header: map[string]string{catalog.GenerationHeader: "latest"}, want: 400, badRequest: true},
+		{t: M, method: "GET", path: "/security/fix.patch", header: map[string]string{wire.GenerationHeader: "99"}, want: 503},
+		{t: M, method: "GET", path: "/security/fix.patch", header: map[string]string{wire.GenerationHeader: "latest"}, want: 400, badRequest: true},
 		{t: P, method: "GET", path: agentPath, header: map[string]string{"X-Relay-Path": "hq,branch"}, want: 508},
 		{t: O, method: "GET", path: "/-/nothing", want: 404, unrouted: true},
 		{t: O, method: "DELETE", path: "/security/fix.patch", want: 405, unrouted: true},

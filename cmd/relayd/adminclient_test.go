@@ -16,18 +16,18 @@ import (
 
 func TestAdminCommands(t *testing.T) {
 	t.Parallel()
-	members := map[string]any{"group": "hq", "self": "r1", "members": []map[string]any{
-		{"name": "r1", "gossip_addr": "127.0.0.1:7946", "state": "alive", "self": true,
-			"meta": map[string]any{"m": "proxy", "u": "http://127.0.0.1:20080", "n": 4, "r": true}},
+	members := admin.Members{Group: "hq", Self: "r1", Members: []admin.Member{
+		{Name: "r1", Addr: "127.0.0.1:7946", State: "alive", Self: true,
+			Meta: admin.MemberMeta{Mode: "proxy", URL: "http://127.0.0.1:20080", Generation: 4, Ready: true}},
 	}}
 	srv := httptest.NewServer(admin.New(admin.Config{
-		Status: func() any {
-			return map[string]any{"node": "r1", "group": "hq", "mode": "proxy", "generation": 7, "upstream": []string{"http://hq:20080"},
-				"parents": []string{"http://hq-1:20080", "http://hq-2:20080"}, "transfers": map[string]int{"resumes": 2},
-				"loops": map[string]any{"refused": 1, "last_refused": "hops: loop"}}
+		Status: func() admin.Status {
+			return admin.Status{Node: "r1", Group: "hq", Mode: "proxy", Generation: 7, Upstream: []string{"http://hq:20080"},
+				Parents: []string{"http://hq-1:20080", "http://hq-2:20080"}, Transfers: &admin.TransferStats{Resumes: 2},
+				Loops: &admin.LoopStatus{Refused: 1, LastRefused: "hops: loop"}}
 		},
 		Registry: prometheus.NewRegistry(),
-		Members:  func() (any, error) { return members, nil },
+		Members:  func() (admin.Members, error) { return members, nil },
 	}, zerolog.Nop()))
 	defer srv.Close()
 	env := func(string) (string, bool) { return "", false }

@@ -6,13 +6,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
-	"net/url"
 	"strings"
 	"text/tabwriter"
 	"time"
 
-	"github.com/relayd/relayd/pkg/node"
+	"github.com/relayd/relayd/pkg/admin"
 	"github.com/relayd/relayd/pkg/units"
 )
 
@@ -53,9 +51,9 @@ func cacheCmd(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 		if err != nil {
 			return err
 		}
-		var s node.CacheStats
-		if done, err := c.show(ctx, "/v1/cache/stats", *asJSON, stdout, &s); done || err != nil {
-			return err
+		s, err := c.CacheStats(ctx)
+		if err != nil || *asJSON {
+			return show(stdout, *asJSON, s, err, nil)
 		}
 		quota := "no quota"
 		if s.MaxBytes > 0 {
@@ -75,8 +73,8 @@ func cacheCmd(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 		}
 		var errs []error
 		for _, p := range paths {
-			if err := c.do(ctx, http.MethodDelete, "/v1/cache/"+escapePath(p), nil, nil); err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", p, err))
+			if err := c.DeleteCached(ctx, p); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", p, explain(err)))
 				continue
 			}
 			fmt.Fprintf(stdout, "removed %s\n", strings.TrimPrefix(p, "/"))
@@ -93,9 +91,9 @@ func cacheCmd(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 		if len(paths) == 0 {
 			return usageError{errors.New("usage: relayd cache pin [--unpin] PATH…")}
 		}
-		var res node.PinResult
-		if err := c.do(ctx, http.MethodPost, "/v1/cache/pin", map[string]any{"paths": paths, "unpin": unpin}, &res); err != nil {
-			return err
+		res, err := c.Pin(ctx, paths, unpin)
+		if err != nil {
+			return explain(err)
 		}
 		if *asJSON {
 			return printJSON(stdout, res)
@@ -123,9 +121,9 @@ func cacheCmd(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 		if len(paths) == 0 && len(include) == 0 {
 			return usageError{errors.New("usage: relayd cache prefetch [--include GLOB]… [--wait] [PATH…]")}
 		}
-		var st node.PrefetchStatus
-		if err := c.do(ctx, http.MethodPost, "/v1/cache/prefetch", map[string]any{"paths": paths, "include": include}, &st); err != nil {
-			return err
+		st, err := c.Prefetch(ctx, paths, include)
+		if err != nil {
+			return explain(err)
 		}
 		fmt.Fprintf(stderr, "prefetching %d objects at background priority\n", st.Queued)
 		for wait && st.Running {
@@ -134,8 +132,8 @@ func cacheCmd(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 				return ctx.Err()
 			case <-time.After(200 * time.Millisecond):
 			}
-			if err := c.do(ctx, http.MethodGet, "/v1/cache/prefetch", nil, &st); err != nil {
-				return err
+			if st, err = c.PrefetchProgress(ctx); err != nil {
+				return explain(err)
 			}
 		}
 		if *asJSON {
@@ -159,17 +157,13 @@ func cacheCmd(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 }
 
 // cacheList prints every page of GET /v1/cache (or up to limit).
-func cacheList(ctx context.Context, c *adminClient, prefix string, pinned bool, limit int, asJSON bool, stdout io.Writer) error {
-	var all []node.CachedObject
+func cacheList(ctx context.Context, c *admin.Client, prefix string, pinned bool, limit int, asJSON bool, stdout io.Writer) error {
+	var all []admin.CachedObject
 	after := ""
 	for {
-		q := url.Values{"prefix": {prefix}, "after": {after}, "limit": {"1000"}}
-		if pinned {
-			q.Set("pinned", "true")
-		}
-		var page node.CacheList
-		if err := c.do(ctx, http.MethodGet, "/v1/cache?"+q.Encode(), nil, &page); err != nil {
-			return err
+		page, err := c.CacheList(ctx, prefix, after, 1000, pinned)
+		if err != nil {
+			return explain(err)
 		}
 		all = append(all, page.Objects...)
 		if page.Next == "" || (limit > 0 && len(all) >= limit) {
@@ -193,13 +187,4 @@ func cacheList(ctx context.Context, c *adminClient, prefix string, pinned bool, 
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", o.Path, units.Bytes(o.Size), o.Stored.UTC().Format(time.DateTime), pin, o.Digest)
 	}
 	return tw.Flush()
-}
-
-// escapePath escapes each segment of a content path for a URL.
-func escapePath(p string) string {
-	segs := strings.Split(strings.TrimPrefix(p, "/"), "/")
-	for i, s := range segs {
-		segs[i] = url.PathEscape(s)
-	}
-	return strings.Join(segs, "/")
 }

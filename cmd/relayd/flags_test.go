@@ -17,9 +17,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/relayd/relayd/pkg/admin"
 	"github.com/relayd/relayd/pkg/agent"
 	"github.com/relayd/relayd/pkg/catalog"
-	"github.com/relayd/relayd/pkg/mirror"
 )
 
 func TestSplitComma(t *testing.T) {
@@ -165,12 +165,12 @@ func TestSyncCommand(t *testing.T) {
 		gets++
 		// The last sync finished at t0; after the POST, one poll shows
 		// the new one running, the next it finished.
-		p := mirror.Progress{State: mirror.StateIdle, Generation: 3, Finished: t0}
+		p := admin.SyncProgress{State: admin.SyncIdle, Generation: 3, Finished: t0}
 		switch {
 		case posts > 0 && gets == 2:
-			p = mirror.Progress{State: mirror.StateSyncing, Generation: 3, Target: 4, ObjectsTotal: 2, Finished: t0}
+			p = admin.SyncProgress{State: admin.SyncSyncing, Generation: 3, Target: 4, ObjectsTotal: 2, Finished: t0}
 		case posts > 0 && gets > 2:
-			p = mirror.Progress{State: mirror.StateIdle, Generation: 4, ObjectsDone: 2, ObjectsTotal: 2, Finished: t0.Add(time.Nanosecond)}
+			p = admin.SyncProgress{State: admin.SyncIdle, Generation: 4, ObjectsDone: 2, ObjectsTotal: 2, Finished: t0.Add(time.Nanosecond)}
 		}
 		json.NewEncoder(w).Encode(p)
 	}))

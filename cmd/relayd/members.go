@@ -8,7 +8,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/relayd/relayd/pkg/node"
+	"github.com/relayd/relayd/pkg/admin"
 	"github.com/relayd/relayd/pkg/units"
 )
 
@@ -18,10 +18,12 @@ func membersCmd(ctx context.Context, args []string, stdout, stderr io.Writer, en
 	if err != nil {
 		return err
 	}
-	var doc node.Members
-	if done, err := c.show(ctx, "/v1/members", *asJSON, stdout, &doc); done || err != nil {
-		return err
-	}
+	doc, err := c.Members(ctx)
+	return show(stdout, *asJSON, doc, err, func(doc admin.Members) error { return printMembers(stdout, doc) })
+}
+
+// printMembers prints /v1/members for people.
+func printMembers(stdout io.Writer, doc admin.Members) error {
 	fmt.Fprintf(stdout, "group %s, seen from %s\n", doc.Group, doc.Self)
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tSTATE\tREADY\tMODE\tGENERATION\tURL\tGOSSIP\tSINCE")
@@ -42,10 +44,12 @@ func statusCmd(ctx context.Context, args []string, stdout, stderr io.Writer, env
 	if err != nil {
 		return err
 	}
-	var s node.Status
-	if done, err := c.show(ctx, "/v1/status", *asJSON, stdout, &s); done || err != nil {
-		return err
-	}
+	s, err := c.Status(ctx)
+	return show(stdout, *asJSON, s, err, func(s admin.Status) error { return printStatus(stdout, s) })
+}
+
+// printStatus prints /v1/status for people.
+func printStatus(stdout io.Writer, s admin.Status) error {
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	row := func(k, format string, a ...any) { fmt.Fprintf(tw, "%s\t"+format+"\n", append([]any{k}, a...)...) }
 	row("node", "%s (group %s, %s mode, relayd %s, up %s)", s.Node, s.Group, s.Mode, s.Version, s.Uptime)

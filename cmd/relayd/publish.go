@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/relayd/relayd/pkg/catalog"
-	"github.com/relayd/relayd/pkg/group"
+	"github.com/relayd/relayd/pkg/node"
 	"github.com/relayd/relayd/pkg/treeauth"
 	"github.com/relayd/relayd/pkg/units"
 )
@@ -27,7 +27,7 @@ func keygenCmd(args []string, stdout, stderr io.Writer) error {
 		return usageError{fmt.Errorf("usage: relayd keygen [--gossip|--tree] --out DIR")}
 	}
 	if *gossip {
-		path, err := group.GenerateKey(*out)
+		path, err := node.GenerateGossipKey(*out)
 		if err != nil {
 			return err
 		}

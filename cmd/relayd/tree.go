@@ -10,7 +10,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/relayd/relayd/pkg/hierarchy"
+	"github.com/relayd/relayd/pkg/admin"
 )
 
 // treeCmd is `relayd tree`: the groups below this relay, as reported.
@@ -19,27 +19,23 @@ func treeCmd(ctx context.Context, args []string, stdout, stderr io.Writer, env f
 	if err != nil {
 		return err
 	}
-	var root hierarchy.GroupView
-	if done, err := c.show(ctx, "/v1/tree", *asJSON, stdout, &root); done || err != nil {
-		return err
-	}
+	root, err := c.Tree(ctx)
+	return show(stdout, *asJSON, root, err, func(root admin.GroupView) error { return printTree(stdout, root) })
+}
+
+// printTree prints /v1/tree for people.
+func printTree(stdout io.Writer, root admin.GroupView) error {
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "GROUP / NODE\tMODE\tGENERATION\tLAG\tHEALTH\tAGENTS\tHITS\tMISSES\tREPORTED\tURL")
 	printGroup(tw, root, 0)
 	return tw.Flush()
 }
 
-func printGroup(tw io.Writer, g hierarchy.GroupView, depth int) {
+func printGroup(tw io.Writer, g admin.GroupView, depth int) {
 	indent := strings.Repeat("  ", depth)
 	fmt.Fprintf(tw, "%s%s\t\t\t\t\t\t\t\t\t\n", indent, shown(g.Group))
 	for _, m := range g.Members {
-		health := "ok"
-		if !m.Ready {
-			health = "NOT READY"
-			if m.Problem != "" {
-				health += ": " + shown(m.Problem)
-			}
-		}
+		health := memberHealth(m.Health, m.Ready, m.Problem)
 		hits, misses := "-", "-"
 		if m.Cache != nil {
 			hits, misses = fmt.Sprint(m.Cache.Hits), fmt.Sprint(m.Cache.Misses)
@@ -60,6 +56,22 @@ func printGroup(tw io.Writer, g hierarchy.GroupView, depth int) {
 	for _, c := range g.Children {
 		printGroup(tw, c, depth+1)
 	}
+}
+
+// memberHealth is the HEALTH column: what the relay showing the tree says
+// (ok, not ready, stale, gone: from the report's age), with the relay's
+// own problem when not ready. A relay too old to say decides from
+// readiness alone.
+func memberHealth(health string, ready bool, problem string) string {
+	switch {
+	case health == admin.HealthStale || health == admin.HealthGone || health == admin.HealthOK:
+		return health
+	case ready:
+		return admin.HealthOK
+	case problem != "":
+		return "NOT READY: " + shown(problem)
+	}
+	return "NOT READY"
 }
 
 // shown is s as the terminal may show it: as is when every rune prints,

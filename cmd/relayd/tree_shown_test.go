@@ -5,13 +5,13 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/relayd/relayd/pkg/hierarchy"
+	"github.com/relayd/relayd/pkg/admin"
 )
 
 // relayd tree never writes a report's non-printing runes raw.
 func TestTreeEscapes(t *testing.T) {
 	t.Parallel()
-	g := hierarchy.GroupView{Group: "g\x1b]0;x\x07", Members: []hierarchy.MemberView{{Node: "n\x1b[2J", Mode: "relay\u202e",
+	g := admin.GroupView{Group: "g\x1b]0;x\x07", Members: []admin.MemberView{{Node: "n\x1b[2J", Mode: "relay\u202e",
 		URL: "http://a\r", Problem: "bad\x1bc"}}}
 	var b bytes.Buffer
 	printGroup(&b, g, 0)

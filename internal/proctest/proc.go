@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/relayd/relayd/pkg/wire"
 )
 
 // Proc is one running process started by Start (possibly behind a
@@ -211,7 +213,7 @@ func (p *Proc) WaitReady(t testing.TB) {
 		if p.Exited() {
 			return StopErr{Err: fmt.Errorf("%s exited early: %v", p.Name, p.waitErr)}
 		}
-		resp, err := c.Get(p.URL + "/-/healthz")
+		resp, err := c.Get(p.URL + wire.HealthzPath)
 		if err != nil {
 			return err
 		}

@@ -1,9 +1,4 @@
-// Package admin is the admin port's HTTP API (/v1/…, /metrics): what an
-// operator and the `relayd` admin commands talk to. It is bound to
-// loopback unless a bearer token protects it.
-//
-// It reads the node's state through small interfaces; it changes nothing
-// on its own.
+// The admin API's server side: the router and its handlers.
 package admin
 
 import (
@@ -21,18 +16,18 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
 
-	"github.com/relayd/relayd/pkg/server"
+	"github.com/relayd/relayd/pkg/httpx"
 )
 
 // StatusFunc returns the node's status document.
-type StatusFunc func() any
+type StatusFunc func() Status
 
 // Syncer is the node's mirror, as the sync endpoints see it.
 type Syncer interface {
 	// Trigger asks for a sync now.
 	Trigger()
 	// Progress returns the progress document of the current or last sync.
-	Progress() any
+	Progress() SyncProgress
 }
 
 // Config is what the admin API serves.
@@ -44,159 +39,50 @@ type Config struct {
 	// Sync is nil on nodes without a mirror (the sync endpoints answer 404).
 	Sync Syncer
 	// Members returns the /v1/members document, or an error to answer.
-	Members func() (any, error)
+	Members func() (Members, error)
 	// Tree returns the /v1/tree document: this relay's group and every
 	// group below it.
-	Tree func() any
+	Tree func() GroupView
 	// Agents returns the /v1/agents document: the agents and child
 	// relays holding an event stream open to this relay.
-	Agents func() any
+	Agents func() Agents
 	// Cache serves /v1/cache; nil answers 404 (an origin).
 	Cache Cache
 }
 
 // Cache is the node's cache as the cache endpoints see it. Errors are
-// answered as they classify (server.Error carries status and code).
+// answered as they classify (httpx.Error carries status and code).
 type Cache interface {
 	// ListCache returns a page of cached objects with the path prefix,
 	// after the path after, at most limit, only pinned ones if asked.
-	ListCache(prefix, after string, limit int, pinnedOnly bool) (any, error)
+	ListCache(prefix, after string, limit int, pinnedOnly bool) (CacheList, error)
 	// CacheStats returns objects, bytes, hit ratio, bytes served and
 	// from upstream.
-	CacheStats() (any, error)
+	CacheStats() (CacheStats, error)
 	// DeleteCached removes one cached object.
 	DeleteCached(path string) error
 	// Pin exempts cached objects from eviction (or lifts it).
-	Pin(paths []string, unpin bool) (any, error)
+	Pin(paths []string, unpin bool) (PinResult, error)
 	// Prefetch starts warming the paths and the catalog paths matching
 	// include, at background priority; PrefetchProgress follows it.
-	Prefetch(paths, include []string) (any, error)
-	PrefetchProgress() any
+	Prefetch(paths, include []string) (PrefetchStatus, error)
+	PrefetchProgress() PrefetchStatus
 }
 
 // New builds the admin handler.
 func New(cfg Config, log zerolog.Logger) http.Handler {
-	status, reg := cfg.Status, cfg.Registry
+	reg := cfg.Registry
 	r := chi.NewRouter()
-	r.Use(server.AccessLog(log, nil))
+	r.Use(httpx.AccessLog(log, httpx.LogOptions{}))
 	if cfg.Token != "" {
 		r.Use(requireToken(cfg.Token))
 	}
-	r.NotFound(server.Handle(func(http.ResponseWriter, *http.Request) error {
-		return &server.Error{Status: http.StatusNotFound, Code: "not_found", Msg: "no such endpoint"}
+	r.NotFound(httpx.Handle(func(http.ResponseWriter, *http.Request) error {
+		return &httpx.Error{Status: http.StatusNotFound, Code: "not_found", Msg: "no such endpoint"}
 	}))
-	r.MethodNotAllowed(server.MethodNotAllowed(r))
-	r.Get("/v1/status", func(w http.ResponseWriter, _ *http.Request) {
-		server.WriteJSON(w, http.StatusOK, status())
-	})
-	r.Get("/v1/members", server.Handle(func(w http.ResponseWriter, _ *http.Request) error {
-		doc, err := cfg.Members()
-		if err != nil {
-			return err
-		}
-		server.WriteJSON(w, http.StatusOK, doc)
-		return nil
-	}))
-	r.Get("/v1/tree", func(w http.ResponseWriter, _ *http.Request) {
-		server.WriteJSON(w, http.StatusOK, cfg.Tree())
-	})
-	r.Get("/v1/agents", func(w http.ResponseWriter, _ *http.Request) {
-		server.WriteJSON(w, http.StatusOK, cfg.Agents())
-	})
-	r.Get("/v1/sync", server.Handle(func(w http.ResponseWriter, _ *http.Request) error {
-		if cfg.Sync == nil {
-			return errNoMirror
-		}
-		server.WriteJSON(w, http.StatusOK, cfg.Sync.Progress())
-		return nil
-	}))
-	r.Post("/v1/sync", server.Handle(func(w http.ResponseWriter, _ *http.Request) error {
-		if cfg.Sync == nil {
-			return errNoMirror
-		}
-		cfg.Sync.Trigger()
-		server.WriteJSON(w, http.StatusAccepted, map[string]string{"status": "sync requested"})
-		return nil
-	}))
-	r.Route("/v1/cache", func(r chi.Router) {
-		r.Use(func(next http.Handler) http.Handler {
-			return server.Handle(func(w http.ResponseWriter, r *http.Request) error {
-				if cfg.Cache == nil {
-					return errNoCache
-				}
-				next.ServeHTTP(w, r)
-				return nil
-			})
-		})
-		r.Get("/", server.Handle(func(w http.ResponseWriter, r *http.Request) error {
-			q := r.URL.Query()
-			limit := 0
-			if v := q.Get("limit"); v != "" {
-				n, err := strconv.Atoi(v)
-				if err != nil || n < 1 {
-					return &server.Error{Status: http.StatusBadRequest, Code: "bad_limit", Msg: "limit must be a positive number"}
-				}
-				limit = n
-			}
-			doc, err := cfg.Cache.ListCache(q.Get("prefix"), q.Get("after"), limit, q.Get("pinned") == "true")
-			if err != nil {
-				return err
-			}
-			server.WriteJSON(w, http.StatusOK, doc)
-			return nil
-		}))
-		r.Get("/stats", server.Handle(func(w http.ResponseWriter, _ *http.Request) error {
-			doc, err := cfg.Cache.CacheStats()
-			if err != nil {
-				return err
-			}
-			server.WriteJSON(w, http.StatusOK, doc)
-			return nil
-		}))
-		r.Get("/prefetch", func(w http.ResponseWriter, _ *http.Request) {
-			server.WriteJSON(w, http.StatusOK, cfg.Cache.PrefetchProgress())
-		})
-		r.Post("/prefetch", server.Handle(func(w http.ResponseWriter, r *http.Request) error {
-			var req struct {
-				Paths   []string `json:"paths"`
-				Include []string `json:"include"`
-			}
-			if err := decodeJSON(w, r, &req); err != nil {
-				return err
-			}
-			doc, err := cfg.Cache.Prefetch(req.Paths, req.Include)
-			if err != nil {
-				return err
-			}
-			server.WriteJSON(w, http.StatusAccepted, doc)
-			return nil
-		}))
-		r.Post("/pin", server.Handle(func(w http.ResponseWriter, r *http.Request) error {
-			var req struct {
-				Paths []string `json:"paths"`
-				Unpin bool     `json:"unpin"`
-			}
-			if err := decodeJSON(w, r, &req); err != nil {
-				return err
-			}
-			if len(req.Paths) == 0 {
-				return &server.Error{Status: http.StatusBadRequest, Code: "no_paths", Msg: "give the paths to pin"}
-			}
-			doc, err := cfg.Cache.Pin(req.Paths, req.Unpin)
-			if err != nil {
-				return err
-			}
-			server.WriteJSON(w, http.StatusOK, doc)
-			return nil
-		}))
-		r.Delete("/*", server.Handle(func(w http.ResponseWriter, r *http.Request) error {
-			if err := cfg.Cache.DeleteCached(chi.URLParam(r, "*")); err != nil {
-				return err
-			}
-			w.WriteHeader(http.StatusNoContent)
-			return nil
-		}))
-	})
+	r.MethodNotAllowed(httpx.MethodNotAllowed(r))
+	routeState(r, cfg)
+	r.Route("/v1/cache", func(r chi.Router) { routeCache(r, cfg.Cache) })
 	// Profiles for diagnosing a live relay; the admin port is loopback or
 	// token-protected.
 	r.Get("/debug/pprof/*", pprof.Index)
@@ -206,7 +92,119 @@ func New(cfg Config, log zerolog.Logger) http.Handler {
 	return r
 }
 
-var errNoCache = &server.Error{Status: http.StatusNotFound, Code: "no_cache", Msg: "this node keeps no cache (origin mode)"}
+// routeState routes the node's state documents and the sync endpoints.
+func routeState(r chi.Router, cfg Config) {
+	status := cfg.Status
+	r.Get("/v1/status", func(w http.ResponseWriter, _ *http.Request) {
+		httpx.WriteJSON(w, http.StatusOK, status())
+	})
+	r.Get("/v1/members", httpx.Handle(func(w http.ResponseWriter, _ *http.Request) error {
+		doc, err := cfg.Members()
+		if err != nil {
+			return err
+		}
+		httpx.WriteJSON(w, http.StatusOK, doc)
+		return nil
+	}))
+	r.Get("/v1/tree", func(w http.ResponseWriter, _ *http.Request) {
+		httpx.WriteJSON(w, http.StatusOK, cfg.Tree())
+	})
+	r.Get("/v1/agents", func(w http.ResponseWriter, _ *http.Request) {
+		httpx.WriteJSON(w, http.StatusOK, cfg.Agents())
+	})
+	r.Get("/v1/sync", httpx.Handle(func(w http.ResponseWriter, _ *http.Request) error {
+		if cfg.Sync == nil {
+			return errNoMirror
+		}
+		httpx.WriteJSON(w, http.StatusOK, cfg.Sync.Progress())
+		return nil
+	}))
+	r.Post("/v1/sync", httpx.Handle(func(w http.ResponseWriter, _ *http.Request) error {
+		if cfg.Sync == nil {
+			return errNoMirror
+		}
+		cfg.Sync.Trigger()
+		httpx.WriteJSON(w, http.StatusAccepted, Accepted{Status: "sync requested"})
+		return nil
+	}))
+}
+
+// routeCache routes /v1/cache; every endpoint answers 404 without a cache.
+func routeCache(r chi.Router, cache Cache) {
+	r.Use(func(next http.Handler) http.Handler {
+		return httpx.Handle(func(w http.ResponseWriter, r *http.Request) error {
+			if cache == nil {
+				return errNoCache
+			}
+			next.ServeHTTP(w, r)
+			return nil
+		})
+	})
+	r.Get("/", httpx.Handle(func(w http.ResponseWriter, r *http.Request) error {
+		q := r.URL.Query()
+		limit := 0
+		if v := q.Get("limit"); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				return &httpx.Error{Status: http.StatusBadRequest, Code: "bad_limit", Msg: "limit must be a positive number"}
+			}
+			limit = n
+		}
+		doc, err := cache.ListCache(q.Get("prefix"), q.Get("after"), limit, q.Get("pinned") == "true")
+		if err != nil {
+			return err
+		}
+		httpx.WriteJSON(w, http.StatusOK, doc)
+		return nil
+	}))
+	r.Get("/stats", httpx.Handle(func(w http.ResponseWriter, _ *http.Request) error {
+		doc, err := cache.CacheStats()
+		if err != nil {
+			return err
+		}
+		httpx.WriteJSON(w, http.StatusOK, doc)
+		return nil
+	}))
+	r.Get("/prefetch", func(w http.ResponseWriter, _ *http.Request) {
+		httpx.WriteJSON(w, http.StatusOK, cache.PrefetchProgress())
+	})
+	r.Post("/prefetch", httpx.Handle(func(w http.ResponseWriter, r *http.Request) error {
+		var req PrefetchRequest
+		if err := decodeJSON(w, r, &req); err != nil {
+			return err
+		}
+		doc, err := cache.Prefetch(req.Paths, req.Include)
+		if err != nil {
+			return err
+		}
+		httpx.WriteJSON(w, http.StatusAccepted, doc)
+		return nil
+	}))
+	r.Post("/pin", httpx.Handle(func(w http.ResponseWriter, r *http.Request) error {
+		var req PinRequest
+		if err := decodeJSON(w, r, &req); err != nil {
+			return err
+		}
+		if len(req.Paths) == 0 {
+			return &httpx.Error{Status: http.StatusBadRequest, Code: "no_paths", Msg: "give the paths to pin"}
+		}
+		doc, err := cache.Pin(req.Paths, req.Unpin)
+		if err != nil {
+			return err
+		}
+		httpx.WriteJSON(w, http.StatusOK, doc)
+		return nil
+	}))
+	r.Delete("/*", httpx.Handle(func(w http.ResponseWriter, r *http.Request) error {
+		if err := cache.DeleteCached(chi.URLParam(r, "*")); err != nil {
+			return err
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	}))
+}
+
+var errNoCache = &httpx.Error{Status: http.StatusNotFound, Code: "no_cache", Msg: "this node keeps no cache (origin mode)"}
 
 // maxBody bounds a JSON request body (a prefetch of 100,000 paths).
 const maxBody = 16 << 20
@@ -215,7 +213,7 @@ const maxBody = 16 << 20
 func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		if mt, _, _ := mime.ParseMediaType(ct); mt != "application/json" {
-			return &server.Error{Status: http.StatusUnsupportedMediaType, Code: "bad_content_type", Msg: "want Content-Type: application/json"}
+			return &httpx.Error{Status: http.StatusUnsupportedMediaType, Code: "bad_content_type", Msg: "want Content-Type: application/json"}
 		}
 	}
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
@@ -223,14 +221,14 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 	if err := dec.Decode(v); err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return &server.Error{Status: http.StatusRequestEntityTooLarge, Code: "too_large", Msg: "request body larger than 16 MiB"}
+			return &httpx.Error{Status: http.StatusRequestEntityTooLarge, Code: "too_large", Msg: "request body larger than 16 MiB"}
 		}
-		return &server.Error{Status: http.StatusBadRequest, Code: "bad_json", Msg: "request body is not the expected JSON", Err: err}
+		return &httpx.Error{Status: http.StatusBadRequest, Code: "bad_json", Msg: "request body is not the expected JSON", Err: err}
 	}
 	return nil
 }
 
-var errNoMirror = &server.Error{Status: http.StatusNotFound, Code: "no_mirror", Msg: "this node does not mirror a catalog (no --pubkey, or origin mode)"}
+var errNoMirror = &httpx.Error{Status: http.StatusNotFound, Code: "no_mirror", Msg: "this node does not mirror a catalog (no --pubkey, or origin mode)"}
 
 // requireToken checks "Authorization: Bearer <token>" in constant time.
 func requireToken(token string) func(http.Handler) http.Handler {
@@ -240,7 +238,7 @@ func requireToken(token string) func(http.Handler) http.Handler {
 			got, ok := bearerToken(r.Header.Get("Authorization"))
 			if !ok || subtle.ConstantTimeCompare([]byte(got), want) != 1 {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="relayd"`)
-				server.WriteError(w, r, &server.Error{Status: http.StatusUnauthorized, Code: "unauthorized", Msg: "missing or wrong admin token"})
+				httpx.WriteError(w, r, &httpx.Error{Status: http.StatusUnauthorized, Code: "unauthorized", Msg: "missing or wrong admin token"})
 				return
 			}
 			next.ServeHTTP(w, r)

@@ -14,17 +14,17 @@ import (
 
 type syncer struct{ triggered int }
 
-func (s *syncer) Trigger()      { s.triggered++ }
-func (s *syncer) Progress() any { return map[string]any{"state": "in-sync", "generation": 3} }
+func (s *syncer) Trigger()               { s.triggered++ }
+func (s *syncer) Progress() SyncProgress { return SyncProgress{State: SyncInSync, Generation: 3} }
 
 func newAdmin(t *testing.T, token string, sy Syncer) *httptest.Server {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(prometheus.NewCounter(prometheus.CounterOpts{Name: "relayd_test_total", Help: "t"}))
 	h := New(Config{
-		Status:   func() any { return map[string]string{"node": "n1"} },
+		Status:   func() Status { return Status{Node: "n1"} },
 		Registry: reg, Token: token, Sync: sy,
-		Members: func() (any, error) { return map[string]any{"members": []string{"n1"}}, nil },
+		Members: func() (Members, error) { return Members{Members: []Member{{Name: "n1"}}}, nil },
 	}, zerolog.Nop())
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)

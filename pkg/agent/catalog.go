@@ -8,8 +8,11 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 
 	"github.com/relayd/relayd/pkg/catalog"
+	"github.com/relayd/relayd/pkg/wire"
 )
 
 // errBehind: a relay serves an older generation than the one announced.
@@ -65,7 +68,7 @@ func (a *Agent) readCatalog(ctx context.Context, base *url.URL) (*catalog.Signed
 	if cur != nil {
 		hdr.Set("If-None-Match", cur.FileDigest.ETag())
 	}
-	resp, err := a.get(ctx, base.String()+"/-/catalog", hdr)
+	resp, err := a.get(ctx, base.String()+wire.CatalogPath, hdr)
 	if err != nil {
 		return nil, err
 	}
@@ -74,9 +77,9 @@ func (a *Agent) readCatalog(ctx context.Context, base *url.URL) (*catalog.Signed
 	case resp.StatusCode == http.StatusNotModified && cur != nil:
 		return cur, nil
 	case resp.StatusCode != http.StatusOK:
-		return nil, statusError(resp.StatusCode, "/-/catalog")
+		return nil, statusError(resp.StatusCode, wire.CatalogPath)
 	}
-	c, err := catalog.ReadSigned(resp.Body, resp.ContentLength, a.cfg.MaxCatalogBytes, a.cfg.PublicKey)
+	c, err := catalog.ReadSigned(resp.Body, resp.ContentLength, a.cfg.MaxCatalogBytes, a.cfg.PublicKey, a.spoolDir())
 	switch {
 	case errors.Is(err, catalog.ErrTooLarge):
 		return nil, fmt.Errorf("%w: %w", ErrCatalogTooLarge, err)
@@ -86,6 +89,18 @@ func (a *Agent) readCatalog(ctx context.Context, base *url.URL) (*catalog.Signed
 		return nil, fmt.Errorf("read catalog: %w", err)
 	}
 	return c, nil
+}
+
+// spoolDir is where a catalog of unknown length is spooled while it is
+// read (catalog.Read): the state directory, created if need be; "" (the
+// system's temp directory) when the agent discards.
+func (a *Agent) spoolDir() string {
+	if a.cfg.Discard {
+		return ""
+	}
+	dir := filepath.Join(a.cfg.Dir, StateDir)
+	_ = os.MkdirAll(dir, 0o750) // if it fails, catalog.Read uses os.TempDir
+	return dir
 }
 
 // setCurrent makes c the catalog in hand and records its generation in

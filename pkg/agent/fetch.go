@@ -26,6 +26,7 @@ import (
 	"github.com/relayd/relayd/pkg/cleanpath"
 	"github.com/relayd/relayd/pkg/digest"
 	"github.com/relayd/relayd/pkg/httprange"
+	"github.com/relayd/relayd/pkg/wire"
 )
 
 // partMarker is in the name of every temporary file: a file with it is
@@ -81,7 +82,7 @@ func (a *Agent) tryObject(ctx context.Context, base *url.URL, d *download) error
 	size := d.obj.Size
 	pin := httprange.Pin{ETag: d.obj.Digest.ETag(), Size: size}
 	hdr := http.Header{}
-	hdr.Set(catalog.GenerationHeader, strconv.FormatUint(d.gen, 10))
+	hdr.Set(wire.GenerationHeader, strconv.FormatUint(d.gen, 10))
 	resuming := d.off > 0 && d.off < size
 	if resuming {
 		pin.Header(hdr, d.off, size-1)

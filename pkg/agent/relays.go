@@ -12,7 +12,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/relayd/relayd/pkg/events"
+	"github.com/relayd/relayd/pkg/wire"
 )
 
 // failedFor is how long a failed relay goes to the end of the order.
@@ -122,15 +122,15 @@ func (a *Agent) refreshRelays(ctx context.Context) {
 }
 
 func (a *Agent) readRelays(ctx context.Context, base *url.URL) ([]*url.URL, error) {
-	resp, err := a.get(ctx, base.String()+"/-/relays", http.Header{"Accept": {"application/json"}})
+	resp, err := a.get(ctx, base.String()+wire.RelaysPath, http.Header{"Accept": {"application/json"}})
 	if err != nil {
 		return nil, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, statusError(resp.StatusCode, "/-/relays")
+		return nil, statusError(resp.StatusCode, wire.RelaysPath)
 	}
-	doc, err := events.DecodeRelays(resp.Body)
+	doc, err := wire.DecodeRelays(resp.Body)
 	if err != nil {
 		return nil, fmt.Errorf("agent: %w", err)
 	}
@@ -140,7 +140,7 @@ func (a *Agent) readRelays(ctx context.Context, base *url.URL) ([]*url.URL, erro
 // relayURLs are the base URLs of a /-/relays document (or relays event),
 // at most MaxRelays; an entry that is not a base URL does not spoil the
 // list.
-func (a *Agent) relayURLs(doc events.Relays) []*url.URL {
+func (a *Agent) relayURLs(doc wire.Relays) []*url.URL {
 	var out []*url.URL
 	for _, r := range doc.Relays {
 		if len(out) >= a.cfg.MaxRelays {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/relayd/relayd/pkg/events"
+	"github.com/relayd/relayd/pkg/wire"
 )
 
 // errResync ends a stream so that it reopens reporting the generation
@@ -103,7 +104,7 @@ func (a *Agent) Watch(ctx context.Context, onSync func(Result, error)) error {
 // a 503 with a Retry-After of more than a second (too_many_streams: the
 // relay holds all the streams it may) says when to come back.
 func streamRefused(resp *http.Response) error {
-	err := statusError(resp.StatusCode, "/-/events")
+	err := statusError(resp.StatusCode, wire.EventsPath)
 	if secs, perr := strconv.Atoi(resp.Header.Get("Retry-After")); perr == nil && secs > 1 && resp.StatusCode == http.StatusServiceUnavailable {
 		return &retryAfter{err: err, d: min(time.Duration(secs)*time.Second, 5*time.Minute)}
 	}
@@ -112,7 +113,7 @@ func streamRefused(resp *http.Response) error {
 
 // replacedError is ErrReplaced with the relay and its reason.
 func replacedError(base *url.URL, ev events.Event) error {
-	var why events.Replaced
+	var why wire.Replaced
 	_ = json.Unmarshal(ev.Data, &why)
 	return fmt.Errorf("%w (%s: %s)", ErrReplaced, base.Redacted(), why.Reason)
 }
@@ -203,11 +204,7 @@ func (a *Agent) syncLoop(ctx context.Context, wants <-chan uint64, synced chan u
 			// Every relay was behind the announcement: look again soon.
 			retry = time.After(a.cfg.BackoffMin)
 		}
-		select {
-		case <-synced:
-		default:
-		}
-		synced <- res.Generation
+		offer(synced, res.Generation) // never blocks: a stream may not be open
 	}
 }
 
@@ -230,7 +227,7 @@ func offer(ch chan uint64, g uint64) {
 // watchOne reads one relay's event stream until it ends; got reports
 // whether any event arrived. A sync that completes ends it with
 // errResync.
-func (a *Agent) watchOne(ctx context.Context, base *url.URL, wants chan uint64, synced <-chan uint64) (got bool, err error) {
+func (a *Agent) watchOne(ctx context.Context, base *url.URL, wants chan uint64, synced chan uint64) (got bool, err error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	reported := a.state.synced()
@@ -243,19 +240,12 @@ func (a *Agent) watchOne(ctx context.Context, base *url.URL, wants chan uint64, 
 		cancel(fmt.Errorf("%w: event stream silent for %s", ErrStalled, a.cfg.StreamIdle))
 	})
 	defer idle.Stop()
+	followed := make(chan struct{})
 	go func() {
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case g := <-synced:
-				if g > reported {
-					cancel(errResync)
-					return
-				}
-			}
-		}
+		defer close(followed)
+		followSyncs(ctx, synced, reported, func() { cancel(errResync) })
 	}()
+	defer func() { cancel(nil); <-followed }() // before the next stream follows synced
 	r := events.NewReader(resp.Body)
 	r.Activity = func() { idle.Reset(a.cfg.StreamIdle) }
 	for {
@@ -268,10 +258,10 @@ func (a *Agent) watchOne(ctx context.Context, base *url.URL, wants chan uint64, 
 		}
 		got = true
 		switch ev.Kind {
-		case events.KindReplaced:
+		case wire.KindReplaced:
 			return got, replacedError(base, ev)
-		case events.KindCatalog:
-			g, err := events.ParseGeneration(ev)
+		case wire.KindCatalog:
+			g, err := wire.ParseGeneration(ev.Data)
 			if err != nil {
 				a.log.Warn().Err(err).Str("relay", base.Redacted()).Msg("bad event")
 				continue
@@ -282,12 +272,37 @@ func (a *Agent) watchOne(ctx context.Context, base *url.URL, wants chan uint64, 
 			if g.Generation > a.state.synced() {
 				offer(wants, g.Generation)
 			}
-		case events.KindRelays:
-			var doc events.Relays
+		case wire.KindRelays:
+			var doc wire.Relays
 			if json.Unmarshal(ev.Data, &doc) != nil {
 				continue
 			}
 			a.relays.set(a.relayURLs(doc))
+		}
+	}
+}
+
+// followSyncs calls resync when the sync loop completes a generation newer
+// than reported, the one the stream was opened with, and returns then or
+// when ctx ends. A generation it takes from synced after ctx ended (the
+// stream ended meanwhile: both were ready) is handed back for the next
+// stream, which may have been opened reporting an older one; dropped, the
+// relay would list this agent at that older generation until the next
+// sync.
+func followSyncs(ctx context.Context, synced chan uint64, reported uint64, resync func()) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case g := <-synced:
+			if ctx.Err() != nil {
+				offer(synced, g)
+				return
+			}
+			if g > reported {
+				resync()
+				return
+			}
 		}
 	}
 }
@@ -297,15 +312,15 @@ func (a *Agent) watchOne(ctx context.Context, base *url.URL, wants chan uint64, 
 // headers arrive within StallTimeout. A refusal is an error.
 func (a *Agent) openStream(ctx context.Context, cancel context.CancelCauseFunc, base *url.URL, reported uint64) (*http.Response, error) {
 	q := url.Values{}
-	q.Set("agent", a.cfg.ID)
-	q.Set("generation", strconv.FormatUint(reported, 10))
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base.String()+"/-/events?"+q.Encode(), nil)
+	q.Set(wire.AgentParam, a.cfg.ID)
+	q.Set(wire.GenerationParam, strconv.FormatUint(reported, 10))
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base.String()+wire.EventsPath+"?"+q.Encode(), nil)
 	if err != nil {
 		return nil, err
 	}
 	req.Header.Set("Accept", "text/event-stream")
 	req.Header.Set("User-Agent", a.cfg.UserAgent)
-	req.Header.Set(events.AgentHeader, a.cfg.ID)
+	req.Header.Set(wire.AgentHeader, a.cfg.ID)
 	headers := time.AfterFunc(a.cfg.StallTimeout, func() {
 		cancel(fmt.Errorf("%w: no response headers within %s", ErrStalled, a.cfg.StallTimeout))
 	})

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/relayd/relayd/pkg/events"
+	"github.com/relayd/relayd/pkg/wire"
 )
 
 // A stream the relay replaced (another agent with this id, at this
@@ -23,7 +24,7 @@ func TestWatchBacksOffWhenReplaced(t *testing.T) {
 		}
 		opened.Add(1)
 		w.Header().Set("Content-Type", "text/event-stream")
-		_ = events.Encode(w, events.Event{Kind: events.KindReplaced, Data: []byte(`{"reason":"test"}`)})
+		_ = events.Encode(w, events.Event{Kind: wire.KindReplaced, Data: []byte(`{"reason":"test"}`)})
 	}))
 	t.Cleanup(srv.Close)
 	cfg := testConfig(newKey(t), t.TempDir(), &relay{srv: srv})

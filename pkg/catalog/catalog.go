@@ -38,13 +38,6 @@ const (
 	alg       = "ed25519"
 )
 
-// GenerationHeader, on a request to a relay, names the catalog
-// generation the requester works from. A relay that follows a catalog and
-// has not made that generation live yet answers 503 instead of an object
-// of an older generation, so the requester moves on to a relay that has:
-// a child only moves to a generation its parent group has completed.
-const GenerationHeader = "X-Relay-Generation"
-
 // Kinds of objects.
 const (
 	KindSecurity = "security"

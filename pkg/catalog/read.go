@@ -3,10 +3,12 @@
 package catalog
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"runtime/debug"
 )
 
@@ -21,27 +23,27 @@ import (
 // paths average up to about 120 bytes.
 const DefaultMaxBytes = 256 << 20
 
-// firstChunk and maxChunk bound the pieces a body of unknown length is
-// read into: small first (most catalogs are small), then doubling up to
-// maxChunk.
-const (
-	firstChunk = 64 << 10
-	maxChunk   = 4 << 20
-)
+// memHead is how much of a body of unknown length is read into memory
+// before the rest goes to a spool file: most catalogs are smaller and
+// never touch the disk.
+const memHead = 1 << 20
 
 // Read reads a whole catalog file of at most limit bytes from r. size is
 // the length the sender announced (an HTTP Content-Length), -1 if none.
+// spoolDir is where a body of unknown length longer than 1 MiB is spooled
+// ("" for os.TempDir; os.TempDir too if spoolDir cannot take the file).
 //
 // A size over limit is refused (ErrTooLarge) before a byte is read. A
 // known size is read into one buffer of exactly that size. A body of
-// unknown length is read in chunks of at most 4 MiB and never past
-// limit+1 bytes: a body that does not end (or ends too late) is refused
-// with ErrTooLarge having cost at most limit+4 MiB, and its bytes are
-// dropped; only a body that ended within the limit is joined into the one
-// slice returned. Memory therefore never grows with the body, only with
-// the limit, and what a refused body took is handed back at once (see
-// release).
-func Read(r io.Reader, size, limit int64) ([]byte, error) {
+// unknown length is read into memory up to 1 MiB; past that it is copied
+// to an unlinked temp file in spoolDir, never past limit+1 bytes, and
+// only a body that ended within the limit is read back into one buffer of
+// exactly its size. ed25519 needs the file contiguous, and joining chunks
+// held in memory would hold two copies (about twice the limit for a body
+// of exactly the limit); spooled, a body costs at most limit + 1 MiB of
+// memory, and a refused one (endless, too long) at most 1 MiB. The spool
+// file costs at most limit+1 bytes of disk, and is removed at once.
+func Read(r io.Reader, size, limit int64, spoolDir string) ([]byte, error) {
 	if limit <= 0 {
 		return nil, fmt.Errorf("catalog: read limit %d: want more than 0", limit)
 	}
@@ -51,7 +53,7 @@ func Read(r io.Reader, size, limit int64) ([]byte, error) {
 	if size >= 0 {
 		return readSized(r, size)
 	}
-	return readUnsized(r, limit)
+	return readUnsized(r, limit, spoolDir)
 }
 
 // readSized reads exactly size bytes and checks that nothing follows.
@@ -81,52 +83,78 @@ func readSized(r io.Reader, size int64) ([]byte, error) {
 	}
 }
 
-// readUnsized reads chunks until EOF or limit+1 bytes.
-func readUnsized(r io.Reader, limit int64) ([]byte, error) {
-	var (
-		chunks [][]byte
-		total  int64
-		next   = int64(firstChunk)
-	)
-	for {
-		// The last chunk may make room for one byte past the limit, to
-		// tell a body of exactly limit bytes from a longer one.
-		c := make([]byte, min(next, limit+1-total))
-		next = min(2*next, maxChunk)
-		n, err := io.ReadFull(r, c)
-		total += int64(n)
-		chunks = append(chunks, c[:n])
-		if total > limit {
-			chunks = nil
-			release(total)
-			return nil, fmt.Errorf("%w: more than %d bytes", ErrTooLarge, limit)
-		}
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			break
-		}
-		if err != nil {
-			chunks = nil
-			release(total)
-			return nil, fmt.Errorf("catalog: read: %w", err)
-		}
+// readUnsized reads up to memHead bytes into memory, and spools the rest.
+func readUnsized(r io.Reader, limit int64, spoolDir string) ([]byte, error) {
+	// One byte past the limit tells a body of exactly limit bytes from a
+	// longer one.
+	head := make([]byte, min(memHead, limit+1))
+	n, err := io.ReadFull(r, head)
+	switch {
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+		// Ended in memory: keep only what it holds.
+		return bytes.Clone(head[:n]), nil
+	case err != nil:
+		return nil, fmt.Errorf("catalog: read: %w", err)
+	case int64(n) > limit:
+		return nil, fmt.Errorf("%w: more than %d bytes", ErrTooLarge, limit)
 	}
-	if len(chunks) == 1 {
-		return chunks[0], nil
+	return spool(r, head, limit, spoolDir)
+}
+
+// spool copies head and then the rest of r, up to limit+1 bytes in all,
+// to a temp file in dir, and reads a body that ended within the limit
+// back into one buffer of its size.
+func spool(r io.Reader, head []byte, limit int64, dir string) ([]byte, error) {
+	f, err := createSpool(dir)
+	if err != nil {
+		return nil, err
 	}
-	b := make([]byte, 0, total)
-	for i, c := range chunks {
-		b = append(b, c...)
-		chunks[i] = nil // collectable as soon as it is copied
+	defer func() {
+		_ = f.Close()
+		_ = os.Remove(f.Name()) // where an open file cannot be removed
+	}()
+	if _, err := f.Write(head); err != nil {
+		return nil, fmt.Errorf("catalog: spool: %w", err)
+	}
+	total := int64(len(head))
+	head = nil // collectable while the rest is copied
+	n, err := io.Copy(f, io.LimitReader(r, limit+1-total))
+	total += n
+	if err != nil {
+		return nil, fmt.Errorf("catalog: read into the spool file: %w", err)
+	}
+	if total > limit {
+		return nil, fmt.Errorf("%w: more than %d bytes", ErrTooLarge, limit)
+	}
+	b := make([]byte, total)
+	if m, err := f.ReadAt(b, 0); int64(m) != total {
+		release(total)
+		return nil, fmt.Errorf("catalog: read back %d of %d spooled bytes: %w", m, total, err)
 	}
 	return b, nil
+}
+
+// createSpool creates the spool file in dir, or in os.TempDir if dir is
+// empty or refuses it, and removes its name at once: nothing is left
+// behind, whatever happens next, on systems that allow it.
+func createSpool(dir string) (*os.File, error) {
+	f, err := os.CreateTemp(dir, "catalog-*.spool")
+	if err != nil && dir != "" {
+		f, err = os.CreateTemp("", "relayd-catalog-*.spool")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("catalog: spool: %w", err)
+	}
+	_ = os.Remove(f.Name())
+	return f, nil
 }
 
 // ReadSigned reads a catalog file as Read does and verifies it with pub
 // (Parse). A file that does not verify is released like a refused body:
 // a hostile upstream that sends forged catalogs just under the limit, on
 // every retry, costs one limit's worth of memory, not one per retry.
-func ReadSigned(r io.Reader, size, limit int64, pub ed25519.PublicKey) (*Signed, error) {
-	b, err := Read(r, size, limit)
+func ReadSigned(r io.Reader, size, limit int64, pub ed25519.PublicKey, spoolDir string) (*Signed, error) {
+	b, err := Read(r, size, limit, spoolDir)
 	if err != nil {
 		return nil, err
 	}
@@ -146,13 +174,17 @@ const releaseFrom = 1 << 20
 
 // release hands the memory of a dropped catalog body of n bytes back
 // (a garbage collection, and the freed pages to the system) when it is
-// large. Left to the collector's pacing it would pile up: the live heap
-// measured while a body was read includes the body, so the next
-// collection waits for several times that much garbage (five times on a
-// relay, which runs at GOGC=400), and a parent or relay that sends an
-// endless or forged catalog on every retry would raise the heap by as
-// many bodies. A refused catalog is rare and costs a full read of up to
-// the limit; one forced collection is small beside it.
+// large. It is needed where a whole buffer was allocated: a known length
+// that turned out wrong, a spooled body that could not be read back, and
+// above all a file that does not verify (ReadSigned). Left to the
+// collector's pacing those buffers would pile up: a collection that ran
+// while one was live sets the next goal at several times it (five times
+// on a relay, which runs at GOGC=400), so a parent that sends a forged
+// catalog of the limit on every retry would raise the heap by as many
+// bodies before the next collection. A refused body of unknown length
+// needs nothing: it never left the 1 MiB memory head. A refused catalog
+// is rare and costs a full read of up to the limit; one forced collection
+// is small beside it.
 func release(n int64) {
 	if n >= releaseFrom {
 		debug.FreeOSMemory()

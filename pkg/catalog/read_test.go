@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"runtime"
 	"runtime/debug"
 	"testing"
@@ -53,8 +54,9 @@ func TestReadWhole(t *testing.T) {
 		{"empty, unsized", nil, false},
 		{"small, sized", body(1000), true},
 		{"small, unsized", body(1000), false},
-		{"one chunk exactly, unsized", body(firstChunk), false},
-		{"many chunks, unsized", body(7<<20 + 3), false},
+		{"memory head exactly, unsized", body(memHead), false},
+		{"memory head and one byte, unsized", body(memHead + 1), false},
+		{"spooled, unsized", body(7<<20 + 3), false},
 		{"exactly the limit, sized", body(limit), true},
 		{"exactly the limit, unsized", body(limit), false},
 	} {
@@ -64,7 +66,7 @@ func TestReadWhole(t *testing.T) {
 			if tc.sized {
 				size = int64(len(tc.body))
 			}
-			got, err := Read(dribbleIf(tc.body, len(tc.body) < 1<<20), size, limit)
+			got, err := Read(dribbleIf(tc.body, len(tc.body) < 1<<20), size, limit, t.TempDir())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -88,14 +90,14 @@ func TestReadRefuses(t *testing.T) {
 	t.Parallel()
 	const limit = 1 << 20
 	t.Run("announced over the limit: nothing read", func(t *testing.T) {
-		_, err := Read(untouchable{t}, limit+1, limit)
+		_, err := Read(untouchable{t}, limit+1, limit, t.TempDir())
 		if !errors.Is(err, ErrTooLarge) {
 			t.Fatalf("err = %v, want ErrTooLarge", err)
 		}
 	})
 	t.Run("endless, unsized: stops at limit+1 bytes", func(t *testing.T) {
 		e := &endless{}
-		b, err := Read(e, -1, limit)
+		b, err := Read(e, -1, limit, t.TempDir())
 		if !errors.Is(err, ErrTooLarge) || b != nil {
 			t.Fatalf("got %d bytes, err = %v; want nothing and ErrTooLarge", len(b), err)
 		}
@@ -105,7 +107,7 @@ func TestReadRefuses(t *testing.T) {
 	})
 	t.Run("longer than announced", func(t *testing.T) {
 		e := &endless{}
-		_, err := Read(e, 1000, limit)
+		_, err := Read(e, 1000, limit, t.TempDir())
 		if !errors.Is(err, ErrTooLarge) {
 			t.Fatalf("err = %v, want ErrTooLarge", err)
 		}
@@ -114,42 +116,64 @@ func TestReadRefuses(t *testing.T) {
 		}
 	})
 	t.Run("shorter than announced", func(t *testing.T) {
-		_, err := Read(bytes.NewReader(make([]byte, 10)), 11, limit)
+		_, err := Read(bytes.NewReader(make([]byte, 10)), 11, limit, t.TempDir())
 		if !errors.Is(err, io.ErrUnexpectedEOF) {
 			t.Fatalf("err = %v, want io.ErrUnexpectedEOF", err)
 		}
 	})
 	t.Run("limit 0", func(t *testing.T) {
-		if _, err := Read(bytes.NewReader(nil), 0, 0); err == nil {
+		if _, err := Read(bytes.NewReader(nil), 0, 0, ""); err == nil {
 			t.Fatal("a limit of 0 was accepted")
 		}
 	})
 }
 
-// TestReadAllocationBounded pins what an endless catalog costs: about the
-// limit once, on every try, and nothing kept after. (io.ReadAll over an
-// io.LimitReader of limit+1, the old way, allocates twice to three times
-// the limit per try, by doubling past it.) Not parallel: it reads the
-// process's allocation counters.
+// TestReadAllocationBounded pins what a catalog of unknown length costs.
+// An endless one: the 1 MiB memory head, on every try (the rest goes to
+// the spool file and is never read back), and nothing kept after. One of
+// exactly the limit: the limit once, plus the head (joining chunks held
+// in memory, the old way, allocated twice the limit; io.ReadAll over an
+// io.LimitReader of limit+1 two to three times). Not parallel: it reads
+// the process's allocation counters.
 func TestReadAllocationBounded(t *testing.T) {
 	const limit = 32 << 20
 	const tries = 4
+	const small = 256 << 10 // copy buffers, the file, errors
+	dir := t.TempDir()
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
 	for range tries {
-		if _, err := Read(&endless{}, -1, limit); !errors.Is(err, ErrTooLarge) {
+		if _, err := Read(&endless{}, -1, limit, dir); !errors.Is(err, ErrTooLarge) {
 			t.Fatalf("err = %v, want ErrTooLarge", err)
 		}
 	}
 	runtime.GC()
 	runtime.ReadMemStats(&after)
 	perTry := int64(after.TotalAlloc-before.TotalAlloc) / tries
-	if want := int64(limit + maxChunk); perTry > want {
-		t.Errorf("an endless body cost %d bytes of allocation per try, want at most limit+chunk = %d", perTry, want)
+	if want := int64(memHead + small); perTry > want {
+		t.Errorf("an endless body cost %d bytes of allocation per try, want at most the memory head + %d KiB = %d", perTry, small>>10, want)
 	}
 	if kept := int64(after.HeapAlloc) - int64(before.HeapAlloc); kept > 4<<20 {
 		t.Errorf("%d bytes still allocated after the refused reads", kept)
+	}
+
+	// A body of exactly the limit, without a length: one buffer of its
+	// size, beside the head. (A plain reader, as a network body is: no
+	// WriteTo for io.Copy to take.)
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	b, err := Read(struct{ io.Reader }{io.LimitReader(&endless{}, limit)}, -1, limit, dir)
+	runtime.ReadMemStats(&after)
+	if err != nil || len(b) != limit {
+		t.Fatalf("read %d bytes, err %v; want the %d sent", len(b), err, limit)
+	}
+	if got, want := int64(after.TotalAlloc-before.TotalAlloc), int64(limit+memHead+small); got > want {
+		t.Errorf("an unsized body of exactly the limit (%d MiB) cost %.1f MiB of allocation, want at most limit + memory head + %d KiB = %.1f MiB",
+			limit>>20, float64(got)/(1<<20), small>>10, float64(want)/(1<<20))
+	}
+	if ents, err := os.ReadDir(dir); err != nil || len(ents) != 0 {
+		t.Errorf("the spool directory holds %d entries (err %v), want none", len(ents), err)
 	}
 
 	// A body of known length is one allocation of exactly its size.
@@ -157,7 +181,7 @@ func TestReadAllocationBounded(t *testing.T) {
 	r := bytes.NewReader(data)
 	allocs := testing.AllocsPerRun(10, func() {
 		r.Reset(data)
-		b, err := Read(r, int64(len(data)), limit)
+		b, err := Read(r, int64(len(data)), limit, "")
 		if err != nil || len(b) != len(data) || cap(b) > len(data)+1 {
 			t.Fatalf("read %d bytes (cap %d), err %v", len(b), cap(b), err)
 		}
@@ -189,7 +213,7 @@ func TestRefusedBodiesAreReleased(t *testing.T) {
 	if len(forged) < releaseFrom {
 		t.Fatalf("the forged catalog has %d bytes, want more than %d", len(forged), releaseFrom)
 	}
-	if _, err := ReadSigned(bytes.NewReader(file), -1, limit, pub); err != nil {
+	if _, err := ReadSigned(bytes.NewReader(file), -1, limit, pub, t.TempDir()); err != nil {
 		t.Fatalf("the good catalog: %v", err)
 	}
 
@@ -198,10 +222,10 @@ func TestRefusedBodiesAreReleased(t *testing.T) {
 	runtime.ReadMemStats(&ms)
 	base := ms.HeapAlloc
 	for i := range 5 {
-		if _, err := Read(&endless{}, -1, limit); !errors.Is(err, ErrTooLarge) {
+		if _, err := Read(&endless{}, -1, limit, t.TempDir()); !errors.Is(err, ErrTooLarge) {
 			t.Fatalf("endless: err = %v", err)
 		}
-		if _, err := ReadSigned(bytes.NewReader(forged), int64(len(forged)), limit, pub); !errors.Is(err, ErrBadSignature) {
+		if _, err := ReadSigned(bytes.NewReader(forged), int64(len(forged)), limit, pub, ""); !errors.Is(err, ErrBadSignature) {
 			t.Fatalf("forged: err = %v", err)
 		}
 		runtime.ReadMemStats(&ms) // no collection of its own
@@ -224,7 +248,7 @@ func FuzzRead(f *testing.F) {
 			return
 		}
 		r := &countingReader{r: bytes.NewReader(body)}
-		got, err := Read(r, size, limit)
+		got, err := Read(r, size, limit, "")
 		if r.n > limit+1 {
 			t.Fatalf("took %d bytes with limit %d", r.n, limit)
 		}
@@ -248,4 +272,15 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n += int64(n)
 	return n, err
+}
+
+// TestReadSpoolFallback: a spool directory that cannot take the file (gone,
+// say) does not fail the read: the system's temp directory is used.
+func TestReadSpoolFallback(t *testing.T) {
+	t.Parallel()
+	body := bytes.Repeat([]byte("fallback"), memHead/4) // two memory heads
+	got, err := Read(struct{ io.Reader }{bytes.NewReader(body)}, -1, 8<<20, t.TempDir()+"/missing")
+	if err != nil || !bytes.Equal(got, body) {
+		t.Fatalf("read %d of %d bytes, err %v", len(got), len(body), err)
+	}
 }

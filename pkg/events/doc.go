@@ -10,7 +10,8 @@
 // reconnecting subscriber that skips intermediate events loses nothing,
 // and a subscriber costs O(1) memory however many events are published.
 // Encode and Reader are the wire format (text/event-stream), used by the
-// server, the relay's upstream client and agents.
+// server, the relay's upstream client and agents; the event kinds and
+// their data (wire.KindCatalog and wire.Generation, …) are pkg/wire's.
 //
 // Streams writes to connections the HTTP server handed over (hijacked), a
 // few goroutines for all of them, so that an idle subscriber costs its
@@ -20,7 +21,7 @@
 // Streams from the network Join the hub within its Limits (in total and
 // per client address, limits.go): agents are not authenticated. One
 // identity holds one stream per address; a newer one replaces it and the
-// old one is told so (KindReplaced) — a stranger elsewhere cannot push a
+// old one is told so (wire.KindReplaced) — a stranger elsewhere cannot push a
 // real agent off, and two relays sharing a name show up as a Conflict
 // (conflicts.go). A client that stops taking what is sent is dropped at a
 // heartbeat (Streams.stalled).

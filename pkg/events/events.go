@@ -14,92 +14,14 @@ import (
 	"time"
 )
 
-// Event kinds.
-const (
-	// KindCatalog: a new catalog generation is live (data: Generation).
-	KindCatalog = "catalog"
-	// KindRelays: the group's relays changed (data: the /-/relays
-	// document).
-	KindRelays = "relays"
-	// KindReplaced is the last event of a stream that a newer stream with
-	// the same identity (agent id, or child relay group and node) from the
-	// same address replaced (data: Replaced). The reader should not
-	// reconnect at once: the other holder of its identity is connected.
-	KindReplaced = "replaced"
-)
-
-// Replaced is the data of a KindReplaced event.
-type Replaced struct {
-	Reason string `json:"reason"`
-}
-
 // Event is one server-sent event.
 type Event struct {
 	// ID is the hub's sequence number, increasing.
 	ID uint64
-	// Kind is the SSE event name.
+	// Kind is the SSE event name (wire.KindCatalog, …).
 	Kind string
 	// Data is one line of JSON.
 	Data []byte
-}
-
-// AgentHeader carries an agent's id on its event stream, GET /-/events
-// (the query parameter agent= does too).
-const AgentHeader = "X-Relay-Agent"
-
-// Relays is the /-/relays document, and the data of a KindRelays event:
-// a group's healthy relays.
-type Relays struct {
-	Group  string  `json:"group"`
-	Relays []Relay `json:"relays"`
-}
-
-// maxRelaysSize caps the /-/relays document DecodeRelays reads.
-const maxRelaysSize = 1 << 20
-
-// DecodeRelays reads a /-/relays document from r (a response body) and
-// refuses one larger than 1 MiB: a relay list is read from relays that
-// are not trusted with the reader's memory.
-func DecodeRelays(r io.Reader) (Relays, error) {
-	b, err := io.ReadAll(io.LimitReader(r, maxRelaysSize+1))
-	if err != nil {
-		return Relays{}, fmt.Errorf("events: read /-/relays: %w", err)
-	}
-	if len(b) > maxRelaysSize {
-		return Relays{}, fmt.Errorf("events: /-/relays larger than %d bytes", maxRelaysSize)
-	}
-	var doc Relays
-	if err := json.Unmarshal(b, &doc); err != nil {
-		return Relays{}, fmt.Errorf("events: /-/relays: %w", err)
-	}
-	return doc, nil
-}
-
-// Relay is one entry of Relays.
-type Relay struct {
-	Name       string `json:"name"`
-	URL        string `json:"url"`
-	Mode       string `json:"mode"`
-	Generation uint64 `json:"generation"` // its live catalog generation; 0: none or unknown
-}
-
-// Generation is the data of a KindCatalog event.
-type Generation struct {
-	Generation uint64    `json:"generation"`
-	Digest     string    `json:"digest,omitempty"`   // of the catalog file: its ETag without quotes
-	Published  time.Time `json:"published,omitzero"` // when the origin signed it
-}
-
-// ParseGeneration decodes a KindCatalog event's data.
-func ParseGeneration(ev Event) (Generation, error) {
-	var g Generation
-	if err := json.Unmarshal(ev.Data, &g); err != nil {
-		return g, fmt.Errorf("events: %s data: %w", ev.Kind, err)
-	}
-	if g.Generation == 0 {
-		return g, fmt.Errorf("events: %s data without a generation", ev.Kind)
-	}
-	return g, nil
 }
 
 // Client describes one subscriber, for presence listings.

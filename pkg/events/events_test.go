@@ -7,11 +7,13 @@ import (
 	"io"
 	"strings"
 	"testing"
+
+	"github.com/relayd/relayd/pkg/wire"
 )
 
 func TestHubNewestOnly(t *testing.T) {
 	h := NewHub()
-	h.Publish(KindCatalog, []byte(`{"generation":1}`))
+	h.Publish(wire.KindCatalog, []byte(`{"generation":1}`))
 	s := h.Subscribe(Client{ID: "a"})
 	defer s.Close()
 	<-s.Wake()
@@ -23,12 +25,12 @@ func TestHubNewestOnly(t *testing.T) {
 	}
 	// Three publishes while the subscriber is busy: it wakes once and
 	// gets the newest of each kind, in publish order.
-	h.Publish(KindCatalog, []byte(`{"generation":2}`))
-	h.Publish(KindRelays, []byte(`{"relays":[]}`))
-	h.Publish(KindCatalog, []byte(`{"generation":3}`))
+	h.Publish(wire.KindCatalog, []byte(`{"generation":2}`))
+	h.Publish(wire.KindRelays, []byte(`{"relays":[]}`))
+	h.Publish(wire.KindCatalog, []byte(`{"generation":3}`))
 	<-s.Wake()
 	got := s.Next()
-	if len(got) != 2 || got[0].Kind != KindRelays || string(got[1].Data) != `{"generation":3}` {
+	if len(got) != 2 || got[0].Kind != wire.KindRelays || string(got[1].Data) != `{"generation":3}` {
 		t.Fatalf("Next = %+v, want relays then generation 3", got)
 	}
 	select {
@@ -37,7 +39,7 @@ func TestHubNewestOnly(t *testing.T) {
 	default:
 	}
 	// The same state again is not news.
-	h.Publish(KindCatalog, []byte(`{"generation":3}`))
+	h.Publish(wire.KindCatalog, []byte(`{"generation":3}`))
 	select {
 	case <-s.Wake():
 		t.Fatal("woken by a publish that changed nothing")
@@ -64,7 +66,7 @@ func TestHubCountAndClose(t *testing.T) {
 
 func TestEncodeReadRoundTrip(t *testing.T) {
 	var buf bytes.Buffer
-	in := []Event{{ID: 1, Kind: KindCatalog, Data: []byte(`{"generation":7}`)}, {ID: 2, Kind: KindRelays, Data: []byte(`{}`)}}
+	in := []Event{{ID: 1, Kind: wire.KindCatalog, Data: []byte(`{"generation":7}`)}, {ID: 2, Kind: wire.KindRelays, Data: []byte(`{}`)}}
 	for _, ev := range in {
 		if err := Encode(&buf, ev); err != nil {
 			t.Fatal(err)
@@ -89,7 +91,7 @@ func TestEncodeReadRoundTrip(t *testing.T) {
 	if lines == 0 {
 		t.Fatal("Activity never called")
 	}
-	g, err := ParseGeneration(in[0])
+	g, err := wire.ParseGeneration(in[0].Data)
 	if err != nil || g.Generation != 7 {
 		t.Fatalf("ParseGeneration = %+v, %v", g, err)
 	}
@@ -124,7 +126,7 @@ func TestReaderEdges(t *testing.T) {
 	if err := Encode(io.Discard, Event{Kind: "e", Data: []byte("a\nb")}); err == nil {
 		t.Fatal("Encode accepted data with a newline")
 	}
-	if _, err := ParseGeneration(Event{Data: []byte(`{"generation":0}`)}); err == nil {
+	if _, err := wire.ParseGeneration([]byte(`{"generation":0}`)); err == nil {
 		t.Fatal("ParseGeneration accepted generation 0")
 	}
 }
@@ -148,44 +150,3 @@ func FuzzReader(f *testing.F) {
 		}
 	})
 }
-
-func TestDecodeRelays(t *testing.T) {
-	t.Parallel()
-	doc, err := DecodeRelays(strings.NewReader(`{"group":"g","relays":[{"name":"r1","url":"http://r1:20080","mode":"proxy","generation":4}]}`))
-	if err != nil || doc.Group != "g" || len(doc.Relays) != 1 || doc.Relays[0] != (Relay{Name: "r1", URL: "http://r1:20080", Mode: "proxy", Generation: 4}) {
-		t.Fatalf("DecodeRelays = %+v, %v", doc, err)
-	}
-	// Exactly the cap is read; one byte more is refused, however the
-	// document would parse.
-	pad := func(n int) string { return `{"group":"g"` + strings.Repeat(" ", n-len(`{"group":"g"}`)) + `}` }
-	if _, err := DecodeRelays(strings.NewReader(pad(maxRelaysSize))); err != nil {
-		t.Errorf("a document of exactly %d bytes: %v", maxRelaysSize, err)
-	}
-	for _, tc := range []struct {
-		name string
-		r    io.Reader
-	}{
-		{"too large", strings.NewReader(pad(maxRelaysSize + 1))},
-		{"endless", endless{}},
-		{"not JSON", strings.NewReader("<html>")},
-		{"read error", io.MultiReader(strings.NewReader(`{"gr`), errReader{})},
-	} {
-		if doc, err := DecodeRelays(tc.r); err == nil || doc.Group != "" {
-			t.Errorf("%s: DecodeRelays = %+v, %v; want an error and no document", tc.name, doc, err)
-		}
-	}
-}
-
-// endless is a body that never ends.
-type endless struct{}
-
-func (endless) Read(p []byte) (int, error) {
-	for i := range p {
-		p[i] = ' '
-	}
-	return len(p), nil
-}
-
-type errReader struct{}
-
-func (errReader) Read([]byte) (int, error) { return 0, errors.New("connection reset") }

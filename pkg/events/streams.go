@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/relayd/relayd/pkg/wire"
 )
 
 // Streams writes the hub's events and pings to attached connections from
@@ -65,7 +67,7 @@ func (h *Hub) Streams(heartbeat, writeTimeout time.Duration, closing <-chan stru
 // head. A subscriber with an id holds one stream per address: a new
 // stream with its id from the same address replaces the old one (which
 // the relay would notice only at the next ping otherwise: nothing reads
-// these connections), and the old one is told so (KindReplaced) before it
+// these connections), and the old one is told so (wire.KindReplaced) before it
 // is closed. A stream with the same id from another address does not
 // replace it: ids are not secrets, and a stranger must not be able to
 // push a real agent off its stream; both stay, each counted against its
@@ -139,7 +141,7 @@ const streamSendBuffer = 32 << 10
 // retireTimeout bounds the final write to a replaced stream.
 const retireTimeout = time.Second
 
-// retire ends sub's stream with a KindReplaced event saying why, then
+// retire ends sub's stream with a wire.KindReplaced event saying why, then
 // closes it. The write is bounded by retireTimeout: a stream that does
 // not take it is closed anyway.
 func (s *Streams) retire(sub *Sub, reason string) {
@@ -147,9 +149,9 @@ func (s *Streams) retire(sub *Sub, reason string) {
 	if conn == nil {
 		return
 	}
-	data, _ := json.Marshal(Replaced{Reason: reason})
+	data, _ := json.Marshal(wire.Replaced{Reason: reason})
 	_ = conn.SetWriteDeadline(time.Now().Add(retireTimeout))
-	_, _ = conn.Write(appendEvent(nil, Event{Kind: KindReplaced, Data: data}))
+	_, _ = conn.Write(appendEvent(nil, Event{Kind: wire.KindReplaced, Data: data}))
 	conn.Close()
 	sub.Close()
 }

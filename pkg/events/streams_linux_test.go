@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/relayd/relayd/pkg/wire"
 )
 
 // pairFrom is pair with the client bound to local (a loopback address).
@@ -53,7 +55,7 @@ func pairFrom(t *testing.T, local string, rcvbuf int) (server, client net.Conn) 
 func TestStreamsReplaceOnlyFromTheSameAddress(t *testing.T) {
 	t.Parallel()
 	h := NewHub()
-	h.Publish(KindCatalog, []byte(`{"generation":1}`))
+	h.Publish(wire.KindCatalog, []byte(`{"generation":1}`))
 	closing := make(chan struct{})
 	defer close(closing)
 	st := h.Streams(time.Hour, 5*time.Second, closing)
@@ -66,7 +68,7 @@ func TestStreamsReplaceOnlyFromTheSameAddress(t *testing.T) {
 		}
 		st.Attach(srv, sub)
 		r := NewReader(cli)
-		if ev := readEvent(t, r, cli); ev.Kind != KindCatalog {
+		if ev := readEvent(t, r, cli); ev.Kind != wire.KindCatalog {
 			t.Fatalf("first event %+v", ev)
 		}
 		return r, cli
@@ -79,22 +81,22 @@ func TestStreamsReplaceOnlyFromTheSameAddress(t *testing.T) {
 		}
 		// The real one still gets events.
 		want := `{"group":"` + c.ID + `"}`
-		h.Publish(KindRelays, []byte(want))
+		h.Publish(wire.KindRelays, []byte(want))
 		for {
 			ev := readEvent(t, realR, realC)
-			if ev.Kind == KindRelays && string(ev.Data) == want {
+			if ev.Kind == wire.KindRelays && string(ev.Data) == want {
 				break
 			}
-			if ev.Kind != KindRelays {
+			if ev.Kind != wire.KindRelays {
 				t.Fatalf("%+v: the real stream got %+v after the stranger came, want the relays event", c, ev)
 			}
 		}
 		// The same identity from the real one's address replaces it.
 		_, _ = attach("127.0.0.1", c)
 		ev := readEvent(t, realR, realC)
-		var why Replaced
-		if ev.Kind != KindReplaced || json.Unmarshal(ev.Data, &why) != nil || why.Reason == "" {
-			t.Fatalf("%+v: replaced stream got %+v (%s), want a %q event with a reason", c, ev, ev.Data, KindReplaced)
+		var why wire.Replaced
+		if ev.Kind != wire.KindReplaced || json.Unmarshal(ev.Data, &why) != nil || why.Reason == "" {
+			t.Fatalf("%+v: replaced stream got %+v (%s), want a %q event with a reason", c, ev, ev.Data, wire.KindReplaced)
 		}
 		_ = realC.SetReadDeadline(time.Now().Add(5 * time.Second))
 		if rest, err := io.ReadAll(realC); err != nil || len(rest) != 0 {
@@ -193,7 +195,7 @@ func TestStreamsDropClientThatDoesNotRead(t *testing.T) {
 	// Three events of 8 KiB: more than the deaf client's window, less than
 	// the send buffer, so the writes do not block.
 	for i := range 3 {
-		h.Publish(KindRelays, []byte(`{"pad":"`+strings.Repeat(string(rune('a'+i)), 8<<10)+`"}`))
+		h.Publish(wire.KindRelays, []byte(`{"pad":"`+strings.Repeat(string(rune('a'+i)), 8<<10)+`"}`))
 	}
 	eventually(t, "the client that does not read is still attached", func() bool { return st.Stats().Stuck == 1 })
 	_ = deaf.SetReadDeadline(time.Now().Add(10 * time.Second))

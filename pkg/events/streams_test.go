@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/relayd/relayd/pkg/wire"
 )
 
 // pair returns the two ends of a real loopback TCP connection.
@@ -44,7 +46,7 @@ func readEvent(t *testing.T, r *Reader, c net.Conn) Event {
 
 func TestStreamsFanOutPingReplaceAndClose(t *testing.T) {
 	h := NewHub()
-	h.Publish(KindCatalog, []byte(`{"generation":1}`))
+	h.Publish(wire.KindCatalog, []byte(`{"generation":1}`))
 	closing := make(chan struct{})
 	st := h.Streams(50*time.Millisecond, time.Second, closing)
 	const n = 40
@@ -56,11 +58,11 @@ func TestStreamsFanOutPingReplaceAndClose(t *testing.T) {
 		readers, clients = append(readers, NewReader(bufio.NewReader(cli))), append(clients, cli)
 	}
 	for i, r := range readers {
-		if ev := readEvent(t, r, clients[i]); ev.Kind != KindCatalog || string(ev.Data) != `{"generation":1}` {
+		if ev := readEvent(t, r, clients[i]); ev.Kind != wire.KindCatalog || string(ev.Data) != `{"generation":1}` {
 			t.Fatalf("stream %d: first event %+v, want the current generation", i, ev)
 		}
 	}
-	h.Publish(KindCatalog, []byte(`{"generation":2}`))
+	h.Publish(wire.KindCatalog, []byte(`{"generation":2}`))
 	for i, r := range readers {
 		if ev := readEvent(t, r, clients[i]); string(ev.Data) != `{"generation":2}` {
 			t.Fatalf("stream %d: %+v, want generation 2", i, ev)

@@ -17,12 +17,12 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/relayd/relayd/pkg/catalog"
 	"github.com/relayd/relayd/pkg/cleanpath"
 	"github.com/relayd/relayd/pkg/clock"
 	"github.com/relayd/relayd/pkg/hops"
 	"github.com/relayd/relayd/pkg/ratelog"
 	"github.com/relayd/relayd/pkg/treeauth"
+	"github.com/relayd/relayd/pkg/wire"
 )
 
 // Sentinel errors for callers to map to statuses.
@@ -122,6 +122,8 @@ type Client struct {
 	lim *ratelog.Limiter // upstream failure warnings: one line per interval
 
 	noCredOnce sync.Once // "not in the parents' tree" is said once
+
+	plain plainBackoff // upstreams that answered 404 at /-/relays or /-/report (plain.go)
 }
 
 // Loops returns how many upstream requests were refused as loops, and the
@@ -253,7 +255,7 @@ func (c *Client) Stats() Stats {
 // Fetch GETs the object key from an upstream, trying them in random order
 // and skipping those that fail (connect error, timeout, 5xx); when all
 // fail, it tries the fallbacks. hdr adds request headers (conditional
-// validators, Range, catalog.GenerationHeader). The response body fails
+// validators, Range, wire.GenerationHeader). The response body fails
 // with ErrTimeout when the upstream stalls for StallTimeout; a body that
 // breaks mid-transfer goes on from another upstream with Range, so the
 // caller sees one whole body. The caller closes it.
@@ -261,7 +263,7 @@ func (c *Client) Fetch(ctx context.Context, key string, hdr http.Header) (*http.
 	if len(c.seeds) == 0 {
 		return nil, ErrNoUpstream
 	}
-	want, _ := strconv.ParseUint(hdr.Get(catalog.GenerationHeader), 10, 64)
+	want, _ := strconv.ParseUint(hdr.Get(wire.GenerationHeader), 10, 64)
 	resp, base, err := c.tryAll(ctx, c.candidates(want), key, hdr)
 	// Parents that are up but have not completed the generation asked
 	// for will have it in moments (their group is syncing it): wait for
@@ -398,9 +400,9 @@ func (c *Client) fetchOne(ctx context.Context, base *url.URL, key string, hdr ht
 func (c *Client) setHeaders(ctx context.Context, req *http.Request) {
 	req.Header.Set("User-Agent", c.cfg.UserAgent)
 	if path := hops.From(ctx); c.cfg.Group != "" {
-		req.Header.Set(hops.Header, hops.Format(path, c.cfg.Group))
+		req.Header.Set(wire.PathHeader, hops.Format(path, c.cfg.Group))
 	} else if len(path) > 0 {
-		req.Header.Set(hops.Header, strings.Join(path, ","))
+		req.Header.Set(wire.PathHeader, strings.Join(path, ","))
 	}
 }
 

@@ -7,5 +7,7 @@
 //
 // It opens connections outbound only and speaks plain HTTP(S) GET, so any
 // static server works as an upstream. It does not cache, verify or store:
-// that is proxycache's and mirror's job.
+// that is proxycache's and mirror's job. What it sends and reads on the
+// way (the /-/relays list, reports, headers) is declared in pkg/wire;
+// tree.go keeps the reports children send.
 package hierarchy

@@ -13,7 +13,7 @@ import (
 	"sort"
 	"time"
 
-	"github.com/relayd/relayd/pkg/events"
+	"github.com/relayd/relayd/pkg/wire"
 )
 
 // parent is one relay of the parent group.
@@ -73,11 +73,14 @@ func (c *Client) discover(ctx context.Context) {
 	}
 }
 
-func (c *Client) fetchRelays(ctx context.Context, base *url.URL) (events.Relays, error) {
+func (c *Client) fetchRelays(ctx context.Context, base *url.URL) (wire.Relays, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.ConnectTimeout+c.cfg.StallTimeout)
 	defer cancel()
-	var list events.Relays
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base.String()+"/-/relays", nil)
+	var list wire.Relays
+	if wait, until := c.plain.skip(base, wire.RelaysPath); wait {
+		return list, fmt.Errorf("%s%s: answered 404 lately; not asked again before %s", base.Redacted(), wire.RelaysPath, until.Format(time.TimeOnly))
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base.String()+wire.RelaysPath, nil)
 	if err != nil {
 		return list, err
 	}
@@ -87,12 +90,13 @@ func (c *Client) fetchRelays(ctx context.Context, base *url.URL) (events.Relays,
 		return list, err
 	}
 	defer resp.Body.Close()
+	c.notRelay(base, wire.RelaysPath, resp.StatusCode)
 	if resp.StatusCode != http.StatusOK {
 		// A plain static server (404) is a parent itself: the seeds
-		// are used as configured.
+		// are used as configured (and asked for relays less often).
 		return list, fmt.Errorf("%s/-/relays: status %d", base.Redacted(), resp.StatusCode)
 	}
-	list, err = events.DecodeRelays(resp.Body)
+	list, err = wire.DecodeRelays(resp.Body)
 	if err != nil {
 		return list, fmt.Errorf("%s: %w", base.Redacted(), err)
 	}
@@ -102,7 +106,7 @@ func (c *Client) fetchRelays(ctx context.Context, base *url.URL) (events.Relays,
 // SetParents replaces the learned parent relays with list (from
 // /-/relays or a "relays" event). Entries that are not valid base URLs
 // are skipped.
-func (c *Client) SetParents(list events.Relays) {
+func (c *Client) SetParents(list wire.Relays) {
 	var ps []parent
 	for _, r := range list.Relays {
 		u, err := ParseBase(r.URL)

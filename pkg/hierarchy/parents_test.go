@@ -21,8 +21,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/relayd/relayd/pkg/events"
-	"github.com/relayd/relayd/pkg/hops"
 	"github.com/relayd/relayd/pkg/treeauth"
+	"github.com/relayd/relayd/pkg/wire"
 )
 
 // parentServer plays one relay of a parent group: it serves one object
@@ -35,7 +35,7 @@ type parentServer struct {
 	// breakAt, when > 0, makes object GETs without Range stop after that
 	// many bytes by closing the connection.
 	breakAt int
-	relays  func() events.Relays // nil: 404 on /-/relays
+	relays  func() wire.Relays // nil: 404 on /-/relays
 	events  chan events.Event
 
 	mu     sync.Mutex
@@ -117,12 +117,12 @@ func (p *parentServer) counts() (int, []string) {
 	return p.gets, append([]string(nil), p.ranges...)
 }
 
-func relayList(ps ...*parentServer) func() events.Relays {
-	return func() events.Relays {
-		var l events.Relays
+func relayList(ps ...*parentServer) func() wire.Relays {
+	return func() wire.Relays {
+		var l wire.Relays
 		l.Group = "hq"
 		for _, p := range ps {
-			l.Relays = append(l.Relays, events.Relay{URL: p.URL})
+			l.Relays = append(l.Relays, wire.Relay{URL: p.URL})
 		}
 		return l
 	}
@@ -268,9 +268,9 @@ func TestCandidatesPreferTheGeneration(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.Upstreams = []string{"http://seed:1"}
 	c := newClient(t, cfg)
-	var l events.Relays
+	var l wire.Relays
 	for i, g := range []uint64{4, 5, 5, 0} {
-		l.Relays = append(l.Relays, events.Relay{URL: fmt.Sprintf("http://p%d:1", i), Generation: g})
+		l.Relays = append(l.Relays, wire.Relay{URL: fmt.Sprintf("http://p%d:1", i), Generation: g})
 	}
 	c.SetParents(l)
 	for range 20 {
@@ -294,7 +294,7 @@ func TestWatchFailsOver(t *testing.T) {
 	got, stop := watchGenerations(c)
 	defer stop()
 	send := func(g uint64) {
-		ev := events.Event{ID: g, Kind: events.KindCatalog, Data: fmt.Appendf(nil, `{"generation":%d}`, g)}
+		ev := events.Event{ID: g, Kind: wire.KindCatalog, Data: fmt.Appendf(nil, `{"generation":%d}`, g)}
 		chA <- ev
 		chB <- ev
 	}
@@ -309,7 +309,7 @@ func TestWatchFailsOver(t *testing.T) {
 	b.setEvents(nil)
 	close(chA)
 	close(chB)
-	chC <- events.Event{ID: 2, Kind: events.KindCatalog, Data: []byte(`{"generation":2}`)}
+	chC <- events.Event{ID: 2, Kind: wire.KindCatalog, Data: []byte(`{"generation":2}`)}
 	waitGen(t, got, 2)
 }
 
@@ -322,7 +322,7 @@ func watchGenerations(c *Client) (<-chan uint64, func()) {
 	go func() {
 		defer close(done)
 		_ = c.Watch(ctx, func(ev events.Event) {
-			if g, err := events.ParseGeneration(ev); err == nil {
+			if g, err := wire.ParseGeneration(ev.Data); err == nil {
 				select {
 				case got <- g.Generation:
 				default: // nobody is reading any more
@@ -360,7 +360,7 @@ func TestSendReport(t *testing.T) {
 			http.Error(w, err.Error(), http.StatusUnauthorized)
 			return
 		}
-		rep, err := DecodeReport(treeauth.CheckBody(r.Body, id.Body))
+		rep, err := wire.DecodeReport(treeauth.CheckBody(r.Body, id.Body))
 		if r.Method != http.MethodPost || r.URL.Path != "/-/report" || err != nil || rep.Node != "b1" || !id.Is(rep.Group, rep.Node) {
 			http.Error(w, "bad", http.StatusBadRequest)
 			return
@@ -376,13 +376,13 @@ func TestSendReport(t *testing.T) {
 	cfg.Group, cfg.Node = "b", "b1"
 	cfg.Auth = &treeauth.Signer{Key: key, Group: "b", Node: "b1"}
 	c := newClient(t, cfg)
-	if n := c.SendReport(context.Background(), Report{Group: "b", Node: "b1"}, time.Second); n != 2 || got.Load() != 2 {
+	if n := c.SendReport(context.Background(), wire.Report{Group: "b", Node: "b1"}, time.Second); n != 2 || got.Load() != 2 {
 		t.Fatalf("SendReport took %d (servers saw %d), want 2", n, got.Load())
 	}
 	// Without a tree key a relay does not report at all.
 	cfg.Auth = nil
 	c = newClient(t, cfg)
-	if n := c.SendReport(context.Background(), Report{Group: "b", Node: "b1"}, time.Second); n != 0 || got.Load() != 2 {
+	if n := c.SendReport(context.Background(), wire.Report{Group: "b", Node: "b1"}, time.Second); n != 0 || got.Load() != 2 {
 		t.Fatalf("without a key: SendReport took %d (servers saw %d), want none", n, got.Load())
 	}
 }
@@ -414,7 +414,7 @@ func TestWatchClaims(t *testing.T) {
 					http.NotFound(w, r)
 					return
 				}
-				claim := r.Header.Get(hops.Header) != "" || r.Header.Get(NodeHeader) != ""
+				claim := r.Header.Get(wire.PathHeader) != "" || r.Header.Get(wire.NodeHeader) != ""
 				if claim {
 					if _, err := v.Verify(r, "/-/events"); err != nil {
 						mu.Lock()
@@ -513,7 +513,7 @@ func TestWatchRetriesADownParentSoon(t *testing.T) {
 		t.Fatalf("listen again on %s: %v", addr, err)
 	}
 	p := &parentServer{name: "back", events: make(chan events.Event, 1)}
-	p.events <- events.Event{ID: 1, Kind: events.KindCatalog, Data: []byte(`{"generation":7}`)}
+	p.events <- events.Event{ID: 1, Kind: wire.KindCatalog, Data: []byte(`{"generation":7}`)}
 	srv := &http.Server{Handler: http.HandlerFunc(p.serve), ReadHeaderTimeout: time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() { srv.Close() })

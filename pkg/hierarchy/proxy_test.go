@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/relayd/relayd/pkg/events"
+	"github.com/relayd/relayd/pkg/wire"
 )
 
 // connectProxy is a minimal HTTPS forward proxy: it answers CONNECT by
@@ -51,7 +52,7 @@ func connectProxy(t *testing.T, tunnels *sync.Map) *httptest.Server {
 func TestUpstreamProxyConnectForObjectsAndEvents(t *testing.T) {
 	t.Parallel()
 	evs := make(chan events.Event, 1)
-	evs <- events.Event{ID: 1, Kind: events.KindCatalog, Data: []byte(`{"generation":3}`)}
+	evs <- events.Event{ID: 1, Kind: wire.KindCatalog, Data: []byte(`{"generation":3}`)}
 	var direct atomic.Int32 // requests that did not come through a tunnel
 	var tunnels sync.Map
 	parent := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -18,8 +18,8 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/relayd/relayd/pkg/catalog"
 	"github.com/relayd/relayd/pkg/httprange"
+	"github.com/relayd/relayd/pkg/wire"
 )
 
 // maxResumes bounds how often one body moves to another upstream.
@@ -121,7 +121,7 @@ func (b *resumingBody) resume(cause error) error {
 		}
 	}
 	b.pin.Header(hdr, b.next, b.last)
-	want, _ := strconv.ParseUint(b.hdr.Get(catalog.GenerationHeader), 10, 64)
+	want, _ := strconv.ParseUint(b.hdr.Get(wire.GenerationHeader), 10, 64)
 	cands := append(c.candidates(want), c.shuffled(c.fallback)...)
 	var errs []error
 	for _, base := range cands {

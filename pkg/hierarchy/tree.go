@@ -4,90 +4,62 @@
 package hierarchy
 
 import (
-	"errors"
 	"fmt"
 	"sort"
 	"sync"
 	"time"
 
 	"github.com/relayd/relayd/pkg/clock"
+	"github.com/relayd/relayd/pkg/wire"
 )
 
-// Report is what a relay tells its parents about itself, with the
-// reports its own children sent it (its subtree).
-type Report struct {
-	Group      string `json:"group"`
-	Node       string `json:"node"`
-	Mode       string `json:"mode"`
-	URL        string `json:"url,omitempty"`
-	Generation uint64 `json:"generation"`
-	// Ready is false while the relay should not get traffic; Problem says
-	// why (no generation yet, disk full).
-	Ready   bool   `json:"ready"`
-	Problem string `json:"problem,omitempty"`
-	// Upstream is what the relay fetches from.
-	Upstream []string    `json:"upstream,omitempty"`
-	Cache    *CacheStats `json:"cache,omitempty"`
-	// Agents is how many agents hold an event stream open to it.
-	Agents int `json:"agents"`
-	// Sent is when the relay made the report (its clock).
-	Sent     time.Time `json:"sent"`
-	Children []Report  `json:"children,omitempty"`
-}
-
-// CacheStats is the cache summary in a report.
-type CacheStats struct {
-	Objects       int64 `json:"objects"`
-	Bytes         int64 `json:"bytes"`
-	Hits          int64 `json:"hits"`
-	Misses        int64 `json:"misses"`
-	UpstreamBytes int64 `json:"upstream_bytes"`
-}
-
-// Limits on what a parent keeps: a report may describe a large subtree,
-// but not an unbounded one.
+// Health of a relay in /v1/tree, from what it reports and how old its
+// newest report is.
 const (
-	maxReportDepth = 16
-	maxReportNodes = 20000
-	maxNameLen     = 256
+	// HealthOK: ready, and its newest report is recent.
+	HealthOK = "ok"
+	// HealthNotReady: it says it should not get traffic (Problem says why).
+	HealthNotReady = "not ready"
+	// HealthStale: it missed reports (older than Ages.Stale).
+	HealthStale = "stale"
+	// HealthGone: no report for the tree's TTL (Ages.Gone): killed,
+	// cut off, or moved to another parent. Still shown for a while.
+	HealthGone = "gone"
 )
 
-// ErrBadReport: a report is malformed or too large.
-var ErrBadReport = errors.New("hierarchy: bad report")
-
-// Validate checks a report and its subtree.
-func (r *Report) Validate() error {
-	_, err := r.size()
-	return err
+// Ages are the report ages at which a relay shows as stale and as gone.
+type Ages struct {
+	Stale, Gone time.Duration
 }
 
-// size checks a report and counts the relays in it.
-func (r *Report) size() (int, error) {
-	n := 0
-	return n, r.validate(0, &n)
+// AgesFor returns the ages for relays reporting every interval: stale
+// after two intervals without a report, gone after three (the TTL).
+func AgesFor(interval time.Duration) Ages {
+	return Ages{Stale: 2 * interval, Gone: 3 * interval}
 }
 
-func (r *Report) validate(depth int, n *int) error {
-	*n++
+// health is a relay's health from its readiness and the age of its
+// newest report (age < 0: known first hand).
+func (a Ages) health(ready bool, age time.Duration) string {
 	switch {
-	case depth > maxReportDepth:
-		return fmt.Errorf("%w: deeper than %d levels", ErrBadReport, maxReportDepth)
-	case *n > maxReportNodes:
-		return fmt.Errorf("%w: more than %d relays", ErrBadReport, maxReportNodes)
-	case r.Group == "" || r.Node == "":
-		return fmt.Errorf("%w: group and node are required", ErrBadReport)
-	case len(r.Group) > maxNameLen || len(r.Node) > maxNameLen || len(r.URL) > 2048 || len(r.Problem) > 1024:
-		return fmt.Errorf("%w: a name is too long", ErrBadReport)
+	case a.Gone > 0 && age > a.Gone:
+		return HealthGone
+	case a.Stale > 0 && age > a.Stale:
+		return HealthStale
+	case !ready:
+		return HealthNotReady
 	}
-	for i := range r.Children {
-		if err := r.Children[i].validate(depth+1, n); err != nil {
-			return err
-		}
-	}
-	return nil
+	return HealthOK
 }
 
-// Tree keeps the reports of a relay's children, each until it is TTL old.
+// goneFor is how many TTLs a report is kept after it was last renewed:
+// a relay that stopped reporting shows as gone for that long, not
+// dropped silently at once.
+const goneFor = 10
+
+// Tree keeps the reports of a relay's children. A report older than the
+// TTL makes its relay gone; it is kept, and passed up, until it is
+// goneFor TTLs old.
 type Tree struct {
 	ttl   time.Duration
 	clock clock.Clock
@@ -98,19 +70,19 @@ type Tree struct {
 }
 
 type held struct {
-	r    Report
+	r    wire.Report
 	size int // relays in r
 	got  time.Time
 }
 
-// NewTree keeps reports for ttl.
+// NewTree makes a tree whose reports expire (gone) after ttl.
 func NewTree(ttl time.Duration, clk clock.Clock) *Tree {
 	return &Tree{ttl: ttl, clock: clk, reports: map[string]held{}}
 }
 
 // Put stores a child's report, replacing its previous one.
-func (t *Tree) Put(r Report) error {
-	size, err := r.size()
+func (t *Tree) Put(r wire.Report) error {
+	size, err := r.Size()
 	if err != nil {
 		return err
 	}
@@ -118,16 +90,16 @@ func (t *Tree) Put(r Report) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.expire()
-	// What is held stays bounded whoever posts: maxReportNodes relays in
+	// What is held stays bounded whoever posts: wire.MaxReportNodes relays in
 	// all, not per report. When a report does not fit, the sender holding
 	// the most gives way, not the newcomer: a sender re-posting a huge
 	// subtree cannot keep the real children out.
 	old := t.reports[key].size
-	for t.relays-old+size > maxReportNodes {
+	for t.relays-old+size > wire.MaxReportNodes {
 		bigKey, big := t.largest(key)
 		if big.size <= size {
 			return fmt.Errorf("%w: holding reports of %d relays already (limit %d), and this one, of %d, would be the largest",
-				ErrBadReport, t.relays, maxReportNodes, size)
+				wire.ErrBadReport, t.relays, wire.MaxReportNodes, size)
 		}
 		delete(t.reports, bigKey)
 		t.relays -= big.size
@@ -147,7 +119,7 @@ const maxSentAhead = time.Minute
 
 // clampSent clamps the Sent of r and its subtree to now where it is
 // further ahead than maxSentAhead.
-func clampSent(r *Report, now time.Time) {
+func clampSent(r *wire.Report, now time.Time) {
 	if r.Sent.After(now.Add(maxSentAhead)) {
 		r.Sent = now
 	}
@@ -171,11 +143,11 @@ func (t *Tree) largest(but string) (string, held) {
 }
 
 // Children returns the current reports, by group and node.
-func (t *Tree) Children() []Report {
+func (t *Tree) Children() []wire.Report {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.expire()
-	out := make([]Report, 0, len(t.reports))
+	out := make([]wire.Report, 0, len(t.reports))
 	for _, h := range t.reports {
 		out = append(out, h.r)
 	}
@@ -191,7 +163,7 @@ func (t *Tree) Children() []Report {
 func (t *Tree) expire() {
 	now := t.clock.Now()
 	for k, h := range t.reports {
-		if now.Sub(h.got) > t.ttl {
+		if now.Sub(h.got) > goneFor*t.ttl {
 			delete(t.reports, k)
 			t.relays -= h.size
 		}
@@ -214,15 +186,17 @@ type MemberView struct {
 	// Lag is how many generations the relay is behind the one the relay
 	// showing the tree serves (never a number a report claims); Ahead is
 	// set for a relay that claims a newer one (lag 0).
-	Lag     uint64      `json:"lag"`
-	Ahead   bool        `json:"ahead,omitempty"`
-	Ready   bool        `json:"ready"`
-	Problem string      `json:"problem,omitempty"`
-	Agents  int         `json:"agents"`
-	Cache   *CacheStats `json:"cache,omitempty"`
+	Lag     uint64           `json:"lag"`
+	Ahead   bool             `json:"ahead,omitempty"`
+	Ready   bool             `json:"ready"`
+	Problem string           `json:"problem,omitempty"`
+	Agents  int              `json:"agents"`
+	Cache   *wire.CacheStats `json:"cache,omitempty"`
 	// Age is how old the newest report of this relay is ("" for the
 	// relay's own group, which it knows first hand).
 	Age string `json:"age,omitempty"`
+	// Health is HealthOK, HealthNotReady, HealthStale or HealthGone.
+	Health string `json:"health"`
 }
 
 // View builds the tree below a group: members are the group's own relays
@@ -230,12 +204,14 @@ type MemberView struct {
 // relay that reached the group by several paths are merged, newest wins.
 // Lag is counted against own, the generation the relay building the view
 // serves: a report claiming a larger one cannot make the others look
-// behind.
-func View(group string, own uint64, members []Report, children []Report, now time.Time) GroupView {
-	return view(group, members, children, own, now, true, 0)
+// behind. Health comes from the age of each relay's newest report (by
+// its Sent time, against now: the relays' clocks are assumed in step),
+// or for the relay's own group from their readiness.
+func View(group string, own uint64, members []wire.Report, children []wire.Report, now time.Time, ages Ages) GroupView {
+	return view(group, members, children, own, now, ages, true, 0)
 }
 
-func view(group string, members, children []Report, top uint64, now time.Time, own bool, depth int) GroupView {
+func view(group string, members, children []wire.Report, top uint64, now time.Time, ages Ages, own bool, depth int) GroupView {
 	g := GroupView{Group: group, Members: []MemberView{}}
 	for _, r := range newest(members) {
 		m := MemberView{Node: r.Node, Mode: r.Mode, URL: r.URL, Generation: r.Generation, Ready: r.Ready,
@@ -244,18 +220,21 @@ func view(group string, members, children []Report, top uint64, now time.Time, o
 			m.Lag = top - r.Generation
 		}
 		m.Ahead = r.Generation > top
+		age := time.Duration(-1)
 		if !own && !r.Sent.IsZero() {
-			m.Age = now.Sub(r.Sent).Round(time.Second).String()
+			age = now.Sub(r.Sent)
+			m.Age = age.Round(time.Second).String()
 		}
+		m.Health = ages.health(r.Ready, age)
 		g.Members = append(g.Members, m)
 	}
-	if depth >= maxReportDepth {
+	if depth >= wire.MaxReportDepth {
 		return g
 	}
 	// Group the children by their group; their own children form the
 	// level below.
-	byGroup := map[string][]Report{}
-	below := map[string][]Report{}
+	byGroup := map[string][]wire.Report{}
+	below := map[string][]wire.Report{}
 	for _, r := range children {
 		byGroup[r.Group] = append(byGroup[r.Group], r)
 		below[r.Group] = append(below[r.Group], r.Children...)
@@ -266,20 +245,20 @@ func view(group string, members, children []Report, top uint64, now time.Time, o
 	}
 	sort.Strings(names)
 	for _, name := range names {
-		g.Children = append(g.Children, view(name, byGroup[name], below[name], top, now, false, depth+1))
+		g.Children = append(g.Children, view(name, byGroup[name], below[name], top, now, ages, false, depth+1))
 	}
 	return g
 }
 
 // newest keeps the newest report of each node, sorted by node.
-func newest(rs []Report) []Report {
-	by := map[string]Report{}
+func newest(rs []wire.Report) []wire.Report {
+	by := map[string]wire.Report{}
 	for _, r := range rs {
 		if old, ok := by[r.Node]; !ok || r.Sent.After(old.Sent) {
 			by[r.Node] = r
 		}
 	}
-	out := make([]Report, 0, len(by))
+	out := make([]wire.Report, 0, len(by))
 	for _, r := range by {
 		out = append(out, r)
 	}

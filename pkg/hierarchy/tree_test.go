@@ -10,51 +10,110 @@ import (
 	"time"
 
 	"github.com/relayd/relayd/pkg/clock"
+	"github.com/relayd/relayd/pkg/wire"
 )
 
 func TestTreeKeepsAndExpiresReports(t *testing.T) {
 	t.Parallel()
 	clk := clock.NewFake(time.Unix(1700000000, 0))
 	tr := NewTree(30*time.Second, clk)
-	if err := tr.Put(Report{Group: "branch-a", Node: "a1", Generation: 3}); err != nil {
+	if err := tr.Put(wire.Report{Group: "branch-a", Node: "a1", Generation: 3}); err != nil {
 		t.Fatal(err)
 	}
 	clk.Advance(20 * time.Second)
-	if err := tr.Put(Report{Group: "branch-b", Node: "b1", Generation: 2}); err != nil {
+	if err := tr.Put(wire.Report{Group: "branch-b", Node: "b1", Generation: 2}); err != nil {
 		t.Fatal(err)
 	}
 	// A newer report of a1 replaces the old one.
-	if err := tr.Put(Report{Group: "branch-a", Node: "a1", Generation: 4}); err != nil {
+	if err := tr.Put(wire.Report{Group: "branch-a", Node: "a1", Generation: 4}); err != nil {
 		t.Fatal(err)
 	}
 	if got := tr.Children(); len(got) != 2 || got[0].Generation != 4 || got[1].Node != "b1" {
 		t.Fatalf("children %+v", got)
 	}
+	// Past the TTL a report is kept (its relay shows as gone), until it
+	// is goneFor TTLs old.
 	clk.Advance(31 * time.Second)
+	if got := tr.Children(); len(got) != 2 {
+		t.Fatalf("children just after the TTL: %+v, want both, shown as gone", got)
+	}
+	clk.Advance(goneFor*30*time.Second - 30*time.Second)
 	if got := tr.Children(); len(got) != 0 {
-		t.Fatalf("children after the TTL: %+v, want none", got)
+		t.Fatalf("children %d TTLs on: %+v, want none", goneFor, got)
+	}
+}
+
+// A relay that stops reporting turns stale after two report intervals and
+// gone after three (the TTL), on the clock of the relay showing the tree,
+// and stays in the tree as gone; one that reports again is ok again.
+func TestViewHealthFromReportAge(t *testing.T) {
+	t.Parallel()
+	const every = 10 * time.Second
+	clk := clock.NewFake(time.Unix(1700000000, 0))
+	tr := NewTree(3*every, clk)
+	put := func(node string, ready bool) {
+		t.Helper()
+		if err := tr.Put(wire.Report{Group: "branch-a", Node: node, Ready: ready, Sent: clk.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	health := func() string {
+		v := View("hq", 1, nil, tr.Children(), clk.Now(), AgesFor(every))
+		var out []string
+		for _, g := range v.Children {
+			for _, m := range g.Members {
+				out = append(out, m.Node+"="+m.Health)
+			}
+		}
+		return strings.Join(out, " ")
+	}
+	put("a1", true)
+	put("a2", false)
+	put("a3", true) // killed: it never reports again
+	if got := health(); got != "a1=ok a2=not ready a3=ok" {
+		t.Fatalf("fresh: %s", got)
+	}
+	for _, step := range []struct {
+		advance time.Duration
+		want    string
+	}{
+		{every, "a1=ok a2=not ready a3=ok"},
+		{every + time.Second, "a1=ok a2=not ready a3=stale"},
+		{every, "a1=ok a2=not ready a3=gone"},
+		{3 * time.Minute, "a1=ok a2=not ready a3=gone"},
+	} {
+		clk.Advance(step.advance)
+		put("a1", true)
+		put("a2", false)
+		if got := health(); got != step.want {
+			t.Fatalf("%s after a3's last report: %s, want %s", clk.Now().Sub(time.Unix(1700000000, 0)), got, step.want)
+		}
+	}
+	put("a3", true) // back
+	if got := health(); got != "a1=ok a2=not ready a3=ok" {
+		t.Fatalf("a3 reporting again: %s", got)
 	}
 }
 
 func TestReportValidate(t *testing.T) {
 	t.Parallel()
-	deep := Report{Group: "g", Node: "n"}
-	for range maxReportDepth + 1 {
-		deep = Report{Group: "g", Node: "n", Children: []Report{deep}}
+	deep := wire.Report{Group: "g", Node: "n"}
+	for range wire.MaxReportDepth + 1 {
+		deep = wire.Report{Group: "g", Node: "n", Children: []wire.Report{deep}}
 	}
-	wide := Report{Group: "g", Node: "n"}
-	for i := range maxReportNodes {
-		wide.Children = append(wide.Children, Report{Group: "g", Node: fmt.Sprint(i)})
+	wide := wire.Report{Group: "g", Node: "n"}
+	for i := range wire.MaxReportNodes {
+		wide.Children = append(wide.Children, wire.Report{Group: "g", Node: fmt.Sprint(i)})
 	}
-	for name, r := range map[string]Report{
+	for name, r := range map[string]wire.Report{
 		"no group":  {Node: "n"},
 		"no node":   {Group: "g"},
 		"long name": {Group: strings.Repeat("g", 300), Node: "n"},
 		"deep":      deep,
 		"wide":      wide,
-		"bad child": {Group: "g", Node: "n", Children: []Report{{Group: "x"}}},
+		"bad child": {Group: "g", Node: "n", Children: []wire.Report{{Group: "x"}}},
 	} {
-		if err := r.Validate(); !errors.Is(err, ErrBadReport) {
+		if err := r.Validate(); !errors.Is(err, wire.ErrBadReport) {
 			t.Errorf("%s: Validate = %v, want ErrBadReport", name, err)
 		}
 	}
@@ -67,19 +126,19 @@ func TestView(t *testing.T) {
 	t.Parallel()
 	now := time.Unix(1700000100, 0)
 	old, fresh := now.Add(-20*time.Second), now.Add(-2*time.Second)
-	leaf := func(sent time.Time, gen uint64) Report {
-		return Report{Group: "shop-1", Node: "s1", Mode: "proxy", Generation: gen, Ready: true, Sent: sent}
+	leaf := func(sent time.Time, gen uint64) wire.Report {
+		return wire.Report{Group: "shop-1", Node: "s1", Mode: "proxy", Generation: gen, Ready: true, Sent: sent}
 	}
-	children := []Report{
+	children := []wire.Report{
 		// Both relays of branch-a hold s1's report (it reports to each).
-		{Group: "branch-a", Node: "a1", Mode: "proxy", Generation: 7, Ready: true, Sent: fresh, Children: []Report{leaf(old, 5)}},
+		{Group: "branch-a", Node: "a1", Mode: "proxy", Generation: 7, Ready: true, Sent: fresh, Children: []wire.Report{leaf(old, 5)}},
 		{Group: "branch-a", Node: "a2", Mode: "proxy", Generation: 6, Ready: false, Problem: "disk full", Sent: fresh,
-			Children: []Report{leaf(fresh, 6)}},
+			Children: []wire.Report{leaf(fresh, 6)}},
 		{Group: "branch-b", Node: "b1", Mode: "mirror", Generation: 7, Ready: true, Sent: fresh},
 	}
-	members := []Report{{Group: "hq", Node: "hq-2", Mode: "mirror", Generation: 7, Ready: true},
+	members := []wire.Report{{Group: "hq", Node: "hq-2", Mode: "mirror", Generation: 7, Ready: true},
 		{Group: "hq", Node: "hq-1", Mode: "mirror", Generation: 7, Ready: true}}
-	v := View("hq", 7, members, children, now)
+	v := View("hq", 7, members, children, now, AgesFor(10*time.Second))
 	if v.Group != "hq" || len(v.Members) != 2 || v.Members[0].Node != "hq-1" || v.Members[0].Age != "" {
 		t.Fatalf("top: %+v", v)
 	}
@@ -138,17 +197,17 @@ func TestLimiterForegroundFirst(t *testing.T) {
 func TestTreeBoundsWhatItHolds(t *testing.T) {
 	t.Parallel()
 	tr := NewTree(time.Minute, clock.NewFake(time.Unix(1700000000, 0)))
-	big := func(node string, n int) Report {
-		r := Report{Group: "g", Node: node}
+	big := func(node string, n int) wire.Report {
+		r := wire.Report{Group: "g", Node: node}
 		for i := range n - 1 {
-			r.Children = append(r.Children, Report{Group: "c", Node: fmt.Sprint(i)})
+			r.Children = append(r.Children, wire.Report{Group: "c", Node: fmt.Sprint(i)})
 		}
 		return r
 	}
-	if err := tr.Put(big("a", maxReportNodes/2)); err != nil {
+	if err := tr.Put(big("a", wire.MaxReportNodes/2)); err != nil {
 		t.Fatal(err)
 	}
-	if err := tr.Put(big("b", maxReportNodes/2)); err != nil {
+	if err := tr.Put(big("b", wire.MaxReportNodes/2)); err != nil {
 		t.Fatal(err)
 	}
 	// A newcomer that does not fit pushes out the sender holding the
@@ -161,16 +220,16 @@ func TestTreeBoundsWhatItHolds(t *testing.T) {
 	}
 	// a comes back with as much as b holds: it would be (one of) the
 	// largest, so it is refused, and b stays.
-	if err := tr.Put(big("a", maxReportNodes/2)); !errors.Is(err, ErrBadReport) {
+	if err := tr.Put(big("a", wire.MaxReportNodes/2)); !errors.Is(err, wire.ErrBadReport) {
 		t.Fatalf("re-posting the largest report past the total: %v, want ErrBadReport", err)
 	}
 	// Replacing a report counts its new size, not both.
-	if err := tr.Put(big("b", maxReportNodes/2)); err != nil {
+	if err := tr.Put(big("b", wire.MaxReportNodes/2)); err != nil {
 		t.Fatalf("replacing a report of the same size: %v", err)
 	}
 }
 
-func nodes(rs []Report) string {
+func nodes(rs []wire.Report) string {
 	var out []string
 	for _, r := range rs {
 		out = append(out, r.Node)
@@ -185,20 +244,20 @@ func TestFillerCannotKeepChildrenOut(t *testing.T) {
 	t.Parallel()
 	clk := clock.NewFake(time.Unix(1700000000, 0))
 	tr := NewTree(time.Minute, clk)
-	filler := Report{Group: "evil", Node: "filler"}
-	for i := range maxReportNodes - 1 {
-		filler.Children = append(filler.Children, Report{Group: "fake", Node: fmt.Sprint(i)})
+	filler := wire.Report{Group: "evil", Node: "filler"}
+	for i := range wire.MaxReportNodes - 1 {
+		filler.Children = append(filler.Children, wire.Report{Group: "fake", Node: fmt.Sprint(i)})
 	}
 	if err := tr.Put(filler); err != nil {
 		t.Fatal(err)
 	}
 	for round := range 3 {
 		for _, n := range []string{"a-1", "a-2", "b-1"} {
-			if err := tr.Put(Report{Group: "branch", Node: n, Generation: 2}); err != nil {
+			if err := tr.Put(wire.Report{Group: "branch", Node: n, Generation: 2}); err != nil {
 				t.Fatalf("round %d: real child %s refused: %v", round, n, err)
 			}
 		}
-		if err := tr.Put(filler); !errors.Is(err, ErrBadReport) {
+		if err := tr.Put(filler); !errors.Is(err, wire.ErrBadReport) {
 			t.Fatalf("round %d: the filler re-posted: %v, want refused", round, err)
 		}
 		clk.Advance(time.Second)
@@ -213,13 +272,13 @@ func TestFillerCannotKeepChildrenOut(t *testing.T) {
 func TestLagAgainstOwnGeneration(t *testing.T) {
 	t.Parallel()
 	now := time.Unix(1700000100, 0)
-	children := []Report{
+	children := []wire.Report{
 		{Group: "branch", Node: "real", Generation: 5, Sent: now},
 		{Group: "branch", Node: "old", Generation: 3, Sent: now},
-		{Group: "evil", Node: "fake", Generation: 999999, Agents: maxAgents, Sent: now,
-			Children: []Report{{Group: "below", Node: "x", Generation: 5}}},
+		{Group: "evil", Node: "fake", Generation: 999999, Agents: 1 << 24, Sent: now,
+			Children: []wire.Report{{Group: "below", Node: "x", Generation: 5}}},
 	}
-	v := View("hq", 5, []Report{{Group: "hq", Node: "hq-1", Generation: 5}}, children, now)
+	v := View("hq", 5, []wire.Report{{Group: "hq", Node: "hq-1", Generation: 5}}, children, now, AgesFor(10*time.Second))
 	lag := map[string]uint64{}
 	ahead := map[string]bool{}
 	var walk func(GroupView)

@@ -18,10 +18,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/relayd/relayd/pkg/events"
+	"github.com/relayd/relayd/pkg/wire"
 )
-
-// NodeHeader names the child relay on its event stream and reports.
-const NodeHeader = "X-Relay-Node"
 
 // streamIdle is how long an event stream may be silent (parents ping
 // every 15 s) before the child takes the parent for gone.
@@ -156,16 +154,16 @@ func (c *Client) logRefused(base *url.URL, err error) {
 func (c *Client) streamAs(ctx context.Context, base *url.URL, fallback, claim, quiet bool, fn func(events.Event)) (got bool, err error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base.String()+"/-/events", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base.String()+wire.EventsPath, nil)
 	if err != nil {
 		return false, err
 	}
 	req.Header.Set("Accept", "text/event-stream")
 	if claim {
 		c.setHeaders(ctx, req)
-		req.Header.Set(NodeHeader, c.cfg.Node)
+		req.Header.Set(wire.NodeHeader, c.cfg.Node)
 		if c.cfg.Auth != nil {
-			c.cfg.Auth.Sign(req, "/-/events", nil)
+			c.cfg.Auth.Sign(req, wire.EventsPath, nil)
 		}
 	} else {
 		req.Header.Set("User-Agent", c.cfg.UserAgent)
@@ -203,14 +201,14 @@ func (c *Client) streamAs(ctx context.Context, base *url.URL, fallback, claim, q
 			c.log.WithLevel(lvl).Err(err).Str("upstream", base.Redacted()).Msg("event stream closed")
 			return got, err
 		}
-		if ev.Kind == events.KindReplaced {
-			var why events.Replaced
+		if ev.Kind == wire.KindReplaced {
+			var why wire.Replaced
 			_ = json.Unmarshal(ev.Data, &why)
 			return got, fmt.Errorf("%w (%s: %s)", ErrReplaced, base.Redacted(), why.Reason)
 		}
 		got = true
-		if ev.Kind == events.KindRelays && !fallback {
-			var list events.Relays
+		if ev.Kind == wire.KindRelays && !fallback {
+			var list wire.Relays
 			if json.Unmarshal(ev.Data, &list) == nil {
 				c.SetParents(list)
 			}
@@ -224,17 +222,26 @@ func (c *Client) streamAs(ctx context.Context, base *url.URL, fallback, claim, q
 // each signed with the tree key. A parent this relay has no credential
 // for is skipped (said once in the log): without one, it is not in its
 // parents' tree. It returns how many took it.
-func (c *Client) SendReport(ctx context.Context, rep Report, timeout time.Duration) int {
+func (c *Client) SendReport(ctx context.Context, rep wire.Report, timeout time.Duration) int {
 	var bases []*url.URL
+	claimed := 0
 	for _, base := range c.candidates(0) {
-		if c.claims(base) {
+		if !c.claims(base) {
+			continue
+		}
+		claimed++
+		// A plain server answered 404 here lately: not a relay.
+		if skip, _ := c.plain.skip(base, wire.ReportPath); !skip {
 			bases = append(bases, base)
 		}
 	}
-	if len(bases) == 0 {
+	if claimed == 0 {
 		c.noCredOnce.Do(func() {
 			c.log.Info().Msg("no tree credential for the parents (tree-key-file): this relay follows them as an agent and does not report, so it is not in their tree")
 		})
+		return 0
+	}
+	if len(bases) == 0 {
 		return 0
 	}
 	body, err := json.Marshal(rep)
@@ -251,15 +258,15 @@ func (c *Client) SendReport(ctx context.Context, rep Report, timeout time.Durati
 		wg.Go(func() {
 			ctx, cancel := context.WithTimeout(ctx, timeout)
 			defer cancel()
-			req, err := http.NewRequestWithContext(ctx, http.MethodPost, base.String()+"/-/report", bytes.NewReader(body))
+			req, err := http.NewRequestWithContext(ctx, http.MethodPost, base.String()+wire.ReportPath, bytes.NewReader(body))
 			if err != nil {
 				return
 			}
 			c.setHeaders(ctx, req)
 			req.Header.Set("Content-Type", "application/json")
-			req.Header.Set(NodeHeader, c.cfg.Node)
+			req.Header.Set(wire.NodeHeader, c.cfg.Node)
 			if c.cfg.Auth != nil {
-				c.cfg.Auth.Sign(req, "/-/report", body)
+				c.cfg.Auth.Sign(req, wire.ReportPath, body)
 			}
 			resp, err := c.http.Do(req)
 			if err != nil {
@@ -267,6 +274,7 @@ func (c *Client) SendReport(ctx context.Context, rep Report, timeout time.Durati
 				return
 			}
 			resp.Body.Close()
+			c.notRelay(base, wire.ReportPath, resp.StatusCode)
 			switch {
 			case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
 				c.logRefused(base, fmt.Errorf("%w: %s/-/report: status %d", errClaimRefused, base.Redacted(), resp.StatusCode))

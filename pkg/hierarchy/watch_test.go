@@ -13,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/relayd/relayd/pkg/events"
+	"github.com/relayd/relayd/pkg/wire"
 )
 
 // A stream the parent replaced (another relay with this group and node
@@ -31,8 +32,8 @@ func TestWatchBacksOffWhenReplaced(t *testing.T) {
 		opened++
 		mu.Unlock()
 		w.Header().Set("Content-Type", "text/event-stream")
-		_ = events.Encode(w, events.Event{ID: 1, Kind: events.KindCatalog, Data: []byte(`{"generation":1}`)})
-		_ = events.Encode(w, events.Event{Kind: events.KindReplaced, Data: []byte(`{"reason":"test"}`)})
+		_ = events.Encode(w, events.Event{ID: 1, Kind: wire.KindCatalog, Data: []byte(`{"generation":1}`)})
+		_ = events.Encode(w, events.Event{Kind: wire.KindReplaced, Data: []byte(`{"reason":"test"}`)})
 	}))
 	t.Cleanup(parent.Close)
 	cfg := DefaultConfig()

@@ -1,20 +1,17 @@
 // Package hops is the loop guard's vocabulary: every relay-to-relay
-// request carries the groups it has crossed in one header, and a relay
-// that finds its own group there (or too many groups) refuses it, so a
-// misconfigured cycle of upstreams fails loudly at the first request
-// instead of looping.
+// request carries the groups it has crossed in one header
+// (wire.PathHeader), and a relay that finds its own group there (or too
+// many groups) refuses it, so a misconfigured cycle of upstreams fails
+// loudly at the first request instead of looping.
 package hops
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/relayd/relayd/pkg/wire"
 	"strings"
 )
-
-// Header carries the groups a request has crossed, nearest last:
-// "branch-a,hq".
-const Header = "X-Relay-Path"
 
 // DefaultMax is the default limit of groups a request may cross.
 const DefaultMax = 8
@@ -25,7 +22,7 @@ var (
 	// ErrTooMany: the request has crossed more groups than allowed.
 	ErrTooMany = errors.New("hops: too many hops")
 	// ErrBad: the header is malformed.
-	ErrBad = errors.New("hops: malformed " + Header)
+	ErrBad = errors.New("hops: malformed " + wire.PathHeader)
 )
 
 // maxHeader bounds what Parse reads.

@@ -128,10 +128,17 @@ func (l *loadRun) notified(i int, g uint64, n int, connected func()) {
 	t.lastNotified = now
 }
 
+// synced records that agent i synced generation g. A sync can bring a
+// generation before any agent was told of it (a sync for the previous
+// announcement that found the relay already serving the next one); that
+// agent is then never notified into a sync of it again, so the generation
+// is recorded here too, or it would never count as updated everywhere and
+// --stop-after-updates would wait for ever.
 func (l *loadRun) synced(i int, g uint64) {
 	now := time.Now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.gen(g)
 	for gg := range l.gens {
 		if gg > l.agentSync[i] && gg <= g {
 			t := l.gens[gg]

@@ -16,6 +16,7 @@ import (
 	"github.com/relayd/relayd/pkg/origin"
 	"github.com/relayd/relayd/pkg/server"
 	"github.com/relayd/relayd/pkg/store"
+	"github.com/relayd/relayd/pkg/wire"
 )
 
 // A parent announced generation 2; the parent asked first still serves
@@ -41,7 +42,7 @@ func TestWantSkipsParentsBehind(t *testing.T) {
 	t.Cleanup(func() { org.Close() })
 	var mu sync.Mutex
 	refused := 0
-	behind := httptest.NewServer(server.NewContent(server.ContentConfig{Source: org, Catalog: org.Catalog, Relays: func() any { return nil },
+	behind := httptest.NewServer(server.NewContent(server.ContentConfig{Source: org, Catalog: org.Catalog, Relays: func() wire.Relays { return wire.Relays{} },
 		Behind: func(g uint64) bool {
 			mu.Lock()
 			defer mu.Unlock()

@@ -64,6 +64,10 @@ type Config struct {
 	// (catalog.Read). Default catalog.DefaultMaxBytes (256 MiB, about 1M
 	// objects).
 	CatalogMax int64
+	// SpoolDir is where an upstream catalog of unknown length is spooled
+	// while it is read (catalog.Read): the store's tmp directory. Default
+	// "", os.TempDir.
+	SpoolDir string
 }
 
 // DefaultConfig returns the defaults.
@@ -131,6 +135,9 @@ type Mirror struct {
 	work     sync.WaitGroup // downloads in flight
 	closed   bool
 	rejected atomic.Int64 // catalogs refused (bad signature, rollback)
+	// upstreamBytes and peerBytes count object bytes received, since
+	// start, from the upstream (the WAN) and from group peers (the LAN).
+	upstreamBytes, peerBytes atomic.Int64
 	// resumeRefused counts answers that could not continue a partial file.
 	resumeRefused httprange.Refusals
 

@@ -23,6 +23,7 @@ import (
 	"github.com/relayd/relayd/pkg/origin"
 	"github.com/relayd/relayd/pkg/server"
 	"github.com/relayd/relayd/pkg/store"
+	"github.com/relayd/relayd/pkg/wire"
 )
 
 // testOrigin is a published tree served by the real origin handler on
@@ -57,7 +58,7 @@ func newTestOrigin(t *testing.T, files map[string][]byte) *testOrigin {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { org.Close() })
-	h := server.NewContent(server.ContentConfig{Source: org, Catalog: org.Catalog, Relays: func() any { return nil }}, zerolog.Nop())
+	h := server.NewContent(server.ContentConfig{Source: org, Catalog: org.Catalog, Relays: func() wire.Relays { return wire.Relays{} }}, zerolog.Nop())
 	o.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		o.mu.Lock()
 		o.gets[r.URL.Path]++
@@ -227,6 +228,23 @@ func TestSyncServesEverythingWithOriginStopped(t *testing.T) {
 	if p.State != StateInSync || p.Generation != 1 || p.ObjectsDone != p.ObjectsTotal || p.ObjectsTotal != 5 {
 		t.Fatalf("progress %+v", p)
 	}
+	// Every blob crossed from the upstream once; nothing came from peers.
+	if up, peer := f.m.Bytes(); up != blobBytes(f.m.Live()) || peer != 0 {
+		t.Fatalf("bytes from upstream %d, from peers %d; want %d and 0", up, peer, blobBytes(f.m.Live()))
+	}
+}
+
+// blobBytes is the size of c's distinct blobs.
+func blobBytes(c *catalog.Signed) int64 {
+	var n int64
+	seen := map[digest.Digest]bool{}
+	for _, o := range c.Objects {
+		if !seen[o.Digest] {
+			seen[o.Digest] = true
+			n += o.Size
+		}
+	}
+	return n
 }
 
 func TestSecondGenerationDownloadsOnlyTheChange(t *testing.T) {

@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/relayd/relayd/pkg/catalog"
 	"github.com/relayd/relayd/pkg/digest"
 	"github.com/relayd/relayd/pkg/object"
+	"github.com/relayd/relayd/pkg/wire"
 )
 
 // Peers is the relay group as the mirror sees it: mirrors of one group
@@ -34,15 +36,9 @@ type Peers interface {
 // (call before Run).
 func (m *Mirror) SetPeers(p Peers) { m.peers = p }
 
-// BlobPathHeader names the catalog path of a /-/blob request; with
-// StoredOnlyHeader set the peer answers 404 rather than fetch the blob.
-const (
-	BlobPathHeader   = "X-Relay-Blob-Path"
-	StoredOnlyHeader = "X-Relay-Blob-Stored-Only"
-)
-
-// BlobPath is the peer endpoint's key for a blob: /-/blob/<hex>?path=….
-func BlobPath(d digest.Digest) string { return "-/blob/" + d.Hex() }
+// peerBlobKey is the peer endpoint's key for a blob (wire.BlobPath without
+// its leading slash); wire.BlobPathHeader names the object's catalog path.
+func peerBlobKey(d digest.Digest) string { return strings.TrimPrefix(wire.BlobPath(d.Hex()), "/") }
 
 // obtain makes sure the blob of o is stored, downloading it if not:
 // once at a time per digest, however many syncs and peers ask, and in one
@@ -91,12 +87,12 @@ func (m *Mirror) obtain(ctx context.Context, o catalog.Object, st *syncState, vi
 // wait on each other in a circle.
 func (m *Mirror) fromGroup(ctx context.Context, o catalog.Object, st *syncState) (fromPeer bool, err error) {
 	fromPeerAt := func(base string, storedOnly bool) error {
-		return m.download(ctx, o, st, func(hdr http.Header) (*http.Response, error) {
-			hdr.Set(BlobPathHeader, o.Path)
+		return m.download(ctx, o, st, &m.peerBytes, func(hdr http.Header) (*http.Response, error) {
+			hdr.Set(wire.BlobPathHeader, o.Path)
 			if storedOnly {
-				hdr.Set(StoredOnlyHeader, "1")
+				hdr.Set(wire.StoredOnlyHeader, "1")
 			}
-			return m.peers.Fetch(ctx, base, BlobPath(o.Digest), hdr)
+			return m.peers.Fetch(ctx, base, peerBlobKey(o.Digest), hdr)
 		})
 	}
 	// The owner fetches it once for the group; if it fails (it died
@@ -120,9 +116,9 @@ func (m *Mirror) fromGroup(ctx context.Context, o catalog.Object, st *syncState)
 // fromUpstream downloads o from the upstream, from a parent that has the
 // generation st works on live.
 func (m *Mirror) fromUpstream(ctx context.Context, o catalog.Object, st *syncState) error {
-	return m.download(ctx, o, st, func(hdr http.Header) (*http.Response, error) {
+	return m.download(ctx, o, st, &m.upstreamBytes, func(hdr http.Header) (*http.Response, error) {
 		if st.generation > 0 {
-			hdr.Set(catalog.GenerationHeader, strconv.FormatUint(st.generation, 10))
+			hdr.Set(wire.GenerationHeader, strconv.FormatUint(st.generation, 10))
 		}
 		return m.up.Fetch(ctx, o.Path, hdr)
 	})
@@ -158,7 +154,7 @@ func (m *Mirror) Blob(ctx context.Context, d digest.Digest, path string, storedO
 			return nil, err
 		}
 	}
-	return m.blobObject(BlobPath(d), d, time.Time{})
+	return m.blobObject(peerBlobKey(d), d, time.Time{})
 }
 
 // listed finds path with digest d in the newest verified catalog.

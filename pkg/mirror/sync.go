@@ -18,6 +18,7 @@ import (
 	"github.com/relayd/relayd/pkg/httprange"
 	"github.com/relayd/relayd/pkg/object"
 	"github.com/relayd/relayd/pkg/store"
+	"github.com/relayd/relayd/pkg/wire"
 )
 
 // Sync states.
@@ -56,6 +57,13 @@ type syncState struct {
 	generation                              uint64 // the target; 0: unknown
 	objectsDone, bytesDone, fetched, errors atomic.Int64
 	fromPeers                               atomic.Int64
+}
+
+// Bytes returns the object bytes received since start from the upstream
+// (the WAN) and from the group's peers (the LAN), for the node's
+// relayd_upstream_bytes_total and relayd_peer_bytes_total.
+func (m *Mirror) Bytes() (upstream, peer int64) {
+	return m.upstreamBytes.Load(), m.peerBytes.Load()
 }
 
 // Progress returns a snapshot, with rate and ETA of the sync in flight.
@@ -288,7 +296,7 @@ func (m *Mirror) fetchCatalog(ctx context.Context) (*catalog.Signed, error) {
 	if m.want > 0 {
 		// Announced by a parent: parents still behind answer 503 and
 		// the client moves on to one that has it.
-		hdr.Set(catalog.GenerationHeader, strconv.FormatUint(m.want, 10))
+		hdr.Set(wire.GenerationHeader, strconv.FormatUint(m.want, 10))
 	}
 	m.mu.RUnlock()
 	resp, err := m.up.Fetch(ctx, catalog.File, hdr)
@@ -312,7 +320,7 @@ func (m *Mirror) fetchCatalog(ctx context.Context) (*catalog.Signed, error) {
 	}
 	// Bounded by the limit, whatever the upstream sends; a refused body
 	// is released at once, so failing retries do not pile up memory.
-	c, err := catalog.ReadSigned(resp.Body, resp.ContentLength, m.cfg.CatalogMax, m.cfg.PublicKey)
+	c, err := catalog.ReadSigned(resp.Body, resp.ContentLength, m.cfg.CatalogMax, m.cfg.PublicKey, m.cfg.SpoolDir)
 	switch {
 	case err == nil:
 	case errors.Is(err, catalog.ErrTooLarge):
@@ -341,8 +349,10 @@ func isCatalogError(err error) bool {
 
 // download fetches one object into the store, resuming a partial file
 // with Range when its pin (the representation its bytes come from) is
-// known, and verifies its digest before it counts.
-func (m *Mirror) download(ctx context.Context, o catalog.Object, st *syncState, get func(http.Header) (*http.Response, error)) (err error) {
+// known, and verifies its digest before it counts. Every byte received is
+// added to from (the upstream's or the peers' counter), kept or not.
+func (m *Mirror) download(ctx context.Context, o catalog.Object, st *syncState, from *atomic.Int64,
+	get func(http.Header) (*http.Response, error)) (err error) {
 	w, err := m.store.Resume(o.Digest.Hex(), o.Size)
 	if err != nil {
 		return fmt.Errorf("mirror: %s: %w", o.Path, err)
@@ -368,6 +378,7 @@ func (m *Mirror) download(ctx context.Context, o catalog.Object, st *syncState, 
 	for {
 		n, rerr := resp.Body.Read(buf)
 		if n > 0 {
+			from.Add(int64(n))
 			if _, err := w.Write(buf[:n]); err != nil {
 				if errors.Is(err, store.ErrNoSpace) {
 					// A partial file on a full disk only keeps it full.

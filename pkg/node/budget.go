@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
+	"github.com/relayd/relayd/pkg/admin"
 	"github.com/relayd/relayd/pkg/clock"
 	"github.com/relayd/relayd/pkg/events"
 	"github.com/relayd/relayd/pkg/ratelog"
@@ -90,26 +91,9 @@ func planBudget(nofile uint64, maxFills, maxConns, eventsMax, perAddr int) budge
 	return b
 }
 
-// BudgetStatus is the connection budget in /v1/status: the caps and what
-// they hold and refused.
-type BudgetStatus struct {
-	// NoFile is the process's descriptor limit (soft RLIMIT_NOFILE).
-	NoFile uint64 `json:"nofile"`
-	// MaxConns caps the content port's connections; Conns are open;
-	// ConnsRefused were accepted and closed at once beyond the cap.
-	MaxConns     int   `json:"max_conns"`
-	Conns        int64 `json:"conns"`
-	ConnsRefused int64 `json:"conns_refused"`
-	// EventsMax and EventsPerAddr cap the event streams (0: no
-	// per-address cap); StreamsRefused were answered 503; StreamsReplaced
-	// were replaced by a newer stream of their identity; StreamsStuck were
-	// dropped because their client took nothing.
-	EventsMax       int   `json:"events_max"`
-	EventsPerAddr   int   `json:"events_per_addr"`
-	StreamsRefused  int64 `json:"streams_refused"`
-	StreamsReplaced int64 `json:"streams_replaced"`
-	StreamsStuck    int64 `json:"streams_stuck"`
-}
+// BudgetStatus is the connection budget in /v1/status (the admin
+// document).
+type BudgetStatus = admin.BudgetStatus
 
 // connLimit counts the content port's connections against the cap.
 type connLimit struct {
@@ -262,18 +246,12 @@ func (n *Node) budgetStatus() *BudgetStatus {
 		StreamsRefused: n.events.Refused(), StreamsReplaced: st.Replaced, StreamsStuck: st.Stuck}
 }
 
-// Conflict is an identity two relays claim: "gossip", a node name of this
-// group at two gossip addresses (gossip refuses the second); "stream", a
-// child relay's group and node name held by two event streams (from two
-// addresses both stay; from one address the two take turns, backing off).
-type Conflict struct {
-	Kind  string    `json:"kind"`
-	Name  string    `json:"name"`
-	Addrs []string  `json:"addrs"`
-	Count int64     `json:"count"`
-	First time.Time `json:"first_seen"`
-	Last  time.Time `json:"last_seen"`
-}
+// Conflict is an identity two relays claim (the admin document): "gossip",
+// a node name of this group at two gossip addresses (gossip refuses the
+// second); "stream", a child relay's group and node name held by two event
+// streams (from two addresses both stay; from one address the two take
+// turns, backing off).
+type Conflict = admin.Conflict
 
 // conflicts gathers the group's and the event streams' conflicts.
 func (n *Node) conflicts() []Conflict {

@@ -11,11 +11,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/relayd/relayd/pkg/admin"
 	"github.com/relayd/relayd/pkg/clock"
-	"github.com/relayd/relayd/pkg/events"
 	"github.com/relayd/relayd/pkg/group"
 	"github.com/relayd/relayd/pkg/hierarchy"
-	"github.com/relayd/relayd/pkg/server"
+	"github.com/relayd/relayd/pkg/httpx"
+	"github.com/relayd/relayd/pkg/wire"
 )
 
 // openGroup starts gossip for a relay and routes the cache's misses
@@ -101,35 +102,33 @@ func (n *Node) publishMeta(ctx context.Context) error {
 }
 
 // relays lists the group's healthy relays in a fresh random order.
-func (n *Node) relays() any {
-	out := events.Relays{Group: n.cfg.Group, Relays: []events.Relay{}}
+func (n *Node) relays() wire.Relays {
+	out := wire.Relays{Group: n.cfg.Group, Relays: []wire.Relay{}}
 	if n.group == nil {
 		if n.ready() == nil {
 			m := n.meta()
-			out.Relays = append(out.Relays, events.Relay{Name: n.cfg.Node, URL: n.url, Mode: n.cfg.Mode, Generation: m.Generation})
+			out.Relays = append(out.Relays, wire.Relay{Name: n.cfg.Node, URL: n.url, Mode: n.cfg.Mode, Generation: m.Generation})
 		}
 		return out
 	}
 	for _, m := range n.group.Shuffled() {
-		out.Relays = append(out.Relays, events.Relay{Name: m.Name, URL: m.Meta.URL, Mode: m.Meta.Mode, Generation: m.Meta.Generation})
+		out.Relays = append(out.Relays, wire.Relay{Name: m.Name, URL: m.Meta.URL, Mode: m.Meta.Mode, Generation: m.Meta.Generation})
 	}
 	return out
 }
 
-// Members is the /v1/members document: the group as this node sees it.
-type Members struct {
-	Group   string         `json:"group"`
-	Self    string         `json:"self"`
-	Members []group.Member `json:"members"`
-}
-
-// members is /v1/members. It returns a Members; the type is any because
-// that is what admin.Config.Members takes.
-func (n *Node) members() (any, error) {
+// members is /v1/members.
+func (n *Node) members() (admin.Members, error) {
 	if n.group == nil {
-		return nil, &server.Error{Status: http.StatusNotFound, Code: "no_group", Msg: "this node runs without a group (--gossip is empty)"}
+		return admin.Members{}, &httpx.Error{Status: http.StatusNotFound, Code: "no_group", Msg: "this node runs without a group (--gossip is empty)"}
 	}
-	return Members{Group: n.cfg.Group, Self: n.cfg.Node, Members: n.group.Members()}, nil
+	ms := n.group.Members()
+	doc := admin.Members{Group: n.cfg.Group, Self: n.cfg.Node, Members: make([]admin.Member, 0, len(ms))}
+	for _, m := range ms {
+		doc.Members = append(doc.Members, admin.Member{Name: m.Name, Addr: m.Addr, State: m.State, Meta: admin.MemberMeta(m.Meta),
+			LastChange: m.LastChange, Self: m.Self})
+	}
+	return doc, nil
 }
 
 // peers is the group as the proxy cache sees it.
@@ -179,7 +178,7 @@ func (p *peers) Fetch(ctx context.Context, base, key string, hdr http.Header) (*
 	if h == nil {
 		h = http.Header{}
 	}
-	h.Set(server.PeerHeader, p.self)
+	h.Set(wire.PeerHeader, p.self)
 	resp, err := p.client.FetchFrom(ctx, base, key, h)
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("peer %s", base), err)

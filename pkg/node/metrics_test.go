@@ -13,7 +13,7 @@ import (
 
 	"github.com/relayd/relayd/pkg/catalog"
 	"github.com/relayd/relayd/pkg/clock"
-	"github.com/relayd/relayd/pkg/events"
+	"github.com/relayd/relayd/pkg/wire"
 )
 
 // metricsNode is a proxy node with every part the metrics read: a mirror
@@ -111,9 +111,9 @@ func TestGenerationAndClock(t *testing.T) {
 	t.Parallel()
 	clk := clock.NewFake(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 	n := metricsNode(t, clk)
-	n.announce(events.Generation{Generation: 42})
+	n.announce(wire.Generation{Generation: 42})
 	clk.Advance(90 * time.Minute)
-	s := n.status().(Status)
+	s := n.status()
 	if s.Generation != 42 || s.Uptime != "1h30m0s" {
 		t.Fatalf("status: generation %d, uptime %s; want 42, 1h30m0s", s.Generation, s.Uptime)
 	}

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -67,7 +68,7 @@ type Node struct {
 	reportNow chan struct{}
 	closing   chan struct{} // closed when shutdown starts: ends event streams
 	closeOnce sync.Once
-	prefetch  prefetcher
+	prefetch  *proxycache.Prefetcher // proxy mode
 	ctxMu     sync.Mutex
 	ctx       context.Context // Run's, for work the admin API starts
 
@@ -152,43 +153,60 @@ func New(cfg Config, log zerolog.Logger, clk clock.Clock) (*Node, error) {
 	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), (*metrics)(n), (*budgetMetrics)(n))
 	n.content = server.NewContent(content, n.log.With().Str("component", "content").Logger())
 	n.contentSrv = n.newContentServer()
-	if n.tls != nil && n.tls.Serving() {
-		tln, err := net.Listen("tcp", cfg.TLSListen)
-		if err != nil {
-			n.closeParts()
-			return nil, fmt.Errorf("listen tls %s: %w", cfg.TLSListen, err)
-		}
-		tln = newLimitListener(tln, n.connLimit, n.log.With().Str("component", "content-tls").Logger(), clk)
-		n.tlsLn = tls.NewListener(tln, n.tls.ServerConfig())
-		n.tlsSrv = n.newContentServer()
-		// Handshake failures (a child without a client certificate) are
-		// worth an operator's eye: into the log, not stderr.
-		n.tlsSrv.ErrorLog = stdlog.New(n.log.With().Str("component", "content-tls").Logger(), "", 0)
+	if err := n.openTLS(cfg, clk); err != nil {
+		n.closeParts()
+		return nil, err
 	}
-	if cfg.Admin != "" {
-		token, err := readToken(cfg.AdminTokenFile)
-		if err != nil {
-			n.closeParts()
-			return nil, err
-		}
-		aln, err := net.Listen("tcp", cfg.Admin)
-		if err != nil {
-			n.closeParts()
-			return nil, fmt.Errorf("listen admin %s: %w", cfg.Admin, err)
-		}
-		// No cap on the admin port (loopback or token-protected), but the
-		// same pause on EMFILE: it must not spin when descriptors run out.
-		n.adminLn = newLimitListener(aln, nil, n.log.With().Str("component", "admin").Logger(), clk)
-		n.adminSrv = &http.Server{
-			Handler: admin.New(admin.Config{Status: n.status, Registry: n.reg, Token: token, Sync: n.syncer(), Members: n.members,
-				Tree: n.treeView, Agents: n.agents, Cache: n.adminCache()},
-				n.log.With().Str("component", "admin").Logger()),
-			// The admin API serves small documents only.
-			ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
-			WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second,
-		}
+	if err := n.openAdmin(cfg, clk); err != nil {
+		n.closeParts()
+		return nil, err
 	}
 	return n, nil
+}
+
+// openTLS binds the TLS content port, if there is a certificate to serve.
+func (n *Node) openTLS(cfg Config, clk clock.Clock) error {
+	if n.tls == nil || !n.tls.Serving() {
+		return nil
+	}
+	tln, err := net.Listen("tcp", cfg.TLSListen)
+	if err != nil {
+		return fmt.Errorf("listen tls %s: %w", cfg.TLSListen, err)
+	}
+	tln = newLimitListener(tln, n.connLimit, n.log.With().Str("component", "content-tls").Logger(), clk)
+	n.tlsLn = tls.NewListener(tln, n.tls.ServerConfig())
+	n.tlsSrv = n.newContentServer()
+	// Handshake failures (a child without a client certificate) are
+	// worth an operator's eye: into the log, not stderr.
+	n.tlsSrv.ErrorLog = stdlog.New(n.log.With().Str("component", "content-tls").Logger(), "", 0)
+	return nil
+}
+
+// openAdmin binds the admin port, if configured, and builds its server.
+func (n *Node) openAdmin(cfg Config, clk clock.Clock) error {
+	if cfg.Admin == "" {
+		return nil
+	}
+	token, err := readToken(cfg.AdminTokenFile)
+	if err != nil {
+		return err
+	}
+	aln, err := net.Listen("tcp", cfg.Admin)
+	if err != nil {
+		return fmt.Errorf("listen admin %s: %w", cfg.Admin, err)
+	}
+	// No cap on the admin port (loopback or token-protected), but the
+	// same pause on EMFILE: it must not spin when descriptors run out.
+	n.adminLn = newLimitListener(aln, nil, n.log.With().Str("component", "admin").Logger(), clk)
+	n.adminSrv = &http.Server{
+		Handler: admin.New(admin.Config{Status: n.status, Registry: n.reg, Token: token, Sync: n.syncer(), Members: n.members,
+			Tree: n.treeView, Agents: n.agents, Cache: n.adminCache()},
+			n.log.With().Str("component", "admin").Logger()),
+		// The admin API serves small documents only.
+		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second,
+	}
+	return nil
 }
 
 // newContentServer is the content port's http.Server (plain and TLS).
@@ -212,14 +230,6 @@ func (n *Node) newContentServer() *http.Server {
 		ConnState:      n.conns.track,
 		ErrorLog:       nil,
 	}
-}
-
-// adminCache is the cache endpoints' view of the node; nil for an origin.
-func (n *Node) adminCache() admin.Cache {
-	if n.store == nil {
-		return nil
-	}
-	return n
 }
 
 // runCtx is Run's context: work the admin API starts ends with the node.
@@ -405,6 +415,7 @@ func (n *Node) openRelay(cfg Config, clk clock.Clock) error {
 		// immutable) and mirrors only the kinds it was told to.
 		mcfg.Serve = cfg.Mode == ModeMirror || len(mcfg.Include) > 0
 		mcfg.OnLive = n.mirrorLive
+		mcfg.SpoolDir = filepath.Join(cfg.DataDir, "tmp") // the store's tmp, cleared at start
 		if cfg.Gossip != "" && mcfg.Serve {
 			// Gossip converges in about 100 ms on a LAN (1 s at 50
 			// relays): wait that long before the first sync, so that
@@ -426,6 +437,7 @@ func (n *Node) openRelay(cfg Config, clk clock.Clock) error {
 		ccfg := cfg.Cache
 		ccfg.ObserveFill = func(d time.Duration) { fillLatency.Observe(d.Seconds()) }
 		n.cache = proxycache.New(ccfg, st, up, expect, n.log, clk)
+		n.prefetch = proxycache.NewPrefetcher(n.cache, n.log, clk)
 	}
 	return nil
 }
@@ -470,270 +482,6 @@ func (n *Node) serveCatalog(context.Context) (*object.Object, error) {
 	h.Set("Content-Type", "text/plain; charset=utf-8")
 	return &object.Object{Key: catalog.File, Size: int64(len(c.Raw)), ETag: c.FileDigest.ETag(),
 		LastModified: c.Published, Header: h, Body: object.BytesBody(c.Raw)}, nil
-}
-
-// syncer is the admin API's view of the mirror, nil without one.
-func (n *Node) syncer() admin.Syncer {
-	if n.mirror == nil {
-		return nil
-	}
-	return mirrorSyncer{n.mirror}
-}
-
-type mirrorSyncer struct{ m *mirror.Mirror }
-
-func (s mirrorSyncer) Trigger()      { s.m.Trigger() }
-func (s mirrorSyncer) Progress() any { return s.m.Progress() }
-
-// ready is /-/readyz: a relay whose disk does not take writes is not
-// ready, a mirror is ready once a generation is live, and a proxy with
-// --pubkey once it holds a verified catalog (until then it refuses every
-// object: catalog_unavailable).
-func (n *Node) ready() error {
-	if err := n.diskReady(); err != nil {
-		return err
-	}
-	switch {
-	case n.cfg.Mode == ModeMirror:
-		return n.mirror.Ready()
-	case n.mirror != nil && n.mirror.Live() == nil:
-		if last := n.mirror.Progress().LastError; last != "" {
-			return fmt.Errorf("%w (last attempt: %s)", proxycache.ErrCatalogUnavailable, last)
-		}
-		return proxycache.ErrCatalogUnavailable
-	}
-	return nil
-}
-
-// Status is the /v1/status document.
-type Status struct {
-	Node    string `json:"node"`
-	Group   string `json:"group"`
-	Mode    string `json:"mode"`
-	Version string `json:"version"`
-	Uptime  string `json:"uptime"`
-	// Upstream is the configured upstreams; Parents the parent relays in
-	// use (learned from the upstream's /-/relays); Transfers what it took
-	// to keep transfers going.
-	Upstream  []string         `json:"upstream,omitempty"`
-	Fallback  []string         `json:"fallback,omitempty"`
-	Parents   []string         `json:"parents,omitempty"`
-	Transfers *hierarchy.Stats `json:"transfers,omitempty"`
-	// Serving is how many object responses are in progress; Agents and
-	// Children how many agents and child relays hold an event stream.
-	Serving    int64             `json:"serving"`
-	Agents     int               `json:"agents"`
-	Children   int               `json:"children"`
-	Generation uint64            `json:"generation"`
-	Store      *store.Stats      `json:"store,omitempty"`
-	Cache      *proxycache.Stats `json:"cache,omitempty"`
-	Sync       *mirror.Progress  `json:"sync,omitempty"`
-	// Loops reports misconfigured cycles: requests refused here, and
-	// upstream requests refused by a parent, with the last message.
-	Loops *LoopStatus `json:"loops,omitempty"`
-	// Budget is the connection budget and what it refused.
-	Budget *BudgetStatus `json:"budget,omitempty"`
-	// Conflicts lists identities two relays claim (see Conflict).
-	Conflicts []Conflict `json:"conflicts,omitempty"`
-	// Warnings are configuration risks found at start (gossip without a
-	// key), also logged then.
-	Warnings []string `json:"warnings,omitempty"`
-}
-
-// LoopStatus counts loop-guard refusals: Refused those of requests that
-// proved to come from a relay of the tree (signed reports), an alert;
-// Claimed those of requests that only claim to (object requests and
-// streams, which anyone can send with this group in X-Relay-Path).
-type LoopStatus struct {
-	Refused         int64  `json:"refused"`
-	LastRefused     string `json:"last_refused,omitempty"`
-	Claimed         int64  `json:"claimed"`
-	LastClaimed     string `json:"last_claimed,omitempty"`
-	RefusedUpstream int64  `json:"refused_upstream"`
-	LastUpstream    string `json:"last_upstream,omitempty"`
-}
-
-// refusedLoop records a request this relay refused as a loop.
-func (n *Node) refusedLoop(err error) {
-	n.loopMu.Lock()
-	n.loops.Refused++
-	n.loops.LastRefused = err.Error()
-	n.loopMu.Unlock()
-	n.lim.Event(&n.log, zerolog.ErrorLevel, "loop").Err(err).Msg("refused a request that loops: check the upstream configuration")
-}
-
-// claimedLoop records a request refused as a loop that did not prove it
-// comes from a relay: counted, logged at info at most once an interval,
-// no alert (anyone can send X-Relay-Path).
-func (n *Node) claimedLoop(err error) {
-	n.loopMu.Lock()
-	n.loops.Claimed++
-	n.loops.LastClaimed = err.Error()
-	n.loopMu.Unlock()
-	n.lim.Event(&n.log, zerolog.InfoLevel, "claimed loop").Err(err).
-		Msg("refused a request whose X-Relay-Path already holds this group (unauthenticated: a loop, or anyone's header)")
-}
-
-func (n *Node) status() any {
-	s := Status{Node: n.cfg.Node, Group: n.cfg.Group, Mode: n.cfg.Mode, Version: Version,
-		Uptime: n.clk.Now().Sub(n.start).Round(time.Second).String(), Upstream: n.cfg.Upstream.Upstreams,
-		Fallback: n.cfg.Upstream.Fallback, Serving: n.content.Serving(), Generation: n.generation()}
-	s.Agents, s.Children = n.events.Count()
-	if n.store != nil {
-		st := n.store.Stats()
-		s.Store = &st
-	}
-	if n.cache != nil {
-		cs := n.cache.Stats()
-		s.Cache = &cs
-	}
-	if n.mirror != nil {
-		p := n.mirror.Progress()
-		s.Sync = &p
-	}
-	if n.up != nil {
-		s.Parents = n.up.Parents()
-		ts := n.up.Stats()
-		s.Transfers = &ts
-	}
-	n.loopMu.Lock()
-	l := n.loops
-	n.loopMu.Unlock()
-	if n.up != nil {
-		l.RefusedUpstream, l.LastUpstream = n.up.Loops()
-	}
-	if l.Refused > 0 || l.RefusedUpstream > 0 || l.Claimed > 0 {
-		s.Loops = &l
-	}
-	s.Budget = n.budgetStatus()
-	s.Conflicts = n.conflicts()
-	s.Warnings = n.warnings
-	return s
-}
-
-// metrics is the node as a Prometheus collector: a scrape reads each
-// source once (the counters of cache, store, mirror, upstream, group and
-// content port) and reports what it read. The fill latency histogram is
-// registered apart (openRelay).
-type metrics Node
-
-var _ prometheus.Collector = (*metrics)(nil)
-
-// desc is a relayd_* series of the exposition; vtype says whether it
-// counts or gauges.
-type desc struct {
-	*prometheus.Desc
-	vtype prometheus.ValueType
-}
-
-func newDesc(name, help string, vtype prometheus.ValueType, labels ...string) desc {
-	return desc{prometheus.NewDesc("relayd_"+name, help, labels, nil), vtype}
-}
-
-// The series; operations.md lists them. Which of them a node reports
-// depends on what it runs (a store, a cache, a mirror, a group).
-var (
-	mGeneration        = newDesc("generation", "Catalog generation this node serves (0: none).", prometheus.GaugeValue)
-	mAgents            = newDesc("agents_connected", "Agents holding an event stream open.", prometheus.GaugeValue)
-	mChildren          = newDesc("children_connected", "Child relays holding an event stream open.", prometheus.GaugeValue)
-	mFailovers         = newDesc("upstream_failovers_total", "Upstream requests that moved on from a failed parent.", prometheus.CounterValue)
-	mResumes           = newDesc("upstream_resumes_total", "Transfers resumed with Range on another parent after breaking.", prometheus.CounterValue)
-	mResumeRefused     = newDesc("upstream_resume_refused_total", "Answers to a Range resume that were not the same representation (another strong ETag or length, none, a 200): not spliced.", prometheus.CounterValue)
-	mFallbacks         = newDesc("upstream_fallbacks_total", "Requests sent to the fallback because every parent failed.", prometheus.CounterValue)
-	mEvictions         = newDesc("evictions_total", "Blobs evicted to stay within the quota.", prometheus.CounterValue)
-	mStoreBytes        = newDesc("store_bytes", "Bytes of stored blobs.", prometheus.GaugeValue)
-	mStoreBlobs        = newDesc("store_blobs", "Stored blobs.", prometheus.GaugeValue)
-	mBytesServed       = newDesc("bytes_served_total", "Body bytes of object responses.", prometheus.CounterValue)
-	mGroupMembers      = newDesc("group_members", "Members of this relay's group by state.", prometheus.GaugeValue, "state")
-	mMirrorTarget      = newDesc("mirror_target_generation", "Generation the mirror syncs toward (the upstream's newest).", prometheus.GaugeValue)
-	mMirrorLag         = newDesc("mirror_lag_generations", "Generations the live one is behind the upstream's newest.", prometheus.GaugeValue)
-	mMirrorObjectsDone = newDesc("mirror_objects_done", "Objects of the generation in sync that are on disk.", prometheus.GaugeValue)
-	mMirrorObjects     = newDesc("mirror_objects_total", "Objects of the generation in sync.", prometheus.GaugeValue)
-	// mRequests's result label is hit, miss, stale, revalidated, peer
-	// (fills from the group's owner) or error (an error status).
-	mRequests      = newDesc("requests_total", "Object requests by result.", prometheus.CounterValue, "result")
-	mUpstreamBytes = newDesc("upstream_bytes_total", "Bytes fetched from upstream (the WAN).", prometheus.CounterValue)
-	mPeerBytes     = newDesc("peer_bytes_total", "Bytes fetched from other relays of the group (the LAN).", prometheus.CounterValue)
-	mFills         = newDesc("fills_total", "Upstream fills started.", prometheus.CounterValue)
-	mFillErrors    = newDesc("fill_errors_total", "Upstream fills that failed.", prometheus.CounterValue)
-	mCoalesced     = newDesc("coalesced_total", "Requests that joined a fill in flight.", prometheus.CounterValue)
-)
-
-// Describe sends every series the node may report.
-func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []desc{mGeneration, mAgents, mChildren, mFailovers, mResumes, mResumeRefused, mFallbacks, mEvictions, mStoreBytes,
-		mStoreBlobs, mBytesServed, mGroupMembers, mMirrorTarget, mMirrorLag, mMirrorObjectsDone, mMirrorObjects, mRequests,
-		mUpstreamBytes, mPeerBytes, mFills, mFillErrors, mCoalesced} {
-		ch <- d.Desc
-	}
-}
-
-// Collect reads each source once and sends the values.
-func (m *metrics) Collect(ch chan<- prometheus.Metric) {
-	n := (*Node)(m)
-	emit := func(d desc, v int64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d.Desc, d.vtype, float64(v), labels...)
-	}
-	emit(mGeneration, int64(n.generation()))
-	agents, children := n.events.Count()
-	emit(mAgents, int64(agents))
-	emit(mChildren, int64(children))
-	emit(mBytesServed, n.content.BytesServed())
-	emit(mRequests, n.content.Failed(), "error")
-	// Resumes refused by the upstream client, the cache's peer resumes and
-	// the mirror's partial files alike: one series.
-	var refused int64
-	if n.up != nil {
-		s := n.up.Stats()
-		emit(mFailovers, s.Failovers)
-		emit(mResumes, s.Resumes)
-		emit(mFallbacks, s.Fallbacks)
-		refused += s.ResumesRefused
-	}
-	if n.store != nil {
-		s := n.store.Stats()
-		emit(mEvictions, s.Evictions)
-		emit(mStoreBytes, s.Bytes)
-		emit(mStoreBlobs, int64(s.Blobs))
-	}
-	if n.group != nil {
-		var alive, gone int64
-		for _, mb := range n.group.Members() {
-			switch mb.State {
-			case "alive":
-				alive++
-			case "gone":
-				gone++
-			}
-		}
-		emit(mGroupMembers, alive, "alive")
-		emit(mGroupMembers, gone, "gone")
-	}
-	if n.mirror != nil {
-		p := n.mirror.Progress()
-		emit(mMirrorTarget, int64(p.Target))
-		emit(mMirrorLag, int64(max(p.Target, p.Generation)-p.Generation))
-		emit(mMirrorObjectsDone, p.ObjectsDone)
-		emit(mMirrorObjects, p.ObjectsTotal)
-		refused += p.ResumesRefused
-	}
-	if n.cache != nil {
-		s := n.cache.Stats()
-		emit(mRequests, s.Hits, "hit")
-		emit(mRequests, s.Misses, "miss")
-		emit(mRequests, s.Stale, "stale")
-		emit(mRequests, s.Revalidated, "revalidated")
-		emit(mRequests, s.PeerFills, "peer")
-		emit(mUpstreamBytes, s.UpstreamBytes)
-		emit(mPeerBytes, s.PeerBytes)
-		emit(mFills, s.Fills)
-		emit(mFillErrors, s.FillErrors)
-		emit(mCoalesced, s.Coalesced)
-		refused += s.ResumesRefused
-	}
-	if n.up != nil {
-		emit(mResumeRefused, refused)
-	}
 }
 
 func readToken(path string) (string, error) {

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/relayd/relayd/pkg/admin"
 	"github.com/relayd/relayd/pkg/catalog"
 	"github.com/relayd/relayd/pkg/clock"
 	"github.com/relayd/relayd/pkg/events"
@@ -16,6 +17,7 @@ import (
 	"github.com/relayd/relayd/pkg/hops"
 	"github.com/relayd/relayd/pkg/origin"
 	"github.com/relayd/relayd/pkg/treeauth"
+	"github.com/relayd/relayd/pkg/wire"
 )
 
 // reportTimeout bounds one report to one parent.
@@ -25,9 +27,9 @@ const reportTimeout = 5 * time.Second
 const catalogPoll = 250 * time.Millisecond
 
 // announce tells the children and agents that generation g is live here.
-func (n *Node) announce(g events.Generation) {
+func (n *Node) announce(g wire.Generation) {
 	n.gen.Store(g.Generation)
-	if err := n.events.PublishJSON(events.KindCatalog, g); err != nil {
+	if err := n.events.PublishJSON(wire.KindCatalog, g); err != nil {
 		n.log.Error().Err(err).Msg("announce generation")
 		return
 	}
@@ -39,7 +41,7 @@ func (n *Node) announce(g events.Generation) {
 // The first one makes a relay that follows the catalog ready, so a relay
 // alone (no gossip to carry that) announces itself in its relay list too.
 func (n *Node) mirrorLive(c *catalog.Signed) {
-	n.announce(events.Generation{Generation: c.Generation, Digest: c.FileDigest.String(), Published: c.Published})
+	n.announce(wire.Generation{Generation: c.Generation, Digest: c.FileDigest.String(), Published: c.Published})
 	if n.group == nil {
 		n.publishRelays()
 	}
@@ -48,7 +50,7 @@ func (n *Node) mirrorLive(c *catalog.Signed) {
 // watchOrigin announces each generation `relayd publish` writes.
 func (n *Node) watchOrigin(ctx context.Context) error {
 	n.origin.WatchCatalog(ctx, catalogPoll, n.log, func(p origin.Published) {
-		n.announce(events.Generation{Generation: p.Generation, Digest: p.Digest.String(), Published: p.Published})
+		n.announce(wire.Generation{Generation: p.Generation, Digest: p.Digest.String(), Published: p.Published})
 	})
 	return nil
 }
@@ -56,10 +58,10 @@ func (n *Node) watchOrigin(ctx context.Context) error {
 // watchParent follows the parent's event stream until ctx ends.
 func (n *Node) watchParent(ctx context.Context) error {
 	return n.up.Watch(ctx, func(ev events.Event) {
-		if ev.Kind != events.KindCatalog {
+		if ev.Kind != wire.KindCatalog {
 			return
 		}
-		g, err := events.ParseGeneration(ev)
+		g, err := wire.ParseGeneration(ev.Data)
 		if err != nil {
 			n.log.Warn().Err(err).Msg("parent sent a bad event")
 			return
@@ -126,7 +128,7 @@ func (n *Node) reportLoop(ctx context.Context) error {
 // takeReport is POST /-/report. A report whose subtree holds this relay's
 // own group comes round a cycle of upstreams: refused, or reports would
 // nest without end.
-func (n *Node) takeReport(r hierarchy.Report) error {
+func (n *Node) takeReport(r wire.Report) error {
 	// An origin has no parent: nothing comes round to it. (And relays
 	// started without --group on the origin's host share its name.)
 	if g, ok := findGroup(r, n.cfg.Group); ok && n.cfg.Mode != ModeOrigin {
@@ -137,7 +139,7 @@ func (n *Node) takeReport(r hierarchy.Report) error {
 	return n.tree.Put(r)
 }
 
-func findGroup(r hierarchy.Report, group string) (string, bool) {
+func findGroup(r wire.Report, group string) (string, bool) {
 	if r.Group == group {
 		return r.Group, true
 	}
@@ -151,25 +153,29 @@ func findGroup(r hierarchy.Report, group string) (string, bool) {
 
 // selfReport describes this relay, with its children's reports when
 // subtree is set.
-func (n *Node) selfReport(subtree bool) hierarchy.Report {
-	r := hierarchy.Report{Group: n.cfg.Group, Node: n.cfg.Node, Mode: n.cfg.Mode, URL: n.url, Ready: true, Sent: n.clk.Now()}
+func (n *Node) selfReport(subtree bool) wire.Report {
+	r := wire.Report{Group: n.cfg.Group, Node: n.cfg.Node, Mode: n.cfg.Mode, URL: n.url, Ready: true, Sent: n.clk.Now()}
 	r.Generation = n.generation()
 	if err := n.ready(); err != nil {
-		r.Ready, r.Problem = false, hierarchy.Printable(err.Error(), 1024)
+		r.Ready, r.Problem = false, wire.Printable(err.Error(), 1024)
 	}
 	if n.up != nil {
 		// Parents may be named by a parent's list: made fit for a report,
 		// which a grandparent refuses with a rune that does not print.
 		for _, u := range n.up.Parents() {
-			r.Upstream = append(r.Upstream, hierarchy.Printable(u, 2048))
+			r.Upstream = append(r.Upstream, wire.Printable(u, 2048))
 		}
 	}
 	if n.store != nil {
 		st := n.store.Stats()
-		r.Cache = &hierarchy.CacheStats{Objects: int64(st.Blobs), Bytes: st.Bytes}
+		r.Cache = &wire.CacheStats{Objects: int64(st.Blobs), Bytes: st.Bytes}
 		if n.cache != nil {
 			cs := n.cache.Stats()
 			r.Cache.Hits, r.Cache.Misses, r.Cache.UpstreamBytes = cs.Hits, cs.Misses, cs.UpstreamBytes
+		}
+		if n.mirror != nil { // what its syncs took from upstream, as in /metrics
+			up, _ := n.mirror.Bytes()
+			r.Cache.UpstreamBytes += up
 		}
 	}
 	r.Agents, _ = n.events.Count()
@@ -185,19 +191,37 @@ func (n *Node) generation() uint64 { return n.gen.Load() }
 
 // tree is /v1/tree: this relay's group (first hand: itself, and its
 // peers as gossip knows them) and the groups below it.
-func (n *Node) treeView() any {
+func (n *Node) treeView() admin.GroupView {
 	self := n.selfReport(false)
-	members := []hierarchy.Report{self}
+	members := []wire.Report{self}
 	if n.group != nil {
 		for _, m := range n.group.Members() {
 			if m.Name == n.cfg.Node {
 				continue
 			}
-			members = append(members, hierarchy.Report{Group: n.cfg.Group, Node: m.Name, Mode: m.Meta.Mode, URL: m.Meta.URL,
+			members = append(members, wire.Report{Group: n.cfg.Group, Node: m.Name, Mode: m.Meta.Mode, URL: m.Meta.URL,
 				Generation: m.Meta.Generation, Ready: m.State == "alive" && m.Meta.Ready, Problem: problem(m.State, m.Meta.Ready)})
 		}
 	}
-	return hierarchy.View(n.cfg.Group, n.generation(), members, n.tree.Children(), n.clk.Now())
+	return groupDoc(hierarchy.View(n.cfg.Group, n.generation(), members, n.tree.Children(), n.clk.Now(), hierarchy.AgesFor(n.cfg.ReportInterval)))
+}
+
+// groupDoc is a tree view as the admin document.
+func groupDoc(g hierarchy.GroupView) admin.GroupView {
+	doc := admin.GroupView{Group: g.Group, Members: make([]admin.MemberView, 0, len(g.Members))}
+	for _, m := range g.Members {
+		mv := admin.MemberView{Node: m.Node, Mode: m.Mode, URL: m.URL, Generation: m.Generation, Lag: m.Lag, Ahead: m.Ahead,
+			Ready: m.Ready, Problem: m.Problem, Agents: m.Agents, Age: m.Age, Health: m.Health}
+		if m.Cache != nil {
+			c := admin.ReportedCache(*m.Cache)
+			mv.Cache = &c
+		}
+		doc.Members = append(doc.Members, mv)
+	}
+	for _, c := range g.Children {
+		doc.Children = append(doc.Children, groupDoc(c))
+	}
+	return doc
 }
 
 func problem(state string, ready bool) string {
@@ -212,9 +236,9 @@ func problem(state string, ready bool) string {
 
 // publishRelays announces the group's relays when they change.
 func (n *Node) publishRelays() {
-	doc := n.relays().(events.Relays)
+	doc := n.relays()
 	sort.Slice(doc.Relays, func(i, j int) bool { return doc.Relays[i].Name < doc.Relays[j].Name })
-	if err := n.events.PublishJSON(events.KindRelays, doc); err != nil {
+	if err := n.events.PublishJSON(wire.KindRelays, doc); err != nil {
 		n.log.Error().Err(err).Msg("announce relays")
 	}
 }

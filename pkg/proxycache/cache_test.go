@@ -16,12 +16,12 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/relayd/relayd/pkg/catalog"
 	"github.com/relayd/relayd/pkg/clock"
 	"github.com/relayd/relayd/pkg/digest"
 	"github.com/relayd/relayd/pkg/hierarchy"
 	"github.com/relayd/relayd/pkg/object"
 	"github.com/relayd/relayd/pkg/store"
+	"github.com/relayd/relayd/pkg/wire"
 )
 
 // upstream is a real HTTP server on 127.0.0.1 whose objects, headers and
@@ -33,7 +33,7 @@ type upstream struct {
 	objects map[string]*upObject
 	gets    map[string]int
 	conds   map[string][]string // path → If-None-Match/If-Modified-Since seen
-	gens    map[string][]string // path → catalog.GenerationHeader of each GET
+	gens    map[string][]string // path → wire.GenerationHeader of each GET
 	now     func() time.Time    // the Date the server sends: the test's clock
 }
 
@@ -77,7 +77,7 @@ func (u *upstream) serve(w http.ResponseWriter, r *http.Request) {
 	u.mu.Lock()
 	o := u.objects[r.URL.Path]
 	u.gets[r.URL.Path]++
-	u.gens[r.URL.Path] = append(u.gens[r.URL.Path], r.Header.Get(catalog.GenerationHeader))
+	u.gens[r.URL.Path] = append(u.gens[r.URL.Path], r.Header.Get(wire.GenerationHeader))
 	if c := r.Header.Get("If-None-Match") + "|" + r.Header.Get("If-Modified-Since"); c != "|" {
 		u.conds[r.URL.Path] = append(u.conds[r.URL.Path], c)
 	}
@@ -193,6 +193,22 @@ func mustGet(t *testing.T, c *Cache, key string, want []byte, wantCache string) 
 	if cache != wantCache {
 		t.Fatalf("get %s: X-Relay-Cache %s, want %s", key, cache, wantCache)
 	}
+	if cache == object.Miss {
+		settled(t, c, key)
+	}
+}
+
+// settled waits until no fill of key is in flight: the reader has its
+// last byte before the fill is committed, and a request in between joins
+// the finished fill (a MISS) instead of reading the store (a HIT).
+func settled(t *testing.T, c *Cache, key string) {
+	t.Helper()
+	eventually(t, 10*time.Second, func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		_, inFlight := c.fills[key]
+		return !inFlight
+	})
 }
 
 func TestCoalescingOneUpstreamGet(t *testing.T) {

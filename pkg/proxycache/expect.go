@@ -11,6 +11,7 @@ import (
 
 	"github.com/relayd/relayd/pkg/catalog"
 	"github.com/relayd/relayd/pkg/digest"
+	"github.com/relayd/relayd/pkg/wire"
 )
 
 // Expecter knows what an object must be: the signed catalog. A cache
@@ -22,7 +23,7 @@ type Expecter interface {
 	// and the generation of that catalog; ok is false for keys it does
 	// not list, and generation is 0 when no verified catalog is loaded
 	// (generations start at 1). Fills of listed keys ask for that
-	// generation (catalog.GenerationHeader), so a parent that has not
+	// generation (wire.GenerationHeader), so a parent that has not
 	// completed it answers 503, not an old object or a 404.
 	Expect(key string) (o catalog.Object, generation uint64, ok bool)
 }
@@ -63,6 +64,6 @@ func (c *Cache) admit(key string) (expectation, error) {
 // ask marks a request for a listed key with the generation it comes from.
 func (x expectation) ask(h http.Header) {
 	if x.listed && x.generation > 0 {
-		h.Set(catalog.GenerationHeader, strconv.FormatUint(x.generation, 10))
+		h.Set(wire.GenerationHeader, strconv.FormatUint(x.generation, 10))
 	}
 }

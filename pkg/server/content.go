@@ -11,18 +11,17 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/rs/zerolog"
 
-	"github.com/relayd/relayd/pkg/catalog"
 	"github.com/relayd/relayd/pkg/cleanpath"
 	"github.com/relayd/relayd/pkg/clock"
 	"github.com/relayd/relayd/pkg/digest"
 	"github.com/relayd/relayd/pkg/events"
-	"github.com/relayd/relayd/pkg/hierarchy"
 	"github.com/relayd/relayd/pkg/hops"
-	"github.com/relayd/relayd/pkg/mirror"
+	"github.com/relayd/relayd/pkg/httpx"
 	"github.com/relayd/relayd/pkg/object"
 	"github.com/relayd/relayd/pkg/proxycache"
 	"github.com/relayd/relayd/pkg/ratelog"
 	"github.com/relayd/relayd/pkg/treeauth"
+	"github.com/relayd/relayd/pkg/wire"
 )
 
 // Source finds objects by key: the origin directory or the proxy cache.
@@ -48,7 +47,7 @@ type ContentConfig struct {
 	Ready Readiness
 	// Relays answers /-/relays: the group's healthy relays, in a fresh
 	// random order for every call. Required.
-	Relays func() any
+	Relays func() wire.Relays
 	// Blob serves /-/blob/<hex> to group peers that are syncing (the
 	// object's catalog path in the X-Relay-Blob-Path header); nil: 404.
 	Blob func(ctx context.Context, d digest.Digest, path string, storedOnly bool) (*object.Object, error)
@@ -68,23 +67,19 @@ type ContentConfig struct {
 	// DefaultHeartbeat.
 	Heartbeat time.Duration
 	// Report takes a child relay's POST /-/report; nil: 404.
-	Report func(hierarchy.Report) error
+	Report func(wire.Report) error
 	// TreeAuth checks that a report or a stream claiming to be a child
 	// relay's comes from a relay of the tree; nil refuses them all (401).
 	TreeAuth *treeauth.Verifier
 	// Behind reports whether the node has not made generation g live yet
 	// (and starts catching up): a request carrying
-	// catalog.GenerationHeader g then gets 503, so the requester asks a
+	// wire.GenerationHeader g then gets 503, so the requester asks a
 	// relay that has it. nil: the header is ignored (an origin).
 	Behind func(g uint64) bool
 	// Closing, when closed, ends every event stream: the server is
 	// shutting down and streams never end by themselves.
 	Closing <-chan struct{}
 }
-
-// PeerHeader marks a request from another relay of the group: it is
-// served from cache or upstream, never forwarded to a third member.
-const PeerHeader = "X-Relay-Peer"
 
 // Content is the content port's router.
 type Content struct {
@@ -108,28 +103,32 @@ func NewContent(cfg ContentConfig, log zerolog.Logger) *Content {
 	c := &Content{cfg: cfg, log: log, reportSlots: make(chan struct{}, maxReportDecodes),
 		refusals: ratelog.New(clock.Real{}, ratelog.DefaultEvery)}
 	r := chi.NewRouter()
-	r.Use(AccessLog(log, c.count))
-	r.MethodNotAllowed(MethodNotAllowed(r))
+	r.Use(httpx.AccessLog(log, httpx.LogOptions{Done: c.count, Tag: tagVia}))
+	r.MethodNotAllowed(httpx.MethodNotAllowed(r))
 	r.NotFound(Handle(func(http.ResponseWriter, *http.Request) error {
 		return &Error{Status: http.StatusNotFound, Code: "not_found", Msg: "no such endpoint"}
 	}))
-	r.Route("/-", func(r chi.Router) {
-		r.Get("/healthz", Handle(c.healthz))
-		r.Head("/healthz", Handle(c.healthz))
-		r.Get("/readyz", Handle(c.readyz))
-		r.Head("/readyz", Handle(c.readyz))
-		r.Get("/catalog", Handle(c.serveCatalog))
-		r.Get("/blob/{hex}", Handle(c.serveBlob))
-		r.Head("/blob/{hex}", Handle(c.serveBlob))
-		r.Get("/relays", Handle(func(w http.ResponseWriter, _ *http.Request) error {
+	// The reserved prefix is a router of its own: a path under it that
+	// names no endpoint is 404 and a method it does not take 405, never an
+	// object. Its routes are wire's paths less the prefix.
+	r.Route(strings.TrimSuffix(wire.Prefix, "/"), func(r chi.Router) {
+		api := func(path string) string { return "/" + strings.TrimPrefix(path, wire.Prefix) }
+		r.Get(api(wire.HealthzPath), Handle(c.healthz))
+		r.Head(api(wire.HealthzPath), Handle(c.healthz))
+		r.Get(api(wire.ReadyzPath), Handle(c.readyz))
+		r.Head(api(wire.ReadyzPath), Handle(c.readyz))
+		r.Get(api(wire.CatalogPath), Handle(c.serveCatalog))
+		r.Head(api(wire.CatalogPath), Handle(c.serveCatalog))
+		r.Get(api(wire.BlobPath("{hex}")), Handle(c.serveBlob))
+		r.Head(api(wire.BlobPath("{hex}")), Handle(c.serveBlob))
+		r.Get(api(wire.RelaysPath), Handle(func(w http.ResponseWriter, _ *http.Request) error {
 			// Agents must not cache the order: each call is a new shuffle.
 			w.Header().Set("Cache-Control", "no-store")
-			WriteJSON(w, http.StatusOK, c.cfg.Relays())
+			httpx.WriteJSON(w, http.StatusOK, c.cfg.Relays())
 			return nil
 		}))
-		r.Head("/catalog", Handle(c.serveCatalog))
-		r.Get("/events", Handle(c.serveEvents))
-		r.Post("/report", Handle(c.serveReport))
+		r.Get(api(wire.EventsPath), Handle(c.serveEvents))
+		r.Post(api(wire.ReportPath), Handle(c.serveReport))
 	})
 	r.Get("/*", Handle(c.object))
 	r.Head("/*", Handle(c.object))
@@ -153,11 +152,11 @@ func (c *Content) BytesServed() int64 { return c.served.Load() }
 // count adds an object response (not /-/ API traffic) to the counters:
 // its body bytes when it succeeded, a failure when it did not.
 func (c *Content) count(r *http.Request, status int, bytes int64) {
-	if strings.HasPrefix(r.URL.Path, "/-/") {
+	if wire.IsAPI(r.URL.Path) {
 		return
 	}
 	switch {
-	case status == statusClientGone:
+	case status == httpx.StatusClientGone:
 	case status >= 400:
 		c.failed.Add(1)
 	default:
@@ -169,7 +168,7 @@ func (c *Content) count(r *http.Request, status int, bytes int64) {
 func (c *Content) Serving() int64 { return c.serving.Load() }
 
 func (c *Content) healthz(w http.ResponseWriter, _ *http.Request) error {
-	WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	return nil
 }
 
@@ -179,7 +178,7 @@ func (c *Content) readyz(w http.ResponseWriter, _ *http.Request) error {
 			return &Error{Status: http.StatusServiceUnavailable, Code: "not_ready", Msg: "not ready", Err: err}
 		}
 	}
-	WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	return nil
 }
 
@@ -191,7 +190,7 @@ func (c *Content) object(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if key == "-" || strings.HasPrefix(key, "-/") {
+	if wire.Reserved(key) {
 		// An encoded "/-%2F…" decodes into the reserved API prefix.
 		return &Error{Status: http.StatusBadRequest, Code: "bad_path", Msg: "paths under /-/ are reserved for the relay API"}
 	}
@@ -215,10 +214,10 @@ func (c *Content) object(w http.ResponseWriter, r *http.Request) error {
 // (OnClaimedLoop).
 func (c *Content) guard(r *http.Request, proven bool) (context.Context, error) {
 	ctx := r.Context()
-	if r.Header.Get(PeerHeader) != "" {
+	if r.Header.Get(wire.PeerHeader) != "" {
 		ctx = proxycache.FromPeer(ctx)
 	}
-	path, err := hops.Parse(r.Header.Get(hops.Header))
+	path, err := hops.Parse(r.Header.Get(wire.PathHeader))
 	if err != nil {
 		return nil, err
 	}
@@ -240,13 +239,13 @@ func (c *Content) guard(r *http.Request, proven bool) (context.Context, error) {
 // checkGeneration refuses a request that works from a catalog generation
 // this relay has not made live yet.
 func (c *Content) checkGeneration(r *http.Request) error {
-	v := r.Header.Get(catalog.GenerationHeader)
+	v := r.Header.Get(wire.GenerationHeader)
 	if v == "" || c.cfg.Behind == nil {
 		return nil
 	}
 	g, err := strconv.ParseUint(v, 10, 64)
 	if err != nil || g == 0 {
-		return &Error{Status: http.StatusBadRequest, Code: "bad_header", Msg: catalog.GenerationHeader + " must be a generation number"}
+		return &Error{Status: http.StatusBadRequest, Code: "bad_header", Msg: wire.GenerationHeader + " must be a generation number"}
 	}
 	if c.cfg.Behind(g) {
 		return &Error{Status: http.StatusServiceUnavailable, Code: "generation_behind",
@@ -264,7 +263,7 @@ func (c *Content) serveBlob(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return &Error{Status: http.StatusBadRequest, Code: "bad_path", Msg: "want /-/blob/<64 hex digits>"}
 	}
-	key, err := cleanpath.Key("/" + strings.TrimPrefix(r.Header.Get(mirror.BlobPathHeader), "/"))
+	key, err := cleanpath.Key("/" + strings.TrimPrefix(r.Header.Get(wire.BlobPathHeader), "/"))
 	if err != nil {
 		return err
 	}
@@ -272,7 +271,7 @@ func (c *Content) serveBlob(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	obj, err := c.cfg.Blob(ctx, d, key, r.Header.Get(mirror.StoredOnlyHeader) != "")
+	obj, err := c.cfg.Blob(ctx, d, key, r.Header.Get(wire.StoredOnlyHeader) != "")
 	if err != nil {
 		return err
 	}

@@ -12,15 +12,8 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/relayd/relayd/pkg/hierarchy"
 	"github.com/relayd/relayd/pkg/treeauth"
-)
-
-// Control-plane endpoints, as signed (whatever prefix a parent's base URL
-// has).
-const (
-	reportPath = "/-/report"
-	eventsPath = "/-/events"
+	"github.com/relayd/relayd/pkg/wire"
 )
 
 // maxReportDecodes bounds the reports decoded at once; up to
@@ -117,7 +110,7 @@ func (c *Content) verifyRelay(w http.ResponseWriter, r *http.Request, endpoint s
 	}
 	w.Header().Set("WWW-Authenticate", `RelayTree realm="relayd"`)
 	return id, &Error{Status: http.StatusUnauthorized, Code: "tree_auth_required",
-		Msg: "reports and child-relay streams need the tree credential (" + treeauth.Header + " or a client certificate)", Err: err}
+		Msg: "reports and child-relay streams need the tree credential (" + wire.AuthHeader + " or a client certificate)", Err: err}
 }
 
 // relayClaim checks an event stream that claims to come from a child
@@ -125,13 +118,13 @@ func (c *Content) verifyRelay(w http.ResponseWriter, r *http.Request, endpoint s
 // X-Relay-Node header: only a relay proving that identity is counted as
 // one (and may replace that relay's stream).
 func (c *Content) relayClaim(w http.ResponseWriter, r *http.Request, group string) (node string, err error) {
-	id, err := c.verifyRelay(w, r, eventsPath)
+	id, err := c.verifyRelay(w, r, wire.EventsPath)
 	if err != nil {
 		return "", err
 	}
-	node = r.Header.Get(hierarchy.NodeHeader)
+	node = r.Header.Get(wire.NodeHeader)
 	if len(node) > 256 {
-		return "", &Error{Status: http.StatusBadRequest, Code: "bad_header", Msg: hierarchy.NodeHeader + " longer than 256 bytes"}
+		return "", &Error{Status: http.StatusBadRequest, Code: "bad_header", Msg: wire.NodeHeader + " longer than 256 bytes"}
 	}
 	if !id.Is(group, node) {
 		err := errors.New("the stream claims " + group + "/" + node + " but the credential is " + id.String())

@@ -18,10 +18,9 @@ import (
 
 	"github.com/relayd/relayd/pkg/digest"
 	"github.com/relayd/relayd/pkg/events"
-	"github.com/relayd/relayd/pkg/hierarchy"
-	"github.com/relayd/relayd/pkg/hops"
 	"github.com/relayd/relayd/pkg/tlsconf"
 	"github.com/relayd/relayd/pkg/treeauth"
+	"github.com/relayd/relayd/pkg/wire"
 )
 
 // countingBody counts what the handler read of a request body.
@@ -71,7 +70,7 @@ func TestReportCredential(t *testing.T) {
 			}},
 		{name: "stale", body: good, status: 403, code: "tree_auth_invalid", unread: true,
 			sign: func(r *http.Request) {
-				r.Header.Set(treeauth.Header, testTreeKey.Sign(treeauth.Claim{Method: "POST", Path: "/-/report",
+				r.Header.Set(wire.AuthHeader, testTreeKey.Sign(treeauth.Claim{Method: "POST", Path: "/-/report",
 					Time: time.Now().Add(-6 * time.Minute), Group: "branch-a", Node: "a-1", Body: digestOf(good), Audience: r.Host}))
 			}},
 		{name: "signed for another body", body: good, status: 403, code: "tree_auth_invalid",
@@ -116,8 +115,8 @@ func TestNoCredentialConfigured(t *testing.T) {
 	hub := events.NewHub()
 	closing := make(chan struct{})
 	defer close(closing)
-	c := NewContent(ContentConfig{Relays: func() any { return nil }, Group: "hq", Events: hub, Closing: closing,
-		Report: func(hierarchy.Report) error { t.Error("a report was taken"); return nil }}, zerolog.New(zerolog.NewTestWriter(t)))
+	c := NewContent(ContentConfig{Relays: func() wire.Relays { return wire.Relays{} }, Group: "hq", Events: hub, Closing: closing,
+		Report: func(wire.Report) error { t.Error("a report was taken"); return nil }}, zerolog.New(zerolog.NewTestWriter(t)))
 	body := []byte(`{"group":"b","node":"n"}`)
 	req := httptest.NewRequest(http.MethodPost, "/-/report", bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
@@ -128,8 +127,8 @@ func TestNoCredentialConfigured(t *testing.T) {
 		t.Fatalf("report: %d %s %v", w.Code, w.Body.Bytes(), w.Header())
 	}
 	req = httptest.NewRequest(http.MethodGet, "/-/events", nil)
-	req.Header.Set(hops.Header, "b")
-	req.Header.Set(hierarchy.NodeHeader, "n")
+	req.Header.Set(wire.PathHeader, "b")
+	req.Header.Set(wire.NodeHeader, "n")
 	sign(req, "/-/events", "b", "n", nil)
 	w = httptest.NewRecorder()
 	c.ServeHTTP(w, req)
@@ -148,8 +147,8 @@ func TestRelayClaimCannotKick(t *testing.T) {
 	open := func(signAs string) *http.Response {
 		t.Helper()
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, rs.URL+"/-/events", nil)
-		req.Header.Set(hops.Header, "branch-a")
-		req.Header.Set(hierarchy.NodeHeader, "a-1")
+		req.Header.Set(wire.PathHeader, "branch-a")
+		req.Header.Set(wire.NodeHeader, "a-1")
 		switch signAs {
 		case "a-1":
 			sign(req, "/-/events", "branch-a", "a-1", nil)
@@ -179,7 +178,7 @@ func TestRelayClaimCannotKick(t *testing.T) {
 		t.Fatalf("agents %d relays %d after the fakes, want the real child alone", agents, relays)
 	}
 	// The real child still gets pushes.
-	rs.hub.Publish(events.KindCatalog, []byte(`{"generation":9}`))
+	rs.hub.Publish(wire.KindCatalog, []byte(`{"generation":9}`))
 	for {
 		ev, err := r.Next()
 		if err != nil {
@@ -264,9 +263,9 @@ func TestCertificateIsProof(t *testing.T) {
 	closing := make(chan struct{})
 	defer close(closing)
 	var kept atomic.Int32
-	c := NewContent(ContentConfig{Relays: func() any { return nil }, Group: "hq", Events: hub, Closing: closing,
+	c := NewContent(ContentConfig{Relays: func() wire.Relays { return wire.Relays{} }, Group: "hq", Events: hub, Closing: closing,
 		Heartbeat: 50 * time.Millisecond, TreeAuth: &treeauth.Verifier{Certificates: true},
-		Report: func(hierarchy.Report) error { kept.Add(1); return nil }}, zerolog.New(zerolog.NewTestWriter(t)))
+		Report: func(wire.Report) error { kept.Add(1); return nil }}, zerolog.New(zerolog.NewTestWriter(t)))
 	m, err := tlsconf.Load(tlsconf.Files{Cert: filepath.Join(dir, "hq.pem"), Key: filepath.Join(dir, "hq.key"),
 		UpstreamCA: filepath.Join(dir, tlsconf.CAFile), PeerCA: filepath.Join(dir, tlsconf.CAFile)})
 	if err != nil {
@@ -305,8 +304,8 @@ func TestCertificateIsProof(t *testing.T) {
 	defer cancel()
 	for node, want := range map[string]int{"a-2": 403, "a-1": 200} {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/-/events", nil)
-		req.Header.Set(hops.Header, "branch-a")
-		req.Header.Set(hierarchy.NodeHeader, node)
+		req.Header.Set(wire.PathHeader, "branch-a")
+		req.Header.Set(wire.NodeHeader, node)
 		resp, err := client.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -328,8 +327,8 @@ func TestCertificateIsProof(t *testing.T) {
 func TestRefusalsLogOncePerInterval(t *testing.T) {
 	t.Parallel()
 	var buf syncBuffer
-	c := NewContent(ContentConfig{Relays: func() any { return nil }, Group: "hq",
-		Report: func(hierarchy.Report) error { return nil }}, zerolog.New(&buf))
+	c := NewContent(ContentConfig{Relays: func() wire.Relays { return wire.Relays{} }, Group: "hq",
+		Report: func(wire.Report) error { return nil }}, zerolog.New(&buf))
 	for range 20 {
 		req := httptest.NewRequest(http.MethodPost, "/-/report", strings.NewReader("{}"))
 		req.Header.Set("Content-Type", "application/json")

@@ -2,41 +2,24 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
-	"strconv"
-	"strings"
 
-	"github.com/go-chi/chi/v5"
+	"github.com/rs/zerolog"
 
 	"github.com/relayd/relayd/pkg/cleanpath"
 	"github.com/relayd/relayd/pkg/hierarchy"
 	"github.com/relayd/relayd/pkg/hops"
+	"github.com/relayd/relayd/pkg/httpx"
 	"github.com/relayd/relayd/pkg/mirror"
 	"github.com/relayd/relayd/pkg/origin"
 	"github.com/relayd/relayd/pkg/proxycache"
 	"github.com/relayd/relayd/pkg/store"
+	"github.com/relayd/relayd/pkg/wire"
 )
 
-// Error is an error with the HTTP status and code it is answered with.
-type Error struct {
-	Status int
-	Code   string
-	Msg    string
-	Err    error
-	// RetryAfter is the Retry-After of a 503, in seconds; 0: 1.
-	RetryAfter int
-}
-
-func (e *Error) Error() string {
-	if e.Err != nil {
-		return e.Msg + ": " + e.Err.Error()
-	}
-	return e.Msg
-}
-
-func (e *Error) Unwrap() error { return e.Err }
+// Error is httpx.Error: the content server's handlers return it.
+type Error = httpx.Error
 
 // classify maps an error to the status, code and message a client gets.
 // Messages of internal errors are not passed to clients.
@@ -44,7 +27,7 @@ func classify(err error) (status int, code, msg string) {
 	var he *Error
 	switch {
 	case errors.As(err, &he):
-		return he.Status, he.Code, he.Error()
+		return httpx.Classify(err)
 	case errors.Is(err, hops.ErrLoop), errors.Is(err, hops.ErrTooMany):
 		return http.StatusLoopDetected, "loop", err.Error()
 	case errors.Is(err, hops.ErrBad):
@@ -79,77 +62,40 @@ func classify(err error) (status int, code, msg string) {
 	}
 }
 
-// statusClientGone is logged for a request whose client went away before
-// the answer (nginx's 499); it is never seen on the wire.
-const statusClientGone = 499
+// errs answers errors by the table of classify.
+var errs = httpx.Errors{Classify: classify}
 
-// WriteError answers with the JSON error for err and records it for the
-// request's log line.
-func WriteError(w http.ResponseWriter, r *http.Request, err error) {
+// WriteError answers with the JSON error for err, classified by the
+// content server's table, and records it for the request's log line.
+func WriteError(w http.ResponseWriter, r *http.Request, err error) { errs.WriteError(w, r, err) }
+
+// Handle adapts a handler of the content port: a returned error becomes
+// the JSON answer, classified by the content server's table.
+func Handle(h httpx.HandlerFunc) http.HandlerFunc { return errs.Handle(h) }
+
+// tagVia adds to a request's log line which relay asked (relay-to-relay
+// requests): the groups it crossed, and the node from its User-Agent.
+func tagVia(r *http.Request, ev *zerolog.Event) *zerolog.Event {
+	if via := r.Header.Get(wire.PathHeader); via != "" {
+		ev = ev.Str("via", via).Str("ua", r.UserAgent())
+	}
+	return ev
+}
+
+// AsError returns err as the *Error the content server's table makes of
+// it, for another port that answers the same errors (the admin port,
+// which classifies only *Error): nil stays nil, an *Error and an error
+// the table does not know (a 500 anywhere) stay as they are.
+func AsError(err error) error {
+	if err == nil {
+		return nil
+	}
+	if he := (*Error)(nil); errors.As(err, &he) {
+		return err
+	}
 	status, code, msg := classify(err)
-	if r.Context().Err() != nil && errors.Is(err, context.Canceled) {
-		// The client left while we waited (for a fill, a slot): not a
-		// server error, and nobody reads an answer. Logged as nginx's 499.
-		status, code = statusClientGone, "client_gone"
-		if li := logInfo(r.Context()); li != nil {
-			li.err, li.code = err, code
-		}
-		w.WriteHeader(status)
-		return
+	if status == http.StatusInternalServerError {
+		return err
 	}
-	if li := logInfo(r.Context()); li != nil {
-		li.err = err
-		li.code = code
-	}
-	h := w.Header()
-	for _, k := range []string{"Etag", "Last-Modified", "Cache-Control", "Expires", "Accept-Ranges", "Content-Encoding", "Content-Disposition"} {
-		h.Del(k)
-	}
-	if status == http.StatusServiceUnavailable {
-		retry := 1
-		if he := (*Error)(nil); errors.As(err, &he) && he.RetryAfter > 0 {
-			retry = he.RetryAfter
-		}
-		h.Set("Retry-After", strconv.Itoa(retry))
-	}
-	WriteJSON(w, status, map[string]string{"error": msg, "code": code})
-}
-
-// MethodNotAllowed is a router's 405 handler: the JSON error, with Allow
-// listing the methods routes has for the path (RFC 9110 §15.5.6).
-func MethodNotAllowed(routes chi.Routes) http.HandlerFunc {
-	return Handle(func(w http.ResponseWriter, r *http.Request) error {
-		var allow []string
-		for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
-			if routes.Match(chi.NewRouteContext(), m, r.URL.Path) {
-				allow = append(allow, m)
-			}
-		}
-		w.Header().Set("Allow", strings.Join(allow, ", "))
-		return &Error{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed", Msg: r.Method + " not allowed"}
-	})
-}
-
-// WriteJSON answers with v as JSON.
-func WriteJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		status, b = http.StatusInternalServerError, []byte(`{"error":"internal error","code":"internal"}`)
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	_, _ = w.Write(append(b, '\n'))
-}
-
-// HandlerFunc is a handler that returns its error instead of writing it.
-type HandlerFunc func(w http.ResponseWriter, r *http.Request) error
-
-// Handle adapts a HandlerFunc: a returned error becomes the JSON answer.
-func Handle(h HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		if err := h(w, r); err != nil {
-			WriteError(w, r, err)
-		}
-	}
+	return &Error{Status: status, Code: code, Msg: msg}
 }

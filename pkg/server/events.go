@@ -15,9 +15,9 @@ import (
 	"time"
 
 	"github.com/relayd/relayd/pkg/events"
-	"github.com/relayd/relayd/pkg/hierarchy"
 	"github.com/relayd/relayd/pkg/hops"
 	"github.com/relayd/relayd/pkg/treeauth"
+	"github.com/relayd/relayd/pkg/wire"
 )
 
 // DefaultHeartbeat is how often an idle event stream gets a ping.
@@ -43,8 +43,8 @@ func (c *Content) serveEvents(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	q := r.URL.Query()
-	client := events.Client{ID: q.Get("agent"), Addr: r.RemoteAddr, Since: time.Now()}
-	if v := r.Header.Get(events.AgentHeader); v != "" {
+	client := events.Client{ID: q.Get(wire.AgentParam), Addr: r.RemoteAddr, Since: time.Now()}
+	if v := r.Header.Get(wire.AgentHeader); v != "" {
 		client.ID = v
 	}
 	if path := hops.From(ctx); len(path) > 0 {
@@ -58,7 +58,7 @@ func (c *Content) serveEvents(w http.ResponseWriter, r *http.Request) error {
 	if len(client.ID) > 128 {
 		return &Error{Status: http.StatusBadRequest, Code: "bad_agent", Msg: "agent id longer than 128 bytes"}
 	}
-	if v := q.Get("generation"); v != "" {
+	if v := q.Get(wire.GenerationParam); v != "" {
 		g, err := strconv.ParseUint(v, 10, 64)
 		if err != nil {
 			return &Error{Status: http.StatusBadRequest, Code: "bad_generation", Msg: "generation must be a number"}
@@ -74,7 +74,14 @@ func (c *Content) serveEvents(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	defer sub.Close()
+	return c.pump(w, r, rc, sub)
+}
 
+// pump writes the stream: the retry hint, then every change of sub, and
+// a ping when idle, until the client leaves, the node shuts down or a
+// write fails (the subscriber reconnects). Every write has
+// eventWriteTimeout.
+func (c *Content) pump(w http.ResponseWriter, r *http.Request, rc *http.ResponseController, sub *events.Sub) error {
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")
@@ -186,7 +193,7 @@ const maxReport = 8 << 20
 
 // serveReport takes a child relay's report of itself and its subtree.
 // The credential is checked before a byte of the body is read; the body
-// is decoded as it streams in (hierarchy.DecodeReport stops at the
+// is decoded as it streams in (wire.DecodeReport stops at the
 // limits), at most maxReportDecodes at once (a few more wait for a
 // turn), and kept only when it hashes
 // to the signed digest and describes its sender.
@@ -194,7 +201,7 @@ func (c *Content) serveReport(w http.ResponseWriter, r *http.Request) error {
 	if c.cfg.Report == nil {
 		return &Error{Status: http.StatusNotFound, Code: "not_found", Msg: "this node keeps no reports"}
 	}
-	id, err := c.verifyRelay(w, r, reportPath)
+	id, err := c.verifyRelay(w, r, wire.ReportPath)
 	if err != nil {
 		return err
 	}
@@ -227,7 +234,7 @@ func (c *Content) serveReport(w http.ResponseWriter, r *http.Request) error {
 	} else if id.By != treeauth.ByCertificate {
 		return &Error{Status: http.StatusForbidden, Code: "tree_auth_invalid", Msg: "the signature does not cover a body (b= missing)"}
 	}
-	rep, err := hierarchy.DecodeReport(body)
+	rep, err := wire.DecodeReport(body)
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		switch {

@@ -17,10 +17,10 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/relayd/relayd/pkg/events"
-	"github.com/relayd/relayd/pkg/hierarchy"
 	"github.com/relayd/relayd/pkg/hops"
 	"github.com/relayd/relayd/pkg/origin"
 	"github.com/relayd/relayd/pkg/treeauth"
+	"github.com/relayd/relayd/pkg/wire"
 )
 
 // testTreeKey is the tree key of the relayServer's tree.
@@ -39,7 +39,7 @@ type relayServer struct {
 	hub     *events.Hub
 	closing chan struct{}
 	mu      sync.Mutex
-	reports []hierarchy.Report
+	reports []wire.Report
 	live    uint64
 }
 
@@ -55,9 +55,9 @@ func newRelayServer(t *testing.T) *relayServer {
 	}
 	t.Cleanup(func() { o.Close() })
 	rs := &relayServer{hub: events.NewHub(), closing: make(chan struct{}), live: 4}
-	cfg := ContentConfig{Source: o, Relays: func() any { return []string{} }, Group: "hq", MaxHops: 8,
+	cfg := ContentConfig{Source: o, Relays: func() wire.Relays { return wire.Relays{Relays: []wire.Relay{}} }, Group: "hq", MaxHops: 8,
 		Events: rs.hub, Heartbeat: 50 * time.Millisecond, Closing: rs.closing,
-		Report: func(r hierarchy.Report) error {
+		Report: func(r wire.Report) error {
 			if r.Group == "loop" || (len(r.Children) > 0 && r.Children[0].Group == "loop") {
 				return fmt.Errorf("%w: test", hops.ErrLoop)
 			}
@@ -82,7 +82,7 @@ func newRelayServer(t *testing.T) *relayServer {
 func TestEventStream(t *testing.T) {
 	t.Parallel()
 	rs := newRelayServer(t)
-	rs.hub.Publish(events.KindCatalog, []byte(`{"generation":4}`))
+	rs.hub.Publish(wire.KindCatalog, []byte(`{"generation":4}`))
 	req, _ := http.NewRequest(http.MethodGet, rs.URL+"/-/events?agent=agent-7&generation=3", nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -96,14 +96,14 @@ func TestEventStream(t *testing.T) {
 	var lines atomic.Int64
 	r.Activity = func() { lines.Add(1) }
 	ev, err := r.Next()
-	if err != nil || ev.Kind != events.KindCatalog || string(ev.Data) != `{"generation":4}` {
+	if err != nil || ev.Kind != wire.KindCatalog || string(ev.Data) != `{"generation":4}` {
 		t.Fatalf("first event %+v, %v; want the current generation", ev, err)
 	}
 	clients := rs.hub.Clients()
 	if len(clients) != 1 || clients[0].ID != "agent-7" || clients[0].Generation != 3 || clients[0].Relay {
 		t.Fatalf("subscribers %+v", clients)
 	}
-	rs.hub.Publish(events.KindCatalog, []byte(`{"generation":5}`))
+	rs.hub.Publish(wire.KindCatalog, []byte(`{"generation":5}`))
 	if ev, err = r.Next(); err != nil || string(ev.Data) != `{"generation":5}` {
 		t.Fatalf("second event %+v, %v", ev, err)
 	}
@@ -138,8 +138,8 @@ func TestEventStreamFromRelays(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, rs.URL+"/-/events", nil)
-	req.Header.Set(hops.Header, "branch-a")
-	req.Header.Set(hierarchy.NodeHeader, "a-1")
+	req.Header.Set(wire.PathHeader, "branch-a")
+	req.Header.Set(wire.NodeHeader, "a-1")
 	sign(req, "/-/events", "branch-a", "a-1", nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -151,7 +151,7 @@ func TestEventStreamFromRelays(t *testing.T) {
 		t.Fatalf("subscriber %+v", c)
 	}
 	req, _ = http.NewRequest(http.MethodGet, rs.URL+"/-/events", nil)
-	req.Header.Set(hops.Header, "hq,branch-a")
+	req.Header.Set(wire.PathHeader, "hq,branch-a")
 	sign(req, "/-/events", "branch-a", "a-1", nil)
 	loop, err := http.DefaultClient.Do(req)
 	if err != nil {

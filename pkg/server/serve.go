@@ -9,7 +9,9 @@ import (
 	"time"
 
 	"github.com/relayd/relayd/pkg/httprange"
+	"github.com/relayd/relayd/pkg/httpx"
 	"github.com/relayd/relayd/pkg/object"
+	"github.com/relayd/relayd/pkg/wire"
 )
 
 // ServeObject answers r with obj: conditional requests (RFC 9110 §13),
@@ -19,8 +21,8 @@ import (
 // wrong one. It closes obj.
 func ServeObject(w http.ResponseWriter, r *http.Request, obj *object.Object) error {
 	defer obj.Close()
-	if li := logInfo(r.Context()); li != nil {
-		li.key, li.cache, li.upstream = obj.Key, obj.Cache, obj.UpstreamTime
+	if li := httpx.Fields(r.Context()); li != nil {
+		li.Key, li.Cache, li.Upstream = obj.Key, obj.Cache, obj.UpstreamTime
 	}
 	small := obj.Size >= 0 && obj.Size <= object.SmallObject
 	verifiedRange := obj.VerifiedRanges && r.Header.Get("Range") != "" && ifRange(r, obj)
@@ -40,7 +42,7 @@ func ServeObject(w http.ResponseWriter, r *http.Request, obj *object.Object) err
 		h["Last-Modified"] = []string{obj.LastModified.UTC().Format(http.TimeFormat)}
 	}
 	if obj.Cache != "" {
-		h["X-Relay-Cache"] = []string{obj.Cache}
+		h[wire.CacheHeader] = []string{obj.Cache}
 	}
 	if obj.Age != "" {
 		h["Age"] = []string{obj.Age}
@@ -85,11 +87,11 @@ func ServeObject(w http.ResponseWriter, r *http.Request, obj *object.Object) err
 		return nil
 	}
 	if _, err := obj.Body.CopyTo(r.Context(), w, start, length); err != nil {
-		if li := logInfo(r.Context()); li != nil {
-			li.err = err
-			li.code = "aborted"
+		if li := httpx.Fields(r.Context()); li != nil {
+			li.Err = err
+			li.Code = "aborted"
 			if clientGone(r, err) {
-				li.code = "client_gone"
+				li.Code = "client_gone"
 			}
 		}
 		panic(http.ErrAbortHandler)

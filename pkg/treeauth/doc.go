@@ -7,7 +7,7 @@
 // HMAC-SHA256 over the method, the endpoint, a timestamp, its group and
 // node, the audience (the Host it addresses), a random nonce and, for a
 // request with a body, the body's sha256, all sent in one header
-// (Header). The parent checks the header before it reads a byte of
+// (wire.AuthHeader). The parent checks the header before it reads a byte of
 // the body, then hashes the body as it reads it and refuses the request
 // when the digest differs. A verified client certificate (mutual TLS,
 // --peer-ca) naming the node is proof too.

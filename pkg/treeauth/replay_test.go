@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/relayd/relayd/pkg/clock"
+	"github.com/relayd/relayd/pkg/wire"
 )
 
 // A signature is taken once: the same header on a second request is a
@@ -22,7 +23,7 @@ func TestReplayRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	again := httptest.NewRequest(http.MethodPost, "/-/report", nil)
-	again.Header.Set(Header, r.Header.Get(Header))
+	again.Header.Set(wire.AuthHeader, r.Header.Get(wire.AuthHeader))
 	if _, err := v.Verify(again, "/-/report"); !errors.Is(err, ErrReplayed) || !errors.Is(err, ErrInvalid) {
 		t.Fatalf("replay: %v, want ErrReplayed", err)
 	}
@@ -41,7 +42,7 @@ func TestAudience(t *testing.T) {
 	r := httptest.NewRequest(http.MethodGet, "http://parent-a:8080/-/events", nil)
 	(&Signer{Key: k, Group: "g", Node: "n", Clock: clock.NewFake(now)}).Sign(r, "/-/events", nil)
 	other := httptest.NewRequest(http.MethodGet, "http://parent-b:8080/-/events", nil)
-	other.Header.Set(Header, r.Header.Get(Header))
+	other.Header.Set(wire.AuthHeader, r.Header.Get(wire.AuthHeader))
 	if _, err := v.Verify(other, "/-/events"); !errors.Is(err, ErrInvalid) || errors.Is(err, ErrReplayed) {
 		t.Fatalf("another host: %v, want ErrInvalid", err)
 	}
@@ -78,7 +79,7 @@ func TestReplayFull(t *testing.T) {
 		t.Fatalf("%d/%d remembered, want 3", len(v.seen.byT), len(v.seen.macs))
 	}
 	again := httptest.NewRequest(http.MethodPost, "/-/report", nil)
-	again.Header.Set(Header, first.Header.Get(Header))
+	again.Header.Set(wire.AuthHeader, first.Header.Get(wire.AuthHeader))
 	if _, err := v.Verify(again, "/-/report"); !errors.Is(err, ErrReplayed) {
 		t.Fatalf("replay of a forgotten signature: %v", err)
 	}

@@ -22,14 +22,14 @@ import (
 	"github.com/relayd/relayd/internal/atomicfile"
 	"github.com/relayd/relayd/pkg/clock"
 	"github.com/relayd/relayd/pkg/digest"
+	"github.com/relayd/relayd/pkg/wire"
 )
 
-// Header carries a child relay's signature of a control-plane request:
+// The credential travels in wire.AuthHeader:
 // "v2 t=<unix seconds>,g=<group>,n=<node>,a=<host>,r=<nonce>,b=<body sha256 hex>,m=<mac base64>"
 // (group, node and host query-escaped; b only for a request with a
 // body). a is the audience, the Host the child addressed; r a random
 // nonce, so that no two requests share a signature.
-const Header = "X-Relay-Auth"
 
 // KeyFile is the file GenerateKey writes.
 const KeyFile = "tree.key"
@@ -127,7 +127,7 @@ type Claim struct {
 	Nonce string
 }
 
-// Sign returns the Header value for c.
+// Sign returns the wire.AuthHeader value for c.
 func (k *Key) Sign(c Claim) string {
 	t := c.Time.Unix()
 	if c.Nonce == "" {
@@ -181,7 +181,7 @@ func (k *Key) mac(method, path string, t int64, group, node, audience, nonce str
 	return h.Sum(nil)
 }
 
-// parsed is a Header value taken apart, not yet verified.
+// parsed is a wire.AuthHeader value taken apart, not yet verified.
 type parsed struct {
 	t               int64
 	group, node     string
@@ -190,7 +190,7 @@ type parsed struct {
 	mac             []byte
 }
 
-// parseHeader takes a Header value apart; any malformation is ErrInvalid.
+// parseHeader takes a wire.AuthHeader value apart; any malformation is ErrInvalid.
 func parseHeader(v string) (parsed, error) {
 	var p parsed
 	bad := func(why string) (parsed, error) { return parsed{}, fmt.Errorf("%w: %s", ErrInvalid, why) }
@@ -309,7 +309,7 @@ func (v *Verifier) Configured() bool { return v != nil && (v.Key != nil || v.Cer
 // the identity is the relay the request speaks for (Identity.Is) and,
 // for a signed body, reads it through CheckBody.
 func (v *Verifier) Verify(r *http.Request, endpoint string) (Identity, error) {
-	h := r.Header.Get(Header)
+	h := r.Header.Get(wire.AuthHeader)
 	if h != "" && v != nil && v.Key != nil {
 		return v.verifyKey(r.Method, endpoint, r.Host, h)
 	}
@@ -324,7 +324,7 @@ func (v *Verifier) Verify(r *http.Request, endpoint string) (Identity, error) {
 	case h != "":
 		return Identity{}, fmt.Errorf("%w: a signed request, but this relay has no tree key (tree-key-file)", ErrRequired)
 	case v.Key != nil:
-		return Identity{}, fmt.Errorf("%w: no %s header", ErrRequired, Header)
+		return Identity{}, fmt.Errorf("%w: no %s header", ErrRequired, wire.AuthHeader)
 	default:
 		return Identity{}, fmt.Errorf("%w: no verified client certificate", ErrRequired)
 	}
@@ -395,7 +395,7 @@ type Signer struct {
 	Clock clock.Clock
 }
 
-// Sign sets r's Header for endpoint; body is the request's body (nil for
+// Sign sets r's wire.AuthHeader for endpoint; body is the request's body (nil for
 // none).
 func (s *Signer) Sign(r *http.Request, endpoint string, body []byte) {
 	now := time.Now()
@@ -410,5 +410,5 @@ func (s *Signer) Sign(r *http.Request, endpoint string, body []byte) {
 	if body != nil {
 		c.Body = digest.FromBytes(body)
 	}
-	r.Header.Set(Header, s.Key.Sign(c))
+	r.Header.Set(wire.AuthHeader, s.Key.Sign(c))
 }

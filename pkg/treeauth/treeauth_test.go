@@ -20,6 +20,7 @@ import (
 
 	"github.com/relayd/relayd/pkg/clock"
 	"github.com/relayd/relayd/pkg/digest"
+	"github.com/relayd/relayd/pkg/wire"
 )
 
 func testKey(t *testing.T, fill byte) *Key {
@@ -60,8 +61,8 @@ func TestSignVerify(t *testing.T) {
 	// A stream: no body, no b= field.
 	g := httptest.NewRequest(http.MethodGet, "/-/events", nil)
 	(&Signer{Key: k, Group: "g", Node: "n", Clock: clock.NewFake(now)}).Sign(g, "/-/events", nil)
-	if strings.Contains(g.Header.Get(Header), "b=") {
-		t.Errorf("stream header %q has a body digest", g.Header.Get(Header))
+	if strings.Contains(g.Header.Get(wire.AuthHeader), "b=") {
+		t.Errorf("stream header %q has a body digest", g.Header.Get(wire.AuthHeader))
 	}
 	if id, err := v.Verify(g, "/-/events"); err != nil || !id.Is("g", "n") || !id.Body.IsZero() {
 		t.Fatalf("stream: %+v %v", id, err)
@@ -74,7 +75,7 @@ func TestTamper(t *testing.T) {
 	k := testKey(t, 1)
 	v := &Verifier{Key: k, Clock: clock.NewFake(now)}
 	body := []byte(`{"group":"g","node":"n"}`)
-	good := signedReport(k, body, now, "g", "n").Header.Get(Header)
+	good := signedReport(k, body, now, "g", "n").Header.Get(wire.AuthHeader)
 	replace := func(field, val string) string {
 		var out []string
 		for kv := range strings.SplitSeq(strings.TrimPrefix(good, "v1 "), ",") {
@@ -115,7 +116,7 @@ func TestTamper(t *testing.T) {
 				vv = &Verifier{Key: tc.key, Clock: clock.NewFake(now)}
 			}
 			r := httptest.NewRequest(method, "/-/report", bytes.NewReader(body))
-			r.Header.Set(Header, tc.header)
+			r.Header.Set(wire.AuthHeader, tc.header)
 			if _, err := vv.Verify(r, endpoint); !errors.Is(err, ErrInvalid) {
 				t.Fatalf("header %q: %v, want ErrInvalid", tc.header, err)
 			}

@@ -146,7 +146,7 @@ func run(bin string, nAgents int, keep bool) error {
 	b1 := &relay{name: "b-1", group: "branch-b", mode: "proxy"}
 	for _, r := range []*relay{a1, a2, b1} {
 		seed := hq[0]
-		args := []string{"--pubkey", pub, "--report-interval", "2s"}
+		args := []string{"--pubkey", pub}
 		if r.group == "branch-a" {
 			args = append(args, "--fallback", origin.url())
 			if r == a2 {
@@ -237,7 +237,16 @@ func run(bin string, nAgents int, keep bool) error {
 		fmt.Printf("publish → every one of the %d agents holds generation 2: %.2fs (with %s dead)\n",
 			nAgents, float64(lastUpdate-published.UnixMilli())/1000, victim.name)
 	}
-	if tr, err := d.output("tree", "--admin", "http://"+origin.admin); err == nil {
+	// The tree says what the summary says: the killed relay stopped
+	// reporting (stale, then gone), however long ago it was killed.
+	var tr string
+	_ = d.waitFor(15*time.Second, "the tree to show "+victim.name+" stale", func() bool {
+		out, err := d.output("tree", "--admin", "http://"+origin.admin)
+		tr = out
+		h := treeHealth(out, victim.name)
+		return err == nil && (h == "stale" || h == "gone")
+	})
+	if tr != "" {
 		fmt.Printf("\nrelayd tree at the origin:\n%s", tr)
 	}
 	fmt.Printf("\ndone in %.0fs. Logs: %s (removed at exit unless --keep)\n", time.Since(began).Seconds(), work)
@@ -248,7 +257,9 @@ func run(bin string, nAgents int, keep bool) error {
 func (d *demo) start(r *relay, args ...string) error {
 	r.addr, r.admin = freeAddr(), freeAddr()
 	argv := []string{"serve", "--mode", r.mode, "--node", r.name, "--group", r.group, "--listen", r.addr,
-		"--admin", r.admin, "--log-format", "json", "--tree-key-file", d.treeKey}
+		"--admin", r.admin, "--log-format", "json", "--tree-key-file", d.treeKey,
+		// Reports every 2 s: the tree shows a dead relay stale within 4 s.
+		"--report-interval", "2s"}
 	if r.mode == "origin" {
 		argv = append(argv, "--gossip=")
 	} else {
@@ -514,4 +525,15 @@ func getBody(ctx context.Context, url string) (string, error) {
 		return "", errors.New(resp.Status)
 	}
 	return string(b), err
+}
+
+// treeHealth returns the HEALTH column of node in `relayd tree` output.
+func treeHealth(out, node string) string {
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 5 && f[0] == node {
+			return f[4]
+		}
+	}
+	return ""
 }

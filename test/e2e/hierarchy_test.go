@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/relayd/relayd/pkg/events"
+	"github.com/relayd/relayd/pkg/wire"
 )
 
 // treeRelay is one relay of the three-level tree.
@@ -138,6 +139,13 @@ func TestThreeLevelTree(t *testing.T) {
 		eventually(t, 20*time.Second, r.node+" to learn the three hq relays", func() error {
 			if p := statusOf(t, c, r.admin).Parents; len(p) != 3 {
 				return fmt.Errorf("parents %v", p)
+			}
+			return nil
+		})
+		// A --pubkey proxy answers 503 until it holds a verified catalog.
+		eventually(t, 20*time.Second, r.node+" to be ready", func() error {
+			if resp := get(t, c, http.MethodGet, r.URL+"/-/readyz"); resp.status != http.StatusOK {
+				return fmt.Errorf("readyz %d", resp.status)
 			}
 			return nil
 		})
@@ -370,7 +378,7 @@ func TestPlainProxyPassesCatalogAndPush(t *testing.T) {
 				close(gens)
 				return
 			}
-			if g, err := events.ParseGeneration(ev); err == nil {
+			if g, err := wire.ParseGeneration(ev.Data); err == nil {
 				gens <- g.Generation
 			}
 		}

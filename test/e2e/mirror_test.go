@@ -35,11 +35,38 @@ func TestMirrorFullCopy(t *testing.T) {
 
 	origin := startRelayd(t, "--mode", "origin", "--root", tree)
 	dataDir := t.TempDir()
-	mirror := startRelayd(t, "--mode", "mirror", "--upstream", origin.URL, "--pubkey", pub, "--data-dir", dataDir)
+	mirror := startRelayd(t, "--mode", "mirror", "--upstream", origin.URL, "--pubkey", pub, "--data-dir", dataDir, "--admin", "127.0.0.1:0")
 
 	c := newClient()
 	wantBody(t, get(t, c, http.MethodGet, origin.URL+"/-/catalog"), catFile, "origin /-/catalog")
 	waitCatalog(t, mirror, catFile, 30*time.Second)
+	// The mirror's /metrics counts what it took from the upstream: every
+	// distinct blob once.
+	var distinct float64
+	seen := map[string]bool{}
+	for _, b := range files {
+		if h := sha(b); !seen[h] {
+			seen[h] = true
+			distinct += float64(len(b))
+		}
+	}
+	admin := "http://" + mirror.WaitLogAddr(t, "admin listening")
+	m := get(t, c, http.MethodGet, admin+"/metrics").body
+	if v, ok := metric(m, "relayd_upstream_bytes_total"); !ok || v != distinct {
+		t.Errorf("mirror relayd_upstream_bytes_total = %v (present %v), want %v (the distinct blobs)", v, ok, distinct)
+	}
+	// Its report (what its parents' tree shows) says the same.
+	var view struct {
+		Members []struct {
+			Cache struct {
+				UpstreamBytes float64 `json:"upstream_bytes"`
+			} `json:"cache"`
+		} `json:"members"`
+	}
+	if err := json.Unmarshal(get(t, c, http.MethodGet, admin+"/v1/tree").body, &view); err != nil || len(view.Members) != 1 ||
+		view.Members[0].Cache.UpstreamBytes != distinct {
+		t.Errorf("mirror /v1/tree: %+v (%v), want its upstream bytes %v", view, err, distinct)
+	}
 
 	// Every distinct digest crossed the WAN once; the two paths with the
 	// same bytes were fetched once between them.

@@ -21,6 +21,7 @@ import (
 
 	"github.com/relayd/relayd/internal/proctest"
 	"github.com/relayd/relayd/pkg/treeauth"
+	"github.com/relayd/relayd/pkg/wire"
 )
 
 // treeSetup is an origin holding the tree key with an admin port, and
@@ -170,7 +171,7 @@ func rawPost(addr, path string, body []byte, hdr http.Header) (int, error) {
 func signed(key *treeauth.Key, addr, group, node string, body []byte) http.Header {
 	req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/-/report", nil)
 	(&treeauth.Signer{Key: key, Group: group, Node: node}).Sign(req, "/-/report", body)
-	return http.Header{treeauth.Header: {req.Header.Get(treeauth.Header)}}
+	return http.Header{wire.AuthHeader: {req.Header.Get(wire.AuthHeader)}}
 }
 
 // floodRSS sends n concurrent reports of body with hdr to the origin and

@@ -21,10 +21,11 @@ import (
 	"time"
 
 	"github.com/relayd/relayd/internal/proctest"
+	"github.com/relayd/relayd/pkg/admin"
 	"github.com/relayd/relayd/pkg/catalog"
 	"github.com/relayd/relayd/pkg/events"
-	"github.com/relayd/relayd/pkg/node"
 	"github.com/relayd/relayd/pkg/treeauth"
+	"github.com/relayd/relayd/pkg/wire"
 )
 
 // freshClient opens a new connection per request: a health check must be
@@ -72,10 +73,10 @@ func (s *stream) waitGeneration(g uint64, d time.Duration) error {
 		if err != nil {
 			return fmt.Errorf("stream ended before generation %d: %w", g, err)
 		}
-		if ev.Kind == events.KindReplaced {
+		if ev.Kind == wire.KindReplaced {
 			return fmt.Errorf("stream replaced: %s", ev.Data)
 		}
-		if gen, err := events.ParseGeneration(ev); err == nil && gen.Generation >= g {
+		if gen, err := wire.ParseGeneration(ev.Data); err == nil && gen.Generation >= g {
 			return nil
 		}
 	}
@@ -99,9 +100,9 @@ func republish(t *testing.T, tr *tree, name string) uint64 {
 }
 
 // status reads an admin /v1/status.
-func status(admin string) (node.Status, error) {
-	var s node.Status
-	resp, err := freshClient.Get("http://" + admin + "/v1/status")
+func status(addr string) (admin.Status, error) {
+	var s admin.Status
+	resp, err := freshClient.Get("http://" + addr + "/v1/status")
 	if err != nil {
 		return s, err
 	}

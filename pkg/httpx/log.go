@@ -1,4 +1,4 @@
-package server
+package httpx
 
 import (
 	"context"
@@ -9,24 +9,26 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
-
-	"github.com/relayd/relayd/pkg/hops"
 )
 
-// reqLog collects what the handlers learn about a request for its one log
-// line.
-type reqLog struct {
-	key      string
-	cache    string
-	upstream time.Duration
-	err      error
-	code     string
+// LogFields collects what the handlers learn about a request for its one
+// log line.
+type LogFields struct {
+	// Key is the object's key; Cache its X-Relay-Cache result.
+	Key   string
+	Cache string
+	// Upstream is how long the upstream took to answer a fill.
+	Upstream time.Duration
+	// Err and Code are the error answered (or that broke the response).
+	Err  error
+	Code string
 }
 
 type ctxKey struct{}
 
-func logInfo(ctx context.Context) *reqLog {
-	li, _ := ctx.Value(ctxKey{}).(*reqLog)
+// Fields returns the request's log fields; nil outside AccessLog.
+func Fields(ctx context.Context) *LogFields {
+	li, _ := ctx.Value(ctxKey{}).(*LogFields)
 	return li
 }
 
@@ -78,15 +80,23 @@ func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter 
 // with its JSON answer, is the one that fires.
 const maxHeaderBytes = 32 << 10
 
+// LogOptions adds a port's own parts to the access log.
+type LogOptions struct {
+	// Done, if set, is told each request's status and body bytes (for
+	// counters), after its line is logged.
+	Done func(r *http.Request, status int, bytes int64)
+	// Tag, if set, adds the port's own fields to a request's line.
+	Tag func(r *http.Request, ev *zerolog.Event) *zerolog.Event
+}
+
 // AccessLog logs each request once, at the end, with what the handlers
 // recorded; it also answers oversized headers with 431 and turns a panic
-// into a 500 (or an aborted connection) plus one error line. done, if
-// set, is told each request's status and body bytes (for counters).
-func AccessLog(log zerolog.Logger, done func(r *http.Request, status int, bytes int64)) func(http.Handler) http.Handler {
+// into a 500 (or an aborted connection) plus one error line.
+func AccessLog(log zerolog.Logger, o LogOptions) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
-			li := &reqLog{}
+			li := &LogFields{}
 			r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, li))
 			rw := &responseWriter{ResponseWriter: w}
 			aborted := false
@@ -110,31 +120,29 @@ func AccessLog(log zerolog.Logger, done func(r *http.Request, status int, bytes 
 					status = http.StatusOK
 				}
 				lvl := zerolog.InfoLevel
-				if status >= 500 || (aborted && li.code != "client_gone") {
+				if status >= 500 || (aborted && li.Code != "client_gone") {
 					lvl = zerolog.WarnLevel
 				}
 				ev := log.WithLevel(lvl).Str("method", r.Method).Str("path", r.URL.EscapedPath()).
 					Int("status", status).Int64("bytes", rw.bytes).Dur("dur", time.Since(start)).Str("remote", r.RemoteAddr)
-				if li.cache != "" {
-					ev = ev.Str("cache", li.cache)
+				if li.Cache != "" {
+					ev = ev.Str("cache", li.Cache)
 				}
-				// Which relay asked (relay-to-relay requests): the groups
-				// it crossed, and the node from its User-Agent.
-				if via := r.Header.Get(hops.Header); via != "" {
-					ev = ev.Str("via", via).Str("ua", r.UserAgent())
+				if o.Tag != nil {
+					ev = o.Tag(r, ev)
 				}
-				if li.upstream > 0 {
-					ev = ev.Dur("upstream", li.upstream)
+				if li.Upstream > 0 {
+					ev = ev.Dur("upstream", li.Upstream)
 				}
-				if li.err != nil {
-					ev = ev.Str("code", li.code).AnErr("error", li.err)
+				if li.Err != nil {
+					ev = ev.Str("code", li.Code).AnErr("error", li.Err)
 				}
 				if aborted {
 					ev = ev.Bool("aborted", true)
 				}
 				ev.Msg("request")
-				if done != nil {
-					done(r, status, rw.bytes)
+				if o.Done != nil {
+					o.Done(r, status, rw.bytes)
 				}
 				if p == http.ErrAbortHandler {
 					panic(p)

@@ -1,7 +1,7 @@
 // Reading a child's report off the network: a walk over JSON tokens that
 // stops at the relay, depth and string limits as it reads, so a hostile
 // body costs what the limits allow, not what it is.
-package hierarchy
+package wire
 
 import (
 	"encoding/json"
@@ -16,8 +16,8 @@ import (
 	"unicode/utf8"
 )
 
-// Limits on single values of a report, beyond maxReportNodes and
-// maxReportDepth.
+// Limits on single values of a report, beyond MaxReportNodes and
+// MaxReportDepth.
 const (
 	// maxToken bounds the raw bytes of one JSON string or number (an
 	// escaped URL of 2048 bytes fits).
@@ -28,7 +28,7 @@ const (
 	// may nest (a newer child may report more; it is skipped).
 	maxUnknownDepth = 8
 	// maxAgents and maxFigure clamp the counts a report claims, so that
-	// summing them over maxReportNodes relays cannot overflow an int64.
+	// summing them over MaxReportNodes relays cannot overflow an int64.
 	maxAgents = 1 << 24
 	maxFigure = 1 << 47
 )
@@ -156,10 +156,10 @@ func (d *reportDecoder) delim(want json.Delim) error {
 func (d *reportDecoder) report(rep *Report, depth int) error {
 	d.nodes++
 	switch {
-	case d.nodes > maxReportNodes:
-		return fmt.Errorf("%w: more than %d relays", ErrBadReport, maxReportNodes)
-	case depth > maxReportDepth:
-		return fmt.Errorf("%w: deeper than %d levels", ErrBadReport, maxReportDepth)
+	case d.nodes > MaxReportNodes:
+		return fmt.Errorf("%w: more than %d relays", ErrBadReport, MaxReportNodes)
+	case depth > MaxReportDepth:
+		return fmt.Errorf("%w: deeper than %d levels", ErrBadReport, MaxReportDepth)
 	}
 	if err := d.delim('{'); err != nil {
 		return err
@@ -187,9 +187,9 @@ func (d *reportDecoder) field(rep *Report, key string, depth int) error {
 	var err error
 	switch key {
 	case "group":
-		rep.Group, err = d.str(key, maxNameLen)
+		rep.Group, err = d.str(key, MaxNameLen)
 	case "node":
-		rep.Node, err = d.str(key, maxNameLen)
+		rep.Node, err = d.str(key, MaxNameLen)
 	case "mode":
 		rep.Mode, err = d.str(key, 64)
 	case "url":

@@ -1,0 +1,14 @@
+// Package admin is the admin port's HTTP API (/v1/…, /metrics): what an
+// operator, scripts and the `relayd` admin commands talk to. It is bound
+// to loopback unless a bearer token protects it.
+//
+// Both sides live here: admin.go serves the API (New), reading the node's
+// state through small interfaces and changing nothing on its own;
+// docs.go declares every document it answers; client.go is the Client
+// that `relayd status`, `relayd cache …` and the rest use, with one
+// method per endpoint and typed answers.
+//
+// It depends on no behaviour package (test/deps checks it): the node
+// converts its parts' values into these documents, so a client built
+// from this package carries none of the relay.
+package admin

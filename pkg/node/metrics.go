@@ -1,0 +1,141 @@
+// The node as a Prometheus collector: every relayd_* series of /metrics.
+package node
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics is the node as a Prometheus collector: a scrape reads each
+// source once (the counters of cache, store, mirror, upstream, group and
+// content port) and reports what it read. The fill latency histogram is
+// registered apart (openRelay).
+type metrics Node
+
+var _ prometheus.Collector = (*metrics)(nil)
+
+// desc is a relayd_* series of the exposition; vtype says whether it
+// counts or gauges.
+type desc struct {
+	*prometheus.Desc
+	vtype prometheus.ValueType
+}
+
+func newDesc(name, help string, vtype prometheus.ValueType, labels ...string) desc {
+	return desc{prometheus.NewDesc("relayd_"+name, help, labels, nil), vtype}
+}
+
+// The series; operations.md lists them. Which of them a node reports
+// depends on what it runs (a store, a cache, a mirror, a group).
+var (
+	mGeneration        = newDesc("generation", "Catalog generation this node serves (0: none).", prometheus.GaugeValue)
+	mAgents            = newDesc("agents_connected", "Agents holding an event stream open.", prometheus.GaugeValue)
+	mChildren          = newDesc("children_connected", "Child relays holding an event stream open.", prometheus.GaugeValue)
+	mFailovers         = newDesc("upstream_failovers_total", "Upstream requests that moved on from a failed parent.", prometheus.CounterValue)
+	mResumes           = newDesc("upstream_resumes_total", "Transfers resumed with Range on another parent after breaking.", prometheus.CounterValue)
+	mResumeRefused     = newDesc("upstream_resume_refused_total", "Answers to a Range resume that were not the same representation (another strong ETag or length, none, a 200): not spliced.", prometheus.CounterValue)
+	mFallbacks         = newDesc("upstream_fallbacks_total", "Requests sent to the fallback because every parent failed.", prometheus.CounterValue)
+	mEvictions         = newDesc("evictions_total", "Blobs evicted to stay within the quota.", prometheus.CounterValue)
+	mStoreBytes        = newDesc("store_bytes", "Bytes of stored blobs.", prometheus.GaugeValue)
+	mStoreBlobs        = newDesc("store_blobs", "Stored blobs.", prometheus.GaugeValue)
+	mBytesServed       = newDesc("bytes_served_total", "Body bytes of object responses.", prometheus.CounterValue)
+	mGroupMembers      = newDesc("group_members", "Members of this relay's group by state.", prometheus.GaugeValue, "state")
+	mMirrorTarget      = newDesc("mirror_target_generation", "Generation the mirror syncs toward (the upstream's newest).", prometheus.GaugeValue)
+	mMirrorLag         = newDesc("mirror_lag_generations", "Generations the live one is behind the upstream's newest.", prometheus.GaugeValue)
+	mMirrorObjectsDone = newDesc("mirror_objects_done", "Objects of the generation in sync that are on disk.", prometheus.GaugeValue)
+	mMirrorObjects     = newDesc("mirror_objects_total", "Objects of the generation in sync.", prometheus.GaugeValue)
+	// mRequests's result label is hit, miss, stale, revalidated, peer
+	// (fills from the group's owner) or error (an error status).
+	mRequests      = newDesc("requests_total", "Object requests by result.", prometheus.CounterValue, "result")
+	mUpstreamBytes = newDesc("upstream_bytes_total", "Bytes fetched from upstream (the WAN): cache fills and mirror syncs.", prometheus.CounterValue)
+	mPeerBytes     = newDesc("peer_bytes_total", "Bytes fetched from other relays of the group (the LAN): cache fills and mirror syncs.", prometheus.CounterValue)
+	mFills         = newDesc("fills_total", "Upstream fills started.", prometheus.CounterValue)
+	mFillErrors    = newDesc("fill_errors_total", "Upstream fills that failed.", prometheus.CounterValue)
+	mCoalesced     = newDesc("coalesced_total", "Requests that joined a fill in flight.", prometheus.CounterValue)
+)
+
+// Describe sends every series the node may report.
+func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []desc{mGeneration, mAgents, mChildren, mFailovers, mResumes, mResumeRefused, mFallbacks, mEvictions, mStoreBytes,
+		mStoreBlobs, mBytesServed, mGroupMembers, mMirrorTarget, mMirrorLag, mMirrorObjectsDone, mMirrorObjects, mRequests,
+		mUpstreamBytes, mPeerBytes, mFills, mFillErrors, mCoalesced} {
+		ch <- d.Desc
+	}
+}
+
+// Collect reads each source once and sends the values.
+func (m *metrics) Collect(ch chan<- prometheus.Metric) {
+	n := (*Node)(m)
+	emit := func(d desc, v int64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d.Desc, d.vtype, float64(v), labels...)
+	}
+	emit(mGeneration, int64(n.generation()))
+	agents, children := n.events.Count()
+	emit(mAgents, int64(agents))
+	emit(mChildren, int64(children))
+	emit(mBytesServed, n.content.BytesServed())
+	emit(mRequests, n.content.Failed(), "error")
+	// Resumes refused by the upstream client, the cache's peer resumes and
+	// the mirror's partial files alike: one series.
+	var refused int64
+	if n.up != nil {
+		s := n.up.Stats()
+		emit(mFailovers, s.Failovers)
+		emit(mResumes, s.Resumes)
+		emit(mFallbacks, s.Fallbacks)
+		refused += s.ResumesRefused
+	}
+	if n.store != nil {
+		s := n.store.Stats()
+		emit(mEvictions, s.Evictions)
+		emit(mStoreBytes, s.Bytes)
+		emit(mStoreBlobs, int64(s.Blobs))
+	}
+	if n.group != nil {
+		var alive, gone int64
+		for _, mb := range n.group.Members() {
+			switch mb.State {
+			case "alive":
+				alive++
+			case "gone":
+				gone++
+			}
+		}
+		emit(mGroupMembers, alive, "alive")
+		emit(mGroupMembers, gone, "gone")
+	}
+	if n.mirror != nil {
+		p := n.mirror.Progress()
+		emit(mMirrorTarget, int64(p.Target))
+		emit(mMirrorLag, int64(max(p.Target, p.Generation)-p.Generation))
+		emit(mMirrorObjectsDone, p.ObjectsDone)
+		emit(mMirrorObjects, p.ObjectsTotal)
+		refused += p.ResumesRefused
+	}
+	// Bytes from upstream and from peers: the cache's fills and the
+	// mirror's syncs, one series each.
+	var upBytes, peerBytes int64
+	if n.mirror != nil {
+		upBytes, peerBytes = n.mirror.Bytes()
+	}
+	if n.cache != nil {
+		s := n.cache.Stats()
+		emit(mRequests, s.Hits, "hit")
+		emit(mRequests, s.Misses, "miss")
+		emit(mRequests, s.Stale, "stale")
+		emit(mRequests, s.Revalidated, "revalidated")
+		emit(mRequests, s.PeerFills, "peer")
+		upBytes += s.UpstreamBytes
+		peerBytes += s.PeerBytes
+		emit(mFills, s.Fills)
+		emit(mFillErrors, s.FillErrors)
+		emit(mCoalesced, s.Coalesced)
+		refused += s.ResumesRefused
+	}
+	if n.cache != nil || n.mirror != nil {
+		emit(mUpstreamBytes, upBytes)
+		emit(mPeerBytes, peerBytes)
+	}
+	if n.up != nil {
+		emit(mResumeRefused, refused)
+	}
+}

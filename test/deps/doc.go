@@ -1,0 +1,6 @@
+// Package deps holds one test: the import graph keeps the layers of
+// docs/STYLE.md where issue 12 set them. cmd/relayd imports the node, the
+// admin client, the agent and vocabulary packages, never the behaviour
+// layer; the admin API and its client depend on no behaviour package; the
+// generic HTTP helpers on no relayd package.
+package deps

@@ -1,0 +1,179 @@
+package hostile
+
+// Attack finding 4 (issue 11): a forged catalog of exactly catalog-max
+// bytes, chunked (no Content-Length), cost a relay and an agent about
+// twice the cap: the chunks it was read into, then the one contiguous
+// copy ed25519 needs. Now such a body is spooled to disk and read back
+// once, and RSS rises by at most the cap plus 32 MiB.
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/relayd/relayd/internal/proctest"
+)
+
+// forgedCap is the catalog-max of these tests: large enough that two
+// copies (128 MiB) stand clear of one copy plus the slack (96 MiB).
+const forgedCap = 64 << 20
+
+// forgedCatalog serves, on a real listener, /-/catalog as a catalog file of
+// exactly size bytes whose signature does not verify, chunked (no
+// Content-Length), or 404 while forged is false. gets counts the catalog
+// GETs.
+type forgedCatalog struct {
+	URL    string
+	forged atomic.Bool
+	gets   atomic.Int64
+}
+
+func startForgedCatalog(t *testing.T, size int) *forgedCatalog {
+	t.Helper()
+	header := "relayd-catalog-v1 ed25519 " + strings.Repeat("A", 86) + "==\n"
+	body := []byte(header + `{"generation":1,"published":"2026-01-01T00:00:00Z","objects":[`)
+	obj := []byte(`{"path":"forged/x","size":1,"sha256":"` + strings.Repeat("0", 64) + `","kind":"other"},`)
+	for len(body) < size {
+		body = append(body, obj...)
+	}
+	body = body[:size]
+	f := &forgedCatalog{}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/-/catalog" {
+			http.NotFound(w, r)
+			return
+		}
+		f.gets.Add(1)
+		if !f.forged.Load() {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/octet-stream")
+		rc := http.NewResponseController(w)
+		for b := body; len(b) > 0; {
+			n := min(len(b), 1<<20)
+			if _, err := w.Write(b[:n]); err != nil {
+				return
+			}
+			if err := rc.Flush(); err != nil { // chunked: no length is ever sent
+				return
+			}
+			b = b[n:]
+		}
+	})}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	f.URL = "http://" + ln.Addr().String()
+	return f
+}
+
+// noSpoolLeft fails the test if dir holds a catalog spool file.
+func noSpoolLeft(t *testing.T, dir string) {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Errorf("read %s: %v", dir, err)
+		return
+	}
+	for _, e := range ents {
+		if strings.Contains(e.Name(), "catalog-") {
+			t.Errorf("spool file %s left in %s", e.Name(), dir)
+		}
+	}
+}
+
+// A relay (proxy, --pubkey) whose upstream sends the forged catalog of
+// exactly catalog-max bytes on every retry: RSS rises by at most the cap
+// plus 32 MiB over the relay at rest, and the spool file is gone.
+func TestForgedMaxCatalogRelayRSS(t *testing.T) {
+	t.Parallel()
+	tr := publishTree(t, map[string][]byte{"security/kb-41.patch": randomBytes(41, 1000)})
+	up := startForgedCatalog(t, forgedCap)
+	dataDir := t.TempDir()
+	relay := startRelayd(t, "--mode", "proxy", "--upstream", up.URL, "--data-dir", dataDir, "--pubkey", tr.PubKey,
+		"--catalog-max", "64MiB", "--mirror-interval", "1s")
+	proctest.Eventually(t, 20*time.Second, "the relay to ask for the catalog twice", func() error {
+		if n := up.gets.Load(); n < 2 {
+			return fmt.Errorf("%d catalog GETs", n)
+		}
+		return nil
+	})
+	base, err := proctest.RSS(relay.Pid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	peak := rssPeak(t, relay.Pid())
+	up.forged.Store(true)
+	before := up.gets.Load()
+	// Syncs are serial: the GET after the tries-th starts once that body
+	// was read and refused, so tries whole reads lie inside the window.
+	const tries = 3
+	proctest.Eventually(t, 90*time.Second, fmt.Sprintf("%d reads of the forged catalog", tries), func() error {
+		if n := up.gets.Load() - before; n < tries+1 {
+			return fmt.Errorf("%d so far", n)
+		}
+		return nil
+	})
+	rise := peak() - base
+	t.Logf("relay RSS %d MiB at rest, peak rise %d MiB over %d forged catalogs of exactly catalog-max (%d MiB)", base>>20, rise>>20, tries, forgedCap>>20)
+	if rise > forgedCap+slack {
+		t.Errorf("relay RSS rose by %d MiB, want at most catalog-max + 32 MiB = %d MiB", rise>>20, (forgedCap+slack)>>20)
+	}
+	if n := strings.Count(relay.Log(), "does not verify"); n < tries {
+		t.Errorf("the relay logged %d rejected signatures, want at least %d (is the catalog read whole?)", n, tries)
+	}
+	noSpoolLeft(t, filepath.Join(dataDir, "tmp"))
+}
+
+// The agent side: `relayd fetch` against the same upstream peaks at most
+// the cap plus 32 MiB above the same command against a 404, and leaves no
+// spool file in its state directory.
+func TestForgedMaxCatalogAgentRSS(t *testing.T) {
+	t.Parallel()
+	tr := publishTree(t, map[string][]byte{"security/kb-42.patch": randomBytes(42, 1000)})
+	fetch := func(forged bool) (peak, gets int64, out string) {
+		up := startForgedCatalog(t, forgedCap)
+		up.forged.Store(forged)
+		out = t.TempDir()
+		argv := []string{relaydBin, "fetch", "--relay", up.URL, "--pubkey", tr.PubKey, "--out", out,
+			"--catalog-max", "64MiB", "--retry-budget", "4s", "--quiet", "security/kb-42.patch"}
+		p := proctest.Start(t, "fetch", argv, nil, "")
+		stop := rssPeak(t, p.Pid())
+		if exited, _ := p.WaitExit(90 * time.Second); !exited {
+			t.Fatalf("relayd fetch (forged %v) did not give up", forged)
+		}
+		if p.WaitErr() == nil {
+			t.Fatalf("relayd fetch (forged %v) succeeded", forged)
+		}
+		return stop(), up.gets.Load(), out
+	}
+	control, _, _ := fetch(false)
+	peak, gets, out := fetch(true)
+	rise := peak - control
+	t.Logf("agent peak RSS %d MiB against a forged catalog of exactly catalog-max (%d reads), %d MiB against a 404 (cap %d MiB)",
+		peak>>20, gets, control>>20, forgedCap>>20)
+	if gets < 1 {
+		t.Fatal("the agent never read the forged catalog")
+	}
+	if rise > forgedCap+slack {
+		t.Errorf("agent RSS rose by %d MiB, want at most catalog-max + 32 MiB = %d MiB", rise>>20, (forgedCap+slack)>>20)
+	}
+	if st := filepath.Join(out, ".relayd-agent"); dirExists(st) {
+		noSpoolLeft(t, st)
+	}
+}
+
+func dirExists(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.IsDir()
+}
