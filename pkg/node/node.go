@@ -48,18 +48,20 @@ type Node struct {
 	start time.Time
 	gen   atomic.Uint64 // the catalog generation served (see announce)
 
-	store   *store.Store      // proxy and mirror mode
-	cache   *proxycache.Cache // proxy mode
-	mirror  *mirror.Mirror    // mirror mode; proxy mode with --pubkey
-	origin  *origin.Origin    // origin mode
-	group   *group.Group      // relays with --gossip
-	up      *hierarchy.Client // relays
-	diskMu  sync.Mutex
-	diskErr error // last disk probe (relays)
-	loopMu  sync.Mutex
-	loops   LoopStatus // requests this relay refused as loops
-	url     string     // advertised content URL
-	reg     *prometheus.Registry
+	store  *store.Store      // proxy and mirror mode
+	cache  *proxycache.Cache // proxy mode
+	mirror *mirror.Mirror    // mirror mode; proxy mode with --pubkey
+	origin *origin.Origin    // origin mode
+	group  *group.Group      // relays with --gossip
+	// warnings are configuration risks found at start (Status.Warnings).
+	warnings []string
+	up       *hierarchy.Client // relays
+	diskMu   sync.Mutex
+	diskErr  error // last disk probe (relays)
+	loopMu   sync.Mutex
+	loops    LoopStatus // requests this relay refused as loops
+	url      string     // advertised content URL
+	reg      *prometheus.Registry
 
 	events    *events.Hub     // what /-/events announces
 	tree      *hierarchy.Tree // the children's reports
@@ -113,7 +115,7 @@ func New(cfg Config, log zerolog.Logger, clk clock.Clock) (*Node, error) {
 	}
 	n.contentLn = newLimitListener(ln, n.connLimit, n.log.With().Str("component", "content").Logger(), clk)
 	n.url = advertiseURL(cfg, ln.Addr().String())
-	content := server.ContentConfig{Ready: n.ready, Relays: n.relays, Group: cfg.Group, MaxHops: cfg.MaxHops, OnLoop: n.refusedLoop,
+	content := server.ContentConfig{Ready: n.ready, Relays: n.relays, Group: cfg.Group, MaxHops: cfg.MaxHops, OnLoop: n.refusedLoop, OnClaimedLoop: n.claimedLoop,
 		Events: n.events, Report: n.takeReport, Closing: n.closing, TreeAuth: auth}
 	if cfg.Mode == ModeOrigin {
 		// An origin never forwards: nothing can loop through it.
