@@ -391,6 +391,10 @@ func (n *Node) openRelay(cfg Config, clk clock.Clock) error {
 	ucfg := cfg.Upstream
 	ucfg.UserAgent = "relayd/" + Version + " (" + cfg.Node + ")"
 	ucfg.Group, ucfg.Node = cfg.Group, cfg.Node
+	if t, ok := clk.(clock.Timers); ok {
+		// Failover, refreshes and backoffs on the node's clock.
+		ucfg.Clock = t
+	}
 	if n.tls != nil {
 		ucfg.TLS = n.tls.ClientConfig()
 		ucfg.CertClaims = n.tls.Serving()
