@@ -1,6 +1,7 @@
 // The documents of the admin API (/v1/…): what the node serves and what
 // Client decodes. Those a behaviour package produces (sync progress,
-// cache and store counters, the tree, event streams, pins, prefetch) are
+// cache and store counters, members, the tree, event streams, pins,
+// prefetch) are
 // declared once in pkg/admindoc, a leaf the behaviour package aliases,
 // so a client imports no behaviour package and the node converts
 // nothing; the documents only the node assembles are declared here.
@@ -61,6 +62,8 @@ type (
 	Stream         = admindoc.Stream
 	PinResult      = admindoc.PinResult
 	PrefetchStatus = admindoc.PrefetchStatus
+	Member         = admindoc.Member
+	MemberMeta     = admindoc.MemberMeta
 )
 
 // The states of SyncProgress.State.
@@ -128,25 +131,6 @@ type Members struct {
 	Group   string   `json:"group"`
 	Self    string   `json:"self"`
 	Members []Member `json:"members"`
-}
-
-// Member is one relay of the group (group.Member).
-type Member struct {
-	Name       string     `json:"name"`
-	Addr       string     `json:"gossip_addr"`
-	State      string     `json:"state"` // alive or gone
-	Meta       MemberMeta `json:"meta"`
-	LastChange time.Time  `json:"last_change"`
-	Self       bool       `json:"self,omitempty"`
-}
-
-// MemberMeta is what a relay tells its group about itself (group.Meta).
-type MemberMeta struct {
-	Group      string `json:"g"`
-	Mode       string `json:"m"`
-	URL        string `json:"u"`
-	Generation uint64 `json:"n,omitempty"`
-	Ready      bool   `json:"r,omitempty"`
 }
 
 // Agents is /v1/agents.

@@ -165,3 +165,29 @@ type PrefetchStatus struct {
 	// Errors holds the first failures, "path: error".
 	Errors []string `json:"errors,omitempty"`
 }
+
+// Member is one relay of the group in /v1/members (group.Member).
+type Member struct {
+	Name       string     `json:"name"`
+	Addr       string     `json:"gossip_addr"`
+	State      string     `json:"state"` // alive or gone
+	Meta       MemberMeta `json:"meta"`
+	LastChange time.Time  `json:"last_change"`
+	Self       bool       `json:"self,omitempty"`
+}
+
+// MemberMeta is what a relay tells its group about itself, carried in
+// memberlist's node metadata (group.Meta; its JSON is the gossip
+// encoding, at most memberlist.MetaMaxSize = 512 bytes).
+type MemberMeta struct {
+	// Group the relay belongs to.
+	Group string `json:"g"`
+	// Mode is origin, mirror or proxy.
+	Mode string `json:"m"`
+	// URL is the relay's content base URL, as agents and peers reach it.
+	URL string `json:"u"`
+	// Generation is the catalog generation it serves (0: none).
+	Generation uint64 `json:"n,omitempty"`
+	// Ready is false while it is syncing or its disk is failing.
+	Ready bool `json:"r,omitempty"`
+}
