@@ -639,9 +639,10 @@ func TestResponsesMatchSpec(t *testing.T) {
 	fix := digest.FromBytes([]byte(files["security/fix.patch"]))
 	agentPath := "/software/linux-amd64/1.0/agent.tgz"
 	jsonCT := map[string]string{"Content-Type": "application/json"}
-	// signed is a report's headers, signed with the tree key as lab/lab-1.
-	signed := func(body string) map[string]string {
-		req, _ := http.NewRequest(http.MethodPost, "/-/report", nil)
+	// signed is a report's headers for tg, signed with the tree key as
+	// lab/lab-1.
+	signed := func(tg *target, body string) map[string]string {
+		req, _ := http.NewRequest(http.MethodPost, tg.content+"/-/report", nil)
 		(&treeauth.Signer{Key: treeKey, Group: "lab", Node: "lab-1"}).Sign(req, "/-/report", []byte(body))
 		return map[string]string{"Content-Type": "application/json", wire.AuthHeader: req.Header.Get(wire.AuthHeader)}
 	}
@@ -684,14 +685,14 @@ func TestResponsesMatchSpec(t *testing.T) {
 		{t: P, method: "GET", path: "/-/events?generation=soon", want: 400, badRequest: true},
 		{t: P, method: "GET", path: "/-/events", header: map[string]string{"X-Relay-Agent": strings.Repeat("a", 129)}, want: 400, badRequest: true},
 
-		{t: O, method: "POST", path: "/-/report", header: signed(goodReport), want: 204, body: goodReport},
-		{t: O, method: "POST", path: "/-/report", header: signed(`{"group":"lab",`), body: `{"group":"lab",`, want: 400, badRequest: true},
-		{t: O, method: "POST", path: "/-/report", header: signed(`{"group":"lab"}`), body: `{"group":"lab"}`, want: 400, badRequest: true},
-		{t: O, method: "POST", path: "/-/report", header: map[string]string{"Content-Type": "text/plain", wire.AuthHeader: signed(`{}`)[wire.AuthHeader]},
+		{t: O, method: "POST", path: "/-/report", header: signed(O, goodReport), want: 204, body: goodReport},
+		{t: O, method: "POST", path: "/-/report", header: signed(O, `{"group":"lab",`), body: `{"group":"lab",`, want: 400, badRequest: true},
+		{t: O, method: "POST", path: "/-/report", header: signed(O, `{"group":"lab"}`), body: `{"group":"lab"}`, want: 400, badRequest: true},
+		{t: O, method: "POST", path: "/-/report", header: map[string]string{"Content-Type": "text/plain", wire.AuthHeader: signed(O, `{}`)[wire.AuthHeader]},
 			body: `{}`, want: 415, badRequest: true},
-		{t: P, method: "POST", path: "/-/report", header: signed(loopReport), want: 508, body: loopReport},
+		{t: P, method: "POST", path: "/-/report", header: signed(P, loopReport), want: 508, body: loopReport},
 		{t: O, method: "POST", path: "/-/report", header: jsonCT, body: goodReport, want: 401},
-		{t: O, method: "POST", path: "/-/report", header: signed(otherReport), body: otherReport, want: 403},
+		{t: O, method: "POST", path: "/-/report", header: signed(O, otherReport), body: otherReport, want: 403},
 		{t: P, method: "GET", path: "/-/events", header: map[string]string{"X-Relay-Path": "lab", "X-Relay-Node": "lab-1"}, want: 401},
 		{t: B, method: "POST", path: "/-/report", header: jsonCT, body: `{"group":"lab","node":"lab-1"}`, want: 404},
 

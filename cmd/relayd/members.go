@@ -86,11 +86,20 @@ func printStatus(stdout io.Writer, s admin.Status) error {
 		row("sync", "%s", line)
 	}
 	if l := s.Loops; l != nil {
-		row("LOOPS", "%d refused here (%s), %d refused upstream (%s)", l.Refused, l.LastRefused, l.RefusedUpstream, l.LastUpstream)
+		if l.Refused > 0 || l.RefusedUpstream > 0 {
+			row("LOOPS", "%d refused here (%s), %d refused upstream (%s)", l.Refused, l.LastRefused, l.RefusedUpstream, l.LastUpstream)
+		}
+		if l.Claimed > 0 {
+			row("loop claims", "%d unauthenticated requests refused with 508 (%s): a loop of object requests, or anyone's X-Relay-Path",
+				l.Claimed, l.LastClaimed)
+		}
 	}
 	if b := s.Budget; b != nil {
 		row("budget", "%d/%d content connections (%d refused); %d streams max, %d per address (%d refused, %d replaced, %d stuck); fd limit %d",
 			b.Conns, b.MaxConns, b.ConnsRefused, b.EventsMax, b.EventsPerAddr, b.StreamsRefused, b.StreamsReplaced, b.StreamsStuck, b.NoFile)
+	}
+	for _, w := range s.Warnings {
+		row("WARNING", "%s", w)
 	}
 	for _, c := range s.Conflicts {
 		what := "two group members use this node name"

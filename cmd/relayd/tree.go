@@ -4,8 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/relayd/relayd/pkg/admin"
 )
@@ -30,7 +33,7 @@ func printTree(stdout io.Writer, root admin.GroupView) error {
 
 func printGroup(tw io.Writer, g admin.GroupView, depth int) {
 	indent := strings.Repeat("  ", depth)
-	fmt.Fprintf(tw, "%s%s\t\t\t\t\t\t\t\t\t\n", indent, g.Group)
+	fmt.Fprintf(tw, "%s%s\t\t\t\t\t\t\t\t\t\n", indent, shown(g.Group))
 	for _, m := range g.Members {
 		health := memberHealth(m.Health, m.Ready, m.Problem)
 		hits, misses := "-", "-"
@@ -47,8 +50,8 @@ func printGroup(tw io.Writer, g admin.GroupView, depth int) {
 		} else {
 			age += " ago"
 		}
-		fmt.Fprintf(tw, "%s  %s\t%s\t%d\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", indent, m.Node, m.Mode, m.Generation, lag, health,
-			m.Agents, hits, misses, age, m.URL)
+		fmt.Fprintf(tw, "%s  %s\t%s\t%d\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", indent, shown(m.Node), shown(m.Mode), m.Generation, lag, health,
+			m.Agents, hits, misses, shown(age), shown(m.URL))
 	}
 	for _, c := range g.Children {
 		printGroup(tw, c, depth+1)
@@ -66,7 +69,19 @@ func memberHealth(health string, ready bool, problem string) string {
 	case ready:
 		return admin.HealthOK
 	case problem != "":
-		return "NOT READY: " + problem
+		return "NOT READY: " + shown(problem)
 	}
 	return "NOT READY"
+}
+
+// shown is s as the terminal may show it: as is when every rune prints,
+// else quoted with escapes (a report's strings come from other relays:
+// no terminal escapes, tabs or bidi overrides reach the screen raw).
+func shown(s string) string {
+	for _, r := range s {
+		if r == utf8.RuneError || !unicode.IsPrint(r) {
+			return strconv.QuoteToASCII(s)
+		}
+	}
+	return s
 }

@@ -46,6 +46,9 @@ type Status struct {
 	Budget *BudgetStatus `json:"budget,omitempty"`
 	// Conflicts lists identities two relays claim (see Conflict).
 	Conflicts []Conflict `json:"conflicts,omitempty"`
+	// Warnings are configuration risks found at start (gossip without a
+	// key), also logged then.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // The documents behaviour packages produce are declared once, in
@@ -82,10 +85,15 @@ const (
 	HealthGone     = admindoc.HealthGone
 )
 
-// LoopStatus counts loop-guard refusals.
+// LoopStatus counts loop-guard refusals: Refused those of requests that
+// proved to come from a relay of the tree (signed reports), an alert;
+// Claimed those of requests that only claim to (object requests and
+// streams, which anyone can send with this group in X-Relay-Path).
 type LoopStatus struct {
 	Refused         int64  `json:"refused"`
 	LastRefused     string `json:"last_refused,omitempty"`
+	Claimed         int64  `json:"claimed"`
+	LastClaimed     string `json:"last_claimed,omitempty"`
 	RefusedUpstream int64  `json:"refused_upstream"`
 	LastUpstream    string `json:"last_upstream,omitempty"`
 }

@@ -167,6 +167,7 @@ func New(cfg Config, log zerolog.Logger) (*Client, error) {
 	}
 	c := &Client{cfg: cfg, log: log.With().Str("component", "upstream").Logger(), clock: cfg.Clock,
 		lim: ratelog.New(cfg.Clock, ratelog.DefaultEvery)}
+	c.plain.clock = cfg.Clock
 	for _, s := range cfg.Upstreams {
 		u, err := ParseBase(s)
 		if err != nil {

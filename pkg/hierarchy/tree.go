@@ -105,9 +105,28 @@ func (t *Tree) Put(r wire.Report) error {
 		delete(t.reports, bigKey)
 		t.relays -= big.size
 	}
+	now := t.clock.Now()
+	clampSent(&r, now)
 	t.relays += size - old
-	t.reports[key] = held{r: r, size: size, got: t.clock.Now()}
+	t.reports[key] = held{r: r, size: size, got: now}
 	return nil
+}
+
+// maxSentAhead is how far in the future of the receiver's clock a
+// report's Sent may be; beyond, it is taken as the time it was received,
+// so that ages stay true to what the receiver saw (a relay's clock ahead,
+// or a report that lies).
+const maxSentAhead = time.Minute
+
+// clampSent clamps the Sent of r and its subtree to now where it is
+// further ahead than maxSentAhead.
+func clampSent(r *wire.Report, now time.Time) {
+	if r.Sent.After(now.Add(maxSentAhead)) {
+		r.Sent = now
+	}
+	for i := range r.Children {
+		clampSent(&r.Children[i], now)
+	}
 }
 
 // largest returns the report holding the most relays, other than but's.

@@ -31,6 +31,11 @@ func (n *Node) openGroup(cfg Config, clk clock.Clock) error {
 		if key, err = group.LoadKey(cfg.GossipKeyFile); err != nil {
 			return err
 		}
+	} else {
+		// memberlist without a key takes anyone's gossip: the label (the
+		// group's name) is no secret.
+		n.warnings = append(n.warnings, warnGossipUnkeyed)
+		n.log.Warn().Str("gossip", cfg.Gossip).Msg(warnGossipUnkeyed)
 	}
 	gcfg := group.DefaultConfig()
 	gcfg.Name, gcfg.Group, gcfg.Bind, gcfg.Join, gcfg.Key = cfg.Node, cfg.Group, cfg.Gossip, cfg.Join, key
@@ -181,3 +186,8 @@ func (p *peers) Fetch(ctx context.Context, base, key string, hdr http.Header) (*
 	}
 	return resp, nil
 }
+
+// warnGossipUnkeyed is logged at start and shown in /v1/status by a relay
+// gossiping without gossip-key-file.
+const warnGossipUnkeyed = "gossip without gossip-key-file: anyone who reaches the gossip port can join the group, " +
+	"be routed cache misses and make this relay keep members it never sees (relayd keygen --gossip; docs/operations.md)"

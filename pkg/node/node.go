@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -48,18 +47,20 @@ type Node struct {
 	start time.Time
 	gen   atomic.Uint64 // the catalog generation served (see announce)
 
-	store   *store.Store      // proxy and mirror mode
-	cache   *proxycache.Cache // proxy mode
-	mirror  *mirror.Mirror    // mirror mode; proxy mode with --pubkey
-	origin  *origin.Origin    // origin mode
-	group   *group.Group      // relays with --gossip
-	up      *hierarchy.Client // relays
-	diskMu  sync.Mutex
-	diskErr error // last disk probe (relays)
-	loopMu  sync.Mutex
-	loops   LoopStatus // requests this relay refused as loops
-	url     string     // advertised content URL
-	reg     *prometheus.Registry
+	store  *store.Store      // proxy and mirror mode
+	cache  *proxycache.Cache // proxy mode
+	mirror *mirror.Mirror    // mirror mode; proxy mode with --pubkey
+	origin *origin.Origin    // origin mode
+	group  *group.Group      // relays with --gossip
+	// warnings are configuration risks found at start (Status.Warnings).
+	warnings []string
+	up       *hierarchy.Client // relays
+	diskMu   sync.Mutex
+	diskErr  error // last disk probe (relays)
+	loopMu   sync.Mutex
+	loops    LoopStatus // requests this relay refused as loops
+	url      string     // advertised content URL
+	reg      *prometheus.Registry
 
 	events    *events.Hub     // what /-/events announces
 	tree      *hierarchy.Tree // the children's reports
@@ -113,7 +114,7 @@ func New(cfg Config, log zerolog.Logger, clk clock.Clock) (*Node, error) {
 	}
 	n.contentLn = newLimitListener(ln, n.connLimit, n.log.With().Str("component", "content").Logger(), clk)
 	n.url = advertiseURL(cfg, ln.Addr().String())
-	content := server.ContentConfig{Ready: n.ready, Relays: n.relays, Group: cfg.Group, MaxHops: cfg.MaxHops, OnLoop: n.refusedLoop,
+	content := server.ContentConfig{Ready: n.ready, Relays: n.relays, Group: cfg.Group, MaxHops: cfg.MaxHops, OnLoop: n.refusedLoop, OnClaimedLoop: n.claimedLoop,
 		Events: n.events, Report: n.takeReport, Closing: n.closing, TreeAuth: auth}
 	if cfg.Mode == ModeOrigin {
 		// An origin never forwards: nothing can loop through it.
@@ -374,112 +375,6 @@ func (n *Node) closeParts() {
 			_ = ln.Close()
 		}
 	}
-}
-
-// openRelay opens the store, the upstream client and, by mode, the mirror
-// and the proxy cache.
-func (n *Node) openRelay(cfg Config, clk clock.Clock) error {
-	scfg := store.DefaultConfig(cfg.DataDir)
-	scfg.MaxBytes = cfg.CacheMax
-	st, err := store.Open(scfg, n.log, clk)
-	if err != nil {
-		return err
-	}
-	n.store = st
-	ucfg := cfg.Upstream
-	ucfg.UserAgent = "relayd/" + Version + " (" + cfg.Node + ")"
-	ucfg.Group, ucfg.Node = cfg.Group, cfg.Node
-	if n.tls != nil {
-		ucfg.TLS = n.tls.ClientConfig()
-		ucfg.CertClaims = n.tls.Serving()
-	}
-	if n.treeKey != nil {
-		ucfg.Auth = &treeauth.Signer{Key: n.treeKey, Group: cfg.Group, Node: cfg.Node, Clock: clk}
-	}
-	up, err := hierarchy.New(ucfg, n.log)
-	if err != nil {
-		return err
-	}
-	n.up = up
-	if cfg.PubKeyFile != "" {
-		pub, err := catalog.LoadPublicKey(cfg.PubKeyFile)
-		if err != nil {
-			return err
-		}
-		mcfg := cfg.Mirror
-		mcfg.PublicKey = pub
-		mcfg.Sendfile = cfg.Cache.Sendfile
-		// A proxy follows the catalog (to verify and to know what is
-		// immutable) and mirrors only the kinds it was told to.
-		mcfg.Serve = cfg.Mode == ModeMirror || len(mcfg.Include) > 0
-		mcfg.OnLive = n.mirrorLive
-		mcfg.SpoolDir = filepath.Join(cfg.DataDir, "tmp") // the store's tmp, cleared at start
-		if cfg.Gossip != "" && mcfg.Serve {
-			// Gossip converges in about 100 ms on a LAN (1 s at 50
-			// relays): wait that long before the first sync, so that
-			// relays started together split it.
-			mcfg.Settle = time.Second
-		}
-		if n.mirror, err = mirror.New(mcfg, st, background{up}, n.log, clk); err != nil {
-			return err
-		}
-	}
-	if cfg.Mode == ModeProxy {
-		var expect proxycache.Expecter
-		if n.mirror != nil {
-			expect = n.mirror
-		}
-		fillLatency := prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "relayd", Name: "fill_latency_seconds",
-			Help: "Time a fill waited for the upstream's (or the owner's) response headers.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 16)})
-		n.reg.MustRegister(fillLatency)
-		ccfg := cfg.Cache
-		ccfg.ObserveFill = func(d time.Duration) { fillLatency.Observe(d.Seconds()) }
-		n.cache = proxycache.New(ccfg, st, up, expect, n.log, clk)
-		n.prefetch = proxycache.NewPrefetcher(n.cache, n.log, clk)
-	}
-	return nil
-}
-
-// background is the upstream as the mirror uses it: its traffic yields to
-// agents' fills under --upstream-rate, and the signed catalog is asked of
-// every upstream and fallback before the tree counts as having none.
-type background struct{ up *hierarchy.Client }
-
-func (b background) Fetch(ctx context.Context, key string, hdr http.Header) (*http.Response, error) {
-	ctx = hierarchy.Background(ctx)
-	if key == catalog.File {
-		ctx = hierarchy.Required(ctx)
-	}
-	return b.up.Fetch(ctx, key, hdr)
-}
-
-// Get routes an object request: the mirror serves what it holds (all of a
-// mirror's objects, the mirrored kinds of a proxy), the proxy cache the
-// rest.
-func (n *Node) Get(ctx context.Context, key string) (*object.Object, error) {
-	switch {
-	case n.cache == nil:
-		return n.mirror.Get(ctx, key)
-	case n.mirror != nil:
-		if obj, ok, err := n.mirror.Open(key); ok {
-			return obj, err
-		}
-	}
-	return n.cache.Get(ctx, key)
-}
-
-// serveCatalog is /-/catalog of a relay: its live generation.
-func (n *Node) serveCatalog(context.Context) (*object.Object, error) {
-	c := n.mirror.Live()
-	if c == nil {
-		// Not "404, no catalog": a child must retry, not take this relay
-		// for a plain tree.
-		return nil, &server.Error{Status: http.StatusServiceUnavailable, Code: "not_ready", Msg: "no verified catalog yet"}
-	}
-	h := http.Header{}
-	h.Set("Content-Type", "text/plain; charset=utf-8")
-	return &object.Object{Key: catalog.File, Size: int64(len(c.Raw)), ETag: c.FileDigest.ETag(),
-		LastModified: c.Published, Header: h, Body: object.BytesBody(c.Raw)}, nil
 }
 
 func readToken(path string) (string, error) {

@@ -58,6 +58,18 @@ func (n *Node) refusedLoop(err error) {
 	n.lim.Event(&n.log, zerolog.ErrorLevel, "loop").Err(err).Msg("refused a request that loops: check the upstream configuration")
 }
 
+// claimedLoop records a request refused as a loop that did not prove it
+// comes from a relay: counted, logged at info at most once an interval,
+// no alert (anyone can send X-Relay-Path).
+func (n *Node) claimedLoop(err error) {
+	n.loopMu.Lock()
+	n.loops.Claimed++
+	n.loops.LastClaimed = err.Error()
+	n.loopMu.Unlock()
+	n.lim.Event(&n.log, zerolog.InfoLevel, "claimed loop").Err(err).
+		Msg("refused a request whose X-Relay-Path already holds this group (unauthenticated: a loop, or anyone's header)")
+}
+
 // status is /v1/status.
 func (n *Node) status() admin.Status {
 	s := admin.Status{Node: n.cfg.Node, Group: n.cfg.Group, Mode: n.cfg.Mode, Version: Version,
@@ -87,10 +99,11 @@ func (n *Node) status() admin.Status {
 	if n.up != nil {
 		l.RefusedUpstream, l.LastUpstream = n.up.Loops()
 	}
-	if l.Refused > 0 || l.RefusedUpstream > 0 {
+	if l.Refused > 0 || l.RefusedUpstream > 0 || l.Claimed > 0 {
 		s.Loops = &l
 	}
 	s.Budget = n.budgetStatus()
 	s.Conflicts = n.conflicts()
+	s.Warnings = n.warnings
 	return s
 }

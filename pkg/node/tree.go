@@ -157,10 +157,14 @@ func (n *Node) selfReport(subtree bool) wire.Report {
 	r := wire.Report{Group: n.cfg.Group, Node: n.cfg.Node, Mode: n.cfg.Mode, URL: n.url, Ready: true, Sent: n.clk.Now()}
 	r.Generation = n.generation()
 	if err := n.ready(); err != nil {
-		r.Ready, r.Problem = false, err.Error()
+		r.Ready, r.Problem = false, wire.Printable(err.Error(), 1024)
 	}
 	if n.up != nil {
-		r.Upstream = n.up.Parents()
+		// Parents may be named by a parent's list: made fit for a report,
+		// which a grandparent refuses with a rune that does not print.
+		for _, u := range n.up.Parents() {
+			r.Upstream = append(r.Upstream, wire.Printable(u, 2048))
+		}
 	}
 	if n.store != nil {
 		st := n.store.Stats()

@@ -55,8 +55,12 @@ type ContentConfig struct {
 	// Group already, or MaxHops groups, is refused with 508.
 	Group   string
 	MaxHops int
-	// OnLoop, if set, is told of every request refused as a loop.
-	OnLoop func(error)
+	// OnLoop, if set, is told of every request refused as a loop that
+	// proved to come from a relay of the tree (a signed report): an
+	// operator's alert. OnClaimedLoop is told of the others (object
+	// requests and streams, which anyone can send with an X-Relay-Path
+	// naming this group): still refused with 508, only counted.
+	OnLoop, OnClaimedLoop func(error)
 	// Events serves /-/events; nil: 404.
 	Events *events.Hub
 	// Heartbeat is how often an idle event stream gets a ping. Default
@@ -190,7 +194,7 @@ func (c *Content) object(w http.ResponseWriter, r *http.Request) error {
 		// An encoded "/-%2F…" decodes into the reserved API prefix.
 		return &Error{Status: http.StatusBadRequest, Code: "bad_path", Msg: "paths under /-/ are reserved for the relay API"}
 	}
-	ctx, err := c.guard(r)
+	ctx, err := c.guard(r, false)
 	if err != nil {
 		return err
 	}
@@ -205,8 +209,10 @@ func (c *Content) object(w http.ResponseWriter, r *http.Request) error {
 }
 
 // guard applies the loop guard to a request and returns the context to
-// serve it in: the groups it crossed, and whether a peer sent it.
-func (c *Content) guard(r *http.Request) (context.Context, error) {
+// serve it in: the groups it crossed, and whether a peer sent it. proven
+// says the request's credential was checked (OnLoop) or not
+// (OnClaimedLoop).
+func (c *Content) guard(r *http.Request, proven bool) (context.Context, error) {
 	ctx := r.Context()
 	if r.Header.Get(wire.PeerHeader) != "" {
 		ctx = proxycache.FromPeer(ctx)
@@ -217,8 +223,12 @@ func (c *Content) guard(r *http.Request) (context.Context, error) {
 	}
 	if c.cfg.Group != "" {
 		if err := hops.Check(path, c.cfg.Group, c.cfg.MaxHops); err != nil {
-			if c.cfg.OnLoop != nil {
-				c.cfg.OnLoop(err)
+			on := c.cfg.OnClaimedLoop
+			if proven {
+				on = c.cfg.OnLoop
+			}
+			if on != nil {
+				on(err)
 			}
 			return nil, err
 		}
@@ -257,7 +267,7 @@ func (c *Content) serveBlob(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	ctx, err := c.guard(r)
+	ctx, err := c.guard(r, false)
 	if err != nil {
 		return err
 	}

@@ -71,7 +71,7 @@ func TestReportCredential(t *testing.T) {
 		{name: "stale", body: good, status: 403, code: "tree_auth_invalid", unread: true,
 			sign: func(r *http.Request) {
 				r.Header.Set(wire.AuthHeader, testTreeKey.Sign(treeauth.Claim{Method: "POST", Path: "/-/report",
-					Time: time.Now().Add(-6 * time.Minute), Group: "branch-a", Node: "a-1", Body: digestOf(good)}))
+					Time: time.Now().Add(-6 * time.Minute), Group: "branch-a", Node: "a-1", Body: digestOf(good), Audience: r.Host}))
 			}},
 		{name: "signed for another body", body: good, status: 403, code: "tree_auth_invalid",
 			sign: func(r *http.Request) {

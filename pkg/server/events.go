@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"mime"
 	"net/http"
+	"os"
 	"strconv"
 	"time"
 
@@ -37,7 +38,7 @@ func (c *Content) serveEvents(w http.ResponseWriter, r *http.Request) error {
 	if c.cfg.Events == nil {
 		return &Error{Status: http.StatusNotFound, Code: "not_found", Msg: "this node serves no event stream"}
 	}
-	ctx, err := c.guard(r)
+	ctx, err := c.guard(r, false) // a stream proves itself later
 	if err != nil {
 		return err
 	}
@@ -204,7 +205,7 @@ func (c *Content) serveReport(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if _, err := c.guard(r); err != nil {
+	if _, err := c.guard(r, true); err != nil {
 		return err
 	}
 	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
@@ -219,7 +220,15 @@ func (c *Content) serveReport(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	defer release()
-	var body io.Reader = http.MaxBytesReader(w, r.Body, maxReport)
+	// The slot is held reading the body at most as long as pace allows;
+	// the server clears the deadline before it reads the next request.
+	body, err := pace(w, http.MaxBytesReader(w, r.Body, maxReport))
+	if err != nil {
+		return err
+	}
+	if p, ok := body.(*paced); ok {
+		defer p.collect()
+	}
 	if !id.Body.IsZero() {
 		body = treeauth.CheckBody(body, id.Body)
 	} else if id.By != treeauth.ByCertificate {
@@ -234,6 +243,10 @@ func (c *Content) serveReport(w http.ResponseWriter, r *http.Request) error {
 			return &Error{Status: http.StatusForbidden, Code: "tree_auth_invalid", Msg: "tree credential refused", Err: err}
 		case errors.As(err, &tooBig):
 			return &Error{Status: http.StatusRequestEntityTooLarge, Code: "too_large", Msg: "report larger than 8 MiB"}
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			w.Header().Set("Connection", "close")
+			return &Error{Status: http.StatusRequestTimeout, Code: "timeout", Err: err,
+				Msg: fmt.Sprintf("the report's body came too slowly (at least %d KiB/s after %s, all within %s)", reportMinRate>>10, reportReadGrace, reportReadTimeout)}
 		}
 		return &Error{Status: http.StatusBadRequest, Code: "bad_report", Msg: "report refused", Err: err}
 	}

@@ -26,8 +26,10 @@ import (
 )
 
 // The credential travels in wire.AuthHeader:
-// "v1 t=<unix seconds>,g=<group>,n=<node>,b=<body sha256 hex>,m=<mac base64>"
-// (group and node query-escaped; b only for a request with a body).
+// "v2 t=<unix seconds>,g=<group>,n=<node>,a=<host>,r=<nonce>,b=<body sha256 hex>,m=<mac base64>"
+// (group, node and host query-escaped; b only for a request with a
+// body). a is the audience, the Host the child addressed; r a random
+// nonce, so that no two requests share a signature.
 
 // KeyFile is the file GenerateKey writes.
 const KeyFile = "tree.key"
@@ -51,6 +53,9 @@ const maxName = 256
 var (
 	ErrRequired = errors.New("treeauth: tree credential required")
 	ErrInvalid  = errors.New("treeauth: invalid tree credential")
+	// ErrReplayed is a signature this relay has already taken once (a
+	// replay): it wraps ErrInvalid.
+	ErrReplayed = fmt.Errorf("%w: signature already used", ErrInvalid)
 )
 
 // Key is a tree key: every relay of a tree holds the same one.
@@ -113,30 +118,46 @@ type Claim struct {
 	// Body is the sha256 of the request body; zero for a request
 	// without one.
 	Body digest.Digest
+	// Audience is the Host the request is sent to (the parent's
+	// host:port as the child addresses it); the receiver checks it
+	// against the Host it was addressed by.
+	Audience string
+	// Nonce makes the signature of each request unique (the receiver
+	// refuses a signature it has seen); Sign fills it when empty.
+	Nonce string
 }
 
 // Sign returns the wire.AuthHeader value for c.
 func (k *Key) Sign(c Claim) string {
 	t := c.Time.Unix()
+	if c.Nonce == "" {
+		var b [12]byte
+		rand.Read(b[:]) // never fails (crypto/rand)
+		c.Nonce = base64.RawURLEncoding.EncodeToString(b[:])
+	}
 	var sb strings.Builder
-	sb.WriteString("v1 t=")
+	sb.WriteString("v2 t=")
 	sb.WriteString(strconv.FormatInt(t, 10))
 	sb.WriteString(",g=")
 	sb.WriteString(url.QueryEscape(c.Group))
 	sb.WriteString(",n=")
 	sb.WriteString(url.QueryEscape(c.Node))
+	sb.WriteString(",a=")
+	sb.WriteString(url.QueryEscape(c.Audience))
+	sb.WriteString(",r=")
+	sb.WriteString(url.QueryEscape(c.Nonce))
 	if !c.Body.IsZero() {
 		sb.WriteString(",b=")
 		sb.WriteString(c.Body.Hex())
 	}
 	sb.WriteString(",m=")
-	sb.WriteString(base64.RawURLEncoding.EncodeToString(k.mac(c.Method, c.Path, t, c.Group, c.Node, c.Body)))
+	sb.WriteString(base64.RawURLEncoding.EncodeToString(k.mac(c.Method, c.Path, t, c.Group, c.Node, c.Audience, c.Nonce, c.Body)))
 	return sb.String()
 }
 
 // mac is the HMAC-SHA256 of the claim, every field length-prefixed so
 // that no two claims share an input.
-func (k *Key) mac(method, path string, t int64, group, node string, body digest.Digest) []byte {
+func (k *Key) mac(method, path string, t int64, group, node, audience, nonce string, body digest.Digest) []byte {
 	h := hmac.New(digest.NewHash, k.b[:])
 	var buf []byte
 	field := func(s string) {
@@ -144,12 +165,14 @@ func (k *Key) mac(method, path string, t int64, group, node string, body digest.
 		h.Write(buf)
 		io.WriteString(h, s)
 	}
-	field("relayd tree auth v1")
+	field("relayd tree auth v2")
 	field(method)
 	field(path)
 	field(strconv.FormatInt(t, 10))
 	field(group)
 	field(node)
+	field(strings.ToLower(audience))
+	field(nonce)
 	if body.IsZero() {
 		field("")
 	} else {
@@ -160,10 +183,11 @@ func (k *Key) mac(method, path string, t int64, group, node string, body digest.
 
 // parsed is a wire.AuthHeader value taken apart, not yet verified.
 type parsed struct {
-	t           int64
-	group, node string
-	body        digest.Digest
-	mac         []byte
+	t               int64
+	group, node     string
+	audience, nonce string
+	body            digest.Digest
+	mac             []byte
 }
 
 // parseHeader takes a wire.AuthHeader value apart; any malformation is ErrInvalid.
@@ -173,9 +197,9 @@ func parseHeader(v string) (parsed, error) {
 	if len(v) > maxHeader {
 		return bad("header longer than 1 KiB")
 	}
-	rest, ok := strings.CutPrefix(v, "v1 ")
+	rest, ok := strings.CutPrefix(v, "v2 ")
 	if !ok {
-		return bad("want version v1")
+		return bad("want version v2 (a relay older than this one signs v1: upgrade the tree together)")
 	}
 	seen := map[string]bool{}
 	for kv := range strings.SplitSeq(rest, ",") {
@@ -192,6 +216,10 @@ func parseHeader(v string) (parsed, error) {
 			p.group, err = url.QueryUnescape(val)
 		case "n":
 			p.node, err = url.QueryUnescape(val)
+		case "a":
+			p.audience, err = url.QueryUnescape(val)
+		case "r":
+			p.nonce, err = url.QueryUnescape(val)
 		case "b":
 			p.body, err = digest.ParseHex(val)
 		case "m":
@@ -203,13 +231,16 @@ func parseHeader(v string) (parsed, error) {
 			return bad("field " + k + " does not parse")
 		}
 	}
-	for _, k := range []string{"t", "g", "n", "m"} {
+	for _, k := range []string{"t", "g", "n", "a", "r", "m"} {
 		if !seen[k] {
 			return bad("field " + k + " missing")
 		}
 	}
-	if p.group == "" || p.node == "" || len(p.group) > maxName || len(p.node) > maxName {
+	switch {
+	case p.group == "" || p.node == "" || len(p.group) > maxName || len(p.node) > maxName:
 		return bad("group and node must be 1 to 256 bytes")
+	case p.audience == "" || len(p.audience) > maxName || p.nonce == "" || len(p.nonce) > 64:
+		return bad("audience must be 1 to 256 bytes and nonce 1 to 64")
 	}
 	return p, nil
 }
@@ -261,6 +292,11 @@ type Verifier struct {
 	// Clock tells the time the timestamps are checked against; nil: the
 	// wall clock.
 	Clock clock.Clock
+	// MaxSeen bounds the signatures remembered to refuse a replay; 0:
+	// the package's MaxSeen.
+	MaxSeen int
+
+	seen seen
 }
 
 // Configured reports whether v can accept anything at all.
@@ -268,13 +304,14 @@ func (v *Verifier) Configured() bool { return v != nil && (v.Key != nil || v.Cer
 
 // Verify checks r's credential for endpoint (the path the receiver
 // serves, e.g. "/-/report") from its headers alone, before anything of
-// the body is read, and returns who sent it. The caller then checks that
+// the body is read, and returns who sent it. A signature must name r.Host
+// as its audience, and is taken once: its second use is ErrReplayed. The caller then checks that
 // the identity is the relay the request speaks for (Identity.Is) and,
 // for a signed body, reads it through CheckBody.
 func (v *Verifier) Verify(r *http.Request, endpoint string) (Identity, error) {
 	h := r.Header.Get(wire.AuthHeader)
 	if h != "" && v != nil && v.Key != nil {
-		return v.verifyKey(r.Method, endpoint, h)
+		return v.verifyKey(r.Method, endpoint, r.Host, h)
 	}
 	if v != nil && v.Certificates && r.TLS != nil && len(r.TLS.VerifiedChains) > 0 && len(r.TLS.PeerCertificates) > 0 {
 		c := r.TLS.PeerCertificates[0]
@@ -293,15 +330,19 @@ func (v *Verifier) Verify(r *http.Request, endpoint string) (Identity, error) {
 	}
 }
 
-// verifyKey checks a signed header.
-func (v *Verifier) verifyKey(method, endpoint, h string) (Identity, error) {
+// verifyKey checks a signed header: the MAC, then the audience, the
+// time, and last that the signature is new.
+func (v *Verifier) verifyKey(method, endpoint, host, h string) (Identity, error) {
 	p, err := parseHeader(h)
 	if err != nil {
 		return Identity{}, err
 	}
-	want := v.Key.mac(method, endpoint, p.t, p.group, p.node, p.body)
+	want := v.Key.mac(method, endpoint, p.t, p.group, p.node, p.audience, p.nonce, p.body)
 	if !hmac.Equal(p.mac, want) { // constant time
 		return Identity{}, fmt.Errorf("%w: the signature does not match (another tree key?)", ErrInvalid)
+	}
+	if !strings.EqualFold(p.audience, host) {
+		return Identity{}, fmt.Errorf("%w: signed for host %q, received as %q (a proxy rewriting Host?)", ErrInvalid, p.audience, host)
 	}
 	now := time.Now()
 	if v.Clock != nil {
@@ -309,6 +350,13 @@ func (v *Verifier) verifyKey(method, endpoint, h string) (Identity, error) {
 	}
 	if d := now.Sub(time.Unix(p.t, 0)); d > MaxSkew || d < -MaxSkew {
 		return Identity{}, fmt.Errorf("%w: signed %s away from this relay's clock (at most %s)", ErrInvalid, d.Round(time.Second), MaxSkew)
+	}
+	limit := v.MaxSeen
+	if limit <= 0 {
+		limit = MaxSeen
+	}
+	if !v.seen.use(p.mac, p.t, now.Add(-MaxSkew).Unix(), limit) {
+		return Identity{}, fmt.Errorf("%w (a replay, or more than %d signatures within %s)", ErrReplayed, limit, 2*MaxSkew)
 	}
 	return Identity{By: ByKey, Group: p.group, Node: p.node, Body: p.body}, nil
 }
@@ -354,7 +402,11 @@ func (s *Signer) Sign(r *http.Request, endpoint string, body []byte) {
 	if s.Clock != nil {
 		now = s.Clock.Now()
 	}
-	c := Claim{Method: r.Method, Path: endpoint, Time: now, Group: s.Group, Node: s.Node}
+	host := r.Host
+	if host == "" {
+		host = r.URL.Host
+	}
+	c := Claim{Method: r.Method, Path: endpoint, Time: now, Group: s.Group, Node: s.Node, Audience: host}
 	if body != nil {
 		c.Body = digest.FromBytes(body)
 	}

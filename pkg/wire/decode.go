@@ -4,13 +4,16 @@
 package wire
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"strconv"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Limits on single values of a report, beyond MaxReportNodes and
@@ -42,12 +45,64 @@ const (
 // at its 20,001st relay has then cost the ~600 KB read so far, not the
 // ~4 MB of structures of 20,000 relays (which a relay's GC target of 400 %
 // would turn into 20 MB of heap per decode).
+//
+// The bytes are kept in chunks of rawChunk, never joined, so that an
+// 8 MiB body costs 8 MiB, not the 16 MiB of a doubling buffer's last
+// growth plus the copy.
 func DecodeReport(r io.Reader) (Report, error) {
-	var raw bytes.Buffer
+	var raw chunks
 	if _, err := walkReport(io.TeeReader(r, &raw), false); err != nil {
 		return Report{}, err
 	}
-	return walkReport(bytes.NewReader(raw.Bytes()), true)
+	if len(raw.bufs) >= collectChunks {
+		// The first walk's tokens are garbage, some 3 times the body:
+		// a relay runs at a GC target of 400 %, and left alone they
+		// would pile up with the second walk's. (The caller decodes
+		// one report at a time: one collection per large report.)
+		runtime.GC()
+	}
+	return walkReport(&raw, true)
+}
+
+// collectChunks is the body size, in chunks (1 MiB), from which
+// DecodeReport collects garbage between its walks.
+const collectChunks = 16
+
+// rawChunk is the size of the chunks DecodeReport keeps a body in.
+const rawChunk = 64 << 10
+
+// chunks is a byte queue kept in fixed-size chunks: written to the end,
+// read from the front (each chunk let go once read).
+type chunks struct {
+	bufs [][]byte
+	off  int // read offset in bufs[0]
+}
+
+func (c *chunks) Write(p []byte) (int, error) {
+	n := len(p)
+	for len(p) > 0 {
+		if len(c.bufs) == 0 || len(c.bufs[len(c.bufs)-1]) == rawChunk {
+			c.bufs = append(c.bufs, make([]byte, 0, rawChunk))
+		}
+		last := &c.bufs[len(c.bufs)-1]
+		k := copy((*last)[len(*last):rawChunk], p)
+		*last = (*last)[:len(*last)+k]
+		p = p[k:]
+	}
+	return n, nil
+}
+
+func (c *chunks) Read(p []byte) (int, error) {
+	for len(c.bufs) > 0 && c.off == len(c.bufs[0]) {
+		c.bufs[0] = nil
+		c.bufs, c.off = c.bufs[1:], 0
+	}
+	if len(c.bufs) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, c.bufs[0][c.off:])
+	c.off += n
+	return n, nil
 }
 
 // walkReport reads one report; it keeps the relays below the top one
@@ -245,8 +300,41 @@ func (d *reportDecoder) str(key string, limit int) (string, error) {
 		return "", fmt.Errorf("%w: %s: want a string", ErrBadReport, key)
 	case len(s) > limit:
 		return "", fmt.Errorf("%w: %s longer than %d bytes", ErrBadReport, key, limit)
+	case !printable(s):
+		return "", fmt.Errorf("%w: %s %s: a control character, invalid UTF-8 or another rune that does not print", ErrBadReport, key, strconv.QuoteToASCII(s))
 	}
 	return s, nil
+}
+
+// printable reports whether s holds only runes that print
+// (unicode.IsPrint: letters, marks, numbers, punctuation, symbols and the
+// ASCII space). Control characters (terminal escapes), format runes
+// (bidi overrides) and U+FFFD, which json puts for invalid UTF-8, do not.
+func printable(s string) bool {
+	for _, r := range s {
+		if r == utf8.RuneError || !unicode.IsPrint(r) {
+			return false
+		}
+	}
+	return true
+}
+
+// Printable returns s with each rune that does not print replaced by
+// '?', at most limit bytes: a relay's own strings, made fit for a report
+// (a report holding another is refused).
+func Printable(s string, limit int) string {
+	if !printable(s) {
+		s = strings.Map(func(r rune) rune {
+			if r == utf8.RuneError || !unicode.IsPrint(r) {
+				return '?'
+			}
+			return r
+		}, s)
+	}
+	if len(s) > limit {
+		s = strings.ToValidUTF8(s[:limit], "")
+	}
+	return s
 }
 
 // strings reads an array of at most n strings of at most max bytes.

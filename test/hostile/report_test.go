@@ -166,9 +166,10 @@ func rawPost(addr, path string, body []byte, hdr http.Header) (int, error) {
 	return resp.StatusCode, nil
 }
 
-// signed returns the headers of a report signed with key as group/node.
-func signed(key *treeauth.Key, group, node string, body []byte) http.Header {
-	req, _ := http.NewRequest(http.MethodPost, "/-/report", nil)
+// signed returns the headers of a report signed with key as group/node,
+// for the relay at addr (the audience), each call a new signature.
+func signed(key *treeauth.Key, addr, group, node string, body []byte) http.Header {
+	req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/-/report", nil)
 	(&treeauth.Signer{Key: key, Group: group, Node: node}).Sign(req, "/-/report", body)
 	return http.Header{wire.AuthHeader: {req.Header.Get(wire.AuthHeader)}}
 }
@@ -176,8 +177,23 @@ func signed(key *treeauth.Key, group, node string, body []byte) http.Header {
 // floodRSS sends n concurrent reports of body with hdr to the origin and
 // returns their statuses and how far the origin's RSS rose above what it
 // was before (the peak, sampled every 10 ms).
-func floodRSS(t *testing.T, p *proctest.Proc, n int, body []byte, hdr http.Header) ([]int, int64) {
+func floodRSS(t *testing.T, p *proctest.Proc, n int, body []byte, hdr func() http.Header) ([]int, int64) {
 	t.Helper()
+	bodies := make([][]byte, n)
+	for i := range bodies {
+		bodies[i] = body
+	}
+	var h func(int) http.Header
+	if hdr != nil {
+		h = func(int) http.Header { return hdr() }
+	}
+	return floodRSSEach(t, p, bodies, h)
+}
+
+// floodRSSEach is floodRSS with a body and headers of each report's own.
+func floodRSSEach(t *testing.T, p *proctest.Proc, bodies [][]byte, hdr func(int) http.Header) ([]int, int64) {
+	t.Helper()
+	n := len(bodies)
 	base, err := proctest.RSS(p.Pid())
 	if err != nil {
 		t.Fatal(err)
@@ -205,7 +221,11 @@ func floodRSS(t *testing.T, p *proctest.Proc, n int, body []byte, hdr http.Heade
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := range n {
-		wg.Go(func() { statuses[i], errs[i] = rawPost(p.Addr, "/-/report", body, hdr) })
+		var h http.Header
+		if hdr != nil {
+			h = hdr(i)
+		}
+		wg.Go(func() { statuses[i], errs[i] = rawPost(p.Addr, "/-/report", bodies[i], h) })
 	}
 	wg.Wait()
 	// Let a lagging GC or a late allocation show.
@@ -249,7 +269,7 @@ func TestReportFloodSigned(t *testing.T) {
 	t.Parallel()
 	s := newTreeSetup(t)
 	body := hostileReport("evil", "e", floodSize)
-	statuses, rise := floodRSS(t, s.origin, 10, body, signed(s.key, "evil", "e", body))
+	statuses, rise := floodRSS(t, s.origin, 10, body, func() http.Header { return signed(s.key, s.origin.Addr, "evil", "e", body) })
 	t.Logf("statuses %v; RSS rose %.1f MiB", statuses, float64(rise)/(1<<20))
 	for i, st := range statuses {
 		if st/100 != 4 {
@@ -261,7 +281,7 @@ func TestReportFloodSigned(t *testing.T) {
 	}
 	// And one past 8 MiB is refused from its Content-Length.
 	big := append(bytes.Clone(body), bytes.Repeat([]byte(" "), 2048)...)
-	if st, err := rawPost(s.origin.Addr, "/-/report", big, signed(s.key, "evil", "e", big)); err != nil || st != http.StatusRequestEntityTooLarge {
+	if st, err := rawPost(s.origin.Addr, "/-/report", big, signed(s.key, s.origin.Addr, "evil", "e", big)); err != nil || st != http.StatusRequestEntityTooLarge {
 		t.Errorf("a signed report past 8 MiB: status %d, %v; want 413", st, err)
 	}
 }
@@ -288,11 +308,11 @@ func TestFakeGenerationReport(t *testing.T) {
 		t.Fatal("the unauthenticated fake is in the tree")
 	}
 	// Signed as another relay than the one it describes: refused too.
-	if st, err := rawPost(s.origin.Addr, "/-/report", fake, signed(s.key, "branch-a", "a-1", fake)); err != nil || st != http.StatusForbidden {
+	if st, err := rawPost(s.origin.Addr, "/-/report", fake, signed(s.key, s.origin.Addr, "branch-a", "a-1", fake)); err != nil || st != http.StatusForbidden {
 		t.Fatalf("fake report signed as a-1: status %d, %v; want 403", st, err)
 	}
 	// A relay holding the key can lie about itself, not about the others.
-	if st, err := rawPost(s.origin.Addr, "/-/report", fake, signed(s.key, "evil", "fake", fake)); err != nil || st != http.StatusNoContent {
+	if st, err := rawPost(s.origin.Addr, "/-/report", fake, signed(s.key, s.origin.Addr, "evil", "fake", fake)); err != nil || st != http.StatusNoContent {
 		t.Fatalf("fake report with the key: status %d, %v; want 204", st, err)
 	}
 	view := s.treeView(t)
@@ -380,7 +400,7 @@ func TestFillerDoesNotKeepChildrenOut(t *testing.T) {
 		return nil
 	})
 	filler := fillerReport("evil", "filler", 19_999) // with a-1: the whole budget
-	hdr := func() http.Header { return signed(s.key, "evil", "filler", filler) }
+	hdr := func() http.Header { return signed(s.key, s.origin.Addr, "evil", "filler", filler) }
 	if st, err := rawPost(s.origin.Addr, "/-/report", filler, hdr()); err != nil || st != http.StatusNoContent {
 		t.Fatalf("the filler's first report: %d %v, want 204 (it fits)", st, err)
 	}
