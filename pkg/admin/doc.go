@@ -4,11 +4,13 @@
 //
 // Both sides live here: admin.go serves the API (New), reading the node's
 // state through small interfaces and changing nothing on its own;
-// docs.go declares every document it answers; client.go is the Client
+// docs.go declares the documents it answers (those a behaviour package
+// produces are declared once in pkg/admindoc and named here by alias);
+// client.go is the Client
 // that `relayd status`, `relayd cache …` and the rest use, with one
 // method per endpoint and typed answers.
 //
-// It depends on no behaviour package (test/deps checks it): the node
-// converts its parts' values into these documents, so a client built
-// from this package carries none of the relay.
+// It depends on no behaviour package (test/deps checks it): the parts
+// produce the admindoc documents themselves, and the node fills the rest,
+// so a client built from this package carries none of the relay.
 package admin

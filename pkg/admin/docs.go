@@ -1,16 +1,19 @@
 // The documents of the admin API (/v1/…): what the node serves and what
-// Client decodes. They are declared here, and not in the packages whose
-// state they show, so that a client imports no behaviour package; the
-// node converts its parts' values into them (pkg/node/status.go), and a
-// field added on one side without the other fails that conversion at
-// compile time.
+// Client decodes. Those a behaviour package produces (sync progress,
+// cache and store counters, members, the tree, event streams, pins,
+// prefetch) are
+// declared once in pkg/admindoc, a leaf the behaviour package aliases,
+// so a client imports no behaviour package and the node converts
+// nothing; the documents only the node assembles are declared here.
 
 package admin
 
 import (
 	"time"
 
+	"github.com/relayd/relayd/pkg/admindoc"
 	"github.com/relayd/relayd/pkg/digest"
+	"github.com/relayd/relayd/pkg/wire"
 )
 
 // Status is the /v1/status document.
@@ -48,82 +51,39 @@ type Status struct {
 	Warnings []string `json:"warnings,omitempty"`
 }
 
-// TransferStats counts what the upstream client did to keep transfers
-// going (hierarchy.Stats).
-type TransferStats struct {
-	// Failovers: requests that moved on from a failed upstream.
-	Failovers int64 `json:"failovers"`
-	// Resumes: transfers that broke mid-body and went on, with Range,
-	// from another upstream.
-	Resumes int64 `json:"resumes"`
-	// Fallbacks: requests sent to a fallback because every upstream
-	// failed.
-	Fallbacks int64 `json:"fallbacks"`
-	// ResumesRefused: answers to a resume that were not the same
-	// representation, so their bytes were not appended.
-	ResumesRefused int64 `json:"resumes_refused"`
-}
-
-// StoreStats is the blob store's size (store.Stats).
-type StoreStats struct {
-	Blobs     int   `json:"blobs"`
-	Bytes     int64 `json:"bytes"`
-	Reserved  int64 `json:"reserved"`
-	MaxBytes  int64 `json:"max_bytes"`
-	Evictions int64 `json:"evictions"`
-}
-
-// CacheCounts counts what the proxy cache did since it started
-// (proxycache.Stats).
-type CacheCounts struct {
-	Hits        int64 `json:"hits"`
-	Misses      int64 `json:"misses"`
-	Stale       int64 `json:"stale"`
-	Revalidated int64 `json:"revalidated"`
-	Coalesced   int64 `json:"coalesced"`
-	PeerFills   int64 `json:"peer_fills"`
-	// UpstreamBytes came from the upstream (the WAN); PeerBytes from other
-	// relays of the group (the LAN).
-	UpstreamBytes int64 `json:"upstream_bytes"`
-	PeerBytes     int64 `json:"peer_bytes"`
-	Fills         int64 `json:"fills"`
-	FillErrors    int64 `json:"fill_errors"`
-	// ResumesRefused: broken peer transfers whose resume from upstream was
-	// not the same representation.
-	ResumesRefused int64 `json:"resumes_refused"`
-}
+// The documents behaviour packages produce are declared once, in
+// admindoc, and named here too so that a client of this package needs
+// no other import.
+type (
+	TransferStats  = admindoc.TransferStats
+	StoreStats     = admindoc.StoreStats
+	CacheCounts    = admindoc.CacheCounts
+	SyncProgress   = admindoc.SyncProgress
+	GroupView      = admindoc.GroupView
+	MemberView     = admindoc.MemberView
+	ReportedCache  = wire.CacheStats
+	Stream         = admindoc.Stream
+	PinResult      = admindoc.PinResult
+	PrefetchStatus = admindoc.PrefetchStatus
+	Member         = admindoc.Member
+	MemberMeta     = admindoc.MemberMeta
+)
 
 // The states of SyncProgress.State.
 const (
-	SyncIdle    = "idle"    // no sync has run yet
-	SyncSyncing = "syncing" // downloading a new generation
-	SyncInSync  = "in-sync" // the live generation is the upstream's
-	SyncFailed  = "failed"  // the last sync failed; the live generation stays
+	SyncIdle    = admindoc.SyncIdle
+	SyncSyncing = admindoc.SyncSyncing
+	SyncInSync  = admindoc.SyncInSync
+	SyncFailed  = admindoc.SyncFailed
 )
 
-// SyncProgress is GET /v1/sync: the mirror's current or last sync
-// (mirror.Progress).
-type SyncProgress struct {
-	State            string    `json:"state"`
-	Generation       uint64    `json:"generation"`
-	Target           uint64    `json:"target,omitempty"`
-	ObjectsDone      int64     `json:"objects_done"`
-	ObjectsTotal     int64     `json:"objects_total"`
-	BytesDone        int64     `json:"bytes_done"`
-	BytesTotal       int64     `json:"bytes_total"`
-	BytesFetched     int64     `json:"bytes_fetched"`
-	ObjectsFromPeers int64     `json:"objects_from_peers"`
-	RateBytesPerSec  float64   `json:"rate_bytes_per_sec"`
-	ETASeconds       float64   `json:"eta_seconds"`
-	Errors           int64     `json:"errors"`
-	LastError        string    `json:"last_error,omitempty"`
-	Started          time.Time `json:"started,omitzero"`
-	Finished         time.Time `json:"finished,omitzero"`
-	RejectedCatalogs int64     `json:"rejected_catalogs"`
-	// ResumesRefused counts, since start, answers that could not continue
-	// a partial file (another representation): they started over.
-	ResumesRefused int64 `json:"resumes_refused"`
-}
+// Health of a relay in /v1/tree (MemberView.Health).
+const (
+	HealthOK       = admindoc.HealthOK
+	HealthNotReady = admindoc.HealthNotReady
+	HealthStale    = admindoc.HealthStale
+	HealthGone     = admindoc.HealthGone
+)
 
 // LoopStatus counts loop-guard refusals: Refused those of requests that
 // proved to come from a relay of the tree (signed reports), an alert;
@@ -181,72 +141,6 @@ type Members struct {
 	Members []Member `json:"members"`
 }
 
-// Member is one relay of the group (group.Member).
-type Member struct {
-	Name       string     `json:"name"`
-	Addr       string     `json:"gossip_addr"`
-	State      string     `json:"state"` // alive or gone
-	Meta       MemberMeta `json:"meta"`
-	LastChange time.Time  `json:"last_change"`
-	Self       bool       `json:"self,omitempty"`
-}
-
-// MemberMeta is what a relay tells its group about itself (group.Meta).
-type MemberMeta struct {
-	Group      string `json:"g"`
-	Mode       string `json:"m"`
-	URL        string `json:"u"`
-	Generation uint64 `json:"n,omitempty"`
-	Ready      bool   `json:"r,omitempty"`
-}
-
-// GroupView is one group in /v1/tree: its relays and the groups below it.
-type GroupView struct {
-	Group    string       `json:"group"`
-	Members  []MemberView `json:"members"`
-	Children []GroupView  `json:"children,omitempty"`
-}
-
-// MemberView is one relay in /v1/tree.
-type MemberView struct {
-	Node       string `json:"node"`
-	Mode       string `json:"mode"`
-	URL        string `json:"url,omitempty"`
-	Generation uint64 `json:"generation"`
-	// Lag is how many generations the relay is behind the one the relay
-	// showing the tree serves; Ahead is set for a relay that claims a
-	// newer one (lag 0).
-	Lag     uint64         `json:"lag"`
-	Ahead   bool           `json:"ahead,omitempty"`
-	Ready   bool           `json:"ready"`
-	Problem string         `json:"problem,omitempty"`
-	Agents  int            `json:"agents"`
-	Cache   *ReportedCache `json:"cache,omitempty"`
-	// Age is how old the newest report of this relay is ("" for the
-	// relay's own group, which it knows first hand).
-	Age string `json:"age,omitempty"`
-	// Health is HealthOK, HealthNotReady, HealthStale or HealthGone.
-	Health string `json:"health"`
-}
-
-// Health of a relay in /v1/tree (MemberView.Health): from what it
-// reports and how old its newest report is.
-const (
-	HealthOK       = "ok"        // ready, and its newest report is recent
-	HealthNotReady = "not ready" // it says it should not get traffic (Problem says why)
-	HealthStale    = "stale"     // it missed reports
-	HealthGone     = "gone"      // no report for the tree's TTL: killed, cut off or moved; still shown for a while
-)
-
-// ReportedCache is a relay's cache as its report gives it.
-type ReportedCache struct {
-	Objects       int64 `json:"objects"`
-	Bytes         int64 `json:"bytes"`
-	Hits          int64 `json:"hits"`
-	Misses        int64 `json:"misses"`
-	UpstreamBytes int64 `json:"upstream_bytes"`
-}
-
 // Agents is /v1/agents.
 type Agents struct {
 	// Agents and Relays count the agents and child relays holding an
@@ -261,25 +155,6 @@ type Agents struct {
 	Behind     int    `json:"behind"`
 	// Connected lists every stream, oldest first.
 	Connected []Stream `json:"connected"`
-}
-
-// Stream is one subscriber of /-/events (events.Client).
-type Stream struct {
-	// ID is what the subscriber calls itself: an agent's id, a child
-	// relay's node name.
-	ID string `json:"id"`
-	// Addr is its remote address.
-	Addr string `json:"addr"`
-	// Relay is set for a child relay, unset for an agent.
-	Relay bool `json:"relay"`
-	// Group is a child relay's group.
-	Group string `json:"group,omitempty"`
-	// Generation is the catalog generation it reported when it connected.
-	Generation uint64 `json:"generation"`
-	// Since is when the stream opened.
-	Since time.Time `json:"since"`
-	// LastSeen is when something was last written to it successfully.
-	LastSeen time.Time `json:"last_seen"`
 }
 
 // CachedObject is one entry of GET /v1/cache.
@@ -322,30 +197,10 @@ type PinRequest struct {
 	Unpin bool     `json:"unpin"`
 }
 
-// PinResult is POST /v1/cache/pin's answer.
-type PinResult struct {
-	Pinned   []string `json:"pinned,omitempty"`
-	Unpinned []string `json:"unpinned,omitempty"`
-	// Missing are paths not cached (prefetch them first).
-	Missing []string `json:"missing,omitempty"`
-}
-
 // PrefetchRequest is POST /v1/cache/prefetch's body.
 type PrefetchRequest struct {
 	Paths   []string `json:"paths"`
 	Include []string `json:"include"`
-}
-
-// PrefetchStatus is GET /v1/cache/prefetch: the last prefetch job.
-type PrefetchStatus struct {
-	Running  bool      `json:"running"`
-	Queued   int       `json:"queued"`
-	Done     int       `json:"done"`
-	Failed   int       `json:"failed"`
-	Started  time.Time `json:"started,omitzero"`
-	Finished time.Time `json:"finished,omitzero"`
-	// Errors holds the first failures, "path: error".
-	Errors []string `json:"errors,omitempty"`
 }
 
 // Accepted is the answer of POST /v1/sync.

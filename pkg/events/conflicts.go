@@ -37,7 +37,7 @@ func (s *Streams) recordConflict(sub *Sub, addrs ...string) int64 {
 	addrs = append([]string{sub.addr}, addrs...)
 	slices.Sort(addrs)
 	addrs = slices.Compact(addrs)
-	id := sub.client.key() + "@" + strings.Join(addrs, ",")
+	id := clientKey(sub.client) + "@" + strings.Join(addrs, ",")
 	now := time.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -66,7 +66,7 @@ func (s *Streams) trackRelay(sub *Sub) (elsewhere []string) {
 	if !sub.client.Relay || sub.client.ID == "" {
 		return nil
 	}
-	k := sub.client.key()
+	k := clientKey(sub.client)
 	for other := range s.relays[k] {
 		if other.addr != sub.addr {
 			elsewhere = append(elsewhere, other.addr)
@@ -81,7 +81,7 @@ func (s *Streams) trackRelay(sub *Sub) (elsewhere []string) {
 
 // untrackRelay forgets sub's stream; s.mu is held.
 func (s *Streams) untrackRelay(sub *Sub) {
-	k := sub.client.key()
+	k := clientKey(sub.client)
 	if m := s.relays[k]; m != nil {
 		delete(m, sub)
 		if len(m) == 0 {

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/relayd/relayd/pkg/admindoc"
 )
 
 // Event is one server-sent event.
@@ -24,31 +26,14 @@ type Event struct {
 	Data []byte
 }
 
-// Client describes one subscriber, for presence listings.
-type Client struct {
-	// ID is what the subscriber calls itself: an agent's id, a child
-	// relay's node name.
-	ID string `json:"id"`
-	// Addr is its remote address.
-	Addr string `json:"addr"`
-	// Relay is set for a child relay, unset for an agent.
-	Relay bool `json:"relay"`
-	// Group is a child relay's group.
-	Group string `json:"group,omitempty"`
-	// Generation is the catalog generation it reported when it connected.
-	Generation uint64 `json:"generation"`
-	// Since is when the stream opened.
-	Since time.Time `json:"since"`
-	// LastSeen is when something was last written to it successfully
-	// (an event or a ping): a stream silent for long is a dead peer
-	// that TCP has not noticed yet.
-	LastSeen time.Time `json:"last_seen"`
-}
+// Client describes one subscriber, for presence listings (/v1/agents);
+// the document lives in admindoc.
+type Client = admindoc.Stream
 
 // key names a subscriber that holds one stream, "" for an anonymous one:
 // agents by id, child relays by group and node (node names are unique
 // within a group only, and default to the host name).
-func (c Client) key() string {
+func clientKey(c Client) string {
 	switch {
 	case c.ID == "":
 		return ""

@@ -125,7 +125,7 @@ func (s *Streams) Attach(conn net.Conn, sub *Sub) (replaced int64) {
 // identity is the key of the one stream a subscriber may hold, "" for
 // an anonymous one: its Client.key at its address.
 func identity(sub *Sub) string {
-	if k := sub.client.key(); k != "" {
+	if k := clientKey(sub.client); k != "" {
 		return k + "@" + sub.addr
 	}
 	return ""

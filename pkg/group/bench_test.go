@@ -125,7 +125,7 @@ func memberGroup(tb testing.TB, n int, clk clock.Clock) *Group {
 // tell gives g gossip's news of the member name (a ready proxy).
 func tell(tb testing.TB, g *Group, name, state string) {
 	tb.Helper()
-	meta, err := Meta{Group: g.cfg.Group, Mode: "proxy", URL: "http://" + name, Ready: true}.Encode(memberlist.MetaMaxSize)
+	meta, err := EncodeMeta(Meta{Group: g.cfg.Group, Mode: "proxy", URL: "http://" + name, Ready: true}, memberlist.MetaMaxSize)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/hashicorp/memberlist"
 	"github.com/rs/zerolog"
 
+	"github.com/relayd/relayd/pkg/admindoc"
 	"github.com/relayd/relayd/pkg/clock"
 	"github.com/relayd/relayd/pkg/ratelog"
 )
@@ -58,17 +59,10 @@ func DefaultConfig() Config {
 }
 
 // Member is one relay of the group as this node sees it.
-type Member struct {
-	Name       string    `json:"name"`
-	Addr       string    `json:"gossip_addr"`
-	State      string    `json:"state"` // alive or gone
-	Meta       Meta      `json:"meta"`
-	LastChange time.Time `json:"last_change"`
-	Self       bool      `json:"self,omitempty"`
-}
+type Member = admindoc.Member
 
-// Healthy reports whether agents and peers should be sent to m.
-func (m Member) Healthy() bool { return m.State == "alive" && m.Meta.Ready }
+// healthy reports whether agents and peers should be sent to m.
+func healthy(m Member) bool { return m.State == "alive" && m.Meta.Ready }
 
 // Group is this relay's view of its group.
 type Group struct {
@@ -101,7 +95,7 @@ func New(cfg Config, meta Meta, log zerolog.Logger, clk clock.Clock) (*Group, er
 	}
 	cfg = cfg.withDefaults()
 	meta.Group = cfg.Group
-	if _, err := meta.Encode(memberlist.MetaMaxSize); err != nil {
+	if _, err := EncodeMeta(meta, memberlist.MetaMaxSize); err != nil {
 		return nil, err
 	}
 	g := &Group{cfg: cfg, log: log.With().Str("component", "group").Logger(), clock: clk, meta: meta,
@@ -253,7 +247,7 @@ func (g *Group) SetMeta(fn func(*Meta)) error {
 	m := g.meta
 	fn(&m)
 	m.Group = g.cfg.Group
-	if _, err := m.Encode(memberlist.MetaMaxSize); err != nil {
+	if _, err := EncodeMeta(m, memberlist.MetaMaxSize); err != nil {
 		g.metaMu.Unlock()
 		return err
 	}
@@ -346,12 +340,12 @@ func (g *Group) rebuild() {
 	slices.SortFunc(g.all, func(a, b Member) int { return strings.Compare(a.Name, b.Name) })
 	g.healthy, g.owners = nil, nil
 	for _, m := range g.all {
-		if m.Healthy() {
+		if healthy(m) {
 			g.healthy = append(g.healthy, m)
 		}
 		// The owners are the healthy members and the mirrors that are
 		// alive but still syncing their first generation (see Owner).
-		if m.Healthy() || (m.State == "alive" && m.Meta.Mode == "mirror") {
+		if healthy(m) || (m.State == "alive" && m.Meta.Mode == "mirror") {
 			g.owners = append(g.owners, m)
 		}
 	}
@@ -364,7 +358,7 @@ func (d *delegate) NodeMeta(limit int) []byte {
 	g := (*Group)(d)
 	g.metaMu.Lock()
 	defer g.metaMu.Unlock()
-	b, err := g.meta.Encode(limit)
+	b, err := EncodeMeta(g.meta, limit)
 	if err != nil {
 		g.log.Error().Err(err).Msg("node metadata")
 		return nil

@@ -177,7 +177,7 @@ func TestRefusesOtherGroupAndWrongKey(t *testing.T) {
 func TestMetaLimit(t *testing.T) {
 	t.Parallel()
 	m := Meta{Group: strings.Repeat("g", 64), Mode: "mirror", URL: "https://" + strings.Repeat("r", 200) + ":20081", Generation: math.MaxUint64, Ready: true}
-	b, err := m.Encode(memberlist.MetaMaxSize)
+	b, err := EncodeMeta(m, memberlist.MetaMaxSize)
 	if err != nil {
 		t.Fatalf("a realistic worst case does not fit: %v", err)
 	}
@@ -186,7 +186,7 @@ func TestMetaLimit(t *testing.T) {
 		t.Fatalf("round trip: %+v %v", back, err)
 	}
 	m.URL = "https://" + strings.Repeat("r", 600)
-	if _, err := m.Encode(memberlist.MetaMaxSize); err == nil {
+	if _, err := EncodeMeta(m, memberlist.MetaMaxSize); err == nil {
 		t.Fatal("oversized meta accepted")
 	}
 	cfg := DefaultConfig()

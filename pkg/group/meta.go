@@ -6,28 +6,20 @@ import (
 	"fmt"
 
 	"github.com/hashicorp/memberlist"
+
+	"github.com/relayd/relayd/pkg/admindoc"
 )
 
 // Meta is what a relay tells its group about itself, carried in
-// memberlist's node metadata (at most memberlist.MetaMaxSize = 512 bytes).
-type Meta struct {
-	// Group the relay belongs to.
-	Group string `json:"g"`
-	// Mode is origin, mirror or proxy.
-	Mode string `json:"m"`
-	// URL is the relay's content base URL, as agents and peers reach it.
-	URL string `json:"u"`
-	// Generation is the catalog generation it serves (0: none).
-	Generation uint64 `json:"n,omitempty"`
-	// Ready is false while it is syncing or its disk is failing.
-	Ready bool `json:"r,omitempty"`
-}
+// memberlist's node metadata (at most memberlist.MetaMaxSize = 512 bytes);
+// /v1/members shows it as it is, so it is declared in admindoc.
+type Meta = admindoc.MemberMeta
 
 // ErrMetaTooLarge: the encoded metadata exceeds memberlist's limit.
 var ErrMetaTooLarge = errors.New("group: node metadata too large")
 
-// Encode writes m compactly, failing if it does not fit in limit bytes.
-func (m Meta) Encode(limit int) ([]byte, error) {
+// EncodeMeta writes m compactly, failing if it does not fit in limit bytes.
+func EncodeMeta(m Meta, limit int) ([]byte, error) {
 	b, err := json.Marshal(m)
 	if err != nil {
 		return nil, fmt.Errorf("group: encode meta: %w", err)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/relayd/relayd/pkg/admindoc"
 	"github.com/relayd/relayd/pkg/cleanpath"
 	"github.com/relayd/relayd/pkg/clock"
 	"github.com/relayd/relayd/pkg/hops"
@@ -249,20 +250,7 @@ func ParseBase(s string) (*url.URL, error) {
 }
 
 // Stats counts what the client did to keep transfers going.
-type Stats struct {
-	// Failovers: requests that moved on from a failed upstream.
-	Failovers int64 `json:"failovers"`
-	// Resumes: transfers that broke mid-body and went on, with Range,
-	// from another upstream.
-	Resumes int64 `json:"resumes"`
-	// Fallbacks: requests sent to a fallback because every upstream
-	// failed.
-	Fallbacks int64 `json:"fallbacks"`
-	// ResumesRefused: answers to a resume that were not the same
-	// representation (another ETag or length, no strong ETag, a 200), so
-	// their bytes were not appended.
-	ResumesRefused int64 `json:"resumes_refused"`
-}
+type Stats = admindoc.TransferStats
 
 // Stats returns the counters.
 func (c *Client) Stats() Stats {

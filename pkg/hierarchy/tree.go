@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/relayd/relayd/pkg/admindoc"
 	"github.com/relayd/relayd/pkg/clock"
 	"github.com/relayd/relayd/pkg/wire"
 )
@@ -17,14 +18,14 @@ import (
 // newest report is.
 const (
 	// HealthOK: ready, and its newest report is recent.
-	HealthOK = "ok"
+	HealthOK = admindoc.HealthOK
 	// HealthNotReady: it says it should not get traffic (Problem says why).
-	HealthNotReady = "not ready"
+	HealthNotReady = admindoc.HealthNotReady
 	// HealthStale: it missed reports (older than Ages.Stale).
-	HealthStale = "stale"
+	HealthStale = admindoc.HealthStale
 	// HealthGone: no report for the tree's TTL (Ages.Gone): killed,
 	// cut off, or moved to another parent. Still shown for a while.
-	HealthGone = "gone"
+	HealthGone = admindoc.HealthGone
 )
 
 // Ages are the report ages at which a relay shows as stale and as gone.
@@ -170,34 +171,12 @@ func (t *Tree) expire() {
 	}
 }
 
-// GroupView is one group in /v1/tree: its relays and the groups below it.
-type GroupView struct {
-	Group    string       `json:"group"`
-	Members  []MemberView `json:"members"`
-	Children []GroupView  `json:"children,omitempty"`
-}
+// GroupView is one group in /v1/tree: its relays and the groups below
+// it; the document lives in admindoc.
+type GroupView = admindoc.GroupView
 
 // MemberView is one relay in /v1/tree.
-type MemberView struct {
-	Node       string `json:"node"`
-	Mode       string `json:"mode"`
-	URL        string `json:"url,omitempty"`
-	Generation uint64 `json:"generation"`
-	// Lag is how many generations the relay is behind the one the relay
-	// showing the tree serves (never a number a report claims); Ahead is
-	// set for a relay that claims a newer one (lag 0).
-	Lag     uint64           `json:"lag"`
-	Ahead   bool             `json:"ahead,omitempty"`
-	Ready   bool             `json:"ready"`
-	Problem string           `json:"problem,omitempty"`
-	Agents  int              `json:"agents"`
-	Cache   *wire.CacheStats `json:"cache,omitempty"`
-	// Age is how old the newest report of this relay is ("" for the
-	// relay's own group, which it knows first hand).
-	Age string `json:"age,omitempty"`
-	// Health is HealthOK, HealthNotReady, HealthStale or HealthGone.
-	Health string `json:"health"`
-}
+type MemberView = admindoc.MemberView
 
 // View builds the tree below a group: members are the group's own relays
 // (first hand), children the reports its relays hold. Reports of one

@@ -9,10 +9,10 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/relayd/relayd/pkg/admindoc"
 	"github.com/relayd/relayd/pkg/catalog"
 	"github.com/relayd/relayd/pkg/digest"
 	"github.com/relayd/relayd/pkg/httprange"
@@ -21,36 +21,16 @@ import (
 	"github.com/relayd/relayd/pkg/wire"
 )
 
-// Sync states.
+// Sync states (admindoc.SyncIdle, …).
 const (
-	StateIdle    = "idle"    // no sync has run yet
-	StateSyncing = "syncing" // downloading a new generation
-	StateInSync  = "in-sync" // the live generation is the upstream's
-	StateFailed  = "failed"  // the last sync failed; the live generation stays
+	StateIdle    = admindoc.SyncIdle
+	StateSyncing = admindoc.SyncSyncing
+	StateInSync  = admindoc.SyncInSync
+	StateFailed  = admindoc.SyncFailed
 )
 
-// Progress is what GET /v1/sync shows.
-type Progress struct {
-	State            string    `json:"state"`
-	Generation       uint64    `json:"generation"`
-	Target           uint64    `json:"target,omitempty"`
-	ObjectsDone      int64     `json:"objects_done"`
-	ObjectsTotal     int64     `json:"objects_total"`
-	BytesDone        int64     `json:"bytes_done"`
-	BytesTotal       int64     `json:"bytes_total"`
-	BytesFetched     int64     `json:"bytes_fetched"`
-	ObjectsFromPeers int64     `json:"objects_from_peers"`
-	RateBytesPerSec  float64   `json:"rate_bytes_per_sec"`
-	ETASeconds       float64   `json:"eta_seconds"`
-	Errors           int64     `json:"errors"`
-	LastError        string    `json:"last_error,omitempty"`
-	Started          time.Time `json:"started,omitzero"`
-	Finished         time.Time `json:"finished,omitzero"`
-	RejectedCatalogs int64     `json:"rejected_catalogs"`
-	// ResumesRefused counts, since start, answers that could not continue
-	// a partial file (another representation): they started over.
-	ResumesRefused int64 `json:"resumes_refused"`
-}
+// Progress is what GET /v1/sync shows; the document lives in admindoc.
+type Progress = admindoc.SyncProgress
 
 // syncState counts a sync in flight without taking the mirror's lock.
 type syncState struct {

@@ -9,7 +9,7 @@ func (n *Node) agents() admin.Agents {
 	clients := n.events.Clients()
 	doc := admin.Agents{Generation: n.generation(), Connected: make([]admin.Stream, 0, len(clients))}
 	for _, c := range clients {
-		doc.Connected = append(doc.Connected, admin.Stream(c))
+		doc.Connected = append(doc.Connected, c)
 		if c.Relay {
 			doc.Relays++
 			continue

@@ -93,7 +93,7 @@ func (c cacheAdmin) Pin(paths []string, unpin bool) (admin.PinResult, error) {
 		return admin.PinResult{}, err
 	}
 	res, err := proxycache.Pin(c.n.store, keys, unpin)
-	return admin.PinResult(res), server.AsError(err)
+	return res, server.AsError(err)
 }
 
 // Prefetch warms the cache with paths, and with the catalog's paths that
@@ -126,7 +126,7 @@ func (c cacheAdmin) Prefetch(paths, include []string) (admin.PrefetchStatus, err
 	case err != nil:
 		return admin.PrefetchStatus{}, server.AsError(err)
 	}
-	return admin.PrefetchStatus(st), nil
+	return st, nil
 }
 
 // PrefetchProgress is GET /v1/cache/prefetch.
@@ -134,7 +134,7 @@ func (c cacheAdmin) PrefetchProgress() admin.PrefetchStatus {
 	if c.n.prefetch == nil {
 		return admin.PrefetchStatus{}
 	}
-	return admin.PrefetchStatus(c.n.prefetch.Status())
+	return c.n.prefetch.Status()
 }
 
 // catalogKeys are the paths of the live catalog that match include.

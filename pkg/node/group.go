@@ -128,12 +128,8 @@ func (n *Node) members() (admin.Members, error) {
 		return admin.Members{}, &httpx.Error{Status: http.StatusNotFound, Code: "no_group", Msg: "this node runs without a group (--gossip is empty)"}
 	}
 	ms := n.group.Members()
-	doc := admin.Members{Group: n.cfg.Group, Self: n.cfg.Node, Members: make([]admin.Member, 0, len(ms))}
-	for _, m := range ms {
-		doc.Members = append(doc.Members, admin.Member{Name: m.Name, Addr: m.Addr, State: m.State, Meta: admin.MemberMeta(m.Meta),
-			LastChange: m.LastChange, Self: m.Self})
-	}
-	return doc, nil
+	// Never null in JSON: an empty group is [].
+	return admin.Members{Group: n.cfg.Group, Self: n.cfg.Node, Members: append(make([]admin.Member, 0, len(ms)), ms...)}, nil
 }
 
 // peers is the group as the proxy cache sees it.

@@ -24,7 +24,7 @@ func (n *Node) syncer() admin.Syncer {
 type mirrorSyncer struct{ m *mirror.Mirror }
 
 func (s mirrorSyncer) Trigger()                     { s.m.Trigger() }
-func (s mirrorSyncer) Progress() admin.SyncProgress { return admin.SyncProgress(s.m.Progress()) }
+func (s mirrorSyncer) Progress() admin.SyncProgress { return s.m.Progress() }
 
 // ready is /-/readyz: a relay whose disk does not take writes is not
 // ready, a mirror is ready once a generation is live, and a proxy with
@@ -77,20 +77,20 @@ func (n *Node) status() admin.Status {
 		Fallback: n.cfg.Upstream.Fallback, Serving: n.content.Serving(), Generation: n.generation()}
 	s.Agents, s.Children = n.events.Count()
 	if n.store != nil {
-		st := admin.StoreStats(n.store.Stats())
+		st := n.store.Stats()
 		s.Store = &st
 	}
 	if n.cache != nil {
-		cs := admin.CacheCounts(n.cache.Stats())
+		cs := n.cache.Stats()
 		s.Cache = &cs
 	}
 	if n.mirror != nil {
-		p := admin.SyncProgress(n.mirror.Progress())
+		p := n.mirror.Progress()
 		s.Sync = &p
 	}
 	if n.up != nil {
 		s.Parents = n.up.Parents()
-		ts := admin.TransferStats(n.up.Stats())
+		ts := n.up.Stats()
 		s.Transfers = &ts
 	}
 	n.loopMu.Lock()

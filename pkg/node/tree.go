@@ -203,25 +203,7 @@ func (n *Node) treeView() admin.GroupView {
 				Generation: m.Meta.Generation, Ready: m.State == "alive" && m.Meta.Ready, Problem: problem(m.State, m.Meta.Ready)})
 		}
 	}
-	return groupDoc(hierarchy.View(n.cfg.Group, n.generation(), members, n.tree.Children(), n.clk.Now(), hierarchy.AgesFor(n.cfg.ReportInterval)))
-}
-
-// groupDoc is a tree view as the admin document.
-func groupDoc(g hierarchy.GroupView) admin.GroupView {
-	doc := admin.GroupView{Group: g.Group, Members: make([]admin.MemberView, 0, len(g.Members))}
-	for _, m := range g.Members {
-		mv := admin.MemberView{Node: m.Node, Mode: m.Mode, URL: m.URL, Generation: m.Generation, Lag: m.Lag, Ahead: m.Ahead,
-			Ready: m.Ready, Problem: m.Problem, Agents: m.Agents, Age: m.Age, Health: m.Health}
-		if m.Cache != nil {
-			c := admin.ReportedCache(*m.Cache)
-			mv.Cache = &c
-		}
-		doc.Members = append(doc.Members, mv)
-	}
-	for _, c := range g.Children {
-		doc.Children = append(doc.Children, groupDoc(c))
-	}
-	return doc
+	return hierarchy.View(n.cfg.Group, n.generation(), members, n.tree.Children(), n.clk.Now(), hierarchy.AgesFor(n.cfg.ReportInterval))
 }
 
 func problem(state string, ready bool) string {

@@ -2,7 +2,11 @@ package proxycache
 
 // What the cache is told: its Config, and the Stats it counts.
 
-import "time"
+import (
+	"time"
+
+	"github.com/relayd/relayd/pkg/admindoc"
+)
 
 // Config is the cache's behaviour. The quota lives in store.Config.
 type Config struct {
@@ -40,24 +44,9 @@ func DefaultConfig() Config {
 	return Config{HeuristicFraction: 0.1, HeuristicMax: 24 * time.Hour, NegativeTTL: 10 * time.Second, MaxFills: 256, Sendfile: true}
 }
 
-// Stats counts what the cache did since it started.
-type Stats struct {
-	Hits        int64 `json:"hits"`
-	Misses      int64 `json:"misses"`
-	Stale       int64 `json:"stale"`
-	Revalidated int64 `json:"revalidated"`
-	Coalesced   int64 `json:"coalesced"`
-	PeerFills   int64 `json:"peer_fills"`
-	// UpstreamBytes came from the upstream (the WAN); PeerBytes from other
-	// relays of the group (the LAN).
-	UpstreamBytes int64 `json:"upstream_bytes"`
-	PeerBytes     int64 `json:"peer_bytes"`
-	Fills         int64 `json:"fills"`
-	FillErrors    int64 `json:"fill_errors"`
-	// ResumesRefused: broken peer transfers whose resume from upstream was
-	// not the same representation (not spliced: the fill failed).
-	ResumesRefused int64 `json:"resumes_refused"`
-}
+// Stats counts what the cache did since it started; the document
+// (/v1/status "cache") lives in admindoc.
+type Stats = admindoc.CacheCounts
 
 // Stats returns the counters.
 func (c *Cache) Stats() Stats {

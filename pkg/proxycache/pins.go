@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/relayd/relayd/pkg/admindoc"
 	"github.com/relayd/relayd/pkg/digest"
 	"github.com/relayd/relayd/pkg/store"
 )
@@ -89,12 +90,7 @@ func Pinned(st PinStore) map[digest.Digest]bool {
 }
 
 // PinResult is what Pin did.
-type PinResult struct {
-	Pinned   []string
-	Unpinned []string
-	// Missing are keys not stored (prefetch them first).
-	Missing []string
-}
+type PinResult = admindoc.PinResult
 
 // Pin exempts the stored objects at keys from eviction, or lifts that
 // (unpin). Keys not stored are listed as Missing.

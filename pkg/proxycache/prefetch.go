@@ -10,11 +10,11 @@ import (
 	"fmt"
 	"io"
 	"sync"
-	"time"
 
 	"github.com/rs/zerolog"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/relayd/relayd/pkg/admindoc"
 	"github.com/relayd/relayd/pkg/clock"
 )
 
@@ -38,16 +38,7 @@ var (
 )
 
 // PrefetchStatus is the state of the last prefetch job.
-type PrefetchStatus struct {
-	Running  bool
-	Queued   int
-	Done     int
-	Failed   int
-	Started  time.Time
-	Finished time.Time
-	// Errors holds the first failures, "key: error".
-	Errors []string
-}
+type PrefetchStatus = admindoc.PrefetchStatus
 
 // Prefetcher runs prefetch jobs through a Cache, one at a time.
 type Prefetcher struct {

@@ -16,6 +16,7 @@ import (
 	"github.com/rs/zerolog"
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/relayd/relayd/pkg/admindoc"
 	"github.com/relayd/relayd/pkg/clock"
 	"github.com/relayd/relayd/pkg/digest"
 )
@@ -77,13 +78,7 @@ type Entry struct {
 }
 
 // Stats is a snapshot of the store's size.
-type Stats struct {
-	Blobs     int   `json:"blobs"`
-	Bytes     int64 `json:"bytes"`
-	Reserved  int64 `json:"reserved"`
-	MaxBytes  int64 `json:"max_bytes"`
-	Evictions int64 `json:"evictions"`
-}
+type Stats = admindoc.StoreStats
 
 // blob is the in-memory state of one stored blob.
 type blob struct {

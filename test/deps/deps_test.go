@@ -71,7 +71,7 @@ func forbidden(imports []string) []string {
 func TestLayers(t *testing.T) {
 	t.Parallel()
 	for _, goos := range []string{"linux", "windows", "darwin"} {
-		pkgs := list(t, goos, "./cmd/relayd", "./pkg/admin", "./pkg/httpx")
+		pkgs := list(t, goos, "./cmd/relayd", "./pkg/admin", "./pkg/admindoc", "./pkg/httpx")
 		// cmd/relayd: the node, the admin client, the agent and
 		// vocabulary; the behaviour layer only through the node.
 		if bad := forbidden(pkgs["cmd/relayd"].Imports); len(bad) > 0 {
@@ -85,6 +85,16 @@ func TestLayers(t *testing.T) {
 		// documents are its own.
 		if bad := forbidden(pkgs["pkg/admin"].Deps); len(bad) > 0 {
 			t.Errorf("%s: pkg/admin depends on %v", goos, bad)
+		}
+		// The admin documents behaviour packages alias are vocabulary:
+		// the standard library and the wire protocol only.
+		if len(pkgs["pkg/admindoc"].Imports) == 0 {
+			t.Errorf("%s: pkg/admindoc imports nothing: is this test still looking at the right package?", goos)
+		}
+		for _, d := range pkgs["pkg/admindoc"].Deps {
+			if strings.Contains(d, ".") && d != module+"pkg/wire" {
+				t.Errorf("%s: pkg/admindoc depends on %s: only the standard library and pkg/wire", goos, d)
+			}
 		}
 		// The generic HTTP helpers know no relayd package.
 		for _, d := range pkgs["pkg/httpx"].Deps {
