@@ -149,12 +149,7 @@ func TestOneAddressSlowDownloadsKeepHealth(t *testing.T) {
 	t.Parallel()
 	// At fd 1,500: 750 content descriptors; 400 downloads would take 800.
 	const nofile, downloads, drips = 1500, 400, 20
-	tr := publishTree(t, map[string][]byte{"pool/big.deb": randomBytes(2, 1<<20)})
-	argv := proctest.WithNofile(t, nofile, proctest.RelaydArgv(relaydBin, "--mode", "origin", "--root", tr.Dir,
-		"--admin", "127.0.0.1:0"))
-	relay := proctest.Start(t, "origin", argv, nil, "")
-	relay.WaitReady(t)
-	admin := relay.WaitLogAddr(t, "admin listening")
+	relay, admin := startLowFdOrigin(t, nofile, map[string][]byte{"pool/big.deb": randomBytes(2, 1<<20)})
 
 	var conns []net.Conn
 	defer func() {

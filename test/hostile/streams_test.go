@@ -246,11 +246,7 @@ func TestStreamFloodUnderLowFdLimit(t *testing.T) {
 func TestConnFloodKeepsAdmin(t *testing.T) {
 	t.Parallel()
 	const nofile, flood = 1500, 2000
-	tr := publishTree(t, map[string][]byte{"security/kb-1.patch": randomBytes(1, 1000)})
-	argv := proctest.WithNofile(t, nofile, proctest.RelaydArgv(relaydBin, "--mode", "origin", "--root", tr.Dir, "--admin", "127.0.0.1:0"))
-	relay := proctest.Start(t, "origin", argv, nil, "")
-	relay.WaitReady(t)
-	admin := relay.WaitLogAddr(t, "admin listening")
+	relay, admin := startLowFdOrigin(t, nofile, map[string][]byte{"security/kb-1.patch": randomBytes(1, 1000)})
 	var conns []net.Conn
 	defer func() {
 		for _, c := range conns {
@@ -419,4 +415,16 @@ func TestStreamTwoRelaysOneName(t *testing.T) {
 			t.Errorf("%s passed memberlist's conflict line on as an error %d times", p.Name, n)
 		}
 	}
+}
+
+// startLowFdOrigin starts an origin serving files under a descriptor
+// limit of nofile, with an admin port; it returns the process and the
+// admin address.
+func startLowFdOrigin(t *testing.T, nofile uint64, files map[string][]byte) (*proctest.Proc, string) {
+	t.Helper()
+	tr := publishTree(t, files)
+	argv := proctest.WithNofile(t, nofile, proctest.RelaydArgv(relaydBin, "--mode", "origin", "--root", tr.Dir, "--admin", "127.0.0.1:0"))
+	relay := proctest.Start(t, "origin", argv, nil, "")
+	relay.WaitReady(t)
+	return relay, relay.WaitLogAddr(t, "admin listening")
 }
