@@ -17,7 +17,7 @@ import (
 	"github.com/relayd/relayd/pkg/catalog"
 	"github.com/relayd/relayd/pkg/clock"
 	"github.com/relayd/relayd/pkg/glob"
-	"github.com/relayd/relayd/pkg/httprange"
+	"github.com/relayd/relayd/pkg/ratelog"
 	"github.com/relayd/relayd/pkg/relayclient"
 )
 
@@ -31,7 +31,8 @@ type Agent struct {
 	stream  *http.Client
 	relays  *relayclient.List
 	state   *state
-	clock   clock.Timers // cfg.Clock, or the wall clock
+	clock   clock.Timers     // cfg.Clock, or the wall clock
+	lim     *ratelog.Limiter // resume refusals: one line per interval
 
 	mu  sync.Mutex
 	cur *catalog.Signed // newest verified catalog in hand
@@ -44,7 +45,7 @@ type Agent struct {
 // counters are the Stats, updated atomically.
 type counters struct {
 	requests, failovers, resumes, restarts, bytes, objects, syncs atomic.Int64
-	resumesRefused                                                httprange.Refusals
+	resumesRefused                                                atomic.Int64
 }
 
 // Stats counts what an Agent did.
@@ -110,6 +111,7 @@ func New(cfg Config, log zerolog.Logger) (*Agent, error) {
 	if a.clock == nil {
 		a.clock = clock.Real{}
 	}
+	a.lim = ratelog.New(a.clock, ratelog.DefaultEvery)
 	a.relays = a.newRelayList(boot)
 	tr := cfg.Transport
 	if tr == nil {

@@ -20,6 +20,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/rs/zerolog"
+
 	"github.com/relayd/relayd/internal/atomicfile"
 	"github.com/relayd/relayd/pkg/catalog"
 	"github.com/relayd/relayd/pkg/cleanpath"
@@ -120,10 +122,9 @@ func (a *Agent) acceptAnswer(base *url.URL, d *download, pin httprange.Pin, resu
 	if resuming {
 		refused = pin.Check(resp, d.off, size-1)
 		if refused != nil && resp.StatusCode < 300 {
-			if log, repeated := a.stats.resumesRefused.Add(a.clock.Now()); log {
-				a.log.Warn().Err(refused).Str("relay", base.Redacted()).Str("path", d.obj.Path).Int64("offset", d.off).
-					Int64("repeated", repeated).Msg("resume refused: not the object the catalog lists")
-			}
+			a.stats.resumesRefused.Add(1)
+			a.lim.Event(&a.log, zerolog.WarnLevel, "resume refused").Err(refused).Str("relay", base.Redacted()).
+				Str("path", d.obj.Path).Int64("offset", d.off).Msg("resume refused: not the object the catalog lists")
 		}
 	}
 	switch {

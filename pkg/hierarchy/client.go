@@ -111,8 +111,8 @@ type Client struct {
 	seeds    []*url.URL // as configured
 	fallback []*url.URL
 	http     *http.Client
-	limit    *limiter // nil without a rate cap
-	refused  refusals // answers that could not continue a transfer (resume.go)
+	limit    *limiter     // nil without a rate cap
+	refused  atomic.Int64 // answers that could not continue a transfer (resume.go)
 	clock    clock.Timers
 	list     *relayclient.List // seeds, learned parents, fallbacks (parents.go)
 

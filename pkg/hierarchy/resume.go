@@ -24,10 +24,6 @@ import (
 // maxResumes bounds how often one body moves to another upstream.
 const maxResumes = 8
 
-// refusals counts the answers that could not continue a transfer and
-// rate-limits their log lines (Client.refuse).
-type refusals = httprange.Refusals
-
 // resumingBody reads a response body and, when it breaks, goes on from
 // another upstream: only from one that sends the same representation (the
 // pinned strong ETag and complete length), never spliced from two.
@@ -163,12 +159,11 @@ func (b *resumingBody) resume(cause error) error {
 }
 
 // refuse counts an answer that cannot continue a transfer, and logs it
-// (one line per httprange.RefusalLogInterval).
+// (rate-limited).
 func (c *Client) refuse(base *url.URL, key string, off int64, err error) {
-	if log, repeated := c.refused.Add(c.clock.Now()); log {
-		c.log.Warn().Err(err).Str("upstream", base.Redacted()).Str("key", key).Int64("offset", off).
-			Int64("repeated", repeated).Msg("resume refused: not the same representation; the transfer does not splice it")
-	}
+	c.refused.Add(1)
+	c.lim.Event(&c.log, zerolog.WarnLevel, "resume refused").Err(err).Str("upstream", base.Redacted()).Str("key", key).
+		Int64("offset", off).Msg("resume refused: not the same representation; the transfer does not splice it")
 }
 
 func (b *resumingBody) Close() error {

@@ -8,9 +8,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
-	"time"
 )
 
 // ErrRefused is what every *RefusedError matches with errors.Is: a
@@ -221,37 +218,3 @@ func isStrongETag(v string) bool {
 	}
 	return true
 }
-
-// RefusalLogInterval is how often Refusals lets a log line through.
-const RefusalLogInterval = 10 * time.Second
-
-// Refusals counts refused resumes for the metrics and rate-limits their
-// log lines: a parent that keeps sending another version must not flood
-// the log. The zero value is ready; it is safe for concurrent use.
-type Refusals struct {
-	n  atomic.Int64
-	mu sync.Mutex
-	// next is when the next line may be logged; quiet how many refusals
-	// were not logged since the last line.
-	next  time.Time
-	quiet int64
-}
-
-// Add counts one refusal at now. log says whether to write a line for it;
-// suppressed is how many were counted without a line since the last one
-// (for a "repeated" field).
-func (r *Refusals) Add(now time.Time) (log bool, suppressed int64) {
-	r.n.Add(1)
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if now.Before(r.next) {
-		r.quiet++
-		return false, 0
-	}
-	r.next = now.Add(RefusalLogInterval)
-	suppressed, r.quiet = r.quiet, 0
-	return true, suppressed
-}
-
-// Load returns how many refusals were counted.
-func (r *Refusals) Load() int64 { return r.n.Load() }

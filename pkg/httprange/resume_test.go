@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 )
 
 // response builds a response with the given status and headers (pairs).
@@ -133,26 +132,6 @@ func TestReasonString(t *testing.T) {
 	}
 	if Reason(200).String() != "reason(200)" {
 		t.Fatal(Reason(200).String())
-	}
-}
-
-func TestRefusals(t *testing.T) {
-	t.Parallel()
-	var r Refusals
-	t0 := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
-	if log, n := r.Add(t0); !log || n != 0 {
-		t.Fatalf("first: %v %d", log, n)
-	}
-	for i := range 5 {
-		if log, _ := r.Add(t0.Add(time.Duration(i) * time.Second)); log {
-			t.Fatalf("refusal %d within the interval logged", i)
-		}
-	}
-	if log, n := r.Add(t0.Add(RefusalLogInterval)); !log || n != 5 {
-		t.Fatalf("after the interval: %v %d, want true 5", log, n)
-	}
-	if r.Load() != 7 {
-		t.Fatalf("Load = %d, want 7", r.Load())
 	}
 }
 

@@ -17,8 +17,8 @@ import (
 	"github.com/relayd/relayd/pkg/clock"
 	"github.com/relayd/relayd/pkg/digest"
 	"github.com/relayd/relayd/pkg/glob"
-	"github.com/relayd/relayd/pkg/httprange"
 	"github.com/relayd/relayd/pkg/object"
+	"github.com/relayd/relayd/pkg/ratelog"
 	"github.com/relayd/relayd/pkg/store"
 )
 
@@ -139,7 +139,8 @@ type Mirror struct {
 	// start, from the upstream (the WAN) and from group peers (the LAN).
 	upstreamBytes, peerBytes atomic.Int64
 	// resumeRefused counts answers that could not continue a partial file.
-	resumeRefused httprange.Refusals
+	resumeRefused atomic.Int64
+	lim           *ratelog.Limiter // resume refusals: one line per interval
 
 	mu       sync.RWMutex
 	cur      *syncState      // the sync in flight
@@ -170,7 +171,7 @@ func New(cfg Config, st Store, up Upstream, log zerolog.Logger, clk clock.Clock)
 		return nil, err
 	}
 	m := &Mirror{cfg: cfg, filter: f, store: st, up: up, log: log.With().Str("component", "mirror").Logger(),
-		clock: clk, trigger: make(chan struct{}, 1)}
+		clock: clk, lim: ratelog.New(clk, ratelog.DefaultEvery), trigger: make(chan struct{}, 1)}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	m.progress.State = StateIdle
 	if b, err := st.GetMeta(metaCatalog); err == nil && len(b) > 0 {

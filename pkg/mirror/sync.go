@@ -12,6 +12,8 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/rs/zerolog"
+
 	"github.com/relayd/relayd/pkg/admindoc"
 	"github.com/relayd/relayd/pkg/catalog"
 	"github.com/relayd/relayd/pkg/digest"
@@ -443,10 +445,9 @@ func (m *Mirror) open(o catalog.Object, w *store.Writer, get func(http.Header) (
 }
 
 // refused counts an answer that cannot continue a partial file, and logs
-// it (one line per httprange.RefusalLogInterval).
+// it (rate-limited).
 func (m *Mirror) refused(o catalog.Object, off int64, err error) {
-	if log, repeated := m.resumeRefused.Add(m.clock.Now()); log {
-		m.log.Warn().Err(err).Str("path", o.Path).Int64("offset", off).Int64("repeated", repeated).
-			Msg("resume refused: not the representation the partial file holds; starting over from byte 0")
-	}
+	m.resumeRefused.Add(1)
+	m.lim.Event(&m.log, zerolog.WarnLevel, "resume refused").Err(err).Str("path", o.Path).Int64("offset", off).
+		Msg("resume refused: not the representation the partial file holds; starting over from byte 0")
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/relayd/relayd/pkg/hops"
 	"github.com/relayd/relayd/pkg/httprange"
 	"github.com/relayd/relayd/pkg/object"
+	"github.com/relayd/relayd/pkg/ratelog"
 	"github.com/relayd/relayd/pkg/store"
 )
 
@@ -62,7 +63,8 @@ type Cache struct {
 	hits, misses, stale, revalidated, coalesced  atomic.Int64
 	upstreamBytes, peerBytes, nfills, fillErrors atomic.Int64
 	peerFills                                    atomic.Int64
-	resumeRefused                                httprange.Refusals
+	resumeRefused                                atomic.Int64
+	lim                                          *ratelog.Limiter // resume refusals: one line per interval
 }
 
 // New builds a cache over st, filling from up. expect may be nil.
@@ -83,7 +85,7 @@ func New(cfg Config, st Store, up Upstream, expect Expecter, log zerolog.Logger,
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Cache{
 		cfg: cfg, store: st, up: up, expect: expect,
-		log: log.With().Str("component", "proxycache").Logger(), clock: clk,
+		log: log.With().Str("component", "proxycache").Logger(), clock: clk, lim: ratelog.New(clk, ratelog.DefaultEvery),
 		ctx: ctx, cancel: cancel,
 		fills: make(map[string]*fill), negative: make(map[string]time.Time), infos: hitInfos{m: map[string]*hitInfo{}},
 	}

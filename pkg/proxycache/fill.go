@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/relayd/relayd/pkg/httprange"
 	"github.com/relayd/relayd/pkg/object"
 	"github.com/relayd/relayd/pkg/store"
@@ -205,10 +207,9 @@ func (c *Cache) resume(ctx context.Context, f *fill, x expectation, first *http.
 	if err := pin.Check(resp, have, -1); err != nil {
 		again, perr := httprange.PinResponse(resp)
 		if resp.StatusCode != http.StatusOK || perr != nil || again != pin {
-			if log, repeated := c.resumeRefused.Add(c.clock.Now()); log {
-				c.log.Warn().Err(err).Str("key", f.key).Int64("offset", have).Int64("repeated", repeated).
-					Msg("resume refused: not the same representation; the fill fails instead of splicing it")
-			}
+			c.resumeRefused.Add(1)
+			c.lim.Event(&c.log, zerolog.WarnLevel, "resume refused").Err(err).Str("key", f.key).Int64("offset", have).
+				Msg("resume refused: not the same representation; the fill fails instead of splicing it")
 			return fmt.Errorf("%w: %s: resume from upstream: %w", ErrUpstream, f.key, err)
 		}
 		if _, err := io.CopyN(io.Discard, resp.Body, have); err != nil {
