@@ -55,11 +55,33 @@ type Object struct {
 	Version  string        `json:"version,omitempty"`
 }
 
-// Catalog is the signed content: a generation of the published tree.
+// Catalog is a verified generation of the published tree: every object
+// with its length, sha256 and classification. Build one with New (or
+// Parse), which checks and indexes it; Lookup needs the index.
 type Catalog struct {
 	Generation uint64    `json:"generation"`
 	Published  time.Time `json:"published"`
 	Objects    []Object  `json:"objects"` // sorted by Path
+	index      map[string]int
+}
+
+// New sorts objects by path, checks them (safe, unique paths, a sha256
+// each, a known kind) and returns the indexed catalog of generation.
+func New(generation uint64, published time.Time, objects []Object) (*Catalog, error) {
+	c := &Catalog{Generation: generation, Published: published, Objects: objects}
+	sortObjects(c.Objects)
+	if err := validate(c); err != nil {
+		return nil, err
+	}
+	c.buildIndex()
+	return c, nil
+}
+
+func (c *Catalog) buildIndex() {
+	c.index = make(map[string]int, len(c.Objects))
+	for i, o := range c.Objects {
+		c.index[o.Path] = i
+	}
 }
 
 // Signed is a verified catalog together with the exact file it came from.
@@ -69,7 +91,6 @@ type Signed struct {
 	Raw []byte
 	// FileDigest is the sha256 of Raw: the catalog's ETag.
 	FileDigest digest.Digest
-	index      map[string]int
 }
 
 // Classify derives kind, platform and version from a path:
@@ -147,10 +168,7 @@ func Parse(file []byte, pub ed25519.PublicKey) (*Signed, error) {
 	if err := validate(&s.Catalog); err != nil {
 		return nil, err
 	}
-	s.index = make(map[string]int, len(s.Objects))
-	for i, o := range s.Objects {
-		s.index[o.Path] = i
-	}
+	s.buildIndex()
 	return s, nil
 }
 
@@ -206,12 +224,12 @@ func validate(c *Catalog) error {
 }
 
 // Lookup returns the object at path.
-func (s *Signed) Lookup(path string) (Object, bool) {
-	i, ok := s.index[path]
+func (c *Catalog) Lookup(path string) (Object, bool) {
+	i, ok := c.index[path]
 	if !ok {
 		return Object{}, false
 	}
-	return s.Objects[i], true
+	return c.Objects[i], true
 }
 
 func sortObjects(o []Object) {

@@ -291,3 +291,29 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestTargetRoundTrip(t *testing.T) {
+	o := Object{Path: "software/linux-amd64/1.2.3/agent.tar.gz", Size: 42, Digest: digest.FromBytes([]byte("x")), Kind: KindSoftware, Platform: "linux-amd64", Version: "1.2.3"}
+	tf, err := TargetFile(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := FromTarget(o.Path, tf)
+	if err != nil || got != o {
+		t.Fatalf("round trip: %+v, %v; want %+v", got, err, o)
+	}
+	delete(tf.Hashes, "sha256")
+	if _, err := FromTarget(o.Path, tf); err == nil {
+		t.Fatal("a target without sha256 was accepted")
+	}
+	c, err := New(3, time.Time{}, []Object{o})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := c.Lookup(o.Path); !ok || got != o {
+		t.Fatalf("Lookup: %+v %v", got, ok)
+	}
+	if _, err := New(3, time.Time{}, []Object{{Path: "../x", Digest: o.Digest, Kind: KindOther}}); err == nil {
+		t.Fatal("New accepted an unsafe path")
+	}
+}
