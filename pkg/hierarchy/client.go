@@ -33,6 +33,9 @@ var (
 	ErrUnavailable = errors.New("hierarchy: upstream unavailable")
 	// ErrTimeout: an upstream did not answer or stalled mid-body.
 	ErrTimeout = errors.New("hierarchy: upstream timed out")
+	// ErrNotFound: every upstream (and fallback) answered 404 to a
+	// Required request.
+	ErrNotFound = errors.New("hierarchy: no upstream has it")
 	// ErrNoUpstream: the relay has no upstream configured.
 	ErrNoUpstream = errors.New("hierarchy: no upstream configured")
 )
@@ -301,7 +304,7 @@ func (c *Client) Fetch(ctx context.Context, key string, hdr http.Header) (*http.
 // Required request, also not 404: see answered).
 func (c *Client) tryAll(ctx context.Context, bases []*url.URL, key string, hdr http.Header) (*http.Response, *url.URL, error) {
 	var errs []error
-	failed, behind := false, 0
+	failed, behind, missing := false, 0, 0
 	for _, base := range bases {
 		if failed {
 			c.failovers.Add(1) // moving on from a parent that failed
@@ -317,6 +320,8 @@ func (c *Client) tryAll(ctx context.Context, bases []*url.URL, key string, hdr h
 				err = fmt.Errorf("%w: %s", errBehind, base.Host)
 			case resp.StatusCode == http.StatusLoopDetected:
 				err = c.refusedAsLoop(base, "the request")
+			case resp.StatusCode == http.StatusNotFound:
+				missing++ // a Required request: see ErrNotFound
 			}
 			resp.Body.Close()
 		}
@@ -339,6 +344,8 @@ func (c *Client) tryAll(ctx context.Context, bases []*url.URL, key string, hdr h
 	}
 	err := errors.Join(errs...)
 	switch {
+	case missing > 0 && missing == len(errs):
+		return nil, nil, fmt.Errorf("%w (%w): %w", ErrNotFound, ErrUnavailable, err)
 	case errors.Is(err, hops.ErrLoop):
 		return nil, nil, err
 	case errors.Is(err, errBehind):

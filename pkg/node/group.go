@@ -80,8 +80,8 @@ func advertiseURL(cfg Config, bound string) string {
 func (n *Node) meta() group.Meta {
 	m := group.Meta{Group: n.cfg.Group, Mode: n.cfg.Mode, URL: n.url, Ready: n.ready() == nil}
 	if n.mirror != nil {
-		if c := n.mirror.Live(); c != nil {
-			m.Generation = c.Generation
+		if l := n.mirror.Live(); l != nil {
+			m.Generation = l.Catalog.Generation
 		}
 	}
 	return m

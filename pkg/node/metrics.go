@@ -51,13 +51,18 @@ var (
 	mFills         = newDesc("fills_total", "Upstream fills started.", prometheus.CounterValue)
 	mFillErrors    = newDesc("fill_errors_total", "Upstream fills that failed.", prometheus.CounterValue)
 	mCoalesced     = newDesc("coalesced_total", "Requests that joined a fill in flight.", prometheus.CounterValue)
+	// The tree's TUF metadata (relays with --root; the expiry also on an
+	// origin, from the timestamp it serves).
+	mTUFExpires  = newDesc("tuf_metadata_expires_timestamp_seconds", "When the TUF metadata this node serves expires (Unix seconds; the earliest expiry of its trusted set).", prometheus.GaugeValue)
+	mTUFGen      = newDesc("tuf_generation", "Generation (snapshot version) of the verified TUF metadata this node serves.", prometheus.GaugeValue)
+	mTUFFailures = newDesc("tuf_update_failures_total", "TUF metadata updates that failed, by reason (expired, rollback, not_found, too_large, other).", prometheus.CounterValue, "reason")
 )
 
 // Describe sends every series the node may report.
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []desc{mGeneration, mAgents, mChildren, mFailovers, mResumes, mResumeRefused, mFallbacks, mEvictions, mStoreBytes,
 		mStoreBlobs, mBytesServed, mGroupMembers, mMirrorTarget, mMirrorLag, mMirrorObjectsDone, mMirrorObjects, mRequests,
-		mUpstreamBytes, mPeerBytes, mFills, mFillErrors, mCoalesced} {
+		mUpstreamBytes, mPeerBytes, mFills, mFillErrors, mCoalesced, mTUFExpires, mTUFGen, mTUFFailures} {
 		ch <- d.Desc
 	}
 }
@@ -137,5 +142,25 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	}
 	if n.up != nil {
 		emit(mResumeRefused, refused)
+	}
+	m.collectTUF(emit)
+}
+
+// collectTUF sends the metadata series.
+func (m *metrics) collectTUF(emit func(d desc, v int64, labels ...string)) {
+	n := (*Node)(m)
+	if _, expires := n.freshness(); !expires.IsZero() {
+		emit(mTUFExpires, expires.Unix())
+	}
+	if n.mirror == nil {
+		return
+	}
+	var gen uint64
+	if l := n.mirror.Live(); l != nil {
+		gen = l.Catalog.Generation
+	}
+	emit(mTUFGen, int64(gen))
+	for reason, v := range n.mirror.Failures() {
+		emit(mTUFFailures, v, reason)
 	}
 }
