@@ -19,6 +19,7 @@ import (
 	"github.com/relayd/relayd/pkg/object"
 	"github.com/relayd/relayd/pkg/origin"
 	"github.com/relayd/relayd/pkg/server"
+	"github.com/relayd/relayd/pkg/tufrepo"
 	"github.com/relayd/relayd/pkg/wire"
 )
 
@@ -116,7 +117,7 @@ func (n *Node) openResigner(cfg Config, clk clock.Clock) error {
 	if cfg.TimestampKeyFile == "" {
 		return nil
 	}
-	key, err := catalog.LoadPrivateKey(cfg.TimestampKeyFile)
+	key, err := tufrepo.LoadKeyRing([]string{cfg.TimestampKeyFile}, nil)
 	if err != nil {
 		return fmt.Errorf("timestamp-key: %w", err)
 	}

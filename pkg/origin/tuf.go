@@ -5,7 +5,6 @@ package origin
 
 import (
 	"context"
-	"crypto"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -119,8 +118,8 @@ func (o *Origin) WatchTimestamp(ctx context.Context, interval time.Duration, log
 type Resigner struct {
 	// Tree is the published directory (the origin's root).
 	Tree string
-	// Key is the online timestamp key.
-	Key crypto.Signer
+	// Key holds the online timestamp key.
+	Key *tufrepo.KeyRing
 	// Expiry is the lifetime of a new timestamp. Default 24h.
 	Expiry time.Duration
 	// Every is how often the expiry is checked. Default 1m.
@@ -149,18 +148,14 @@ func (r *Resigner) Run(ctx context.Context, o *Origin) {
 }
 
 // Check re-signs the timestamp if less than half of Expiry is left (or it
-// has expired, or none can be read).
+// has expired).
 func (r *Resigner) Check(o *Origin) error {
-	now := r.Clock.Now()
-	ts, err := o.ReadTimestamp()
-	if err == nil && ts.Expires.Sub(now) >= r.Expiry/2 {
-		return nil
-	}
+	did, err := tufrepo.RefreshTimestamp(r.Tree, r.Key, r.Expiry, r.Clock.Now())
 	if err != nil {
-		r.Log.Warn().Err(err).Msg("timestamp.json unreadable; re-signing it")
-	}
-	if err := tufrepo.RefreshTimestamp(r.Tree, r.Key, r.Expiry, now); err != nil {
 		return fmt.Errorf("origin: re-sign the timestamp: %w", err)
+	}
+	if !did {
+		return nil
 	}
 	nts, err := o.ReadTimestamp()
 	if err != nil {
