@@ -58,7 +58,7 @@ func metadataRow(md *admin.MetadataStatus) (string, string, string) {
 	if !md.Expires.IsZero() {
 		parts = append(parts, "expires "+md.Expires.UTC().Format(time.RFC3339))
 	}
-	for _, r := range []string{"expired", "rollback", "not_found", "too_large", "other"} {
+	for _, r := range []string{"expired", "rollback", "not_found", "too_large", "invalid", "unavailable"} {
 		if v := md.UpdateFailures[r]; v > 0 {
 			parts = append(parts, fmt.Sprintf("%d update failures (%s)", v, r))
 		}

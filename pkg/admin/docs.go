@@ -66,7 +66,7 @@ type MetadataStatus struct {
 	// metadata through it.
 	ExpiredSince string `json:"expired_since,omitempty"`
 	// UpdateFailures counts failed metadata updates by reason (expired,
-	// rollback, not_found, too_large, other).
+	// rollback, not_found, too_large, invalid, unavailable).
 	UpdateFailures map[string]int64 `json:"update_failures,omitempty"`
 }
 

@@ -7,6 +7,7 @@
 package mirror
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -108,20 +109,21 @@ const timestampName = "timestamp.json"
 
 // Failure reasons of metadata updates (relayd_tuf_update_failures_total).
 const (
-	ReasonExpired  = "expired"   // the upstream's metadata has expired
-	ReasonRollback = "rollback"  // every parent asked was behind what is trusted
-	ReasonMissing  = "not_found" // the upstream serves no metadata
-	ReasonTooLarge = "too_large" // a file over its limit
-	ReasonOther    = "other"     // transfer failures, bad signatures, …
+	ReasonExpired     = "expired"     // the upstream's metadata has expired
+	ReasonRollback    = "rollback"    // every parent asked was behind what is trusted
+	ReasonMissing     = "not_found"   // the upstream serves no metadata
+	ReasonTooLarge    = "too_large"   // a file over its limit
+	ReasonInvalid     = "invalid"     // refused: bad signatures, malformed, mixed, …
+	ReasonUnavailable = "unavailable" // no upstream could be asked (transfer failures)
 )
 
 // Reasons lists the failure reasons, in the order Failures counts them.
-var Reasons = []string{ReasonExpired, ReasonRollback, ReasonMissing, ReasonTooLarge, ReasonOther}
+var Reasons = []string{ReasonExpired, ReasonRollback, ReasonMissing, ReasonTooLarge, ReasonInvalid, ReasonUnavailable}
 
-type failures [5]atomic.Int64
+type failures [6]atomic.Int64
 
 // Failures returns how many metadata updates failed since start, by
-// reason (in the order of Reasons).
+// reason (Reasons).
 func (m *Mirror) Failures() map[string]int64 {
 	out := make(map[string]int64, len(Reasons))
 	for i, r := range Reasons {
@@ -130,7 +132,22 @@ func (m *Mirror) Failures() map[string]int64 {
 	return out
 }
 
-// reason classifies a failed update.
+// errTransfer marks a metadata fetch that failed for want of an answer
+// (no upstream reachable, a broken transfer): not a verdict on metadata.
+var errTransfer = errors.New("mirror: metadata transfer failed")
+
+// fetcher is the upstream's metadata with its transfer failures marked.
+type fetcher struct{ f tufclient.Fetcher }
+
+func (f fetcher) FetchMeta(ctx context.Context, name string, limit int64) ([]byte, error) {
+	b, err := f.f.FetchMeta(ctx, name, limit)
+	if err != nil && !errors.Is(err, tufclient.ErrNotFound) && !errors.Is(err, catalog.ErrTooLarge) && ctx.Err() == nil {
+		err = fmt.Errorf("%w: %w", errTransfer, err)
+	}
+	return b, err
+}
+
+// reason classifies a failed update (an index of Reasons).
 func reason(err error) int {
 	switch {
 	case errors.Is(err, tufclient.ErrExpired):
@@ -141,6 +158,8 @@ func reason(err error) int {
 		return 2
 	case errors.Is(err, catalog.ErrTooLarge):
 		return 3
+	case errors.Is(err, errTransfer):
+		return 5
 	}
 	return 4
 }
@@ -151,7 +170,7 @@ func reason(err error) int {
 func (m *Mirror) updateFailed(err error) {
 	i := reason(err)
 	m.failures[i].Add(1)
-	if i != 4 {
+	if Reasons[i] != ReasonUnavailable {
 		m.rejected.Add(1)
 	}
 	now := m.clock.Now()

@@ -172,7 +172,7 @@ func New(cfg Config, st Store, up Upstream, meta tufclient.Fetcher, log zerolog.
 	if err != nil {
 		return nil, err
 	}
-	m := &Mirror{cfg: cfg, filter: f, store: st, up: up, meta: meta, log: log.With().Str("component", "mirror").Logger(),
+	m := &Mirror{cfg: cfg, filter: f, store: st, up: up, meta: fetcher{meta}, log: log.With().Str("component", "mirror").Logger(),
 		clock: clk, lim: ratelog.New(clk, ratelog.DefaultEvery), trigger: make(chan struct{}, 1)}
 	m.tuf, err = tufclient.New(cfg.Root, tufclient.Options{Dir: cfg.Dir, Now: clk.Now, MaxBytes: cfg.CatalogMax,
 		Log: m.log.With().Str("component", "tufclient").Logger()})

@@ -55,7 +55,7 @@ var (
 	// origin, from the timestamp it serves).
 	mTUFExpires  = newDesc("tuf_metadata_expires_timestamp_seconds", "When the TUF metadata this node serves expires (Unix seconds; the earliest expiry of its trusted set).", prometheus.GaugeValue)
 	mTUFGen      = newDesc("tuf_generation", "Generation (snapshot version) of the verified TUF metadata this node serves.", prometheus.GaugeValue)
-	mTUFFailures = newDesc("tuf_update_failures_total", "TUF metadata updates that failed, by reason (expired, rollback, not_found, too_large, other).", prometheus.CounterValue, "reason")
+	mTUFFailures = newDesc("tuf_update_failures_total", "TUF metadata updates that failed, by reason (expired, rollback, not_found, too_large, invalid, unavailable).", prometheus.CounterValue, "reason")
 )
 
 // Describe sends every series the node may report.

@@ -125,7 +125,10 @@ func (n *Node) openResigner(cfg Config, clk clock.Clock) error {
 	if !ok {
 		return errors.New("timestamp-key: the node's clock cannot schedule")
 	}
-	n.resign = &origin.Resigner{Tree: cfg.Root, Key: key, Expiry: cfg.TimestampExpiry, Clock: timers,
+	// Every minute, or a tenth of a short expiry: a timestamp is
+	// re-signed with at least 40% of its lifetime left.
+	every := min(time.Minute, cfg.TimestampExpiry/10)
+	n.resign = &origin.Resigner{Tree: cfg.Root, Key: key, Expiry: cfg.TimestampExpiry, Every: every, Clock: timers,
 		Log: n.log.With().Str("component", "timestamp").Logger()}
 	return nil
 }
