@@ -149,8 +149,12 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 // collectTUF sends the metadata series.
 func (m *metrics) collectTUF(emit func(d desc, v int64, labels ...string)) {
 	n := (*Node)(m)
-	if _, expires := n.freshness(); !expires.IsZero() {
+	_, expires := n.freshness()
+	switch {
+	case !expires.IsZero():
 		emit(mTUFExpires, expires.Unix())
+	case n.mirror != nil:
+		emit(mTUFExpires, 0) // no verified metadata yet
 	}
 	if n.mirror == nil {
 		return
