@@ -160,8 +160,8 @@ func TestTUFTimestampResign(t *testing.T) {
 	tree, keys, root := publishedTree(t, files, "--timestamp-expiry", "20s")
 	origin := startRelayd(t, "--mode", "origin", "--root", tree, "--timestamp-key", filepath.Join(keys, "timestamp.key"),
 		"--timestamp-expiry", "20s")
-	hq := startRelayd(t, "--mode", "mirror", "--upstream", origin.URL, "--root", root, "--data-dir", t.TempDir())
-	leaf := startRelayd(t, "--mode", "mirror", "--upstream", hq.URL, "--root", root, "--data-dir", t.TempDir())
+	hq := startRelayd(t, "--mode", "mirror", "--node", "hq-1", "--upstream", origin.URL, "--root", root, "--data-dir", t.TempDir())
+	leaf := startRelayd(t, "--mode", "mirror", "--node", "br-1", "--upstream", hq.URL, "--root", root, "--data-dir", t.TempDir())
 	ts1 := readFile(t, timestampFile(tree))
 	waitCatalog(t, leaf, ts1, 60*time.Second)
 	objectsBefore := objectGets(origin.Log())
