@@ -9,6 +9,10 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"github.com/theupdateframework/go-tuf/v2/metadata"
+
+	"github.com/relayd/relayd/pkg/clock"
+	"github.com/relayd/relayd/pkg/tufrepo"
 )
 
 // timestampJSON is the unsigned part of a timestamp file as peekTimestamp
@@ -88,5 +92,73 @@ func TestWatchTimestamp(t *testing.T) {
 	write(timestampJSON(2, 3, exp.Add(time.Hour)))
 	if ts := next("the new generation"); ts.Generation != 2 || ts.Version != 3 {
 		t.Fatalf("new generation: %+v", ts)
+	}
+}
+
+// TestResigner: the origin re-signs the timestamp with its online key
+// once less than half of the expiry is left, on its clock, and not
+// before; the re-signed one names the same generation.
+func TestResigner(t *testing.T) {
+	t.Parallel()
+	tree, keys := t.TempDir(), filepath.Join(t.TempDir(), "keys")
+	start := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	roles := map[string]tufrepo.RoleKeys{}
+	for _, r := range tufrepo.TopRoles {
+		_, pub, _, err := tufrepo.GenerateKey(keys, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k, err := tufrepo.LoadPublicKey(pub)
+		if err != nil {
+			t.Fatal(err)
+		}
+		roles[r] = tufrepo.RoleKeys{Keys: []*metadata.Key{k}, Threshold: 1}
+	}
+	all, err := tufrepo.LoadKeyRing(nil, []string{keys})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt := tufrepo.Options{Workers: 1, Now: func() time.Time { return start }}
+	opt.Expiry.Timestamp = 10 * time.Minute
+	if _, err := tufrepo.Init(tree, all, roles, opt); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(tree, "a.txt"), []byte("a"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tufrepo.Publish(context.Background(), tree, all, opt); err != nil {
+		t.Fatal(err)
+	}
+	o, err := New(tree, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { o.Close() })
+	tsKey, err := tufrepo.LoadKeyRing([]string{filepath.Join(keys, "timestamp.key")}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := clock.NewFake(start.Add(4 * time.Minute))
+	r := &Resigner{Tree: tree, Key: tsKey, Expiry: 10 * time.Minute, Clock: clk, Log: zerolog.Nop()}
+	before, err := o.ReadTimestamp()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Check(o); err != nil {
+		t.Fatal(err)
+	}
+	if ts, _ := o.ReadTimestamp(); ts.Version != before.Version {
+		t.Fatalf("re-signed with 6 of 10 minutes left: version %d, want %d", ts.Version, before.Version)
+	}
+	clk.Advance(2 * time.Minute) // 4 minutes left
+	if err := r.Check(o); err != nil {
+		t.Fatal(err)
+	}
+	ts, err := o.ReadTimestamp()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ts.Version != before.Version+1 || ts.Generation != before.Generation || !ts.Expires.Equal(clk.Now().Add(10*time.Minute)) {
+		t.Fatalf("after the re-sign: %+v (before %+v), want the next version of the same generation, expiring 10 minutes on", ts, before)
 	}
 }
