@@ -55,12 +55,15 @@ func bitsFor(n int) int {
 	return min(max(b, 1), 20)
 }
 
-// allPaths are the patterns of every path up to MaxDepth under prefix
-// ("" for every path): TUF matches one segment per '*'.
-func allPaths(prefix string) []string {
+// allPaths are the patterns of every path up to MaxDepth segments under
+// dir ("" for every path): TUF matches one segment per '*'.
+func allPaths(dir string) []string {
 	var out []string
-	p := prefix
-	for d := strings.Count(prefix, "/"); d < MaxDepth; d++ {
+	p, depth := dir, 0
+	if dir != "" {
+		depth = strings.Count(dir, "/") + 1
+	}
+	for ; depth < MaxDepth; depth++ {
 		if p == "" {
 			p = "*"
 		} else {
@@ -85,7 +88,7 @@ func ExpandPaths(patterns []string) ([]string, error) {
 			continue
 		}
 		if pre, ok := strings.CutSuffix(p, "/**"); ok && !strings.Contains(pre, "**") {
-			out = append(out, allPaths(pre+"/")[0:]...)
+			out = append(out, allPaths(pre)...)
 			continue
 		}
 		if strings.Contains(p, "**") {

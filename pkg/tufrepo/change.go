@@ -306,4 +306,3 @@ func parseVersion(s string) (int64, error) {
 	_, err := fmt.Sscan(s, &v)
 	return v, err
 }
-
