@@ -294,11 +294,16 @@ func (b *builder) sign() error {
 // returns the change, or nil when nothing needs writing.
 func (b *builder) finish() (*change, error) {
 	s := b.s
+	c := &change{kind: kindGeneration, baseRoot: s.root.Signed.Version, baseSnapshot: s.generation()}
 	if len(b.changed) == 0 && s.snapshot != nil && !s.stale[metadata.SNAPSHOT] &&
 		!b.renew(s.snapshot.Signed.Expires, b.exp.Snapshot, rootEntry(s.root, metadata.SNAPSHOT)) {
-		return nil, nil
+		if !s.stale[metadata.TIMESTAMP] {
+			return nil, nil
+		}
+		// Only the timestamp keys rotated: a new timestamp, the same
+		// snapshot.
+		return c, b.addTimestamp(c, s.generation())
 	}
-	c := &change{kind: kindGeneration, baseRoot: s.root.Signed.Version, baseSnapshot: s.generation()}
 	snap := metadata.Snapshot(b.now.Add(b.exp.Snapshot))
 	snap.Signed.Meta = map[string]*metadata.MetaFiles{}
 	if s.snapshot != nil {
@@ -316,16 +321,21 @@ func (b *builder) finish() (*change, error) {
 	if err := c.addSigned(b.ring, snap, fileName(snap.Signed.Version, metadata.SNAPSHOT), metadata.SNAPSHOT, rootEntry(s.root, metadata.SNAPSHOT)); err != nil {
 		return nil, err
 	}
-	ts := metadata.Timestamp(b.now.Add(b.exp.Timestamp))
-	ts.Signed.Meta["snapshot.json"] = &metadata.MetaFiles{Version: snap.Signed.Version}
-	if s.timestamp != nil {
-		ts.Signed.Version = s.timestamp.Signed.Version + 1
-		c.baseTimestamp = s.timestamp.Signed.Version
-	}
-	if err := c.addSigned(b.ring, ts, TimestampFile, metadata.TIMESTAMP, rootEntry(s.root, metadata.TIMESTAMP)); err != nil {
+	if err := b.addTimestamp(c, snap.Signed.Version); err != nil {
 		return nil, err
 	}
 	return c, nil
+}
+
+// addTimestamp adds the next timestamp, naming snapshot version sv.
+func (b *builder) addTimestamp(c *change, sv int64) error {
+	ts := metadata.Timestamp(b.now.Add(b.exp.Timestamp))
+	ts.Signed.Meta["snapshot.json"] = &metadata.MetaFiles{Version: sv}
+	if b.s.timestamp != nil {
+		ts.Signed.Version = b.s.timestamp.Signed.Version + 1
+		c.baseTimestamp = b.s.timestamp.Signed.Version
+	}
+	return c.addSigned(b.ring, ts, TimestampFile, metadata.TIMESTAMP, rootEntry(b.s.root, metadata.TIMESTAMP))
 }
 
 func sameEntry(a, b entry) bool {

@@ -79,6 +79,16 @@ type Result struct {
 	Pruned   int      // old versioned files removed
 }
 
+// hasSnapshot says whether c writes a snapshot (a new generation).
+func (c *change) hasSnapshot() bool {
+	for _, f := range c.files {
+		if f.role == metadata.SNAPSHOT {
+			return true
+		}
+	}
+	return false
+}
+
 func (c *change) add(name, role string, data []byte, e entry) {
 	c.files = append(c.files, outFile{name: name, role: role, data: data,
 		signers: []signerSet{{KeyIDs: e.keyIDs, Threshold: e.threshold}}})
