@@ -276,12 +276,9 @@ func (b *builder) sign() error {
 	g.SetLimit(b.workers)
 	for _, r := range b.changed {
 		g.Go(func() error {
-			if _, err := signWith(b.ring, r.m, r.e.keyIDs); err != nil {
-				return err
-			}
-			data, err := r.m.ToBytes(false)
+			data, _, err := signWith(b.ring, r.m, r.e.keyIDs)
 			if err != nil {
-				return fmt.Errorf("tufrepo: encode %s: %w", r.name, err)
+				return fmt.Errorf("tufrepo: %s: %w", r.name, err)
 			}
 			r.data = data
 			return nil

@@ -96,12 +96,9 @@ func (c *change) add(name, role string, data []byte, e entry) {
 
 // addSigned signs m with the ring's keys of e and adds it.
 func addSigned[T metadata.Roles](c *change, ring *KeyRing, m *metadata.Metadata[T], name, role string, e entry) error {
-	if _, err := signWith(ring, m, e.keyIDs); err != nil {
-		return err
-	}
-	data, err := m.ToBytes(false)
+	data, _, err := signWith(ring, m, e.keyIDs)
 	if err != nil {
-		return fmt.Errorf("tufrepo: encode %s: %w", name, err)
+		return fmt.Errorf("tufrepo: %s: %w", name, err)
 	}
 	c.add(name, role, data, e)
 	return nil

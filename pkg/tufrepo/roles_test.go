@@ -38,10 +38,10 @@ func TestDelegationOutsidePathsNotTrusted(t *testing.T) {
 	tf := *m.Signed.Targets["security/a.rpm"]
 	m.Signed.Targets["software/evil"] = &tf
 	m.ClearSignatures()
-	if _, err := signWith(f.ringOf("sec"), m, s.entries["security"].keyIDs); err != nil {
+	b, _, err := signWith(f.ringOf("sec"), m, s.entries["security"].keyIDs)
+	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ := m.ToBytes(false)
 	c := &change{}
 	c.add(fileName(m.Signed.Version, "security"), "security", b, s.entries["security"])
 	snap := metadata.Snapshot(f.now.Add(time.Hour))
