@@ -407,7 +407,17 @@ func TestPlainProxyPassesCatalogAndPush(t *testing.T) {
 	if cc := r.header.Get("Cache-Control"); cc != "public, max-age=31536000, immutable" {
 		t.Errorf("proxy 2.snapshot.json: Cache-Control %q, want immutable", cc)
 	}
-	if cc := get(t, c, http.MethodGet, proxy.URL+"/-/tuf/timestamp.json").header.Get("Cache-Control"); cc != "no-cache" {
-		t.Errorf("proxy timestamp.json: Cache-Control %q, want no-cache", cc)
+	// timestamp.json is asked of the upstream on every request.
+	tsGets := countRequests(origin.Log(), http.MethodGet, "/-/tuf/timestamp.json")
+	for range 2 {
+		if cc := get(t, c, http.MethodGet, proxy.URL+"/-/tuf/timestamp.json").header.Get("Cache-Control"); cc != "no-cache" {
+			t.Errorf("proxy timestamp.json: Cache-Control %q, want no-cache", cc)
+		}
 	}
+	eventually(t, 5*time.Second, "two timestamp requests at the origin", func() error {
+		if n := countRequests(origin.Log(), http.MethodGet, "/-/tuf/timestamp.json"); n != tsGets+2 {
+			return fmt.Errorf("%d, want %d: the proxy must not answer timestamp.json from a cache", n, tsGets+2)
+		}
+		return nil
+	})
 }

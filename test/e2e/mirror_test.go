@@ -628,6 +628,11 @@ func TestProxyWithCatalogPerKindPolicy(t *testing.T) {
 			t.Errorf("software %s second request: X-Relay-Cache %q, want HIT", p, r.cache())
 		}
 	}
+	// A consistent target name (dir/<sha256>.name) of a proxied object is
+	// the object, fetched once under its own path.
+	hashedName := "software/win-amd64/1.0/" + sha(files["software/win-amd64/1.0/tool-02.zip"]) + ".tool-02.zip"
+	wantObject(t, get(t, c, http.MethodGet, proxy.URL+"/"+hashedName), files["software/win-amd64/1.0/tool-02.zip"], "consistent target name via the proxy")
+	asked = append(asked, "software/win-amd64/1.0/tool-02.zip")
 	gets = objectGets(origin.Log())
 	for _, p := range software {
 		want := 0
