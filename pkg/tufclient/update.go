@@ -77,7 +77,7 @@ func (c *Client) Update(ctx context.Context, f Fetcher) (*State, error) {
 		return nil, err
 	}
 	set := &trustedSet{root: t.Root, ts: t.Timestamp, tsRaw: tsUse, snap: t.Snapshot, snapRaw: snapRaw, roles: roles, order: order}
-	if set.catalog, err = enumerate(roles, order, t.Snapshot.Signed.Version); err != nil {
+	if set.catalog, set.srcs, err = enumerate(roles, order, t.Snapshot.Signed.Version, c.set); err != nil {
 		return nil, err
 	}
 	return c.commit(set, now)
