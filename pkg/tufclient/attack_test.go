@@ -383,11 +383,26 @@ func TestAttackKeyCompromise(t *testing.T) {
 	t.Run("revoked key after rotation", func(t *testing.T) {
 		f := newFixture(t)
 		f.update(t)
+		gen1 := f.repo.snapshotFiles()
 		old := f.repo.keys["targets"]
 		f.repo.rotate("targets", newKey(t))
 		f.repo.dirty["targets"] = true
 		f.repo.snapHash = false
 		f.repo.publish()
+		f.srv.sync(f.repo)
+		// The new root is trusted, then the timestamp is refused.
+		f.srv.set("timestamp.json", forge[metadata.TimestampType](t, f.repo.files["timestamp.json"], nil, newKey(t)))
+		f.refused(t, &metadata.ErrUnsignedMetadata{})
+		// The generation trusted before the rotation is signed by the
+		// revoked key: a source going back to it gets an error, not "no
+		// change" (Current stays, as after any failed update).
+		for name, b := range gen1 {
+			if !isRoot(name) {
+				f.srv.set(name, b)
+			}
+		}
+		f.refused(t, &metadata.ErrUnsignedMetadata{})
+		// The new generation with targets signed by the revoked key.
 		f.srv.sync(f.repo)
 		name := versioned(f.repo.roles["targets"].Signed.Version, "targets")
 		f.srv.set(name, forge[metadata.TargetsType](t, f.repo.files[name], nil, old...))
