@@ -199,4 +199,9 @@ type MemberMeta struct {
 	Generation uint64 `json:"n,omitempty"`
 	// Ready is false while it is syncing or its disk is failing.
 	Ready bool `json:"r,omitempty"`
+	// Verified and Expires are when it last verified the tree's TUF
+	// metadata and when that metadata expires, in Unix seconds (0:
+	// none), so the group's tree shows every member's freshness.
+	Verified int64 `json:"v,omitempty"`
+	Expires  int64 `json:"x,omitempty"`
 }

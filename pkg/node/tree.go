@@ -205,7 +205,8 @@ func (n *Node) treeView() admin.GroupView {
 				continue
 			}
 			members = append(members, wire.Report{Group: n.cfg.Group, Node: m.Name, Mode: m.Meta.Mode, URL: m.Meta.URL,
-				Generation: m.Meta.Generation, Ready: m.State == "alive" && m.Meta.Ready, Problem: problem(m.State, m.Meta.Ready)})
+				Generation: m.Meta.Generation, Ready: m.State == "alive" && m.Meta.Ready, Problem: problem(m.State, m.Meta.Ready),
+				MetadataVerified: timeOrZero(m.Meta.Verified), MetadataExpires: timeOrZero(m.Meta.Expires), Sent: n.clk.Now()})
 		}
 	}
 	return hierarchy.View(n.cfg.Group, n.generation(), members, n.tree.Children(), n.clk.Now(), hierarchy.AgesFor(n.cfg.ReportInterval))
