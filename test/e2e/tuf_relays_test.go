@@ -101,6 +101,21 @@ func TestTUFTwoLevelMirrors(t *testing.T) {
 	wantStatus(t, get(t, c, http.MethodGet, br1.URL+"/software/linux-amd64/2.0/"+strings.Repeat("0", 64)+".agent.tgz"),
 		http.StatusNotFound, "a hash that is not the target's")
 
+	// relayd tree at hq-1 shows the metadata's age of every relay: its
+	// group's from gossip, the branch's from its reports.
+	eventually(t, 20*time.Second, "relayd tree at hq-1 to show every relay's metadata age", func() error {
+		out, stderr, err := runRelayd(t, 10*time.Second, "tree", "--admin", hq1.admin)
+		if err != nil {
+			return fmt.Errorf("relayd tree: %v: %s", err, stderr)
+		}
+		for _, node := range []string{"hq-1", "hq-2", "br-1"} {
+			if !lineHas(out, node, "verified ") {
+				return fmt.Errorf("%s without its metadata age:\n%s", node, out)
+			}
+		}
+		return nil
+	})
+
 	// A sync with nothing new: one timestamp request to the parent, no
 	// other metadata, no object.
 	originBefore, originMeta := objectGets(origin.Log()), metadataGets(origin.Log())
