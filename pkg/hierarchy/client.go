@@ -80,6 +80,10 @@ type Config struct {
 	// that are up but have not completed it, before the fallback (or an
 	// error). Default 10s.
 	BehindWait time.Duration
+	// FollowRedirects follows an upstream's redirects (at most 5, never
+	// https to http) instead of passing them on; the answer then carries
+	// the first redirect's freshness, never the target's. Default false.
+	FollowRedirects bool
 	// Clock schedules stall guards, waits and refreshes (tests pass a
 	// clock.Fake). Default nil: the wall clock.
 	Clock clock.Timers
@@ -226,9 +230,13 @@ func newHTTPClient(cfg Config) (*http.Client, error) {
 			IdleConnTimeout:     90 * time.Second,
 			ForceAttemptHTTP2:   true,
 		},
-		// Follow redirects within the upstream's answer (e.g. a CDN), at
-		// most 5, and never from https to http.
+		// A redirect reaches the client as the upstream sent it, unless
+		// FollowRedirects (e.g. a CDN-fronted upstream): then at most 5
+		// are followed, never from https to http.
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			if !cfg.FollowRedirects {
+				return http.ErrUseLastResponse
+			}
 			if len(via) >= 5 {
 				return errors.New("too many redirects")
 			}
@@ -288,6 +296,7 @@ func (c *Client) Fetch(ctx context.Context, key string, hdr http.Header) (*http.
 	if err != nil {
 		return nil, err
 	}
+	redirectFreshness(resp)
 	if resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusPartialContent {
 		resp.Body = c.resumable(ctx, resp, base, key, hdr)
 	}
@@ -372,7 +381,14 @@ func (c *Client) FetchFrom(ctx context.Context, base, key string, hdr http.Heade
 }
 
 func (c *Client) fetchOne(ctx context.Context, base *url.URL, key string, hdr http.Header) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, cleanpath.ObjectURL(base, key), nil)
+	// A key may end in "?" and the client's raw query, which goes to
+	// the upstream as it came.
+	path, query, _ := strings.Cut(key, "?")
+	u := cleanpath.ObjectURL(base, path)
+	if query != "" {
+		u += "?" + query
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return nil, fmt.Errorf("hierarchy: request %s: %w", key, err)
 	}
@@ -386,9 +402,11 @@ func (c *Client) fetchOne(ctx context.Context, base *url.URL, key string, hdr ht
 }
 
 // setHeaders adds what every request of this client carries: the user
-// agent and the loop guard's path.
+// agent (unless the client's own is forwarded) and the loop guard's path.
 func (c *Client) setHeaders(ctx context.Context, req *http.Request) {
-	req.Header.Set("User-Agent", c.cfg.UserAgent)
+	if req.Header.Get("User-Agent") == "" {
+		req.Header.Set("User-Agent", c.cfg.UserAgent)
+	}
 	if path := hops.From(ctx); c.cfg.Group != "" {
 		req.Header.Set(wire.PathHeader, hops.Format(path, c.cfg.Group))
 	} else if len(path) > 0 {
@@ -399,4 +417,30 @@ func (c *Client) setHeaders(ctx context.Context, req *http.Request) {
 func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.Is(err, ErrTimeout) || errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
+}
+
+// redirectFreshness gives a response reached through redirects the
+// freshness of the first redirect: what is cached under the requested
+// URL lives as long as the redirect said, never as long as its target.
+func redirectFreshness(resp *http.Response) {
+	// Each request after a redirect records, as Response, the redirect
+	// that caused it: the last one found walking back is the first.
+	var redirect *http.Response
+	for r := resp.Request; r != nil && r.Response != nil; r = r.Response.Request {
+		redirect = r.Response
+	}
+	if redirect == nil {
+		return
+	}
+	for _, k := range []string{"Cache-Control", "Expires", "Date", "Age", "Pragma"} {
+		if v, ok := redirect.Header[k]; ok {
+			resp.Header[k] = v
+		} else {
+			delete(resp.Header, k)
+		}
+	}
+	if resp.Header.Get("Cache-Control") == "" && resp.Header.Get("Expires") == "" {
+		// The redirect gave no freshness: neither does its target.
+		resp.Header.Set("Cache-Control", "no-cache")
+	}
 }

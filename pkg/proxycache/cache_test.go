@@ -357,9 +357,12 @@ func TestNegativeCache(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, DefaultConfig(), 0)
 	for range 3 {
-		if _, _, err := get(t, f.cache, "missing"); !errors.Is(err, ErrNotFound) {
-			t.Fatalf("err = %v, want ErrNotFound", err)
+		obj, err := f.cache.Get(context.Background(), "missing")
+		if err != nil || obj.Status != http.StatusNotFound {
+			t.Fatalf("err = %v, want the upstream's 404", err)
 		}
+		obj.Close()
+		stored(t, f.store, "missing")
 	}
 	if n := f.up.count("/missing"); n != 1 {
 		t.Fatalf("upstream asked %d times within the negative TTL, want 1", n)

@@ -1,6 +1,7 @@
 package proxycache
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"testing"
@@ -125,10 +126,16 @@ func TestGoneUpstreamDropsStoredObject(t *testing.T) {
 	f.up.mu.Lock()
 	delete(f.up.objects, "/g")
 	f.up.mu.Unlock()
-	if _, _, err := get(t, f.cache, "g"); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("err = %v, want ErrNotFound", err)
+	obj, err := f.cache.Get(context.Background(), "g")
+	if err != nil {
+		t.Fatal(err)
 	}
-	if _, err := f.store.Get("g"); err == nil {
-		t.Fatal("object deleted upstream is still stored")
+	obj.Close()
+	if obj.Status != http.StatusNotFound {
+		t.Fatalf("status %d, want the upstream's 404", obj.Status)
 	}
+	eventually(t, 10*time.Second, func() bool {
+		e, err := f.store.Get("g")
+		return err == nil && entryStatus(e.Header) == http.StatusNotFound
+	})
 }

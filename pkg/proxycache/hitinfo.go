@@ -18,11 +18,16 @@ import (
 type hitInfo struct {
 	d            digest.Digest
 	stored       time.Time
+	listed       bool
 	lifetime     time.Duration
 	initialAge   time.Duration // age when stored (RFC 9111 corrected_initial_age)
 	header       http.Header   // shared, read-only
+	status       int
 	etag         string
 	lastModified time.Time
+	vary         []varyField // the request fields the response varies on
+	mayStale     bool        // may be served stale (max-stale, upstream down)
+	sharedAuth   bool        // may answer a request with Authorization (RFC 9111 §3.5)
 }
 
 // maxHitInfos bounds the hit templates kept in memory.
@@ -34,23 +39,27 @@ type hitInfos struct {
 }
 
 // info returns the template for e, building it when missing or stale.
-func (c *Cache) info(key string, e *store.Entry) *hitInfo {
+// listed says whether the catalog lists key: then the entry's identity,
+// and its ETag, is its digest.
+func (c *Cache) info(key string, e *store.Entry, listed bool) *hitInfo {
 	c.infos.mu.RLock()
 	hi := c.infos.m[key]
 	c.infos.mu.RUnlock()
-	if hi != nil && hi.d == e.Digest && hi.stored.Equal(e.Stored) {
+	if hi != nil && hi.d == e.Digest && hi.stored.Equal(e.Stored) && hi.listed == listed {
 		return hi
 	}
-	hi = &hitInfo{d: e.Digest, stored: e.Stored, lifetime: c.lifetime(e), initialAge: age(e, e.Stored),
-		header: http.Header{}, etag: e.Digest.ETag()}
-	for _, k := range forwardedHeaders {
-		if v, ok := e.Header[k]; ok {
-			hi.header[k] = []string{v}
-		}
+	cc := directives(e.Header["Cache-Control"])
+	_, public := cc["public"]
+	_, smax := cc["s-maxage"]
+	_, mustRevalidate := cc["must-revalidate"]
+	hi = &hitInfo{d: e.Digest, stored: e.Stored, listed: listed, lifetime: c.lifetime(e), initialAge: age(e, e.Stored),
+		header: servedHeader(e.Header, e.Digest, listed), status: entryStatus(e.Header), etag: e.Header["Etag"],
+		vary: variesOn(e.Header), mayStale: mayServeStale(e), sharedAuth: public || smax || mustRevalidate}
+	if listed {
+		hi.etag = e.Digest.ETag()
 	}
 	if lm, err := http.ParseTime(e.Header["Last-Modified"]); err == nil {
 		hi.lastModified = lm
-		hi.header["Last-Modified"] = []string{lm.UTC().Format(http.TimeFormat)}
 	}
 	c.infos.mu.Lock()
 	if len(c.infos.m) >= maxHitInfos {
