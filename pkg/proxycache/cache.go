@@ -82,6 +82,11 @@ func New(cfg Config, st Store, up Upstream, expect Expecter, log zerolog.Logger,
 	if cfg.MaxFills <= 0 {
 		cfg.MaxFills = def.MaxFills
 	}
+	prefixes := make([]string, 0, len(cfg.IgnoreQuery))
+	for _, p := range cfg.IgnoreQuery {
+		prefixes = append(prefixes, strings.TrimPrefix(p, "/"))
+	}
+	cfg.IgnoreQuery = prefixes
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Cache{
 		cfg: cfg, store: st, up: up, expect: expect,
