@@ -241,9 +241,9 @@ func (c *Cache) cacheKey(key string) string {
 // the returned fill.
 func (c *Cache) join(key string, x expectation, stale *store.Entry, rq *request, private, route bool, path []string) (*fill, *object.Object, error) {
 	c.mu.Lock()
-	for !private {
+	for {
 		f, ok := c.fills[key]
-		if !ok {
+		if !ok || (private && !f.finished()) {
 			break
 		}
 		if !f.finished() {
