@@ -296,7 +296,7 @@ func (c *Cache) usable(key string, e *store.Entry, x expectation, rq *request, n
 	if x.listed {
 		return hi, e.Digest == x.digest
 	}
-	return hi, selects(hi, rq) && rq.accepts(hi, hi.age(now))
+	return hi, !hi.superseded && selects(hi, rq) && rq.accepts(hi, hi.age(now))
 }
 
 // selects reports whether a stored response may answer (or, revalidated,
@@ -331,6 +331,9 @@ func (c *Cache) runFill(f *fill, x expectation, stale *store.Entry, route bool, 
 	if resp.StatusCode == http.StatusNotModified && stale != nil {
 		c.revalidate(f, stale, resp.Header, requested, received)
 		return
+	}
+	if !x.listed {
+		c.supersede(f.key)
 	}
 	expect, err := c.admitBody(f, x, stale, resp)
 	if err != nil {
@@ -536,6 +539,7 @@ func (c *Cache) failFill(f *fill, err error) {
 // breakFill ends a fill that failed after its first byte: the bytes are
 // thrown away and every requester's body ends with err.
 func (c *Cache) breakFill(f *fill, err error) {
+	c.forget(f.key) // the stored response, if any, is no longer superseded
 	f.w.Abort()
 	c.endFill(f)
 	f.finish(err)

@@ -28,6 +28,9 @@ type hitInfo struct {
 	vary         []varyField // the request fields the response varies on
 	mayStale     bool        // may be served stale (max-stale, upstream down)
 	sharedAuth   bool        // may answer a request with Authorization (RFC 9111 §3.5)
+	// superseded: the upstream has sent a new response for the key,
+	// which is being stored; this one is never served again.
+	superseded bool
 }
 
 // maxHitInfos bounds the hit templates kept in memory.
@@ -81,4 +84,27 @@ func (hi *hitInfo) age(now time.Time) time.Duration {
 // ageHeader is the Age value in seconds.
 func (hi *hitInfo) ageHeader(now time.Time) string {
 	return strconv.FormatInt(int64(hi.age(now)/time.Second), 10)
+}
+
+// supersede marks the stored response of key as replaced by the answer a
+// fill is receiving: from now on requests wait for that fill instead of
+// reading the old entry, which stays in the index until the commit (a
+// max-age=0 request must never be followed by a hit on the old bytes).
+func (c *Cache) supersede(key string) {
+	e, err := c.store.Get(key)
+	if err != nil {
+		return
+	}
+	old := *c.info(key, &e, false)
+	old.superseded = true
+	c.infos.mu.Lock()
+	c.infos.m[key] = &old
+	c.infos.mu.Unlock()
+}
+
+// forget drops the hit template of key: the next hit rebuilds it.
+func (c *Cache) forget(key string) {
+	c.infos.mu.Lock()
+	delete(c.infos.m, key)
+	c.infos.mu.Unlock()
 }
