@@ -333,7 +333,7 @@ func (c *Cache) runFill(f *fill, x expectation, stale *store.Entry, route bool, 
 		return
 	}
 	if !x.listed {
-		c.supersede(f.key)
+		f.replaces = c.supersede(f.key)
 	}
 	expect, err := c.admitBody(f, x, stale, resp)
 	if err != nil {
@@ -512,8 +512,12 @@ func (c *Cache) commit(f *fill, expect digest.Digest, status int, h http.Header,
 	f.finish(nil)
 	defer c.endFill(f)
 	if f.noStore || !storable(status, h, f.auth) {
-		// Streamed to the requesters that were waiting, not kept.
+		// Streamed to the requesters that were waiting, not kept; a
+		// response it replaces is not served again either.
 		f.w.Abort()
+		if f.replaces && !f.auth {
+			_ = c.store.Delete(f.key)
+		}
 		return
 	}
 	entry := store.Entry{Requested: requested, Stored: received, Header: keepHeaders(h, status, received)}

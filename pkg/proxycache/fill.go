@@ -34,6 +34,7 @@ type fill struct {
 	noStore   bool
 	auth      bool
 	requested time.Time
+	replaces  bool // a stored response of key is superseded by this answer
 
 	// ready is closed once the upstream has answered; the fields below it
 	// are written before and only read after.

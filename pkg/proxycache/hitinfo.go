@@ -90,16 +90,18 @@ func (hi *hitInfo) ageHeader(now time.Time) string {
 // fill is receiving: from now on requests wait for that fill instead of
 // reading the old entry, which stays in the index until the commit (a
 // max-age=0 request must never be followed by a hit on the old bytes).
-func (c *Cache) supersede(key string) {
+// It reports whether key had a stored response.
+func (c *Cache) supersede(key string) bool {
 	e, err := c.store.Get(key)
 	if err != nil {
-		return
+		return false
 	}
 	old := *c.info(key, &e, false)
 	old.superseded = true
 	c.infos.mu.Lock()
 	c.infos.m[key] = &old
 	c.infos.mu.Unlock()
+	return true
 }
 
 // forget drops the hit template of key: the next hit rebuilds it.
