@@ -213,28 +213,6 @@ func (c *Cache) fetch(ctx context.Context, key string, x expectation, rq *reques
 	return obj, nil
 }
 
-// cacheKey is the key a request's key is stored under: without its query
-// for a path under Config.IgnoreQuery, or for a path the signed catalog
-// lists (its identity is its path).
-func (c *Cache) cacheKey(key string) string {
-	i := strings.IndexByte(key, '?')
-	if i < 0 {
-		return key
-	}
-	path := key[:i]
-	for _, p := range c.cfg.IgnoreQuery {
-		if strings.HasPrefix(path, p) {
-			return path
-		}
-	}
-	if c.expect != nil {
-		if _, _, ok := c.expect.Expect(path); ok {
-			return path
-		}
-	}
-	return key
-}
-
 // join is the coalescing point: it returns the fill of key in flight, or
 // starts one. It re-checks the index first, since a fill may have
 // committed key since the caller looked. The caller owns one reference to
@@ -286,26 +264,6 @@ func (c *Cache) join(key string, x expectation, stale *store.Entry, rq *request,
 	return f, nil, nil
 }
 
-// usable reports whether a stored entry may be served without asking the
-// upstream: an object the signed catalog lists is immutable and usable
-// exactly when its bytes are the listed ones; anything else when the
-// request's Vary fields select it and it is fresh enough for the request.
-// It returns the entry's hit template, which serving it needs too.
-func (c *Cache) usable(key string, e *store.Entry, x expectation, rq *request, now time.Time) (*hitInfo, bool) {
-	hi := c.info(key, e, x.listed)
-	if x.listed {
-		return hi, e.Digest == x.digest
-	}
-	return hi, !hi.superseded && selects(hi, rq) && rq.accepts(hi, hi.age(now))
-}
-
-// selects reports whether a stored response may answer (or, revalidated,
-// answer) the request: its Vary fields match (RFC 9111 §4.1), and a
-// request with Authorization only where the response allows it.
-func selects(hi *hitInfo, rq *request) bool {
-	return (len(hi.vary) == 0 || varyMatch(hi.vary, rq.h)) && (!rq.auth || hi.sharedAuth)
-}
-
 // runFill is where a miss goes once it is the key's one fill. The owner
 // relay or the upstream is asked (request, open); then one step decides
 // what the answer becomes: a 304 to a revalidation refreshes the stale
@@ -346,52 +304,6 @@ func (c *Cache) runFill(f *fill, x expectation, stale *store.Entry, route bool, 
 		return
 	}
 	c.commit(f, expect, resp.StatusCode, resp.Header, requested, received)
-}
-
-// request asks for key, conditionally when stale is set, and times the
-// wait for the answer's headers.
-func (c *Cache) request(ctx context.Context, f *fill, x expectation, stale *store.Entry, route bool) (*http.Response, bool, error) {
-	hdr := http.Header{}
-	if !x.listed {
-		hdr = (&request{h: f.req}).forward()
-	}
-	if stale != nil {
-		for k, v := range validators(stale) {
-			hdr[k] = v
-		}
-	}
-	x.ask(hdr)
-	start := time.Now()
-	resp, fromPeer, err := c.open(ctx, f.key, hdr, route)
-	f.upstreamTime = time.Since(start)
-	if c.cfg.ObserveFill != nil {
-		c.cfg.ObserveFill(f.upstreamTime)
-	}
-	if err == nil && fromPeer {
-		f.result = object.Peer
-	}
-	return resp, fromPeer, err
-}
-
-// open asks for key: the group member that owns it when route is set and
-// the owner is another relay, else (or when the owner fails) the upstream.
-func (c *Cache) open(ctx context.Context, key string, hdr http.Header, route bool) (*http.Response, bool, error) {
-	if route && c.peers != nil {
-		if base, ok := c.peers.Owner(key); ok {
-			resp, err := c.peers.Fetch(ctx, base, key, hdr)
-			if err == nil && resp.StatusCode < 500 {
-				c.peerFills.Add(1)
-				return resp, true, nil
-			}
-			if err == nil {
-				err = fmt.Errorf("status %d", resp.StatusCode)
-				resp.Body.Close()
-			}
-			c.log.Warn().Err(err).Str("key", key).Str("owner", base).Msg("owner unreachable; fetching upstream")
-		}
-	}
-	resp, err := c.up.Fetch(ctx, key, hdr)
-	return resp, false, err
 }
 
 // revalidate ends a fill whose upstream answered 304 to the stale entry's
@@ -487,14 +399,6 @@ func (c *Cache) refusal(key string, x expectation, stale *store.Entry, status in
 	return nil
 }
 
-// reserved reports whether key is under the relay API's prefix.
-func reserved(key string) bool { return key == "-" || strings.HasPrefix(key, "-/") }
-
-// noBody reports whether a status never has a body.
-func noBody(status int) bool {
-	return status == http.StatusNoContent || status == http.StatusNotModified || status < 200
-}
-
 // commit ends a fill whose every byte is in. Bytes of another digest than
 // expected fail every requester; verified ones are released at once, then
 // kept (unless the answer's headers forbid it) and held open (f.pin)
@@ -559,20 +463,4 @@ func (c *Cache) endFill(f *fill) {
 	}
 	c.mu.Unlock()
 	f.endOnce.Do(func() { close(f.ended) })
-}
-
-// serveStored opens the blob of a stored entry as an object; hi is the
-// entry's hit template, nil to look it up.
-func (c *Cache) serveStored(key string, e *store.Entry, hi *hitInfo, result string) (*object.Object, error) {
-	r, err := c.store.OpenBlob(e.Digest)
-	if err != nil {
-		return nil, err
-	}
-	if hi == nil {
-		hi = c.info(key, e, false) // stale and revalidated entries are plain
-	}
-	return &object.Object{
-		Key: key, Status: hi.status, Size: r.Size, ETag: hi.etag, LastModified: hi.lastModified, Header: hi.header,
-		Age: hi.ageHeader(c.clock.Now()), Cache: result, Body: r.Body(c.cfg.Sendfile),
-	}, nil
 }

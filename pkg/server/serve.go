@@ -32,24 +32,7 @@ func ServeObject(w http.ResponseWriter, r *http.Request, obj *object.Object) err
 		}
 	}
 	h := w.Header()
-	for k, v := range obj.Header {
-		h[k] = v
-	}
-	if obj.ETag != "" {
-		h["Etag"] = []string{obj.ETag}
-	}
-	if _, set := h["Last-Modified"]; !set && !obj.LastModified.IsZero() {
-		h["Last-Modified"] = []string{obj.LastModified.UTC().Format(http.TimeFormat)}
-	}
-	if obj.Cache != "" {
-		h[wire.CacheHeader] = []string{obj.Cache}
-	}
-	if obj.Age != "" {
-		h["Age"] = []string{obj.Age}
-	}
-	if _, set := h["Content-Type"]; !set {
-		h["Content-Type"] = nil // as the upstream sent it: none, not a guess
-	}
+	objectHeader(h, obj)
 	if obj.Status != 0 && obj.Status != http.StatusOK {
 		return servePassed(w, r, obj)
 	}
@@ -103,6 +86,29 @@ func ServeObject(w http.ResponseWriter, r *http.Request, obj *object.Object) err
 		panic(http.ErrAbortHandler)
 	}
 	return nil
+}
+
+// objectHeader sets the response fields of obj: its own, its validators,
+// the cache result and its age.
+func objectHeader(h http.Header, obj *object.Object) {
+	for k, v := range obj.Header {
+		h[k] = v
+	}
+	if obj.ETag != "" {
+		h["Etag"] = []string{obj.ETag}
+	}
+	if _, set := h["Last-Modified"]; !set && !obj.LastModified.IsZero() {
+		h["Last-Modified"] = []string{obj.LastModified.UTC().Format(http.TimeFormat)}
+	}
+	if obj.Cache != "" {
+		h[wire.CacheHeader] = []string{obj.Cache}
+	}
+	if obj.Age != "" {
+		h["Age"] = []string{obj.Age}
+	}
+	if _, set := h["Content-Type"]; !set {
+		h["Content-Type"] = nil // as the upstream sent it: none, not a guess
+	}
 }
 
 // servePassed sends a response of another status than 200 as the
