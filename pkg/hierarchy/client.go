@@ -1,6 +1,7 @@
 package hierarchy
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -92,13 +93,18 @@ type Config struct {
 // errBehind: a parent has not completed the generation asked for.
 var errBehind = errors.New("parent has not completed the generation yet")
 
-// isBehind reports whether resp is a relay's 503 generation_behind (it
-// reads at most 1 KiB of the body, which the caller closes).
+// isBehind reports whether resp is a relay's 503 generation_behind. It
+// reads at most 1 KiB of the body and puts it back in front of the rest,
+// which the caller closes.
 func isBehind(resp *http.Response) bool {
 	if resp.StatusCode != http.StatusServiceUnavailable {
 		return false
 	}
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<10))
+	resp.Body = struct {
+		io.Reader
+		io.Closer
+	}{io.MultiReader(bytes.NewReader(b), resp.Body), resp.Body}
 	return strings.Contains(string(b), `"generation_behind"`)
 }
 
@@ -274,11 +280,44 @@ func (c *Client) Stats() Stats {
 // breaks mid-transfer goes on from another upstream with Range, so the
 // caller sees one whole body. The caller closes it.
 func (c *Client) Fetch(ctx context.Context, key string, hdr http.Header) (*http.Response, error) {
+	return c.fetch(ctx, key, hdr, nil)
+}
+
+// FetchAnswer is Fetch for a client that passes the upstream's answer on
+// (a plain cache): when every upstream and fallback answered with a
+// status >= 500 (not a relay's generation_behind or loop refusal), the
+// last such answer is returned, with its body, instead of an error.
+func (c *Client) FetchAnswer(ctx context.Context, key string, hdr http.Header) (*http.Response, error) {
+	var last lastAnswer
+	resp, err := c.fetch(ctx, key, hdr, &last)
+	if err != nil && last.resp != nil && ctx.Err() == nil && !errors.Is(err, hops.ErrLoop) {
+		return last.resp, nil
+	}
+	last.close()
+	return resp, err
+}
+
+// lastAnswer keeps the last 5xx answer of a FetchAnswer.
+type lastAnswer struct{ resp *http.Response }
+
+func (l *lastAnswer) keep(resp *http.Response) {
+	l.close()
+	l.resp = resp
+}
+
+func (l *lastAnswer) close() {
+	if l != nil && l.resp != nil {
+		l.resp.Body.Close()
+		l.resp = nil
+	}
+}
+
+func (c *Client) fetch(ctx context.Context, key string, hdr http.Header, last *lastAnswer) (*http.Response, error) {
 	if len(c.seeds) == 0 {
 		return nil, ErrNoUpstream
 	}
 	want, _ := strconv.ParseUint(hdr.Get(wire.GenerationHeader), 10, 64)
-	resp, base, err := c.tryAll(ctx, c.candidates(want), key, hdr)
+	resp, base, err := c.tryAll(ctx, c.candidates(want), key, hdr, last)
 	// Parents that are up but have not completed the generation asked
 	// for will have it in moments (their group is syncing it): wait for
 	// them (BehindWait) before going to the fallback or failing.
@@ -286,12 +325,12 @@ func (c *Client) Fetch(ctx context.Context, key string, hdr http.Header) (*http.
 		if !clock.Sleep(ctx, c.clock, 250*time.Millisecond) {
 			return nil, ctx.Err()
 		}
-		resp, base, err = c.tryAll(ctx, c.candidates(want), key, hdr)
+		resp, base, err = c.tryAll(ctx, c.candidates(want), key, hdr, last)
 	}
 	if err != nil && len(c.fallback) > 0 && ctx.Err() == nil && !errors.Is(err, hops.ErrLoop) {
 		c.fallbacks.Add(1)
 		c.lim.Event(&c.log, zerolog.WarnLevel, "fallback").Err(err).Str("key", key).Msg("every upstream failed; trying the fallback")
-		resp, base, err = c.tryAll(ctx, c.list.Fallbacks(), key, hdr)
+		resp, base, err = c.tryAll(ctx, c.list.Fallbacks(), key, hdr, last)
 	}
 	if err != nil {
 		return nil, err
@@ -308,7 +347,7 @@ func (c *Client) Fetch(ctx context.Context, key string, hdr http.Header) (*http.
 
 // tryAll asks each base in turn until one answers below 500 (or, for a
 // Required request, also not 404: see answered).
-func (c *Client) tryAll(ctx context.Context, bases []*url.URL, key string, hdr http.Header) (*http.Response, *url.URL, error) {
+func (c *Client) tryAll(ctx context.Context, bases []*url.URL, key string, hdr http.Header, last *lastAnswer) (*http.Response, *url.URL, error) {
 	var errs []error
 	failed, behind := false, 0
 	for _, base := range bases {
@@ -327,7 +366,11 @@ func (c *Client) tryAll(ctx context.Context, bases []*url.URL, key string, hdr h
 			case resp.StatusCode == http.StatusLoopDetected:
 				err = c.refusedAsLoop(base, "the request")
 			}
-			resp.Body.Close()
+			if last != nil && resp.StatusCode >= 500 && !errors.Is(err, errBehind) && !errors.Is(err, hops.ErrLoop) {
+				last.keep(resp) // FetchAnswer passes it on if no one does better
+			} else {
+				resp.Body.Close()
+			}
 		}
 		if ctx.Err() != nil {
 			return nil, nil, ctx.Err()

@@ -28,7 +28,7 @@ func (c *Cache) request(ctx context.Context, f *fill, x expectation, stale *stor
 	}
 	x.ask(hdr)
 	start := time.Now()
-	resp, fromPeer, err := c.open(ctx, f.key, hdr, route)
+	resp, fromPeer, err := c.open(ctx, f.key, hdr, route, !x.listed && !reserved(f.key))
 	f.upstreamTime = time.Since(start)
 	if c.cfg.ObserveFill != nil {
 		c.cfg.ObserveFill(f.upstreamTime)
@@ -40,8 +40,9 @@ func (c *Cache) request(ctx context.Context, f *fill, x expectation, stale *stor
 }
 
 // open asks for key: the group member that owns it when route is set and
-// the owner is another relay, else (or when the owner fails) the upstream.
-func (c *Cache) open(ctx context.Context, key string, hdr http.Header, route bool) (*http.Response, bool, error) {
+// the owner is another relay, else (or when the owner fails) the upstream;
+// for a plain key, whose answer passes through, with its 5xx answers too.
+func (c *Cache) open(ctx context.Context, key string, hdr http.Header, route, plain bool) (*http.Response, bool, error) {
 	if route && c.peers != nil {
 		if base, ok := c.peers.Owner(key); ok {
 			resp, err := c.peers.Fetch(ctx, base, key, hdr)
@@ -55,6 +56,10 @@ func (c *Cache) open(ctx context.Context, key string, hdr http.Header, route boo
 			}
 			c.log.Warn().Err(err).Str("key", key).Str("owner", base).Msg("owner unreachable; fetching upstream")
 		}
+	}
+	if au, ok := c.up.(AnswerUpstream); ok && plain {
+		resp, err := au.FetchAnswer(ctx, key, hdr)
+		return resp, false, err
 	}
 	resp, err := c.up.Fetch(ctx, key, hdr)
 	return resp, false, err

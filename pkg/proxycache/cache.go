@@ -290,6 +290,11 @@ func (c *Cache) runFill(f *fill, x expectation, stale *store.Entry, route bool, 
 		c.revalidate(f, stale, resp.Header, requested, received)
 		return
 	}
+	if resp.StatusCode >= 500 && stale != nil && mayServeStale(stale) {
+		// The upstream fails: the stored copy is served stale instead.
+		c.failFill(f, fmt.Errorf("%w: %s: status %d", ErrUpstream, f.key, resp.StatusCode))
+		return
+	}
 	if !x.listed {
 		f.replaces = c.supersede(f.key)
 	}

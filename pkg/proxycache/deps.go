@@ -19,6 +19,16 @@ type Upstream interface {
 	Fetch(ctx context.Context, key string, hdr http.Header) (*http.Response, error)
 }
 
+// AnswerUpstream is an Upstream that can pass the upstream's own answer
+// on: FetchAnswer is Fetch, except that when every upstream answered with
+// a status >= 500 the last such response is returned (the caller closes
+// its body) rather than an error. A plain key's 5xx then reaches the
+// client as the origin sent it. hierarchy.Client implements it; an
+// Upstream without it keeps 5xx an error (502).
+type AnswerUpstream interface {
+	FetchAnswer(ctx context.Context, key string, hdr http.Header) (*http.Response, error)
+}
+
 // Store keeps objects on disk. store.Store implements it.
 type Store interface {
 	// Get returns the entry for key or store.ErrNotFound.

@@ -2,7 +2,6 @@ package proxycache
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"testing"
 	"time"
@@ -102,15 +101,21 @@ func TestStaleWhenUpstreamDown(t *testing.T) {
 			mustGet(t, f.cache, "s", body, object.Miss)
 			f.clock.Advance(5 * time.Second)
 			f.up.set("/s", &upObject{down: true})
-			got, cache, err := get(t, f.cache, "s")
 			if tc.wantStale {
+				got, cache, err := get(t, f.cache, "s")
 				if err != nil || cache != object.Stale || string(got) != string(body) {
 					t.Fatalf("got %d bytes, cache %q, err %v; want the stale object", len(got), cache, err)
 				}
 				return
 			}
-			if !errors.Is(err, ErrUpstream) {
-				t.Fatalf("err = %v, want ErrUpstream", err)
+			// Not stale: the upstream's own 503 reaches the client.
+			obj, err := f.cache.Get(context.Background(), "s")
+			if err != nil {
+				t.Fatalf("err = %v, want the upstream's 503", err)
+			}
+			obj.Close()
+			if obj.Status != http.StatusServiceUnavailable {
+				t.Fatalf("status %d, want the upstream's 503", obj.Status)
 			}
 		})
 	}

@@ -105,7 +105,7 @@ func TestHTTPSemHeadersAndValidators(t *testing.T) {
 func TestHTTPSemStatuses(t *testing.T) {
 	t.Parallel()
 	o := startSemOrigin(t)
-	for _, st := range []int{201, 401, 403, 404, 410} {
+	for _, st := range []int{201, 401, 403, 404, 410, 500, 503} {
 		o.handle("/s/"+strconv.Itoa(st), func(w http.ResponseWriter, _ *http.Request) {
 			w.Header().Set("X-Status", strconv.Itoa(st))
 			w.WriteHeader(st)
@@ -119,7 +119,7 @@ func TestHTTPSemStatuses(t *testing.T) {
 	o.handle("/r/target", static("the target", "Cache-Control", "max-age=3600"))
 	relay := startSemRelay(t, o)
 	c := newClient()
-	for _, st := range []int{201, 401, 403, 404, 410} {
+	for _, st := range []int{201, 401, 403, 404, 410, 500, 503} {
 		for range 2 {
 			r := get(t, c, http.MethodGet, relay.URL+"/s/"+strconv.Itoa(st))
 			wantResp(t, r, st, "origin says "+strconv.Itoa(st), "", "GET /s/"+strconv.Itoa(st))
