@@ -201,7 +201,7 @@ func mustGet(t *testing.T, c *Cache, key string, want []byte, wantCache string) 
 // settled waits until no fill of key is in flight: the reader has its
 // last byte before the fill is committed, and a request in between joins
 // the finished fill (a MISS) instead of reading the store (a HIT).
-func settled(t *testing.T, c *Cache, key string) {
+func settled(t testing.TB, c *Cache, key string) {
 	t.Helper()
 	eventually(t, 10*time.Second, func() bool {
 		c.mu.Lock()
@@ -396,7 +396,7 @@ func TestQuotaTooSmallIsBusyNotOvershoot(t *testing.T) {
 	}
 }
 
-func eventually(t *testing.T, d time.Duration, cond func() bool) {
+func eventually(t testing.TB, d time.Duration, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for !cond() {
