@@ -295,7 +295,7 @@ func (c *Cache) runFill(f *fill, x expectation, stale *store.Entry, route bool, 
 		c.failFill(f, fmt.Errorf("%w: %s: status %d", ErrUpstream, f.key, resp.StatusCode))
 		return
 	}
-	if !x.listed {
+	if !x.listed && !f.auth { // a private answer does not replace the shared one
 		f.replaces = c.supersede(f.key)
 	}
 	expect, err := c.admitBody(f, x, stale, resp)
@@ -420,7 +420,9 @@ func (c *Cache) commit(f *fill, expect digest.Digest, status int, h http.Header,
 	// up; until endFill, later requests join this finished fill.
 	f.finish(nil)
 	defer c.endFill(f)
-	if f.noStore || !storable(status, h, f.auth) {
+	entry := store.Entry{Requested: requested, Stored: received, Header: keepHeaders(h, status, received)}
+	// varyKeep: the request fields it varies on fit the bounds of a variant.
+	if f.noStore || !storable(status, h, f.auth) || !varyKeep(entry.Header, f.req) {
 		// Streamed to the requesters that were waiting, not kept; a
 		// response it replaces is not served again either.
 		f.w.Abort()
@@ -429,8 +431,6 @@ func (c *Cache) commit(f *fill, expect digest.Digest, status int, h http.Header,
 		}
 		return
 	}
-	entry := store.Entry{Requested: requested, Stored: received, Header: keepHeaders(h, status, received)}
-	varyKeep(entry.Header, f.req)
 	stored, err := f.w.Commit(f.key, entry, expect)
 	if err != nil {
 		c.log.Warn().Err(err).Str("key", f.key).Msg("object served but not cached: commit failed")

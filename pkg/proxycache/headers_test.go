@@ -192,3 +192,18 @@ func TestIndexBytesPerObject(t *testing.T) {
 		t.Fatalf("headers of a typical response take %d bytes in the index, want a few hundred", len(hb))
 	}
 }
+
+func TestVaryKeepBounded(t *testing.T) {
+	t.Parallel()
+	req := http.Header{"Accept-Language": {"en"}, "X-Big": {strings.Repeat("b", maxVaryBytes)}}
+	ok := map[string]string{"Vary": "accept-language, Accept-Encoding"}
+	if !varyKeep(ok, req) || ok[varyPrefix+"Accept-Language"] != "en" || ok[varyPrefix+"Accept-Encoding"] != "" {
+		t.Fatalf("kept %v", ok)
+	}
+	if varyKeep(map[string]string{"Vary": "X-Big"}, req) {
+		t.Fatal("a variant kept a request value over the byte bound")
+	}
+	if varyKeep(map[string]string{"Vary": "a,b,c,d,e,f,g,h,i"}, req) {
+		t.Fatal("a variant kept more request fields than the bound")
+	}
+}

@@ -147,13 +147,30 @@ func varyNames(v string) (names []string, star bool) {
 	return names, star
 }
 
+// Bounds of the request values a stored variant keeps (Vary): the names
+// come from the upstream, the values from a client.
+const (
+	maxVaryFields = 8
+	maxVaryBytes  = 2 << 10
+)
+
 // varyKeep records, in a stored entry's fields, the values of the request
-// fields the response varies on.
-func varyKeep(hdr map[string]string, req http.Header) {
+// fields the response varies on. It reports false, and the response is
+// not stored, when they exceed maxVaryFields or maxVaryBytes.
+func varyKeep(hdr map[string]string, req http.Header) bool {
 	names, _ := varyNames(hdr["Vary"])
-	for _, n := range names {
-		hdr[varyPrefix+n] = varyValue(req, n)
+	if len(names) > maxVaryFields {
+		return false
 	}
+	n := 0
+	for _, name := range names {
+		v := varyValue(req, name)
+		if n += len(name) + len(v); n > maxVaryBytes {
+			return false
+		}
+		hdr[varyPrefix+name] = v
+	}
+	return true
 }
 
 // varyMatch reports whether a request selects a stored variant: every
