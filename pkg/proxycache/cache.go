@@ -370,9 +370,11 @@ func (c *Cache) admitBody(f *fill, x expectation, stale *store.Entry, resp *http
 		etag = expect.ETag()
 		delete(h, "Etag")
 	}
+	// Written before start releases the requesters, who read it.
+	now := c.clock.Now()
+	f.age = strconv.FormatInt(int64(age(&store.Entry{Requested: f.requested, Stored: now,
+		Header: map[string]string{"Age": resp.Header.Get("Age"), "Date": h.Get("Date")}}, now)/time.Second), 10)
 	f.start(w, size, etag, resp.StatusCode, h)
-	f.age = strconv.FormatInt(int64(age(&store.Entry{Requested: f.requested, Stored: c.clock.Now(),
-		Header: map[string]string{"Age": resp.Header.Get("Age"), "Date": h.Get("Date")}}, c.clock.Now())/time.Second), 10)
 	return expect, nil
 }
 
