@@ -127,10 +127,9 @@ func (c *Cache) Get(ctx context.Context, key string) (*object.Object, error) {
 		rq = request{}
 	}
 	var stale *store.Entry
-	e, err := c.store.Get(key)
+	e, hi, ok, err := c.lookup(key, x, &rq, now)
 	switch {
 	case err == nil:
-		hi, ok := c.usable(key, &e, x, &rq, now)
 		if ok {
 			if obj, err := c.serveStored(key, &e, hi, object.Hit); err == nil {
 				c.hits.Add(1)
@@ -239,8 +238,8 @@ func (c *Cache) join(key string, x expectation, stale *store.Entry, rq *request,
 		c.mu.Lock()
 	}
 	defer c.mu.Unlock()
-	if e, err := c.store.Get(key); err == nil {
-		if hi, ok := c.usable(key, &e, x, rq, c.clock.Now()); ok {
+	if e, hi, ok, err := c.lookup(key, x, rq, c.clock.Now()); err == nil {
+		if ok {
 			if obj, err := c.serveStored(key, &e, hi, object.Hit); err == nil {
 				return nil, obj, nil
 			}
@@ -253,7 +252,10 @@ func (c *Cache) join(key string, x expectation, stale *store.Entry, rq *request,
 	}
 	f := newFill(key, c.cfg.Sendfile)
 	f.refs = 2 // the fill goroutine and the caller
-	f.req, f.noStore, f.auth = rq.h, rq.noStore, rq.auth
+	f.req, f.noStore, f.auth, f.staleKey = rq.h, rq.noStore, rq.auth, key
+	if rq.storedAt != "" && stale != nil {
+		f.staleKey = rq.storedAt // a variant stored beside key
+	}
 	if private {
 		// Nobody joins it: its own slot, still counted in MaxFills.
 		f.slot = fmt.Sprintf("%s\x00%p", key, f)
@@ -295,8 +297,12 @@ func (c *Cache) runFill(f *fill, x expectation, stale *store.Entry, route bool, 
 		c.failFill(f, fmt.Errorf("%w: %s: status %d", ErrUpstream, f.key, resp.StatusCode))
 		return
 	}
+	f.storeKey = f.key
+	if !x.listed && resp.StatusCode != http.StatusNotModified {
+		f.storeKey = c.storeKey(f, resp.Header)
+	}
 	if !x.listed && !f.auth { // a private answer does not replace the shared one
-		f.replaces = c.supersede(f.key)
+		f.replaces = c.supersede(f.storeKey)
 	}
 	expect, err := c.admitBody(f, x, stale, resp)
 	if err != nil {
@@ -322,7 +328,7 @@ func (c *Cache) revalidate(f *fill, stale *store.Entry, h http.Header, requested
 	}
 	refresh(e.Header, h, received)
 	e.Requested, e.Stored = requested, received
-	if err := c.store.Update(f.key, func(x *store.Entry) { x.Header, x.Requested, x.Stored = e.Header, e.Requested, e.Stored }); err != nil {
+	if err := c.store.Update(f.staleKey, func(x *store.Entry) { x.Header, x.Requested, x.Stored = e.Header, e.Requested, e.Stored }); err != nil {
 		c.log.Warn().Err(err).Str("key", f.key).Msg("store revalidated entry")
 	}
 	c.endFill(f)
@@ -402,6 +408,7 @@ func (c *Cache) refusal(key string, x expectation, stale *store.Entry, status in
 		return fmt.Errorf("%w: %s: 304 to a request without validators", ErrUpstream, key)
 	case (status == http.StatusNotFound || status == http.StatusGone) && stale != nil:
 		_ = c.store.Delete(key) // gone upstream: gone here
+		c.dropVariants(key)
 	}
 	return nil
 }
@@ -429,11 +436,14 @@ func (c *Cache) commit(f *fill, expect digest.Digest, status int, h http.Header,
 		// response it replaces is not served again either.
 		f.w.Abort()
 		if f.replaces && !f.auth {
-			_ = c.store.Delete(f.key)
+			_ = c.store.Delete(f.storeKey)
 		}
 		return
 	}
-	stored, err := f.w.Commit(f.key, entry, expect)
+	if f.storeKey != f.key {
+		c.boundVariants(f.key, f.storeKey)
+	}
+	stored, err := f.w.Commit(f.storeKey, entry, expect)
 	if err != nil {
 		c.log.Warn().Err(err).Str("key", f.key).Msg("object served but not cached: commit failed")
 		return

@@ -37,6 +37,9 @@ type Store interface {
 	Update(key string, fn func(*store.Entry)) error
 	// Delete removes key.
 	Delete(key string) error
+	// List calls fn for every key with the prefix, in key order, until fn
+	// returns false (the variants stored beside a key).
+	List(prefix string, fn func(key string, e store.Entry) bool) error
 	// OpenBlob opens a blob for reading, protecting it from eviction.
 	OpenBlob(d digest.Digest) (*store.Reader, error)
 	// Create starts writing a new object of size bytes (-1 if unknown).

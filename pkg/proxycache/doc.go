@@ -19,7 +19,8 @@
 // RFC 9111 (freshness.go); the client's Cache-Control, Pragma,
 // Authorization and the fields a Vary names decide whether a stored
 // response may answer it, and its end-to-end fields go upstream with the
-// fill it starts (request.go, WithRequest; lookup.go, ask.go). Statuses
+// fill it starts (request.go, WithRequest; lookup.go, ask.go); responses
+// that vary are kept side by side, a few per key (variants.go). Statuses
 // other than 200 pass through with their bodies and are stored where RFC
 // 9111 allows; the query string is part of the key. The last byte of a
 // fill is released only once the object is complete and verified, so a

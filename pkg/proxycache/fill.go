@@ -35,6 +35,9 @@ type fill struct {
 	auth      bool
 	requested time.Time
 	replaces  bool // a stored response of key is superseded by this answer
+	// staleKey is where the entry a revalidation refreshes is stored;
+	// storeKey where the answer is kept: key, or a variant key beside it.
+	staleKey, storeKey string
 
 	// ready is closed once the upstream has answered; the fields below it
 	// are written before and only read after.

@@ -207,3 +207,39 @@ func TestVaryKeepBounded(t *testing.T) {
 		t.Fatal("a variant kept more request fields than the bound")
 	}
 }
+
+// TestVariantsBounded: variants of a key are stored side by side, each
+// served to its own request values, at most MaxVariants of them.
+func TestVariantsBounded(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, DefaultConfig(), 0)
+	f.up.set("/v", &upObject{body: []byte("v"), header: http.Header{"Cache-Control": {"max-age=60"}, "Vary": {"Accept-Language"}}})
+	getAs := func(lang string) string {
+		t.Helper()
+		ctx := WithRequest(context.Background(), http.Header{"Accept-Language": {lang}})
+		obj, err := f.cache.Get(ctx, "v")
+		if err != nil {
+			t.Fatal(err)
+		}
+		obj.Close()
+		settled(t, f.cache, "v")
+		return obj.Cache
+	}
+	for _, lang := range []string{"a", "b", "a", "b"} {
+		getAs(lang)
+	}
+	if n := f.up.count("/v"); n != 2 {
+		t.Fatalf("upstream asked %d times for two variants asked twice each, want 2", n)
+	}
+	for i := range 10 {
+		getAs(fmt.Sprint("l", i))
+	}
+	n := 0
+	_ = f.store.List("v", func(string, store.Entry) bool { n++; return true })
+	if n > MaxVariants {
+		t.Fatalf("%d variants stored, bound %d", n, MaxVariants)
+	}
+	if c := getAs("l9"); c != object.Hit {
+		t.Fatalf("the newest variant: %s, want a HIT", c)
+	}
+}

@@ -35,6 +35,25 @@ func (c *Cache) cacheKey(key string) string {
 	return key
 }
 
+// lookup finds the stored response for a request: the key's own, or the
+// variant stored beside it that the request selects (rq.storedAt says
+// which). ok says it may be served as it is (usable).
+func (c *Cache) lookup(key string, x expectation, rq *request, now time.Time) (store.Entry, *hitInfo, bool, error) {
+	e, err := c.store.Get(key)
+	if err != nil {
+		return e, nil, false, err
+	}
+	hi, ok := c.usable(key, &e, x, rq, now)
+	if !ok && !x.listed && len(hi.vary) > 0 && !varyMatch(hi.vary, rq.h) {
+		vk := variantKey(key, hi.vary, rq.h)
+		if ve, err := c.store.Get(vk); err == nil {
+			e, rq.storedAt = ve, vk
+			hi, ok = c.usable(vk, &e, x, rq, now)
+		}
+	}
+	return e, hi, ok, nil
+}
+
 // usable reports whether a stored entry may be served without asking the
 // upstream: an object the signed catalog lists is immutable and usable
 // exactly when its bytes are the listed ones; anything else when the

@@ -22,6 +22,9 @@ type request struct {
 	// auth: the request carries Authorization, so it is served from the
 	// store only where the stored response allows it (RFC 9111 §3.5).
 	auth bool
+	// storedAt is the variant key of the stored response Get found for
+	// the request, "" when it is the key's own.
+	storedAt string
 }
 
 type requestKey struct{}

@@ -40,8 +40,8 @@ func TestHTTPSemQuery(t *testing.T) {
 }
 
 // TestHTTPSemVary: a response that varies on Accept-Language is served
-// only to requests with the same (normalised) value; Vary: * never
-// matches.
+// only to requests with the same (normalised) value, several variants
+// side by side; Vary: * never matches.
 func TestHTTPSemVary(t *testing.T) {
 	t.Parallel()
 	o := startSemOrigin(t)
@@ -58,6 +58,7 @@ func TestHTTPSemVary(t *testing.T) {
 		{"en, fr", "lang en,fr", "HIT"}, // whitespace in a list is not a difference
 		{"de", "lang de", "MISS"},
 		{"de", "lang de", "HIT"},
+		{"en,fr", "lang en,fr", "HIT"}, // both variants are kept
 	}
 	for i, s := range steps {
 		r := get(t, c, http.MethodGet, relay.URL+"/v/lang", "Accept-Language", s.lang)
