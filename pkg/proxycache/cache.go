@@ -123,8 +123,9 @@ func (c *Cache) Get(ctx context.Context, key string) (*object.Object, error) {
 	rq := requestFrom(ctx)
 	if x.listed {
 		// What the signed catalog lists is immutable and verified: no
-		// request directive makes it revalidate or bypass the store.
-		rq = request{}
+		// request directive makes it revalidate or bypass the store
+		// (only-if-cached still keeps the request off the upstream).
+		rq = request{onlyIfCached: rq.onlyIfCached}
 	}
 	var stale *store.Entry
 	e, hi, ok, err := c.lookup(key, x, &rq, now)
