@@ -94,6 +94,9 @@ func appendTarget(b []byte, p string, tf *metadata.TargetFiles) ([]byte, bool) {
 // relaydCustom decodes custom data that is exactly what catalog.TargetFile
 // writes.
 func relaydCustom(raw []byte) (catalog.Custom, bool) {
+	if c, ok := plainCustom(raw); ok {
+		return c, true
+	}
 	var c catalog.Custom
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
@@ -125,3 +128,41 @@ func appendString(b []byte, s string) []byte {
 }
 
 func plain(s string) bool { return utf8.ValidString(s) }
+
+// plainCustom reads {"kind":"K"[,"platform":"P"][,"version":"V"]} whose
+// strings hold only printable ASCII that JSON does not escape (the common
+// case, without a decoder); ok is false for anything else.
+func plainCustom(raw []byte) (c catalog.Custom, ok bool) {
+	rest, ok := bytes.CutPrefix(raw, []byte(`{"kind":"`))
+	if !ok {
+		return c, false
+	}
+	if c.Kind, rest, ok = plainString(rest); !ok {
+		return c, false
+	}
+	if r, found := bytes.CutPrefix(rest, []byte(`,"platform":"`)); found {
+		if c.Platform, rest, ok = plainString(r); !ok || c.Platform == "" {
+			return c, false
+		}
+	}
+	if r, found := bytes.CutPrefix(rest, []byte(`,"version":"`)); found {
+		if c.Version, rest, ok = plainString(r); !ok || c.Version == "" {
+			return c, false
+		}
+	}
+	return c, string(rest) == "}"
+}
+
+// plainString reads a string up to its closing quote, refusing any byte
+// JSON would escape or that needs a thought (non-ASCII, <, >, &).
+func plainString(b []byte) (s string, rest []byte, ok bool) {
+	for i, c := range b {
+		switch {
+		case c == '"':
+			return string(b[:i]), b[i+1:], true
+		case c < 0x20 || c >= 0x7f || c == '\\' || c == '<' || c == '>' || c == '&':
+			return "", nil, false
+		}
+	}
+	return "", nil, false
+}

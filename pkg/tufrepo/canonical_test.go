@@ -2,8 +2,8 @@ package tufrepo
 
 import (
 	"bytes"
-	"encoding/json"
 	"crypto/sha256"
+	"encoding/json"
 	"testing"
 	"time"
 

@@ -39,6 +39,7 @@ type outFile struct {
 	name, role string
 	data       []byte
 	signers    []signerSet
+	sigs       []metadata.Signature // of data; nil: read them from data
 }
 
 type signerSet struct {
@@ -89,8 +90,8 @@ func (c *change) hasSnapshot() bool {
 	return false
 }
 
-func (c *change) add(name, role string, data []byte, e entry) {
-	c.files = append(c.files, outFile{name: name, role: role, data: data,
+func (c *change) add(name, role string, data []byte, sigs []metadata.Signature, e entry) {
+	c.files = append(c.files, outFile{name: name, role: role, data: data, sigs: sigs,
 		signers: []signerSet{{KeyIDs: e.keyIDs, Threshold: e.threshold}}})
 }
 
@@ -100,7 +101,7 @@ func addSigned[T metadata.Roles](c *change, ring *KeyRing, m *metadata.Metadata[
 	if err != nil {
 		return fmt.Errorf("tufrepo: %s: %w", name, err)
 	}
-	c.add(name, role, data, e)
+	c.add(name, role, data, m.Signatures, e)
 	return nil
 }
 
@@ -122,9 +123,12 @@ func (c *change) addSigned(ring *KeyRing, m any, name, role string, e entry) err
 func needsOf(files []outFile) ([]Need, error) {
 	var out []Need
 	for _, f := range files {
-		sigs, err := signaturesOf(f.data)
-		if err != nil {
-			return nil, fmt.Errorf("tufrepo: %s: %w", f.name, err)
+		sigs := f.sigs
+		if sigs == nil {
+			var err error
+			if sigs, err = signaturesOf(f.data); err != nil {
+				return nil, fmt.Errorf("tufrepo: %s: %w", f.name, err)
+			}
 		}
 		for _, set := range f.signers {
 			have := countSigned(sigs, set.KeyIDs)
