@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/relayd/relayd/internal/atomicfile"
 )
@@ -180,9 +179,8 @@ func apply(s *state, c *change, staging string) (*Result, error) {
 // pruned.
 func install(s *state, files []outFile) (*Result, error) {
 	res := &Result{}
-	var g errgroup.Group
-	g.SetLimit(8)
 	var last *outFile
+	batch := make(map[string][]byte, len(files))
 	for i := range files {
 		f := &files[i]
 		if f.name == TimestampFile {
@@ -190,13 +188,10 @@ func install(s *state, files []outFile) (*Result, error) {
 			continue
 		}
 		res.Written = append(res.Written, f.name)
-		g.Go(func() error { return writeNew(filepath.Join(s.dir, f.name), f.data) })
+		batch[f.name] = f.data
 	}
-	if err := g.Wait(); err != nil {
-		return nil, err
-	}
-	if err := atomicfile.SyncDir(s.dir); err != nil {
-		return nil, fmt.Errorf("tufrepo: sync %s: %w", s.dir, err)
+	if err := atomicfile.WriteFiles(s.dir, batch, 0o644); err != nil {
+		return nil, fmt.Errorf("tufrepo: write %s: %w", s.dir, err)
 	}
 	if last != nil {
 		if err := atomicfile.WriteFile(filepath.Join(s.dir, last.name), last.data, 0o644); err != nil {
