@@ -21,6 +21,7 @@ import (
 	"github.com/relayd/relayd/pkg/admindoc"
 	"github.com/relayd/relayd/pkg/cleanpath"
 	"github.com/relayd/relayd/pkg/clock"
+	"github.com/relayd/relayd/pkg/glob"
 	"github.com/relayd/relayd/pkg/hops"
 	"github.com/relayd/relayd/pkg/ratelog"
 	"github.com/relayd/relayd/pkg/relayclient"
@@ -74,6 +75,17 @@ type Config struct {
 	// Rate caps the bytes per second pulled from upstreams and fallbacks
 	// together (fills and mirror syncs alike). 0: no cap.
 	Rate int64
+	// Schedule is the transfer windows of background traffic
+	// (ParseSchedule's syntax; "" none); Location the zone its times are
+	// in (nil: time.Local, from TZ).
+	Schedule string
+	Location *time.Location
+	// ForegroundRate caps fills for waiting agents on their own (the
+	// window never holds them). 0: no cap of their own.
+	ForegroundRate int64
+	// Urgent are path patterns (pkg/glob: security/**) whose background
+	// transfers ignore the window.
+	Urgent []string
 	// Refresh is how often the parent group's relays are re-read from
 	// {upstream}/-/relays. Default 30s.
 	Refresh time.Duration
@@ -121,7 +133,8 @@ type Client struct {
 	seeds    []*url.URL // as configured
 	fallback []*url.URL
 	http     *http.Client
-	limit    *limiter     // nil without a rate cap
+	limit    *limiter     // nil without a rate cap or schedule
+	traffic  traffic      // WAN bytes by kind (traffic.go)
 	refused  atomic.Int64 // answers that could not continue a transfer (resume.go)
 	clock    clock.Timers
 	list     *relayclient.List // seeds, learned parents, fallbacks (parents.go)
@@ -199,9 +212,20 @@ func New(cfg Config, log zerolog.Logger) (*Client, error) {
 	if cfg.Rate < 0 {
 		return nil, fmt.Errorf("hierarchy: upstream rate %d is negative", cfg.Rate)
 	}
-	if cfg.Rate > 0 {
-		c.limit = newLimiter(cfg.Rate)
+	if cfg.ForegroundRate < 0 {
+		return nil, fmt.Errorf("hierarchy: upstream foreground rate %d is negative", cfg.ForegroundRate)
 	}
+	sched, err := ParseSchedule(cfg.Schedule, cfg.Location)
+	if err != nil {
+		return nil, err
+	}
+	var urgent *glob.Filter
+	if len(cfg.Urgent) > 0 {
+		if urgent, err = glob.New(cfg.Urgent); err != nil {
+			return nil, fmt.Errorf("upstream-urgent: %w", err)
+		}
+	}
+	c.limit = newLimiter(limitConfig{rate: cfg.Rate, foreground: cfg.ForegroundRate, sched: sched, urgent: urgent, clock: cfg.Clock})
 	hc, err := newHTTPClient(cfg)
 	if err != nil {
 		return nil, err
@@ -316,6 +340,13 @@ func (c *Client) fetch(ctx context.Context, key string, hdr http.Header, last *l
 	if len(c.seeds) == 0 {
 		return nil, ErrNoUpstream
 	}
+	cls := ClassForeground
+	if c.limit != nil {
+		cls = c.limit.classOf(ctx, key)
+		if err := c.limit.admit(ctx, cls); err != nil {
+			return nil, err
+		}
+	}
 	want, _ := strconv.ParseUint(hdr.Get(wire.GenerationHeader), 10, 64)
 	resp, base, err := c.tryAll(ctx, c.candidates(want), key, hdr, last)
 	// Parents that are up but have not completed the generation asked
@@ -339,8 +370,10 @@ func (c *Client) fetch(ctx context.Context, key string, hdr http.Header, last *l
 	if resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusPartialContent {
 		resp.Body = c.resumable(ctx, resp, base, key, hdr)
 	}
+	// Counted as it comes off the network, before any decoding.
+	resp.Body = c.traffic.wireBody(key, resp)
 	if c.limit != nil {
-		resp.Body = c.limit.body(ctx, resp.Body)
+		resp.Body = c.limit.body(ctx, cls, resp.Body, resp.ContentLength)
 	}
 	return resp, nil
 }
