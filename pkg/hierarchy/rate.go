@@ -281,11 +281,11 @@ func (l *limiter) body(ctx context.Context, cls Class, r io.ReadCloser, length i
 }
 
 type limitedBody struct {
-	r      io.ReadCloser
-	l      *limiter
-	ctx    context.Context
-	cls    Class
-	left   int64 // bytes still to come; -1: unknown
+	r    io.ReadCloser
+	l    *limiter
+	ctx  context.Context
+	cls  Class
+	left int64 // bytes still to come; -1: unknown
 }
 
 func (b *limitedBody) Read(p []byte) (int, error) {
