@@ -346,6 +346,7 @@ func (c *Client) fetch(ctx context.Context, key string, hdr http.Header, last *l
 		if err := c.limit.admit(ctx, cls); err != nil {
 			return nil, err
 		}
+		cls = c.limit.classOf(ctx, key) // promoted while held?
 	}
 	want, _ := strconv.ParseUint(hdr.Get(wire.GenerationHeader), 10, 64)
 	resp, base, err := c.tryAll(ctx, c.candidates(want), key, hdr, last)

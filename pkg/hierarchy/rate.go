@@ -20,21 +20,17 @@ import (
 	"github.com/relayd/relayd/pkg/admindoc"
 	"github.com/relayd/relayd/pkg/clock"
 	"github.com/relayd/relayd/pkg/glob"
+	"github.com/relayd/relayd/pkg/priority"
 )
-
-type backgroundKey struct{}
 
 // Background marks requests made with ctx as background traffic (mirror
 // syncs, prefetch): under a rate cap they wait while fills for agents
-// are pulling, and they keep to the transfer window.
+// are pulling, and they keep to the transfer window (priority.Background).
 func Background(ctx context.Context) context.Context {
-	return context.WithValue(ctx, backgroundKey{}, true)
+	return priority.Background(ctx)
 }
 
-func isBackground(ctx context.Context) bool {
-	b, _ := ctx.Value(backgroundKey{}).(bool)
-	return b
-}
+func isBackground(ctx context.Context) bool { return priority.IsBackground(ctx) }
 
 // Class is the priority class of an upstream transfer.
 type Class int
@@ -164,7 +160,8 @@ func (l *limiter) setWindow(w Window) {
 }
 
 // admit waits, before a background request is sent, while the window in
-// force holds background traffic (rate 0).
+// force holds background traffic (rate 0), until it ends or the request
+// is promoted to the foreground (priority.Promotable).
 func (l *limiter) admit(ctx context.Context, cls Class) error {
 	if cls != ClassBackground || l.sched == nil {
 		return nil
@@ -175,7 +172,8 @@ func (l *limiter) admit(ctx context.Context, cls Class) error {
 			l.waiting[cls].requests.Add(-1)
 		}
 	}()
-	for {
+	promoted := priority.Promoted(ctx)
+	for isBackground(ctx) {
 		now := l.clock.Now()
 		if !l.sched.At(now).Held() {
 			return nil
@@ -184,11 +182,19 @@ func (l *limiter) admit(ctx context.Context, cls Class) error {
 			counted = true
 			l.waiting[cls].requests.Add(1)
 		}
-		d := min(l.sched.Next(now).Sub(now), windowPoll)
-		if !clock.Sleep(ctx, l.clock, max(d, time.Millisecond)) {
+		d := max(min(l.sched.Next(now).Sub(now), windowPoll), time.Millisecond)
+		woke := make(chan struct{})
+		t := l.clock.AfterFunc(d, func() { close(woke) })
+		select {
+		case <-ctx.Done():
+			t.Stop()
 			return ctx.Err()
+		case <-promoted:
+			t.Stop()
+		case <-woke:
 		}
 	}
+	return nil
 }
 
 // ErrWindowClosed ends a background body when the transfer window turns
@@ -275,7 +281,8 @@ func (l *limiter) Waiting() []admindoc.ClassWaiting {
 }
 
 // body wraps an upstream body so that reading it draws from the buckets
-// of cls. length is the body's length (-1: unknown).
+// of cls — foreground from the read after a promotion. length is the
+// body's length (-1: unknown).
 func (l *limiter) body(ctx context.Context, cls Class, r io.ReadCloser, length int64) io.ReadCloser {
 	return &limitedBody{r: r, l: l, ctx: ctx, cls: cls, left: length}
 }
@@ -296,6 +303,9 @@ func (b *limitedBody) Read(p []byte) (int, error) {
 	if n > 0 {
 		if b.left >= 0 {
 			b.left = max(b.left-int64(n), 0)
+		}
+		if b.cls == ClassBackground && !isBackground(b.ctx) {
+			b.cls = ClassForeground // promoted
 		}
 		// Taken after the read: the bytes are in, and TCP's window
 		// holds the parent back while we wait.
