@@ -63,12 +63,12 @@ func TestScheduleAt(t *testing.T) {
 		day, clock, rule string
 		rate             int64
 	}{
-		{"Mon", "07:59:59", "*=50MB/s", 50e6}, // 06:00 ended the night, 08:00 is to come
+		{"Mon", "07:59:59", "*=50MB/s", 50e6},           // 06:00 ended the night, 08:00 is to come
 		{"Mon", "05:59:59", "Fri-Mon 22:00-06:00=0", 0}, // Sunday night's span
 		{"Mon", "08:00:00", "Mon-Fri 08:00-18:00=2MB/s", 2e6},
 		{"Wed", "17:59:59", "Mon-Fri 08:00-18:00=2MB/s", 2e6},
 		{"Wed", "18:00:00", "*=50MB/s", 50e6},
-		{"Wed", "23:00:00", "*=50MB/s", 50e6},        // Wed is not in Fri-Mon
+		{"Wed", "23:00:00", "*=50MB/s", 50e6},           // Wed is not in Fri-Mon
 		{"Tue", "03:00:00", "Fri-Mon 22:00-06:00=0", 0}, // Monday night, after midnight
 		{"Fri", "22:00:00", "Fri-Mon 22:00-06:00=0", 0},
 		{"Sat", "05:00:00", "Fri-Mon 22:00-06:00=0", 0},
