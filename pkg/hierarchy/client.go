@@ -21,7 +21,6 @@ import (
 	"github.com/relayd/relayd/pkg/admindoc"
 	"github.com/relayd/relayd/pkg/cleanpath"
 	"github.com/relayd/relayd/pkg/clock"
-	"github.com/relayd/relayd/pkg/glob"
 	"github.com/relayd/relayd/pkg/hops"
 	"github.com/relayd/relayd/pkg/ratelog"
 	"github.com/relayd/relayd/pkg/relayclient"
@@ -75,17 +74,14 @@ type Config struct {
 	// Rate caps the bytes per second pulled from upstreams and fallbacks
 	// together (fills and mirror syncs alike). 0: no cap.
 	Rate int64
-	// Schedule is the transfer windows of background traffic
-	// (ParseSchedule's syntax; "" none); Location the zone its times are
-	// in (nil: time.Local, from TZ).
-	Schedule string
-	Location *time.Location
-	// ForegroundRate caps fills for waiting agents on their own (the
-	// window never holds them). 0: no cap of their own.
+	// Schedule (ParseSchedule; "" none): transfer windows of background
+	// traffic, in Location (nil: time.Local, TZ); ForegroundRate: agents'
+	// fills' own cap (0: none); Urgent: path patterns (security/**) whose
+	// background transfers ignore the window. See rate.go.
+	Schedule       string
+	Location       *time.Location
 	ForegroundRate int64
-	// Urgent are path patterns (pkg/glob: security/**) whose background
-	// transfers ignore the window.
-	Urgent []string
+	Urgent         []string
 	// Refresh is how often the parent group's relays are re-read from
 	// {upstream}/-/relays. Default 30s.
 	Refresh time.Duration
@@ -209,23 +205,10 @@ func New(cfg Config, log zerolog.Logger) (*Client, error) {
 	if len(c.fallback) > 0 && len(c.seeds) == 0 {
 		return nil, errors.New("hierarchy: a fallback needs an upstream to fall back from")
 	}
-	if cfg.Rate < 0 {
-		return nil, fmt.Errorf("hierarchy: upstream rate %d is negative", cfg.Rate)
-	}
-	if cfg.ForegroundRate < 0 {
-		return nil, fmt.Errorf("hierarchy: upstream foreground rate %d is negative", cfg.ForegroundRate)
-	}
-	sched, err := ParseSchedule(cfg.Schedule, cfg.Location)
-	if err != nil {
+	var err error
+	if c.limit, err = limiterFor(cfg); err != nil {
 		return nil, err
 	}
-	var urgent *glob.Filter
-	if len(cfg.Urgent) > 0 {
-		if urgent, err = glob.New(cfg.Urgent); err != nil {
-			return nil, fmt.Errorf("upstream-urgent: %w", err)
-		}
-	}
-	c.limit = newLimiter(limitConfig{rate: cfg.Rate, foreground: cfg.ForegroundRate, sched: sched, urgent: urgent, clock: cfg.Clock})
 	hc, err := newHTTPClient(cfg)
 	if err != nil {
 		return nil, err
@@ -340,13 +323,9 @@ func (c *Client) fetch(ctx context.Context, key string, hdr http.Header, last *l
 	if len(c.seeds) == 0 {
 		return nil, ErrNoUpstream
 	}
-	cls := ClassForeground
-	if c.limit != nil {
-		cls = c.limit.classOf(ctx, key)
-		if err := c.limit.admit(ctx, cls); err != nil {
-			return nil, err
-		}
-		cls = c.limit.classOf(ctx, key) // promoted while held?
+	cls, err := c.limit.admit(ctx, key) // a window of rate 0 holds background requests
+	if err != nil {
+		return nil, err
 	}
 	want, _ := strconv.ParseUint(hdr.Get(wire.GenerationHeader), 10, 64)
 	resp, base, err := c.tryAll(ctx, c.candidates(want), key, hdr, last)
@@ -372,10 +351,7 @@ func (c *Client) fetch(ctx context.Context, key string, hdr http.Header, last *l
 		resp.Body = c.resumable(ctx, resp, base, key, hdr)
 	}
 	// Counted as it comes off the network, before any decoding.
-	resp.Body = c.traffic.wireBody(key, resp)
-	if c.limit != nil {
-		resp.Body = c.limit.body(ctx, cls, resp.Body, resp.ContentLength)
-	}
+	resp.Body = c.limit.body(ctx, cls, c.traffic.wireBody(key, resp), resp.ContentLength)
 	return resp, nil
 }
 

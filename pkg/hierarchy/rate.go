@@ -104,6 +104,28 @@ type limitConfig struct {
 	clock            clock.Timers
 }
 
+// limiterFor checks cfg's rates, schedule and urgent patterns and builds
+// the limiter (nil when nothing limits upstream traffic).
+func limiterFor(cfg Config) (*limiter, error) {
+	if cfg.Rate < 0 {
+		return nil, fmt.Errorf("hierarchy: upstream rate %d is negative", cfg.Rate)
+	}
+	if cfg.ForegroundRate < 0 {
+		return nil, fmt.Errorf("hierarchy: upstream foreground rate %d is negative", cfg.ForegroundRate)
+	}
+	sched, err := ParseSchedule(cfg.Schedule, cfg.Location)
+	if err != nil {
+		return nil, err
+	}
+	var urgent *glob.Filter
+	if len(cfg.Urgent) > 0 {
+		if urgent, err = glob.New(cfg.Urgent); err != nil {
+			return nil, fmt.Errorf("upstream-urgent: %w", err)
+		}
+	}
+	return newLimiter(limitConfig{rate: cfg.Rate, foreground: cfg.ForegroundRate, sched: sched, urgent: urgent, clock: cfg.Clock}), nil
+}
+
 // newLimiter returns nil when nothing limits upstream traffic.
 func newLimiter(c limitConfig) *limiter {
 	if c.rate <= 0 && c.foreground <= 0 && c.sched == nil {
@@ -159,10 +181,23 @@ func (l *limiter) setWindow(w Window) {
 	l.bg.SetBurst(burst(w.Rate))
 }
 
-// admit waits, before a background request is sent, while the window in
-// force holds background traffic (rate 0), until it ends or the request
-// is promoted to the foreground (priority.Promotable).
-func (l *limiter) admit(ctx context.Context, cls Class) error {
+// admit returns the class of a request for key made with ctx, after
+// waiting, for a background request, while the window in force holds
+// background traffic (rate 0): until it ends, or the request is promoted
+// to the foreground (priority.Promotable). A nil limiter admits all.
+func (l *limiter) admit(ctx context.Context, key string) (Class, error) {
+	if l == nil {
+		return ClassForeground, nil
+	}
+	cls := l.classOf(ctx, key)
+	if err := l.hold(ctx, cls); err != nil {
+		return cls, err
+	}
+	return l.classOf(ctx, key), nil // promoted while held?
+}
+
+// hold waits while the window holds background traffic (see admit).
+func (l *limiter) hold(ctx context.Context, cls Class) error {
 	if cls != ClassBackground || l.sched == nil {
 		return nil
 	}
@@ -284,6 +319,9 @@ func (l *limiter) Waiting() []admindoc.ClassWaiting {
 // of cls — foreground from the read after a promotion. length is the
 // body's length (-1: unknown).
 func (l *limiter) body(ctx context.Context, cls Class, r io.ReadCloser, length int64) io.ReadCloser {
+	if l == nil {
+		return r
+	}
 	return &limitedBody{r: r, l: l, ctx: ctx, cls: cls, left: length}
 }
 
