@@ -78,6 +78,13 @@ func (c *Client) CountContent(key string, n int64) {
 	c.traffic.content[kindIndex(key)].Add(n)
 }
 
+// ContentBody wraps the decoded body of an encoded upstream response of
+// key: each byte read from it counts as content (CountContent). Wrap the
+// decoder's output, never the network body (wireBody counts that).
+func (c *Client) ContentBody(key string, decoded io.ReadCloser) io.ReadCloser {
+	return &meteredBody{r: decoded, wire: new(atomic.Int64), content: &c.traffic.content[kindIndex(key)]}
+}
+
 // Traffic is the WAN bytes by kind (UpstreamTraffic documents them).
 type Traffic = admindoc.UpstreamTraffic
 

@@ -252,7 +252,10 @@ func TestTrafficAccounting(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	c.CountContent("software/app/1.0/app.bin", 2000) // as a zstd decoder would
+	c.CountContent("software/app/1.0/app.bin", 1500) // as a zstd decoder would
+	if _, err := io.Copy(io.Discard, c.ContentBody("software/app/1.0/app.bin", io.NopCloser(strings.NewReader(strings.Repeat("d", 500))))); err != nil {
+		t.Fatal(err)
+	}
 	resp, err := c.FetchFrom(ctx, srv.URL, "security/rules.txt", nil)
 	if err != nil {
 		t.Fatal(err)
