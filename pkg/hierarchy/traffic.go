@@ -55,13 +55,15 @@ func (t *traffic) wireBody(key string, resp *http.Response) io.ReadCloser {
 
 type meteredBody struct {
 	r             io.ReadCloser
-	wire, content *atomic.Int64 // content nil: counted by the decoder
+	wire, content *atomic.Int64 // nil: not counted here
 }
 
 func (b *meteredBody) Read(p []byte) (int, error) {
 	n, err := b.r.Read(p)
 	if n > 0 {
-		b.wire.Add(int64(n))
+		if b.wire != nil {
+			b.wire.Add(int64(n))
+		}
 		if b.content != nil {
 			b.content.Add(int64(n))
 		}
@@ -82,7 +84,7 @@ func (c *Client) CountContent(key string, n int64) {
 // key: each byte read from it counts as content (CountContent). Wrap the
 // decoder's output, never the network body (wireBody counts that).
 func (c *Client) ContentBody(key string, decoded io.ReadCloser) io.ReadCloser {
-	return &meteredBody{r: decoded, wire: new(atomic.Int64), content: &c.traffic.content[kindIndex(key)]}
+	return &meteredBody{r: decoded, content: &c.traffic.content[kindIndex(key)]}
 }
 
 // Traffic is the WAN bytes by kind (UpstreamTraffic documents them).
