@@ -23,6 +23,9 @@ RELAYD_BIN="${RELAYD_BIN:-$REPO_ROOT/bin/relayd}"
 CACHE_TESTS_DIR="${CACHE_TESTS_DIR:-}"
 CACHE_TESTS_VERSION="${CACHE_TESTS_VERSION:-0.4.5}"
 IMPL_TIMEOUT="${IMPL_TIMEOUT:-240}" # seconds for one implementation's whole run
+# DIRECT_SETUP=1: a diagnostic, not the figures of record: the suite's
+# PUT /config and GET /state go to its origin directly (direct-setup.mjs).
+DIRECT_SETUP="${DIRECT_SETUP:-0}"
 
 BASE_PORT="${CONFORMANCE_PORT:-19600}"
 ORIGIN_PORT=$BASE_PORT
@@ -138,6 +141,12 @@ else
 	SUITE_NAME="http-cache-tests@$CACHE_TESTS_VERSION (npm)"
 fi
 if [[ -f $SUITE/test-engine/cli.mjs ]]; then ENGINE="$SUITE/test-engine"; else ENGINE="$SUITE"; fi
+CLI_FLAGS=(--no-warnings)
+if [[ $DIRECT_SETUP == 1 ]]; then
+	[[ $ENGINE == "$SUITE/test-engine" ]] || die "DIRECT_SETUP=1 needs the current suite (CACHE_TESTS_DIR)"
+	CLI_FLAGS+=(--import "file://$DIR/direct-setup.mjs")
+	SUITE_NAME+=", DIAGNOSTIC: setup requests sent to the origin directly (DIRECT_SETUP=1)"
+fi
 
 # ------------------------------------------------------------ servers ---
 start_origin() {
@@ -201,7 +210,7 @@ for impl in $IMPLS; do
 	log "$impl ${VERSIONS[$impl]} on 127.0.0.1:$PORT: running the suite (at most ${IMPL_TIMEOUT}s)"
 	t1=$SECONDS
 	if (cd "$SUITE" && npm_config_base="http://127.0.0.1:$PORT" npm_config_id="" npm_package_config_id="" \
-		timeout -k 5 "$IMPL_TIMEOUT" node --no-warnings "$ENGINE/cli.mjs") >"$RAW/$impl.json.tmp" 2>"$RAW/$impl-cli.log"; then
+		CONFORMANCE_ORIGIN="http://127.0.0.1:$ORIGIN_PORT" timeout -k 5 "$IMPL_TIMEOUT" node "${CLI_FLAGS[@]}" "$ENGINE/cli.mjs") >"$RAW/$impl.json.tmp" 2>"$RAW/$impl-cli.log"; then
 		mv "$RAW/$impl.json.tmp" "$RAW/$impl.json"
 		log "$impl done in $((SECONDS - t1))s"
 	else
@@ -212,7 +221,8 @@ done
 halt origin
 
 DATE="$(date -u +%Y-%m-%d)"
-COMMIT="$(git -C "$REPO_ROOT" describe --always --dirty 2>/dev/null || echo unknown)"
+# The commit measured: relayd's own version (git describe of its build), else this checkout's.
+COMMIT="${VERSIONS[relayd]:-$(git -C "$REPO_ROOT" describe --always --dirty 2>/dev/null || echo unknown)}"
 versions_json="{"
 for impl in $IMPLS; do versions_json+="\"$impl\":\"${VERSIONS[$impl]}\","; done
 versions_json="${versions_json%,}}"

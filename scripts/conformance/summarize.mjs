@@ -79,8 +79,10 @@ export function classify (suite, raw) {
   // neither: it tells how a cache behaves, not whether it conforms.
   counts.total = tests.length
   counts.passed = counts.pass + counts.check_yes
-  counts.failed = tests.filter(t => t.kind !== 'check' && t.class !== 'pass').length
-  counts.required_not_passed = tests.filter(t => t.kind === 'required' && t.class !== 'pass').length
+  // untested: not applicable to a shared cache (browser-only tests), not run.
+  const notPassed = t => t.class !== 'pass' && t.class !== 'untested'
+  counts.failed = tests.filter(t => t.kind !== 'check' && notPassed(t)).length
+  counts.required_not_passed = tests.filter(t => t.kind === 'required' && notPassed(t)).length
   return { counts, tests }
 }
 
@@ -102,7 +104,7 @@ async function main () {
     }
     const { counts, tests } = classify(suite, raw)
     entry.counts = counts
-    const failing = tests.filter(t => t.kind !== 'check' && t.class !== 'pass')
+    const failing = tests.filter(t => t.kind !== 'check' && t.class !== 'pass' && t.class !== 'untested')
     entry.setup_errors = setupErrors(path.join(a.raw, `${impl}-cli.log`))
     if (impl === 'relayd') {
       entry.failures = failing.map(({ id, name, kind, class: cls, message }) => ({ id, name, kind, class: cls, message }))
