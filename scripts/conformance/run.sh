@@ -22,7 +22,7 @@ RELAYD_BIN="${RELAYD_BIN:-$REPO_ROOT/bin/relayd}"
 # its dependencies installed from npm here) or else the npm package.
 CACHE_TESTS_DIR="${CACHE_TESTS_DIR:-}"
 CACHE_TESTS_VERSION="${CACHE_TESTS_VERSION:-0.4.5}"
-IMPL_TIMEOUT="${IMPL_TIMEOUT:-240}" # seconds for one implementation's whole run
+IMPL_TIMEOUT="${IMPL_TIMEOUT:-180}" # seconds for one implementation's whole run
 # DIRECT_SETUP=1: a diagnostic, not the figures of record: the suite's
 # PUT /config and GET /state go to its origin directly (direct-setup.mjs).
 DIRECT_SETUP="${DIRECT_SETUP:-0}"
