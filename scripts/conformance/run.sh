@@ -226,11 +226,14 @@ COMMIT="${VERSIONS[relayd]:-$(git -C "$REPO_ROOT" describe --always --dirty 2>/d
 versions_json="{"
 for impl in $IMPLS; do versions_json+="\"$impl\":\"${VERSIONS[$impl]}\","; done
 versions_json="${versions_json%,}}"
+COMMAND="make conformance"
+[[ $IMPLS == "relayd squid varnish nginx" ]] || COMMAND="IMPLS=\"$IMPLS\" $COMMAND"
+[[ $DIRECT_SETUP == 1 ]] && COMMAND="DIRECT_SETUP=1 $COMMAND"
 node -e '
-const [date, commit, suite, seconds, versions] = process.argv.slice(1)
+const [date, commit, suite, seconds, versions, command] = process.argv.slice(1)
 process.stdout.write(JSON.stringify({ date, time: new Date().toISOString(), commit, suite,
-  command: "make conformance", seconds: +seconds, versions: JSON.parse(versions) }))' \
-	"$DATE" "$COMMIT" "$SUITE_NAME" "$((SECONDS - t0))" "$versions_json" >"$WORK/meta.json"
+  command, seconds: +seconds, versions: JSON.parse(versions) }))' \
+	"$DATE" "$COMMIT" "$SUITE_NAME" "$((SECONDS - t0))" "$versions_json" "$COMMAND" >"$WORK/meta.json"
 OUT="${CONFORMANCE_OUT:-$REPO_ROOT/results/conformance-$DATE}"
 node "$DIR/summarize.mjs" --suite "$SUITE" --raw "$RAW" --impls "$IMPLS" --meta "$WORK/meta.json" \
 	--out "$OUT.json" --md "$OUT.md"
