@@ -2,7 +2,14 @@
 // parent, not an answer.
 package hierarchy
 
-import "context"
+import (
+	"context"
+	"errors"
+)
+
+// ErrNotFound: every upstream (and fallback) answered 404 to a Required
+// request.
+var ErrNotFound = errors.New("hierarchy: no upstream has it")
 
 type requiredKey struct{}
 
