@@ -14,13 +14,13 @@ func TestParseInterleaved(t *testing.T) {
 	fs := flag.NewFlagSet("x", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	out := fs.String("out", "", "")
-	pub := fs.String("pubkey", "", "")
-	pos, err := parseInterleaved(fs, []string{"--out", "d", "a.txt", "--pubkey", "k", "b/c.txt", "--", "--odd"})
+	root := fs.String("root", "", "")
+	pos, err := parseInterleaved(fs, []string{"--out", "d", "a.txt", "--root", "r.json", "b/c.txt", "--", "--odd"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if *out != "d" || *pub != "k" || !slices.Equal(pos, []string{"a.txt", "b/c.txt", "--odd"}) {
-		t.Fatalf("out %q pubkey %q paths %q", *out, *pub, pos)
+	if *out != "d" || *root != "r.json" || !slices.Equal(pos, []string{"a.txt", "b/c.txt", "--odd"}) {
+		t.Fatalf("out %q root %q paths %q", *out, *root, pos)
 	}
 	if _, err := parseInterleaved(fs, []string{"a", "--nope"}); err == nil {
 		t.Fatal("an unknown flag after a path was accepted")
@@ -39,11 +39,11 @@ func TestIsLoopback(t *testing.T) {
 
 func TestLoadgenFlagErrors(t *testing.T) {
 	for name, args := range map[string][]string{
-		"no relay":       {"--pubkey", "k"},
-		"too many":       {"--relay", "http://127.0.0.1:1", "--pubkey", "k", "--agents", "1000000"},
-		"too long":       {"--relay", "http://127.0.0.1:1", "--pubkey", "k", "--duration", "2h"},
-		"remote":         {"--relay", "http://192.0.2.1:1", "--pubkey", "k"},
-		"stop, no watch": {"--relay", "http://127.0.0.1:1", "--pubkey", "k", "--stop-after-updates", "1"},
+		"no relay":       {"--root", "r.json"},
+		"too many":       {"--relay", "http://127.0.0.1:1", "--root", "r.json", "--agents", "1000000"},
+		"too long":       {"--relay", "http://127.0.0.1:1", "--root", "r.json", "--duration", "2h"},
+		"remote":         {"--relay", "http://192.0.2.1:1", "--root", "r.json"},
+		"stop, no watch": {"--relay", "http://127.0.0.1:1", "--root", "r.json", "--stop-after-updates", "1"},
 	} {
 		err := loadgenCmd(context.Background(), args, io.Discard, io.Discard, func(string) (string, bool) { return "", false })
 		var ue usageError
