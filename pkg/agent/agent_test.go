@@ -35,6 +35,7 @@ type relay struct {
 	hook   func(w http.ResponseWriter, r *http.Request) bool
 	ranges []string // Range headers of object requests
 	gets   int      // object GETs
+	metas  []string // metadata GETs, by served name
 }
 
 func newRelay(t *testing.T, cat map[string][]byte, files map[string][]byte) *relay {
@@ -51,6 +52,9 @@ func (r *relay) serve(w http.ResponseWriter, req *http.Request) {
 	if !strings.HasPrefix(req.URL.Path, "/-/") {
 		r.gets++
 		r.ranges = append(r.ranges, req.Header.Get("Range"))
+	}
+	if name, ok := strings.CutPrefix(req.URL.Path, tufPath); ok {
+		r.metas = append(r.metas, name)
 	}
 	b, ok := r.obj[strings.TrimPrefix(req.URL.Path, "/")]
 	meta, isMeta := cat[strings.TrimPrefix(req.URL.Path, tufPath)]
@@ -69,6 +73,12 @@ func (r *relay) serve(w http.ResponseWriter, req *http.Request) {
 	default:
 		http.NotFound(w, req)
 	}
+}
+
+func (r *relay) metaGets() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.metas...)
 }
 
 func (r *relay) objectGets() (int, []string) {
@@ -588,5 +598,78 @@ func TestConfigErrors(t *testing.T) {
 	a, err := New(cfg, zerolog.Nop())
 	if err != nil || !a.include.Match("security/x/y") || a.include.Match("securityx/a") {
 		t.Errorf("security/**: %v", err)
+	}
+}
+
+// A relay that serves an expired timestamp (a frozen relay, or an origin
+// that stopped re-signing) gets nothing installed: the sync fails saying
+// since when, and the directory keeps what the last fresh metadata listed.
+func TestExpiredMetadataInstallsNothing(t *testing.T) {
+	k := newRepo(t)
+	old := map[string][]byte{"security/a": data(100, 1)}
+	r := newRelay(t, k.publish(t, 1, old), old)
+	dir := t.TempDir()
+	if _, err := newAgent(t, testConfig(k, dir, r)).Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	expired := time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
+	k.expires = expired
+	files := map[string][]byte{"security/a": data(100, 2), "security/b": data(50, 3)}
+	r.mu.Lock()
+	r.cat, r.obj = k.publish(t, 2, files), files
+	r.mu.Unlock()
+	cfg := testConfig(k, dir, r)
+	cfg.RetryBudget = 100 * time.Millisecond
+	_, err := newAgent(t, cfg).Sync(context.Background())
+	if !errors.Is(err, tufclient.ErrExpired) || !strings.Contains(err.Error(), "expired since") {
+		t.Fatalf("sync with an expired timestamp: %v, want tufclient.ErrExpired saying since when", err)
+	}
+	wantFile(t, dir, "security/a", old["security/a"])
+	if _, err := os.Stat(filepath.Join(dir, "security/b")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("security/b of the expired generation was written (%v)", err)
+	}
+	if gets, _ := r.objectGets(); gets != 1 {
+		t.Fatalf("%d object GETs, want only the first sync's", gets)
+	}
+	noParts(t, dir)
+}
+
+// Metadata is fetched from the relay being tried; a versioned file it
+// does not have comes from another relay of the group (it is pinned by
+// the timestamp and snapshot, whoever serves it). A sync with nothing new
+// is one request: timestamp.json.
+func TestMetadataFailoverAndNoChangeSync(t *testing.T) {
+	k := newRepo(t)
+	files := map[string][]byte{"security/a": data(100, 1)}
+	cat := k.publish(t, 1, files)
+	without := func(suffix string) map[string][]byte {
+		m := map[string][]byte{}
+		for name, b := range cat {
+			if !strings.HasSuffix(name, suffix) {
+				m[name] = b
+			}
+		}
+		return m
+	}
+	// Whichever relay the agent tries first (the order is its own) lacks
+	// one versioned file that the other has: only a failover for that
+	// file completes the update.
+	r1, r2 := newRelay(t, without(".targets.json"), files), newRelay(t, without(".snapshot.json"), files)
+	dir := t.TempDir()
+	a := newAgent(t, testConfig(k, dir, r1, r2))
+	if _, err := a.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	wantFile(t, dir, "security/a", files["security/a"])
+	if st := a.Stats(); st.Failovers == 0 {
+		t.Fatalf("stats %+v: the update completed without a failover", st)
+	}
+	before := len(r1.metaGets()) + len(r2.metaGets())
+	if _, err := a.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	all := append(r1.metaGets(), r2.metaGets()...)
+	if n := len(all) - before; n != 1 {
+		t.Fatalf("a sync with nothing new asked for %d metadata files (%q), want 1 (timestamp.json)", n, all[before:])
 	}
 }

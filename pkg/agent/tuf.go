@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/relayd/relayd/pkg/catalog"
 	"github.com/relayd/relayd/pkg/tufclient"
@@ -96,17 +95,6 @@ func (a *Agent) updateError(err error) error {
 		return fmt.Errorf("agent: refusing to install anything: %w", err)
 	}
 	return fmt.Errorf("agent: metadata: %w", err)
-}
-
-// Expired reports whether the newest verified metadata has expired on the
-// agent's clock, and since when: an agent that cannot find fresh metadata
-// installs nothing until it does.
-func (a *Agent) Expired() (time.Time, bool) {
-	st := a.tuf.Current()
-	if st == nil || st.Expires.IsZero() || a.clock.Now().Before(st.Expires) {
-		return time.Time{}, false
-	}
-	return st.Expires, true
 }
 
 // relayFetcher is the tufclient.Fetcher of one update: the timestamp and
