@@ -1,6 +1,7 @@
 // Command demo runs the whole system on loopback (`make demo`):
 //
-//	origin (a published, signed catalog)
+//	origin (a published TUF repository: root, targets, snapshot and
+//	        timestamp keys, teams security and software delegated by path)
 //	  └ hq: 3 mirror relays, one group
 //	      ├ branch-a: 2 proxy relays, one group (fallback: the origin)
 //	      └ branch-b: 1 proxy relay
@@ -100,34 +101,30 @@ func run(bin string, nAgents int, keep bool) error {
 	began := time.Now()
 	fmt.Printf("relayd demo: the whole tree on loopback (work dir %s)\n\n", work)
 
-	// The origin's tree, a key pair and generation 1.
+	// The origin's tree, its TUF repository and generation 1.
 	root := filepath.Join(work, "origin-tree")
 	for p, size := range tree {
 		if err := writeRandom(filepath.Join(root, filepath.FromSlash(p)), size, uint64(size)+uint64(len(p))); err != nil {
 			return err
 		}
 	}
-	keys := filepath.Join(work, "keys")
-	if err := d.cli("keygen", "--out", keys); err != nil {
+	repo, err := d.initRepo(root)
+	if err != nil {
 		return err
 	}
-	pub, key := filepath.Join(keys, "catalog.pub"), filepath.Join(keys, "catalog.key")
-	if err := d.cli("keygen", "--tree", "--out", keys); err != nil {
+	if err := d.cli("keygen", "--tree", "--out", repo.keys); err != nil {
 		return err
 	}
-	d.treeKey = filepath.Join(keys, "tree.key")
-	if err := d.cli("publish", "--dir", root, "--key", key); err != nil {
-		return err
-	}
+	d.treeKey = filepath.Join(repo.keys, "tree.key")
 
 	origin := &relay{name: "origin", group: "origin", mode: "origin"}
-	if err := d.start(origin, "--root", root); err != nil {
+	if err := d.start(origin, repo.originArgs()...); err != nil {
 		return err
 	}
 	var hq []*relay
 	for i := 1; i <= 3; i++ {
 		r := &relay{name: fmt.Sprintf("hq-%d", i), group: "hq", mode: "mirror"}
-		args := []string{"--upstream", origin.url(), "--pubkey", pub}
+		args := []string{"--upstream", origin.url(), "--root", repo.root}
 		if i > 1 {
 			args = append(args, "--join", hq[0].gossip)
 		}
@@ -146,7 +143,7 @@ func run(bin string, nAgents int, keep bool) error {
 	b1 := &relay{name: "b-1", group: "branch-b", mode: "proxy"}
 	for _, r := range []*relay{a1, a2, b1} {
 		seed := hq[0]
-		args := []string{"--pubkey", pub}
+		args := []string{"--root", repo.root}
 		if r.group == "branch-a" {
 			args = append(args, "--fallback", origin.url())
 			if r == a2 {
@@ -170,11 +167,11 @@ func run(bin string, nAgents int, keep bool) error {
 	// generation 1 at once, then waiting on its relay's event stream.
 	nA, nB := nAgents*2/3, nAgents-nAgents*2/3
 	fmt.Printf("\n%d agents sync generation 1 (%d via branch-a, %d via branch-b) and keep a push stream open …\n", nAgents, nA, nB)
-	lgA, err := d.loadgen("agents-a", a1.url()+","+a2.url(), nA, pub)
+	lgA, err := d.loadgen("agents-a", a1.url()+","+a2.url(), nA, repo.root)
 	if err != nil {
 		return err
 	}
-	lgB, err := d.loadgen("agents-b", b1.url(), nB, pub)
+	lgB, err := d.loadgen("agents-b", b1.url(), nB, repo.root)
 	if err != nil {
 		return err
 	}
@@ -198,7 +195,7 @@ func run(bin string, nAgents int, keep bool) error {
 		return err
 	}
 	published := time.Now()
-	if err := d.cli("publish", "--dir", root, "--key", key); err != nil {
+	if err := repo.publish(d); err != nil {
 		return err
 	}
 	outA, errA := lgA.wait()
@@ -237,8 +234,14 @@ func run(bin string, nAgents int, keep bool) error {
 		fmt.Printf("publish → every one of the %d agents holds generation 2: %.2fs (with %s dead)\n",
 			nAgents, float64(lastUpdate-published.UnixMilli())/1000, victim.name)
 	}
+	// The timestamp is re-signed by the origin with its online key, and
+	// the relays pass the new one on: their metadata age drops.
+	if err := d.waitResign(origin); err != nil {
+		return err
+	}
 	// The tree says what the summary says: the killed relay stopped
-	// reporting (stale, then gone), however long ago it was killed.
+	// reporting (stale, then gone), however long ago it was killed; and
+	// how old each relay's verified metadata is.
 	var tr string
 	_ = d.waitFor(15*time.Second, "the tree to show "+victim.name+" stale", func() bool {
 		out, err := d.output("tree", "--admin", "http://"+origin.admin)
@@ -306,8 +309,8 @@ func (d *demo) output(args ...string) (string, error) {
 }
 
 // loadgen starts n agents against relays; they stop after one update.
-func (d *demo) loadgen(name, relays string, n int, pub string) (*proc, error) {
-	return d.spawn(name, "loadgen", "--relay", relays, "--agents", strconv.Itoa(n), "--pubkey", pub, "--watch",
+func (d *demo) loadgen(name, relays string, n int, root string) (*proc, error) {
+	return d.spawn(name, "loadgen", "--relay", relays, "--agents", strconv.Itoa(n), "--root", root, "--watch",
 		"--stop-after-updates", "1", "--duration", "150s", "--id-prefix", name+"-", "--concurrency", "64")
 }
 
