@@ -83,7 +83,8 @@ func (a *Agent) Stats() Stats {
 }
 
 // New checks cfg, fills in its defaults and loads the state kept in
-// cfg.Dir: the files written, and the TUF metadata trusted so far.
+// cfg.Dir (created if need be): the files written, and the TUF metadata
+// trusted so far.
 func New(cfg Config, log zerolog.Logger) (*Agent, error) {
 	if err := cfg.fill(); err != nil {
 		return nil, err

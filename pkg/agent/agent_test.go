@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -671,5 +672,29 @@ func TestMetadataFailoverAndNoChangeSync(t *testing.T) {
 	all := append(r1.metaGets(), r2.metaGets()...)
 	if n := len(all) - before; n != 1 {
 		t.Fatalf("a sync with nothing new asked for %d metadata files (%q), want 1 (timestamp.json)", n, all[before:])
+	}
+}
+
+// The output directory an agent creates is readable by the software that
+// installs from it; only the trusted metadata inside is the agent's alone.
+func TestOutputDirCreatedReadable(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("no Unix permissions")
+	}
+	k := newRepo(t)
+	files := map[string][]byte{"security/a": data(100, 1)}
+	r := newRelay(t, k.publish(t, 1, files), files)
+	dir := filepath.Join(t.TempDir(), "out")
+	if _, err := newAgent(t, testConfig(k, dir, r)).Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for p, want := range map[string]fs.FileMode{dir: 0o755, filepath.Join(dir, StateDir): 0o750} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fi.Mode().Perm() &^ 0o022; got != want&^0o022 {
+			t.Errorf("%s: mode %v, want %v (umask aside)", p, fi.Mode().Perm(), want)
+		}
 	}
 }

@@ -30,11 +30,14 @@ var errBehind = errors.New("agent: relay behind the announced generation")
 
 // newTUF is the agent's TUF client: cfg.Root as the initial trusted root,
 // the metadata trusted so far persisted under the state directory (kept in
-// memory only with Discard), expiry judged on the agent's clock.
+// memory only with Discard), expiry judged on the agent's clock. It
+// creates Dir and the state directory.
 func (a *Agent) newTUF() (*tufclient.Client, error) {
 	opt := tufclient.Options{Now: a.clock.Now, MaxBytes: a.cfg.MaxCatalogBytes, Log: a.log}
 	if !a.cfg.Discard {
-		opt.Dir = filepath.Join(a.cfg.Dir, StateDir, tufDir)
+		// Made here first: the client would make every missing parent
+		// 0700.
+		opt.Dir = filepath.Join(a.stateDir(), tufDir)
 	}
 	c, err := tufclient.New(a.cfg.Root, opt)
 	if err != nil {
@@ -171,13 +174,25 @@ func (a *Agent) readMeta(ctx context.Context, base *url.URL, name string, max in
 }
 
 // spoolDir is where metadata of unknown length is spooled while it is
-// read (catalog.Read): the state directory, created if need be; "" (the
-// system's temp directory) when the agent discards.
+// read (catalog.Read): the state directory; "" (the system's temp
+// directory) when the agent discards.
 func (a *Agent) spoolDir() string {
 	if a.cfg.Discard {
 		return ""
 	}
+	return a.stateDir()
+}
+
+// stateDir creates Dir (0755: the objects are for whoever reads them) and
+// Dir/.relayd-agent (0750) if need be, and returns the latter. If that
+// fails, the writes that need them say why.
+func (a *Agent) stateDir() string {
 	dir := filepath.Join(a.cfg.Dir, StateDir)
-	_ = os.MkdirAll(dir, 0o750) // if it fails, catalog.Read uses os.TempDir
+	if a.cfg.Discard {
+		return dir
+	}
+	if err := os.MkdirAll(a.cfg.Dir, 0o755); err == nil {
+		_ = os.Mkdir(dir, 0o750)
+	}
 	return dir
 }
