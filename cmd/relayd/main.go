@@ -31,7 +31,8 @@ const usage = `relayd distributes updates from an origin to agents through relay
 Usage:
   relayd serve [flags]                   run a node (--mode origin|mirror|proxy)
   relayd keygen --out DIR                ed25519 key pair for catalog signing
-                                         (--gossip: a group's gossip key; --tree: the tree key)
+                                         (--role NAME: a TUF role key NAME.key/NAME.pub;
+                                         --gossip: a group's gossip key; --tree: the tree key)
   relayd certs --out DIR --host H NAME…  a lab CA and node certificates for TLS and mutual TLS
   relayd publish --dir TREE --key KEY    write TREE/-/catalog, signed
   relayd sync [--follow] [--status]      start a mirror sync now (admin API) and show progress

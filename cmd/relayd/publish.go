@@ -10,21 +10,31 @@ import (
 	"github.com/relayd/relayd/pkg/catalog"
 	"github.com/relayd/relayd/pkg/node"
 	"github.com/relayd/relayd/pkg/treeauth"
+	"github.com/relayd/relayd/pkg/tufrepo"
 	"github.com/relayd/relayd/pkg/units"
 )
 
-// keygenCmd: relayd keygen [--gossip|--tree] --out DIR.
+// keygenCmd: relayd keygen [--role NAME|--gossip|--tree] --out DIR.
 func keygenCmd(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("relayd keygen", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	out := fs.String("out", "", "directory for catalog.key (0600) and catalog.pub (or gossip.key with --gossip, tree.key with --tree)")
 	gossip := fs.Bool("gossip", false, "write a group gossip encryption key (gossip.key) instead")
 	tree := fs.Bool("tree", false, "write the tree key (tree.key) every relay of the tree holds (--tree-key-file) instead")
-	if err := parseFlags(fs, args, stderr, "relayd keygen [--gossip|--tree] --out DIR"); err != nil {
+	role := fs.String("role", "", "write a TUF signing key NAME.key (0600) and NAME.pub for a role (root, targets, snapshot, timestamp, a team) instead")
+	if err := parseFlags(fs, args, stderr, keygenUsage); err != nil {
 		return err
 	}
-	if *out == "" || fs.NArg() > 0 || (*gossip && *tree) {
-		return usageError{fmt.Errorf("usage: relayd keygen [--gossip|--tree] --out DIR")}
+	if *out == "" || fs.NArg() > 0 || (*gossip && *tree) || (*role != "" && (*gossip || *tree)) {
+		return usageError{fmt.Errorf("usage: %s", keygenUsage)}
+	}
+	if *role != "" {
+		priv, pub, id, err := tufrepo.GenerateKey(*out, *role)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "wrote %s (keep it secret, off the published tree)\nwrote %s\nkey id %s\n", priv, pub, id)
+		return nil
 	}
 	if *gossip {
 		path, err := node.GenerateGossipKey(*out)
@@ -49,6 +59,8 @@ func keygenCmd(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "wrote %s (keep it secret, off the published tree)\nwrote %s (give it to relays and agents: --pubkey)\n", priv, pub)
 	return nil
 }
+
+const keygenUsage = "relayd keygen [--role NAME|--gossip|--tree] --out DIR"
 
 // publishCmd: relayd publish --dir TREE --key KEY.
 func publishCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -40,6 +40,17 @@ var ErrInUse = errors.New("atomicfile: file in use by another program, or access
 // (0755) if needed. On error the file is as it was and no temporary file
 // is left.
 func WriteFile(path string, b []byte, perm fs.FileMode) error {
+	if err := WriteFileNoDirSync(path, b, perm); err != nil {
+		return err
+	}
+	return SyncDir(filepath.Dir(path))
+}
+
+// WriteFileNoDirSync is WriteFile without the final fsync of the
+// directory: for a writer of many files in one directory, which calls
+// SyncDir once after the last (a crash before that may lose a rename,
+// never expose a part of a file).
+func WriteFileNoDirSync(path string, b []byte, perm fs.FileMode) error {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
@@ -57,7 +68,7 @@ func WriteFile(path string, b []byte, perm fs.FileMode) error {
 		os.Remove(tmp)
 		return err
 	}
-	return SyncDir(dir)
+	return nil
 }
 
 // RenameIn renames oldname to newname inside root, replacing newname

@@ -21,6 +21,17 @@ const (
 // PEM, mode 0600) and catalog.pub (PKIX PEM). It refuses to overwrite
 // either file.
 func GenerateKeys(dir string) (privPath, pubPath string, err error) {
+	return GenerateKeyPair(dir, "catalog")
+}
+
+// GenerateKeyPair writes a new ed25519 key pair into dir as name.key
+// (PKCS#8 PEM, mode 0600) and name.pub (PKIX PEM), the format of every
+// relayd signing key (the TUF role keys of pkg/tufrepo too). It refuses
+// to overwrite either file.
+func GenerateKeyPair(dir, name string) (privPath, pubPath string, err error) {
+	if name == "" || name != filepath.Base(name) || name[0] == '.' {
+		return "", "", fmt.Errorf("catalog: key name %q: want a plain file name", name)
+	}
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		return "", "", fmt.Errorf("catalog: generate key: %w", err)
@@ -36,7 +47,7 @@ func GenerateKeys(dir string) (privPath, pubPath string, err error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", "", fmt.Errorf("catalog: %w", err)
 	}
-	privPath, pubPath = filepath.Join(dir, PrivateKeyFile), filepath.Join(dir, PublicKeyFile)
+	privPath, pubPath = filepath.Join(dir, name+".key"), filepath.Join(dir, name+".pub")
 	for _, p := range []string{privPath, pubPath} {
 		if _, err := os.Lstat(p); err == nil {
 			return "", "", fmt.Errorf("catalog: %s exists; refusing to overwrite a key", p)
@@ -71,7 +82,8 @@ func writeNew(path string, b []byte, mode os.FileMode) error {
 	return f.Close()
 }
 
-// LoadPrivateKey reads a catalog.key file.
+// LoadPrivateKey reads a private key file (catalog.key, or any NAME.key
+// GenerateKeyPair wrote); one readable by others is refused.
 func LoadPrivateKey(path string) (ed25519.PrivateKey, error) {
 	der, err := readPEM(path, "PRIVATE KEY")
 	if err != nil {
@@ -88,7 +100,7 @@ func LoadPrivateKey(path string) (ed25519.PrivateKey, error) {
 	return priv, nil
 }
 
-// LoadPublicKey reads a catalog.pub file.
+// LoadPublicKey reads a public key file (catalog.pub, or any NAME.pub).
 func LoadPublicKey(path string) (ed25519.PublicKey, error) {
 	der, err := readPEM(path, "PUBLIC KEY")
 	if err != nil {

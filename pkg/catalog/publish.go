@@ -11,14 +11,9 @@ import (
 	"runtime"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"time"
 
-	"golang.org/x/sync/errgroup"
-
 	"github.com/relayd/relayd/internal/atomicfile"
-	"github.com/relayd/relayd/pkg/cleanpath"
-	"github.com/relayd/relayd/pkg/digest"
 )
 
 // Dir is the directory in a published tree that holds the catalog, and
@@ -73,11 +68,11 @@ func Publish(ctx context.Context, tree string, key ed25519.PrivateKey, opt Publi
 	if err != nil {
 		return nil, err
 	}
-	paths, err := listTree(absTree)
+	paths, err := ListTree(absTree)
 	if err != nil {
 		return nil, err
 	}
-	objects, hashed, err := hashTree(ctx, absTree, paths, opt.Workers)
+	objects, hashed, err := HashFiles(ctx, absTree, paths, opt.Workers)
 	if err != nil {
 		return nil, err
 	}
@@ -135,76 +130,6 @@ func previous(absTree string, pub ed25519.PublicKey) (*Signed, error) {
 		return nil, fmt.Errorf("catalog: the existing %s does not verify with this key (%w); refusing to publish a generation that may go back", File, err)
 	}
 	return prev, nil
-}
-
-// listTree returns the slash-separated paths of the tree's regular files,
-// outside the catalog's directory; a name that cannot be published as is,
-// a symlink or a device is an error.
-func listTree(absTree string) ([]string, error) {
-	var paths []string
-	err := filepath.WalkDir(absTree, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(absTree, p)
-		rel = filepath.ToSlash(rel)
-		if d.IsDir() {
-			if rel == Dir {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		if !d.Type().IsRegular() {
-			return fmt.Errorf("catalog: %s is not a regular file (symlinks and devices are not published)", rel)
-		}
-		if k, err := cleanpath.Key(cleanpath.Escape(rel)); err != nil || k != rel {
-			return fmt.Errorf("catalog: %s: the name cannot be published as is: %v", rel, err)
-		}
-		paths = append(paths, rel)
-		return nil
-	})
-	return paths, err
-}
-
-// hashTree hashes the files of paths, workers at a time, into the
-// catalog's objects (in the order of paths), and the bytes it hashed.
-func hashTree(ctx context.Context, absTree string, paths []string, workers int) ([]Object, int64, error) {
-	objects := make([]Object, len(paths))
-	var hashed atomic.Int64
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(workers)
-	for i, rel := range paths {
-		g.Go(func() error {
-			d, n, err := hashFile(gctx, filepath.Join(absTree, filepath.FromSlash(rel)))
-			if err != nil {
-				return err
-			}
-			hashed.Add(n)
-			kind, platform, version := Classify(rel)
-			objects[i] = Object{Path: rel, Size: n, Digest: d, Kind: kind, Platform: platform, Version: version}
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return nil, 0, err
-	}
-	return objects, hashed.Load(), nil
-}
-
-func hashFile(ctx context.Context, path string) (digest.Digest, int64, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return digest.Digest{}, 0, fmt.Errorf("catalog: %w", err)
-	}
-	defer f.Close()
-	if err := ctx.Err(); err != nil {
-		return digest.Digest{}, 0, err
-	}
-	d, n, err := digest.FromReader(f)
-	if err != nil {
-		return digest.Digest{}, 0, fmt.Errorf("catalog: hash %s: %w", path, err)
-	}
-	return d, n, nil
 }
 
 // writeAtomic writes the catalog file at path (0644): readers see the old

@@ -1,0 +1,39 @@
+// Package tufclient is the verifying side of relayd's TUF repository: every
+// relay and every agent is a TUF client (spec 1.0, client workflow 5.3–5.6)
+// that walks the root chain, then timestamp, snapshot, targets and every
+// delegated role, and turns the verified targets into a *catalog.Catalog.
+//
+// The checks themselves (signatures and thresholds, versions, rollback,
+// expiry, lengths and hashes) are go-tuf's trustedmetadata package; this
+// package fetches, persists and enumerates. It does not use go-tuf's
+// updater.Updater, which looks targets up one at a time and fetches by
+// URL: a relay needs every target of every role, through a Fetcher that
+// fails over across parents. The order of operations is the updater's.
+//
+// What it adds to the spec's workflow:
+//
+//   - A no-change sync is one request: a fetched timestamp.json whose bytes
+//     are the trusted one's is "no change", and the root chain is not walked
+//     then. A root rotation is published with a new timestamp, and nothing
+//     new is trusted from an unchanged one; its expiry still is checked.
+//   - A new timestamp for the same snapshot (the origin re-signs it every
+//     day) fetches nothing else; the kept metadata's expiry is re-checked.
+//   - A role whose version, delegator and root did not change is not fetched
+//     again: a changed object among 100,000 in 1,024 hashed bins moves the
+//     timestamp, the snapshot, and one bin.
+//   - Enumeration (enumerate.go) gives each target path the entry of the
+//     role the spec's pre-order depth-first search finds first, with its
+//     limits: at most 32 roles visited per search (go-tuf's MaxDelegations),
+//     delegated roles loaded to a depth of 32 and at most MaxRoles in all.
+//   - Persistence (store.go): the verified raw files in Options.Dir under
+//     their served names, the last three generations kept, every root kept.
+//     New loads what was trusted without the network; expired local
+//     metadata still is the rollback floor.
+//
+// Limits on what is fetched: timestamp.json at most 16 KiB, a root at
+// most 512 KiB (go-tuf's defaults), snapshot, targets and delegated roles
+// at the length the delegating metadata gives, else at Options.MaxBytes
+// (64 MiB by default; it bounds every metadata file, never targets).
+//
+// This package knows nothing of HTTP or of relays: the Fetcher does.
+package tufclient
