@@ -46,7 +46,7 @@ func main() {
 	}
 }
 
-// tree is the update tree of generation 1: path → size.
+// tree is the update tree of the first generation: path → size.
 var tree = map[string]int{
 	"software/linux-amd64/1.4.2/agent.tar.gz": 3 << 20,
 	"software/windows-amd64/1.4.2/agent.msi":  2 << 20,
@@ -101,7 +101,7 @@ func run(bin string, nAgents int, keep bool) error {
 	began := time.Now()
 	fmt.Printf("relayd demo: the whole tree on loopback (work dir %s)\n\n", work)
 
-	// The origin's tree, its TUF repository and generation 1.
+	// The origin's tree, its TUF repository and its first generations.
 	root := filepath.Join(work, "origin-tree")
 	for p, size := range tree {
 		if err := writeRandom(filepath.Join(root, filepath.FromSlash(p)), size, uint64(size)+uint64(len(p))); err != nil {
@@ -116,6 +116,11 @@ func run(bin string, nAgents int, keep bool) error {
 		return err
 	}
 	d.treeKey = filepath.Join(repo.keys, "tree.key")
+	g1, err := repo.generation()
+	if err != nil {
+		return err
+	}
+	g2 := g1 + 1
 
 	origin := &relay{name: "origin", group: "origin", mode: "origin"}
 	if err := d.start(origin, repo.originArgs()...); err != nil {
@@ -134,7 +139,7 @@ func run(bin string, nAgents int, keep bool) error {
 		hq = append(hq, r)
 	}
 	for _, r := range hq {
-		if err := d.waitFor(30*time.Second, r.name+" to hold generation 1", func() bool { return generation(ctx, r) == 1 }); err != nil {
+		if err := d.waitFor(30*time.Second, fmt.Sprintf("%s to hold generation %d", r.name, g1), func() bool { return generation(ctx, r) == g1 }); err != nil {
 			return err
 		}
 	}
@@ -164,9 +169,10 @@ func run(bin string, nAgents int, keep bool) error {
 	}
 
 	// Agents: two thirds in branch-a, a third in branch-b, each syncing
-	// generation 1 at once, then waiting on its relay's event stream.
+	// the first generation at once, then waiting on its relay's event
+	// stream.
 	nA, nB := nAgents*2/3, nAgents-nAgents*2/3
-	fmt.Printf("\n%d agents sync generation 1 (%d via branch-a, %d via branch-b) and keep a push stream open …\n", nAgents, nA, nB)
+	fmt.Printf("\n%d agents (TUF clients trusting 1.root.json) sync generation %d (%d via branch-a, %d via branch-b) and keep a push stream open …\n", nAgents, g1, nA, nB)
 	lgA, err := d.loadgen("agents-a", a1.url()+","+a2.url(), nA, repo.root)
 	if err != nil {
 		return err
@@ -176,18 +182,18 @@ func run(bin string, nAgents int, keep bool) error {
 		return err
 	}
 	t0 := time.Now()
-	if err := d.waitFor(90*time.Second, "every agent to hold generation 1", func() bool {
-		return atNewest(ctx, branches, 1) == nAgents
+	if err := d.waitFor(90*time.Second, fmt.Sprintf("every agent to hold generation %d", g1), func() bool {
+		return atNewest(ctx, branches, g1) == nAgents
 	}); err != nil {
 		return err
 	}
-	fmt.Printf("all %d agents hold generation 1 after %.1fs\n", nAgents, time.Since(t0).Seconds())
+	fmt.Printf("all %d agents hold generation %d after %.1fs\n", nAgents, g1, time.Since(t0).Seconds())
 
 	// A relay dies; a new generation is published.
 	victim := hq[1]
 	_ = victim.p.cmd.Process.Kill()
 	_, _ = victim.p.wait()
-	fmt.Printf("\nkilled %s (kill -9); publishing generation 2 at the origin (a new agent version and a security fix) …\n", victim.name)
+	fmt.Printf("\nkilled %s (kill -9); publishing generation %d at the origin (a new agent version and a security fix, each signed by its team's key) …\n", victim.name, g2)
 	if err := writeRandom(filepath.Join(root, "software/linux-amd64/1.4.3/agent.tar.gz"), 3<<20, 143); err != nil {
 		return err
 	}
@@ -231,8 +237,8 @@ func run(bin string, nAgents int, keep bool) error {
 	fmt.Printf("failovers: %.0f by agents, %.0f transfers resumed by relays on another parent, %.0f requests to a fallback\n",
 		failA+failB, resumes, fallbacks)
 	if lastUpdate > 0 {
-		fmt.Printf("publish → every one of the %d agents holds generation 2: %.2fs (with %s dead)\n",
-			nAgents, float64(lastUpdate-published.UnixMilli())/1000, victim.name)
+		fmt.Printf("publish → every one of the %d agents holds generation %d: %.2fs (with %s dead)\n",
+			nAgents, g2, float64(lastUpdate-published.UnixMilli())/1000, victim.name)
 	}
 	// The timestamp is re-signed by the origin with its online key, and
 	// the relays pass the new one on: their metadata age drops.

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"time"
 )
@@ -27,8 +28,8 @@ type repo struct {
 	tree, keys, root string
 }
 
-// initRepo makes a key per role, the repository with both team
-// delegations, and publishes generation 1.
+// initRepo makes a key per role and the repository, publishes the tree
+// and delegates to both teams.
 func (d *demo) initRepo(tree string) (*repo, error) {
 	r := &repo{tree: tree, keys: filepath.Join(d.work, "keys")}
 	for _, role := range append(append([]string{}, topRoles...), teams[0].role, teams[1].role) {
@@ -39,14 +40,17 @@ func (d *demo) initRepo(tree string) (*repo, error) {
 	if err := d.cli("tuf", "init", tree, "--keys", r.keys); err != nil {
 		return nil, err
 	}
-	for _, t := range teams {
-		if err := d.cli("tuf", "delegate", tree, "--role", t.role, "--paths", t.paths,
-			"--key", filepath.Join(r.keys, t.role+".pub"), "--keys", r.keys); err != nil {
-			return nil, err
-		}
-	}
+	// A delegation moves what is published under its paths: publish
+	// first. Each one is a generation; the last is the one relays start
+	// from.
 	if err := r.publish(d); err != nil {
 		return nil, err
+	}
+	for _, t := range teams {
+		if err := d.cli("tuf", "delegate", tree, "--role", t.role, "--paths", t.paths,
+			"--key", filepath.Join(r.keys, t.role+".pub"), "--keys", r.keys, "--timestamp-expiry", timestampExpiry.String()); err != nil {
+			return nil, err
+		}
 	}
 	r.root = filepath.Join(tree, "-", "tuf", "1.root.json")
 	fmt.Printf("TUF repository in %s/-/tuf: keys for %v; targets delegates %s → %s and %s → %s (each signed by its team's key)\n",
@@ -59,6 +63,16 @@ func (d *demo) initRepo(tree string) (*repo, error) {
 // publish signs the tree as it is now: a new generation if it changed.
 func (r *repo) publish(d *demo) error {
 	return d.cli("publish", r.tree, "--keys", r.keys, "--timestamp-expiry", timestampExpiry.String())
+}
+
+// generation is the snapshot version the tree's timestamp names.
+func (r *repo) generation() (uint64, error) {
+	b, err := os.ReadFile(filepath.Join(r.tree, "-", "tuf", "timestamp.json"))
+	if err != nil {
+		return 0, err
+	}
+	ts, err := parseTimestamp(b)
+	return uint64(ts.Snapshot), err
 }
 
 // originArgs are the flags of an origin that re-signs the timestamp.
@@ -80,6 +94,11 @@ func servedTimestamp(ctx context.Context, base string) (timestampInfo, error) {
 	if err != nil {
 		return timestampInfo{}, err
 	}
+	return parseTimestamp([]byte(b))
+}
+
+// parseTimestamp reads what the demo shows of a timestamp.json.
+func parseTimestamp(b []byte) (timestampInfo, error) {
 	var doc struct {
 		Signed struct {
 			Version int64     `json:"version"`
@@ -89,7 +108,7 @@ func servedTimestamp(ctx context.Context, base string) (timestampInfo, error) {
 			} `json:"meta"`
 		} `json:"signed"`
 	}
-	if err := json.Unmarshal([]byte(b), &doc); err != nil {
+	if err := json.Unmarshal(b, &doc); err != nil {
 		return timestampInfo{}, fmt.Errorf("timestamp.json: %w", err)
 	}
 	return timestampInfo{doc.Signed.Version, doc.Signed.Expires, doc.Signed.Meta["snapshot.json"].Version}, nil
