@@ -112,10 +112,11 @@ func run(bin string, nAgents int, keep bool) error {
 	if err != nil {
 		return err
 	}
-	if err := d.cli("keygen", "--tree", "--out", repo.keys); err != nil {
+	// The relays' tree key lives apart: --keys signs with every *.key.
+	if err := d.cli("keygen", "--tree", "--out", filepath.Join(work, "relay-keys")); err != nil {
 		return err
 	}
-	d.treeKey = filepath.Join(repo.keys, "tree.key")
+	d.treeKey = filepath.Join(work, "relay-keys", "tree.key")
 	g1, err := repo.generation()
 	if err != nil {
 		return err
