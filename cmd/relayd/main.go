@@ -34,7 +34,10 @@ Usage:
                                          (--role NAME: a TUF role key NAME.key/NAME.pub;
                                          --gossip: a group's gossip key; --tree: the tree key)
   relayd certs --out DIR --host H NAME…  a lab CA and node certificates for TLS and mutual TLS
-  relayd publish --dir TREE --key KEY    write TREE/-/catalog, signed
+  relayd publish TREE --keys DIR         write the TUF repository TREE/-/tuf (--timestamp-only:
+                                         re-sign timestamp.json); legacy: --dir TREE --key KEY
+  relayd tuf init|delegate|rotate|sign|combine|commit|status
+                                         the TUF repository's roles, keys and signatures
   relayd sync [--follow] [--status]      start a mirror sync now (admin API) and show progress
   relayd members [--json]                the relay group as this node sees it
   relayd status [--json]                 the node's status
@@ -133,6 +136,8 @@ func realMain(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 		return certsCmd(args, stdout, stderr)
 	case "publish":
 		return publishCmd(ctx, args, stdout, stderr)
+	case "tuf":
+		return tufCmd(ctx, args, stdout, stderr)
 	case "sync":
 		return syncCmd(ctx, args, stdout, stderr, env)
 	case "members":

@@ -62,25 +62,78 @@ func keygenCmd(args []string, stdout, stderr io.Writer) error {
 
 const keygenUsage = "relayd keygen [--role NAME|--gossip|--tree] --out DIR"
 
-// publishCmd: relayd publish --dir TREE --key KEY.
+// publishCmd: relayd publish TREE --keys DIR (the TUF repository), or
+// the legacy relayd publish --dir TREE --key KEY (relayd-catalog-v1).
 func publishCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("relayd publish", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	dir := fs.String("dir", "", "content tree to publish")
-	keyPath := fs.String("key", "", "private key (catalog.key from relayd keygen)")
+	dir := fs.String("dir", "", "legacy: content tree to publish as a relayd-catalog-v1 file (TREE/-/catalog)")
+	var keyFiles, keyDirs []string
+	fs.Var(listFlag{&keyFiles}, "key", "private key to sign with (repeatable; legacy: catalog.key with --dir)")
+	fs.Var(listFlag{&keyDirs}, "keys", "directory of private keys (every *.key) to sign with")
 	workers := fs.Int("workers", 0, "files hashed in parallel (default: number of CPUs)")
-	if err := parseFlags(fs, args, stderr, "relayd publish --dir TREE --key KEY [--workers N]"); err != nil {
+	tsOnly := fs.Bool("timestamp-only", false, "only re-sign timestamp.json (version+1, the same snapshot)")
+	staging := fs.String("staging", "", "where a generation short of signatures is staged (default TREE/../<tree>.tuf-staged)")
+	exp := tufrepo.DefaultExpiries()
+	fs.Var(durationFlag{&exp.Targets}, "targets-expiry", "lifetime of re-signed targets, team roles and bins")
+	fs.Var(durationFlag{&exp.Snapshot}, "snapshot-expiry", "lifetime of a new snapshot")
+	fs.Var(durationFlag{&exp.Timestamp}, "timestamp-expiry", "lifetime of a new timestamp")
+	pos, err := parseTree(fs, args, stderr, publishUsage)
+	if err != nil {
 		return err
 	}
-	if *dir == "" || *keyPath == "" || fs.NArg() > 0 {
-		return usageError{fmt.Errorf("usage: relayd publish --dir TREE --key KEY")}
+	if *dir != "" {
+		if len(pos) > 0 || len(keyFiles) != 1 {
+			return usageError{fmt.Errorf("usage: relayd publish --dir TREE --key KEY (legacy)")}
+		}
+		return publishLegacy(ctx, *dir, keyFiles[0], *workers, stdout)
 	}
-	key, err := catalog.LoadPrivateKey(*keyPath)
+	if len(pos) != 1 || len(keyFiles)+len(keyDirs) == 0 {
+		return usageError{fmt.Errorf("usage: %s", publishUsage)}
+	}
+	ring, err := tufrepo.LoadKeyRing(keyFiles, keyDirs)
+	if err != nil {
+		return err
+	}
+	tree := pos[0]
+	if *tsOnly {
+		if err := tufrepo.ResignTimestamp(tree, ring, exp.Timestamp, time.Now()); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "re-signed %s/%s/%s\n", tree, tufrepo.Dir, tufrepo.TimestampFile)
+		return nil
+	}
+	start := time.Now()
+	res, err := tufrepo.Publish(ctx, tree, ring, tufrepo.Options{Workers: *workers, Staging: *staging, Expiry: exp})
+	if err != nil {
+		return err
+	}
+	verb := "published"
+	switch {
+	case res.StagedIn != "":
+		verb = "staged"
+	case !res.Changed:
+		verb = "unchanged, kept"
+	}
+	// scripts/bench/scenarios/publish.sh reads "N objects, B bytes hashed".
+	fmt.Fprintf(stdout, "%s generation %d: %d objects, %d bytes hashed in %s → %s/%s (%d metadata files written)\n",
+		verb, res.Generation, res.Files, res.Bytes, took(res.Bytes, time.Since(start)), tree, tufrepo.Dir, len(res.Written))
+	if res.StagedIn != "" {
+		printResult(stdout, tree, &res.Result)
+	}
+	return nil
+}
+
+const publishUsage = "relayd publish TREE --keys DIR | --key KEY… [--workers N] [--staging DIR] [--timestamp-only]"
+
+// publishLegacy writes the relayd-catalog-v1 file (until every reader
+// verifies TUF metadata).
+func publishLegacy(ctx context.Context, dir, keyPath string, workers int, stdout io.Writer) error {
+	key, err := catalog.LoadPrivateKey(keyPath)
 	if err != nil {
 		return err
 	}
 	start := time.Now()
-	res, err := catalog.Publish(ctx, *dir, key, catalog.PublishOptions{KeyFile: *keyPath, Workers: *workers})
+	res, err := catalog.Publish(ctx, dir, key, catalog.PublishOptions{KeyFile: keyPath, Workers: workers})
 	if err != nil {
 		return err
 	}
@@ -88,9 +141,8 @@ func publishCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if !res.Changed {
 		verb = "unchanged, kept"
 	}
-	// scripts/bench/scenarios/publish.sh reads "N objects, B bytes hashed".
 	fmt.Fprintf(stdout, "%s generation %d: %d objects, %d bytes hashed in %s → %s/%s\n",
-		verb, res.Catalog.Generation, res.Files, res.Bytes, took(res.Bytes, time.Since(start)), *dir, catalog.File)
+		verb, res.Catalog.Generation, res.Files, res.Bytes, took(res.Bytes, time.Since(start)), dir, catalog.File)
 	return nil
 }
 

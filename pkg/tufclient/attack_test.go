@@ -7,6 +7,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -41,7 +45,7 @@ func forge[T metadata.Roles](t *testing.T, raw []byte, edit func(*metadata.Metad
 // leave the state as it was.
 func (f *fixture) refused(t *testing.T, want error) error {
 	t.Helper()
-	before := f.c.Current()
+	before, stored := f.c.Current(), storedFiles(t, f.dir)
 	st, err := f.c.Update(context.Background(), f.srv)
 	if err == nil {
 		t.Fatalf("update succeeded (generation %d), want %v", st.Catalog.Generation, want)
@@ -52,7 +56,31 @@ func (f *fixture) refused(t *testing.T, want error) error {
 	if f.c.Current() != before {
 		t.Error("a refused update changed the current state")
 	}
+	if after := storedFiles(t, f.dir); !maps.Equal(after, stored) {
+		t.Errorf("a refused update changed the stored files: %v, was %v", slices.Sorted(maps.Keys(after)), slices.Sorted(maps.Keys(stored)))
+	}
 	return err
+}
+
+// storedFiles is what dir holds but the roots (a verified root is stored
+// even when the update fails later).
+func storedFiles(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]string{}
+	for _, e := range entries {
+		if !isRoot(e.Name()) {
+			b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			m[e.Name()] = string(b)
+		}
+	}
+	return m
 }
 
 // evil publishes a new generation in which security lists evil/one.

@@ -12,12 +12,16 @@
 //
 // What it adds to the spec's workflow:
 //
-//   - A no-change sync is one request: a fetched timestamp.json whose bytes
-//     are the trusted one's is "no change", and the root chain is not walked
-//     then. A root rotation is published with a new timestamp, and nothing
-//     new is trusted from an unchanged one; its expiry still is checked.
-//   - A new timestamp for the same snapshot (the origin re-signs it every
-//     day) fetches nothing else; the kept metadata's expiry is re-checked.
+//   - A no-change sync is one request: timestamp.json, fetched first.
+//     When its bytes are the trusted one's, or it is the trusted
+//     generation's timestamp re-signed (same snapshot; the origin re-signs
+//     every day) and the trusted root verifies it, nothing else is fetched
+//     and the kept metadata's expiry is checked again. Anything else (a new
+//     generation, a timestamp the trusted keys do not verify, an expired
+//     root) walks the root chain first, as the spec does. So a root
+//     rotation reaches a client with the next generation, the next change
+//     of timestamp keys, or when the trusted root expires; until then the
+//     client trusts nothing new that the old root would not.
 //   - A role whose version, delegator and root did not change is not fetched
 //     again: a changed object among 100,000 in 1,024 hashed bins moves the
 //     timestamp, the snapshot, and one bin.

@@ -10,7 +10,6 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"sync"
-	"testing"
 	"time"
 
 	"github.com/sigstore/sigstore/pkg/signature"
@@ -26,7 +25,7 @@ type testKey struct {
 	signer signature.Signer
 }
 
-func newKey(tb testing.TB) *testKey {
+func newKey(tb fataler) *testKey {
 	tb.Helper()
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -49,7 +48,7 @@ func newKey(tb testing.TB) *testKey {
 
 // repo is an origin's repository: it publishes into files.
 type repo struct {
-	tb       testing.TB
+	tb       fataler
 	now      time.Time
 	root     *metadata.Metadata[metadata.RootType]
 	keys     map[string][]*testKey // signers by role
@@ -62,7 +61,7 @@ type repo struct {
 	snapHash bool // list length and hashes in snapshot and timestamp
 }
 
-func newRepo(tb testing.TB, now time.Time) *repo {
+func newRepo(tb fataler, now time.Time) *repo {
 	r := &repo{tb: tb, now: now, keys: map[string][]*testKey{}, dkey: newKey(tb),
 		roles: map[string]*metadata.Metadata[metadata.TargetsType]{}, dirty: map[string]bool{},
 		files: map[string][]byte{}, snapHash: true}
@@ -302,3 +301,9 @@ func (s *server) requests() []string {
 }
 
 var _ Fetcher = (*server)(nil)
+
+// fataler is what the repository needs of a test: *testing.T or *rapid.T.
+type fataler interface {
+	Helper()
+	Fatal(args ...any)
+}

@@ -55,12 +55,15 @@ func bitsFor(n int) int {
 	return min(max(b, 1), 20)
 }
 
-// allPaths are the patterns of every path up to MaxDepth under prefix
-// ("" for every path): TUF matches one segment per '*'.
-func allPaths(prefix string) []string {
+// allPaths are the patterns of every path up to MaxDepth segments under
+// dir ("" for every path): TUF matches one segment per '*'.
+func allPaths(dir string) []string {
 	var out []string
-	p := prefix
-	for d := strings.Count(prefix, "/"); d < MaxDepth; d++ {
+	p, depth := dir, 0
+	if dir != "" {
+		depth = strings.Count(dir, "/") + 1
+	}
+	for ; depth < MaxDepth; depth++ {
 		if p == "" {
 			p = "*"
 		} else {
@@ -85,7 +88,7 @@ func ExpandPaths(patterns []string) ([]string, error) {
 			continue
 		}
 		if pre, ok := strings.CutSuffix(p, "/**"); ok && !strings.Contains(pre, "**") {
-			out = append(out, allPaths(pre+"/")[0:]...)
+			out = append(out, allPaths(pre)...)
 			continue
 		}
 		if strings.Contains(p, "**") {
@@ -273,12 +276,9 @@ func (b *builder) sign() error {
 	g.SetLimit(b.workers)
 	for _, r := range b.changed {
 		g.Go(func() error {
-			if _, err := signWith(b.ring, r.m, r.e.keyIDs); err != nil {
-				return err
-			}
-			data, err := r.m.ToBytes(false)
+			data, _, err := signWith(b.ring, r.m, r.e.keyIDs)
 			if err != nil {
-				return fmt.Errorf("tufrepo: encode %s: %w", r.name, err)
+				return fmt.Errorf("tufrepo: %s: %w", r.name, err)
 			}
 			r.data = data
 			return nil
@@ -291,11 +291,16 @@ func (b *builder) sign() error {
 // returns the change, or nil when nothing needs writing.
 func (b *builder) finish() (*change, error) {
 	s := b.s
+	c := &change{kind: kindGeneration, baseRoot: s.root.Signed.Version, baseSnapshot: s.generation()}
 	if len(b.changed) == 0 && s.snapshot != nil && !s.stale[metadata.SNAPSHOT] &&
 		!b.renew(s.snapshot.Signed.Expires, b.exp.Snapshot, rootEntry(s.root, metadata.SNAPSHOT)) {
-		return nil, nil
+		if !s.stale[metadata.TIMESTAMP] {
+			return nil, nil
+		}
+		// Only the timestamp keys rotated: a new timestamp, the same
+		// snapshot.
+		return c, b.addTimestamp(c, s.generation())
 	}
-	c := &change{kind: kindGeneration, baseRoot: s.root.Signed.Version, baseSnapshot: s.generation()}
 	snap := metadata.Snapshot(b.now.Add(b.exp.Snapshot))
 	snap.Signed.Meta = map[string]*metadata.MetaFiles{}
 	if s.snapshot != nil {
@@ -313,16 +318,21 @@ func (b *builder) finish() (*change, error) {
 	if err := c.addSigned(b.ring, snap, fileName(snap.Signed.Version, metadata.SNAPSHOT), metadata.SNAPSHOT, rootEntry(s.root, metadata.SNAPSHOT)); err != nil {
 		return nil, err
 	}
-	ts := metadata.Timestamp(b.now.Add(b.exp.Timestamp))
-	ts.Signed.Meta["snapshot.json"] = &metadata.MetaFiles{Version: snap.Signed.Version}
-	if s.timestamp != nil {
-		ts.Signed.Version = s.timestamp.Signed.Version + 1
-		c.baseTimestamp = s.timestamp.Signed.Version
-	}
-	if err := c.addSigned(b.ring, ts, TimestampFile, metadata.TIMESTAMP, rootEntry(s.root, metadata.TIMESTAMP)); err != nil {
+	if err := b.addTimestamp(c, snap.Signed.Version); err != nil {
 		return nil, err
 	}
 	return c, nil
+}
+
+// addTimestamp adds the next timestamp, naming snapshot version sv.
+func (b *builder) addTimestamp(c *change, sv int64) error {
+	ts := metadata.Timestamp(b.now.Add(b.exp.Timestamp))
+	ts.Signed.Meta["snapshot.json"] = &metadata.MetaFiles{Version: sv}
+	if b.s.timestamp != nil {
+		ts.Signed.Version = b.s.timestamp.Signed.Version + 1
+		c.baseTimestamp = b.s.timestamp.Signed.Version
+	}
+	return c.addSigned(b.ring, ts, TimestampFile, metadata.TIMESTAMP, rootEntry(b.s.root, metadata.TIMESTAMP))
 }
 
 func sameEntry(a, b entry) bool {

@@ -79,6 +79,16 @@ type Result struct {
 	Pruned   int      // old versioned files removed
 }
 
+// hasSnapshot says whether c writes a snapshot (a new generation).
+func (c *change) hasSnapshot() bool {
+	for _, f := range c.files {
+		if f.role == metadata.SNAPSHOT {
+			return true
+		}
+	}
+	return false
+}
+
 func (c *change) add(name, role string, data []byte, e entry) {
 	c.files = append(c.files, outFile{name: name, role: role, data: data,
 		signers: []signerSet{{KeyIDs: e.keyIDs, Threshold: e.threshold}}})
@@ -86,12 +96,9 @@ func (c *change) add(name, role string, data []byte, e entry) {
 
 // addSigned signs m with the ring's keys of e and adds it.
 func addSigned[T metadata.Roles](c *change, ring *KeyRing, m *metadata.Metadata[T], name, role string, e entry) error {
-	if _, err := signWith(ring, m, e.keyIDs); err != nil {
-		return err
-	}
-	data, err := m.ToBytes(false)
+	data, _, err := signWith(ring, m, e.keyIDs)
 	if err != nil {
-		return fmt.Errorf("tufrepo: encode %s: %w", name, err)
+		return fmt.Errorf("tufrepo: %s: %w", name, err)
 	}
 	c.add(name, role, data, e)
 	return nil
@@ -306,4 +313,3 @@ func parseVersion(s string) (int64, error) {
 	_, err := fmt.Sscan(s, &v)
 	return v, err
 }
-

@@ -1,7 +1,9 @@
 package tufrepo
 
 import (
+	"bytes"
 	"crypto/ed25519"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,6 +11,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/secure-systems-lab/go-securesystemslib/cjson"
 	"github.com/sigstore/sigstore/pkg/signature"
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
@@ -163,18 +166,46 @@ func (r *KeyRing) Has(id string) bool {
 func (r *KeyRing) Len() int { return len(r.keys) }
 
 // signWith signs m with every key of ids the ring holds and m is not yet
-// signed with, and returns how many of ids have signed m now.
-func signWith[T metadata.Roles](r *KeyRing, m *metadata.Metadata[T], ids []string) (int, error) {
+// signed with, and returns the file's bytes and how many of ids have
+// signed m now. The signed part is written in the canonical form the
+// signatures are over (go-tuf's: cjson), so it is encoded once, and
+// copies signed on other machines stay byte-identical in it (combine).
+func signWith[T metadata.Roles](r *KeyRing, m *metadata.Metadata[T], ids []string) ([]byte, int, error) {
+	payload, err := cjson.EncodeCanonical(m.Signed)
+	if err != nil {
+		return nil, 0, fmt.Errorf("tufrepo: encode: %w", err)
+	}
 	for _, id := range ids {
 		k, ok := r.keys[id]
 		if !ok || signedBy(m.Signatures, id) {
 			continue
 		}
-		if _, err := m.Sign(k.signer); err != nil {
-			return 0, fmt.Errorf("tufrepo: sign with %s: %w", k.path, err)
+		sig, err := k.signer.SignMessage(bytes.NewReader(payload))
+		if err != nil {
+			return nil, 0, fmt.Errorf("tufrepo: sign with %s: %w", k.path, err)
 		}
+		m.Signatures = append(m.Signatures, metadata.Signature{KeyID: id, Signature: sig})
 	}
-	return countSigned(m.Signatures, ids), nil
+	file, err := encodeFile(m.Signatures, payload)
+	return file, countSigned(m.Signatures, ids), err
+}
+
+// encodeFile is a metadata file: its signatures and the canonical signed
+// part.
+func encodeFile(sigs []metadata.Signature, payload []byte) ([]byte, error) {
+	if sigs == nil {
+		sigs = []metadata.Signature{}
+	}
+	sb, err := json.Marshal(sigs)
+	if err != nil {
+		return nil, fmt.Errorf("tufrepo: encode signatures: %w", err)
+	}
+	out := make([]byte, 0, len(sb)+len(payload)+32)
+	out = append(out, `{"signatures":`...)
+	out = append(out, sb...)
+	out = append(out, `,"signed":`...)
+	out = append(out, payload...)
+	return append(out, '}'), nil
 }
 
 func signedBy(sigs []metadata.Signature, id string) bool {

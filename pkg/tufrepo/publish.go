@@ -93,7 +93,10 @@ func Publish(ctx context.Context, tree string, ring *KeyRing, opt Options) (*Pub
 	if err != nil {
 		return nil, err
 	}
-	res.Result, res.Changed, res.Generation = *r, true, s.generation()+1
+	res.Result, res.Changed = *r, true
+	if c.hasSnapshot() {
+		res.Generation++
+	}
 	return res, nil
 }
 

@@ -66,3 +66,18 @@ func TestPublishOneChangeRewritesOneBin(t *testing.T) {
 	f.verifyTarget(u, "pool/f007", "changed")
 	f.verifyTarget(u, "pool/f100", "100")
 }
+
+func TestExpandPaths(t *testing.T) {
+	got, err := ExpandPaths([]string{"security/**"})
+	if err != nil || len(got) != MaxDepth-1 || got[0] != "security/*" || got[1] != "security/*/*" {
+		t.Fatalf("got %v, %v", got, err)
+	}
+	if all, _ := ExpandPaths([]string{"**"}); len(all) != MaxDepth || all[0] != "*" {
+		t.Fatalf("** → %v", all)
+	}
+	for _, bad := range []string{"", "/abs", "a/**/b", "[x"} {
+		if _, err := ExpandPaths([]string{bad}); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}

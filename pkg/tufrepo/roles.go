@@ -155,7 +155,7 @@ type Delegation struct {
 	Role      string
 	Paths     []string // operator patterns (ExpandPaths): "security/**"
 	Keys      []*metadata.Key
-	Threshold int // default 1
+	Threshold int  // default 1
 	Remove    bool // remove the role (its targets go to the next role that takes them)
 }
 

@@ -46,8 +46,8 @@ func metaType(b []byte) (string, error) {
 	return "", fmt.Errorf("not TUF metadata (_type %q)", env.Signed.Type)
 }
 
-// resign parses b as metadata of its type and returns it re-encoded
-// after f changed it.
+// resign parses b as metadata of its type, lets f change its signatures
+// (sign adds the ring's) and returns the file re-encoded.
 func resign(b []byte, f func(sigs *[]metadata.Signature, sign func(*KeyRing, []string) error) error) ([]byte, error) {
 	typ, err := metaType(b)
 	if err != nil {
@@ -70,13 +70,14 @@ func resignTyped[T metadata.Roles](m *metadata.Metadata[T], b []byte, f func(sig
 		return nil, err
 	}
 	sign := func(r *KeyRing, ids []string) error {
-		_, err := signWith(r, m, ids)
+		_, _, err := signWith(r, m, ids)
 		return err
 	}
 	if err := f(&m.Signatures, sign); err != nil {
 		return nil, err
 	}
-	return m.ToBytes(false)
+	out, _, err := signWith(NewKeyRing(), m, nil)
+	return out, err
 }
 
 // SignFile adds the signatures of ring's keys to the metadata file path

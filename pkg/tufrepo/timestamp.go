@@ -49,7 +49,7 @@ func refreshTimestamp(tree string, ring *KeyRing, expiry time.Duration, now time
 	ts := metadata.Timestamp(now.Add(expiry))
 	ts.Signed.Version = s.timestamp.Signed.Version + 1
 	ts.Signed.Meta["snapshot.json"] = &metadata.MetaFiles{Version: s.timestamp.Signed.Meta["snapshot.json"].Version}
-	n, err := signWith(ring, ts, e.keyIDs)
+	data, n, err := signWith(ring, ts, e.keyIDs)
 	if err != nil {
 		return false, err
 	}
@@ -58,10 +58,6 @@ func refreshTimestamp(tree string, ring *KeyRing, expiry time.Duration, now time
 	}
 	if err := s.root.VerifyDelegate(metadata.TIMESTAMP, ts); err != nil {
 		return false, fmt.Errorf("tufrepo: the new timestamp does not verify: %w", err)
-	}
-	data, err := ts.ToBytes(false)
-	if err != nil {
-		return false, err
 	}
 	if err := atomicfile.WriteFile(filepath.Join(s.dir, TimestampFile), data, 0o644); err != nil {
 		return false, fmt.Errorf("tufrepo: write %s: %w", TimestampFile, err)
