@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/url"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -50,5 +51,33 @@ func TestLoadgenFlagErrors(t *testing.T) {
 		if !errors.As(err, &ue) {
 			t.Errorf("%s: %v, want a usage error", name, err)
 		}
+	}
+}
+
+// Every agent command says how it is given its trust: --root (env
+// RELAYD_ROOT) in the synopsis and the flags, and --pubkey only as the
+// way to migrate.
+func TestAgentUsageNamesTheRoot(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{{"fetch", "--help"}, {"agent", "sync", "--help"}, {"agent", "watch", "--help"}, {"loadgen", "--help"}, {"agent"}} {
+		_, stderr, _ := runMain(t, args...)
+		for _, want := range []string{"--root 1.root.json", "RELAYD_ROOT", "Migrating to TUF"} {
+			if args[0] == "agent" && len(args) == 1 && want != "--root 1.root.json" {
+				continue // the subcommand list: synopses only
+			}
+			if !strings.Contains(stderr, want) {
+				t.Errorf("relayd %s: no %q in:\n%s", strings.Join(args, " "), want, stderr)
+			}
+		}
+		if strings.Contains(stderr, "--pubkey K") || strings.Contains(stderr, "catalog.pub") {
+			t.Errorf("relayd %s still offers --pubkey:\n%s", strings.Join(args, " "), stderr)
+		}
+	}
+	// The same from the environment.
+	var stdout, stderr strings.Builder
+	err := realMain(context.Background(), []string{"agent", "sync", "--relay", "http://127.0.0.1:1", "--out", t.TempDir()}, &stdout, &stderr,
+		envOf(map[string]string{"RELAYD_PUBKEY": "catalog.pub"}))
+	if err == nil || !strings.Contains(err.Error(), "Migrating to TUF") || exitCode(err) != 2 {
+		t.Errorf("RELAYD_PUBKEY: %v (exit %d), want a usage error pointing at the migration", err, exitCode(err))
 	}
 }
