@@ -90,11 +90,7 @@ func (a *Agent) catalog(ctx context.Context, want uint64) (*catalog.Catalog, err
 // updateError words a failed TUF update. Expired metadata is said with
 // the time it expired, which tufclient puts in the error.
 func (a *Agent) updateError(err error) error {
-	var tooLarge *tooLargeError
-	switch {
-	case errors.As(err, &tooLarge):
-		return fmt.Errorf("%w: %w", ErrCatalogTooLarge, err)
-	case errors.Is(err, tufclient.ErrExpired):
+	if errors.Is(err, tufclient.ErrExpired) {
 		return fmt.Errorf("agent: refusing to install anything: %w", err)
 	}
 	return fmt.Errorf("agent: metadata: %w", err)
@@ -122,10 +118,6 @@ func (f *relayFetcher) FetchMeta(ctx context.Context, name string, max int64) ([
 	if err == nil || name == "timestamp.json" || strings.HasSuffix(name, ".root.json") || ctx.Err() != nil {
 		return b, err
 	}
-	var tooLarge *tooLargeError
-	if errors.As(err, &tooLarge) {
-		return nil, err
-	}
 	first := err
 	for _, other := range f.a.relays.Candidates(0) {
 		if other.String() == f.base.String() {
@@ -141,12 +133,6 @@ func (f *relayFetcher) FetchMeta(ctx context.Context, name string, max int64) ([
 	}
 	return nil, first
 }
-
-// tooLargeError: a metadata file longer than allowed.
-type tooLargeError struct{ err error }
-
-func (e *tooLargeError) Error() string { return e.err.Error() }
-func (e *tooLargeError) Unwrap() error { return e.err }
 
 // readMeta GETs base/-/tuf/name and reads at most max bytes of it. A 404
 // wraps tufclient.ErrNotFound: the end of the root chain.
@@ -165,7 +151,7 @@ func (a *Agent) readMeta(ctx context.Context, base *url.URL, name string, max in
 	}
 	b, err := catalog.Read(resp.Body, resp.ContentLength, max, a.spoolDir())
 	if errors.Is(err, catalog.ErrTooLarge) {
-		return nil, &tooLargeError{fmt.Errorf("%s from %s: %w", name, base.Redacted(), err)}
+		return nil, fmt.Errorf("%w: %s from %s: %w", ErrCatalogTooLarge, name, base.Redacted(), err)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", name, err)
