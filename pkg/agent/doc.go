@@ -17,7 +17,11 @@
 // root (Config.Root, the repository's 1.root.json) it walks the root chain,
 // then timestamp, snapshot, targets and the delegated roles, fetched from
 // the relays at /-/tuf/, and refuses what is expired, rolled back, signed
-// by too few keys or of mixed generations. The metadata it trusts is kept
+// by too few keys or of mixed generations. The timestamp and the root
+// chain come from the relay being tried (a relay that is behind, frozen or
+// forged fails as a whole, and the next is tried); the versioned files the
+// timestamp and snapshot pin come from it or, when it fails, from another
+// relay of the group. The metadata it trusts is kept
 // in DIR/.relayd-agent/tuf, so a restarted agent cannot be rolled back
 // either. Expired metadata installs nothing: the error says since when.
 // The catalog is the verified targets; the generation is the snapshot
