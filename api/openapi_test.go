@@ -792,7 +792,7 @@ func TestResponsesMatchSpec(t *testing.T) {
 		{t: P, admin: true, method: "GET", path: "/v1/cache/prefetch", want: 200},
 		{t: M, admin: true, method: "POST", path: "/v1/cache/prefetch", header: jsonCT, body: `{"paths":["security/fix.patch"]}`, want: 404},
 		{t: M, admin: true, method: "DELETE", path: "/v1/cache/security/fix.patch", want: 409},
-		{t: P, admin: true, method: "DELETE", path: "/v1/cache/software/none.tgz", want: 404},
+		{t: P, admin: true, method: "DELETE", path: "/v1/cache/software/never-asked.tgz", want: 404}, // none.tgz: its 404 is stored
 		{t: P, admin: true, method: "DELETE", path: "/v1/cache" + agentPath, want: 204},
 		{t: O, admin: true, method: "GET", path: "/v1/nothing", want: 404, unrouted: true},
 	} {

@@ -117,6 +117,8 @@ var samples = map[string]struct{ in, out string }{
 	"default-ttl":              {"90s", "1m30s"},
 	"negative-ttl":             {"30s", "30s"},
 	"max-fills":                {"12", "12"},
+	"ignore-query":             {"debian/, go/", "debian/,go/"},
+	"follow-redirects":         {"true", "true"},
 	"sendfile":                 {"false", "false"},
 	"drain-timeout":            {"45s", "45s"},
 	"max-conns":                {"5000", "5000"},

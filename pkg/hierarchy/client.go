@@ -1,6 +1,7 @@
 package hierarchy
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -80,6 +81,10 @@ type Config struct {
 	// that are up but have not completed it, before the fallback (or an
 	// error). Default 10s.
 	BehindWait time.Duration
+	// FollowRedirects follows an upstream's redirects (at most 5, never
+	// https to http) instead of passing them on; the answer then carries
+	// the first redirect's freshness, never the target's. Default false.
+	FollowRedirects bool
 	// Clock schedules stall guards, waits and refreshes (tests pass a
 	// clock.Fake). Default nil: the wall clock.
 	Clock clock.Timers
@@ -88,13 +93,18 @@ type Config struct {
 // errBehind: a parent has not completed the generation asked for.
 var errBehind = errors.New("parent has not completed the generation yet")
 
-// isBehind reports whether resp is a relay's 503 generation_behind (it
-// reads at most 1 KiB of the body, which the caller closes).
+// isBehind reports whether resp is a relay's 503 generation_behind. It
+// reads at most 1 KiB of the body and puts it back in front of the rest,
+// which the caller closes.
 func isBehind(resp *http.Response) bool {
 	if resp.StatusCode != http.StatusServiceUnavailable {
 		return false
 	}
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<10))
+	resp.Body = struct {
+		io.Reader
+		io.Closer
+	}{io.MultiReader(bytes.NewReader(b), resp.Body), resp.Body}
 	return strings.Contains(string(b), `"generation_behind"`)
 }
 
@@ -226,9 +236,13 @@ func newHTTPClient(cfg Config) (*http.Client, error) {
 			IdleConnTimeout:     90 * time.Second,
 			ForceAttemptHTTP2:   true,
 		},
-		// Follow redirects within the upstream's answer (e.g. a CDN), at
-		// most 5, and never from https to http.
+		// A redirect reaches the client as the upstream sent it, unless
+		// FollowRedirects (e.g. a CDN-fronted upstream): then at most 5
+		// are followed, never from https to http.
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			if !cfg.FollowRedirects {
+				return http.ErrUseLastResponse
+			}
 			if len(via) >= 5 {
 				return errors.New("too many redirects")
 			}
@@ -266,11 +280,44 @@ func (c *Client) Stats() Stats {
 // breaks mid-transfer goes on from another upstream with Range, so the
 // caller sees one whole body. The caller closes it.
 func (c *Client) Fetch(ctx context.Context, key string, hdr http.Header) (*http.Response, error) {
+	return c.fetch(ctx, key, hdr, nil)
+}
+
+// FetchAnswer is Fetch for a client that passes the upstream's answer on
+// (a plain cache): when every upstream and fallback answered with a
+// status >= 500 (not a relay's generation_behind or loop refusal), the
+// last such answer is returned, with its body, instead of an error.
+func (c *Client) FetchAnswer(ctx context.Context, key string, hdr http.Header) (*http.Response, error) {
+	var last lastAnswer
+	resp, err := c.fetch(ctx, key, hdr, &last)
+	if err != nil && last.resp != nil && ctx.Err() == nil && !errors.Is(err, hops.ErrLoop) {
+		return last.resp, nil
+	}
+	last.close()
+	return resp, err
+}
+
+// lastAnswer keeps the last 5xx answer of a FetchAnswer.
+type lastAnswer struct{ resp *http.Response }
+
+func (l *lastAnswer) keep(resp *http.Response) {
+	l.close()
+	l.resp = resp
+}
+
+func (l *lastAnswer) close() {
+	if l != nil && l.resp != nil {
+		l.resp.Body.Close()
+		l.resp = nil
+	}
+}
+
+func (c *Client) fetch(ctx context.Context, key string, hdr http.Header, last *lastAnswer) (*http.Response, error) {
 	if len(c.seeds) == 0 {
 		return nil, ErrNoUpstream
 	}
 	want, _ := strconv.ParseUint(hdr.Get(wire.GenerationHeader), 10, 64)
-	resp, base, err := c.tryAll(ctx, c.candidates(want), key, hdr)
+	resp, base, err := c.tryAll(ctx, c.candidates(want), key, hdr, last)
 	// Parents that are up but have not completed the generation asked
 	// for will have it in moments (their group is syncing it): wait for
 	// them (BehindWait) before going to the fallback or failing.
@@ -278,16 +325,17 @@ func (c *Client) Fetch(ctx context.Context, key string, hdr http.Header) (*http.
 		if !clock.Sleep(ctx, c.clock, 250*time.Millisecond) {
 			return nil, ctx.Err()
 		}
-		resp, base, err = c.tryAll(ctx, c.candidates(want), key, hdr)
+		resp, base, err = c.tryAll(ctx, c.candidates(want), key, hdr, last)
 	}
 	if err != nil && len(c.fallback) > 0 && ctx.Err() == nil && !errors.Is(err, hops.ErrLoop) {
 		c.fallbacks.Add(1)
 		c.lim.Event(&c.log, zerolog.WarnLevel, "fallback").Err(err).Str("key", key).Msg("every upstream failed; trying the fallback")
-		resp, base, err = c.tryAll(ctx, c.list.Fallbacks(), key, hdr)
+		resp, base, err = c.tryAll(ctx, c.list.Fallbacks(), key, hdr, last)
 	}
 	if err != nil {
 		return nil, err
 	}
+	redirectFreshness(resp)
 	if resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusPartialContent {
 		resp.Body = c.resumable(ctx, resp, base, key, hdr)
 	}
@@ -299,7 +347,7 @@ func (c *Client) Fetch(ctx context.Context, key string, hdr http.Header) (*http.
 
 // tryAll asks each base in turn until one answers below 500 (or, for a
 // Required request, also not 404: see answered).
-func (c *Client) tryAll(ctx context.Context, bases []*url.URL, key string, hdr http.Header) (*http.Response, *url.URL, error) {
+func (c *Client) tryAll(ctx context.Context, bases []*url.URL, key string, hdr http.Header, last *lastAnswer) (*http.Response, *url.URL, error) {
 	var errs []error
 	failed, behind := false, 0
 	for _, base := range bases {
@@ -318,7 +366,11 @@ func (c *Client) tryAll(ctx context.Context, bases []*url.URL, key string, hdr h
 			case resp.StatusCode == http.StatusLoopDetected:
 				err = c.refusedAsLoop(base, "the request")
 			}
-			resp.Body.Close()
+			if last != nil && resp.StatusCode >= 500 && !errors.Is(err, errBehind) && !errors.Is(err, hops.ErrLoop) {
+				last.keep(resp) // FetchAnswer passes it on if no one does better
+			} else {
+				resp.Body.Close()
+			}
 		}
 		if ctx.Err() != nil {
 			return nil, nil, ctx.Err()
@@ -372,7 +424,14 @@ func (c *Client) FetchFrom(ctx context.Context, base, key string, hdr http.Heade
 }
 
 func (c *Client) fetchOne(ctx context.Context, base *url.URL, key string, hdr http.Header) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, cleanpath.ObjectURL(base, key), nil)
+	// A key may end in "?" and the client's raw query, which goes to
+	// the upstream as it came.
+	path, query, _ := strings.Cut(key, "?")
+	u := cleanpath.ObjectURL(base, path)
+	if query != "" {
+		u += "?" + query
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return nil, fmt.Errorf("hierarchy: request %s: %w", key, err)
 	}
@@ -386,9 +445,11 @@ func (c *Client) fetchOne(ctx context.Context, base *url.URL, key string, hdr ht
 }
 
 // setHeaders adds what every request of this client carries: the user
-// agent and the loop guard's path.
+// agent (unless the client's own is forwarded) and the loop guard's path.
 func (c *Client) setHeaders(ctx context.Context, req *http.Request) {
-	req.Header.Set("User-Agent", c.cfg.UserAgent)
+	if req.Header.Get("User-Agent") == "" {
+		req.Header.Set("User-Agent", c.cfg.UserAgent)
+	}
 	if path := hops.From(ctx); c.cfg.Group != "" {
 		req.Header.Set(wire.PathHeader, hops.Format(path, c.cfg.Group))
 	} else if len(path) > 0 {
@@ -399,4 +460,30 @@ func (c *Client) setHeaders(ctx context.Context, req *http.Request) {
 func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.Is(err, ErrTimeout) || errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
+}
+
+// redirectFreshness gives a response reached through redirects the
+// freshness of the first redirect: what is cached under the requested
+// URL lives as long as the redirect said, never as long as its target.
+func redirectFreshness(resp *http.Response) {
+	// Each request after a redirect records, as Response, the redirect
+	// that caused it: the last one found walking back is the first.
+	var redirect *http.Response
+	for r := resp.Request; r != nil && r.Response != nil; r = r.Response.Request {
+		redirect = r.Response
+	}
+	if redirect == nil {
+		return
+	}
+	for _, k := range []string{"Cache-Control", "Expires", "Date", "Age", "Pragma"} {
+		if v, ok := redirect.Header[k]; ok {
+			resp.Header[k] = v
+		} else {
+			delete(resp.Header, k)
+		}
+	}
+	if resp.Header.Get("Cache-Control") == "" && resp.Header.Get("Expires") == "" {
+		// The redirect gave no freshness: neither does its target.
+		resp.Header.Set("Cache-Control", "no-cache")
+	}
 }

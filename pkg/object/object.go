@@ -23,6 +23,10 @@ const (
 type Object struct {
 	// Key is the canonical object key (cleanpath.Key).
 	Key string
+	// Status is the response status the upstream sent; 0 means 200. A
+	// status other than 200 is sent as it is, with its body, and no Range
+	// or conditional request is evaluated against it.
+	Status int
 	// Size is the length in bytes, -1 when unknown (a fill whose upstream
 	// sent no Content-Length): such a body is sent whole, Range ignored.
 	Size int64

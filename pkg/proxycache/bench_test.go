@@ -40,3 +40,35 @@ func BenchmarkHit(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkHitWithRequest is BenchmarkHit for a request that hands its
+// header to the cache (as the content handler does): the request's
+// directives are parsed and the stored response's Vary and Authorization
+// rules checked on every hit.
+func BenchmarkHitWithRequest(b *testing.B) {
+	f := newFixture(b, DefaultConfig(), 0)
+	body := randomBytes(4<<10, 1)
+	f.up.set("/o", &upObject{body: body, header: http.Header{"Cache-Control": {"max-age=86400"}, "Etag": {`"o1"`}}})
+	ctx := WithRequest(context.Background(), http.Header{"User-Agent": {"Debian APT-HTTP/1.3 (2.6.1)"},
+		"Accept": {"*/*"}, "Cache-Control": {"max-stale=60"}})
+	obj, err := f.cache.Get(ctx, "o")
+	if err != nil {
+		b.Fatal(err)
+	}
+	_, _ = obj.Body.CopyTo(ctx, io.Discard, 0, -1)
+	obj.Close()
+	settled(b, f.cache, "o")
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			obj, err := f.cache.Get(ctx, "o")
+			if err != nil || obj.Cache != object.Hit {
+				b.Fatal(err)
+			}
+			_, _ = obj.Body.CopyTo(ctx, io.Discard, 0, -1)
+			obj.Close()
+		}
+	})
+}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,7 +16,6 @@ import (
 	"github.com/relayd/relayd/pkg/clock"
 	"github.com/relayd/relayd/pkg/digest"
 	"github.com/relayd/relayd/pkg/hops"
-	"github.com/relayd/relayd/pkg/httprange"
 	"github.com/relayd/relayd/pkg/object"
 	"github.com/relayd/relayd/pkg/ratelog"
 	"github.com/relayd/relayd/pkg/store"
@@ -56,9 +57,8 @@ type Cache struct {
 
 	infos hitInfos
 
-	mu       sync.Mutex
-	fills    map[string]*fill
-	negative map[string]time.Time
+	mu    sync.Mutex
+	fills map[string]*fill // by fill.slot
 
 	hits, misses, stale, revalidated, coalesced  atomic.Int64
 	upstreamBytes, peerBytes, nfills, fillErrors atomic.Int64
@@ -82,12 +82,17 @@ func New(cfg Config, st Store, up Upstream, expect Expecter, log zerolog.Logger,
 	if cfg.MaxFills <= 0 {
 		cfg.MaxFills = def.MaxFills
 	}
+	prefixes := make([]string, 0, len(cfg.IgnoreQuery))
+	for _, p := range cfg.IgnoreQuery {
+		prefixes = append(prefixes, strings.TrimPrefix(p, "/"))
+	}
+	cfg.IgnoreQuery = prefixes
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Cache{
 		cfg: cfg, store: st, up: up, expect: expect,
 		log: log.With().Str("component", "proxycache").Logger(), clock: clk, lim: ratelog.New(clk, ratelog.DefaultEvery),
 		ctx: ctx, cancel: cancel,
-		fills: make(map[string]*fill), negative: make(map[string]time.Time), infos: hitInfos{m: map[string]*hitInfo{}},
+		fills: make(map[string]*fill), infos: hitInfos{m: map[string]*hitInfo{}},
 	}
 }
 
@@ -100,39 +105,66 @@ func (c *Cache) Close() {
 	c.wg.Wait()
 }
 
-// Get returns the object for key: from disk when fresh, otherwise through
-// the one fill or revalidation of key in flight. The caller closes it.
+// ErrOnlyIfCached: the request said only-if-cached and nothing stored
+// satisfies it (504, RFC 9111 §5.2.1.7).
+var ErrOnlyIfCached = errors.New("proxycache: not in the cache (only-if-cached)")
+
+// Get returns the object for key (path, then "?" and the raw query when
+// there is one): from disk when the stored response satisfies the request
+// (WithRequest), otherwise through the one fill or revalidation of key in
+// flight. The caller closes it.
 func (c *Cache) Get(ctx context.Context, key string) (*object.Object, error) {
 	now := c.clock.Now()
+	key = c.cacheKey(key)
 	x, err := c.admit(key)
 	if err != nil {
 		return nil, err
 	}
-	var stale *store.Entry
-	e, err := c.store.Get(key)
-	var hi *hitInfo
-	ok := false
-	if err == nil {
-		hi, ok = c.usable(key, &e, x, now)
+	rq := requestFrom(ctx)
+	if x.listed {
+		// What the signed catalog lists is immutable and verified: no
+		// request directive makes it revalidate or bypass the store
+		// (only-if-cached still keeps the request off the upstream).
+		rq = request{onlyIfCached: rq.onlyIfCached}
 	}
+	var stale *store.Entry
+	e, hi, ok, err := c.lookup(key, x, &rq, now)
 	switch {
-	case ok:
-		if obj, err := c.serveStored(key, &e, hi, object.Hit); err == nil {
-			c.hits.Add(1)
-			return obj, nil
+	case err == nil:
+		if ok {
+			if obj, err := c.serveStored(key, &e, hi, object.Hit); err == nil {
+				c.hits.Add(1)
+				return obj, nil
+			}
+			// The blob was evicted after the index read: a miss.
+		} else if !x.listed && selects(hi, &rq) {
+			// A listed key's other bytes are replaced by a plain fetch,
+			// not revalidated.
+			stale = &e
 		}
-		// The blob was evicted after the index read: a miss.
-	case err == nil && !x.listed:
-		// A listed key's other bytes are replaced by a plain fetch, not
-		// revalidated.
-		stale = &e
-	case err != nil && !errors.Is(err, store.ErrNotFound):
+	case !errors.Is(err, store.ErrNotFound):
 		return nil, err
 	}
-	if stale == nil && c.isNegative(key, now) {
-		return nil, fmt.Errorf("%w: %s (remembered)", ErrNotFound, key)
+	if rq.onlyIfCached {
+		return nil, fmt.Errorf("%w: %s", ErrOnlyIfCached, key)
 	}
-	f, hit, err := c.join(key, x, stale, !isFromPeer(ctx), hops.From(ctx))
+	obj, err := c.fetch(ctx, key, x, &rq, stale, rq.auth)
+	if errors.Is(err, errOtherVariant) {
+		// The fill this request joined answers with a variant its Vary
+		// fields do not select: ask for its own.
+		obj, err = c.fetch(ctx, key, x, &rq, nil, true)
+	}
+	return obj, err
+}
+
+// errOtherVariant: a coalesced fill's answer varies on request fields
+// whose values differ in the request that joined it.
+var errOtherVariant = errors.New("proxycache: another variant")
+
+// fetch waits for the fill of key (joining or starting it; private: a
+// fill of this request's own) and serves its answer.
+func (c *Cache) fetch(ctx context.Context, key string, x expectation, rq *request, stale *store.Entry, private bool) (*object.Object, error) {
+	f, hit, err := c.join(key, x, stale, rq, private, !isFromPeer(ctx), hops.From(ctx))
 	if err != nil {
 		return nil, err
 	}
@@ -145,6 +177,10 @@ func (c *Cache) Get(ctx context.Context, key string) (*object.Object, error) {
 	case <-ctx.Done():
 		f.release()
 		return nil, ctx.Err()
+	}
+	if f.err == nil && !private && !varyMatch(f.vary, rq.h) {
+		f.release()
+		return nil, errOtherVariant
 	}
 	switch {
 	case f.err != nil:
@@ -181,11 +217,11 @@ func (c *Cache) Get(ctx context.Context, key string) (*object.Object, error) {
 // starts one. It re-checks the index first, since a fill may have
 // committed key since the caller looked. The caller owns one reference to
 // the returned fill.
-func (c *Cache) join(key string, x expectation, stale *store.Entry, route bool, path []string) (*fill, *object.Object, error) {
+func (c *Cache) join(key string, x expectation, stale *store.Entry, rq *request, private, route bool, path []string) (*fill, *object.Object, error) {
 	c.mu.Lock()
 	for {
 		f, ok := c.fills[key]
-		if !ok {
+		if !ok || (private && !f.finished()) {
 			break
 		}
 		if !f.finished() {
@@ -203,12 +239,12 @@ func (c *Cache) join(key string, x expectation, stale *store.Entry, route bool, 
 		c.mu.Lock()
 	}
 	defer c.mu.Unlock()
-	if e, err := c.store.Get(key); err == nil {
-		if hi, ok := c.usable(key, &e, x, c.clock.Now()); ok {
+	if e, hi, ok, err := c.lookup(key, x, rq, c.clock.Now()); err == nil {
+		if ok {
 			if obj, err := c.serveStored(key, &e, hi, object.Hit); err == nil {
 				return nil, obj, nil
 			}
-		} else if stale == nil && !x.listed {
+		} else if stale == nil && !x.listed && selects(hi, rq) {
 			stale = &e // stored meanwhile, and stale now: revalidate it
 		}
 	}
@@ -217,22 +253,18 @@ func (c *Cache) join(key string, x expectation, stale *store.Entry, route bool, 
 	}
 	f := newFill(key, c.cfg.Sendfile)
 	f.refs = 2 // the fill goroutine and the caller
-	c.fills[key] = f
+	f.req, f.noStore, f.auth, f.staleKey = rq.h, rq.noStore, rq.auth, key
+	if rq.storedAt != "" && stale != nil {
+		f.staleKey = rq.storedAt // a variant stored beside key
+	}
+	if private {
+		// Nobody joins it: its own slot, still counted in MaxFills.
+		f.slot = fmt.Sprintf("%s\x00%p", key, f)
+	}
+	c.fills[f.slot] = f
 	c.wg.Add(1)
 	go c.runFill(f, x, stale, route, path)
 	return f, nil, nil
-}
-
-// usable reports whether a stored entry may be served without asking the
-// upstream: an object the signed catalog lists is immutable and usable
-// exactly when its bytes are the listed ones; anything else when fresh.
-// It returns the entry's hit template, which serving it needs too.
-func (c *Cache) usable(key string, e *store.Entry, x expectation, now time.Time) (*hitInfo, bool) {
-	hi := c.info(key, e)
-	if x.listed {
-		return hi, e.Digest == x.digest
-	}
-	return hi, hi.lifetime > hi.age(now)
 }
 
 // runFill is where a miss goes once it is the key's one fill. The owner
@@ -249,6 +281,7 @@ func (c *Cache) runFill(f *fill, x expectation, stale *store.Entry, route bool, 
 	// carries the groups the request crossed, for the loop guard.
 	ctx := hops.With(c.ctx, path)
 	requested := c.clock.Now()
+	f.requested = requested
 	resp, fromPeer, err := c.request(ctx, f, x, stale, route)
 	if err != nil {
 		c.failFill(f, fmt.Errorf("%w: %w", ErrUpstream, err))
@@ -260,6 +293,18 @@ func (c *Cache) runFill(f *fill, x expectation, stale *store.Entry, route bool, 
 		c.revalidate(f, stale, resp.Header, requested, received)
 		return
 	}
+	if resp.StatusCode >= 500 && stale != nil && mayServeStale(stale) {
+		// The upstream fails: the stored copy is served stale instead.
+		c.failFill(f, fmt.Errorf("%w: %s: status %d", ErrUpstream, f.key, resp.StatusCode))
+		return
+	}
+	f.storeKey = f.key
+	if !x.listed && resp.StatusCode != http.StatusNotModified {
+		f.storeKey = c.storeKey(f, resp.Header)
+	}
+	if !x.listed && !f.auth { // a private answer does not replace the shared one
+		f.replaces = c.supersede(f.storeKey)
+	}
 	expect, err := c.admitBody(f, x, stale, resp)
 	if err != nil {
 		c.failFill(f, err)
@@ -270,48 +315,7 @@ func (c *Cache) runFill(f *fill, x expectation, stale *store.Entry, route bool, 
 		c.log.Warn().Err(err).Str("key", f.key).Msg("fill failed")
 		return
 	}
-	c.commit(f, expect, resp.Header, requested, received)
-}
-
-// request asks for key, conditionally when stale is set, and times the
-// wait for the answer's headers.
-func (c *Cache) request(ctx context.Context, f *fill, x expectation, stale *store.Entry, route bool) (*http.Response, bool, error) {
-	hdr := http.Header{}
-	if stale != nil {
-		hdr = validators(stale)
-	}
-	x.ask(hdr)
-	start := time.Now()
-	resp, fromPeer, err := c.open(ctx, f.key, hdr, route)
-	f.upstreamTime = time.Since(start)
-	if c.cfg.ObserveFill != nil {
-		c.cfg.ObserveFill(f.upstreamTime)
-	}
-	if err == nil && fromPeer {
-		f.result = object.Peer
-	}
-	return resp, fromPeer, err
-}
-
-// open asks for key: the group member that owns it when route is set and
-// the owner is another relay, else (or when the owner fails) the upstream.
-func (c *Cache) open(ctx context.Context, key string, hdr http.Header, route bool) (*http.Response, bool, error) {
-	if route && c.peers != nil {
-		if base, ok := c.peers.Owner(key); ok {
-			resp, err := c.peers.Fetch(ctx, base, key, hdr)
-			if err == nil && resp.StatusCode < 500 {
-				c.peerFills.Add(1)
-				return resp, true, nil
-			}
-			if err == nil {
-				err = fmt.Errorf("status %d", resp.StatusCode)
-				resp.Body.Close()
-			}
-			c.log.Warn().Err(err).Str("key", key).Str("owner", base).Msg("owner unreachable; fetching upstream")
-		}
-	}
-	resp, err := c.up.Fetch(ctx, key, hdr)
-	return resp, false, err
+	c.commit(f, expect, resp.StatusCode, resp.Header, requested, received)
 }
 
 // revalidate ends a fill whose upstream answered 304 to the stale entry's
@@ -323,8 +327,9 @@ func (c *Cache) revalidate(f *fill, stale *store.Entry, h http.Header, requested
 	for k, v := range stale.Header {
 		e.Header[k] = v
 	}
-	refresh(&e, h, requested, received)
-	if err := c.store.Update(f.key, func(x *store.Entry) { x.Header, x.Requested, x.Stored = e.Header, e.Requested, e.Stored }); err != nil {
+	refresh(e.Header, h, received)
+	e.Requested, e.Stored = requested, received
+	if err := c.store.Update(f.staleKey, func(x *store.Entry) { x.Header, x.Requested, x.Stored = e.Header, e.Requested, e.Stored }); err != nil {
 		c.log.Warn().Err(err).Str("key", f.key).Msg("store revalidated entry")
 	}
 	c.endFill(f)
@@ -353,6 +358,9 @@ func (c *Cache) admitBody(f *fill, x expectation, stale *store.Entry, resp *http
 	} else {
 		expect, _ = digest.FromETag(resp.Header.Get("Etag"))
 	}
+	if size < 0 && noBody(resp.StatusCode) {
+		size = 0
+	}
 	w, err := c.store.Create(size)
 	if err != nil {
 		if errors.Is(err, store.ErrFull) {
@@ -360,45 +368,57 @@ func (c *Cache) admitBody(f *fill, x expectation, stale *store.Entry, resp *http
 		}
 		return expect, err
 	}
-	var etag string
-	if !expect.IsZero() {
+	// The ETag is the origin's, as it sent it; a listed object's is its
+	// digest, as on every hit. (With a strong one, a relay streaming this
+	// miss from us can resume from the upstream if we die mid-transfer.)
+	etag := resp.Header.Get("Etag")
+	h := responseHeader(resp.Header, c.clock.Now())
+	if x.listed {
 		etag = expect.ETag()
-	} else if pin, err := httprange.PinResponse(resp); err == nil {
-		// A plain upstream's strong ETag: with it, a relay streaming this
-		// miss from us (we own the object) can resume from the upstream
-		// if we die mid-transfer.
-		etag = pin.ETag
+		delete(h, "Etag")
 	}
-	f.start(w, size, etag, resp.Header)
+	// Written before start releases the requesters, who read it.
+	now := c.clock.Now()
+	f.age = strconv.FormatInt(int64(age(&store.Entry{Requested: f.requested, Stored: now,
+		Header: map[string]string{"Age": resp.Header.Get("Age"), "Date": h.Get("Date")}}, now)/time.Second), 10)
+	f.start(w, size, etag, resp.StatusCode, h)
 	return expect, nil
 }
 
-// refusal is the error every requester gets for an answer other than 200
-// (nil for a 200). A 404 or 410 of a plain key is remembered and removes
-// the stale copy; of a key the catalog lists it is an upstream failure.
+// refusal is the error every requester gets for an answer that is not
+// passed through: for a key the catalog lists, anything but a 200 (a 404
+// or 410 of a listed key means the upstream is behind or broken).
+// Statuses of plain keys reach the client as sent, with their bodies; a
+// 304 answers only the cache's own conditional request.
 func (c *Cache) refusal(key string, x expectation, stale *store.Entry, status int) error {
 	switch {
 	case status == http.StatusOK:
 		return nil
-	case (status == http.StatusNotFound || status == http.StatusGone) && x.listed:
-		// The signed catalog lists it: the upstream is behind or broken,
-		// and remembering a 404 would fail agents for NegativeTTL.
+	case x.listed:
 		return fmt.Errorf("%w: %s: status %d for an object the catalog lists", ErrUpstream, key, status)
-	case status == http.StatusNotFound || status == http.StatusGone:
-		c.setNegative(key)
+	case reserved(key) && (status == http.StatusNotFound || status == http.StatusGone):
+		// The relay's own documents (the catalog, TUF metadata) are
+		// read by the relay, which wants an error, not a page.
 		if stale != nil {
-			_ = c.store.Delete(key) // gone upstream: gone here
+			_ = c.store.Delete(key)
 		}
 		return fmt.Errorf("%w: %s", ErrNotFound, key)
+	case reserved(key):
+		return fmt.Errorf("%w: %s: status %d", ErrUpstream, key, status)
+	case status == http.StatusNotModified:
+		return fmt.Errorf("%w: %s: 304 to a request without validators", ErrUpstream, key)
+	case (status == http.StatusNotFound || status == http.StatusGone) && stale != nil:
+		_ = c.store.Delete(key) // gone upstream: gone here
+		c.dropVariants(key)
 	}
-	return fmt.Errorf("%w: %s: status %d", ErrUpstream, key, status)
+	return nil
 }
 
 // commit ends a fill whose every byte is in. Bytes of another digest than
 // expected fail every requester; verified ones are released at once, then
 // kept (unless the answer's headers forbid it) and held open (f.pin)
 // while requesters still stream them from the temp file.
-func (c *Cache) commit(f *fill, expect digest.Digest, h http.Header, requested, received time.Time) {
+func (c *Cache) commit(f *fill, expect digest.Digest, status int, h http.Header, requested, received time.Time) {
 	if got := f.w.Digest(); !expect.IsZero() && got != expect {
 		err := fmt.Errorf("%w: %s: got %s, want %s", ErrDigestMismatch, f.key, got, expect)
 		c.log.Error().Err(err).Str("key", f.key).Msg("upstream sent wrong bytes; discarded")
@@ -410,13 +430,21 @@ func (c *Cache) commit(f *fill, expect digest.Digest, h http.Header, requested, 
 	// up; until endFill, later requests join this finished fill.
 	f.finish(nil)
 	defer c.endFill(f)
-	if !storable(h) {
-		// Streamed to the requesters that were waiting, not kept.
+	entry := store.Entry{Requested: requested, Stored: received, Header: keepHeaders(h, status, received)}
+	// varyKeep: the request fields it varies on fit the bounds of a variant.
+	if f.noStore || !storable(status, h, f.auth) || !varyKeep(entry.Header, f.req) {
+		// Streamed to the requesters that were waiting, not kept; a
+		// response it replaces is not served again either.
 		f.w.Abort()
+		if f.replaces && !f.auth {
+			_ = c.store.Delete(f.storeKey)
+		}
 		return
 	}
-	entry := store.Entry{Requested: requested, Stored: received, Header: keepHeaders(h)}
-	stored, err := f.w.Commit(f.key, entry, expect)
+	if f.storeKey != f.key {
+		c.boundVariants(f.key, f.storeKey)
+	}
+	stored, err := f.w.Commit(f.storeKey, entry, expect)
 	if err != nil {
 		c.log.Warn().Err(err).Str("key", f.key).Msg("object served but not cached: commit failed")
 		return
@@ -437,6 +465,7 @@ func (c *Cache) failFill(f *fill, err error) {
 // breakFill ends a fill that failed after its first byte: the bytes are
 // thrown away and every requester's body ends with err.
 func (c *Cache) breakFill(f *fill, err error) {
+	c.forget(f.key) // the stored response, if any, is no longer superseded
 	f.w.Abort()
 	c.endFill(f)
 	f.finish(err)
@@ -447,25 +476,9 @@ func (c *Cache) breakFill(f *fill, err error) {
 // store (after a commit) or start a new fill (after a failure).
 func (c *Cache) endFill(f *fill) {
 	c.mu.Lock()
-	if c.fills[f.key] == f {
-		delete(c.fills, f.key)
+	if c.fills[f.slot] == f {
+		delete(c.fills, f.slot)
 	}
 	c.mu.Unlock()
 	f.endOnce.Do(func() { close(f.ended) })
-}
-
-// serveStored opens the blob of a stored entry as an object; hi is the
-// entry's hit template, nil to look it up.
-func (c *Cache) serveStored(key string, e *store.Entry, hi *hitInfo, result string) (*object.Object, error) {
-	r, err := c.store.OpenBlob(e.Digest)
-	if err != nil {
-		return nil, err
-	}
-	if hi == nil {
-		hi = c.info(key, e)
-	}
-	return &object.Object{
-		Key: key, Size: r.Size, ETag: hi.etag, LastModified: hi.lastModified, Header: hi.header,
-		Age: hi.ageHeader(c.clock.Now()), Cache: result, Body: r.Body(c.cfg.Sendfile),
-	}, nil
 }

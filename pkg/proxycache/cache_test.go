@@ -201,7 +201,7 @@ func mustGet(t *testing.T, c *Cache, key string, want []byte, wantCache string) 
 // settled waits until no fill of key is in flight: the reader has its
 // last byte before the fill is committed, and a request in between joins
 // the finished fill (a MISS) instead of reading the store (a HIT).
-func settled(t *testing.T, c *Cache, key string) {
+func settled(t testing.TB, c *Cache, key string) {
 	t.Helper()
 	eventually(t, 10*time.Second, func() bool {
 		c.mu.Lock()
@@ -357,9 +357,12 @@ func TestNegativeCache(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, DefaultConfig(), 0)
 	for range 3 {
-		if _, _, err := get(t, f.cache, "missing"); !errors.Is(err, ErrNotFound) {
-			t.Fatalf("err = %v, want ErrNotFound", err)
+		obj, err := f.cache.Get(context.Background(), "missing")
+		if err != nil || obj.Status != http.StatusNotFound {
+			t.Fatalf("err = %v, want the upstream's 404", err)
 		}
+		obj.Close()
+		stored(t, f.store, "missing")
 	}
 	if n := f.up.count("/missing"); n != 1 {
 		t.Fatalf("upstream asked %d times within the negative TTL, want 1", n)
@@ -393,7 +396,7 @@ func TestQuotaTooSmallIsBusyNotOvershoot(t *testing.T) {
 	}
 }
 
-func eventually(t *testing.T, d time.Duration, cond func() bool) {
+func eventually(t testing.TB, d time.Duration, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for !cond() {

@@ -19,8 +19,10 @@ type Config struct {
 	HeuristicFraction float64
 	// HeuristicMax caps the heuristic lifetime. Default 24h.
 	HeuristicMax time.Duration
-	// NegativeTTL is how long a 404 from the upstream is remembered.
-	// Default 10s; 0 keeps the default, negative disables.
+	// NegativeTTL is the heuristic freshness of a 404 or 410 from the
+	// upstream that carries neither explicit freshness nor Last-Modified:
+	// it is served, with its body, for that long before the upstream is
+	// asked again. Default 10s; 0 keeps the default, negative disables.
 	NegativeTTL time.Duration
 	// MaxFills bounds upstream fills in flight; beyond it new misses get
 	// ErrBusy (503 with Retry-After). Default 256.
@@ -37,6 +39,11 @@ type Config struct {
 	// that such a relay serves nothing the catalog does not vouch for.
 	// Without an Expecter every key is plain and this has no effect.
 	AllowUnlisted bool
+	// IgnoreQuery lists key prefixes (paths without a leading slash)
+	// whose query string is dropped, from the cache key and the upstream
+	// request alike: cache-busting parameters on a package tree. Default
+	// none: the query is part of the key.
+	IgnoreQuery []string
 }
 
 // DefaultConfig returns the defaults.

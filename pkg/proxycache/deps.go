@@ -19,6 +19,16 @@ type Upstream interface {
 	Fetch(ctx context.Context, key string, hdr http.Header) (*http.Response, error)
 }
 
+// AnswerUpstream is an Upstream that can pass the upstream's own answer
+// on: FetchAnswer is Fetch, except that when every upstream answered with
+// a status >= 500 the last such response is returned (the caller closes
+// its body) rather than an error. A plain key's 5xx then reaches the
+// client as the origin sent it. hierarchy.Client implements it; an
+// Upstream without it keeps 5xx an error (502).
+type AnswerUpstream interface {
+	FetchAnswer(ctx context.Context, key string, hdr http.Header) (*http.Response, error)
+}
+
 // Store keeps objects on disk. store.Store implements it.
 type Store interface {
 	// Get returns the entry for key or store.ErrNotFound.
@@ -27,6 +37,9 @@ type Store interface {
 	Update(key string, fn func(*store.Entry)) error
 	// Delete removes key.
 	Delete(key string) error
+	// List calls fn for every key with the prefix, in key order, until fn
+	// returns false (the variants stored beside a key).
+	List(prefix string, fn func(key string, e store.Entry) bool) error
 	// OpenBlob opens a blob for reading, protecting it from eviction.
 	OpenBlob(d digest.Digest) (*store.Reader, error)
 	// Create starts writing a new object of size bytes (-1 if unknown).

@@ -13,16 +13,25 @@
 // that stream the growing temp file as the bytes arrive instead of waiting
 // for the whole object); it calls nothing of cache.go.
 //
-// Freshness for upstreams without a catalog follows RFC 9111 (freshness.go).
-// The last byte of a fill is released only once the object is complete and
-// verified, so a truncated or wrong object is never completed to a client;
-// a range of an object the signed catalog lists is released only once the
-// whole is verified (Object.VerifiedRanges). With a catalog (an Expecter)
-// the cache fails closed: nothing before a verified catalog is loaded,
-// then only the keys it lists unless Config.AllowUnlisted (Cache.admit, in
-// expect.go). 404s are remembered briefly (negative.go). What the cache
-// needs from the relay (Upstream, Store, Peers) is declared in deps.go,
-// its Config and Stats in config.go.
+// Without a catalog (or for keys it does not list) the cache is an RFC
+// 9111 shared cache: the origin's end-to-end headers are stored, bounded,
+// and refreshed by 304s (headers.go); freshness and storability follow
+// RFC 9111 (freshness.go); the client's Cache-Control, Pragma,
+// Authorization and the fields a Vary names decide whether a stored
+// response may answer it, and its end-to-end fields go upstream with the
+// fill it starts (request.go, WithRequest; lookup.go, ask.go); responses
+// that vary are kept side by side, a few per key (variants.go). Statuses
+// other than 200 pass through with their bodies and are stored where RFC
+// 9111 allows; the query string is part of the key. The last byte of a
+// fill is released only once the object is complete and verified, so a
+// truncated or wrong object is never completed to a client; a range of an
+// object the signed catalog lists is released only once the whole is
+// verified (Object.VerifiedRanges). With a catalog (an Expecter) the
+// cache fails closed: nothing before a verified catalog is loaded, then
+// only the keys it lists unless Config.AllowUnlisted (Cache.admit, in
+// expect.go); what it lists is immutable, never revalidated, whatever the
+// request says. What the cache needs from the relay (Upstream, Store,
+// Peers) is declared in deps.go, its Config and Stats in config.go.
 //
 // It does not choose upstreams (hierarchy does), own the disk layout
 // (store does) or speak HTTP to clients (the content handler does).

@@ -24,7 +24,20 @@ import (
 // parts, calling nothing of cache.go.
 type fill struct {
 	key      string
-	sendfile bool // Config.Sendfile: readers may use sendfile(2)
+	slot     string // its key in Cache.fills: key, or key and a unique suffix for a private fill
+	sendfile bool   // Config.Sendfile: readers may use sendfile(2)
+
+	// What the request that started it asked: its header (forwarded
+	// upstream, and the values a Vary selects by), no-store, and whether
+	// it carried Authorization. requested is when the upstream was asked.
+	req       http.Header
+	noStore   bool
+	auth      bool
+	requested time.Time
+	replaces  bool // a stored response of key is superseded by this answer
+	// staleKey is where the entry a revalidation refreshes is stored;
+	// storeKey where the answer is kept: key, or a variant key beside it.
+	staleKey, storeKey string
 
 	// ready is closed once the upstream has answered; the fields below it
 	// are written before and only read after.
@@ -36,6 +49,9 @@ type fill struct {
 	etag         string
 	lastModified time.Time
 	header       http.Header
+	status       int
+	age          string
+	vary         []varyField // the request fields the answer varies on
 	upstreamTime time.Duration
 	result       string // object.Miss, or object.Peer when the owner relay sent it
 
@@ -54,7 +70,7 @@ type fill struct {
 }
 
 func newFill(key string, sendfile bool) *fill {
-	return &fill{key: key, sendfile: sendfile, ready: make(chan struct{}), size: -1, progress: make(chan struct{}), result: object.Miss,
+	return &fill{key: key, slot: key, sendfile: sendfile, ready: make(chan struct{}), size: -1, progress: make(chan struct{}), result: object.Miss,
 		ended: make(chan struct{})}
 }
 
@@ -98,18 +114,21 @@ func (f *fill) revalidated(e *store.Entry) {
 }
 
 // start tells every waiter that bytes are coming into w: size of them (-1
-// if unknown), with the etag and the answer's headers they are sent with.
-func (f *fill) start(w *store.Writer, size int64, etag string, h http.Header) {
+// if unknown), with the etag, status and headers they are sent with (h is
+// the fill's own: the fill keeps it).
+func (f *fill) start(w *store.Writer, size int64, etag string, status int, h http.Header) {
 	f.w = w
 	f.size = size
-	f.header = http.Header{}
-	for _, k := range forwardedHeaders {
-		if v := h.Values(k); len(v) > 0 {
-			f.header[k] = v
-		}
-	}
+	f.header = h
+	f.status = status
 	f.lastModified, _ = http.ParseTime(h.Get("Last-Modified"))
 	f.etag = etag
+	if v := h.Get("Vary"); v != "" {
+		f.vary = variesOn(map[string]string{"Vary": v})
+		for i := range f.vary {
+			f.vary[i].value = varyValue(f.req, f.vary[i].name)
+		}
+	}
 	close(f.ready)
 }
 
@@ -146,7 +165,7 @@ func (f *fill) visible() int64 {
 // holds passes to the object's body.
 func (f *fill) object() *object.Object {
 	return &object.Object{
-		Key: f.key, Size: f.size, ETag: f.etag, LastModified: f.lastModified, Header: f.header.Clone(),
+		Key: f.key, Status: f.status, Size: f.size, ETag: f.etag, LastModified: f.lastModified, Header: f.header, Age: f.age,
 		Cache: f.result, UpstreamTime: f.upstreamTime, Body: &fillBody{f: f}, Verified: f.wait,
 	}
 }

@@ -9,45 +9,53 @@ import (
 	"github.com/relayd/relayd/pkg/store"
 )
 
-// keptHeaders are the upstream response headers stored with an object:
-// those sent back to clients and those freshness and revalidation need.
-var keptHeaders = []string{
-	"Content-Type", "Content-Encoding", "Content-Disposition", "Content-Language",
-	"Last-Modified", "Etag", "Cache-Control", "Expires", "Date", "Age",
-}
-
-// forwardedHeaders are the stored headers a client receives as they are.
-var forwardedHeaders = []string{
-	"Content-Type", "Content-Encoding", "Content-Disposition", "Content-Language",
-	"Cache-Control", "Expires",
-}
-
-func keepHeaders(h http.Header) map[string]string {
-	m := make(map[string]string, 8)
-	for _, k := range keptHeaders {
-		if v := h.Values(k); len(v) > 0 {
-			m[k] = strings.Join(v, ", ")
-		}
-	}
-	return m
-}
-
 // directives parses a Cache-Control value into lowercase names and
-// unquoted values.
+// unquoted values. Commas inside a quoted value do not split it; of a
+// directive given twice the first counts (RFC 9111 §4.2.1).
 func directives(v string) map[string]string {
 	if v == "" {
 		return nil
 	}
 	m := make(map[string]string)
-	for part := range strings.SplitSeq(v, ",") {
+	for len(v) > 0 {
+		var part string
+		part, v = nextDirective(v)
 		part = strings.TrimSpace(part)
 		if part == "" {
 			continue
 		}
 		name, val, _ := strings.Cut(part, "=")
-		m[strings.ToLower(strings.TrimSpace(name))] = strings.Trim(strings.TrimSpace(val), `"`)
+		name = strings.ToLower(strings.TrimSpace(name))
+		if _, dup := m[name]; dup {
+			continue
+		}
+		val = strings.TrimSpace(val)
+		if len(val) >= 2 && val[0] == '"' && val[len(val)-1] == '"' {
+			val = val[1 : len(val)-1]
+		}
+		m[name] = val
 	}
 	return m
+}
+
+// nextDirective splits v at its first comma outside a quoted string.
+func nextDirective(v string) (part, rest string) {
+	quoted := false
+	for i := 0; i < len(v); i++ {
+		switch v[i] {
+		case '"':
+			quoted = !quoted
+		case '\\':
+			if quoted {
+				i++
+			}
+		case ',':
+			if !quoted {
+				return v[:i], v[i+1:]
+			}
+		}
+	}
+	return v, ""
 }
 
 // seconds reads a delta-seconds directive; ok is false when absent or bad.
@@ -64,8 +72,17 @@ func seconds(cc map[string]string, name string) (time.Duration, bool) {
 	return time.Duration(min(n, maxSecs)) * time.Second, true
 }
 
-// storable reports whether a 200 response may be kept by a shared cache.
-func storable(h http.Header) bool {
+// heuristic are the statuses a cache may store and reuse without explicit
+// freshness (RFC 9110 §15.1).
+var heuristic = map[int]bool{200: true, 203: true, 204: true, 300: true, 301: true, 308: true, 404: true, 405: true,
+	410: true, 414: true, 501: true}
+
+// storable reports whether a response may be kept by a shared cache (RFC
+// 9111 §3, §3.5): not no-store or private, not Vary: *, a status the
+// cache understands that is heuristically cacheable or has explicit
+// freshness, and, answering a request with Authorization, only when the
+// response allows a shared cache to reuse it.
+func storable(status int, h http.Header, auth bool) bool {
 	cc := directives(strings.Join(h.Values("Cache-Control"), ","))
 	if _, ok := cc["no-store"]; ok {
 		return false
@@ -73,7 +90,23 @@ func storable(h http.Header) bool {
 	if _, ok := cc["private"]; ok {
 		return false
 	}
-	return strings.TrimSpace(h.Get("Vary")) != "*"
+	if strings.TrimSpace(h.Get("Vary")) == "*" {
+		return false
+	}
+	_, public := cc["public"]
+	_, smax := cc["s-maxage"]
+	_, mustRevalidate := cc["must-revalidate"]
+	if auth && !public && !smax && !mustRevalidate {
+		return false
+	}
+	if heuristic[status] {
+		return true
+	}
+	if status == http.StatusPartialContent || status == http.StatusNotModified || status < 200 || status > 599 {
+		return false
+	}
+	_, maxAge := cc["max-age"]
+	return public || smax || maxAge || h.Get("Expires") != ""
 }
 
 // lifetime is the freshness lifetime of a stored response (RFC 9111 §4.2.1).
@@ -99,6 +132,10 @@ func (c *Cache) lifetime(e *store.Entry) time.Duration {
 		}
 		return max(t.Sub(date), 0)
 	}
+	status := entryStatus(e.Header)
+	if !heuristic[status] {
+		return 0
+	}
 	if c.cfg.DefaultTTL > 0 {
 		return c.cfg.DefaultTTL
 	}
@@ -107,6 +144,9 @@ func (c *Cache) lifetime(e *store.Entry) time.Duration {
 	// validator or expiry the object is reused only after revalidation.
 	if lm, err := http.ParseTime(e.Header["Last-Modified"]); err == nil && date.After(lm) {
 		return min(time.Duration(float64(date.Sub(lm))*c.cfg.HeuristicFraction), c.cfg.HeuristicMax)
+	}
+	if (status == http.StatusNotFound || status == http.StatusGone) && c.cfg.NegativeTTL > 0 {
+		return c.cfg.NegativeTTL // a missing object is asked again after NegativeTTL
 	}
 	return 0
 }
@@ -117,12 +157,31 @@ func age(e *store.Entry, now time.Time) time.Duration {
 	if t, err := http.ParseTime(e.Header["Date"]); err == nil {
 		apparent = max(e.Stored.Sub(t), 0)
 	}
-	var ageValue time.Duration
-	if v, err := strconv.ParseInt(strings.TrimSpace(e.Header["Age"]), 10, 64); err == nil && v > 0 {
-		ageValue = time.Duration(v) * time.Second
-	}
+	ageValue := parseAge(e.Header["Age"])
 	corrected := ageValue + max(e.Stored.Sub(e.Requested), 0)
 	return max(apparent, corrected) + max(now.Sub(e.Stored), 0)
+}
+
+// maxAge is the age given to a response whose Age is invalid: it is
+// stale, whatever its lifetime (RFC 9111 §1.2.2's largest delta-seconds).
+const maxAge = (1 << 31) * time.Second
+
+// parseAge reads an Age value (RFC 9111 §5.1): of a list, the first
+// member; a value that is not a non-negative integer makes the response
+// stale.
+func parseAge(v string) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if i := strings.IndexByte(v, ','); i >= 0 {
+		v = v[:i]
+	}
+	v = strings.TrimSpace(v)
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 || v[0] == '+' {
+		return maxAge
+	}
+	return time.Duration(min(n, 1<<31)) * time.Second
 }
 
 // mayServeStale reports whether e may be served stale when the upstream
@@ -147,16 +206,4 @@ func validators(e *store.Entry) http.Header {
 		h.Set("If-Modified-Since", v)
 	}
 	return h
-}
-
-// refresh merges the headers of a 304 into a stored entry (RFC 9111 §4.3.4).
-func refresh(e *store.Entry, h http.Header, requested, received time.Time) {
-	for _, k := range []string{"Cache-Control", "Expires", "Date", "Age", "Etag", "Last-Modified"} {
-		if v := h.Values(k); len(v) > 0 {
-			e.Header[k] = strings.Join(v, ", ")
-		} else if k == "Age" {
-			delete(e.Header, k)
-		}
-	}
-	e.Requested, e.Stored = requested, received
 }

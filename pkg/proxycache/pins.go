@@ -93,13 +93,14 @@ func Pinned(st PinStore) map[digest.Digest]bool {
 type PinResult = admindoc.PinResult
 
 // Pin exempts the stored objects at keys from eviction, or lifts that
-// (unpin). Keys not stored are listed as Missing.
+// (unpin). Keys not stored, or stored as an error response (a 404 the
+// upstream sent), are listed as Missing.
 func Pin(st PinStore, keys []string, unpin bool) (PinResult, error) {
 	var res PinResult
 	var ds []digest.Digest
 	for _, key := range keys {
 		e, err := st.Get(key)
-		if errors.Is(err, store.ErrNotFound) {
+		if errors.Is(err, store.ErrNotFound) || (err == nil && entryStatus(e.Header) >= 400) {
 			res.Missing = append(res.Missing, key)
 			continue
 		}

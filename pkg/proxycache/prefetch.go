@@ -123,6 +123,9 @@ func (p *Prefetcher) warm(ctx context.Context, key string) error {
 		return err
 	}
 	defer obj.Close()
+	if obj.Status >= 400 {
+		return fmt.Errorf("the upstream answers %d", obj.Status)
+	}
 	_, err = obj.Body.CopyTo(ctx, io.Discard, 0, -1)
 	return err
 }

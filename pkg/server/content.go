@@ -194,6 +194,15 @@ func (c *Content) object(w http.ResponseWriter, r *http.Request) error {
 		// An encoded "/-%2F…" decodes into the reserved API prefix.
 		return &Error{Status: http.StatusBadRequest, Code: "bad_path", Msg: "paths under /-/ are reserved for the relay API"}
 	}
+	if r.URL.RawQuery != "" {
+		// The query is part of the key (the proxy cache drops it where
+		// configured); a path whose decoded form holds "?" would be
+		// taken for one.
+		if strings.IndexByte(key, '?') >= 0 || len(r.URL.RawQuery) > cleanpath.MaxKeyLen {
+			return &Error{Status: http.StatusBadRequest, Code: "bad_path", Msg: "a path with an encoded '?' and a query, or a query over 4096 bytes"}
+		}
+		key += "?" + r.URL.RawQuery
+	}
 	ctx, err := c.guard(r, false)
 	if err != nil {
 		return err
@@ -201,7 +210,7 @@ func (c *Content) object(w http.ResponseWriter, r *http.Request) error {
 	if err := c.checkGeneration(r); err != nil {
 		return err
 	}
-	obj, err := c.cfg.Source.Get(ctx, key)
+	obj, err := c.cfg.Source.Get(proxycache.WithRequest(ctx, r.Header), key)
 	if err != nil {
 		return err
 	}

@@ -51,6 +51,8 @@ func classify(err error) (status int, code, msg string) {
 		return http.StatusServiceUnavailable, "busy", "relay busy, retry shortly"
 	case errors.Is(err, proxycache.ErrDigestMismatch):
 		return http.StatusBadGateway, "digest_mismatch", "upstream sent bytes that do not match their digest"
+	case errors.Is(err, proxycache.ErrOnlyIfCached):
+		return http.StatusGatewayTimeout, "not_cached", "not in the cache, and the request said only-if-cached"
 	case errors.Is(err, hierarchy.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
 		return http.StatusGatewayTimeout, "upstream_timeout", "upstream timed out"
 	case errors.Is(err, hierarchy.ErrNoUpstream):

@@ -32,20 +32,9 @@ func ServeObject(w http.ResponseWriter, r *http.Request, obj *object.Object) err
 		}
 	}
 	h := w.Header()
-	for k, v := range obj.Header {
-		h[k] = v
-	}
-	if obj.ETag != "" {
-		h["Etag"] = []string{obj.ETag}
-	}
-	if _, set := h["Last-Modified"]; !set && !obj.LastModified.IsZero() {
-		h["Last-Modified"] = []string{obj.LastModified.UTC().Format(http.TimeFormat)}
-	}
-	if obj.Cache != "" {
-		h[wire.CacheHeader] = []string{obj.Cache}
-	}
-	if obj.Age != "" {
-		h["Age"] = []string{obj.Age}
+	objectHeader(h, obj)
+	if obj.Status != 0 && obj.Status != http.StatusOK {
+		return servePassed(w, r, obj)
 	}
 	if notModified(r, obj) {
 		for _, k := range []string{"Content-Type", "Content-Encoding", "Content-Length", "Content-Disposition", "Content-Language"} {
@@ -93,6 +82,55 @@ func ServeObject(w http.ResponseWriter, r *http.Request, obj *object.Object) err
 			if clientGone(r, err) {
 				li.Code = "client_gone"
 			}
+		}
+		panic(http.ErrAbortHandler)
+	}
+	return nil
+}
+
+// objectHeader sets the response fields of obj: its own, its validators,
+// the cache result and its age.
+func objectHeader(h http.Header, obj *object.Object) {
+	for k, v := range obj.Header {
+		h[k] = v
+	}
+	if obj.ETag != "" {
+		h["Etag"] = []string{obj.ETag}
+	}
+	if _, set := h["Last-Modified"]; !set && !obj.LastModified.IsZero() {
+		h["Last-Modified"] = []string{obj.LastModified.UTC().Format(http.TimeFormat)}
+	}
+	if obj.Cache != "" {
+		h[wire.CacheHeader] = []string{obj.Cache}
+	}
+	if obj.Age != "" {
+		h["Age"] = []string{obj.Age}
+	}
+	if _, set := h["Content-Type"]; !set {
+		h["Content-Type"] = nil // as the upstream sent it: none, not a guess
+	}
+}
+
+// servePassed sends a response of another status than 200 as the
+// upstream sent it: no Range, no conditional (RFC 9110 §13.2.1 evaluates
+// them only for 2xx), the body whole.
+func servePassed(w http.ResponseWriter, r *http.Request, obj *object.Object) error {
+	h := w.Header()
+	h.Del("Etag") // set above for a 200's conditionals; the stored field stays
+	if v := obj.Header["Etag"]; len(v) > 0 {
+		h["Etag"] = v
+	}
+	body := r.Method != http.MethodHead && obj.Status != http.StatusNoContent && obj.Status != http.StatusNotModified
+	if obj.Size >= 0 && body {
+		h.Set("Content-Length", strconv.FormatInt(obj.Size, 10))
+	}
+	w.WriteHeader(obj.Status)
+	if !body {
+		return nil
+	}
+	if _, err := obj.Body.CopyTo(r.Context(), w, 0, -1); err != nil {
+		if li := httpx.Fields(r.Context()); li != nil {
+			li.Err, li.Code = err, "aborted"
 		}
 		panic(http.ErrAbortHandler)
 	}

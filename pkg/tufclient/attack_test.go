@@ -164,38 +164,52 @@ func TestAttackRollbackTargetsAndDelegatedRole(t *testing.T) {
 }
 
 func TestAttackFastForwardAndRecovery(t *testing.T) {
-	f := newFixture(t)
-	f.update(t)
-	// The timestamp key leaks; the attacker's timestamp jumps to 1000.
-	ff := forge(t, f.repo.files["timestamp.json"], func(m *metadata.Metadata[metadata.TimestampType]) {
-		m.Signed.Version = 1000
-	}, f.repo.keys["timestamp"]...)
-	f.srv.set("timestamp.json", ff)
-	if st := f.update(t); st.TimestampVersion != 1000 {
-		t.Fatalf("timestamp %d", st.TimestampVersion)
+	// "replaced": the new root drops the leaked key, so the attacker's
+	// timestamp no longer verifies. "added": the new root keeps it beside
+	// a new one; only the spec's rule (5.3.11: timestamp keys changed,
+	// drop the trusted timestamp) lets the client recover.
+	for _, keep := range []bool{false, true} {
+		t.Run(map[bool]string{false: "replaced", true: "added"}[keep], func(t *testing.T) {
+			f := newFixture(t)
+			f.update(t)
+			// The timestamp key leaks; the attacker's timestamp jumps to 1000.
+			leaked := f.repo.keys["timestamp"]
+			f.srv.set("timestamp.json", forge(t, f.repo.files["timestamp.json"], func(m *metadata.Metadata[metadata.TimestampType]) {
+				m.Signed.Version = 1000
+			}, leaked...))
+			if st := f.update(t); st.TimestampVersion != 1000 {
+				t.Fatalf("timestamp %d", st.TimestampVersion)
+			}
+			// The repository goes on: its timestamp looks like a rollback now.
+			f.repo.resign(t0)
+			f.srv.sync(f.repo)
+			f.refused(t, ErrRollback)
+			// The operator rotates the timestamp key; the client recovers.
+			keys := []*testKey{newKey(t)}
+			if keep {
+				keys = append(keys, leaked...)
+			}
+			f.repo.rotate("timestamp", keys...)
+			f.repo.resign(t0)
+			f.srv.sync(f.repo)
+			st := f.update(t)
+			if st.TimestampVersion != 3 || st.RootVersion != 2 {
+				t.Errorf("after recovery: timestamp %d, root %d; want 3, 2", st.TimestampVersion, st.RootVersion)
+			}
+			// And a restart keeps the recovered state, not the attacker's.
+			if got := f.client(t).Current(); got == nil || got.TimestampVersion != 3 {
+				t.Errorf("restart after recovery: %+v", got)
+			}
+			if keep {
+				return
+			}
+			// The leaked key signs nothing that is accepted any more.
+			f.srv.set("timestamp.json", forge(t, f.repo.files["timestamp.json"], func(m *metadata.Metadata[metadata.TimestampType]) {
+				m.Signed.Version = 2000
+			}, leaked...))
+			f.refused(t, &metadata.ErrUnsignedMetadata{})
+		})
 	}
-	// The repository goes on: its timestamp looks like a rollback now.
-	f.repo.resign(t0)
-	f.srv.sync(f.repo)
-	f.refused(t, ErrRollback)
-	// The operator rotates the timestamp key; the client recovers.
-	leaked := f.repo.keys["timestamp"]
-	f.repo.rotate("timestamp", newKey(t))
-	f.repo.resign(t0)
-	f.srv.sync(f.repo)
-	st := f.update(t)
-	if st.TimestampVersion != 3 || st.RootVersion != 2 {
-		t.Errorf("after recovery: timestamp %d, root %d; want 3, 2", st.TimestampVersion, st.RootVersion)
-	}
-	// And a restart keeps the recovered state, not the attacker's.
-	if got := f.client(t).Current(); got == nil || got.TimestampVersion != 3 {
-		t.Errorf("restart after recovery: %+v", got)
-	}
-	// The leaked key signs nothing that is accepted any more.
-	f.srv.set("timestamp.json", forge(t, f.repo.files["timestamp.json"], func(m *metadata.Metadata[metadata.TimestampType]) {
-		m.Signed.Version = 2000
-	}, leaked...))
-	f.refused(t, &metadata.ErrUnsignedMetadata{})
 }
 
 func TestAttackFreeze(t *testing.T) {
@@ -226,6 +240,18 @@ func TestAttackFreeze(t *testing.T) {
 	f2.srv.set("timestamp.json", old)
 	if st := f2.update(t); st.Catalog.Generation != 1 {
 		t.Errorf("generation %d from an old timestamp", st.Catalog.Generation)
+	}
+}
+
+func TestExpiredRoot(t *testing.T) {
+	f := newFixture(t)
+	f.update(t)
+	f.clk.Advance(366 * 24 * time.Hour)
+	f.repo.resign(f.clk.Now())
+	f.srv.sync(f.repo)
+	err := f.refused(t, ErrExpired)
+	if want := "metadata expired since 2027-12-07T10:00:00Z (root)"; !strings.Contains(err.Error(), want) {
+		t.Errorf("error %q does not say %q", err, want)
 	}
 }
 
@@ -340,14 +366,43 @@ func TestAttackKeyCompromise(t *testing.T) {
 			t.Errorf("root %d", st.RootVersion)
 		}
 	})
+	t.Run("delegation key replaced by the delegator", func(t *testing.T) {
+		// targets gives security a new key; security, unchanged, is still
+		// signed by the old one: it is verified again, not kept.
+		f := newFixture(t)
+		f.update(t)
+		k := newKey(t)
+		d := f.repo.roles["targets"].Signed.Delegations
+		d.Keys[k.id] = k.pub
+		d.Roles[0].KeyIDs = []string{k.id}
+		f.repo.dirty["targets"] = true
+		f.repo.publish()
+		f.srv.sync(f.repo)
+		f.refused(t, &metadata.ErrUnsignedMetadata{})
+	})
 	t.Run("revoked key after rotation", func(t *testing.T) {
 		f := newFixture(t)
 		f.update(t)
+		gen1 := f.repo.snapshotFiles()
 		old := f.repo.keys["targets"]
 		f.repo.rotate("targets", newKey(t))
 		f.repo.dirty["targets"] = true
 		f.repo.snapHash = false
 		f.repo.publish()
+		f.srv.sync(f.repo)
+		// The new root is trusted, then the timestamp is refused.
+		f.srv.set("timestamp.json", forge[metadata.TimestampType](t, f.repo.files["timestamp.json"], nil, newKey(t)))
+		f.refused(t, &metadata.ErrUnsignedMetadata{})
+		// The generation trusted before the rotation is signed by the
+		// revoked key: a source going back to it gets an error, not "no
+		// change" (Current stays, as after any failed update).
+		for name, b := range gen1 {
+			if !isRoot(name) {
+				f.srv.set(name, b)
+			}
+		}
+		f.refused(t, &metadata.ErrUnsignedMetadata{})
+		// The new generation with targets signed by the revoked key.
 		f.srv.sync(f.repo)
 		name := versioned(f.repo.roles["targets"].Signed.Version, "targets")
 		f.srv.set(name, forge[metadata.TargetsType](t, f.repo.files[name], nil, old...))

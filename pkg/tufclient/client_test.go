@@ -2,6 +2,7 @@ package tufclient
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -157,8 +158,17 @@ func TestNewGenerationFetchesOnlyWhatChanged(t *testing.T) {
 	f := newFixture(t)
 	f.update(t)
 	f.srv.requests()
-	bin := f.repo.binOf("rest", "new/object")
-	f.addObj(bin, "new/object", "new")
+	// A new object and a changed one, in the same bin; the other roles
+	// and their objects are kept as they are.
+	bin := f.repo.binOf("rest", "debian/pool/a.deb")
+	f.addObj(bin, "debian/pool/a.deb", "changed")
+	newPath := ""
+	for i := 0; newPath == ""; i++ {
+		if p := fmt.Sprintf("new/object-%d", i); f.repo.binOf("rest", p) == bin {
+			newPath = p
+		}
+	}
+	f.addObj(bin, newPath, "new")
 	f.repo.publish()
 	f.srv.sync(f.repo)
 	st := f.update(t)

@@ -39,26 +39,32 @@ type delegation struct {
 	prefixes    []string   // PathHashPrefixes (used when there are no Paths)
 }
 
-// target is one path being searched: its segments and hash are computed
-// once, whatever the number of roles and levels it crosses.
+// target is one path being searched: its segment count and hash are
+// computed once, whatever the number of roles and levels it crosses.
 type target struct {
 	path   string
-	segs   []string
+	nsegs  int
 	sum    [sha256.Size]byte
 	b64    string
 	hashed bool
+	buf    *[]byte // scratch for hashing without an allocation per path
 }
 
-func (p *target) segments() []string {
-	if p.segs == nil {
-		p.segs = strings.Split(p.path, "/")
+func (p *target) segments() int {
+	if p.nsegs == 0 {
+		p.nsegs = strings.Count(p.path, "/") + 1
 	}
-	return p.segs
+	return p.nsegs
 }
 
 func (p *target) hash() *[sha256.Size]byte {
 	if !p.hashed {
-		p.sum = sha256.Sum256([]byte(p.path))
+		if p.buf != nil {
+			*p.buf = append((*p.buf)[:0], p.path...)
+			p.sum = sha256.Sum256(*p.buf)
+		} else {
+			p.sum = sha256.Sum256([]byte(p.path))
+		}
 		p.hashed = true
 	}
 	return &p.sum
@@ -75,9 +81,8 @@ func (p *target) base64() string {
 // covers is go-tuf's DelegatedRole.IsDelegatedPath.
 func (d *delegation) covers(p *target) bool {
 	if len(d.patterns) > 0 {
-		segs := p.segments()
 		for _, pat := range d.patterns {
-			if matchSegments(pat, segs) {
+			if len(pat) == p.segments() && matchSegments(pat, p.path) {
 				return true
 			}
 		}
@@ -91,15 +96,17 @@ func (d *delegation) covers(p *target) bool {
 	return false
 }
 
-// matchSegments is go-tuf's isTargetInPathPattern on split paths: as many
-// segments, each matching its pattern (filepath.Match; "*" never crosses
-// a "/").
-func matchSegments(pat, segs []string) bool {
-	if len(pat) != len(segs) {
-		return false
-	}
-	for i := range pat {
-		if ok, _ := filepath.Match(pat[i], segs[i]); !ok {
+// matchSegments is go-tuf's isTargetInPathPattern for a pattern split on
+// "/" and a path with as many segments: each segment matches its pattern
+// (filepath.Match; "*" never crosses a "/").
+func matchSegments(pat []string, path string) bool {
+	rest := path
+	for i, ps := range pat {
+		seg := rest
+		if i < len(pat)-1 {
+			seg, rest, _ = strings.Cut(rest, "/")
+		}
+		if ok, _ := filepath.Match(ps, seg); !ok {
 			return false
 		}
 	}
@@ -138,6 +145,7 @@ type searcher struct {
 	stack   []string
 	visited []string
 	kids    []string
+	buf     []byte
 }
 
 // search returns the role whose entry for p the spec's search takes, and
@@ -185,32 +193,60 @@ func (s *searcher) search(p *target) (*node, *metadata.TargetFiles) {
 }
 
 // enumerate builds the catalog of generation from the loaded roles: each
-// target path once, from the role that wins it.
-func enumerate(roles map[string]*role, order []string, generation int64) (*catalog.Catalog, error) {
+// target path once, from the role that wins it. It returns, aligned with
+// the catalog's objects, the entries they were made from; an entry of
+// prev (a role kept from the previous generation) is not converted again.
+func enumerate(roles map[string]*role, order []string, generation int64, prev *trustedSet) (*catalog.Catalog, []*metadata.TargetFiles, error) {
 	s := &searcher{tr: newTree(roles)}
 	total := 0
 	for _, r := range roles {
 		total += len(r.md.Signed.Targets)
 	}
-	objs := make([]catalog.Object, 0, total)
+	type won struct {
+		path string
+		tf   *metadata.TargetFiles
+	}
+	wins := make([]won, 0, total)
 	for _, name := range order {
 		n := s.tr[name]
 		for path := range n.targets {
-			p := target{path: path}
-			w, tf := s.search(&p)
-			if w != n {
-				continue // another role wins this path, or none may list it
-			}
-			o, err := catalog.FromTarget(path, tf)
-			if err != nil {
-				return nil, fmt.Errorf("tufclient: role %s: %w", name, err)
-			}
-			objs = append(objs, o)
+			p := target{path: path, buf: &s.buf}
+			if w, tf := s.search(&p); w == n {
+				wins = append(wins, won{path, tf})
+			} // else another role wins this path, or none may list it
 		}
+	}
+	slices.SortFunc(wins, func(a, b won) int { return strings.Compare(a.path, b.path) })
+	objs := make([]catalog.Object, len(wins))
+	srcs := make([]*metadata.TargetFiles, len(wins))
+	for i, w := range wins {
+		srcs[i] = w.tf
+		if o, ok := prev.converted(w.path, w.tf); ok {
+			objs[i] = o
+			continue
+		}
+		o, err := catalog.FromTarget(w.path, w.tf)
+		if err != nil {
+			return nil, nil, fmt.Errorf("tufclient: generation %d: %w", generation, err)
+		}
+		objs[i] = o
 	}
 	cat, err := catalog.New(uint64(generation), time.Time{}, objs)
 	if err != nil {
-		return nil, fmt.Errorf("tufclient: generation %d: %w", generation, err)
+		return nil, nil, fmt.Errorf("tufclient: generation %d: %w", generation, err)
 	}
-	return cat, nil
+	return cat, srcs, nil
+}
+
+// converted is the object s made from the very entry tf for path, if any.
+func (s *trustedSet) converted(path string, tf *metadata.TargetFiles) (catalog.Object, bool) {
+	if s == nil {
+		return catalog.Object{}, false
+	}
+	objs := s.catalog.Objects
+	i, ok := slices.BinarySearchFunc(objs, path, func(o catalog.Object, p string) int { return strings.Compare(o.Path, p) })
+	if !ok || s.srcs[i] != tf {
+		return catalog.Object{}, false
+	}
+	return objs[i], true
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -208,7 +209,35 @@ func BenchmarkEnumerate(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		cat, err := enumerate(roles, order, 1)
+		cat, _, err := enumerate(roles, order, 1, nil)
+		if err != nil || len(cat.Objects) != n {
+			b.Fatal(len(cat.Objects), err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/target")
+}
+
+// BenchmarkEnumerateNext is the next generation after one bin changed:
+// the entries of the kept roles are not converted again.
+func BenchmarkEnumerateNext(b *testing.B) {
+	const n = 100_000
+	roles, order := benchRoles(b, n)
+	cat, srcs, err := enumerate(roles, order, 1, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	prev := &trustedSet{catalog: cat, srcs: srcs}
+	changed := *roles["rest-bin-000"].md
+	changed.Signed.Targets = maps.Clone(changed.Signed.Targets)
+	for p, tf := range changed.Signed.Targets {
+		c := *tf
+		changed.Signed.Targets[p] = &c
+	}
+	roles["rest-bin-000"] = &role{md: &changed}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		cat, _, err := enumerate(roles, order, 2, prev)
 		if err != nil || len(cat.Objects) != n {
 			b.Fatal(len(cat.Objects), err)
 		}
@@ -228,7 +257,7 @@ func BenchmarkSearch(b *testing.B) {
 		found := 0
 		for _, name := range order {
 			for path := range roles[name].md.Signed.Targets {
-				p := target{path: path}
+				p := target{path: path, buf: &s.buf}
 				if w, _ := s.search(&p); w != nil {
 					found++
 				}

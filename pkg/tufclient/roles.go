@@ -24,6 +24,7 @@ type trustedSet struct {
 	roles   map[string]*role // targets and every delegated role loaded
 	order   []string         // roles in the order they were loaded
 	catalog *catalog.Catalog
+	srcs    []*metadata.TargetFiles // the entry of each of catalog.Objects
 }
 
 // role is one verified targets metadata file.

@@ -240,7 +240,7 @@ func (c *Client) loadLocalSet(t *trustedmetadata.TrustedMetadata) error {
 		return err
 	}
 	set := &trustedSet{root: t.Root, ts: t.Timestamp, tsRaw: tsRaw, snap: t.Snapshot, snapRaw: snapRaw, roles: roles, order: order}
-	if set.catalog, err = enumerate(roles, order, t.Snapshot.Signed.Version); err != nil {
+	if set.catalog, set.srcs, err = enumerate(roles, order, t.Snapshot.Signed.Version, nil); err != nil {
 		return err
 	}
 	verified := time.Time{}

@@ -39,7 +39,7 @@ func (c *Client) Update(ctx context.Context, f Fetcher) (*State, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tufclient: timestamp.json: %w", err)
 	}
-	if c.set != nil && bytes.Equal(tsRaw, c.set.tsRaw) && bytes.Equal(c.tsFloor, c.set.tsRaw) {
+	if c.complete() && bytes.Equal(tsRaw, c.set.tsRaw) {
 		return c.unchanged(now)
 	}
 	if st, ok := c.tryResigned(tsRaw, now); ok {
@@ -54,10 +54,10 @@ func (c *Client) Update(ctx context.Context, f Fetcher) (*State, error) {
 		return nil, err
 	}
 	tsUse, same, err := c.updateTimestamp(t, tsRaw, now)
-	if err != nil || same {
-		if err != nil {
-			return nil, err
-		}
+	if err != nil {
+		return nil, err
+	}
+	if same {
 		return c.unchanged(now)
 	}
 	snapRaw, err := c.updateSnapshot(ctx, get, t, now)
@@ -77,7 +77,7 @@ func (c *Client) Update(ctx context.Context, f Fetcher) (*State, error) {
 		return nil, err
 	}
 	set := &trustedSet{root: t.Root, ts: t.Timestamp, tsRaw: tsUse, snap: t.Snapshot, snapRaw: snapRaw, roles: roles, order: order}
-	if set.catalog, err = enumerate(roles, order, t.Snapshot.Signed.Version); err != nil {
+	if set.catalog, set.srcs, err = enumerate(roles, order, t.Snapshot.Signed.Version, c.set); err != nil {
 		return nil, err
 	}
 	return c.commit(set, now)
@@ -91,7 +91,7 @@ func (c *Client) Update(ctx context.Context, f Fetcher) (*State, error) {
 // rotation reaches a client with the next generation, the next timestamp
 // key, or when the trusted root expires.
 func (c *Client) tryResigned(raw []byte, now time.Time) (*State, bool) {
-	if c.set == nil || !bytes.Equal(c.tsFloor, c.set.tsRaw) || !bytes.Equal(c.snapFloor, c.set.snapRaw) {
+	if !c.complete() || !bytes.Equal(c.snapFloor, c.set.snapRaw) {
 		return nil, false
 	}
 	t, err := trustedmetadata.New(c.rootRaw)
@@ -120,6 +120,13 @@ func (c *Client) tryResigned(raw []byte, now time.Time) (*State, bool) {
 	c.tsFloor = raw
 	st, err := c.resigned(t, raw, now)
 	return st, err == nil
+}
+
+// complete says whether the current set is all there is to trust: its
+// timestamp is the newest verified, and it was verified with the newest
+// trusted root (after a rotation its roles are verified again).
+func (c *Client) complete() bool {
+	return c.set != nil && bytes.Equal(c.tsFloor, c.set.tsRaw) && c.set.root.Signed.Version == c.root.Signed.Version
 }
 
 // unchanged is the answer when the source has nothing newer: the last
@@ -228,7 +235,7 @@ func (c *Client) updateTimestamp(t *trustedmetadata.TrustedMetadata, raw []byte,
 		c.tsFloor = raw
 		return raw, false, nil
 	case errors.Is(err, &metadata.ErrEqualVersionNumber{}):
-		if c.set != nil && bytes.Equal(c.tsFloor, c.set.tsRaw) {
+		if c.complete() {
 			return nil, true, nil
 		}
 		if t.Timestamp.Signed.IsExpired(now) {
