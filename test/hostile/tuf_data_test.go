@@ -35,7 +35,9 @@ func TestTUFEndlessDataListed(t *testing.T) {
 		{"snapshot", "2.snapshot.json", func(t *testing.T, a *attack, _ *proctest.Proc) {
 			n := a.tr.latest(t, "snapshot")
 			b := a.tr.meta(t, n)
-			a.forgeTimestamp(t, func(md *metadata.Metadata[metadata.TimestampType]) { md.Signed.Meta["snapshot.json"].Length = int64(len(b)) })
+			a.forgeTimestamp(t, func(md *metadata.Metadata[metadata.TimestampType]) {
+				md.Signed.Meta["snapshot.json"].Length = int64(len(b))
+			})
 			a.tr.serve(t, n, padded(b, 100_000))
 		}},
 		{"rest", "2.rest.json", func(t *testing.T, a *attack, _ *proctest.Proc) {
