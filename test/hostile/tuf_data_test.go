@@ -7,6 +7,7 @@ package hostile
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -27,20 +28,22 @@ func TestTUFEndlessDataListed(t *testing.T) {
 	cases := []struct {
 		name string
 		want string
-		do   func(t *testing.T, a *attack, evil *proctest.Proc)
+		do   func(t *testing.T, a *attack, evil *proctest.Proc) string // the bound said
 	}{
-		{"timestamp", "timestamp.json", func(t *testing.T, a *attack, evil *proctest.Proc) {
+		{"timestamp", "timestamp.json", func(t *testing.T, a *attack, evil *proctest.Proc) string {
 			setEvil(t, evil, metaPath+"=endless")
+			return "more than 16384 bytes"
 		}},
-		{"snapshot", "2.snapshot.json", func(t *testing.T, a *attack, _ *proctest.Proc) {
+		{"snapshot", "2.snapshot.json", func(t *testing.T, a *attack, _ *proctest.Proc) string {
 			n := a.tr.latest(t, "snapshot")
 			b := a.tr.meta(t, n)
 			a.forgeTimestamp(t, func(md *metadata.Metadata[metadata.TimestampType]) {
 				md.Signed.Meta["snapshot.json"].Length = int64(len(b))
 			})
 			a.tr.serve(t, n, padded(b, 100_000))
+			return fmt.Sprintf("the limit is %d", len(b))
 		}},
-		{"rest", "2.rest.json", func(t *testing.T, a *attack, _ *proctest.Proc) {
+		{"rest", "2.rest.json", func(t *testing.T, a *attack, _ *proctest.Proc) string {
 			n := a.tr.latest(t, "rest")
 			b := a.tr.meta(t, n)
 			sn := a.tr.latest(t, "snapshot")
@@ -48,6 +51,7 @@ func TestTUFEndlessDataListed(t *testing.T) {
 				md.Signed.Meta["rest.json"].Length = int64(len(b))
 			}, a.keys["snapshot"]))
 			a.tr.serve(t, n, padded(b, 100_000))
+			return fmt.Sprintf("the limit is %d", len(b))
 		}},
 	}
 	for _, c := range cases {
@@ -56,8 +60,8 @@ func TestTUFEndlessDataListed(t *testing.T) {
 			a := newAttack(t)
 			evil := startEvil(t, a.tr.Dir)
 			a.evil = evil.URL
-			c.do(t, a, evil)
-			a.refused(t, c.want, "too large")
+			bound := c.do(t, a, evil)
+			a.refused(t, c.want, "too large", bound)
 		})
 	}
 }

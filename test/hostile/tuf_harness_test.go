@@ -99,10 +99,15 @@ func (tr *tree) meta(t testing.TB, name string) []byte {
 }
 
 // serve writes a metadata file into tr's served repository (evilrelay
-// reads it again at the next request).
+// reads it again at the next request), whole at once: a reader never
+// sees half of it.
 func (tr *tree) serve(t testing.TB, name string, b []byte) {
 	t.Helper()
-	if err := os.WriteFile(filepath.Join(tr.tufDir(), name), b, 0o644); err != nil {
+	tmp := filepath.Join(tr.tufDir(), ".tmp-"+name)
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, filepath.Join(tr.tufDir(), name)); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -148,7 +153,11 @@ func (tr *tree) write(t testing.TB, p string, b []byte) {
 	if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(name, b, 0o644); err != nil {
+	tmp := filepath.Join(tr.tufDir(), ".tmp-object")
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, name); err != nil {
 		t.Fatal(err)
 	}
 }
