@@ -58,7 +58,9 @@ func TestTUFMirrorKeepsItsLiveGeneration(t *testing.T) {
 	}{
 		{"rolled back", "timestamp.json", "the parents asked are behind the trusted metadata", func() { a.tr.serve(t, "timestamp.json", a.gen1["timestamp.json"]) }},
 		{"expired", "timestamp.json", "expired since", func() {
-			a.forgeTimestamp(t, func(md *metadata.Metadata[metadata.TimestampType]) { md.Signed.Expires = time.Now().Add(-time.Hour).UTC() })
+			a.forgeTimestamp(t, func(md *metadata.Metadata[metadata.TimestampType]) {
+				md.Signed.Expires = time.Now().Add(-time.Hour).UTC()
+			})
 		}},
 		{"forged", rest, "not enough signatures", func() {
 			a.tr.serve(t, rest, forge(t, genuine[rest], func(md *metadata.Metadata[metadata.TargetsType]) {
