@@ -90,6 +90,7 @@ func TestTUFRollback(t *testing.T) {
 			}
 			a.trustGen2(t)
 			c.do(t, a)
+			a.tr.write(t, a.path, a.v1) // the replay's object too
 			a.refusedKeeping(t, map[string][]byte{a.path: a.v2}, "older than the trusted", c.want)
 		})
 	}
