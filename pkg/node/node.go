@@ -147,6 +147,10 @@ func New(cfg Config, log zerolog.Logger, clk clock.Clock) (*Node, error) {
 			// Without the public key a proxy passes the catalog on as a
 			// cached object, revalidated on every request; agents verify.
 			content.Catalog = func(ctx context.Context) (*object.Object, error) { return n.cache.Get(ctx, catalog.File) }
+			// Other methods than GET and HEAD go upstream when the
+			// cache is told to (--forward-methods); a verifying relay
+			// serves a read-only signed tree and answers 405.
+			content.Forward = n.cache
 		}
 	}
 	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), (*metrics)(n), (*budgetMetrics)(n))

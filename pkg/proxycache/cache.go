@@ -82,6 +82,9 @@ func New(cfg Config, st Store, up Upstream, expect Expecter, log zerolog.Logger,
 	if cfg.MaxFills <= 0 {
 		cfg.MaxFills = def.MaxFills
 	}
+	if cfg.ForwardBodyMax <= 0 {
+		cfg.ForwardBodyMax = def.ForwardBodyMax
+	}
 	prefixes := make([]string, 0, len(cfg.IgnoreQuery))
 	for _, p := range cfg.IgnoreQuery {
 		prefixes = append(prefixes, strings.TrimPrefix(p, "/"))
