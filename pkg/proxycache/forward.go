@@ -82,7 +82,7 @@ func (c *Cache) Forward(ctx context.Context, fr ForwardRequest) (*http.Response,
 	if resp.StatusCode >= 200 && resp.StatusCode < 400 {
 		c.invalidate(fr.Key)
 		for _, field := range []string{"Location", "Content-Location"} {
-			if k, ok := sameHostKey(fr.Key, fr.Host, resp.Header.Get(field)); ok {
+			if k, ok := locationKeys(fr.Key, fr.Host, upstreamURL(resp), resp.Header.Get(field)); ok {
 				c.invalidate(k)
 			}
 		}
@@ -129,6 +129,14 @@ func (b *boundedBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// upstreamURL is the URL the upstream was asked at (nil when unknown).
+func upstreamURL(resp *http.Response) *url.URL {
+	if resp.Request == nil {
+		return nil
+	}
+	return resp.Request.URL
+}
+
 // forwardHeader returns the request fields forwarded with an unsafe
 // request: the end-to-end ones but relayd's own (its conditionals, If-Match
 // above all, are the client's to send).
@@ -156,29 +164,43 @@ func (c *Cache) invalidate(key string) {
 	c.forget(key)
 }
 
-// sameHostKey resolves a Location or Content-Location value against the
-// request's key and returns the key it names, when it is on the request's
-// host (a relative reference always is).
-func sameHostKey(key, host, ref string) (string, bool) {
+// locationKeys returns the keys a Location or Content-Location value
+// names on this relay: a reference on the request's own host (relative
+// ones always are), or on the upstream's host below its base path (an
+// origin names its own host). Other hosts are other origins: never
+// invalidated (RFC 9111 §4.4).
+func locationKeys(key, host string, upstream *url.URL, ref string) (string, bool) {
 	if ref == "" || len(ref) > cleanpath.MaxKeyLen {
 		return "", false
 	}
-	base, err := url.Parse("http://" + host + "/" + key)
-	if err != nil {
-		return "", false
-	}
 	u, err := url.Parse(ref)
-	if err != nil {
+	if err != nil || (u.IsAbs() && u.Scheme != "http" && u.Scheme != "https") {
 		return "", false
 	}
-	if u.IsAbs() && (u.Scheme != "http" && u.Scheme != "https") {
+	path, query, _ := strings.Cut(key, "?")
+	own := &url.URL{Scheme: "http", Host: host, Path: "/" + path, RawPath: cleanpath.Escape(path), RawQuery: query}
+	if k, ok := refKey(own.ResolveReference(u), own.Host, ""); ok {
+		return k, true
+	}
+	if upstream == nil || !u.IsAbs() {
 		return "", false
 	}
-	u = base.ResolveReference(u)
-	if !strings.EqualFold(u.Host, host) {
+	up := upstream.EscapedPath()
+	prefix, found := strings.CutSuffix(up, cleanpath.Escape(path))
+	if !found {
 		return "", false
 	}
-	k, err := cleanpath.Key(u.EscapedPath())
+	return refKey(upstream.ResolveReference(u), upstream.Host, prefix)
+}
+
+// refKey is the key of a resolved reference u on host below the escaped
+// path prefix (without its trailing slash).
+func refKey(u *url.URL, host, prefix string) (string, bool) {
+	p, below := strings.CutPrefix(u.EscapedPath(), prefix)
+	if !strings.EqualFold(u.Host, host) || !below {
+		return "", false
+	}
+	k, err := cleanpath.Key(p)
 	if err != nil || reserved(k) {
 		return "", false
 	}
