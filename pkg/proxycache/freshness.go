@@ -83,7 +83,8 @@ var heuristic = map[int]bool{200: true, 203: true, 204: true, 300: true, 301: tr
 // freshness, and, answering a request with Authorization, only when the
 // response allows a shared cache to reuse it.
 func storable(status int, h http.Header, auth bool) bool {
-	cc := directives(strings.Join(h.Values("Cache-Control"), ","))
+	ccv, cdn := responseCacheControl(h)
+	cc := directives(ccv)
 	if _, ok := cc["no-store"]; ok {
 		return false
 	}
@@ -106,12 +107,13 @@ func storable(status int, h http.Header, auth bool) bool {
 		return false
 	}
 	_, maxAge := cc["max-age"]
-	return public || smax || maxAge || h.Get("Expires") != ""
+	return public || smax || maxAge || (!cdn && h.Get("Expires") != "")
 }
 
 // lifetime is the freshness lifetime of a stored response (RFC 9111 §4.2.1).
 func (c *Cache) lifetime(e *store.Entry) time.Duration {
-	cc := directives(e.Header["Cache-Control"])
+	ccv, cdn := cacheControl(e.Header)
+	cc := directives(ccv)
 	if _, ok := cc["no-cache"]; ok {
 		return 0 // stored, but revalidated before every use
 	}
@@ -125,7 +127,7 @@ func (c *Cache) lifetime(e *store.Entry) time.Duration {
 	if t, err := parseHTTPDate(e.Header["Date"]); err == nil {
 		date = t
 	}
-	if v, ok := e.Header["Expires"]; ok {
+	if v, ok := e.Header["Expires"]; ok && !cdn {
 		t, err := parseHTTPDate(v)
 		if err != nil {
 			return 0 // an invalid Expires means already expired
@@ -190,7 +192,8 @@ func parseAge(v string) time.Duration {
 // mayServeStale reports whether e may be served stale when the upstream
 // fails: not when the upstream said it must be revalidated.
 func mayServeStale(e *store.Entry) bool {
-	cc := directives(e.Header["Cache-Control"])
+	ccv, _ := cacheControl(e.Header)
+	cc := directives(ccv)
 	for _, d := range []string{"must-revalidate", "proxy-revalidate", "s-maxage", "no-cache"} {
 		if _, ok := cc[d]; ok {
 			return false

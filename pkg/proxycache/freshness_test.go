@@ -37,6 +37,19 @@ func TestFreshness(t *testing.T) {
 		{name: "private is not kept", header: http.Header{"Cache-Control": {"private, max-age=600"}}, after: 0, wantCache: object.Miss, wantGets: 2},
 		{name: "default ttl for unspecified", cfg: func(c *Config) { c.DefaultTTL = time.Hour }, header: http.Header{}, after: 30 * time.Minute, wantCache: object.Hit, wantGets: 1},
 		{name: "default ttl does not beat max-age", cfg: func(c *Config) { c.DefaultTTL = time.Hour }, header: http.Header{"Cache-Control": {"max-age=10"}}, after: 20 * time.Second, wantCache: object.Miss, wantGets: 2},
+		// Issue 14 (the conformance suite): an invalid Age is ignored; an
+		// Expires that is not a strict HTTP-date is already expired.
+		{name: "invalid age ignored", header: http.Header{"Cache-Control": {"max-age=60"}, "Age": {"7200.0"}}, after: 10 * time.Second, wantCache: object.Hit, wantGets: 1},
+		{name: "expires with two spaces is invalid", header: http.Header{"Expires": {"Thu, 18  Aug  2050 02:01:18 GMT"}}, after: 0, wantCache: object.Miss, wantGets: 2},
+		{name: "expires in lower case is valid", header: http.Header{"Expires": {"Thu, 18 aug 2050 02:01:18 gmt"}}, after: time.Hour, wantCache: object.Hit, wantGets: 1},
+		// CDN-Cache-Control (RFC 9213) replaces Cache-Control and Expires.
+		{name: "cdn max-age beats cc no-store", header: http.Header{"Cache-Control": {"no-store"}, "Cdn-Cache-Control": {"max-age=600"}}, after: time.Minute, wantCache: object.Hit, wantGets: 1},
+		{name: "cdn short max-age beats cc long", header: http.Header{"Cache-Control": {"max-age=3600"}, "Cdn-Cache-Control": {"max-age=10"}}, after: time.Minute, wantCache: object.Miss, wantGets: 2},
+		{name: "cdn private", header: http.Header{"Cache-Control": {"max-age=3600"}, "Cdn-Cache-Control": {"private"}}, after: 0, wantCache: object.Miss, wantGets: 2},
+		{name: "cdn no-cache", header: http.Header{"Cache-Control": {"max-age=3600"}, "Cdn-Cache-Control": {"no-cache"}, "Expires": {httpDate(time.Hour)}}, after: 0, wantCache: object.Miss, wantGets: 2},
+		{name: "cdn no-store", header: http.Header{"Cache-Control": {"max-age=3600"}, "Cdn-Cache-Control": {"no-store"}}, after: 0, wantCache: object.Miss, wantGets: 2},
+		{name: "cdn max-age=0 beats expires", header: http.Header{"Cdn-Cache-Control": {"max-age=0"}, "Expires": {httpDate(time.Hour)}}, after: 0, wantCache: object.Miss, wantGets: 2},
+		{name: "invalid cdn ignored", header: http.Header{"Cache-Control": {"no-store"}, "Cdn-Cache-Control": {`max-age="600"`}}, after: 0, wantCache: object.Miss, wantGets: 2},
 		{name: "age header counts", header: http.Header{"Cache-Control": {"max-age=60"}, "Age": {"50"}}, after: 20 * time.Second, wantCache: object.Miss, wantGets: 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
