@@ -175,11 +175,9 @@ func (c *Cache) fetch(ctx context.Context, key string, x expectation, rq *reques
 		c.hits.Add(1)
 		return hit, nil
 	}
-	select {
-	case <-f.ready:
-	case <-ctx.Done():
+	if err := f.waitReady(ctx); err != nil {
 		f.release()
-		return nil, ctx.Err()
+		return nil, err
 	}
 	// The answer to the request that started the fill is its own, even
 	// when it varies on everything (Vary: *): never asked again.
@@ -284,7 +282,7 @@ func (c *Cache) runFill(f *fill, x expectation, stale *store.Entry, route bool, 
 	c.nfills.Add(1)
 	// Detached from the requester (the fill serves everyone), but it
 	// carries the groups the request crossed, for the loop guard.
-	ctx := hops.With(c.ctx, path)
+	ctx := f.traceInterims(hops.With(c.ctx, path))
 	requested := c.clock.Now()
 	f.requested = requested
 	resp, fromPeer, err := c.request(ctx, f, x, stale, route)

@@ -208,7 +208,9 @@ func (c *Content) object(w http.ResponseWriter, r *http.Request) error {
 	if err := c.checkGeneration(r); err != nil {
 		return err
 	}
-	obj, err := c.cfg.Source.Get(proxycache.WithRequest(ctx, r.Header), key)
+	// The client takes the upstream's interim responses (103 Early
+	// Hints) of a fill it waits for.
+	obj, err := c.cfg.Source.Get(proxycache.WithClient(ctx, r.Header, w), key)
 	if err != nil {
 		return err
 	}
