@@ -7,6 +7,7 @@ package proxycache
 // same origin (§4.4).
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -64,6 +65,18 @@ func (c *Cache) Forward(ctx context.Context, fr ForwardRequest) (*http.Response,
 	bodyMax := c.cfg.ForwardBodyMax
 	if fr.Size > bodyMax {
 		return nil, fmt.Errorf("%w: %d bytes, at most %d", ErrBodyTooLarge, fr.Size, bodyMax)
+	}
+	if fr.Body != nil && fr.Size < 0 {
+		// No length (chunked): read it first, within the bound, so that
+		// the upstream never sees a request whose body breaks off.
+		b, err := io.ReadAll(io.LimitReader(fr.Body, bodyMax+1))
+		if err != nil {
+			return nil, fmt.Errorf("proxycache: reading the request body: %w", err) // the client's failure
+		}
+		if int64(len(b)) > bodyMax {
+			return nil, fmt.Errorf("%w: over %d bytes", ErrBodyTooLarge, bodyMax)
+		}
+		fr.Body, fr.Size = bytes.NewReader(b), int64(len(b))
 	}
 	var body *boundedBody
 	if fr.Body != nil {
