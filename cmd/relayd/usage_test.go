@@ -278,7 +278,7 @@ func TestServeErrorsNameKeysNotPackages(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	_, _, err := runMain(t, "serve", "--mode", "proxy", "--upstream", "x", "--fallback", "ftp://y", "--data-dir", dir,
-		"--admin=", "--gossip=", "--mirror-include", "[", "--pubkey", filepath.Join(dir, "missing.pub"),
+		"--admin=", "--gossip=", "--mirror-include", "[", "--root", filepath.Join(dir, "missing.json"),
 		"--tree-key-file", filepath.Join(dir, "missing.key"), "--upstream-proxy", "::x", "--listen", "20080")
 	if err == nil || exitCode(err) != 2 {
 		t.Fatalf("err = %v, want a usage error", err)
@@ -289,7 +289,7 @@ func TestServeErrorsNameKeysNotPackages(t *testing.T) {
 		`relayd: upstream "x": not a base URL: want http(s)://host[:port][/path]`,
 		`relayd: fallback "ftp://y": not a base URL`,
 		`relayd: mirror-include: pattern "[": syntax error in pattern`,
-		`relayd: pubkey "` + filepath.Join(dir, "missing.pub") + `": no such file`,
+		`relayd: root "` + filepath.Join(dir, "missing.json") + `": no such file`,
 		`relayd: tree-key-file "` + filepath.Join(dir, "missing.key") + `": no such file`,
 		`relayd: upstream-proxy "::x": not a proxy URL`,
 		`relayd: listen "20080": missing port in address`,

@@ -30,15 +30,23 @@ type Status struct {
 	Fallback  []string       `json:"fallback,omitempty"`
 	Parents   []string       `json:"parents,omitempty"`
 	Transfers *TransferStats `json:"transfers,omitempty"`
+	// Window is the transfer window in force for background traffic and
+	// what waits for it (with upstream-schedule or a rate cap); WAN the
+	// bytes from upstream, on the wire and of content, per kind.
+	Window *UpstreamWindow  `json:"window,omitempty"`
+	WAN    *UpstreamTraffic `json:"wan,omitempty"`
 	// Serving is how many object responses are in progress; Agents and
 	// Children how many agents and child relays hold an event stream.
-	Serving    int64         `json:"serving"`
-	Agents     int           `json:"agents"`
-	Children   int           `json:"children"`
-	Generation uint64        `json:"generation"`
-	Store      *StoreStats   `json:"store,omitempty"`
-	Cache      *CacheCounts  `json:"cache,omitempty"`
-	Sync       *SyncProgress `json:"sync,omitempty"`
+	Serving    int64  `json:"serving"`
+	Agents     int    `json:"agents"`
+	Children   int    `json:"children"`
+	Generation uint64 `json:"generation"`
+	// Metadata is how fresh the tree's TUF metadata this node serves is
+	// (nil when it verifies none: a plain proxy).
+	Metadata *MetadataStatus `json:"metadata,omitempty"`
+	Store    *StoreStats     `json:"store,omitempty"`
+	Cache    *CacheCounts    `json:"cache,omitempty"`
+	Sync     *SyncProgress   `json:"sync,omitempty"`
 	// Loops reports misconfigured cycles: requests refused here, and
 	// upstream requests refused by a parent, with the last message.
 	Loops *LoopStatus `json:"loops,omitempty"`
@@ -51,22 +59,42 @@ type Status struct {
 	Warnings []string `json:"warnings,omitempty"`
 }
 
+// MetadataStatus is how fresh a node's TUF metadata is.
+type MetadataStatus struct {
+	// Verified is when the relay last verified it (zero for an origin,
+	// which serves what it publishes); Expires is when it expires (the
+	// earliest expiry of the trusted set; for an origin, its timestamp's).
+	Verified time.Time `json:"verified,omitzero"`
+	Expires  time.Time `json:"expires,omitzero"`
+	// ExpiredSince is set once Expires has passed: the node keeps
+	// serving the objects it holds, and nothing below it can get fresh
+	// metadata through it.
+	ExpiredSince string `json:"expired_since,omitempty"`
+	// UpdateFailures counts failed metadata updates by reason (expired,
+	// rollback, not_found, too_large, invalid, unavailable).
+	UpdateFailures map[string]int64 `json:"update_failures,omitempty"`
+}
+
 // The documents behaviour packages produce are declared once, in
 // admindoc, and named here too so that a client of this package needs
 // no other import.
 type (
-	TransferStats  = admindoc.TransferStats
-	StoreStats     = admindoc.StoreStats
-	CacheCounts    = admindoc.CacheCounts
-	SyncProgress   = admindoc.SyncProgress
-	GroupView      = admindoc.GroupView
-	MemberView     = admindoc.MemberView
-	ReportedCache  = wire.CacheStats
-	Stream         = admindoc.Stream
-	PinResult      = admindoc.PinResult
-	PrefetchStatus = admindoc.PrefetchStatus
-	Member         = admindoc.Member
-	MemberMeta     = admindoc.MemberMeta
+	TransferStats   = admindoc.TransferStats
+	StoreStats      = admindoc.StoreStats
+	CacheCounts     = admindoc.CacheCounts
+	SyncProgress    = admindoc.SyncProgress
+	GroupView       = admindoc.GroupView
+	MemberView      = admindoc.MemberView
+	ReportedCache   = wire.CacheStats
+	Stream          = admindoc.Stream
+	PinResult       = admindoc.PinResult
+	PrefetchStatus  = admindoc.PrefetchStatus
+	UpstreamWindow  = admindoc.UpstreamWindow
+	ClassWaiting    = admindoc.ClassWaiting
+	UpstreamTraffic = admindoc.UpstreamTraffic
+	KindTraffic     = admindoc.KindTraffic
+	Member          = admindoc.Member
+	MemberMeta      = admindoc.MemberMeta
 )
 
 // The states of SyncProgress.State.
@@ -189,6 +217,10 @@ type CacheStats struct {
 	PeerBytes     int64   `json:"peer_bytes"`
 	WANSaving     float64 `json:"wan_saving"`
 	Evictions     int64   `json:"evictions"`
+	// Upstream is every byte from upstream (the cache's fills, the
+	// mirror's syncs and metadata) on the wire and as content, per kind;
+	// Upstream.WireRatio (wire ÷ content) is what encodings saved.
+	Upstream *UpstreamTraffic `json:"upstream,omitempty"`
 }
 
 // PinRequest is POST /v1/cache/pin's body.

@@ -113,6 +113,15 @@ type MemberView struct {
 	Age string `json:"age,omitempty"`
 	// Health is HealthOK, HealthNotReady, HealthStale or HealthGone.
 	Health string `json:"health"`
+	// MetadataAge is how long before the relay's report it last
+	// verified the tree's TUF metadata ("" when it verifies none: a
+	// plain proxy, an origin, a relay too old to say). MetadataExpires
+	// is when the metadata it serves expires; ExpiredSince is set once
+	// it has (the relay keeps serving what it holds, and cannot give its
+	// children fresh metadata).
+	MetadataAge     string    `json:"metadata_age,omitempty"`
+	MetadataExpires time.Time `json:"metadata_expires,omitzero"`
+	ExpiredSince    string    `json:"expired_since,omitempty"`
 }
 
 // Health of a relay in /v1/tree (MemberView.Health): from what it
@@ -190,4 +199,56 @@ type MemberMeta struct {
 	Generation uint64 `json:"n,omitempty"`
 	// Ready is false while it is syncing or its disk is failing.
 	Ready bool `json:"r,omitempty"`
+	// Verified and Expires are when it last verified the tree's TUF
+	// metadata and when that metadata expires, in Unix seconds (0:
+	// none), so the group's tree shows every member's freshness.
+	Verified int64 `json:"v,omitempty"`
+	Expires  int64 `json:"x,omitempty"`
+}
+
+// UpstreamWindow is the transfer window in force for background WAN
+// traffic and what waits for the buckets (hierarchy.Client.WindowStatus),
+// in /v1/status.
+type UpstreamWindow struct {
+	// Schedule is --upstream-schedule as its rules were written ("" none).
+	Schedule string `json:"schedule,omitempty"`
+	// Rule is the rule in force ("" when none matches: no window cap).
+	Rule string `json:"rule,omitempty"`
+	// Limited: a rule caps background traffic at RateBytesPerSec; Held:
+	// that rate is 0, and background requests wait for the window to end.
+	Limited         bool  `json:"limited"`
+	Held            bool  `json:"held"`
+	RateBytesPerSec int64 `json:"rate_bytes_per_sec"`
+	// Until is when the window may change next (zero without a schedule).
+	Until time.Time `json:"until,omitzero"`
+	// Waiting is, per class, what waits now.
+	Waiting []ClassWaiting `json:"waiting"`
+}
+
+// ClassWaiting is what of one class (foreground, background, urgent)
+// waits now for a rate bucket or the window: transfers, and the bytes
+// they have still to read when their length is known.
+type ClassWaiting struct {
+	Class    string `json:"class"`
+	Requests int64  `json:"requests"`
+	Bytes    int64  `json:"bytes"`
+}
+
+// UpstreamTraffic is the bytes fetched from upstreams and fallbacks (the
+// WAN) since start (hierarchy.Client.Traffic): on the wire, as sent, and
+// of content, as stored; with encodings (zstd, deltas) the wire carries
+// less than the content. WireRatio is wire ÷ content (0 before any
+// content).
+type UpstreamTraffic struct {
+	WireBytes    int64         `json:"wire_bytes"`
+	ContentBytes int64         `json:"content_bytes"`
+	WireRatio    float64       `json:"wire_ratio"`
+	Kinds        []KindTraffic `json:"kinds"`
+}
+
+// KindTraffic is UpstreamTraffic for one catalog kind.
+type KindTraffic struct {
+	Kind         string `json:"kind"`
+	WireBytes    int64  `json:"wire_bytes"`
+	ContentBytes int64  `json:"content_bytes"`
 }

@@ -74,6 +74,14 @@ type Config struct {
 	// Rate caps the bytes per second pulled from upstreams and fallbacks
 	// together (fills and mirror syncs alike). 0: no cap.
 	Rate int64
+	// Schedule (ParseSchedule; "" none): transfer windows of background
+	// traffic, in Location (nil: time.Local, TZ); ForegroundRate: agents'
+	// fills' own cap (0: none); Urgent: path patterns (security/**) whose
+	// background transfers ignore the window. See rate.go.
+	Schedule       string
+	Location       *time.Location
+	ForegroundRate int64
+	Urgent         []string
 	// Refresh is how often the parent group's relays are re-read from
 	// {upstream}/-/relays. Default 30s.
 	Refresh time.Duration
@@ -121,7 +129,8 @@ type Client struct {
 	seeds    []*url.URL // as configured
 	fallback []*url.URL
 	http     *http.Client
-	limit    *limiter     // nil without a rate cap
+	limit    *limiter     // nil without a rate cap or schedule
+	traffic  traffic      // WAN bytes by kind (traffic.go)
 	refused  atomic.Int64 // answers that could not continue a transfer (resume.go)
 	clock    clock.Timers
 	list     *relayclient.List // seeds, learned parents, fallbacks (parents.go)
@@ -138,20 +147,6 @@ type Client struct {
 	noCredOnce sync.Once // "not in the parents' tree" is said once
 
 	plain plainBackoff // upstreams that answered 404 at /-/relays or /-/report (plain.go)
-}
-
-// Loops returns how many upstream requests were refused as loops, and the
-// last refusal.
-func (c *Client) Loops() (int64, string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.loops.Load(), c.lastLoop
-}
-
-func (c *Client) setLastLoop(err error) {
-	c.mu.Lock()
-	c.lastLoop = err.Error()
-	c.mu.Unlock()
 }
 
 // New checks the configuration and builds a client.
@@ -196,11 +191,9 @@ func New(cfg Config, log zerolog.Logger) (*Client, error) {
 	if len(c.fallback) > 0 && len(c.seeds) == 0 {
 		return nil, errors.New("hierarchy: a fallback needs an upstream to fall back from")
 	}
-	if cfg.Rate < 0 {
-		return nil, fmt.Errorf("hierarchy: upstream rate %d is negative", cfg.Rate)
-	}
-	if cfg.Rate > 0 {
-		c.limit = newLimiter(cfg.Rate)
+	var err error
+	if c.limit, err = limiterFor(cfg); err != nil {
+		return nil, err
 	}
 	hc, err := newHTTPClient(cfg)
 	if err != nil {
@@ -316,6 +309,10 @@ func (c *Client) fetch(ctx context.Context, key string, hdr http.Header, last *l
 	if len(c.seeds) == 0 {
 		return nil, ErrNoUpstream
 	}
+	cls, err := c.limit.admit(ctx, key) // a window of rate 0 holds background requests
+	if err != nil {
+		return nil, err
+	}
 	want, _ := strconv.ParseUint(hdr.Get(wire.GenerationHeader), 10, 64)
 	resp, base, err := c.tryAll(ctx, c.candidates(want), key, hdr, last)
 	// Parents that are up but have not completed the generation asked
@@ -339,9 +336,8 @@ func (c *Client) fetch(ctx context.Context, key string, hdr http.Header, last *l
 	if resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusPartialContent {
 		resp.Body = c.resumable(ctx, resp, base, key, hdr)
 	}
-	if c.limit != nil {
-		resp.Body = c.limit.body(ctx, resp.Body)
-	}
+	// Counted as it comes off the network, before any decoding.
+	resp.Body = c.limit.body(ctx, cls, c.traffic.wireBody(key, resp), resp.ContentLength)
 	return resp, nil
 }
 
@@ -349,7 +345,7 @@ func (c *Client) fetch(ctx context.Context, key string, hdr http.Header, last *l
 // Required request, also not 404: see answered).
 func (c *Client) tryAll(ctx context.Context, bases []*url.URL, key string, hdr http.Header, last *lastAnswer) (*http.Response, *url.URL, error) {
 	var errs []error
-	failed, behind := false, 0
+	failed, behind, missing := false, 0, 0
 	for _, base := range bases {
 		if failed {
 			c.failovers.Add(1) // moving on from a parent that failed
@@ -365,6 +361,8 @@ func (c *Client) tryAll(ctx context.Context, bases []*url.URL, key string, hdr h
 				err = fmt.Errorf("%w: %s", errBehind, base.Host)
 			case resp.StatusCode == http.StatusLoopDetected:
 				err = c.refusedAsLoop(base, "the request")
+			case resp.StatusCode == http.StatusNotFound:
+				missing++ // a Required request: see ErrNotFound
 			}
 			if last != nil && resp.StatusCode >= 500 && !errors.Is(err, errBehind) && !errors.Is(err, hops.ErrLoop) {
 				last.keep(resp) // FetchAnswer passes it on if no one does better
@@ -391,6 +389,8 @@ func (c *Client) tryAll(ctx context.Context, bases []*url.URL, key string, hdr h
 	}
 	err := errors.Join(errs...)
 	switch {
+	case missing > 0 && missing == len(errs):
+		return nil, nil, fmt.Errorf("%w (%w): %w", ErrNotFound, ErrUnavailable, err)
 	case errors.Is(err, hops.ErrLoop):
 		return nil, nil, err
 	case errors.Is(err, errBehind):
@@ -399,14 +399,6 @@ func (c *Client) tryAll(ctx context.Context, bases []*url.URL, key string, hdr h
 		return nil, nil, fmt.Errorf("%w: %w", ErrTimeout, err)
 	}
 	return nil, nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
-}
-
-// refusedAsLoop records a parent's 508 and returns the error for it.
-func (c *Client) refusedAsLoop(base *url.URL, what string) error {
-	err := fmt.Errorf("%w: %s refused %s as a loop: check the upstream configuration of the groups on the path", hops.ErrLoop, base.Host, what)
-	c.loops.Add(1)
-	c.setLastLoop(err)
-	return err
 }
 
 // FetchFrom GETs key from one given base URL (a peer relay of the group),

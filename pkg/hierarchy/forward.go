@@ -60,9 +60,8 @@ func (c *Client) Forward(ctx context.Context, method, key string, hdr http.Heade
 		c.setHeaders(ctx, req)
 		resp, err := relayclient.Guard{Clock: c.clock, Stall: c.cfg.StallTimeout, Err: ErrTimeout}.Do(hc, req)
 		if err == nil {
-			if c.limit != nil {
-				resp.Body = c.limit.body(ctx, resp.Body)
-			}
+			// A client waits for it: foreground, counted as WAN bytes.
+			resp.Body = c.limit.body(ctx, ClassForeground, c.traffic.wireBody(key, resp), resp.ContentLength)
 			return resp, nil
 		}
 		errs = append(errs, fmt.Errorf("%s: %w", base.Host, err))

@@ -17,6 +17,7 @@ import (
 	"github.com/relayd/relayd/pkg/digest"
 	"github.com/relayd/relayd/pkg/hops"
 	"github.com/relayd/relayd/pkg/object"
+	"github.com/relayd/relayd/pkg/priority"
 	"github.com/relayd/relayd/pkg/ratelog"
 	"github.com/relayd/relayd/pkg/store"
 )
@@ -167,13 +168,16 @@ var errOtherVariant = errors.New("proxycache: another variant")
 // fetch waits for the fill of key (joining or starting it; private: a
 // fill of this request's own) and serves its answer.
 func (c *Cache) fetch(ctx context.Context, key string, x expectation, rq *request, stale *store.Entry, private bool) (*object.Object, error) {
-	f, hit, started, err := c.join(key, x, stale, rq, private, !isFromPeer(ctx), hops.From(ctx))
+	f, hit, started, err := c.join(key, x, stale, rq, private, !isFromPeer(ctx), hops.From(ctx), priority.IsBackground(ctx))
 	if err != nil {
 		return nil, err
 	}
 	if hit != nil {
 		c.hits.Add(1)
 		return hit, nil
+	}
+	if !priority.IsBackground(ctx) {
+		f.promote() // someone waits for it now: no longer background (a prefetch's)
 	}
 	if err := f.waitReady(ctx); err != nil {
 		f.release()
@@ -220,7 +224,7 @@ func (c *Cache) fetch(ctx context.Context, key string, x expectation, rq *reques
 // starts one. It re-checks the index first, since a fill may have
 // committed key since the caller looked. The caller owns one reference to
 // the returned fill; started says it is a new fill, of this request.
-func (c *Cache) join(key string, x expectation, stale *store.Entry, rq *request, private, route bool, path []string) (f *fill, hit *object.Object, started bool, err error) {
+func (c *Cache) join(key string, x expectation, stale *store.Entry, rq *request, private, route bool, path []string, background bool) (f *fill, hit *object.Object, started bool, err error) {
 	c.mu.Lock()
 	for {
 		cur, ok := c.fills[key]
@@ -264,6 +268,13 @@ func (c *Cache) join(key string, x expectation, stale *store.Entry, rq *request,
 		// Nobody joins it: its own slot, still counted in MaxFills.
 		f.slot = fmt.Sprintf("%s\x00%p", key, f)
 	}
+	// A background request's fill (prefetch) is background WAN traffic
+	// until a request that waits for it joins (promote).
+	f.ctx = c.ctx
+	if background {
+		f.ctx = priority.Background(f.ctx)
+	}
+	f.ctx, f.promote = priority.Promotable(f.ctx)
 	c.fills[f.slot] = f
 	c.wg.Add(1)
 	go c.runFill(f, x, stale, route, path)
@@ -282,7 +293,7 @@ func (c *Cache) runFill(f *fill, x expectation, stale *store.Entry, route bool, 
 	c.nfills.Add(1)
 	// Detached from the requester (the fill serves everyone), but it
 	// carries the groups the request crossed, for the loop guard.
-	ctx := f.traceInterims(hops.With(c.ctx, path))
+	ctx := f.traceInterims(hops.With(f.ctx, path))
 	requested := c.clock.Now()
 	f.requested = requested
 	resp, fromPeer, err := c.request(ctx, f, x, stale, route)

@@ -3,6 +3,7 @@ package proxycache
 import (
 	"context"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,7 +14,10 @@ import (
 // real upstream, with the clock moved instead of slept.
 func TestFreshness(t *testing.T) {
 	t.Parallel()
-	httpDate := func(d time.Duration) string { return time.Now().Add(d).UTC().Format(http.TimeFormat) }
+	// Dates are relative to base; each case moves them to its fixture's
+	// clock (parallel cases may start long after the table is built).
+	base := time.Now()
+	httpDate := func(d time.Duration) string { return base.Add(d).UTC().Format(http.TimeFormat) }
 	for _, tc := range []struct {
 		name      string
 		cfg       func(*Config)
@@ -59,20 +63,21 @@ func TestFreshness(t *testing.T) {
 				tc.cfg(&cfg)
 			}
 			f := newFixture(t, cfg, 0)
+			header, wantCond := rebase(tc.header, tc.wantCond, f.clock.Now().Sub(base))
 			body := randomBytes(10000, 7)
-			f.up.set("/o", &upObject{body: body, header: tc.header})
+			f.up.set("/o", &upObject{body: body, header: header})
 			mustGet(t, f.cache, "o", body, object.Miss)
 			f.clock.Advance(tc.after)
 			mustGet(t, f.cache, "o", body, tc.wantCache)
 			if n := f.up.count("/o"); n != tc.wantGets {
 				t.Fatalf("upstream GETs = %d, want %d", n, tc.wantGets)
 			}
-			if tc.wantCond != "" {
+			if wantCond != "" {
 				f.up.mu.Lock()
 				conds := f.up.conds["/o"]
 				f.up.mu.Unlock()
-				if len(conds) == 0 || conds[len(conds)-1] != tc.wantCond {
-					t.Fatalf("conditional headers = %q, want %q", conds, tc.wantCond)
+				if len(conds) == 0 || conds[len(conds)-1] != wantCond {
+					t.Fatalf("conditional headers = %q, want %q", conds, wantCond)
 				}
 			}
 		})
@@ -156,4 +161,28 @@ func TestGoneUpstreamDropsStoredObject(t *testing.T) {
 		e, err := f.store.Get("g")
 		return err == nil && entryStatus(e.Header) == http.StatusNotFound
 	})
+}
+
+// rebase moves the dates httpDate made in a test case's header (Expires,
+// Last-Modified)
+// and its expected conditional ("etag|date") by shift, whole seconds.
+func rebase(h http.Header, cond string, shift time.Duration) (http.Header, string) {
+	shift = shift.Truncate(time.Second)
+	move := func(v string) string {
+		t, err := http.ParseTime(v)
+		if err != nil || t.UTC().Format(http.TimeFormat) != v {
+			return v // not one of the table's dates: a case of its own
+		}
+		return t.Add(shift).UTC().Format(http.TimeFormat)
+	}
+	h = h.Clone()
+	for _, k := range []string{"Expires", "Last-Modified"} {
+		if v := h.Get(k); v != "" {
+			h.Set(k, move(v))
+		}
+	}
+	if etag, date, ok := strings.Cut(cond, "|"); ok && date != "" {
+		cond = etag + "|" + move(date)
+	}
+	return h, cond
 }
