@@ -7,6 +7,8 @@ package hostile
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -153,34 +155,53 @@ func TestTUFFreeze(t *testing.T) {
 	})
 }
 
-// Fast-forward: the compromised timestamp key signs a huge version; the
-// agent trusts it, and then refuses the genuine timestamp as a rollback.
-// Root rotates that key out (spec 5.3.11): the agent drops the
-// fast-forwarded timestamp and takes the genuine newer generation.
+// Fast-forward: the compromised timestamp (or snapshot) key signs a huge
+// version; the agent trusts it, and then refuses the genuine metadata as
+// a rollback. Root rotates that key out (spec 5.3.11): the agent drops the
+// fast-forwarded metadata and takes the genuine newer generation.
 func TestTUFFastForwardRecovery(t *testing.T) {
 	t.Parallel()
-	a := newAttack(t)
-	genuine := a.tr.meta(t, "timestamp.json")
-	a.forgeTimestamp(t, func(md *metadata.Metadata[metadata.TimestampType]) { md.Signed.Version = 1 << 40 })
-	a.trustGen2(t)
-	a.tr.serve(t, "timestamp.json", genuine)
-	a.refusedKeeping(t, map[string][]byte{a.path: a.v2}, "older than the trusted")
+	for _, role := range []string{"timestamp", "snapshot"} {
+		t.Run(role, func(t *testing.T) {
+			t.Parallel()
+			a := newAttack(t)
+			genuine := a.tr.meta(t, "timestamp.json")
+			huge := fmt.Sprintf("%d.snapshot.json", int64(1)<<40)
+			if role == "timestamp" {
+				a.forgeTimestamp(t, func(md *metadata.Metadata[metadata.TimestampType]) { md.Signed.Version = 1 << 40 })
+			} else {
+				a.tr.serve(t, huge, forge(t, a.tr.meta(t, a.tr.latest(t, "snapshot")), func(md *metadata.Metadata[metadata.SnapshotType]) {
+					md.Signed.Version = 1 << 40
+				}, a.keys["snapshot"]))
+				a.forgeTimestamp(t, func(md *metadata.Metadata[metadata.TimestampType]) {
+					md.Signed.Version++
+					md.Signed.Meta["snapshot.json"].Version = 1 << 40
+				})
+			}
+			a.trustGen2(t)
+			// The operator takes the repository back from the attacker:
+			// the genuine timestamp, or (the online timestamp key having
+			// signed the attacker's snapshot as version 3) a genuine
+			// version 4 that names the genuine snapshot.
+			a.tr.serve(t, "timestamp.json", genuine)
+			if role == "snapshot" {
+				if err := os.Remove(filepath.Join(a.tr.tufDir(), huge)); err != nil {
+					t.Fatal(err)
+				}
+				a.forgeTimestamp(t, func(md *metadata.Metadata[metadata.TimestampType]) { md.Signed.Version = 4 })
+			}
+			a.refusedKeeping(t, map[string][]byte{a.path: a.v2}, "older than the trusted")
 
-	// The operator rotates the timestamp key and publishes generation 3.
-	_, pub, _, err := tufrepo.GenerateKey(a.tr.Keys, "timestamp-2")
-	if err != nil {
-		t.Fatal(err)
+			// It rotates the compromised key and publishes generation 3.
+			k := newKey(t, a.tr, role+"-2")
+			if _, err := tufrepo.Rotate(a.tr.Dir, a.tr.ring(t), tufrepo.Rotation{Role: role, Add: []*metadata.Key{k}, Remove: []string{a.keys[role].id}}, tufrepo.Options{Workers: 1}); err != nil {
+				t.Fatal(err)
+			}
+			v3 := randomBytes(103, 3200)
+			a.tr.write(t, a.path, v3)
+			a.tr.publish(t)
+			mustSync(t, a.tr.Root, a.out, []string{a.evil})
+			wantOut(t, a.out, map[string][]byte{a.path: v3})
+		})
 	}
-	k, err := tufrepo.LoadPublicKey(pub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tufrepo.Rotate(a.tr.Dir, a.tr.ring(t), tufrepo.Rotation{Role: "timestamp", Add: []*metadata.Key{k}, Remove: []string{a.keys["timestamp"].id}}, tufrepo.Options{Workers: 1}); err != nil {
-		t.Fatal(err)
-	}
-	v3 := randomBytes(103, 3200)
-	a.tr.write(t, a.path, v3)
-	a.tr.publish(t)
-	mustSync(t, a.tr.Root, a.out, []string{a.evil})
-	wantOut(t, a.out, map[string][]byte{a.path: v3})
 }
