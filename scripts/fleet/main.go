@@ -73,6 +73,18 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	var c config
 	fs := flag.NewFlagSet("fleet", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, `usage: go run ./scripts/fleet [flags]   (make fleet FLEET="flags")
+
+A relayd fleet on this machine (origin, top, regional and branch groups, one
+process per relay; agents by relayd loadgen processes): publish, kill relays
+at random, publish again, report (docs/fleet.md). Loopback only, or with
+--netns its own namespaces; everything it made is removed at the end, also on
+SIGINT/SIGTERM.
+
+`)
+		fs.PrintDefaults()
+	}
 	fs.StringVar(&c.relayd, "relayd", "bin/relayd", "relayd binary (make build)")
 	relays := fs.String("relays", "1,3,10,36", "relays per level: origin,top,regional,branch (origin must be 1)")
 	fs.IntVar(&c.groupSize, "group-size", 2, "relays per regional and per branch group")
