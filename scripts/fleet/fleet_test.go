@@ -124,7 +124,7 @@ wait:
 			}
 			log = append(log, l)
 			if _, id, ok := strings.Cut(l, "--netns: namespaces relayd-fleet-"); ok {
-				nsID = strings.Fields(id)[0]
+				nsID, _, _ = strings.Cut(id, "-")
 			}
 			if strings.Contains(l, "loadgen processes over") {
 				break wait
