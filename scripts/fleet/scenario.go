@@ -132,8 +132,8 @@ func (f *fleet) startRelay(r *relay, i int) error {
 		}
 	}
 	argv := []string{f.bin, "serve", "--mode", r.mode, "--node", r.name, "--group", g.name, "--listen", r.addr,
-		"--admin", r.admin, "--admin-token-file", filepath.Join(f.trust.keys, "admin.token"), "--log-format", "json", "--log-level", "warn",
-		"--tree-key-file", filepath.Join(f.trust.keys, "tree.key"), "--report-interval", f.cfg.reportEvery.String()}
+		"--admin", r.admin, "--admin-token-file", filepath.Join(f.secrets(), "admin.token"), "--log-format", "json", "--log-level", "warn",
+		"--tree-key-file", filepath.Join(f.secrets(), "tree.key"), "--report-interval", f.cfg.reportEvery.String()}
 	if r.mode == "origin" {
 		argv = append(argv, "--gossip=", "--root", f.tree)
 	} else {

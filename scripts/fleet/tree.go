@@ -145,14 +145,19 @@ func (f *fleet) setupTrust() error {
 		}
 		f.trust.flags = []string{"--pubkey", filepath.Join(keys, "catalog.pub")}
 	}
-	if _, err := f.cli("keygen", "--tree", "--out", keys); err != nil {
+	// The relays' own secrets live apart: publish --keys DIR signs with
+	// every *.key of DIR.
+	if _, err := f.cli("keygen", "--tree", "--out", f.secrets()); err != nil {
 		return err
 	}
 	tok := make([]byte, 18)
 	_, _ = crand.Read(tok)
 	adminToken = base64.RawURLEncoding.EncodeToString(tok)
-	return os.WriteFile(filepath.Join(keys, "admin.token"), []byte(adminToken+"\n"), 0o600)
+	return os.WriteFile(filepath.Join(f.secrets(), "admin.token"), []byte(adminToken+"\n"), 0o600)
 }
+
+// secrets is the directory of the tree key and the admin token.
+func (f *fleet) secrets() string { return filepath.Join(f.root, "relay-secrets") }
 
 // publish writes generation n's files into the tree and publishes it,
 // returning when the publish started and ended.
