@@ -212,7 +212,10 @@ type fleet struct {
 	objects     int
 	objectBytes int64
 	lastGen     uint64
-	rep         report
+	// The origin's bytes served and the bytes published when every agent
+	// held the first generation.
+	originAtStand, objectsAtStand int64
+	rep                           report
 }
 
 // loadgen is one relayd loadgen process and the branch group it loads.

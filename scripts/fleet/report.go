@@ -40,6 +40,11 @@ type originReport struct {
 	ObjectBytes    int64   `json:"object_bytes_published"`
 	Objects        int     `json:"objects_published"`
 	BytesPerObject float64 `json:"bytes_per_object_ratio"` // served ÷ published: 1.00 when each object left the origin once
+	// The same for the publishes once the fleet stood (generations 2 and
+	// 3): the first generation is fetched while the groups form.
+	PublishServedBytes    int64   `json:"publishes_served_bytes"`
+	PublishObjectBytes    int64   `json:"publishes_object_bytes"`
+	PublishBytesPerObject float64 `json:"publishes_bytes_per_object_ratio"`
 }
 
 type publishReport struct {
@@ -165,6 +170,9 @@ func (f *fleet) collect() {
 	}
 	r.Origin = originReport{ServedBytes: r.PerRelay[0].Served, ObjectBytes: f.objectBytes, Objects: f.objects}
 	r.Origin.BytesPerObject = float64(r.Origin.ServedBytes) / float64(max(f.objectBytes, 1))
+	r.Origin.PublishServedBytes = r.Origin.ServedBytes - f.originAtStand
+	r.Origin.PublishObjectBytes = f.objectBytes - f.objectsAtStand
+	r.Origin.PublishBytesPerObject = float64(r.Origin.PublishServedBytes) / float64(max(r.Origin.PublishObjectBytes, 1))
 	r.Seconds = time.Since(f.began).Seconds()
 	if out, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output(); err == nil {
 		r.Commit = strings.TrimSpace(string(out))
@@ -207,8 +215,10 @@ func (r *report) markdown() string {
 	fmt.Fprintf(&b, "# relayd fleet report\n\n%s, commit %s, trust %s, relays %d+%d+%d+%d (groups of %d), %d agents in %d loadgen processes, netns %v, %.0f s\n\n",
 		r.Started.Format(time.RFC3339), r.Commit, r.Trust, r.Relays[0], r.Relays[1], r.Relays[2], r.Relays[3], r.GroupSize,
 		r.Agents, r.LoadgenProcs, r.Netns, r.Seconds)
-	fmt.Fprintf(&b, "Origin: served %s MiB for %d objects of %s MiB published: **%.2f×** bytes per object.\n\n",
-		mib(r.Origin.ServedBytes), r.Origin.Objects, mib(r.Origin.ObjectBytes), r.Origin.BytesPerObject)
+	fmt.Fprintf(&b, "Origin: served %s MiB for %d objects of %s MiB published: **%.2f×** bytes per object; "+
+		"for the two publishes once the fleet stood: %s MiB for %s MiB, **%.2f×**.\n\n",
+		mib(r.Origin.ServedBytes), r.Origin.Objects, mib(r.Origin.ObjectBytes), r.Origin.BytesPerObject,
+		mib(r.Origin.PublishServedBytes), mib(r.Origin.PublishObjectBytes), r.Origin.PublishBytesPerObject)
 	fmt.Fprintf(&b, "Agents: every agent held generation 1 %.1f s after the loadgens started; %d syncs ok, %d failed, %d failovers, %s MiB.\n\n",
 		r.ConnectSeconds, r.Agent.SyncsOK, r.Agent.SyncsFailed, r.Agent.Failovers, mib(r.Agent.Bytes))
 	b.WriteString("| generation | relays killed before | publish command | → first notified | → last notified | → last synced | agents synced | slowest branch |\n|---|---|---|---|---|---|---|---|\n")

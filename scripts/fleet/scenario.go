@@ -45,6 +45,9 @@ func (f *fleet) scenario() error {
 	if err := f.startAgents(gen1); err != nil {
 		return err
 	}
+	origin := f.levels[0][0].relays[0]
+	f.scrape(origin)
+	f.originAtStand, f.objectsAtStand = int64(origin.metrics["relayd_bytes_served_total"]), f.objectBytes
 	// Generation 2: nothing fails.
 	if err := f.publishAndWait(2, nil); err != nil {
 		return err
