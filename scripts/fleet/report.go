@@ -63,6 +63,10 @@ type publishReport struct {
 }
 
 type agentReport struct {
+	// Rehomed is how many agents the killed relays held when they were
+	// killed: each had to move its push stream to another relay of its
+	// group (loadgen's failovers count requests, not streams).
+	Rehomed     int64 `json:"agents_rehomed"`
 	SyncsOK     int64 `json:"syncs_ok"`
 	SyncsFailed int64 `json:"syncs_failed"`
 	Failovers   int64 `json:"failovers"`
@@ -164,6 +168,9 @@ func (f *fleet) collect() {
 				if g.parent != nil {
 					rr.Parent = g.parent.name
 				}
+				if rl.killed {
+					r.Agent.Rehomed += rr.Agents
+				}
 				r.PerRelay = append(r.PerRelay, rr)
 			}
 		}
@@ -219,8 +226,9 @@ func (r *report) markdown() string {
 		"for the two publishes once the fleet stood: %s MiB for %s MiB, **%.2f×**.\n\n",
 		mib(r.Origin.ServedBytes), r.Origin.Objects, mib(r.Origin.ObjectBytes), r.Origin.BytesPerObject,
 		mib(r.Origin.PublishServedBytes), mib(r.Origin.PublishObjectBytes), r.Origin.PublishBytesPerObject)
-	fmt.Fprintf(&b, "Agents: every agent held generation 1 %.1f s after the loadgens started; %d syncs ok, %d failed, %d failovers, %s MiB.\n\n",
-		r.ConnectSeconds, r.Agent.SyncsOK, r.Agent.SyncsFailed, r.Agent.Failovers, mib(r.Agent.Bytes))
+	fmt.Fprintf(&b, "Agents: every agent held generation 1 %.1f s after the loadgens started; %d syncs ok, %d failed, %d request failovers, "+
+		"%d agents on killed relays moved their push stream, %s MiB.\n\n",
+		r.ConnectSeconds, r.Agent.SyncsOK, r.Agent.SyncsFailed, r.Agent.Failovers, r.Agent.Rehomed, mib(r.Agent.Bytes))
 	b.WriteString("| generation | relays killed before | publish command | → first notified | → last notified | → last synced | agents synced | slowest branch |\n|---|---|---|---|---|---|---|---|\n")
 	for _, p := range r.Publishes {
 		fmt.Fprintf(&b, "| %d | %d %s | %.0f ms | %.0f ms | %.0f ms | %.0f ms | %d | %s (%.0f ms) |\n", p.Generation, len(p.Killed),
