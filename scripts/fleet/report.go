@@ -181,9 +181,15 @@ func (f *fleet) collect() {
 	r.Origin.PublishObjectBytes = f.objectBytes - f.objectsAtStand
 	r.Origin.PublishBytesPerObject = float64(r.Origin.PublishServedBytes) / float64(max(r.Origin.PublishObjectBytes, 1))
 	r.Seconds = time.Since(f.began).Seconds()
-	if out, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output(); err == nil {
-		r.Commit = strings.TrimSpace(string(out))
+}
+
+// commit is the checkout's commit when the run starts ("" outside one).
+func commit() string {
+	out, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output()
+	if err != nil {
+		return ""
 	}
+	return strings.TrimSpace(string(out))
 }
 
 // writeReport writes fleet.json and fleet.md into --report and prints

@@ -30,7 +30,7 @@ func (f *fleet) scenario() error {
 			}
 		}
 	}
-	f.rep = report{Started: f.began.UTC(), Trust: map[bool]string{true: "tuf", false: "catalog"}[f.trust.tuf],
+	f.rep = report{Started: f.began.UTC(), Commit: commit(), Trust: map[bool]string{true: "tuf", false: "catalog"}[f.trust.tuf],
 		Relays: c.counts, GroupSize: c.groupSize, Agents: c.agents, Objects: c.objects, ObjectSize: c.objectSize,
 		Kills: c.kills, Netns: f.nets != nil, Seed: c.seed}
 	if _, _, err := f.publish(1); err != nil {
