@@ -42,6 +42,7 @@ type config struct {
 	agents        int
 	perProc       int
 	rate          float64
+	concurrency   int
 	kills         int
 	deadline      time.Duration
 	objects       int
@@ -91,6 +92,7 @@ SIGINT/SIGTERM.
 	fs.IntVar(&c.agents, "agents", 100000, "simulated agents, spread over the branch groups")
 	fs.IntVar(&c.perProc, "agents-per-proc", 9000, fmt.Sprintf("agents per relayd loadgen process (at most %d: the descriptor limit is 20,000 a process)", maxPerProc))
 	fs.Float64Var(&c.rate, "rate", 500, "agents each loadgen process starts per second")
+	fs.IntVar(&c.concurrency, "loadgen-concurrency", 64, "each loadgen's --concurrency (connections its agents share for metadata and objects)")
 	fs.IntVar(&c.kills, "kills", 10, "relays killed (kill -9) at random between the two publishes (never the origin nor a group's last relay)")
 	fs.DurationVar(&c.deadline, "deadline", 15*time.Minute, "the whole run's bound (at most 1h)")
 	fs.IntVar(&c.objects, "objects", 40, "objects in the first generation")
@@ -141,8 +143,8 @@ SIGINT/SIGTERM.
 	case c.objects < 1 || c.objects > maxObjects || c.objectSize < 1 || c.objectSize > maxObjectLen ||
 		c.agentBytes < 1 || c.agentBytes > maxObjectLen:
 		return c, fmt.Errorf("--objects 1 to %d, --object-size 1 to %d", maxObjects, maxObjectLen)
-	case c.changePct < 1 || c.changePct > 100 || c.kills < 0 || c.rate <= 0:
-		return c, errors.New("--change 1 to 100, --kills ≥ 0, --rate > 0")
+	case c.changePct < 1 || c.changePct > 100 || c.kills < 0 || c.rate <= 0 || c.concurrency < 1 || c.concurrency > 1024:
+		return c, errors.New("--change 1 to 100, --kills ≥ 0, --rate > 0, --loadgen-concurrency 1 to 1024")
 	}
 	return c, nil
 }
@@ -224,6 +226,21 @@ type loadgen struct {
 	agents int
 	p      *proc
 	out    string
+	proc   procSample // the last /proc sample before it exited
+}
+
+// sampleLoadgens keeps each running loadgen's last /proc sample (their
+// CPU is most of a run's: the agents verify what they sync).
+func (f *fleet) sampleLoadgens() {
+	for _, lg := range f.loadgens {
+		if !lg.p.exited() {
+			// An exited, unreaped process has no memory lines: keep
+			// the peak seen before.
+			if s, err := sampleProc(lg.p.cmd.Process.Pid); err == nil {
+				lg.proc.CPU, lg.proc.PeakRSS = s.CPU, max(lg.proc.PeakRSS, s.PeakRSS)
+			}
+		}
+	}
 }
 
 func (f *fleet) logf(format string, args ...any) {

@@ -71,6 +71,10 @@ type agentReport struct {
 	SyncsFailed int64 `json:"syncs_failed"`
 	Failovers   int64 `json:"failovers"`
 	Bytes       int64 `json:"bytes"`
+	// CPU and peak RSS of the loadgen processes together (sampled every
+	// 200 ms until each exits: the last sample, so a little short).
+	LoadgenCPUSeconds float64 `json:"loadgen_cpu_seconds"`
+	LoadgenPeakRSS    int64   `json:"loadgen_peak_rss_bytes"`
 }
 
 type relayReport struct {
@@ -146,6 +150,8 @@ func (f *fleet) collect() {
 		}
 	}
 	for _, lg := range f.loadgens {
+		r.Agent.LoadgenCPUSeconds += lg.proc.CPU
+		r.Agent.LoadgenPeakRSS += lg.proc.PeakRSS
 		for line := range strings.SplitSeq(lg.out, "\n") {
 			if strings.HasPrefix(line, "LOADGEN ") {
 				r.LoadgenLines = append(r.LoadgenLines, lg.p.name+": "+line)
@@ -233,8 +239,9 @@ func (r *report) markdown() string {
 		mib(r.Origin.ServedBytes), r.Origin.Objects, mib(r.Origin.ObjectBytes), r.Origin.BytesPerObject,
 		mib(r.Origin.PublishServedBytes), mib(r.Origin.PublishObjectBytes), r.Origin.PublishBytesPerObject)
 	fmt.Fprintf(&b, "Agents: every agent held generation 1 %.1f s after the loadgens started; %d syncs ok, %d failed, %d request failovers, "+
-		"%d agents on killed relays moved their push stream, %s MiB.\n\n",
-		r.ConnectSeconds, r.Agent.SyncsOK, r.Agent.SyncsFailed, r.Agent.Failovers, r.Agent.Rehomed, mib(r.Agent.Bytes))
+		"%d agents on killed relays moved their push stream, %s MiB; the loadgens used %.1f CPU s and %s MiB (peak RSS, together).\n\n",
+		r.ConnectSeconds, r.Agent.SyncsOK, r.Agent.SyncsFailed, r.Agent.Failovers, r.Agent.Rehomed, mib(r.Agent.Bytes),
+		r.Agent.LoadgenCPUSeconds, mib(r.Agent.LoadgenPeakRSS))
 	b.WriteString("| generation | relays killed before | publish command | → first notified | → last notified | → last synced | agents synced | slowest branch |\n|---|---|---|---|---|---|---|---|\n")
 	for _, p := range r.Publishes {
 		fmt.Fprintf(&b, "| %d | %d %s | %.0f ms | %.0f ms | %.0f ms | %.0f ms | %d | %s (%.0f ms) |\n", p.Generation, len(p.Killed),

@@ -185,7 +185,7 @@ func (f *fleet) startAgents(gen uint64) error {
 			dl, _ := f.ctx.Deadline()
 			argv := []string{f.bin, "loadgen", "--relay", g.urls(), "--agents", strconv.Itoa(m), "--watch",
 				"--stop-after-updates", "2", "--include", "agents/**", "--duration", time.Until(dl).Round(time.Second).String(),
-				"--id-prefix", name + "-", "--concurrency", "64", "--rate", strconv.FormatFloat(f.cfg.rate, 'f', -1, 64)}
+				"--id-prefix", name + "-", "--concurrency", strconv.Itoa(f.cfg.concurrency), "--rate", strconv.FormatFloat(f.cfg.rate, 'f', -1, 64)}
 			argv = append(argv, f.trust.flags...)
 			if jitter {
 				argv = append(argv, "--sync-jitter", f.cfg.syncJitter)
@@ -246,6 +246,7 @@ func (f *fleet) publishAndWait(n int, killed []string) error {
 	f.logf("published generation %d (%d objects, %.0f ms)", gen, f.objects, pr.PublishMS)
 	if n == 3 {
 		err = poll(f.ctx, time.Hour, "every loadgen to see its agents updated", func() bool {
+			f.sampleLoadgens()
 			for _, lg := range f.loadgens {
 				if !lg.p.exited() {
 					return false
