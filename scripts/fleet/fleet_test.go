@@ -147,7 +147,9 @@ wait:
 	if !strings.Contains(text, "fleet: cleaned up") {
 		t.Errorf("no cleanup line:\n%s", text)
 	}
-	if os.Geteuid() == 0 && nsID == "" {
+	// Root without the right to make namespaces (a container) runs on
+	// loopback and says so.
+	if os.Geteuid() == 0 && nsID == "" && !strings.Contains(text, "--netns skipped") {
 		t.Errorf("--netns as root made no namespaces:\n%s", text)
 	}
 	assertClean(t, tmp, nsID)
