@@ -47,15 +47,39 @@ type role struct {
 	complete bool // data carries its threshold of signatures: its length is final
 }
 
-// bitsFor is the bin count exponent for n targets: about sqrt(6.7·n)
-// bins (snapshot entries of ~32 bytes against bin entries of ~214 bytes
-// balance there), rounded to a power of two.
-func bitsFor(n int) int {
+// BinBytes is the size of a hashed bin's targets a leaf role aims at: it
+// gets no more bins than it needs to keep each under it.
+const BinBytes = 32 << 10
+
+// bitsFor is the bin count exponent for n targets whose entries take
+// about size bytes: at most about sqrt(6.7·n) bins (snapshot entries of
+// ~32 bytes against bin entries of ~214 bytes balance there, which keeps
+// snapshot + one bin smallest), and no more than keep each bin under
+// BinBytes (fewer files to sign and write: 64 bins, not 256, for 10,000
+// targets), rounded to a power of two. Either way a client fetches at
+// most what the balance costs.
+func bitsFor(n int, size int64) int {
 	if n < 1 {
 		return 1
 	}
 	b := int(math.Round(math.Log2(math.Sqrt(6.7 * float64(n)))))
+	if size > 0 {
+		b = min(b, int(math.Ceil(math.Log2(float64(size)/BinBytes))))
+	}
 	return min(max(b, 1), 20)
+}
+
+// entryBytes estimates the bytes targets take in a targets role: the
+// path, the custom data and about 124 bytes of hash, length and JSON.
+func entryBytes(ts map[string]*metadata.TargetFiles) int64 {
+	var n int64
+	for p, tf := range ts {
+		n += int64(len(p)) + 124
+		if tf.Custom != nil {
+			n += int64(len(*tf.Custom))
+		}
+	}
+	return n
 }
 
 // allPaths are the patterns of every path up to MaxDepth segments under
@@ -210,7 +234,7 @@ func (b *builder) buildLeaf(l metadata.DelegatedRole, keys map[string]*metadata.
 		b.propose(l.Name, ts, nil, e)
 		return
 	}
-	bits = max(bits, bitsFor(len(ts)))
+	bits = max(bits, bitsFor(len(ts), entryBytes(ts)))
 	lkeys := map[string]*metadata.Key{}
 	for _, id := range l.KeyIDs {
 		lkeys[id] = keys[id]
