@@ -81,7 +81,7 @@ func EncodeDelta(w io.Writer, r io.Reader, size int64, dict []byte) error {
 	if _, err := w.Write(dczHeader(digest.FromBytes(dict))); err != nil {
 		return err
 	}
-	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedBetterCompression),
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedBestCompression),
 		zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(win), zstd.WithEncoderDictRaw(0, dict))
 	if err != nil {
 		return err
