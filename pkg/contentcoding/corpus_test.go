@@ -113,7 +113,9 @@ func sourceTars(tb testing.TB) (old, new []byte) {
 }
 
 // ruleSet is a real text rule set: the freedesktop.org MIME database.
-func ruleSet(tb testing.TB) []byte { return readFile(tb, "/usr/share/mime/packages/freedesktop.org.xml") }
+func ruleSet(tb testing.TB) []byte {
+	return readFile(tb, "/usr/share/mime/packages/freedesktop.org.xml")
+}
 
 // archive is an already-compressed archive: a Go module zip (deflate).
 // (Go's own zoneinfo.zip is stored uncompressed: not an example.)
