@@ -81,13 +81,25 @@ func EncodeDelta(w io.Writer, r io.Reader, size int64, dict []byte) error {
 	if _, err := w.Write(dczHeader(digest.FromBytes(dict))); err != nil {
 		return err
 	}
-	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedBestCompression),
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(deltaLevel(int64(len(dict))+size)),
 		zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(win), zstd.WithEncoderDictRaw(0, dict))
 	if err != nil {
 		return err
 	}
 	enc.ResetContentSize(w, size)
 	return finish(enc, r)
+}
+
+// deltaLevel is the encoder level of a delta over n bytes (dictionary and
+// object): the best level's large match tables find the matches of a
+// dictionary of many MiB (a 22 MB binary: 0.12x against 0.51x at the
+// "better" level) but cost some 200 ms to set up, more than a small
+// object takes to encode.
+func deltaLevel(n int64) zstd.EncoderLevel {
+	if n >= 4<<20 {
+		return zstd.SpeedBestCompression
+	}
+	return zstd.SpeedBetterCompression
 }
 
 // finish copies r through enc and closes the frame.
