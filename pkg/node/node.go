@@ -22,6 +22,7 @@ import (
 	"github.com/relayd/relayd/pkg/admin"
 	"github.com/relayd/relayd/pkg/catalog"
 	"github.com/relayd/relayd/pkg/clock"
+	"github.com/relayd/relayd/pkg/contentcoding"
 	"github.com/relayd/relayd/pkg/events"
 	"github.com/relayd/relayd/pkg/group"
 	"github.com/relayd/relayd/pkg/hierarchy"
@@ -52,6 +53,9 @@ type Node struct {
 	mirror *mirror.Mirror    // mirror mode; proxy mode with --pubkey
 	origin *origin.Origin    // origin mode
 	group  *group.Group      // relays with --gossip
+
+	// encoder serves zstd and dcz forms of stored blobs (nil: identity).
+	encoder *contentcoding.Cache
 	// warnings are configuration risks found at start (Status.Warnings).
 	warnings []string
 	up       *hierarchy.Client // relays
@@ -139,6 +143,9 @@ func New(cfg Config, log zerolog.Logger, clk clock.Clock) (*Node, error) {
 			return nil, err
 		}
 		content.Source = n
+		if n.encoder != nil {
+			content.Encoder = n.encoder
+		}
 		if n.mirror != nil {
 			content.Catalog = n.serveCatalog
 			content.Blob = n.mirror.Blob

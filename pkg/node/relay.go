@@ -13,6 +13,7 @@ import (
 
 	"github.com/relayd/relayd/pkg/catalog"
 	"github.com/relayd/relayd/pkg/clock"
+	"github.com/relayd/relayd/pkg/contentcoding"
 	"github.com/relayd/relayd/pkg/hierarchy"
 	"github.com/relayd/relayd/pkg/mirror"
 	"github.com/relayd/relayd/pkg/object"
@@ -32,6 +33,13 @@ func (n *Node) openRelay(cfg Config, clk clock.Clock) error {
 		return err
 	}
 	n.store = st
+	if cfg.EncodeMax > 0 {
+		ecfg := contentcoding.DefaultConfig(filepath.Join(cfg.DataDir, "encoded"))
+		ecfg.MaxBytes = cfg.EncodeMax
+		if n.encoder, err = contentcoding.Open(ecfg, st, n.log.With().Str("component", "encoding").Logger()); err != nil {
+			return err
+		}
+	}
 	ucfg := cfg.Upstream
 	ucfg.UserAgent = "relayd/" + Version + " (" + cfg.Node + ")"
 	ucfg.Group, ucfg.Node = cfg.Group, cfg.Node
