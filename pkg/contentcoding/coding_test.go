@@ -78,6 +78,10 @@ func TestCompressibleSample(t *testing.T) {
 	if ok, err := contentcoding.Compressible(bytes.NewReader(zip), int64(len(zip))); err != nil || ok {
 		t.Errorf("module zip: compressible %v, %v; want false", ok, err)
 	}
+	gz := gzArchive(t)
+	if ok, err := contentcoding.Compressible(bytes.NewReader(gz), int64(len(gz))); err != nil || ok {
+		t.Errorf("gzip archive: compressible %v, %v; want false", ok, err)
+	}
 	z := encodeZstd(t, rules)
 	if got, err := decode(z, wire.CodingZstd, nil, int64(len(rules))); err != nil || !bytes.Equal(got, rules) {
 		t.Fatalf("rule set round trip: %v", err)

@@ -124,6 +124,12 @@ func archive(tb testing.TB) []byte {
 	return z
 }
 
+// gzArchive is a large already-compressed file: Debian's AppStream
+// component catalog (gzip), as apt keeps it.
+func gzArchive(tb testing.TB) []byte {
+	return readFile(tb, "/var/lib/apt/lists/deb.debian.org_debian_dists_bookworm_main_dep11_Components-amd64.yml.gz")
+}
+
 // moduleZips are two versions of a real module from the module cache.
 func moduleZips(tb testing.TB) (old, new []byte) {
 	out, err := exec.Command("go", "env", "GOMODCACHE").Output()
