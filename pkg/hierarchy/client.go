@@ -138,6 +138,8 @@ type Client struct {
 	noCredOnce sync.Once // "not in the parents' tree" is said once
 
 	plain plainBackoff // upstreams that answered 404 at /-/relays or /-/report (plain.go)
+
+	codings codings // encoded transfers (coding.go)
 }
 
 // Loops returns how many upstream requests were refused as loops, and the
@@ -317,6 +319,7 @@ func (c *Client) fetch(ctx context.Context, key string, hdr http.Header, last *l
 		return nil, ErrNoUpstream
 	}
 	want, _ := strconv.ParseUint(hdr.Get(wire.GenerationHeader), 10, 64)
+	cd, hdr, coded := c.askCoding(ctx, key, hdr)
 	resp, base, err := c.tryAll(ctx, c.candidates(want), key, hdr, last)
 	// Parents that are up but have not completed the generation asked
 	// for will have it in moments (their group is syncing it): wait for
@@ -341,6 +344,11 @@ func (c *Client) fetch(ctx context.Context, key string, hdr http.Header, last *l
 	}
 	if c.limit != nil {
 		resp.Body = c.limit.body(ctx, resp.Body)
+	}
+	if coded {
+		if err := c.decodeAnswer(resp, key, cd); err != nil {
+			return nil, err
+		}
 	}
 	return resp, nil
 }
