@@ -51,13 +51,14 @@ var (
 	mFills         = newDesc("fills_total", "Upstream fills started.", prometheus.CounterValue)
 	mFillErrors    = newDesc("fill_errors_total", "Upstream fills that failed.", prometheus.CounterValue)
 	mCoalesced     = newDesc("coalesced_total", "Requests that joined a fill in flight.", prometheus.CounterValue)
+	mDeltaFallback = newDesc("delta_fallbacks_total", "Encoded answers (zstd, dcz) refused: corrupt, or not the signed bytes; the key's next fetch is a full transfer.", prometheus.CounterValue)
 )
 
 // Describe sends every series the node may report.
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []desc{mGeneration, mAgents, mChildren, mFailovers, mResumes, mResumeRefused, mFallbacks, mEvictions, mStoreBytes,
 		mStoreBlobs, mBytesServed, mGroupMembers, mMirrorTarget, mMirrorLag, mMirrorObjectsDone, mMirrorObjects, mRequests,
-		mUpstreamBytes, mPeerBytes, mFills, mFillErrors, mCoalesced} {
+		mUpstreamBytes, mPeerBytes, mFills, mFillErrors, mCoalesced, mDeltaFallback} {
 		ch <- d.Desc
 	}
 }
@@ -82,6 +83,7 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		emit(mFailovers, s.Failovers)
 		emit(mResumes, s.Resumes)
 		emit(mFallbacks, s.Fallbacks)
+		emit(mDeltaFallback, n.up.DeltaFallbacks())
 		refused += s.ResumesRefused
 	}
 	if n.store != nil {
