@@ -1,7 +1,6 @@
 package contentcoding
 
 import (
-	"fmt"
 	"io"
 	"os"
 
@@ -48,9 +47,9 @@ func (c *Cache) buildDelta(tmp *os.File, d, dict digest.Digest) (bool, error) {
 	if r.Size < MinEncodeSize || r.Size > c.cfg.MaxDeltaObject || old.Size > c.cfg.MaxDictionary {
 		return false, nil
 	}
-	dictBytes := make([]byte, old.Size)
-	if _, err := old.ReadAt(dictBytes, 0); err != nil && !(err == io.EOF && old.Size == 0) {
-		return false, fmt.Errorf("read dictionary %s: %w", dict, err)
+	dictBytes, err := ReadBlob(c.blobs, dict, c.cfg.MaxDictionary)
+	if err != nil {
+		return false, err
 	}
 	cw := &countWriter{w: tmp}
 	if err := EncodeDelta(cw, io.NewSectionReader(r, 0, r.Size), r.Size, dictBytes); err != nil {

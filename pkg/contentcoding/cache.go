@@ -41,7 +41,7 @@ type Config struct {
 
 // DefaultConfig is the configuration with every default, in dir.
 func DefaultConfig(dir string) Config {
-	return Config{Dir: dir, MaxBytes: 1 << 30, MaxDictionary: 128 << 20, MaxDeltaObject: 128 << 20, Builds: 1}
+	return Config{Dir: dir, MaxBytes: 1 << 30, MaxDictionary: DefaultMaxDictionary, MaxDeltaObject: 128 << 20, Builds: 1}
 }
 
 // Blobs is where the identity bytes come from: *store.Store.

@@ -1,9 +1,10 @@
 package hierarchy
 
 // Encoded transfers (issue 16): a caller that knows what it fetches (the
-// signed length and digest) asks with WithCoding; the request then accepts
-// zstd, and a dcz delta against a blob the caller holds, and the answer is
-// decoded here, so the caller sees the identity response it always saw.
+// signed length and digest) says so with contentcoding.WithTarget; the
+// request then accepts zstd, and a dcz delta against a blob the caller
+// holds, and the answer is decoded here, so the caller sees the identity
+// response it always saw.
 
 import (
 	"context"
@@ -26,25 +27,6 @@ import (
 // committed; the next fetch of the key asks for the identity.
 var ErrCoding = errors.New("hierarchy: encoded answer refused")
 
-// Coding says what a fetch expects, so that it may travel encoded.
-type Coding struct {
-	// Length and Digest are the signed target's. Required.
-	Length int64
-	Digest digest.Digest
-	// Dict is a blob the caller holds (an earlier version of the object),
-	// offered as a dcz dictionary; zero: zstd only.
-	Dict digest.Digest
-	// LoadDict returns Dict's bytes; called only for a dcz answer.
-	LoadDict func() ([]byte, error)
-}
-
-type codingKey struct{}
-
-// WithCoding makes the fetches made with ctx ask for an encoded answer.
-func WithCoding(ctx context.Context, c Coding) context.Context {
-	return context.WithValue(ctx, codingKey{}, c)
-}
-
 // maxRefusedCodings bounds the keys remembered as "ask identity"; the
 // set is cleared when full.
 const maxRefusedCodings = 4096
@@ -66,8 +48,8 @@ func (c *Client) DeltaFallbacks() int64 {
 
 // askCoding returns the coding a fetch of key asks for, and hdr with the
 // request fields for it (a copy); ok is false for an identity request.
-func (c *Client) askCoding(ctx context.Context, key string, hdr http.Header) (Coding, http.Header, bool) {
-	cd, ok := ctx.Value(codingKey{}).(Coding)
+func (c *Client) askCoding(ctx context.Context, key string, hdr http.Header) (contentcoding.Target, http.Header, bool) {
+	cd, ok := contentcoding.TargetFrom(ctx)
 	if !ok || cd.Length <= 0 || cd.Digest.IsZero() || hdr.Get("Range") != "" {
 		return cd, hdr, false
 	}
@@ -105,7 +87,7 @@ func (c *Client) refuseCoding(key string) {
 // decoded (exactly cd.Length bytes, checked against cd.Digest before the
 // last byte is passed on), Content-Encoding gone, Content-Length and ETag
 // the identity's. An identity answer is left as it is.
-func (c *Client) decodeAnswer(resp *http.Response, key string, cd Coding) error {
+func (c *Client) decodeAnswer(resp *http.Response, key string, cd contentcoding.Target) error {
 	coding := strings.TrimSpace(strings.ToLower(resp.Header.Get("Content-Encoding")))
 	if resp.StatusCode != http.StatusOK || coding == "" || coding == "identity" {
 		return nil

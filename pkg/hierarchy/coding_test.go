@@ -100,11 +100,11 @@ func TestFetchCoded(t *testing.T) {
 			cfg := DefaultConfig()
 			cfg.Upstreams = []string{srv.URL}
 			c := newClient(t, cfg)
-			cd := Coding{Length: int64(len(new)), Digest: digest.FromBytes(new)}
+			cd := contentcoding.Target{Length: int64(len(new)), Digest: digest.FromBytes(new)}
 			if tc.dict {
 				cd.Dict, cd.LoadDict = digest.FromBytes(old), func() ([]byte, error) { return old, nil }
 			}
-			ctx := WithCoding(context.Background(), cd)
+			ctx := contentcoding.WithTarget(context.Background(), cd)
 			resp, err := c.Fetch(ctx, "software/x", nil)
 			if err != nil {
 				t.Fatal(err)
@@ -140,7 +140,7 @@ func TestFetchCoded(t *testing.T) {
 			}
 		})
 	}
-	// Without WithCoding nothing changes.
+	// Without a Target nothing changes.
 	p := &codedParent{obj: new, dict: old}
 	srv := httptest.NewServer(p)
 	defer srv.Close()
