@@ -24,6 +24,12 @@ type Target struct {
 	LoadDict func() ([]byte, error)
 }
 
+// ErrRefused wraps the failure of an encoded answer fetched for a Target:
+// it did not decode, or decoded to other bytes than the target's digest.
+// Nothing of it may be kept (a partial file included); the next fetch of
+// the object asks for the identity.
+var ErrRefused = errors.New("encoded answer refused")
+
 type targetKey struct{}
 
 // WithTarget makes the fetches made with ctx ask for an encoded answer of t.

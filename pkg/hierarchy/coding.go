@@ -24,8 +24,9 @@ import (
 
 // ErrCoding wraps a failure of an encoded answer: it did not decode, or
 // decoded to other bytes than the signed digest. Nothing of it may be
-// committed; the next fetch of the key asks for the identity.
-var ErrCoding = errors.New("hierarchy: encoded answer refused")
+// committed; the next fetch of the key asks for the identity. It is
+// contentcoding.ErrRefused, which callers below this layer test for.
+var ErrCoding = contentcoding.ErrRefused
 
 // maxRefusedCodings bounds the keys remembered as "ask identity"; the
 // set is cleared when full.
