@@ -376,6 +376,9 @@ func (m *Mirror) download(ctx context.Context, o catalog.Object, st *syncState, 
 			break
 		}
 		if rerr != nil {
+			if refusedCoding(rerr) {
+				w.Abort() // decoded from a refused answer: not to be resumed
+			}
 			// The partial file stays for the next attempt to resume.
 			return fmt.Errorf("mirror: %s: %w", o.Path, rerr)
 		}
