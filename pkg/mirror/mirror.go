@@ -98,6 +98,8 @@ type Store interface {
 	PinBlobs(prefix string, ds []digest.Digest) error
 	// Delete removes key.
 	Delete(key string) error
+	// Update changes an entry's metadata in place (collect unpins).
+	Update(key string, fn func(*store.Entry)) error
 	// List calls fn for each key with the prefix.
 	List(prefix string, fn func(key string, e store.Entry) bool) error
 	// GetMeta and PutMeta keep small named values.

@@ -242,13 +242,21 @@ func (m *Mirror) setFailed(err error) {
 	m.progress.Finished = m.clock.Now()
 }
 
-// collect unpins blobs that the live generation no longer lists; the store
-// then removes those no other key uses.
+// collect lets go of the blobs that the live generation no longer lists.
+// Those of the generation just replaced are unpinned, not deleted: they
+// stay, evictable under the quota, as the earlier versions children ask
+// deltas against (dcz, pkg/contentcoding) until the next generation goes
+// live; older ones are deleted, and the store then removes those no other
+// key uses.
 func (m *Mirror) collect(live map[digest.Digest]catalog.Object) {
-	var stale []string
+	var stale, previous []string
 	err := m.store.List(keyPrefix, func(key string, e store.Entry) bool {
 		if _, ok := live[e.Digest]; !ok {
-			stale = append(stale, key)
+			if e.Pinned {
+				previous = append(previous, key)
+			} else {
+				stale = append(stale, key)
+			}
 		}
 		return true
 	})
@@ -261,8 +269,13 @@ func (m *Mirror) collect(live map[digest.Digest]catalog.Object) {
 			m.log.Warn().Err(err).Str("key", k).Msg("garbage collection: delete")
 		}
 	}
-	if len(stale) > 0 {
-		m.log.Info().Int("blobs", len(stale)).Msg("collected blobs of older generations")
+	for _, k := range previous {
+		if err := m.store.Update(k, func(e *store.Entry) { e.Pinned = false }); err != nil {
+			m.log.Warn().Err(err).Str("key", k).Msg("garbage collection: unpin")
+		}
+	}
+	if len(stale)+len(previous) > 0 {
+		m.log.Info().Int("blobs", len(stale)).Int("kept_unpinned", len(previous)).Msg("collected blobs of older generations")
 	}
 }
 
