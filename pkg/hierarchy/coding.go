@@ -47,6 +47,20 @@ func (c *Client) DeltaFallbacks() int64 {
 	return c.codings.fallbacks
 }
 
+// fetchCoded is fetch asking, when ctx carries a contentcoding.Target,
+// for an encoded answer, which it decodes.
+func (c *Client) fetchCoded(ctx context.Context, key string, hdr http.Header, last *lastAnswer) (*http.Response, error) {
+	cd, hdr, coded := c.askCoding(ctx, key, hdr)
+	resp, err := c.fetch(ctx, key, hdr, last)
+	if err != nil || !coded {
+		return resp, err
+	}
+	if err := c.decodeAnswer(resp, key, cd); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
 // askCoding returns the coding a fetch of key asks for, and hdr with the
 // request fields for it (a copy); ok is false for an identity request.
 func (c *Client) askCoding(ctx context.Context, key string, hdr http.Header) (contentcoding.Target, http.Header, bool) {
@@ -110,7 +124,7 @@ func (c *Client) decodeAnswer(resp *http.Response, key string, cd contentcoding.
 		c.refuseCoding(key)
 		return fmt.Errorf("%w: %s: %w", ErrCoding, key, err)
 	}
-	resp.Body = &decodedBody{c: c, key: key, want: cd.Digest, left: cd.Length, dec: dec, raw: resp.Body, h: digest.NewHash()}
+	resp.Body = c.ContentBody(key, &decodedBody{c: c, key: key, want: cd.Digest, left: cd.Length, dec: dec, raw: resp.Body, h: digest.NewHash()})
 	resp.Header.Del("Content-Encoding")
 	resp.Header.Set("Content-Length", strconv.FormatInt(cd.Length, 10))
 	resp.ContentLength = cd.Length

@@ -130,6 +130,9 @@ func TestFetchCoded(t *testing.T) {
 			if resp.Header.Get("Content-Encoding") != "" || resp.ContentLength != int64(len(new)) || resp.Header.Get("Etag") != cd.Digest.ETag() {
 				t.Errorf("headers of the decoded answer: %v, length %d", resp.Header, resp.ContentLength)
 			}
+			if tr := c.Traffic(); !tc.refused && (tr.ContentBytes != int64(len(new)) || tr.WireBytes >= tr.ContentBytes) {
+				t.Errorf("traffic: %d bytes on the wire, %d of content; want fewer on the wire, %d of content", tr.WireBytes, tr.ContentBytes, len(new))
+			}
 			p.mu.Lock()
 			defer p.mu.Unlock()
 			if p.asked[0] != tc.wantAsk {
