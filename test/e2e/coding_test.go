@@ -157,16 +157,13 @@ func TestDeltasThroughTheTree(t *testing.T) {
 	// fetched instead.
 	eventually(t, 10*time.Second, "br-evil to count the refused delta", func() error {
 		m := get(t, c, http.MethodGet, brEvil.admin+"/metrics")
-		if !strings.Contains(string(m.body), "relayd_delta_fallbacks_total 1") {
-			var lines []string
-			for _, l := range strings.Split(string(m.body), "\n") {
-				if strings.Contains(l, "delta_fallbacks") || strings.Contains(l, "upstream_wire_bytes") {
-					lines = append(lines, l)
-				}
+		for _, l := range strings.Split(string(m.body), "\n") {
+			var n int
+			if _, err := fmt.Sscanf(l, "relayd_delta_fallbacks_total %d", &n); err == nil && n >= 1 {
+				return nil
 			}
-			return fmt.Errorf("no relayd_delta_fallbacks_total 1 in br-evil's metrics: %q", lines)
 		}
-		return nil
+		return fmt.Errorf("relayd_delta_fallbacks_total is not at least 1 in br-evil's metrics")
 	})
 
 	// A parent that does not hold the dictionary answers plainly (zstd).
