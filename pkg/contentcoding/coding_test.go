@@ -52,6 +52,9 @@ func TestRoundTripRealData(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			old, new := tt.data(t)
+			if raceEnabled { // 4 MiB prefixes: still real data, 20x less work
+				old, new = old[:min(len(old), 4<<20)], new[:min(len(new), 4<<20)]
+			}
 			delta := encodeDelta(t, old, new)
 			got, err := decode(delta, wire.CodingDcz, old, int64(len(new)))
 			if err != nil || !bytes.Equal(got, new) {
@@ -93,10 +96,10 @@ func TestCompressibleSample(t *testing.T) {
 // digest mismatch: every byte of the stream is flipped in turn (sampled).
 func TestCorruptDeltaFails(t *testing.T) {
 	old, new := sourceTars(t)
-	new = new[:min(len(new), 1<<20)]
+	new = new[:min(len(new), 256<<10)]
 	want := digest.FromBytes(new)
 	delta := encodeDelta(t, old, new)
-	step := max(1, len(delta)/300)
+	step := max(1, len(delta)/100)
 	for i := 0; i < len(delta); i += step {
 		bad := bytes.Clone(delta)
 		bad[i] ^= 0x55
@@ -125,7 +128,7 @@ func TestCorruptDeltaFails(t *testing.T) {
 
 // A bomb (a tiny stream of a huge output) stops at the expected length.
 func TestDecodeBombStopsAtLength(t *testing.T) {
-	const huge = 1 << 30
+	const huge = 256 << 20
 	enc, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1))
 	if err != nil {
 		t.Fatal(err)
