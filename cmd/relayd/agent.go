@@ -13,9 +13,9 @@ import (
 )
 
 const agentUsage = `usage:
-  relayd agent sync  --relay URL[,URL…] --pubkey K --out DIR [--include GLOB]…
-      bring DIR up to the newest catalog (only what changed), then exit
-  relayd agent watch --relay URL[,URL…] --pubkey K --out DIR [--include GLOB]… [--id ID]
+  relayd agent sync  --relay URL[,URL…] --root 1.root.json --out DIR [--include GLOB]…
+      bring DIR up to the newest verified TUF metadata (only what changed), then exit
+  relayd agent watch --relay URL[,URL…] --root 1.root.json --out DIR [--include GLOB]… [--id ID]
       stay connected to a relay (GET /-/events) and sync on every new generation
 `
 
@@ -31,7 +31,7 @@ func agentCmd(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 	sub := args[0]
 	var o agentOpts
 	fs := agentFlagSet("relayd agent "+sub, &o, stderr, env, true)
-	if err := parseFlags(fs, args[1:], stderr, "relayd agent "+sub+" --relay URL[,URL…] --pubkey K --out DIR [--include GLOB]… [flags]"); err != nil {
+	if err := parseFlags(fs, args[1:], stderr, "relayd agent "+sub+" --relay URL[,URL…] --root 1.root.json --out DIR [--include GLOB]… [flags]"); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {

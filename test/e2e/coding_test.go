@@ -7,6 +7,7 @@ package e2e
 // consecutive commits.
 
 import (
+	"bufio"
 	"bytes"
 	"fmt"
 	"io"
@@ -16,6 +17,7 @@ import (
 	"net/url"
 	"os/exec"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -52,9 +54,10 @@ func objectBytes(logText, path, group string) (gets int, bytes int64) {
 }
 
 // hostileParent is a reverse proxy in front of a relay that flips a byte
-// in the middle of every dcz answer, and names itself in /-/relays so that
-// its child keeps coming back to it.
-func hostileParent(t *testing.T, parentURL string) *httptest.Server {
+// in the middle of every dcz answer, and names itself wherever the relay
+// lists its group (/-/relays, the event stream) so that its child keeps
+// coming back to it.
+func hostileParent(t *testing.T, parentURL string, corrupted *atomic.Int64) *httptest.Server {
 	target, err := url.Parse(parentURL)
 	if err != nil {
 		t.Fatal(err)
@@ -76,9 +79,27 @@ func hostileParent(t *testing.T, parentURL string) *httptest.Server {
 			return nil
 		}
 		switch {
+		case resp.Request.URL.Path == wire.EventsPath:
+			// Relay lists are pushed on the stream too: line by line.
+			pr, pw := io.Pipe()
+			body := resp.Body
+			go func() {
+				br := bufio.NewReader(body)
+				for {
+					line, err := br.ReadBytes('\n')
+					if _, werr := pw.Write(bytes.ReplaceAll(line, []byte(parentURL), []byte(self))); werr != nil || err != nil {
+						_ = body.Close()
+						pw.CloseWithError(err)
+						return
+					}
+				}
+			}()
+			resp.Body = pr
+			return nil
 		case resp.Request.URL.Path == wire.RelaysPath:
 			return rewrite(func(b []byte) []byte { return bytes.ReplaceAll(b, []byte(parentURL), []byte(self)) })
 		case resp.Header.Get("Content-Encoding") == wire.CodingDcz:
+			corrupted.Add(1)
 			return rewrite(func(b []byte) []byte { b[len(b)/2] ^= 0x40; return b })
 		}
 		return nil
@@ -94,16 +115,17 @@ func TestDeltasThroughTheTree(t *testing.T) {
 	c := newClient()
 	const path = "software/linux-amd64/relayd/src.tar"
 	v1, v2 := sourceTar(t, "1a3492b"), sourceTar(t, "c681af2")
-	tree, key, pub := publishedTree(t, map[string][]byte{path: v1, "security/2026/kb-001.patch": makeData(1601, 4<<10)})
+	tree, keys, root := publishedTree(t, map[string][]byte{path: v1, "security/2026/kb-001.patch": makeData(1601, 4<<10)})
 	origin := startRelayd(t, "--mode", "origin", "--root", tree, "--node", "origin")
 	mirror := func(node, group, upstream string) *treeRelay {
-		return startTreeRelay(t, node, group, "mirror", "", "--upstream", upstream, "--pubkey", pub, "--mirror-interval", "1s")
+		return startTreeRelay(t, node, group, "mirror", "", "--upstream", upstream, "--root", root, "--mirror-interval", "1s")
 	}
 	hq := mirror("hq-1", "hq", origin.URL)
 	br := mirror("br-1", "branch", hq.URL)
-	evil := hostileParent(t, hq.URL)
+	var corrupted atomic.Int64
+	evil := hostileParent(t, hq.URL, &corrupted)
 	brEvil := mirror("br-evil", "branch-evil", evil.URL)
-	leaf := startTreeRelay(t, "leaf-1", "leaf", "proxy", "", "--upstream", br.URL, "--pubkey", pub, "--mirror-interval", "1s")
+	leaf := startTreeRelay(t, "leaf-1", "leaf", "proxy", "", "--upstream", br.URL, "--root", root, "--mirror-interval", "1s")
 	waitGen := func(g uint64, rs ...*treeRelay) {
 		for _, r := range rs {
 			eventually(t, 60*time.Second, fmt.Sprintf("%s to hold generation %d", r.node, g), func() error {
@@ -126,7 +148,7 @@ func TestDeltasThroughTheTree(t *testing.T) {
 	mark("hq", hq, "branch")
 	mark("br", br, "leaf")
 	writeFiles(t, tree, map[string][]byte{path: v2})
-	publish(t, tree, key)
+	publish(t, tree, keys)
 	waitGen(2, hq, br, brEvil, leaf)
 	wantObject(t, get(t, c, http.MethodGet, leaf.URL+"/"+path), v2, "leaf, generation 2")
 	wantObject(t, get(t, c, http.MethodGet, br.URL+"/"+path), v2, "branch, generation 2")
@@ -165,6 +187,9 @@ func TestDeltasThroughTheTree(t *testing.T) {
 		}
 		return fmt.Errorf("relayd_delta_fallbacks_total is not at least 1 in br-evil's metrics")
 	})
+	if corrupted.Load() < 1 {
+		t.Error("the hostile parent corrupted no delta: br-evil went around it")
+	}
 
 	// A parent that does not hold the dictionary answers plainly (zstd).
 	r := get(t, c, http.MethodGet, br.URL+"/"+path, "Accept-Encoding", "dcz, zstd",
