@@ -200,7 +200,7 @@ func (c *Cache) Stats() Stats {
 // free; otherwise the next best existing form is returned.
 func (c *Cache) Get(d digest.Digest, a Accept) (*Form, error) {
 	if a.Dcz && a.Dict != d && !a.Dict.IsZero() {
-		f, err := c.form(deltaName(d, a.Dict), func(tmp *os.File) (bool, error) { return c.buildDelta(tmp, d, a.Dict) })
+		f, err := c.form(deltaName(d, a.Dict), false, func(tmp *os.File) (bool, error) { return c.buildDelta(tmp, d, a.Dict) })
 		if f != nil || err != nil {
 			if f != nil {
 				f.Coding, f.Dict = wire.CodingDcz, a.Dict
@@ -211,17 +211,29 @@ func (c *Cache) Get(d digest.Digest, a Accept) (*Form, error) {
 	if !a.Zstd {
 		return nil, nil
 	}
-	f, err := c.form(zstdName(d), func(tmp *os.File) (bool, error) { return c.buildZstd(tmp, d) })
+	f, err := c.form(zstdName(d), false, func(tmp *os.File) (bool, error) { return c.buildZstd(tmp, d) })
 	if f != nil {
 		f.Coding = wire.CodingZstd
 	}
 	return f, err
 }
 
+// Prebuild builds the delta of blob d against blob dict ahead of the
+// requests for it (a mirror's changed paths when a generation goes live),
+// waiting for a build slot; nothing when it exists or is not worth it.
+func (c *Cache) Prebuild(d, dict digest.Digest) error {
+	f, err := c.form(deltaName(d, dict), true, func(tmp *os.File) (bool, error) { return c.buildDelta(tmp, d, dict) })
+	if f != nil {
+		_ = f.File.Close()
+	}
+	return err
+}
+
 // form opens the form name, building it with build if it is neither there
 // nor known to be not worth it. build writes tmp and says whether the form
-// is worth keeping. nil, nil: no such form.
-func (c *Cache) form(name string, build func(tmp *os.File) (bool, error)) (*Form, error) {
+// is worth keeping; wait says to wait for a build slot rather than give up
+// when all are busy. nil, nil: no such form.
+func (c *Cache) form(name string, wait bool, build func(tmp *os.File) (bool, error)) (*Form, error) {
 	if f := c.open(name); f != nil {
 		return f, nil
 	}
@@ -236,12 +248,17 @@ func (c *Cache) form(name string, build func(tmp *os.File) (bool, error)) (*Form
 			_ = f.File.Close()
 			return nil, nil
 		}
-		select {
-		case c.builds <- struct{}{}:
+		if wait {
+			c.builds <- struct{}{}
 			defer func() { <-c.builds }()
-		default:
-			c.count(func(s *Stats) { s.Busy++ })
-			return nil, nil
+		} else {
+			select {
+			case c.builds <- struct{}{}:
+				defer func() { <-c.builds }()
+			default:
+				c.count(func(s *Stats) { s.Busy++ })
+				return nil, nil
+			}
 		}
 		return nil, c.build(name, build)
 	})

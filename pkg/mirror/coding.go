@@ -11,6 +11,7 @@ import (
 
 	"github.com/relayd/relayd/pkg/catalog"
 	"github.com/relayd/relayd/pkg/contentcoding"
+	"github.com/relayd/relayd/pkg/digest"
 )
 
 // withTarget returns ctx carrying what a sync expects of o.
@@ -33,3 +34,21 @@ func (m *Mirror) withTarget(ctx context.Context, o catalog.Object) context.Conte
 // fetch of the object, which the upstream client makes a full transfer,
 // follows at once.
 func refusedCoding(err error) bool { return errors.Is(err, contentcoding.ErrRefused) }
+
+// Change is a path whose object a new generation replaced.
+type Change struct{ Old, New catalog.Object }
+
+// changes lists the objects of want whose path prev lists with another
+// digest.
+func changes(prev *Live, want map[digest.Digest]catalog.Object) []Change {
+	if prev == nil {
+		return nil
+	}
+	var out []Change
+	for _, o := range want {
+		if old, ok := prev.Catalog.Lookup(o.Path); ok && old.Digest != o.Digest {
+			out = append(out, Change{Old: old, New: o})
+		}
+	}
+	return out
+}

@@ -263,7 +263,7 @@ func (m *Mirror) fetch(ctx context.Context, c *catalog.Catalog, need []catalog.O
 // cache, must not be evicted now), records the generation durably, then
 // switches, and lets go of what the new generation no longer lists.
 func (m *Mirror) goLive(l *Live, want map[digest.Digest]catalog.Object, st *syncState) error {
-	c := l.Catalog
+	c, prev := l.Catalog, m.Live()
 	digests := make([]digest.Digest, 0, len(want))
 	for d := range want {
 		digests = append(digests, d)
@@ -291,6 +291,9 @@ func (m *Mirror) goLive(l *Live, want map[digest.Digest]catalog.Object, st *sync
 	m.log.Info().Uint64("generation", c.Generation).Int64("fetched_bytes", st.fetched.Load()).Msg("generation live")
 	if m.cfg.OnLive != nil {
 		m.cfg.OnLive(l)
+	}
+	if ch := changes(prev, want); m.cfg.OnChanged != nil && len(ch) > 0 {
+		go m.cfg.OnChanged(ch)
 	}
 	m.collect(want)
 	return nil

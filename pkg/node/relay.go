@@ -71,6 +71,9 @@ func (n *Node) openRelay(cfg Config, clk clock.Clock) error {
 		// immutable) and mirrors only the kinds it was told to.
 		mcfg.Serve = cfg.Mode == ModeMirror || len(mcfg.Include) > 0
 		mcfg.OnLive = n.mirrorLive
+		if n.encoder != nil {
+			mcfg.OnChanged = n.prebuild
+		}
 		if cfg.Gossip != "" && mcfg.Serve {
 			// Gossip converges in about 100 ms on a LAN (1 s at 50
 			// relays): wait that long before the first sync, so that
@@ -122,4 +125,15 @@ func (n *Node) Get(ctx context.Context, key string) (*object.Object, error) {
 		}
 	}
 	return n.cache.Get(ctx, key)
+}
+
+// prebuild makes the deltas children will ask for when a generation goes
+// live (the new version of each changed path against the earlier one),
+// one at a time, in the background.
+func (n *Node) prebuild(changes []mirror.Change) {
+	for _, ch := range changes {
+		if err := n.encoder.Prebuild(ch.New.Digest, ch.Old.Digest); err != nil {
+			n.log.Warn().Err(err).Str("path", ch.New.Path).Msg("building a delta ahead of requests failed")
+		}
+	}
 }
