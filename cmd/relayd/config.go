@@ -84,6 +84,8 @@ func serveOptions(cfg *node.Config, lc *logConfig) []option {
 		{name: "negative-ttl", usage: "how long an upstream 404 or 410 without freshness or Last-Modified is served before it is asked again", value: (*durationValue)(&cfg.Cache.NegativeTTL)},
 		{name: "ignore-query", usage: "path prefixes whose query string is dropped from the cache key and the upstream request (cache-busting parameters), comma-separated", value: (*listValue)(&cfg.Cache.IgnoreQuery), list: true},
 		{name: "follow-redirects", usage: "follow upstream redirects (a CDN-fronted upstream) instead of passing them to clients; the answer keeps the redirect's freshness", value: (*boolValue)(&cfg.Upstream.FollowRedirects)},
+		{name: "forward-methods", usage: "pass requests of other methods than GET and HEAD (POST, PUT, DELETE, ...) to the upstream, never stored, invalidating what they change (proxy mode without a signed catalog; off: 405)", value: (*boolValue)(&cfg.Cache.ForwardMethods)},
+		{name: "forward-body-max", usage: "largest request body forwarded with --forward-methods, e.g. 1MiB; a longer one gets 413", value: (*units.Bytes)(&cfg.Cache.ForwardBodyMax)},
 		{name: "max-fills", usage: "upstream fills in flight before new misses get 503", value: (*intValue)(&cfg.Cache.MaxFills)},
 		{name: "sendfile", usage: "serve cached files larger than 128 KiB with sendfile(2) (saves a copy on real NICs; on loopback either can win)", value: (*boolValue)(&cfg.Cache.Sendfile)},
 		{name: "max-hops", usage: "most relay groups a request may have crossed (loop guard)", value: (*intValue)(&cfg.MaxHops)},

@@ -125,6 +125,8 @@ var samples = map[string]struct{ in, out string }{
 	"max-fills":                {"12", "12"},
 	"ignore-query":             {"debian/, go/", "debian/,go/"},
 	"follow-redirects":         {"true", "true"},
+	"forward-methods":          {"true", "true"},
+	"forward-body-max":         {"4MiB", "4 MiB"},
 	"sendfile":                 {"false", "false"},
 	"drain-timeout":            {"45s", "45s"},
 	"max-conns":                {"5000", "5000"},

@@ -152,6 +152,11 @@ func New(cfg Config, log zerolog.Logger, clk clock.Clock) (*Node, error) {
 		if n.mirror != nil {
 			content.Blob = n.mirror.Blob
 			content.Behind = n.mirror.Behind
+		} else {
+			// Other methods than GET and HEAD go upstream when the
+			// cache is told to (--forward-methods); a verifying relay
+			// serves a read-only signed tree and answers 405.
+			content.Forward = n.cache
 		}
 	}
 	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), (*metrics)(n), (*budgetMetrics)(n))

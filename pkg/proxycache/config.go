@@ -44,11 +44,21 @@ type Config struct {
 	// request alike: cache-busting parameters on a package tree. Default
 	// none: the query is part of the key.
 	IgnoreQuery []string
+	// ForwardMethods passes requests of other methods than GET and HEAD
+	// (POST, PUT, PATCH, DELETE, OPTIONS, unknown ones) to the upstream,
+	// never stored, and invalidates what they change (Forward). It has no
+	// effect on a cache that verifies against a signed catalog. Default
+	// false: they get 405.
+	ForwardMethods bool
+	// ForwardBodyMax bounds the request body of a forwarded request, in
+	// bytes; a longer one gets 413. Default 1 MiB.
+	ForwardBodyMax int64
 }
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
-	return Config{HeuristicFraction: 0.1, HeuristicMax: 24 * time.Hour, NegativeTTL: 10 * time.Second, MaxFills: 256, Sendfile: true}
+	return Config{HeuristicFraction: 0.1, HeuristicMax: 24 * time.Hour, NegativeTTL: 10 * time.Second, MaxFills: 256, Sendfile: true,
+		ForwardBodyMax: 1 << 20}
 }
 
 // Stats counts what the cache did since it started; the document

@@ -106,6 +106,7 @@ func keepHeaders(h http.Header, status int, received time.Time) map[string]strin
 	if status != http.StatusOK {
 		m[statusField] = statusText(status)
 	}
+	keepCDN(m)
 	return m
 }
 
@@ -151,6 +152,7 @@ func refresh(hdr map[string]string, h http.Header, received time.Time) {
 	if _, err := http.ParseTime(hdr["Date"]); err != nil || h.Get("Date") == "" {
 		hdr["Date"] = received.UTC().Format(http.TimeFormat)
 	}
+	keepCDN(hdr)
 }
 
 // servedHeader is what a client is sent of a stored response: every stored
