@@ -145,10 +145,7 @@ func New(cfg Config, log zerolog.Logger, clk clock.Clock) (*Node, error) {
 			n.closeParts()
 			return nil, err
 		}
-		content.Source, content.Metadata = n, n.metadata
-		if n.encoder != nil {
-			content.Encoder = n.encoder
-		}
+		content.Source, content.Metadata, content.Encoder = n, n.metadata, n.contentEncoder()
 		if n.mirror != nil {
 			content.Blob = n.mirror.Blob
 			content.Behind = n.mirror.Behind

@@ -19,6 +19,7 @@ import (
 	"github.com/relayd/relayd/pkg/mirror"
 	"github.com/relayd/relayd/pkg/object"
 	"github.com/relayd/relayd/pkg/proxycache"
+	"github.com/relayd/relayd/pkg/server"
 	"github.com/relayd/relayd/pkg/store"
 	"github.com/relayd/relayd/pkg/treeauth"
 )
@@ -136,4 +137,14 @@ func (n *Node) prebuild(changes []mirror.Change) {
 			n.log.Warn().Err(err).Str("path", ch.New.Path).Msg("building a delta ahead of requests failed")
 		}
 	}
+}
+
+// contentEncoder is the encoder the content port sends forms with; nil
+// (identity) with encode-max 0, never a nil *contentcoding.Cache inside a
+// non-nil interface.
+func (n *Node) contentEncoder() server.Encoder {
+	if n.encoder == nil {
+		return nil
+	}
+	return n.encoder
 }
