@@ -33,7 +33,7 @@ type Config struct {
 	// ObserveFill, if set, is told how long each fill waited for its
 	// upstream's (or owner's) response headers (for a latency histogram).
 	ObserveFill func(time.Duration)
-	// AllowUnlisted, with an Expecter (a relay with --pubkey), lets keys
+	// AllowUnlisted, with an Expecter (a relay with --root), lets keys
 	// the verified catalog does not list through as a plain RFC 9111
 	// cache would. Default false: they are refused (ErrNotInCatalog), so
 	// that such a relay serves nothing the catalog does not vouch for.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/relayd/relayd/pkg/digest"
+	"github.com/relayd/relayd/pkg/wire"
 )
 
 // Bounds of what one stored response keeps: an upstream is hostile, and
@@ -45,7 +46,7 @@ var hopByHop = map[string]bool{
 
 // ownHeader reports whether a field is relayd's own (X-Relay-*): never
 // stored from an upstream nor forwarded to one.
-func ownHeader(k string) bool { return len(k) > 8 && strings.EqualFold(k[:8], "X-Relay-") }
+func ownHeader(k string) bool { return wire.OwnHeader(k) }
 
 // connectionNamed returns the fields the Connection header names, which
 // are hop-by-hop for this message (RFC 9110 §7.6.1).

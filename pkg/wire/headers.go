@@ -1,5 +1,16 @@
 package wire
 
+import "strings"
+
+// HeaderPrefix begins every header of relayd's own protocol: a transparent
+// cache never stores such a field from an upstream nor forwards one.
+const HeaderPrefix = "X-Relay-"
+
+// OwnHeader reports whether the field name k is one of relayd's own.
+func OwnHeader(k string) bool {
+	return len(k) > len(HeaderPrefix) && strings.EqualFold(k[:len(HeaderPrefix)], HeaderPrefix)
+}
+
 // Headers of the relay protocol, in canonical form.
 const (
 	// PeerHeader marks a request from another relay of the group (the
