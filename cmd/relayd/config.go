@@ -79,6 +79,7 @@ func serveOptions(cfg *node.Config, lc *logConfig) []option {
 		{name: "mirror-workers", usage: "objects a mirror sync downloads in parallel", value: (*intValue)(&cfg.Mirror.Workers)},
 		{name: "mirror-interval", usage: "how often the upstream's timestamp is polled", value: (*durationValue)(&cfg.Mirror.Interval)},
 		{name: "cache-max", usage: "disk quota of the cache, e.g. 20GiB (0 = no quota)", value: (*units.Bytes)(&cfg.CacheMax)},
+		{name: "encode-max", usage: "disk budget of the zstd and dcz (delta) forms of objects sent to relays that accept them, kept in data-dir/encoded, e.g. 2GiB (0 = never encode)", value: (*units.Bytes)(&cfg.EncodeMax)},
 		{name: "default-ttl", usage: "freshness of responses without explicit expiry (0 = RFC 9111 heuristics)", value: (*durationValue)(&cfg.Cache.DefaultTTL)},
 		{name: "negative-ttl", usage: "how long an upstream 404 or 410 without freshness or Last-Modified is served before it is asked again", value: (*durationValue)(&cfg.Cache.NegativeTTL)},
 		{name: "ignore-query", usage: "path prefixes whose query string is dropped from the cache key and the upstream request (cache-busting parameters), comma-separated", value: (*listValue)(&cfg.Cache.IgnoreQuery), list: true},

@@ -119,6 +119,7 @@ var samples = map[string]struct{ in, out string }{
 	"max-hops":                 {"5", "5"},
 	"mirror-interval":          {"90m", "1h30m0s"},
 	"cache-max":                {"20GiB", "20 GiB"},
+	"encode-max":               {"2GiB", "2 GiB"},
 	"default-ttl":              {"90s", "1m30s"},
 	"negative-ttl":             {"30s", "30s"},
 	"max-fills":                {"12", "12"},

@@ -77,6 +77,9 @@ type ContentConfig struct {
 	// wire.GenerationHeader g then gets 503, so the requester asks a
 	// relay that has it. nil: the header is ignored (an origin).
 	Behind func(g uint64) bool
+	// Encoder, if set, sends verified objects as zstd or dcz deltas to
+	// requests that accept them (coding.go); nil: identity always.
+	Encoder Encoder
 	// Closing, when closed, ends every event stream: the server is
 	// shutting down and streams never end by themselves.
 	Closing <-chan struct{}
@@ -215,7 +218,7 @@ func (c *Content) object(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return ServeObject(w, r, obj)
+	return ServeObject(w, r, c.encoded(r, obj))
 }
 
 // objectKey is the key of an object request: its clean path, then "?" and
