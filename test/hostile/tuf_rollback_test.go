@@ -6,6 +6,7 @@ package hostile
 // it knows from the trusted metadata persisted in its state directory.
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -41,7 +42,10 @@ func (a *attack) forgeTimestamp(t *testing.T, edit func(*metadata.Metadata[metad
 }
 
 // nextGeneration serves a snapshot one version newer (edited by edit,
-// signed by the genuine key) and a timestamp that names it.
+// signed by the genuine key) and a timestamp that names it. Where the
+// publisher signs lengths (and the snapshot's hash), they are those of the
+// files served at the versions named, as a publisher holding the keys would
+// sign them: the attack is in the versions and signatures, not in a length.
 func (a *attack) nextGeneration(t *testing.T, edit func(*metadata.Metadata[metadata.SnapshotType])) {
 	t.Helper()
 	var v int64
@@ -49,11 +53,25 @@ func (a *attack) nextGeneration(t *testing.T, edit func(*metadata.Metadata[metad
 		md.Signed.Version++
 		v = md.Signed.Version
 		edit(md)
+		for name, m := range md.Signed.Meta {
+			served := fmt.Sprintf("%d.%s", m.Version, name)
+			if st, err := os.Stat(filepath.Join(a.tr.tufDir(), served)); err == nil && m.Length != 0 {
+				m.Length = st.Size()
+			}
+		}
 	}, a.keys["snapshot"])
 	a.tr.serve(t, fmt.Sprintf("%d.snapshot.json", v), b)
 	a.forgeTimestamp(t, func(md *metadata.Metadata[metadata.TimestampType]) {
 		md.Signed.Version++
-		md.Signed.Meta["snapshot.json"].Version = v
+		m := md.Signed.Meta["snapshot.json"]
+		m.Version = v
+		if m.Length != 0 {
+			m.Length = int64(len(b))
+		}
+		if _, ok := m.Hashes["sha256"]; ok {
+			sum := sha256.Sum256(b)
+			m.Hashes["sha256"] = sum[:]
+		}
 	})
 }
 
