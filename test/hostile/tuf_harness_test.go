@@ -11,9 +11,11 @@ import (
 	"crypto"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -184,6 +186,58 @@ func forge[T metadata.Roles](t testing.TB, raw []byte, edit func(*metadata.Metad
 		t.Fatal(err)
 	}
 	return b
+}
+
+// listed sets what m signs of the file b: its length and its sha256, each
+// only where m signs it (as the publisher does: timestamp.json signs the
+// snapshot's length and hash, the snapshot the lengths of targets, team
+// roles and rest).
+func listed(m *metadata.MetaFiles, b []byte) {
+	if m.Length != 0 {
+		m.Length = int64(len(b))
+	}
+	if _, ok := m.Hashes["sha256"]; ok {
+		sum := sha256.Sum256(b)
+		m.Hashes["sha256"] = sum[:]
+	}
+}
+
+// relist re-signs, with the genuine snapshot key, the snapshot that
+// timestamp.json names (same version), edited by edit (may be nil), so
+// that it signs the lengths of the role files it names as tr serves them
+// now; then timestamp.json (relistTimestamp). It is what the publisher's
+// online keys sign over role files another key signed: an attack on such
+// a file (forged by a key the attacker holds) reaches the checks of the
+// file itself, not the lengths.
+func (tr *tree) relist(t testing.TB, edit func(*metadata.Metadata[metadata.SnapshotType])) {
+	t.Helper()
+	var ts metadata.Metadata[metadata.TimestampType]
+	if _, err := ts.FromBytes(tr.meta(t, "timestamp.json")); err != nil {
+		t.Fatal(err)
+	}
+	name := fmt.Sprintf("%d.snapshot.json", ts.Signed.Meta["snapshot.json"].Version)
+	tr.serve(t, name, forge(t, tr.meta(t, name), func(md *metadata.Metadata[metadata.SnapshotType]) {
+		if edit != nil {
+			edit(md)
+		}
+		for role, m := range md.Signed.Meta {
+			if b, err := os.ReadFile(filepath.Join(tr.tufDir(), fmt.Sprintf("%d.%s", m.Version, role))); err == nil {
+				listed(m, b)
+			}
+		}
+	}, roleKey(t, tr.Keys, "snapshot")))
+	tr.relistTimestamp(t)
+}
+
+// relistTimestamp re-signs timestamp.json (same version) with the genuine
+// timestamp key so that it signs the length and hash of the snapshot it
+// names as tr serves it now.
+func (tr *tree) relistTimestamp(t testing.TB) {
+	t.Helper()
+	tr.serve(t, "timestamp.json", forge(t, tr.meta(t, "timestamp.json"), func(md *metadata.Metadata[metadata.TimestampType]) {
+		m := md.Signed.Meta["snapshot.json"]
+		listed(m, tr.meta(t, fmt.Sprintf("%d.snapshot.json", m.Version)))
+	}, roleKey(t, tr.Keys, "timestamp")))
 }
 
 // targetFile is the signed entry of an object of bytes b (no custom).

@@ -47,6 +47,10 @@ func TestTUFExtraneousDependencies(t *testing.T) {
 		md.Signed.Targets["software/app.bin"] = targetFile(t, "software/app.bin", evil)
 		md.Signed.Targets["software/evil.bin"] = targetFile(t, "software/evil.bin", evil)
 	}, roleKey(t, tr.Keys, "security")))
+	// The publisher lists the security team's file as the team signed it:
+	// the snapshot signs its length, so the agent reads it and must refuse
+	// its entries outside security/** by the delegation's paths.
+	tr.relist(t, nil)
 	tr.write(t, "software/evil.bin", evil)
 	relay := startEvil(t, tr.Dir)
 	out := t.TempDir()

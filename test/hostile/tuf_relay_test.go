@@ -52,6 +52,11 @@ func TestTUFMirrorKeepsItsLiveGeneration(t *testing.T) {
 	a.tr.publish(t)
 	genuine := a.tr.snapshot(t)
 	rest := a.tr.latest(t, "rest")
+	restore := func() {
+		for _, n := range []string{"timestamp.json", rest} {
+			a.tr.serve(t, n, genuine[n])
+		}
+	}
 	attacks := []struct {
 		name, file, log string
 		do              func()
@@ -63,14 +68,22 @@ func TestTUFMirrorKeepsItsLiveGeneration(t *testing.T) {
 			})
 		}},
 		{"forged", rest, "not enough signatures", func() {
-			a.tr.serve(t, rest, forge(t, genuine[rest], func(md *metadata.Metadata[metadata.TargetsType]) {
+			b := forge(t, genuine[rest], func(md *metadata.Metadata[metadata.TargetsType]) {
 				md.Signed.Targets[a.path] = targetFile(t, a.path, randomBytes(666, 3200))
-			}, attackerKey(t)))
+			}, attackerKey(t))
+			// The genuine snapshot signs rest's length (not its hash):
+			// the attacker pads the forgery to it, so what refuses the
+			// file is its signature. (Re-signing the snapshot would need
+			// the online keys, and the mirror would then rightly keep
+			// that snapshot, trusted at generation 3's version.)
+			if len(b) > len(genuine[rest]) {
+				t.Fatalf("the forged rest is %d bytes, longer than the genuine %d", len(b), len(genuine[rest]))
+			}
+			a.tr.serve(t, rest, padded(b, len(genuine[rest])-len(b)))
 		}},
 	}
 	for _, at := range attacks {
-		a.tr.serve(t, "timestamp.json", genuine["timestamp.json"])
-		a.tr.serve(t, rest, genuine[rest])
+		restore()
 		logged := strings.Count(relay.Log(), at.log)
 		at.do()
 		before := proctest.CountRequests(evil.Log(), http.MethodGet, "/-/tuf/"+at.file)
@@ -88,7 +101,6 @@ func TestTUFMirrorKeepsItsLiveGeneration(t *testing.T) {
 		}
 	}
 	// The genuine generation 3 goes live.
-	a.tr.serve(t, "timestamp.json", genuine["timestamp.json"])
-	a.tr.serve(t, rest, genuine[rest])
+	restore()
 	proctest.Eventually(t, 30*time.Second, "the mirror to go live with generation 3", func() error { return serving(genuine["timestamp.json"], v3) })
 }

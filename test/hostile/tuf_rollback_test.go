@@ -6,7 +6,6 @@ package hostile
 // it knows from the trusted metadata persisted in its state directory.
 
 import (
-	"crypto/sha256"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -42,10 +41,10 @@ func (a *attack) forgeTimestamp(t *testing.T, edit func(*metadata.Metadata[metad
 }
 
 // nextGeneration serves a snapshot one version newer (edited by edit,
-// signed by the genuine key) and a timestamp that names it. Where the
-// publisher signs lengths (and the snapshot's hash), they are those of the
-// files served at the versions named, as a publisher holding the keys would
-// sign them: the attack is in the versions and signatures, not in a length.
+// signed by the genuine key) and a timestamp that names it. The lengths
+// (and the snapshot's hash) are those of the files served at the versions
+// named, as a publisher holding the keys would sign them: the attack is in
+// the versions and signatures, not in a length.
 func (a *attack) nextGeneration(t *testing.T, edit func(*metadata.Metadata[metadata.SnapshotType])) {
 	t.Helper()
 	var v int64
@@ -54,24 +53,16 @@ func (a *attack) nextGeneration(t *testing.T, edit func(*metadata.Metadata[metad
 		v = md.Signed.Version
 		edit(md)
 		for name, m := range md.Signed.Meta {
-			served := fmt.Sprintf("%d.%s", m.Version, name)
-			if st, err := os.Stat(filepath.Join(a.tr.tufDir(), served)); err == nil && m.Length != 0 {
-				m.Length = st.Size()
+			if f, err := os.ReadFile(filepath.Join(a.tr.tufDir(), fmt.Sprintf("%d.%s", m.Version, name))); err == nil {
+				listed(m, f)
 			}
 		}
 	}, a.keys["snapshot"])
 	a.tr.serve(t, fmt.Sprintf("%d.snapshot.json", v), b)
 	a.forgeTimestamp(t, func(md *metadata.Metadata[metadata.TimestampType]) {
 		md.Signed.Version++
-		m := md.Signed.Meta["snapshot.json"]
-		m.Version = v
-		if m.Length != 0 {
-			m.Length = int64(len(b))
-		}
-		if _, ok := m.Hashes["sha256"]; ok {
-			sum := sha256.Sum256(b)
-			m.Hashes["sha256"] = sum[:]
-		}
+		md.Signed.Meta["snapshot.json"].Version = v
+		listed(md.Signed.Meta["snapshot.json"], b)
 	})
 }
 
@@ -141,13 +132,16 @@ func TestTUFFreeze(t *testing.T) {
 		{"timestamp", func(t *testing.T, a *attack) {
 			a.forgeTimestamp(t, func(md *metadata.Metadata[metadata.TimestampType]) { md.Signed.Expires = past })
 		}},
+		// The expired file is genuinely signed and listed: the timestamp
+		// (and for rest the snapshot) signs its length and hash, so the
+		// refusal is the expiry, not a length.
 		{"snapshot", func(t *testing.T, a *attack) {
-			n := a.tr.latest(t, "snapshot")
-			a.tr.serve(t, n, forge(t, a.tr.meta(t, n), func(md *metadata.Metadata[metadata.SnapshotType]) { md.Signed.Expires = past }, a.keys["snapshot"]))
+			a.tr.relist(t, func(md *metadata.Metadata[metadata.SnapshotType]) { md.Signed.Expires = past })
 		}},
 		{"rest", func(t *testing.T, a *attack) {
 			n := a.tr.latest(t, "rest")
 			a.tr.serve(t, n, forge(t, a.tr.meta(t, n), func(md *metadata.Metadata[metadata.TargetsType]) { md.Signed.Expires = past }, a.keys["targets"]))
+			a.tr.relist(t, nil)
 		}},
 	}
 	for _, c := range cases {
@@ -188,12 +182,17 @@ func TestTUFFastForwardRecovery(t *testing.T) {
 			if role == "timestamp" {
 				a.forgeTimestamp(t, func(md *metadata.Metadata[metadata.TimestampType]) { md.Signed.Version = 1 << 40 })
 			} else {
-				a.tr.serve(t, huge, forge(t, a.tr.meta(t, a.tr.latest(t, "snapshot")), func(md *metadata.Metadata[metadata.SnapshotType]) {
+				// The attacker holds the snapshot key and the online
+				// timestamp key signs what it is given: the timestamp
+				// signs the huge snapshot's length and hash.
+				b := forge(t, a.tr.meta(t, a.tr.latest(t, "snapshot")), func(md *metadata.Metadata[metadata.SnapshotType]) {
 					md.Signed.Version = 1 << 40
-				}, a.keys["snapshot"]))
+				}, a.keys["snapshot"])
+				a.tr.serve(t, huge, b)
 				a.forgeTimestamp(t, func(md *metadata.Metadata[metadata.TimestampType]) {
 					md.Signed.Version++
 					md.Signed.Meta["snapshot.json"].Version = 1 << 40
+					listed(md.Signed.Meta["snapshot.json"], b)
 				})
 			}
 			a.trustGen2(t)

@@ -70,7 +70,11 @@ func (a *attack) evilRest(t *testing.T, keys ...*signer) {
 }
 
 // Metadata signed by a key the root does not list, for each top-level
-// role that signs a generation: refused, nothing installed.
+// role that signs a generation: refused, nothing installed. The attacker
+// here also has the files that name the forged one re-signed by the
+// online keys (timestamp, snapshot), as the publisher signs whatever role
+// file it is given: the lengths and hashes match, and what refuses the
+// forged file is its signature.
 func TestTUFArbitrarySoftwareForeignKeys(t *testing.T) {
 	t.Parallel()
 	for _, role := range []string{"timestamp", "snapshot", "targets", "rest"} {
@@ -86,6 +90,7 @@ func TestTUFArbitrarySoftwareForeignKeys(t *testing.T) {
 				a.tr.serve(t, name, forge[metadata.TimestampType](t, a.tr.meta(t, name), nil, attackerKey(t)))
 			case "snapshot":
 				a.tr.serve(t, name, forge[metadata.SnapshotType](t, a.tr.meta(t, name), nil, attackerKey(t)))
+				a.tr.relistTimestamp(t)
 			case "targets":
 				// Generation 2 kept targets version 1, which the agent
 				// trusts already: a new version, which the genuine
@@ -93,8 +98,32 @@ func TestTUFArbitrarySoftwareForeignKeys(t *testing.T) {
 				name = a.bumpTargets(t, attackerKey(t))
 			case "rest":
 				a.evilRest(t, attackerKey(t))
+				a.tr.relist(t, nil)
 			}
 			a.refused(t, name, "signature")
+		})
+	}
+}
+
+// The same forgeries by an attacker without the online keys: the file
+// that names the forged one signs its length (rest, by the snapshot) or
+// its hash (snapshot, by the timestamp), and the forgery is refused on
+// that, before its signature is read, naming the file.
+func TestTUFArbitrarySoftwareForeignKeysListed(t *testing.T) {
+	t.Parallel()
+	for _, role := range []string{"snapshot", "rest"} {
+		t.Run(role, func(t *testing.T) {
+			t.Parallel()
+			a := newAttack(t)
+			name := a.tr.latest(t, role)
+			want := "length verification failed"
+			if role == "snapshot" {
+				a.tr.serve(t, name, forge[metadata.SnapshotType](t, a.tr.meta(t, name), nil, attackerKey(t)))
+				want = "hash verification failed"
+			} else {
+				a.evilRest(t, attackerKey(t))
+			}
+			a.refused(t, name, want)
 		})
 	}
 }
@@ -116,7 +145,8 @@ func tamper(b []byte) []byte {
 }
 
 // bumpTargets serves top-level targets as a version one newer, signed by
-// keys, named by generation 2's snapshot re-signed with the genuine key;
+// keys, named by generation 2's snapshot re-signed with the genuine key
+// (its length signed, the timestamp re-signed over the snapshot's hash);
 // it returns the new file's name.
 func (a *attack) bumpTargets(t *testing.T, keys ...*signer) string {
 	t.Helper()
@@ -128,9 +158,6 @@ func (a *attack) bumpTargets(t *testing.T, keys ...*signer) string {
 	}, keys...)
 	name := fmt.Sprintf("%d.targets.json", v)
 	a.tr.serve(t, name, b)
-	snap := a.tr.latest(t, "snapshot")
-	a.tr.serve(t, snap, forge(t, a.tr.meta(t, snap), func(md *metadata.Metadata[metadata.SnapshotType]) {
-		md.Signed.Meta["targets.json"].Version = v
-	}, a.keys["snapshot"]))
+	a.tr.relist(t, func(md *metadata.Metadata[metadata.SnapshotType]) { md.Signed.Meta["targets.json"].Version = v })
 	return name
 }
