@@ -7,10 +7,12 @@ package hostile
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"testing"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
+	"github.com/relayd/relayd/internal/proctest"
 	"github.com/relayd/relayd/pkg/tufrepo"
 )
 
@@ -56,6 +58,11 @@ func TestTUFExtraneousDependencies(t *testing.T) {
 	out := t.TempDir()
 	mustSync(t, tr.Root, out, []string{relay.URL})
 	wantOut(t, out, files)
+	// The agent read the forged role (it installed security/kb-1.patch
+	// through it): software/ was refused by the paths, not left unread.
+	if proctest.CountRequests(relay.Log(), http.MethodGet, "/-/tuf/"+name) == 0 {
+		t.Errorf("the agent never fetched %s", name)
+	}
 }
 
 // bumpRest serves rest one version newer listing the object with evil
