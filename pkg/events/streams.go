@@ -79,7 +79,7 @@ func (h *Hub) Streams(heartbeat, writeTimeout time.Duration, closing <-chan stru
 // first time), else 0.
 func (s *Streams) Attach(conn net.Conn, sub *Sub) (replaced int64) {
 	s.hub.mu.Lock()
-	sub.onWake = s.wake
+	sub.attached = s
 	s.hub.mu.Unlock()
 	setSendBuffer(conn, streamSendBuffer)
 	s.mu.Lock()
