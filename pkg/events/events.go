@@ -76,13 +76,15 @@ func (h *Hub) Publish(kind string, data []byte) {
 	h.latest[kind] = Event{ID: h.seq, Kind: kind, Data: bytes.Clone(data)}
 	for s := range h.subs {
 		if s.attached != nil {
-			s.attached.wake(s)
-			continue
+			continue // woken below, all at once
 		}
 		select {
 		case s.wake <- struct{}{}: // nil until Wake: no one waits
 		default: // already woken; it will read the newest state
 		}
+	}
+	if h.streams != nil {
+		h.streams.wakeAll()
 	}
 }
 
@@ -179,8 +181,8 @@ type Sub struct {
 	sent   uint64
 	wake   chan struct{} // made by Wake; h.mu
 	lastOK atomic.Int64  // unix ns of the last successful write; 0: none
-	// attached, set by Streams.Attach (under the hub's lock, before the
-	// sub can be woken through it), is woken instead of wake.
+	// attached, set by Streams.Attach under the hub's lock, says that
+	// the stream writer wakes it, not wake.
 	attached *Streams
 }
 

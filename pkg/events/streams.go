@@ -188,12 +188,18 @@ func (s *Streams) Len() int {
 	return len(s.conns)
 }
 
-// wake is called by Hub.Publish, under the hub's lock: it must not block.
-func (s *Streams) wake(sub *Sub) {
+// wakeAll queues every attached stream for what it has not been sent.
+// Hub.Publish calls it under the hub's lock: one lock for all the
+// streams, not one each, and it does not block.
+func (s *Streams) wakeAll() {
 	s.mu.Lock()
-	s.pending[sub] = false
+	for sub := range s.conns {
+		s.pending[sub] = false
+	}
 	s.mu.Unlock()
-	s.signal()
+	for range streamWorkers {
+		s.signal()
+	}
 }
 
 func (s *Streams) signal() {
