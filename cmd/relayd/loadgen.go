@@ -24,6 +24,7 @@ type loadOpts struct {
 	stall          time.Duration
 	allowRemote    bool
 	streamsOnly    bool
+	localAddr      string
 }
 
 // loadgenCmd: relayd loadgen --relay URL,… --agents N --duration D --pubkey K [--watch] [--paths …].
@@ -44,6 +45,7 @@ func loadgenCmd(ctx context.Context, args []string, stdout, stderr io.Writer, en
 	fs.IntVar(&o.StopAfterUpdates, "stop-after-updates", 0, "with --watch: stop once every agent synced this many generations newer than the first one")
 	fs.StringVar(&o.IDPrefix, "id-prefix", "loadgen-", "agent ids are this prefix and a number")
 	fs.BoolVar(&o.allowRemote, "allow-remote", false, "allow relays that are not on loopback")
+	fs.StringVar(&o.localAddr, "local-addr", "", "with --streams-only: open the streams from this IP (127.0.0.2, …; a relay bounds the streams of one address)")
 	fs.BoolVar(&o.streamsOnly, "streams-only", false, "hold bare event streams (http:// relays, no --pubkey, no syncs): a relay's cost per stream and its fan-out")
 	if err := parseFlags(fs, args, stderr, "relayd loadgen --relay URL[,URL…] --pubkey K [--agents N] [--duration D] [--watch] [flags]"); err != nil {
 		return err
@@ -115,6 +117,11 @@ func (o *loadOpts) runStreams(ctx context.Context, stdout io.Writer) error {
 		return usageError{errors.New("--rate must be positive")}
 	case len(so.Relays) == 0:
 		return usageError{errors.New("--relay is required: the URL of at least one relay (http://relay:20080)")}
+	}
+	if o.localAddr != "" {
+		if so.LocalAddr = net.ParseIP(o.localAddr); so.LocalAddr == nil {
+			return usageError{fmt.Errorf("--local-addr %q: not an IP address", o.localAddr)}
+		}
 	}
 	for _, r := range so.Relays {
 		u, err := url.Parse(r)

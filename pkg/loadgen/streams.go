@@ -35,6 +35,9 @@ type StreamOptions struct {
 	IDPrefix string
 	// ConnectTimeout bounds one dial and response head.
 	ConnectTimeout time.Duration
+	// LocalAddr, if set, is the IP streams are opened from (127.0.0.2,
+	// …: a relay bounds the streams of one address).
+	LocalAddr net.IP
 	// StopAfterUpdates ends the run once every stream was told of this
 	// many generations newer than the first one (0: run for Duration).
 	StopAfterUpdates int
@@ -79,7 +82,7 @@ start:
 		relay := o.Relays[i%len(o.Relays)]
 		counts[hostOf(relay)]++
 		id := fmt.Sprintf("%s%05d", o.IDPrefix, i)
-		wg.Go(func() { holdStream(ctx, relay, id, o.ConnectTimeout, func(g uint64) { notified(i, g) }, &run.failed) })
+		wg.Go(func() { holdStream(ctx, relay, id, o, func(g uint64) { notified(i, g) }, &run.failed) })
 		select {
 		case <-ctx.Done():
 			break start
@@ -101,9 +104,13 @@ func hostOf(base string) string {
 // holdStream keeps one stream to relay open until ctx ends, calling
 // notify with every catalog generation announced; a stream that fails or
 // ends is counted in failed and opened again after 1–2 s.
-func holdStream(ctx context.Context, relay, id string, timeout time.Duration, notify func(uint64), failed interface{ Add(int64) int64 }) {
+func holdStream(ctx context.Context, relay, id string, o StreamOptions, notify func(uint64), failed interface{ Add(int64) int64 }) {
+	d := net.Dialer{Timeout: o.ConnectTimeout}
+	if o.LocalAddr != nil {
+		d.LocalAddr = &net.TCPAddr{IP: o.LocalAddr}
+	}
 	for ctx.Err() == nil {
-		err := readStream(ctx, relay, id, timeout, notify)
+		err := readStream(ctx, &d, relay, id, o.ConnectTimeout, notify)
 		if ctx.Err() != nil {
 			return
 		}
@@ -119,12 +126,11 @@ func holdStream(ctx context.Context, relay, id string, timeout time.Duration, no
 }
 
 // readStream opens one stream and reads it to its end.
-func readStream(ctx context.Context, relay, id string, timeout time.Duration, notify func(uint64)) error {
+func readStream(ctx context.Context, d *net.Dialer, relay, id string, timeout time.Duration, notify func(uint64)) error {
 	u, err := url.Parse(relay)
 	if err != nil || u.Scheme != "http" {
 		return fmt.Errorf("loadgen: streams-only takes http:// relays, got %q", relay)
 	}
-	d := net.Dialer{Timeout: timeout}
 	conn, err := d.DialContext(ctx, "tcp", u.Host)
 	if err != nil {
 		return err
