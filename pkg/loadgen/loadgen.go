@@ -98,6 +98,7 @@ type loadRun struct {
 	connected  atomic.Int64
 	allUp      time.Time
 	reqs       *reqLog // catalog and object requests (not streams)
+	streams    int     // streams opened by a streams-only run
 }
 
 func (l *loadRun) gen(g uint64) *genTimes {
@@ -256,7 +257,7 @@ start:
 // scripts.
 func printLoad(w io.Writer, o Options, run *loadRun, agents []*agent.Agent, reqs, streams map[string]int64, took time.Duration) error {
 	var st agent.Stats
-	started := 0
+	started := run.streams // streams-only: no agents
 	for _, a := range agents {
 		if a == nil {
 			continue

@@ -81,6 +81,7 @@ start:
 	for i := range o.Streams {
 		relay := o.Relays[i%len(o.Relays)]
 		counts[hostOf(relay)]++
+		run.streams++
 		id := fmt.Sprintf("%s%05d", o.IDPrefix, i)
 		wg.Go(func() { holdStream(ctx, relay, id, o, func(g uint64) { notified(i, g) }, &run.failed) })
 		select {
