@@ -21,7 +21,7 @@ type loadOpts struct {
 	loadgen.Options
 	relays, pubkey string
 	include        []string
-	stall          time.Duration
+	stall, jitter  time.Duration
 	allowRemote    bool
 	streamsOnly    bool
 	localAddr      string
@@ -42,6 +42,7 @@ func loadgenCmd(ctx context.Context, args []string, stdout, stderr io.Writer, en
 	fs.IntVar(&o.Concurrency, "concurrency", 256, "connections for catalog and object requests, all agents together")
 	fs.Float64Var(&o.Rate, "rate", 1000, "agents started per second")
 	fs.DurationVar(&o.stall, "stall-timeout", 30*time.Second, "each agent's stall timeout (requests queue for the shared connections)")
+	fs.DurationVar(&o.jitter, "sync-jitter", agent.DefaultConfig().SyncJitter, "with --watch: each agent syncs at a random moment within this window after an announcement (0 = at once)")
 	fs.IntVar(&o.StopAfterUpdates, "stop-after-updates", 0, "with --watch: stop once every agent synced this many generations newer than the first one")
 	fs.StringVar(&o.IDPrefix, "id-prefix", "loadgen-", "agent ids are this prefix and a number")
 	fs.BoolVar(&o.allowRemote, "allow-remote", false, "allow relays that are not on loopback")
@@ -89,7 +90,10 @@ func (o *loadOpts) check() (agent.Config, error) {
 	if err != nil {
 		return cfg, err
 	}
-	cfg.Include, cfg.StallTimeout = o.include, o.stall
+	if o.jitter < 0 {
+		return cfg, usageError{fmt.Errorf("--sync-jitter %s: want 0 or more", o.jitter)}
+	}
+	cfg.Include, cfg.StallTimeout, cfg.SyncJitter = o.include, o.stall, o.jitter
 	cfg.RetryBudget = o.Duration
 	cfg.Workers = 2
 	return cfg, nil
