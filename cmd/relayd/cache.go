@@ -85,7 +85,26 @@ func cacheStats(ctx context.Context, name string, args []string, stdout, stderr 
 	fmt.Fprintf(stdout, "objects      %d (%s, %s)\nhits/misses  %d / %d (hit ratio %.1f %%)\nserved       %s\nfrom WAN     %s (WAN saving %.1f %%)\nfrom group   %s\nevictions    %d\n",
 		s.Objects, units.Bytes(s.Bytes), quota, s.Hits, s.Misses, 100*s.HitRatio, units.Bytes(s.BytesServed),
 		units.Bytes(s.UpstreamBytes), 100*s.WANSaving, units.Bytes(s.PeerBytes), s.Evictions)
+	if u := s.Upstream; u != nil {
+		fmt.Fprintf(stdout, "WAN wire     %s for %s of content (wire/content %.2f)%s\n", units.Bytes(u.WireBytes), units.Bytes(u.ContentBytes),
+			u.WireRatio, kindTraffic(u.Kinds))
+	}
 	return nil
+}
+
+// kindTraffic is the WAN bytes per kind, " (security 1 MB/1 MB, …)", or
+// "" when nothing came.
+func kindTraffic(kinds []admin.KindTraffic) string {
+	var parts []string
+	for _, k := range kinds {
+		if k.WireBytes > 0 || k.ContentBytes > 0 {
+			parts = append(parts, fmt.Sprintf("%s %s/%s", k.Kind, units.Bytes(k.WireBytes), units.Bytes(k.ContentBytes)))
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "; wire/content by kind: " + strings.Join(parts, ", ")
 }
 
 // cacheRm is `relayd cache rm`: it removes objects from the cache.

@@ -64,6 +64,13 @@ func printStatus(stdout io.Writer, s admin.Status) error {
 	if t := s.Transfers; t != nil {
 		row("transfers", "%d failovers, %d resumes, %d fallbacks", t.Failovers, t.Resumes, t.Fallbacks)
 	}
+	if w := s.Window; w != nil {
+		row("window", "%s", windowLine(*w))
+	}
+	if u := s.WAN; u != nil && u.ContentBytes+u.WireBytes > 0 {
+		row("WAN", "%s on the wire for %s of content (wire/content %.2f)%s", units.Bytes(u.WireBytes), units.Bytes(u.ContentBytes),
+			u.WireRatio, kindTraffic(u.Kinds))
+	}
 	row("in flight", "%d responses being sent; %d agents and %d child relays on /-/events", s.Serving, s.Agents, s.Children)
 	if st := s.Store; st != nil {
 		quota := "no quota"
@@ -109,4 +116,33 @@ func printStatus(stdout io.Writer, s admin.Status) error {
 		row("CONFLICT", "%s %s at %s: %s (%d times since %s)", c.Kind, c.Name, strings.Join(c.Addrs, " and "), what, c.Count, c.First.Format(time.RFC3339))
 	}
 	return tw.Flush()
+}
+
+// windowLine is the transfer window in force and what waits, for people:
+// "Mon-Fri 08:00-18:00=2MB/s: background at 2 MB/s until 18:00; waiting: 3 background (1.2 GB)".
+func windowLine(w admin.UpstreamWindow) string {
+	var line string
+	switch {
+	case w.Schedule == "":
+		line = "no upstream-schedule"
+	case !w.Limited:
+		line = "no rule in force: background traffic uncapped by the window"
+	case w.Held:
+		line = w.Rule + ": background traffic HELD"
+	default:
+		line = fmt.Sprintf("%s: background at %s", w.Rule, units.Rate(w.RateBytesPerSec))
+	}
+	if !w.Until.IsZero() {
+		line += " until " + w.Until.Local().Format("Mon 15:04:05")
+	}
+	var waits []string
+	for _, c := range w.Waiting {
+		if c.Requests > 0 {
+			waits = append(waits, fmt.Sprintf("%d %s (%s to read)", c.Requests, c.Class, units.Bytes(c.Bytes)))
+		}
+	}
+	if len(waits) > 0 {
+		line += "; waiting: " + strings.Join(waits, ", ")
+	}
+	return line
 }

@@ -168,3 +168,33 @@ func TestRetry(t *testing.T) {
 		})
 	}
 }
+
+func TestWriteFiles(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "a"), []byte("old"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteFiles(dir, map[string][]byte{"a": []byte("new a"), "b": []byte("b")}, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{"a": "new a", "b": "b"} {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil || string(b) != want {
+			t.Fatalf("%s: %q, %v; want %q", name, b, err, want)
+		}
+		if st, _ := os.Stat(filepath.Join(dir, name)); st.Mode().Perm() != 0o644 {
+			t.Fatalf("%s: mode %v", name, st.Mode())
+		}
+	}
+	ents, _ := os.ReadDir(dir)
+	if len(ents) != 2 {
+		t.Fatalf("temporary files left: %v", ents)
+	}
+	// A name that cannot be created: an error, and no temporary file.
+	if err := WriteFiles(dir, map[string][]byte{"c": []byte("c"), "no/such/dir": []byte("x")}, 0o644); err == nil {
+		t.Fatal("a name in a missing directory was written")
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 2 {
+		t.Fatalf("a failed WriteFiles left files: %v", ents)
+	}
+}

@@ -30,6 +30,11 @@ type Status struct {
 	Fallback  []string       `json:"fallback,omitempty"`
 	Parents   []string       `json:"parents,omitempty"`
 	Transfers *TransferStats `json:"transfers,omitempty"`
+	// Window is the transfer window in force for background traffic and
+	// what waits for it (with upstream-schedule or a rate cap); WAN the
+	// bytes from upstream, on the wire and of content, per kind.
+	Window *UpstreamWindow  `json:"window,omitempty"`
+	WAN    *UpstreamTraffic `json:"wan,omitempty"`
 	// Serving is how many object responses are in progress; Agents and
 	// Children how many agents and child relays hold an event stream.
 	Serving    int64         `json:"serving"`
@@ -55,18 +60,22 @@ type Status struct {
 // admindoc, and named here too so that a client of this package needs
 // no other import.
 type (
-	TransferStats  = admindoc.TransferStats
-	StoreStats     = admindoc.StoreStats
-	CacheCounts    = admindoc.CacheCounts
-	SyncProgress   = admindoc.SyncProgress
-	GroupView      = admindoc.GroupView
-	MemberView     = admindoc.MemberView
-	ReportedCache  = wire.CacheStats
-	Stream         = admindoc.Stream
-	PinResult      = admindoc.PinResult
-	PrefetchStatus = admindoc.PrefetchStatus
-	Member         = admindoc.Member
-	MemberMeta     = admindoc.MemberMeta
+	TransferStats   = admindoc.TransferStats
+	StoreStats      = admindoc.StoreStats
+	CacheCounts     = admindoc.CacheCounts
+	SyncProgress    = admindoc.SyncProgress
+	GroupView       = admindoc.GroupView
+	MemberView      = admindoc.MemberView
+	ReportedCache   = wire.CacheStats
+	Stream          = admindoc.Stream
+	PinResult       = admindoc.PinResult
+	PrefetchStatus  = admindoc.PrefetchStatus
+	UpstreamWindow  = admindoc.UpstreamWindow
+	ClassWaiting    = admindoc.ClassWaiting
+	UpstreamTraffic = admindoc.UpstreamTraffic
+	KindTraffic     = admindoc.KindTraffic
+	Member          = admindoc.Member
+	MemberMeta      = admindoc.MemberMeta
 )
 
 // The states of SyncProgress.State.
@@ -189,6 +198,10 @@ type CacheStats struct {
 	PeerBytes     int64   `json:"peer_bytes"`
 	WANSaving     float64 `json:"wan_saving"`
 	Evictions     int64   `json:"evictions"`
+	// Upstream is every byte from upstream (the cache's fills, the
+	// mirror's syncs and metadata) on the wire and as content, per kind;
+	// Upstream.WireRatio (wire ÷ content) is what encodings saved.
+	Upstream *UpstreamTraffic `json:"upstream,omitempty"`
 }
 
 // PinRequest is POST /v1/cache/pin's body.

@@ -191,3 +191,50 @@ type MemberMeta struct {
 	// Ready is false while it is syncing or its disk is failing.
 	Ready bool `json:"r,omitempty"`
 }
+
+// UpstreamWindow is the transfer window in force for background WAN
+// traffic and what waits for the buckets (hierarchy.Client.WindowStatus),
+// in /v1/status.
+type UpstreamWindow struct {
+	// Schedule is --upstream-schedule as its rules were written ("" none).
+	Schedule string `json:"schedule,omitempty"`
+	// Rule is the rule in force ("" when none matches: no window cap).
+	Rule string `json:"rule,omitempty"`
+	// Limited: a rule caps background traffic at RateBytesPerSec; Held:
+	// that rate is 0, and background requests wait for the window to end.
+	Limited         bool  `json:"limited"`
+	Held            bool  `json:"held"`
+	RateBytesPerSec int64 `json:"rate_bytes_per_sec"`
+	// Until is when the window may change next (zero without a schedule).
+	Until time.Time `json:"until,omitzero"`
+	// Waiting is, per class, what waits now.
+	Waiting []ClassWaiting `json:"waiting"`
+}
+
+// ClassWaiting is what of one class (foreground, background, urgent)
+// waits now for a rate bucket or the window: transfers, and the bytes
+// they have still to read when their length is known.
+type ClassWaiting struct {
+	Class    string `json:"class"`
+	Requests int64  `json:"requests"`
+	Bytes    int64  `json:"bytes"`
+}
+
+// UpstreamTraffic is the bytes fetched from upstreams and fallbacks (the
+// WAN) since start (hierarchy.Client.Traffic): on the wire, as sent, and
+// of content, as stored; with encodings (zstd, deltas) the wire carries
+// less than the content. WireRatio is wire ÷ content (0 before any
+// content).
+type UpstreamTraffic struct {
+	WireBytes    int64         `json:"wire_bytes"`
+	ContentBytes int64         `json:"content_bytes"`
+	WireRatio    float64       `json:"wire_ratio"`
+	Kinds        []KindTraffic `json:"kinds"`
+}
+
+// KindTraffic is UpstreamTraffic for one catalog kind.
+type KindTraffic struct {
+	Kind         string `json:"kind"`
+	WireBytes    int64  `json:"wire_bytes"`
+	ContentBytes int64  `json:"content_bytes"`
+}

@@ -74,6 +74,14 @@ type Config struct {
 	// Rate caps the bytes per second pulled from upstreams and fallbacks
 	// together (fills and mirror syncs alike). 0: no cap.
 	Rate int64
+	// Schedule (ParseSchedule; "" none): transfer windows of background
+	// traffic, in Location (nil: time.Local, TZ); ForegroundRate: agents'
+	// fills' own cap (0: none); Urgent: path patterns (security/**) whose
+	// background transfers ignore the window. See rate.go.
+	Schedule       string
+	Location       *time.Location
+	ForegroundRate int64
+	Urgent         []string
 	// Refresh is how often the parent group's relays are re-read from
 	// {upstream}/-/relays. Default 30s.
 	Refresh time.Duration
@@ -121,7 +129,8 @@ type Client struct {
 	seeds    []*url.URL // as configured
 	fallback []*url.URL
 	http     *http.Client
-	limit    *limiter     // nil without a rate cap
+	limit    *limiter     // nil without a rate cap or schedule
+	traffic  traffic      // WAN bytes by kind (traffic.go)
 	refused  atomic.Int64 // answers that could not continue a transfer (resume.go)
 	clock    clock.Timers
 	list     *relayclient.List // seeds, learned parents, fallbacks (parents.go)
@@ -196,11 +205,9 @@ func New(cfg Config, log zerolog.Logger) (*Client, error) {
 	if len(c.fallback) > 0 && len(c.seeds) == 0 {
 		return nil, errors.New("hierarchy: a fallback needs an upstream to fall back from")
 	}
-	if cfg.Rate < 0 {
-		return nil, fmt.Errorf("hierarchy: upstream rate %d is negative", cfg.Rate)
-	}
-	if cfg.Rate > 0 {
-		c.limit = newLimiter(cfg.Rate)
+	var err error
+	if c.limit, err = limiterFor(cfg); err != nil {
+		return nil, err
 	}
 	hc, err := newHTTPClient(cfg)
 	if err != nil {
@@ -316,6 +323,10 @@ func (c *Client) fetch(ctx context.Context, key string, hdr http.Header, last *l
 	if len(c.seeds) == 0 {
 		return nil, ErrNoUpstream
 	}
+	cls, err := c.limit.admit(ctx, key) // a window of rate 0 holds background requests
+	if err != nil {
+		return nil, err
+	}
 	want, _ := strconv.ParseUint(hdr.Get(wire.GenerationHeader), 10, 64)
 	resp, base, err := c.tryAll(ctx, c.candidates(want), key, hdr, last)
 	// Parents that are up but have not completed the generation asked
@@ -339,9 +350,8 @@ func (c *Client) fetch(ctx context.Context, key string, hdr http.Header, last *l
 	if resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusPartialContent {
 		resp.Body = c.resumable(ctx, resp, base, key, hdr)
 	}
-	if c.limit != nil {
-		resp.Body = c.limit.body(ctx, resp.Body)
-	}
+	// Counted as it comes off the network, before any decoding.
+	resp.Body = c.limit.body(ctx, cls, c.traffic.wireBody(key, resp), resp.ContentLength)
 	return resp, nil
 }
 

@@ -160,7 +160,7 @@ func TestView(t *testing.T) {
 // Under a rate cap, background reads wait while foreground reads pull.
 func TestLimiterForegroundFirst(t *testing.T) {
 	t.Parallel()
-	l := newLimiter(1 << 20) // 1 MiB/s, 100 KiB per read
+	l := newLimiter(limitConfig{rate: 1 << 20}) // 1 MiB/s, 100 KiB per read
 	ctx := context.Background()
 	var mu sync.Mutex
 	var order []string
@@ -169,7 +169,7 @@ func TestLimiterForegroundFirst(t *testing.T) {
 	started := make(chan struct{})
 	wg.Go(func() {
 		for i := 0; time.Now().Before(stop); i++ {
-			_ = l.wait(ctx, l.chunk)
+			_ = l.wait(ctx, ClassForeground, l.chunk)
 			mu.Lock()
 			order = append(order, "fg")
 			mu.Unlock()
@@ -180,7 +180,7 @@ func TestLimiterForegroundFirst(t *testing.T) {
 	})
 	<-started // the foreground reader pulls first
 	wg.Go(func() {
-		_ = l.wait(Background(ctx), l.chunk)
+		_ = l.wait(ctx, ClassBackground, l.chunk)
 		mu.Lock()
 		order = append(order, "bg")
 		mu.Unlock()

@@ -63,6 +63,10 @@ func (c cacheAdmin) CacheStats() (admin.CacheStats, error) {
 	if s.BytesServed > 0 {
 		s.WANSaving = max(0, 1-float64(s.UpstreamBytes)/float64(s.BytesServed))
 	}
+	if n.up != nil {
+		tr := n.up.Traffic()
+		s.Upstream = &tr
+	}
 	return s, nil
 }
 

@@ -223,6 +223,12 @@ func (c *Config) validateRelay() []error {
 	if c.DataDir == "" {
 		errs = append(errs, fmt.Errorf("mode %s needs --data-dir", c.Mode))
 	}
+	if _, err := hierarchy.ParseSchedule(c.Upstream.Schedule, c.Upstream.Location); err != nil {
+		errs = append(errs, err)
+	}
+	if _, err := glob.New(c.Upstream.Urgent); err != nil {
+		errs = append(errs, fmt.Errorf("upstream-urgent: %w", err))
+	}
 	return errs
 }
 
@@ -334,6 +340,9 @@ func (c *Config) validateCounts() []error {
 	}
 	if c.Upstream.Rate < 0 {
 		errs = append(errs, fmt.Errorf("upstream-rate %d: want 0 (no cap) or more", c.Upstream.Rate))
+	}
+	if c.Upstream.ForegroundRate < 0 {
+		errs = append(errs, fmt.Errorf("upstream-foreground-rate %d: want 0 (no cap) or more", c.Upstream.ForegroundRate))
 	}
 	if c.Mirror.CatalogMax <= 0 {
 		errs = append(errs, fmt.Errorf("catalog-max %d: want more than 0", c.Mirror.CatalogMax))

@@ -51,13 +51,22 @@ var (
 	mFills         = newDesc("fills_total", "Upstream fills started.", prometheus.CounterValue)
 	mFillErrors    = newDesc("fill_errors_total", "Upstream fills that failed.", prometheus.CounterValue)
 	mCoalesced     = newDesc("coalesced_total", "Requests that joined a fill in flight.", prometheus.CounterValue)
+	// The WAN as it is accounted (hierarchy.Client.Traffic): bytes on the
+	// wire apart from bytes of content, per catalog kind.
+	mWireBytes    = newDesc("upstream_wire_bytes_total", "Body bytes read from upstreams and fallbacks as they crossed the wire (before any decoding), by catalog kind.", prometheus.CounterValue, "kind")
+	mContentBytes = newDesc("upstream_content_bytes_total", "Bytes of content those bodies carried (decoded), by catalog kind: wire ÷ content is what encodings saved.", prometheus.CounterValue, "kind")
+	// Transfer windows (hierarchy.Client.WindowStatus).
+	mWindowRate      = newDesc("upstream_window_rate_bytes", "Rate the transfer window in force allows background traffic, bytes per second (0: held until the window ends; -1: no rule matches, no window cap).", prometheus.GaugeValue)
+	mWaitingBytes    = newDesc("upstream_waiting_bytes", "Bytes still to read of the upstream transfers waiting for a rate bucket or the window, by class.", prometheus.GaugeValue, "class")
+	mWaitingRequests = newDesc("upstream_waiting_requests", "Upstream transfers waiting for a rate bucket or the window, by class (foreground, background, urgent).", prometheus.GaugeValue, "class")
 )
 
 // Describe sends every series the node may report.
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []desc{mGeneration, mAgents, mChildren, mFailovers, mResumes, mResumeRefused, mFallbacks, mEvictions, mStoreBytes,
 		mStoreBlobs, mBytesServed, mGroupMembers, mMirrorTarget, mMirrorLag, mMirrorObjectsDone, mMirrorObjects, mRequests,
-		mUpstreamBytes, mPeerBytes, mFills, mFillErrors, mCoalesced} {
+		mUpstreamBytes, mPeerBytes, mFills, mFillErrors, mCoalesced, mWireBytes, mContentBytes, mWindowRate, mWaitingBytes,
+		mWaitingRequests} {
 		ch <- d.Desc
 	}
 }
@@ -137,5 +146,30 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	}
 	if n.up != nil {
 		emit(mResumeRefused, refused)
+		m.collectWAN(emit)
+	}
+}
+
+// collectWAN sends the WAN accounting and the transfer window's series.
+func (m *metrics) collectWAN(emit func(d desc, v int64, labels ...string)) {
+	n := (*Node)(m)
+	for _, k := range n.up.Traffic().Kinds {
+		emit(mWireBytes, k.WireBytes, k.Kind)
+		emit(mContentBytes, k.ContentBytes, k.Kind)
+	}
+	w := n.up.WindowStatus()
+	if w == nil {
+		return
+	}
+	if w.Schedule != "" {
+		rate := w.RateBytesPerSec
+		if !w.Limited {
+			rate = -1
+		}
+		emit(mWindowRate, rate)
+	}
+	for _, c := range w.Waiting {
+		emit(mWaitingRequests, c.Requests, c.Class)
+		emit(mWaitingBytes, c.Bytes, c.Class)
 	}
 }

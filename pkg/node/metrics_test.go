@@ -31,6 +31,7 @@ func metricsNode(tb testing.TB, clk clock.Clock) *Node {
 	cfg.Upstream.Upstreams = []string{"http://127.0.0.1:1"}
 	cfg.PubKeyFile = pub
 	cfg.DrainTimeout = time.Second
+	cfg.Upstream.Schedule = "Mon-Fri 08:00-18:00=2MB/s, *=50MB/s" // the window's series
 	n, err := New(cfg, zerolog.Nop(), clk)
 	if err != nil {
 		tb.Fatal(err)
@@ -86,6 +87,14 @@ func TestMetricsAsDocumented(t *testing.T) {
 		switch name {
 		case "relayd_requests_total":
 			if want := []string{"result=error", "result=hit", "result=miss", "result=peer", "result=revalidated", "result=stale"}; !slices.Equal(labels, want) {
+				t.Errorf("%s: labels %v, want %v", name, labels, want)
+			}
+		case "relayd_upstream_wire_bytes_total", "relayd_upstream_content_bytes_total":
+			if want := []string{"kind=other", "kind=security", "kind=software"}; !slices.Equal(labels, want) {
+				t.Errorf("%s: labels %v, want %v", name, labels, want)
+			}
+		case "relayd_upstream_waiting_bytes", "relayd_upstream_waiting_requests":
+			if want := []string{"class=background", "class=foreground", "class=urgent"}; !slices.Equal(labels, want) {
 				t.Errorf("%s: labels %v, want %v", name, labels, want)
 			}
 		case "relayd_group_members":

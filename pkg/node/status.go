@@ -92,6 +92,9 @@ func (n *Node) status() admin.Status {
 		s.Parents = n.up.Parents()
 		ts := n.up.Stats()
 		s.Transfers = &ts
+		s.Window = n.up.WindowStatus()
+		wan := n.up.Traffic()
+		s.WAN = &wan
 	}
 	n.loopMu.Lock()
 	l := n.loops

@@ -17,6 +17,7 @@ import (
 	"github.com/relayd/relayd/pkg/digest"
 	"github.com/relayd/relayd/pkg/hops"
 	"github.com/relayd/relayd/pkg/object"
+	"github.com/relayd/relayd/pkg/priority"
 	"github.com/relayd/relayd/pkg/ratelog"
 	"github.com/relayd/relayd/pkg/store"
 )
@@ -164,13 +165,16 @@ var errOtherVariant = errors.New("proxycache: another variant")
 // fetch waits for the fill of key (joining or starting it; private: a
 // fill of this request's own) and serves its answer.
 func (c *Cache) fetch(ctx context.Context, key string, x expectation, rq *request, stale *store.Entry, private bool) (*object.Object, error) {
-	f, hit, err := c.join(key, x, stale, rq, private, !isFromPeer(ctx), hops.From(ctx))
+	f, hit, err := c.join(key, x, stale, rq, private, !isFromPeer(ctx), hops.From(ctx), priority.IsBackground(ctx))
 	if err != nil {
 		return nil, err
 	}
 	if hit != nil {
 		c.hits.Add(1)
 		return hit, nil
+	}
+	if !priority.IsBackground(ctx) {
+		f.promote() // someone waits for it now: no longer background (a prefetch's)
 	}
 	select {
 	case <-f.ready:
@@ -217,7 +221,7 @@ func (c *Cache) fetch(ctx context.Context, key string, x expectation, rq *reques
 // starts one. It re-checks the index first, since a fill may have
 // committed key since the caller looked. The caller owns one reference to
 // the returned fill.
-func (c *Cache) join(key string, x expectation, stale *store.Entry, rq *request, private, route bool, path []string) (*fill, *object.Object, error) {
+func (c *Cache) join(key string, x expectation, stale *store.Entry, rq *request, private, route bool, path []string, background bool) (*fill, *object.Object, error) {
 	c.mu.Lock()
 	for {
 		f, ok := c.fills[key]
@@ -261,6 +265,13 @@ func (c *Cache) join(key string, x expectation, stale *store.Entry, rq *request,
 		// Nobody joins it: its own slot, still counted in MaxFills.
 		f.slot = fmt.Sprintf("%s\x00%p", key, f)
 	}
+	// A background request's fill (prefetch) is background WAN traffic
+	// until a request that waits for it joins (promote).
+	f.ctx = c.ctx
+	if background {
+		f.ctx = priority.Background(f.ctx)
+	}
+	f.ctx, f.promote = priority.Promotable(f.ctx)
 	c.fills[f.slot] = f
 	c.wg.Add(1)
 	go c.runFill(f, x, stale, route, path)
@@ -279,7 +290,7 @@ func (c *Cache) runFill(f *fill, x expectation, stale *store.Entry, route bool, 
 	c.nfills.Add(1)
 	// Detached from the requester (the fill serves everyone), but it
 	// carries the groups the request crossed, for the loop guard.
-	ctx := hops.With(c.ctx, path)
+	ctx := hops.With(f.ctx, path)
 	requested := c.clock.Now()
 	f.requested = requested
 	resp, fromPeer, err := c.request(ctx, f, x, stale, route)

@@ -26,6 +26,10 @@ type fill struct {
 	key      string
 	slot     string // its key in Cache.fills: key, or key and a unique suffix for a private fill
 	sendfile bool   // Config.Sendfile: readers may use sendfile(2)
+	// ctx is the fill's, detached from any one request; promote moves a
+	// background fill to the foreground (priority.Promotable).
+	ctx     context.Context
+	promote func()
 
 	// What the request that started it asked: its header (forwarded
 	// upstream, and the values a Vary selects by), no-store, and whether

@@ -1,8 +1,12 @@
 package tufrepo
 
 import (
+	"context"
 	"crypto/sha256"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
 	"testing"
 
 	"github.com/relayd/relayd/pkg/catalog"
@@ -51,19 +55,73 @@ func BenchmarkMetadata10k(b *testing.B) {
 	b.Run("first", func(b *testing.B) {
 		for b.Loop() {
 			b.StopTimer()
-			f := newFixture(&testing.T{})
+			f := newFixture(b)
 			f.init()
 			b.StartTimer()
 			run(b, f)
 		}
 	})
 	b.Run("unchanged", func(b *testing.B) {
-		f := newFixture(&testing.T{})
+		f := newFixture(b)
 		f.init()
 		run(b, f)
 		for b.Loop() {
 			if c := run(b, f); c != nil {
 				b.Fatal("unchanged wrote")
+			}
+		}
+	})
+}
+
+// BenchmarkPublishVsCatalog publishes one tree of 10,000 files (64 MiB
+// by default; RELAYD_BENCH_TREE_BYTES for more) as the old catalog and as
+// the TUF repository, side by side in one run: a first publish each time.
+func BenchmarkPublishVsCatalog(b *testing.B) {
+	const n = 10_000
+	total := int64(64 << 20)
+	if v, err := strconv.ParseInt(os.Getenv("RELAYD_BENCH_TREE_BYTES"), 10, 64); err == nil && v > 0 {
+		total = v
+	}
+	f := newFixture(b)
+	f.init()
+	buf := make([]byte, total/n)
+	for i := range n {
+		buf[0], buf[1] = byte(i), byte(i>>8)
+		p := filepath.Join(f.tree, fmt.Sprintf("d%02d", i%100), fmt.Sprintf("s%d", i%7), fmt.Sprintf("f%05d.bin", i))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			b.Fatal(err)
+		}
+		if err := os.WriteFile(p, buf, 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+	key, err := catalog.LoadPrivateKey(filepath.Join(f.keys, "targets.key"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("catalog", func(b *testing.B) {
+		b.SetBytes(total)
+		for b.Loop() {
+			os.Remove(filepath.Join(f.tree, filepath.FromSlash(catalog.File)))
+			if _, err := catalog.Publish(context.Background(), f.tree, key, catalog.PublishOptions{}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("tuf", func(b *testing.B) {
+		b.SetBytes(total)
+		for b.Loop() {
+			b.StopTimer()
+			dir := filepath.Join(f.tree, "-", "tuf")
+			ents, _ := os.ReadDir(dir)
+			for _, e := range ents {
+				if e.Name() != "1.root.json" {
+					os.Remove(filepath.Join(dir, e.Name()))
+				}
+			}
+			b.StartTimer()
+			if res, err := Publish(context.Background(), f.tree, f.ring, f.opt); err != nil || res.Generation != 1 {
+				b.Fatal(res, err)
 			}
 		}
 	})

@@ -138,10 +138,14 @@ func assign(leaves []metadata.DelegatedRole, targets map[string]*metadata.Target
 		if strings.Count(p, "/") >= MaxDepth {
 			return nil, fmt.Errorf("tufrepo: %s is deeper than %d levels; relayd does not publish it", p, MaxDepth)
 		}
-		i := slices.IndexFunc(leaves, func(l metadata.DelegatedRole) bool {
+		// rest (last) takes every path of at most MaxDepth segments.
+		i := slices.IndexFunc(leaves[:len(leaves)-1], func(l metadata.DelegatedRole) bool {
 			ok, _ := l.IsDelegatedPath(p)
 			return ok
 		})
+		if i < 0 && leaves[len(leaves)-1].Name == Rest {
+			i = len(leaves) - 1
+		}
 		if i < 0 {
 			return nil, fmt.Errorf("tufrepo: no role takes %s", p)
 		}
@@ -312,7 +316,7 @@ func (b *builder) finish() (*change, error) {
 	}
 	for _, r := range b.changed {
 		snap.Signed.Meta[r.name+".json"] = &metadata.MetaFiles{Version: r.m.Signed.Version}
-		c.add(fileName(r.m.Signed.Version, r.name), r.name, r.data, r.e)
+		c.add(fileName(r.m.Signed.Version, r.name), r.name, r.data, r.m.Signatures, r.e)
 	}
 	snap.Signed.Version = s.generation() + 1
 	if err := c.addSigned(b.ring, snap, fileName(snap.Signed.Version, metadata.SNAPSHOT), metadata.SNAPSHOT, rootEntry(s.root, metadata.SNAPSHOT)); err != nil {

@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/relayd/relayd/internal/atomicfile"
 )
@@ -39,6 +38,7 @@ type outFile struct {
 	name, role string
 	data       []byte
 	signers    []signerSet
+	sigs       []metadata.Signature // of data; nil: read them from data
 }
 
 type signerSet struct {
@@ -89,8 +89,8 @@ func (c *change) hasSnapshot() bool {
 	return false
 }
 
-func (c *change) add(name, role string, data []byte, e entry) {
-	c.files = append(c.files, outFile{name: name, role: role, data: data,
+func (c *change) add(name, role string, data []byte, sigs []metadata.Signature, e entry) {
+	c.files = append(c.files, outFile{name: name, role: role, data: data, sigs: sigs,
 		signers: []signerSet{{KeyIDs: e.keyIDs, Threshold: e.threshold}}})
 }
 
@@ -100,7 +100,7 @@ func addSigned[T metadata.Roles](c *change, ring *KeyRing, m *metadata.Metadata[
 	if err != nil {
 		return fmt.Errorf("tufrepo: %s: %w", name, err)
 	}
-	c.add(name, role, data, e)
+	c.add(name, role, data, m.Signatures, e)
 	return nil
 }
 
@@ -122,9 +122,12 @@ func (c *change) addSigned(ring *KeyRing, m any, name, role string, e entry) err
 func needsOf(files []outFile) ([]Need, error) {
 	var out []Need
 	for _, f := range files {
-		sigs, err := signaturesOf(f.data)
-		if err != nil {
-			return nil, fmt.Errorf("tufrepo: %s: %w", f.name, err)
+		sigs := f.sigs
+		if sigs == nil {
+			var err error
+			if sigs, err = signaturesOf(f.data); err != nil {
+				return nil, fmt.Errorf("tufrepo: %s: %w", f.name, err)
+			}
 		}
 		for _, set := range f.signers {
 			have := countSigned(sigs, set.KeyIDs)
@@ -176,9 +179,8 @@ func apply(s *state, c *change, staging string) (*Result, error) {
 // pruned.
 func install(s *state, files []outFile) (*Result, error) {
 	res := &Result{}
-	var g errgroup.Group
-	g.SetLimit(8)
 	var last *outFile
+	batch := make(map[string][]byte, len(files))
 	for i := range files {
 		f := &files[i]
 		if f.name == TimestampFile {
@@ -186,13 +188,10 @@ func install(s *state, files []outFile) (*Result, error) {
 			continue
 		}
 		res.Written = append(res.Written, f.name)
-		g.Go(func() error { return writeNew(filepath.Join(s.dir, f.name), f.data) })
+		batch[f.name] = f.data
 	}
-	if err := g.Wait(); err != nil {
-		return nil, err
-	}
-	if err := atomicfile.SyncDir(s.dir); err != nil {
-		return nil, fmt.Errorf("tufrepo: sync %s: %w", s.dir, err)
+	if err := atomicfile.WriteFiles(s.dir, batch, 0o644); err != nil {
+		return nil, fmt.Errorf("tufrepo: write %s: %w", s.dir, err)
 	}
 	if last != nil {
 		if err := atomicfile.WriteFile(filepath.Join(s.dir, last.name), last.data, 0o644); err != nil {

@@ -16,7 +16,7 @@ import (
 
 // fixture is a tree with keys for every top-level role.
 type fixture struct {
-	t     *testing.T
+	t     testing.TB
 	tree  string
 	keys  string
 	ring  *KeyRing
@@ -25,7 +25,7 @@ type fixture struct {
 	roles map[string]RoleKeys
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	base := t.TempDir()
 	f := &fixture{t: t, tree: filepath.Join(base, "tree"), keys: filepath.Join(base, "keys"),

@@ -171,7 +171,7 @@ func (r *KeyRing) Len() int { return len(r.keys) }
 // signatures are over (go-tuf's: cjson), so it is encoded once, and
 // copies signed on other machines stay byte-identical in it (combine).
 func signWith[T metadata.Roles](r *KeyRing, m *metadata.Metadata[T], ids []string) ([]byte, int, error) {
-	payload, err := cjson.EncodeCanonical(m.Signed)
+	payload, err := canonical(&m.Signed)
 	if err != nil {
 		return nil, 0, fmt.Errorf("tufrepo: encode: %w", err)
 	}
@@ -188,6 +188,17 @@ func signWith[T metadata.Roles](r *KeyRing, m *metadata.Metadata[T], ids []strin
 	}
 	file, err := encodeFile(m.Signatures, payload)
 	return file, countSigned(m.Signatures, ids), err
+}
+
+// canonical is the canonical JSON of a signed part: cjson's, through
+// canonicalTargets for the targets roles it takes.
+func canonical(signed any) ([]byte, error) {
+	if t, ok := signed.(*metadata.TargetsType); ok {
+		if b, ok := canonicalTargets(t); ok {
+			return b, nil
+		}
+	}
+	return cjson.EncodeCanonical(signed)
 }
 
 // encodeFile is a metadata file: its signatures and the canonical signed

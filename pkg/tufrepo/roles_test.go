@@ -43,7 +43,7 @@ func TestDelegationOutsidePathsNotTrusted(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := &change{}
-	c.add(fileName(m.Signed.Version, "security"), "security", b, s.entries["security"])
+	c.add(fileName(m.Signed.Version, "security"), "security", b, nil, s.entries["security"])
 	snap := metadata.Snapshot(f.now.Add(time.Hour))
 	snap.Signed.Meta = s.snapshot.Signed.Meta
 	snap.Signed.Meta["security.json"] = &metadata.MetaFiles{Version: m.Signed.Version}

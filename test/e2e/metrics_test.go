@@ -44,11 +44,16 @@ func TestMetricsMove(t *testing.T) {
 	}
 	wantObject(t, get(t, c, http.MethodGet, relay.URL+"/pool/m.deb"), data, "GET (miss)")
 	wantObject(t, get(t, c, http.MethodGet, relay.URL+"/pool/m.deb"), data, "GET (hit)")
-	get(t, c, http.MethodGet, relay.URL+"/pool/none.deb") // 404: an error result
+	// The origin's 404 is passed on (issue 14): a miss that went upstream,
+	// and an error status; its body crossed the WAN too.
+	notFound := get(t, c, http.MethodGet, relay.URL+"/pool/none.deb")
+	if notFound.status != http.StatusNotFound {
+		t.Fatalf("missing object: status %d, want the origin's 404", notFound.status)
+	}
 	after := scrape()
 	for s, want := range map[string]float64{
-		`relayd_requests_total{result="miss"}`: 1, `relayd_requests_total{result="hit"}`: 1, `relayd_requests_total{result="error"}`: 1,
-		`relayd_bytes_served_total`: float64(2 * len(data)), `relayd_upstream_bytes_total`: float64(len(data)),
+		`relayd_requests_total{result="miss"}`: 2, `relayd_requests_total{result="hit"}`: 1, `relayd_requests_total{result="error"}`: 1,
+		`relayd_bytes_served_total`: float64(2 * len(data)), `relayd_upstream_bytes_total`: float64(len(data) + len(notFound.body)),
 		`relayd_fill_latency_seconds_count`: 2, `relayd_store_blobs`: 1,
 	} {
 		if v, ok := metric(after, s); !ok || v != want {
@@ -57,7 +62,7 @@ func TestMetricsMove(t *testing.T) {
 	}
 	// Labels: only a fixed set of names, never a path.
 	labels := regexp.MustCompile(`^relayd_[a-z_]+\{([^}]*)\}`)
-	allowed := map[string]bool{"result": true, "state": true, "le": true}
+	allowed := map[string]bool{"result": true, "state": true, "le": true, "kind": true, "class": true}
 	for _, line := range strings.Split(string(after), "\n") {
 		m := labels.FindStringSubmatch(line)
 		if m == nil {

@@ -72,6 +72,40 @@ pub_row() {
 	echo "secs=$T_REAL mbps=$(num 'b/s/1e6' b="$bytes" s="$T_REAL") cpu_secs=$T_CPU cpu_cores=$(num 'c/s' c="$T_CPU" s="$T_REAL") bg_cpu=$BG_CPU"
 }
 
+# pub_tuf BYTES CATALOG_MBPS: the same tree published as a TUF repository
+# (relayd publish TREE --keys DIR: targets in hashed bins, snapshot,
+# timestamp), a first publish and an unchanged one, beside the catalog's
+# figures of the same run (vs_catalog = TUF MB/s ÷ catalog MB/s).
+pub_tuf() {
+	local bytes="$1" m_cat="$2" keys="$PUB_KEYS/tuf" r out
+	for role in root targets snapshot timestamp; do
+		"$RELAYD_BIN" keygen --role "$role" --out "$keys" >>"$LOGS/keygen.out" 2>&1 || {
+			warn "relayd keygen --role $role failed"
+			return 0
+		}
+	done
+	"$RELAYD_BIN" tuf init "$PUB_TREE" --keys "$keys" >"$LOGS/tuf-init.out" 2>&1 || {
+		warn "relayd tuf init failed: $(tr '\n' ' ' <"$LOGS/tuf-init.out")"
+		return 0
+	}
+	timed publish-tuf-warm "$RELAYD_BIN" publish "$PUB_TREE" --keys "$keys"
+	find "$PUB_TREE/-/tuf" -type f ! -name 1.root.json -delete
+	quiet
+	timed publish-tuf "$RELAYD_BIN" publish "$PUB_TREE" --keys "$keys"
+	out="$(<"$LOGS/publish-tuf.out")"
+	log "relayd publish (TUF): ${T_REAL}s, cpu ${T_CPU}s: $out"
+	command_line publish "$RELAYD_BIN publish $PUB_TREE --keys $keys   # the TUF repository"
+	r="$(pub_row "$bytes") rc=$T_RC"
+	[[ $out == *"published generation 1:"* ]] || r+=" error=not_generation_1"
+	result publish relayd-publish-tuf "$r vs_catalog=$(num 'a/b' a="$(num 'b/s/1e6' b="$bytes" s="$T_REAL")" b="$m_cat")"
+	quiet
+	timed publish-tuf-unchanged "$RELAYD_BIN" publish "$PUB_TREE" --keys "$keys"
+	out="$(<"$LOGS/publish-tuf-unchanged.out")"
+	r="$(pub_row "$bytes")"
+	[[ $out == *"unchanged"*"generation 1:"*"(0 metadata files written)"* ]] && r+=" unchanged=yes" || r+=" unchanged=no"
+	result publish relayd-unchanged-tuf "$r"
+}
+
 scenario_publish() {
 	local nproc key out files bytes r_pub r_par r_one r_unch m_pub m_par m_one sumsum catpairs match
 	relayd_only publish || return 0
@@ -149,6 +183,8 @@ scenario_publish() {
 	else
 		r_unch+=" unchanged=yes"
 	fi
+
+	pub_tuf "$bytes" "$m_pub"
 
 	result publish relayd-publish "$r_pub vs_sha256sum_p$nproc=$(num 'a/b' a="$m_pub" b="$m_par") vs_sha256sum_1=$(num 'a/b' a="$m_pub" b="$m_one")"
 	result publish "sha256sum-p$nproc" "$r_par"

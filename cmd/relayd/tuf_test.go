@@ -1,0 +1,79 @@
+package main
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// The operator's path through the TUF commands, single machine then a
+// 2-of-2 targets threshold signed apart.
+func TestTUFCommands(t *testing.T) {
+	dir := t.TempDir()
+	tree, keys := filepath.Join(dir, "tree"), filepath.Join(dir, "keys")
+	if err := os.MkdirAll(filepath.Join(tree, "security"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(tree, "security", "a.rpm"), []byte("a"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run := func(want string, args ...string) string {
+		t.Helper()
+		out, errOut, err := runMain(t, args...)
+		if err != nil {
+			t.Fatalf("relayd %s: %v\n%s%s", strings.Join(args, " "), err, out, errOut)
+		}
+		if !strings.Contains(out, want) {
+			t.Fatalf("relayd %s: output lacks %q:\n%s", strings.Join(args, " "), want, out)
+		}
+		return out
+	}
+	for _, r := range []string{"root", "targets", "snapshot", "timestamp", "sec"} {
+		run("key id ", "keygen", "--role", r, "--out", keys)
+	}
+	run("1.root.json", "tuf", "init", tree, "--keys", keys)
+	run("published generation 1: 1 objects", "publish", tree, "--keys", keys)
+	run("unchanged, kept generation 1", "publish", tree, "--keys", keys)
+	run("1.security.json", "tuf", "delegate", tree, "--role", "security", "--paths", "security/**", "--key", filepath.Join(keys, "sec.pub"), "--keys", keys)
+	run("re-signed", "publish", tree, "--timestamp-only", "--key", filepath.Join(keys, "timestamp.key"))
+	st := run("generation 2, timestamp version 3", "tuf", "status", tree)
+	if !strings.Contains(st, "security") || !strings.Contains(st, "nothing staged") {
+		t.Fatalf("status:\n%s", st)
+	}
+	// A second targets key, threshold 2: the next change is staged until
+	// the other key signs it.
+	run("key id", "keygen", "--role", "targets2", "--out", filepath.Join(dir, "other"))
+	run("2.root.json", "tuf", "rotate", tree, "--role", "targets", "--add-key", filepath.Join(dir, "other", "targets2.pub"), "--threshold", "2", "--keys", keys)
+	if err := os.WriteFile(filepath.Join(tree, "b"), []byte("b"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := run("staged generation 3", "publish", tree, "--keys", keys)
+	staging := filepath.Join(dir, "tree.tuf-staged")
+	if !strings.Contains(out, staging) || !strings.Contains(out, "1 of 2 signatures") {
+		t.Fatalf("publish short of a targets signature:\n%s", out)
+	}
+	if _, _, err := runMain(t, "tuf", "commit", tree); err == nil {
+		t.Fatal("commit without the second signature succeeded")
+	}
+	run("signed", "tuf", "sign", "--key", filepath.Join(dir, "other", "targets2.key"), staging)
+	run("timestamp.json", "tuf", "commit", tree)
+	run("generation 3", "tuf", "status", tree)
+}
+
+func TestTUFCommandErrors(t *testing.T) {
+	for _, args := range [][]string{
+		{"tuf"}, {"tuf", "frobnicate"}, {"tuf", "init"}, {"tuf", "init", "a", "b"}, {"publish", "tree"},
+		{"tuf", "sign", "x"}, {"tuf", "combine", "a"}, {"keygen", "--role", "x", "--gossip", "--out", "d"},
+	} {
+		_, _, err := runMain(t, args...)
+		var ue usageError
+		if !errors.As(err, &ue) {
+			t.Errorf("relayd %s: %v, want a usage error", strings.Join(args, " "), err)
+		}
+	}
+	if _, _, err := runMain(t, "tuf", "init", t.TempDir(), "--root-key", "/nonexistent.pub"); err == nil || !strings.Contains(err.Error(), "nonexistent") {
+		t.Errorf("a missing key file: %v", err)
+	}
+}
