@@ -25,3 +25,6 @@ lint: ## formatting and vet
 
 cross: ## build relayd and vet the agent for windows/amd64, darwin/arm64, linux/arm64
 	GO=$(GO) ./scripts/cross.sh
+
+conformance: build ## HTTP caching conformance suite (http-tests/cache-tests) against relayd, squid, varnish, nginx: results/conformance-<date>.json (docs/conformance.md)
+	RELAYD_BIN=$(CURDIR)/bin/relayd ./scripts/conformance/run.sh

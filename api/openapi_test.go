@@ -27,16 +27,17 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
+	"github.com/theupdateframework/go-tuf/v2/metadata"
 
 	"github.com/relayd/relayd/internal/testlog"
 	"github.com/relayd/relayd/pkg/admin"
-	"github.com/relayd/relayd/pkg/catalog"
 	"github.com/relayd/relayd/pkg/clock"
 	"github.com/relayd/relayd/pkg/digest"
 	"github.com/relayd/relayd/pkg/node"
 	"github.com/relayd/relayd/pkg/origin"
 	"github.com/relayd/relayd/pkg/server"
 	"github.com/relayd/relayd/pkg/treeauth"
+	"github.com/relayd/relayd/pkg/tufrepo"
 	"github.com/relayd/relayd/pkg/wire"
 )
 
@@ -545,17 +546,7 @@ func TestResponsesMatchSpec(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	privPath, pubPath, err := catalog.GenerateKeys(filepath.Join(dir, "keys"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, err := catalog.LoadPrivateKey(privPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := catalog.Publish(context.Background(), tree, key, catalog.PublishOptions{KeyFile: privPath}); err != nil {
-		t.Fatal(err)
-	}
+	rootPath := publishTUF(t, tree, filepath.Join(dir, "tufkeys"))
 	const token = "openapi-test-token-0123456789"
 	tokenFile := filepath.Join(dir, "admin.token")
 	if err := os.WriteFile(tokenFile, []byte(token+"\n"), 0o600); err != nil {
@@ -581,7 +572,7 @@ func TestResponsesMatchSpec(t *testing.T) {
 
 	cfg = node.DefaultConfig()
 	cfg.TreeKeyFile = treeKeyFile
-	cfg.Node, cfg.Group, cfg.Mode, cfg.PubKeyFile = "hq-1", "hq", node.ModeMirror, pubPath
+	cfg.Node, cfg.Group, cfg.Mode, cfg.Root = "hq-1", "hq", node.ModeMirror, rootPath
 	cfg.DataDir, cfg.Admin, cfg.AdminTokenFile, cfg.Gossip = filepath.Join(dir, "mirror"), "127.0.0.1:0", tokenFile, ""
 	cfg.Upstream.Upstreams = []string{"http://" + on.ContentAddr()}
 	cfg.ReportInterval = 200 * time.Millisecond
@@ -662,13 +653,19 @@ func TestResponsesMatchSpec(t *testing.T) {
 		{t: B, method: "GET", path: "/-/readyz", want: 503},
 		{t: B, method: "HEAD", path: "/-/readyz", want: 503},
 
-		{t: O, method: "GET", path: "/-/catalog", want: 200},
-		{t: M, method: "GET", path: "/-/catalog", want: 200},
-		{t: P, method: "GET", path: "/-/catalog", want: 200},
-		{t: M, method: "HEAD", path: "/-/catalog", want: 200},
-		{t: M, method: "GET", path: "/-/catalog", header: map[string]string{"Range": "bytes=0-16"}, want: 206},
-		{t: M, method: "GET", path: "/-/catalog", header: map[string]string{wire.GenerationHeader: "99"}, want: 503},
-		{t: B, method: "GET", path: "/-/catalog", want: 404},
+		{t: O, method: "GET", path: "/-/tuf/timestamp.json", want: 200},
+		{t: O, method: "GET", path: "/-/tuf/1.root.json", want: 200},
+		{t: M, method: "GET", path: "/-/tuf/timestamp.json", want: 200},
+		{t: M, method: "GET", path: "/-/tuf/1.root.json", want: 200},
+		{t: M, method: "GET", path: "/-/tuf/1.snapshot.json", want: 200},
+		{t: P, method: "GET", path: "/-/tuf/timestamp.json", want: 200},
+		{t: P, method: "GET", path: "/-/tuf/1.snapshot.json", want: 200},
+		{t: M, method: "HEAD", path: "/-/tuf/timestamp.json", want: 200},
+		{t: M, method: "GET", path: "/-/tuf/timestamp.json", header: map[string]string{"Range": "bytes=0-16"}, want: 206},
+		{t: M, method: "GET", path: "/-/tuf/timestamp.json", header: map[string]string{wire.GenerationHeader: "99"}, want: 503},
+		{t: M, method: "GET", path: "/-/tuf/99.root.json", want: 404},
+		{t: M, method: "GET", path: "/-/tuf/root.json", want: 404, badRequest: true},
+		{t: B, method: "GET", path: "/-/tuf/timestamp.json", want: 404},
 
 		{t: M, method: "GET", path: "/-/blob/" + fix.Hex(), header: map[string]string{"X-Relay-Blob-Path": "security/fix.patch"}, want: 200},
 		{t: M, method: "HEAD", path: "/-/blob/" + fix.Hex(), header: map[string]string{"X-Relay-Blob-Path": "security/fix.patch"}, want: 200},
@@ -706,7 +703,7 @@ func TestResponsesMatchSpec(t *testing.T) {
 		{t: P, method: "GET", path: agentPath, header: map[string]string{"Range": "bytes=100000-"}, want: 416},
 		{t: P, method: "GET", path: "/software/none.tgz", want: 404},
 		{t: O, method: "GET", path: "/security/%2e%2e/secret", want: 400},
-		{t: O, method: "GET", path: "/-%2Fcatalog", want: 400},
+		{t: O, method: "GET", path: "/-%2Ftuf%2Ftimestamp.json", want: 400},
 		{t: M, method: "GET", path: "/security/fix.patch", header: map[string]string{wire.GenerationHeader: "99"}, want: 503},
 		{t: M, method: "GET", path: "/security/fix.patch", header: map[string]string{wire.GenerationHeader: "latest"}, want: 400, badRequest: true},
 		{t: P, method: "GET", path: agentPath, header: map[string]string{"X-Relay-Path": "hq,branch"}, want: 508},
@@ -816,4 +813,33 @@ func TestResponsesMatchSpec(t *testing.T) {
 			t.Errorf("%s %s: no %s in %s", d.tg.name, d.path, d.want, body)
 		}
 	}
+}
+
+// publishTUF makes a key per top-level role in keys, the TUF repository of
+// tree and its generation 1, and returns the path of 1.root.json.
+func publishTUF(t *testing.T, tree, keys string) string {
+	t.Helper()
+	roles := map[string]tufrepo.RoleKeys{}
+	for _, r := range tufrepo.TopRoles {
+		_, pub, _, err := tufrepo.GenerateKey(keys, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k, err := tufrepo.LoadPublicKey(pub)
+		if err != nil {
+			t.Fatal(err)
+		}
+		roles[r] = tufrepo.RoleKeys{Keys: []*metadata.Key{k}, Threshold: 1}
+	}
+	ring, err := tufrepo.LoadKeyRing(nil, []string{keys})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tufrepo.Init(tree, ring, roles, tufrepo.Options{Workers: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tufrepo.Publish(context.Background(), tree, ring, tufrepo.Options{Workers: 1}); err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Join(tree, "-", "tuf", "1.root.json")
 }

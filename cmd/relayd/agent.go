@@ -13,9 +13,9 @@ import (
 )
 
 const agentUsage = `usage:
-  relayd agent sync  --relay URL[,URL…] --pubkey K --out DIR [--include GLOB]…
-      bring DIR up to the newest catalog (only what changed), then exit
-  relayd agent watch --relay URL[,URL…] --pubkey K --out DIR [--include GLOB]… [--id ID] [--sync-jitter 2s]
+  relayd agent sync  --relay URL[,URL…] --root 1.root.json --out DIR [--include GLOB]…
+      bring DIR up to the newest verified TUF metadata (only what changed), then exit
+  relayd agent watch --relay URL[,URL…] --root 1.root.json --out DIR [--include GLOB]… [--id ID] [--sync-jitter 2s]
       stay connected to a relay (GET /-/events) and sync on every new generation,
       at a random moment within --sync-jitter of the announcement
 `
@@ -36,7 +36,7 @@ func agentCmd(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 	if sub == "watch" {
 		fs.DurationVar(&jitter, "sync-jitter", jitter, "after an announcement, start the sync at a random moment within this window, so that a relay's agents do not all ask at once (0 = at once)")
 	}
-	if err := parseFlags(fs, args[1:], stderr, "relayd agent "+sub+" --relay URL[,URL…] --pubkey K --out DIR [--include GLOB]… [flags]"); err != nil {
+	if err := parseFlags(fs, args[1:], stderr, "relayd agent "+sub+" --relay URL[,URL…] --root 1.root.json --out DIR [--include GLOB]… [flags]"); err != nil {
 		return err
 	}
 	if jitter < 0 {

@@ -110,6 +110,8 @@ var samples = map[string]struct{ in, out string }{
 	"upstream-connect-timeout": {"5s", "5s"},
 	"upstream-stall-timeout":   {"1m", "1m0s"},
 	"pubkey":                   {"/etc/relayd/catalog.pub", "/etc/relayd/catalog.pub"},
+	"timestamp-key":            {"/etc/relayd/timestamp.key", "/etc/relayd/timestamp.key"},
+	"timestamp-expiry":         {"12h", "12h0m0s"},
 	"allow-unlisted":           {"true", "true"},
 	"catalog-max":              {"64MiB", "64 MiB"},
 	"mirror-include":           {"security/**, software/linux-amd64/**", "security/**,software/linux-amd64/**"},

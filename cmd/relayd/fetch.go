@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"os"
 	"sync"
 	"time"
 
@@ -15,18 +16,17 @@ import (
 	"github.com/schollz/progressbar/v3"
 
 	"github.com/relayd/relayd/pkg/agent"
-	"github.com/relayd/relayd/pkg/catalog"
 	"github.com/relayd/relayd/pkg/units"
 )
 
 // agentOpts are the flags shared by fetch and agent sync/watch.
 type agentOpts struct {
-	relays, pubkey, out, id, logLevel string
-	include                           []string
-	stall, connect, budget            time.Duration
-	workers                           int
-	quiet                             bool
-	catalogMax                        units.Bytes
+	relays, root, pubkey, out, id, logLevel string
+	include                                 []string
+	stall, connect, budget                  time.Duration
+	workers                                 int
+	quiet                                   bool
+	catalogMax                              units.Bytes
 }
 
 // agentFlagSet registers the agent flags; include and id only where they
@@ -37,14 +37,14 @@ func agentFlagSet(name string, o *agentOpts, stderr io.Writer, env func(string) 
 	fs.Usage = func() {}
 	def := agent.DefaultConfig()
 	fs.StringVar(&o.relays, "relay", envOr(env, "RELAYD_RELAY", ""), "relay base URLs, comma-separated: where to learn the group's relays (env RELAYD_RELAY)")
-	fs.StringVar(&o.pubkey, "pubkey", envOr(env, "RELAYD_PUBKEY", ""), "public key that signs the catalog (catalog.pub from relayd keygen) (env RELAYD_PUBKEY)")
+	rootFlag(fs, &o.root, &o.pubkey, env)
 	fs.StringVar(&o.out, "out", envOr(env, "RELAYD_OUT", ""), "output directory (env RELAYD_OUT)")
 	fs.DurationVar(&o.stall, "stall-timeout", def.StallTimeout, "move to the next relay when one sends nothing (or under 1 KiB/s) for this long")
 	fs.DurationVar(&o.connect, "connect-timeout", def.ConnectTimeout, "TCP/TLS connect timeout per relay")
 	fs.DurationVar(&o.budget, "retry-budget", def.RetryBudget, "give up on an object after retrying all relays for this long")
 	fs.IntVar(&o.workers, "workers", def.Workers, "objects downloaded at once")
 	o.catalogMax = units.Bytes(def.MaxCatalogBytes)
-	fs.Var(&o.catalogMax, "catalog-max", "largest catalog accepted from a relay, e.g. 64MiB; a longer one is refused having cost at most this much memory")
+	fs.Var(&o.catalogMax, "catalog-max", "largest metadata file accepted from a relay, e.g. 64MiB; a longer one is refused having cost at most this much memory")
 	fs.StringVar(&o.logLevel, "log-level", "warn", "log level on stderr: debug, info, warn or error")
 	fs.BoolVar(&o.quiet, "quiet", false, "no progress bar or per-object lines, only errors and the summary")
 	if sync {
@@ -54,8 +54,20 @@ func agentFlagSet(name string, o *agentOpts, stderr io.Writer, env func(string) 
 	return fs
 }
 
+// rootFlag registers --root (the trusted TUF root every agent command
+// verifies with) and --pubkey, which is only there to be refused with
+// the way to migrate.
+func rootFlag(fs *flag.FlagSet, root, pubkey *string, env func(string) (string, bool)) {
+	fs.StringVar(root, "root", envOr(env, "RELAYD_ROOT", ""), "trusted TUF root of the published tree: its 1.root.json, installed with the agent (env RELAYD_ROOT)")
+	fs.StringVar(pubkey, "pubkey", envOr(env, "RELAYD_PUBKEY", ""), "gone with the relayd-catalog-v1 format: use --root (see docs/operations.md, Migrating to TUF)")
+}
+
+// migrateHint is where an operator still holding a --pubkey learns what
+// replaced it.
+const migrateHint = `the signed catalog (relayd-catalog-v1) and its --pubkey are replaced by TUF metadata: verify with --root 1.root.json instead (docs/operations.md, "Migrating to TUF")`
+
 // parseInterleaved parses flags that may come after positional arguments
-// (relayd fetch --out d a.txt --pubkey k b.txt).
+// (relayd fetch --out d a.txt --root r.json b.txt).
 func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
 	for {
@@ -77,7 +89,7 @@ func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 // config turns the flags into an agent.Config, with errors that name the
 // flag.
 func (o *agentOpts) config() (agent.Config, error) {
-	cfg, err := relayConfig(o.relays, o.pubkey, nil)
+	cfg, err := relayConfig(o.relays, o.root, o.pubkey, nil)
 	if err != nil {
 		return cfg, err
 	}
@@ -93,11 +105,19 @@ func (o *agentOpts) config() (agent.Config, error) {
 	return cfg, nil
 }
 
+// maxRootBytes bounds the trusted root file read from --root: a root
+// lists keys and signatures, a few KiB even with many of them.
+const maxRootBytes = 1 << 20
+
 // relayConfig is the agent configuration every agent command starts
 // from: the relays of --relay (comma-separated base URLs, each also
-// passed to check when it is set) and the catalog key of --pubkey.
-func relayConfig(relays, pubkey string, check func(*url.URL) error) (agent.Config, error) {
+// passed to check when it is set) and the trusted root of --root. A
+// --pubkey (or RELAYD_PUBKEY) is refused with the migration pointer.
+func relayConfig(relays, root, pubkey string, check func(*url.URL) error) (agent.Config, error) {
 	cfg := agent.DefaultConfig()
+	if pubkey != "" {
+		return cfg, usageError{fmt.Errorf("--pubkey %s: %s", pubkey, migrateHint)}
+	}
 	cfg.Relays = splitComma(relays)
 	if len(cfg.Relays) == 0 {
 		return cfg, usageError{errors.New("--relay is required: the URL of at least one relay (http://relay:20080)")}
@@ -113,15 +133,32 @@ func relayConfig(relays, pubkey string, check func(*url.URL) error) (agent.Confi
 			}
 		}
 	}
-	if pubkey == "" {
-		return cfg, usageError{errors.New("--pubkey is required: the catalog is verified with it (catalog.pub from relayd keygen)")}
+	if root == "" {
+		return cfg, usageError{errors.New("--root is required: the trusted TUF root the metadata is verified with (1.root.json of the published tree)")}
 	}
-	pub, err := catalog.LoadPublicKey(pubkey)
+	b, err := readRoot(root)
 	if err != nil {
-		return cfg, fmt.Errorf("--pubkey: %w", err)
+		return cfg, fmt.Errorf("--root: %w", err)
 	}
-	cfg.PublicKey = pub
+	cfg.Root = b
 	return cfg, nil
+}
+
+// readRoot reads a trusted root file of at most maxRootBytes.
+func readRoot(name string) ([]byte, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxRootBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	if len(b) > maxRootBytes {
+		return nil, fmt.Errorf("%s: longer than %s: not a TUF root", name, units.FormatBytes(maxRootBytes))
+	}
+	return b, nil
 }
 
 // newAgent builds the agent the options describe, with progress reported
@@ -236,9 +273,9 @@ func summary(res agent.Result, st agent.Stats, took time.Duration) string {
 	return s + fmt.Sprintf(" in %s", took.Round(time.Millisecond))
 }
 
-const fetchSynopsis = "relayd fetch --relay URL[,URL…] --pubkey K --out DIR [flags] PATH…"
+const fetchSynopsis = "relayd fetch --relay URL[,URL…] --root 1.root.json --out DIR [flags] PATH…"
 
-// fetchCmd: relayd fetch --relay URL[,URL…] --pubkey K --out DIR PATH…
+// fetchCmd: relayd fetch --relay URL[,URL…] --root 1.root.json --out DIR PATH…
 func fetchCmd(ctx context.Context, args []string, stdout, stderr io.Writer, env func(string) (string, bool)) error {
 	var o agentOpts
 	fs := agentFlagSet("relayd fetch", &o, stderr, env, false)

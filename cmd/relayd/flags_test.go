@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -19,7 +20,6 @@ import (
 
 	"github.com/relayd/relayd/pkg/admin"
 	"github.com/relayd/relayd/pkg/agent"
-	"github.com/relayd/relayd/pkg/catalog"
 )
 
 func TestSplitComma(t *testing.T) {
@@ -85,8 +85,13 @@ func TestCachePrefetchSplitsInclude(t *testing.T) {
 
 func TestRelayConfig(t *testing.T) {
 	t.Parallel()
-	pub := filepath.Join(t.TempDir(), "catalog.pub")
-	if _, _, err := catalog.GenerateKeys(filepath.Dir(pub)); err != nil {
+	dir := t.TempDir()
+	root := filepath.Join(dir, "1.root.json")
+	if err := os.WriteFile(root, []byte(`{"signed":{"_type":"root"}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	huge := filepath.Join(dir, "huge.json")
+	if err := os.WriteFile(huge, make([]byte, maxRootBytes+1), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	refuse := func(u *url.URL) error {
@@ -95,22 +100,25 @@ func TestRelayConfig(t *testing.T) {
 		}
 		return nil
 	}
-	cfg, err := relayConfig(" http://a:1, http://b:2/x ,", pub, refuse)
-	if err != nil || !slices.Equal(cfg.Relays, []string{"http://a:1", "http://b:2/x"}) || len(cfg.PublicKey) == 0 {
-		t.Fatalf("relayConfig = %q, key %d bytes, %v", cfg.Relays, len(cfg.PublicKey), err)
+	cfg, err := relayConfig(" http://a:1, http://b:2/x ,", root, "", refuse)
+	if err != nil || !slices.Equal(cfg.Relays, []string{"http://a:1", "http://b:2/x"}) || len(cfg.Root) == 0 {
+		t.Fatalf("relayConfig = %q, root %d bytes, %v", cfg.Relays, len(cfg.Root), err)
 	}
 	for _, tc := range []struct {
-		name, relays, pubkey string
-		usage                bool
-		want                 string
+		name, relays, root, pubkey string
+		usage                      bool
+		want                       string
 	}{
-		{"no relay", " , ", pub, true, "--relay is required"},
-		{"not a base URL", "ftp://a", pub, true, "--relay"},
-		{"refused by check", "http://a:1,http://bad:2", pub, true, "--relay http://bad:2: refused"},
-		{"no key", "http://a:1", "", true, "--pubkey is required"},
-		{"missing key file", "http://a:1", pub + ".nope", false, "--pubkey"},
+		{"no relay", " , ", root, "", true, "--relay is required"},
+		{"not a base URL", "ftp://a", root, "", true, "--relay"},
+		{"refused by check", "http://a:1,http://bad:2", root, "", true, "--relay http://bad:2: refused"},
+		{"no root", "http://a:1", "", "", true, "--root is required"},
+		{"missing root file", "http://a:1", root + ".nope", "", false, "--root"},
+		{"root too long", "http://a:1", huge, "", false, "not a TUF root"},
+		{"pubkey", "http://a:1", root, "catalog.pub", true, "Migrating to TUF"},
+		{"pubkey without root", "http://a:1", "", "catalog.pub", true, "--root 1.root.json instead"},
 	} {
-		_, err := relayConfig(tc.relays, tc.pubkey, refuse)
+		_, err := relayConfig(tc.relays, tc.root, tc.pubkey, refuse)
 		var ue usageError
 		if err == nil || errors.As(err, &ue) != tc.usage || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v; want %q (usage error: %v)", tc.name, err, tc.want, tc.usage)

@@ -19,20 +19,20 @@ import (
 // loadOpts are the flags of relayd loadgen.
 type loadOpts struct {
 	loadgen.Options
-	relays, pubkey string
-	include        []string
-	stall, jitter  time.Duration
-	allowRemote    bool
-	streamsOnly    bool
-	localAddr      string
+	relays, root, pubkey string
+	include              []string
+	stall, jitter        time.Duration
+	allowRemote          bool
+	streamsOnly          bool
+	localAddr            string
 }
 
-// loadgenCmd: relayd loadgen --relay URL,… --agents N --duration D --pubkey K [--watch] [--paths …].
+// loadgenCmd: relayd loadgen --relay URL,… --agents N --duration D --root 1.root.json [--watch] [--paths …].
 func loadgenCmd(ctx context.Context, args []string, stdout, stderr io.Writer, env func(string) (string, bool)) error {
 	var o loadOpts
 	fs := flag.NewFlagSet("relayd loadgen", flag.ContinueOnError)
 	fs.StringVar(&o.relays, "relay", envOr(env, "RELAYD_RELAY", ""), "relay base URLs, comma-separated (loopback only unless --allow-remote) (env RELAYD_RELAY)")
-	fs.StringVar(&o.pubkey, "pubkey", envOr(env, "RELAYD_PUBKEY", ""), "public key that signs the catalog (env RELAYD_PUBKEY)")
+	rootFlag(fs, &o.root, &o.pubkey, env)
 	fs.IntVar(&o.Agents, "agents", 100, fmt.Sprintf("simulated agents (at most %d)", loadgen.MaxAgents))
 	fs.DurationVar(&o.Duration, "duration", 30*time.Second, fmt.Sprintf("run this long (at most %s)", loadgen.MaxDuration))
 	fs.BoolVar(&o.Watch, "watch", false, "each agent keeps an event stream open and syncs on every announcement")
@@ -48,7 +48,7 @@ func loadgenCmd(ctx context.Context, args []string, stdout, stderr io.Writer, en
 	fs.BoolVar(&o.allowRemote, "allow-remote", false, "allow relays that are not on loopback")
 	fs.StringVar(&o.localAddr, "local-addr", "", "with --streams-only: open the streams from this IP (127.0.0.2, …; a relay bounds the streams of one address)")
 	fs.BoolVar(&o.streamsOnly, "streams-only", false, "hold bare event streams (http:// relays, no --pubkey, no syncs): a relay's cost per stream and its fan-out")
-	if err := parseFlags(fs, args, stderr, "relayd loadgen --relay URL[,URL…] --pubkey K [--agents N] [--duration D] [--watch] [flags]"); err != nil {
+	if err := parseFlags(fs, args, stderr, "relayd loadgen --relay URL[,URL…] --root 1.root.json [--agents N] [--duration D] [--watch] [flags]"); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -81,7 +81,7 @@ func (o *loadOpts) check() (agent.Config, error) {
 	case len(o.Paths) > 0 && o.Watch:
 		return agent.Config{}, usageError{errors.New("--paths is for one-off fetches; with --watch choose objects with --include")}
 	}
-	cfg, err := relayConfig(o.relays, o.pubkey, func(u *url.URL) error {
+	cfg, err := relayConfig(o.relays, o.root, o.pubkey, func(u *url.URL) error {
 		if o.allowRemote || isLoopback(u) {
 			return nil
 		}

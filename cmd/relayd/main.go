@@ -43,10 +43,10 @@ Usage:
   relayd status [--json]                 the node's status
   relayd tree [--json]                   the groups below this relay: members, generations, health
   relayd cache ls|stats|rm|pin|prefetch  the cache: list, stats, remove, pin, warm before a rollout
-  relayd fetch --relay URL --pubkey K --out DIR PATH…   fetch objects from a relay group, verified
-  relayd agent sync|watch --relay URL --pubkey K --out DIR [--include GLOB]
+  relayd fetch --relay URL --root R --out DIR PATH…     fetch objects from a relay group, verified
+  relayd agent sync|watch --relay URL --root R --out DIR [--include GLOB]
                                          keep a directory at the newest catalog (watch: on every push)
-  relayd loadgen --relay URL --agents N --duration D --pubkey K [--watch]
+  relayd loadgen --relay URL --agents N --duration D --root R [--watch]
                                          simulate N agents against relays on loopback
   relayd version                         print the version
 

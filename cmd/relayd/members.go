@@ -48,12 +48,37 @@ func statusCmd(ctx context.Context, args []string, stdout, stderr io.Writer, env
 	return show(stdout, *asJSON, s, err, func(s admin.Status) error { return printStatus(stdout, s) })
 }
 
+// metadataRow is the status line of the node's TUF metadata: expired
+// since when (in capitals: an operator must act), or how fresh.
+func metadataRow(md *admin.MetadataStatus) (string, string, string) {
+	var parts []string
+	if !md.Verified.IsZero() {
+		parts = append(parts, "verified "+md.Verified.UTC().Format(time.RFC3339))
+	}
+	if !md.Expires.IsZero() {
+		parts = append(parts, "expires "+md.Expires.UTC().Format(time.RFC3339))
+	}
+	for _, r := range []string{"expired", "rollback", "not_found", "too_large", "invalid", "unavailable"} {
+		if v := md.UpdateFailures[r]; v > 0 {
+			parts = append(parts, fmt.Sprintf("%d update failures (%s)", v, r))
+		}
+	}
+	line := strings.Join(parts, ", ")
+	if md.ExpiredSince != "" {
+		return "METADATA", "%s", "expired since " + md.ExpiredSince + ": serving the objects held; nothing below gets fresh metadata (" + line + ")"
+	}
+	return "metadata", "%s", line
+}
+
 // printStatus prints /v1/status for people.
 func printStatus(stdout io.Writer, s admin.Status) error {
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	row := func(k, format string, a ...any) { fmt.Fprintf(tw, "%s\t"+format+"\n", append([]any{k}, a...)...) }
 	row("node", "%s (group %s, %s mode, relayd %s, up %s)", s.Node, s.Group, s.Mode, s.Version, s.Uptime)
 	row("generation", "%d", s.Generation)
+	if md := s.Metadata; md != nil {
+		row(metadataRow(md))
+	}
 	if len(s.Upstream) > 0 {
 		row("upstream", "%s", strings.Join(s.Upstream, ", "))
 		row("parents", "%s", strings.Join(s.Parents, ", "))

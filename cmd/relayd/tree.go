@@ -26,14 +26,14 @@ func treeCmd(ctx context.Context, args []string, stdout, stderr io.Writer, env f
 // printTree prints /v1/tree for people.
 func printTree(stdout io.Writer, root admin.GroupView) error {
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "GROUP / NODE\tMODE\tGENERATION\tLAG\tHEALTH\tAGENTS\tHITS\tMISSES\tREPORTED\tURL")
+	fmt.Fprintln(tw, "GROUP / NODE\tMODE\tGENERATION\tLAG\tHEALTH\tMETADATA\tAGENTS\tHITS\tMISSES\tREPORTED\tURL")
 	printGroup(tw, root, 0)
 	return tw.Flush()
 }
 
 func printGroup(tw io.Writer, g admin.GroupView, depth int) {
 	indent := strings.Repeat("  ", depth)
-	fmt.Fprintf(tw, "%s%s\t\t\t\t\t\t\t\t\t\n", indent, shown(g.Group))
+	fmt.Fprintf(tw, "%s%s\t\t\t\t\t\t\t\t\t\t\n", indent, shown(g.Group))
 	for _, m := range g.Members {
 		health := memberHealth(m.Health, m.Ready, m.Problem)
 		hits, misses := "-", "-"
@@ -50,12 +50,28 @@ func printGroup(tw io.Writer, g admin.GroupView, depth int) {
 		} else {
 			age += " ago"
 		}
-		fmt.Fprintf(tw, "%s  %s\t%s\t%d\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", indent, shown(m.Node), shown(m.Mode), m.Generation, lag, health,
-			m.Agents, hits, misses, shown(age), shown(m.URL))
+		fmt.Fprintf(tw, "%s  %s\t%s\t%d\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", indent, shown(m.Node), shown(m.Mode), m.Generation, lag, health,
+			metadataColumn(m), m.Agents, hits, misses, shown(age), shown(m.URL))
 	}
 	for _, c := range g.Children {
 		printGroup(tw, c, depth+1)
 	}
+}
+
+// metadataColumn is the METADATA column: "expired since …" once the
+// relay's metadata has expired (it serves what it holds), else how old
+// it was when the relay reported ("verified 3m ago"), "-" for a relay
+// that verifies none.
+func metadataColumn(m admin.MemberView) string {
+	switch {
+	case m.ExpiredSince != "":
+		return "EXPIRED since " + shown(m.ExpiredSince)
+	case m.MetadataAge != "":
+		return "verified " + shown(m.MetadataAge) + " ago"
+	case !m.MetadataExpires.IsZero():
+		return "expires " + m.MetadataExpires.UTC().Format("2006-01-02T15:04Z")
+	}
+	return "-"
 }
 
 // memberHealth is the HEALTH column: what the relay showing the tree says

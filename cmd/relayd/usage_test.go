@@ -54,7 +54,7 @@ func TestTypoedFlagSuggestsTheNearest(t *testing.T) {
 		{[]string{"tree", "--Json"}, "--json", "relayd tree"},
 		{[]string{"cache", "ls", "--prefx", "a"}, "--prefix", "relayd cache ls"},
 		{[]string{"fetch", "--rely", "http://x"}, "--relay", "relayd fetch"},
-		{[]string{"fetch", "a.txt", "--pubky", "k"}, "--pubkey", "relayd fetch"},
+		{[]string{"fetch", "a.txt", "--rot", "k"}, "--root", "relayd fetch"},
 		{[]string{"agent", "sync", "--inclde", "a/**"}, "--include", "relayd agent sync"},
 		{[]string{"agent", "watch", "--ids", "x"}, "--id", "relayd agent watch"},
 		{[]string{"loadgen", "--agent", "3"}, "--agents", "relayd loadgen"},
@@ -176,7 +176,7 @@ func TestExitStatusPerCommand(t *testing.T) {
 	if _, _, err := runMain(t, "keygen", "--out", keys); err != nil {
 		t.Fatal(err)
 	}
-	pub := filepath.Join(keys, "catalog.pub")
+	root := writeTestRoot(t, dir)
 	notDir := filepath.Join(dir, "file")
 	if err := os.WriteFile(notDir, []byte("x"), 0o600); err != nil {
 		t.Fatal(err)
@@ -213,13 +213,14 @@ func TestExitStatusPerCommand(t *testing.T) {
 		{"cache unknown", []string{"cache", "lss"}, 2},
 		{"cache unknown flag", []string{"cache", "--prefix", "a"}, 2},
 		{"cache runtime", []string{"cache", "stats", "--admin", admin}, 1},
-		{"fetch usage", []string{"fetch", "--relay", relay, "--pubkey", pub, "--out", dir}, 2},
-		{"fetch runtime", []string{"fetch", "--relay", relay, "--pubkey", pub, "--out", dir, "--retry-budget", "1ms", "--quiet", "a.txt"}, 1},
-		{"agent usage", []string{"agent", "sync", "--relay", relay, "--pubkey", pub}, 2},
+		{"fetch usage", []string{"fetch", "--relay", relay, "--root", root, "--out", dir}, 2},
+		{"fetch runtime", []string{"fetch", "--relay", relay, "--root", root, "--out", dir, "--retry-budget", "1ms", "--quiet", "a.txt"}, 1},
+		{"agent usage", []string{"agent", "sync", "--relay", relay, "--root", root}, 2},
 		{"agent unknown", []string{"agent", "run"}, 2},
-		{"agent runtime", []string{"agent", "sync", "--relay", relay, "--pubkey", pub, "--out", dir, "--retry-budget", "1ms", "--quiet"}, 1},
-		{"loadgen usage", []string{"loadgen", "--relay", relay, "--pubkey", pub, "--agents", "0"}, 2},
-		{"loadgen runtime", []string{"loadgen", "--relay", relay, "--pubkey", pub, "--agents", "1", "--duration", "300ms"}, 1},
+		{"agent pubkey", []string{"agent", "sync", "--relay", relay, "--pubkey", root, "--out", dir}, 2},
+		{"agent runtime", []string{"agent", "sync", "--relay", relay, "--root", root, "--out", dir, "--retry-budget", "1ms", "--quiet"}, 1},
+		{"loadgen usage", []string{"loadgen", "--relay", relay, "--root", root, "--agents", "0"}, 2},
+		{"loadgen runtime", []string{"loadgen", "--relay", relay, "--root", root, "--agents", "1", "--duration", "300ms"}, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -278,7 +279,7 @@ func TestServeErrorsNameKeysNotPackages(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	_, _, err := runMain(t, "serve", "--mode", "proxy", "--upstream", "x", "--fallback", "ftp://y", "--data-dir", dir,
-		"--admin=", "--gossip=", "--mirror-include", "[", "--pubkey", filepath.Join(dir, "missing.pub"),
+		"--admin=", "--gossip=", "--mirror-include", "[", "--root", filepath.Join(dir, "missing.json"),
 		"--tree-key-file", filepath.Join(dir, "missing.key"), "--upstream-proxy", "::x", "--listen", "20080")
 	if err == nil || exitCode(err) != 2 {
 		t.Fatalf("err = %v, want a usage error", err)
@@ -289,7 +290,7 @@ func TestServeErrorsNameKeysNotPackages(t *testing.T) {
 		`relayd: upstream "x": not a base URL: want http(s)://host[:port][/path]`,
 		`relayd: fallback "ftp://y": not a base URL`,
 		`relayd: mirror-include: pattern "[": syntax error in pattern`,
-		`relayd: pubkey "` + filepath.Join(dir, "missing.pub") + `": no such file`,
+		`relayd: root "` + filepath.Join(dir, "missing.json") + `": no such file`,
 		`relayd: tree-key-file "` + filepath.Join(dir, "missing.key") + `": no such file`,
 		`relayd: upstream-proxy "::x": not a proxy URL`,
 		`relayd: listen "20080": missing port in address`,
@@ -303,7 +304,7 @@ func TestServeErrorsNameKeysNotPackages(t *testing.T) {
 			t.Errorf("output names %q:\n%s", pkg, out.String())
 		}
 	}
-	_, _, err = runMain(t, "fetch", "--relay", "x", "--pubkey", "k", "--out", dir, "a")
+	_, _, err = runMain(t, "fetch", "--relay", "x", "--root", "r.json", "--out", dir, "a")
 	if err == nil || !strings.Contains(err.Error(), `--relay "x": not a base URL`) || strings.Contains(err.Error(), "cleanpath") {
 		t.Errorf("fetch --relay x: err = %v, want the flag named and no package", err)
 	}

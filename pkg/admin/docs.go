@@ -37,13 +37,16 @@ type Status struct {
 	WAN    *UpstreamTraffic `json:"wan,omitempty"`
 	// Serving is how many object responses are in progress; Agents and
 	// Children how many agents and child relays hold an event stream.
-	Serving    int64         `json:"serving"`
-	Agents     int           `json:"agents"`
-	Children   int           `json:"children"`
-	Generation uint64        `json:"generation"`
-	Store      *StoreStats   `json:"store,omitempty"`
-	Cache      *CacheCounts  `json:"cache,omitempty"`
-	Sync       *SyncProgress `json:"sync,omitempty"`
+	Serving    int64  `json:"serving"`
+	Agents     int    `json:"agents"`
+	Children   int    `json:"children"`
+	Generation uint64 `json:"generation"`
+	// Metadata is how fresh the tree's TUF metadata this node serves is
+	// (nil when it verifies none: a plain proxy).
+	Metadata *MetadataStatus `json:"metadata,omitempty"`
+	Store    *StoreStats     `json:"store,omitempty"`
+	Cache    *CacheCounts    `json:"cache,omitempty"`
+	Sync     *SyncProgress   `json:"sync,omitempty"`
 	// Loops reports misconfigured cycles: requests refused here, and
 	// upstream requests refused by a parent, with the last message.
 	Loops *LoopStatus `json:"loops,omitempty"`
@@ -54,6 +57,22 @@ type Status struct {
 	// Warnings are configuration risks found at start (gossip without a
 	// key), also logged then.
 	Warnings []string `json:"warnings,omitempty"`
+}
+
+// MetadataStatus is how fresh a node's TUF metadata is.
+type MetadataStatus struct {
+	// Verified is when the relay last verified it (zero for an origin,
+	// which serves what it publishes); Expires is when it expires (the
+	// earliest expiry of the trusted set; for an origin, its timestamp's).
+	Verified time.Time `json:"verified,omitzero"`
+	Expires  time.Time `json:"expires,omitzero"`
+	// ExpiredSince is set once Expires has passed: the node keeps
+	// serving the objects it holds, and nothing below it can get fresh
+	// metadata through it.
+	ExpiredSince string `json:"expired_since,omitempty"`
+	// UpdateFailures counts failed metadata updates by reason (expired,
+	// rollback, not_found, too_large, invalid, unavailable).
+	UpdateFailures map[string]int64 `json:"update_failures,omitempty"`
 }
 
 // The documents behaviour packages produce are declared once, in

@@ -113,6 +113,15 @@ type MemberView struct {
 	Age string `json:"age,omitempty"`
 	// Health is HealthOK, HealthNotReady, HealthStale or HealthGone.
 	Health string `json:"health"`
+	// MetadataAge is how long before the relay's report it last
+	// verified the tree's TUF metadata ("" when it verifies none: a
+	// plain proxy, an origin, a relay too old to say). MetadataExpires
+	// is when the metadata it serves expires; ExpiredSince is set once
+	// it has (the relay keeps serving what it holds, and cannot give its
+	// children fresh metadata).
+	MetadataAge     string    `json:"metadata_age,omitempty"`
+	MetadataExpires time.Time `json:"metadata_expires,omitzero"`
+	ExpiredSince    string    `json:"expired_since,omitempty"`
 }
 
 // Health of a relay in /v1/tree (MemberView.Health): from what it
@@ -190,6 +199,11 @@ type MemberMeta struct {
 	Generation uint64 `json:"n,omitempty"`
 	// Ready is false while it is syncing or its disk is failing.
 	Ready bool `json:"r,omitempty"`
+	// Verified and Expires are when it last verified the tree's TUF
+	// metadata and when that metadata expires, in Unix seconds (0:
+	// none), so the group's tree shows every member's freshness.
+	Verified int64 `json:"v,omitempty"`
+	Expires  int64 `json:"x,omitempty"`
 }
 
 // UpstreamWindow is the transfer window in force for background WAN

@@ -9,17 +9,16 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
 
-	"github.com/relayd/relayd/pkg/catalog"
 	"github.com/relayd/relayd/pkg/clock"
 	"github.com/relayd/relayd/pkg/glob"
 	"github.com/relayd/relayd/pkg/ratelog"
 	"github.com/relayd/relayd/pkg/relayclient"
+	"github.com/relayd/relayd/pkg/tufclient"
 )
 
 // Agent fetches from a group's relays. It is safe for concurrent use, but
@@ -32,11 +31,9 @@ type Agent struct {
 	stream  *http.Client
 	relays  *relayclient.List
 	state   *state
-	clock   clock.Timers     // cfg.Clock, or the wall clock
-	lim     *ratelog.Limiter // resume refusals: one line per interval
-
-	mu  sync.Mutex
-	cur *catalog.Signed // newest verified catalog in hand
+	clock   clock.Timers      // cfg.Clock, or the wall clock
+	lim     *ratelog.Limiter  // resume refusals: one line per interval
+	tuf     *tufclient.Client // the trusted metadata, verified updates
 
 	stats counters
 
@@ -90,7 +87,8 @@ func (a *Agent) Stats() Stats {
 }
 
 // New checks cfg, fills in its defaults and loads the state kept in
-// cfg.Dir.
+// cfg.Dir (created if need be): the files written, and the TUF metadata
+// trusted so far.
 func New(cfg Config, log zerolog.Logger) (*Agent, error) {
 	if err := cfg.fill(); err != nil {
 		return nil, err
@@ -142,6 +140,9 @@ func New(cfg Config, log zerolog.Logger) (*Agent, error) {
 	if a.state, err = loadState(cfg.Dir, cfg.Discard); err != nil {
 		return nil, err
 	}
+	if a.tuf, err = a.newTUF(); err != nil {
+		return nil, err
+	}
 	return a, nil
 }
 
@@ -162,15 +163,14 @@ func sameHost(req *http.Request, via []*http.Request) error {
 // ID is the agent's id as relays see it.
 func (a *Agent) ID() string { return a.cfg.ID }
 
-// Generation is the newest catalog generation the agent has verified (or
-// seen, from its state), 0 if none.
+// Generation is the newest catalog generation (snapshot version) the
+// agent has verified, or seen in an earlier run (its state), 0 if none.
 func (a *Agent) Generation() uint64 {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.cur != nil {
-		return a.cur.Generation
+	g := a.state.generation()
+	if st := a.tuf.Current(); st != nil && st.Catalog != nil {
+		g = max(g, st.Catalog.Generation)
 	}
-	return a.state.generation()
+	return g
 }
 
 // Relays lists the relays in the order the agent tries them now.

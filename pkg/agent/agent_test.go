@@ -3,8 +3,6 @@ package agent
 import (
 	"bytes"
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -12,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,56 +18,28 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"github.com/theupdateframework/go-tuf/v2/metadata"
 
-	"github.com/relayd/relayd/pkg/catalog"
 	"github.com/relayd/relayd/pkg/digest"
+	"github.com/relayd/relayd/pkg/tufclient"
 )
 
-// testKey signs the test catalogs.
-type testKey struct {
-	pub  ed25519.PublicKey
-	priv ed25519.PrivateKey
-}
-
-func newKey(t *testing.T) testKey {
-	t.Helper()
-	pub, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return testKey{pub, priv}
-}
-
-// sign makes a catalog file of generation gen for files.
-func (k testKey) sign(t *testing.T, gen uint64, files map[string][]byte) []byte {
-	t.Helper()
-	c := &catalog.Catalog{Generation: gen, Published: time.Now().UTC()}
-	for p, b := range files {
-		kind, plat, ver := catalog.Classify(p)
-		c.Objects = append(c.Objects, catalog.Object{Path: p, Size: int64(len(b)), Digest: digest.FromBytes(b), Kind: kind, Platform: plat, Version: ver})
-	}
-	raw, err := catalog.Sign(c, k.priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return raw
-}
-
-// relay is an in-test relay on a real 127.0.0.1 listener: it serves a
-// catalog and objects with Range (http.ServeContent, ETag = digest), and
-// hook may take over any request.
+// relay is an in-test relay on a real 127.0.0.1 listener: it serves TUF
+// metadata (at /-/tuf/) and objects with Range (http.ServeContent, ETag =
+// digest), and hook may take over any request.
 type relay struct {
 	srv *httptest.Server
 	mu  sync.Mutex
-	cat []byte
+	cat map[string][]byte // metadata by served name
 	obj map[string][]byte
 	// hook answers the request itself when it returns true.
 	hook   func(w http.ResponseWriter, r *http.Request) bool
 	ranges []string // Range headers of object requests
 	gets   int      // object GETs
+	metas  []string // metadata GETs, by served name
 }
 
-func newRelay(t *testing.T, cat []byte, files map[string][]byte) *relay {
+func newRelay(t *testing.T, cat map[string][]byte, files map[string][]byte) *relay {
 	t.Helper()
 	r := &relay{cat: cat, obj: files}
 	r.srv = httptest.NewServer(http.HandlerFunc(r.serve))
@@ -83,14 +54,18 @@ func (r *relay) serve(w http.ResponseWriter, req *http.Request) {
 		r.gets++
 		r.ranges = append(r.ranges, req.Header.Get("Range"))
 	}
+	if name, ok := strings.CutPrefix(req.URL.Path, tufPath); ok {
+		r.metas = append(r.metas, name)
+	}
 	b, ok := r.obj[strings.TrimPrefix(req.URL.Path, "/")]
+	meta, isMeta := cat[strings.TrimPrefix(req.URL.Path, tufPath)]
 	r.mu.Unlock()
 	if hook != nil && hook(w, req) {
 		return
 	}
 	switch {
-	case req.URL.Path == "/-/catalog":
-		w.Write(cat)
+	case strings.HasPrefix(req.URL.Path, tufPath) && isMeta:
+		w.Write(meta)
 	case req.URL.Path == "/-/relays":
 		http.NotFound(w, req) // a plain relay: no list
 	case ok:
@@ -101,18 +76,24 @@ func (r *relay) serve(w http.ResponseWriter, req *http.Request) {
 	}
 }
 
+func (r *relay) metaGets() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.metas...)
+}
+
 func (r *relay) objectGets() (int, []string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.gets, append([]string(nil), r.ranges...)
 }
 
-func testConfig(k testKey, dir string, relays ...*relay) Config {
+func testConfig(k *testRepo, dir string, relays ...*relay) Config {
 	cfg := DefaultConfig()
 	for _, r := range relays {
 		cfg.Relays = append(cfg.Relays, r.srv.URL)
 	}
-	cfg.PublicKey, cfg.Dir = k.pub, dir
+	cfg.Root, cfg.Dir = k.root, dir
 	cfg.StallTimeout, cfg.RetryBudget, cfg.BackoffMin, cfg.BackoffMax = 2*time.Second, 2*time.Second, 10*time.Millisecond, 50*time.Millisecond
 	return cfg
 }
@@ -167,10 +148,10 @@ func relaysDocFor(urls ...string) string {
 }
 
 func TestResumeOnNextRelayAfterTruncation(t *testing.T) {
-	k := newKey(t)
+	k := newRepo(t)
 	big := data(1<<20, 1)
 	files := map[string][]byte{"software/x/1/big.bin": big}
-	cat := k.sign(t, 1, files)
+	cat := k.publish(t, 1, files)
 	// Whichever relay the agent asks first announces the whole length
 	// and hangs up after 300 KiB; the other serves the rest.
 	var (
@@ -223,10 +204,10 @@ func containsPrefix(list []string, p string) bool {
 // hook.
 func hostileCase(t *testing.T, cfgMod func(*Config), hook func(good []byte) func(w http.ResponseWriter, r *http.Request) bool) error {
 	t.Helper()
-	k := newKey(t)
+	k := newRepo(t)
 	obj := data(200<<10, 3)
 	files := map[string][]byte{"security/fix.bin": obj}
-	cat := k.sign(t, 1, files)
+	cat := k.publish(t, 1, files)
 	h := newRelay(t, cat, files)
 	h.hook = hook(obj)
 	dir := t.TempDir()
@@ -313,9 +294,9 @@ func TestHostileRelay(t *testing.T) {
 				return true
 			}
 		}, ErrRedirect},
-		{"huge catalog", func(c *Config) { c.MaxCatalogBytes = 1 << 20 }, func(good []byte) func(http.ResponseWriter, *http.Request) bool {
+		{"endless timestamp", func(c *Config) { c.MaxCatalogBytes = 1 << 20 }, func(good []byte) func(http.ResponseWriter, *http.Request) bool {
 			return func(w http.ResponseWriter, r *http.Request) bool {
-				if r.URL.Path != "/-/catalog" {
+				if r.URL.Path != tufPath+"timestamp.json" {
 					return false
 				}
 				chunk := bytes.Repeat([]byte("x"), 64<<10)
@@ -327,16 +308,17 @@ func TestHostileRelay(t *testing.T) {
 				return true
 			}
 		}, ErrCatalogTooLarge},
-		{"catalog of another key", nil, func(good []byte) func(http.ResponseWriter, *http.Request) bool {
-			other := newKey(t).sign(t, 9, map[string][]byte{"security/fix.bin": good})
+		{"metadata of another key", nil, func(good []byte) func(http.ResponseWriter, *http.Request) bool {
+			other := newRepo(t).publish(t, 9, map[string][]byte{"security/fix.bin": good})
 			return func(w http.ResponseWriter, r *http.Request) bool {
-				if r.URL.Path != "/-/catalog" {
+				b, ok := other[strings.TrimPrefix(r.URL.Path, tufPath)]
+				if !ok || r.URL.Path == tufPath+"1.root.json" {
 					return false
 				}
-				w.Write(other)
+				w.Write(b)
 				return true
 			}
-		}, catalog.ErrBadSignature},
+		}, &metadata.ErrUnsignedMetadata{}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -353,10 +335,10 @@ func TestHostileRelay(t *testing.T) {
 }
 
 func TestSameHostRedirectFollowed(t *testing.T) {
-	k := newKey(t)
+	k := newRepo(t)
 	obj := data(5000, 9)
 	files := map[string][]byte{"other/a.txt": obj}
-	r := newRelay(t, k.sign(t, 1, files), files)
+	r := newRelay(t, k.publish(t, 1, files), files)
 	r.hook = func(w http.ResponseWriter, req *http.Request) bool {
 		if req.URL.Path == "/moved/a.txt" {
 			w.Write(obj)
@@ -376,30 +358,30 @@ func TestSameHostRedirectFollowed(t *testing.T) {
 }
 
 func TestRollbackRefused(t *testing.T) {
-	k := newKey(t)
+	k := newRepo(t)
 	files := map[string][]byte{"security/a": data(100, 1)}
-	r := newRelay(t, k.sign(t, 5, files), files)
+	r := newRelay(t, k.publish(t, 5, files), files)
 	dir := t.TempDir()
 	if _, err := newAgent(t, testConfig(k, dir, r)).Sync(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	r.mu.Lock()
-	r.cat = k.sign(t, 4, files)
+	r.cat = k.publish(t, 4, files)
 	r.mu.Unlock()
-	a := newAgent(t, testConfig(k, dir, r)) // a new process: the state file remembers 5
+	a := newAgent(t, testConfig(k, dir, r)) // a new process: the trusted metadata says 5
 	if g := a.Generation(); g != 5 {
-		t.Fatalf("Generation() = %d after restart, want 5 from the state file", g)
+		t.Fatalf("Generation() = %d after restart, want 5 from the state", g)
 	}
 	_, err := a.Sync(context.Background())
-	if !errors.Is(err, catalog.ErrRollback) {
-		t.Fatalf("sync from a relay rolled back to generation 4: %v, want catalog.ErrRollback", err)
+	if !errors.Is(err, tufclient.ErrRollback) {
+		t.Fatalf("sync from a relay rolled back to generation 4: %v, want tufclient.ErrRollback", err)
 	}
 }
 
 func TestSyncOnlyWhatChanged(t *testing.T) {
-	k := newKey(t)
+	k := newRepo(t)
 	files := map[string][]byte{"security/a": data(3000, 1), "security/b": data(4000, 2), "software/p/1/c": data(5000, 3)}
-	r := newRelay(t, k.sign(t, 1, files), files)
+	r := newRelay(t, k.publish(t, 1, files), files)
 	dir := t.TempDir()
 	cfg := testConfig(k, dir, r)
 	cfg.Include = []string{"security/**"}
@@ -413,7 +395,7 @@ func TestSyncOnlyWhatChanged(t *testing.T) {
 	// Generation 2 changes b; a was tampered with locally.
 	files2 := map[string][]byte{"security/a": files["security/a"], "security/b": data(4100, 4), "software/p/1/c": files["software/p/1/c"]}
 	r.mu.Lock()
-	r.cat, r.obj = k.sign(t, 2, files2), files2
+	r.cat, r.obj = k.publish(t, 2, files2), files2
 	r.mu.Unlock()
 	if err := os.WriteFile(filepath.Join(dir, "security/a"), data(3000, 99), 0o644); err != nil {
 		t.Fatal(err)
@@ -433,10 +415,10 @@ func TestSyncOnlyWhatChanged(t *testing.T) {
 }
 
 func TestFetchSamePathTwice(t *testing.T) {
-	k := newKey(t)
+	k := newRepo(t)
 	obj := data(300<<10, 5)
 	files := map[string][]byte{"security/a": obj}
-	r := newRelay(t, k.sign(t, 1, files), files)
+	r := newRelay(t, k.publish(t, 1, files), files)
 	dir := t.TempDir()
 	cfg := testConfig(k, dir, r)
 	cfg.Workers = 4
@@ -454,9 +436,9 @@ func TestFetchSamePathTwice(t *testing.T) {
 }
 
 func TestStateSavedOncePerSync(t *testing.T) {
-	k := newKey(t)
+	k := newRepo(t)
 	files := map[string][]byte{"security/a": data(3000, 1), "security/b": data(4000, 2)}
-	r := newRelay(t, k.sign(t, 1, files), files)
+	r := newRelay(t, k.publish(t, 1, files), files)
 	dir := t.TempDir()
 	cfg := testConfig(k, dir, r)
 	statePath := filepath.Join(dir, StateDir, stateFile)
@@ -498,7 +480,7 @@ func TestStateSavedOncePerSync(t *testing.T) {
 }
 
 func TestAllRelaysDownGivesUpWithinBudget(t *testing.T) {
-	k := newKey(t)
+	k := newRepo(t)
 	r := newRelay(t, nil, nil)
 	r.srv.Close()
 	cfg := testConfig(k, t.TempDir(), r)
@@ -514,9 +496,9 @@ func TestAllRelaysDownGivesUpWithinBudget(t *testing.T) {
 }
 
 func TestWatchSyncsOnAnnouncement(t *testing.T) {
-	k := newKey(t)
+	k := newRepo(t)
 	files := map[string][]byte{"security/a": data(100, 1)}
-	r := newRelay(t, k.sign(t, 1, files), files)
+	r := newRelay(t, k.publish(t, 1, files), files)
 	// Like a relay's hub: every stream is sent the current generation,
 	// then each new one.
 	var (
@@ -579,7 +561,7 @@ func TestWatchSyncsOnAnnouncement(t *testing.T) {
 	}
 	files2 := map[string][]byte{"security/a": data(100, 2)}
 	r.mu.Lock()
-	r.cat, r.obj = k.sign(t, 2, files2), files2
+	r.cat, r.obj = k.publish(t, 2, files2), files2
 	r.mu.Unlock()
 	announce(2)
 	if res := next("sync after announcing generation 2"); res.Generation != 2 || res.Downloaded != 1 {
@@ -593,11 +575,12 @@ func TestWatchSyncsOnAnnouncement(t *testing.T) {
 }
 
 func TestConfigErrors(t *testing.T) {
-	k := newKey(t)
+	k := newRepo(t)
 	for name, mod := range map[string]func(*Config){
 		"no relay":  func(c *Config) { c.Relays = nil },
 		"bad relay": func(c *Config) { c.Relays = []string{"ftp://x"} },
-		"no key":    func(c *Config) { c.PublicKey = nil },
+		"no root":   func(c *Config) { c.Root = nil },
+		"bad root":  func(c *Config) { c.Root = []byte("{}") },
 		"no dir":    func(c *Config) { c.Dir = "" },
 		// The include patterns are package glob's; a bad one is a
 		// config error, found once, in New.
@@ -605,16 +588,113 @@ func TestConfigErrors(t *testing.T) {
 		"empty segment":    func(c *Config) { c.Include = []string{"security/"} },
 	} {
 		cfg := DefaultConfig()
-		cfg.Relays, cfg.PublicKey, cfg.Dir = []string{"http://127.0.0.1:1"}, k.pub, t.TempDir()
+		cfg.Relays, cfg.Root, cfg.Dir = []string{"http://127.0.0.1:1"}, k.root, t.TempDir()
 		mod(&cfg)
 		if _, err := New(cfg, zerolog.Nop()); !errors.Is(err, ErrConfig) {
 			t.Errorf("%s: %v, want ErrConfig", name, err)
 		}
 	}
 	cfg := DefaultConfig()
-	cfg.Relays, cfg.PublicKey, cfg.Dir, cfg.Include = []string{"http://127.0.0.1:1"}, k.pub, t.TempDir(), []string{"security/**"}
+	cfg.Relays, cfg.Root, cfg.Dir, cfg.Include = []string{"http://127.0.0.1:1"}, k.root, t.TempDir(), []string{"security/**"}
 	a, err := New(cfg, zerolog.Nop())
 	if err != nil || !a.include.Match("security/x/y") || a.include.Match("securityx/a") {
 		t.Errorf("security/**: %v", err)
+	}
+}
+
+// A relay that serves an expired timestamp (a frozen relay, or an origin
+// that stopped re-signing) gets nothing installed: the sync fails saying
+// since when, and the directory keeps what the last fresh metadata listed.
+func TestExpiredMetadataInstallsNothing(t *testing.T) {
+	k := newRepo(t)
+	old := map[string][]byte{"security/a": data(100, 1)}
+	r := newRelay(t, k.publish(t, 1, old), old)
+	dir := t.TempDir()
+	if _, err := newAgent(t, testConfig(k, dir, r)).Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	expired := time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
+	k.expires = expired
+	files := map[string][]byte{"security/a": data(100, 2), "security/b": data(50, 3)}
+	r.mu.Lock()
+	r.cat, r.obj = k.publish(t, 2, files), files
+	r.mu.Unlock()
+	cfg := testConfig(k, dir, r)
+	cfg.RetryBudget = 100 * time.Millisecond
+	_, err := newAgent(t, cfg).Sync(context.Background())
+	if !errors.Is(err, tufclient.ErrExpired) || !strings.Contains(err.Error(), "expired since") {
+		t.Fatalf("sync with an expired timestamp: %v, want tufclient.ErrExpired saying since when", err)
+	}
+	wantFile(t, dir, "security/a", old["security/a"])
+	if _, err := os.Stat(filepath.Join(dir, "security/b")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("security/b of the expired generation was written (%v)", err)
+	}
+	if gets, _ := r.objectGets(); gets != 1 {
+		t.Fatalf("%d object GETs, want only the first sync's", gets)
+	}
+	noParts(t, dir)
+}
+
+// Metadata is fetched from the relay being tried; a versioned file it
+// does not have comes from another relay of the group (it is pinned by
+// the timestamp and snapshot, whoever serves it). A sync with nothing new
+// is one request: timestamp.json.
+func TestMetadataFailoverAndNoChangeSync(t *testing.T) {
+	k := newRepo(t)
+	files := map[string][]byte{"security/a": data(100, 1)}
+	cat := k.publish(t, 1, files)
+	without := func(suffix string) map[string][]byte {
+		m := map[string][]byte{}
+		for name, b := range cat {
+			if !strings.HasSuffix(name, suffix) {
+				m[name] = b
+			}
+		}
+		return m
+	}
+	// Whichever relay the agent tries first (the order is its own) lacks
+	// one versioned file that the other has: only a failover for that
+	// file completes the update.
+	r1, r2 := newRelay(t, without(".targets.json"), files), newRelay(t, without(".snapshot.json"), files)
+	dir := t.TempDir()
+	a := newAgent(t, testConfig(k, dir, r1, r2))
+	if _, err := a.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	wantFile(t, dir, "security/a", files["security/a"])
+	if st := a.Stats(); st.Failovers == 0 {
+		t.Fatalf("stats %+v: the update completed without a failover", st)
+	}
+	before := len(r1.metaGets()) + len(r2.metaGets())
+	if _, err := a.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	all := append(r1.metaGets(), r2.metaGets()...)
+	if n := len(all) - before; n != 1 {
+		t.Fatalf("a sync with nothing new asked for %d metadata files (%q), want 1 (timestamp.json)", n, all[before:])
+	}
+}
+
+// The output directory an agent creates is readable by the software that
+// installs from it; only the trusted metadata inside is the agent's alone.
+func TestOutputDirCreatedReadable(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("no Unix permissions")
+	}
+	k := newRepo(t)
+	files := map[string][]byte{"security/a": data(100, 1)}
+	r := newRelay(t, k.publish(t, 1, files), files)
+	dir := filepath.Join(t.TempDir(), "out")
+	if _, err := newAgent(t, testConfig(k, dir, r)).Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for p, want := range map[string]fs.FileMode{dir: 0o755, filepath.Join(dir, StateDir): 0o750} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fi.Mode().Perm() &^ 0o022; got != want&^0o022 {
+			t.Errorf("%s: mode %v, want %v (umask aside)", p, fi.Mode().Perm(), want)
+		}
 	}
 }

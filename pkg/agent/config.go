@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"crypto/ed25519"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -15,7 +14,8 @@ import (
 )
 
 // Sentinel errors; every error the package returns wraps one of them or a
-// catalog error (catalog.ErrBadSignature, catalog.ErrRollback, …).
+// TUF error (tufclient.ErrRollback, tufclient.ErrExpired, go-tuf's
+// metadata errors for bad signatures, …).
 var (
 	// ErrConfig: the configuration is unusable.
 	ErrConfig = errors.New("agent: bad configuration")
@@ -36,8 +36,10 @@ var (
 	ErrNotInCatalog = errors.New("agent: not in the catalog")
 	// ErrStatus: a relay answered with an unexpected status.
 	ErrStatus = errors.New("agent: unexpected status")
-	// ErrCatalogTooLarge: a relay sent a catalog above MaxCatalogBytes.
-	ErrCatalogTooLarge = errors.New("agent: catalog too large")
+	// ErrCatalogTooLarge: a relay sent a metadata file longer than TUF
+	// allows (the length the snapshot or timestamp lists, the default
+	// maximum of an unlisted one) or than MaxCatalogBytes.
+	ErrCatalogTooLarge = errors.New("agent: metadata too large")
 )
 
 // Config is what an Agent needs. Start from DefaultConfig.
@@ -46,12 +48,15 @@ type Config struct {
 	// first asks for the group's relays, and what it falls back to when
 	// every relay it learned has failed. Required.
 	Relays []string
-	// PublicKey verifies the catalog (catalog.LoadPublicKey). Required.
-	PublicKey ed25519.PublicKey
+	// Root is the initial trusted TUF root: the repository's
+	// 1.root.json, distributed with the agent (--root). Newer roots are
+	// learned from the relays, each verified by the one before. Required.
+	Root []byte
 	// Dir is the directory objects are written to, and where the agent
-	// keeps its state (Dir/.relayd-agent/state.json: the newest catalog
-	// generation seen, and the digests of the files it wrote). Required
-	// unless Discard is set.
+	// keeps its state: Dir/.relayd-agent/tuf holds the TUF metadata it
+	// trusts (its rollback floor across restarts), state.json the
+	// generation verified and the digests of the files it wrote.
+	// Required unless Discard is set.
 	Dir string
 	// Discard verifies objects and throws the bytes away instead of
 	// writing them; state is then kept in memory only. For load tests.
@@ -78,7 +83,7 @@ type Config struct {
 	// a relay that drips a byte now and then. 0 counts only a body that
 	// sends nothing at all. Default 1024 (1 KiB/s).
 	MinRate int64
-	// RetryBudget bounds the total time one object or catalog request
+	// RetryBudget bounds the total time one object or metadata update
 	// spends retrying after every relay failed. Default 2m.
 	RetryBudget time.Duration
 	// BackoffMin and BackoffMax bound the wait between two rounds over all
@@ -98,10 +103,11 @@ type Config struct {
 	SyncJitter time.Duration
 	// Workers is how many objects Sync downloads at once. Default 4.
 	Workers int
-	// MaxCatalogBytes caps the catalog a relay may send, in bytes: a
-	// longer one is refused (ErrCatalogTooLarge) having cost at most this
-	// much memory (catalog.Read). Default catalog.DefaultMaxBytes
-	// (256 MiB, about 1M objects).
+	// MaxCatalogBytes caps any one metadata file a relay may send, in
+	// bytes, on top of TUF's own limits (the lengths snapshot and
+	// timestamp list): a longer one is refused (ErrCatalogTooLarge)
+	// having cost at most this much memory (catalog.Read). Default
+	// catalog.DefaultMaxBytes (256 MiB).
 	MaxCatalogBytes int64
 	// MaxRelays caps the relays taken from one /-/relays answer (the
 	// body itself is capped at 1 MiB). Default 256.
@@ -136,7 +142,7 @@ type Config struct {
 	OnAnnounce func(generation uint64)
 }
 
-// DefaultConfig returns the defaults; set Relays, PublicKey and Dir.
+// DefaultConfig returns the defaults; set Relays, Root and Dir.
 func DefaultConfig() Config {
 	return Config{
 		UserAgent:       "relayd-agent",
@@ -192,8 +198,8 @@ func (c *Config) fill() error {
 	if len(c.Relays) == 0 {
 		return fmt.Errorf("%w: no relay URL (--relay)", ErrConfig)
 	}
-	if len(c.PublicKey) != ed25519.PublicKeySize {
-		return fmt.Errorf("%w: no valid ed25519 public key to verify the catalog (--pubkey)", ErrConfig)
+	if len(c.Root) == 0 {
+		return fmt.Errorf("%w: no trusted root to verify the metadata (--root 1.root.json)", ErrConfig)
 	}
 	if c.Dir == "" && !c.Discard {
 		return fmt.Errorf("%w: no output directory (--out)", ErrConfig)

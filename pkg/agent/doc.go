@@ -1,6 +1,7 @@
 // Package agent is the client side of relayd, for the endpoint software
 // that vendors build: it fetches objects from a group's relays and keeps a
-// directory up to date with the newest signed catalog.
+// directory up to date with the newest catalog the published tree's TUF
+// metadata describes.
 //
 // Relays are not trusted. An Agent learns the group's relays from
 // GET /-/relays (bootstrap URLs stay the last resort), tries them in an
@@ -10,10 +11,22 @@
 // goes on from the next relay with Range and If-Range, only with a 206 of the
 // catalog's object (its digest ETag and size, httprange.Pin); when every relay has
 // failed it waits with exponential backoff and jitter, within a total
-// retry budget. It verifies the catalog's ed25519 signature with a pinned
-// key, refuses a catalog older than the newest it has seen (the generation
-// is kept in DIR/.relayd-agent/state.json), checks every object's size and
-// sha256 while it streams (a body longer than the catalog says is cut), and
+// retry budget.
+//
+// It is a TUF client (pkg/tufclient, on go-tuf): from a trusted initial
+// root (Config.Root, the repository's 1.root.json) it walks the root chain,
+// then timestamp, snapshot, targets and the delegated roles, fetched from
+// the relays at /-/tuf/, and refuses what is expired, rolled back, signed
+// by too few keys or of mixed generations. The timestamp and the root
+// chain come from the relay being tried (a relay that is behind, frozen or
+// forged fails as a whole, and the next is tried); the versioned files the
+// timestamp and snapshot pin come from it or, when it fails, from another
+// relay of the group. The metadata it trusts is kept
+// in DIR/.relayd-agent/tuf, so a restarted agent cannot be rolled back
+// either. Expired metadata installs nothing: the error says since when.
+// The catalog is the verified targets; the generation is the snapshot
+// version. It checks every object's length and sha256 against them while
+// it streams (a body longer than the targets say is cut), and
 // writes each file to a temporary name in the same directory, fsyncs and
 // renames it: a killed agent never leaves a file that looks complete (on
 // Windows too: internal/atomicfile). A catalog path is turned into a file

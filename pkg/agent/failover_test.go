@@ -17,10 +17,10 @@ import (
 // test advances a fake clock instead of waiting for the timeout.
 func TestStalledRelayFailsOverOnTheClock(t *testing.T) {
 	t.Parallel()
-	k := newKey(t)
+	k := newRepo(t)
 	big := data(1<<20, 5)
 	files := map[string][]byte{"software/y/1/big.bin": big}
-	cat := k.sign(t, 1, files)
+	cat := k.publish(t, 1, files)
 	var cut atomic.Bool
 	stalled := make(chan struct{})
 	release := make(chan struct{})

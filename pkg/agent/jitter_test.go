@@ -22,9 +22,9 @@ func TestWatchSpreadsSyncs(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			k := newKey(t)
+			k := newRepo(t)
 			files := map[string][]byte{"security/a": data(100, 1)}
-			r := newRelay(t, k.sign(t, 1, files), files)
+			r := newRelay(t, k.publish(t, 1, files), files)
 			cfg := testConfig(k, t.TempDir(), r)
 			cfg.SyncJitter = tc.jitter
 			a := newAgent(t, cfg)

@@ -26,9 +26,9 @@ func TestResumeOnlyTheListedObject(t *testing.T) {
 	for name, answer := range resumetest.Mismatched(etag, other) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			k := newKey(t)
+			k := newRepo(t)
 			files := map[string][]byte{p: big}
-			cat := k.sign(t, 1, files)
+			cat := k.publish(t, 1, files)
 			// The first object request anywhere is cut after 300 KiB; the
 			// first resume anywhere gets another version's bytes; then the
 			// relays behave.

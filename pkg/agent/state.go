@@ -1,6 +1,7 @@
-// What an agent remembers between runs: the newest catalog generation it
-// has seen (so a relay cannot roll it back) and the digests of the files
-// it has written (so Sync does not hash an unchanged tree again).
+// What an agent remembers between runs besides its trusted TUF metadata
+// (StateDir/tuf, pkg/tufclient's): the newest catalog generation it has
+// verified and the digests of the files it has written (so Sync does not
+// hash an unchanged tree again).
 package agent
 
 import (
@@ -31,10 +32,9 @@ type fileRecord struct {
 }
 
 type stateDoc struct {
-	// Generation is the newest catalog generation verified.
+	// Generation is the newest catalog generation (snapshot version)
+	// verified.
 	Generation uint64 `json:"generation"`
-	// Catalog is that catalog file's digest.
-	Catalog string `json:"catalog,omitempty"`
 	// Synced is the generation the last complete Sync brought Dir to.
 	Synced uint64                `json:"synced"`
 	Files  map[string]fileRecord `json:"files"`
@@ -64,7 +64,7 @@ func loadState(dir string, discard bool) (*state, error) {
 		return nil, fmt.Errorf("agent: state: %w", err)
 	}
 	if err := json.Unmarshal(b, &s.doc); err != nil {
-		return nil, fmt.Errorf("agent: state %s is damaged (%v): remove it to start over, which also forgets the newest generation seen", s.path, err)
+		return nil, fmt.Errorf("agent: state %s is damaged (%v): remove it to start over (the files are hashed again)", s.path, err)
 	}
 	if s.doc.Files == nil {
 		s.doc.Files = map[string]fileRecord{}
@@ -101,15 +101,15 @@ func (s *state) setFile(p string, r fileRecord) {
 	s.dirty = true
 }
 
-// seen records a verified catalog: its generation and file digest, if it
-// is newer than the one recorded.
-func (s *state) seen(gen uint64, catalogDigest string) {
+// seen records the generation of a verified catalog, if it is newer than
+// the one recorded.
+func (s *state) seen(gen uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if gen <= s.doc.Generation {
 		return
 	}
-	s.doc.Generation, s.doc.Catalog = gen, catalogDigest
+	s.doc.Generation = gen
 	s.dirty = true
 }
 

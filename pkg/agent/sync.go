@@ -150,7 +150,7 @@ func (a *Agent) saveState(err error) error {
 
 // bring downloads those of objs that are not in place yet, Workers at a
 // time. objs must not name a path twice.
-func (a *Agent) bring(ctx context.Context, c *catalog.Signed, objs []catalog.Object) (Result, error) {
+func (a *Agent) bring(ctx context.Context, c *catalog.Catalog, objs []catalog.Object) (Result, error) {
 	res := Result{Generation: c.Generation}
 	var root *os.Root
 	if !a.cfg.Discard {

@@ -27,7 +27,7 @@ func TestWatchBacksOffWhenReplaced(t *testing.T) {
 		_ = events.Encode(w, events.Event{Kind: wire.KindReplaced, Data: []byte(`{"reason":"test"}`)})
 	}))
 	t.Cleanup(srv.Close)
-	cfg := testConfig(newKey(t), t.TempDir(), &relay{srv: srv})
+	cfg := testConfig(newRepo(t), t.TempDir(), &relay{srv: srv})
 	cfg.ID = "agent-7"
 	a := newAgent(t, cfg)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -70,7 +70,7 @@ func TestWatchHonoursRetryAfter(t *testing.T) {
 		http.NotFound(w, r)
 	}))
 	t.Cleanup(srv.Close)
-	a := newAgent(t, testConfig(newKey(t), t.TempDir(), &relay{srv: srv}))
+	a := newAgent(t, testConfig(newRepo(t), t.TempDir(), &relay{srv: srv}))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var waits []time.Duration

@@ -172,27 +172,6 @@ func Parse(file []byte, pub ed25519.PublicKey) (*Signed, error) {
 	return s, nil
 }
 
-// Peek reads the generation and publication time of a catalog file
-// without verifying it: for announcing that a file changed (an origin
-// without the public key), never for trusting its content.
-func Peek(file []byte) (generation uint64, published time.Time, err error) {
-	nl := bytes.IndexByte(file[:min(len(file), maxHeader)], '\n')
-	if nl < 0 || !bytes.HasPrefix(file, []byte(magic+" ")) {
-		return 0, time.Time{}, fmt.Errorf("%w: no header line", ErrMalformed)
-	}
-	var head struct {
-		Generation uint64    `json:"generation"`
-		Published  time.Time `json:"published"`
-	}
-	if err := json.Unmarshal(file[nl+1:], &head); err != nil {
-		return 0, time.Time{}, fmt.Errorf("%w: %w", ErrMalformed, err)
-	}
-	if head.Generation == 0 {
-		return 0, time.Time{}, fmt.Errorf("%w: generation 0", ErrMalformed)
-	}
-	return head.Generation, head.Published, nil
-}
-
 // validate checks what a signature cannot: that the content is safe to use.
 func validate(c *Catalog) error {
 	if c.Generation == 0 {

@@ -56,25 +56,6 @@ func TestSignParseRoundTrip(t *testing.T) {
 	}
 }
 
-func TestPeek(t *testing.T) {
-	t.Parallel()
-	_, priv := testKey(t)
-	when := time.Unix(1700000000, 0).UTC()
-	file, err := Sign(&Catalog{Generation: 9, Published: when, Objects: []Object{obj("a", "a")}}, priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, p, err := Peek(file)
-	if err != nil || g != 9 || !p.Equal(when) {
-		t.Fatalf("Peek = %d, %v, %v; want 9, %v", g, p, err, when)
-	}
-	for _, bad := range []string{"", "{}", "relayd-catalog-v1 ed25519 x\n{\"generation\":0}", "relayd-catalog-v1 ed25519 x\nnot json"} {
-		if _, _, err := Peek([]byte(bad)); !errors.Is(err, ErrMalformed) {
-			t.Errorf("Peek(%q) = %v, want ErrMalformed", bad, err)
-		}
-	}
-}
-
 func TestParseRejects(t *testing.T) {
 	t.Parallel()
 	pub, priv := testKey(t)

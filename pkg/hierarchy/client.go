@@ -149,20 +149,6 @@ type Client struct {
 	plain plainBackoff // upstreams that answered 404 at /-/relays or /-/report (plain.go)
 }
 
-// Loops returns how many upstream requests were refused as loops, and the
-// last refusal.
-func (c *Client) Loops() (int64, string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.loops.Load(), c.lastLoop
-}
-
-func (c *Client) setLastLoop(err error) {
-	c.mu.Lock()
-	c.lastLoop = err.Error()
-	c.mu.Unlock()
-}
-
 // New checks the configuration and builds a client.
 func New(cfg Config, log zerolog.Logger) (*Client, error) {
 	def := DefaultConfig()
@@ -359,7 +345,7 @@ func (c *Client) fetch(ctx context.Context, key string, hdr http.Header, last *l
 // Required request, also not 404: see answered).
 func (c *Client) tryAll(ctx context.Context, bases []*url.URL, key string, hdr http.Header, last *lastAnswer) (*http.Response, *url.URL, error) {
 	var errs []error
-	failed, behind := false, 0
+	failed, behind, missing := false, 0, 0
 	for _, base := range bases {
 		if failed {
 			c.failovers.Add(1) // moving on from a parent that failed
@@ -375,6 +361,8 @@ func (c *Client) tryAll(ctx context.Context, bases []*url.URL, key string, hdr h
 				err = fmt.Errorf("%w: %s", errBehind, base.Host)
 			case resp.StatusCode == http.StatusLoopDetected:
 				err = c.refusedAsLoop(base, "the request")
+			case resp.StatusCode == http.StatusNotFound:
+				missing++ // a Required request: see ErrNotFound
 			}
 			if last != nil && resp.StatusCode >= 500 && !errors.Is(err, errBehind) && !errors.Is(err, hops.ErrLoop) {
 				last.keep(resp) // FetchAnswer passes it on if no one does better
@@ -401,6 +389,8 @@ func (c *Client) tryAll(ctx context.Context, bases []*url.URL, key string, hdr h
 	}
 	err := errors.Join(errs...)
 	switch {
+	case missing > 0 && missing == len(errs):
+		return nil, nil, fmt.Errorf("%w (%w): %w", ErrNotFound, ErrUnavailable, err)
 	case errors.Is(err, hops.ErrLoop):
 		return nil, nil, err
 	case errors.Is(err, errBehind):
@@ -409,14 +399,6 @@ func (c *Client) tryAll(ctx context.Context, bases []*url.URL, key string, hdr h
 		return nil, nil, fmt.Errorf("%w: %w", ErrTimeout, err)
 	}
 	return nil, nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
-}
-
-// refusedAsLoop records a parent's 508 and returns the error for it.
-func (c *Client) refusedAsLoop(base *url.URL, what string) error {
-	err := fmt.Errorf("%w: %s refused %s as a loop: check the upstream configuration of the groups on the path", hops.ErrLoop, base.Host, what)
-	c.loops.Add(1)
-	c.setLastLoop(err)
-	return err
 }
 
 // FetchFrom GETs key from one given base URL (a peer relay of the group),

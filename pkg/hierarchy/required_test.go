@@ -16,11 +16,11 @@ func TestRequiredSkipsA404(t *testing.T) {
 	t.Parallel()
 	without := httptest.NewServer(http.NotFoundHandler())
 	defer without.Close()
-	with := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "catalog") }))
+	with := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "timestamp") }))
 	defer with.Close()
 
 	status := func(c *Client, ctx context.Context) (int, error) {
-		resp, err := c.Fetch(ctx, "-/catalog", http.Header{})
+		resp, err := c.Fetch(ctx, "-/tuf/timestamp.json", http.Header{})
 		if err != nil {
 			return 0, err
 		}
@@ -61,7 +61,7 @@ func TestRequiredSkipsA404(t *testing.T) {
 
 	cfg := DefaultConfig()
 	cfg.Upstreams, cfg.Fallback = []string{without.URL}, []string{without.URL}
-	if _, err := status(newClient(t, cfg), Required(context.Background())); !errors.Is(err, ErrUnavailable) {
-		t.Fatalf("every upstream and fallback 404: err = %v, want ErrUnavailable", err)
+	if _, err := status(newClient(t, cfg), Required(context.Background())); !errors.Is(err, ErrUnavailable) || !errors.Is(err, ErrNotFound) {
+		t.Fatalf("every upstream and fallback 404: err = %v, want ErrUnavailable and ErrNotFound", err)
 	}
 }

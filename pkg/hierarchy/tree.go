@@ -190,6 +190,22 @@ func View(group string, own uint64, members []wire.Report, children []wire.Repor
 	return view(group, members, children, own, now, ages, true, 0)
 }
 
+// freshness is how a report's metadata stands at now: its age when the
+// relay reported, its expiry and, once past it, since when it expired.
+func freshness(r wire.Report, now time.Time) (age string, expires time.Time, expiredSince string) {
+	if !r.MetadataVerified.IsZero() {
+		at := r.Sent
+		if at.IsZero() {
+			at = now
+		}
+		age = max(0, at.Sub(r.MetadataVerified)).Round(time.Second).String()
+	}
+	if !r.MetadataExpires.IsZero() && !now.Before(r.MetadataExpires) {
+		expiredSince = r.MetadataExpires.UTC().Format(time.RFC3339)
+	}
+	return age, r.MetadataExpires, expiredSince
+}
+
 func view(group string, members, children []wire.Report, top uint64, now time.Time, ages Ages, own bool, depth int) GroupView {
 	g := GroupView{Group: group, Members: []MemberView{}}
 	for _, r := range newest(members) {
@@ -205,6 +221,7 @@ func view(group string, members, children []wire.Report, top uint64, now time.Ti
 			m.Age = age.Round(time.Second).String()
 		}
 		m.Health = ages.health(r.Ready, age)
+		m.MetadataAge, m.MetadataExpires, m.ExpiredSince = freshness(r, now)
 		g.Members = append(g.Members, m)
 	}
 	if depth >= wire.MaxReportDepth {

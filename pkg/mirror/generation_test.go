@@ -42,7 +42,7 @@ func TestWantSkipsParentsBehind(t *testing.T) {
 	t.Cleanup(func() { org.Close() })
 	var mu sync.Mutex
 	refused := 0
-	behind := httptest.NewServer(server.NewContent(server.ContentConfig{Source: org, Catalog: org.Catalog, Relays: func() wire.Relays { return wire.Relays{} },
+	behind := httptest.NewServer(server.NewContent(server.ContentConfig{Source: org, Metadata: org.Metadata, Relays: func() wire.Relays { return wire.Relays{} },
 		Behind: func(g uint64) bool {
 			mu.Lock()
 			defer mu.Unlock()
@@ -70,8 +70,10 @@ func TestWantSkipsParentsBehind(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := mirror.DefaultConfig()
-	cfg.PublicKey = o.pub
-	m, err := mirror.New(cfg, st, up, log, clock.Real{})
+	cfg.Root, cfg.Dir = o.root, t.TempDir()
+	var m *mirror.Mirror
+	meta := up.Metadata("", func() uint64 { return m.Wanted() })
+	m, err = mirror.New(cfg, st, up, meta, log, clock.Real{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +82,7 @@ func TestWantSkipsParentsBehind(t *testing.T) {
 	if err := m.Sync(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if live := m.Live(); live == nil || live.Generation != 2 {
+	if live := m.Live(); live == nil || live.Catalog.Generation != 2 {
 		t.Fatalf("live generation %v, want 2", live)
 	}
 	if !m.Behind(3) || m.Behind(2) {

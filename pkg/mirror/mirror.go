@@ -2,7 +2,6 @@ package mirror
 
 import (
 	"context"
-	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"net/http"
@@ -20,6 +19,7 @@ import (
 	"github.com/relayd/relayd/pkg/object"
 	"github.com/relayd/relayd/pkg/ratelog"
 	"github.com/relayd/relayd/pkg/store"
+	"github.com/relayd/relayd/pkg/tufclient"
 )
 
 // Sentinel errors.
@@ -28,24 +28,28 @@ var (
 	ErrNotFound = errors.New("mirror: not in the catalog")
 	// ErrNoCatalog: no generation is live yet.
 	ErrNoCatalog = errors.New("mirror: no complete generation yet")
-	// ErrUpstreamNoCatalog: the upstream serves no catalog (a plain tree,
-	// or a broken parent): nothing verifies, so nothing is served.
-	ErrUpstreamNoCatalog = errors.New("mirror: upstream has no catalog")
+	// ErrUpstreamNoCatalog: the upstream serves no TUF metadata (a plain
+	// tree, or a broken parent): nothing verifies, so nothing is served.
+	ErrUpstreamNoCatalog = errors.New("mirror: upstream has no TUF metadata")
 	// errClosed: the mirror is closed; it downloads nothing more.
 	errClosed = errors.New("mirror: closed")
 )
 
 // Config is the mirror's behaviour.
 type Config struct {
-	// Interval between polls of the upstream catalog. Default 5m.
+	// Interval between polls of the upstream's timestamp. Default 5m.
 	Interval time.Duration
 	// Workers download objects in parallel. Default 4.
 	Workers int
 	// Include selects the catalog paths mirrored ("security/**"); empty
 	// means all of them.
 	Include []string
-	// PublicKey verifies catalogs. Required.
-	PublicKey ed25519.PublicKey
+	// Root is the trusted root the TUF client starts from (1.root.json of
+	// the tree's repository). Required.
+	Root []byte
+	// Dir is where the TUF client keeps the metadata it verified
+	// (DATA/tuf). Required.
+	Dir string
 	// Serve says whether the mirror serves its objects (mirror mode, or
 	// the mirrored kinds of a proxy); false only follows the catalog.
 	Serve bool
@@ -56,18 +60,14 @@ type Config struct {
 	// generation instead of each fetching all of it. Default 0; the node
 	// sets it for mirrors in a group.
 	Settle time.Duration
-	// OnLive, if set, is called after a new generation went live (to
+	// OnLive, if set, is called after a new generation went live, and
+	// after a new timestamp of the live generation was verified (to
 	// announce it to children and agents). It must not block.
-	OnLive func(*catalog.Signed)
-	// CatalogMax caps the upstream's catalog file, in bytes: a longer
-	// one is refused having cost at most this much memory
-	// (catalog.Read). Default catalog.DefaultMaxBytes (256 MiB, about 1M
-	// objects).
+	OnLive func(*Live)
+	// CatalogMax caps a metadata file whose length nothing signed gives
+	// (timestamp.json, root versions), in bytes (tufclient
+	// Options.MaxBytes). Default catalog.DefaultMaxBytes.
 	CatalogMax int64
-	// SpoolDir is where an upstream catalog of unknown length is spooled
-	// while it is read (catalog.Read): the store's tmp directory. Default
-	// "", os.TempDir.
-	SpoolDir string
 }
 
 // DefaultConfig returns the defaults.
@@ -75,12 +75,9 @@ func DefaultConfig() Config {
 	return Config{Interval: 5 * time.Minute, Workers: 4, Serve: true, Sendfile: true, CatalogMax: catalog.DefaultMaxBytes}
 }
 
-// Upstream fetches from the parent. hierarchy.Client implements it.
+// Upstream fetches objects from the parent. hierarchy.Client implements it.
 type Upstream interface {
 	// Fetch GETs key with extra request headers; the caller closes the body.
-	// For catalog.File it answers 404 only when every upstream and
-	// fallback does (hierarchy.Required): one parent without the catalog
-	// must not stop the relay from finding it on another.
 	Fetch(ctx context.Context, key string, hdr http.Header) (*http.Response, error)
 }
 
@@ -110,8 +107,10 @@ type Store interface {
 func blobKey(d digest.Digest) string { return keyPrefix + d.Hex() }
 
 const (
-	keyPrefix   = "-/mirror/"
-	metaCatalog = "mirror.catalog"
+	keyPrefix = "-/mirror/"
+	// metaLive keeps the live generation (live.go): the mirror serves it
+	// after a restart, whatever its upstream and its expiry.
+	metaLive = "mirror.live"
 )
 
 // Mirror is one relay's mirror. It is safe for concurrent use.
@@ -120,11 +119,14 @@ type Mirror struct {
 	filter *glob.Filter
 	store  Store
 	up     Upstream
+	meta   tufclient.Fetcher // the upstream's TUF metadata
+	tuf    *tufclient.Client
 	log    zerolog.Logger
 	clock  clock.Clock
 
 	trigger chan struct{}
 	syncMu  sync.Mutex // one sync at a time
+	tufMu   sync.Mutex // one metadata update at a time
 	peers   Peers      // may be nil
 	// flight runs one download per digest (and one catalog fetch for
 	// peers) at a time, on the mirror's lifetime: ctx, ended by Close.
@@ -134,7 +136,8 @@ type Mirror struct {
 	workMu   sync.Mutex
 	work     sync.WaitGroup // downloads in flight
 	closed   bool
-	rejected atomic.Int64 // catalogs refused (bad signature, rollback)
+	rejected atomic.Int64 // metadata refused (see failures)
+	failures failures     // metadata updates that failed, by reason
 	// upstreamBytes and peerBytes count object bytes received, since
 	// start, from the upstream (the WAN) and from group peers (the LAN).
 	upstreamBytes, peerBytes atomic.Int64
@@ -143,16 +146,15 @@ type Mirror struct {
 	lim           *ratelog.Limiter // resume refusals: one line per interval
 
 	mu       sync.RWMutex
-	cur      *syncState      // the sync in flight
-	live     *catalog.Signed // the complete generation served
-	upstream *catalog.Signed // the newest verified upstream catalog
-	etag     string          // of the upstream catalog, for If-None-Match
-	want     uint64          // a generation announced by the parent, not live yet
+	cur      *syncState // the sync in flight
+	live     *Live      // the complete generation served
+	want     uint64     // a generation announced by the parent, not live yet
 	progress Progress
 }
 
 // New builds a mirror and restores the live generation from the store.
-func New(cfg Config, st Store, up Upstream, log zerolog.Logger, clk clock.Clock) (*Mirror, error) {
+// up fetches objects, meta the TUF metadata (hierarchy.Metadata).
+func New(cfg Config, st Store, up Upstream, meta tufclient.Fetcher, log zerolog.Logger, clk clock.Clock) (*Mirror, error) {
 	def := DefaultConfig()
 	if cfg.Interval <= 0 {
 		cfg.Interval = def.Interval
@@ -163,29 +165,23 @@ func New(cfg Config, st Store, up Upstream, log zerolog.Logger, clk clock.Clock)
 	if cfg.CatalogMax <= 0 {
 		cfg.CatalogMax = def.CatalogMax
 	}
-	if len(cfg.PublicKey) != ed25519.PublicKeySize {
-		return nil, errors.New("mirror: a catalog public key is required (--pubkey)")
+	if len(cfg.Root) == 0 || cfg.Dir == "" {
+		return nil, errors.New("mirror: a trusted root (--root) and a metadata directory are required")
 	}
 	f, err := glob.New(cfg.Include)
 	if err != nil {
 		return nil, err
 	}
-	m := &Mirror{cfg: cfg, filter: f, store: st, up: up, log: log.With().Str("component", "mirror").Logger(),
+	m := &Mirror{cfg: cfg, filter: f, store: st, up: up, meta: fetcher{meta}, log: log.With().Str("component", "mirror").Logger(),
 		clock: clk, lim: ratelog.New(clk, ratelog.DefaultEvery), trigger: make(chan struct{}, 1)}
+	m.tuf, err = tufclient.New(cfg.Root, tufclient.Options{Dir: cfg.Dir, Now: clk.Now, MaxBytes: cfg.CatalogMax,
+		Log: m.log.With().Str("component", "tufclient").Logger()})
+	if err != nil {
+		return nil, fmt.Errorf("mirror: %w", err)
+	}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	m.progress.State = StateIdle
-	if b, err := st.GetMeta(metaCatalog); err == nil && len(b) > 0 {
-		s, err := catalog.Parse(b, cfg.PublicKey)
-		if err != nil {
-			// Not fatal: the next sync replaces it. Nothing is served
-			// from an unverified catalog.
-			m.log.Error().Err(err).Msg("stored catalog does not verify; ignoring it")
-		} else {
-			m.live, m.upstream = s, s
-			m.progress.Generation = s.Generation
-			m.log.Info().Uint64("generation", s.Generation).Msg("restored live generation")
-		}
-	}
+	m.restore()
 	return m, nil
 }
 
@@ -201,18 +197,28 @@ func (m *Mirror) Trigger() {
 // until g is live, the mirror asks only parents that have it.
 func (m *Mirror) Want(g uint64) {
 	m.mu.Lock()
-	if m.live == nil || g > m.live.Generation {
+	if m.live == nil || g > m.live.Catalog.Generation {
 		m.want = max(m.want, g)
 	}
 	m.mu.Unlock()
 	m.Trigger()
 }
 
+// Wanted returns the generation the parent announced that is not live
+// here yet, 0 if none: the metadata is asked for it
+// (hierarchy.Metadata), so parents that have not completed it are passed
+// over.
+func (m *Mirror) Wanted() uint64 {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.want
+}
+
 // Behind reports whether a request that works from generation g must be
 // refused because this mirror has not made g live yet; it then starts a
 // sync, so the relay catches up.
 func (m *Mirror) Behind(g uint64) bool {
-	if live := m.Live(); live != nil && live.Generation >= g {
+	if live := m.Live(); live != nil && live.Catalog.Generation >= g {
 		return false
 	}
 	m.Want(g)
@@ -277,7 +283,7 @@ func (m *Mirror) hold() bool {
 }
 
 // Live returns the complete generation served, or nil.
-func (m *Mirror) Live() *catalog.Signed {
+func (m *Mirror) Live() *Live {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	return m.live
@@ -296,12 +302,12 @@ func (m *Mirror) Ready() error {
 // generation is 0 while none is live, and the cache then refuses every
 // object (proxycache.Expecter).
 func (m *Mirror) Expect(key string) (catalog.Object, uint64, bool) {
-	c := m.Live()
-	if c == nil {
+	l := m.Live()
+	if l == nil {
 		return catalog.Object{}, 0, false
 	}
-	o, ok := c.Lookup(key)
-	return o, c.Generation, ok
+	o, ok := l.Catalog.Lookup(key)
+	return o, l.Catalog.Generation, ok
 }
 
 // Covers reports whether key is one the mirror serves from disk.
@@ -311,16 +317,16 @@ func (m *Mirror) Covers(key string) bool {
 }
 
 // covered looks key up in the live generation when the mirror serves it.
-func (m *Mirror) covered(key string) (catalog.Object, *catalog.Signed, bool) {
+func (m *Mirror) covered(key string) (catalog.Object, *catalog.Catalog, bool) {
 	if !m.cfg.Serve || !m.filter.Match(key) {
 		return catalog.Object{}, nil, false
 	}
-	c := m.Live()
-	if c == nil {
+	l := m.Live()
+	if l == nil {
 		return catalog.Object{}, nil, false
 	}
-	o, ok := c.Lookup(key)
-	return o, c, ok
+	o, ok := l.Catalog.Lookup(key)
+	return o, l.Catalog, ok
 }
 
 // Get serves key from the live generation.

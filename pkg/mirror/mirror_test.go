@@ -3,19 +3,20 @@ package mirror_test
 import (
 	"bytes"
 	"context"
-	"crypto/ed25519"
 	"errors"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
+	"github.com/theupdateframework/go-tuf/v2/metadata"
 
-	"github.com/relayd/relayd/pkg/catalog"
 	"github.com/relayd/relayd/pkg/clock"
 	"github.com/relayd/relayd/pkg/digest"
 	"github.com/relayd/relayd/pkg/hierarchy"
@@ -23,6 +24,8 @@ import (
 	"github.com/relayd/relayd/pkg/origin"
 	"github.com/relayd/relayd/pkg/server"
 	"github.com/relayd/relayd/pkg/store"
+	"github.com/relayd/relayd/pkg/tufclient"
+	"github.com/relayd/relayd/pkg/tufrepo"
 	"github.com/relayd/relayd/pkg/wire"
 )
 
@@ -31,8 +34,10 @@ import (
 type testOrigin struct {
 	t    *testing.T
 	tree string
-	priv ed25519.PrivateKey
-	pub  ed25519.PublicKey
+	keys string           // a key per top-level role
+	ring *tufrepo.KeyRing // all of them
+	root []byte           // 1.root.json
+	opt  tufrepo.Options  // publishing options (expiries)
 	srv  *httptest.Server
 
 	mu     sync.Mutex
@@ -43,12 +48,9 @@ type testOrigin struct {
 
 func newTestOrigin(t *testing.T, files map[string][]byte) *testOrigin {
 	t.Helper()
-	pub, priv, err := ed25519.GenerateKey(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	o := &testOrigin{t: t, tree: t.TempDir(), priv: priv, pub: pub, gets: map[string]int{}, ranges: map[string][]string{},
-		holds: map[string]chan struct{}{}}
+	o := &testOrigin{t: t, tree: t.TempDir(), keys: filepath.Join(t.TempDir(), "keys"), gets: map[string]int{}, ranges: map[string][]string{},
+		holds: map[string]chan struct{}{}, opt: tufrepo.Options{Workers: 1}}
+	o.ring, o.root = initRepo(t, o.tree, o.keys)
 	for p, b := range files {
 		o.write(p, b)
 	}
@@ -58,7 +60,7 @@ func newTestOrigin(t *testing.T, files map[string][]byte) *testOrigin {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { org.Close() })
-	h := server.NewContent(server.ContentConfig{Source: org, Catalog: org.Catalog, Relays: func() wire.Relays { return wire.Relays{} }}, zerolog.Nop())
+	h := server.NewContent(server.ContentConfig{Source: org, Metadata: org.Metadata, Relays: func() wire.Relays { return wire.Relays{} }}, zerolog.Nop())
 	o.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		o.mu.Lock()
 		o.gets[r.URL.Path]++
@@ -91,11 +93,41 @@ func (o *testOrigin) write(p string, b []byte) {
 }
 
 func (o *testOrigin) publish() uint64 {
-	r, err := catalog.Publish(context.Background(), o.tree, o.priv, catalog.PublishOptions{})
+	r, err := tufrepo.Publish(context.Background(), o.tree, o.ring, o.opt)
 	if err != nil {
 		o.t.Fatal(err)
 	}
-	return r.Catalog.Generation
+	return uint64(r.Generation)
+}
+
+// initRepo makes a key for every top-level role in keys and the TUF
+// repository of tree; it returns the ring of the keys and 1.root.json.
+func initRepo(t *testing.T, tree, keys string) (*tufrepo.KeyRing, []byte) {
+	t.Helper()
+	roles := map[string]tufrepo.RoleKeys{}
+	for _, r := range tufrepo.TopRoles {
+		_, pub, _, err := tufrepo.GenerateKey(keys, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k, err := tufrepo.LoadPublicKey(pub)
+		if err != nil {
+			t.Fatal(err)
+		}
+		roles[r] = tufrepo.RoleKeys{Keys: []*metadata.Key{k}, Threshold: 1}
+	}
+	ring, err := tufrepo.LoadKeyRing(nil, []string{keys})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tufrepo.Init(tree, ring, roles, tufrepo.Options{Workers: 1}); err != nil {
+		t.Fatal(err)
+	}
+	root, err := os.ReadFile(filepath.Join(tree, "-", "tuf", "1.root.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ring, root
 }
 
 // hold makes requests for p wait until the returned function is called
@@ -117,12 +149,25 @@ func (o *testOrigin) count(p string) int {
 	return o.gets["/"+p]
 }
 
+// metaGets is the metadata requests per path.
+func (o *testOrigin) metaGets() map[string]int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	out := map[string]int{}
+	for p, c := range o.gets {
+		if strings.HasPrefix(p, "/-/tuf/") {
+			out[p] = c
+		}
+	}
+	return out
+}
+
 func (o *testOrigin) objectGets() int {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	n := 0
 	for p, c := range o.gets {
-		if p != "/-/catalog" {
+		if !strings.HasPrefix(p, "/-/") {
 			n += c
 		}
 	}
@@ -153,6 +198,12 @@ func newMirror(t *testing.T, o *testOrigin, dir string, mod func(*Config)) *fixt
 // of the origin, say).
 func newMirrorAt(t *testing.T, o *testOrigin, base, dir string, mod func(*Config)) *fixture {
 	t.Helper()
+	return newMirrorClock(t, o, base, dir, clock.Real{}, mod)
+}
+
+// newMirrorClock is newMirrorAt on clk.
+func newMirrorClock(t *testing.T, o *testOrigin, base, dir string, clk clock.Clock, mod func(*Config)) *fixture {
+	t.Helper()
 	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
 	st, err := store.Open(store.DefaultConfig(dir), log, clock.Real{})
 	if err != nil {
@@ -165,11 +216,11 @@ func newMirrorAt(t *testing.T, o *testOrigin, base, dir string, mod func(*Config
 		t.Fatal(err)
 	}
 	cfg := DefaultConfig()
-	cfg.PublicKey = o.pub
+	cfg.Root, cfg.Dir = o.root, filepath.Join(dir, "tuf")
 	if mod != nil {
 		mod(&cfg)
 	}
-	m, err := New(cfg, st, up, log, clock.Real{})
+	m, err := New(cfg, st, up, up.Metadata("", nil), log, clk)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,7 +286,8 @@ func TestSyncServesEverythingWithOriginStopped(t *testing.T) {
 }
 
 // blobBytes is the size of c's distinct blobs.
-func blobBytes(c *catalog.Signed) int64 {
+func blobBytes(l *Live) int64 {
+	c := l.Catalog
 	var n int64
 	seen := map[digest.Digest]bool{}
 	for _, o := range c.Objects {
@@ -255,13 +307,16 @@ func TestSecondGenerationDownloadsOnlyTheChange(t *testing.T) {
 	if err := f.m.Sync(ctx); err != nil {
 		t.Fatal(err)
 	}
-	before := o.objectGets()
-	// No change: the catalog is revalidated (304) and nothing else asked.
+	before, meta := o.objectGets(), o.metaGets()
+	// No change: one timestamp request, nothing else asked.
 	if err := f.m.Sync(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if o.objectGets() != before {
 		t.Fatalf("a no-change sync requested %d objects", o.objectGets()-before)
+	}
+	if after := o.metaGets(); after["/-/tuf/timestamp.json"] != meta["/-/tuf/timestamp.json"]+1 || len(after) != len(meta) {
+		t.Fatalf("a no-change sync asked for metadata %v (before %v), want timestamp.json once", after, meta)
 	}
 	changed := randBytes(12345, 9)
 	o.write("security/2026/a.patch", changed)
@@ -304,7 +359,7 @@ func TestTamperedObjectKeepsOldGeneration(t *testing.T) {
 	if err := f.m.Sync(ctx); !errors.Is(err, store.ErrDigestMismatch) {
 		t.Fatalf("sync err = %v, want a digest mismatch", err)
 	}
-	if g := f.m.Live().Generation; g != 1 {
+	if g := f.m.Live().Catalog.Generation; g != 1 {
 		t.Fatalf("live generation %d, want 1 kept", g)
 	}
 	if got, _ := f.read(t, "security/2026/b.patch"); !bytes.Equal(got, files["security/2026/b.patch"]) {
@@ -319,46 +374,148 @@ func TestTamperedObjectKeepsOldGeneration(t *testing.T) {
 	if err := f.m.Sync(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if g := f.m.Live().Generation; g != 2 {
+	if g := f.m.Live().Catalog.Generation; g != 2 {
 		t.Fatalf("live generation %d after repair, want 2", g)
 	}
 }
 
-func TestRejectsBadSignatureAndRollback(t *testing.T) {
+// TestRejectsForgedAndRolledBack: metadata of another repository is
+// refused, counted, and the live generation stays; an older genuine
+// timestamp (a parent behind) keeps the live generation without an
+// alarm.
+func TestRejectsForgedAndRolledBack(t *testing.T) {
 	t.Parallel()
 	o := newTestOrigin(t, files)
 	f := newMirror(t, o, t.TempDir(), nil)
 	ctx := context.Background()
+	ts1 := readTimestamp(t, o)
 	o.write("other", []byte("x"))
 	o.publish() // generation 2
 	if err := f.m.Sync(ctx); err != nil {
 		t.Fatal(err)
 	}
-	// A catalog signed with another key.
-	_, other, _ := ed25519.GenerateKey(nil)
-	forged, err := catalog.Sign(&catalog.Catalog{Generation: 99}, other)
+	genuine := readTimestamp(t, o)
+	// A repository made with other keys, several generations ahead.
+	other := t.TempDir()
+	ring, _ := initRepo(t, other, filepath.Join(t.TempDir(), "keys"))
+	for i := range 4 {
+		if err := os.WriteFile(filepath.Join(other, "f"), []byte{byte(i)}, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tufrepo.Publish(ctx, other, ring, tufrepo.Options{Workers: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	forged, err := os.ReadFile(filepath.Join(other, "-", "tuf", "timestamp.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	o.write("-/catalog", forged)
-	if err := f.m.Sync(ctx); !errors.Is(err, catalog.ErrBadSignature) {
-		t.Fatalf("forged: %v", err)
+	o.write("-/tuf/timestamp.json", forged)
+	if err := f.m.Sync(ctx); err == nil {
+		t.Fatal("a timestamp signed by another key was accepted")
 	}
-	// A genuine but older catalog.
-	old, err := catalog.Sign(&catalog.Catalog{Generation: 1}, o.priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	o.write("-/catalog", old)
-	if err := f.m.Sync(ctx); !errors.Is(err, catalog.ErrRollback) {
-		t.Fatalf("rollback: %v", err)
-	}
-	if g := f.m.Live().Generation; g != 2 {
+	if g := f.m.Live().Catalog.Generation; g != 2 {
 		t.Fatalf("live generation %d, want 2", g)
 	}
-	if p := f.m.Progress(); p.RejectedCatalogs != 2 {
-		t.Fatalf("rejected = %d, want 2", p.RejectedCatalogs)
+	if p := f.m.Progress(); p.RejectedCatalogs != 1 || p.State != StateFailed {
+		t.Fatalf("after the forged timestamp: %+v, want failed and 1 rejected", p)
 	}
+	if n := f.m.Failures()[ReasonInvalid]; n != 1 {
+		t.Fatalf("invalid failures %d, want 1", n)
+	}
+	// The genuine timestamp of generation 1: behind what is trusted.
+	o.write("-/tuf/timestamp.json", ts1)
+	if err := f.m.Sync(ctx); err != nil {
+		t.Fatalf("a parent behind: %v, want the live generation kept quietly", err)
+	}
+	if g := f.m.Live().Catalog.Generation; g != 2 || !bytes.Equal(f.m.Live().Timestamp, genuine) {
+		t.Fatalf("live generation %d after a rollback, want 2 with its timestamp", g)
+	}
+	if n := f.m.Failures()[ReasonRollback]; n < 1 {
+		t.Fatalf("rollback failures %d, want at least 1", n)
+	}
+}
+
+// TestResignedTimestampMovesNoObject: a new timestamp of the same
+// generation replaces the one served (and is announced) without an
+// object request.
+func TestResignedTimestampMovesNoObject(t *testing.T) {
+	t.Parallel()
+	o := newTestOrigin(t, files)
+	var announced []digest.Digest
+	var mu sync.Mutex
+	f := newMirror(t, o, t.TempDir(), func(c *Config) {
+		c.OnLive = func(l *Live) { mu.Lock(); announced = append(announced, l.TimestampDigest); mu.Unlock() }
+	})
+	ctx := context.Background()
+	if err := f.m.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	before := o.objectGets()
+	if err := tufrepo.ResignTimestamp(o.tree, o.ring, 0, time.Now().Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	resigned := readTimestamp(t, o)
+	if err := f.m.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	l := f.m.Live()
+	if l.Catalog.Generation != 1 || !bytes.Equal(l.Timestamp, resigned) {
+		t.Fatalf("live generation %d, timestamp re-signed: %v", l.Catalog.Generation, bytes.Equal(l.Timestamp, resigned))
+	}
+	if b, ok := f.m.File("timestamp.json"); !ok || !bytes.Equal(b, resigned) {
+		t.Fatal("the re-signed timestamp is not the one served")
+	}
+	if o.objectGets() != before {
+		t.Fatalf("the re-sign moved %d objects", o.objectGets()-before)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(announced) != 2 || announced[1] != digest.FromBytes(resigned) {
+		t.Fatalf("announced %v, want the first generation and then the re-signed timestamp", announced)
+	}
+}
+
+// TestExpiredMetadataKeepsServing: past the metadata's expiry (the
+// mirror's clock), an update fails as expired, the live generation still
+// serves every object, and says since when it expired.
+func TestExpiredMetadataKeepsServing(t *testing.T) {
+	t.Parallel()
+	o := newTestOrigin(t, files)
+	clk := clock.NewFake(time.Now())
+	f := newMirrorClock(t, o, o.srv.URL, t.TempDir(), clk, nil)
+	ctx := context.Background()
+	if err := f.m.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	l := f.m.Live()
+	if l.Expired(clk.Now()) || l.Expires.IsZero() {
+		t.Fatalf("fresh metadata: expires %v", l.Expires)
+	}
+	clk.Advance(2 * 24 * time.Hour) // the timestamp lives one day
+	if err := f.m.Sync(ctx); !errors.Is(err, tufclient.ErrExpired) {
+		t.Fatalf("sync past the expiry: %v, want ErrExpired", err)
+	}
+	if !f.m.Live().Expired(clk.Now()) || f.m.Ready() != nil {
+		t.Fatal("the live generation is not kept, expired")
+	}
+	for p, want := range files {
+		if got, err := f.read(t, p); err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("%s after expiry: %d bytes, %v", p, len(got), err)
+		}
+	}
+	if n := f.m.Failures()[ReasonExpired]; n != 1 {
+		t.Fatalf("expired failures %d, want 1", n)
+	}
+}
+
+func readTimestamp(t *testing.T, o *testOrigin) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(o.tree, "-", "tuf", "timestamp.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 func TestIncludeFilter(t *testing.T) {
@@ -391,7 +548,7 @@ func TestRestartKeepsGenerationAndResumesPartial(t *testing.T) {
 	// A partial download left by a killed sync: the first MiB of big,
 	// pinned to the representation it came from (the catalog digest is
 	// the origin's ETag).
-	d := catalogDigest(t, o, "software/x/1/big")
+	d := digest.FromBytes(big)
 	w, err := f.store.Resume(d.Hex(), int64(len(big)))
 	if err != nil {
 		t.Fatal(err)
@@ -421,7 +578,7 @@ func TestRestartKeepsGenerationAndResumesPartial(t *testing.T) {
 	// Restart again: the generation is live at once, nothing downloaded.
 	before := o.objectGets()
 	f = newMirror(t, o, dir, nil)
-	if f.m.Ready() != nil || f.m.Live().Generation != 1 {
+	if f.m.Ready() != nil || f.m.Live().Catalog.Generation != 1 {
 		t.Fatal("live generation not restored")
 	}
 	if err := f.m.Sync(context.Background()); err != nil {
@@ -432,19 +589,13 @@ func TestRestartKeepsGenerationAndResumesPartial(t *testing.T) {
 	}
 }
 
+// catalogDigest is the sha256 of the published file at p (the digest
+// the metadata lists for it, as long as the test has not changed it).
 func catalogDigest(t *testing.T, o *testOrigin, p string) digest.Digest {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(o.tree, "-", "catalog"))
+	b, err := os.ReadFile(filepath.Join(o.tree, filepath.FromSlash(p)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := catalog.Parse(b, o.pub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	obj, ok := c.Lookup(p)
-	if !ok {
-		t.Fatalf("%s not in catalog", p)
-	}
-	return obj.Digest
+	return digest.FromBytes(b)
 }

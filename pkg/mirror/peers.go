@@ -132,24 +132,21 @@ func (m *Mirror) Blob(ctx context.Context, d digest.Digest, path string, storedO
 		if storedOnly {
 			return nil, fmt.Errorf("%w: %s is not stored here", ErrNotFound, d)
 		}
-		o, ok := m.listed(d, path)
+		o, gen, ok := m.listed(d, path)
 		if !ok {
 			// A peer syncing a generation this relay has not seen yet:
-			// look at the upstream catalog now (once for all asking, and
-			// to the end even if this peer gives up).
-			ch := m.flight.DoChan("catalog", func() (any, error) { return m.fetchCatalog(m.ctx) })
+			// update the metadata now (once for all asking, and to the
+			// end even if this peer gives up).
+			ch := m.flight.DoChan("catalog", func() (any, error) { return m.update(m.ctx) })
 			select {
 			case <-ch:
 			case <-ctx.Done():
 				return nil, ctx.Err()
 			}
-			if o, ok = m.listed(d, path); !ok {
+			if o, gen, ok = m.listed(d, path); !ok {
 				return nil, fmt.Errorf("%w: %s is not listed with %s", ErrNotFound, path, d)
 			}
 		}
-		m.mu.RLock()
-		gen := m.upstream.Generation
-		m.mu.RUnlock()
 		if _, err := m.obtain(ctx, o, &syncState{generation: gen}, false); err != nil {
 			return nil, err
 		}
@@ -157,14 +154,13 @@ func (m *Mirror) Blob(ctx context.Context, d digest.Digest, path string, storedO
 	return m.blobObject(peerBlobKey(d), d, time.Time{})
 }
 
-// listed finds path with digest d in the newest verified catalog.
-func (m *Mirror) listed(d digest.Digest, path string) (catalog.Object, bool) {
-	m.mu.RLock()
-	c := m.upstream
-	m.mu.RUnlock()
-	if c == nil {
-		return catalog.Object{}, false
+// listed finds path with digest d in the newest verified catalog, and
+// gives its generation.
+func (m *Mirror) listed(d digest.Digest, path string) (catalog.Object, uint64, bool) {
+	st := m.tuf.Current()
+	if st == nil || st.Catalog == nil {
+		return catalog.Object{}, 0, false
 	}
-	o, ok := c.Lookup(path)
-	return o, ok && o.Digest == d
+	o, ok := st.Catalog.Lookup(path)
+	return o, st.Catalog.Generation, ok && o.Digest == d
 }

@@ -88,7 +88,7 @@ func TestGroupMirrorsFetchEachObjectOnce(t *testing.T) {
 	// b's first sync is generation 2 whole: every distinct blob of it
 	// came from a, none from the origin.
 	blobs := map[digest.Digest]bool{}
-	for _, obj := range b.m.Live().Objects {
+	for _, obj := range b.m.Live().Catalog.Objects {
 		blobs[obj.Digest] = true
 	}
 	if p := b.m.Progress(); p.ObjectsFromPeers != int64(len(blobs)) {

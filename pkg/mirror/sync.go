@@ -1,12 +1,12 @@
 package mirror
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 	"sync"
 	"sync/atomic"
 
@@ -20,7 +20,7 @@ import (
 	"github.com/relayd/relayd/pkg/httprange"
 	"github.com/relayd/relayd/pkg/object"
 	"github.com/relayd/relayd/pkg/store"
-	"github.com/relayd/relayd/pkg/wire"
+	"github.com/relayd/relayd/pkg/tufclient"
 )
 
 // Sync states (admindoc.SyncIdle, …).
@@ -74,48 +74,116 @@ func (m *Mirror) Progress() Progress {
 	return p
 }
 
-// Sync brings the mirror to the upstream's newest catalog: download what
-// is missing, verify it, then switch. It returns when the new generation
-// is live, nothing changed, or it failed (the live generation stays).
-// The steps: plan, fetch, goLive.
+// Sync brings the mirror to the upstream's newest verified metadata:
+// update the TUF client (one timestamp request when nothing changed),
+// download what is missing, verify it, then switch. It returns when the
+// new generation is live, nothing changed, or it failed (the live
+// generation stays, and serves, even past its expiry). A new timestamp
+// of the live generation moves no object: it becomes the one served.
+// The steps: update, plan, fetch, goLive.
 func (m *Mirror) Sync(ctx context.Context) error {
 	m.syncMu.Lock()
 	defer m.syncMu.Unlock()
-	c, err := m.fetchCatalog(ctx)
+	st, err := m.update(ctx)
+	if errors.Is(err, tufclient.ErrRollback) && m.Live() != nil {
+		// The parents asked were behind what this relay trusts (one
+		// that has not caught up with a re-signed timestamp): keep the
+		// current generation; not an attack to alarm anyone about.
+		m.log.Info().Err(err).Msg("the parents asked are behind the trusted metadata; the live generation stays")
+		m.inSync()
+		return nil
+	}
 	if err != nil {
 		m.setFailed(err)
 		return err
 	}
 	live := m.Live()
-	if c == nil || (live != nil && c.Generation == live.Generation) {
-		m.mu.Lock()
-		m.progress.State = StateInSync
-		m.progress.Finished = m.clock.Now()
-		m.mu.Unlock()
+	switch {
+	case live != nil && st.Catalog.Generation == live.Catalog.Generation:
+		if !bytes.Equal(st.Timestamp, live.Timestamp) {
+			if err := m.refresh(live, st); err != nil {
+				m.setFailed(err)
+				return err
+			}
+		}
+		m.inSync()
 		return nil
-	}
-	if live != nil && c.Generation < live.Generation {
+	case live != nil && st.Catalog.Generation < live.Catalog.Generation:
+		// The TUF client refuses rollbacks; this is a metadata
+		// directory older than the live generation (restored, or wiped).
 		m.rejected.Add(1)
-		err := fmt.Errorf("%w: upstream offers %d, live is %d", catalog.ErrRollback, c.Generation, live.Generation)
-		m.log.Error().Err(err).Msg("catalog rejected")
+		err := fmt.Errorf("mirror: the verified metadata is of generation %d, the live one is %d: %w",
+			st.Catalog.Generation, live.Catalog.Generation, tufclient.ErrRollback)
 		m.setFailed(err)
 		return err
 	}
-	want, need, st := m.plan(c)
-	if err := m.fetch(ctx, c, need, st); err != nil {
+	l := newLive(st)
+	want, need, sst := m.plan(l.Catalog)
+	if err := m.fetch(ctx, l.Catalog, need, sst); err != nil {
 		m.setFailed(err)
 		return err
 	}
-	if err := m.goLive(c, want, st); err != nil {
+	if err := m.goLive(l, want, sst); err != nil {
 		m.setFailed(err)
 		return err
 	}
 	return nil
 }
 
+// update runs the TUF client's update through the upstream. A parent
+// that is behind what this relay trusts (ErrRollback) is not the tree's
+// answer: the update is asked again, at most three times in all, which
+// asks the parents in another random order.
+func (m *Mirror) update(ctx context.Context) (*tufclient.State, error) {
+	m.tufMu.Lock() // a sync's, and a peer's (Blob)
+	defer m.tufMu.Unlock()
+	var err error
+	for range 3 {
+		var st *tufclient.State
+		if st, err = m.tuf.Update(ctx, m.meta); err == nil {
+			return st, nil
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		m.updateFailed(err)
+		if !errors.Is(err, tufclient.ErrRollback) {
+			break
+		}
+	}
+	return nil, fmt.Errorf("mirror: update the metadata: %w", err)
+}
+
+// refresh makes a new timestamp of the live generation the one served
+// (and announced), without moving an object.
+func (m *Mirror) refresh(live *Live, st *tufclient.State) error {
+	l := &Live{Catalog: live.Catalog, Timestamp: st.Timestamp, TimestampDigest: digest.FromBytes(st.Timestamp),
+		Expires: st.Expires, Verified: st.Verified}
+	if err := m.save(l); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	m.live = l
+	m.mu.Unlock()
+	m.log.Info().Uint64("generation", l.Catalog.Generation).Time("expires", l.Expires).Msg("new timestamp of the live generation")
+	if m.cfg.OnLive != nil {
+		m.cfg.OnLive(l)
+	}
+	return nil
+}
+
+// inSync records a sync that found nothing to do.
+func (m *Mirror) inSync() {
+	m.mu.Lock()
+	m.progress.State = StateInSync
+	m.progress.LastError = ""
+	m.progress.Finished = m.clock.Now()
+	m.mu.Unlock()
+}
+
 // plan selects the objects of c (want, one per digest) and the downloads
 // of those not on disk (need), and starts the progress of the sync (st).
-func (m *Mirror) plan(c *catalog.Signed) (want map[digest.Digest]catalog.Object, need []catalog.Object, st *syncState) {
+func (m *Mirror) plan(c *catalog.Catalog) (want map[digest.Digest]catalog.Object, need []catalog.Object, st *syncState) {
 	want = map[digest.Digest]catalog.Object{}
 	var objects, have, bytesTotal, bytesHave int64
 	if m.cfg.Serve {
@@ -152,7 +220,7 @@ func (m *Mirror) plan(c *catalog.Signed) (want map[digest.Digest]catalog.Object,
 // fetch downloads and verifies the objects of need, Workers at a time,
 // counting into st. A failed object does not stop the others; the first
 // failure is returned once all have been tried.
-func (m *Mirror) fetch(ctx context.Context, c *catalog.Signed, need []catalog.Object, st *syncState) error {
+func (m *Mirror) fetch(ctx context.Context, c *catalog.Catalog, need []catalog.Object, st *syncState) error {
 	var firstErr error
 	var errMu sync.Mutex
 	g := new(errgroup.Group)
@@ -194,7 +262,8 @@ func (m *Mirror) fetch(ctx context.Context, c *catalog.Signed, need []catalog.Ob
 // verified: it pins them (blobs that were already here, e.g. from the
 // cache, must not be evicted now), records the generation durably, then
 // switches, and lets go of what the new generation no longer lists.
-func (m *Mirror) goLive(c *catalog.Signed, want map[digest.Digest]catalog.Object, st *syncState) error {
+func (m *Mirror) goLive(l *Live, want map[digest.Digest]catalog.Object, st *syncState) error {
+	c := l.Catalog
 	digests := make([]digest.Digest, 0, len(want))
 	for d := range want {
 		digests = append(digests, d)
@@ -202,11 +271,11 @@ func (m *Mirror) goLive(c *catalog.Signed, want map[digest.Digest]catalog.Object
 	if err := m.store.PinBlobs(keyPrefix, digests); err != nil {
 		return err
 	}
-	if err := m.store.PutMeta(metaCatalog, c.Raw); err != nil {
+	if err := m.save(l); err != nil {
 		return err
 	}
 	m.mu.Lock()
-	m.live = c
+	m.live = l
 	if m.want <= c.Generation {
 		m.want = 0
 	}
@@ -221,7 +290,7 @@ func (m *Mirror) goLive(c *catalog.Signed, want map[digest.Digest]catalog.Object
 	m.mu.Unlock()
 	m.log.Info().Uint64("generation", c.Generation).Int64("fetched_bytes", st.fetched.Load()).Msg("generation live")
 	if m.cfg.OnLive != nil {
-		m.cfg.OnLive(c)
+		m.cfg.OnLive(l)
 	}
 	m.collect(want)
 	return nil
@@ -264,69 +333,6 @@ func (m *Mirror) collect(live map[digest.Digest]catalog.Object) {
 	if len(stale) > 0 {
 		m.log.Info().Int("blobs", len(stale)).Msg("collected blobs of older generations")
 	}
-}
-
-// fetchCatalog gets and verifies the upstream catalog. When it has not
-// changed since the last fetch, it returns the catalog of that fetch: a
-// generation whose sync failed is retried.
-func (m *Mirror) fetchCatalog(ctx context.Context) (*catalog.Signed, error) {
-	hdr := http.Header{}
-	m.mu.RLock()
-	if m.etag != "" {
-		hdr.Set("If-None-Match", m.etag)
-	}
-	if m.want > 0 {
-		// Announced by a parent: parents still behind answer 503 and
-		// the client moves on to one that has it.
-		hdr.Set(wire.GenerationHeader, strconv.FormatUint(m.want, 10))
-	}
-	m.mu.RUnlock()
-	resp, err := m.up.Fetch(ctx, catalog.File, hdr)
-	if err != nil {
-		return nil, fmt.Errorf("mirror: fetch catalog: %w", err)
-	}
-	defer resp.Body.Close()
-	switch resp.StatusCode {
-	case http.StatusOK:
-	case http.StatusNotModified:
-		// Unchanged since the last fetch: that catalog is still the
-		// target, whether or not its generation went live.
-		m.mu.RLock()
-		defer m.mu.RUnlock()
-		return m.upstream, nil
-	case http.StatusNotFound:
-		// Only once every upstream said so (see Upstream).
-		return nil, ErrUpstreamNoCatalog
-	default:
-		return nil, fmt.Errorf("mirror: fetch catalog: status %d", resp.StatusCode)
-	}
-	// Bounded by the limit, whatever the upstream sends; a refused body
-	// is released at once, so failing retries do not pile up memory.
-	c, err := catalog.ReadSigned(resp.Body, resp.ContentLength, m.cfg.CatalogMax, m.cfg.PublicKey, m.cfg.SpoolDir)
-	switch {
-	case err == nil:
-	case errors.Is(err, catalog.ErrTooLarge):
-		m.rejected.Add(1)
-		m.log.Error().Err(err).Msg("upstream catalog refused (catalog-max); the live generation stays")
-		return nil, fmt.Errorf("mirror: fetch catalog: %w", err)
-	case isCatalogError(err):
-		m.rejected.Add(1)
-		m.log.Error().Err(err).Msg("upstream catalog rejected; the live generation stays")
-		return nil, err
-	default: // the transfer failed
-		return nil, fmt.Errorf("mirror: fetch catalog: %w", err)
-	}
-	m.mu.Lock()
-	m.upstream = c
-	m.etag = resp.Header.Get("Etag")
-	m.mu.Unlock()
-	return c, nil
-}
-
-// isCatalogError reports whether err is the catalog's verdict on a file
-// (bad signature, malformed, unknown format), not a failed transfer.
-func isCatalogError(err error) bool {
-	return errors.Is(err, catalog.ErrBadSignature) || errors.Is(err, catalog.ErrMalformed) || errors.Is(err, catalog.ErrUnknownAlgorithm)
 }
 
 // download fetches one object into the store, resuming a partial file

@@ -12,11 +12,11 @@ import (
 	"strings"
 
 	"github.com/relayd/relayd/pkg/admin"
-	"github.com/relayd/relayd/pkg/catalog"
 	"github.com/relayd/relayd/pkg/cleanpath"
 	"github.com/relayd/relayd/pkg/glob"
 	"github.com/relayd/relayd/pkg/hierarchy"
 	"github.com/relayd/relayd/pkg/httpx"
+	"github.com/relayd/relayd/pkg/mirror"
 	"github.com/relayd/relayd/pkg/proxycache"
 	"github.com/relayd/relayd/pkg/server"
 	"github.com/relayd/relayd/pkg/store"
@@ -147,15 +147,15 @@ func (n *Node) catalogKeys(include []string) ([]string, error) {
 	if err != nil {
 		return nil, &httpx.Error{Status: http.StatusBadRequest, Code: "bad_filter", Msg: "bad include pattern", Err: err}
 	}
-	var live *catalog.Signed
+	var live *mirror.Live
 	if n.mirror != nil {
 		live = n.mirror.Live()
 	}
 	if live == nil {
-		return nil, &httpx.Error{Status: http.StatusConflict, Code: "no_catalog", Msg: "include needs a verified catalog (--pubkey and a live generation)"}
+		return nil, &httpx.Error{Status: http.StatusConflict, Code: "no_catalog", Msg: "include needs verified metadata (--root and a live generation)"}
 	}
 	var keys []string
-	for _, o := range live.Objects {
+	for _, o := range live.Catalog.Objects {
 		if f.Match(o.Path) {
 			keys = append(keys, o.Path)
 		}

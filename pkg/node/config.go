@@ -39,7 +39,14 @@ type Config struct {
 	Mode string
 	// DataDir holds the store (index and blobs). Default /var/lib/relayd.
 	DataDir string
-	// Root is the directory an origin serves. Required in origin mode.
+	// Root is, for an origin, the directory it serves (the published
+	// tree; required), and for a relay the trusted TUF root it verifies
+	// the tree's metadata from (1.root.json of the tree's repository).
+	// With it a relay is a TUF client: required for a mirror; a proxy
+	// with it fails closed (no object until verified metadata is
+	// loaded, then only what it lists, unless Cache.AllowUnlisted); a
+	// proxy without it caches as a plain HTTP cache. The size cap of a
+	// metadata file of unsigned length is Mirror.CatalogMax.
 	Root string
 	// Listen is the content port address. Default ":20080".
 	Listen string
@@ -84,13 +91,18 @@ type Config struct {
 	// DrainTimeout bounds how long shutdown waits for in-flight responses.
 	// Default 30s.
 	DrainTimeout time.Duration
-	// PubKeyFile is the catalog public key; without it catalogs are not
-	// used (a proxy then caches as a plain HTTP cache). Required for mirror.
-	// With it a proxy fails closed: no object until a verified catalog is
-	// loaded, then only those it lists (Cache.AllowUnlisted lets the
-	// others through as plain HTTP). The catalog's size cap is
-	// Mirror.CatalogMax.
+	// PubKeyFile is the key of the catalog format that TUF replaced: it
+	// is refused with a pointer to the migration (Root replaces it).
 	PubKeyFile string
+	// TimestampKeyFile is the origin's online timestamp key (PKCS#8 PEM,
+	// `relayd keygen --role timestamp`): with it the origin re-signs
+	// TREE/-/tuf/timestamp.json when less than half of TimestampExpiry is
+	// left. Default none: the timestamp is re-signed elsewhere (`relayd
+	// publish --timestamp-only` from cron) or expires.
+	TimestampKeyFile string
+	// TimestampExpiry is the lifetime of a timestamp the origin re-signs.
+	// Default 24h.
+	TimestampExpiry time.Duration
 	// Mirror is the mirror's behaviour (mirror mode, and the mirrored
 	// kinds of a proxy).
 	Mirror mirror.Config
@@ -136,6 +148,7 @@ func DefaultConfig() Config {
 		ReportInterval: 10 * time.Second, EventsPerAddr: DefaultEventsPerAddr,
 		ConnsPerAddr: DefaultConnsPerAddr, ClientStallTimeout: DefaultClientStallTimeout,
 		Cache: proxycache.DefaultConfig(), Upstream: hierarchy.DefaultConfig(), Mirror: mirror.DefaultConfig(),
+		TimestampExpiry: 24 * time.Hour,
 	}
 }
 
@@ -159,6 +172,9 @@ func (c *Config) Complete() {
 // keys.
 func (c *Config) Validate() error {
 	var errs []error
+	if c.PubKeyFile != "" {
+		errs = append(errs, errors.New(`pubkey: the signed catalog became a TUF repository; give the tree's trusted root with --root 1.root.json instead (docs/operations.md, "Migrating to TUF")`))
+	}
 	switch c.Mode {
 	case ModeOrigin:
 		if c.Root == "" {
@@ -200,11 +216,14 @@ func (c *Config) validateRelay() []error {
 	if len(c.Upstream.Upstreams) == 0 {
 		errs = append(errs, fmt.Errorf("mode %s needs --upstream URL", c.Mode))
 	}
-	if c.Mode == ModeMirror && c.PubKeyFile == "" {
-		errs = append(errs, errors.New("mode mirror needs --pubkey FILE to verify catalogs"))
+	if c.Mode == ModeMirror && c.Root == "" {
+		errs = append(errs, errors.New("mode mirror needs --root FILE (the trusted root, 1.root.json) to verify the metadata"))
 	}
-	if len(c.Mirror.Include) > 0 && c.PubKeyFile == "" {
-		errs = append(errs, errors.New("mirror-include needs --pubkey FILE"))
+	if len(c.Mirror.Include) > 0 && c.Root == "" {
+		errs = append(errs, errors.New("mirror-include needs --root FILE"))
+	}
+	if c.TimestampKeyFile != "" {
+		errs = append(errs, errors.New("timestamp-key is for mode origin"))
 	}
 	if _, err := glob.New(c.Mirror.Include); err != nil {
 		errs = append(errs, fmt.Errorf("mirror-include: %w", err))
@@ -272,9 +291,12 @@ func (c *Config) validateTLS() []error {
 // the files is checked by New.
 func (c *Config) validateFiles() []error {
 	files := []struct{ key, path string }{
-		{"pubkey", c.PubKeyFile}, {"tree-key-file", c.TreeKeyFile}, {"gossip-key-file", c.GossipKeyFile},
+		{"tree-key-file", c.TreeKeyFile}, {"gossip-key-file", c.GossipKeyFile}, {"timestamp-key", c.TimestampKeyFile},
 		{"admin-token-file", c.AdminTokenFile}, {"tls-cert", c.TLS.Cert}, {"tls-key", c.TLS.Key},
 		{"upstream-ca", c.TLS.UpstreamCA}, {"peer-ca", c.TLS.PeerCA},
+	}
+	if c.Mode != ModeOrigin {
+		files = append(files, struct{ key, path string }{"root", c.Root}) // a relay's trusted root
 	}
 	var errs []error
 	for _, f := range files {
@@ -314,6 +336,7 @@ func (c *Config) validateCounts() []error {
 		}
 	}
 	positive("report-interval", c.ReportInterval)
+	positive("timestamp-expiry", c.TimestampExpiry)
 	positive("mirror-interval", c.Mirror.Interval)
 	positive("upstream-connect-timeout", c.Upstream.ConnectTimeout)
 	positive("upstream-stall-timeout", c.Upstream.StallTimeout)

@@ -16,7 +16,7 @@ func TestValidate(t *testing.T) {
 	if err := os.WriteFile(notDir, []byte("x"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	pub := filepath.Join(root, "catalog.pub") // only its presence is checked
+	pub := filepath.Join(root, "1.root.json") // only its presence is checked
 	if err := os.WriteFile(pub, []byte("x"), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -39,8 +39,18 @@ func TestValidate(t *testing.T) {
 			want: []string{`fallback "x": not a base URL`}},
 		{name: "bad upstream proxy", change: func(c *Config) { proxy(c); c.Upstream.Proxy = "::x" },
 			want: []string{`upstream-proxy "::x"`}},
-		{name: "missing pubkey file", change: func(c *Config) { proxy(c); c.PubKeyFile = filepath.Join(root, "nope.pub") },
-			want: []string{`pubkey "` + root + `/nope.pub": no such file`}},
+		{name: "missing root file", change: func(c *Config) { proxy(c); c.Root = filepath.Join(root, "nope.json") },
+			want: []string{`root "` + root + `/nope.json": no such file`}},
+		{name: "pubkey refused", change: func(c *Config) { proxy(c); c.PubKeyFile = pub },
+			want: []string{"pubkey", "--root 1.root.json", `"Migrating to TUF"`}},
+		{name: "origin with timestamp key", change: func(c *Config) { c.Mode, c.Root, c.TimestampKeyFile = ModeOrigin, root, pub }},
+		{name: "missing timestamp key", change: func(c *Config) {
+			c.Mode, c.Root, c.TimestampKeyFile = ModeOrigin, root, filepath.Join(root, "ts.key")
+		}, want: []string{`timestamp-key "` + root + `/ts.key": no such file`}},
+		{name: "timestamp key on a relay", change: func(c *Config) { proxy(c); c.TimestampKeyFile = pub },
+			want: []string{"timestamp-key is for mode origin"}},
+		{name: "zero timestamp expiry", change: func(c *Config) { c.Mode, c.Root, c.TimestampExpiry = ModeOrigin, root, 0 },
+			want: []string{"timestamp-expiry 0s"}},
 		{name: "missing tls files", change: func(c *Config) {
 			proxy(c)
 			c.TLS.Cert, c.TLS.Key = filepath.Join(root, "c.pem"), root
@@ -67,15 +77,15 @@ func TestValidate(t *testing.T) {
 		{name: "origin root is a file", change: func(c *Config) { c.Mode, c.Root = ModeOrigin, notDir }, want: []string{"root", "is not a directory"}},
 		{name: "mirror mode", change: func(c *Config) {
 			proxy(c)
-			c.Mode, c.PubKeyFile = ModeMirror, pub
+			c.Mode, c.Root = ModeMirror, pub
 		}},
-		{name: "mirror without upstream and pubkey", change: func(c *Config) { c.Mode = ModeMirror },
-			want: []string{"mode mirror needs --upstream", "mode mirror needs --pubkey"}},
-		{name: "mirror include without pubkey", change: func(c *Config) { proxy(c); c.Mirror.Include = []string{"security/**"} },
-			want: []string{"mirror-include needs --pubkey"}},
+		{name: "mirror without upstream and root", change: func(c *Config) { c.Mode = ModeMirror },
+			want: []string{"mode mirror needs --upstream", "mode mirror needs --root"}},
+		{name: "mirror include without root", change: func(c *Config) { proxy(c); c.Mirror.Include = []string{"security/**"} },
+			want: []string{"mirror-include needs --root"}},
 		{name: "bad mirror include", change: func(c *Config) {
 			proxy(c)
-			c.PubKeyFile, c.Mirror.Include = pub, []string{"/abs/**"}
+			c.Root, c.Mirror.Include = pub, []string{"/abs/**"}
 		}, want: []string{`mirror-include: pattern "/abs/**"`}},
 		{name: "unknown mode", change: func(c *Config) { c.Mode = "cache" }, want: []string{`mode "cache"`}},
 		{name: "non-loopback admin without token", change: func(c *Config) { proxy(c); c.Admin = "0.0.0.0:20090" },

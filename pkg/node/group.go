@@ -80,8 +80,9 @@ func advertiseURL(cfg Config, bound string) string {
 func (n *Node) meta() group.Meta {
 	m := group.Meta{Group: n.cfg.Group, Mode: n.cfg.Mode, URL: n.url, Ready: n.ready() == nil}
 	if n.mirror != nil {
-		if c := n.mirror.Live(); c != nil {
-			m.Generation = c.Generation
+		if l := n.mirror.Live(); l != nil {
+			m.Generation = l.Catalog.Generation
+			m.Verified, m.Expires = unixOrZero(l.Verified), unixOrZero(l.Expires)
 		}
 	}
 	return m
@@ -191,3 +192,19 @@ func (p *peers) Fetch(ctx context.Context, base, key string, hdr http.Header) (*
 // gossiping without gossip-key-file.
 const warnGossipUnkeyed = "gossip without gossip-key-file: anyone who reaches the gossip port can join the group, " +
 	"be routed cache misses and make this relay keep members it never sees (relayd keygen --gossip; docs/operations.md)"
+
+// unixOrZero is t in Unix seconds, 0 for the zero time.
+func unixOrZero(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.Unix()
+}
+
+// timeOrZero is the time of Unix seconds s, the zero time for 0.
+func timeOrZero(s int64) time.Time {
+	if s == 0 {
+		return time.Time{}
+	}
+	return time.Unix(s, 0).UTC()
+}

@@ -51,6 +51,11 @@ var (
 	mFills         = newDesc("fills_total", "Upstream fills started.", prometheus.CounterValue)
 	mFillErrors    = newDesc("fill_errors_total", "Upstream fills that failed.", prometheus.CounterValue)
 	mCoalesced     = newDesc("coalesced_total", "Requests that joined a fill in flight.", prometheus.CounterValue)
+	// The tree's TUF metadata (relays with --root; the expiry also on an
+	// origin, from the timestamp it serves).
+	mTUFExpires  = newDesc("tuf_metadata_expires_timestamp_seconds", "When the TUF metadata this node serves expires (Unix seconds; the earliest expiry of its trusted set).", prometheus.GaugeValue)
+	mTUFGen      = newDesc("tuf_generation", "Generation (snapshot version) of the verified TUF metadata this node serves.", prometheus.GaugeValue)
+	mTUFFailures = newDesc("tuf_update_failures_total", "TUF metadata updates that failed, by reason (expired, rollback, not_found, too_large, invalid, unavailable).", prometheus.CounterValue, "reason")
 	// The WAN as it is accounted (hierarchy.Client.Traffic): bytes on the
 	// wire apart from bytes of content, per catalog kind.
 	mWireBytes    = newDesc("upstream_wire_bytes_total", "Body bytes read from upstreams and fallbacks as they crossed the wire (before any decoding), by catalog kind.", prometheus.CounterValue, "kind")
@@ -66,7 +71,7 @@ func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []desc{mGeneration, mAgents, mChildren, mFailovers, mResumes, mResumeRefused, mFallbacks, mEvictions, mStoreBytes,
 		mStoreBlobs, mBytesServed, mGroupMembers, mMirrorTarget, mMirrorLag, mMirrorObjectsDone, mMirrorObjects, mRequests,
 		mUpstreamBytes, mPeerBytes, mFills, mFillErrors, mCoalesced, mWireBytes, mContentBytes, mWindowRate, mWaitingBytes,
-		mWaitingRequests} {
+		mWaitingRequests, mTUFExpires, mTUFGen, mTUFFailures} {
 		ch <- d.Desc
 	}
 }
@@ -148,6 +153,7 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		emit(mResumeRefused, refused)
 		m.collectWAN(emit)
 	}
+	m.collectTUF(emit)
 }
 
 // collectWAN sends the WAN accounting and the transfer window's series.
@@ -171,5 +177,28 @@ func (m *metrics) collectWAN(emit func(d desc, v int64, labels ...string)) {
 	for _, c := range w.Waiting {
 		emit(mWaitingRequests, c.Requests, c.Class)
 		emit(mWaitingBytes, c.Bytes, c.Class)
+	}
+}
+
+// collectTUF sends the metadata series.
+func (m *metrics) collectTUF(emit func(d desc, v int64, labels ...string)) {
+	n := (*Node)(m)
+	_, expires := n.freshness()
+	switch {
+	case !expires.IsZero():
+		emit(mTUFExpires, expires.Unix())
+	case n.mirror != nil:
+		emit(mTUFExpires, 0) // no verified metadata yet
+	}
+	if n.mirror == nil {
+		return
+	}
+	var gen uint64
+	if l := n.mirror.Live(); l != nil {
+		gen = l.Catalog.Generation
+	}
+	emit(mTUFGen, int64(gen))
+	for reason, v := range n.mirror.Failures() {
+		emit(mTUFFailures, v, reason)
 	}
 }

@@ -11,7 +11,6 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/relayd/relayd/pkg/catalog"
 	"github.com/relayd/relayd/pkg/clock"
 	"github.com/relayd/relayd/pkg/wire"
 )
@@ -20,16 +19,13 @@ import (
 // following the catalog, a group and an upstream. It is not started.
 func metricsNode(tb testing.TB, clk clock.Clock) *Node {
 	tb.Helper()
-	_, pub, err := catalog.GenerateKeys(tb.TempDir())
-	if err != nil {
-		tb.Fatal(err)
-	}
+	root := testRoot(tb)
 	cfg := DefaultConfig()
 	cfg.Node, cfg.Group, cfg.Mode = "m1", "hq", ModeProxy
 	cfg.DataDir = filepath.Join(tb.TempDir(), "data")
 	cfg.Listen, cfg.Admin, cfg.Gossip = "127.0.0.1:0", "", "127.0.0.1:0"
 	cfg.Upstream.Upstreams = []string{"http://127.0.0.1:1"}
-	cfg.PubKeyFile = pub
+	cfg.Root = root
 	cfg.DrainTimeout = time.Second
 	cfg.Upstream.Schedule = "Mon-Fri 08:00-18:00=2MB/s, *=50MB/s" // the window's series
 	n, err := New(cfg, zerolog.Nop(), clk)
@@ -87,6 +83,10 @@ func TestMetricsAsDocumented(t *testing.T) {
 		switch name {
 		case "relayd_requests_total":
 			if want := []string{"result=error", "result=hit", "result=miss", "result=peer", "result=revalidated", "result=stale"}; !slices.Equal(labels, want) {
+				t.Errorf("%s: labels %v, want %v", name, labels, want)
+			}
+		case "relayd_tuf_update_failures_total":
+			if want := []string{"reason=expired", "reason=invalid", "reason=not_found", "reason=rollback", "reason=too_large", "reason=unavailable"}; !slices.Equal(labels, want) {
 				t.Errorf("%s: labels %v, want %v", name, labels, want)
 			}
 		case "relayd_upstream_wire_bytes_total", "relayd_upstream_content_bytes_total":

@@ -20,13 +20,11 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/relayd/relayd/pkg/admin"
-	"github.com/relayd/relayd/pkg/catalog"
 	"github.com/relayd/relayd/pkg/clock"
 	"github.com/relayd/relayd/pkg/events"
 	"github.com/relayd/relayd/pkg/group"
 	"github.com/relayd/relayd/pkg/hierarchy"
 	"github.com/relayd/relayd/pkg/mirror"
-	"github.com/relayd/relayd/pkg/object"
 	"github.com/relayd/relayd/pkg/origin"
 	"github.com/relayd/relayd/pkg/proxycache"
 	"github.com/relayd/relayd/pkg/ratelog"
@@ -49,8 +47,9 @@ type Node struct {
 
 	store  *store.Store      // proxy and mirror mode
 	cache  *proxycache.Cache // proxy mode
-	mirror *mirror.Mirror    // mirror mode; proxy mode with --pubkey
+	mirror *mirror.Mirror    // mirror mode; proxy mode with --root
 	origin *origin.Origin    // origin mode
+	resign *origin.Resigner  // origin mode with --timestamp-key
 	group  *group.Group      // relays with --gossip
 	// warnings are configuration risks found at start (Status.Warnings).
 	warnings []string
@@ -128,7 +127,11 @@ func New(cfg Config, log zerolog.Logger, clk clock.Clock) (*Node, error) {
 			return nil, err
 		}
 		n.origin = o
-		content.Source, content.Catalog = o, o.Catalog
+		content.Source, content.Metadata = o, o.Metadata
+		if err := n.openResigner(cfg, clk); err != nil {
+			n.closeParts()
+			return nil, err
+		}
 	case ModeProxy, ModeMirror:
 		if err := n.openRelay(cfg, clk); err != nil {
 			n.closeParts()
@@ -138,15 +141,10 @@ func New(cfg Config, log zerolog.Logger, clk clock.Clock) (*Node, error) {
 			n.closeParts()
 			return nil, err
 		}
-		content.Source = n
+		content.Source, content.Metadata = n, n.metadata
 		if n.mirror != nil {
-			content.Catalog = n.serveCatalog
 			content.Blob = n.mirror.Blob
 			content.Behind = n.mirror.Behind
-		} else {
-			// Without the public key a proxy passes the catalog on as a
-			// cached object, revalidated on every request; agents verify.
-			content.Catalog = func(ctx context.Context) (*object.Object, error) { return n.cache.Get(ctx, catalog.File) }
 		}
 	}
 	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), (*metrics)(n), (*budgetMetrics)(n))
@@ -327,14 +325,17 @@ func (n *Node) Run(ctx context.Context) error {
 	if n.origin != nil {
 		g.Go(func() error { return n.watchOrigin(gctx) })
 	}
+	if n.resign != nil {
+		g.Go(func() error { n.resign.Run(gctx, n.origin); return nil })
+	}
 	if n.up != nil {
 		g.Go(func() error { return n.up.Run(gctx) })
 		g.Go(func() error { return n.watchParent(gctx) })
 		g.Go(func() error { return n.reportLoop(gctx) })
 	}
 	if n.mirror != nil {
-		if c := n.mirror.Live(); c != nil {
-			n.mirrorLive(c) // restored from disk: announce it
+		if l := n.mirror.Live(); l != nil {
+			n.mirrorLive(l) // restored from disk: announce it
 		}
 	}
 	if n.group == nil {

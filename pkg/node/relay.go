@@ -5,19 +5,19 @@ package node
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/relayd/relayd/pkg/catalog"
 	"github.com/relayd/relayd/pkg/clock"
 	"github.com/relayd/relayd/pkg/hierarchy"
 	"github.com/relayd/relayd/pkg/mirror"
 	"github.com/relayd/relayd/pkg/object"
 	"github.com/relayd/relayd/pkg/proxycache"
-	"github.com/relayd/relayd/pkg/server"
 	"github.com/relayd/relayd/pkg/store"
 	"github.com/relayd/relayd/pkg/treeauth"
 )
@@ -51,26 +51,28 @@ func (n *Node) openRelay(cfg Config, clk clock.Clock) error {
 		return err
 	}
 	n.up = up
-	if cfg.PubKeyFile != "" {
-		pub, err := catalog.LoadPublicKey(cfg.PubKeyFile)
+	if cfg.Root != "" {
+		root, err := os.ReadFile(cfg.Root)
 		if err != nil {
-			return err
+			return fmt.Errorf("root: %w", err)
 		}
 		mcfg := cfg.Mirror
-		mcfg.PublicKey = pub
+		mcfg.Root, mcfg.Dir = root, filepath.Join(cfg.DataDir, "tuf")
 		mcfg.Sendfile = cfg.Cache.Sendfile
 		// A proxy follows the catalog (to verify and to know what is
 		// immutable) and mirrors only the kinds it was told to.
 		mcfg.Serve = cfg.Mode == ModeMirror || len(mcfg.Include) > 0
 		mcfg.OnLive = n.mirrorLive
-		mcfg.SpoolDir = filepath.Join(cfg.DataDir, "tmp") // the store's tmp, cleared at start
 		if cfg.Gossip != "" && mcfg.Serve {
 			// Gossip converges in about 100 ms on a LAN (1 s at 50
 			// relays): wait that long before the first sync, so that
 			// relays started together split it.
 			mcfg.Settle = time.Second
 		}
-		if n.mirror, err = mirror.New(mcfg, st, background{up}, n.log, clk); err != nil {
+		// Metadata of unknown length is spooled in the store's tmp,
+		// cleared at start.
+		meta := up.Metadata(filepath.Join(cfg.DataDir, "tmp"), func() uint64 { return n.mirror.Wanted() })
+		if n.mirror, err = mirror.New(mcfg, st, background{up}, meta, n.log, clk); err != nil {
 			return err
 		}
 	}
@@ -91,22 +93,18 @@ func (n *Node) openRelay(cfg Config, clk clock.Clock) error {
 }
 
 // background is the upstream as the mirror uses it: its traffic yields to
-// agents' fills under --upstream-rate, and the signed catalog is asked of
-// every upstream and fallback before the tree counts as having none.
+// agents' fills under --upstream-rate.
 type background struct{ up *hierarchy.Client }
 
 func (b background) Fetch(ctx context.Context, key string, hdr http.Header) (*http.Response, error) {
-	ctx = hierarchy.Background(ctx)
-	if key == catalog.File {
-		ctx = hierarchy.Required(ctx)
-	}
-	return b.up.Fetch(ctx, key, hdr)
+	return b.up.Fetch(hierarchy.Background(ctx), key, hdr)
 }
 
 // Get routes an object request: the mirror serves what it holds (all of a
 // mirror's objects, the mirrored kinds of a proxy), the proxy cache the
 // rest.
 func (n *Node) Get(ctx context.Context, key string) (*object.Object, error) {
+	key = n.targetKey(key)
 	switch {
 	case n.cache == nil:
 		return n.mirror.Get(ctx, key)
@@ -116,18 +114,4 @@ func (n *Node) Get(ctx context.Context, key string) (*object.Object, error) {
 		}
 	}
 	return n.cache.Get(ctx, key)
-}
-
-// serveCatalog is /-/catalog of a relay: its live generation.
-func (n *Node) serveCatalog(context.Context) (*object.Object, error) {
-	c := n.mirror.Live()
-	if c == nil {
-		// Not "404, no catalog": a child must retry, not take this relay
-		// for a plain tree.
-		return nil, &server.Error{Status: http.StatusServiceUnavailable, Code: "not_ready", Msg: "no verified catalog yet"}
-	}
-	h := http.Header{}
-	h.Set("Content-Type", "text/plain; charset=utf-8")
-	return &object.Object{Key: catalog.File, Size: int64(len(c.Raw)), ETag: c.FileDigest.ETag(),
-		LastModified: c.Published, Header: h, Body: object.BytesBody(c.Raw)}, nil
 }

@@ -28,8 +28,9 @@ func (s mirrorSyncer) Progress() admin.SyncProgress { return s.m.Progress() }
 
 // ready is /-/readyz: a relay whose disk does not take writes is not
 // ready, a mirror is ready once a generation is live, and a proxy with
-// --pubkey once it holds a verified catalog (until then it refuses every
-// object: catalog_unavailable).
+// --root once it holds verified metadata (until then it refuses every
+// object: catalog_unavailable). Expired metadata does not make a relay
+// unready: it serves what it holds.
 func (n *Node) ready() error {
 	if err := n.diskReady(); err != nil {
 		return err
@@ -88,6 +89,7 @@ func (n *Node) status() admin.Status {
 		p := n.mirror.Progress()
 		s.Sync = &p
 	}
+	s.Metadata = n.metadataStatus()
 	if n.up != nil {
 		s.Parents = n.up.Parents()
 		ts := n.up.Stats()
@@ -109,4 +111,21 @@ func (n *Node) status() admin.Status {
 	s.Conflicts = n.conflicts()
 	s.Warnings = n.warnings
 	return s
+}
+
+// metadataStatus is /v1/status's metadata: nil for a node that serves
+// no verified metadata.
+func (n *Node) metadataStatus() *admin.MetadataStatus {
+	verified, expires := n.freshness()
+	if n.mirror == nil && expires.IsZero() {
+		return nil
+	}
+	m := &admin.MetadataStatus{Verified: verified, Expires: expires}
+	if !expires.IsZero() && !n.clk.Now().Before(expires) {
+		m.ExpiredSince = expires.UTC().Format(time.RFC3339)
+	}
+	if n.mirror != nil {
+		m.UpdateFailures = n.mirror.Failures()
+	}
+	return m
 }

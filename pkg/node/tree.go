@@ -10,11 +10,11 @@ import (
 	"time"
 
 	"github.com/relayd/relayd/pkg/admin"
-	"github.com/relayd/relayd/pkg/catalog"
 	"github.com/relayd/relayd/pkg/clock"
 	"github.com/relayd/relayd/pkg/events"
 	"github.com/relayd/relayd/pkg/hierarchy"
 	"github.com/relayd/relayd/pkg/hops"
+	"github.com/relayd/relayd/pkg/mirror"
 	"github.com/relayd/relayd/pkg/origin"
 	"github.com/relayd/relayd/pkg/treeauth"
 	"github.com/relayd/relayd/pkg/wire"
@@ -23,8 +23,8 @@ import (
 // reportTimeout bounds one report to one parent.
 const reportTimeout = 5 * time.Second
 
-// catalogPoll is how often an origin looks at its catalog file.
-const catalogPoll = 250 * time.Millisecond
+// timestampPoll is how often an origin looks at its timestamp file.
+const timestampPoll = 250 * time.Millisecond
 
 // announce tells the children and agents that generation g is live here.
 func (n *Node) announce(g wire.Generation) {
@@ -33,24 +33,26 @@ func (n *Node) announce(g wire.Generation) {
 		n.log.Error().Err(err).Msg("announce generation")
 		return
 	}
-	n.log.Info().Uint64("generation", g.Generation).Msg("announced generation")
+	n.log.Info().Uint64("generation", g.Generation).Str("timestamp", g.Digest).Msg("announced generation")
 	n.reportSoon()
 }
 
-// mirrorLive is the mirror's OnLive: a generation this relay completed.
-// The first one makes a relay that follows the catalog ready, so a relay
-// alone (no gossip to carry that) announces itself in its relay list too.
-func (n *Node) mirrorLive(c *catalog.Signed) {
-	n.announce(wire.Generation{Generation: c.Generation, Digest: c.FileDigest.String(), Published: c.Published})
+// mirrorLive is the mirror's OnLive: a generation this relay completed,
+// or a new timestamp of the live one. The first one makes a relay that
+// follows the metadata ready, so a relay alone (no gossip to carry that)
+// announces itself in its relay list too.
+func (n *Node) mirrorLive(l *mirror.Live) {
+	n.announce(wire.Generation{Generation: l.Catalog.Generation, Digest: l.TimestampDigest.String(), Published: l.Catalog.Published})
 	if n.group == nil {
 		n.publishRelays()
 	}
 }
 
-// watchOrigin announces each generation `relayd publish` writes.
+// watchOrigin announces each timestamp `relayd publish` or the re-sign
+// writes: a new generation, or the same one freshly signed.
 func (n *Node) watchOrigin(ctx context.Context) error {
-	n.origin.WatchCatalog(ctx, catalogPoll, n.log, func(p origin.Published) {
-		n.announce(wire.Generation{Generation: p.Generation, Digest: p.Digest.String(), Published: p.Published})
+	n.origin.WatchTimestamp(ctx, timestampPoll, n.log, func(ts origin.Timestamp) {
+		n.announce(wire.Generation{Generation: ts.Generation, Digest: ts.Digest.String()})
 	})
 	return nil
 }
@@ -67,18 +69,20 @@ func (n *Node) watchParent(ctx context.Context) error {
 			return
 		}
 		if n.mirror != nil {
-			// A mirror (or a proxy following the catalog) syncs now and
-			// announces once the generation is live here.
+			// A mirror (or a proxy following the metadata) syncs now and
+			// announces once the generation is live here; a new
+			// timestamp of the live generation moves no object.
+			if l := n.mirror.Live(); l != nil && g.Generation <= l.Catalog.Generation {
+				if g.Generation == l.Catalog.Generation && g.Digest != l.TimestampDigest.String() {
+					n.mirror.Trigger()
+				}
+				return
+			}
 			n.mirror.Want(g.Generation)
 			return
 		}
-		// A plain proxy holds the catalog as a cached object: refresh it,
-		// then pass the news on. Its agents verify what they get.
-		if obj, err := n.cache.Get(ctx, catalog.File); err == nil {
-			obj.Body.Close()
-		} else {
-			n.log.Warn().Err(err).Msg("refresh the catalog after an announcement")
-		}
+		// A plain proxy fetches timestamp.json from its upstream on
+		// every request: pass the news on. Its agents verify.
 		n.announce(g)
 	})
 }
@@ -156,6 +160,7 @@ func findGroup(r wire.Report, group string) (string, bool) {
 func (n *Node) selfReport(subtree bool) wire.Report {
 	r := wire.Report{Group: n.cfg.Group, Node: n.cfg.Node, Mode: n.cfg.Mode, URL: n.url, Ready: true, Sent: n.clk.Now()}
 	r.Generation = n.generation()
+	r.MetadataVerified, r.MetadataExpires = n.freshness()
 	if err := n.ready(); err != nil {
 		r.Ready, r.Problem = false, wire.Printable(err.Error(), 1024)
 	}
@@ -200,7 +205,8 @@ func (n *Node) treeView() admin.GroupView {
 				continue
 			}
 			members = append(members, wire.Report{Group: n.cfg.Group, Node: m.Name, Mode: m.Meta.Mode, URL: m.Meta.URL,
-				Generation: m.Meta.Generation, Ready: m.State == "alive" && m.Meta.Ready, Problem: problem(m.State, m.Meta.Ready)})
+				Generation: m.Meta.Generation, Ready: m.State == "alive" && m.Meta.Ready, Problem: problem(m.State, m.Meta.Ready),
+				MetadataVerified: timeOrZero(m.Meta.Verified), MetadataExpires: timeOrZero(m.Meta.Expires), Sent: n.clk.Now()})
 		}
 	}
 	return hierarchy.View(n.cfg.Group, n.generation(), members, n.tree.Children(), n.clk.Now(), hierarchy.AgesFor(n.cfg.ReportInterval))

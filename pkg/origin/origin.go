@@ -1,5 +1,7 @@
 // Package origin serves a content directory as objects: the update source
-// at the top of the tree (`relayd serve --mode origin --root DIR`).
+// at the top of the tree (`relayd serve --mode origin --root DIR`), with
+// its TUF repository at -/tuf/ (tuf.go: announcing each new timestamp,
+// and re-signing it with the online timestamp key before it expires).
 //
 // Files are opened through os.Root, so no key, symlink or race can reach a
 // file outside the directory. It serves files only: no listings, no
@@ -18,13 +20,10 @@ import (
 	"path"
 	"path/filepath"
 	"strconv"
-	"time"
+	"strings"
 
-	"github.com/rs/zerolog"
-
-	"github.com/relayd/relayd/pkg/catalog"
-	"github.com/relayd/relayd/pkg/digest"
 	"github.com/relayd/relayd/pkg/object"
+	"github.com/relayd/relayd/pkg/wire"
 )
 
 // ErrNotFound: no regular file at that key.
@@ -69,10 +68,11 @@ func escapeError(r *os.Root) error {
 // Close releases the directory.
 func (o *Origin) Close() error { return o.root.Close() }
 
-// Catalog serves the published catalog file (tree/-/catalog), as written
-// by `relayd publish`.
-func (o *Origin) Catalog(ctx context.Context) (*object.Object, error) {
-	return o.Get(ctx, catalog.File)
+// Metadata serves the published TUF metadata file name
+// (TREE/-/tuf/<name>, a name wire.TUFName accepts), as `relayd publish`
+// and the timestamp re-sign write it.
+func (o *Origin) Metadata(ctx context.Context, name string) (*object.Object, error) {
+	return o.Get(ctx, strings.TrimPrefix(wire.TUFPath(name), "/"))
 }
 
 // Get opens the file for key (a cleanpath key).
@@ -112,44 +112,4 @@ func (o *Origin) Get(_ context.Context, key string) (*object.Object, error) {
 // symlink); such a key simply does not exist here.
 func (o *Origin) isEscape(err error) bool {
 	return o.escapes != nil && errors.Is(err, o.escapes)
-}
-
-// Published describes the catalog file an origin serves.
-type Published struct {
-	Generation uint64
-	Published  time.Time
-	Digest     digest.Digest // of the file
-}
-
-// WatchCatalog looks at the catalog file every interval until ctx ends
-// and calls fn when a new generation appears (and once at start when
-// there is one), so the origin can push it down the tree the moment
-// `relayd publish` has written it. A file that does not parse is logged
-// and skipped: children verify what they fetch anyway.
-func (o *Origin) WatchCatalog(ctx context.Context, interval time.Duration, log zerolog.Logger, fn func(Published)) {
-	var last struct {
-		size    int64
-		modTime time.Time
-		gen     uint64
-	}
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		if st, err := o.root.Stat(filepath.FromSlash(catalog.File)); err == nil && (st.Size() != last.size || !st.ModTime().Equal(last.modTime)) {
-			if b, err := o.root.ReadFile(filepath.FromSlash(catalog.File)); err == nil {
-				last.size, last.modTime = st.Size(), st.ModTime()
-				if g, p, err := catalog.Peek(b); err != nil {
-					log.Warn().Err(err).Msg("catalog file does not parse; not announced")
-				} else if g != last.gen {
-					last.gen = g
-					fn(Published{Generation: g, Published: p, Digest: digest.FromBytes(b)})
-				}
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
 }

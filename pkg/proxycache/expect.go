@@ -1,7 +1,7 @@
 package proxycache
 
-// What the signed catalog says of a key (the Expecter), asked once per
-// request before anything is looked up or fetched for it (admit).
+// What the verified TUF metadata says of a key (the Expecter), asked once
+// per request before anything is looked up or fetched for it (admit).
 
 import (
 	"fmt"
@@ -14,10 +14,11 @@ import (
 	"github.com/relayd/relayd/pkg/wire"
 )
 
-// Expecter knows what an object must be: the signed catalog. A cache
-// with an Expecter fails closed: until a verified catalog is loaded it
-// serves and stores nothing (ErrCatalogUnavailable), and then only what
-// the catalog lists, unless Config.AllowUnlisted.
+// Expecter knows what an object must be: the catalog of the verified TUF
+// metadata (mirror.Mirror, following it). A cache with an Expecter fails
+// closed: until verified metadata is loaded it serves and stores nothing
+// (ErrCatalogUnavailable), and then only what the catalog lists, unless
+// Config.AllowUnlisted.
 type Expecter interface {
 	// Expect returns the catalog's entry for key (its digest and size)
 	// and the generation of that catalog; ok is false for keys it does
@@ -41,8 +42,9 @@ type expectation struct {
 // fetched for it: a listed key is verified against its entry; without a
 // loaded catalog nothing is admitted, and an unlisted key only when
 // AllowUnlisted (then as a plain key). Without an Expecter every key is
-// plain. The catalog file and the relay's reserved paths are not objects
-// the catalog could list, and pass as plain keys.
+// plain. The relay's reserved paths (the metadata under -/tuf/ a plain
+// proxy passes on) are not objects the catalog could list, and pass as
+// plain keys.
 func (c *Cache) admit(key string) (expectation, error) {
 	if c.expect == nil {
 		return expectation{}, nil
@@ -51,7 +53,7 @@ func (c *Cache) admit(key string) (expectation, error) {
 	switch {
 	case ok:
 		return expectation{listed: true, digest: o.Digest, size: o.Size, generation: g}, nil
-	case key == catalog.File || key == "-" || strings.HasPrefix(key, "-/"):
+	case key == "-" || strings.HasPrefix(key, "-/"):
 		return expectation{}, nil
 	case g == 0:
 		return expectation{}, fmt.Errorf("%w: %s is refused until one is loaded", ErrCatalogUnavailable, key)

@@ -15,7 +15,7 @@ import (
 	"github.com/relayd/relayd/pkg/store"
 )
 
-// What a cache that verifies against the signed catalog (a --pubkey proxy)
+// What a cache that verifies against the signed catalog (a --root proxy)
 // lets through: nothing before a catalog is loaded, then what it lists,
 // and what it does not list only when the operator allows it.
 
@@ -29,7 +29,7 @@ func verifyingFixture(t *testing.T, cfg Config) (*fixture, *mapExpecter, []byte)
 	body := randomBytes(3000, 41)
 	f.up.set("/security/listed", &upObject{body: body})
 	f.up.set("/plain/unlisted", &upObject{body: unlistedBody, header: http.Header{"Cache-Control": {"max-age=3600"}}})
-	f.up.set("/-/catalog", &upObject{body: []byte("the catalog file")})
+	f.up.set("/-/tuf/1.root.json", &upObject{body: []byte("the root file")})
 	return f, exp, body
 }
 
@@ -59,8 +59,8 @@ func TestFailsClosedWithoutCatalog(t *testing.T) {
 			}
 			nothingStored(t, f, key)
 		}
-		// The catalog file itself is not an object the catalog lists.
-		mustGet(t, f.cache, catalog.File, []byte("the catalog file"), object.Miss)
+		// The metadata is not an object the catalog lists.
+		mustGet(t, f.cache, "-/tuf/1.root.json", []byte("the root file"), object.Miss)
 
 		// Loaded: the listed object is served, verified.
 		exp.mu.Lock()

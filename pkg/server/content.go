@@ -33,16 +33,17 @@ type Source interface {
 // Readiness says whether the node should receive traffic; nil is ready.
 type Readiness func() error
 
-// CatalogFunc returns the signed catalog the node serves at /-/catalog, or
-// an error (a not-found error when it has none).
-type CatalogFunc func(ctx context.Context) (*object.Object, error)
+// MetadataFunc returns the TUF metadata file name (a name wire.TUFName
+// accepts) the node serves at /-/tuf/<name>, or an error (a not-found
+// error when it has none).
+type MetadataFunc func(ctx context.Context, name string) (*object.Object, error)
 
 // ContentConfig is what the content port serves.
 type ContentConfig struct {
 	// Source finds objects. Required.
 	Source Source
-	// Catalog serves /-/catalog; nil answers 404.
-	Catalog CatalogFunc
+	// Metadata serves /-/tuf/<name>; nil answers 404.
+	Metadata MetadataFunc
 	// Ready answers /-/readyz; nil is always ready.
 	Ready Readiness
 	// Relays answers /-/relays: the group's healthy relays, in a fresh
@@ -117,8 +118,8 @@ func NewContent(cfg ContentConfig, log zerolog.Logger) *Content {
 		r.Head(api(wire.HealthzPath), Handle(c.healthz))
 		r.Get(api(wire.ReadyzPath), Handle(c.readyz))
 		r.Head(api(wire.ReadyzPath), Handle(c.readyz))
-		r.Get(api(wire.CatalogPath), Handle(c.serveCatalog))
-		r.Head(api(wire.CatalogPath), Handle(c.serveCatalog))
+		r.Get(api(wire.TUFPath("{name}")), Handle(c.serveMetadata))
+		r.Head(api(wire.TUFPath("{name}")), Handle(c.serveMetadata))
 		r.Get(api(wire.BlobPath("{hex}")), Handle(c.serveBlob))
 		r.Head(api(wire.BlobPath("{hex}")), Handle(c.serveBlob))
 		r.Get(api(wire.RelaysPath), Handle(func(w http.ResponseWriter, _ *http.Request) error {
@@ -287,19 +288,37 @@ func (c *Content) serveBlob(w http.ResponseWriter, r *http.Request) error {
 	return ServeObject(w, r, obj)
 }
 
-// serveCatalog answers /-/catalog with the node's signed catalog.
-func (c *Content) serveCatalog(w http.ResponseWriter, r *http.Request) error {
-	if c.cfg.Catalog == nil {
-		return &Error{Status: http.StatusNotFound, Code: "no_catalog", Msg: "this node serves no catalog"}
+// serveMetadata answers /-/tuf/<name> with the node's TUF metadata:
+// timestamp.json always revalidated, the versioned files immutable.
+func (c *Content) serveMetadata(w http.ResponseWriter, r *http.Request) error {
+	name := chi.URLParam(r, "name")
+	if c.cfg.Metadata == nil || !wire.TUFName(name) {
+		return &Error{Status: http.StatusNotFound, Code: "not_found", Msg: "no such metadata file"}
 	}
-	if err := c.checkGeneration(r); err != nil {
-		return err
-	}
-	obj, err := c.cfg.Catalog(r.Context())
+	ctx, err := c.guard(r, false)
 	if err != nil {
 		return err
 	}
-	// Clients must revalidate: a new generation replaces it at any time.
-	w.Header().Set("Cache-Control", "no-cache")
+	if name == wire.TimestampName {
+		if err := c.checkGeneration(r); err != nil {
+			return err
+		}
+	}
+	obj, err := c.cfg.Metadata(ctx, name)
+	if err != nil {
+		return err
+	}
+	// Whatever an upstream said of it (a plain proxy passes it on).
+	h := obj.Header.Clone()
+	if h == nil {
+		h = http.Header{}
+	}
+	if name == wire.TimestampName {
+		// A new timestamp replaces it at any time.
+		h.Set("Cache-Control", "no-cache")
+	} else {
+		h.Set("Cache-Control", "public, max-age=31536000, immutable")
+	}
+	obj.Header = h
 	return ServeObject(w, r, obj)
 }

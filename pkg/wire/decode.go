@@ -205,12 +205,11 @@ func (d *reportDecoder) field(rep *Report, key string, depth int) error {
 		n, err = d.count(key, maxAgents)
 		rep.Agents = int(n)
 	case "sent":
-		var s string
-		if s, err = d.str(key, 64); err == nil && s != "" {
-			if rep.Sent, err = time.Parse(time.RFC3339, s); err != nil {
-				err = fmt.Errorf("%w: sent: %w", ErrBadReport, err)
-			}
-		}
+		rep.Sent, err = d.time(key)
+	case "metadata_verified":
+		rep.MetadataVerified, err = d.time(key)
+	case "metadata_expires":
+		rep.MetadataExpires, err = d.time(key)
 	case "upstream":
 		rep.Upstream, err = d.strings(key, maxUpstreams, 2048)
 	case "cache":
@@ -221,6 +220,19 @@ func (d *reportDecoder) field(rep *Report, key string, depth int) error {
 		err = d.skip(0)
 	}
 	return err
+}
+
+// time reads an RFC 3339 time ("" or null: the zero time).
+func (d *reportDecoder) time(key string) (time.Time, error) {
+	s, err := d.str(key, 64)
+	if err != nil || s == "" {
+		return time.Time{}, err
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%w: %s: %w", ErrBadReport, key, err)
+	}
+	return t, nil
 }
 
 // children reads the array of a relay's children's reports.

@@ -31,6 +31,7 @@ func TestDecodeReportRoundTrip(t *testing.T) {
 	want := Report{Group: "branch-a", Node: "a-1", Mode: "proxy", URL: "http://a-1:20080", Generation: 1 << 60, Ready: false,
 		Problem: "disk full", Upstream: []string{"http://hq-1:20080", "http://hq-2:20080"},
 		Cache: &CacheStats{Objects: 2, Bytes: 10, Hits: 3, Misses: 4, UpstreamBytes: 5}, Agents: 7, Sent: sent,
+		MetadataVerified: sent.Add(-time.Minute), MetadataExpires: sent.Add(time.Hour),
 		Children: []Report{{Group: "shop", Node: "s-1", Mode: "proxy", Generation: 3, Ready: true, Sent: sent,
 			Children: []Report{{Group: "kiosk", Node: "k-1", Sent: sent}}}}}
 	b, err := json.Marshal(want)
@@ -90,6 +91,7 @@ func TestDecodeReportRefuses(t *testing.T) {
 		"bad child":         `{"group":"g","node":"n","children":[{"group":"x"}]}`,
 		"many upstreams":    `{"group":"g","node":"n","upstream":[` + strings.Repeat(`"u",`, 64) + `"u"]}`,
 		"bad time":          `{"group":"g","node":"n","sent":"yesterday"}`,
+		"bad expiry":        `{"group":"g","node":"n","metadata_expires":"soon"}`,
 		"deep unknown":      `{"group":"g","node":"n","x":` + strings.Repeat("[", 20) + strings.Repeat("]", 20) + `}`,
 		"ready not boolean": `{"group":"g","node":"n","ready":"yes"}`,
 	} {

@@ -23,6 +23,13 @@ type Report struct {
 	Cache    *CacheStats `json:"cache,omitempty"`
 	// Agents is how many agents hold an event stream open to it.
 	Agents int `json:"agents"`
+	// MetadataVerified is when the relay last verified the tree's TUF
+	// metadata, MetadataExpires when the metadata it serves expires (the
+	// earliest expiry of its trusted set): a relay past it keeps serving
+	// the objects it holds, and the tree shows "expired since". Zero for
+	// a relay that verifies nothing (a plain proxy).
+	MetadataVerified time.Time `json:"metadata_verified,omitzero"`
+	MetadataExpires  time.Time `json:"metadata_expires,omitzero"`
 	// Sent is when the relay made the report (its clock).
 	Sent     time.Time `json:"sent"`
 	Children []Report  `json:"children,omitempty"`

@@ -1,6 +1,7 @@
 // Command demo runs the whole system on loopback (`make demo`):
 //
-//	origin (a published, signed catalog)
+//	origin (a published TUF repository: root, targets, snapshot and
+//	        timestamp keys, teams security and software delegated by path)
 //	  └ hq: 3 mirror relays, one group
 //	      ├ branch-a: 2 proxy relays, one group (fallback: the origin)
 //	      └ branch-b: 1 proxy relay
@@ -45,7 +46,7 @@ func main() {
 	}
 }
 
-// tree is the update tree of generation 1: path → size.
+// tree is the update tree of the first generation: path → size.
 var tree = map[string]int{
 	"software/linux-amd64/1.4.2/agent.tar.gz": 3 << 20,
 	"software/windows-amd64/1.4.2/agent.msi":  2 << 20,
@@ -100,34 +101,36 @@ func run(bin string, nAgents int, keep bool) error {
 	began := time.Now()
 	fmt.Printf("relayd demo: the whole tree on loopback (work dir %s)\n\n", work)
 
-	// The origin's tree, a key pair and generation 1.
+	// The origin's tree, its TUF repository and its first generations.
 	root := filepath.Join(work, "origin-tree")
 	for p, size := range tree {
 		if err := writeRandom(filepath.Join(root, filepath.FromSlash(p)), size, uint64(size)+uint64(len(p))); err != nil {
 			return err
 		}
 	}
-	keys := filepath.Join(work, "keys")
-	if err := d.cli("keygen", "--out", keys); err != nil {
+	repo, err := d.initRepo(root)
+	if err != nil {
 		return err
 	}
-	pub, key := filepath.Join(keys, "catalog.pub"), filepath.Join(keys, "catalog.key")
-	if err := d.cli("keygen", "--tree", "--out", keys); err != nil {
+	// The relays' tree key lives apart: --keys signs with every *.key.
+	if err := d.cli("keygen", "--tree", "--out", filepath.Join(work, "relay-keys")); err != nil {
 		return err
 	}
-	d.treeKey = filepath.Join(keys, "tree.key")
-	if err := d.cli("publish", "--dir", root, "--key", key); err != nil {
+	d.treeKey = filepath.Join(work, "relay-keys", "tree.key")
+	g1, err := repo.generation()
+	if err != nil {
 		return err
 	}
+	g2 := g1 + 1
 
 	origin := &relay{name: "origin", group: "origin", mode: "origin"}
-	if err := d.start(origin, "--root", root); err != nil {
+	if err := d.start(origin, repo.originArgs()...); err != nil {
 		return err
 	}
 	var hq []*relay
 	for i := 1; i <= 3; i++ {
 		r := &relay{name: fmt.Sprintf("hq-%d", i), group: "hq", mode: "mirror"}
-		args := []string{"--upstream", origin.url(), "--pubkey", pub}
+		args := []string{"--upstream", origin.url(), "--root", repo.root}
 		if i > 1 {
 			args = append(args, "--join", hq[0].gossip)
 		}
@@ -137,7 +140,7 @@ func run(bin string, nAgents int, keep bool) error {
 		hq = append(hq, r)
 	}
 	for _, r := range hq {
-		if err := d.waitFor(30*time.Second, r.name+" to hold generation 1", func() bool { return generation(ctx, r) == 1 }); err != nil {
+		if err := d.waitFor(30*time.Second, fmt.Sprintf("%s to hold generation %d", r.name, g1), func() bool { return generation(ctx, r) == g1 }); err != nil {
 			return err
 		}
 	}
@@ -146,7 +149,7 @@ func run(bin string, nAgents int, keep bool) error {
 	b1 := &relay{name: "b-1", group: "branch-b", mode: "proxy"}
 	for _, r := range []*relay{a1, a2, b1} {
 		seed := hq[0]
-		args := []string{"--pubkey", pub}
+		args := []string{"--root", repo.root}
 		if r.group == "branch-a" {
 			args = append(args, "--fallback", origin.url())
 			if r == a2 {
@@ -167,30 +170,31 @@ func run(bin string, nAgents int, keep bool) error {
 	}
 
 	// Agents: two thirds in branch-a, a third in branch-b, each syncing
-	// generation 1 at once, then waiting on its relay's event stream.
+	// the first generation at once, then waiting on its relay's event
+	// stream.
 	nA, nB := nAgents*2/3, nAgents-nAgents*2/3
-	fmt.Printf("\n%d agents sync generation 1 (%d via branch-a, %d via branch-b) and keep a push stream open …\n", nAgents, nA, nB)
-	lgA, err := d.loadgen("agents-a", a1.url()+","+a2.url(), nA, pub)
+	fmt.Printf("\n%d agents (TUF clients trusting 1.root.json) sync generation %d (%d via branch-a, %d via branch-b) and keep a push stream open …\n", nAgents, g1, nA, nB)
+	lgA, err := d.loadgen("agents-a", a1.url()+","+a2.url(), nA, repo.root)
 	if err != nil {
 		return err
 	}
-	lgB, err := d.loadgen("agents-b", b1.url(), nB, pub)
+	lgB, err := d.loadgen("agents-b", b1.url(), nB, repo.root)
 	if err != nil {
 		return err
 	}
 	t0 := time.Now()
-	if err := d.waitFor(90*time.Second, "every agent to hold generation 1", func() bool {
-		return atNewest(ctx, branches, 1) == nAgents
+	if err := d.waitFor(90*time.Second, fmt.Sprintf("every agent to hold generation %d", g1), func() bool {
+		return atNewest(ctx, branches, g1) == nAgents
 	}); err != nil {
 		return err
 	}
-	fmt.Printf("all %d agents hold generation 1 after %.1fs\n", nAgents, time.Since(t0).Seconds())
+	fmt.Printf("all %d agents hold generation %d after %.1fs\n", nAgents, g1, time.Since(t0).Seconds())
 
 	// A relay dies; a new generation is published.
 	victim := hq[1]
 	_ = victim.p.cmd.Process.Kill()
 	_, _ = victim.p.wait()
-	fmt.Printf("\nkilled %s (kill -9); publishing generation 2 at the origin (a new agent version and a security fix) …\n", victim.name)
+	fmt.Printf("\nkilled %s (kill -9); publishing generation %d at the origin (a new agent version and a security fix, each signed by its team's key) …\n", victim.name, g2)
 	if err := writeRandom(filepath.Join(root, "software/linux-amd64/1.4.3/agent.tar.gz"), 3<<20, 143); err != nil {
 		return err
 	}
@@ -198,7 +202,7 @@ func run(bin string, nAgents int, keep bool) error {
 		return err
 	}
 	published := time.Now()
-	if err := d.cli("publish", "--dir", root, "--key", key); err != nil {
+	if err := repo.publish(d); err != nil {
 		return err
 	}
 	outA, errA := lgA.wait()
@@ -234,11 +238,17 @@ func run(bin string, nAgents int, keep bool) error {
 	fmt.Printf("failovers: %.0f by agents, %.0f transfers resumed by relays on another parent, %.0f requests to a fallback\n",
 		failA+failB, resumes, fallbacks)
 	if lastUpdate > 0 {
-		fmt.Printf("publish → every one of the %d agents holds generation 2: %.2fs (with %s dead)\n",
-			nAgents, float64(lastUpdate-published.UnixMilli())/1000, victim.name)
+		fmt.Printf("publish → every one of the %d agents holds generation %d: %.2fs (with %s dead)\n",
+			nAgents, g2, float64(lastUpdate-published.UnixMilli())/1000, victim.name)
+	}
+	// The timestamp is re-signed by the origin with its online key, and
+	// the relays pass the new one on: their metadata age drops.
+	if err := d.waitResign(origin); err != nil {
+		return err
 	}
 	// The tree says what the summary says: the killed relay stopped
-	// reporting (stale, then gone), however long ago it was killed.
+	// reporting (stale, then gone), however long ago it was killed; and
+	// how old each relay's verified metadata is.
 	var tr string
 	_ = d.waitFor(15*time.Second, "the tree to show "+victim.name+" stale", func() bool {
 		out, err := d.output("tree", "--admin", "http://"+origin.admin)
@@ -306,8 +316,8 @@ func (d *demo) output(args ...string) (string, error) {
 }
 
 // loadgen starts n agents against relays; they stop after one update.
-func (d *demo) loadgen(name, relays string, n int, pub string) (*proc, error) {
-	return d.spawn(name, "loadgen", "--relay", relays, "--agents", strconv.Itoa(n), "--pubkey", pub, "--watch",
+func (d *demo) loadgen(name, relays string, n int, root string) (*proc, error) {
+	return d.spawn(name, "loadgen", "--relay", relays, "--agents", strconv.Itoa(n), "--root", root, "--watch",
 		"--stop-after-updates", "1", "--duration", "150s", "--id-prefix", name+"-", "--concurrency", "64")
 }
 

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,19 +18,19 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/relayd/relayd/pkg/agent"
-	"github.com/relayd/relayd/pkg/catalog"
 )
 
-// libAgent is a pkg/agent Agent writing to dir (or discarding, if dir is
-// empty), with test-sized timeouts; mod adjusts its config.
-func libAgent(t testing.TB, pubFile string, relays []string, dir string, tr http.RoundTripper, mod func(*agent.Config)) *agent.Agent {
+// libAgent is a pkg/agent Agent trusting the TUF root in rootFile (the
+// tree's 1.root.json), writing to dir (or discarding, if dir is empty),
+// with test-sized timeouts; mod adjusts its config.
+func libAgent(t testing.TB, rootFile string, relays []string, dir string, tr http.RoundTripper, mod func(*agent.Config)) *agent.Agent {
 	t.Helper()
-	pub, err := catalog.LoadPublicKey(pubFile)
+	root, err := os.ReadFile(rootFile)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg := agent.DefaultConfig()
-	cfg.Relays, cfg.PublicKey, cfg.Dir, cfg.Discard = relays, pub, dir, dir == ""
+	cfg.Relays, cfg.Root, cfg.Dir, cfg.Discard = relays, root, dir, dir == ""
 	cfg.StallTimeout, cfg.RetryBudget, cfg.BackoffMin, cfg.BackoffMax = 5*time.Second, 10*time.Second, 20*time.Millisecond, 200*time.Millisecond
 	cfg.Transport = tr
 	if mod != nil {

@@ -35,21 +35,21 @@ func noPartial(t testing.TB, dir string) {
 func TestAgentResumesOnAnotherRelayWhenOneIsKilled(t *testing.T) {
 	t.Parallel()
 	big := makeData(601, 24<<20)
-	tree, _, pub := publishedTree(t, map[string][]byte{"software/linux-amd64/2.0/agent.tgz": big, "security/kb-1.patch": makeData(602, 900)})
+	tree, _, root := publishedTree(t, map[string][]byte{"software/linux-amd64/2.0/agent.tgz": big, "security/kb-1.patch": makeData(602, 900)})
 	origin := startRelayd(t, "--mode", "origin", "--root", tree)
 	relays := map[string]*proc{}
 	var urls []string
 	for range 2 {
-		// With the key, a relay knows each object's digest before it has
+		// With the root, a relay knows each object's digest before it has
 		// the bytes: a resume's If-Range matches even on a miss.
-		r := startRelayd(t, "--mode", "proxy", "--upstream", origin.URL, "--data-dir", t.TempDir(), "--cache-max", "1GiB", "--pubkey", pub)
+		r := startRelayd(t, "--mode", "proxy", "--upstream", origin.URL, "--data-dir", t.TempDir(), "--cache-max", "1GiB", "--root", root)
 		relays[r.Addr] = r
 		urls = append(urls, r.URL)
 	}
 	tr := newWatchTransport()
 	tr.holdPath, tr.holdAfter = "/software/linux-amd64/2.0/agent.tgz", 1<<20
 	out := t.TempDir()
-	a := libAgent(t, pub, urls, out, tr, func(c *agent.Config) { c.StallTimeout = 30 * time.Second })
+	a := libAgent(t, root, urls, out, tr, func(c *agent.Config) { c.StallTimeout = 30 * time.Second })
 	done := make(chan error, 1)
 	go func() {
 		_, err := a.Fetch(context.Background(), "software/linux-amd64/2.0/agent.tgz")
@@ -103,12 +103,12 @@ func TestAgentTamperingRelayIsSkipped(t *testing.T) {
 	t.Parallel()
 	good := makeData(611, 300_000)
 	files := map[string][]byte{"security/kb-7.patch": good}
-	tree, _, pub := publishedTree(t, files)
+	tree, _, root := publishedTree(t, files)
 	origin := startRelayd(t, "--mode", "origin", "--root", tree)
-	// A second origin holding the same signed catalog but other bytes,
-	// behind a relay that passes them on (it has no key to check them).
+	// A second origin holding the same signed metadata but other bytes,
+	// behind a relay that passes them on (it has no root to check them).
 	evil := startOrigin(t)
-	evil.set("/-/catalog", newObject(readFile(t, filepath.Join(tree, "-", "catalog")), ""))
+	serveTUF(t, evil, tree)
 	bad := bytes.Clone(good)
 	bad[1234] ^= 0x20
 	evil.set("/security/kb-7.patch", newObject(bad, ""))
@@ -118,7 +118,7 @@ func TestAgentTamperingRelayIsSkipped(t *testing.T) {
 	// Alone, the tampering relay gets the agent nowhere, and leaves
 	// nothing behind.
 	out := t.TempDir()
-	a := libAgent(t, pub, []string{tamper.URL}, out, nil, func(c *agent.Config) { c.RetryBudget = 300 * time.Millisecond })
+	a := libAgent(t, root, []string{tamper.URL}, out, nil, func(c *agent.Config) { c.RetryBudget = 300 * time.Millisecond })
 	_, err := a.Fetch(context.Background(), "security/kb-7.patch")
 	if !errors.Is(err, agent.ErrDigestMismatch) {
 		t.Fatalf("fetch from the tampering relay alone: %v, want ErrDigestMismatch", err)
@@ -138,7 +138,7 @@ func TestAgentTamperingRelayIsSkipped(t *testing.T) {
 		}
 		out := t.TempDir()
 		before := tr.objectGets()[tamper.Addr]
-		a := libAgent(t, pub, []string{tamper.URL, honest.URL}, out, tr, nil)
+		a := libAgent(t, root, []string{tamper.URL, honest.URL}, out, tr, nil)
 		if _, err := a.Fetch(context.Background(), "security/kb-7.patch"); err != nil {
 			t.Fatalf("agent %d: %v", i, err)
 		}
@@ -157,7 +157,7 @@ func TestAgentTamperingRelayIsSkipped(t *testing.T) {
 
 func TestAgentRequestsSpreadOverTheGroup(t *testing.T) {
 	t.Parallel()
-	tree, _, pub := publishedTree(t, map[string][]byte{"security/kb-9.patch": makeData(621, 2000)})
+	tree, _, root := publishedTree(t, map[string][]byte{"security/kb-9.patch": makeData(621, 2000)})
 	origin := startRelayd(t, "--mode", "origin", "--root", tree)
 	rs := startGroup(t, "spread", origin.URL, "s1", "s2", "s3")
 	tr := newWatchTransport()
@@ -173,7 +173,7 @@ func TestAgentRequestsSpreadOverTheGroup(t *testing.T) {
 	for range 24 {
 		wg.Go(func() {
 			for i := range work {
-				a := libAgent(t, pub, []string{rs[i%3].URL}, "", tr, nil)
+				a := libAgent(t, root, []string{rs[i%3].URL}, "", tr, nil)
 				if _, err := a.Fetch(context.Background(), "security/kb-9.patch"); err != nil {
 					mu.Lock()
 					errs = append(errs, fmt.Errorf("agent %d: %w", i, err))
@@ -208,13 +208,13 @@ func TestAgentRequestsSpreadOverTheGroup(t *testing.T) {
 func TestAgentWatchSyncsWithinTwoSecondsOfAPublish(t *testing.T) {
 	t.Parallel()
 	files := map[string][]byte{"security/kb-1.patch": makeData(631, 5000), "software/linux-amd64/1.0/a.tgz": makeData(632, 100_000)}
-	tree, key, pub := publishedTree(t, files)
+	tree, key, root := publishedTree(t, files)
 	origin := startRelayd(t, "--mode", "origin", "--root", tree)
 	relay := startRelayd(t, "--mode", "proxy", "--upstream", origin.URL, "--data-dir", t.TempDir(), "--cache-max", "1GiB",
 		"--admin", "127.0.0.1:0")
 	admin := relay.WaitLogAddr(t, "admin listening")
 	out := t.TempDir()
-	w := startProc(t, "agent-watch", []string{relaydBin, "agent", "watch", "--relay", relay.URL, "--pubkey", pub, "--out", out,
+	w := startProc(t, "agent-watch", []string{relaydBin, "agent", "watch", "--relay", relay.URL, "--root", root, "--out", out,
 		"--include", "security/**", "--id", "branch-pc-17", "--sync-jitter", "300ms"}, nil, "")
 	type agentsDoc struct {
 		Agents     int    `json:"agents"`
@@ -277,19 +277,22 @@ func TestAgentHostileRelays(t *testing.T) {
 	t.Parallel()
 	obj := makeData(641, 600_000)
 	const path = "/security/kb-hostile.patch"
-	tree, _, pub := publishedTree(t, map[string][]byte{path[1:]: obj})
+	tree, _, root := publishedTree(t, map[string][]byte{path[1:]: obj})
 	origin := startRelayd(t, "--mode", "origin", "--root", tree)
 	good := startRelayd(t, "--mode", "proxy", "--upstream", origin.URL, "--data-dir", t.TempDir(), "--cache-max", "1GiB")
-	otherKeyCatalog := func() []byte {
-		tree2, _, _ := publishedTree(t, map[string][]byte{path[1:]: obj})
-		return readFile(t, filepath.Join(tree2, "-", "catalog"))
-	}()
+	// The same object published by another repository: metadata no
+	// key of the agent's root signed.
+	tree2, _, _ := publishedTree(t, map[string][]byte{path[1:]: obj})
 	elsewhere := startOrigin(t) // where a redirect would lead; must see nothing
 	elsewhere.set(path, newObject(bytes.Repeat([]byte{'A'}, len(obj)), ""))
 	flusher := func(w http.ResponseWriter) { w.(http.Flusher).Flush() }
 	onObject := func(r *http.Request) bool { return r.URL.Path == path }
 	onFirst := func(r *http.Request) bool { return r.URL.Path == path && r.Header.Get("Range") == "" }
-	onCatalog := func(r *http.Request) bool { return r.URL.Path == "/-/catalog" }
+	onTimestamp := func(r *http.Request) bool { return r.URL.Path == tufPrefix+"timestamp.json" }
+	// Every metadata file but the roots, which the agent has.
+	onMeta := func(r *http.Request) bool {
+		return strings.HasPrefix(r.URL.Path, tufPrefix) && !strings.HasSuffix(r.URL.Path, ".root.json")
+	}
 	cases := []struct {
 		name string
 		on   func(r *http.Request) bool
@@ -313,7 +316,7 @@ func TestAgentHostileRelays(t *testing.T) {
 				}
 			}
 		}},
-		{"huge catalog", onCatalog, func(w http.ResponseWriter, r *http.Request) {
+		{"endless timestamp", onTimestamp, func(w http.ResponseWriter, r *http.Request) {
 			chunk := bytes.Repeat([]byte("{}"), 32<<10)
 			for r.Context().Err() == nil {
 				if _, err := w.Write(chunk); err != nil {
@@ -321,8 +324,13 @@ func TestAgentHostileRelays(t *testing.T) {
 				}
 			}
 		}},
-		{"catalog signed with another key", onCatalog, func(w http.ResponseWriter, r *http.Request) {
-			_, _ = w.Write(otherKeyCatalog)
+		{"metadata signed with other keys", onMeta, func(w http.ResponseWriter, r *http.Request) {
+			b, err := os.ReadFile(filepath.Join(tree2, "-", "tuf", strings.TrimPrefix(r.URL.Path, tufPrefix)))
+			if err != nil {
+				http.NotFound(w, r)
+				return
+			}
+			_, _ = w.Write(b)
 		}},
 		{"redirect elsewhere", onObject, func(w http.ResponseWriter, r *http.Request) {
 			http.Redirect(w, r, elsewhere.URL+path, http.StatusFound)
@@ -345,7 +353,7 @@ func TestAgentHostileRelays(t *testing.T) {
 					t.Fatal("after 100 agents none tried the hostile relay")
 				}
 				out := t.TempDir()
-				a := libAgent(t, pub, []string{h.URL, good.URL}, out, nil, func(cfg *agent.Config) {
+				a := libAgent(t, root, []string{h.URL, good.URL}, out, nil, func(cfg *agent.Config) {
 					cfg.StallTimeout, cfg.MinRate, cfg.MaxCatalogBytes = 700*time.Millisecond, 64<<10, 2<<20
 				})
 				before := h.hits.Load()
@@ -373,15 +381,15 @@ func TestAgentFetchKilledLeavesNoFile(t *testing.T) {
 	t.Parallel()
 	big := makeData(651, 8<<20)
 	const p = "software/win-amd64/3.0/setup.exe"
-	tree, _, pub := publishedTree(t, map[string][]byte{p: big})
+	tree, _, root := publishedTree(t, map[string][]byte{p: big})
 	up := startOrigin(t)
-	up.set("/-/catalog", newObject(readFile(t, filepath.Join(tree, "-", "catalog")), ""))
+	serveTUF(t, up, tree)
 	obj := newObject(big, "")
 	obj.holdAt = 2 << 20
 	up.set("/"+p, obj)
 	relay := startRelayd(t, "--mode", "proxy", "--upstream", up.URL, "--data-dir", t.TempDir(), "--cache-max", "1GiB")
 	out := t.TempDir()
-	fetch := startProc(t, "fetch", []string{relaydBin, "fetch", "--relay", relay.URL, "--pubkey", pub, "--out", out, p}, nil, "")
+	fetch := startProc(t, "fetch", []string{relaydBin, "fetch", "--relay", relay.URL, "--root", root, "--out", out, p}, nil, "")
 	waitChan(t, obj.held, 30*time.Second, "the origin to hold the object at 2 MiB")
 	dir := filepath.Join(out, filepath.Dir(p))
 	eventually(t, 10*time.Second, "the partial download to reach 1 MiB", func() error {
@@ -399,7 +407,7 @@ func TestAgentFetchKilledLeavesNoFile(t *testing.T) {
 	}
 	close(obj.release)
 	// A new fetch completes and removes what the killed one left.
-	stdout, stderr, err := runRelayd(t, 60*time.Second, "fetch", "--relay", relay.URL, "--pubkey", pub, "--out", out, p)
+	stdout, stderr, err := runRelayd(t, 60*time.Second, "fetch", "--relay", relay.URL, "--root", root, "--out", out, p)
 	if err != nil {
 		t.Fatalf("second fetch: %v\n%s%s", err, stdout, stderr)
 	}
@@ -414,21 +422,22 @@ func TestAgentFetchKilledLeavesNoFile(t *testing.T) {
 
 func TestFetchCLIErrors(t *testing.T) {
 	t.Parallel()
-	tree, _, pub := publishedTree(t, map[string][]byte{"security/a.patch": makeData(661, 100)})
+	tree, _, root := publishedTree(t, map[string][]byte{"security/a.patch": makeData(661, 100)})
 	origin := startRelayd(t, "--mode", "origin", "--root", tree)
-	otherPub, _ := keygen(t)
+	_, _, otherRoot := publishedTree(t, map[string][]byte{"security/a.patch": makeData(662, 100)})
 	for _, c := range []struct {
 		name string
 		args []string
 		code int
 		want string
 	}{
-		{"no pubkey", []string{"fetch", "--relay", origin.URL, "--out", t.TempDir(), "security/a.patch"}, 2, "--pubkey is required"},
-		{"no path", []string{"fetch", "--relay", origin.URL, "--pubkey", pub, "--out", t.TempDir()}, 2, "name at least one catalog path"},
-		{"not in catalog", []string{"fetch", "--relay", origin.URL, "--pubkey", pub, "--out", t.TempDir(), "security/nope"}, 1, "not in the catalog"},
-		{"wrong key", []string{"fetch", "--relay", origin.URL, "--pubkey", otherPub, "--out", t.TempDir(), "--retry-budget", "200ms",
-			"security/a.patch"}, 1, "signature does not verify"},
-		{"loadgen not loopback", []string{"loadgen", "--relay", "http://192.0.2.1:20080", "--pubkey", pub}, 2, "not on loopback"},
+		{"no root", []string{"fetch", "--relay", origin.URL, "--out", t.TempDir(), "security/a.patch"}, 2, "--root is required"},
+		{"pubkey", []string{"fetch", "--relay", origin.URL, "--pubkey", root, "--out", t.TempDir(), "security/a.patch"}, 2, "Migrating to TUF"},
+		{"no path", []string{"fetch", "--relay", origin.URL, "--root", root, "--out", t.TempDir()}, 2, "name at least one catalog path"},
+		{"not in catalog", []string{"fetch", "--relay", origin.URL, "--root", root, "--out", t.TempDir(), "security/nope"}, 1, "not in the catalog"},
+		{"another repository's root", []string{"fetch", "--relay", origin.URL, "--root", otherRoot, "--out", t.TempDir(), "--retry-budget", "200ms",
+			"security/a.patch"}, 1, "not enough signatures"},
+		{"loadgen not loopback", []string{"loadgen", "--relay", "http://192.0.2.1:20080", "--root", root}, 2, "not on loopback"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			stdout, stderr, err := runRelayd(t, 30*time.Second, c.args...)
@@ -442,13 +451,13 @@ func TestFetchCLIErrors(t *testing.T) {
 
 func TestLoadgenWatchAgentsFollowAPublish(t *testing.T) {
 	t.Parallel()
-	tree, key, pub := publishedTree(t, map[string][]byte{"security/a.patch": makeData(671, 3000)})
+	tree, key, root := publishedTree(t, map[string][]byte{"security/a.patch": makeData(671, 3000)})
 	origin := startRelayd(t, "--mode", "origin", "--root", tree)
 	relays := []*proc{
 		startRelayd(t, "--mode", "proxy", "--upstream", origin.URL, "--data-dir", t.TempDir(), "--cache-max", "1GiB"),
 		startRelayd(t, "--mode", "proxy", "--upstream", origin.URL, "--data-dir", t.TempDir(), "--cache-max", "1GiB"),
 	}
-	lg := startProc(t, "loadgen", []string{relaydBin, "loadgen", "--relay", relays[0].URL + "," + relays[1].URL, "--pubkey", pub,
+	lg := startProc(t, "loadgen", []string{relaydBin, "loadgen", "--relay", relays[0].URL + "," + relays[1].URL, "--root", root,
 		"--agents", "200", "--duration", "40s", "--watch", "--stop-after-updates", "1", "--rate", "4000"}, nil, "")
 	eventually(t, 20*time.Second, "all loadgen agents connected", func() error {
 		if !strings.Contains(lg.Log(), "all 200 agents connected") {

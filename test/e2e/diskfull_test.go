@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/http"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -108,26 +107,26 @@ func TestMirrorDiskFullMidSync(t *testing.T) {
 		"security/a.patch":           makeData(51, 200<<10),
 		"software/linux/1.0/tool.gz": makeData(52, 1<<20),
 	}
-	tree, key, pub := publishedTree(t, files)
-	gen1 := readFile(t, filepath.Join(tree, "-", "catalog"))
+	tree, keys, root := publishedTree(t, files)
+	gen1 := readFile(t, timestampFile(tree))
 	origin := startRelayd(t, "--mode", "origin", "--root", tree)
 
 	dataDir, admin := t.TempDir(), freeAddr(t)
 	argv := []string{"unshare", "-Urm", "sh", "-c", `mount -t tmpfs -o size=8m none "$DATA" && exec "$RELAYD" "$@"`, "sh",
 		"serve", "--listen", "127.0.0.1:0", "--admin", admin, "--gossip=", "--log-format", "json",
-		"--mode", "mirror", "--node", "m1", "--upstream", origin.URL, "--pubkey", pub, "--data-dir", dataDir}
+		"--mode", "mirror", "--node", "m1", "--upstream", origin.URL, "--root", root, "--data-dir", dataDir}
 	mirror := startProc(t, "relayd-mirror-tmpfs", argv, []string{"DATA=" + dataDir, "RELAYD=" + relaydBin}, "")
 	mirror.WaitReady(t)
 	waitCatalog(t, mirror, gen1, 30*time.Second)
 
 	writeFiles(t, tree, map[string][]byte{"software/linux/2.0/big.iso": makeData(53, 16<<20)})
-	publish(t, tree, key)
+	publish(t, tree, keys)
 	st := syncNow(t, admin)
 	if st.State != "failed" || st.Generation != 1 || !strings.Contains(st.LastError, "no space left") {
 		t.Fatalf("sync onto a full disk: %+v; want failed, generation 1 live, and an error saying the disk is full", st)
 	}
 	c := newClient()
-	wantBody(t, get(t, c, http.MethodGet, mirror.URL+"/-/catalog"), gen1, "catalog after the failed sync")
+	wantBody(t, get(t, c, http.MethodGet, mirror.URL+"/-/tuf/timestamp.json"), gen1, "timestamp.json after the failed sync")
 	for p, want := range files {
 		wantObject(t, get(t, c, http.MethodGet, mirror.URL+"/"+p), want, p+" after the failed sync")
 	}

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/relayd/relayd/internal/proctest"
+	"github.com/relayd/relayd/pkg/tufclient"
 )
 
 // relaydBin is the binary built once by TestMain.
@@ -529,4 +530,152 @@ func checkBlobs(t testing.TB, dataDir string) int {
 		t.Fatalf("walk blobs: %v", err)
 	}
 	return n
+}
+
+// ---------------------------------------------------------------------------
+// publishing: the tree's TUF repository, made with the real CLI
+
+// tufRoles are the top-level roles publishedTree makes a key for.
+var tufRoles = []string{"root", "targets", "snapshot", "timestamp"}
+
+// tufKeys makes a key pair for each top-level TUF role with `relayd
+// keygen --role NAME` in a new directory, and returns the directory.
+func tufKeys(t testing.TB) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "keys")
+	for _, role := range tufRoles {
+		if out, stderr, err := runRelayd(t, 30*time.Second, "keygen", "--role", role, "--out", dir); err != nil {
+			t.Fatalf("relayd keygen --role %s: %v\n%s%s", role, err, out, stderr)
+		}
+	}
+	return dir
+}
+
+// publishedTree writes files into a new tree, makes a key for every
+// top-level role, creates the TUF repository (`relayd tuf init TREE
+// --keys DIR`) and publishes generation 1 (`relayd publish TREE --keys
+// DIR`, with args). It returns the tree, the keys directory and the trusted
+// root relays and agents are given: TREE/-/tuf/1.root.json.
+func publishedTree(t testing.TB, files map[string][]byte, args ...string) (tree, keys, root string) {
+	t.Helper()
+	tree = t.TempDir()
+	writeFiles(t, tree, files)
+	keys, root = initTree(t, tree)
+	publish(t, tree, keys, args...)
+	if g := tsGeneration(readFile(t, timestampFile(tree))); g != 1 {
+		t.Fatalf("the first publish wrote generation %d, want 1", g)
+	}
+	return tree, keys, root
+}
+
+// initTree makes a key for every top-level role and creates the TUF
+// repository of tree (`relayd tuf init TREE --keys DIR`), publishing
+// nothing yet; it returns the keys directory and the trusted root.
+func initTree(t testing.TB, tree string) (keys, root string) {
+	t.Helper()
+	keys = tufKeys(t)
+	if out, stderr, err := runRelayd(t, 30*time.Second, "tuf", "init", tree, "--keys", keys); err != nil {
+		t.Fatalf("relayd tuf init %s: %v\n%s%s", tree, err, out, stderr)
+	}
+	return keys, filepath.Join(tree, "-", "tuf", "1.root.json")
+}
+
+// publish runs `relayd publish TREE --keys DIR` with args and returns its
+// output.
+func publish(t testing.TB, tree, keys string, args ...string) string {
+	t.Helper()
+	out, stderr, err := runRelayd(t, 60*time.Second, append([]string{"publish", tree, "--keys", keys}, args...)...)
+	if err != nil {
+		t.Fatalf("relayd publish %s: %v\n%s%s", tree, err, out, stderr)
+	}
+	return out
+}
+
+// timestampFile is the path of a published tree's timestamp.json.
+func timestampFile(tree string) string { return filepath.Join(tree, "-", "tuf", "timestamp.json") }
+
+// timestampDoc is what the tests read of a timestamp.json (not verified:
+// the relays and agents under test do that).
+type timestampDoc struct {
+	Signed struct {
+		Version int64     `json:"version"`
+		Expires time.Time `json:"expires"`
+		Meta    map[string]struct {
+			Version uint64 `json:"version"`
+		} `json:"meta"`
+	} `json:"signed"`
+}
+
+func parseTimestamp(b []byte) (timestampDoc, error) {
+	var d timestampDoc
+	if err := json.Unmarshal(b, &d); err != nil {
+		return d, fmt.Errorf("timestamp.json: %w", err)
+	}
+	return d, nil
+}
+
+// tsGeneration is the generation (snapshot version) a timestamp.json
+// names, 0 if it does not parse.
+func tsGeneration(b []byte) uint64 {
+	d, err := parseTimestamp(b)
+	if err != nil {
+		return 0
+	}
+	return d.Signed.Meta["snapshot.json"].Version
+}
+
+// tsVersion is the version of a timestamp.json, 0 if it does not parse.
+func tsVersion(b []byte) int64 {
+	d, _ := parseTimestamp(b)
+	return d.Signed.Version
+}
+
+// httpMeta is a tufclient.Fetcher of one node's /-/tuf/, for tests that
+// verify what a node serves as a client would.
+type httpMeta struct {
+	c    *http.Client
+	base string
+}
+
+// transportError is an httpMeta request that got no answer.
+type transportError struct{ error }
+
+func (e transportError) Unwrap() error { return e.error }
+
+func (h httpMeta) FetchMeta(ctx context.Context, name string, limit int64) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, h.base+"/-/tuf/"+name, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := h.c.Do(req)
+	if err != nil {
+		return nil, transportError{err}
+	}
+	defer resp.Body.Close()
+	switch resp.StatusCode {
+	case http.StatusOK:
+	case http.StatusNotFound:
+		return nil, fmt.Errorf("%s: %w", name, tufclient.ErrNotFound)
+	default:
+		return nil, fmt.Errorf("%s: status %d", name, resp.StatusCode)
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if err != nil {
+		return nil, transportError{err}
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("%s: more than %d bytes", name, limit)
+	}
+	return b, nil
+}
+
+// keygen makes one role key pair (targets) with `relayd keygen --role`
+// and returns its files.
+func keygen(t testing.TB) (pub, key string) {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "keys")
+	if out, stderr, err := runRelayd(t, 30*time.Second, "keygen", "--role", "targets", "--out", dir); err != nil {
+		t.Fatalf("relayd keygen --role targets: %v\n%s%s", err, out, stderr)
+	}
+	return filepath.Join(dir, "targets.pub"), filepath.Join(dir, "targets.key")
 }

@@ -63,17 +63,14 @@ func statusOf(t testing.TB, c *http.Client, admin string) treeStatus {
 	return st
 }
 
-// catalogGen is the generation a node serves at /-/catalog, 0 if none.
+// catalogGen is the generation a node serves (the snapshot version its
+// /-/tuf/timestamp.json names), 0 if none.
 func catalogGen(c *http.Client, url string) uint64 {
-	r, err := tryGet(c, http.MethodGet, url+"/-/catalog")
+	r, err := tryGet(c, http.MethodGet, url+"/-/tuf/timestamp.json")
 	if err != nil || r.status != http.StatusOK {
 		return 0
 	}
-	cat, err := parseCatalog(r.body)
-	if err != nil {
-		return 0
-	}
-	return cat.Generation
+	return tsGeneration(r.body)
 }
 
 // TestThreeLevelTree: origin → hq (3 mirrors) → branch-a (2 proxies, with
@@ -98,16 +95,16 @@ func TestThreeLevelTree(t *testing.T) {
 	// hq relay then fetches only the objects it owns from the origin.
 	tree := t.TempDir()
 	writeFiles(t, tree, files)
-	pub, key := keygen(t)
+	keys, root := initTree(t, tree)
 	// Every relay of the tree, the origin included, holds the tree key:
 	// reports and relay streams are refused without it.
 	tk := treeKeygen(t)
 	origin := startRelayd(t, "--mode", "origin", "--root", tree, "--node", "origin", "--admin", "127.0.0.1:0", "--tree-key-file", tk)
 	originAdmin := "http://" + origin.WaitLogAddr(t, "admin listening")
 
-	hq1 := startTreeRelay(t, "hq-1", "hq", "mirror", "", "--upstream", origin.URL, "--pubkey", pub, "--tree-key-file", tk)
-	hq2 := startTreeRelay(t, "hq-2", "hq", "mirror", hq1.gossip, "--upstream", origin.URL, "--pubkey", pub, "--tree-key-file", tk)
-	hq3 := startTreeRelay(t, "hq-3", "hq", "mirror", hq1.gossip, "--upstream", origin.URL, "--pubkey", pub, "--tree-key-file", tk)
+	hq1 := startTreeRelay(t, "hq-1", "hq", "mirror", "", "--upstream", origin.URL, "--root", root, "--tree-key-file", tk)
+	hq2 := startTreeRelay(t, "hq-2", "hq", "mirror", hq1.gossip, "--upstream", origin.URL, "--root", root, "--tree-key-file", tk)
+	hq3 := startTreeRelay(t, "hq-3", "hq", "mirror", hq1.gossip, "--upstream", origin.URL, "--root", root, "--tree-key-file", tk)
 	hq := []*treeRelay{hq1, hq2, hq3}
 	eventually(t, 20*time.Second, "hq to form", func() error {
 		m, err := fetchMembers(c, strings.TrimPrefix(hq1.admin, "http://"))
@@ -119,7 +116,7 @@ func TestThreeLevelTree(t *testing.T) {
 		}
 		return nil
 	})
-	publish(t, tree, key)
+	publish(t, tree, keys)
 	for _, r := range hq {
 		eventually(t, 60*time.Second, r.node+" to hold generation 1", func() error {
 			if g := catalogGen(c, r.URL); g != 1 {
@@ -130,9 +127,9 @@ func TestThreeLevelTree(t *testing.T) {
 	}
 	// Branches know one hq relay each, and learn the rest.
 	const rate = 8 << 20
-	a1 := startTreeRelay(t, "a-1", "branch-a", "proxy", "", "--upstream", hq1.URL, "--fallback", origin.URL, "--pubkey", pub, "--tree-key-file", tk)
-	a2 := startTreeRelay(t, "a-2", "branch-a", "proxy", a1.gossip, "--upstream", hq1.URL, "--fallback", origin.URL, "--pubkey", pub, "--tree-key-file", tk)
-	b1 := startTreeRelay(t, "b-1", "branch-b", "proxy", "", "--upstream", hq2.URL, "--pubkey", pub, "--tree-key-file", tk,
+	a1 := startTreeRelay(t, "a-1", "branch-a", "proxy", "", "--upstream", hq1.URL, "--fallback", origin.URL, "--root", root, "--tree-key-file", tk)
+	a2 := startTreeRelay(t, "a-2", "branch-a", "proxy", a1.gossip, "--upstream", hq1.URL, "--fallback", origin.URL, "--root", root, "--tree-key-file", tk)
+	b1 := startTreeRelay(t, "b-1", "branch-b", "proxy", "", "--upstream", hq2.URL, "--root", root, "--tree-key-file", tk,
 		"--upstream-rate", "8MiB/s", "--upstream-stall-timeout", "5s")
 	branches := []*treeRelay{a1, a2, b1}
 	for _, r := range branches {
@@ -142,7 +139,7 @@ func TestThreeLevelTree(t *testing.T) {
 			}
 			return nil
 		})
-		// A --pubkey proxy answers 503 until it holds a verified catalog.
+		// A --root proxy answers 503 until it holds verified metadata.
 		eventually(t, 20*time.Second, r.node+" to be ready", func() error {
 			if resp := get(t, c, http.MethodGet, r.URL+"/-/readyz"); resp.status != http.StatusOK {
 				return fmt.Errorf("readyz %d", resp.status)
@@ -227,7 +224,7 @@ func TestThreeLevelTree(t *testing.T) {
 	// the tree (the relays poll only every 5 minutes).
 	writeFiles(t, tree, map[string][]byte{"security/2026/kb-000.patch": makeData(999, 20<<10)})
 	start = time.Now()
-	publish(t, tree, key)
+	publish(t, tree, keys)
 	everyone := append(append([]*treeRelay{}, alive...), branches...)
 	eventually(t, 20*time.Second, "generation 2 on every relay", func() error {
 		for _, r := range everyone {
@@ -349,17 +346,18 @@ func checkTree(doc string, want map[string][]string, gen uint64) error {
 	return nil
 }
 
-// TestPlainProxyPassesCatalogAndPush: a proxy without --pubkey passes the
-// catalog on (agents verify it) and relays the origin's announcements to
-// its own event stream.
+// TestPlainProxyPassesCatalogAndPush: a proxy without --root passes the
+// TUF metadata on (agents verify it; timestamp.json is asked of the
+// upstream every time, never cached) and relays the origin's
+// announcements to its own event stream.
 func TestPlainProxyPassesCatalogAndPush(t *testing.T) {
 	t.Parallel()
 	c := newClient()
-	tree, key, _ := publishedTree(t, map[string][]byte{"security/a.patch": makeData(1, 1000)})
+	tree, keys, _ := publishedTree(t, map[string][]byte{"security/a.patch": makeData(1, 1000)})
 	origin := startRelayd(t, "--mode", "origin", "--root", tree)
 	proxy := startRelayd(t, "--mode", "proxy", "--upstream", origin.URL, "--data-dir", t.TempDir())
 	if g := catalogGen(c, proxy.URL); g != 1 {
-		t.Fatalf("proxy /-/catalog: generation %d, want 1", g)
+		t.Fatalf("proxy timestamp.json: generation %d, want 1", g)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -384,9 +382,10 @@ func TestPlainProxyPassesCatalogAndPush(t *testing.T) {
 		}
 	}()
 	writeFiles(t, tree, map[string][]byte{"security/a.patch": makeData(2, 1000)})
-	publish(t, tree, key)
-	// The announcement must arrive on the stream: the proxy's /-/catalog
-	// alone would show generation 2 anyway (it revalidates every request).
+	publish(t, tree, keys)
+	// The announcement must arrive on the stream: the proxy's
+	// timestamp.json alone would show generation 2 anyway (it is asked of
+	// the upstream on every request).
 	timeout := time.After(10 * time.Second)
 	for announced := false; !announced; {
 		select {
@@ -400,6 +399,25 @@ func TestPlainProxyPassesCatalogAndPush(t *testing.T) {
 		}
 	}
 	if g := catalogGen(c, proxy.URL); g != 2 {
-		t.Fatalf("proxy /-/catalog after the announcement: generation %d, want 2", g)
+		t.Fatalf("proxy timestamp.json after the announcement: generation %d, want 2", g)
 	}
+	// The versioned files pass through the cache, immutable.
+	r := get(t, c, http.MethodGet, proxy.URL+"/-/tuf/2.snapshot.json")
+	wantBody(t, r, readFile(t, filepath.Join(tree, "-", "tuf", "2.snapshot.json")), "proxy 2.snapshot.json")
+	if cc := r.header.Get("Cache-Control"); cc != "public, max-age=31536000, immutable" {
+		t.Errorf("proxy 2.snapshot.json: Cache-Control %q, want immutable", cc)
+	}
+	// timestamp.json is asked of the upstream on every request.
+	tsGets := countRequests(origin.Log(), http.MethodGet, "/-/tuf/timestamp.json")
+	for range 2 {
+		if cc := get(t, c, http.MethodGet, proxy.URL+"/-/tuf/timestamp.json").header.Get("Cache-Control"); cc != "no-cache" {
+			t.Errorf("proxy timestamp.json: Cache-Control %q, want no-cache", cc)
+		}
+	}
+	eventually(t, 5*time.Second, "two timestamp requests at the origin", func() error {
+		if n := countRequests(origin.Log(), http.MethodGet, "/-/tuf/timestamp.json"); n != tsGets+2 {
+			return fmt.Errorf("%d, want %d: the proxy must not answer timestamp.json from a cache", n, tsGets+2)
+		}
+		return nil
+	})
 }

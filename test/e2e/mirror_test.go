@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -22,6 +23,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/relayd/relayd/pkg/tufclient"
 )
 
 // TestMirrorFullCopy: a mirror copies a published tree from a relayd
@@ -30,15 +33,15 @@ import (
 func TestMirrorFullCopy(t *testing.T) {
 	t.Parallel()
 	files := standardTree()
-	tree, _, pub := publishedTree(t, files)
-	catFile := readFile(t, filepath.Join(tree, "-", "catalog"))
+	tree, _, root := publishedTree(t, files)
+	catFile := readFile(t, timestampFile(tree))
 
 	origin := startRelayd(t, "--mode", "origin", "--root", tree)
 	dataDir := t.TempDir()
-	mirror := startRelayd(t, "--mode", "mirror", "--upstream", origin.URL, "--pubkey", pub, "--data-dir", dataDir, "--admin", "127.0.0.1:0")
+	mirror := startRelayd(t, "--mode", "mirror", "--upstream", origin.URL, "--root", root, "--data-dir", dataDir, "--admin", "127.0.0.1:0")
 
 	c := newClient()
-	wantBody(t, get(t, c, http.MethodGet, origin.URL+"/-/catalog"), catFile, "origin /-/catalog")
+	wantBody(t, get(t, c, http.MethodGet, origin.URL+"/-/tuf/timestamp.json"), catFile, "origin timestamp.json")
 	waitCatalog(t, mirror, catFile, 30*time.Second)
 	// The mirror's /metrics counts what it took from the upstream: every
 	// distinct blob once.
@@ -88,7 +91,7 @@ func TestMirrorFullCopy(t *testing.T) {
 	// connection to it: net/http's Shutdown waits 5s for StateNew
 	// connections.)
 	origin.Kill(t)
-	if _, err := tryGet(c, http.MethodGet, origin.URL+"/-/catalog"); err == nil {
+	if _, err := tryGet(c, http.MethodGet, origin.URL+"/-/tuf/timestamp.json"); err == nil {
 		t.Fatal("the origin still answers after it was stopped")
 	}
 	for _, p := range slices.Sorted(maps.Keys(files)) {
@@ -98,7 +101,7 @@ func TestMirrorFullCopy(t *testing.T) {
 			t.Errorf("mirror GET /%s: ETag %s, want %s", p, et, want)
 		}
 	}
-	wantBody(t, get(t, c, http.MethodGet, mirror.URL+"/-/catalog"), catFile, "mirror /-/catalog with the origin down")
+	wantBody(t, get(t, c, http.MethodGet, mirror.URL+"/-/tuf/timestamp.json"), catFile, "mirror timestamp.json with the origin down")
 	wantJSONError(t, get(t, c, http.MethodGet, mirror.URL+"/security/2026/not-published.patch"), http.StatusNotFound, "not_found", "unlisted path")
 	wantJSONError(t, get(t, c, http.MethodGet, mirror.URL+"/software/linux-amd64/1.0"), http.StatusNotFound, "not_found", "a directory of the tree")
 	if n := checkBlobs(t, dataDir); n != len(files)-1 {
@@ -112,25 +115,25 @@ func TestMirrorFullCopy(t *testing.T) {
 func TestMirrorSecondGeneration(t *testing.T) {
 	t.Parallel()
 	files := standardTree()
-	tree, key, pub := publishedTree(t, files)
-	gen1 := readFile(t, filepath.Join(tree, "-", "catalog"))
+	tree, keys, root := publishedTree(t, files)
+	gen1 := readFile(t, timestampFile(tree))
 
 	origin := startRelayd(t, "--mode", "origin", "--root", tree)
 	admin, dataDir := freeAddr(t), t.TempDir()
-	mirror := startRelayd(t, "--mode", "mirror", "--upstream", origin.URL, "--pubkey", pub,
+	mirror := startRelayd(t, "--mode", "mirror", "--upstream", origin.URL, "--root", root,
 		"--data-dir", dataDir, "--admin", admin)
 	waitCatalog(t, mirror, gen1, 30*time.Second)
 	before := objectGets(origin.Log())
-	catGets := countRequests(origin.Log(), http.MethodGet, "/-/catalog")
+	catGets := countRequests(origin.Log(), http.MethodGet, "/-/tuf/timestamp.json")
 
 	const changed = "security/2026/kb-003.patch"
 	newBytes := makeData(4242, 7777)
 	writeFiles(t, tree, map[string][]byte{changed: newBytes})
-	out := publish(t, tree, key)
-	if !strings.Contains(out, "published generation 2") {
-		t.Fatalf("relayd publish after a change printed %q, want \"published generation 2\"", out)
+	publish(t, tree, keys)
+	gen2 := readFile(t, timestampFile(tree))
+	if g := tsGeneration(gen2); g != 2 {
+		t.Fatalf("relayd publish after a change wrote generation %d, want 2", g)
 	}
-	gen2 := readFile(t, filepath.Join(tree, "-", "catalog"))
 
 	stdout, stderr, err := runRelayd(t, 30*time.Second, "sync", "--follow", "--admin", "http://"+admin)
 	if err != nil {
@@ -140,7 +143,7 @@ func TestMirrorSecondGeneration(t *testing.T) {
 	if st := getSync(t, admin); st.State != "in-sync" || st.Generation != 2 {
 		t.Errorf("after relayd sync --follow exited: state %q generation %d, want in-sync 2", st.State, st.Generation)
 	}
-	wantBody(t, get(t, newClient(), http.MethodGet, mirror.URL+"/-/catalog"), gen2, "mirror /-/catalog after the sync")
+	wantBody(t, get(t, newClient(), http.MethodGet, mirror.URL+"/-/tuf/timestamp.json"), gen2, "mirror timestamp.json after the sync")
 
 	eventually(t, 5*time.Second, "the origin to log the GET of the changed object", func() error {
 		if n := objectGets(origin.Log())["/"+changed]; n != before["/"+changed]+1 {
@@ -154,8 +157,8 @@ func TestMirrorSecondGeneration(t *testing.T) {
 	if !maps.Equal(after, wantGets) {
 		t.Errorf("origin object GETs for generation 2:\n got %v\nwant %v (one more GET, of /%s)", diffCounts(before, after), map[string]int{"/" + changed: 1}, changed)
 	}
-	if n := countRequests(origin.Log(), http.MethodGet, "/-/catalog"); n <= catGets {
-		t.Errorf("origin logged %d GETs of /-/catalog, no more than before the sync (%d)", n, catGets)
+	if n := countRequests(origin.Log(), http.MethodGet, "/-/tuf/timestamp.json"); n <= catGets {
+		t.Errorf("origin logged %d GETs of timestamp.json, no more than before the sync (%d)", n, catGets)
 	}
 
 	c := newClient()
@@ -169,13 +172,10 @@ func TestMirrorSecondGeneration(t *testing.T) {
 		t.Errorf("DATA/blobs holds %d blobs after generation 2, want %d (the replaced blob collected)", n, len(files)-1)
 	}
 
-	// Publishing the same tree again keeps the generation and the file.
-	out = publish(t, tree, key)
-	if !strings.Contains(out, "unchanged") || !strings.Contains(out, "generation 2") {
-		t.Errorf("relayd publish of an unchanged tree printed %q, want \"unchanged\" and \"generation 2\"", out)
-	}
-	if b := readFile(t, filepath.Join(tree, "-", "catalog")); !bytes.Equal(b, gen2) {
-		t.Errorf("relayd publish of an unchanged tree rewrote -/catalog")
+	// Publishing the same tree again keeps the generation.
+	publish(t, tree, keys)
+	if g := tsGeneration(readFile(t, timestampFile(tree))); g != 2 {
+		t.Errorf("relayd publish of an unchanged tree wrote generation %d, want 2", g)
 	}
 	stdout, stderr, err = runRelayd(t, 30*time.Second, "sync", "--follow", "--admin", "http://"+admin)
 	if err != nil {
@@ -219,28 +219,28 @@ func TestMirrorKillMidSyncNoDoubleDownload(t *testing.T) {
 		small[fmt.Sprintf("software/linux-amd64/2.0/pkg-%02d.deb", i)] = makeData(uint64(630+i), 80<<10+i*6000)
 	}
 
-	tree, key, pub := publishedTree(t, gen1)
-	org := startRangeOrigin(t, filepath.Join(tree, "-", "catalog"))
+	tree, keys, root := publishedTree(t, gen1)
+	org := startRangeOrigin(t, timestampFile(tree))
 	for p, b := range gen1 {
 		org.set(p, newObject(b, ""))
 	}
-	gen1Cat := readFile(t, filepath.Join(tree, "-", "catalog"))
+	gen1Cat := readFile(t, timestampFile(tree))
 
 	listen, admin, dataDir := freeAddr(t), freeAddr(t), t.TempDir()
-	args := []string{"--mode", "mirror", "--upstream", org.URL, "--pubkey", pub, "--data-dir", dataDir,
+	args := []string{"--mode", "mirror", "--upstream", org.URL, "--root", root, "--data-dir", dataDir,
 		"--listen", listen, "--admin", admin, "--mirror-workers", "2", "--upstream-stall-timeout", "60s"}
 	mirror := startRelayd(t, args...)
-	reader := startGenReader(t, "http://"+listen)
+	reader := startGenReader(t, "http://"+listen, root)
 	waitCatalog(t, mirror, gen1Cat, 30*time.Second)
 
 	// Generation 2: the large object and 14 small ones, all throttled.
 	all2 := maps.Clone(small)
 	all2[largePath] = large
 	writeFiles(t, tree, all2)
-	if out := publish(t, tree, key); !strings.Contains(out, "published generation 2") {
-		t.Fatalf("publish printed %q, want generation 2", out)
+	if publish(t, tree, keys); tsGeneration(readFile(t, timestampFile(tree))) != 2 {
+		t.Fatal("publish did not write generation 2")
 	}
-	gen2Cat := readFile(t, filepath.Join(tree, "-", "catalog"))
+	gen2Cat := readFile(t, timestampFile(tree))
 	big := newObject(large, "")
 	big.chunk, big.delay, big.holdAt = 512<<10, time.Millisecond, holdAt
 	org.set(largePath, big)
@@ -305,7 +305,7 @@ func TestMirrorKillMidSyncNoDoubleDownload(t *testing.T) {
 		}
 		return nil
 	})
-	wantBody(t, get(t, newClient(), http.MethodGet, mirror.URL+"/-/catalog"), gen1Cat, "mirror /-/catalog during the sync")
+	wantBody(t, get(t, newClient(), http.MethodGet, mirror.URL+"/-/tuf/timestamp.json"), gen1Cat, "mirror timestamp.json during the sync")
 	t.Logf("SIGKILL: large object held at %d of %d bytes, %d of %d small objects done, small %s waiting at the gate",
 		holdAt, largeSize, len(doneSmall), len(small), *gated.Load())
 
@@ -328,7 +328,7 @@ func TestMirrorKillMidSyncNoDoubleDownload(t *testing.T) {
 		return fmt.Errorf("no Range request yet")
 	})
 	wantStatus(t, get(t, newClient(), http.MethodGet, mirror2.URL+"/-/readyz"), http.StatusOK, "restarted mirror /-/readyz")
-	wantBody(t, get(t, newClient(), http.MethodGet, mirror2.URL+"/-/catalog"), gen1Cat, "restarted mirror /-/catalog (generation 1, restored)")
+	wantBody(t, get(t, newClient(), http.MethodGet, mirror2.URL+"/-/tuf/timestamp.json"), gen1Cat, "restarted mirror timestamp.json (generation 1, restored)")
 	reader.down.Store(false)
 	n1 := reader.count(1)
 	eventually(t, 20*time.Second, "a reader round over generation 1 on the restarted mirror", func() error {
@@ -410,12 +410,12 @@ func TestMirrorRejectsTamperedAndForged(t *testing.T) {
 		files[fmt.Sprintf("security/2026/kb-%03d.patch", i)] = makeData(uint64(700+i), 10<<10+i*3000)
 	}
 	const victim = "security/2026/kb-002.patch"
-	tree, key, pub := publishedTree(t, files)
-	catPath := filepath.Join(tree, "-", "catalog")
+	tree, keys, root := publishedTree(t, files)
+	catPath := timestampFile(tree)
 	gen1 := readFile(t, catPath)
 	origin := startRelayd(t, "--mode", "origin", "--root", tree)
 	admin, dataDir := freeAddr(t), t.TempDir()
-	mirror := startRelayd(t, "--mode", "mirror", "--upstream", origin.URL, "--pubkey", pub, "--data-dir", dataDir, "--admin", admin)
+	mirror := startRelayd(t, "--mode", "mirror", "--upstream", origin.URL, "--root", root, "--data-dir", dataDir, "--admin", admin)
 	waitCatalog(t, mirror, gen1, 30*time.Second)
 	c := newClient()
 
@@ -424,17 +424,18 @@ func TestMirrorRejectsTamperedAndForged(t *testing.T) {
 	good := makeData(710, len(files[victim])+1000)
 	tampered := makeData(711, len(good))
 	writeFiles(t, tree, map[string][]byte{victim: good})
-	if out := publish(t, tree, key); !strings.Contains(out, "generation 2") {
-		t.Fatalf("publish printed %q", out)
-	}
+	publish(t, tree, keys)
 	gen2 := readFile(t, catPath)
+	if g := tsGeneration(gen2); g != 2 {
+		t.Fatalf("publish wrote generation %d, want 2", g)
+	}
 	writeFiles(t, tree, map[string][]byte{victim: tampered})
 	st := syncNow(t, admin)
 	if st.State != "failed" || !strings.Contains(st.LastError, "digest") || st.Generation != 1 {
 		t.Errorf("sync of generation 2 with tampered bytes: state %q generation %d last_error %q, want failed, 1, a digest mismatch", st.State, st.Generation, st.LastError)
 	}
 	t.Logf("(a) tampered object: %+v", st)
-	wantBody(t, get(t, c, http.MethodGet, mirror.URL+"/-/catalog"), gen1, "mirror /-/catalog after the failed sync")
+	wantBody(t, get(t, c, http.MethodGet, mirror.URL+"/-/tuf/timestamp.json"), gen1, "mirror timestamp.json after the failed sync")
 	wantObject(t, get(t, c, http.MethodGet, mirror.URL+"/"+victim), files[victim], "victim after the failed sync (generation 1 bytes)")
 	if blobNames(t, dataDir)[sha(tampered)] {
 		t.Errorf("the tampered bytes were stored as a blob")
@@ -449,44 +450,55 @@ func TestMirrorRejectsTamperedAndForged(t *testing.T) {
 		t.Errorf("after the origin serves the right bytes again (same catalog file: 304), a sync reports state %q generation %d (target %d, last_error %q), want in-sync generation 2: a failed generation must be retried",
 			st.State, st.Generation, st.Target, st.LastError)
 	}
-	live := get(t, c, http.MethodGet, mirror.URL+"/-/catalog").body
-	liveGen := catalogGeneration(t, live)
+	live := get(t, c, http.MethodGet, mirror.URL+"/-/tuf/timestamp.json").body
+	liveGen := tsGeneration(live)
 	liveVictim := files[victim]
 	if liveGen == 2 {
 		liveVictim = good
 	}
 	wantObject(t, get(t, c, http.MethodGet, mirror.URL+"/"+victim), liveVictim, "victim after the repaired sync")
 
-	// (b) A catalog signed by another key, with a higher generation and
-	// other bytes for the victim.
-	_, key2 := keygen(t)
-	forgedTree := t.TempDir()
+	// (b) A repository made with other keys, with a higher generation and
+	// other bytes for the victim, served in place of the genuine one.
 	evil := makeData(712, 9000)
 	forgedFiles := maps.Clone(files)
 	forgedFiles[victim] = evil
-	writeFiles(t, forgedTree, forgedFiles)
-	for g := 1; g <= 5; g++ {
+	forgedTree, forgedKeys, _ := publishedTree(t, forgedFiles)
+	for g := 2; g <= 5; g++ {
 		writeFiles(t, forgedTree, map[string][]byte{"security/2026/zz-filler.patch": makeData(uint64(720+g), 100)})
-		publish(t, forgedTree, key2)
+		publish(t, forgedTree, forgedKeys)
 	}
-	forged := readFile(t, filepath.Join(forgedTree, "-", "catalog"))
-	if g := catalogGeneration(t, forged); g <= liveGen {
-		t.Fatalf("forged catalog has generation %d, want more than %d", g, liveGen)
+	forged := readFile(t, timestampFile(forgedTree))
+	if g := tsGeneration(forged); g <= liveGen {
+		t.Fatalf("forged timestamp has generation %d, want more than %d", g, liveGen)
 	}
 	writeFiles(t, tree, map[string][]byte{victim: evil})
-	writeAtomicFile(t, catPath, forged)
+	genuine := filepath.Join(t.TempDir(), "tuf")
+	if err := os.Rename(filepath.Dir(catPath), genuine); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Dir(timestampFile(forgedTree)), filepath.Dir(catPath)); err != nil {
+		t.Fatal(err)
+	}
 	before := getSync(t, admin)
 	st = syncNow(t, admin)
 	// At least once: the origin also announces the new file on its event
 	// stream, and the mirror syncs at that push too.
 	if st.RejectedCatalogs < before.RejectedCatalogs+1 || st.Generation != liveGen || st.State != "failed" {
-		t.Errorf("sync against a catalog signed by another key: %+v, want failed, rejected_catalogs at least %d, generation %d", st, before.RejectedCatalogs+1, liveGen)
+		t.Errorf("sync against a repository signed by other keys: %+v, want failed, rejected_catalogs at least %d, generation %d", st, before.RejectedCatalogs+1, liveGen)
 	}
 	t.Logf("(b) forged catalog: %+v", st)
-	wantBody(t, get(t, c, http.MethodGet, mirror.URL+"/-/catalog"), live, "mirror /-/catalog after the forged catalog")
+	wantBody(t, get(t, c, http.MethodGet, mirror.URL+"/-/tuf/timestamp.json"), live, "mirror timestamp.json after the forged catalog")
 	wantObject(t, get(t, c, http.MethodGet, mirror.URL+"/"+victim), liveVictim, "victim after the forged catalog")
 
-	// (c) A truncated catalog, synced with the CLI: it must fail.
+	// (c) The genuine repository with a truncated timestamp, synced with
+	// the CLI: it must fail.
+	if err := os.RemoveAll(filepath.Dir(catPath)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(genuine, filepath.Dir(catPath)); err != nil {
+		t.Fatal(err)
+	}
 	writeAtomicFile(t, catPath, gen2[:len(gen2)/2])
 	before = st
 	stdout, stderr, err := runRelayd(t, 30*time.Second, "sync", "--follow", "--admin", "http://"+admin)
@@ -498,7 +510,7 @@ func TestMirrorRejectsTamperedAndForged(t *testing.T) {
 		t.Errorf("sync against a truncated catalog: %+v, want failed, rejected_catalogs at least %d, generation %d", st, before.RejectedCatalogs+1, liveGen)
 	}
 	t.Logf("(c) truncated catalog: %+v", st)
-	wantBody(t, get(t, c, http.MethodGet, mirror.URL+"/-/catalog"), live, "mirror /-/catalog after the truncated catalog")
+	wantBody(t, get(t, c, http.MethodGet, mirror.URL+"/-/tuf/timestamp.json"), live, "mirror timestamp.json after the truncated catalog")
 	for p, b := range files {
 		if p == victim {
 			b = liveVictim
@@ -528,10 +540,10 @@ func TestMirrorRejectsTamperedAndForged(t *testing.T) {
 func TestMirrorIncludeFilter(t *testing.T) {
 	t.Parallel()
 	files := standardTree()
-	tree, _, pub := publishedTree(t, files)
-	catFile := readFile(t, filepath.Join(tree, "-", "catalog"))
+	tree, _, root := publishedTree(t, files)
+	catFile := readFile(t, timestampFile(tree))
 	origin := startRelayd(t, "--mode", "origin", "--root", tree)
-	mirror := startRelayd(t, "--mode", "mirror", "--upstream", origin.URL, "--pubkey", pub,
+	mirror := startRelayd(t, "--mode", "mirror", "--upstream", origin.URL, "--root", root,
 		"--data-dir", t.TempDir(), "--mirror-include", "security/**")
 	waitCatalog(t, mirror, catFile, 30*time.Second)
 
@@ -557,16 +569,16 @@ func TestMirrorIncludeFilter(t *testing.T) {
 	}
 }
 
-// TestProxyWithCatalogPerKindPolicy: a proxy with --pubkey and
+// TestProxyWithCatalogPerKindPolicy: a proxy with --root and
 // --mirror-include security/** mirrors security objects at once, proxies
 // software on demand, and refuses software bytes the catalog does not list.
 func TestProxyWithCatalogPerKindPolicy(t *testing.T) {
 	t.Parallel()
 	files := standardTree()
-	tree, _, pub := publishedTree(t, files)
-	catFile := readFile(t, filepath.Join(tree, "-", "catalog"))
+	tree, _, root := publishedTree(t, files)
+	catFile := readFile(t, timestampFile(tree))
 	origin := startRelayd(t, "--mode", "origin", "--root", tree)
-	proxy := startRelayd(t, "--mode", "proxy", "--upstream", origin.URL, "--pubkey", pub,
+	proxy := startRelayd(t, "--mode", "proxy", "--upstream", origin.URL, "--root", root,
 		"--data-dir", t.TempDir(), "--mirror-include", "security/**")
 
 	var security, software []string
@@ -616,6 +628,11 @@ func TestProxyWithCatalogPerKindPolicy(t *testing.T) {
 			t.Errorf("software %s second request: X-Relay-Cache %q, want HIT", p, r.cache())
 		}
 	}
+	// A consistent target name (dir/<sha256>.name) of a proxied object is
+	// the object, fetched once under its own path.
+	hashedName := "software/win-amd64/1.0/" + sha(files["software/win-amd64/1.0/tool-02.zip"]) + ".tool-02.zip"
+	wantObject(t, get(t, c, http.MethodGet, proxy.URL+"/"+hashedName), files["software/win-amd64/1.0/tool-02.zip"], "consistent target name via the proxy")
+	asked = append(asked, "software/win-amd64/1.0/tool-02.zip")
 	gets = objectGets(origin.Log())
 	for _, p := range software {
 		want := 0
@@ -723,40 +740,6 @@ func standardTree() map[string][]byte {
 	return files
 }
 
-// publishedTree writes files into a new tree, makes a key pair with
-// `relayd keygen` and publishes generation 1 with `relayd publish`.
-func publishedTree(t testing.TB, files map[string][]byte) (tree, key, pub string) {
-	t.Helper()
-	tree = t.TempDir()
-	writeFiles(t, tree, files)
-	pub, key = keygen(t)
-	out := publish(t, tree, key)
-	if want := fmt.Sprintf("published generation 1: %d objects", len(files)); !strings.Contains(out, want) {
-		t.Fatalf("relayd publish printed %q, want %q", out, want)
-	}
-	return tree, key, pub
-}
-
-// keygen runs `relayd keygen` into a new directory.
-func keygen(t testing.TB) (pub, key string) {
-	t.Helper()
-	dir := filepath.Join(t.TempDir(), "keys")
-	if out, stderr, err := runRelayd(t, 30*time.Second, "keygen", "--out", dir); err != nil {
-		t.Fatalf("relayd keygen: %v\n%s%s", err, out, stderr)
-	}
-	return filepath.Join(dir, "catalog.pub"), filepath.Join(dir, "catalog.key")
-}
-
-// publish runs `relayd publish` and returns its output.
-func publish(t testing.TB, tree, key string) string {
-	t.Helper()
-	out, stderr, err := runRelayd(t, 30*time.Second, "publish", "--dir", tree, "--key", key)
-	if err != nil {
-		t.Fatalf("relayd publish --dir %s: %v\n%s%s", tree, err, out, stderr)
-	}
-	return out
-}
-
 func writeFiles(t testing.TB, dir string, files map[string][]byte) {
 	t.Helper()
 	for p, b := range files {
@@ -805,38 +788,6 @@ func freeAddr(t testing.TB) string {
 
 // ---------------------------------------------------------------------------
 // helpers: catalog, sync status, logs
-
-// wireCatalog is the part of a catalog file the tests read (the JSON after
-// the signature line; not verified here).
-type wireCatalog struct {
-	Generation uint64 `json:"generation"`
-	Objects    []struct {
-		Path   string `json:"path"`
-		Size   int64  `json:"size"`
-		SHA256 string `json:"sha256"`
-	} `json:"objects"`
-}
-
-func parseCatalog(b []byte) (wireCatalog, error) {
-	var c wireCatalog
-	_, body, ok := bytes.Cut(b, []byte("\n"))
-	if !ok {
-		return c, fmt.Errorf("catalog of %d bytes has no header line", len(b))
-	}
-	if err := json.Unmarshal(body, &c); err != nil {
-		return c, fmt.Errorf("catalog: %w", err)
-	}
-	return c, nil
-}
-
-func catalogGeneration(t testing.TB, b []byte) uint64 {
-	t.Helper()
-	c, err := parseCatalog(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c.Generation
-}
 
 // syncStatus is GET /v1/sync.
 type syncStatus struct {
@@ -889,7 +840,8 @@ func syncNow(t testing.TB, admin string) syncStatus {
 	return st
 }
 
-// waitCatalog waits until p is ready and serves exactly want at /-/catalog.
+// waitCatalog waits until p is ready and serves exactly want (a
+// timestamp.json) at /-/tuf/timestamp.json.
 func waitCatalog(t testing.TB, p *proc, want []byte, timeout time.Duration) {
 	t.Helper()
 	c := newClient()
@@ -904,21 +856,18 @@ func waitCatalog(t testing.TB, p *proc, want []byte, timeout time.Duration) {
 		if r.status != http.StatusOK {
 			return fmt.Errorf("/-/readyz: %d %s", r.status, truncate(r.body))
 		}
-		r, err = tryGet(c, http.MethodGet, p.URL+"/-/catalog")
+		r, err = tryGet(c, http.MethodGet, p.URL+"/-/tuf/timestamp.json")
 		if err != nil {
 			return err
 		}
 		if r.status != http.StatusOK || !bytes.Equal(r.body, want) {
-			return fmt.Errorf("/-/catalog: status %d, %d bytes (want %d bytes, generation %d)", r.status, len(r.body), len(want), genOf(want))
+			return fmt.Errorf("timestamp.json: status %d, %d bytes (want %d bytes, generation %d)", r.status, len(r.body), len(want), genOf(want))
 		}
 		return nil
 	})
 }
 
-func genOf(b []byte) uint64 {
-	c, _ := parseCatalog(b)
-	return c.Generation
-}
+func genOf(b []byte) uint64 { return tsGeneration(b) }
 
 func wantBody(t testing.TB, r response, want []byte, what string) {
 	t.Helper()
@@ -1001,8 +950,8 @@ func rangeStart(h string) (int64, bool) {
 // helpers: a Range-capable, throttled origin
 
 // rangeOrigin serves registered objects with Range support (http.ServeContent)
-// through testObject's throttling and hold, and TREE/-/catalog as it is on
-// disk at each request. It records every request and how many body bytes
+// through testObject's throttling and hold, and TREE/-/tuf/ as it is on
+// disk at each request (catalog is its timestamp.json). It records every request and how many body bytes
 // it sent.
 type rangeOrigin struct {
 	URL     string
@@ -1098,13 +1047,13 @@ func (o *rangeOrigin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	o.reqs = append(o.reqs, rec)
 	obj, hook, etag := o.objects[r.URL.Path], o.hook, o.etags[r.URL.Path]
 	o.mu.Unlock()
-	if r.URL.Path == "/-/catalog" {
-		b, err := os.ReadFile(o.catalog)
+	if name, ok := strings.CutPrefix(r.URL.Path, "/-/tuf/"); ok {
+		b, err := os.ReadFile(filepath.Join(filepath.Dir(o.catalog), filepath.Base(name)))
 		if err != nil {
 			http.NotFound(w, r)
 			return
 		}
-		w.Header().Set("Content-Type", "text/plain")
+		w.Header().Set("Content-Type", "application/json")
 		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(b))
 		return
 	}
@@ -1208,12 +1157,13 @@ func (w *throttledWriter) Write(p []byte) (int, error) {
 // ---------------------------------------------------------------------------
 // helpers: a reader that checks every generation it sees
 
-// genReader polls a node's /-/catalog and fetches every object the catalog
-// lists, recording any listed object that is not served with its digest.
+// genReader verifies a node's TUF metadata from the trusted root over and
+// over and fetches every object it lists, recording any listed object that is not served with its digest.
 // Connection errors are expected only while down is set (the node is being
 // killed and restarted).
 type genReader struct {
 	url  string
+	root []byte // the trusted root
 	c    *http.Client
 	down atomic.Bool
 	stop chan struct{}
@@ -1227,8 +1177,8 @@ type genReader struct {
 	seen     bool // a catalog was served once
 }
 
-func startGenReader(t testing.TB, url string) *genReader {
-	r := &genReader{url: url, c: newClient(), stop: make(chan struct{}), done: make(chan struct{}), rounds: map[uint64]int{}}
+func startGenReader(t testing.TB, url, rootFile string) *genReader {
+	r := &genReader{url: url, root: readFile(t, rootFile), c: newClient(), stop: make(chan struct{}), done: make(chan struct{}), rounds: map[uint64]int{}}
 	go r.run()
 	t.Cleanup(r.halt)
 	return r
@@ -1281,29 +1231,33 @@ func (r *genReader) run() {
 }
 
 func (r *genReader) round() {
-	resp, err := tryGet(r.c, http.MethodGet, r.url+"/-/catalog")
+	// A TUF client that starts from the trusted root every round, as a
+	// new agent would: it sees exactly the generation the node serves.
+	tc, err := tufclient.New(r.root, tufclient.Options{})
 	if err != nil {
-		r.transportErr("GET /-/catalog", err)
+		r.problem("tufclient: %v", err)
 		return
 	}
+	st, err := tc.Update(context.Background(), httpMeta{c: r.c, base: r.url})
 	r.mu.Lock()
 	seen := r.seen
 	r.mu.Unlock()
-	if (resp.status == http.StatusNotFound || resp.status == http.StatusServiceUnavailable) && !seen {
-		return // no generation yet
-	}
-	if resp.status != http.StatusOK {
-		r.problem("GET /-/catalog: status %d %s after a generation was served", resp.status, truncate(resp.body))
-		return
-	}
-	cat, err := parseCatalog(resp.body)
 	if err != nil {
-		r.problem("GET /-/catalog: %v", err)
+		var te transportError
+		switch {
+		case errors.As(err, &te):
+			r.transportErr("metadata", err)
+		case !seen:
+			// no generation yet
+		default:
+			r.problem("metadata after a generation was served: %v", err)
+		}
 		return
 	}
 	r.mu.Lock()
 	r.seen = true
 	r.mu.Unlock()
+	cat := st.Catalog
 	for _, o := range cat.Objects {
 		select {
 		case <-r.stop:
@@ -1319,8 +1273,8 @@ func (r *genReader) round() {
 			r.problem("generation %d lists %s but GET answers %d %s", cat.Generation, o.Path, got.status, truncate(got.body))
 			continue
 		}
-		if "sha256:"+sha(got.body) != o.SHA256 {
-			r.problem("generation %d lists %s as %s but GET sent %d bytes with sha256 %s", cat.Generation, o.Path, o.SHA256, len(got.body), sha(got.body))
+		if sha(got.body) != o.Digest.Hex() {
+			r.problem("generation %d lists %s as %s but GET sent %d bytes with sha256 %s", cat.Generation, o.Path, o.Digest, len(got.body), sha(got.body))
 		}
 	}
 	r.mu.Lock()

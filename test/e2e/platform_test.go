@@ -17,7 +17,7 @@ import (
 func TestAgentWritesOnlyPortableNames(t *testing.T) {
 	t.Parallel()
 	good := makeData(901, 5000)
-	tree, _, pub := publishedTree(t, map[string][]byte{
+	tree, _, root := publishedTree(t, map[string][]byte{
 		"docs/a.txt":   good,
 		"docs/b:c":     makeData(902, 100),
 		"docs/nul.txt": makeData(903, 100),
@@ -26,7 +26,7 @@ func TestAgentWritesOnlyPortableNames(t *testing.T) {
 	origin := startRelayd(t, "--mode", "origin", "--root", tree)
 
 	out := t.TempDir()
-	stdout, stderr, err := runRelayd(t, 60*time.Second, "agent", "sync", "--relay", origin.URL, "--pubkey", pub, "--out", out)
+	stdout, stderr, err := runRelayd(t, 60*time.Second, "agent", "sync", "--relay", origin.URL, "--root", root, "--out", out)
 	if err != nil {
 		t.Fatalf("agent sync: %v\n%s%s", err, stdout, stderr)
 	}
@@ -42,7 +42,7 @@ func TestAgentWritesOnlyPortableNames(t *testing.T) {
 
 	out = t.TempDir()
 	for _, p := range []string{"docs/b:c", "docs/nul.txt", "docs/d."} {
-		_, stderr, err := runRelayd(t, 60*time.Second, "fetch", "--relay", origin.URL, "--pubkey", pub, "--out", out, p)
+		_, stderr, err := runRelayd(t, 60*time.Second, "fetch", "--relay", origin.URL, "--root", root, "--out", out, p)
 		if err == nil || !strings.Contains(stderr, "is not a file name every system reads alike") {
 			t.Errorf("fetch %s: %v, stderr %q; want it refused", p, err, stderr)
 		}
@@ -50,7 +50,7 @@ func TestAgentWritesOnlyPortableNames(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(out, "docs")); err == nil {
 		t.Errorf("a refused fetch created docs/")
 	}
-	stdout, stderr, err = runRelayd(t, 60*time.Second, "fetch", "--relay", origin.URL, "--pubkey", pub, "--out", out, `docs\a.txt`)
+	stdout, stderr, err = runRelayd(t, 60*time.Second, "fetch", "--relay", origin.URL, "--root", root, "--out", out, `docs\a.txt`)
 	if err != nil {
 		t.Fatalf(`fetch docs\a.txt: %v\n%s%s`, err, stdout, stderr)
 	}

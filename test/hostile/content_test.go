@@ -33,15 +33,15 @@ func TestCatalog404FailsClosed(t *testing.T) {
 	t.Parallel()
 	data := randomBytes(31, 300_000)
 	tr := publishTree(t, map[string][]byte{"security/kb-31.patch": data})
-	noCatalog := startEvil(t, tr.Dir, "/-/catalog=404")
-	relay := startRelayd(t, "--mode", "proxy", "--upstream", noCatalog.URL, "--data-dir", t.TempDir(), "--pubkey", tr.PubKey)
+	noCatalog := startEvil(t, tr.Dir, metaPath+"=404")
+	relay := startRelayd(t, "--mode", "proxy", "--upstream", noCatalog.URL, "--data-dir", t.TempDir(), "--root", tr.Root)
 
 	// Every object request is refused while no catalog verifies, and
 	// nothing is fetched (so nothing can be stored); the catalog is asked
 	// for again (1 s, 2 s backoff), not given up on.
 	catalogGETs := func(n int) func() error {
 		return func() error {
-			if got := proctest.CountRequests(noCatalog.Log(), http.MethodGet, "/-/catalog"); got < n {
+			if got := proctest.CountRequests(noCatalog.Log(), http.MethodGet, metaPath); got < n {
 				return fmt.Errorf("%d catalog GETs", got)
 			}
 			return nil
@@ -73,8 +73,8 @@ func TestCatalog404FailsClosed(t *testing.T) {
 
 	// A mirror holds: nothing is served or fetched without a live
 	// generation.
-	mirror := startRelayd(t, "--mode", "mirror", "--upstream", noCatalog.URL, "--data-dir", t.TempDir(), "--pubkey", tr.PubKey)
-	mirrorAsked := func() int { return proctest.CountRequests(noCatalog.Log(), http.MethodGet, "/-/catalog") }
+	mirror := startRelayd(t, "--mode", "mirror", "--upstream", noCatalog.URL, "--data-dir", t.TempDir(), "--root", tr.Root)
+	mirrorAsked := func() int { return proctest.CountRequests(noCatalog.Log(), http.MethodGet, metaPath) }
 	before := mirrorAsked()
 	proctest.Eventually(t, 20*time.Second, "the mirror to ask for the catalog", func() error {
 		if mirrorAsked() == before {
@@ -96,7 +96,7 @@ func TestCatalog404FailsClosed(t *testing.T) {
 		{"--upstream", noCatalog.URL + "," + good.URL},
 		{"--upstream", noCatalog.URL, "--fallback", good.URL},
 	} {
-		r := startRelayd(t, append([]string{"--mode", "proxy", "--data-dir", t.TempDir(), "--pubkey", tr.PubKey}, args...)...)
+		r := startRelayd(t, append([]string{"--mode", "proxy", "--data-dir", t.TempDir(), "--root", tr.Root}, args...)...)
 		proctest.Eventually(t, 20*time.Second, "the catalog from "+strings.Join(args, " "), func() error {
 			a := do(http.MethodGet, r.URL+"/security/kb-31.patch", 1<<20)
 			if a.Status != http.StatusOK || !bytes.Equal(a.Body, data) {
@@ -163,7 +163,7 @@ func TestEndlessCatalogRelayRSS(t *testing.T) {
 	data := randomBytes(51, 100_000)
 	tr := publishTree(t, map[string][]byte{"security/kb-51.patch": data})
 	evil := startEvil(t, tr.Dir)
-	relay := startRelayd(t, "--mode", "proxy", "--upstream", evil.URL, "--data-dir", t.TempDir(), "--pubkey", tr.PubKey,
+	relay := startRelayd(t, "--mode", "proxy", "--upstream", evil.URL, "--data-dir", t.TempDir(), "--root", tr.Root,
 		"--catalog-max", "16MiB", "--mirror-interval", "1s")
 	proctest.Eventually(t, 20*time.Second, "the proxy to serve with its catalog", func() error {
 		if a := do(http.MethodGet, relay.URL+"/security/kb-51.patch", 1<<20); a.Status != http.StatusOK || !bytes.Equal(a.Body, data) {
@@ -175,14 +175,14 @@ func TestEndlessCatalogRelayRSS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	before := proctest.CountRequests(evil.Log(), http.MethodGet, "/-/catalog")
+	before := proctest.CountRequests(evil.Log(), http.MethodGet, metaPath)
 	peak := rssPeak(t, relay.Pid())
-	setEvil(t, evil, "/-/catalog=endless")
+	setEvil(t, evil, metaPath+"=endless")
 	// Syncs are serial: the GET after the tries-th starts once that read
 	// was refused, so tries whole reads lie inside the sampled window.
 	const tries = 5
 	proctest.Eventually(t, 60*time.Second, fmt.Sprintf("%d reads of the endless catalog", tries), func() error {
-		if n := proctest.CountRequests(evil.Log(), http.MethodGet, "/-/catalog") - before; n < tries+1 {
+		if n := proctest.CountRequests(evil.Log(), http.MethodGet, metaPath) - before; n < tries+1 {
 			return fmt.Errorf("%d so far", n)
 		}
 		return nil
@@ -206,7 +206,7 @@ func TestEndlessCatalogAgentRSS(t *testing.T) {
 	tr := publishTree(t, map[string][]byte{"security/kb-52.patch": randomBytes(52, 1000)})
 	fetch := func(rule string) (peak int64, catalogGETs int) {
 		evil := startEvil(t, tr.Dir, rule)
-		argv := []string{relaydBin, "fetch", "--relay", evil.URL, "--pubkey", tr.PubKey, "--out", t.TempDir(),
+		argv := []string{relaydBin, "fetch", "--relay", evil.URL, "--root", tr.Root, "--out", t.TempDir(),
 			"--catalog-max", "16MiB", "--retry-budget", "4s", "--quiet", "security/kb-52.patch"}
 		p := proctest.Start(t, "fetch", argv, nil, "")
 		stop := rssPeak(t, p.Pid())
@@ -216,10 +216,10 @@ func TestEndlessCatalogAgentRSS(t *testing.T) {
 		if p.WaitErr() == nil {
 			t.Fatalf("relayd fetch against %s succeeded", rule)
 		}
-		return stop(), proctest.CountRequests(evil.Log(), http.MethodGet, "/-/catalog")
+		return stop(), proctest.CountRequests(evil.Log(), http.MethodGet, metaPath)
 	}
-	control, _ := fetch("/-/catalog=404")
-	peak, gets := fetch("/-/catalog=endless")
+	control, _ := fetch(metaPath + "=404")
+	peak, gets := fetch(metaPath + "=endless")
 	rise := peak - control
 	t.Logf("agent peak RSS %d MiB against an endless catalog (%d reads), %d MiB against a 404 (cap %d MiB)", peak>>20, gets, control>>20, catalogCap>>20)
 	if gets < 2 {
@@ -240,7 +240,7 @@ func TestTamperedListedRangeNeverSucceeds(t *testing.T) {
 	bad, good := randomBytes(71, 1<<20), randomBytes(72, 1<<20) // above the 64 KiB verified before the status line
 	tr := publishTree(t, map[string][]byte{"software/linux-amd64/1.0/bad.bin": bad, "software/linux-amd64/1.0/good.bin": good})
 	evil := startEvil(t, tr.Dir, "/software/linux-amd64/1.0/bad.bin=wrong")
-	relay := startRelayd(t, "--mode", "proxy", "--upstream", evil.URL, "--data-dir", t.TempDir(), "--pubkey", tr.PubKey)
+	relay := startRelayd(t, "--mode", "proxy", "--upstream", evil.URL, "--data-dir", t.TempDir(), "--root", tr.Root)
 	proctest.Eventually(t, 20*time.Second, "the proxy to hold the catalog", func() error {
 		if a := do(http.MethodGet, relay.URL+"/-/readyz", 1<<20); a.Status != http.StatusOK {
 			return fmt.Errorf("readyz %d %s", a.Status, a.Body)

@@ -1,10 +1,12 @@
 package hostile
 
-// Attack finding 4 (issue 11): a forged catalog of exactly catalog-max
-// bytes, chunked (no Content-Length), cost a relay and an agent about
-// twice the cap: the chunks it was read into, then the one contiguous
-// copy ed25519 needs. Now such a body is spooled to disk and read back
-// once, and RSS rises by at most the cap plus 32 MiB.
+// Attack finding 4 (issue 11), for TUF metadata (issue 13): a forged
+// metadata file of exactly catalog-max bytes, chunked (no Content-Length),
+// cost a relay and an agent about twice the cap. Now such a body is
+// spooled to disk and read back once, and RSS rises by at most the cap
+// plus 32 MiB. The file is 1.snapshot.json behind a genuine timestamp:
+// the timestamp gives no length for it, so the cap is catalog-max (the
+// timestamp itself is capped at 16 KiB).
 
 import (
 	"fmt"
@@ -24,23 +26,21 @@ import (
 // copies (128 MiB) stand clear of one copy plus the slack (96 MiB).
 const forgedCap = 64 << 20
 
-// forgedCatalog serves, on a real listener, /-/catalog as a catalog file of
-// exactly size bytes whose signature does not verify, chunked (no
-// Content-Length), or 404 while forged is false. gets counts the catalog
-// GETs.
+// forgedCatalog serves, on a real listener, tr's genuine metadata except
+// 1.snapshot.json: a file of exactly size bytes that does not verify,
+// chunked (no Content-Length); or 404 for everything while forged is
+// false. gets counts the metadata GETs, snapGets those of the forged file.
 type forgedCatalog struct {
-	URL    string
-	forged atomic.Bool
-	gets   atomic.Int64
+	URL            string
+	forged         atomic.Bool
+	gets, snapGets atomic.Int64
 }
 
-func startForgedCatalog(t *testing.T, size int) *forgedCatalog {
+func startForgedCatalog(t *testing.T, tr *tree, size int) *forgedCatalog {
 	t.Helper()
-	header := "relayd-catalog-v1 ed25519 " + strings.Repeat("A", 86) + "==\n"
-	body := []byte(header + `{"generation":1,"published":"2026-01-01T00:00:00Z","objects":[`)
-	obj := []byte(`{"path":"forged/x","size":1,"sha256":"` + strings.Repeat("0", 64) + `","kind":"other"},`)
-	for len(body) < size {
-		body = append(body, obj...)
+	body := []byte(`{"signed":{"_type":"snapshot","spec_version":"1.0.31","version":1,"expires":"2036-01-01T00:00:00Z","meta":{`)
+	for i := 0; len(body) < size; i++ {
+		body = fmt.Appendf(body, `"forged-%09d.json":{"version":1},`, i)
 	}
 	body = body[:size]
 	f := &forgedCatalog{}
@@ -49,7 +49,8 @@ func startForgedCatalog(t *testing.T, size int) *forgedCatalog {
 		t.Fatal(err)
 	}
 	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/-/catalog" {
+		name, ok := strings.CutPrefix(r.URL.Path, "/-/tuf/")
+		if !ok {
 			http.NotFound(w, r)
 			return
 		}
@@ -58,7 +59,12 @@ func startForgedCatalog(t *testing.T, size int) *forgedCatalog {
 			http.NotFound(w, r)
 			return
 		}
-		w.Header().Set("Content-Type", "application/octet-stream")
+		if name != "1.snapshot.json" {
+			http.ServeFile(w, r, filepath.Join(tr.Dir, "-", "tuf", filepath.Base(name)))
+			return
+		}
+		f.snapGets.Add(1)
+		w.Header().Set("Content-Type", "application/json")
 		rc := http.NewResponseController(w)
 		for b := body; len(b) > 0; {
 			n := min(len(b), 1<<20)
@@ -92,19 +98,19 @@ func noSpoolLeft(t *testing.T, dir string) {
 	}
 }
 
-// A relay (proxy, --pubkey) whose upstream sends the forged catalog of
+// A relay (proxy, --root) whose upstream sends the forged snapshot of
 // exactly catalog-max bytes on every retry: RSS rises by at most the cap
 // plus 32 MiB over the relay at rest, and the spool file is gone.
 func TestForgedMaxCatalogRelayRSS(t *testing.T) {
 	t.Parallel()
 	tr := publishTree(t, map[string][]byte{"security/kb-41.patch": randomBytes(41, 1000)})
-	up := startForgedCatalog(t, forgedCap)
+	up := startForgedCatalog(t, tr, forgedCap)
 	dataDir := t.TempDir()
-	relay := startRelayd(t, "--mode", "proxy", "--upstream", up.URL, "--data-dir", dataDir, "--pubkey", tr.PubKey,
+	relay := startRelayd(t, "--mode", "proxy", "--upstream", up.URL, "--data-dir", dataDir, "--root", tr.Root,
 		"--catalog-max", "64MiB", "--mirror-interval", "1s")
-	proctest.Eventually(t, 20*time.Second, "the relay to ask for the catalog twice", func() error {
+	proctest.Eventually(t, 20*time.Second, "the relay to ask for the metadata twice", func() error {
 		if n := up.gets.Load(); n < 2 {
-			return fmt.Errorf("%d catalog GETs", n)
+			return fmt.Errorf("%d metadata GETs", n)
 		}
 		return nil
 	})
@@ -114,12 +120,12 @@ func TestForgedMaxCatalogRelayRSS(t *testing.T) {
 	}
 	peak := rssPeak(t, relay.Pid())
 	up.forged.Store(true)
-	before := up.gets.Load()
+	before := up.snapGets.Load()
 	// Syncs are serial: the GET after the tries-th starts once that body
 	// was read and refused, so tries whole reads lie inside the window.
 	const tries = 3
-	proctest.Eventually(t, 90*time.Second, fmt.Sprintf("%d reads of the forged catalog", tries), func() error {
-		if n := up.gets.Load() - before; n < tries+1 {
+	proctest.Eventually(t, 90*time.Second, fmt.Sprintf("%d reads of the forged snapshot", tries), func() error {
+		if n := up.snapGets.Load() - before; n < tries+1 {
 			return fmt.Errorf("%d so far", n)
 		}
 		return nil
@@ -129,8 +135,8 @@ func TestForgedMaxCatalogRelayRSS(t *testing.T) {
 	if rise > forgedCap+slack {
 		t.Errorf("relay RSS rose by %d MiB, want at most catalog-max + 32 MiB = %d MiB", rise>>20, (forgedCap+slack)>>20)
 	}
-	if n := strings.Count(relay.Log(), "does not verify"); n < tries {
-		t.Errorf("the relay logged %d rejected signatures, want at least %d (is the catalog read whole?)", n, tries)
+	if n := strings.Count(relay.Log(), "1.snapshot.json"); n < tries {
+		t.Errorf("the relay logged %d refusals of the forged snapshot, want at least %d (is it read whole?)", n, tries)
 	}
 	noSpoolLeft(t, filepath.Join(dataDir, "tmp"))
 }
@@ -142,10 +148,10 @@ func TestForgedMaxCatalogAgentRSS(t *testing.T) {
 	t.Parallel()
 	tr := publishTree(t, map[string][]byte{"security/kb-42.patch": randomBytes(42, 1000)})
 	fetch := func(forged bool) (peak, gets int64, out string) {
-		up := startForgedCatalog(t, forgedCap)
+		up := startForgedCatalog(t, tr, forgedCap)
 		up.forged.Store(forged)
 		out = t.TempDir()
-		argv := []string{relaydBin, "fetch", "--relay", up.URL, "--pubkey", tr.PubKey, "--out", out,
+		argv := []string{relaydBin, "fetch", "--relay", up.URL, "--root", tr.Root, "--out", out,
 			"--catalog-max", "64MiB", "--retry-budget", "4s", "--quiet", "security/kb-42.patch"}
 		p := proctest.Start(t, "fetch", argv, nil, "")
 		stop := rssPeak(t, p.Pid())
@@ -155,7 +161,7 @@ func TestForgedMaxCatalogAgentRSS(t *testing.T) {
 		if p.WaitErr() == nil {
 			t.Fatalf("relayd fetch (forged %v) succeeded", forged)
 		}
-		return stop(), up.gets.Load(), out
+		return stop(), up.snapGets.Load(), out
 	}
 	control, _, _ := fetch(false)
 	peak, gets, out := fetch(true)

@@ -19,7 +19,7 @@ func TestHarness(t *testing.T) {
 	data := randomBytes(1, 200_000)
 	tr := publishTree(t, map[string][]byte{"security/kb-1.patch": data, "security/kb-2.patch": randomBytes(2, 5000)})
 	evil := startEvil(t, tr.Dir)
-	relay := startRelayd(t, "--mode", "proxy", "--upstream", evil.URL, "--data-dir", t.TempDir(), "--cache-max", "64MiB", "--pubkey", tr.PubKey)
+	relay := startRelayd(t, "--mode", "proxy", "--upstream", evil.URL, "--data-dir", t.TempDir(), "--cache-max", "64MiB", "--root", tr.Root)
 
 	proctest.Eventually(t, 20*time.Second, "the proxy to serve the object", func() error {
 		a := do(http.MethodGet, relay.URL+"/security/kb-1.patch", 1<<20)
@@ -57,7 +57,7 @@ func TestEvilrelayBehaviours(t *testing.T) {
 		t.Fatal("evilrelay sends no ETag when it behaves")
 	}
 	setEvil(t, evil, "/o/a=404", "/o/endless=endless", "/o/drip=drip:20", "/o/cut=cut:30000",
-		"/o/other=other", "/o/long=other-length", "/o/same=other-same-etag", "/-/catalog=endless")
+		"/o/other=other", "/o/long=other-length", "/o/same=other-same-etag", metaPath+"=endless")
 
 	cases := []struct {
 		name  string
@@ -72,8 +72,8 @@ func TestEvilrelayBehaviours(t *testing.T) {
 			}
 			return nil
 		}},
-		{"endless catalog", "/-/catalog", nil, func(a answer) error {
-			if !bytes.HasPrefix(a.Body, []byte("relayd-catalog-v1 ed25519 ")) || len(a.Body) < 4<<20 {
+		{"endless metadata", metaPath, nil, func(a answer) error {
+			if !bytes.HasPrefix(a.Body, []byte(`{"signed":{"_type":"timestamp"`)) || len(a.Body) < 4<<20 {
 				return fmt.Errorf("%d bytes starting %q", len(a.Body), a.Body[:min(len(a.Body), 40)])
 			}
 			return nil

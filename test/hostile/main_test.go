@@ -14,8 +14,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/theupdateframework/go-tuf/v2/metadata"
+
 	"github.com/relayd/relayd/internal/proctest"
-	"github.com/relayd/relayd/pkg/catalog"
+	"github.com/relayd/relayd/pkg/tufrepo"
 )
 
 // relaydBin and evilBin are built once by TestMain.
@@ -47,19 +49,20 @@ func testMain(m *testing.M) int {
 	return m.Run()
 }
 
-// tree is a content tree published with a fresh key pair.
+// tree is a content tree published as a TUF repository with fresh keys.
 type tree struct {
-	Dir    string            // the published directory (objects and -/catalog)
-	PubKey string            // catalog.pub, for --pubkey
-	Key    string            // catalog.key
-	Files  map[string][]byte // path (no leading slash) → bytes
+	Dir   string            // the published directory (objects and -/tuf/)
+	Root  string            // -/tuf/1.root.json, for --root
+	Keys  string            // a key per top-level role
+	Files map[string][]byte // path (no leading slash) → bytes
 }
 
-// publishTree writes files into a new directory and publishes it with a
-// new key (pkg/catalog, as `relayd publish` does): a real signed catalog.
+// publishTree writes files into a new directory and publishes it as a
+// TUF repository with new keys (pkg/tufrepo, as `relayd tuf init` and
+// `relayd publish` do).
 func publishTree(t testing.TB, files map[string][]byte) *tree {
 	t.Helper()
-	tr := &tree{Dir: filepath.Join(t.TempDir(), "tree"), Files: files}
+	tr := &tree{Dir: filepath.Join(t.TempDir(), "tree"), Keys: filepath.Join(t.TempDir(), "keys"), Files: files}
 	for p, b := range files {
 		name := filepath.Join(tr.Dir, filepath.FromSlash(p))
 		if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
@@ -69,19 +72,49 @@ func publishTree(t testing.TB, files map[string][]byte) *tree {
 			t.Fatal(err)
 		}
 	}
-	var err error
-	if tr.Key, tr.PubKey, err = catalog.GenerateKeys(filepath.Join(t.TempDir(), "keys")); err != nil {
+	roles := map[string]tufrepo.RoleKeys{}
+	for _, r := range tufrepo.TopRoles {
+		_, pub, _, err := tufrepo.GenerateKey(tr.Keys, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k, err := tufrepo.LoadPublicKey(pub)
+		if err != nil {
+			t.Fatal(err)
+		}
+		roles[r] = tufrepo.RoleKeys{Keys: []*metadata.Key{k}, Threshold: 1}
+	}
+	ring := tr.ring(t)
+	if _, err := tufrepo.Init(tr.Dir, ring, roles, tufrepo.Options{Workers: 1}); err != nil {
 		t.Fatal(err)
 	}
-	key, err := catalog.LoadPrivateKey(tr.Key)
+	tr.publish(t)
+	tr.Root = filepath.Join(tr.Dir, "-", "tuf", "1.root.json")
+	return tr
+}
+
+func (tr *tree) ring(t testing.TB) *tufrepo.KeyRing {
+	t.Helper()
+	ring, err := tufrepo.LoadKeyRing(nil, []string{tr.Keys})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := catalog.Publish(context.Background(), tr.Dir, key, catalog.PublishOptions{KeyFile: tr.Key, Workers: 1}); err != nil {
+	return ring
+}
+
+// publish publishes the tree as it is now and returns the generation.
+func (tr *tree) publish(t testing.TB) uint64 {
+	t.Helper()
+	r, err := tufrepo.Publish(context.Background(), tr.Dir, tr.ring(t), tufrepo.Options{Workers: 1})
+	if err != nil {
 		t.Fatalf("publish %s: %v", tr.Dir, err)
 	}
-	return tr
+	return uint64(r.Generation)
 }
+
+// metaPath is the metadata file every relay asks first (as /-/catalog
+// was): a relay that verifies has nothing until it verifies.
+const metaPath = "/-/tuf/timestamp.json"
 
 // randomBytes is n deterministic pseudo-random bytes for seed.
 func randomBytes(seed uint64, n int) []byte {

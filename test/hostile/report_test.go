@@ -56,7 +56,7 @@ func newTreeSetup(t *testing.T) *treeSetup {
 func (s *treeSetup) child(t *testing.T, group, node string) *proctest.Proc {
 	t.Helper()
 	return startRelayd(t, "--mode", "proxy", "--node", node, "--group", group, "--upstream", s.origin.URL,
-		"--data-dir", t.TempDir(), "--pubkey", s.tree.PubKey, "--tree-key-file", s.keyFile, "--report-interval", "1s")
+		"--data-dir", t.TempDir(), "--root", s.tree.Root, "--tree-key-file", s.keyFile, "--report-interval", "1s")
 }
 
 // tree reads the origin's /v1/tree: each relay's generation, lag, ahead

@@ -6,7 +6,6 @@ package hostile
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,7 +21,6 @@ import (
 
 	"github.com/relayd/relayd/internal/proctest"
 	"github.com/relayd/relayd/pkg/admin"
-	"github.com/relayd/relayd/pkg/catalog"
 	"github.com/relayd/relayd/pkg/events"
 	"github.com/relayd/relayd/pkg/treeauth"
 	"github.com/relayd/relayd/pkg/wire"
@@ -88,15 +86,7 @@ func republish(t *testing.T, tr *tree, name string) uint64 {
 	if err := os.WriteFile(filepath.Join(tr.Dir, filepath.FromSlash(name)), []byte(name), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	key, err := catalog.LoadPrivateKey(tr.Key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := catalog.Publish(context.Background(), tr.Dir, key, catalog.PublishOptions{KeyFile: tr.Key, Workers: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s.Catalog.Generation
+	return tr.publish(t)
 }
 
 // status reads an admin /v1/status.

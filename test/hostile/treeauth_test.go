@@ -170,7 +170,7 @@ func TestLoopAlertStranger(t *testing.T) {
 	t.Parallel()
 	s := newTreeSetup(t)
 	relay := startRelayd(t, "--mode", "proxy", "--node", "pa-1", "--group", "pa", "--upstream", s.origin.URL,
-		"--data-dir", t.TempDir(), "--pubkey", s.tree.PubKey, "--admin", "127.0.0.1:0")
+		"--data-dir", t.TempDir(), "--root", s.tree.Root, "--admin", "127.0.0.1:0")
 	admin := "http://" + relay.WaitLogAddr(t, "admin listening")
 	for range 3 {
 		if a := do(http.MethodGet, relay.URL+"/security/kb-1.patch", 1<<20, "X-Relay-Path", "pa"); a.Status != http.StatusLoopDetected {

@@ -74,9 +74,9 @@ func otherVersion(o *object, name string) ([]byte, string) {
 }
 
 // endless writes a body that never ends (no Content-Length) until the
-// client goes away or endlessFor has passed. For the catalog it starts
-// with a well-formed header line and an object list, so a reader that
-// buffers the list before checking anything keeps buffering.
+// client goes away or endlessFor has passed. For TUF metadata it starts
+// like a well-formed file and goes on with a list of hashes, so a reader
+// that buffers the document before checking anything keeps buffering.
 func (s *server) endless(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 	if r.Method == http.MethodHead {
@@ -84,12 +84,12 @@ func (s *server) endless(w http.ResponseWriter, r *http.Request) {
 	}
 	rc := http.NewResponseController(w)
 	var chunk []byte
-	if r.URL.Path == "/-/catalog" {
-		_, _ = io.WriteString(w, "relayd-catalog-v1 ed25519 "+strings.Repeat("A", 86)+"==\n"+
-			`{"generation":1,"published":"2026-01-01T00:00:00Z","objects":[`)
+	if strings.HasPrefix(r.URL.Path, "/-/tuf/") {
+		_, _ = io.WriteString(w, `{"signed":{"_type":"timestamp","spec_version":"1.0.31","version":1,`+
+			`"expires":"2036-01-01T00:00:00Z","meta":{"snapshot.json":{"version":1,"hashes":{`)
 		var b bytes.Buffer
 		for i := range 256 {
-			fmt.Fprintf(&b, `{"path":"endless/%06d","size":1,"sha256":"%064d","kind":"other"},`, i, 0)
+			fmt.Fprintf(&b, `"h%06d":"%064d",`, i, 0)
 		}
 		chunk = b.Bytes()
 	} else {

@@ -1,18 +1,18 @@
 // Command evilrelay is the malicious upstream of the hostile tests: a
 // static server for a tree published by `relayd publish` (objects and the
-// signed catalog at /-/catalog) that misbehaves on the paths it is told
+// TUF metadata at /-/tuf/) that misbehaves on the paths it is told
 // to, the way a broken or hostile parent relay or origin would.
 //
 //	evilrelay --dir TREE [--listen 127.0.0.1:0] [--as-relay] [--evil PATH=BEHAVIOUR]…
 //
-// PATH is an object path ("/a/b.bin"), "/-/catalog", or "*" for every
-// object (not the catalog); an exact path wins over "*". BEHAVIOUR is one
+// PATH is an object path ("/a/b.bin"), a metadata path
+// ("/-/tuf/timestamp.json"), or "*" for every object (not the metadata); an exact path wins over "*". BEHAVIOUR is one
 // of:
 //
 //	ok                    serve faithfully (Range, If-Range, ETag, Last-Modified)
 //	404                   answer 404
 //	endless               200 without a length and a body that never ends (for
-//	                      /-/catalog: a real header line, then an endless object list)
+//	                      /-/tuf/: the start of a timestamp, then endless hashes)
 //	drip:MS               the right bytes, one byte every MS milliseconds
 //	wrong                 tampered bytes with the right length and headers (Range works)
 //	cut:N                 the right headers, then the connection is cut once the
