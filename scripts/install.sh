@@ -202,17 +202,19 @@ step() {
 step "Edit /etc/relayd/relayd.yaml: node, advertise, and the example.net names."
 case $role in
 origin)
-	step "Make the signing key once, and keep catalog.key secret and off the tree (back it up!):"
-	echo "       relayd keygen --out /etc/relayd/keys"
-	step "Publish the tree (again after every change to it):"
-	echo "       relayd publish --dir /srv/relayd/tree --key /etc/relayd/keys/catalog.key"
-	step "Give /etc/relayd/keys/catalog.pub to every relay (pubkey:) and agent."
+	step "Make the TUF signing keys once, keep the .key files secret and off the tree (back them up!),"
+	echo "     the root keys offline (docs/operations.md, The TUF repository, for k-of-n roots):"
+	echo "       for r in root targets snapshot timestamp; do relayd keygen --role \$r --out /etc/relayd/keys; done"
+	echo "       relayd tuf init /srv/relayd/tree --keys /etc/relayd/keys"
+	step "Publish the tree (again after every change to it); give the origin timestamp-key: /etc/relayd/keys/timestamp.key:"
+	echo "       relayd publish /srv/relayd/tree --keys /etc/relayd/keys"
+	step "Give /srv/relayd/tree/-/tuf/1.root.json to every relay (root: /etc/relayd/root.json) and agent (--root)."
 	step "Make the tree key once for the whole tree and copy it to every relay (tree-key-file:):"
 	echo "       relayd keygen --tree --out /etc/relayd"
 	echo "       chown root:relayd /etc/relayd/tree.key && chmod 0640 /etc/relayd/tree.key"
 	;;
 mirror | proxy)
-	step "Copy the origin's catalog.pub to /etc/relayd/catalog.pub."
+	step "Copy the tree's trusted root (TREE/-/tuf/1.root.json at the origin) to /etc/relayd/root.json (root:)."
 	step "Once per group, make the gossip key and copy it to every relay of the group:"
 	echo "       relayd keygen --gossip --out /etc/relayd"
 	echo "       chown root:relayd /etc/relayd/gossip.key && chmod 0640 /etc/relayd/gossip.key"

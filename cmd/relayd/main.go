@@ -30,12 +30,11 @@ const usage = `relayd distributes updates from an origin to agents through relay
 
 Usage:
   relayd serve [flags]                   run a node (--mode origin|mirror|proxy)
-  relayd keygen --out DIR                ed25519 key pair for catalog signing
-                                         (--role NAME: a TUF role key NAME.key/NAME.pub;
-                                         --gossip: a group's gossip key; --tree: the tree key)
+  relayd keygen --role NAME --out DIR    a TUF role key NAME.key/NAME.pub (ed25519)
+                                         (--gossip: a group's gossip key; --tree: the tree key)
   relayd certs --out DIR --host H NAME…  a lab CA and node certificates for TLS and mutual TLS
   relayd publish TREE --keys DIR         write the TUF repository TREE/-/tuf (--timestamp-only:
-                                         re-sign timestamp.json); legacy: --dir TREE --key KEY
+                                         re-sign timestamp.json)
   relayd tuf init|delegate|rotate|sign|combine|commit|status
                                          the TUF repository's roles, keys and signatures
   relayd sync [--follow] [--status]      start a mirror sync now (admin API) and show progress

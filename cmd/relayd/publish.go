@@ -7,26 +7,28 @@ import (
 	"io"
 	"time"
 
-	"github.com/relayd/relayd/pkg/catalog"
 	"github.com/relayd/relayd/pkg/node"
 	"github.com/relayd/relayd/pkg/treeauth"
 	"github.com/relayd/relayd/pkg/tufrepo"
 	"github.com/relayd/relayd/pkg/units"
 )
 
-// keygenCmd: relayd keygen [--role NAME|--gossip|--tree] --out DIR.
+// keygenCmd: relayd keygen --role NAME|--gossip|--tree --out DIR.
 func keygenCmd(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("relayd keygen", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	out := fs.String("out", "", "directory for catalog.key (0600) and catalog.pub (or gossip.key with --gossip, tree.key with --tree)")
+	out := fs.String("out", "", "directory for the key: NAME.key (0600) and NAME.pub with --role, gossip.key with --gossip, tree.key with --tree")
 	gossip := fs.Bool("gossip", false, "write a group gossip encryption key (gossip.key) instead")
 	tree := fs.Bool("tree", false, "write the tree key (tree.key) every relay of the tree holds (--tree-key-file) instead")
-	role := fs.String("role", "", "write a TUF signing key NAME.key (0600) and NAME.pub for a role (root, targets, snapshot, timestamp, a team) instead")
+	role := fs.String("role", "", "write a TUF signing key NAME.key (0600) and NAME.pub for a role (root, targets, snapshot, timestamp, a team)")
 	if err := parseFlags(fs, args, stderr, keygenUsage); err != nil {
 		return err
 	}
 	if *out == "" || fs.NArg() > 0 || (*gossip && *tree) || (*role != "" && (*gossip || *tree)) {
 		return usageError{fmt.Errorf("usage: %s", keygenUsage)}
+	}
+	if *role == "" && !*gossip && !*tree {
+		return usageError{fmt.Errorf("relayd keygen needs --role NAME (a TUF role key), --gossip or --tree: the catalog.key of relayd-catalog-v1 is gone (see Migrating to TUF in docs/operations.md)\nusage: %s", keygenUsage)}
 	}
 	if *role != "" {
 		priv, pub, id, err := tufrepo.GenerateKey(*out, *role)
@@ -44,31 +46,21 @@ func keygenCmd(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "wrote %s (copy it to every relay of the group: --gossip-key-file)\n", path)
 		return nil
 	}
-	if *tree {
-		path, err := treeauth.GenerateKey(*out)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "wrote %s (copy it to every relay of the tree, the origin included: --tree-key-file; keep it off agents)\n", path)
-		return nil
-	}
-	priv, pub, err := catalog.GenerateKeys(*out)
+	path, err := treeauth.GenerateKey(*out)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "wrote %s (keep it secret, off the published tree)\nwrote %s (give it to relays and agents: --pubkey)\n", priv, pub)
+	fmt.Fprintf(stdout, "wrote %s (copy it to every relay of the tree, the origin included: --tree-key-file; keep it off agents)\n", path)
 	return nil
 }
 
-const keygenUsage = "relayd keygen [--role NAME|--gossip|--tree] --out DIR"
+const keygenUsage = "relayd keygen --role NAME|--gossip|--tree --out DIR"
 
-// publishCmd: relayd publish TREE --keys DIR (the TUF repository), or
-// the legacy relayd publish --dir TREE --key KEY (relayd-catalog-v1).
+// publishCmd: relayd publish TREE --keys DIR (the TUF repository).
 func publishCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("relayd publish", flag.ContinueOnError)
-	dir := fs.String("dir", "", "legacy: content tree to publish as a relayd-catalog-v1 file (TREE/-/catalog)")
 	var keyFiles, keyDirs []string
-	fs.Var(listFlag{&keyFiles}, "key", "private key to sign with (repeatable; legacy: catalog.key with --dir)")
+	fs.Var(listFlag{&keyFiles}, "key", "private key to sign with (repeatable)")
 	fs.Var(listFlag{&keyDirs}, "keys", "directory of private keys (every *.key) to sign with")
 	workers := fs.Int("workers", 0, "files hashed in parallel (default: number of CPUs)")
 	tsOnly := fs.Bool("timestamp-only", false, "only re-sign timestamp.json (version+1, the same snapshot)")
@@ -80,12 +72,6 @@ func publishCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	pos, err := parseTree(fs, args, stderr, publishUsage)
 	if err != nil {
 		return err
-	}
-	if *dir != "" {
-		if len(pos) > 0 || len(keyFiles) != 1 {
-			return usageError{fmt.Errorf("usage: relayd publish --dir TREE --key KEY (legacy)")}
-		}
-		return publishLegacy(ctx, *dir, keyFiles[0], *workers, stdout)
 	}
 	if len(pos) != 1 || len(keyFiles)+len(keyDirs) == 0 {
 		return usageError{fmt.Errorf("usage: %s", publishUsage)}
@@ -124,27 +110,6 @@ func publishCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 }
 
 const publishUsage = "relayd publish TREE --keys DIR | --key KEY… [--workers N] [--staging DIR] [--timestamp-only]"
-
-// publishLegacy writes the relayd-catalog-v1 file (until every reader
-// verifies TUF metadata).
-func publishLegacy(ctx context.Context, dir, keyPath string, workers int, stdout io.Writer) error {
-	key, err := catalog.LoadPrivateKey(keyPath)
-	if err != nil {
-		return err
-	}
-	start := time.Now()
-	res, err := catalog.Publish(ctx, dir, key, catalog.PublishOptions{KeyFile: keyPath, Workers: workers})
-	if err != nil {
-		return err
-	}
-	verb := "published"
-	if !res.Changed {
-		verb = "unchanged, kept"
-	}
-	fmt.Fprintf(stdout, "%s generation %d: %d objects, %d bytes hashed in %s → %s/%s\n",
-		verb, res.Catalog.Generation, res.Files, res.Bytes, took(res.Bytes, time.Since(start)), dir, catalog.File)
-	return nil
-}
 
 // took words how long publish hashed, with the rate only when it means
 // something: a tree of a few files hashes in microseconds, and "0 MB/s"

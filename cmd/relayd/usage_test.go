@@ -47,7 +47,7 @@ func TestTypoedFlagSuggestsTheNearest(t *testing.T) {
 		{[]string{"serve", "--cachemax=1GiB"}, "--cache-max", "relayd serve"},
 		{[]string{"keygen", "--gosip"}, "--gossip", "relayd keygen"},
 		{[]string{"certs", "--hosts", "a"}, "--host", "relayd certs"},
-		{[]string{"publish", "--dri", "x"}, "--dir", "relayd publish"},
+		{[]string{"publish", "x", "--kyes", "k"}, "--keys", "relayd publish"},
 		{[]string{"sync", "--folow"}, "--follow", "relayd sync"},
 		{[]string{"members", "--jsn"}, "--json", "relayd members"},
 		{[]string{"status", "--admn", "x"}, "--admin", "relayd status"},
@@ -173,7 +173,7 @@ func TestExitStatusPerCommand(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	keys := filepath.Join(dir, "keys")
-	if _, _, err := runMain(t, "keygen", "--out", keys); err != nil {
+	if _, _, err := runMain(t, "keygen", "--role", "targets", "--out", keys); err != nil {
 		t.Fatal(err)
 	}
 	root := writeTestRoot(t, dir)
@@ -196,11 +196,12 @@ func TestExitStatusPerCommand(t *testing.T) {
 		{"serve bad config", []string{"serve", "--mode", "proxy", "--upstream", "x"}, 2},
 		{"serve runtime", []string{"serve", "--mode", "origin", "--root", dir, "--listen", busy.Addr().String(), "--admin=", "--gossip="}, 1},
 		{"keygen usage", []string{"keygen"}, 2},
-		{"keygen runtime", []string{"keygen", "--out", keys}, 1}, // refuses to overwrite
+		{"keygen without a kind", []string{"keygen", "--out", keys}, 2},
+		{"keygen runtime", []string{"keygen", "--role", "targets", "--out", keys}, 1}, // refuses to overwrite
 		{"certs usage", []string{"certs", "--out", dir}, 2},
 		{"certs runtime", []string{"certs", "--out", notDir, "--host", "127.0.0.1", "n1"}, 1},
-		{"publish usage", []string{"publish", "--dir", dir}, 2},
-		{"publish runtime", []string{"publish", "--dir", dir, "--key", filepath.Join(dir, "nope.key")}, 1},
+		{"publish usage", []string{"publish", dir}, 2},
+		{"publish runtime", []string{"publish", dir, "--key", filepath.Join(dir, "nope.key")}, 1},
 		{"sync usage", []string{"sync", "extra"}, 2},
 		{"sync runtime", []string{"sync", "--admin", admin}, 1},
 		{"members usage", []string{"members", "extra"}, 2},

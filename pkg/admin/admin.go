@@ -228,7 +228,7 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 	return nil
 }
 
-var errNoMirror = &httpx.Error{Status: http.StatusNotFound, Code: "no_mirror", Msg: "this node does not mirror a catalog (no --pubkey, or origin mode)"}
+var errNoMirror = &httpx.Error{Status: http.StatusNotFound, Code: "no_mirror", Msg: "this node does not mirror a catalog (no --root trusted root, or origin mode)"}
 
 // requireToken checks "Authorization: Bearer <token>" in constant time.
 func requireToken(token string) func(http.Handler) http.Handler {

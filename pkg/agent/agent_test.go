@@ -22,6 +22,7 @@ import (
 
 	"github.com/relayd/relayd/pkg/digest"
 	"github.com/relayd/relayd/pkg/tufclient"
+	"github.com/relayd/relayd/pkg/wire"
 )
 
 // relay is an in-test relay on a real 127.0.0.1 listener: it serves TUF
@@ -54,17 +55,17 @@ func (r *relay) serve(w http.ResponseWriter, req *http.Request) {
 		r.gets++
 		r.ranges = append(r.ranges, req.Header.Get("Range"))
 	}
-	if name, ok := strings.CutPrefix(req.URL.Path, tufPath); ok {
+	if name, ok := strings.CutPrefix(req.URL.Path, wire.TUFPrefix); ok {
 		r.metas = append(r.metas, name)
 	}
 	b, ok := r.obj[strings.TrimPrefix(req.URL.Path, "/")]
-	meta, isMeta := cat[strings.TrimPrefix(req.URL.Path, tufPath)]
+	meta, isMeta := cat[strings.TrimPrefix(req.URL.Path, wire.TUFPrefix)]
 	r.mu.Unlock()
 	if hook != nil && hook(w, req) {
 		return
 	}
 	switch {
-	case strings.HasPrefix(req.URL.Path, tufPath) && isMeta:
+	case strings.HasPrefix(req.URL.Path, wire.TUFPrefix) && isMeta:
 		w.Write(meta)
 	case req.URL.Path == "/-/relays":
 		http.NotFound(w, req) // a plain relay: no list
@@ -296,7 +297,7 @@ func TestHostileRelay(t *testing.T) {
 		}, ErrRedirect},
 		{"endless timestamp", func(c *Config) { c.MaxCatalogBytes = 1 << 20 }, func(good []byte) func(http.ResponseWriter, *http.Request) bool {
 			return func(w http.ResponseWriter, r *http.Request) bool {
-				if r.URL.Path != tufPath+"timestamp.json" {
+				if r.URL.Path != wire.TUFPrefix+"timestamp.json" {
 					return false
 				}
 				chunk := bytes.Repeat([]byte("x"), 64<<10)
@@ -311,8 +312,8 @@ func TestHostileRelay(t *testing.T) {
 		{"metadata of another key", nil, func(good []byte) func(http.ResponseWriter, *http.Request) bool {
 			other := newRepo(t).publish(t, 9, map[string][]byte{"security/fix.bin": good})
 			return func(w http.ResponseWriter, r *http.Request) bool {
-				b, ok := other[strings.TrimPrefix(r.URL.Path, tufPath)]
-				if !ok || r.URL.Path == tufPath+"1.root.json" {
+				b, ok := other[strings.TrimPrefix(r.URL.Path, wire.TUFPrefix)]
+				if !ok || r.URL.Path == wire.TUFPrefix+"1.root.json" {
 					return false
 				}
 				w.Write(b)

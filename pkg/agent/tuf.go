@@ -15,12 +15,8 @@ import (
 
 	"github.com/relayd/relayd/pkg/catalog"
 	"github.com/relayd/relayd/pkg/tufclient"
+	"github.com/relayd/relayd/pkg/wire"
 )
-
-// tufPath is where a relay serves the TUF metadata of its tree: the
-// metadata URL of a stock TUF client is {relay}/-/tuf/.
-// TODO(merge): wire's constant once it has one.
-const tufPath = "/-/tuf/"
 
 // tufDir is the directory, inside StateDir, of the trusted metadata.
 const tufDir = "tuf"
@@ -137,7 +133,7 @@ func (f *relayFetcher) FetchMeta(ctx context.Context, name string, max int64) ([
 // readMeta GETs base/-/tuf/name and reads at most max bytes of it. A 404
 // wraps tufclient.ErrNotFound: the end of the root chain.
 func (a *Agent) readMeta(ctx context.Context, base *url.URL, name string, max int64) ([]byte, error) {
-	u := base.String() + tufPath + name
+	u := base.String() + wire.TUFPath(name)
 	resp, err := a.get(ctx, u, nil)
 	if err != nil {
 		return nil, err
@@ -147,7 +143,7 @@ func (a *Agent) readMeta(ctx context.Context, base *url.URL, name string, max in
 	case resp.StatusCode == http.StatusNotFound:
 		return nil, fmt.Errorf("%s: %w", name, tufclient.ErrNotFound)
 	case resp.StatusCode != http.StatusOK:
-		return nil, statusError(resp.StatusCode, tufPath+name)
+		return nil, statusError(resp.StatusCode, wire.TUFPath(name))
 	}
 	b, err := catalog.Read(resp.Body, resp.ContentLength, max, a.spoolDir())
 	if errors.Is(err, catalog.ErrTooLarge) {

@@ -11,19 +11,6 @@ import (
 	"path/filepath"
 )
 
-// Key file names written by GenerateKeys.
-const (
-	PrivateKeyFile = "catalog.key"
-	PublicKeyFile  = "catalog.pub"
-)
-
-// GenerateKeys writes a new ed25519 key pair into dir: catalog.key (PKCS#8
-// PEM, mode 0600) and catalog.pub (PKIX PEM). It refuses to overwrite
-// either file.
-func GenerateKeys(dir string) (privPath, pubPath string, err error) {
-	return GenerateKeyPair(dir, "catalog")
-}
-
 // GenerateKeyPair writes a new ed25519 key pair into dir as name.key
 // (PKCS#8 PEM, mode 0600) and name.pub (PKIX PEM), the format of every
 // relayd signing key (the TUF role keys of pkg/tufrepo too). It refuses

@@ -4,7 +4,6 @@ package catalog
 
 import (
 	"bytes"
-	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io"
@@ -149,25 +148,6 @@ func createSpool(dir string) (*os.File, error) {
 	return f, nil
 }
 
-// ReadSigned reads a catalog file as Read does and verifies it with pub
-// (Parse). A file that does not verify is released like a refused body:
-// a hostile upstream that sends forged catalogs just under the limit, on
-// every retry, costs one limit's worth of memory, not one per retry.
-func ReadSigned(r io.Reader, size, limit int64, pub ed25519.PublicKey, spoolDir string) (*Signed, error) {
-	b, err := Read(r, size, limit, spoolDir)
-	if err != nil {
-		return nil, err
-	}
-	s, err := Parse(b, pub)
-	if err != nil {
-		n := int64(len(b))
-		b = nil
-		release(n)
-		return nil, err
-	}
-	return s, nil
-}
-
 // releaseFrom is the size of a dropped body from which release hands the
 // memory back at once.
 const releaseFrom = 1 << 20
@@ -175,8 +155,7 @@ const releaseFrom = 1 << 20
 // release hands the memory of a dropped catalog body of n bytes back
 // (a garbage collection, and the freed pages to the system) when it is
 // large. It is needed where a whole buffer was allocated: a known length
-// that turned out wrong, a spooled body that could not be read back, and
-// above all a file that does not verify (ReadSigned). Left to the
+// that turned out wrong, a spooled body that could not be read back. Left to the
 // collector's pacing those buffers would pile up: a collection that ran
 // while one was live sets the next goal at several times it (five times
 // on a relay, which runs at GOGC=400), so a parent that sends a forged

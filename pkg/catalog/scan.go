@@ -16,8 +16,12 @@ import (
 	"github.com/relayd/relayd/pkg/digest"
 )
 
+// Dir is the directory of a published tree that holds what relayd
+// writes (its TUF repository: -/tuf); it is never published as content.
+const Dir = "-"
+
 // ListTree returns the slash-separated paths of the tree's regular files,
-// outside the catalog's directory; a name that cannot be published as is,
+// outside Dir; a name that cannot be published as is,
 // a symlink or a device is an error.
 func ListTree(absTree string) ([]string, error) {
 	var paths []string

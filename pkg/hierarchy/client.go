@@ -146,7 +146,8 @@ type Client struct {
 
 	noCredOnce sync.Once // "not in the parents' tree" is said once
 
-	plain plainBackoff // upstreams that answered 404 at /-/relays or /-/report (plain.go)
+	plain   plainBackoff // upstreams that answered 404 at /-/relays or /-/report (plain.go)
+	codings codings      // encoded transfers (coding.go)
 }
 
 // New checks the configuration and builds a client.
@@ -273,7 +274,7 @@ func (c *Client) Stats() Stats {
 // breaks mid-transfer goes on from another upstream with Range, so the
 // caller sees one whole body. The caller closes it.
 func (c *Client) Fetch(ctx context.Context, key string, hdr http.Header) (*http.Response, error) {
-	return c.fetch(ctx, key, hdr, nil)
+	return c.fetchCoded(ctx, key, hdr, nil)
 }
 
 // FetchAnswer is Fetch for a client that passes the upstream's answer on
@@ -282,7 +283,7 @@ func (c *Client) Fetch(ctx context.Context, key string, hdr http.Header) (*http.
 // last such answer is returned, with its body, instead of an error.
 func (c *Client) FetchAnswer(ctx context.Context, key string, hdr http.Header) (*http.Response, error) {
 	var last lastAnswer
-	resp, err := c.fetch(ctx, key, hdr, &last)
+	resp, err := c.fetchCoded(ctx, key, hdr, &last)
 	if err != nil && last.resp != nil && ctx.Err() == nil && !errors.Is(err, hops.ErrLoop) {
 		return last.resp, nil
 	}

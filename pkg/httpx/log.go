@@ -41,7 +41,7 @@ type responseWriter struct {
 }
 
 func (w *responseWriter) WriteHeader(code int) {
-	if w.status == 0 {
+	if w.status == 0 && code >= 200 { // a 1xx is interim: the status comes after it
 		w.status = code
 	}
 	w.ResponseWriter.WriteHeader(code)

@@ -64,6 +64,10 @@ type Config struct {
 	// after a new timestamp of the live generation was verified (to
 	// announce it to children and agents). It must not block.
 	OnLive func(*Live)
+	// OnChanged, if set, is called in a goroutine of its own after a new
+	// generation went live, with the paths whose object changed: their
+	// earlier versions are what children ask deltas against (issue 16).
+	OnChanged func([]Change)
 	// CatalogMax caps a metadata file whose length nothing signed gives
 	// (timestamp.json, root versions), in bytes (tufclient
 	// Options.MaxBytes). Default catalog.DefaultMaxBytes.
@@ -95,6 +99,8 @@ type Store interface {
 	PinBlobs(prefix string, ds []digest.Digest) error
 	// Delete removes key.
 	Delete(key string) error
+	// Update changes an entry's metadata in place (collect unpins).
+	Update(key string, fn func(*store.Entry)) error
 	// List calls fn for each key with the prefix.
 	List(prefix string, fn func(key string, e store.Entry) bool) error
 	// GetMeta and PutMeta keep small named values.

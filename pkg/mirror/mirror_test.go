@@ -337,9 +337,20 @@ func TestSecondGenerationDownloadsOnlyTheChange(t *testing.T) {
 		t.Fatalf("removed object: %v", err)
 	}
 	// Garbage collection: the removed object's and the old patch's blobs
-	// are gone from disk.
-	if st := f.store.Stats(); st.Blobs != 3 {
-		t.Fatalf("%d blobs after GC, want 3 (b.patch, new a.patch, win agent)", st.Blobs)
+	// are kept one generation, unpinned (dictionaries for deltas), and
+	// gone from disk when the next generation goes live.
+	if st := f.store.Stats(); st.Blobs != 5 {
+		t.Fatalf("%d blobs after GC, want 5 (b.patch, new a.patch, win agent; old a.patch and agent kept)", st.Blobs)
+	}
+	o.write("security/2026/b.patch", randBytes(777, 11))
+	if g := o.publish(); g != 3 {
+		t.Fatalf("generation %d", g)
+	}
+	if err := f.m.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st := f.store.Stats(); st.Blobs != 4 {
+		t.Fatalf("%d blobs after GC of generation 3, want 4 (new b.patch, a.patch, win agent; old b.patch kept)", st.Blobs)
 	}
 }
 

@@ -116,12 +116,20 @@ func (m *Mirror) fromGroup(ctx context.Context, o catalog.Object, st *syncState)
 // fromUpstream downloads o from the upstream, from a parent that has the
 // generation st works on live.
 func (m *Mirror) fromUpstream(ctx context.Context, o catalog.Object, st *syncState) error {
-	return m.download(ctx, o, st, &m.upstreamBytes, func(hdr http.Header) (*http.Response, error) {
-		if st.generation > 0 {
-			hdr.Set(wire.GenerationHeader, strconv.FormatUint(st.generation, 10))
+	get := func(ctx context.Context) func(http.Header) (*http.Response, error) {
+		return func(hdr http.Header) (*http.Response, error) {
+			if st.generation > 0 {
+				hdr.Set(wire.GenerationHeader, strconv.FormatUint(st.generation, 10))
+			}
+			return m.up.Fetch(ctx, o.Path, hdr)
 		}
-		return m.up.Fetch(ctx, o.Path, hdr)
-	})
+	}
+	err := m.download(ctx, o, st, &m.upstreamBytes, get(m.withTarget(ctx, o)))
+	if refusedCoding(err) {
+		m.log.Warn().Err(err).Str("path", o.Path).Msg("encoded answer refused; fetching the whole object")
+		err = m.download(ctx, o, st, &m.upstreamBytes, get(ctx))
+	}
+	return err
 }
 
 // Blob serves the blob d to a group peer that is syncing: from disk, or,

@@ -263,7 +263,7 @@ func (m *Mirror) fetch(ctx context.Context, c *catalog.Catalog, need []catalog.O
 // cache, must not be evicted now), records the generation durably, then
 // switches, and lets go of what the new generation no longer lists.
 func (m *Mirror) goLive(l *Live, want map[digest.Digest]catalog.Object, st *syncState) error {
-	c := l.Catalog
+	c, prev := l.Catalog, m.Live()
 	digests := make([]digest.Digest, 0, len(want))
 	for d := range want {
 		digests = append(digests, d)
@@ -292,6 +292,9 @@ func (m *Mirror) goLive(l *Live, want map[digest.Digest]catalog.Object, st *sync
 	if m.cfg.OnLive != nil {
 		m.cfg.OnLive(l)
 	}
+	if ch := changes(prev, want); m.cfg.OnChanged != nil && len(ch) > 0 {
+		go m.cfg.OnChanged(ch)
+	}
 	m.collect(want)
 	return nil
 }
@@ -311,13 +314,21 @@ func (m *Mirror) setFailed(err error) {
 	m.progress.Finished = m.clock.Now()
 }
 
-// collect unpins blobs that the live generation no longer lists; the store
-// then removes those no other key uses.
+// collect lets go of the blobs that the live generation no longer lists.
+// Those of the generation just replaced are unpinned, not deleted: they
+// stay, evictable under the quota, as the earlier versions children ask
+// deltas against (dcz, pkg/contentcoding) until the next generation goes
+// live; older ones are deleted, and the store then removes those no other
+// key uses.
 func (m *Mirror) collect(live map[digest.Digest]catalog.Object) {
-	var stale []string
+	var stale, previous []string
 	err := m.store.List(keyPrefix, func(key string, e store.Entry) bool {
 		if _, ok := live[e.Digest]; !ok {
-			stale = append(stale, key)
+			if e.Pinned {
+				previous = append(previous, key)
+			} else {
+				stale = append(stale, key)
+			}
 		}
 		return true
 	})
@@ -330,8 +341,13 @@ func (m *Mirror) collect(live map[digest.Digest]catalog.Object) {
 			m.log.Warn().Err(err).Str("key", k).Msg("garbage collection: delete")
 		}
 	}
-	if len(stale) > 0 {
-		m.log.Info().Int("blobs", len(stale)).Msg("collected blobs of older generations")
+	for _, k := range previous {
+		if err := m.store.Update(k, func(e *store.Entry) { e.Pinned = false }); err != nil {
+			m.log.Warn().Err(err).Str("key", k).Msg("garbage collection: unpin")
+		}
+	}
+	if len(stale)+len(previous) > 0 {
+		m.log.Info().Int("blobs", len(stale)).Int("kept_unpinned", len(previous)).Msg("collected blobs of older generations")
 	}
 }
 
@@ -382,6 +398,9 @@ func (m *Mirror) download(ctx context.Context, o catalog.Object, st *syncState, 
 			break
 		}
 		if rerr != nil {
+			if refusedCoding(rerr) {
+				w.Abort() // decoded from a refused answer: not to be resumed
+			}
 			// The partial file stays for the next attempt to resume.
 			return fmt.Errorf("mirror: %s: %w", o.Path, rerr)
 		}

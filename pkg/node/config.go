@@ -137,6 +137,10 @@ type Config struct {
 	// this long (no progress writing; not a bound on the whole response,
 	// which may take hours over a slow link). 0: none. Default 60s.
 	ClientStallTimeout time.Duration
+	// EncodeMax is the disk budget of the encoded forms (zstd, dcz deltas;
+	// pkg/contentcoding) a relay sends to requests that accept them, kept
+	// in DataDir/encoded. 0: never encode. Default 1 GiB.
+	EncodeMax int64
 }
 
 // DefaultConfig returns the defaults of ARCHITECTURE.md.
@@ -146,7 +150,7 @@ func DefaultConfig() Config {
 		Node: host, Mode: ModeProxy, DataDir: "/var/lib/relayd",
 		Listen: ":20080", TLSListen: ":20081", Admin: "127.0.0.1:20090", Gossip: ":7946", MaxHops: hops.DefaultMax, DrainTimeout: 30 * time.Second,
 		ReportInterval: 10 * time.Second, EventsPerAddr: DefaultEventsPerAddr,
-		ConnsPerAddr: DefaultConnsPerAddr, ClientStallTimeout: DefaultClientStallTimeout,
+		ConnsPerAddr: DefaultConnsPerAddr, ClientStallTimeout: DefaultClientStallTimeout, EncodeMax: 1 << 30,
 		Cache: proxycache.DefaultConfig(), Upstream: hierarchy.DefaultConfig(), Mirror: mirror.DefaultConfig(),
 		TimestampExpiry: 24 * time.Hour,
 	}

@@ -64,6 +64,8 @@ var (
 	mWindowRate      = newDesc("upstream_window_rate_bytes", "Rate the transfer window in force allows background traffic, bytes per second (0: held until the window ends; -1: no rule matches, no window cap).", prometheus.GaugeValue)
 	mWaitingBytes    = newDesc("upstream_waiting_bytes", "Bytes still to read of the upstream transfers waiting for a rate bucket or the window, by class.", prometheus.GaugeValue, "class")
 	mWaitingRequests = newDesc("upstream_waiting_requests", "Upstream transfers waiting for a rate bucket or the window, by class (foreground, background, urgent).", prometheus.GaugeValue, "class")
+	// Encoded answers refused (hierarchy.Client.DeltaFallbacks).
+	mDeltaFallback = newDesc("delta_fallbacks_total", "Encoded answers (zstd, dcz) refused: corrupt, or not the signed bytes; the key's next fetch is a full transfer.", prometheus.CounterValue)
 )
 
 // Describe sends every series the node may report.
@@ -71,7 +73,7 @@ func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []desc{mGeneration, mAgents, mChildren, mFailovers, mResumes, mResumeRefused, mFallbacks, mEvictions, mStoreBytes,
 		mStoreBlobs, mBytesServed, mGroupMembers, mMirrorTarget, mMirrorLag, mMirrorObjectsDone, mMirrorObjects, mRequests,
 		mUpstreamBytes, mPeerBytes, mFills, mFillErrors, mCoalesced, mWireBytes, mContentBytes, mWindowRate, mWaitingBytes,
-		mWaitingRequests, mTUFExpires, mTUFGen, mTUFFailures} {
+		mWaitingRequests, mTUFExpires, mTUFGen, mTUFFailures, mDeltaFallback} {
 		ch <- d.Desc
 	}
 }
@@ -96,6 +98,7 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		emit(mFailovers, s.Failovers)
 		emit(mResumes, s.Resumes)
 		emit(mFallbacks, s.Fallbacks)
+		emit(mDeltaFallback, n.up.DeltaFallbacks())
 		refused += s.ResumesRefused
 	}
 	if n.store != nil {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/relayd/relayd/pkg/admin"
 	"github.com/relayd/relayd/pkg/clock"
+	"github.com/relayd/relayd/pkg/contentcoding"
 	"github.com/relayd/relayd/pkg/events"
 	"github.com/relayd/relayd/pkg/group"
 	"github.com/relayd/relayd/pkg/hierarchy"
@@ -51,6 +52,9 @@ type Node struct {
 	origin *origin.Origin    // origin mode
 	resign *origin.Resigner  // origin mode with --timestamp-key
 	group  *group.Group      // relays with --gossip
+
+	// encoder serves zstd and dcz forms of stored blobs (nil: identity).
+	encoder *contentcoding.Cache
 	// warnings are configuration risks found at start (Status.Warnings).
 	warnings []string
 	up       *hierarchy.Client // relays
@@ -141,10 +145,15 @@ func New(cfg Config, log zerolog.Logger, clk clock.Clock) (*Node, error) {
 			n.closeParts()
 			return nil, err
 		}
-		content.Source, content.Metadata = n, n.metadata
+		content.Source, content.Metadata, content.Encoder = n, n.metadata, n.contentEncoder()
 		if n.mirror != nil {
 			content.Blob = n.mirror.Blob
 			content.Behind = n.mirror.Behind
+		} else {
+			// Other methods than GET and HEAD go upstream when the
+			// cache is told to (--forward-methods); a verifying relay
+			// serves a read-only signed tree and answers 405.
+			content.Forward = n.cache
 		}
 	}
 	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), (*metrics)(n), (*budgetMetrics)(n))

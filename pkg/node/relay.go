@@ -14,10 +14,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/relayd/relayd/pkg/clock"
+	"github.com/relayd/relayd/pkg/contentcoding"
 	"github.com/relayd/relayd/pkg/hierarchy"
 	"github.com/relayd/relayd/pkg/mirror"
 	"github.com/relayd/relayd/pkg/object"
 	"github.com/relayd/relayd/pkg/proxycache"
+	"github.com/relayd/relayd/pkg/server"
 	"github.com/relayd/relayd/pkg/store"
 	"github.com/relayd/relayd/pkg/treeauth"
 )
@@ -32,6 +34,13 @@ func (n *Node) openRelay(cfg Config, clk clock.Clock) error {
 		return err
 	}
 	n.store = st
+	if cfg.EncodeMax > 0 {
+		ecfg := contentcoding.DefaultConfig(filepath.Join(cfg.DataDir, "encoded"))
+		ecfg.MaxBytes = cfg.EncodeMax
+		if n.encoder, err = contentcoding.Open(ecfg, st, n.log.With().Str("component", "encoding").Logger()); err != nil {
+			return err
+		}
+	}
 	ucfg := cfg.Upstream
 	ucfg.UserAgent = "relayd/" + Version + " (" + cfg.Node + ")"
 	ucfg.Group, ucfg.Node = cfg.Group, cfg.Node
@@ -63,6 +72,9 @@ func (n *Node) openRelay(cfg Config, clk clock.Clock) error {
 		// immutable) and mirrors only the kinds it was told to.
 		mcfg.Serve = cfg.Mode == ModeMirror || len(mcfg.Include) > 0
 		mcfg.OnLive = n.mirrorLive
+		if n.encoder != nil {
+			mcfg.OnChanged = n.prebuild
+		}
 		if cfg.Gossip != "" && mcfg.Serve {
 			// Gossip converges in about 100 ms on a LAN (1 s at 50
 			// relays): wait that long before the first sync, so that
@@ -114,4 +126,25 @@ func (n *Node) Get(ctx context.Context, key string) (*object.Object, error) {
 		}
 	}
 	return n.cache.Get(ctx, key)
+}
+
+// prebuild makes the deltas children will ask for when a generation goes
+// live (the new version of each changed path against the earlier one),
+// one at a time, in the background.
+func (n *Node) prebuild(changes []mirror.Change) {
+	for _, ch := range changes {
+		if err := n.encoder.Prebuild(ch.New.Digest, ch.Old.Digest); err != nil {
+			n.log.Warn().Err(err).Str("path", ch.New.Path).Msg("building a delta ahead of requests failed")
+		}
+	}
+}
+
+// contentEncoder is the encoder the content port sends forms with; nil
+// (identity) with encode-max 0, never a nil *contentcoding.Cache inside a
+// non-nil interface.
+func (n *Node) contentEncoder() server.Encoder {
+	if n.encoder == nil {
+		return nil
+	}
+	return n.encoder
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/relayd/relayd/pkg/contentcoding"
 	"github.com/relayd/relayd/pkg/object"
 	"github.com/relayd/relayd/pkg/store"
 )
@@ -27,6 +28,9 @@ func (c *Cache) request(ctx context.Context, f *fill, x expectation, stale *stor
 		}
 	}
 	x.ask(hdr)
+	if x.listed && x.size > 0 && stale == nil {
+		ctx = contentcoding.WithTarget(ctx, c.target(f.key, x))
+	}
 	start := time.Now()
 	resp, fromPeer, err := c.open(ctx, f.key, hdr, route, !x.listed && !reserved(f.key))
 	f.upstreamTime = time.Since(start)
@@ -37,6 +41,21 @@ func (c *Cache) request(ctx context.Context, f *fill, x expectation, stale *stor
 		f.result = object.Peer
 	}
 	return resp, fromPeer, err
+}
+
+// target is what a listed fill expects, so that it may travel encoded
+// (pkg/hierarchy decodes and checks it): zstd, or a dcz delta against the
+// blob the key held before, an earlier version, while it is stored.
+func (c *Cache) target(key string, x expectation) contentcoding.Target {
+	t := contentcoding.Target{Length: x.size, Digest: x.digest}
+	if e, err := c.store.Get(key); err == nil && !e.Digest.IsZero() && e.Digest != x.digest && e.Size <= contentcoding.DefaultMaxDictionary {
+		old := e.Digest
+		t.Dict = old
+		t.LoadDict = func() ([]byte, error) {
+			return contentcoding.ReadBlob(c.store, old, contentcoding.DefaultMaxDictionary)
+		}
+	}
+	return t
 }
 
 // open asks for key: the group member that owns it when route is set and

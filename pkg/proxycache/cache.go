@@ -83,6 +83,9 @@ func New(cfg Config, st Store, up Upstream, expect Expecter, log zerolog.Logger,
 	if cfg.MaxFills <= 0 {
 		cfg.MaxFills = def.MaxFills
 	}
+	if cfg.ForwardBodyMax <= 0 {
+		cfg.ForwardBodyMax = def.ForwardBodyMax
+	}
 	prefixes := make([]string, 0, len(cfg.IgnoreQuery))
 	for _, p := range cfg.IgnoreQuery {
 		prefixes = append(prefixes, strings.TrimPrefix(p, "/"))
@@ -165,7 +168,7 @@ var errOtherVariant = errors.New("proxycache: another variant")
 // fetch waits for the fill of key (joining or starting it; private: a
 // fill of this request's own) and serves its answer.
 func (c *Cache) fetch(ctx context.Context, key string, x expectation, rq *request, stale *store.Entry, private bool) (*object.Object, error) {
-	f, hit, err := c.join(key, x, stale, rq, private, !isFromPeer(ctx), hops.From(ctx), priority.IsBackground(ctx))
+	f, hit, started, err := c.join(key, x, stale, rq, private, !isFromPeer(ctx), hops.From(ctx), priority.IsBackground(ctx))
 	if err != nil {
 		return nil, err
 	}
@@ -176,13 +179,13 @@ func (c *Cache) fetch(ctx context.Context, key string, x expectation, rq *reques
 	if !priority.IsBackground(ctx) {
 		f.promote() // someone waits for it now: no longer background (a prefetch's)
 	}
-	select {
-	case <-f.ready:
-	case <-ctx.Done():
+	if err := f.waitReady(ctx); err != nil {
 		f.release()
-		return nil, ctx.Err()
+		return nil, err
 	}
-	if f.err == nil && !private && !varyMatch(f.vary, rq.h) {
+	// The answer to the request that started the fill is its own, even
+	// when it varies on everything (Vary: *): never asked again.
+	if f.err == nil && !private && !started && !varyMatch(f.vary, rq.h) {
 		f.release()
 		return nil, errOtherVariant
 	}
@@ -220,24 +223,24 @@ func (c *Cache) fetch(ctx context.Context, key string, x expectation, rq *reques
 // join is the coalescing point: it returns the fill of key in flight, or
 // starts one. It re-checks the index first, since a fill may have
 // committed key since the caller looked. The caller owns one reference to
-// the returned fill.
-func (c *Cache) join(key string, x expectation, stale *store.Entry, rq *request, private, route bool, path []string, background bool) (*fill, *object.Object, error) {
+// the returned fill; started says it is a new fill, of this request.
+func (c *Cache) join(key string, x expectation, stale *store.Entry, rq *request, private, route bool, path []string, background bool) (f *fill, hit *object.Object, started bool, err error) {
 	c.mu.Lock()
 	for {
-		f, ok := c.fills[key]
-		if !ok || (private && !f.finished()) {
+		cur, ok := c.fills[key]
+		if !ok || (private && !cur.finished()) {
 			break
 		}
-		if !f.finished() {
-			f.addRef()
+		if !cur.finished() {
+			cur.addRef()
 			c.coalesced.Add(1)
 			c.mu.Unlock()
-			return f, nil, nil
+			return cur, nil, false, nil
 		}
 		// The fill is complete and being committed: once it is in the
 		// store this request is an ordinary lookup (a hit, or a
 		// revalidation for what may not be reused as is).
-		ended := f.ended
+		ended := cur.ended
 		c.mu.Unlock()
 		<-ended
 		c.mu.Lock()
@@ -246,16 +249,16 @@ func (c *Cache) join(key string, x expectation, stale *store.Entry, rq *request,
 	if e, hi, ok, err := c.lookup(key, x, rq, c.clock.Now()); err == nil {
 		if ok {
 			if obj, err := c.serveStored(key, &e, hi, object.Hit); err == nil {
-				return nil, obj, nil
+				return nil, obj, false, nil
 			}
 		} else if stale == nil && !x.listed && selects(hi, rq) {
 			stale = &e // stored meanwhile, and stale now: revalidate it
 		}
 	}
 	if len(c.fills) >= c.cfg.MaxFills {
-		return nil, nil, fmt.Errorf("%w: %d fills in flight", ErrBusy, len(c.fills))
+		return nil, nil, false, fmt.Errorf("%w: %d fills in flight", ErrBusy, len(c.fills))
 	}
-	f := newFill(key, c.cfg.Sendfile)
+	f = newFill(key, c.cfg.Sendfile)
 	f.refs = 2 // the fill goroutine and the caller
 	f.req, f.noStore, f.auth, f.staleKey = rq.h, rq.noStore, rq.auth, key
 	if rq.storedAt != "" && stale != nil {
@@ -275,7 +278,7 @@ func (c *Cache) join(key string, x expectation, stale *store.Entry, rq *request,
 	c.fills[f.slot] = f
 	c.wg.Add(1)
 	go c.runFill(f, x, stale, route, path)
-	return f, nil, nil
+	return f, nil, true, nil
 }
 
 // runFill is where a miss goes once it is the key's one fill. The owner
@@ -290,7 +293,7 @@ func (c *Cache) runFill(f *fill, x expectation, stale *store.Entry, route bool, 
 	c.nfills.Add(1)
 	// Detached from the requester (the fill serves everyone), but it
 	// carries the groups the request crossed, for the loop guard.
-	ctx := hops.With(f.ctx, path)
+	ctx := f.traceInterims(hops.With(f.ctx, path))
 	requested := c.clock.Now()
 	f.requested = requested
 	resp, fromPeer, err := c.request(ctx, f, x, stale, route)

@@ -33,7 +33,7 @@ type Config struct {
 	// ObserveFill, if set, is told how long each fill waited for its
 	// upstream's (or owner's) response headers (for a latency histogram).
 	ObserveFill func(time.Duration)
-	// AllowUnlisted, with an Expecter (a relay with --pubkey), lets keys
+	// AllowUnlisted, with an Expecter (a relay with --root), lets keys
 	// the verified catalog does not list through as a plain RFC 9111
 	// cache would. Default false: they are refused (ErrNotInCatalog), so
 	// that such a relay serves nothing the catalog does not vouch for.
@@ -44,11 +44,21 @@ type Config struct {
 	// request alike: cache-busting parameters on a package tree. Default
 	// none: the query is part of the key.
 	IgnoreQuery []string
+	// ForwardMethods passes requests of other methods than GET and HEAD
+	// (POST, PUT, PATCH, DELETE, OPTIONS, unknown ones) to the upstream,
+	// never stored, and invalidates what they change (Forward). It has no
+	// effect on a cache that verifies against a signed catalog. Default
+	// false: they get 405.
+	ForwardMethods bool
+	// ForwardBodyMax bounds the request body of a forwarded request, in
+	// bytes; a longer one gets 413. Default 1 MiB.
+	ForwardBodyMax int64
 }
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
-	return Config{HeuristicFraction: 0.1, HeuristicMax: 24 * time.Hour, NegativeTTL: 10 * time.Second, MaxFills: 256, Sendfile: true}
+	return Config{HeuristicFraction: 0.1, HeuristicMax: 24 * time.Hour, NegativeTTL: 10 * time.Second, MaxFills: 256, Sendfile: true,
+		ForwardBodyMax: 1 << 20}
 }
 
 // Stats counts what the cache did since it started; the document

@@ -68,6 +68,11 @@ type fill struct {
 	// ended is closed when the fill leaves the coalescing map.
 	ended   chan struct{}
 	endOnce sync.Once
+	// interims are the 1xx responses before the answer (interim.go);
+	// interimCh is closed and replaced when one is added.
+	imu       sync.Mutex
+	interims  []interim
+	interimCh chan struct{}
 	// pin holds the committed blob open while readers still stream it from
 	// the temp file's descriptor, so it is not evicted under them.
 	pin *store.Reader
@@ -75,7 +80,7 @@ type fill struct {
 
 func newFill(key string, sendfile bool) *fill {
 	return &fill{key: key, slot: key, sendfile: sendfile, ready: make(chan struct{}), size: -1, progress: make(chan struct{}), result: object.Miss,
-		ended: make(chan struct{})}
+		ended: make(chan struct{}), interimCh: make(chan struct{})}
 }
 
 func (f *fill) addRef() {

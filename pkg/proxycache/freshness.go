@@ -83,7 +83,8 @@ var heuristic = map[int]bool{200: true, 203: true, 204: true, 300: true, 301: tr
 // freshness, and, answering a request with Authorization, only when the
 // response allows a shared cache to reuse it.
 func storable(status int, h http.Header, auth bool) bool {
-	cc := directives(strings.Join(h.Values("Cache-Control"), ","))
+	ccv, cdn := responseCacheControl(h)
+	cc := directives(ccv)
 	if _, ok := cc["no-store"]; ok {
 		return false
 	}
@@ -106,12 +107,13 @@ func storable(status int, h http.Header, auth bool) bool {
 		return false
 	}
 	_, maxAge := cc["max-age"]
-	return public || smax || maxAge || h.Get("Expires") != ""
+	return public || smax || maxAge || (!cdn && h.Get("Expires") != "")
 }
 
 // lifetime is the freshness lifetime of a stored response (RFC 9111 §4.2.1).
 func (c *Cache) lifetime(e *store.Entry) time.Duration {
-	cc := directives(e.Header["Cache-Control"])
+	ccv, cdn := cacheControl(e.Header)
+	cc := directives(ccv)
 	if _, ok := cc["no-cache"]; ok {
 		return 0 // stored, but revalidated before every use
 	}
@@ -122,11 +124,11 @@ func (c *Cache) lifetime(e *store.Entry) time.Duration {
 		return d
 	}
 	date := e.Stored
-	if t, err := http.ParseTime(e.Header["Date"]); err == nil {
+	if t, err := parseHTTPDate(e.Header["Date"]); err == nil {
 		date = t
 	}
-	if v, ok := e.Header["Expires"]; ok {
-		t, err := http.ParseTime(v)
+	if v, ok := e.Header["Expires"]; ok && !cdn {
+		t, err := parseHTTPDate(v)
 		if err != nil {
 			return 0 // an invalid Expires means already expired
 		}
@@ -162,13 +164,13 @@ func age(e *store.Entry, now time.Time) time.Duration {
 	return max(apparent, corrected) + max(now.Sub(e.Stored), 0)
 }
 
-// maxAge is the age given to a response whose Age is invalid: it is
-// stale, whatever its lifetime (RFC 9111 §1.2.2's largest delta-seconds).
+// maxAge is the largest delta-seconds (RFC 9111 §1.2.2): any staleness.
 const maxAge = (1 << 31) * time.Second
 
 // parseAge reads an Age value (RFC 9111 §5.1): of a list, the first
-// member; a value that is not a non-negative integer makes the response
-// stale.
+// member, without parameters; a value that is not a non-negative integer
+// (abc, -7200, 7200.0) is ignored, as if absent (the SHOULD of §5.1: the
+// response's own freshness decides).
 func parseAge(v string) time.Duration {
 	if v == "" {
 		return 0
@@ -176,10 +178,13 @@ func parseAge(v string) time.Duration {
 	if i := strings.IndexByte(v, ','); i >= 0 {
 		v = v[:i]
 	}
+	if i := strings.IndexByte(v, ';'); i >= 0 {
+		v = v[:i]
+	}
 	v = strings.TrimSpace(v)
 	n, err := strconv.ParseInt(v, 10, 64)
 	if err != nil || n < 0 || v[0] == '+' {
-		return maxAge
+		return 0
 	}
 	return time.Duration(min(n, 1<<31)) * time.Second
 }
@@ -187,7 +192,8 @@ func parseAge(v string) time.Duration {
 // mayServeStale reports whether e may be served stale when the upstream
 // fails: not when the upstream said it must be revalidated.
 func mayServeStale(e *store.Entry) bool {
-	cc := directives(e.Header["Cache-Control"])
+	ccv, _ := cacheControl(e.Header)
+	cc := directives(ccv)
 	for _, d := range []string{"must-revalidate", "proxy-revalidate", "s-maxage", "no-cache"} {
 		if _, ok := cc[d]; ok {
 			return false

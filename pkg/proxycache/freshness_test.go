@@ -3,6 +3,7 @@ package proxycache
 import (
 	"context"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,7 +14,10 @@ import (
 // real upstream, with the clock moved instead of slept.
 func TestFreshness(t *testing.T) {
 	t.Parallel()
-	httpDate := func(d time.Duration) string { return time.Now().Add(d).UTC().Format(http.TimeFormat) }
+	// Dates are relative to base; each case moves them to its fixture's
+	// clock (parallel cases may start long after the table is built).
+	base := time.Now()
+	httpDate := func(d time.Duration) string { return base.Add(d).UTC().Format(http.TimeFormat) }
 	for _, tc := range []struct {
 		name      string
 		cfg       func(*Config)
@@ -37,6 +41,19 @@ func TestFreshness(t *testing.T) {
 		{name: "private is not kept", header: http.Header{"Cache-Control": {"private, max-age=600"}}, after: 0, wantCache: object.Miss, wantGets: 2},
 		{name: "default ttl for unspecified", cfg: func(c *Config) { c.DefaultTTL = time.Hour }, header: http.Header{}, after: 30 * time.Minute, wantCache: object.Hit, wantGets: 1},
 		{name: "default ttl does not beat max-age", cfg: func(c *Config) { c.DefaultTTL = time.Hour }, header: http.Header{"Cache-Control": {"max-age=10"}}, after: 20 * time.Second, wantCache: object.Miss, wantGets: 2},
+		// Issue 14 (the conformance suite): an invalid Age is ignored; an
+		// Expires that is not a strict HTTP-date is already expired.
+		{name: "invalid age ignored", header: http.Header{"Cache-Control": {"max-age=60"}, "Age": {"7200.0"}}, after: 10 * time.Second, wantCache: object.Hit, wantGets: 1},
+		{name: "expires with two spaces is invalid", header: http.Header{"Expires": {"Thu, 18  Aug  2050 02:01:18 GMT"}}, after: 0, wantCache: object.Miss, wantGets: 2},
+		{name: "expires in lower case is valid", header: http.Header{"Expires": {"Thu, 18 aug 2050 02:01:18 gmt"}}, after: time.Hour, wantCache: object.Hit, wantGets: 1},
+		// CDN-Cache-Control (RFC 9213) replaces Cache-Control and Expires.
+		{name: "cdn max-age beats cc no-store", header: http.Header{"Cache-Control": {"no-store"}, "Cdn-Cache-Control": {"max-age=600"}}, after: time.Minute, wantCache: object.Hit, wantGets: 1},
+		{name: "cdn short max-age beats cc long", header: http.Header{"Cache-Control": {"max-age=3600"}, "Cdn-Cache-Control": {"max-age=10"}}, after: time.Minute, wantCache: object.Miss, wantGets: 2},
+		{name: "cdn private", header: http.Header{"Cache-Control": {"max-age=3600"}, "Cdn-Cache-Control": {"private"}}, after: 0, wantCache: object.Miss, wantGets: 2},
+		{name: "cdn no-cache", header: http.Header{"Cache-Control": {"max-age=3600"}, "Cdn-Cache-Control": {"no-cache"}, "Expires": {httpDate(time.Hour)}}, after: 0, wantCache: object.Miss, wantGets: 2},
+		{name: "cdn no-store", header: http.Header{"Cache-Control": {"max-age=3600"}, "Cdn-Cache-Control": {"no-store"}}, after: 0, wantCache: object.Miss, wantGets: 2},
+		{name: "cdn max-age=0 beats expires", header: http.Header{"Cdn-Cache-Control": {"max-age=0"}, "Expires": {httpDate(time.Hour)}}, after: 0, wantCache: object.Miss, wantGets: 2},
+		{name: "invalid cdn ignored", header: http.Header{"Cache-Control": {"no-store"}, "Cdn-Cache-Control": {`max-age="600"`}}, after: 0, wantCache: object.Miss, wantGets: 2},
 		{name: "age header counts", header: http.Header{"Cache-Control": {"max-age=60"}, "Age": {"50"}}, after: 20 * time.Second, wantCache: object.Miss, wantGets: 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -46,20 +63,21 @@ func TestFreshness(t *testing.T) {
 				tc.cfg(&cfg)
 			}
 			f := newFixture(t, cfg, 0)
+			header, wantCond := rebase(tc.header, tc.wantCond, f.clock.Now().Sub(base))
 			body := randomBytes(10000, 7)
-			f.up.set("/o", &upObject{body: body, header: tc.header})
+			f.up.set("/o", &upObject{body: body, header: header})
 			mustGet(t, f.cache, "o", body, object.Miss)
 			f.clock.Advance(tc.after)
 			mustGet(t, f.cache, "o", body, tc.wantCache)
 			if n := f.up.count("/o"); n != tc.wantGets {
 				t.Fatalf("upstream GETs = %d, want %d", n, tc.wantGets)
 			}
-			if tc.wantCond != "" {
+			if wantCond != "" {
 				f.up.mu.Lock()
 				conds := f.up.conds["/o"]
 				f.up.mu.Unlock()
-				if len(conds) == 0 || conds[len(conds)-1] != tc.wantCond {
-					t.Fatalf("conditional headers = %q, want %q", conds, tc.wantCond)
+				if len(conds) == 0 || conds[len(conds)-1] != wantCond {
+					t.Fatalf("conditional headers = %q, want %q", conds, wantCond)
 				}
 			}
 		})
@@ -143,4 +161,28 @@ func TestGoneUpstreamDropsStoredObject(t *testing.T) {
 		e, err := f.store.Get("g")
 		return err == nil && entryStatus(e.Header) == http.StatusNotFound
 	})
+}
+
+// rebase moves the dates httpDate made in a test case's header (Expires,
+// Last-Modified)
+// and its expected conditional ("etag|date") by shift, whole seconds.
+func rebase(h http.Header, cond string, shift time.Duration) (http.Header, string) {
+	shift = shift.Truncate(time.Second)
+	move := func(v string) string {
+		t, err := http.ParseTime(v)
+		if err != nil || t.UTC().Format(http.TimeFormat) != v {
+			return v // not one of the table's dates: a case of its own
+		}
+		return t.Add(shift).UTC().Format(http.TimeFormat)
+	}
+	h = h.Clone()
+	for _, k := range []string{"Expires", "Last-Modified"} {
+		if v := h.Get(k); v != "" {
+			h.Set(k, move(v))
+		}
+	}
+	if etag, date, ok := strings.Cut(cond, "|"); ok && date != "" {
+		cond = etag + "|" + move(date)
+	}
+	return h, cond
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/relayd/relayd/pkg/digest"
+	"github.com/relayd/relayd/pkg/wire"
 )
 
 // Bounds of what one stored response keeps: an upstream is hostile, and
@@ -45,7 +46,7 @@ var hopByHop = map[string]bool{
 
 // ownHeader reports whether a field is relayd's own (X-Relay-*): never
 // stored from an upstream nor forwarded to one.
-func ownHeader(k string) bool { return len(k) > 8 && strings.EqualFold(k[:8], "X-Relay-") }
+func ownHeader(k string) bool { return wire.OwnHeader(k) }
 
 // connectionNamed returns the fields the Connection header names, which
 // are hop-by-hop for this message (RFC 9110 §7.6.1).
@@ -106,6 +107,7 @@ func keepHeaders(h http.Header, status int, received time.Time) map[string]strin
 	if status != http.StatusOK {
 		m[statusField] = statusText(status)
 	}
+	keepCDN(m)
 	return m
 }
 
@@ -151,6 +153,7 @@ func refresh(hdr map[string]string, h http.Header, received time.Time) {
 	if _, err := http.ParseTime(hdr["Date"]); err != nil || h.Get("Date") == "" {
 		hdr["Date"] = received.UTC().Format(http.TimeFormat)
 	}
+	keepCDN(hdr)
 }
 
 // servedHeader is what a client is sent of a stored response: every stored

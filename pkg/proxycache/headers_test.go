@@ -69,7 +69,8 @@ func TestParseAge(t *testing.T) {
 	t.Parallel()
 	for v, want := range map[string]time.Duration{
 		"": 0, "0": 0, "60": time.Minute, "7200, 0": 2 * time.Hour, " 10 ": 10 * time.Second,
-		"abc": maxAge, "-7200": maxAge, "7200.0": maxAge, "+5": maxAge,
+		// Invalid values are ignored (RFC 9111 §5.1), parameters dropped.
+		"abc": 0, "-7200": 0, "7200.0": 0, "+5": 0, "7200;foo=bar": 2 * time.Hour,
 	} {
 		if got := parseAge(v); got != want {
 			t.Errorf("Age %q: %v, want %v", v, got, want)

@@ -51,7 +51,8 @@ func (c *Cache) info(key string, e *store.Entry, listed bool) *hitInfo {
 	if hi != nil && hi.d == e.Digest && hi.stored.Equal(e.Stored) && hi.listed == listed {
 		return hi
 	}
-	cc := directives(e.Header["Cache-Control"])
+	ccv, _ := cacheControl(e.Header)
+	cc := directives(ccv)
 	_, public := cc["public"]
 	_, smax := cc["s-maxage"]
 	_, mustRevalidate := cc["must-revalidate"]

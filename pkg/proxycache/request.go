@@ -33,7 +33,7 @@ type requestKey struct{}
 // honours its directives and forwards its end-to-end fields upstream.
 // The header must not change while the request is served.
 func WithRequest(ctx context.Context, h http.Header) context.Context {
-	return context.WithValue(ctx, requestKey{}, h)
+	return &requestCtx{Context: ctx, h: h}
 }
 
 // requestFrom parses the request carried by ctx.

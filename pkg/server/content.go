@@ -77,9 +77,16 @@ type ContentConfig struct {
 	// wire.GenerationHeader g then gets 503, so the requester asks a
 	// relay that has it. nil: the header is ignored (an origin).
 	Behind func(g uint64) bool
+	// Encoder, if set, sends verified objects as zstd or dcz deltas to
+	// requests that accept them (coding.go); nil: identity always.
+	Encoder Encoder
 	// Closing, when closed, ends every event stream: the server is
 	// shutting down and streams never end by themselves.
 	Closing <-chan struct{}
+	// Forward passes requests of other methods than GET and HEAD for
+	// object paths (never /-/ ones) upstream (forward.go); nil, or an
+	// answer of proxycache.ErrNotForwarded: 405.
+	Forward Forwarder
 }
 
 // Content is the content port's router.
@@ -105,7 +112,14 @@ func NewContent(cfg ContentConfig, log zerolog.Logger) *Content {
 		refusals: ratelog.New(clock.Real{}, ratelog.DefaultEvery)}
 	r := chi.NewRouter()
 	r.Use(httpx.AccessLog(log, httpx.LogOptions{Done: c.count, Tag: tagVia}), boundBody)
-	r.MethodNotAllowed(httpx.MethodNotAllowed(r))
+	notAllowed := httpx.MethodNotAllowed(r)
+	r.MethodNotAllowed(func(w http.ResponseWriter, req *http.Request) {
+		if c.cfg.Forward == nil || wire.IsAPI(req.URL.Path) {
+			notAllowed(w, req)
+			return
+		}
+		c.forward(w, req, notAllowed)
+	})
 	r.NotFound(Handle(func(http.ResponseWriter, *http.Request) error {
 		return &Error{Status: http.StatusNotFound, Code: "not_found", Msg: "no such endpoint"}
 	}))
@@ -187,22 +201,9 @@ func (c *Content) readyz(w http.ResponseWriter, _ *http.Request) error {
 func (c *Content) object(w http.ResponseWriter, r *http.Request) error {
 	c.serving.Add(1)
 	defer c.serving.Add(-1)
-	key, err := cleanpath.Key(r.URL.EscapedPath())
+	key, err := objectKey(r)
 	if err != nil {
 		return err
-	}
-	if wire.Reserved(key) {
-		// An encoded "/-%2F…" decodes into the reserved API prefix.
-		return &Error{Status: http.StatusBadRequest, Code: "bad_path", Msg: "paths under /-/ are reserved for the relay API"}
-	}
-	if r.URL.RawQuery != "" {
-		// The query is part of the key (the proxy cache drops it where
-		// configured); a path whose decoded form holds "?" would be
-		// taken for one.
-		if strings.IndexByte(key, '?') >= 0 || len(r.URL.RawQuery) > cleanpath.MaxKeyLen {
-			return &Error{Status: http.StatusBadRequest, Code: "bad_path", Msg: "a path with an encoded '?' and a query, or a query over 4096 bytes"}
-		}
-		key += "?" + r.URL.RawQuery
 	}
 	ctx, err := c.guard(r, false)
 	if err != nil {
@@ -211,11 +212,36 @@ func (c *Content) object(w http.ResponseWriter, r *http.Request) error {
 	if err := c.checkGeneration(r); err != nil {
 		return err
 	}
-	obj, err := c.cfg.Source.Get(proxycache.WithRequest(ctx, r.Header), key)
+	// The client takes the upstream's interim responses (103 Early
+	// Hints) of a fill it waits for.
+	obj, err := c.cfg.Source.Get(proxycache.WithClient(ctx, r.Header, w), key)
 	if err != nil {
 		return err
 	}
-	return ServeObject(w, r, obj)
+	return ServeObject(w, r, c.encoded(r, obj))
+}
+
+// objectKey is the key of an object request: its clean path, then "?" and
+// the raw query when there is one.
+func objectKey(r *http.Request) (string, error) {
+	key, err := cleanpath.Key(r.URL.EscapedPath())
+	if err != nil {
+		return "", err
+	}
+	if wire.Reserved(key) {
+		// An encoded "/-%2F…" decodes into the reserved API prefix.
+		return "", &Error{Status: http.StatusBadRequest, Code: "bad_path", Msg: "paths under /-/ are reserved for the relay API"}
+	}
+	if r.URL.RawQuery != "" {
+		// The query is part of the key (the proxy cache drops it where
+		// configured); a path whose decoded form holds "?" would be
+		// taken for one.
+		if strings.IndexByte(key, '?') >= 0 || len(r.URL.RawQuery) > cleanpath.MaxKeyLen {
+			return "", &Error{Status: http.StatusBadRequest, Code: "bad_path", Msg: "a path with an encoded '?' and a query, or a query over 4096 bytes"}
+		}
+		key += "?" + r.URL.RawQuery
+	}
+	return key, nil
 }
 
 // guard applies the loop guard to a request and returns the context to

@@ -4,11 +4,13 @@ package tufrepo
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"maps"
 	"math"
 	"path"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -38,21 +40,46 @@ type builder struct {
 
 // role is one new targets-role version to write.
 type role struct {
-	name string
-	m    *targetsMeta
-	e    entry
-	data []byte
+	name     string
+	m        *targetsMeta
+	e        entry
+	data     []byte
+	complete bool // data carries its threshold of signatures: its length is final
 }
 
-// bitsFor is the bin count exponent for n targets: about sqrt(6.7·n)
-// bins (snapshot entries of ~32 bytes against bin entries of ~214 bytes
-// balance there), rounded to a power of two.
-func bitsFor(n int) int {
+// BinBytes is the size of a hashed bin's targets a leaf role aims at: it
+// gets no more bins than it needs to keep each under it.
+const BinBytes = 32 << 10
+
+// bitsFor is the bin count exponent for n targets whose entries take
+// about size bytes: at most about sqrt(6.7·n) bins (snapshot entries of
+// ~32 bytes against bin entries of ~214 bytes balance there, which keeps
+// snapshot + one bin smallest), and no more than keep each bin under
+// BinBytes (fewer files to sign and write: 64 bins, not 256, for 10,000
+// targets), rounded to a power of two. Either way a client fetches at
+// most what the balance costs.
+func bitsFor(n int, size int64) int {
 	if n < 1 {
 		return 1
 	}
 	b := int(math.Round(math.Log2(math.Sqrt(6.7 * float64(n)))))
+	if size > 0 {
+		b = min(b, int(math.Ceil(math.Log2(float64(size)/BinBytes))))
+	}
 	return min(max(b, 1), 20)
+}
+
+// entryBytes estimates the bytes targets take in a targets role: the
+// path, the custom data and about 124 bytes of hash, length and JSON.
+func entryBytes(ts map[string]*metadata.TargetFiles) int64 {
+	var n int64
+	for p, tf := range ts {
+		n += int64(len(p)) + 124
+		if tf.Custom != nil {
+			n += int64(len(*tf.Custom))
+		}
+	}
+	return n
 }
 
 // allPaths are the patterns of every path up to MaxDepth segments under
@@ -207,7 +234,7 @@ func (b *builder) buildLeaf(l metadata.DelegatedRole, keys map[string]*metadata.
 		b.propose(l.Name, ts, nil, e)
 		return
 	}
-	bits = max(bits, bitsFor(len(ts)))
+	bits = max(bits, bitsFor(len(ts), entryBytes(ts)))
 	lkeys := map[string]*metadata.Key{}
 	for _, id := range l.KeyIDs {
 		lkeys[id] = keys[id]
@@ -280,11 +307,11 @@ func (b *builder) sign() error {
 	g.SetLimit(b.workers)
 	for _, r := range b.changed {
 		g.Go(func() error {
-			data, _, err := signWith(b.ring, r.m, r.e.keyIDs)
+			data, n, err := signWith(b.ring, r.m, r.e.keyIDs)
 			if err != nil {
 				return fmt.Errorf("tufrepo: %s: %w", r.name, err)
 			}
-			r.data = data
+			r.data, r.complete = data, n >= r.e.threshold
 			return nil
 		})
 	}
@@ -303,7 +330,11 @@ func (b *builder) finish() (*change, error) {
 		}
 		// Only the timestamp keys rotated: a new timestamp, the same
 		// snapshot.
-		return c, b.addTimestamp(c, s.generation())
+		snapRaw, err := readBounded(filepath.Join(s.dir, fileName(s.generation(), metadata.SNAPSHOT)))
+		if err != nil {
+			return nil, err
+		}
+		return c, b.addTimestamp(c, s.generation(), snapRaw)
 	}
 	snap := metadata.Snapshot(b.now.Add(b.exp.Snapshot))
 	snap.Signed.Meta = map[string]*metadata.MetaFiles{}
@@ -311,27 +342,56 @@ func (b *builder) finish() (*change, error) {
 		// Every role the repository ever named stays named: a client
 		// refuses a snapshot that drops one.
 		for k, v := range s.snapshot.Signed.Meta {
-			snap.Signed.Meta[k] = &metadata.MetaFiles{Version: v.Version}
+			snap.Signed.Meta[k] = &metadata.MetaFiles{Version: v.Version, Length: v.Length}
 		}
 	}
 	for _, r := range b.changed {
-		snap.Signed.Meta[r.name+".json"] = &metadata.MetaFiles{Version: r.m.Signed.Version}
+		mf := &metadata.MetaFiles{Version: r.m.Signed.Version}
+		if r.complete && lengthInSnapshot(r) {
+			mf.Length = int64(len(r.data))
+		}
+		snap.Signed.Meta[r.name+".json"] = mf
 		c.add(fileName(r.m.Signed.Version, r.name), r.name, r.data, r.m.Signatures, r.e)
 	}
 	snap.Signed.Version = s.generation() + 1
-	if err := c.addSigned(b.ring, snap, fileName(snap.Signed.Version, metadata.SNAPSHOT), metadata.SNAPSHOT, rootEntry(s.root, metadata.SNAPSHOT)); err != nil {
-		return nil, err
+	se := rootEntry(s.root, metadata.SNAPSHOT)
+	snapData, n, err := signWith(b.ring, snap, se.keyIDs)
+	if err != nil {
+		return nil, fmt.Errorf("tufrepo: %s: %w", metadata.SNAPSHOT, err)
 	}
-	if err := b.addTimestamp(c, snap.Signed.Version); err != nil {
+	c.add(fileName(snap.Signed.Version, metadata.SNAPSHOT), metadata.SNAPSHOT, snapData, snap.Signatures, se)
+	if n < se.threshold {
+		snapData = nil // staged: its signatures, so its length, are not final
+	}
+	if err := b.addTimestamp(c, snap.Signed.Version, snapData); err != nil {
 		return nil, err
 	}
 	return c, nil
 }
 
-// addTimestamp adds the next timestamp, naming snapshot version sv.
-func (b *builder) addTimestamp(c *change, sv int64) error {
+// lengthInSnapshot says whether the snapshot gives r's length: the
+// top-level targets and the leaf roles (few), not their hashed bins (many:
+// their lengths would grow the snapshot every client fetches).
+func lengthInSnapshot(r *role) bool {
+	return r.e.delegator == metadata.ROOT || r.e.delegator == metadata.TARGETS
+}
+
+// snapshotMetaFile is what a timestamp says of snapshot version sv: its
+// length and sha256 when raw (the signed file) is known.
+func snapshotMetaFile(sv int64, raw []byte) *metadata.MetaFiles {
+	mf := &metadata.MetaFiles{Version: sv}
+	if raw != nil {
+		h := sha256.Sum256(raw)
+		mf.Length, mf.Hashes = int64(len(raw)), metadata.Hashes{"sha256": h[:]}
+	}
+	return mf
+}
+
+// addTimestamp adds the next timestamp, naming snapshot version sv whose
+// signed file is snapRaw (nil while the snapshot is staged).
+func (b *builder) addTimestamp(c *change, sv int64, snapRaw []byte) error {
 	ts := metadata.Timestamp(b.now.Add(b.exp.Timestamp))
-	ts.Signed.Meta["snapshot.json"] = &metadata.MetaFiles{Version: sv}
+	ts.Signed.Meta["snapshot.json"] = snapshotMetaFile(sv, snapRaw)
 	if b.s.timestamp != nil {
 		ts.Signed.Version = b.s.timestamp.Signed.Version + 1
 		c.baseTimestamp = b.s.timestamp.Signed.Version

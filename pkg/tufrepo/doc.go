@@ -13,9 +13,17 @@
 // operator configured (Delegate) and last to "rest" (every path, signed
 // by the targets keys). A leaf role with many targets delegates to TAP 15
 // hashed bins (succinct_roles, "<role>-bin-NNN", signed by the role's
-// keys), so one changed object re-signs one small bin. Snapshot and
-// timestamp name versions only (no lengths or hashes): adding a
-// signature to a staged file does not change what they sign.
+// keys), so one changed object re-signs one small bin.
+//
+// Signed lengths bound what a client reads: timestamp.json gives the
+// length and sha256 of the snapshot it names, and the snapshot the length
+// of the top-level targets and of each leaf role (not of the bins: their
+// lengths would grow the snapshot every client fetches; a client reads a
+// bin within its own cap). A file staged short of signatures has no
+// final length yet: the snapshot names it by version only (its length
+// comes with its next version), and a staged snapshot's timestamp gives
+// its version only until the origin re-signs the timestamp
+// (RefreshTimestamp always adds length and hash).
 //
 // The generation is the snapshot version: it moves only when some
 // targets metadata changed (or the snapshot was re-signed because it

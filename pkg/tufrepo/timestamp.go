@@ -11,7 +11,7 @@ import (
 )
 
 // RefreshTimestamp re-signs tree's timestamp.json (version+1, the same
-// snapshot, expiring after expiry) when less than half its lifetime is
+// snapshot with its length and sha256, expiring after expiry) when less than half its lifetime is
 // left at now, and says whether it did. The origin calls it on a
 // schedule with its online timestamp key.
 func RefreshTimestamp(tree string, ring *KeyRing, expiry time.Duration, now time.Time) (bool, error) {
@@ -48,7 +48,12 @@ func refreshTimestamp(tree string, ring *KeyRing, expiry time.Duration, now time
 	e := rootEntry(s.root, metadata.TIMESTAMP)
 	ts := metadata.Timestamp(now.Add(expiry))
 	ts.Signed.Version = s.timestamp.Signed.Version + 1
-	ts.Signed.Meta["snapshot.json"] = &metadata.MetaFiles{Version: s.timestamp.Signed.Meta["snapshot.json"].Version}
+	sv := s.timestamp.Signed.Meta["snapshot.json"].Version
+	snapRaw, err := readBounded(filepath.Join(s.dir, fileName(sv, metadata.SNAPSHOT)))
+	if err != nil {
+		return false, err
+	}
+	ts.Signed.Meta["snapshot.json"] = snapshotMetaFile(sv, snapRaw)
 	data, n, err := signWith(ring, ts, e.keyIDs)
 	if err != nil {
 		return false, err

@@ -1,5 +1,16 @@
 package wire
 
+import "strings"
+
+// HeaderPrefix begins every header of relayd's own protocol: a transparent
+// cache never stores such a field from an upstream nor forwards one.
+const HeaderPrefix = "X-Relay-"
+
+// OwnHeader reports whether the field name k is one of relayd's own.
+func OwnHeader(k string) bool {
+	return len(k) > len(HeaderPrefix) && strings.EqualFold(k[:len(HeaderPrefix)], HeaderPrefix)
+}
+
 // Headers of the relay protocol, in canonical form.
 const (
 	// PeerHeader marks a request from another relay of the group (the
@@ -43,6 +54,24 @@ const (
 	// CacheHeader on an object response says where its bytes came from
 	// (pkg/object: HIT, REVALIDATED, MISS, PEER, STALE).
 	CacheHeader = "X-Relay-Cache"
+
+	// AvailableDictionaryHeader (RFC 9842) names, as an sf-binary
+	// ":<base64 sha-256>:", a blob the requester holds and will accept as
+	// the dictionary of a dcz response.
+	AvailableDictionaryHeader = "Available-Dictionary"
+)
+
+// Content codings relayd nodes send each other (Accept-Encoding and
+// Content-Encoding values); digests stay over the decoded bytes.
+const (
+	// CodingZstd is Zstandard (RFC 8878).
+	CodingZstd = "zstd"
+	// CodingDcz is dictionary-compressed Zstandard (RFC 9842): a 40-byte
+	// header naming the dictionary's sha-256, then a zstd frame with that
+	// dictionary as raw content.
+	CodingDcz = "dcz"
+	// CodedVary is the Vary of an object response that may be encoded.
+	CodedVary = "Accept-Encoding, Available-Dictionary"
 )
 
 // Query parameters of an agent's event stream (EventsPath).

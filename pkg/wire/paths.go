@@ -6,16 +6,12 @@ import "strings"
 // lives under it.
 const Prefix = "/-/"
 
-// Endpoints of a relay's content port (and, for CatalogPath, of a
-// published tree), relative to its base URL.
+// Endpoints of a relay's content port, relative to its base URL.
 const (
 	// HealthzPath answers 200 while the process serves.
 	HealthzPath = "/-/healthz"
 	// ReadyzPath answers 200 when the relay should get traffic.
 	ReadyzPath = "/-/readyz"
-	// CatalogPath serves the signed catalog (the Relays document's
-	// generation).
-	CatalogPath = "/-/catalog"
 	// RelaysPath serves the Relays document: the group's healthy relays.
 	RelaysPath = "/-/relays"
 	// EventsPath is the push stream (server-sent events of the kinds in

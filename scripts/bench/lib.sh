@@ -376,7 +376,7 @@ relayd_spawn() {
 # relayd_log_mark LOG / relayd_requests LOG FROM [TO]: the requests a relayd
 # logged (JSON, "message":"request") between two line marks, as
 # "objects object_bytes catalogs catalog_statuses object_statuses": objects
-# are requests for paths outside /-/, catalogs those for /-/catalog;
+# are requests for paths outside /-/, catalogs those for /-/tuf/ (metadata);
 # statuses are tallied as "status:count,..." ("-": none). Other /-/ paths
 # (health checks) are not counted. TO defaults to now, after letting the
 # log settle.
@@ -396,7 +396,7 @@ relayd_requests() {
 		}
 		/"message":"request"/ {
 			p = field("path", 0)
-			if (p == "/-/catalog") { meta++; cst[field("status", 1)]++; next }
+			if (index(p, "/-/tuf/") == 1) { meta++; cst[field("status", 1)]++; next }
 			if (substr(p, 1, 3) == "/-/") next
 			n++; b += field("bytes", 1); ost[field("status", 1)]++
 		}
@@ -406,4 +406,17 @@ relayd_requests() {
 			return s == "" ? "-" : s
 		}
 		END { printf "%d %d %d %s %s\n", n, b, meta, tally(cst), tally(ost) }'
+}
+
+# tuf_init KEYS TREE: a key per top-level role in KEYS (made once) and
+# TREE's TUF repository (TREE/-/tuf/1.root.json, relayd tuf init), its
+# trusted root copied to KEYS/root.json for relays (--root) and agents.
+tuf_init() {
+	local keys="$1" tree="$2" r
+	mkdir -p "$tree" || return 1
+	for r in root targets snapshot timestamp; do
+		[[ -f $keys/$r.key ]] || "$RELAYD_BIN" keygen --role "$r" --out "$keys" >/dev/null || return 1
+	done
+	[[ -f $tree/-/tuf/1.root.json ]] || "$RELAYD_BIN" tuf init "$tree" --keys "$keys" >/dev/null || return 1
+	cp "$tree/-/tuf/1.root.json" "$keys/root.json"
 }

@@ -3,8 +3,8 @@
 # run.sh: relayd's benchmark, side by side with nginx proxy_cache (and
 # varnish where installed), in one run on loopback. `make bench` calls it.
 #
-#   SCENARIOS="hit small herd mixed rss publish mirror group tree agents hostile"   which scenarios, in this order
-#                                          (publish mirror group tree agents hostile: relayd only)
+#   SCENARIOS="hit small herd mixed rss publish mirror group tree agents hostile tuf compress"   which scenarios, in this order
+#                                          (publish mirror group tree agents hostile tuf compress: relayd only)
 #   TARGETS="nginx relayd varnish"         which caches (varnish: if installed)
 #   RELAYD_BIN=/path/to/relayd             default: go build ./cmd/relayd
 #   RELAYD_ARGS="--flag ..."               extra flags for relayd serve
@@ -28,14 +28,16 @@ source "$BENCH_DIR/scenarios/group.sh"
 source "$BENCH_DIR/scenarios/agents.sh"
 source "$BENCH_DIR/scenarios/tree.sh"
 source "$BENCH_DIR/scenarios/hostile.sh"
+source "$BENCH_DIR/scenarios/tuf.sh"
+source "$BENCH_DIR/scenarios/compress.sh"
 
-SCENARIOS="${SCENARIOS:-hit small herd mixed rss publish mirror group tree agents hostile}"
+SCENARIOS="${SCENARIOS:-hit small herd mixed rss publish mirror group tree agents hostile tuf compress}"
 TARGETS="${TARGETS:-nginx relayd varnish}"
 SKIP_GOBENCH="${SKIP_GOBENCH:-0}"
 STAMP="$(date +%Y%m%d-%H%M%S)"
-KNOWN_SCENARIOS="hit small herd mixed rss publish mirror group tree agents hostile"
+KNOWN_SCENARIOS="hit small herd mixed rss publish mirror group tree agents hostile tuf compress"
 # Scenarios that measure through the nginx origin (and so need nginx), and
-# those that need wrk. publish, mirror, group, tree, agents and hostile run relayd alone.
+# those that need wrk. publish, mirror, group, tree, agents, hostile, tuf and compress run relayd alone.
 NGINX_SCENARIOS=" hit small herd mixed rss "
 WRK_SCENARIOS=" small mixed "
 

@@ -164,7 +164,7 @@ start_impl() {
 	case $impl in
 	relayd)
 		spawn relayd "$RELAYD_BIN" serve --mode proxy --node conformance --listen "127.0.0.1:$RELAYD_PORT" \
-			--upstream "http://127.0.0.1:$ORIGIN_PORT" --data-dir "$STATE/relayd" --gossip "" --admin ""
+			--upstream "http://127.0.0.1:$ORIGIN_PORT" --forward-methods --data-dir "$STATE/relayd" --gossip "" --admin ""
 		PORT=$RELAYD_PORT
 		;;
 	squid)

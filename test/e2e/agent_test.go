@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/relayd/relayd/pkg/agent"
+	"github.com/relayd/relayd/pkg/wire"
 )
 
 // noPartial checks dir holds no temporary download files.
@@ -288,10 +289,10 @@ func TestAgentHostileRelays(t *testing.T) {
 	flusher := func(w http.ResponseWriter) { w.(http.Flusher).Flush() }
 	onObject := func(r *http.Request) bool { return r.URL.Path == path }
 	onFirst := func(r *http.Request) bool { return r.URL.Path == path && r.Header.Get("Range") == "" }
-	onTimestamp := func(r *http.Request) bool { return r.URL.Path == tufPrefix+"timestamp.json" }
+	onTimestamp := func(r *http.Request) bool { return r.URL.Path == wire.TUFPrefix+"timestamp.json" }
 	// Every metadata file but the roots, which the agent has.
 	onMeta := func(r *http.Request) bool {
-		return strings.HasPrefix(r.URL.Path, tufPrefix) && !strings.HasSuffix(r.URL.Path, ".root.json")
+		return strings.HasPrefix(r.URL.Path, wire.TUFPrefix) && !strings.HasSuffix(r.URL.Path, ".root.json")
 	}
 	cases := []struct {
 		name string
@@ -325,7 +326,7 @@ func TestAgentHostileRelays(t *testing.T) {
 			}
 		}},
 		{"metadata signed with other keys", onMeta, func(w http.ResponseWriter, r *http.Request) {
-			b, err := os.ReadFile(filepath.Join(tree2, "-", "tuf", strings.TrimPrefix(r.URL.Path, tufPrefix)))
+			b, err := os.ReadFile(filepath.Join(tree2, "-", "tuf", strings.TrimPrefix(r.URL.Path, wire.TUFPrefix)))
 			if err != nil {
 				http.NotFound(w, r)
 				return

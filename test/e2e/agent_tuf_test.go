@@ -13,11 +13,9 @@ import (
 	"strings"
 	"testing"
 	"time"
-)
 
-// tufPrefix is where relays serve the TUF metadata.
-// TODO(merge): pkg/wire's TUFPrefix and TUFPath once they are on main.
-const tufPrefix = "/-/tuf/"
+	"github.com/relayd/relayd/pkg/wire"
+)
 
 // tufFiles reads every file of tree's TUF repository, by served name.
 func tufFiles(t testing.TB, tree string) map[string][]byte {
@@ -43,7 +41,7 @@ func tufFiles(t testing.TB, tree string) map[string][]byte {
 func serveTUF(t testing.TB, o *testOrigin, tree string) {
 	t.Helper()
 	for name, b := range tufFiles(t, tree) {
-		o.set(tufPrefix+name, newObject(b, ""))
+		o.set(wire.TUFPath(name), newObject(b, ""))
 	}
 }
 
@@ -76,7 +74,7 @@ func TestAgentKeepsItsRollbackFloorAcrossRestarts(t *testing.T) {
 	// A relay frozen at generation 1: its metadata and its object.
 	replay := startOrigin(t)
 	for name, b := range generation1 {
-		replay.set(tufPrefix+name, newObject(b, ""))
+		replay.set(wire.TUFPath(name), newObject(b, ""))
 	}
 	replay.set("/"+p, newObject(v1, ""))
 	stdout, stderr, err := agentSync(t, "--relay", replay.URL, "--root", root, "--out", out, "--retry-budget", "300ms")

@@ -25,7 +25,7 @@ func TestTransferWindowHoldsMirrorSync(t *testing.T) {
 		agentFile:             makeData(701, 1<<20),
 		"other/changelog.txt": makeData(702, 2500),
 	}
-	tree, key, pub := publishedTree(t, files) // no security objects yet: generation 1 goes live at once
+	tree, key, root := publishedTree(t, files) // no security objects yet: generation 1 goes live at once
 	origin := startRelayd(t, "--mode", "origin", "--root", tree)
 
 	// Held from a minute ago until `open`: long enough for the steps
@@ -34,11 +34,11 @@ func TestTransferWindowHoldsMirrorSync(t *testing.T) {
 	open := now.Add(30 * time.Second).Truncate(time.Second)
 	schedule := fmt.Sprintf("%s-%s=0, *=100MB/s", now.Add(-time.Minute).Format("15:04:05"), open.Format("15:04:05"))
 	admin := freeAddr(t)
-	argv := proctest.RelaydArgv(relaydBin, "--mode", "proxy", "--upstream", origin.URL, "--pubkey", pub, "--data-dir", t.TempDir(),
+	argv := proctest.RelaydArgv(relaydBin, "--mode", "proxy", "--upstream", origin.URL, "--root", root, "--data-dir", t.TempDir(),
 		"--mirror-include", "security/**", "--admin", admin, "--upstream-schedule", schedule)
 	relay := startProc(t, "relayd", argv, []string{"TZ=UTC"}, "")
 	relay.WaitReady(t)
-	waitCatalog(t, relay, readFile(t, tree+"/-/catalog"), 30*time.Second)
+	waitCatalog(t, relay, readFile(t, timestampFile(tree)), 30*time.Second)
 
 	security := map[string][]byte{
 		"security/2026/kb-001.patch": makeData(711, 40000),

@@ -1,6 +1,6 @@
 package hostile
 
-// Content under --pubkey (issue 11, rows 3, 5 and 7): a relay or agent
+// Content under --root (issue 11, rows 3, 5 and 7): a relay or agent
 // that verifies against the signed catalog serves, stores and keeps in
 // memory nothing a broken or hostile upstream can inflate or forge.
 
@@ -25,7 +25,7 @@ func errorCode(body []byte) string {
 	return e.Code
 }
 
-// Row 3: a fresh --pubkey proxy whose upstream answers 404 for /-/catalog
+// Row 3: a fresh --root proxy whose upstream answers 404 for its metadata
 // used to log "objects are cached without catalog verification" and serve
 // and cache unverified objects with 200. Now it fails closed, and asks
 // every upstream and fallback before it concludes there is no catalog.
@@ -154,11 +154,12 @@ const (
 	slack      = 32 << 20
 )
 
-// Row 5: an endless /-/catalog made a proxy reach 1.8 GB RSS on every
-// retry. With catalog-max 16MiB a relay's RSS rises by at most the cap
-// plus 32 MiB, over several retries, and it keeps serving its live
-// generation.
-func TestEndlessCatalogRelayRSS(t *testing.T) {
+// Row 5: an endless catalog (now: an endless /-/tuf/timestamp.json, the
+// file every relay asks first) made a proxy reach 1.8 GB RSS on every
+// retry. The timestamp is read within 16 KiB whatever catalog-max is
+// (16MiB here): a relay's RSS rises by at most the cap plus 32 MiB, over
+// several retries, and it keeps serving its live generation.
+func TestEndlessMetadataRelayRSS(t *testing.T) {
 	t.Parallel()
 	data := randomBytes(51, 100_000)
 	tr := publishTree(t, map[string][]byte{"security/kb-51.patch": data})
@@ -198,10 +199,10 @@ func TestEndlessCatalogRelayRSS(t *testing.T) {
 }
 
 // Row 5, the agent side: an endless catalog made an agent reach 0.67 GB.
-// With --catalog-max 16MiB its RSS rises by at most the cap plus 32 MiB
-// over the peak of the same command against a relay whose catalog
-// requests cost nothing (404).
-func TestEndlessCatalogAgentRSS(t *testing.T) {
+// Against an endless timestamp.json, with --catalog-max 16MiB, its RSS
+// rises by at most the cap plus 32 MiB over the peak of the same command
+// against a relay whose metadata requests cost nothing (404).
+func TestEndlessMetadataAgentRSS(t *testing.T) {
 	t.Parallel()
 	tr := publishTree(t, map[string][]byte{"security/kb-52.patch": randomBytes(52, 1000)})
 	fetch := func(rule string) (peak int64, catalogGETs int) {

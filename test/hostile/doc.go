@@ -10,6 +10,11 @@
 // floods, identity theft, garbage gossip). TestMain builds both binaries
 // once; processes are run with internal/proctest.
 //
+// The TUF spec's attacks (tuf_*_test.go) run a real `relayd agent sync`
+// (or a mirror relay) against evilrelay serving a genuine repository that
+// the test rewrites while it runs: metadata forged with go-tuf's metadata
+// API, signed by the genuine keys or an attacker's.
+//
 // The package runs in `make test` (go test ./...), so each test keeps
 // its floods bounded in count and time: the whole package stays well
 // under two minutes on two cores. Bench-sized floods with figures live in

@@ -10,7 +10,7 @@ import (
 	"github.com/relayd/relayd/internal/proctest"
 )
 
-// TestHarness: a --pubkey proxy in front of a faithful evilrelay serves a
+// TestHarness: a --root proxy in front of a faithful evilrelay serves a
 // published object whole and verified; switched to tampered bytes,
 // evilrelay's wrong copy has the right length and another digest (so the
 // other tests attack with what they think they do).

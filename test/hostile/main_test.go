@@ -112,8 +112,8 @@ func (tr *tree) publish(t testing.TB) uint64 {
 	return uint64(r.Generation)
 }
 
-// metaPath is the metadata file every relay asks first (as /-/catalog
-// was): a relay that verifies has nothing until it verifies.
+// metaPath is the metadata file every relay asks first: a relay that
+// verifies has nothing until it verifies.
 const metaPath = "/-/tuf/timestamp.json"
 
 // randomBytes is n deterministic pseudo-random bytes for seed.

@@ -14,7 +14,7 @@ import (
 	"github.com/relayd/relayd/internal/resumetest"
 )
 
-// Row 2 of issue 11: a plain proxy (no --pubkey) with two parents; parent
+// Row 2 of issue 11: a plain proxy (no --root) with two parents; parent
 // A cuts a 30 MB object at 10 MB, parent B holds another version (another
 // ETag, or another total length too) and ignores If-Range. At 8d8f9f8 the
 // resume took any 206 starting at the right offset: A's first 10 MB + B's

@@ -367,7 +367,13 @@ func TestExampleComments(t *testing.T) {
 // cleanly on SIGTERM.
 func TestExamplesServe(t *testing.T) {
 	keys := t.TempDir()
-	for _, args := range [][]string{{"keygen", "--out", keys}, {"keygen", "--gossip", "--out", keys}, {"keygen", "--tree", "--out", keys},
+	tree := filepath.Join(keys, "tree")
+	if err := os.MkdirAll(tree, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"keygen", "--role", "root", "--out", keys}, {"keygen", "--role", "targets", "--out", keys},
+		{"keygen", "--role", "snapshot", "--out", keys}, {"keygen", "--role", "timestamp", "--out", keys},
+		{"tuf", "init", tree, "--keys", keys}, {"keygen", "--gossip", "--out", keys}, {"keygen", "--tree", "--out", keys},
 		{"certs", "--out", filepath.Join(keys, "tls"), "--host", "127.0.0.1", "node"}} {
 		if out, err := exec.Command(relaydBin, args...).CombinedOutput(); err != nil {
 			t.Fatalf("relayd %s: %v\n%s", strings.Join(args, " "), err, out)
@@ -438,9 +444,9 @@ func exampleArgs(t *testing.T, role, path, keys string) []string {
 	} else {
 		args = append(args, "--data-dir", t.TempDir(), "--upstream", "http://127.0.0.1:1",
 			"--gossip", "127.0.0.1:0", "--join=", "--advertise=")
-	}
-	if active["pubkey"] {
-		args = append(args, "--pubkey", filepath.Join(keys, "catalog.pub"))
+		if active["root"] {
+			args = append(args, "--root", filepath.Join(keys, "tree", "-", "tuf", "1.root.json"))
+		}
 	}
 	if active["gossip-key-file"] {
 		args = append(args, "--gossip-key-file", filepath.Join(keys, "gossip.key"))

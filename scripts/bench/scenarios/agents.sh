@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 # agents: AGENTS_N agents hold a push stream (GET /-/events) open to one
 # relay. A relayd origin serves a small published tree; one relayd proxy
-# (--pubkey, security/** mirrored) follows it; `relayd loadgen --watch`
+# (--root, security/** mirrored) follows it; `relayd loadgen --watch`
 # runs the agents in one process (each its own pkg/agent: stream, relay
 # order, catalog check, sync on announcement, objects verified and
 # discarded). Measured on the relay, once every agent is connected and at
@@ -42,7 +42,7 @@ agents_stop() {
 scenario_agents() {
 	local dir="$STATE/agents" hard need rss hwm cpu0 cpu1 idle t0 t_pub out line last pid i gen2
 	relayd_only agents || return 0
-	describe agents "$AGENTS_N agents (relayd loadgen --watch, one process) hold GET /-/events open to one relayd proxy (--pubkey, security/** mirrored) in front of a relayd origin. rss/hwm: the relay's VmRSS with every stream open and at the newest generation / VmHWM at the end; idle_cpu_pct: relay CPU over ${AGENTS_IDLE_SECS}s with nothing to announce; then one file is published: publish_to_all_ms = relayd publish returned → last agent notified (includes the origin's 250 ms catalog poll and the relay's sync); fanout_ms = first → last agent notified; updated_ms = first notification → last agent synced. Targets: RSS ≤ 400 MiB, publish_to_all_ms ≤ 2000."
+	describe agents "$AGENTS_N agents (relayd loadgen --watch, one process) hold GET /-/events open to one relayd proxy (--root, security/** mirrored) in front of a relayd origin. rss/hwm: the relay's VmRSS with every stream open and at the newest generation / VmHWM at the end; idle_cpu_pct: relay CPU over ${AGENTS_IDLE_SECS}s with nothing to announce; then one file is published: publish_to_all_ms = relayd publish returned → last agent notified (includes the origin's 250 ms catalog poll and the relay's sync); fanout_ms = first → last agent notified; updated_ms = first notification → last agent synced. Targets: RSS ≤ 400 MiB, publish_to_all_ms ≤ 2000."
 	# Both the relay and the agents need a descriptor per stream.
 	hard="$(ulimit -Hn)"
 	need=$((AGENTS_N + 2048))
@@ -58,8 +58,11 @@ scenario_agents() {
 	for ((i = 1; i <= 10; i++)); do
 		head -c $((1024 * i)) "$CORPUS/1g.bin" >"$dir/tree/security/kb-$i.patch"
 	done
-	"$RELAYD_BIN" keygen --out "$dir/keys" >/dev/null
-	"$RELAYD_BIN" publish --dir "$dir/tree" --key "$dir/keys/catalog.key" >/dev/null || {
+	tuf_init "$dir/keys" "$dir/tree" || {
+		result agents relayd error=tuf_init_failed
+		return 0
+	}
+	"$RELAYD_BIN" publish "$dir/tree" --keys "$dir/keys" >/dev/null || {
 		result agents relayd error=publish_failed
 		return 0
 	}
@@ -72,7 +75,7 @@ scenario_agents() {
 		return 0
 	}
 	rargs=(serve --mode proxy --node bench-agents --group bench-agents --upstream "http://127.0.0.1:$AGENTS_ORIGIN_PORT"
-		--pubkey "$dir/keys/catalog.pub" --mirror-include 'security/**' --data-dir "$dir/relay"
+		--root "$dir/keys/root.json" --mirror-include 'security/**' --data-dir "$dir/relay"
 		--listen "127.0.0.1:$AGENTS_PORT" --admin "127.0.0.1:$((AGENTS_PORT + 1))" --gossip= --log-level warn)
 	relayd_spawn agents-relay --healthz "$AGENTS_PORT" "${rargs[@]}" || {
 		result agents relayd error=relay_start_failed
@@ -80,16 +83,16 @@ scenario_agents() {
 		return 0
 	}
 	pid="${PIDS[agents-relay]}"
-	command_line agents "$RELAYD_BIN keygen --out $dir/keys && $RELAYD_BIN publish --dir $dir/tree --key $dir/keys/catalog.key"
+	command_line agents "tuf_init $dir/keys $dir/tree (relayd keygen --role, relayd tuf init) && $RELAYD_BIN publish $dir/tree --keys $dir/keys"
 	command_line agents "$RELAYD_BIN ${oargs[*]}"
 	command_line agents "$RELAYD_BIN ${rargs[*]}"
 	out="$LOGS/agents-loadgen.out"
 	: >"$out"
-	largs=(loadgen --relay "http://127.0.0.1:$AGENTS_PORT" --pubkey "$dir/keys/catalog.pub" --agents "$AGENTS_N"
+	largs=(loadgen --relay "http://127.0.0.1:$AGENTS_PORT" --root "$dir/keys/root.json" --agents "$AGENTS_N"
 		--duration "$((AGENTS_WAIT + AGENTS_IDLE_SECS + 60))s" --watch --stop-after-updates 1 --rate "$AGENTS_RATE" --include 'security/**')
 	spawn agents-loadgen "$out" "$RELAYD_BIN" "${largs[@]}"
 	command_line agents "$RELAYD_BIN ${largs[*]}"
-	command_line agents "$RELAYD_BIN publish --dir $dir/tree --key $dir/keys/catalog.key   # after ${AGENTS_IDLE_SECS}s idle, one new patch"
+	command_line agents "$RELAYD_BIN publish $dir/tree --keys $dir/keys   # after ${AGENTS_IDLE_SECS}s idle, one new patch"
 	t0=$SECONDS
 	while :; do
 		if [[ "$(agents_doc at_newest)" == "$AGENTS_N" && "$(agents_doc agents)" == "$AGENTS_N" ]]; then break; fi
@@ -108,7 +111,7 @@ scenario_agents() {
 	cpu1="$(proc_cpu "$pid")"
 	idle="$(num '100*(b-a)/s' a="$cpu0" b="$cpu1" s="$AGENTS_IDLE_SECS")"
 	head -c 8192 "$CORPUS/4k.bin" >"$dir/tree/security/kb-new.patch" 2>/dev/null || head -c 8192 "$CORPUS/1g.bin" >"$dir/tree/security/kb-new.patch"
-	"$RELAYD_BIN" publish --dir "$dir/tree" --key "$dir/keys/catalog.key" >/dev/null
+	"$RELAYD_BIN" publish "$dir/tree" --keys "$dir/keys" >/dev/null
 	t_pub="$(now_ms)"
 	for ((i = 0; i < 600; i++)); do
 		alive "${PIDS[agents-loadgen]}" || break

@@ -11,9 +11,9 @@
 #                    ≤ 50 MiB, every report refused with 4xx. Without a
 #                    credential ("unauth"); with --tree-key-file ("auth")
 #                    when this relayd has it and the hostile helper can sign.
-#   hostile-catalog  evilrelay (test/hostile/evilrelay) answers /-/catalog
+#   hostile-catalog  evilrelay (test/hostile/evilrelay) answers /-/tuf/timestamp.json
 #                    with a body that never ends; peak RSS over
-#                    HOSTILE_CATALOG_SECS of a --pubkey proxy following it
+#                    HOSTILE_CATALOG_SECS of a --root proxy following it
 #                    ("relay") and of `relayd fetch` reading it ("agent"),
 #                    both with --catalog-max HOSTILE_CATALOG_MAX where they
 #                    have the flag. Target: rise ≤ cap + 32 MiB.
@@ -81,12 +81,12 @@ hostile_setup() {
 	local d="$STATE/hostile" i
 	rm -rf "$d" && mkdir -p "$d/tree/security" "$d/origin"
 	for ((i = 1; i <= 10; i++)); do head -c $((4096 * i)) /dev/urandom >"$d/tree/security/kb-$i.patch"; done
-	"$RELAYD_BIN" keygen --out "$d/keys" >/dev/null &&
-		"$RELAYD_BIN" publish --dir "$d/tree" --key "$d/keys/catalog.key" >/dev/null || return 1
+	tuf_init "$d/keys" "$d/tree" &&
+		"$RELAYD_BIN" publish "$d/tree" --keys "$d/keys" >/dev/null || return 1
 	relayd_spawn hostile-origin --healthz "$HOSTILE_PORT" serve --mode origin --node hostile-origin --group "$BENCH_ORIGIN_GROUP" \
 		--root "$d/tree" --data-dir "$d/origin" --listen "127.0.0.1:$HOSTILE_PORT" --admin= --gossip= --log-level warn || return 1
 	spawn hostile-evil "$LOGS/hostile-evil.log" "$BIN/evilrelay" --dir "$d/tree" --listen "127.0.0.1:$((HOSTILE_PORT + 3))" \
-		--evil /-/catalog=endless --endless-for "$((HOSTILE_CATALOG_SECS + 30))s"
+		--evil /-/tuf/timestamp.json=endless --endless-for "$((HOSTILE_CATALOG_SECS + 30))s"
 	wait_http hostile-evil "http://127.0.0.1:$((HOSTILE_PORT + 3))/-/healthz" 10
 }
 
@@ -175,24 +175,24 @@ hostile_report_flood() {
 hostile_catalog() {
 	local pid idle hwm cap=none rargs=() fargs=() i t0 agent_hwm=NA agent_status=NA evil
 	evil="http://127.0.0.1:$((HOSTILE_PORT + 3))"
-	describe hostile-catalog "evilrelay answers /-/catalog with a body that never ends (a real header line, then an endless object list). relay: a --pubkey proxy with it as upstream, peak = VmHWM over ${HOSTILE_CATALOG_SECS}s, idle = VmRSS of the same relay against the honest origin 2 s after it started (the baseline: against evilrelay it reads from the first instant), rise = peak − idle; agent: relayd fetch --relay evilrelay, peak = highest VmHWM seen (sampled every 0.2 s) until it gives up or ${HOSTILE_CATALOG_SECS}s. cap = --catalog-max where the command has it. Target (issue 11): rise ≤ cap + 32 MiB."
+	describe hostile-catalog "evilrelay answers /-/tuf/timestamp.json with a body that never ends. relay: a --root proxy with it as upstream, peak = VmHWM over ${HOSTILE_CATALOG_SECS}s, idle = VmRSS of the same relay against the honest origin 2 s after it started (the baseline: against evilrelay it reads from the first instant), rise = peak − idle; agent: relayd fetch --relay evilrelay, peak = highest VmHWM seen (sampled every 0.2 s) until it gives up or ${HOSTILE_CATALOG_SECS}s. cap = --catalog-max where the command has it. Target (issue 11): rise ≤ cap + 32 MiB."
 	if has_flag serve catalog-max; then
 		rargs=(--catalog-max "$HOSTILE_CATALOG_MAX")
 		cap="$HOSTILE_CATALOG_MAX"
 	fi
 	# The baseline: the same relay in front of the honest origin.
-	hostile_relay --upstream "http://127.0.0.1:$HOSTILE_PORT" --pubkey "$STATE/hostile/keys/catalog.pub" "${rargs[@]}" || {
+	hostile_relay --upstream "http://127.0.0.1:$HOSTILE_PORT" --root "$STATE/hostile/keys/root.json" "${rargs[@]}" || {
 		result hostile-catalog relay error=relay_start_failed
 		return 0
 	}
 	sleep 2
 	idle="$(mem_sum VmRSS "${PIDS[hostile-relay]}")"
 	halt hostile-relay
-	hostile_relay --upstream "$evil" --pubkey "$STATE/hostile/keys/catalog.pub" "${rargs[@]}" || {
+	hostile_relay --upstream "$evil" --root "$STATE/hostile/keys/root.json" "${rargs[@]}" || {
 		result hostile-catalog relay error=relay_start_failed
 		return 0
 	}
-	command_line hostile-catalog "$BIN/evilrelay --dir $STATE/hostile/tree --listen 127.0.0.1:$((HOSTILE_PORT + 3)) --evil /-/catalog=endless"
+	command_line hostile-catalog "$BIN/evilrelay --dir $STATE/hostile/tree --listen 127.0.0.1:$((HOSTILE_PORT + 3)) --evil /-/tuf/timestamp.json=endless"
 	command_line hostile-catalog "$HOSTILE_RELAY_CMD"
 	pid="${PIDS[hostile-relay]}"
 	t0=$SECONDS
@@ -206,9 +206,9 @@ hostile_catalog() {
 
 	has_flag fetch catalog-max && fargs=(--catalog-max "$HOSTILE_CATALOG_MAX")
 	rm -rf "$STATE/hostile/agent-out"
-	spawn hostile-agent "$LOGS/hostile-agent.log" "$RELAYD_BIN" fetch --relay "$evil" --pubkey "$STATE/hostile/keys/catalog.pub" \
+	spawn hostile-agent "$LOGS/hostile-agent.log" "$RELAYD_BIN" fetch --relay "$evil" --root "$STATE/hostile/keys/root.json" \
 		--out "$STATE/hostile/agent-out" --retry-budget "${HOSTILE_CATALOG_SECS}s" --quiet "${fargs[@]}" security/kb-1.patch
-	command_line hostile-catalog "$RELAYD_BIN fetch --relay $evil --pubkey $STATE/hostile/keys/catalog.pub --out $STATE/hostile/agent-out --retry-budget ${HOSTILE_CATALOG_SECS}s --quiet ${fargs[*]} security/kb-1.patch"
+	command_line hostile-catalog "$RELAYD_BIN fetch --relay $evil --root $STATE/hostile/keys/root.json --out $STATE/hostile/agent-out --retry-budget ${HOSTILE_CATALOG_SECS}s --quiet ${fargs[*]} security/kb-1.patch"
 	pid="${PIDS[hostile-agent]}"
 	for ((i = 0; i < HOSTILE_CATALOG_SECS * 5; i++)); do
 		alive "$pid" || break

@@ -6,7 +6,7 @@
 #   origin: relayd serve --mode origin --root $BENCH_WORK/tree, log level
 #           info: its JSON access log ("message":"request" lines, with
 #           "path") counts what reached it
-#   mirror: relayd serve --mode mirror --upstream <origin> --pubkey ...
+#   mirror: relayd serve --mode mirror --upstream <origin> --root ROOT.json ...
 #           --mirror-workers MIRROR_WORKERS, empty data directory
 #
 # Initial sync: from starting the mirror until GET /v1/sync (polled every
@@ -57,7 +57,7 @@ json_num() { grep -oE "\"$1\":-?[0-9.e+]+" <<<"$2" | head -n 1 | cut -d: -f2 || 
 scenario_mirror() {
 	local olog data api_ms t0 t1 m0 m1 p sstate gen secs bg0 oc0 occ mcc big chk objs obytes cats cstat ostat out nobjs ncats ncstat ok=yes
 	relayd_only mirror || return 0
-	describe mirror "First sync of an empty relayd mirror (--mirror-workers $MIRROR_WORKERS) from a relayd origin serving the publish tree ($PUB_OBJECTS files, $((PUB_BYTES / 1048576)) MiB, generation 1), then a sync with nothing new. sync_secs: mirror start → GET /v1/sync in-sync at generation 1 (polled every 100 ms); sync_mbps = tree bytes / sync_secs. origin_*: requests in the origin's access log (objects = paths outside /-/; catalog = /-/catalog, statuses tallied). nochange_*: \`relayd sync --follow\` with nothing new: wall time (target < 1 s; the command polls from 20 ms up), object GETs (target 0); nochange_api_ms: the same through the API, POST /v1/sync then GET every 20 ms until it reports a newer finish."
+	describe mirror "First sync of an empty relayd mirror (--mirror-workers $MIRROR_WORKERS) from a relayd origin serving the publish tree ($PUB_OBJECTS files, $((PUB_BYTES / 1048576)) MiB, generation 1), then a sync with nothing new. sync_secs: mirror start → GET /v1/sync in-sync at generation 1 (polled every 100 ms); sync_mbps = tree bytes / sync_secs. origin_*: requests in the origin's access log (objects = paths outside /-/; catalog = /-/tuf/ metadata, statuses tallied). nochange_*: \`relayd sync --follow\` with nothing new: wall time (target < 1 s; the command polls from 20 ms up), object GETs (target 0); nochange_api_ms: the same through the API, POST /v1/sync then GET every 20 ms until it reports a newer finish."
 	pub_ensure || {
 		result mirror relayd error=publish_failed
 		return 0
@@ -87,9 +87,9 @@ scenario_mirror() {
 	m0="$(relayd_log_mark "$olog")"
 	t0="$(now_ms)"
 	relayd_spawn mirror serve --mode mirror --node bench-mirror --upstream "http://127.0.0.1:$MIRROR_ORIGIN_PORT" \
-		--pubkey "$PUB_KEYS/catalog.pub" --data-dir "$data" --listen "127.0.0.1:$MIRROR_PORT" \
+		--root "$PUB_KEYS/root.json" --data-dir "$data" --listen "127.0.0.1:$MIRROR_PORT" \
 		--admin "127.0.0.1:$MIRROR_ADMIN_PORT" --gossip= --mirror-workers "$MIRROR_WORKERS" --log-level warn
-	command_line mirror "$RELAYD_BIN serve --mode mirror --node bench-mirror --upstream http://127.0.0.1:$MIRROR_ORIGIN_PORT --pubkey $PUB_KEYS/catalog.pub --data-dir $data --listen 127.0.0.1:$MIRROR_PORT --admin 127.0.0.1:$MIRROR_ADMIN_PORT --gossip= --mirror-workers $MIRROR_WORKERS --log-level warn"
+	command_line mirror "$RELAYD_BIN serve --mode mirror --node bench-mirror --upstream http://127.0.0.1:$MIRROR_ORIGIN_PORT --root $PUB_KEYS/root.json --data-dir $data --listen 127.0.0.1:$MIRROR_PORT --admin 127.0.0.1:$MIRROR_ADMIN_PORT --gossip= --mirror-workers $MIRROR_WORKERS --log-level warn"
 	command_line mirror "$RELAYD_BIN sync --status --json --admin http://127.0.0.1:$MIRROR_ADMIN_PORT   # every 100 ms until in-sync, generation 1"
 	sstate="" gen=""
 	while :; do

@@ -19,7 +19,7 @@
 PUB_OBJECTS="${PUB_OBJECTS:-10000}"
 PUB_BYTES="${PUB_BYTES:-1073741824}" # 1 GiB
 PUB_TREE="$BENCH_WORK/tree"
-PUB_KEYS="$STATE/publish-keys" # catalog.key, catalog.pub: a fresh pair per run
+PUB_KEYS="$STATE/publish-keys" # TUF role keys and root.json (tuf_init): fresh per run
 PUB_READY=0                    # 1: PUB_TREE has a generation-1 catalog signed with PUB_KEYS
 PUB_SIZES=""                   # "min …, median …, max …" of the tree's files
 
@@ -35,8 +35,8 @@ pub_prepare() {
 		awk '{ s[NR] = $1 } END { printf "%d B to %.1f MB, median %.1f KB", s[1], s[NR] / 1e6, s[int((NR + 1) / 2)] / 1e3 }')"
 	rm -rf "${PUB_KEYS:?}" "${PUB_TREE:?}/-"
 	PUB_READY=0
-	"$RELAYD_BIN" keygen --out "$PUB_KEYS" >"$LOGS/keygen.out" 2>&1 || {
-		warn "relayd keygen failed: $(tr '\n' ' ' <"$LOGS/keygen.out")"
+	tuf_init "$PUB_KEYS" "$PUB_TREE" >"$LOGS/keygen.out" 2>&1 || {
+		warn "relayd keygen --role / tuf init failed: $(tr '\n' ' ' <"$LOGS/keygen.out")"
 		return 1
 	}
 }
@@ -46,8 +46,8 @@ pub_prepare() {
 pub_ensure() {
 	[[ $PUB_READY == 1 ]] && return 0
 	pub_prepare || return 1
-	log "relayd publish --dir $PUB_TREE (generation 1 for the mirror)"
-	"$RELAYD_BIN" publish --dir "$PUB_TREE" --key "$PUB_KEYS/catalog.key" >"$LOGS/publish-prep.out" 2>&1 || {
+	log "relayd publish $PUB_TREE (generation 1 for the mirror)"
+	"$RELAYD_BIN" publish "$PUB_TREE" --keys "$PUB_KEYS" >"$LOGS/publish-prep.out" 2>&1 || {
 		warn "relayd publish failed: $(tail -n 3 "$LOGS/publish-prep.out" | tr '\n' ' ')"
 		return 1
 	}
@@ -72,40 +72,6 @@ pub_row() {
 	echo "secs=$T_REAL mbps=$(num 'b/s/1e6' b="$bytes" s="$T_REAL") cpu_secs=$T_CPU cpu_cores=$(num 'c/s' c="$T_CPU" s="$T_REAL") bg_cpu=$BG_CPU"
 }
 
-# pub_tuf BYTES CATALOG_MBPS: the same tree published as a TUF repository
-# (relayd publish TREE --keys DIR: targets in hashed bins, snapshot,
-# timestamp), a first publish and an unchanged one, beside the catalog's
-# figures of the same run (vs_catalog = TUF MB/s ÷ catalog MB/s).
-pub_tuf() {
-	local bytes="$1" m_cat="$2" keys="$PUB_KEYS/tuf" r out
-	for role in root targets snapshot timestamp; do
-		"$RELAYD_BIN" keygen --role "$role" --out "$keys" >>"$LOGS/keygen.out" 2>&1 || {
-			warn "relayd keygen --role $role failed"
-			return 0
-		}
-	done
-	"$RELAYD_BIN" tuf init "$PUB_TREE" --keys "$keys" >"$LOGS/tuf-init.out" 2>&1 || {
-		warn "relayd tuf init failed: $(tr '\n' ' ' <"$LOGS/tuf-init.out")"
-		return 0
-	}
-	timed publish-tuf-warm "$RELAYD_BIN" publish "$PUB_TREE" --keys "$keys"
-	find "$PUB_TREE/-/tuf" -type f ! -name 1.root.json -delete
-	quiet
-	timed publish-tuf "$RELAYD_BIN" publish "$PUB_TREE" --keys "$keys"
-	out="$(<"$LOGS/publish-tuf.out")"
-	log "relayd publish (TUF): ${T_REAL}s, cpu ${T_CPU}s: $out"
-	command_line publish "$RELAYD_BIN publish $PUB_TREE --keys $keys   # the TUF repository"
-	r="$(pub_row "$bytes") rc=$T_RC"
-	[[ $out == *"published generation 1:"* ]] || r+=" error=not_generation_1"
-	result publish relayd-publish-tuf "$r vs_catalog=$(num 'a/b' a="$(num 'b/s/1e6' b="$bytes" s="$T_REAL")" b="$m_cat")"
-	quiet
-	timed publish-tuf-unchanged "$RELAYD_BIN" publish "$PUB_TREE" --keys "$keys"
-	out="$(<"$LOGS/publish-tuf-unchanged.out")"
-	r="$(pub_row "$bytes")"
-	[[ $out == *"unchanged"*"generation 1:"*"(0 metadata files written)"* ]] && r+=" unchanged=yes" || r+=" unchanged=no"
-	result publish relayd-unchanged-tuf "$r"
-}
-
 scenario_publish() {
 	local nproc key out files bytes r_pub r_par r_one r_unch m_pub m_par m_one sumsum catpairs match
 	relayd_only publish || return 0
@@ -115,19 +81,19 @@ scenario_publish() {
 		return 0
 	}
 	describe publish "A tree of $PUB_OBJECTS files, $((PUB_BYTES / 1048576)) MiB in all (security/, software/<platform>/<version>/, other/; $PUB_SIZES), in the page cache: each command is run once untimed to warm it, then timed. relayd-publish is a first publish (generation 1, all $nproc CPUs); relayd-unchanged a second publish of the same tree (it hashes everything again and must keep generation 1). mbps = tree bytes / wall s; cpu_cores = (user+sys) / wall. vs_sha256sum_* = relayd MB/s ÷ sha256sum MB/s (1.00 = as fast). digests_match: catalog entries whose path and sha256 equal sha256sum's."
-	key="$PUB_KEYS/catalog.key"
+	key="$PUB_KEYS"
 	bytes="$PUB_BYTES"
 
-	# relayd publish: warm (it writes generation 1), remove the catalog,
+	# relayd publish: warm (it writes generation 1), remove the metadata but 1.root.json,
 	# then the timed first publish.
-	timed publish-warm "$RELAYD_BIN" publish --dir "$PUB_TREE" --key "$key"
+	timed publish-warm "$RELAYD_BIN" publish "$PUB_TREE" --keys "$key"
 	log "publish warm-up: $(<"$LOGS/publish-warm.out")"
-	rm -rf "${PUB_TREE:?}/-"
+	find "$PUB_TREE/-/tuf" -type f ! -name 1.root.json -delete
 	quiet
-	timed publish-first "$RELAYD_BIN" publish --dir "$PUB_TREE" --key "$key"
+	timed publish-first "$RELAYD_BIN" publish "$PUB_TREE" --keys "$key"
 	out="$(<"$LOGS/publish-first.out")"
 	log "relayd publish: ${T_REAL}s, cpu ${T_CPU}s: $out"
-	command_line publish "$RELAYD_BIN publish --dir $PUB_TREE --key $key"
+	command_line publish "$RELAYD_BIN publish $PUB_TREE --keys $key"
 	if ((T_RC != 0)) || [[ $out != *"published generation 1:"* ]]; then
 		warn "relayd publish failed or did not publish generation 1 (rc $T_RC): $out $(tail -n 3 "$LOGS/publish-first.out.err")"
 		result publish relayd-publish "error=publish_failed rc=$T_RC"
@@ -145,8 +111,8 @@ scenario_publish() {
 	timed sha256sum-warm bash -o pipefail -c "cd \"\$1\" && find . -type f -not -path '*/-/*' -print0 | xargs -0 -P\"\$2\" sha256sum" _ "$PUB_TREE" "$nproc"
 	((T_RC == 0)) || warn "sha256sum (warm-up) failed: $(head -n 3 "$LOGS/sha256sum-warm.out.err")"
 	sumsum="$(awk '{ sub(/^\.\//, "", $2); print $2, $1 }' "$LOGS/sha256sum-warm.out" | LC_ALL=C sort)"
-	catpairs="$(grep -oE '"path":"[^"]*","size":[0-9]+,"sha256":"sha256:[0-9a-f]+"' "$PUB_TREE/-/catalog" |
-		sed -E 's/"path":"([^"]*)".*"sha256:([0-9a-f]+)"/\1 \2/' | LC_ALL=C sort)"
+	catpairs="$(cat "$PUB_TREE"/-/tuf/1.*.json | grep -oE '"[^"]*":\{("custom":\{[^}]*\},)?"hashes":\{"sha256":"[0-9a-f]+"\}' |
+		sed -E 's/^"([^"]*)":.*"sha256":"([0-9a-f]+)".*/\1 \2/' | LC_ALL=C sort -u)"
 	match="$(LC_ALL=C comm -12 <(echo "$sumsum") <(echo "$catpairs") | grep -c . || true)"
 	[[ $match == "$files" ]] || warn "relayd's catalog and sha256sum agree on $match of $files files"
 	r_pub+=" digests_match=$match"
@@ -172,10 +138,10 @@ scenario_publish() {
 	# A second publish of the same tree: must keep generation 1. (The
 	# first publish warmed it.)
 	quiet
-	timed publish-unchanged "$RELAYD_BIN" publish --dir "$PUB_TREE" --key "$key"
+	timed publish-unchanged "$RELAYD_BIN" publish "$PUB_TREE" --keys "$key"
 	out="$(<"$LOGS/publish-unchanged.out")"
 	log "relayd publish (unchanged tree): ${T_REAL}s: $out"
-	command_line publish "$RELAYD_BIN publish --dir $PUB_TREE --key $key   # again, tree unchanged"
+	command_line publish "$RELAYD_BIN publish $PUB_TREE --keys $key   # again, tree unchanged"
 	r_unch="$(pub_row "$bytes")"
 	if ((T_RC != 0)) || [[ $out != *"unchanged"*"generation 1:"* ]]; then
 		warn "the second publish of an unchanged tree did not say 'unchanged ... generation 1' (rc $T_RC): $out"
@@ -183,8 +149,6 @@ scenario_publish() {
 	else
 		r_unch+=" unchanged=yes"
 	fi
-
-	pub_tuf "$bytes" "$m_pub"
 
 	result publish relayd-publish "$r_pub vs_sha256sum_p$nproc=$(num 'a/b' a="$m_pub" b="$m_par") vs_sha256sum_1=$(num 'a/b' a="$m_pub" b="$m_one")"
 	result publish "sha256sum-p$nproc" "$r_par"

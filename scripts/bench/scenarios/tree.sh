@@ -40,15 +40,15 @@ tree_stop() {
 # tree_corpus: the content tree and its signed catalog, made once.
 tree_corpus() {
 	local d="$STATE/tree-root" i
-	if [[ -f $d/-/catalog && -f $STATE/tree-keys/catalog.key ]]; then return 0; fi
+	if [[ -f $d/-/tuf/timestamp.json && -f $STATE/tree-keys/root.json ]]; then return 0; fi
 	rm -rf "$d" "$STATE/tree-keys"
 	mkdir -p "$d/software" "$d/security"
 	head -c "$((TREE_PACKAGE_MB << 20))" /dev/urandom >"$d/software/agent-$TREE_PACKAGE_MB.pkg"
 	for ((i = 0; i < TREE_SMALL; i++)); do
 		head -c 20480 /dev/urandom >"$d/security/kb-$i.patch"
 	done
-	"$RELAYD_BIN" keygen --out "$STATE/tree-keys" >/dev/null &&
-		"$RELAYD_BIN" publish --dir "$d" --key "$STATE/tree-keys/catalog.key" >/dev/null
+	tuf_init "$STATE/tree-keys" "$d" &&
+		"$RELAYD_BIN" publish "$d" --keys "$STATE/tree-keys" >/dev/null
 }
 
 # tree_relay I NODE GROUP MODE UPSTREAM [ARGS...]
@@ -56,7 +56,7 @@ tree_relay() {
 	local i="$1" node="$2" group="$3" mode="$4" up="$5" args
 	shift 5
 	mkdir -p "$STATE/tree-$i"
-	args=(serve --mode "$mode" --node "$node" --group "$group" --upstream "$up" --pubkey "$STATE/tree-keys/catalog.pub"
+	args=(serve --mode "$mode" --node "$node" --group "$group" --upstream "$up" --root "$STATE/tree-keys/root.json"
 		--data-dir "$STATE/tree-$i" --listen "127.0.0.1:$(tree_port "$i")" --admin "127.0.0.1:$((TREE_BASE_PORT + 20 + i))"
 		--gossip "127.0.0.1:$((TREE_BASE_PORT + 40 + i))" --log-level warn "$@")
 	relayd_spawn "tree-$i" --healthz "$(tree_port "$i")" "${args[@]}" || return 1
@@ -84,7 +84,7 @@ scenario_tree() {
 		result tree relayd error=origin_start_failed
 		return 0
 	}
-	command_line tree "$RELAYD_BIN keygen --out $STATE/tree-keys && $RELAYD_BIN publish --dir $STATE/tree-root --key $STATE/tree-keys/catalog.key"
+	command_line tree "tuf_init $STATE/tree-keys $STATE/tree-root (relayd keygen --role, relayd tuf init) && $RELAYD_BIN publish $STATE/tree-root --keys $STATE/tree-keys"
 	command_line tree "$RELAYD_BIN ${oargs[*]}"
 	m0="$(relayd_log_mark "$olog")"
 	ok=yes
@@ -123,7 +123,7 @@ scenario_tree() {
 	for b in a b; do
 		r0="http://127.0.0.1:$(tree_port 5)"
 		[[ $b == a ]] && r0="http://127.0.0.1:$(tree_port 3),http://127.0.0.1:$(tree_port 4)"
-		largs=(loadgen --relay "$r0" --agents "$((TREE_AGENTS / 2))" --pubkey "$STATE/tree-keys/catalog.pub"
+		largs=(loadgen --relay "$r0" --agents "$((TREE_AGENTS / 2))" --root "$STATE/tree-keys/root.json"
 			--duration "${TREE_TIMEOUT}s" --concurrency "$TREE_CONCURRENCY" --id-prefix "tree-$b-")
 		"$RELAYD_BIN" "${largs[@]}" >"$LOGS/tree-loadgen-$b.out" 2>"$LOGS/tree-loadgen-$b.err" &
 		lg+=("$!")

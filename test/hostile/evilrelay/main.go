@@ -22,6 +22,10 @@
 //	other-length          as other, but 4096 bytes longer (another total length)
 //	other-same-etag       as other, but claiming the original's ETag
 //
+// Files are read again when they change on disk (size or modification
+// time), so a test can rewrite the served tree, metadata included, while
+// evilrelay runs.
+//
 // The rules can be replaced while it runs: PUT /-/evil with one rule per
 // line (GET /-/evil shows them). It logs JSON lines to stderr: "content
 // listening" with its address (for proctest's WaitReady/WaitLogAddr) and

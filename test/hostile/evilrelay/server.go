@@ -121,19 +121,21 @@ func (s *server) rule(p string) behaviour {
 	return behaviour{name: "ok"}
 }
 
-// load reads the file for URL path p (nil if there is none).
+// load reads the file for URL path p (nil if there is none). A file the
+// test rewrote since it was read (another size or modification time) is
+// read again, so a test can switch the served set while evilrelay runs.
 func (s *server) load(p string) *object {
 	clean := path.Clean("/" + p)
-	s.mu.Lock()
-	o := s.objects[clean]
-	s.mu.Unlock()
-	if o != nil {
-		return o
-	}
 	name := filepath.Join(s.dir, filepath.FromSlash(clean))
 	st, err := os.Stat(name)
 	if err != nil || !st.Mode().IsRegular() {
 		return nil
+	}
+	s.mu.Lock()
+	o := s.objects[clean]
+	s.mu.Unlock()
+	if o != nil && o.modTime.Equal(st.ModTime()) && int64(len(o.data)) == st.Size() {
+		return o
 	}
 	data, err := os.ReadFile(name)
 	if err != nil {

@@ -14,8 +14,8 @@ RESULT hit target=relayd-sendfile 64m_gbps=3.000 origin_gets=0 bg_cpu=0/0
 RESULT herd target=nginx ttlb_max_ms=4000 ideal_fill_ms=1342
 RESULT herd target=relayd ttlb_max_ms=2000 ideal_fill_ms=1342
 DESC publish hash a tree
-CMD publish relayd publish --dir TREE --key K
-CMD publish relayd publish --dir TREE --key K
+CMD publish relayd publish TREE --keys K
+CMD publish relayd publish TREE --keys K
 RESULT publish target=relayd-publish secs=2.5 mbps=429.50
 `
 	meta, tables, err := parse(strings.NewReader(in))
@@ -33,7 +33,7 @@ RESULT publish target=relayd-publish secs=2.5 mbps=429.50
 		"| bg_cpu | 1/2 | 0/0 |  |",
 		"| ttlb_max_ms ↓ | 4000 | 2000 | 0.50 |",
 		"| ideal_fill_ms | 1342 | 1342 |  |",
-		"hash a tree\n\nMeasured commands:\n\n```sh\nrelayd publish --dir TREE --key K\n```\n\n| metric | relayd-publish |",
+		"hash a tree\n\nMeasured commands:\n\n```sh\nrelayd publish TREE --keys K\n```\n\n| metric | relayd-publish |",
 		"| secs ↓ | 2.5 |",
 		"| mbps ↑ | 429.50 |",
 	} {

@@ -1,0 +1,81 @@
+package server
+
+// Encoded responses (issue 16): an object whose identity is a verified
+// blob (its ETag is its sha256) is sent as zstd or as a dcz delta against
+// a blob the requester holds, when the request accepts it and the encoder
+// has (or builds) that form. Everything else is sent as it is.
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/relayd/relayd/pkg/contentcoding"
+	"github.com/relayd/relayd/pkg/digest"
+	"github.com/relayd/relayd/pkg/object"
+	"github.com/relayd/relayd/pkg/wire"
+)
+
+// Encoder finds or builds encoded forms of stored blobs
+// (*contentcoding.Cache).
+type Encoder interface {
+	// Get returns the best form of blob d that a allows, or nil for
+	// identity; the caller closes the form's File.
+	Get(d digest.Digest, a contentcoding.Accept) (*contentcoding.Form, error)
+}
+
+var _ Encoder = (*contentcoding.Cache)(nil)
+
+// encoded returns obj, or an encoded form of it that the request accepts
+// (obj is then closed). An object that may be encoded says so in Vary,
+// whichever form is sent. A conditional request (If-None-Match,
+// If-Modified-Since) is answered about the identity, so a child
+// revalidating what it stores gets its 304.
+func (c *Content) encoded(r *http.Request, obj *object.Object) *object.Object {
+	if c.cfg.Encoder == nil || (obj.Status != 0 && obj.Status != http.StatusOK) || obj.Header.Get("Content-Encoding") != "" {
+		return obj
+	}
+	d, ok := digest.FromETag(obj.ETag)
+	if !ok {
+		return obj
+	}
+	vary := varyCoded(obj.Header)
+	a := contentcoding.ParseAccept(r.Header.Get("Accept-Encoding"), r.Header.Get(wire.AvailableDictionaryHeader))
+	conditional := r.Header.Get("If-None-Match") != "" || r.Header.Get("If-Modified-Since") != ""
+	if (!a.Zstd && !a.Dcz) || conditional {
+		return withHeader(obj, vary)
+	}
+	f, err := c.cfg.Encoder.Get(d, a)
+	if err != nil {
+		c.log.Warn().Err(err).Str("key", obj.Key).Msg("encoded form failed; sending identity")
+	}
+	if f == nil {
+		return withHeader(obj, vary)
+	}
+	vary["Content-Encoding"] = []string{f.Coding}
+	tag := "+" + f.Coding
+	if f.Coding == wire.CodingDcz {
+		tag += "-" + f.Dict.Hex()[:16]
+	}
+	enc := &object.Object{Key: obj.Key, Size: f.Size, ETag: strings.TrimSuffix(obj.ETag, `"`) + tag + `"`,
+		LastModified: obj.LastModified, Header: vary, Cache: obj.Cache, Age: obj.Age, UpstreamTime: obj.UpstreamTime,
+		Body: &object.FileBody{R: f.File, File: f.File, N: f.Size}}
+	_ = obj.Close()
+	return enc
+}
+
+// varyCoded returns a copy of h whose Vary adds the coding fields.
+func varyCoded(h http.Header) http.Header {
+	out := h.Clone()
+	if out == nil {
+		out = http.Header{}
+	}
+	out["Vary"] = append(out["Vary"], wire.CodedVary)
+	return out
+}
+
+// withHeader is obj with header h (obj.Header may be shared: never changed).
+func withHeader(obj *object.Object, h http.Header) *object.Object {
+	cp := *obj
+	cp.Header = h
+	return &cp
+}
