@@ -110,8 +110,9 @@ func TestBadInputE2E(t *testing.T) {
 	if got := dirNames(t, filepath.Join(base, "etc")); !slices.Equal(got, []string{"passwd"}) {
 		t.Errorf("%s holds %v, want [passwd]", filepath.Join(base, "etc"), got)
 	}
-	if got := dirNames(t, dataDir); !slices.Equal(got, []string{"blobs", "index.db", "tmp"}) {
-		t.Errorf("data dir holds %v, want [blobs index.db tmp]", got)
+	// encoded: the cache of compressed forms (pkg/contentcoding).
+	if got := dirNames(t, dataDir); !slices.Equal(got, []string{"blobs", "encoded", "index.db", "tmp"}) {
+		t.Errorf("data dir holds %v, want [blobs encoded index.db tmp]", got)
 	}
 	checkBlobs(t, dataDir)
 }

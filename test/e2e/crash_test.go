@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -81,8 +82,12 @@ func TestCrashMidFill(t *testing.T) {
 			// The running relay's disk probe writes and removes .probe
 			// every few seconds: it may be there at any instant.
 			names := slices.DeleteFunc(dirNames(t, dataDir), func(n string) bool { return n == ".probe" })
-			if !slices.Equal(names, []string{"blobs", "index.db", "tmp"}) {
-				t.Errorf("data dir holds %v, want [blobs index.db tmp]", names)
+			// encoded: the cache of compressed forms (pkg/contentcoding).
+			if !slices.Equal(names, []string{"blobs", "encoded", "index.db", "tmp"}) {
+				t.Errorf("data dir holds %v, want [blobs encoded index.db tmp]", names)
+			}
+			if left := slices.DeleteFunc(dirNames(t, filepath.Join(dataDir, "encoded")), func(n string) bool { return !strings.HasPrefix(n, "tmp-") }); len(left) != 0 {
+				t.Errorf("DATA/encoded after restart holds partial files %v", left)
 			}
 			checkBlobs(t, dataDir)
 
