@@ -104,8 +104,10 @@ func hostileParent(t *testing.T, parentURL string, corrupted *atomic.Int64) *htt
 		}
 		return nil
 	}
-	srv := httptest.NewServer(rp)
-	self = srv.URL
+	// self is known before the server serves anything: its handlers read it.
+	srv := httptest.NewUnstartedServer(rp)
+	self = "http://" + srv.Listener.Addr().String()
+	srv.Start()
 	t.Cleanup(srv.Close)
 	return srv
 }
