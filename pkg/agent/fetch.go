@@ -53,6 +53,8 @@ type download struct {
 	h   hash.Hash
 	off int64 // bytes received and written so far
 	out sink
+	// identity: an encoded answer failed to decode; ask for identity only.
+	identity bool
 }
 
 // fetchObject downloads obj (listed in generation gen) into out, trying
@@ -92,6 +94,7 @@ func (a *Agent) tryObject(ctx context.Context, base *url.URL, d *download) error
 			return err
 		}
 	}
+	askCoding(d, hdr)
 	resp, err := a.get(ctx, cleanpath.ObjectURL(base, d.obj.Path), hdr)
 	if err != nil {
 		return err
@@ -100,11 +103,23 @@ func (a *Agent) tryObject(ctx context.Context, base *url.URL, d *download) error
 	if err := a.acceptAnswer(base, d, pin, resuming, resp); err != nil {
 		return err
 	}
-	if err := a.receive(d, resp.Body); err != nil {
+	cr, err := a.decodedBody(d, resp)
+	if err != nil {
+		return err
+	}
+	if cr != nil {
+		err = a.receiveCoded(d, cr)
+	} else {
+		err = a.receive(d, resp.Body)
+	}
+	if err != nil {
 		return err
 	}
 	if got := digest.FromHash(d.h); got != d.obj.Digest {
 		a.stats.restarts.Add(1)
+		if answerCoding(resp) != "" {
+			a.refuseCoding(d)
+		}
 		if err := a.restart(d); err != nil {
 			return err
 		}
@@ -136,7 +151,7 @@ func (a *Agent) acceptAnswer(base *url.URL, d *download, pin httprange.Pin, resu
 				return err
 			}
 		}
-		if resp.ContentLength >= 0 && resp.ContentLength != size {
+		if resp.ContentLength >= 0 && resp.ContentLength != size && answerCoding(resp) == "" {
 			return fmt.Errorf("%w: the relay announces %d bytes, the catalog says %d", ErrSize, resp.ContentLength, size)
 		}
 	case resp.StatusCode == http.StatusPartialContent && resuming && refused == nil:
