@@ -1,7 +1,12 @@
 package agent
 
 // Encoded downloads (issue 16): a download that starts from its first
-// byte asks for `Accept-Encoding: zstd`; a zstd answer is decoded with
+// byte asks for `Accept-Encoding: zstd`, and for dcz (RFC 9842) with
+// Available-Dictionary naming the version of the path the agent wrote
+// (the state's digest, while the file's size and modification time are
+// as recorded and it is at most contentcoding.DefaultMaxDictionary
+// bytes; it is hashed again when a dcz answer uses it). An answer is
+// decoded with
 // contentcoding.Decode, bounded by the signed length (more or fewer bytes
 // are an error), and its decoded bytes go through the same size and
 // sha256 checks as an identity body before anything is committed.
@@ -18,7 +23,9 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/relayd/relayd/pkg/catalog"
 	"github.com/relayd/relayd/pkg/contentcoding"
+	"github.com/relayd/relayd/pkg/digest"
 	"github.com/relayd/relayd/pkg/wire"
 )
 
@@ -29,8 +36,43 @@ var errEncodedBreak = errors.New("encoded body broke")
 // askCoding adds the request fields for an encoded answer to hdr when d
 // starts from its first byte and has not been refused an encoded form.
 func askCoding(d *download, hdr http.Header) {
-	if d.off == 0 && !d.identity {
+	switch {
+	case d.off != 0 || d.identity:
+	case !d.dict.IsZero() && d.dict != d.obj.Digest && d.loadDict != nil:
+		hdr.Set("Accept-Encoding", wire.CodingDcz+", "+wire.CodingZstd)
+		hdr.Set(wire.AvailableDictionaryHeader, contentcoding.FormatAvailableDictionary(d.dict))
+	default:
 		hdr.Set("Accept-Encoding", wire.CodingZstd)
+	}
+}
+
+// dictionaryFor returns the version of obj's path that the agent wrote
+// into out (its digest, and a loader that reads it whole and checks that
+// digest), or a zero digest when there is none to offer.
+func (a *Agent) dictionaryFor(out sink, obj catalog.Object) (digest.Digest, func() ([]byte, error)) {
+	fsk, ok := out.(*fileSink)
+	rec, known := a.state.file(obj.Path)
+	if !ok || !known || rec.SHA256 == obj.Digest || rec.Size <= 0 || rec.Size > contentcoding.DefaultMaxDictionary {
+		return digest.Digest{}, nil
+	}
+	fi, err := fsk.root.Lstat(fsk.final)
+	if err != nil || !fi.Mode().IsRegular() || fi.Size() != rec.Size || fi.ModTime().UnixNano() != rec.MTime {
+		return digest.Digest{}, nil
+	}
+	return rec.SHA256, func() ([]byte, error) {
+		f, err := fsk.root.Open(fsk.final)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		b, err := io.ReadAll(io.LimitReader(f, rec.Size+1))
+		if err != nil {
+			return nil, err
+		}
+		if int64(len(b)) != rec.Size || digest.FromBytes(b) != rec.SHA256 {
+			return nil, fmt.Errorf("%s changed since the agent wrote it", obj.Path)
+		}
+		return b, nil
 	}
 }
 
@@ -51,8 +93,21 @@ func (a *Agent) decodedBody(d *download, resp *http.Response) (*codedReader, err
 	if coding == "" {
 		return nil, nil
 	}
+	var dict []byte
+	if coding == wire.CodingDcz {
+		var err error
+		if d.loadDict == nil {
+			err = errors.New("a dcz answer to a request without a dictionary")
+		} else {
+			dict, err = d.loadDict()
+		}
+		if err != nil {
+			a.refuseCoding(d)
+			return nil, fmt.Errorf("%w: %s: dictionary: %w", errEncodedBreak, d.obj.Path, err)
+		}
+	}
 	raw := &rawReader{r: resp.Body}
-	dec, err := contentcoding.Decode(raw, coding, nil, d.obj.Size)
+	dec, err := contentcoding.Decode(raw, coding, dict, d.obj.Size)
 	if err != nil {
 		a.refuseCoding(d)
 		return nil, fmt.Errorf("%w: %s: %w", errEncodedBreak, d.obj.Path, err)

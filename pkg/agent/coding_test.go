@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/relayd/relayd/pkg/contentcoding"
+	"github.com/relayd/relayd/pkg/digest"
 	"github.com/relayd/relayd/pkg/wire"
 )
 
@@ -103,6 +104,88 @@ func TestAgentDecodesZstd(t *testing.T) {
 			}
 			if len(accepts) != 2 || accepts[1] != "" {
 				t.Fatalf("requests' Accept-Encoding %q; want zstd, then identity", accepts)
+			}
+		})
+	}
+}
+
+// An agent that holds the previous version of a path offers it as a dcz
+// dictionary and rebuilds the new version from a delta a fraction of its
+// size; a delta that does not rebuild the signed bytes is refused and the
+// object fetched again as identity.
+func TestAgentDecodesDcz(t *testing.T) {
+	t.Parallel()
+	const p = "software/agent/linux-amd64/agent.bin"
+	v1 := data(1<<20, 7) // incompressible: only a delta helps
+	v2 := bytes.Clone(v1)
+	for i := 0; i < len(v2); i += 4096 {
+		v2[i] ^= 0x5a
+	}
+	for _, corrupt := range []bool{false, true} {
+		t.Run(fmt.Sprint("corrupt=", corrupt), func(t *testing.T) {
+			t.Parallel()
+			k := newRepo(t)
+			files := map[string][]byte{p: v1}
+			r := newRelay(t, k.publish(t, 1, files), files)
+			dir := t.TempDir()
+			cfg := testConfig(k, dir, r)
+			if _, err := newAgent(t, cfg).Sync(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			var delta bytes.Buffer
+			if err := contentcoding.EncodeDelta(&delta, bytes.NewReader(v2), int64(len(v2)), v1); err != nil {
+				t.Fatal(err)
+			}
+			body := delta.Bytes()
+			if corrupt {
+				body = bytes.Clone(body)
+				body[len(body)-8] ^= 0xff
+			}
+			var mu sync.Mutex
+			var dicts []string
+			wire_ := 0
+			r.mu.Lock()
+			files2 := map[string][]byte{p: v2}
+			r.cat, r.obj = k.publish(t, 2, files2), files2
+			r.hook = func(w http.ResponseWriter, req *http.Request) bool {
+				if req.URL.Path != "/"+p {
+					return false
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				dict := req.Header.Get(wire.AvailableDictionaryHeader)
+				dicts = append(dicts, dict)
+				if dict == "" || !strings.Contains(req.Header.Get("Accept-Encoding"), wire.CodingDcz) {
+					wire_ += len(v2)
+					return false
+				}
+				w.Header().Set("Content-Encoding", wire.CodingDcz)
+				w.Write(body)
+				wire_ += len(body)
+				return true
+			}
+			r.mu.Unlock()
+			a := newAgent(t, cfg)
+			if _, err := a.Sync(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			wantFile(t, dir, p, v2)
+			noParts(t, dir)
+			mu.Lock()
+			defer mu.Unlock()
+			want := contentcoding.FormatAvailableDictionary(digest.FromBytes(v1))
+			if len(dicts) == 0 || dicts[0] != want {
+				t.Fatalf("Available-Dictionary %q, want %q first", dicts, want)
+			}
+			st := a.Stats()
+			if !corrupt {
+				if len(dicts) != 1 || st.CodingFallbacks != 0 || wire_*10 > len(v2) {
+					t.Fatalf("%d requests, %d wire bytes for %d; stats %+v; want 1 request, under a tenth", len(dicts), wire_, len(v2), st)
+				}
+				return
+			}
+			if len(dicts) != 2 || dicts[1] != "" || st.CodingFallbacks != 1 {
+				t.Fatalf("dictionaries %q, stats %+v; want dcz refused once, then identity", dicts, st)
 			}
 		})
 	}

@@ -55,12 +55,17 @@ type download struct {
 	out sink
 	// identity: an encoded answer failed to decode; ask for identity only.
 	identity bool
+	// dict is the version of the path the agent holds, offered for a dcz
+	// answer; loadDict reads it (see dictionaryFor).
+	dict     digest.Digest
+	loadDict func() ([]byte, error)
 }
 
 // fetchObject downloads obj (listed in generation gen) into out, trying
 // the relays in turn.
 func (a *Agent) fetchObject(ctx context.Context, gen uint64, obj catalog.Object, out sink) error {
 	d := &download{obj: obj, gen: gen, h: digest.NewHash(), out: out}
+	d.dict, d.loadDict = a.dictionaryFor(out, obj)
 	return a.retry(ctx, "fetch "+obj.Path, func(base *url.URL) error { return a.tryObject(ctx, base, d) })
 }
 
