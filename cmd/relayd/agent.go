@@ -15,8 +15,9 @@ import (
 const agentUsage = `usage:
   relayd agent sync  --relay URL[,URL…] --root 1.root.json --out DIR [--include GLOB]…
       bring DIR up to the newest verified TUF metadata (only what changed), then exit
-  relayd agent watch --relay URL[,URL…] --root 1.root.json --out DIR [--include GLOB]… [--id ID]
-      stay connected to a relay (GET /-/events) and sync on every new generation
+  relayd agent watch --relay URL[,URL…] --root 1.root.json --out DIR [--include GLOB]… [--id ID] [--sync-jitter 2s]
+      stay connected to a relay (GET /-/events) and sync on every new generation,
+      at a random moment within --sync-jitter of the announcement
 `
 
 // agentCmd: relayd agent sync|watch.
@@ -31,8 +32,15 @@ func agentCmd(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 	sub := args[0]
 	var o agentOpts
 	fs := agentFlagSet("relayd agent "+sub, &o, stderr, env, true)
+	jitter := agent.DefaultConfig().SyncJitter
+	if sub == "watch" {
+		fs.DurationVar(&jitter, "sync-jitter", jitter, "after an announcement, start the sync at a random moment within this window, so that a relay's agents do not all ask at once (0 = at once)")
+	}
 	if err := parseFlags(fs, args[1:], stderr, "relayd agent "+sub+" --relay URL[,URL…] --root 1.root.json --out DIR [--include GLOB]… [flags]"); err != nil {
 		return err
+	}
+	if jitter < 0 {
+		return usageError{fmt.Errorf("--sync-jitter %s: want 0 or more", jitter)}
 	}
 	if fs.NArg() > 0 {
 		return usageError{fmt.Errorf("relayd agent %s takes no arguments, got %q (paths are chosen with --include)", sub, fs.Args())}
@@ -40,6 +48,7 @@ func agentCmd(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 	a, cfg, rep, err := o.newAgent(stdout, stderr, func(cfg *agent.Config, log zerolog.Logger) {
 		if sub == "watch" {
 			cfg.OnAnnounce = func(g uint64) { log.Debug().Uint64("generation", g).Msg("announced") }
+			cfg.SyncJitter = jitter
 		}
 	})
 	if err != nil {

@@ -21,8 +21,10 @@ type loadOpts struct {
 	loadgen.Options
 	relays, root, pubkey string
 	include              []string
-	stall                time.Duration
+	stall, jitter        time.Duration
 	allowRemote          bool
+	streamsOnly          bool
+	localAddr            string
 }
 
 // loadgenCmd: relayd loadgen --relay URL,… --agents N --duration D --root 1.root.json [--watch] [--paths …].
@@ -40,14 +42,20 @@ func loadgenCmd(ctx context.Context, args []string, stdout, stderr io.Writer, en
 	fs.IntVar(&o.Concurrency, "concurrency", 256, "connections for catalog and object requests, all agents together")
 	fs.Float64Var(&o.Rate, "rate", 1000, "agents started per second")
 	fs.DurationVar(&o.stall, "stall-timeout", 30*time.Second, "each agent's stall timeout (requests queue for the shared connections)")
+	fs.DurationVar(&o.jitter, "sync-jitter", agent.DefaultConfig().SyncJitter, "with --watch: each agent syncs at a random moment within this window after an announcement (0 = at once)")
 	fs.IntVar(&o.StopAfterUpdates, "stop-after-updates", 0, "with --watch: stop once every agent synced this many generations newer than the first one")
 	fs.StringVar(&o.IDPrefix, "id-prefix", "loadgen-", "agent ids are this prefix and a number")
 	fs.BoolVar(&o.allowRemote, "allow-remote", false, "allow relays that are not on loopback")
+	fs.StringVar(&o.localAddr, "local-addr", "", "with --streams-only: open the streams from this IP (127.0.0.2, …; a relay bounds the streams of one address)")
+	fs.BoolVar(&o.streamsOnly, "streams-only", false, "hold bare event streams (http:// relays, no --pubkey, no syncs): a relay's cost per stream and its fan-out")
 	if err := parseFlags(fs, args, stderr, "relayd loadgen --relay URL[,URL…] --root 1.root.json [--agents N] [--duration D] [--watch] [flags]"); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return usageError{fmt.Errorf("relayd loadgen takes no arguments, got %q", fs.Args())}
+	}
+	if o.streamsOnly {
+		return o.runStreams(ctx, stdout)
 	}
 	cfg, err := o.check()
 	if err != nil {
@@ -82,7 +90,10 @@ func (o *loadOpts) check() (agent.Config, error) {
 	if err != nil {
 		return cfg, err
 	}
-	cfg.Include, cfg.StallTimeout = o.include, o.stall
+	if o.jitter < 0 {
+		return cfg, usageError{fmt.Errorf("--sync-jitter %s: want 0 or more", o.jitter)}
+	}
+	cfg.Include, cfg.StallTimeout, cfg.SyncJitter = o.include, o.stall, o.jitter
 	cfg.RetryBudget = o.Duration
 	cfg.Workers = 2
 	return cfg, nil
@@ -95,4 +106,38 @@ func isLoopback(u *url.URL) bool {
 	}
 	ip := net.ParseIP(h)
 	return ip != nil && ip.IsLoopback()
+}
+
+// runStreams is loadgen --streams-only.
+func (o *loadOpts) runStreams(ctx context.Context, stdout io.Writer) error {
+	so := loadgen.StreamOptions{Relays: splitComma(o.relays), Streams: o.Agents, Duration: o.Duration, Rate: o.Rate,
+		IDPrefix: o.IDPrefix, ConnectTimeout: 10 * time.Second, StopAfterUpdates: o.StopAfterUpdates}
+	switch {
+	case o.Agents < 1 || o.Agents > loadgen.MaxAgents:
+		return usageError{fmt.Errorf("--agents %d: want 1 to %d", o.Agents, loadgen.MaxAgents)}
+	case o.Duration <= 0 || o.Duration > loadgen.MaxDuration:
+		return usageError{fmt.Errorf("--duration %s: want up to %s", o.Duration, loadgen.MaxDuration)}
+	case o.Rate <= 0:
+		return usageError{errors.New("--rate must be positive")}
+	case len(so.Relays) == 0:
+		return usageError{errors.New("--relay is required: the URL of at least one relay (http://relay:20080)")}
+	}
+	if o.localAddr != "" {
+		if so.LocalAddr = net.ParseIP(o.localAddr); so.LocalAddr == nil {
+			return usageError{fmt.Errorf("--local-addr %q: not an IP address", o.localAddr)}
+		}
+	}
+	for _, r := range so.Relays {
+		u, err := url.Parse(r)
+		if err != nil || u.Scheme != "http" || u.Host == "" {
+			return usageError{fmt.Errorf("--relay %q: --streams-only wants http://host:port", r)}
+		}
+		if !o.allowRemote && !isLoopback(u) {
+			return usageError{fmt.Errorf("--relay %s: not on loopback (--allow-remote if you mean it)", r)}
+		}
+	}
+	if err := raiseNoFile(uint64(o.Agents + 256)); err != nil {
+		return err
+	}
+	return loadgen.RunStreams(ctx, so, stdout)
 }

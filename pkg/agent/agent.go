@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -37,6 +38,9 @@ type Agent struct {
 	stats counters
 
 	sleep func(context.Context, time.Duration) bool // Watch's pause after a replacement; nil: a timer (tests set it)
+	// jitter picks the delay of a sync after an announcement within
+	// cfg.SyncJitter; rand.N unless a test sets it.
+	jitter func(time.Duration) time.Duration
 }
 
 // counters are the Stats, updated atomically.
@@ -107,7 +111,7 @@ func New(cfg Config, log zerolog.Logger) (*Agent, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: include: %w", ErrConfig, err)
 	}
-	a := &Agent{cfg: cfg, log: log.With().Str("component", "agent").Logger(), include: include}
+	a := &Agent{cfg: cfg, log: log.With().Str("component", "agent").Logger(), include: include, jitter: rand.N[time.Duration]}
 	a.clock = cfg.Clock
 	if a.clock == nil {
 		a.clock = clock.Real{}

@@ -95,6 +95,12 @@ type Config struct {
 	// StreamIdle is how long an event stream may be silent (relays ping
 	// every 15 s) before Watch takes the relay for gone. Default 45s.
 	StreamIdle time.Duration
+	// SyncJitter spreads Watch's syncs: after an announcement the sync
+	// starts at a random moment within this window, so that the
+	// thousands of agents of one relay do not all ask it in the same
+	// millisecond (a publish reaches them within a second). 0: at once.
+	// Default 2s (DefaultConfig; a zero Config has none).
+	SyncJitter time.Duration
 	// Workers is how many objects Sync downloads at once. Default 4.
 	Workers int
 	// MaxCatalogBytes caps any one metadata file a relay may send, in
@@ -148,6 +154,7 @@ func DefaultConfig() Config {
 		BackoffMax:      30 * time.Second,
 		Refresh:         5 * time.Minute,
 		StreamIdle:      45 * time.Second,
+		SyncJitter:      2 * time.Second,
 		Workers:         4,
 		MaxCatalogBytes: catalog.DefaultMaxBytes,
 		MaxRelays:       256,
@@ -172,6 +179,9 @@ func (c *Config) fill() error {
 	}
 	if c.BackoffMax < c.BackoffMin {
 		c.BackoffMax = c.BackoffMin
+	}
+	if c.SyncJitter < 0 {
+		return fmt.Errorf("%w: SyncJitter %s is negative", ErrConfig, c.SyncJitter)
 	}
 	if c.MinRate < 0 {
 		return fmt.Errorf("%w: MinRate %d is negative", ErrConfig, c.MinRate)

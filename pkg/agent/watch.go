@@ -100,9 +100,11 @@ func (a *Agent) wait(ctx context.Context, d time.Duration) bool {
 }
 
 // syncLoop runs the syncs Watch asks for, one at a time, newest wanted
-// generation first; a failed sync is tried again after BackoffMax.
+// generation first; a failed sync is tried again after BackoffMax. A sync
+// an announcement asks for waits a random part of SyncJitter first (see
+// spread); announcements meanwhile join it.
 func (a *Agent) syncLoop(ctx context.Context, wants <-chan uint64, synced chan uint64, onSync func(Result, error)) {
-	var retry <-chan struct{}
+	var retry, turn <-chan struct{}
 	var pending uint64
 	for {
 		select {
@@ -110,12 +112,20 @@ func (a *Agent) syncLoop(ctx context.Context, wants <-chan uint64, synced chan u
 			return
 		case g := <-wants:
 			pending = max(pending, g)
+			if turn == nil && pending > a.state.synced() {
+				turn = a.spread()
+			}
 		case <-retry:
 			retry = nil
+		case <-turn:
+			turn = nil
 		}
 		if pending == 0 || pending <= a.state.synced() {
-			pending = 0
+			pending, turn = 0, nil
 			continue
+		}
+		if turn != nil {
+			continue // its turn comes
 		}
 		want := pending
 		res, err := a.syncTo(ctx, want)
@@ -138,6 +148,19 @@ func (a *Agent) syncLoop(ctx context.Context, wants <-chan uint64, synced chan u
 		}
 		offer(synced, res.Generation) // never blocks: a stream may not be open
 	}
+}
+
+// spread returns when the sync of a new announcement may start: after a
+// random delay within SyncJitter, so that the agents of a relay, told
+// within a second, reach it spread over the window rather than at once.
+// A closed channel when there is no jitter.
+func (a *Agent) spread() <-chan struct{} {
+	if a.cfg.SyncJitter <= 0 {
+		ch := make(chan struct{})
+		close(ch)
+		return ch
+	}
+	return a.after(a.jitter(a.cfg.SyncJitter))
 }
 
 // after returns a channel closed once d has passed on the agent's clock.

@@ -75,14 +75,16 @@ func (h *Hub) Publish(kind string, data []byte) {
 	h.seq++
 	h.latest[kind] = Event{ID: h.seq, Kind: kind, Data: bytes.Clone(data)}
 	for s := range h.subs {
-		if s.onWake != nil {
-			s.onWake(s)
-			continue
+		if s.attached != nil {
+			continue // woken below, all at once
 		}
 		select {
-		case s.wake <- struct{}{}:
+		case s.wake <- struct{}{}: // nil until Wake: no one waits
 		default: // already woken; it will read the newest state
 		}
+	}
+	if h.streams != nil {
+		h.streams.wakeAll()
 	}
 }
 
@@ -116,9 +118,7 @@ func (h *Hub) Subscribe(c Client) *Sub {
 }
 
 func (h *Hub) newSub(c Client) *Sub {
-	s := &Sub{h: h, client: c, addr: AddrKey(c.Addr), wake: make(chan struct{}, 1), seen: map[string]uint64{}}
-	s.wake <- struct{}{}
-	return s
+	return &Sub{h: h, client: c, addr: AddrKey(c.Addr)}
 }
 
 // add registers s; h.mu is held.
@@ -165,7 +165,10 @@ func (h *Hub) Count() (agents, relays int) {
 	return agents, relays
 }
 
-// Sub is one subscriber.
+// Sub is one subscriber. A hub holds thousands (one per agent), so it
+// keeps what it must only: no map of what it was sent (the hub's
+// sequence number says it: see Next), no channel until someone waits on
+// Wake (an attached stream never does).
 type Sub struct {
 	h      *Hub
 	client Client
@@ -173,12 +176,14 @@ type Sub struct {
 	// unsent is the socket's unsent bytes at the last ping (Streams); used
 	// by the one worker writing the sub.
 	unsent int
-	wake   chan struct{}
-	seen   map[string]uint64 // kind → last ID sent; used by one goroutine
-	lastOK atomic.Int64      // unix ns of the last successful write; 0: none
-	// onWake, set by Streams.Attach (under its lock, before the sub can
-	// be woken through it), replaces wake for an attached sub.
-	onWake func(*Sub)
+	// sent is the hub's sequence number when Next last ran: every event
+	// newer than it is unsent. Used by one goroutine at a time.
+	sent   uint64
+	wake   chan struct{} // made by Wake; h.mu
+	lastOK atomic.Int64  // unix ns of the last successful write; 0: none
+	// attached, set by Streams.Attach under the hub's lock, says that
+	// the stream writer wakes it, not wake.
+	attached *Streams
 }
 
 // Client is what the subscriber said of itself.
@@ -187,24 +192,35 @@ func (s *Sub) Client() Client { return s.client }
 // Touch records that the subscriber took a write at t (LastSeen).
 func (s *Sub) Touch(t time.Time) { s.lastOK.Store(t.UnixNano()) }
 
-// Wake is ready when there may be events to send.
-func (s *Sub) Wake() <-chan struct{} { return s.wake }
+// Wake is ready when there may be events to send: at once for a new
+// subscriber (the current state), then after each Publish.
+func (s *Sub) Wake() <-chan struct{} {
+	s.h.mu.Lock()
+	defer s.h.mu.Unlock()
+	if s.wake == nil {
+		s.wake = make(chan struct{}, 1)
+		if s.sent < s.h.seq || s.sent == 0 {
+			s.wake <- struct{}{}
+		}
+	}
+	return s.wake
+}
 
 // Next returns the events this subscriber has not been sent, oldest
-// first, and marks them sent.
+// first, and marks them sent. The hub keeps the newest event of each
+// kind, numbered from one sequence, so those are the ones numbered after
+// the sequence number at the previous Next.
 func (s *Sub) Next() []Event {
 	s.h.mu.Lock()
 	var out []Event
-	for kind, ev := range s.h.latest {
-		if ev.ID > s.seen[kind] {
+	for _, ev := range s.h.latest {
+		if ev.ID > s.sent {
 			out = append(out, ev)
 		}
 	}
+	s.sent = s.h.seq
 	s.h.mu.Unlock()
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
-	for _, ev := range out {
-		s.seen[ev.Kind] = ev.ID
-	}
 	return out
 }
 

@@ -79,7 +79,7 @@ func (h *Hub) Streams(heartbeat, writeTimeout time.Duration, closing <-chan stru
 // first time), else 0.
 func (s *Streams) Attach(conn net.Conn, sub *Sub) (replaced int64) {
 	s.hub.mu.Lock()
-	sub.onWake = s.wake
+	sub.attached = s
 	s.hub.mu.Unlock()
 	setSendBuffer(conn, streamSendBuffer)
 	s.mu.Lock()
@@ -188,12 +188,18 @@ func (s *Streams) Len() int {
 	return len(s.conns)
 }
 
-// wake is called by Hub.Publish, under the hub's lock: it must not block.
-func (s *Streams) wake(sub *Sub) {
+// wakeAll queues every attached stream for what it has not been sent.
+// Hub.Publish calls it under the hub's lock: one lock for all the
+// streams, not one each, and it does not block.
+func (s *Streams) wakeAll() {
 	s.mu.Lock()
-	s.pending[sub] = false
+	for sub := range s.conns {
+		s.pending[sub] = false
+	}
 	s.mu.Unlock()
-	s.signal()
+	for range streamWorkers {
+		s.signal()
+	}
 }
 
 func (s *Streams) signal() {

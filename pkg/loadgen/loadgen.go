@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -58,12 +59,16 @@ type Options struct {
 
 // countingTransport counts requests per relay host.
 type countingTransport struct {
-	rt http.RoundTripper
-	mu sync.Mutex
-	n  map[string]int64
+	rt  http.RoundTripper
+	mu  sync.Mutex
+	n   map[string]int64
+	log *reqLog // when each request started, if set
 }
 
 func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if c.log != nil {
+		c.log.add(time.Now())
+	}
 	c.mu.Lock()
 	c.n[r.URL.Host]++
 	c.mu.Unlock()
@@ -92,6 +97,8 @@ type loadRun struct {
 	ok, failed atomic.Int64
 	connected  atomic.Int64
 	allUp      time.Time
+	reqs       *reqLog // catalog and object requests (not streams)
+	streams    int     // streams opened by a streams-only run
 }
 
 func (l *loadRun) gen(g uint64) *genTimes {
@@ -175,7 +182,8 @@ func Run(ctx context.Context, o Options, base agent.Config, stdout io.Writer) er
 		MaxConnsPerHost: o.Concurrency, MaxIdleConnsPerHost: o.Concurrency, IdleConnTimeout: 90 * time.Second}}
 	streamTr := &countingTransport{n: map[string]int64{}, rt: &http.Transport{DialContext: dialer.DialContext, DisableCompression: true,
 		MaxIdleConnsPerHost: 1, IdleConnTimeout: time.Second}}
-	run := &loadRun{gens: map[uint64]*genTimes{}, agentGen: make([]uint64, o.Agents), agentSync: make([]uint64, o.Agents)}
+	run := &loadRun{gens: map[uint64]*genTimes{}, agentGen: make([]uint64, o.Agents), agentSync: make([]uint64, o.Agents), reqs: &reqLog{}}
+	fetchTr.log = run.reqs
 	agents := make([]*agent.Agent, o.Agents)
 	start := time.Now()
 	fmt.Fprintf(stdout, "loadgen: %d agents against %s for %s (%s)\n", o.Agents, strings.Join(base.Relays, ","), o.Duration,
@@ -249,7 +257,7 @@ start:
 // scripts.
 func printLoad(w io.Writer, o Options, run *loadRun, agents []*agent.Agent, reqs, streams map[string]int64, took time.Duration) error {
 	var st agent.Stats
-	started := 0
+	started := run.streams // streams-only: no agents
 	for _, a := range agents {
 		if a == nil {
 			continue
@@ -277,7 +285,7 @@ func printLoad(w io.Writer, o Options, run *loadRun, agents []*agent.Agent, reqs
 		share = append(share, fmt.Sprintf("%s:%.1f%%", h, 100*float64(reqs[h])/float64(max(total, 1))))
 		fmt.Fprintf(w, "relay %s: %d requests (%.1f%%), %d event streams\n", h, reqs[h], 100*float64(reqs[h])/float64(max(total, 1)), streams[h])
 	}
-	fanout, updated := "NA", "NA"
+	fanout, updated, peak, spread := "NA", "NA", "NA", "NA"
 	if o.Watch {
 		run.mu.Lock()
 		gens := make([]uint64, 0, len(run.gens))
@@ -303,12 +311,15 @@ func printLoad(w io.Writer, o Options, run *loadRun, agents []*agent.Agent, reqs
 			if g != run.firstGen {
 				fmt.Fprintf(w, "generation %d: first notified at %d ms, last notified at %d ms, last updated at %d ms (unix)\n", g,
 					t.firstNotified.UnixMilli(), t.lastNotified.UnixMilli(), t.lastUpdated.UnixMilli())
+				if p, last := printCurve(w, g, run.reqs, t); p > 0 {
+					peak, spread = strconv.Itoa(p), strconv.FormatInt(last.Milliseconds(), 10)
+				}
 			}
 		}
 		run.mu.Unlock()
 	}
-	fmt.Fprintf(w, "LOADGEN agents=%d connected=%d ok=%d failed=%d failovers=%d bytes=%d fanout_ms=%s updated_ms=%s requests=%d share=%s\n",
-		o.Agents, run.connected.Load(), run.ok.Load(), run.failed.Load(), st.Failovers, st.Bytes, fanout, updated, total, strings.Join(share, ","))
+	fmt.Fprintf(w, "LOADGEN agents=%d connected=%d ok=%d failed=%d failovers=%d bytes=%d fanout_ms=%s updated_ms=%s requests=%d share=%s peak_per_100ms=%s spread_ms=%s\n",
+		o.Agents, run.connected.Load(), run.ok.Load(), run.failed.Load(), st.Failovers, st.Bytes, fanout, updated, total, strings.Join(share, ","), peak, spread)
 	if run.ok.Load() == 0 {
 		return errors.New("loadgen: no agent completed a sync")
 	}

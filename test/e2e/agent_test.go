@@ -216,7 +216,7 @@ func TestAgentWatchSyncsWithinTwoSecondsOfAPublish(t *testing.T) {
 	admin := relay.WaitLogAddr(t, "admin listening")
 	out := t.TempDir()
 	w := startProc(t, "agent-watch", []string{relaydBin, "agent", "watch", "--relay", relay.URL, "--root", root, "--out", out,
-		"--include", "security/**", "--id", "branch-pc-17"}, nil, "")
+		"--include", "security/**", "--id", "branch-pc-17", "--sync-jitter", "300ms"}, nil, "")
 	type agentsDoc struct {
 		Agents     int    `json:"agents"`
 		AtNewest   int    `json:"at_newest"`

@@ -1,0 +1,20 @@
+// Package gcpace paces a long-running relayd's garbage collector so that
+// the heap's headroom (what the collector lets garbage take before it
+// runs) stays bounded in bytes, not in proportion to the live heap.
+//
+// A relay's live heap is small (about 10 MiB) until it holds many push
+// streams; GOGC=400 then keeps collections rare (at Go's default of 100
+// they cost about 10 % of small-hit throughput). But headroom in
+// proportion is what made an idle stream cost 13 KiB of RSS: every stream
+// adds about 1.3 KiB of live heap, and every connection leaves about
+// 10 KiB of garbage behind (net/http's buffers of a connection taken
+// over), so at GOGC=400 the heap settles near five times the live heap.
+// Run lowers GOGC as the live heap grows, down to 100, so that the
+// headroom stays at most Config.MaxHeadroom (40 MiB: what 400 gives a
+// 10 MiB heap) — small relays collect as before, and a relay holding
+// 50,000 streams spends on garbage what a small one does.
+//
+// It does not set a memory limit (GOMEMLIMIT): a limit the heap reaches
+// makes the collector run back to back, and the relay's needs are not
+// known in advance. A GOGC set in the environment wins: Run does nothing.
+package gcpace

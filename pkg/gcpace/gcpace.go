@@ -1,0 +1,80 @@
+package gcpace
+
+import (
+	"context"
+	"os"
+	"runtime/debug"
+	"runtime/metrics"
+	"time"
+)
+
+// Config bounds the pacing.
+type Config struct {
+	// MaxPercent is the GOGC of a small heap (default 400).
+	MaxPercent int
+	// MinPercent is the least GOGC set however large the heap (default
+	// 100, Go's default: less would collect more often than any Go
+	// program does by default).
+	MinPercent int
+	// MaxHeadroom is the most bytes the collector leaves to garbage
+	// while GOGC is above MinPercent (default 40 MiB).
+	MaxHeadroom uint64
+	// Interval is how often the live heap is read (default 1 s). The
+	// live heap changes at each collection only.
+	Interval time.Duration
+}
+
+// DefaultConfig is what a relay runs with.
+func DefaultConfig() Config {
+	return Config{MaxPercent: 400, MinPercent: 100, MaxHeadroom: 40 << 20, Interval: time.Second}
+}
+
+// Percent is the GOGC for a live heap of live bytes: MaxHeadroom as a
+// percentage of live, within MinPercent and MaxPercent.
+func (c Config) Percent(live uint64) int {
+	if live == 0 {
+		return c.MaxPercent
+	}
+	p := c.MaxHeadroom * 100 / live
+	return int(min(max(p, uint64(c.MinPercent)), uint64(c.MaxPercent)))
+}
+
+// liveHeap is the runtime metric Run follows: heap bytes found live by
+// the last collection.
+const liveHeap = "/gc/heap/live:bytes"
+
+// Run sets GOGC to MaxPercent and then follows the live heap until ctx
+// ends, when it returns. It does nothing when GOGC is set in the
+// environment.
+func Run(ctx context.Context, c Config) {
+	if _, set := os.LookupEnv("GOGC"); set {
+		return
+	}
+	cur := c.MaxPercent
+	debug.SetGCPercent(cur)
+	sample := []metrics.Sample{{Name: liveHeap}}
+	t := time.NewTicker(c.Interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		metrics.Read(sample)
+		if sample[0].Value.Kind() != metrics.KindUint64 {
+			return // not this runtime's metric: leave GOGC as it is
+		}
+		if p := c.Percent(sample[0].Value.Uint64()); c.changed(cur, p) {
+			debug.SetGCPercent(p)
+			cur = p
+		}
+	}
+}
+
+// changed reports whether p differs from cur by more than a tenth, or
+// reaches either end: GOGC is not reset for every little change.
+func (c Config) changed(cur, p int) bool {
+	d := p - cur
+	return d*10 > cur || -d*10 > cur || (p != cur && (p == c.MinPercent || p == c.MaxPercent))
+}
