@@ -46,7 +46,7 @@ type Agent struct {
 // counters are the Stats, updated atomically.
 type counters struct {
 	requests, failovers, resumes, restarts, bytes, objects, syncs atomic.Int64
-	resumesRefused                                                atomic.Int64
+	resumesRefused, codingFallbacks                               atomic.Int64
 }
 
 // Stats counts what an Agent did.
@@ -62,7 +62,10 @@ type Stats struct {
 	// ResumesRefused: answers to a resume that were not the object the
 	// catalog lists (another ETag or length, a 200): not appended.
 	ResumesRefused int64 `json:"resumes_refused"`
-	// Bytes: object bytes received.
+	// CodingFallbacks: encoded answers that did not decode to the signed
+	// bytes; each makes that download ask for the identity form.
+	CodingFallbacks int64 `json:"coding_fallbacks"`
+	// Bytes: object bytes received (decoded).
 	Bytes int64 `json:"bytes"`
 	// Objects: objects written (or verified, with Discard).
 	Objects int64 `json:"objects"`
@@ -74,16 +77,16 @@ type Stats struct {
 func (s Stats) Sub(earlier Stats) Stats {
 	return Stats{Requests: s.Requests - earlier.Requests, Failovers: s.Failovers - earlier.Failovers,
 		Resumes: s.Resumes - earlier.Resumes, Restarts: s.Restarts - earlier.Restarts, Bytes: s.Bytes - earlier.Bytes,
-		ResumesRefused: s.ResumesRefused - earlier.ResumesRefused,
-		Objects:        s.Objects - earlier.Objects, Syncs: s.Syncs - earlier.Syncs}
+		ResumesRefused: s.ResumesRefused - earlier.ResumesRefused, CodingFallbacks: s.CodingFallbacks - earlier.CodingFallbacks,
+		Objects: s.Objects - earlier.Objects, Syncs: s.Syncs - earlier.Syncs}
 }
 
 // Stats returns the counters so far.
 func (a *Agent) Stats() Stats {
 	s := &a.stats
 	return Stats{Requests: s.requests.Load(), Failovers: s.failovers.Load(), Resumes: s.resumes.Load(), Restarts: s.restarts.Load(),
-		ResumesRefused: s.resumesRefused.Load(),
-		Bytes:          s.bytes.Load(), Objects: s.objects.Load(), Syncs: s.syncs.Load()}
+		ResumesRefused: s.resumesRefused.Load(), CodingFallbacks: s.codingFallbacks.Load(),
+		Bytes: s.bytes.Load(), Objects: s.objects.Load(), Syncs: s.syncs.Load()}
 }
 
 // New checks cfg, fills in its defaults and loads the state kept in

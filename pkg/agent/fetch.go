@@ -53,12 +53,19 @@ type download struct {
 	h   hash.Hash
 	off int64 // bytes received and written so far
 	out sink
+	// identity: an encoded answer failed to decode; ask for identity only.
+	identity bool
+	// dict is the version of the path the agent holds, offered for a dcz
+	// answer; loadDict reads it (see dictionaryFor).
+	dict     digest.Digest
+	loadDict func() ([]byte, error)
 }
 
 // fetchObject downloads obj (listed in generation gen) into out, trying
 // the relays in turn.
 func (a *Agent) fetchObject(ctx context.Context, gen uint64, obj catalog.Object, out sink) error {
 	d := &download{obj: obj, gen: gen, h: digest.NewHash(), out: out}
+	d.dict, d.loadDict = a.dictionaryFor(out, obj)
 	return a.retry(ctx, "fetch "+obj.Path, func(base *url.URL) error { return a.tryObject(ctx, base, d) })
 }
 
@@ -92,6 +99,7 @@ func (a *Agent) tryObject(ctx context.Context, base *url.URL, d *download) error
 			return err
 		}
 	}
+	askCoding(d, hdr)
 	resp, err := a.get(ctx, cleanpath.ObjectURL(base, d.obj.Path), hdr)
 	if err != nil {
 		return err
@@ -100,11 +108,23 @@ func (a *Agent) tryObject(ctx context.Context, base *url.URL, d *download) error
 	if err := a.acceptAnswer(base, d, pin, resuming, resp); err != nil {
 		return err
 	}
-	if err := a.receive(d, resp.Body); err != nil {
+	cr, err := a.decodedBody(d, resp)
+	if err != nil {
+		return err
+	}
+	if cr != nil {
+		err = a.receiveCoded(d, cr)
+	} else {
+		err = a.receive(d, resp.Body)
+	}
+	if err != nil {
 		return err
 	}
 	if got := digest.FromHash(d.h); got != d.obj.Digest {
 		a.stats.restarts.Add(1)
+		if answerCoding(resp) != "" {
+			a.refuseCoding(d)
+		}
 		if err := a.restart(d); err != nil {
 			return err
 		}
@@ -136,7 +156,7 @@ func (a *Agent) acceptAnswer(base *url.URL, d *download, pin httprange.Pin, resu
 				return err
 			}
 		}
-		if resp.ContentLength >= 0 && resp.ContentLength != size {
+		if resp.ContentLength >= 0 && resp.ContentLength != size && answerCoding(resp) == "" {
 			return fmt.Errorf("%w: the relay announces %d bytes, the catalog says %d", ErrSize, resp.ContentLength, size)
 		}
 	case resp.StatusCode == http.StatusPartialContent && resuming && refused == nil:

@@ -51,7 +51,9 @@ type Node struct {
 	mirror *mirror.Mirror    // mirror mode; proxy mode with --root
 	origin *origin.Origin    // origin mode
 	resign *origin.Resigner  // origin mode with --timestamp-key
-	group  *group.Group      // relays with --gossip
+	// originEnc sends an origin's files as zstd and dcz (nil: identity).
+	originEnc *origin.Encoder
+	group     *group.Group // relays with --gossip
 
 	// encoder serves zstd and dcz forms of stored blobs (nil: identity).
 	encoder *contentcoding.Cache
@@ -131,7 +133,7 @@ func New(cfg Config, log zerolog.Logger, clk clock.Clock) (*Node, error) {
 			return nil, err
 		}
 		n.origin = o
-		content.Source, content.Metadata = o, o.Metadata
+		content.Source, content.Metadata, content.Encoder = o, o.Metadata, n.openOriginEncoder(cfg, clk)
 		if err := n.openResigner(cfg, clk); err != nil {
 			n.closeParts()
 			return nil, err
@@ -379,6 +381,9 @@ func (n *Node) closeParts() {
 	}
 	if n.origin != nil {
 		_ = n.origin.Close()
+	}
+	if n.originEnc != nil {
+		_ = n.originEnc.Close()
 	}
 	for _, ln := range []net.Listener{n.contentLn, n.tlsLn, n.adminLn} {
 		if ln != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/relayd/relayd/pkg/hierarchy"
 	"github.com/relayd/relayd/pkg/mirror"
 	"github.com/relayd/relayd/pkg/object"
+	"github.com/relayd/relayd/pkg/origin"
 	"github.com/relayd/relayd/pkg/proxycache"
 	"github.com/relayd/relayd/pkg/server"
 	"github.com/relayd/relayd/pkg/store"
@@ -147,4 +148,26 @@ func (n *Node) contentEncoder() server.Encoder {
 		return nil
 	}
 	return n.encoder
+}
+
+// openOriginEncoder opens an origin's encoder in data-dir (origin-blobs/,
+// encoded/, each under encode-max), when data-dir is an existing
+// directory: an origin never creates it, and without it (or with
+// encode-max 0) sends its files as they are, which it logs. nil (never a
+// nil *origin.Encoder inside the interface): identity.
+func (n *Node) openOriginEncoder(cfg Config, clk clock.Clock) server.Encoder {
+	if cfg.EncodeMax <= 0 {
+		return nil
+	}
+	if st, err := os.Stat(cfg.DataDir); err != nil || !st.IsDir() {
+		n.log.Info().Str("data_dir", cfg.DataDir).Msg("origin sends identity only: data-dir is not an existing directory (give --data-dir DIR to send zstd and dcz)")
+		return nil
+	}
+	enc, err := origin.OpenEncoder(cfg.DataDir, cfg.EncodeMax, n.log.With().Str("component", "encoding").Logger(), clk)
+	if err != nil {
+		n.log.Warn().Err(err).Msg("origin sends identity only")
+		return nil
+	}
+	n.originEnc = enc
+	return enc
 }

@@ -25,6 +25,16 @@ type Encoder interface {
 
 var _ Encoder = (*contentcoding.Cache)(nil)
 
+// DigestEncoder is an Encoder for objects whose ETag is not their sha256
+// (an origin's files): it learns the digest itself, only for a request
+// that accepts an encoded answer.
+type DigestEncoder interface {
+	Encoder
+	// Digest returns the sha256 of obj's bytes (read without consuming
+	// obj), or false to send obj as it is.
+	Digest(obj *object.Object) (digest.Digest, bool)
+}
+
 // encoded returns obj, or an encoded form of it that the request accepts
 // (obj is then closed). An object that may be encoded says so in Vary,
 // whichever form is sent. A conditional request (If-None-Match,
@@ -35,7 +45,8 @@ func (c *Content) encoded(r *http.Request, obj *object.Object) *object.Object {
 		return obj
 	}
 	d, ok := digest.FromETag(obj.ETag)
-	if !ok {
+	de, learns := c.cfg.Encoder.(DigestEncoder)
+	if !ok && !learns {
 		return obj
 	}
 	vary := varyCoded(obj.Header)
@@ -43,6 +54,11 @@ func (c *Content) encoded(r *http.Request, obj *object.Object) *object.Object {
 	conditional := r.Header.Get("If-None-Match") != "" || r.Header.Get("If-Modified-Since") != ""
 	if (!a.Zstd && !a.Dcz) || conditional {
 		return withHeader(obj, vary)
+	}
+	if !ok {
+		if d, ok = de.Digest(obj); !ok {
+			return withHeader(obj, vary)
+		}
 	}
 	f, err := c.cfg.Encoder.Get(d, a)
 	if err != nil {
