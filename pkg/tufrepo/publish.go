@@ -55,15 +55,11 @@ type PublishResult struct {
 // rest of the generation (Result.Needs).
 func Publish(ctx context.Context, tree string, ring *KeyRing, opt Options) (*PublishResult, error) {
 	opt = opt.complete()
-	unlock, err := lock(tree)
+	s, unlock, err := openLocked(tree)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	s, err := load(tree)
-	if err != nil {
-		return nil, err
-	}
 	if err := keysOutside(s.tree, ring); err != nil {
 		return nil, err
 	}

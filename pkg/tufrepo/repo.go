@@ -121,6 +121,19 @@ func metaDir(tree string) (abs, dir string, err error) {
 	return abs, filepath.Join(abs, filepath.FromSlash(Dir)), nil
 }
 
+// openLocked takes the tree's writer lock and loads the repository: the
+// start of every change. The caller defers unlock.
+func openLocked(tree string) (s *state, unlock func(), err error) {
+	if unlock, err = lock(tree); err != nil {
+		return nil, nil, err
+	}
+	if s, err = load(tree); err != nil {
+		unlock()
+		return nil, nil, err
+	}
+	return s, unlock, nil
+}
+
 // load reads and verifies the repository of tree. A tree without
 // 1.root.json is an error (relayd tuf init first).
 func load(tree string) (*state, error) {

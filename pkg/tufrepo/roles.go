@@ -106,15 +106,11 @@ type Rotation struct {
 // re-signs those roles.
 func Rotate(tree string, ring *KeyRing, r Rotation, opt Options) (*Result, error) {
 	opt = opt.complete()
-	unlock, err := lock(tree)
+	s, unlock, err := openLocked(tree)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	s, err := load(tree)
-	if err != nil {
-		return nil, err
-	}
 	if !slices.Contains(TopRoles, r.Role) {
 		return nil, fmt.Errorf("tufrepo: rotate %q: want root, targets, snapshot or timestamp", r.Role)
 	}
@@ -169,15 +165,11 @@ func Delegate(ctx context.Context, tree string, ring *KeyRing, d Delegation, opt
 	if !roleName.MatchString(d.Role) || slices.Contains(TopRoles, d.Role) || d.Role == Rest || containsBin(d.Role) {
 		return nil, fmt.Errorf("tufrepo: role name %q: want [a-z0-9][a-z0-9-]*, not a top-level role, %q or a name with %q", d.Role, Rest, binSuffix+"-")
 	}
-	unlock, err := lock(tree)
+	s, unlock, err := openLocked(tree)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	s, err := load(tree)
-	if err != nil {
-		return nil, err
-	}
 	leaves, keys := s.leafRoles()
 	if leaves, err = withDelegation(leaves, keys, d); err != nil {
 		return nil, err

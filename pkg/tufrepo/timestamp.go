@@ -29,15 +29,11 @@ func refreshTimestamp(tree string, ring *KeyRing, expiry time.Duration, now time
 	if expiry <= 0 {
 		expiry = DefaultExpiries().Timestamp
 	}
-	unlock, err := lock(tree)
+	s, unlock, err := openLocked(tree)
 	if err != nil {
 		return false, err
 	}
 	defer unlock()
-	s, err := load(tree)
-	if err != nil {
-		return false, err
-	}
 	if s.timestamp == nil {
 		return false, fmt.Errorf("tufrepo: %s has no %s yet: publish first", tree, TimestampFile)
 	}
