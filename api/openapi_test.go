@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/relayd/relayd/internal/tuftest"
+
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
@@ -27,7 +29,6 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
-	"github.com/theupdateframework/go-tuf/v2/metadata"
 
 	"github.com/relayd/relayd/internal/testlog"
 	"github.com/relayd/relayd/pkg/admin"
@@ -819,22 +820,7 @@ func TestResponsesMatchSpec(t *testing.T) {
 // tree and its generation 1, and returns the path of 1.root.json.
 func publishTUF(t *testing.T, tree, keys string) string {
 	t.Helper()
-	roles := map[string]tufrepo.RoleKeys{}
-	for _, r := range tufrepo.TopRoles {
-		_, pub, _, err := tufrepo.GenerateKey(keys, r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		k, err := tufrepo.LoadPublicKey(pub)
-		if err != nil {
-			t.Fatal(err)
-		}
-		roles[r] = tufrepo.RoleKeys{Keys: []*metadata.Key{k}, Threshold: 1}
-	}
-	ring, err := tufrepo.LoadKeyRing(nil, []string{keys})
-	if err != nil {
-		t.Fatal(err)
-	}
+	roles, ring := tuftest.Keys(t, keys)
 	if _, err := tufrepo.Init(tree, ring, roles, tufrepo.Options{Workers: 1}); err != nil {
 		t.Fatal(err)
 	}

@@ -3,49 +3,18 @@ package loadgen
 import (
 	"bytes"
 	"context"
-	"crypto"
-	"crypto/ed25519"
 	"net"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/sigstore/sigstore/pkg/signature"
-	"github.com/theupdateframework/go-tuf/v2/metadata"
+	"github.com/relayd/relayd/internal/tuftest"
 
 	"github.com/relayd/relayd/pkg/agent"
 )
 
 // testRoot is a valid self-signed TUF root, one key for every role.
-func testRoot(t *testing.T) []byte {
-	t.Helper()
-	_, priv, err := ed25519.GenerateKey(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, err := metadata.KeyFromPublicKey(priv.Public())
-	if err != nil {
-		t.Fatal(err)
-	}
-	root := metadata.Root(time.Now().AddDate(1, 0, 0))
-	for _, role := range []string{"root", "targets", "snapshot", "timestamp"} {
-		if err := root.Signed.AddKey(key, role); err != nil {
-			t.Fatal(err)
-		}
-	}
-	signer, err := signature.LoadSigner(priv, crypto.Hash(0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := root.Sign(signer); err != nil {
-		t.Fatal(err)
-	}
-	b, err := root.ToBytes(false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
+func testRoot(t *testing.T) []byte { return tuftest.Root(t) }
 
 // A run against a relay that is not there starts every agent, counts
 // each one's failed sync, and fails, with the summary line scripts read.

@@ -14,8 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/relayd/relayd/internal/tuftest"
+
 	"github.com/rs/zerolog"
-	"github.com/theupdateframework/go-tuf/v2/metadata"
 
 	"github.com/relayd/relayd/pkg/clock"
 	"github.com/relayd/relayd/pkg/digest"
@@ -104,22 +105,7 @@ func (o *testOrigin) publish() uint64 {
 // repository of tree; it returns the ring of the keys and 1.root.json.
 func initRepo(t *testing.T, tree, keys string) (*tufrepo.KeyRing, []byte) {
 	t.Helper()
-	roles := map[string]tufrepo.RoleKeys{}
-	for _, r := range tufrepo.TopRoles {
-		_, pub, _, err := tufrepo.GenerateKey(keys, r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		k, err := tufrepo.LoadPublicKey(pub)
-		if err != nil {
-			t.Fatal(err)
-		}
-		roles[r] = tufrepo.RoleKeys{Keys: []*metadata.Key{k}, Threshold: 1}
-	}
-	ring, err := tufrepo.LoadKeyRing(nil, []string{keys})
-	if err != nil {
-		t.Fatal(err)
-	}
+	roles, ring := tuftest.Keys(t, keys)
 	if _, err := tufrepo.Init(tree, ring, roles, tufrepo.Options{Workers: 1}); err != nil {
 		t.Fatal(err)
 	}

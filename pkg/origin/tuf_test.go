@@ -8,8 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/relayd/relayd/internal/tuftest"
+
 	"github.com/rs/zerolog"
-	"github.com/theupdateframework/go-tuf/v2/metadata"
 
 	"github.com/relayd/relayd/pkg/clock"
 	"github.com/relayd/relayd/pkg/tufrepo"
@@ -102,22 +103,7 @@ func TestResigner(t *testing.T) {
 	t.Parallel()
 	tree, keys := t.TempDir(), filepath.Join(t.TempDir(), "keys")
 	start := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
-	roles := map[string]tufrepo.RoleKeys{}
-	for _, r := range tufrepo.TopRoles {
-		_, pub, _, err := tufrepo.GenerateKey(keys, r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		k, err := tufrepo.LoadPublicKey(pub)
-		if err != nil {
-			t.Fatal(err)
-		}
-		roles[r] = tufrepo.RoleKeys{Keys: []*metadata.Key{k}, Threshold: 1}
-	}
-	all, err := tufrepo.LoadKeyRing(nil, []string{keys})
-	if err != nil {
-		t.Fatal(err)
-	}
+	roles, all := tuftest.Keys(t, keys)
 	opt := tufrepo.Options{Workers: 1, Now: func() time.Time { return start }}
 	opt.Expiry.Timestamp = 10 * time.Minute
 	if _, err := tufrepo.Init(tree, all, roles, opt); err != nil {

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/relayd/relayd/internal/tuftest"
+
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
 	"github.com/relayd/relayd/pkg/catalog"
@@ -86,22 +88,7 @@ func TestClientReadsTufrepo(t *testing.T) {
 	tree, keys := filepath.Join(base, "tree"), filepath.Join(base, "keys")
 	now := t0
 	opt := tufrepo.Options{Now: func() time.Time { return now }, Workers: 2, MaxDirectTargets: 4}
-	roles := map[string]tufrepo.RoleKeys{}
-	for _, r := range tufrepo.TopRoles {
-		_, pub, _, err := tufrepo.GenerateKey(keys, r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		k, err := tufrepo.LoadPublicKey(pub)
-		if err != nil {
-			t.Fatal(err)
-		}
-		roles[r] = tufrepo.RoleKeys{Keys: []*metadata.Key{k}, Threshold: 1}
-	}
-	ring, err := tufrepo.LoadKeyRing(nil, []string{keys})
-	if err != nil {
-		t.Fatal(err)
-	}
+	roles, ring := tuftest.Keys(t, keys)
 	want := map[string]string{"security/2026/CVE-1.rpm": "patch", "software/linux-amd64/1.0/app.tgz": "app"}
 	for i := range 20 {
 		want[fmt.Sprintf("debian/pool/p%d.deb", i)] = fmt.Sprintf("package %d", i)
