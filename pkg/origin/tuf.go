@@ -66,42 +66,46 @@ var timestampFile = filepath.FromSlash(strings.TrimPrefix(wire.TUFPath(wire.Time
 
 // ReadTimestamp reads and peeks the tree's timestamp file.
 func (o *Origin) ReadTimestamp() (Timestamp, error) {
-	f, err := o.root.Open(timestampFile)
+	b, err := o.readTimestamp()
 	if err != nil {
-		return Timestamp{}, fmt.Errorf("origin: %w", err)
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxTimestamp+1))
-	if err != nil {
-		return Timestamp{}, fmt.Errorf("origin: read timestamp.json: %w", err)
-	}
-	if len(b) > maxTimestamp {
-		return Timestamp{}, fmt.Errorf("origin: timestamp.json is larger than %d bytes", maxTimestamp)
+		return Timestamp{}, err
 	}
 	return peekTimestamp(b)
 }
 
-// WatchTimestamp looks at the timestamp file every interval until ctx ends
-// and calls fn when it changed (and once at start when there is one): a
-// new generation, or the same one re-signed, which the origin pushes down
-// the tree the moment it is written. A file that does not parse is logged
-// and skipped.
-func (o *Origin) WatchTimestamp(ctx context.Context, interval time.Duration, log zerolog.Logger, fn func(Timestamp)) {
-	var last struct {
-		size    int64
-		modTime time.Time
-		digest  digest.Digest
+// readTimestamp reads timestamp.json, at most maxTimestamp bytes.
+func (o *Origin) readTimestamp() ([]byte, error) {
+	f, err := o.root.Open(timestampFile)
+	if err != nil {
+		return nil, fmt.Errorf("origin: %w", err)
 	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxTimestamp+1))
+	if err != nil {
+		return nil, fmt.Errorf("origin: read timestamp.json: %w", err)
+	}
+	if len(b) > maxTimestamp {
+		return nil, fmt.Errorf("origin: timestamp.json is larger than %d bytes", maxTimestamp)
+	}
+	return b, nil
+}
+
+func (o *Origin) WatchTimestamp(ctx context.Context, interval time.Duration, log zerolog.Logger, fn func(Timestamp)) {
+	// The file is small and bounded: it is read and hashed at every tick.
+	// Size and modification time would miss a same-size file renamed in
+	// within the file system's clock tick.
+	var last digest.Digest
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		if st, err := o.root.Stat(timestampFile); err == nil && (st.Size() != last.size || !st.ModTime().Equal(last.modTime)) {
-			last.size, last.modTime = st.Size(), st.ModTime()
-			if ts, err := o.ReadTimestamp(); err != nil {
-				log.Warn().Err(err).Msg("timestamp.json does not parse; not announced")
-			} else if ts.Digest != last.digest {
-				last.digest = ts.Digest
-				fn(ts)
+		if b, err := o.readTimestamp(); err == nil {
+			if d := digest.FromBytes(b); d != last {
+				last = d
+				if ts, err := peekTimestamp(b); err != nil {
+					log.Warn().Err(err).Msg("timestamp.json does not parse; not announced")
+				} else {
+					fn(ts)
+				}
 			}
 		}
 		select {
