@@ -14,9 +14,9 @@ const (
 )
 
 // tufName is what a served name may be: N.root.json, N.snapshot.json,
-// N.targets.json, N.<delegated role>.json (consistent snapshots) and
-// timestamp.json.
-var tufName = regexp.MustCompile(`^([1-9][0-9]{0,18}\.(root|snapshot|targets|[a-z0-9][a-z0-9-]{0,63})\.json|timestamp\.json)$`)
+// N.targets.json, N.<delegated role>.json (consistent snapshots),
+// timestamp.json and the rollout gates (GatesName).
+var tufName = regexp.MustCompile(`^([1-9][0-9]{0,18}\.(root|snapshot|targets|[a-z0-9][a-z0-9-]{0,63})\.json|timestamp\.json|rollout\.json)$`)
 
 // TUFName reports whether name is a name served under TUFPrefix; anything
 // else there is 404.
