@@ -5,6 +5,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/relayd/relayd/pkg/outcome"
 	"github.com/relayd/relayd/pkg/wire"
 )
 
@@ -244,24 +245,5 @@ func (t *tally) finish(now time.Time) {
 	if !c.OldestReport.IsZero() {
 		c.OldestAgeSeconds = max(int64(now.Sub(c.OldestReport)/time.Second), 0)
 	}
-	c.Reasons = topReasons(t.reasons)
-}
-
-// topReasons returns the wire.MaxOutcomeReasons commonest reasons, the
-// commonest first (ties by text, so the order is stable).
-func topReasons(m map[string]int) []wire.Reason {
-	if len(m) == 0 {
-		return nil
-	}
-	out := make([]wire.Reason, 0, len(m))
-	for r, n := range m {
-		out = append(out, wire.Reason{Reason: r, Count: n})
-	}
-	slices.SortFunc(out, func(a, b wire.Reason) int {
-		if c := cmp.Compare(b.Count, a.Count); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.Reason, b.Reason)
-	})
-	return out[:min(len(out), wire.MaxOutcomeReasons)]
+	c.Reasons = outcome.TopReasons(t.reasons)
 }
