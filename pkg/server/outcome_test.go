@@ -12,8 +12,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/relayd/relayd/pkg/clock"
-	"github.com/relayd/relayd/pkg/outcome"
 	"github.com/relayd/relayd/pkg/origin"
+	"github.com/relayd/relayd/pkg/outcome"
 	"github.com/relayd/relayd/pkg/wire"
 )
 
