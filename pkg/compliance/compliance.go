@@ -5,6 +5,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/relayd/relayd/pkg/admindoc"
 	"github.com/relayd/relayd/pkg/outcome"
 	"github.com/relayd/relayd/pkg/wire"
 )
@@ -15,91 +16,27 @@ const StaleAfter = time.Hour
 
 // Agent states, the values of the state label of the gauges.
 const (
-	StateOnTarget     = "on_target"
-	StateBehind       = "behind"
-	StateFailed       = "failed"
-	StateNotReporting = "not_reporting"
+	StateOnTarget     = admindoc.StateOnTarget
+	StateBehind       = admindoc.StateBehind
+	StateFailed       = admindoc.StateFailed
+	StateNotReporting = admindoc.StateNotReporting
 )
 
 // States lists the agent states in display order.
-var States = []string{StateOnTarget, StateBehind, StateFailed, StateNotReporting}
+var States = admindoc.ComplianceStates
 
-// Report is the compliance of a subtree: per group, per ring, and in all.
-type Report struct {
-	// Generated is when Compute ran (its now).
-	Generated time.Time `json:"generated"`
-	// Plan is the rollout plan's name; empty without gates.
-	Plan string `json:"plan,omitempty"`
-	// Halted and Reason repeat the gates' halt.
-	Halted bool   `json:"halted,omitempty"`
-	Reason string `json:"reason,omitempty"`
-	// Newest is the newest generation: the gates' Newest, or without
-	// gates the newest any relay of the subtree holds.
-	Newest uint64 `json:"newest"`
-	// Total sums every group.
-	Total Counts `json:"total"`
-	// Rings in the gates' order; none without gates.
-	Rings []Ring `json:"rings,omitempty"`
-	// Groups sorted by name.
-	Groups []Group `json:"groups"`
-}
-
-// Counts is how many agents are in each state, and the age of the oldest
-// report among them.
-type Counts struct {
-	Agents       int `json:"agents"`
-	Reporting    int `json:"reporting"`
-	OnTarget     int `json:"on_target"`
-	Behind       int `json:"behind"`
-	Failed       int `json:"failed"`
-	NotReporting int `json:"not_reporting"`
-	// OldestReport is the oldest newest-report of an agent; zero when
-	// none reported. OldestAgeSeconds is its age at Generated.
-	OldestReport     time.Time `json:"oldest_report,omitzero"`
-	OldestAgeSeconds int64     `json:"oldest_age_seconds,omitempty"`
-	// Reasons are the commonest failure reasons of the failed agents,
-	// at most wire.MaxOutcomeReasons.
-	Reasons []wire.Reason `json:"reasons,omitempty"`
-}
-
-// Of returns the count of one state (States); 0 for an unknown one.
-func (c *Counts) Of(state string) int {
-	switch state {
-	case StateOnTarget:
-		return c.OnTarget
-	case StateBehind:
-		return c.Behind
-	case StateFailed:
-		return c.Failed
-	case StateNotReporting:
-		return c.NotReporting
-	}
-	return 0
-}
-
-// Group is the compliance of the agents of one group's relays.
-type Group struct {
-	Name string `json:"name"`
-	// Ring is the name of the group's ring; empty without gates.
-	Ring string `json:"ring,omitempty"`
-	// Target is the generation the group's agents should be on.
-	Target uint64 `json:"target"`
-	// Relays is how many relays of the group reported.
-	Relays int `json:"relays"`
-	Counts
-}
-
-// Ring is the compliance of one ring's groups.
-type Ring struct {
-	Name string `json:"name"`
-	// Open is the ring's open generation (its target); 0 before it opens.
-	Open uint64 `json:"open"`
-	// Since is when Open last moved.
-	Since time.Time `json:"since,omitzero"`
-	// Groups is how many groups of the subtree are in the ring.
-	Groups int `json:"groups"`
-	Counts
-}
+// The documents of GET /v1/compliance, declared in pkg/admindoc.
+type (
+	// Report is the compliance of a subtree: per group, per ring, and
+	// in all.
+	Report = admindoc.Compliance
+	// Counts is how many agents are in each state.
+	Counts = admindoc.ComplianceCounts
+	// Group is the compliance of the agents of one group's relays.
+	Group = admindoc.ComplianceGroup
+	// Ring is the compliance of one ring's groups.
+	Ring = admindoc.ComplianceRing
+)
 
 // Compute sums up the agents of reports (the subtree below and including
 // the caller: each report's children are walked) against the gates g
@@ -153,12 +90,12 @@ func Compute(reports []wire.Report, g *wire.Gates, now time.Time) Report {
 	}
 	slices.SortFunc(out.Groups, func(a, b Group) int { return cmp.Compare(a.Name, b.Name) })
 	total.finish(now)
-	out.Total = total.g.Counts
+	out.Total = total.g.ComplianceCounts
 	if g != nil {
 		out.Rings = make([]Ring, len(g.Rings))
 		for i, r := range g.Rings {
 			rings[i].finish(now)
-			out.Rings[i] = Ring{Name: r.Name, Open: r.Open.Version, Since: r.Since, Groups: ringGroups[i], Counts: rings[i].g.Counts}
+			out.Rings[i] = Ring{Name: r.Name, Open: r.Open.Version, Since: r.Since, Groups: ringGroups[i], ComplianceCounts: rings[i].g.ComplianceCounts}
 		}
 	}
 	return out
@@ -223,7 +160,7 @@ func (t *tally) add(r *wire.Report, now time.Time) {
 
 // merge adds a group's tally to a ring's or the total.
 func (t *tally) merge(o *tally) {
-	c, d := &t.g.Counts, &o.g.Counts
+	c, d := &t.g.ComplianceCounts, &o.g.ComplianceCounts
 	c.Agents += d.Agents
 	c.OnTarget += d.OnTarget
 	c.Behind += d.Behind
@@ -240,7 +177,7 @@ func (t *tally) merge(o *tally) {
 // finish fills the derived figures: reporting, the oldest age, the top
 // reasons.
 func (t *tally) finish(now time.Time) {
-	c := &t.g.Counts
+	c := &t.g.ComplianceCounts
 	c.Reporting = c.Agents - c.NotReporting
 	if !c.OldestReport.IsZero() {
 		c.OldestAgeSeconds = max(int64(now.Sub(c.OldestReport)/time.Second), 0)

@@ -58,7 +58,7 @@ func TestComputeRings(t *testing.T) {
 	want := Counts{Agents: 11, Reporting: 10, OnTarget: 5, Behind: 3, Failed: 2, NotReporting: 1,
 		OldestReport: now.Add(-30 * time.Minute), OldestAgeSeconds: 1800,
 		Reasons: []wire.Reason{{Reason: "exit 1: disk full", Count: 2}}}
-	if a.Ring != "canary" || a.Target != 8 || a.Relays != 1 || !reflect.DeepEqual(a.Counts, want) {
+	if a.Ring != "canary" || a.Target != 8 || a.Relays != 1 || !reflect.DeepEqual(a.ComplianceCounts, want) {
 		t.Errorf("branch-a: %+v\nwant %+v", a, want)
 	}
 	b := byName["branch-b"]
