@@ -53,9 +53,9 @@ func (c *Content) serveOutcome(w http.ResponseWriter, r *http.Request) error {
 	if err := c.cfg.Outcome(o, events.AddrKey(r.RemoteAddr)); err != nil {
 		if errors.Is(err, outcome.ErrAddrBudget) {
 			w.Header().Set("Retry-After", strconv.Itoa(outcomeRetryAfter))
-			return &Error{Status: http.StatusTooManyRequests, Code: "too_many_agents", Msg: err.Error(), Err: err}
+			return &Error{Status: http.StatusTooManyRequests, Code: "too_many_agents", Msg: "this address reports for as many agents as it may; retry later", Err: err}
 		}
-		return &Error{Status: http.StatusBadRequest, Code: "bad_outcome", Msg: err.Error(), Err: err}
+		return &Error{Status: http.StatusBadRequest, Code: "bad_outcome", Msg: "outcome refused", Err: err}
 	}
 	w.WriteHeader(http.StatusAccepted)
 	return nil
