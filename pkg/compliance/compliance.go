@@ -40,21 +40,34 @@ type (
 
 // Compute sums up the agents of reports (the subtree below and including
 // the caller: each report's children are walked) against the gates g
-// (nil: no rollout, every group's target is the newest generation).
-// It reads at most what the reports hold: wire.MaxReportNodes relays each
-// with wire.MaxOutcomeGenerations generations.
+// (nil: no rollout, every group's target is the newest generation), a
+// relay whose report is older than StaleAfter counting as not reporting.
+// A relay whose report reached the caller by several paths (a child of
+// two parents) counts once, by its newest report. It reads at most what
+// the reports hold: wire.MaxReportNodes relays each with
+// wire.MaxOutcomeGenerations generations.
 func Compute(reports []wire.Report, g *wire.Gates, now time.Time) Report {
+	return ComputeStale(reports, g, now, StaleAfter)
+}
+
+// ComputeStale is Compute with the age past which a relay's report no
+// longer vouches for its agents: a node passes the age at which its tree
+// shows a relay gone (three report intervals).
+func ComputeStale(reports []wire.Report, g *wire.Gates, now time.Time, staleAfter time.Duration) Report {
 	if g != nil && len(g.Rings) == 0 {
 		g = nil
 	}
+	relays := newest(reports)
 	out := Report{Generated: now}
 	if g != nil {
 		out.Plan, out.Halted, out.Reason, out.Newest = g.Plan, g.Halted, g.Reason, g.Newest.Version
 	} else {
-		walk(reports, func(r *wire.Report) { out.Newest = max(out.Newest, r.Generation) })
+		for _, r := range relays {
+			out.Newest = max(out.Newest, r.Generation)
+		}
 	}
 	groups := map[string]*tally{}
-	walk(reports, func(r *wire.Report) {
+	for _, r := range relays {
 		t := groups[r.Group]
 		if t == nil {
 			t = newTally()
@@ -66,8 +79,14 @@ func Compute(reports []wire.Report, g *wire.Gates, now time.Time) Report {
 			groups[r.Group] = t
 		}
 		t.g.Relays++
-		t.add(r, now)
-	})
+		t.add(r, now.Sub(r.Sent) > staleAfter)
+	}
+	fold(&out, groups, g, now)
+	return out
+}
+
+// fold fills out's groups, rings and total from the groups' tallies.
+func fold(out *Report, groups map[string]*tally, g *wire.Gates, now time.Time) {
 	var rings []*tally
 	var ringGroups []int
 	if g != nil {
@@ -98,15 +117,34 @@ func Compute(reports []wire.Report, g *wire.Gates, now time.Time) Report {
 			out.Rings[i] = Ring{Name: r.Name, Open: r.Open.Version, Since: r.Since, Groups: ringGroups[i], ComplianceCounts: rings[i].g.ComplianceCounts}
 		}
 	}
-	return out
 }
 
-// walk calls f on every report of the trees, parents before children.
-func walk(reports []wire.Report, f func(*wire.Report)) {
-	for i := range reports {
-		f(&reports[i])
-		walk(reports[i].Children, f)
+// newest returns every relay of the trees once, by its newest report
+// (the Sent of each relay's own clock, as the tree view does).
+func newest(reports []wire.Report) []*wire.Report {
+	type key struct{ group, node string }
+	by := map[key]*wire.Report{}
+	var order []key
+	var walk func([]wire.Report)
+	walk = func(rs []wire.Report) {
+		for i := range rs {
+			r := &rs[i]
+			k := key{r.Group, r.Node}
+			if old, ok := by[k]; !ok {
+				order = append(order, k)
+				by[k] = r
+			} else if r.Sent.After(old.Sent) {
+				by[k] = r
+			}
+			walk(r.Children)
+		}
 	}
+	walk(reports)
+	out := make([]*wire.Report, len(order))
+	for i, k := range order {
+		out[i] = by[k]
+	}
+	return out
 }
 
 // tally sums the counts of one group, ring or subtree.
@@ -117,8 +155,9 @@ type tally struct {
 
 func newTally() *tally { return &tally{reasons: map[string]int{}} }
 
-// add counts one relay's own agents against the tally's target.
-func (t *tally) add(r *wire.Report, now time.Time) {
+// add counts one relay's own agents against the tally's target; those
+// of a stale report as not reporting.
+func (t *tally) add(r *wire.Report, stale bool) {
 	o := r.Outcomes
 	if o == nil {
 		// A relay that takes no outcomes: its streaming agents are
@@ -128,7 +167,7 @@ func (t *tally) add(r *wire.Report, now time.Time) {
 		return
 	}
 	t.g.Agents += o.Agents
-	if now.Sub(r.Sent) > StaleAfter {
+	if stale {
 		t.g.NotReporting += o.Agents
 		return
 	}

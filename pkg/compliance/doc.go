@@ -19,12 +19,17 @@
 //   - not_reporting: the relay knows it (it holds an event stream, or
 //     reported of a generation older than the four a relay sums up) but
 //     has no counted report; and every agent of a relay whose own report
-//     is older than StaleAfter (the relay's figures are too old to trust).
+//     is older than the stale age (ComputeStale; a node passes the age at
+//     which its tree shows a relay gone; StaleAfter for Compute).
 //
 // reporting = agents − not_reporting: the denominator of the rollout
 // engine's success and failure rates.
 //
 // # What it does not do
+//
+// A relay whose report reached the caller by several paths (a branch
+// relay reports to every relay of its parent group) counts once, by its
+// newest report.
 //
 // It does not see single agents: an agent is counted under the group of
 // the relay it reports to (agents normally take their branch relay's

@@ -8,6 +8,7 @@ import (
 
 	"github.com/relayd/relayd/pkg/admin"
 	"github.com/relayd/relayd/pkg/compliance"
+	"github.com/relayd/relayd/pkg/hierarchy"
 	"github.com/relayd/relayd/pkg/outcome"
 	"github.com/relayd/relayd/pkg/server"
 	"github.com/relayd/relayd/pkg/wire"
@@ -56,9 +57,11 @@ func (n *Node) heldGates() *wire.Gates {
 }
 
 // compliance computes the subtree's compliance: this relay's agents and
-// every report its children sent.
+// every report its children sent; a relay the tree shows gone (no
+// report for three intervals) counts its agents as not reporting.
 func (n *Node) compliance() compliance.Report {
-	return compliance.Compute([]wire.Report{n.selfReport(true)}, n.heldGates(), n.clk.Now())
+	return compliance.ComputeStale([]wire.Report{n.selfReport(true)}, n.heldGates(), n.clk.Now(),
+		hierarchy.AgesFor(n.cfg.ReportInterval).Gone)
 }
 
 // complianceFunc serves /v1/compliance; nil (404) without a table.
