@@ -23,13 +23,11 @@
 //     which its tree shows a relay gone; StaleAfter for Compute).
 //
 // reporting = agents − not_reporting: the denominator of the rollout
-// engine's success and failure rates.
+// engine's success and failure rates. A relay whose report reached the
+// caller by several paths (a branch relay reports to every relay of its
+// parent group) counts once, by its newest report.
 //
 // # What it does not do
-//
-// A relay whose report reached the caller by several paths (a branch
-// relay reports to every relay of its parent group) counts once, by its
-// newest report.
 //
 // It does not see single agents: an agent is counted under the group of
 // the relay it reports to (agents normally take their branch relay's
