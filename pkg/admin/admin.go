@@ -48,6 +48,8 @@ type Config struct {
 	Agents func() Agents
 	// Cache serves /v1/cache; nil answers 404 (an origin).
 	Cache Cache
+	// Rollout serves /v1/rollout; nil answers 404.
+	Rollout Rollout
 }
 
 // Cache is the node's cache as the cache endpoints see it. Errors are
@@ -83,6 +85,7 @@ func New(cfg Config, log zerolog.Logger) http.Handler {
 	r.MethodNotAllowed(httpx.MethodNotAllowed(r))
 	routeState(r, cfg)
 	r.Route("/v1/cache", func(r chi.Router) { routeCache(r, cfg.Cache) })
+	r.Route("/v1/rollout", func(r chi.Router) { routeRollout(r, cfg.Rollout) })
 	// Profiles for diagnosing a live relay; the admin port is loopback or
 	// token-protected.
 	r.Get("/debug/pprof/*", pprof.Index)

@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/relayd/relayd/pkg/admin"
+	"github.com/relayd/relayd/pkg/admindoc"
 	"github.com/relayd/relayd/pkg/clock"
 	"github.com/relayd/relayd/pkg/contentcoding"
 	"github.com/relayd/relayd/pkg/events"
@@ -33,6 +34,7 @@ import (
 	"github.com/relayd/relayd/pkg/store"
 	"github.com/relayd/relayd/pkg/tlsconf"
 	"github.com/relayd/relayd/pkg/treeauth"
+	"github.com/relayd/relayd/pkg/wire"
 )
 
 // Version is the relayd version, set by cmd/relayd.
@@ -51,6 +53,10 @@ type Node struct {
 	mirror *mirror.Mirror    // mirror mode; proxy mode with --root
 	origin *origin.Origin    // origin mode
 	resign *origin.Resigner  // origin mode with --timestamp-key
+	// rollout is the origin's staged rollout (rollout-plan; rollout.go).
+	rollout *rolloutPart
+	// gatesHeld returns the rollout gates a relay follows (nil: none).
+	gatesHeld func() (*wire.Gates, admindoc.SignedGates, bool)
 	// originEnc sends an origin's files as zstd and dcz (nil: identity).
 	originEnc *origin.Encoder
 	group     *group.Group // relays with --gossip
@@ -138,6 +144,10 @@ func New(cfg Config, log zerolog.Logger, clk clock.Clock) (*Node, error) {
 			n.closeParts()
 			return nil, err
 		}
+		if err := n.openRollout(cfg, clk); err != nil {
+			n.closeParts()
+			return nil, err
+		}
 	case ModeProxy, ModeMirror:
 		if err := n.openRelay(cfg, clk); err != nil {
 			n.closeParts()
@@ -208,7 +218,7 @@ func (n *Node) openAdmin(cfg Config, clk clock.Clock) error {
 	n.adminLn = newLimitListener(aln, nil, n.log.With().Str("component", "admin").Logger(), clk)
 	n.adminSrv = &http.Server{
 		Handler: admin.New(admin.Config{Status: n.status, Registry: n.reg, Token: token, Sync: n.syncer(), Members: n.members,
-			Tree: n.treeView, Agents: n.agents, Cache: n.adminCache()},
+			Tree: n.treeView, Agents: n.agents, Cache: n.adminCache(), Rollout: (*nodeRollout)(n)},
 			n.log.With().Str("component", "admin").Logger()),
 		// The admin API serves small documents only.
 		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
@@ -339,6 +349,9 @@ func (n *Node) Run(ctx context.Context) error {
 	if n.resign != nil {
 		g.Go(func() error { n.resign.Run(gctx, n.origin); return nil })
 	}
+	if n.rollout != nil {
+		g.Go(func() error { n.runRollout(gctx); return nil })
+	}
 	if n.up != nil {
 		g.Go(func() error { return n.up.Run(gctx) })
 		g.Go(func() error { return n.watchParent(gctx) })
@@ -382,6 +395,7 @@ func (n *Node) closeParts() {
 	if n.origin != nil {
 		_ = n.origin.Close()
 	}
+	n.closeRollout()
 	if n.originEnc != nil {
 		_ = n.originEnc.Close()
 	}
