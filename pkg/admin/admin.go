@@ -85,7 +85,7 @@ func New(cfg Config, log zerolog.Logger) http.Handler {
 	r.MethodNotAllowed(httpx.MethodNotAllowed(r))
 	routeState(r, cfg)
 	r.Route("/v1/cache", func(r chi.Router) { routeCache(r, cfg.Cache) })
-	r.Route("/v1/rollout", func(r chi.Router) { routeRollout(r, cfg.Rollout) })
+	routeRollout(r, cfg.Rollout)
 	// Profiles for diagnosing a live relay; the admin port is loopback or
 	// token-protected.
 	r.Get("/debug/pprof/*", pprof.Index)

@@ -54,7 +54,7 @@ type HaltRequest struct {
 
 var errNoRollout = &httpx.Error{Status: http.StatusNotFound, Code: "no_rollout", Msg: "this node serves no rollout"}
 
-// routeRollout routes /v1/rollout.
+// routeRollout routes /v1/rollout and its actions.
 func routeRollout(r chi.Router, ro Rollout) {
 	answer := func(w http.ResponseWriter, f func() (RolloutStatus, error)) error {
 		if ro == nil {
@@ -67,24 +67,24 @@ func routeRollout(r chi.Router, ro Rollout) {
 		httpx.WriteJSON(w, http.StatusOK, st)
 		return nil
 	}
-	r.Get("/", httpx.Handle(func(w http.ResponseWriter, _ *http.Request) error {
+	r.Get("/v1/rollout", httpx.Handle(func(w http.ResponseWriter, _ *http.Request) error {
 		return answer(w, func() (RolloutStatus, error) { return ro.RolloutStatus() })
 	}))
-	r.Post("/promote", httpx.Handle(func(w http.ResponseWriter, r *http.Request) error {
+	r.Post("/v1/rollout/promote", httpx.Handle(func(w http.ResponseWriter, r *http.Request) error {
 		var req PromoteRequest
 		if err := decodeOptional(w, r, &req); err != nil {
 			return err
 		}
 		return answer(w, func() (RolloutStatus, error) { return ro.Promote(req.Ring) })
 	}))
-	r.Post("/halt", httpx.Handle(func(w http.ResponseWriter, r *http.Request) error {
+	r.Post("/v1/rollout/halt", httpx.Handle(func(w http.ResponseWriter, r *http.Request) error {
 		var req HaltRequest
 		if err := decodeOptional(w, r, &req); err != nil {
 			return err
 		}
 		return answer(w, func() (RolloutStatus, error) { return ro.Halt(req.Reason) })
 	}))
-	r.Post("/resume", httpx.Handle(func(w http.ResponseWriter, _ *http.Request) error {
+	r.Post("/v1/rollout/resume", httpx.Handle(func(w http.ResponseWriter, _ *http.Request) error {
 		return answer(w, func() (RolloutStatus, error) { return ro.Resume() })
 	}))
 }
