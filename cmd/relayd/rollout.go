@@ -48,10 +48,16 @@ func rolloutCmd(ctx context.Context, args []string, stdout, stderr io.Writer, en
 		}
 		return usageError{errors.New(msg + `; see "relayd rollout --help"`)}
 	}
-	c, asJSON, rest, err := parseAdminArgs(name, args, stderr, env, extra)
+	// promote RING: the ring may come before the flags or after them.
+	var rest []string
+	if sub == "promote" && len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		rest, args = args[:1], args[1:]
+	}
+	c, asJSON, after, err := parseAdminArgs(name, args, stderr, env, extra)
 	if err != nil {
 		return err
 	}
+	rest = append(rest, after...)
 	if len(rest) > 0 && (sub != "promote" || len(rest) > 1) {
 		return usageError{fmt.Errorf("%s: unexpected arguments %q", name, rest)}
 	}
