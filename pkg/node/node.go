@@ -140,11 +140,7 @@ func New(cfg Config, log zerolog.Logger, clk clock.Clock) (*Node, error) {
 		}
 		n.origin = o
 		content.Source, content.Metadata, content.Encoder = o, o.Metadata, n.openOriginEncoder(cfg, clk)
-		if err := n.openResigner(cfg, clk); err != nil {
-			n.closeParts()
-			return nil, err
-		}
-		if err := n.openRollout(cfg, clk); err != nil {
+		if err := n.openSigners(cfg, clk); err != nil {
 			n.closeParts()
 			return nil, err
 		}

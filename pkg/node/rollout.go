@@ -65,6 +65,15 @@ type rolloutPart struct {
 	lastErr  string // the last error logged (each is logged once)
 }
 
+// openSigners opens what an origin signs with while it runs: the
+// timestamp re-sign and the rollout's gates.
+func (n *Node) openSigners(cfg Config, clk clock.Clock) error {
+	if err := n.openResigner(cfg, clk); err != nil {
+		return err
+	}
+	return n.openRollout(cfg, clk)
+}
+
 // openRollout loads the plan, the rollout key and the engine's state
 // (origin mode with rollout-plan).
 func (n *Node) openRollout(cfg Config, clk clock.Clock) error {
