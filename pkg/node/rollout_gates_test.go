@@ -68,14 +68,7 @@ func TestOriginRolloutGates(t *testing.T) {
 	waitGates(t, tc, base, "1 1 1", false)
 
 	rt.publish(t, "security/b.patch", "generation two")
-	waitFor(t, 10*time.Second, "ring 0 open at 2", func() error {
-		tick(time.Second)
-		g, err := verifiedGates(tc, base)
-		if err == nil && opensOf(g) != "2 1 1" {
-			err = fmt.Errorf("rings open at %s", opensOf(g))
-		}
-		return err
-	})
+	waitTicking(t, tc, base, tick, "2 1 1")
 
 	// branch-a (the canary) reports: both its agents installed 2.
 	report := func(group string, gen wire.GenOutcome, agents int) {
@@ -108,14 +101,7 @@ func TestOriginRolloutGates(t *testing.T) {
 	}
 	report("branch-a", wire.GenOutcome{Generation: 2, Installed: 2}, 2)
 	tick(time.Minute)
-	waitFor(t, 10*time.Second, "ring 1 open after the soak", func() error {
-		tick(time.Second)
-		g, err := verifiedGates(tc, base)
-		if err == nil && opensOf(g) != "2 2 1" {
-			err = fmt.Errorf("rings open at %s", opensOf(g))
-		}
-		return err
-	})
+	waitTicking(t, tc, base, tick, "2 2 1") // ring 1 opens after the soak
 
 	// branch-b (ring 1) fails: the rollout halts, and says why.
 	report("branch-b", wire.GenOutcome{Generation: 2, Installed: 9, Failed: 1, Reasons: []wire.Reason{{Reason: "exit 3: no disk", Count: 1}}}, 10)
@@ -139,6 +125,20 @@ func TestOriginRolloutGates(t *testing.T) {
 		g, info, err := verifiedInfo(tc, base)
 		if err == nil && (info.Version <= before.Version || !g.Halted || opensOf(g) != "2 2 1") {
 			err = fmt.Errorf("version %d (was %d), halted %v, open %s", info.Version, before.Version, g.Halted, opensOf(g))
+		}
+		return err
+	})
+}
+
+// waitTicking ticks the clock until the verified gates have the rings
+// open at want.
+func waitTicking(t *testing.T, tc *tufclient.Client, base string, tick func(time.Duration), want string) {
+	t.Helper()
+	waitFor(t, 10*time.Second, "rings open at "+want, func() error {
+		tick(time.Second)
+		g, err := verifiedGates(tc, base)
+		if err == nil && opensOf(g) != want {
+			err = fmt.Errorf("rings open at %s", opensOf(g))
 		}
 		return err
 	})
