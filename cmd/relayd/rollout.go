@@ -102,6 +102,9 @@ func printRollout(w io.Writer, st admin.RolloutStatus, now time.Time) {
 	if g.Halted {
 		fmt.Fprintf(w, "HALTED: %s\n", shown(g.Reason))
 	}
+	if st.Problem != "" {
+		fmt.Fprintf(w, "PROBLEM: %s\n", shown(st.Problem))
+	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	if len(st.Rings) == 0 { // a relay: the signed gates only
 		fmt.Fprintln(tw, "RING\tGROUPS\tOPEN\tSINCE")

@@ -22,6 +22,9 @@ type Rollout struct {
 	Signed SignedGates `json:"signed,omitzero"`
 	// Rings is the state of each ring (the origin only).
 	Rings []RolloutRing `json:"rings,omitempty"`
+	// Problem is the rollout's last error (a signing or a generation that
+	// failed; retried every second), cleared by the next signing.
+	Problem string `json:"problem,omitempty"`
 	// Halted and Reason repeat the gates' halt for a reader in a hurry.
 	Halted bool   `json:"halted"`
 	Reason string `json:"reason,omitempty"`

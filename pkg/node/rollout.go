@@ -62,7 +62,7 @@ type rolloutPart struct {
 	signed   admindoc.SignedGates
 	signedAt time.Time
 	dirty    bool
-	lastErr  string // the last error logged (each is logged once)
+	lastErr  string // the last error logged (each is logged once), for the status
 }
 
 // openSigners opens what an origin signs with while it runs: the
@@ -270,11 +270,12 @@ func (r *rolloutPart) logOnce(err error, format string, a ...any) {
 }
 
 func (r *rolloutPart) logOnceLocked(err error, format string, a ...any) {
-	if err.Error() == r.lastErr {
+	msg := fmt.Sprintf(format, a...)
+	if msg+": "+err.Error() == r.lastErr {
 		return
 	}
-	r.lastErr = err.Error()
-	r.log.Error().Err(err).Msgf(format, a...)
+	r.lastErr = msg + ": " + err.Error()
+	r.log.Error().Err(err).Msg(msg)
 }
 
 // rolloutCollector exports the gates in force: each ring's open
@@ -322,7 +323,7 @@ func (nr *nodeRollout) RolloutStatus() (admin.RolloutStatus, error) {
 	}
 	st := r.eng.Status(n.clk.Now())
 	r.mu.Lock()
-	st.Signed = r.signed
+	st.Signed, st.Problem = r.signed, r.lastErr
 	r.mu.Unlock()
 	return st, nil
 }

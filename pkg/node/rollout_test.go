@@ -304,3 +304,39 @@ func waitEvent(t *testing.T, lines <-chan string, kind string) {
 		}
 	}
 }
+
+// TestOriginRolloutWithoutRole: a plan on a tree whose root lists no
+// rollout role signs nothing, and the status says why.
+func TestOriginRolloutWithoutRole(t *testing.T) {
+	t.Parallel()
+	lw := testlog.New(t)
+	rt := newRolloutTree(t)
+	// A second tree with the plain roles, and the rollout key of the first.
+	plain := &rolloutTree{tree: filepath.Join(t.TempDir(), "tree"), keys: filepath.Join(t.TempDir(), "keys"), plan: rt.plan}
+	roles, ring := tuftest.Keys(t, plain.keys)
+	plain.ring = ring
+	if _, err := tufrepo.Init(plain.tree, ring, roles, tufrepo.Options{Workers: 1}); err != nil {
+		t.Fatal(err)
+	}
+	plain.publish(t, "a.txt", "one")
+	if err := os.Rename(filepath.Join(rt.keys, wire.RolloutRole+".key"), filepath.Join(plain.keys, wire.RolloutRole+".key")); err != nil {
+		t.Fatal(err)
+	}
+	n, _ := startRolloutOrigin(t, plain, t.TempDir(), lw)
+	ac := admin.NewClient(n.AdminAddr(), "", nil)
+	waitFor(t, 10*time.Second, "the problem in the status", func() error {
+		st, err := ac.Rollout(context.Background())
+		if err == nil && !strings.Contains(st.Problem, "no rollout role") {
+			err = fmt.Errorf("problem %q", st.Problem)
+		}
+		return err
+	})
+	resp, err := http.Get("http://" + n.ContentAddr() + wire.TUFPath(wire.GatesName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("rollout.json: %d, want 404", resp.StatusCode)
+	}
+}
