@@ -94,3 +94,28 @@ func TestLoadPlan(t *testing.T) {
 		t.Fatalf("missing file: %v", err)
 	}
 }
+
+// FuzzParsePlan: any file parses or is refused with ErrBadPlan, never a
+// panic, and a parsed plan keeps its bounds.
+func FuzzParsePlan(f *testing.F) {
+	for _, s := range []string{examplePlan, "", "---\n", "~", "name: x\nrings: [{name: a, groups: ['*'], gate: ~}]", "name: x\nrings: [~]", "name: x\ngate: []\nrings: [{name: a, groups: ['*']}]"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		p, err := ParsePlan(b)
+		if err != nil {
+			if !errors.Is(err, ErrBadPlan) {
+				t.Fatalf("error %v is not ErrBadPlan", err)
+			}
+			return
+		}
+		if len(p.Rings) == 0 || len(p.Rings) > 16 || p.Name == "" {
+			t.Fatalf("plan out of bounds: %+v", p)
+		}
+		for _, r := range p.Rings {
+			if r.Soak < 0 || r.Gate.Success < 0 || r.Gate.Success > 1 || r.Gate.MaxFailures < 0 || r.Gate.MaxFailures > 1 || r.Gate.MinAgents < 0 {
+				t.Fatalf("ring out of bounds: %+v", r)
+			}
+		}
+	})
+}
