@@ -84,7 +84,7 @@ rollout_relay() {
 	shift 6
 	mkdir -p "$STATE/rollout/data-$i"
 	args=(serve --mode "$mode" --node "$node" --group "$group" --upstream "$up" --root "$STATE/rollout/keys/root.json"
-		--tree-key-file "$STATE/rollout/keys/tree.key" --data-dir "$STATE/rollout/data-$i"
+		--tree-key-file "$STATE/rollout/tree-key/tree.key" --data-dir "$STATE/rollout/data-$i"
 		--listen "127.0.0.1:$(rollout_port "$i")" --admin "127.0.0.1:$((ROLLOUT_BASE_PORT + 20 + i))"
 		--gossip "127.0.0.1:$((ROLLOUT_BASE_PORT + 40 + i))" --log-level "$level" "$@")
 	relayd_spawn "rollout-$i" --healthz "$(rollout_port "$i")" "${args[@]}" || return 1
@@ -105,10 +105,10 @@ rollout_agents() {
 rollout_start() {
 	local oargs up
 	rm -rf "$STATE/rollout"
-	rollout_keys && "$RELAYD_BIN" keygen --tree --out "$STATE/rollout/keys" >/dev/null && rollout_gen || return 1
+	rollout_keys && "$RELAYD_BIN" keygen --tree --out "$STATE/rollout/tree-key" >/dev/null && rollout_gen || return 1
 	mkdir -p "$STATE/rollout/data-0"
 	oargs=(serve --mode origin --node origin --root "$STATE/rollout/tree" --data-dir "$STATE/rollout/data-0"
-		--tree-key-file "$STATE/rollout/keys/tree.key" --rollout-plan "$STATE/rollout/plan.yaml"
+		--tree-key-file "$STATE/rollout/tree-key/tree.key" --rollout-plan "$STATE/rollout/plan.yaml"
 		--rollout-key "$STATE/rollout/keys/rollout.key" --listen "127.0.0.1:$(rollout_port 0)"
 		--admin "127.0.0.1:$((ROLLOUT_BASE_PORT + 20))" --gossip= --log-level info)
 	relayd_spawn rollout-0 --healthz "$(rollout_port 0)" "${oargs[@]}" || return 1
