@@ -10,7 +10,9 @@
 #           --prefetch-include '**'
 #
 # ROLLOUT_AGENTS agents (`relayd loadgen --group branch-b --watch`, each a
-# pkg/agent verifying every byte) hold generation 1. Generation 2 is
+# pkg/agent verifying every byte) hold generation 1: ROLLOUT_FILES patches
+# of ROLLOUT_FILE_KB (the scenario measures the gate, not transfer; a
+# ROLLOUT_PACKAGE_KB package can be added). Generation 2 is
 # published: the canary ring opens, ring early stays on 1 while hq and the
 # branch relays fetch generation 2 in the background. Once hq has stopped
 # serving the branch (quiet for ROLLOUT_SETTLE s), `relayd rollout promote`
@@ -31,8 +33,9 @@
 
 ROLLOUT_BASE_PORT="${ROLLOUT_BASE_PORT:-19700}" # content i = BASE+i, admin = BASE+20+i, gossip = BASE+40+i
 ROLLOUT_AGENTS="${ROLLOUT_AGENTS:-1000}"
-ROLLOUT_FILES="${ROLLOUT_FILES:-50}"     # security files of 20 KiB, all changed by generation 2
-ROLLOUT_PACKAGE_KB="${ROLLOUT_PACKAGE_KB:-4096}"
+ROLLOUT_FILES="${ROLLOUT_FILES:-10}"     # security files, all changed by each generation
+ROLLOUT_FILE_KB="${ROLLOUT_FILE_KB:-10}"
+ROLLOUT_PACKAGE_KB="${ROLLOUT_PACKAGE_KB:-0}" # and a package of this size (0: none)
 ROLLOUT_TIMEOUT="${ROLLOUT_TIMEOUT:-300}" # s for the agents to connect, and again after the promote
 ROLLOUT_SETTLE="${ROLLOUT_SETTLE:-3}"     # s of no request at hq-1 that end the pre-positioning
 ROLLOUT_COMPLIANCE_BENCH="${ROLLOUT_COMPLIANCE_BENCH:-.}"
@@ -50,11 +53,14 @@ rollout_stop() {
 # rollout_gen N: write generation N of the tree (every file changes).
 rollout_gen() {
 	local d="$STATE/rollout/tree" i
-	mkdir -p "$d/security" "$d/software"
+	mkdir -p "$d/security"
 	for ((i = 0; i < ROLLOUT_FILES; i++)); do
-		head -c 20480 /dev/urandom >"$d/security/kb-$i.patch"
+		head -c "$((ROLLOUT_FILE_KB << 10))" /dev/urandom >"$d/security/kb-$i.patch"
 	done
-	head -c "$((ROLLOUT_PACKAGE_KB << 10))" /dev/urandom >"$d/software/agent.pkg"
+	if ((ROLLOUT_PACKAGE_KB > 0)); then
+		mkdir -p "$d/software"
+		head -c "$((ROLLOUT_PACKAGE_KB << 10))" /dev/urandom >"$d/software/agent.pkg"
+	fi
 	"$RELAYD_BIN" publish "$d" --keys "$STATE/rollout/keys" >/dev/null
 }
 
@@ -121,6 +127,15 @@ rollout_start() {
 		--join "127.0.0.1:$((ROLLOUT_BASE_PORT + 42))" || return 1
 }
 
+# rollout_wan LOG MARK: "objects bytes" the content port of a relayd
+# served after line MARK of its log (the admin API's lines left out).
+rollout_wan() {
+	local f="$STATE/rollout/wan.log" n
+	tail -n +"$(($2 + 1))" "$1" | grep -v '"component":"admin"' >"$f" || true
+	n="$(relayd_log_mark "$f")"
+	relayd_requests "$f" 0 "$n" | cut -d' ' -f1,2
+}
+
 # rollout_compliance: the compliance benchmark of pkg/compliance, as
 # "ms bytes" ("NA NA" when it does not run).
 rollout_compliance() {
@@ -138,7 +153,7 @@ rollout_compliance() {
 scenario_rollout() {
 	local t0 t_gate out line gen2 last n m0 m1 og ob hg hb prev cur quiet_since comp lg
 	relayd_only rollout || return 0
-	describe rollout "A gate opening for a ring of $ROLLOUT_AGENTS agents (\`relayd loadgen --group branch-b --watch\`) behind two branch relays (proxies, --prefetch-include '**') below an hq mirror and a relayd origin with a rollout plan. Generation 2 ($ROLLOUT_FILES files of 20 KiB and a ${ROLLOUT_PACKAGE_KB} KiB package, all changed) is published and pre-positioned while the ring stays on generation 1; then \`relayd rollout promote\` opens it. gate_to_all_ms = promote started → last agent synced generation 2 (target ≤ 2000); wan_* = object requests and bytes the origin and hq served after the promote (target 0); compliance_* = pkg/compliance's benchmark (100 groups × 10,000 agents)."
+	describe rollout "A gate opening for a ring of $ROLLOUT_AGENTS agents (\`relayd loadgen --group branch-b --watch\`) behind two branch relays (proxies, --prefetch-include '**') below an hq mirror and a relayd origin with a rollout plan. Generation 2 ($ROLLOUT_FILES files of $ROLLOUT_FILE_KB KiB and a package of ${ROLLOUT_PACKAGE_KB} KiB (0: none), all changed) is published and pre-positioned while the ring stays on generation 1; then \`relayd rollout promote\` opens it. gate_to_all_ms = promote started → last agent synced generation 2 (target ≤ 2000); wan_* = object requests and bytes the origin and hq served after the promote (target 0); compliance_* = pkg/compliance's benchmark (100 groups × 10,000 agents)."
 	rollout_stop
 	rollout_start || {
 		result rollout relayd error=start_failed
@@ -174,7 +189,7 @@ scenario_rollout() {
 		cur="$(relayd_log_mark "$LOGS/rollout-1.log")"
 		[[ $cur != "$prev" ]] && quiet_since=$SECONDS prev=$cur
 		read -r og _ < <(relayd_requests "$LOGS/rollout-1.log" "$n" "$cur")
-		((og >= ROLLOUT_FILES + 1 && SECONDS - quiet_since >= ROLLOUT_SETTLE)) && break
+		((og >= ROLLOUT_FILES + (ROLLOUT_PACKAGE_KB > 0) && SECONDS - quiet_since >= ROLLOUT_SETTLE)) && break
 		sleep 0.5
 	done
 	if ! alive "${PIDS[rollout-loadgen]}"; then
@@ -197,8 +212,9 @@ scenario_rollout() {
 	gen2="$(grep -h '^generation 2: first notified at' "$out" | tail -n 1)"
 	last="$(sed -E 's/.*last updated at ([0-9]+) ms.*/\1/' <<<"$gen2")"
 	[[ $last =~ ^[0-9]+$ ]] || last=NA
-	read -r og ob _ < <(relayd_requests "$LOGS/rollout-0.log" "$m0")
-	read -r hg hb _ < <(relayd_requests "$LOGS/rollout-1.log" "$m1")
+	sleep 0.3 # let the logs settle
+	read -r og ob < <(rollout_wan "$LOGS/rollout-0.log" "$m0")
+	read -r hg hb < <(rollout_wan "$LOGS/rollout-1.log" "$m1")
 	log "rollout: $line"
 	comp="$(rollout_compliance)"
 	result rollout relayd "agents=$ROLLOUT_AGENTS gate_to_all_ms=$(num 'b-a' a="$t_gate" b="$last") updated_ms=$(kv updated_ms "$line")" \
