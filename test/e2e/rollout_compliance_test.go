@@ -12,9 +12,9 @@ import (
 	"time"
 )
 
-// complianceRow is one group's or one ring's line of `relayd compliance
+// rollComplianceRow is one group's or one ring's line of `relayd compliance
 // --json` (Ring: a group's ring).
-type complianceRow struct {
+type rollComplianceRow struct {
 	Name         string `json:"name"`
 	Ring         string `json:"ring"`
 	Agents       int    `json:"agents"`
@@ -24,10 +24,10 @@ type complianceRow struct {
 	NotReporting int    `json:"not_reporting"`
 }
 
-// complianceDoc is what the check reads of `relayd compliance --json`.
-type complianceDoc struct {
-	Groups []complianceRow `json:"groups"`
-	Rings  []complianceRow `json:"rings"`
+// rollCompliance is what the check reads of `relayd compliance --json`.
+type rollCompliance struct {
+	Groups []rollComplianceRow `json:"groups"`
+	Rings  []rollComplianceRow `json:"rings"`
 }
 
 // checkCompliance: every agent of the tree is on gen (its ring's open
@@ -41,21 +41,21 @@ func checkCompliance(t *testing.T, rt *rollTree, gen int) {
 		wantGroup[a.group]++
 		wantRing[ringOfBranch[a.group]]++
 	}
-	var doc complianceDoc
+	var doc rollCompliance
 	var raw string
 	eventually(t, 30*time.Second, "relayd compliance at hq-1 to count every agent on target", func() error {
 		out, stderr, err := runRelayd(t, 10*time.Second, "compliance", "--json", "--admin", rt.hq[0].admin)
 		if err != nil {
 			return fmt.Errorf("relayd compliance --json: %v: %s", err, stderr)
 		}
-		raw, doc = out, complianceDoc{}
+		raw, doc = out, rollCompliance{}
 		if err := json.Unmarshal([]byte(out), &doc); err != nil {
 			return stopErr{Err: fmt.Errorf("relayd compliance --json: %v\n%s", err, out)}
 		}
-		if err := sameRows(doc.Groups, wantGroup, func(r complianceRow) string { return r.Name }); err != nil {
+		if err := sameRows(doc.Groups, wantGroup, func(r rollComplianceRow) string { return r.Name }); err != nil {
 			return fmt.Errorf("per group: %v\n%s", err, out)
 		}
-		return sameRows(doc.Rings, wantRing, func(r complianceRow) string { return r.Name })
+		return sameRows(doc.Rings, wantRing, func(r rollComplianceRow) string { return r.Name })
 	})
 	for _, r := range doc.Groups {
 		if want, ok := ringOfBranch[r.Name]; ok && r.Ring != want {
@@ -76,7 +76,7 @@ func checkCompliance(t *testing.T, rt *rollTree, gen int) {
 
 // sameRows checks rows against want (key → agents): the same keys, each
 // with that many agents, all on target, none behind, failed or silent.
-func sameRows(rows []complianceRow, want map[string]int, key func(complianceRow) string) error {
+func sameRows(rows []rollComplianceRow, want map[string]int, key func(rollComplianceRow) string) error {
 	got := map[string]int{}
 	var bad []string
 	for _, r := range rows {
