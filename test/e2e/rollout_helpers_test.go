@@ -150,14 +150,15 @@ type rollAgent struct {
 	id, group, dir string
 }
 
-// installScript is each agent's --exec command: it fails while DIR/fail
-// exists (the reason on stderr), waits while DIR/hold exists (bounded by
-// the agent's --exec-timeout), and otherwise records the generation it
-// installed in DIR/installed.
+// installScript is each agent's --exec command, for generation G: it
+// waits while DIR/hold-G exists (bounded by the agent's --exec-timeout),
+// fails while DIR/fail-G exists (the reason on stderr), and otherwise
+// records G in DIR/installed. Per generation, because the agent runs it
+// after every sync, also one that changed nothing.
 const installScript = `#!/bin/sh
 d=$(dirname "$0")
-while [ -e "$d/hold" ]; do sleep 0.05; done
-if [ -e "$d/fail" ]; then
+while [ -e "$d/hold-$RELAYD_GENERATION" ]; do sleep 0.05; done
+if [ -e "$d/fail-$RELAYD_GENERATION" ]; then
   echo "install of generation $RELAYD_GENERATION failed: service did not restart" >&2
   exit 3
 fi
@@ -165,7 +166,7 @@ echo "$RELAYD_GENERATION" >>"$d/installed"
 `
 
 // newAgentDir makes an agent's directory with its install script, and
-// the marker files named in marks (hold, fail).
+// the marker files named in marks (hold-G, fail-G).
 func newAgentDir(t *testing.T, marks ...string) string {
 	t.Helper()
 	dir := t.TempDir()

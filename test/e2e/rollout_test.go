@@ -53,7 +53,7 @@ func TestRollout(t *testing.T) {
 func checkPrepositionThenRelease(t *testing.T, rt *rollTree) {
 	canary, early, broad := rt.agentsOf("branch-a"), rt.agentsOf("branch-b"), rt.agentsOf("branch-c")
 	for _, a := range canary {
-		setMark(t, a.dir, "hold", true) // the canary's install waits: ring 0 reports no success yet
+		setMark(t, a.dir, "hold-2", true) // the canary's install waits: ring 0 reports no success yet
 	}
 	rt.publishGen(t, 2)
 	rt.waitGates(t, map[string]uint64{"canary": 2, "early": 1, "broad": 1}, 30*time.Second)
@@ -74,7 +74,7 @@ func checkPrepositionThenRelease(t *testing.T, rt *rollTree) {
 
 	released := time.Now()
 	for _, a := range canary {
-		setMark(t, a.dir, "hold", false)
+		setMark(t, a.dir, "hold-2", false)
 	}
 	waitInstalled(t, canary, 2, 30*time.Second)
 	g := rt.waitGates(t, map[string]uint64{"early": 2}, 60*time.Second)
@@ -114,7 +114,7 @@ func checkPrepositionThenRelease(t *testing.T, rt *rollTree) {
 func checkCanaryFailureHalts(t *testing.T, rt *rollTree) {
 	canary, later := rt.agentsOf("branch-a"), rt.agentsOf("branch-b", "branch-c")
 	for _, a := range canary {
-		setMark(t, a.dir, "fail", true)
+		setMark(t, a.dir, "fail-3", true)
 	}
 	rt.publishGen(t, 3)
 	c := newClient()
