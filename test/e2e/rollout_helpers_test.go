@@ -38,7 +38,7 @@ gate: {min_agents: 1, success: 0.95, max_failures: 0.02}
 `, rolloutSoak, rolloutSoak)
 
 // ringOfBranch is the ring each branch group is in under rolloutPlan.
-var ringOfBranch = map[string]string{"branch-a": "canary", "branch-b": "early", "branch-c": "broad"}
+var ringOfBranch = map[string]string{"branch-a": "canary", "branch-b": "early", "branch-c": "broad", "branch-d": "broad"}
 
 // rolloutPaths are the tree's objects: every generation changes them all.
 // security/ is in the branches' --prefetch-include, software/ is held by
@@ -72,6 +72,9 @@ type rollTree struct {
 	hq                        []*rollRelay
 	branch                    map[string]*rollRelay // by group
 	agents                    []*rollAgent
+	// top is TestRollout's own t: processes a step starts for the steps
+	// after it live as long as it.
+	top *testing.T
 	// seen are the distinct rollout.json files waitGates read at the
 	// origin, oldest first (the replays of the lying relay).
 	seen [][]byte
