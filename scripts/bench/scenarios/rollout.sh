@@ -26,10 +26,11 @@
 #                    object requests and body bytes the origin and hq-1
 #                    served from the promote to the end (target 0: every
 #                    byte comes from the branch relays)
-#   compliance_*     the compliance report at 100 groups × 10,000 agents:
-#                    helper "outcomes"' Go benchmark in pkg/compliance
-#                    (ROLLOUT_COMPLIANCE_BENCH), ns/op as ms and its
-#                    reported size
+#   compliance_*     the compliance report at 100 groups × 10,000 agents
+#                    each: BenchmarkCompute of pkg/compliance (helper
+#                    "outcomes", ROLLOUT_COMPLIANCE_BENCH): CPU per
+#                    Compute (ns/op as ms) and the /v1/compliance body's
+#                    size (body_bytes)
 
 ROLLOUT_BASE_PORT="${ROLLOUT_BASE_PORT:-19700}" # content i = BASE+i, admin = BASE+20+i, gossip = BASE+40+i
 ROLLOUT_AGENTS="${ROLLOUT_AGENTS:-1000}"
@@ -38,7 +39,7 @@ ROLLOUT_FILE_KB="${ROLLOUT_FILE_KB:-10}"
 ROLLOUT_PACKAGE_KB="${ROLLOUT_PACKAGE_KB:-0}" # and a package of this size (0: none)
 ROLLOUT_TIMEOUT="${ROLLOUT_TIMEOUT:-300}" # s for the agents to connect, and again after the promote
 ROLLOUT_SETTLE="${ROLLOUT_SETTLE:-3}"     # s of no request at hq-1 that end the pre-positioning
-ROLLOUT_COMPLIANCE_BENCH="${ROLLOUT_COMPLIANCE_BENCH:-.}"
+ROLLOUT_COMPLIANCE_BENCH="${ROLLOUT_COMPLIANCE_BENCH:-BenchmarkCompute/100groups_x_10000agents}"
 
 # Relays by index: 0 origin, 1 hq-1, 2 b-1, 3 b-2.
 rollout_port() { echo $((ROLLOUT_BASE_PORT + $1)); }
@@ -145,9 +146,9 @@ rollout_compliance() {
 	command_line rollout "go test -run '^\$' -bench '$ROLLOUT_COMPLIANCE_BENCH' -benchmem -count 1 ./pkg/compliance"
 	line="$(grep -E '^Benchmark' "$out" | head -n 1)"
 	ns="$(grep -oE '[0-9.]+ ns/op' <<<"$line" | cut -d' ' -f1)"
-	size="$(grep -oE '[0-9.]+ (report_)?bytes(/op)?' <<<"$line" | grep -v 'B/op' | head -n 1 | cut -d' ' -f1)"
+	size="$(grep -oE '[0-9.]+ body_bytes' <<<"$line" | cut -d' ' -f1)"
 	[[ -n $line ]] && log "rollout: $line"
-	echo "$(num 'a/1e6' a="${ns:-x}") ${size:-NA}"
+	echo "$(num 'a/1e6' a="${ns:-x}") $(NUM_DP=0 num 'a' a="${size:-x}")"
 }
 
 scenario_rollout() {
