@@ -14,6 +14,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"sync"
 	"testing"
 	"time"
@@ -29,9 +31,9 @@ import (
 // the group it claims). It takes no POST: no outcome or report of its
 // children reaches the real tree.
 type evilRelay struct {
-	URL, good, claim string
-	srv              *http.Server
-	client           *http.Client
+	URL, claim string
+	srv        *http.Server
+	proxy      *httputil.ReverseProxy // to the good relay, flushing at once (the event stream)
 
 	mu    sync.Mutex
 	gates []byte
@@ -44,8 +46,15 @@ func startEvilRelay(t *testing.T, good, claim string) *evilRelay {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &evilRelay{URL: "http://" + ln.Addr().String(), good: good, claim: claim,
-		client: &http.Client{Transport: &http.Transport{Proxy: nil, DisableCompression: true}}}
+	target, err := url.Parse(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &evilRelay{URL: "http://" + ln.Addr().String(), claim: claim, proxy: &httputil.ReverseProxy{
+		Rewrite:       func(pr *httputil.ProxyRequest) { pr.SetURL(target); pr.Out.Host = target.Host },
+		Transport:     &http.Transport{Proxy: nil, DisableCompression: true},
+		FlushInterval: -1,
+	}}
 	e.srv = &http.Server{Handler: e, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = e.srv.Serve(ln) }()
 	t.Cleanup(func() { _ = e.srv.Close() })
@@ -92,40 +101,7 @@ func (e *evilRelay) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	e.proxy(w, r)
-}
-
-// proxy passes the request on to the good relay, flushing as it goes (the
-// event stream).
-func (e *evilRelay) proxy(w http.ResponseWriter, r *http.Request) {
-	req, _ := http.NewRequestWithContext(r.Context(), r.Method, e.good+r.URL.RequestURI(), nil)
-	for k, v := range r.Header {
-		req.Header[k] = v
-	}
-	resp, err := e.client.Do(req)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadGateway)
-		return
-	}
-	defer resp.Body.Close()
-	for k, v := range resp.Header {
-		w.Header()[k] = v
-	}
-	w.WriteHeader(resp.StatusCode)
-	rc := http.NewResponseController(w)
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := resp.Body.Read(buf)
-		if n > 0 {
-			if _, werr := w.Write(buf[:n]); werr != nil {
-				return
-			}
-			_ = rc.Flush()
-		}
-		if err != nil {
-			return
-		}
-	}
+	e.proxy.ServeHTTP(w, r)
 }
 
 // forgeGates rewrites a legit rollout.json so that every ring is open at
