@@ -226,3 +226,24 @@ func openRootsLocked(tree string) (*state, func(), error) {
 	}
 	return s, unlock, nil
 }
+
+// gatedGenerations are the generations the gates in dir open some ring
+// at: their metadata stays (prune) while agents may install them. The
+// file is the origin's own, read without verifying: it only keeps files.
+func gatedGenerations(dir string) []int64 {
+	b, err := readBounded(filepath.Join(dir, wire.GatesName))
+	if err != nil {
+		return nil
+	}
+	g, err := DecodeGates(b)
+	if err != nil {
+		return nil
+	}
+	var out []int64
+	for _, r := range g.Rings {
+		if r.Open.Version > 0 {
+			out = append(out, int64(r.Open.Version))
+		}
+	}
+	return out
+}
