@@ -328,9 +328,18 @@ func TestPinnedRefused(t *testing.T) {
 	if _, err := g.c.Pinned(context.Background(), g.f, wrongHash); !errors.Is(err, ErrPinMismatch) {
 		t.Fatalf("pin hash not the served snapshot's: %v", err)
 	}
-	newer := p1
-	newer.Version = 3
-	if _, err := g.c.Pinned(context.Background(), g.f, newer); err == nil {
+	bad2 := g.pin(2)
+	bad2.SHA256 = p1.SHA256
+	if _, err := g.c.Pinned(context.Background(), g.f, bad2); !errors.Is(err, ErrPinMismatch) {
+		t.Fatalf("pin of the newest generation, other hash: %v", err)
+	}
+	// Generation 3 is published, the client has not updated: Update first.
+	g.write("pool/d.deb", "d")
+	opt := tufrepo.Options{Now: func() time.Time { return g.now }, Workers: 2, MaxDirectTargets: 1}
+	if _, err := tufrepo.Publish(context.Background(), g.tree, g.ring, opt); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.c.Pinned(context.Background(), g.f, g.pin(3)); err == nil {
 		t.Fatal("a pin newer than the newest verified accepted")
 	}
 	// A snapshot of version 1 signed by another tree's snapshot key, its
