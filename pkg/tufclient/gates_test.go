@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -408,4 +409,36 @@ func resign(t *testing.T, raw []byte, keyPath string) []byte {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// The metadata of a generation the held gates open a ring at (or that
+// Pinned verified) outlives the three generations the store keeps.
+func TestPinnedKeptAcrossGenerations(t *testing.T) {
+	g := newGatesFixture(t, true)
+	if _, _, err := g.c.VerifyGates(g.sign(g.ring, g.gates("p"), 0)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.c.Pinned(context.Background(), g.f, g.pin(1)); err != nil {
+		t.Fatal(err)
+	}
+	opt := tufrepo.Options{Now: func() time.Time { return g.now }, Workers: 2, MaxDirectTargets: 1}
+	for i := range 4 {
+		g.write("pool/a.deb", fmt.Sprintf("a%d", i))
+		if _, err := tufrepo.Publish(context.Background(), g.tree, g.ring, opt); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := g.c.Update(context.Background(), g.f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(g.base, "client", "3.snapshot.json")); err == nil {
+		t.Fatal("3.snapshot.json kept: the store did not prune")
+	}
+	g.f.requests()
+	if _, err := g.client().Pinned(context.Background(), g.f, g.pin(1)); err != nil {
+		t.Fatal(err)
+	}
+	if reqs := g.f.requests(); len(reqs) != 0 {
+		t.Fatalf("generation 1 pruned from the store: fetched %v", reqs)
+	}
 }
