@@ -38,7 +38,6 @@
 //     their served names, the last three generations kept, every root kept.
 //     New loads what was trusted without the network; expired local
 //     metadata still is the rollback floor.
-//
 //   - Staged rollouts (gates.go, pinned.go; issue 15): when the trusted
 //     root lists the extra top-level role "rollout", VerifyGates checks the
 //     gates file (rollout.json) with it, with a replay floor kept in Dir;
