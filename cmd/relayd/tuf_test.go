@@ -23,17 +23,7 @@ func TestTUFCommands(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(tree, "security", "a.rpm"), []byte("a"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	run := func(want string, args ...string) string {
-		t.Helper()
-		out, errOut, err := runMain(t, args...)
-		if err != nil {
-			t.Fatalf("relayd %s: %v\n%s%s", strings.Join(args, " "), err, out, errOut)
-		}
-		if !strings.Contains(out, want) {
-			t.Fatalf("relayd %s: output lacks %q:\n%s", strings.Join(args, " "), want, out)
-		}
-		return out
-	}
+	run := runner(t)
 	for _, r := range []string{"root", "targets", "snapshot", "timestamp", "sec"} {
 		run("key id ", "keygen", "--role", r, "--out", keys)
 	}
@@ -93,17 +83,7 @@ func TestTUFRolloutCommands(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(tree, "a"), []byte("a"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	run := func(want string, args ...string) string {
-		t.Helper()
-		out, errOut, err := runMain(t, args...)
-		if err != nil {
-			t.Fatalf("relayd %s: %v\n%s%s", strings.Join(args, " "), err, out, errOut)
-		}
-		if !strings.Contains(out, want) {
-			t.Fatalf("relayd %s: output lacks %q:\n%s", strings.Join(args, " "), want, out)
-		}
-		return out
-	}
+	run := runner(t)
 	for _, r := range []string{"root", "targets", "snapshot", "timestamp", "rollout", "rollout2"} {
 		run("key id ", "keygen", "--role", r, "--out", keys)
 	}
@@ -143,4 +123,19 @@ func TestTUFRolloutCommands(t *testing.T) {
 	}
 	run("2.root.json", "tuf", "rotate", tree2, "--rollout-key", filepath.Join(keys, "rollout.pub"), "--keys", keys)
 	run("gates: none signed yet", "tuf", "status", tree2)
+}
+
+// runner runs relayd commands that must succeed and say want.
+func runner(t *testing.T) func(want string, args ...string) string {
+	return func(want string, args ...string) string {
+		t.Helper()
+		out, errOut, err := runMain(t, args...)
+		if err != nil {
+			t.Fatalf("relayd %s: %v\n%s%s", strings.Join(args, " "), err, out, errOut)
+		}
+		if !strings.Contains(out, want) {
+			t.Fatalf("relayd %s: output lacks %q:\n%s", strings.Join(args, " "), want, out)
+		}
+		return out
+	}
 }

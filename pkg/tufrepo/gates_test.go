@@ -24,6 +24,20 @@ func (f *fixture) withRollout() {
 	}
 }
 
+// published is a fixture with pool/a.deb published at generation 1, its
+// root with a rollout role when rollout.
+func published(t *testing.T, rollout bool) *fixture {
+	t.Helper()
+	f := newFixture(t)
+	if rollout {
+		f.withRollout()
+	}
+	f.init()
+	f.write("pool/a.deb", "a")
+	f.publish()
+	return f
+}
+
 func (f *fixture) newestRoot() *rootMeta {
 	f.t.Helper()
 	s, err := load(f.tree)
@@ -45,20 +59,13 @@ func (f *fixture) gates(open uint64) wire.Gates {
 // A root with a rollout role (init, or added by a rotation) is still a
 // root go-tuf's own updater takes, and it finds the targets.
 func TestRolloutRoleGoTUFAccepts(t *testing.T) {
-	f := newFixture(t)
-	f.withRollout()
-	f.init()
-	f.write("pool/a.deb", "a")
-	f.publish()
+	f := published(t, true)
 	if r := f.newestRoot().Signed.Roles[wire.RolloutRole]; r == nil || len(r.KeyIDs) != 1 || r.Threshold != 1 {
 		t.Fatalf("rollout role %+v", r)
 	}
 	f.verifyTarget(f.client(), "pool/a.deb", "a")
 
-	g := newFixture(t)
-	g.init()
-	g.write("pool/a.deb", "a")
-	g.publish()
+	g := published(t, false)
 	k := g.keygen(wire.RolloutRole)
 	if _, err := Rotate(g.tree, g.ring, Rotation{Role: wire.RolloutRole, Add: []*metadata.Key{k}}, g.opt); err != nil {
 		t.Fatal(err)
@@ -78,11 +85,7 @@ func TestRolloutRoleGoTUFAccepts(t *testing.T) {
 }
 
 func TestSignGates(t *testing.T) {
-	f := newFixture(t)
-	f.withRollout()
-	f.init()
-	f.write("pool/a.deb", "a")
-	f.publish()
+	f := published(t, true)
 	raw, err := SignGates(f.tree, f.ring, f.gates(1), time.Hour, f.now)
 	if err != nil {
 		t.Fatal(err)
@@ -119,10 +122,7 @@ func TestSignGates(t *testing.T) {
 }
 
 func TestSignGatesWithoutRolloutRole(t *testing.T) {
-	f := newFixture(t)
-	f.init()
-	f.write("pool/a.deb", "a")
-	f.publish()
+	f := published(t, false)
 	f.withRollout() // the key, not in the root
 	if _, err := SignGates(f.tree, f.ring, f.gates(1), 0, f.now); err == nil {
 		t.Fatal("signed gates for a root without a rollout role")
@@ -130,10 +130,7 @@ func TestSignGatesWithoutRolloutRole(t *testing.T) {
 }
 
 func TestPinOf(t *testing.T) {
-	f := newFixture(t)
-	f.init()
-	f.write("pool/a.deb", "a")
-	f.publish()
+	f := published(t, false)
 	f.write("pool/b.deb", "b")
 	f.publish()
 	for gen := int64(1); gen <= 2; gen++ {
@@ -170,11 +167,7 @@ func TestPinOf(t *testing.T) {
 // The metadata of a generation some ring is open at outlives the three
 // generations prune keeps.
 func TestPruneKeepsGatedGeneration(t *testing.T) {
-	f := newFixture(t)
-	f.withRollout()
-	f.init()
-	f.write("pool/a.deb", "a")
-	f.publish()
+	f := published(t, true)
 	if _, err := SignGates(f.tree, f.ring, f.gates(1), 0, f.now); err != nil {
 		t.Fatal(err)
 	}

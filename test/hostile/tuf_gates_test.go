@@ -9,41 +9,36 @@ package hostile
 import (
 	"context"
 	"errors"
-	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
-	"github.com/relayd/relayd/pkg/catalog"
+	"github.com/relayd/relayd/pkg/hierarchy"
 	"github.com/relayd/relayd/pkg/tufclient"
 	"github.com/relayd/relayd/pkg/tufrepo"
 	"github.com/relayd/relayd/pkg/wire"
 )
 
-// metaFetcher GETs /-/tuf/<name> from a relay, bounded as a relay reads.
-type metaFetcher struct{ base string }
+// metaFetcher reads /-/tuf/ of one relay through pkg/hierarchy's client,
+// as relays and agents do (bounded, failover, spooling).
+type metaFetcher struct {
+	base string
+	*hierarchy.Metadata
+}
 
-func (f metaFetcher) FetchMeta(ctx context.Context, name string, max int64) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, f.base+wire.TUFPath(name), nil)
+func newMetaFetcher(t *testing.T, base string) metaFetcher {
+	t.Helper()
+	hc := hierarchy.DefaultConfig()
+	hc.Upstreams = []string{base}
+	cl, err := hierarchy.New(hc, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel))
 	if err != nil {
-		return nil, err
+		t.Fatal(err)
 	}
-	resp, err := plainClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	switch resp.StatusCode {
-	case http.StatusOK:
-		return catalog.Read(resp.Body, resp.ContentLength, max, "")
-	case http.StatusNotFound:
-		return nil, fmt.Errorf("%w: %s", tufclient.ErrNotFound, name)
-	}
-	return nil, fmt.Errorf("GET %s: %s", name, resp.Status)
+	return metaFetcher{base: base, Metadata: cl.Metadata(t.TempDir(), nil)}
 }
 
 // gatesAttack is a tree whose root 2 added a rollout role, at generation
@@ -93,8 +88,8 @@ func newGatesAttack(t *testing.T) *gatesAttack {
 	if err := os.CopyFS(a.evilDir, os.DirFS(a.tr.Dir)); err != nil {
 		t.Fatal(err)
 	}
-	a.origin = metaFetcher{startRelayd(t, "--mode", "origin", "--root", a.tr.Dir).URL}
-	a.evil = metaFetcher{startEvil(t, a.evilDir).URL}
+	a.origin = newMetaFetcher(t, startRelayd(t, "--mode", "origin", "--root", a.tr.Dir).URL)
+	a.evil = newMetaFetcher(t, startEvil(t, a.evilDir).URL)
 	a.c = a.client(t)
 	st, err := a.c.Update(context.Background(), a.evil)
 	if err != nil || st.Catalog.Generation != 2 || !a.c.HasRolloutRole() {
