@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -100,12 +101,30 @@ func TestSignGates(t *testing.T) {
 	if md.Signed.Version != 1 || !md.Signed.Expires.Equal(f.now.Add(time.Hour)) || len(md.Signed.Targets) != 0 {
 		t.Fatalf("version %d expires %v targets %d", md.Signed.Version, md.Signed.Expires, len(md.Signed.Targets))
 	}
-	if _, err := SignGates(f.tree, f.ring, f.gates(1), 0, f.now); err != nil {
+	// What cjson and go-tuf's generic decoding must agree on: escapes,
+	// non-ASCII, nanoseconds, large numbers.
+	odd := f.gates(1)
+	odd.Halted, odd.Reason = true, "ring \"canary\": <3 of 10> & \\ é\u2028\t"
+	odd.Rings[0].Since = f.now.Add(123456789 * time.Nanosecond)
+	odd.Rings[0].Groups = []string{"branch-[a-c]*", "ü"}
+	if _, err := SignGates(f.tree, f.ring, odd, 0, f.now); err != nil {
 		t.Fatal(err)
 	}
 	g, v, exp, ok, err := HeldGates(f.tree)
-	if err != nil || !ok || v != 2 || !exp.Equal(f.now.Add(DefaultGatesExpiry)) || g.Rings[0].Open.Version != 1 {
+	if err != nil || g.Reason != strings.ReplaceAll(odd.Reason, "\t", " ") || !g.Rings[0].Since.Equal(odd.Rings[0].Since) || g.Rings[0].Groups[1] != "ü" {
+		t.Fatalf("odd gates read back: %+v %v", g, err)
+	}
+	if _, err := SignGates(f.tree, f.ring, f.gates(1), 0, f.now); err != nil {
+		t.Fatal(err)
+	}
+	g, v, exp, ok, err = HeldGates(f.tree)
+	if err != nil || !ok || v != 3 || !exp.Equal(f.now.Add(DefaultGatesExpiry)) || g.Rings[0].Open.Version != 1 {
 		t.Fatalf("held: %+v %d %v %v %v", g, v, exp, ok, err)
+	}
+	ctl := f.gates(1)
+	ctl.Rings[0].Name = "can\nary"
+	if _, err := SignGates(f.tree, f.ring, ctl, 0, f.now); err == nil || !strings.Contains(err.Error(), "control character") {
+		t.Fatalf("a ring name with a newline: %v", err)
 	}
 	bad := f.gates(1)
 	bad.Rings = append(bad.Rings, wire.Ring{Name: "later", Open: bad.Newest})
