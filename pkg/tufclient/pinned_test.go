@@ -55,6 +55,12 @@ func TestPinnedOlderGeneration(t *testing.T) {
 	if cur, err := g.c.Pinned(context.Background(), g.f, g.pin(2)); err != nil || cur != g.c.Current().Catalog {
 		t.Fatalf("pin of the newest: %v", err)
 	}
+	// A pinned generation is installable until its own snapshot expires.
+	g.now = g.now.Add(31 * 24 * time.Hour)
+	var exp *ExpiredError
+	if _, err := g.client().Pinned(context.Background(), g.f, g.pin(1)); !errors.As(err, &exp) || exp.Role != metadata.SNAPSHOT {
+		t.Fatalf("generation 1 after its snapshot expired: %v", err)
+	}
 }
 
 func TestPinnedRefused(t *testing.T) {
