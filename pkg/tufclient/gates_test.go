@@ -85,6 +85,20 @@ func (g *gatesFixture) write(p, body string) {
 	}
 }
 
+// newKey makes a key pair keys/name.key, .pub and returns the public key.
+func (g *gatesFixture) newKey(name string) *metadata.Key {
+	g.t.Helper()
+	_, pub, _, err := tufrepo.GenerateKey(filepath.Join(g.base, "keys"), name)
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	k, err := tufrepo.LoadPublicKey(pub)
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	return k
+}
+
 // client is a new client on the fixture's Dir (a restart).
 func (g *gatesFixture) client() *Client {
 	g.t.Helper()
@@ -215,14 +229,7 @@ func TestVerifyGatesRefused(t *testing.T) {
 func TestVerifyGatesUnderThreshold(t *testing.T) {
 	g := newGatesFixture(t, true)
 	keys := filepath.Join(g.base, "keys")
-	_, pub, _, err := tufrepo.GenerateKey(keys, "rollout2")
-	if err != nil {
-		t.Fatal(err)
-	}
-	k, err := tufrepo.LoadPublicKey(pub)
-	if err != nil {
-		t.Fatal(err)
-	}
+	k := g.newKey("rollout2")
 	opt := tufrepo.Options{Now: func() time.Time { return g.now }}
 	if _, err := tufrepo.Rotate(g.tree, g.ring, tufrepo.Rotation{Role: wire.RolloutRole, Add: []*metadata.Key{k}, Threshold: 2}, opt); err != nil {
 		t.Fatal(err)
@@ -335,14 +342,7 @@ func TestVerifyGatesAfterRotation(t *testing.T) {
 		t.Fatal(err)
 	}
 	keys := filepath.Join(g.base, "keys")
-	_, pub, _, err := tufrepo.GenerateKey(keys, "rollout-new")
-	if err != nil {
-		t.Fatal(err)
-	}
-	k, err := tufrepo.LoadPublicKey(pub)
-	if err != nil {
-		t.Fatal(err)
-	}
+	k := g.newKey("rollout-new")
 	oldKey, err := tufrepo.LoadPublicKey(filepath.Join(keys, "rollout.pub"))
 	if err != nil {
 		t.Fatal(err)
