@@ -62,14 +62,11 @@ func ServeObject(w http.ResponseWriter, r *http.Request, obj *object.Object) err
 		}
 		h.Set("Content-Length", strconv.FormatInt(length, 10))
 	}
-	if r.Method != http.MethodHead && size >= 0 && length <= corkSmall {
-		uncork := cork(r)
-		defer func() {
-			// Push headers and body out while corked, then let the
-			// segment go.
-			_ = http.NewResponseController(w).Flush()
-			uncork()
-		}()
+	if r.Method != http.MethodHead && size >= 0 && length <= coalesceSmall {
+		if c := coalescer(r); c != nil {
+			c.Coalesce()
+			defer release(w, c)
+		}
 	}
 	w.WriteHeader(status)
 	if r.Method == http.MethodHead {

@@ -1,0 +1,114 @@
+package node
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+	"golang.org/x/sys/unix"
+
+	"github.com/relayd/relayd/pkg/clock"
+	"github.com/relayd/relayd/pkg/origin"
+	"github.com/relayd/relayd/pkg/server"
+	"github.com/relayd/relayd/pkg/wire"
+)
+
+// dataSegments is how many segments with data the socket has sent.
+func dataSegments(t *testing.T, c net.Conn) uint32 {
+	t.Helper()
+	rc, err := c.(syscall.Conn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var info *unix.TCPInfo
+	var serr error
+	if err := rc.Control(func(fd uintptr) { info, serr = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO) }); err != nil || serr != nil {
+		t.Fatal(err, serr)
+	}
+	return info.Data_segs_out
+}
+
+// A small hit's headers and body leave in one segment (net/http writes
+// them in two: one writev) on the content port's connections, with and
+// without a stall timeout; a body of 64 KiB in as few as its size allows;
+// a larger one as before.
+func TestSmallResponseLeavesInOneSegment(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	sizes := map[string]int{"4k": 4 << 10, "1k": 1 << 10, "64k": 64 << 10, "1m": 1 << 20}
+	for name, n := range sizes {
+		if err := os.WriteFile(filepath.Join(dir, name), bytes.Repeat([]byte{'x'}, n), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	o, err := origin.New(dir, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close()
+	log := zerolog.New(zerolog.NewTestWriter(t))
+	for _, stall := range []time.Duration{0, time.Minute} {
+		t.Run(fmt.Sprint("stall=", stall), func(t *testing.T) {
+			raw, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			conns := make(chan net.Conn, 1)
+			srv := &http.Server{
+				Handler:     server.NewContent(server.ContentConfig{Source: o, Relays: func() wire.Relays { return wire.Relays{} }}, log),
+				ConnContext: server.ConnContext,
+				ConnState: func(c net.Conn, s http.ConnState) {
+					if s == http.StateNew {
+						conns <- c
+					}
+				},
+			}
+			go func() { _ = srv.Serve(newLimitListener(raw, &connLimit{max: 10, stall: stall}, log, clock.Real{})) }()
+			defer srv.Close()
+			c, err := net.Dial("tcp", raw.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			br := bufio.NewReader(c)
+			get := func(name string) {
+				t.Helper()
+				if _, err := fmt.Fprintf(c, "GET /%s HTTP/1.1\r\nHost: relay\r\n\r\n", name); err != nil {
+					t.Fatal(err)
+				}
+				resp, err := http.ReadResponse(br, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				body, err := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if err != nil || resp.StatusCode != 200 || len(body) != sizes[name] {
+					t.Fatalf("GET /%s: %d, %d bytes, %v", name, resp.StatusCode, len(body), err)
+				}
+			}
+			get("4k")
+			sc := <-conns
+			for _, tc := range []struct {
+				name string
+				segs uint32
+			}{{"4k", 1}, {"1k", 1}, {"4k", 1}, {"64k", 2}} {
+				before := dataSegments(t, sc)
+				get(tc.name)
+				if got := dataSegments(t, sc) - before; got != tc.segs {
+					t.Errorf("GET /%s left in %d segments, want %d", tc.name, got, tc.segs)
+				}
+			}
+			get("1m") // sendfile after nothing held
+			get("4k")
+		})
+	}
+}
