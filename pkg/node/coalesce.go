@@ -21,7 +21,8 @@ var heldBuffers = sync.Pool{New: func() any { b := make([]byte, 0, maxHeld); ret
 type writeHold struct {
 	on   bool
 	held *[]byte     // the write held back; nil: none
-	vec  net.Buffers // reused for the writev
+	vec  [2][]byte   // the writev's buffers
+	bufs net.Buffers // over vec (WriteTo consumes it); a field, so no allocation
 }
 
 var _ server.Coalescer = (*countedTCP)(nil)
@@ -74,8 +75,9 @@ func (c *countedTCP) writeHeld(p []byte) (int, error) {
 	b := c.hold.held
 	c.hold.held = nil
 	defer heldBuffers.Put(b)
-	c.hold.vec = append(c.hold.vec[:0], *b, p)
-	n, err := c.writev(&c.hold.vec)
-	c.hold.vec = c.hold.vec[:0]
+	c.hold.vec = [2][]byte{*b, p}
+	c.hold.bufs = c.hold.vec[:]
+	n, err := c.writev(&c.hold.bufs)
+	c.hold.vec = [2][]byte{} // p is the caller's
 	return int(max(n-int64(len(*b)), 0)), err
 }

@@ -112,3 +112,41 @@ func TestSmallResponseLeavesInOneSegment(t *testing.T) {
 		})
 	}
 }
+
+// Coalescing costs no allocation per response (its buffer is pooled, its
+// writev's vector kept in the connection).
+func TestCoalescingAllocatesNothing(t *testing.T) {
+	raw, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	client, err := net.Dial("tcp", raw.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	go func() { _, _ = io.Copy(io.Discard, client) }()
+	a, err := raw.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := countConn(a, &connLimit{}, func() {}).(*countedTCP)
+	defer c.Close()
+	head, tail := make([]byte, 4096), make([]byte, 300)
+	n := testing.AllocsPerRun(200, func() {
+		c.Coalesce()
+		if _, err := c.Write(head); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Write(tail); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Release(); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if n != 0 {
+		t.Errorf("%.0f allocations per coalesced response, want 0", n)
+	}
+}
