@@ -95,6 +95,7 @@ func serveOptions(cfg *node.Config, lc *logConfig) []option {
 		{name: "events-per-addr", usage: "/-/events streams one client address may hold, an IPv6 /64 counting as one (0 = no per-address cap)", value: (*intValue)(&cfg.EventsPerAddr)},
 		{name: "conns-per-addr", usage: "content port connections one client address may hold besides its /-/events streams, an IPv6 /64 counting as one; beyond it new ones are closed at once (at most a quarter of max-conns; 0 = no per-address cap)", value: (*intValue)(&cfg.ConnsPerAddr)},
 		{name: "client-stall-timeout", usage: "a response whose client takes no byte for this long is ended (not a bound on the whole response; 0 = never)", value: (*durationValue)(&cfg.ClientStallTimeout)},
+		{name: "memory-limit", usage: "memory budget of the process, e.g. 256MiB: its soft memory limit (as GOMEMLIMIT); while the live heap is under half of it the collector runs only near it (0 = no limit: collections paced by the live heap)", value: (*units.Bytes)(&cfg.MemoryLimit)},
 		{name: "log-level", usage: "debug, info, warn or error", value: (*stringValue)(&lc.Level)},
 		{name: "log-format", usage: "json or console", value: (*stringValue)(&lc.Format)},
 	}

@@ -134,6 +134,7 @@ var samples = map[string]struct{ in, out string }{
 	"events-per-addr":          {"100", "100"},
 	"conns-per-addr":           {"300", "300"},
 	"client-stall-timeout":     {"2m", "2m0s"},
+	"memory-limit":             {"256MiB", "256 MiB"},
 	"log-level":                {"debug", "debug"},
 	"log-format":               {"console", "console"},
 }
