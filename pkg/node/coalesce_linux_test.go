@@ -40,13 +40,21 @@ func dataSegments(t *testing.T, c net.Conn) uint32 {
 // A small hit's headers and body leave in one segment (net/http writes
 // them in two: one writev) on the content port's connections, with and
 // without a stall timeout; a body of 64 KiB in as few as its size allows;
-// a larger one as before.
+// a larger one (1 MiB, copied: the first two of its writes coalesced)
+// arrives whole and in order.
 func TestSmallResponseLeavesInOneSegment(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	sizes := map[string]int{"4k": 4 << 10, "1k": 1 << 10, "64k": 64 << 10, "1m": 1 << 20}
+	// 251 bytes repeated: a byte out of place shows.
+	pattern := make([]byte, 251)
+	for i := range pattern {
+		pattern[i] = byte(i)
+	}
+	files := map[string][]byte{}
 	for name, n := range sizes {
-		if err := os.WriteFile(filepath.Join(dir, name), bytes.Repeat([]byte{'x'}, n), 0o644); err != nil {
+		files[name] = bytes.Repeat(pattern, n/len(pattern)+1)[:n]
+		if err := os.WriteFile(filepath.Join(dir, name), files[name], 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -91,8 +99,8 @@ func TestSmallResponseLeavesInOneSegment(t *testing.T) {
 				}
 				body, err := io.ReadAll(resp.Body)
 				resp.Body.Close()
-				if err != nil || resp.StatusCode != 200 || len(body) != sizes[name] {
-					t.Fatalf("GET /%s: %d, %d bytes, %v", name, resp.StatusCode, len(body), err)
+				if err != nil || resp.StatusCode != 200 || !bytes.Equal(body, files[name]) {
+					t.Fatalf("GET /%s: %d, %d bytes (want %d, the file's), %v", name, resp.StatusCode, len(body), sizes[name], err)
 				}
 			}
 			get("4k")

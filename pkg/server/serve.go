@@ -71,7 +71,7 @@ func serveObject(w http.ResponseWriter, r *http.Request, obj *object.Object, cod
 		}
 		h["Content-Length"] = []string{strconv.FormatInt(length, 10)}
 	}
-	if r.Method != http.MethodHead && size >= 0 && length <= coalesceSmall {
+	if r.Method != http.MethodHead && size >= 0 && whole(obj) {
 		if c := coalescer(r); c != nil {
 			c.Coalesce()
 			defer release(w, c)
