@@ -13,9 +13,10 @@ import (
 )
 
 const agentUsage = `usage:
-  relayd agent sync  --relay URL[,URL…] --root 1.root.json --out DIR [--include GLOB]…
-      bring DIR up to the newest verified TUF metadata (only what changed), then exit
-  relayd agent watch --relay URL[,URL…] --root 1.root.json --out DIR [--include GLOB]… [--id ID] [--sync-jitter 2s]
+  relayd agent sync  --relay URL[,URL…] --root 1.root.json --out DIR [--include GLOB]… [--group G]
+      bring DIR up to the newest verified TUF metadata (only what changed), then exit;
+      with a rollout role in the root, to the generation the signed gates open for G's ring
+  relayd agent watch --relay URL[,URL…] --root 1.root.json --out DIR [--include GLOB]… [--group G] [--id ID] [--sync-jitter 2s]
       stay connected to a relay (GET /-/events) and sync on every new generation,
       at a random moment within --sync-jitter of the announcement
 `
