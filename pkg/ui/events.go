@@ -111,8 +111,12 @@ func (e *Events) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// minKickGap is the least time between two snapshots that changes ask for.
+const minKickGap = 250 * time.Millisecond
+
 // Changed asks for a snapshot now (after a change made through the admin
-// API); kicks closer than a quarter Interval apart wait for it.
+// API); snapshots asked for closer than minKickGap (or a quarter Interval)
+// after the last one wait for it.
 func (e *Events) Changed() {
 	select {
 	case e.kick <- struct{}{}:
@@ -172,12 +176,12 @@ func (e *Events) produce(stop <-chan struct{}) {
 			return
 		case <-t.C:
 		case <-e.kick:
-			// Kicks are spaced: a flood of POSTs costs at most four
-			// snapshots an interval.
+			// Kicks are spaced: a flood of POSTs costs at most one
+			// snapshot per minKickGap.
 			select {
 			case <-stop:
 				return
-			case <-time.After(e.cfg.Interval/4 - time.Since(e.lastRunTime())):
+			case <-time.After(min(e.cfg.Interval/4, minKickGap) - time.Since(e.lastRunTime())):
 			}
 		}
 	}
