@@ -5,6 +5,6 @@
 //
 // The tests skip, saying so, when no Chromium binary is found (.ci/run
 // installs Debian's chromium; RELAYD_CHROMIUM names another). With
-// RELAYD_UI_SCREENSHOT=FILE, TestDashboardTree writes a screenshot of the
+// RELAYD_UI_SCREENSHOT=FILE, TestDashboardRollout writes a screenshot of the
 // page to FILE (docs/dashboard.png is made so).
 package ui

@@ -3,7 +3,6 @@ package ui
 import (
 	"errors"
 	"fmt"
-	"os"
 	"reflect"
 	"strconv"
 	"strings"
@@ -130,8 +129,5 @@ func TestDashboardTree(t *testing.T) {
 	}
 	if gen != strconv.FormatUint(st.Generation, 10) || relays != "3" {
 		t.Errorf("summary: generation %q, relays %q; want %d (/v1/status), 3", gen, relays, st.Generation)
-	}
-	if f := os.Getenv("RELAYD_UI_SCREENSHOT"); f != "" {
-		screenshot(t, ctx, f)
 	}
 }

@@ -1,0 +1,256 @@
+package ui
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/relayd/relayd/internal/proctest"
+)
+
+// rolloutDoc is what the test reads of GET /v1/rollout.
+type rolloutDoc struct {
+	Halted bool   `json:"halted"`
+	Reason string `json:"reason"`
+	Rings  []struct {
+		Name string `json:"name"`
+		Open uint64 `json:"open"`
+	} `json:"rings"`
+}
+
+// complianceDoc is what the test reads of GET /v1/compliance.
+type complianceDoc struct {
+	Newest uint64            `json:"newest"`
+	Total  complianceCounts  `json:"total"`
+	Rings  []complianceRing  `json:"rings"`
+	Groups []complianceGroup `json:"groups"`
+}
+
+type complianceCounts struct {
+	Agents       int `json:"agents"`
+	OnTarget     int `json:"on_target"`
+	Behind       int `json:"behind"`
+	Failed       int `json:"failed"`
+	NotReporting int `json:"not_reporting"`
+}
+
+type complianceRing struct {
+	Name   string `json:"name"`
+	Open   uint64 `json:"open"`
+	Groups int    `json:"groups"`
+	complianceCounts
+}
+
+type complianceGroup struct {
+	Name   string `json:"name"`
+	Ring   string `json:"ring"`
+	Target uint64 `json:"target"`
+	Relays int    `json:"relays"`
+	complianceCounts
+}
+
+func (c complianceCounts) row(m map[string]string) map[string]string {
+	m["agents"] = strconv.Itoa(c.Agents)
+	m["on_target"] = strconv.Itoa(c.OnTarget)
+	m["behind"] = strconv.Itoa(c.Behind)
+	m["failed"] = strconv.Itoa(c.Failed)
+	m["not_reporting"] = strconv.Itoa(c.NotReporting)
+	return m
+}
+
+func openText(v uint64) string {
+	if v == 0 {
+		return "not yet"
+	}
+	return strconv.FormatUint(v, 10)
+}
+
+// complianceRows is /v1/compliance as the page's two tables must show it.
+func complianceRows(d complianceDoc) (rings, groups []map[string]string) {
+	for _, r := range d.Rings {
+		rings = append(rings, r.row(map[string]string{"ring": r.Name, "open": openText(r.Open), "groups": strconv.Itoa(r.Groups)}))
+	}
+	for _, g := range d.Groups {
+		groups = append(groups, g.row(map[string]string{"group": g.Name, "ring": g.Ring,
+			"target": strconv.FormatUint(g.Target, 10), "relays": strconv.Itoa(g.Relays)}))
+	}
+	return rings, groups
+}
+
+// only keeps the fields of rows that want has.
+func only(rows []map[string]string, want []map[string]string) []map[string]string {
+	if len(want) == 0 {
+		return nil
+	}
+	out := make([]map[string]string, 0, len(rows))
+	for _, r := range rows {
+		o := map[string]string{}
+		for f := range want[0] {
+			o[f] = r[f]
+		}
+		out = append(out, o)
+	}
+	return out
+}
+
+// TestDashboardRollout: an origin with a rollout plan (canary branch-a,
+// early branch-b, broad the rest), a tree below it with agents, and a
+// second generation published (the canary opens at it). The page's
+// compliance tables equal /v1/compliance and its rollout table the rings
+// of /v1/rollout; typing a reason and pressing Halt halts the rollout
+// (/v1/rollout says halted, with that reason) and the page says why.
+func TestDashboardRollout(t *testing.T) {
+	t.Parallel()
+	ctx := browser(t)
+	tree, keys, _ := publishedTree(t)
+	relayd(t, "keygen", "--role", "rollout", "--out", keys)
+	relayd(t, "tuf", "rotate", tree, "--role", "rollout", "--add-key", filepath.Join(keys, "rollout.pub"), "--keys", keys)
+	relayd(t, "publish", "--timestamp-only", tree, "--keys", keys)
+	root := filepath.Join(tree, "-", "tuf", "2.root.json")
+	plan := filepath.Join(t.TempDir(), "rollout.yaml")
+	if err := os.WriteFile(plan, []byte(`name: fleet
+rings:
+  - {name: canary, groups: [branch-a], soak: 1h}
+  - {name: early, groups: [branch-b], soak: 1h}
+  - {name: broad, groups: ["*"]}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tk := treeKey(t)
+	origin := start(t, "--mode", "origin", "--root", tree, "--node", "origin", "--data-dir", t.TempDir(),
+		"--admin", "127.0.0.1:0", "--rollout-plan", plan, "--rollout-key", filepath.Join(keys, "rollout.key"),
+		"--tree-key-file", tk, "--report-interval", "1s")
+	adminURL := "http://" + origin.WaitLogAddr(t, "admin listening")
+	relay := func(node, group, mode, upstream string) *proctest.Proc {
+		return start(t, "--mode", mode, "--node", node, "--group", group, "--upstream", upstream, "--root", root,
+			"--data-dir", t.TempDir(), "--tree-key-file", tk, "--report-interval", "1s")
+	}
+	hq := relay("hq-1", "hq", "mirror", origin.URL)
+	branches := map[string]*proctest.Proc{
+		"branch-a": relay("branch-a-1", "branch-a", "proxy", hq.URL),
+		"branch-b": relay("branch-b-1", "branch-b", "proxy", hq.URL),
+	}
+	for group, b := range branches {
+		for i := range 2 {
+			proctest.Start(t, "agent", []string{relaydBin, "agent", "watch", "--relay", b.URL, "--root", root,
+				"--out", t.TempDir(), "--group", group, "--id", fmt.Sprintf("%s-agent-%d", group, i), "--sync-jitter", "0", "--quiet"}, nil, "")
+		}
+	}
+	// Some traffic, for the hit ratio.
+	for range 3 {
+		for _, b := range branches {
+			if _, err := httpGet(b.URL + "/pool/a.deb"); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// Generation 2: the canary opens at it, the others stay at 1.
+	if err := os.WriteFile(filepath.Join(tree, "pool", "c.deb"), []byte("package 2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	relayd(t, "publish", tree, "--keys", keys)
+	var ro rolloutDoc
+	proctest.Eventually(t, 20*time.Second, "the canary open at generation 2, the others at 1", func() error {
+		if err := getJSON(adminURL+"/v1/rollout", "", &ro); err != nil {
+			return err
+		}
+		var opens []string
+		for _, r := range ro.Rings {
+			opens = append(opens, strconv.FormatUint(r.Open, 10))
+		}
+		if got := strings.Join(opens, " "); got != "2 1 1" {
+			return fmt.Errorf("rings open at %s", got)
+		}
+		return nil
+	})
+
+	run(t, ctx, "open the dashboard", chromedp.Navigate(adminURL+"/ui/"))
+	proctest.Eventually(t, 30*time.Second, "the page's compliance equal to /v1/compliance, with both branches", func() error {
+		var doc complianceDoc
+		if err := getJSON(adminURL+"/v1/compliance", "", &doc); err != nil {
+			return err
+		}
+		wantRings, wantGroups := complianceRows(doc)
+		var names []string
+		for _, g := range doc.Groups {
+			names = append(names, g.Name)
+		}
+		if !strings.Contains(strings.Join(names, " "), "branch-a branch-b") {
+			return fmt.Errorf("/v1/compliance has groups %v, want branch-a and branch-b", names)
+		}
+		rawRings, err1 := eval[[]map[string]string](ctx, fmt.Sprintf(rowsJS, "#compliance-rings"))
+		rawGroups, err2 := eval[[]map[string]string](ctx, fmt.Sprintf(rowsJS, "#compliance-groups"))
+		if err := errors.Join(err1, err2); err != nil {
+			return err
+		}
+		if got := only(rawRings, wantRings); !reflect.DeepEqual(got, wantRings) {
+			return fmt.Errorf("page rings\n%v\nwant (/v1/compliance)\n%v", got, wantRings)
+		}
+		if got := only(rawGroups, wantGroups); !reflect.DeepEqual(got, wantGroups) {
+			return fmt.Errorf("page groups\n%v\nwant (/v1/compliance)\n%v", got, wantGroups)
+		}
+		return nil
+	})
+	rings, err := eval[[]map[string]string](ctx, fmt.Sprintf(rowsJS, "#rollout-rings"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range rings {
+		got = append(got, r["ring"]+"@"+r["open"])
+	}
+	if strings.Join(got, " ") != "canary@2 early@1 broad@1" {
+		t.Errorf("the page's rollout rings %v, want canary@2 early@1 broad@1 (/v1/rollout)", got)
+	}
+
+	const reason = "canary crash: exit 3 on branch-a"
+	run(t, ctx, "halt with a reason", chromedp.SendKeys(chromedp.ID("halt-reason"), reason),
+		chromedp.Click(chromedp.ID("halt")))
+	proctest.Eventually(t, 15*time.Second, "the rollout halted, and the page saying why", func() error {
+		if err := getJSON(adminURL+"/v1/rollout", "", &ro); err != nil {
+			return err
+		}
+		if !ro.Halted || ro.Reason != reason {
+			return fmt.Errorf("/v1/rollout: halted %v, reason %q", ro.Halted, ro.Reason)
+		}
+		state, err := text(ctx, "rollout-state")
+		if err != nil {
+			return err
+		}
+		if state != "HALTED: "+reason {
+			return fmt.Errorf("the page says %q", state)
+		}
+		return nil
+	})
+	// The signed gates say so too: what relays and agents follow.
+	resp, err := http.Get(origin.URL + "/-/tuf/rollout.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var signed struct {
+		Signed struct {
+			Gates struct {
+				Halted bool   `json:"halted"`
+				Reason string `json:"reason"`
+			} `json:"relayd_rollout"`
+		} `json:"signed"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&signed)
+	resp.Body.Close()
+	if err != nil || !signed.Signed.Gates.Halted || signed.Signed.Gates.Reason != reason {
+		t.Errorf("rollout.json: %+v, %v; want halted with the reason", signed.Signed.Gates, err)
+	}
+	if f := os.Getenv("RELAYD_UI_SCREENSHOT"); f != "" {
+		screenshot(t, ctx, f)
+	}
+}
