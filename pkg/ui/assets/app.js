@@ -334,7 +334,11 @@ function renderCompliance(co, now) {
 
 // ---- counters and plots ----
 
-let prev = null; // the previous snapshot's counters and time
+// Each point is a rate over the last RATE_MS of counter samples, so a line
+// stays continuous while traffic flows (the tree's counters move only when
+// a relay reports) and breaks when there is none.
+const RATE_MS = 30 * 1000;
+const samples = []; // {t, node, tree}: the counters of each snapshot, WINDOW_MS long
 
 function ratio(dh, dm) {
   return dh + dm > 0 ? dh / (dh + dm) : null;
@@ -356,23 +360,33 @@ function renderCounters(snap, now) {
     $('sum-hit').textContent = tree.hits + tree.misses ? pct(tree.hits / (tree.hits + tree.misses)) + ' (tree)' : '–';
     $('sum-wan').textContent = 'no cache here';
   }
-  if (prev && now > prev.t) {
-    const dt = (now - prev.t) / 1000;
-    if (node && prev.node) {
-      push(series.hitNode, now, ratio(node.hits - prev.node.hits, node.misses - prev.node.misses));
-      const saved = (node.bytes_served - prev.node.bytes_served) - (node.upstream_bytes - prev.node.upstream_bytes);
-      push(series.wan, now, Math.max(0, saved) / dt);
+  if (samples.length && now <= samples[samples.length - 1].t) return;
+  samples.push({ t: now, node: node, tree: tree });
+  while (samples.length && samples[0].t < now - WINDOW_MS) samples.shift();
+  // The oldest sample within RATE_MS (or the oldest kept).
+  let base = samples[0];
+  for (const s of samples) {
+    if (s.t >= now - RATE_MS) {
+      base = s;
+      break;
     }
-    push(series.hitTree, now, ratio(tree.hits - prev.tree.hits, tree.misses - prev.tree.misses));
   }
-  prev = { t: now, node: node, tree: tree };
-  plot($('plot-hit'), now, [[series.hitNode, 'node'], [series.hitTree, 'tree']], 1, pct);
+  if (base.t < now) {
+    if (node && base.node) {
+      push(series.hitNode, now, ratio(node.hits - base.node.hits, node.misses - base.node.misses));
+      const saved = (node.bytes_served - base.node.bytes_served) - (node.upstream_bytes - base.node.upstream_bytes);
+      push(series.wan, now, Math.max(0, saved) / ((now - base.t) / 1000));
+    }
+    push(series.hitTree, now, ratio(tree.hits - base.tree.hits, tree.misses - base.tree.misses));
+  }
+  const from = Math.max(now - WINDOW_MS, samples[0].t);
+  plot($('plot-hit'), from, now, [[series.hitNode, 'node'], [series.hitTree, 'tree']], 1, pct);
   const wanMax = Math.max(1, ...series.wan.map((p) => p[1] || 0));
-  plot($('plot-wan'), now, [[series.wan, 'wan']], wanMax, (v) => bytes(v) + '/s');
+  plot($('plot-wan'), from, now, [[series.wan, 'wan']], wanMax, (v) => bytes(v) + '/s');
   const lastOf = (a) => (a.length ? a[a.length - 1][1] : null);
   const h = lastOf(series.hitNode) !== null ? lastOf(series.hitNode) : lastOf(series.hitTree);
-  $('plot-hit-now').textContent = h === null ? '' : 'now ' + pct(h);
-  $('plot-wan-now').textContent = node ? 'now ' + bytes(lastOf(series.wan) || 0) + '/s' : '(this node keeps no cache)';
+  $('plot-hit-now').textContent = h === null ? '' : 'last 30 s: ' + pct(h);
+  $('plot-wan-now').textContent = node ? 'last 30 s: ' + bytes(lastOf(series.wan) || 0) + '/s' : '(this node keeps no cache)';
 }
 
 const SVG = 'http://www.w3.org/2000/svg';
@@ -385,26 +399,26 @@ function svgEl(tag, attrs) {
   return e;
 }
 
-// plot draws each series (a gap where a value is null) on [now-10min, now]
-// × [0, max], with the max's label.
-function plot(svg, now, list, max, fmt) {
-  const kids = [
-    svgEl('line', { class: 'grid', x1: 0, y1: H / 2, x2: W, y2: H / 2 }),
-  ];
+// plot draws each series (a gap where a value is null) on [from, now]
+// (at most the last 10 minutes: since the page opened, at first) ×
+// [0, max], with the max's label and the span's.
+function plot(svg, from, now, list, max, fmt) {
+  const span = Math.max(now - from, 1000);
+  const kids = [svgEl('line', { class: 'grid', x1: 0, y1: H / 2, x2: W, y2: H / 2 })];
   const top = svgEl('text', { x: 4, y: 11 });
   top.textContent = fmt(max);
   const left = svgEl('text', { x: 4, y: H - 3 });
-  left.textContent = '−10 min';
+  left.textContent = span >= 120000 ? '−' + Math.round(span / 60000) + ' min' : '−' + Math.round(span / 1000) + ' s';
   kids.push(top, left);
   for (const [pts, cls] of list) {
     let d = '';
     let pen = false;
     for (const [t, v] of pts) {
-      if (v === null || v === undefined) {
+      if (v === null || v === undefined || t < from) {
         pen = false;
         continue;
       }
-      const x = ((t - (now - WINDOW_MS)) / WINDOW_MS) * W;
+      const x = ((t - from) / span) * W;
       const y = H - 2 - (Math.min(v, max) / max) * (H - 16);
       d += (pen ? 'L' : 'M') + x.toFixed(1) + ' ' + y.toFixed(1);
       pen = true;
