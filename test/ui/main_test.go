@@ -176,3 +176,11 @@ func start(t *testing.T, args ...string) *proctest.Proc {
 	t.Helper()
 	return proctest.StartRelayd(t, relaydBin, args...)
 }
+
+// startOrigin starts an origin serving tree with its admin port on
+// loopback and args, and returns it with its admin base URL.
+func startOrigin(t *testing.T, tree string, args ...string) (*proctest.Proc, string) {
+	t.Helper()
+	p := start(t, append([]string{"--mode", "origin", "--root", tree, "--node", "origin", "--admin", "127.0.0.1:0"}, args...)...)
+	return p, "http://" + p.WaitLogAddr(t, "admin listening")
+}

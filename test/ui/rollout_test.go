@@ -127,10 +127,8 @@ rings:
 		t.Fatal(err)
 	}
 	tk := treeKey(t)
-	origin := start(t, "--mode", "origin", "--root", tree, "--node", "origin", "--data-dir", t.TempDir(),
-		"--admin", "127.0.0.1:0", "--rollout-plan", plan, "--rollout-key", filepath.Join(keys, "rollout.key"),
-		"--tree-key-file", tk, "--report-interval", "1s")
-	adminURL := "http://" + origin.WaitLogAddr(t, "admin listening")
+	origin, adminURL := startOrigin(t, tree, "--data-dir", t.TempDir(), "--rollout-plan", plan,
+		"--rollout-key", filepath.Join(keys, "rollout.key"), "--tree-key-file", tk, "--report-interval", "1s")
 	relay := func(node, group, mode, upstream string) *proctest.Proc {
 		return start(t, "--mode", mode, "--node", node, "--group", group, "--upstream", upstream, "--root", root,
 			"--data-dir", t.TempDir(), "--tree-key-file", tk, "--report-interval", "1s")

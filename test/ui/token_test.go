@@ -72,9 +72,7 @@ func TestDashboardToken(t *testing.T) {
 		t.Fatal(err)
 	}
 	tree, _, _ := publishedTree(t)
-	origin := start(t, "--mode", "origin", "--root", tree, "--node", "origin", "--admin", "127.0.0.1:0",
-		"--admin-token-file", tokenFile)
-	adminURL := "http://" + origin.WaitLogAddr(t, "admin listening")
+	_, adminURL := startOrigin(t, tree, "--admin-token-file", tokenFile)
 	reqs := watchRequests(ctx)
 
 	run(t, ctx, "open the dashboard", chromedp.Navigate(adminURL+"/ui/"))
