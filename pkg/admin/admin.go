@@ -80,7 +80,7 @@ func New(cfg Config, log zerolog.Logger) http.Handler {
 	outer.Use(httpx.AccessLog(log, httpx.LogOptions{}))
 	r := chi.NewRouter()
 	events := ui.NewEvents(ui.Config{API: r}, log)
-	outer.Use(events.AfterChange)
+	outer.Use(ui.SameOrigin, events.AfterChange)
 	outer.Get(strings.TrimSuffix(ui.Prefix, "/"), ui.Assets)
 	outer.Get(ui.Prefix+"*", ui.Assets)
 	outer.MethodNotAllowed(httpx.MethodNotAllowed(outer))

@@ -138,6 +138,39 @@ func TestAssetsPublicAPIGuarded(t *testing.T) {
 	}
 }
 
+// TestSameOrigin: a browser's POST from another site is refused before
+// the API sees it; the same site's and a non-browser client's are not.
+func TestSameOrigin(t *testing.T) {
+	t.Parallel()
+	srv := adminServer(t)
+	for _, tc := range []struct {
+		name   string
+		header map[string]string
+		want   int
+		code   string
+	}{
+		{"cross-site", map[string]string{"Sec-Fetch-Site": "cross-site"}, 403, "cross_origin"},
+		{"another origin", map[string]string{"Origin": "http://evil.example"}, 403, "cross_origin"},
+		{"same origin", map[string]string{"Sec-Fetch-Site": "same-origin"}, 404, "no_mirror"},
+		{"not a browser", nil, 404, "no_mirror"},
+	} {
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v1/sync", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		for k, v := range tc.header {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.want || !strings.Contains(string(b), `"`+tc.code+`"`) {
+			t.Errorf("%s: %d %s, want %d %s", tc.name, resp.StatusCode, b, tc.want, tc.code)
+		}
+	}
+}
+
 // TestEventsSnapshot: a snapshot holds the admin API's documents verbatim
 // and the counters of the tree; what the node does not serve is missing
 // with its code.
