@@ -10,6 +10,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -82,6 +84,30 @@ func browser(t *testing.T) context.Context {
 	if err := chromedp.Do(ctx); err != nil {
 		t.Fatalf("start %s: %v", chromium, err)
 	}
+	// What the page cannot do (a script error, a CSP refusal) fails the
+	// test.
+	console := chromedp.Console(ctx)
+	var mu sync.Mutex
+	var bad []string
+	go func() {
+		for m, err := range console {
+			if err != nil {
+				return
+			}
+			if m.Type == chromedp.ConsoleException || strings.Contains(m.Text, "Content Security Policy") {
+				mu.Lock()
+				bad = append(bad, string(m.Type)+": "+m.Text)
+				mu.Unlock()
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, m := range bad {
+			t.Errorf("the page's console: %s", m)
+		}
+	})
 	return ctx
 }
 
