@@ -8,6 +8,7 @@ const TOKEN_KEY = 'relayd.adminToken';
 const WINDOW_MS = 10 * 60 * 1000; // plots keep the last 10 minutes
 const STALL_MS = 10 * 1000; // no snapshot for that long: reconnect
 const MAX_BUFFER = 64 << 20; // a stream line longer than this is refused
+const MAX_TREE_ROWS = 1000; // relays listed; a bigger tree says how many more
 
 const $ = (id) => document.getElementById(id);
 
@@ -205,9 +206,12 @@ function flatTree(g, depth, out) {
 }
 
 function renderTree(tree, now) {
-  const rows = flatTree(tree, 0, []);
-  $('sum-relays').textContent = rows.length;
-  fill($('tree-table').tBodies[0], rows.map((r) => {
+  const all = flatTree(tree, 0, []);
+  $('sum-relays').textContent = all.length;
+  const rows = all.slice(0, MAX_TREE_ROWS);
+  const more = all.length - rows.length;
+  const body = $('tree-table').tBodies[0];
+  fill(body, rows.map((r) => {
     const m = r.m;
     const tr = el('tr');
     tr.dataset.group = r.group;
@@ -227,6 +231,11 @@ function renderTree(tree, now) {
     cell(tr, 'misses', m.cache ? m.cache.misses : '', 'num');
     return tr;
   }));
+  if (more > 0) {
+    const td = el('td', '… and ' + more + ' more relays: relayd tree --json shows them all', 'muted');
+    td.colSpan = 11;
+    body.appendChild(el('tr')).appendChild(td);
+  }
 }
 
 function ringGate(g) {
