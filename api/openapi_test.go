@@ -712,6 +712,8 @@ func TestResponsesMatchSpec(t *testing.T) {
 		{t: M, method: "GET", path: "/security/fix.patch", header: map[string]string{wire.GenerationHeader: "99"}, want: 503},
 		{t: M, method: "GET", path: "/security/fix.patch", header: map[string]string{wire.GenerationHeader: "latest"}, want: 400, badRequest: true},
 		{t: P, method: "GET", path: agentPath, header: map[string]string{"X-Relay-Path": "hq,branch"}, want: 508},
+		{t: P, method: "POST", path: wire.OutcomePath, header: jsonCT, body: `{"agent":"agent-1","generation":1,"state":"installed"}`, want: 202},
+		{t: P, method: "POST", path: wire.OutcomePath, header: jsonCT, body: `{"agent":"agent-1","generation":1,"state":"done"}`, want: 400, badRequest: true},
 		{t: O, method: "GET", path: "/-/nothing", want: 404, unrouted: true},
 		{t: O, method: "DELETE", path: "/security/fix.patch", want: 405, unrouted: true},
 	} {
@@ -770,6 +772,8 @@ func TestResponsesMatchSpec(t *testing.T) {
 		{t: P, admin: true, method: "GET", path: "/v1/tree", want: 200},
 		{t: O, admin: true, method: "GET", path: "/v1/agents", want: 200},
 		{t: P, admin: true, method: "GET", path: "/v1/agents", want: 200},
+		{t: O, admin: true, method: "GET", path: "/v1/compliance", want: 200},
+		{t: P, admin: true, method: "GET", path: "/v1/compliance", want: 200},
 		{t: M, admin: true, method: "GET", path: "/v1/sync", want: 200},
 		{t: M, admin: true, method: "POST", path: "/v1/sync", want: 202},
 		{t: O, admin: true, method: "GET", path: "/v1/sync", want: 404},
@@ -811,6 +815,7 @@ func TestResponsesMatchSpec(t *testing.T) {
 		{P, "/v1/agents", `"id":"agent-1"`},
 		{O, "/v1/agents", `"relay":true`},
 		{O, "/v1/tree", `"age":`},
+		{P, "/v1/compliance", `"on_target":1`},
 		{M, "/v1/status", `"sync":{`},
 	} {
 		_, body := c.do(t, call{t: d.tg, admin: true, method: "GET", path: d.path, want: 200})

@@ -93,6 +93,7 @@ func serveOptions(cfg *node.Config, lc *logConfig) []option {
 		{name: "max-conns", usage: "content port connections, plain and TLS together, beyond which new ones are closed at once (0 = the descriptor limit less a reserve for the admin port, store, gossip and upstreams)", value: (*intValue)(&cfg.MaxConns)},
 		{name: "events-max", usage: "/-/events streams held at once, beyond which 503 too_many_streams (0 = max-conns less a tenth, kept for health checks and objects)", value: (*intValue)(&cfg.EventsMax)},
 		{name: "events-per-addr", usage: "/-/events streams one client address may hold, an IPv6 /64 counting as one (0 = no per-address cap)", value: (*intValue)(&cfg.EventsPerAddr)},
+		{name: "outcome-agents", usage: "agents whose install outcome (POST /-/outcome) this relay remembers for /v1/compliance and its reports, the oldest report forgotten first; one address reports for at most events-per-addr of them (0 = outcomes not taken)", value: (*intValue)(&cfg.OutcomeAgents)},
 		{name: "conns-per-addr", usage: "content port connections one client address may hold besides its /-/events streams, an IPv6 /64 counting as one; beyond it new ones are closed at once (at most a quarter of max-conns; 0 = no per-address cap)", value: (*intValue)(&cfg.ConnsPerAddr)},
 		{name: "client-stall-timeout", usage: "a response whose client takes no byte for this long is ended (not a bound on the whole response; 0 = never)", value: (*durationValue)(&cfg.ClientStallTimeout)},
 		{name: "log-level", usage: "debug, info, warn or error", value: (*stringValue)(&lc.Level)},

@@ -133,6 +133,7 @@ var samples = map[string]struct{ in, out string }{
 	"events-max":               {"4000", "4000"},
 	"events-per-addr":          {"100", "100"},
 	"conns-per-addr":           {"300", "300"},
+	"outcome-agents":           {"5000", "5000"},
 	"client-stall-timeout":     {"2m", "2m0s"},
 	"log-level":                {"debug", "debug"},
 	"log-format":               {"console", "console"},

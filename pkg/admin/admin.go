@@ -49,6 +49,8 @@ type Config struct {
 	Agents func() Agents
 	// Cache serves /v1/cache; nil answers 404 (an origin).
 	Cache Cache
+	// Compliance serves /v1/compliance; nil answers 404 (compliance.go).
+	Compliance ComplianceFunc
 }
 
 // Cache is the node's cache as the cache endpoints see it. Errors are
@@ -93,6 +95,7 @@ func New(cfg Config, log zerolog.Logger) http.Handler {
 	}))
 	r.MethodNotAllowed(httpx.MethodNotAllowed(r))
 	routeState(r, cfg)
+	routeCompliance(r, cfg.Compliance)
 	r.Route("/v1/cache", func(r chi.Router) { routeCache(r, cfg.Cache) })
 	// Profiles for diagnosing a live relay; the admin port is loopback or
 	// token-protected.

@@ -14,6 +14,7 @@ import (
 	"github.com/relayd/relayd/pkg/hierarchy"
 	"github.com/relayd/relayd/pkg/hops"
 	"github.com/relayd/relayd/pkg/mirror"
+	"github.com/relayd/relayd/pkg/outcome"
 	"github.com/relayd/relayd/pkg/proxycache"
 	"github.com/relayd/relayd/pkg/tlsconf"
 )
@@ -133,6 +134,11 @@ type Config struct {
 	// it a new connection is closed at once. 0: no cap. Default 4096,
 	// lowered to a quarter of MaxConns when that is less.
 	ConnsPerAddr int
+	// OutcomeAgents is the most agents whose outcome (POST /-/outcome)
+	// the relay remembers, the oldest report forgotten first; one client
+	// address reports for at most EventsPerAddr of them. 0: outcomes are
+	// not taken (404) and /v1/compliance answers 404. Default 100,000.
+	OutcomeAgents int
 	// ClientStallTimeout ends a response whose client took nothing for
 	// this long (no progress writing; not a bound on the whole response,
 	// which may take hours over a slow link). 0: none. Default 60s.
@@ -149,7 +155,7 @@ func DefaultConfig() Config {
 	return Config{
 		Node: host, Mode: ModeProxy, DataDir: "/var/lib/relayd",
 		Listen: ":20080", TLSListen: ":20081", Admin: "127.0.0.1:20090", Gossip: ":7946", MaxHops: hops.DefaultMax, DrainTimeout: 30 * time.Second,
-		ReportInterval: 10 * time.Second, EventsPerAddr: DefaultEventsPerAddr,
+		ReportInterval: 10 * time.Second, EventsPerAddr: DefaultEventsPerAddr, OutcomeAgents: outcome.DefaultMaxAgents,
 		ConnsPerAddr: DefaultConnsPerAddr, ClientStallTimeout: DefaultClientStallTimeout, EncodeMax: 1 << 30,
 		Cache: proxycache.DefaultConfig(), Upstream: hierarchy.DefaultConfig(), Mirror: mirror.DefaultConfig(),
 		TimestampExpiry: 24 * time.Hour,
@@ -361,6 +367,7 @@ func (c *Config) validateCounts() []error {
 	notNegativeCount("events-max", c.EventsMax)
 	notNegativeCount("events-per-addr", c.EventsPerAddr)
 	notNegativeCount("conns-per-addr", c.ConnsPerAddr)
+	notNegativeCount("outcome-agents", c.OutcomeAgents)
 	notNegative("client-stall-timeout", c.ClientStallTimeout)
 	if c.CacheMax < 0 {
 		errs = append(errs, fmt.Errorf("cache-max %d: want 0 (no quota) or more", c.CacheMax))

@@ -97,6 +97,10 @@ func TestMetricsAsDocumented(t *testing.T) {
 			if want := []string{"class=background", "class=foreground", "class=urgent"}; !slices.Equal(labels, want) {
 				t.Errorf("%s: labels %v, want %v", name, labels, want)
 			}
+		case "relayd_compliance_agents": // no gates: the whole subtree
+			if want := []string{"ring=", "ring=", "ring=", "ring=", "state=behind", "state=failed", "state=not_reporting", "state=on_target"}; !slices.Equal(labels, want) {
+				t.Errorf("%s: labels %v, want %v", name, labels, want)
+			}
 		case "relayd_group_members":
 			if want := []string{"state=alive", "state=gone"}; !slices.Equal(labels, want) {
 				t.Errorf("%s: labels %v, want %v", name, labels, want)

@@ -27,12 +27,14 @@ import (
 	"github.com/relayd/relayd/pkg/hierarchy"
 	"github.com/relayd/relayd/pkg/mirror"
 	"github.com/relayd/relayd/pkg/origin"
+	"github.com/relayd/relayd/pkg/outcome"
 	"github.com/relayd/relayd/pkg/proxycache"
 	"github.com/relayd/relayd/pkg/ratelog"
 	"github.com/relayd/relayd/pkg/server"
 	"github.com/relayd/relayd/pkg/store"
 	"github.com/relayd/relayd/pkg/tlsconf"
 	"github.com/relayd/relayd/pkg/treeauth"
+	"github.com/relayd/relayd/pkg/wire"
 )
 
 // Version is the relayd version, set by cmd/relayd.
@@ -89,6 +91,9 @@ type Node struct {
 	connLimit          *connLimit // the content port's connections (plain and TLS)
 
 	lim *ratelog.Limiter // refusals anyone can cause: one line per interval
+
+	outcomes *outcome.Table     // the agents' outcomes (outcome.go); nil with outcome-agents 0
+	gates    func() *wire.Gates // the held rollout gates (nil func or nil: none)
 }
 
 // New validates cfg, opens what the mode needs and binds the listeners,
@@ -113,6 +118,7 @@ func New(cfg Config, log zerolog.Logger, clk clock.Clock) (*Node, error) {
 		return nil, err
 	}
 	n.planBudget()
+	n.openOutcomes()
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("listen %s: %w", cfg.Listen, err)
@@ -120,7 +126,7 @@ func New(cfg Config, log zerolog.Logger, clk clock.Clock) (*Node, error) {
 	n.contentLn = newLimitListener(ln, n.connLimit, n.log.With().Str("component", "content").Logger(), clk)
 	n.url = advertiseURL(cfg, ln.Addr().String())
 	content := server.ContentConfig{Ready: n.ready, Relays: n.relays, Group: cfg.Group, MaxHops: cfg.MaxHops, OnLoop: n.refusedLoop, OnClaimedLoop: n.claimedLoop,
-		Events: n.events, Report: n.takeReport, Closing: n.closing, TreeAuth: auth}
+		Events: n.events, Report: n.takeReport, Closing: n.closing, TreeAuth: auth, Outcome: n.outcomeFunc()}
 	if cfg.Mode == ModeOrigin {
 		// An origin never forwards: nothing can loop through it.
 		content.Group = ""
@@ -208,7 +214,7 @@ func (n *Node) openAdmin(cfg Config, clk clock.Clock) error {
 	n.adminLn = newLimitListener(aln, nil, n.log.With().Str("component", "admin").Logger(), clk)
 	n.adminSrv = &http.Server{
 		Handler: admin.New(admin.Config{Status: n.status, Registry: n.reg, Token: token, Sync: n.syncer(), Members: n.members,
-			Tree: n.treeView, Agents: n.agents, Cache: n.adminCache()},
+			Tree: n.treeView, Agents: n.agents, Cache: n.adminCache(), Compliance: n.complianceFunc()},
 			n.log.With().Str("component", "admin").Logger()),
 		// Requests end with the node: the dashboard's stream (/v1/events)
 		// would otherwise hold the drain for its whole timeout.
