@@ -210,3 +210,10 @@ func startOrigin(t *testing.T, tree string, args ...string) (*proctest.Proc, str
 	p := start(t, append([]string{"--mode", "origin", "--root", tree, "--node", "origin", "--admin", "127.0.0.1:0"}, args...)...)
 	return p, "http://" + p.WaitLogAddr(t, "admin listening")
 }
+
+// startAgent starts `relayd agent watch` of group at relay.
+func startAgent(t *testing.T, relay, root, group, id string) {
+	t.Helper()
+	proctest.Start(t, "agent", []string{relaydBin, "agent", "watch", "--relay", relay, "--root", root, "--out", t.TempDir(),
+		"--group", group, "--id", id, "--sync-jitter", "0", "--quiet"}, nil, "")
+}

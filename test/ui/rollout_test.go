@@ -2,12 +2,10 @@ package ui
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
-	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -26,65 +24,6 @@ type rolloutDoc struct {
 		Name string `json:"name"`
 		Open uint64 `json:"open"`
 	} `json:"rings"`
-}
-
-// complianceDoc is what the test reads of GET /v1/compliance.
-type complianceDoc struct {
-	Newest uint64            `json:"newest"`
-	Total  complianceCounts  `json:"total"`
-	Rings  []complianceRing  `json:"rings"`
-	Groups []complianceGroup `json:"groups"`
-}
-
-type complianceCounts struct {
-	Agents       int `json:"agents"`
-	OnTarget     int `json:"on_target"`
-	Behind       int `json:"behind"`
-	Failed       int `json:"failed"`
-	NotReporting int `json:"not_reporting"`
-}
-
-type complianceRing struct {
-	Name   string `json:"name"`
-	Open   uint64 `json:"open"`
-	Groups int    `json:"groups"`
-	complianceCounts
-}
-
-type complianceGroup struct {
-	Name   string `json:"name"`
-	Ring   string `json:"ring"`
-	Target uint64 `json:"target"`
-	Relays int    `json:"relays"`
-	complianceCounts
-}
-
-func (c complianceCounts) row(m map[string]string) map[string]string {
-	m["agents"] = strconv.Itoa(c.Agents)
-	m["on_target"] = strconv.Itoa(c.OnTarget)
-	m["behind"] = strconv.Itoa(c.Behind)
-	m["failed"] = strconv.Itoa(c.Failed)
-	m["not_reporting"] = strconv.Itoa(c.NotReporting)
-	return m
-}
-
-func openText(v uint64) string {
-	if v == 0 {
-		return "not yet"
-	}
-	return strconv.FormatUint(v, 10)
-}
-
-// complianceRows is /v1/compliance as the page's two tables must show it.
-func complianceRows(d complianceDoc) (rings, groups []map[string]string) {
-	for _, r := range d.Rings {
-		rings = append(rings, r.row(map[string]string{"ring": r.Name, "open": openText(r.Open), "groups": strconv.Itoa(r.Groups)}))
-	}
-	for _, g := range d.Groups {
-		groups = append(groups, g.row(map[string]string{"group": g.Name, "ring": g.Ring,
-			"target": strconv.FormatUint(g.Target, 10), "relays": strconv.Itoa(g.Relays)}))
-	}
-	return rings, groups
 }
 
 // only keeps the fields of rows that want has.
@@ -140,8 +79,7 @@ rings:
 	}
 	for group, b := range branches {
 		for i := range 2 {
-			proctest.Start(t, "agent", []string{relaydBin, "agent", "watch", "--relay", b.URL, "--root", root,
-				"--out", t.TempDir(), "--group", group, "--id", fmt.Sprintf("%s-agent-%d", group, i), "--sync-jitter", "0", "--quiet"}, nil, "")
+			startAgent(t, b.URL, root, group, fmt.Sprintf("%s-agent-%d", group, i))
 		}
 	}
 	// Some traffic, for the hit ratio.
@@ -173,32 +111,7 @@ rings:
 	})
 
 	run(t, ctx, "open the dashboard", chromedp.Navigate(adminURL+"/ui/"))
-	proctest.Eventually(t, 30*time.Second, "the page's compliance equal to /v1/compliance, with both branches", func() error {
-		var doc complianceDoc
-		if err := getJSON(adminURL+"/v1/compliance", "", &doc); err != nil {
-			return err
-		}
-		wantRings, wantGroups := complianceRows(doc)
-		var names []string
-		for _, g := range doc.Groups {
-			names = append(names, g.Name)
-		}
-		if !strings.Contains(strings.Join(names, " "), "branch-a branch-b") {
-			return fmt.Errorf("/v1/compliance has groups %v, want branch-a and branch-b", names)
-		}
-		rawRings, err1 := eval[[]map[string]string](ctx, fmt.Sprintf(rowsJS, "#compliance-rings"))
-		rawGroups, err2 := eval[[]map[string]string](ctx, fmt.Sprintf(rowsJS, "#compliance-groups"))
-		if err := errors.Join(err1, err2); err != nil {
-			return err
-		}
-		if got := only(rawRings, wantRings); !reflect.DeepEqual(got, wantRings) {
-			return fmt.Errorf("page rings\n%v\nwant (/v1/compliance)\n%v", got, wantRings)
-		}
-		if got := only(rawGroups, wantGroups); !reflect.DeepEqual(got, wantGroups) {
-			return fmt.Errorf("page groups\n%v\nwant (/v1/compliance)\n%v", got, wantGroups)
-		}
-		return nil
-	})
+	checkCompliance(t, ctx, adminURL, 4, "branch-a", "branch-b")
 	rings, err := eval[[]map[string]string](ctx, fmt.Sprintf(rowsJS, "#rollout-rings"))
 	if err != nil {
 		t.Fatal(err)

@@ -61,8 +61,9 @@ func pageRows(raw, want []map[string]string) []map[string]string {
 
 // TestDashboardTree: the page at an origin's /ui/ shows the tree below
 // it (origin → hq mirror → branch proxy) with the numbers /v1/tree gives,
-// and its summary the generation of /v1/status; the page carries its
-// Content-Security-Policy.
+// its compliance tables (two agents at the branch) the numbers of
+// /v1/compliance, and its summary the generation of /v1/status; the page
+// carries its Content-Security-Policy.
 func TestDashboardTree(t *testing.T) {
 	t.Parallel()
 	ctx := browser(t)
@@ -71,8 +72,10 @@ func TestDashboardTree(t *testing.T) {
 	origin, adminURL := startOrigin(t, tree, "--tree-key-file", tk, "--report-interval", "1s")
 	hq := start(t, "--mode", "mirror", "--node", "hq-1", "--group", "hq", "--upstream", origin.URL, "--root", root,
 		"--data-dir", t.TempDir(), "--tree-key-file", tk, "--report-interval", "1s")
-	start(t, "--mode", "proxy", "--node", "branch-a-1", "--group", "branch-a", "--upstream", hq.URL, "--root", root,
+	branch := start(t, "--mode", "proxy", "--node", "branch-a-1", "--group", "branch-a", "--upstream", hq.URL, "--root", root,
 		"--data-dir", t.TempDir(), "--tree-key-file", tk, "--report-interval", "1s")
+	startAgent(t, branch.URL, root, "branch-a", "agent-1")
+	startAgent(t, branch.URL, root, "branch-a", "agent-2")
 
 	var csp string
 	proctest.Eventually(t, 10*time.Second, "the page's CSP", func() error {
@@ -112,6 +115,7 @@ func TestDashboardTree(t *testing.T) {
 		}
 		return nil
 	})
+	checkCompliance(t, ctx, adminURL, 2, "branch-a")
 	var st admin.Status
 	if err := getJSON(adminURL+"/v1/status", "", &st); err != nil {
 		t.Fatal(err)
