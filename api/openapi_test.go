@@ -800,6 +800,12 @@ func TestResponsesMatchSpec(t *testing.T) {
 		{t: M, admin: true, method: "DELETE", path: "/v1/cache/security/fix.patch", want: 409},
 		{t: P, admin: true, method: "DELETE", path: "/v1/cache/software/never-asked.tgz", want: 404}, // none.tgz: its 404 is stored
 		{t: P, admin: true, method: "DELETE", path: "/v1/cache" + agentPath, want: 204},
+		{t: O, admin: true, method: "GET", path: "/v1/rollout", want: 200},
+		{t: M, admin: true, method: "GET", path: "/v1/rollout", want: 200},
+		{t: P, admin: true, method: "POST", path: "/v1/rollout/promote", header: jsonCT, body: `{"ring":"early"}`, want: 409},
+		{t: P, admin: true, method: "POST", path: "/v1/rollout/promote", header: jsonCT, body: `{"rings":[]}`, want: 400, badRequest: true},
+		{t: P, admin: true, method: "POST", path: "/v1/rollout/halt", header: jsonCT, body: `{"reason":"bad driver"}`, want: 409},
+		{t: P, admin: true, method: "POST", path: "/v1/rollout/resume", want: 409},
 		{t: O, admin: true, method: "GET", path: "/v1/nothing", want: 404, unrouted: true},
 	} {
 		c.do(t, cl)

@@ -111,7 +111,7 @@ func editDistance(a, b string) int {
 }
 
 // commands are relayd's subcommands, for suggestions.
-var commands = []string{"serve", "keygen", "certs", "publish", "tuf", "sync", "members", "status", "tree", "compliance", "cache", "fetch", "agent", "loadgen", "version", "help"}
+var commands = []string{"serve", "keygen", "certs", "publish", "tuf", "sync", "members", "status", "tree", "compliance", "cache", "rollout", "fetch", "agent", "loadgen", "version", "help"}
 
 // scriptEnv are variables of the project's scripts (scripts/bench) that
 // relayd inherits without reading them, and those `relayd agent --exec`

@@ -51,6 +51,8 @@ type Config struct {
 	Cache Cache
 	// Compliance serves /v1/compliance; nil answers 404 (compliance.go).
 	Compliance ComplianceFunc
+	// Rollout serves /v1/rollout; nil answers 404.
+	Rollout Rollout
 }
 
 // Cache is the node's cache as the cache endpoints see it. Errors are
@@ -97,6 +99,7 @@ func New(cfg Config, log zerolog.Logger) http.Handler {
 	routeState(r, cfg)
 	routeCompliance(r, cfg.Compliance)
 	r.Route("/v1/cache", func(r chi.Router) { routeCache(r, cfg.Cache) })
+	routeRollout(r, cfg.Rollout)
 	// Profiles for diagnosing a live relay; the admin port is loopback or
 	// token-protected.
 	r.Get("/debug/pprof/*", pprof.Index)

@@ -104,6 +104,18 @@ type Config struct {
 	// TimestampExpiry is the lifetime of a timestamp the origin re-signs.
 	// Default 24h.
 	TimestampExpiry time.Duration
+	// RolloutPlan is the origin's rollout plan (YAML, pkg/rollout): the
+	// rings of groups a new generation goes through. Default none: no
+	// gates are signed (agents of a tree whose root has a rollout role
+	// then install nothing newer).
+	RolloutPlan string
+	// RolloutKeyFile is the origin's online rollout key (PKCS#8 PEM,
+	// `relayd keygen --role rollout`) that signs TREE/-/tuf/rollout.json.
+	// Required with RolloutPlan.
+	RolloutKeyFile string
+	// RolloutExpiry is the lifetime of signed gates; the origin re-signs
+	// them at half of it and on every change. Default 24h.
+	RolloutExpiry time.Duration
 	// Mirror is the mirror's behaviour (mirror mode, and the mirrored
 	// kinds of a proxy).
 	Mirror mirror.Config
@@ -158,7 +170,7 @@ func DefaultConfig() Config {
 		ReportInterval: 10 * time.Second, EventsPerAddr: DefaultEventsPerAddr, OutcomeAgents: outcome.DefaultMaxAgents,
 		ConnsPerAddr: DefaultConnsPerAddr, ClientStallTimeout: DefaultClientStallTimeout, EncodeMax: 1 << 30,
 		Cache: proxycache.DefaultConfig(), Upstream: hierarchy.DefaultConfig(), Mirror: mirror.DefaultConfig(),
-		TimestampExpiry: 24 * time.Hour,
+		TimestampExpiry: 24 * time.Hour, RolloutExpiry: 24 * time.Hour,
 	}
 }
 
@@ -187,6 +199,12 @@ func (c *Config) Validate() error {
 	}
 	switch c.Mode {
 	case ModeOrigin:
+		if (c.RolloutPlan == "") != (c.RolloutKeyFile == "") {
+			errs = append(errs, errors.New("rollout-plan and rollout-key go together: the origin signs the plan's gates with the rollout key"))
+		}
+		if c.RolloutPlan != "" && c.DataDir == "" {
+			errs = append(errs, errors.New("rollout-plan needs --data-dir (the rollout's state is kept there)"))
+		}
 		if c.Root == "" {
 			errs = append(errs, errors.New("mode origin needs --root DIR"))
 		} else if st, err := os.Stat(c.Root); err != nil || !st.IsDir() {
@@ -234,6 +252,9 @@ func (c *Config) validateRelay() []error {
 	}
 	if c.TimestampKeyFile != "" {
 		errs = append(errs, errors.New("timestamp-key is for mode origin"))
+	}
+	if c.RolloutPlan != "" || c.RolloutKeyFile != "" {
+		errs = append(errs, errors.New("rollout-plan and rollout-key are for mode origin (relays follow the gates it signs)"))
 	}
 	if _, err := glob.New(c.Mirror.Include); err != nil {
 		errs = append(errs, fmt.Errorf("mirror-include: %w", err))
@@ -302,6 +323,7 @@ func (c *Config) validateTLS() []error {
 func (c *Config) validateFiles() []error {
 	files := []struct{ key, path string }{
 		{"tree-key-file", c.TreeKeyFile}, {"gossip-key-file", c.GossipKeyFile}, {"timestamp-key", c.TimestampKeyFile},
+		{"rollout-plan", c.RolloutPlan}, {"rollout-key", c.RolloutKeyFile},
 		{"admin-token-file", c.AdminTokenFile}, {"tls-cert", c.TLS.Cert}, {"tls-key", c.TLS.Key},
 		{"upstream-ca", c.TLS.UpstreamCA}, {"peer-ca", c.TLS.PeerCA},
 	}
@@ -347,6 +369,7 @@ func (c *Config) validateCounts() []error {
 	}
 	positive("report-interval", c.ReportInterval)
 	positive("timestamp-expiry", c.TimestampExpiry)
+	positive("rollout-expiry", c.RolloutExpiry)
 	positive("mirror-interval", c.Mirror.Interval)
 	positive("upstream-connect-timeout", c.Upstream.ConnectTimeout)
 	positive("upstream-stall-timeout", c.Upstream.StallTimeout)

@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/relayd/relayd/pkg/admin"
+	"github.com/relayd/relayd/pkg/admindoc"
 	"github.com/relayd/relayd/pkg/clock"
 	"github.com/relayd/relayd/pkg/contentcoding"
 	"github.com/relayd/relayd/pkg/events"
@@ -53,6 +54,10 @@ type Node struct {
 	mirror *mirror.Mirror    // mirror mode; proxy mode with --root
 	origin *origin.Origin    // origin mode
 	resign *origin.Resigner  // origin mode with --timestamp-key
+	// rollout is the origin's staged rollout (rollout-plan; rollout.go).
+	rollout *rolloutPart
+	// gatesHeld returns the rollout gates a relay follows (nil: none).
+	gatesHeld func() (*wire.Gates, admindoc.SignedGates, bool)
 	// originEnc sends an origin's files as zstd and dcz (nil: identity).
 	originEnc *origin.Encoder
 	group     *group.Group // relays with --gossip
@@ -93,7 +98,6 @@ type Node struct {
 	lim *ratelog.Limiter // refusals anyone can cause: one line per interval
 
 	outcomes *outcome.Table     // the agents' outcomes (outcome.go); nil with outcome-agents 0
-	gates    func() *wire.Gates // the held rollout gates (nil func or nil: none)
 }
 
 // New validates cfg, opens what the mode needs and binds the listeners,
@@ -140,7 +144,7 @@ func New(cfg Config, log zerolog.Logger, clk clock.Clock) (*Node, error) {
 		}
 		n.origin = o
 		content.Source, content.Metadata, content.Encoder = o, o.Metadata, n.openOriginEncoder(cfg, clk)
-		if err := n.openResigner(cfg, clk); err != nil {
+		if err := n.openSigners(cfg, clk); err != nil {
 			n.closeParts()
 			return nil, err
 		}
@@ -214,7 +218,8 @@ func (n *Node) openAdmin(cfg Config, clk clock.Clock) error {
 	n.adminLn = newLimitListener(aln, nil, n.log.With().Str("component", "admin").Logger(), clk)
 	n.adminSrv = &http.Server{
 		Handler: admin.New(admin.Config{Status: n.status, Registry: n.reg, Token: token, Sync: n.syncer(), Members: n.members,
-			Tree: n.treeView, Agents: n.agents, Cache: n.adminCache(), Compliance: n.complianceFunc()},
+			Tree: n.treeView, Agents: n.agents, Cache: n.adminCache(), Compliance: n.complianceFunc(),
+			Rollout: (*nodeRollout)(n)},
 			n.log.With().Str("component", "admin").Logger()),
 		// Requests end with the node: the dashboard's stream (/v1/events)
 		// would otherwise hold the drain for its whole timeout.
@@ -349,6 +354,9 @@ func (n *Node) Run(ctx context.Context) error {
 	if n.resign != nil {
 		g.Go(func() error { n.resign.Run(gctx, n.origin); return nil })
 	}
+	if n.rollout != nil {
+		g.Go(func() error { n.runRollout(gctx); return nil })
+	}
 	if n.up != nil {
 		g.Go(func() error { return n.up.Run(gctx) })
 		g.Go(func() error { return n.watchParent(gctx) })
@@ -392,6 +400,7 @@ func (n *Node) closeParts() {
 	if n.origin != nil {
 		_ = n.origin.Close()
 	}
+	n.closeRollout()
 	if n.originEnc != nil {
 		_ = n.originEnc.Close()
 	}

@@ -48,19 +48,27 @@ func (n *Node) outcomeSummary() *wire.Outcomes {
 	return &s
 }
 
-// heldGates returns the rollout gates this node holds, nil for none.
-func (n *Node) heldGates() *wire.Gates {
-	if n.gates == nil {
+// gatesNow returns the rollout gates in force here: the origin's engine's,
+// or those a relay holds; nil for none.
+func (n *Node) gatesNow() *wire.Gates {
+	if n.rollout != nil {
+		g := n.rollout.eng.Gates()
+		return &g
+	}
+	if n.gatesHeld == nil {
 		return nil
 	}
-	return n.gates()
+	if g, _, ok := n.gatesHeld(); ok {
+		return g
+	}
+	return nil
 }
 
 // compliance computes the subtree's compliance: this relay's agents and
 // every report its children sent; a relay the tree shows gone (no
 // report for three intervals) counts its agents as not reporting.
 func (n *Node) compliance() compliance.Report {
-	return compliance.ComputeStale([]wire.Report{n.selfReport(true)}, n.heldGates(), n.clk.Now(),
+	return compliance.ComputeStale([]wire.Report{n.selfReport(true)}, n.gatesNow(), n.clk.Now(),
 		hierarchy.AgesFor(n.cfg.ReportInterval).Gone)
 }
 

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/relayd/relayd/pkg/admindoc"
 	"github.com/relayd/relayd/pkg/clock"
 	"github.com/relayd/relayd/pkg/wire"
 )
@@ -16,11 +17,11 @@ func TestComplianceWithGates(t *testing.T) {
 	t.Parallel()
 	n := metricsNode(t, clock.Real{}) // group "hq"
 	sha := strings.Repeat("0", 64)
-	n.gates = func() *wire.Gates {
+	n.gatesHeld = func() (*wire.Gates, admindoc.SignedGates, bool) {
 		return &wire.Gates{Plan: "fleet", Newest: wire.Pin{Version: 5, Length: 1, SHA256: sha}, Rings: []wire.Ring{
 			{Name: "canary", Groups: []string{"branch-*"}, Open: wire.Pin{Version: 5, Length: 1, SHA256: sha}},
 			{Name: "broad", Groups: []string{"*"}, Open: wire.Pin{Version: 4, Length: 1, SHA256: sha}},
-		}}
+		}}, admindoc.SignedGates{}, true
 	}
 	for _, o := range []wire.Outcome{
 		{Agent: "a", Generation: 4, State: wire.OutcomeInstalled},
