@@ -162,6 +162,17 @@ rings:
 		t.Errorf("rollout.json: %+v, %v; want halted with the reason", signed.Signed.Gates, err)
 	}
 	if f := os.Getenv("RELAYD_UI_SCREENSHOT"); f != "" {
+		// Half a minute of agents' traffic first, for the plots.
+		for end := time.Now().Add(30 * time.Second); time.Now().Before(end); {
+			for _, b := range branches {
+				for _, p := range []string{"/pool/a.deb", "/pool/b.deb", "/pool/c.deb"} {
+					if _, err := httpGet(b.URL + p); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			time.Sleep(100 * time.Millisecond) // a steady trickle, not a load test
+		}
 		screenshot(t, ctx, f)
 	}
 }

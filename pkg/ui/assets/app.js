@@ -276,7 +276,7 @@ function renderRollout(ro, now) {
     cell(tr, 'reporting', c.reporting !== undefined ? c.reporting : '', 'num');
     cell(tr, 'installed', c.installed !== undefined ? c.installed : '', 'num');
     cell(tr, 'failed', c.failed !== undefined ? c.failed + (c.top_reason ? ' (' + c.top_reason + ')' : '') : '', c.failed ? 'num bad' : 'num');
-    cell(tr, 'met', r.met === undefined ? '' : r.met ? 'yes, ' + age(r.met_since, now) : 'no');
+    cell(tr, 'met', r.met === undefined ? '' : r.met ? (r.met_since ? 'yes, for ' + age(r.met_since, now) : 'yes') : 'no');
     cell(tr, 'why', r.why || '');
     return tr;
   }));
