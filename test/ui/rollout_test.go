@@ -47,7 +47,8 @@ func only(rows []map[string]string, want []map[string]string) []map[string]strin
 // second generation published (the canary opens at it). The page's
 // compliance tables equal /v1/compliance and its rollout table the rings
 // of /v1/rollout; typing a reason and pressing Halt halts the rollout
-// (/v1/rollout says halted, with that reason) and the page says why.
+// (/v1/rollout says halted, with that reason) and the page says why;
+// Resume resumes it, and Promote with a ring chosen opens that ring.
 func TestDashboardRollout(t *testing.T) {
 	t.Parallel()
 	ctx := browser(t)
@@ -175,4 +176,35 @@ rings:
 		}
 		screenshot(t, ctx, f)
 	}
+
+	// Resume, then Promote with "early" chosen: the ring opens at the
+	// newest generation.
+	run(t, ctx, "resume", chromedp.Click(chromedp.ID("resume")))
+	proctest.Eventually(t, 15*time.Second, "the rollout resumed", func() error {
+		if err := getJSON(adminURL+"/v1/rollout", "", &ro); err != nil {
+			return err
+		}
+		if ro.Halted {
+			return fmt.Errorf("/v1/rollout still halted (%q)", ro.Reason)
+		}
+		return nil
+	})
+	run(t, ctx, "promote early", chromedp.SetValue(chromedp.ID("promote-ring"), "early"),
+		chromedp.Click(chromedp.ID("promote")))
+	proctest.Eventually(t, 15*time.Second, "ring early open at generation 2, on the page too", func() error {
+		if err := getJSON(adminURL+"/v1/rollout", "", &ro); err != nil {
+			return err
+		}
+		if len(ro.Rings) != 3 || ro.Rings[1].Open != 2 || ro.Rings[2].Open != 1 {
+			return fmt.Errorf("/v1/rollout rings %+v, want early open at 2, broad at 1", ro.Rings)
+		}
+		open, err := eval[string](ctx, `document.querySelector('#rollout-rings tr[data-ring="early"] td[data-field="open"]').textContent`)
+		if err != nil {
+			return err
+		}
+		if open != "2" {
+			return fmt.Errorf("the page shows early open at %q", open)
+		}
+		return nil
+	})
 }
