@@ -116,6 +116,8 @@ var chiRegexp = regexp.MustCompile(`\{([^{}:]+):[^{}]*\}`)
 //     "/debug/pprof/" and "/debug/pprof/{profile}".
 //   - "/v1/cache/" is the root of the mounted cache router: "/v1/cache";
 //     "/v1/cache/*" a cached object: "/v1/cache/{path}".
+//   - "/ui/*" is the dashboard's page and its files: "/ui/" and
+//     "/ui/{asset}".
 //   - {name:regexp} is {name}; other patterns are spec paths as they are.
 func specPaths(pattern string) []string {
 	switch pattern {
@@ -127,6 +129,8 @@ func specPaths(pattern string) []string {
 		return []string{"/v1/cache"}
 	case "/v1/cache/*":
 		return []string{"/v1/cache/{path}"}
+	case "/ui/*":
+		return []string{"/ui/", "/ui/{asset}"}
 	}
 	return []string{chiRegexp.ReplaceAllString(pattern, "{$1}")}
 }

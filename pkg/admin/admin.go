@@ -17,6 +17,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/relayd/relayd/pkg/httpx"
+	"github.com/relayd/relayd/pkg/ui"
 )
 
 // StatusFunc returns the node's status document.
@@ -76,8 +77,18 @@ type Cache interface {
 // New builds the admin handler.
 func New(cfg Config, log zerolog.Logger) http.Handler {
 	reg := cfg.Registry
+	// The dashboard's files hold no data, and its page asks for the token
+	// itself: they are served before the token check, which guards the
+	// rest (r, mounted at "/").
+	outer := chi.NewRouter()
+	outer.Use(httpx.AccessLog(log, httpx.LogOptions{}))
 	r := chi.NewRouter()
-	r.Use(httpx.AccessLog(log, httpx.LogOptions{}))
+	events := ui.NewEvents(ui.Config{API: r}, log)
+	outer.Use(ui.SameOrigin, events.AfterChange)
+	outer.Get(strings.TrimSuffix(ui.Prefix, "/"), ui.Assets)
+	outer.Get(ui.Prefix+"*", ui.Assets)
+	outer.MethodNotAllowed(httpx.MethodNotAllowed(outer))
+	outer.Mount("/", r)
 	if cfg.Token != "" {
 		r.Use(requireToken(cfg.Token))
 	}
@@ -95,7 +106,8 @@ func New(cfg Config, log zerolog.Logger) http.Handler {
 	r.Get("/debug/pprof/profile", pprof.Profile)
 	r.Get("/debug/pprof/trace", pprof.Trace)
 	r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-	return r
+	r.Method(http.MethodGet, "/v1/events", events)
+	return outer
 }
 
 // routeState routes the node's state documents and the sync endpoints.

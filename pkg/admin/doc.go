@@ -1,6 +1,8 @@
 // Package admin is the admin port's HTTP API (/v1/…, /metrics): what an
 // operator, scripts and the `relayd` admin commands talk to. It is bound
 // to loopback unless a bearer token protects it.
+// The dashboard (pkg/ui: /ui/ and its stream /v1/events) is mounted
+// here too, its files before the token check.
 //
 // Both sides live here: admin.go serves the API (New), reading the node's
 // state through small interfaces and changing nothing on its own;

@@ -221,7 +221,11 @@ func (n *Node) openAdmin(cfg Config, clk clock.Clock) error {
 			Tree: n.treeView, Agents: n.agents, Cache: n.adminCache(), Compliance: n.complianceFunc(),
 			Rollout: (*nodeRollout)(n)},
 			n.log.With().Str("component", "admin").Logger()),
-		// The admin API serves small documents only.
+		// Requests end with the node: the dashboard's stream (/v1/events)
+		// would otherwise hold the drain for its whole timeout.
+		BaseContext: func(net.Listener) context.Context { return n.runCtx() },
+		// The admin API serves small documents only (the stream moves its
+		// own deadlines).
 		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second,
 	}
