@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"path"
 	"strings"
 	"time"
 
@@ -94,20 +93,16 @@ func (n *Node) targetKey(key string) string {
 	if n.mirror == nil {
 		return key
 	}
-	dir, base := path.Split(key)
-	hexPart, name, ok := strings.Cut(base, ".")
-	if !ok || len(hexPart) != 64 || name == "" {
+	p, d, ok := catalog.SplitConsistent(key)
+	l := n.mirror.Live()
+	if !ok || l == nil {
 		return key
 	}
-	d, err := digest.ParseHex(hexPart)
-	if err != nil {
-		return key
-	}
-	if _, _, listed := n.mirror.Expect(key); listed {
+	if _, listed := l.Catalog.Lookup(key); listed {
 		return key // a path that merely looks hashed
 	}
-	if o, _, listed := n.mirror.Expect(dir + name); listed && o.Digest == d {
-		return dir + name
+	if o, listed := l.Catalog.Lookup(p); listed && o.Digest == d {
+		return p
 	}
 	return key
 }
