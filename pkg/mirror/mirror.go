@@ -68,6 +68,10 @@ type Config struct {
 	// generation went live, with the paths whose object changed: their
 	// earlier versions are what children ask deltas against (issue 16).
 	OnChanged func([]Change)
+	// OnPolled, if set, is called after each sync, done or failed (a
+	// poll of the upstream's timestamp): the node looks at the rollout
+	// gates then. It must not block.
+	OnPolled func()
 	// Keep, if set, gives the generations older than the live one whose
 	// objects must stay on disk and servable at their consistent names
 	// (held.go): those a ring of the rollout gates is open at. Called
@@ -259,7 +263,11 @@ func (m *Mirror) Run(ctx context.Context) error {
 		}
 		settled = true
 		next := m.cfg.Interval
-		if err := m.Sync(ctx); err != nil && ctx.Err() == nil {
+		err := m.Sync(ctx)
+		if m.cfg.OnPolled != nil {
+			m.cfg.OnPolled()
+		}
+		if err != nil && ctx.Err() == nil {
 			// No catalog (every upstream answered 404) is a failure
 			// like any other: without one nothing verifies, so nothing
 			// is served or stored until one is found.

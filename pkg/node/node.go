@@ -73,6 +73,7 @@ type Node struct {
 	closing   chan struct{} // closed when shutdown starts: ends event streams
 	closeOnce sync.Once
 	prefetch  *proxycache.Prefetcher // proxy mode
+	gates     gatesState             // relays with --root (gates.go)
 	ctxMu     sync.Mutex
 	ctx       context.Context // Run's, for work the admin API starts
 
@@ -332,6 +333,7 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	if n.mirror != nil {
 		g.Go(func() error { return n.mirror.Run(gctx) })
+		g.Go(func() error { return n.followGates(gctx) })
 	}
 	if n.origin != nil {
 		g.Go(func() error { return n.watchOrigin(gctx) })

@@ -60,6 +60,10 @@ func (n *Node) watchOrigin(ctx context.Context) error {
 // watchParent follows the parent's event stream until ctx ends.
 func (n *Node) watchParent(ctx context.Context) error {
 	return n.up.Watch(ctx, func(ev events.Event) {
+		if ev.Kind == wire.KindGates {
+			n.parentGates(ev)
+			return
+		}
 		if ev.Kind != wire.KindCatalog {
 			return
 		}

@@ -339,8 +339,8 @@ func (c *Content) serveMetadata(w http.ResponseWriter, r *http.Request) error {
 	if h == nil {
 		h = http.Header{}
 	}
-	if name == wire.TimestampName {
-		// A new timestamp replaces it at any time.
+	if name == wire.TimestampName || name == wire.GatesName {
+		// A new timestamp (new gates) replaces it at any time.
 		h.Set("Cache-Control", "no-cache")
 	} else {
 		h.Set("Cache-Control", "public, max-age=31536000, immutable")
