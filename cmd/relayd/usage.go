@@ -121,7 +121,7 @@ var scriptEnv = []string{"RELAYD_BIN", "RELAYD_ARGS", "RELAYD_PORT"}
 func knownEnv() []string {
 	cfg := node.DefaultConfig()
 	var lc logConfig
-	known := []string{"RELAYD_CONFIG", "RELAYD_RELAY", "RELAYD_PUBKEY", "RELAYD_OUT", "RELAYD_AGENT_ID",
+	known := []string{"RELAYD_CONFIG", "RELAYD_RELAY", "RELAYD_PUBKEY", "RELAYD_OUT", "RELAYD_AGENT_ID", "RELAYD_AGENT_GROUP",
 		"RELAYD_ADMIN_URL", "RELAYD_ADMIN_TOKEN_FILE"}
 	for _, o := range serveOptions(&cfg, &lc) {
 		known = append(known, envName(o.name))
