@@ -74,6 +74,7 @@ type Node struct {
 	closeOnce sync.Once
 	prefetch  *proxycache.Prefetcher // proxy mode
 	gates     gatesState             // relays with --root (gates.go)
+	prepos    *prepos                // proxy mode with --root (prepos.go)
 	ctxMu     sync.Mutex
 	ctx       context.Context // Run's, for work the admin API starts
 
@@ -334,6 +335,9 @@ func (n *Node) Run(ctx context.Context) error {
 	if n.mirror != nil {
 		g.Go(func() error { return n.mirror.Run(gctx) })
 		g.Go(func() error { return n.followGates(gctx) })
+	}
+	if n.prepos != nil {
+		g.Go(func() error { return n.preposition(gctx) })
 	}
 	if n.origin != nil {
 		g.Go(func() error { return n.watchOrigin(gctx) })

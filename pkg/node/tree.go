@@ -43,6 +43,7 @@ func (n *Node) announce(g wire.Generation) {
 // announces itself in its relay list too.
 func (n *Node) mirrorLive(l *mirror.Live) {
 	n.announce(wire.Generation{Generation: l.Catalog.Generation, Digest: l.TimestampDigest.String(), Published: l.Catalog.Published})
+	n.prepositionSoon(l.Catalog.Generation)
 	if n.group == nil {
 		n.publishRelays()
 	}
