@@ -95,9 +95,11 @@ func (n *Node) updateGates(ctx context.Context) {
 		return
 	}
 	raw, err := n.mirror.FetchGates(ctx)
+	n.log.Debug().Err(err).Int("bytes", len(raw)).Msg("rollout gates fetched")
 	switch {
 	case errors.Is(err, tufclient.ErrNotFound):
-		return // no rollout plan (yet)
+		n.log.Debug().Err(err).Msg("the parents serve no rollout gates (no rollout plan yet)")
+		return
 	case errors.Is(err, catalog.ErrTooLarge):
 		n.refuseGates(gatesInvalid, err, nil)
 		return

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -204,7 +205,11 @@ func TestRolloutPrepositionThenRelease(t *testing.T) {
 	// generation 1 gates, validly signed) cannot move the broad agent: a
 	// fresh agent behind it installs nothing, the broad agent keeps what
 	// it has.
-	forged := forgeOpen(t, g2)
+	forged := forge(t, g2, func(g map[string]any) {
+		for _, r := range g["rings"].([]any) {
+			r.(map[string]any)["open"] = g["newest"]
+		}
+	})
 	for name, bad := range map[string][]byte{"forged": forged, "replayed": g1} {
 		// It serves the bad gates, and lists itself alone as its group.
 		evil := startHostile(t, brB.URL, func(r *http.Request) bool { return r.URL.Path == wire.TUFPath(wire.GatesName) },
@@ -232,7 +237,7 @@ func TestRolloutPrepositionThenRelease(t *testing.T) {
 
 	// The broad ring opens: its agent updates from its branch relay, and
 	// the origin sends no object for it.
-	originObjects := objectGets(origin.Log())
+	originObjects, hqObjects := objectGets(origin.Log()), objectGets(hq.Log())
 	g3 := rt.gates(t, 2, 2, 2)
 	for _, r := range []*treeRelay{hq, brB} {
 		waitGates(t, r, g3)
@@ -244,24 +249,81 @@ func TestRolloutPrepositionThenRelease(t *testing.T) {
 	if d := diffCounts(originObjects, objectGets(origin.Log())); len(d) != 0 {
 		t.Errorf("after the broad gate opened the origin served objects %v, want none", d)
 	}
+	if d := diffCounts(hqObjects, objectGets(hq.Log())); len(d) != 0 {
+		t.Errorf("after the broad gate opened the branch fetched objects %v from hq, want none (pre-positioned)", d)
+	}
 }
 
-// forgeOpen rewrites gates so that every ring is open at the newest
-// generation, keeping the signatures of the original.
-func forgeOpen(t testing.TB, raw []byte) []byte {
+// TestRolloutRelayRefusesBadGates: a relay whose parent serves forged,
+// replayed or expired gates refuses them (counted by reason, said once
+// each in its log) and keeps serving the gates it holds; a plain proxy
+// passes the file through, never from its cache.
+func TestRolloutRelayRefusesBadGates(t *testing.T) {
+	t.Parallel()
+	files := map[string][]byte{"security/kb-1.patch": makeData(1601, 10<<10)}
+	rt := newRolloutTree(t, files)
+	g1 := rt.gates(t, 1, 1, 1)
+	g2 := rt.gates(t, 1, 1, 1)
+	expired, err := tufrepo.SignGates(rt.tree, rt.ring, wire.Gates{Plan: "e2e", Newest: mustPin(t, rt.tree, 1),
+		Rings: []wire.Ring{{Name: "broad", Groups: []string{"*"}, Open: mustPin(t, rt.tree, 1)}}}, time.Hour, time.Now().Add(-2*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	origin := startRelayd(t, "--mode", "origin", "--root", rt.tree, "--node", "origin")
+	var serve atomic.Pointer[[]byte]
+	serve.Store(&g2)
+	parent := startHostile(t, origin.URL, func(r *http.Request) bool { return r.URL.Path == wire.TUFPath(wire.GatesName) },
+		func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write(*serve.Load()) })
+	parent.lone.Store(true)
+	relay := startTreeRelay(t, "br-1", "branch", "proxy", "", "--upstream", parent.URL, "--root", rt.root)
+	plain := startTreeRelay(t, "plain-1", "plain", "proxy", "", "--upstream", parent.URL)
+	waitCatalog(t, relay.proc, readFile(t, timestampFile(rt.tree)), 60*time.Second)
+	waitGates(t, relay, g2)
+	c := newClient()
+	forged := forge(t, g2, func(g map[string]any) { g["halted"], g["reason"] = true, "forged" })
+	for name, bad := range map[string][]byte{"forged": forged, "replayed": g1, "expired": expired} {
+		serve.Store(&bad)
+		eventually(t, 30*time.Second, "br-1 to refuse the "+name+" gates", func() error {
+			syncNow(t, strings.TrimPrefix(relay.admin, "http://"))
+			body := get(t, c, http.MethodGet, relay.admin+"/metrics").body
+			if v, _ := metric(body, `relayd_rollout_gates_refused_total{reason="`+name+`"}`); v < 1 {
+				return fmt.Errorf("relayd_rollout_gates_refused_total{reason=%q} = %v", name, v)
+			}
+			return nil
+		})
+		wantBody(t, get(t, c, http.MethodGet, relay.URL+wire.TUFPath(wire.GatesName)), g2, "br-1's gates after "+name+" ones")
+		// The plain proxy passes each file on as it is, never cached.
+		wantBody(t, get(t, c, http.MethodGet, plain.URL+wire.TUFPath(wire.GatesName)), bad, "the plain proxy's rollout.json")
+	}
+	if n := strings.Count(relay.Log(), "rollout gates from the parents refused"); n != 3 {
+		t.Errorf("br-1 said %d refusals in its log, want one per distinct file (3)", n)
+	}
+}
+
+// forge rewrites the gates of a gates file with change, keeping the
+// signatures of the original.
+func forge(t testing.TB, raw []byte, change func(g map[string]any)) []byte {
 	t.Helper()
 	var doc map[string]any
 	if err := json.Unmarshal(raw, &doc); err != nil {
 		t.Fatal(err)
 	}
-	signed := doc["signed"].(map[string]any)
-	g := signed[wire.GatesField].(map[string]any)
-	for _, r := range g["rings"].([]any) {
-		r.(map[string]any)["open"] = g["newest"]
-	}
+	change(doc["signed"].(map[string]any)[wire.GatesField].(map[string]any))
 	b, err := json.Marshal(doc)
 	if err != nil {
 		t.Fatal(err)
 	}
+	if bytes.Equal(b, raw) {
+		t.Fatal("forge changed nothing")
+	}
 	return b
+}
+
+func mustPin(t testing.TB, tree string, gen int64) wire.Pin {
+	t.Helper()
+	p, err := tufrepo.PinOf(tree, gen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
