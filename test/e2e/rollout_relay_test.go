@@ -190,6 +190,21 @@ func TestRolloutPrepositionThenRelease(t *testing.T) {
 			return nil
 		})
 	}
+	// Each version is served by its consistent name at every level while
+	// a ring is open at it: the older one by the branch and the mirror
+	// (which keeps it), the newest by the origin too (its file hashes to
+	// it), not the older one there (its file changed).
+	c := newClient()
+	for _, p := range []string{"security/kb-2.patch", "software/win-x64/agent.msi"} {
+		dir, base := filepath.Split(p)
+		v1, v2 := dir+sha(gen1[p])+"."+base, dir+sha(gen2[p])+"."+base
+		for _, r := range []*proc{brB.proc, hq.proc} {
+			wantObject(t, get(t, c, http.MethodGet, r.URL+"/"+v1), gen1[p], r.Name+" "+v1)
+			wantObject(t, get(t, c, http.MethodGet, r.URL+"/"+v2), gen2[p], r.Name+" "+v2)
+		}
+		wantObject(t, get(t, c, http.MethodGet, origin.URL+"/"+v2), gen2[p], "origin "+v2)
+		wantStatus(t, get(t, c, http.MethodGet, origin.URL+"/"+v1), http.StatusNotFound, "origin "+v1+" (replaced)")
+	}
 	if res, err := agentA.Sync(ctx); err != nil || res.Generation != 2 || res.Ring != "canary" {
 		t.Fatalf("canary sync: %+v, %v; want generation 2 in ring canary", res, err)
 	}
