@@ -250,6 +250,31 @@ func TestRolloutPrepositionThenRelease(t *testing.T) {
 		}
 	}
 
+	// A watching broad agent stays at generation 1 until its gate opens,
+	// then syncs on the gates event alone.
+	dirW := t.TempDir()
+	watcher := libAgent(t, rt.root, []string{brB.URL}, dirW, nil, func(c *agent.Config) { c.Group, c.SyncJitter = "branch-b", 0 })
+	wctx, stopWatch := context.WithCancel(ctx)
+	watched := make(chan agent.Result, 16)
+	watchDone := make(chan struct{})
+	go func() {
+		defer close(watchDone)
+		_ = watcher.Watch(wctx, func(res agent.Result, err error) {
+			if err == nil {
+				watched <- res
+			}
+		})
+	}()
+	defer func() { stopWatch(); <-watchDone }()
+	select {
+	case res := <-watched:
+		if res.Generation != 1 || res.Held != 2 {
+			t.Fatalf("the watching broad agent's first sync: %+v, want generation 1, 2 held back", res)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the watching broad agent did not sync")
+	}
+
 	// The broad ring opens: its agent updates from its branch relay, and
 	// the origin sends no object for it.
 	originObjects, hqObjects := objectGets(origin.Log()), objectGets(hq.Log())
@@ -261,6 +286,18 @@ func TestRolloutPrepositionThenRelease(t *testing.T) {
 		t.Fatalf("broad sync after its gate opened: %+v, %v; want generation 2", res, err)
 	}
 	wantFiles(t, dirB, gen2, "broad agent after its gate opened")
+	eventually(t, 30*time.Second, "the watching broad agent to sync generation 2 on the gates event", func() error {
+		select {
+		case res := <-watched:
+			if res.Generation == 2 {
+				return nil
+			}
+			return fmt.Errorf("synced %+v", res)
+		default:
+			return errors.New("no sync yet")
+		}
+	})
+	wantFiles(t, dirW, gen2, "the watching broad agent after its gate opened")
 	if d := diffCounts(originObjects, objectGets(origin.Log())); len(d) != 0 {
 		t.Errorf("after the broad gate opened the origin served objects %v, want none", d)
 	}
