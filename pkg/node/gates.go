@@ -120,6 +120,11 @@ func (n *Node) updateGates(ctx context.Context) {
 		Time("expires", info.Expires).Msg("rollout gates accepted")
 	n.announceGates(info.Version)
 	n.mirror.Release() // a ring moved on: the generations no ring is at go
+	for _, r := range g.Rings {
+		if err := n.mirror.HoldPinned(ctx, r.Open); err != nil {
+			n.log.Warn().Err(err).Str("ring", r.Name).Msg("the generation this ring is open at could not be verified; its versions are not served by consistent name here")
+		}
+	}
 }
 
 // gatesReason classifies a refusal of VerifyGates.

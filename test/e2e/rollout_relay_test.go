@@ -215,6 +215,22 @@ func TestRolloutPrepositionThenRelease(t *testing.T) {
 	}
 	wantFiles(t, dirB, gen1, "broad agent while its gate is closed")
 
+	// A branch started after generation 2 (its relay never saw 1 live)
+	// learns generation 1 from the gates' pin, and its broad agent installs
+	// generation 1 through it, by consistent names, from hq.
+	brC := startTreeRelay(t, "br-c-1", "branch-c", "proxy", "", "--upstream", hq.URL, "--root", rt.root, "--tree-key-file", tk)
+	waitCatalog(t, brC.proc, ts2, 60*time.Second)
+	waitGates(t, brC, g2)
+	dirC := t.TempDir()
+	agentC := libAgent(t, rt.root, []string{brC.URL}, dirC, nil, func(c *agent.Config) { c.Group = "branch-c" })
+	eventually(t, 30*time.Second, "a broad agent behind a branch started after generation 2 to install generation 1", func() error {
+		if res, err := agentC.Sync(ctx); err != nil || res.Generation != 1 || res.Held != 2 {
+			return fmt.Errorf("%+v, %v", res, err)
+		}
+		return nil
+	})
+	wantFiles(t, dirC, gen1, "a broad agent behind a branch started after generation 2")
+
 	// A relay that serves forged gates (generation 2 opened for every
 	// ring, the signatures of the real ones) or replayed ones (the
 	// generation 1 gates, validly signed) cannot move the broad agent: a
