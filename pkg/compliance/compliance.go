@@ -5,6 +5,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/relayd/relayd/pkg/admindoc"
+	"github.com/relayd/relayd/pkg/outcome"
 	"github.com/relayd/relayd/pkg/wire"
 )
 
@@ -14,109 +16,58 @@ const StaleAfter = time.Hour
 
 // Agent states, the values of the state label of the gauges.
 const (
-	StateOnTarget     = "on_target"
-	StateBehind       = "behind"
-	StateFailed       = "failed"
-	StateNotReporting = "not_reporting"
+	StateOnTarget     = admindoc.StateOnTarget
+	StateBehind       = admindoc.StateBehind
+	StateFailed       = admindoc.StateFailed
+	StateNotReporting = admindoc.StateNotReporting
 )
 
 // States lists the agent states in display order.
-var States = []string{StateOnTarget, StateBehind, StateFailed, StateNotReporting}
+var States = admindoc.ComplianceStates
 
-// Report is the compliance of a subtree: per group, per ring, and in all.
-type Report struct {
-	// Generated is when Compute ran (its now).
-	Generated time.Time `json:"generated"`
-	// Plan is the rollout plan's name; empty without gates.
-	Plan string `json:"plan,omitempty"`
-	// Halted and Reason repeat the gates' halt.
-	Halted bool   `json:"halted,omitempty"`
-	Reason string `json:"reason,omitempty"`
-	// Newest is the newest generation: the gates' Newest, or without
-	// gates the newest any relay of the subtree holds.
-	Newest uint64 `json:"newest"`
-	// Total sums every group.
-	Total Counts `json:"total"`
-	// Rings in the gates' order; none without gates.
-	Rings []Ring `json:"rings,omitempty"`
-	// Groups sorted by name.
-	Groups []Group `json:"groups"`
-}
-
-// Counts is how many agents are in each state, and the age of the oldest
-// report among them.
-type Counts struct {
-	Agents       int `json:"agents"`
-	Reporting    int `json:"reporting"`
-	OnTarget     int `json:"on_target"`
-	Behind       int `json:"behind"`
-	Failed       int `json:"failed"`
-	NotReporting int `json:"not_reporting"`
-	// OldestReport is the oldest newest-report of an agent; zero when
-	// none reported. OldestAgeSeconds is its age at Generated.
-	OldestReport     time.Time `json:"oldest_report,omitzero"`
-	OldestAgeSeconds int64     `json:"oldest_age_seconds,omitempty"`
-	// Reasons are the commonest failure reasons of the failed agents,
-	// at most wire.MaxOutcomeReasons.
-	Reasons []wire.Reason `json:"reasons,omitempty"`
-}
-
-// Of returns the count of one state (States); 0 for an unknown one.
-func (c *Counts) Of(state string) int {
-	switch state {
-	case StateOnTarget:
-		return c.OnTarget
-	case StateBehind:
-		return c.Behind
-	case StateFailed:
-		return c.Failed
-	case StateNotReporting:
-		return c.NotReporting
-	}
-	return 0
-}
-
-// Group is the compliance of the agents of one group's relays.
-type Group struct {
-	Name string `json:"name"`
-	// Ring is the name of the group's ring; empty without gates.
-	Ring string `json:"ring,omitempty"`
-	// Target is the generation the group's agents should be on.
-	Target uint64 `json:"target"`
-	// Relays is how many relays of the group reported.
-	Relays int `json:"relays"`
-	Counts
-}
-
-// Ring is the compliance of one ring's groups.
-type Ring struct {
-	Name string `json:"name"`
-	// Open is the ring's open generation (its target); 0 before it opens.
-	Open uint64 `json:"open"`
-	// Since is when Open last moved.
-	Since time.Time `json:"since,omitzero"`
-	// Groups is how many groups of the subtree are in the ring.
-	Groups int `json:"groups"`
-	Counts
-}
+// The documents of GET /v1/compliance, declared in pkg/admindoc.
+type (
+	// Report is the compliance of a subtree: per group, per ring, and
+	// in all.
+	Report = admindoc.Compliance
+	// Counts is how many agents are in each state.
+	Counts = admindoc.ComplianceCounts
+	// Group is the compliance of the agents of one group's relays.
+	Group = admindoc.ComplianceGroup
+	// Ring is the compliance of one ring's groups.
+	Ring = admindoc.ComplianceRing
+)
 
 // Compute sums up the agents of reports (the subtree below and including
 // the caller: each report's children are walked) against the gates g
-// (nil: no rollout, every group's target is the newest generation).
-// It reads at most what the reports hold: wire.MaxReportNodes relays each
-// with wire.MaxOutcomeGenerations generations.
+// (nil: no rollout, every group's target is the newest generation), a
+// relay whose report is older than StaleAfter counting as not reporting.
+// A relay whose report reached the caller by several paths (a child of
+// two parents) counts once, by its newest report. It reads at most what
+// the reports hold: wire.MaxReportNodes relays each with
+// wire.MaxOutcomeGenerations generations.
 func Compute(reports []wire.Report, g *wire.Gates, now time.Time) Report {
+	return ComputeStale(reports, g, now, StaleAfter)
+}
+
+// ComputeStale is Compute with the age past which a relay's report no
+// longer vouches for its agents: a node passes the age at which its tree
+// shows a relay gone (three report intervals).
+func ComputeStale(reports []wire.Report, g *wire.Gates, now time.Time, staleAfter time.Duration) Report {
 	if g != nil && len(g.Rings) == 0 {
 		g = nil
 	}
+	relays := newest(reports)
 	out := Report{Generated: now}
 	if g != nil {
 		out.Plan, out.Halted, out.Reason, out.Newest = g.Plan, g.Halted, g.Reason, g.Newest.Version
 	} else {
-		walk(reports, func(r *wire.Report) { out.Newest = max(out.Newest, r.Generation) })
+		for _, r := range relays {
+			out.Newest = max(out.Newest, r.Generation)
+		}
 	}
 	groups := map[string]*tally{}
-	walk(reports, func(r *wire.Report) {
+	for _, r := range relays {
 		t := groups[r.Group]
 		if t == nil {
 			t = newTally()
@@ -128,8 +79,14 @@ func Compute(reports []wire.Report, g *wire.Gates, now time.Time) Report {
 			groups[r.Group] = t
 		}
 		t.g.Relays++
-		t.add(r, now)
-	})
+		t.add(r, now.Sub(r.Sent) > staleAfter)
+	}
+	fold(&out, groups, g, now)
+	return out
+}
+
+// fold fills out's groups, rings and total from the groups' tallies.
+func fold(out *Report, groups map[string]*tally, g *wire.Gates, now time.Time) {
 	var rings []*tally
 	var ringGroups []int
 	if g != nil {
@@ -152,23 +109,42 @@ func Compute(reports []wire.Report, g *wire.Gates, now time.Time) Report {
 	}
 	slices.SortFunc(out.Groups, func(a, b Group) int { return cmp.Compare(a.Name, b.Name) })
 	total.finish(now)
-	out.Total = total.g.Counts
+	out.Total = total.g.ComplianceCounts
 	if g != nil {
 		out.Rings = make([]Ring, len(g.Rings))
 		for i, r := range g.Rings {
 			rings[i].finish(now)
-			out.Rings[i] = Ring{Name: r.Name, Open: r.Open.Version, Since: r.Since, Groups: ringGroups[i], Counts: rings[i].g.Counts}
+			out.Rings[i] = Ring{Name: r.Name, Open: r.Open.Version, Since: r.Since, Groups: ringGroups[i], ComplianceCounts: rings[i].g.ComplianceCounts}
 		}
 	}
-	return out
 }
 
-// walk calls f on every report of the trees, parents before children.
-func walk(reports []wire.Report, f func(*wire.Report)) {
-	for i := range reports {
-		f(&reports[i])
-		walk(reports[i].Children, f)
+// newest returns every relay of the trees once, by its newest report
+// (the Sent of each relay's own clock, as the tree view does).
+func newest(reports []wire.Report) []*wire.Report {
+	type key struct{ group, node string }
+	by := map[key]*wire.Report{}
+	var order []key
+	var walk func([]wire.Report)
+	walk = func(rs []wire.Report) {
+		for i := range rs {
+			r := &rs[i]
+			k := key{r.Group, r.Node}
+			if old, ok := by[k]; !ok {
+				order = append(order, k)
+				by[k] = r
+			} else if r.Sent.After(old.Sent) {
+				by[k] = r
+			}
+			walk(r.Children)
+		}
 	}
+	walk(reports)
+	out := make([]*wire.Report, len(order))
+	for i, k := range order {
+		out[i] = by[k]
+	}
+	return out
 }
 
 // tally sums the counts of one group, ring or subtree.
@@ -179,8 +155,9 @@ type tally struct {
 
 func newTally() *tally { return &tally{reasons: map[string]int{}} }
 
-// add counts one relay's own agents against the tally's target.
-func (t *tally) add(r *wire.Report, now time.Time) {
+// add counts one relay's own agents against the tally's target; those
+// of a stale report as not reporting.
+func (t *tally) add(r *wire.Report, stale bool) {
 	o := r.Outcomes
 	if o == nil {
 		// A relay that takes no outcomes: its streaming agents are
@@ -190,7 +167,7 @@ func (t *tally) add(r *wire.Report, now time.Time) {
 		return
 	}
 	t.g.Agents += o.Agents
-	if now.Sub(r.Sent) > StaleAfter {
+	if stale {
 		t.g.NotReporting += o.Agents
 		return
 	}
@@ -222,7 +199,7 @@ func (t *tally) add(r *wire.Report, now time.Time) {
 
 // merge adds a group's tally to a ring's or the total.
 func (t *tally) merge(o *tally) {
-	c, d := &t.g.Counts, &o.g.Counts
+	c, d := &t.g.ComplianceCounts, &o.g.ComplianceCounts
 	c.Agents += d.Agents
 	c.OnTarget += d.OnTarget
 	c.Behind += d.Behind
@@ -239,29 +216,10 @@ func (t *tally) merge(o *tally) {
 // finish fills the derived figures: reporting, the oldest age, the top
 // reasons.
 func (t *tally) finish(now time.Time) {
-	c := &t.g.Counts
+	c := &t.g.ComplianceCounts
 	c.Reporting = c.Agents - c.NotReporting
 	if !c.OldestReport.IsZero() {
 		c.OldestAgeSeconds = max(int64(now.Sub(c.OldestReport)/time.Second), 0)
 	}
-	c.Reasons = topReasons(t.reasons)
-}
-
-// topReasons returns the wire.MaxOutcomeReasons commonest reasons, the
-// commonest first (ties by text, so the order is stable).
-func topReasons(m map[string]int) []wire.Reason {
-	if len(m) == 0 {
-		return nil
-	}
-	out := make([]wire.Reason, 0, len(m))
-	for r, n := range m {
-		out = append(out, wire.Reason{Reason: r, Count: n})
-	}
-	slices.SortFunc(out, func(a, b wire.Reason) int {
-		if c := cmp.Compare(b.Count, a.Count); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.Reason, b.Reason)
-	})
-	return out[:min(len(out), wire.MaxOutcomeReasons)]
+	c.Reasons = outcome.TopReasons(t.reasons)
 }

@@ -58,7 +58,7 @@ func TestComputeRings(t *testing.T) {
 	want := Counts{Agents: 11, Reporting: 10, OnTarget: 5, Behind: 3, Failed: 2, NotReporting: 1,
 		OldestReport: now.Add(-30 * time.Minute), OldestAgeSeconds: 1800,
 		Reasons: []wire.Reason{{Reason: "exit 1: disk full", Count: 2}}}
-	if a.Ring != "canary" || a.Target != 8 || a.Relays != 1 || !reflect.DeepEqual(a.Counts, want) {
+	if a.Ring != "canary" || a.Target != 8 || a.Relays != 1 || !reflect.DeepEqual(a.ComplianceCounts, want) {
 		t.Errorf("branch-a: %+v\nwant %+v", a, want)
 	}
 	b := byName["branch-b"]
@@ -119,5 +119,36 @@ func TestComputeHostileCounts(t *testing.T) {
 	}
 	if r := Compute(nil, &wire.Gates{}, now); r.Groups == nil || r.Total.Agents != 0 {
 		t.Fatalf("empty: %+v", r)
+	}
+}
+
+// A branch relay reports to both relays of its parent group: at the
+// origin it reaches the tree twice and counts once, by its newest report.
+func TestComputeRelayOfTwoParents(t *testing.T) {
+	t.Parallel()
+	branch := func(sent time.Time, installed int) wire.Report {
+		return wire.Report{Group: "branch", Node: "b-1", Generation: 2, Sent: sent, Outcomes: &wire.Outcomes{Agents: 3,
+			Generations: []wire.GenOutcome{{Generation: 2, Installed: installed}}}}
+	}
+	reports := []wire.Report{{Group: "origin", Node: "o", Generation: 2, Sent: now, Children: []wire.Report{
+		{Group: "hq", Node: "hq-1", Sent: now, Children: []wire.Report{branch(now.Add(-20*time.Second), 1)}},
+		{Group: "hq", Node: "hq-2", Sent: now, Children: []wire.Report{branch(now.Add(-5*time.Second), 3)}},
+	}}}
+	r := Compute(reports, nil, now)
+	var b Group
+	for _, g := range r.Groups {
+		if g.Name == "branch" {
+			b = g
+		}
+	}
+	if b.Relays != 1 || b.Agents != 3 || b.OnTarget != 3 || b.NotReporting != 0 {
+		t.Fatalf("branch counted %+v; want its newest report once", b)
+	}
+	// Stale past the caller's age: its agents are not reporting.
+	r = ComputeStale(reports, nil, now, 3*time.Second)
+	for _, g := range r.Groups {
+		if g.Name == "branch" && (g.NotReporting != 3 || g.OnTarget != 0) {
+			t.Fatalf("stale branch %+v", g)
+		}
 	}
 }

@@ -19,10 +19,13 @@
 //   - not_reporting: the relay knows it (it holds an event stream, or
 //     reported of a generation older than the four a relay sums up) but
 //     has no counted report; and every agent of a relay whose own report
-//     is older than StaleAfter (the relay's figures are too old to trust).
+//     is older than the stale age (ComputeStale; a node passes the age at
+//     which its tree shows a relay gone; StaleAfter for Compute).
 //
 // reporting = agents − not_reporting: the denominator of the rollout
-// engine's success and failure rates.
+// engine's success and failure rates. A relay whose report reached the
+// caller by several paths (a branch relay reports to every relay of its
+// parent group) counts once, by its newest report.
 //
 // # What it does not do
 //

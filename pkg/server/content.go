@@ -69,6 +69,8 @@ type ContentConfig struct {
 	Heartbeat time.Duration
 	// Report takes a child relay's POST /-/report; nil: 404.
 	Report func(wire.Report) error
+	// Outcome takes an agent's POST /-/outcome (outcome.go); nil: 404.
+	Outcome OutcomeFunc
 	// TreeAuth checks that a report or a stream claiming to be a child
 	// relay's comes from a relay of the tree; nil refuses them all (401).
 	TreeAuth *treeauth.Verifier
@@ -144,6 +146,7 @@ func NewContent(cfg ContentConfig, log zerolog.Logger) *Content {
 		}))
 		r.Get(api(wire.EventsPath), Handle(c.serveEvents))
 		r.Post(api(wire.ReportPath), Handle(c.serveReport))
+		r.Post(api(wire.OutcomePath), Handle(c.serveOutcome))
 	})
 	r.Get("/*", Handle(c.object))
 	r.Head("/*", Handle(c.object))
