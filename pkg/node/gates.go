@@ -21,6 +21,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/relayd/relayd/pkg/admindoc"
 	"github.com/relayd/relayd/pkg/catalog"
 	"github.com/relayd/relayd/pkg/digest"
 	"github.com/relayd/relayd/pkg/events"
@@ -58,6 +59,10 @@ func (n *Node) openGates() {
 		n.gates.refused.WithLabelValues(r)
 	}
 	n.reg.MustRegister(n.gates.refused)
+	n.gatesHeld = func() (*wire.Gates, admindoc.SignedGates, bool) {
+		g, info, ok := n.mirror.Gates()
+		return g, admindoc.SignedGates{Version: info.Version, Expires: info.Expires}, ok && g != nil
+	}
 }
 
 // kickGates asks for a look at the parents' gates (after a timestamp

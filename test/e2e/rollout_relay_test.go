@@ -363,6 +363,17 @@ func TestRolloutRelayRefusesBadGates(t *testing.T) {
 		// The plain proxy passes each file on as it is, never cached.
 		wantBody(t, get(t, c, http.MethodGet, plain.URL+wire.TUFPath(wire.GatesName)), bad, "the plain proxy's rollout.json")
 	}
+	// The relay's /v1/rollout shows the gates it holds, read-only.
+	var st struct {
+		ReadOnly bool `json:"read_only"`
+		Signed   struct {
+			Version int64 `json:"version"`
+		} `json:"signed"`
+		Gates *wire.Gates `json:"gates"`
+	}
+	if r := get(t, c, http.MethodGet, relay.admin+"/v1/rollout"); json.Unmarshal(r.body, &st) != nil || !st.ReadOnly || st.Signed.Version != 2 || st.Gates == nil {
+		t.Errorf("br-1 /v1/rollout: %s, want its held gates (version 2), read-only", truncate(r.body))
+	}
 	if n := strings.Count(relay.Log(), "rollout gates from the parents refused"); n != 3 {
 		t.Errorf("br-1 said %d refusals in its log, want one per distinct file (3)", n)
 	}
