@@ -20,6 +20,7 @@ import (
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/relayd/relayd/pkg/admindoc"
 	"github.com/relayd/relayd/pkg/catalog"
@@ -239,4 +240,17 @@ func (n *Node) parentGates(ev events.Event) {
 		return
 	}
 	n.events.Publish(wire.KindGates, ev.Data)
+}
+
+// runFollowers starts, on a verifying relay, what follows the tree's
+// metadata: the mirror's syncs, the gates and the pre-positioning.
+func (n *Node) runFollowers(ctx context.Context, g *errgroup.Group) {
+	if n.mirror == nil {
+		return
+	}
+	g.Go(func() error { return n.mirror.Run(ctx) })
+	g.Go(func() error { return n.followGates(ctx) })
+	if n.prepos != nil {
+		g.Go(func() error { return n.preposition(ctx) })
+	}
 }

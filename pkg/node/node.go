@@ -343,13 +343,7 @@ func (n *Node) Run(ctx context.Context) error {
 		g.Go(func() error { return n.store.Run(gctx) })
 		g.Go(func() error { return n.probeDisk(gctx) })
 	}
-	if n.mirror != nil {
-		g.Go(func() error { return n.mirror.Run(gctx) })
-		g.Go(func() error { return n.followGates(gctx) })
-	}
-	if n.prepos != nil {
-		g.Go(func() error { return n.preposition(gctx) })
-	}
+	n.runFollowers(gctx, g)
 	if n.origin != nil {
 		g.Go(func() error { return n.watchOrigin(gctx) })
 	}

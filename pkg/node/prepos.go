@@ -31,17 +31,15 @@ type prepos struct {
 	clock   clock.Timers
 }
 
-// openPrepos prepares a verifying proxy's pre-positioning.
-func (n *Node) openPrepos(cfg Config, clk clock.Clock) error {
+// openPrepos prepares a verifying proxy's pre-positioning
+// (Config.Validate checked the patterns).
+func (n *Node) openPrepos(cfg Config, clk clock.Clock) {
 	if n.cache == nil || n.mirror == nil {
-		return nil
+		return
 	}
-	f, err := glob.New(cfg.PrefetchInclude)
-	if err != nil {
-		return err
-	}
-	if len(cfg.PrefetchInclude) == 0 {
-		f = nil
+	var f *glob.Filter
+	if len(cfg.PrefetchInclude) > 0 {
+		f, _ = glob.New(cfg.PrefetchInclude)
 	}
 	timers, ok := clk.(clock.Timers)
 	if !ok {
@@ -49,7 +47,6 @@ func (n *Node) openPrepos(cfg Config, clk clock.Clock) error {
 	}
 	n.prepos = &prepos{jobs: proxycache.NewPrefetcher(n.cache, n.log.With().Str("component", "prepos").Logger(), clk),
 		include: f, kick: make(chan uint64, 1), clock: timers}
-	return nil
 }
 
 // prepositionSoon hands generation g, just live, to the pre-positioning.

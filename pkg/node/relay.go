@@ -103,9 +103,7 @@ func (n *Node) openRelay(cfg Config, clk clock.Clock) error {
 		ccfg.ObserveFill = func(d time.Duration) { fillLatency.Observe(d.Seconds()) }
 		n.cache = proxycache.New(ccfg, st, up, expect, n.log, clk)
 		n.prefetch = proxycache.NewPrefetcher(n.cache, n.log, clk)
-		if err := n.openPrepos(cfg, clk); err != nil {
-			return err
-		}
+		n.openPrepos(cfg, clk)
 	}
 	return nil
 }
