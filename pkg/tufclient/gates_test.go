@@ -5,13 +5,10 @@ package tufclient
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
-	"slices"
 	"testing"
 	"time"
 
@@ -86,6 +83,20 @@ func (g *gatesFixture) write(p, body string) {
 	if err := os.WriteFile(full, []byte(body), 0o644); err != nil {
 		g.t.Fatal(err)
 	}
+}
+
+// newKey makes a key pair keys/name.key, .pub and returns the public key.
+func (g *gatesFixture) newKey(name string) *metadata.Key {
+	g.t.Helper()
+	_, pub, _, err := tufrepo.GenerateKey(filepath.Join(g.base, "keys"), name)
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	k, err := tufrepo.LoadPublicKey(pub)
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	return k
 }
 
 // client is a new client on the fixture's Dir (a restart).
@@ -218,14 +229,7 @@ func TestVerifyGatesRefused(t *testing.T) {
 func TestVerifyGatesUnderThreshold(t *testing.T) {
 	g := newGatesFixture(t, true)
 	keys := filepath.Join(g.base, "keys")
-	_, pub, _, err := tufrepo.GenerateKey(keys, "rollout2")
-	if err != nil {
-		t.Fatal(err)
-	}
-	k, err := tufrepo.LoadPublicKey(pub)
-	if err != nil {
-		t.Fatal(err)
-	}
+	k := g.newKey("rollout2")
 	opt := tufrepo.Options{Now: func() time.Time { return g.now }}
 	if _, err := tufrepo.Rotate(g.tree, g.ring, tufrepo.Rotation{Role: wire.RolloutRole, Add: []*metadata.Key{k}, Threshold: 2}, opt); err != nil {
 		t.Fatal(err)
@@ -283,80 +287,6 @@ func TestVerifyGatesNoRolloutRole(t *testing.T) {
 	}
 }
 
-func TestPinnedOlderGeneration(t *testing.T) {
-	g := newGatesFixture(t, true)
-	cat, err := g.c.Pinned(context.Background(), g.f, g.pin(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var paths []string
-	for _, o := range cat.Objects {
-		paths = append(paths, o.Path)
-	}
-	if cat.Generation != 1 || !slices.Equal(paths, g.gen1Paths) {
-		t.Fatalf("generation %d, paths %v, want 1 %v", cat.Generation, paths, g.gen1Paths)
-	}
-	if o, _ := cat.Lookup("pool/b.deb"); o.Size != 2 || o.Digest.Hex() != sum("b1") {
-		t.Fatalf("pool/b.deb of generation 1: %+v", o)
-	}
-	if len(g.f.requests()) == 0 {
-		t.Fatal("nothing fetched: the test does not cover fetching")
-	}
-	if _, err := g.c.Pinned(context.Background(), g.f, g.pin(1)); err != nil {
-		t.Fatal(err)
-	}
-	if reqs := g.f.requests(); len(reqs) != 0 {
-		t.Fatalf("a repeat call fetched %v", reqs)
-	}
-	c2 := g.client()
-	if _, err := c2.Pinned(context.Background(), g.f, g.pin(1)); err != nil {
-		t.Fatal(err)
-	}
-	if reqs := g.f.requests(); len(reqs) != 0 {
-		t.Fatalf("after a restart, fetched %v", reqs)
-	}
-	if cur, err := g.c.Pinned(context.Background(), g.f, g.pin(2)); err != nil || cur != g.c.Current().Catalog {
-		t.Fatalf("pin of the newest: %v", err)
-	}
-}
-
-func TestPinnedRefused(t *testing.T) {
-	g := newGatesFixture(t, true)
-	p1 := g.pin(1)
-	wrongHash := p1
-	wrongHash.SHA256 = g.pin(2).SHA256
-	if _, err := g.c.Pinned(context.Background(), g.f, wrongHash); !errors.Is(err, ErrPinMismatch) {
-		t.Fatalf("pin hash not the served snapshot's: %v", err)
-	}
-	newer := p1
-	newer.Version = 3
-	if _, err := g.c.Pinned(context.Background(), g.f, newer); err == nil {
-		t.Fatal("a pin newer than the newest verified accepted")
-	}
-	// A snapshot of version 1 signed by another tree's snapshot key, its
-	// pin made for its bytes (a forged pin would not verify either): the
-	// trusted root's snapshot role refuses it.
-	g2 := newGatesFixture(t, true)
-	forged, err := os.ReadFile(filepath.Join(g2.tree, "-", "tuf", "1.snapshot.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(g.tree, "-", "tuf", "1.snapshot.json"), forged, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	h := sha256.Sum256(forged)
-	fp := wire.Pin{Version: 1, Length: int64(len(forged)), SHA256: hex.EncodeToString(h[:])}
-	_, err = g.c.Pinned(context.Background(), g.f, fp)
-	if !errors.Is(err, &metadata.ErrUnsignedMetadata{}) {
-		t.Fatalf("snapshot signed by a wrong key: %v", err)
-	}
-}
-
-func sum(s string) string {
-	h := sha256.Sum256([]byte(s))
-	return hex.EncodeToString(h[:])
-}
-
 func versionOf(t *testing.T, raw []byte) int64 {
 	t.Helper()
 	md, err := metadata.Targets().FromBytes(raw)
@@ -399,4 +329,54 @@ func resign(t *testing.T, raw []byte, keyPath string) []byte {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// After the rollout keys rotate, the gates held under the old key are no
+// replay floor for the new key's (which start again at version 1), and
+// the old key's gates are refused.
+func TestVerifyGatesAfterRotation(t *testing.T) {
+	g := newGatesFixture(t, true)
+	g.sign(g.ring, g.gates("old"), 0)
+	old := g.sign(g.ring, g.gates("old"), 0)
+	if _, _, err := g.c.VerifyGates(old); err != nil {
+		t.Fatal(err)
+	}
+	keys := filepath.Join(g.base, "keys")
+	k := g.newKey("rollout-new")
+	oldKey, err := tufrepo.LoadPublicKey(filepath.Join(keys, "rollout.pub"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldID, err := oldKey.ID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt := tufrepo.Options{Now: func() time.Time { return g.now }, Workers: 2, MaxDirectTargets: 1}
+	if _, err := tufrepo.Rotate(g.tree, g.ring, tufrepo.Rotation{Role: wire.RolloutRole, Add: []*metadata.Key{k}, Remove: []string{oldID}}, opt); err != nil {
+		t.Fatal(err)
+	}
+	g.write("pool/d.deb", "d") // the next generation brings root 2
+	if _, err := tufrepo.Publish(context.Background(), g.tree, g.ring, opt); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := g.c.Update(context.Background(), g.f); err != nil || st.RootVersion != 2 {
+		t.Fatalf("update: %v", err)
+	}
+	if err := os.Remove(filepath.Join(g.tree, "-", "tuf", wire.GatesName)); err != nil {
+		t.Fatal(err)
+	}
+	ring, err := tufrepo.LoadKeyRing([]string{filepath.Join(keys, "rollout-new.key")}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh := g.sign(ring, g.gates("new"), 0)
+	if v := versionOf(t, fresh); v != 1 {
+		t.Fatalf("new key's first gates: version %d", v)
+	}
+	if _, _, err := g.c.VerifyGates(old); !errors.Is(err, ErrGatesForged) {
+		t.Fatalf("the rotated-out key's gates: %v", err)
+	}
+	if got, _, err := g.c.VerifyGates(fresh); err != nil || got.Plan != "new" {
+		t.Fatalf("the new key's gates after a rotation: %v", err)
+	}
 }
