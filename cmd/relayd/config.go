@@ -78,6 +78,7 @@ func serveOptions(cfg *node.Config, lc *logConfig) []option {
 		{name: "pubkey", usage: "removed: relays verify TUF metadata from --root (docs/operations.md, \"Migrating to TUF\")", value: (*stringValue)(&cfg.PubKeyFile)},
 		{name: "allow-unlisted", usage: "with --root, serve paths the signed metadata does not list as a plain HTTP cache would (off: they get 404 not_in_catalog)", value: (*boolValue)(&cfg.Cache.AllowUnlisted)},
 		{name: "catalog-max", usage: "largest TUF metadata file of unsigned length (timestamp, root) accepted from upstream, e.g. 256MiB; a longer one is refused having cost at most this much memory", value: (*units.Bytes)(&cfg.Mirror.CatalogMax)},
+		{name: "prefetch-include", usage: "proxy with --root: catalog paths fetched at each new generation beside the new versions of the paths it holds, e.g. software/win-x64/** (background priority, within the upstream-schedule)", value: (*listValue)(&cfg.PrefetchInclude), list: true},
 		{name: "mirror-include", usage: "target paths to mirror, e.g. security/** (mirror mode: default all; proxy mode: these kinds are mirrored, the rest proxied)", value: (*listValue)(&cfg.Mirror.Include), list: true},
 		{name: "mirror-workers", usage: "objects a mirror sync downloads in parallel", value: (*intValue)(&cfg.Mirror.Workers)},
 		{name: "mirror-interval", usage: "how often the upstream's timestamp is polled", value: (*durationValue)(&cfg.Mirror.Interval)},

@@ -118,6 +118,7 @@ var samples = map[string]struct{ in, out string }{
 	"allow-unlisted":           {"true", "true"},
 	"catalog-max":              {"64MiB", "64 MiB"},
 	"mirror-include":           {"security/**, software/linux-amd64/**", "security/**,software/linux-amd64/**"},
+	"prefetch-include":         {"software/win-x64/**, docs/**", "software/win-x64/**,docs/**"},
 	"mirror-workers":           {"9", "9"},
 	"max-hops":                 {"5", "5"},
 	"mirror-interval":          {"90m", "1h30m0s"},

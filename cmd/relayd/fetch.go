@@ -275,6 +275,9 @@ func summary(res agent.Result, st agent.Stats, took time.Duration) string {
 	if res.Failed > 0 {
 		s += fmt.Sprintf(", %d failed", res.Failed)
 	}
+	if res.Held > 0 {
+		s += fmt.Sprintf("; ring %q: generation %d held back by its gate", res.Ring, res.Held)
+	}
 	if st.Failovers > 0 || st.Resumes > 0 || st.Restarts > 0 {
 		s += fmt.Sprintf("; %d failovers, %d resumed, %d restarted", st.Failovers, st.Resumes, st.Restarts)
 	}

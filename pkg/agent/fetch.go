@@ -49,6 +49,7 @@ func (discardSink) Reset() error                { return nil }
 // download is the state of one object's transfer across relays.
 type download struct {
 	obj catalog.Object
+	key string // what relays are asked for: obj.Path, or its consistent name
 	gen uint64
 	h   hash.Hash
 	off int64 // bytes received and written so far
@@ -64,7 +65,12 @@ type download struct {
 // fetchObject downloads obj (listed in generation gen) into out, trying
 // the relays in turn.
 func (a *Agent) fetchObject(ctx context.Context, gen uint64, obj catalog.Object, out sink) error {
-	d := &download{obj: obj, gen: gen, h: digest.NewHash(), out: out}
+	d := &download{obj: obj, key: obj.Path, gen: gen, h: digest.NewHash(), out: out}
+	if gen < a.state.generation() {
+		// An older generation than the newest (a ring held back): its
+		// version of the path by the name that names it for good.
+		d.key = catalog.ConsistentName(obj)
+	}
 	d.dict, d.loadDict = a.dictionaryFor(out, obj)
 	return a.retry(ctx, "fetch "+obj.Path, func(base *url.URL) error { return a.tryObject(ctx, base, d) })
 }
@@ -100,7 +106,7 @@ func (a *Agent) tryObject(ctx context.Context, base *url.URL, d *download) error
 		}
 	}
 	askCoding(d, hdr)
-	resp, err := a.get(ctx, cleanpath.ObjectURL(base, d.obj.Path), hdr)
+	resp, err := a.get(ctx, cleanpath.ObjectURL(base, d.key), hdr)
 	if err != nil {
 		return err
 	}

@@ -30,6 +30,12 @@ type Result struct {
 	UpToDate int `json:"up_to_date"`
 	// Failed objects could not be fetched (the error says why).
 	Failed int `json:"failed"`
+	// Ring is the agent's ring in the rollout gates ("" when the trusted
+	// root lists no rollout role).
+	Ring string `json:"ring,omitempty"`
+	// Held is the newest generation when the ring's gate holds it back
+	// (Generation is then the one the ring is open at, or the one kept).
+	Held uint64 `json:"held,omitempty"`
 }
 
 // Fetch brings the named catalog paths into Dir (or verifies them, with
@@ -93,10 +99,27 @@ func (a *Agent) syncTo(ctx context.Context, want uint64) (Result, error) {
 
 // sync is syncTo but for saving the state and counting the sync.
 func (a *Agent) sync(ctx context.Context, want uint64) (Result, error) {
-	c, err := a.catalog(ctx, want)
+	if want == gatesWish {
+		want = 0
+	}
+	newest, err := a.catalog(ctx, want)
 	if err != nil {
 		return Result{}, err
 	}
+	gt, err := a.gate(ctx, newest)
+	if err != nil {
+		return Result{Generation: a.state.synced()}, err
+	}
+	if gt.c == nil {
+		return Result{Generation: a.state.synced(), Ring: gt.ring, Held: gt.held}, nil
+	}
+	res, err := a.syncCatalog(ctx, gt.c)
+	res.Ring, res.Held = gt.ring, gt.held
+	return res, err
+}
+
+// syncCatalog brings Dir to catalog c.
+func (a *Agent) syncCatalog(ctx context.Context, c *catalog.Catalog) (Result, error) {
 	var objs []catalog.Object
 	keep := make(map[string]bool)
 	var refused []error

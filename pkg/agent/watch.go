@@ -140,7 +140,9 @@ func (a *Agent) syncLoop(ctx context.Context, wants <-chan uint64, synced chan u
 			retry = a.after(a.cfg.BackoffMax)
 			continue
 		}
-		if res.Generation >= pending {
+		if res.Generation >= pending || res.Ring != "" {
+			// Done; or the gates decided (what they hold back comes with
+			// the next gates event).
 			pending = 0
 		} else {
 			// Every relay was behind the announcement: look again soon.
@@ -229,6 +231,10 @@ func (a *Agent) onEvent(base *url.URL, ev events.Event, wants chan uint64) error
 		}
 		if g.Generation > a.state.synced() {
 			offer(wants, g.Generation)
+		}
+	case wire.KindGates:
+		if a.tuf.HasRolloutRole() {
+			offer(wants, gatesWish) // the ring's gate may have moved
 		}
 	case wire.KindRelays:
 		var doc wire.Relays

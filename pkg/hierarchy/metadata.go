@@ -20,8 +20,9 @@ import (
 // parent and fallback before the tree counts as not having it (Required),
 // except root versions: a missing N.root.json is the end of the root
 // chain, the answer a client walking it expects from any one of them.
-// timestamp.json is asked with Cache-Control: no-cache, so no HTTP cache
-// on the way answers it from memory; the versioned files are immutable,
+// timestamp.json and the rollout gates (rollout.json) are asked with
+// Cache-Control: no-cache, so no HTTP cache on the way answers them from
+// memory; the versioned files are immutable,
 // and the TUF client keeps those it verified.
 type Metadata struct {
 	c *Client
@@ -52,6 +53,9 @@ func (m *Metadata) FetchMeta(ctx context.Context, name string, limit int64) ([]b
 	ctx = Background(ctx)
 	if !strings.HasSuffix(name, ".root.json") {
 		ctx = Required(ctx)
+	}
+	if name == wire.GatesName {
+		hdr.Set("Cache-Control", "no-cache")
 	}
 	if name == wire.TimestampName {
 		hdr.Set("Cache-Control", "no-cache")

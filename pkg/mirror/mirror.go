@@ -68,6 +68,15 @@ type Config struct {
 	// generation went live, with the paths whose object changed: their
 	// earlier versions are what children ask deltas against (issue 16).
 	OnChanged func([]Change)
+	// OnPolled, if set, is called after each sync, done or failed (a
+	// poll of the upstream's timestamp): the node looks at the rollout
+	// gates then. It must not block.
+	OnPolled func()
+	// Keep, if set, gives the generations older than the live one whose
+	// objects must stay on disk and servable at their consistent names
+	// (held.go): those a ring of the rollout gates is open at. Called
+	// when a generation goes live and on Release.
+	Keep func() []uint64
 	// CatalogMax caps a metadata file whose length nothing signed gives
 	// (timestamp.json, root versions), in bytes (tufclient
 	// Options.MaxBytes). Default catalog.DefaultMaxBytes.
@@ -152,9 +161,10 @@ type Mirror struct {
 	lim           *ratelog.Limiter // resume refusals: one line per interval
 
 	mu       sync.RWMutex
-	cur      *syncState // the sync in flight
-	live     *Live      // the complete generation served
-	want     uint64     // a generation announced by the parent, not live yet
+	cur      *syncState                  // the sync in flight
+	live     *Live                       // the complete generation served
+	want     uint64                      // a generation announced by the parent, not live yet
+	held     map[uint64]*catalog.Catalog // older generations kept (held.go)
 	progress Progress
 }
 
@@ -188,6 +198,7 @@ func New(cfg Config, st Store, up Upstream, meta tufclient.Fetcher, log zerolog.
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	m.progress.State = StateIdle
 	m.restore()
+	m.restoreHeld()
 	return m, nil
 }
 
@@ -252,7 +263,11 @@ func (m *Mirror) Run(ctx context.Context) error {
 		}
 		settled = true
 		next := m.cfg.Interval
-		if err := m.Sync(ctx); err != nil && ctx.Err() == nil {
+		err := m.Sync(ctx)
+		if m.cfg.OnPolled != nil {
+			m.cfg.OnPolled()
+		}
+		if err != nil && ctx.Err() == nil {
 			// No catalog (every upstream answered 404) is a failure
 			// like any other: without one nothing verifies, so nothing
 			// is served or stored until one is found.
@@ -306,13 +321,19 @@ func (m *Mirror) Ready() error {
 // Expect gives the live generation's entry for key and that generation
 // (for the proxy cache to verify fills and skip revalidation); the
 // generation is 0 while none is live, and the cache then refuses every
-// object (proxycache.Expecter).
+// object (proxycache.Expecter). A consistent name (dir/<sha256>.name) of
+// a version the live or a held generation lists is listed too (Version).
 func (m *Mirror) Expect(key string) (catalog.Object, uint64, bool) {
 	l := m.Live()
 	if l == nil {
 		return catalog.Object{}, 0, false
 	}
 	o, ok := l.Catalog.Lookup(key)
+	if !ok {
+		if v, _, vok := m.Version(key); vok {
+			return v, l.Catalog.Generation, true
+		}
+	}
 	return o, l.Catalog.Generation, ok
 }
 

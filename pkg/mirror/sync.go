@@ -271,11 +271,16 @@ func (m *Mirror) goLive(l *Live, want map[digest.Digest]catalog.Object, st *sync
 	if err := m.store.PinBlobs(keyPrefix, digests); err != nil {
 		return err
 	}
+	held := m.nextHeld(prev, l)
+	if err := m.saveHeld(held); err != nil {
+		return err
+	}
 	if err := m.save(l); err != nil {
 		return err
 	}
 	m.mu.Lock()
 	m.live = l
+	m.held = held
 	if m.want <= c.Generation {
 		m.want = 0
 	}
@@ -295,7 +300,7 @@ func (m *Mirror) goLive(l *Live, want map[digest.Digest]catalog.Object, st *sync
 	if ch := changes(prev, want); m.cfg.OnChanged != nil && len(ch) > 0 {
 		go m.cfg.OnChanged(ch)
 	}
-	m.collect(want)
+	m.collect(m.heldDigests(held, want))
 	return nil
 }
 

@@ -116,6 +116,12 @@ type Config struct {
 	// RolloutExpiry is the lifetime of signed gates; the origin re-signs
 	// them at half of it and on every change. Default 24h.
 	RolloutExpiry time.Duration
+	// PrefetchInclude are catalog path patterns ("software/win-x64/**") a
+	// verifying proxy fetches at each new generation, beside the new
+	// versions of the paths it holds (pre-positioning, issue 15), at
+	// background priority within the upstream windows. Proxy mode with
+	// Root only. Default none.
+	PrefetchInclude []string
 	// Mirror is the mirror's behaviour (mirror mode, and the mirrored
 	// kinds of a proxy).
 	Mirror mirror.Config
@@ -262,6 +268,12 @@ func (c *Config) validateRelay() []error {
 	}
 	if _, err := glob.New(c.Mirror.Include); err != nil {
 		errs = append(errs, fmt.Errorf("mirror-include: %w", err))
+	}
+	if len(c.PrefetchInclude) > 0 && (c.Mode != ModeProxy || c.Root == "") {
+		errs = append(errs, errors.New("prefetch-include is for mode proxy with --root FILE (a mirror holds everything; a plain proxy knows no catalog)"))
+	}
+	if _, err := glob.New(c.PrefetchInclude); err != nil {
+		errs = append(errs, fmt.Errorf("prefetch-include: %w", err))
 	}
 	for _, u := range c.Upstream.Upstreams {
 		errs = append(errs, checkBase("upstream", u))

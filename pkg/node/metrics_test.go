@@ -90,6 +90,10 @@ func TestMetricsAsDocumented(t *testing.T) {
 			if want := []string{"reason=expired", "reason=invalid", "reason=not_found", "reason=rollback", "reason=too_large", "reason=unavailable"}; !slices.Equal(labels, want) {
 				t.Errorf("%s: labels %v, want %v", name, labels, want)
 			}
+		case "relayd_rollout_gates_refused_total":
+			if want := []string{"reason=expired", "reason=forged", "reason=invalid", "reason=replayed"}; !slices.Equal(labels, want) {
+				t.Errorf("%s: labels %v, want %v", name, labels, want)
+			}
 		case "relayd_upstream_wire_bytes_total", "relayd_upstream_content_bytes_total":
 			if want := []string{"kind=other", "kind=security", "kind=software"}; !slices.Equal(labels, want) {
 				t.Errorf("%s: labels %v, want %v", name, labels, want)

@@ -80,6 +80,8 @@ type Node struct {
 	closing   chan struct{} // closed when shutdown starts: ends event streams
 	closeOnce sync.Once
 	prefetch  *proxycache.Prefetcher // proxy mode
+	gates     gatesState             // relays with --root (gates.go)
+	prepos    *prepos                // proxy mode with --root (prepos.go)
 	ctxMu     sync.Mutex
 	ctx       context.Context // Run's, for work the admin API starts
 
@@ -345,9 +347,7 @@ func (n *Node) Run(ctx context.Context) error {
 		g.Go(func() error { return n.store.Run(gctx) })
 		g.Go(func() error { return n.probeDisk(gctx) })
 	}
-	if n.mirror != nil {
-		g.Go(func() error { return n.mirror.Run(gctx) })
-	}
+	n.runFollowers(gctx, g)
 	if n.origin != nil {
 		g.Go(func() error { return n.watchOrigin(gctx) })
 	}

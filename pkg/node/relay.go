@@ -73,6 +73,7 @@ func (n *Node) openRelay(cfg Config, clk clock.Clock) error {
 		// immutable) and mirrors only the kinds it was told to.
 		mcfg.Serve = cfg.Mode == ModeMirror || len(mcfg.Include) > 0
 		mcfg.OnLive = n.mirrorLive
+		mcfg.Keep, mcfg.OnPolled = n.keepGenerations, n.kickGates
 		if n.encoder != nil {
 			mcfg.OnChanged = n.prebuild
 		}
@@ -88,6 +89,7 @@ func (n *Node) openRelay(cfg Config, clk clock.Clock) error {
 		if n.mirror, err = mirror.New(mcfg, st, background{up}, meta, n.log, clk); err != nil {
 			return err
 		}
+		n.openGates()
 	}
 	if cfg.Mode == ModeProxy {
 		var expect proxycache.Expecter
@@ -101,6 +103,7 @@ func (n *Node) openRelay(cfg Config, clk clock.Clock) error {
 		ccfg.ObserveFill = func(d time.Duration) { fillLatency.Observe(d.Seconds()) }
 		n.cache = proxycache.New(ccfg, st, up, expect, n.log, clk)
 		n.prefetch = proxycache.NewPrefetcher(n.cache, n.log, clk)
+		n.openPrepos(cfg, clk)
 	}
 	return nil
 }
@@ -118,6 +121,9 @@ func (b background) Fetch(ctx context.Context, key string, hdr http.Header) (*ht
 // rest.
 func (n *Node) Get(ctx context.Context, key string) (*object.Object, error) {
 	key = n.targetKey(key)
+	if obj, ok, err := n.version(ctx, key); ok {
+		return obj, err
+	}
 	switch {
 	case n.cache == nil:
 		return n.mirror.Get(ctx, key)

@@ -43,6 +43,7 @@ func (n *Node) announce(g wire.Generation) {
 // announces itself in its relay list too.
 func (n *Node) mirrorLive(l *mirror.Live) {
 	n.announce(wire.Generation{Generation: l.Catalog.Generation, Digest: l.TimestampDigest.String(), Published: l.Catalog.Published})
+	n.prepositionSoon(l.Catalog.Generation)
 	if n.group == nil {
 		n.publishRelays()
 	}
@@ -60,6 +61,10 @@ func (n *Node) watchOrigin(ctx context.Context) error {
 // watchParent follows the parent's event stream until ctx ends.
 func (n *Node) watchParent(ctx context.Context) error {
 	return n.up.Watch(ctx, func(ev events.Event) {
+		if ev.Kind == wire.KindGates {
+			n.parentGates(ev)
+			return
+		}
 		if ev.Kind != wire.KindCatalog {
 			return
 		}

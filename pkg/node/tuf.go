@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"path"
 	"strings"
 	"time"
 
@@ -29,15 +28,19 @@ const maxPassedTimestamp = 1 << 20
 
 // metadata is /-/tuf/<name> of a relay. A relay that verifies (--root)
 // serves what its TUF client verified, with the timestamp of its live
-// generation; a plain proxy passes the files on from its upstream: the
-// versioned ones through its cache (they are immutable), timestamp.json
-// from the upstream every time, never from the cache.
+// generation and the gates it holds (gates.go); a plain proxy passes the
+// files on from its upstream: the versioned ones through its cache (they
+// are immutable), timestamp.json and rollout.json from the upstream every
+// time, never from the cache.
 func (n *Node) metadata(ctx context.Context, name string) (*object.Object, error) {
 	if n.mirror == nil {
-		if name == wire.TimestampName {
-			return n.passTimestamp(ctx)
+		if name == wire.TimestampName || name == wire.GatesName {
+			return n.passFresh(ctx, name)
 		}
 		return n.cache.Get(ctx, strings.TrimPrefix(wire.TUFPath(name), "/"))
+	}
+	if name == wire.GatesName {
+		return n.gatesFile()
 	}
 	b, ok := n.mirror.File(name)
 	switch {
@@ -58,12 +61,17 @@ func (n *Node) metadata(ctx context.Context, name string) (*object.Object, error
 		LastModified: modified, Header: h, Body: object.BytesBody(b)}, nil
 }
 
-// passTimestamp fetches timestamp.json from the upstream for a plain
-// proxy, bounded, and passes it on as it came.
-func (n *Node) passTimestamp(ctx context.Context) (*object.Object, error) {
+// passFresh fetches timestamp.json or rollout.json from the upstream for
+// a plain proxy, bounded, and passes it on as it came: both change in
+// place, so they are never cached.
+func (n *Node) passFresh(ctx context.Context, name string) (*object.Object, error) {
+	limit := min(maxPassedTimestamp, n.cfg.Mirror.CatalogMax)
+	if name == wire.GatesName {
+		limit = wire.MaxGatesSize
+	}
 	hdr := http.Header{}
 	hdr.Set("Cache-Control", "no-cache")
-	resp, err := n.up.Fetch(ctx, strings.TrimPrefix(wire.TUFPath(wire.TimestampName), "/"), hdr)
+	resp, err := n.up.Fetch(ctx, strings.TrimPrefix(wire.TUFPath(name), "/"), hdr)
 	if err != nil {
 		return nil, server.AsError(err)
 	}
@@ -71,17 +79,17 @@ func (n *Node) passTimestamp(ctx context.Context) (*object.Object, error) {
 	switch resp.StatusCode {
 	case http.StatusOK:
 	case http.StatusNotFound:
-		return nil, &server.Error{Status: http.StatusNotFound, Code: "not_found", Msg: "the upstream has no timestamp.json"}
+		return nil, &server.Error{Status: http.StatusNotFound, Code: "not_found", Msg: "the upstream has no " + name}
 	default:
-		return nil, &server.Error{Status: http.StatusBadGateway, Code: "upstream_failed", Msg: fmt.Sprintf("upstream answered %d for timestamp.json", resp.StatusCode)}
+		return nil, &server.Error{Status: http.StatusBadGateway, Code: "upstream_failed", Msg: fmt.Sprintf("upstream answered %d for %s", resp.StatusCode, name)}
 	}
-	b, err := catalog.Read(resp.Body, resp.ContentLength, min(maxPassedTimestamp, n.cfg.Mirror.CatalogMax), "")
+	b, err := catalog.Read(resp.Body, resp.ContentLength, limit, "")
 	if err != nil {
-		return nil, &server.Error{Status: http.StatusBadGateway, Code: "upstream_failed", Msg: "timestamp.json from the upstream", Err: err}
+		return nil, &server.Error{Status: http.StatusBadGateway, Code: "upstream_failed", Msg: name + " from the upstream", Err: err}
 	}
 	h := http.Header{}
 	h.Set("Content-Type", "application/json")
-	return &object.Object{Key: strings.TrimPrefix(wire.TUFPath(wire.TimestampName), "/"), Size: int64(len(b)),
+	return &object.Object{Key: strings.TrimPrefix(wire.TUFPath(name), "/"), Size: int64(len(b)),
 		ETag: digest.FromBytes(b).ETag(), Header: h, Body: object.BytesBody(b)}, nil
 }
 
@@ -94,20 +102,16 @@ func (n *Node) targetKey(key string) string {
 	if n.mirror == nil {
 		return key
 	}
-	dir, base := path.Split(key)
-	hexPart, name, ok := strings.Cut(base, ".")
-	if !ok || len(hexPart) != 64 || name == "" {
+	p, d, ok := catalog.SplitConsistent(key)
+	l := n.mirror.Live()
+	if !ok || l == nil {
 		return key
 	}
-	d, err := digest.ParseHex(hexPart)
-	if err != nil {
-		return key
-	}
-	if _, _, listed := n.mirror.Expect(key); listed {
+	if _, listed := l.Catalog.Lookup(key); listed {
 		return key // a path that merely looks hashed
 	}
-	if o, _, listed := n.mirror.Expect(dir + name); listed && o.Digest == d {
-		return dir + name
+	if o, listed := l.Catalog.Lookup(p); listed && o.Digest == d {
+		return p
 	}
 	return key
 }

@@ -33,7 +33,8 @@ var ErrNotFound = errors.New("origin: not found")
 type Origin struct {
 	root     *os.Root
 	sendfile bool
-	escapes  error // os.Root's error for a path leaving the root (see escapeError)
+	escapes  error  // os.Root's error for a path leaving the root (see escapeError)
+	hashes   hashes // file versions served by consistent name (version.go)
 }
 
 // New opens dir. sendfile selects how file bytes are copied (see
@@ -75,8 +76,20 @@ func (o *Origin) Metadata(ctx context.Context, name string) (*object.Object, err
 	return o.Get(ctx, strings.TrimPrefix(wire.TUFPath(name), "/"))
 }
 
-// Get opens the file for key (a cleanpath key).
+// Get opens the file for key (a cleanpath key), or the file a consistent
+// target name (dir/<sha256>.name) names while its bytes hash to it.
 func (o *Origin) Get(_ context.Context, key string) (*object.Object, error) {
+	obj, err := o.open(key)
+	if errors.Is(err, ErrNotFound) {
+		if v, ok := o.version(key); ok {
+			return v, nil
+		}
+	}
+	return obj, err
+}
+
+// open opens the file for key.
+func (o *Origin) open(key string) (*object.Object, error) {
 	f, err := o.root.Open(filepath.FromSlash(key))
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) || o.isEscape(err) {

@@ -145,6 +145,9 @@ type hostileRelay struct {
 	stop      chan struct{}
 	client    *http.Client
 	closeOnce sync.Once
+	// lone lists only this relay in /-/relays: its agents have no good
+	// relay to fail over to.
+	lone atomic.Bool
 }
 
 func startHostile(t testing.TB, good string, on func(r *http.Request) bool, misbehave func(w http.ResponseWriter, r *http.Request)) *hostileRelay {
@@ -166,6 +169,10 @@ func startHostile(t testing.TB, good string, on func(r *http.Request) bool, misb
 func (h *hostileRelay) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path == "/-/relays" {
 		w.Header().Set("Content-Type", "application/json")
+		if h.lone.Load() {
+			_, _ = io.WriteString(w, `{"group":"g","relays":[{"name":"evil","url":"`+h.URL+`"}]}`)
+			return
+		}
 		_, _ = io.WriteString(w, `{"group":"g","relays":[{"name":"evil","url":"`+h.URL+`"},{"name":"good","url":"`+h.good+`"}]}`)
 		return
 	}
