@@ -10,6 +10,8 @@ import (
 	"io"
 	"net"
 	"net/url"
+	"os"
+	"runtime/pprof"
 	"time"
 
 	"github.com/relayd/relayd/pkg/agent"
@@ -25,6 +27,7 @@ type loadOpts struct {
 	allowRemote          bool
 	streamsOnly          bool
 	localAddr            string
+	cpuProfile           string
 }
 
 // loadgenCmd: relayd loadgen --relay URL,… --agents N --duration D --root 1.root.json [--watch] [--paths …].
@@ -48,11 +51,20 @@ func loadgenCmd(ctx context.Context, args []string, stdout, stderr io.Writer, en
 	fs.BoolVar(&o.allowRemote, "allow-remote", false, "allow relays that are not on loopback")
 	fs.StringVar(&o.localAddr, "local-addr", "", "with --streams-only: open the streams from this IP (127.0.0.2, …; a relay bounds the streams of one address)")
 	fs.BoolVar(&o.streamsOnly, "streams-only", false, "hold bare event streams (http:// relays, no --pubkey, no syncs): a relay's cost per stream and its fan-out")
+	fs.BoolVar(&o.VerifyEach, "verify-each", false, "every agent verifies every metadata file itself (default: byte-identical metadata is verified once per process; every request is still made)")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to FILE (where a simulated agent's time goes)")
 	if err := parseFlags(fs, args, stderr, "relayd loadgen --relay URL[,URL…] --root 1.root.json [--agents N] [--duration D] [--watch] [flags]"); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return usageError{fmt.Errorf("relayd loadgen takes no arguments, got %q", fs.Args())}
+	}
+	if o.cpuProfile != "" {
+		stop, err := startCPUProfile(o.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	if o.streamsOnly {
 		return o.runStreams(ctx, stdout)
@@ -97,6 +109,20 @@ func (o *loadOpts) check() (agent.Config, error) {
 	cfg.RetryBudget = o.Duration
 	cfg.Workers = 2
 	return cfg, nil
+}
+
+// startCPUProfile profiles the process into path until the returned
+// function is called.
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 func isLoopback(u *url.URL) bool {

@@ -20,6 +20,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/relayd/relayd/pkg/agent"
+	"github.com/relayd/relayd/pkg/tufclient"
 	"github.com/relayd/relayd/pkg/units"
 )
 
@@ -55,6 +56,10 @@ type Options struct {
 	StopAfterUpdates int
 	// IDPrefix starts each agent's id; a number follows.
 	IDPrefix string
+	// VerifyEach makes every agent verify every metadata file it fetches
+	// itself; by default the agents of the run share a tufclient.Memo
+	// (byte-identical metadata verified once; every request still made).
+	VerifyEach bool
 }
 
 // countingTransport counts requests per relay host.
@@ -185,6 +190,11 @@ func Run(ctx context.Context, o Options, base agent.Config, stdout io.Writer) er
 	run := &loadRun{gens: map[uint64]*genTimes{}, agentGen: make([]uint64, o.Agents), agentSync: make([]uint64, o.Agents), reqs: &reqLog{}}
 	fetchTr.log = run.reqs
 	agents := make([]*agent.Agent, o.Agents)
+	warns := &warnings{n: map[string]int64{}}
+	logger := zerolog.New(warns).Level(zerolog.WarnLevel)
+	if !o.VerifyEach {
+		base.TUFMemo = tufclient.NewMemo()
+	}
 	start := time.Now()
 	fmt.Fprintf(stdout, "loadgen: %d agents against %s for %s (%s)\n", o.Agents, strings.Join(base.Relays, ","), o.Duration,
 		map[bool]string{true: "watch", false: "one sync each"}[o.Watch])
@@ -208,7 +218,7 @@ start:
 		if o.Watch {
 			cfg.OnAnnounce = func(g uint64) { run.notified(i, g, o.Agents, connected) }
 		}
-		a, err := agent.New(cfg, zerolog.Nop())
+		a, err := agent.New(cfg, logger)
 		if err != nil {
 			cancel()
 			wg.Wait()
@@ -250,6 +260,11 @@ start:
 	}
 	wg.Wait()
 	took := time.Since(start)
+	warns.print(stdout, 8)
+	if m := base.TUFMemo; m != nil {
+		st := m.Stats()
+		fmt.Fprintf(stdout, "metadata verified once per process: %d updates taken from another agent's verification, %d verified in full (--verify-each: every agent verifies)\n", st.Hits, st.Misses)
+	}
 	return printLoad(stdout, o, run, agents, fetchTr.counts(), streamTr.counts(), took)
 }
 
