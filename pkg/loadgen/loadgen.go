@@ -22,6 +22,7 @@ import (
 	"github.com/relayd/relayd/pkg/agent"
 	"github.com/relayd/relayd/pkg/tufclient"
 	"github.com/relayd/relayd/pkg/units"
+	"github.com/relayd/relayd/pkg/wire"
 )
 
 // Bounds of a run.
@@ -68,6 +69,11 @@ type countingTransport struct {
 	mu  sync.Mutex
 	n   map[string]int64
 	log *reqLog // when each request started, if set
+	// homes, if set, is each agent's relay of its last push stream
+	// (by wire.AgentHeader); moves counts streams opened on another
+	// relay than the agent's previous one.
+	homes map[string]string
+	moves int64
 }
 
 func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
@@ -76,8 +82,23 @@ func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	}
 	c.mu.Lock()
 	c.n[r.URL.Host]++
+	if c.homes != nil {
+		if id := r.Header.Get(wire.AgentHeader); id != "" {
+			if prev, ok := c.homes[id]; ok && prev != r.URL.Host {
+				c.moves++
+			}
+			c.homes[id] = r.URL.Host
+		}
+	}
 	c.mu.Unlock()
 	return c.rt.RoundTrip(r)
+}
+
+// streamMoves is how many push streams moved to another relay.
+func (c *countingTransport) streamMoves() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.moves
 }
 
 func (c *countingTransport) counts() map[string]int64 {
@@ -104,6 +125,9 @@ type loadRun struct {
 	allUp      time.Time
 	reqs       *reqLog // catalog and object requests (not streams)
 	streams    int     // streams opened by a streams-only run
+	// streamMoves: push streams reopened on another relay than the
+	// agent's previous one (a relay killed, or its stream refused).
+	streamMoves int64
 }
 
 func (l *loadRun) gen(g uint64) *genTimes {
@@ -185,7 +209,7 @@ func Run(ctx context.Context, o Options, base agent.Config, stdout io.Writer) er
 	dialer := &net.Dialer{Timeout: base.ConnectTimeout, KeepAlive: 30 * time.Second}
 	fetchTr := &countingTransport{n: map[string]int64{}, rt: &http.Transport{DialContext: dialer.DialContext, DisableCompression: true,
 		MaxConnsPerHost: o.Concurrency, MaxIdleConnsPerHost: o.Concurrency, IdleConnTimeout: 90 * time.Second}}
-	streamTr := &countingTransport{n: map[string]int64{}, rt: &http.Transport{DialContext: dialer.DialContext, DisableCompression: true,
+	streamTr := &countingTransport{n: map[string]int64{}, homes: map[string]string{}, rt: &http.Transport{DialContext: dialer.DialContext, DisableCompression: true,
 		MaxIdleConnsPerHost: 1, IdleConnTimeout: time.Second}}
 	run := &loadRun{gens: map[uint64]*genTimes{}, agentGen: make([]uint64, o.Agents), agentSync: make([]uint64, o.Agents), reqs: &reqLog{}}
 	fetchTr.log = run.reqs
@@ -265,6 +289,7 @@ start:
 		st := m.Stats()
 		fmt.Fprintf(stdout, "metadata verified once per process: %d updates taken from another agent's verification, %d verified in full (--verify-each: every agent verifies)\n", st.Hits, st.Misses)
 	}
+	run.streamMoves = streamTr.streamMoves()
 	return printLoad(stdout, o, run, agents, fetchTr.counts(), streamTr.counts(), took)
 }
 
@@ -285,8 +310,8 @@ func printLoad(w io.Writer, o Options, run *loadRun, agents []*agent.Agent, reqs
 		st.Bytes += s.Bytes
 		st.Objects += s.Objects
 	}
-	fmt.Fprintf(w, "agents: %d started of %d; syncs: %d ok, %d failed; failovers %d, resumes %d, restarts %d; %d objects, %s in %.1fs\n",
-		started, o.Agents, run.ok.Load(), run.failed.Load(), st.Failovers, st.Resumes, st.Restarts, st.Objects,
+	fmt.Fprintf(w, "agents: %d started of %d; syncs: %d ok, %d failed; failovers %d (requests), %d (push streams moved to another relay), resumes %d, restarts %d; %d objects, %s in %.1fs\n",
+		started, o.Agents, run.ok.Load(), run.failed.Load(), st.Failovers, run.streamMoves, st.Resumes, st.Restarts, st.Objects,
 		units.FormatBytes(st.Bytes), took.Seconds())
 	var total int64
 	hosts := make([]string, 0, len(reqs))
@@ -333,8 +358,8 @@ func printLoad(w io.Writer, o Options, run *loadRun, agents []*agent.Agent, reqs
 		}
 		run.mu.Unlock()
 	}
-	fmt.Fprintf(w, "LOADGEN agents=%d connected=%d ok=%d failed=%d failovers=%d bytes=%d fanout_ms=%s updated_ms=%s requests=%d share=%s peak_per_100ms=%s spread_ms=%s\n",
-		o.Agents, run.connected.Load(), run.ok.Load(), run.failed.Load(), st.Failovers, st.Bytes, fanout, updated, total, strings.Join(share, ","), peak, spread)
+	fmt.Fprintf(w, "LOADGEN agents=%d connected=%d ok=%d failed=%d failovers=%d stream_moves=%d bytes=%d fanout_ms=%s updated_ms=%s requests=%d share=%s peak_per_100ms=%s spread_ms=%s\n",
+		o.Agents, run.connected.Load(), run.ok.Load(), run.failed.Load(), st.Failovers, run.streamMoves, st.Bytes, fanout, updated, total, strings.Join(share, ","), peak, spread)
 	if run.ok.Load() == 0 {
 		return errors.New("loadgen: no agent completed a sync")
 	}

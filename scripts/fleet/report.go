@@ -70,6 +70,9 @@ type agentReport struct {
 	SyncsOK     int64 `json:"syncs_ok"`
 	SyncsFailed int64 `json:"syncs_failed"`
 	Failovers   int64 `json:"failovers"`
+	// StreamMoves: push streams the loadgens saw reopened on another
+	// relay than the agent's previous one (loadgen stream_moves).
+	StreamMoves int64 `json:"stream_moves"`
 	Bytes       int64 `json:"bytes"`
 	// CPU and peak RSS of the loadgen processes together (sampled every
 	// 200 ms until each exits: the last sample, so a little short).
@@ -158,6 +161,7 @@ func (f *fleet) collect() {
 				r.Agent.SyncsOK += kv(line, "ok")
 				r.Agent.SyncsFailed += kv(line, "failed")
 				r.Agent.Failovers += kv(line, "failovers")
+				r.Agent.StreamMoves += kv(line, "stream_moves")
 				r.Agent.Bytes += kv(line, "bytes")
 			}
 		}
@@ -239,8 +243,8 @@ func (r *report) markdown() string {
 		mib(r.Origin.ServedBytes), r.Origin.Objects, mib(r.Origin.ObjectBytes), r.Origin.BytesPerObject,
 		mib(r.Origin.PublishServedBytes), mib(r.Origin.PublishObjectBytes), r.Origin.PublishBytesPerObject)
 	fmt.Fprintf(&b, "Agents: every agent held generation 1 %.1f s after the loadgens started; %d syncs ok, %d failed, %d request failovers, "+
-		"%d agents on killed relays moved their push stream, %s MiB; the loadgens used %.1f CPU s and %s MiB (peak RSS, together).\n\n",
-		r.ConnectSeconds, r.Agent.SyncsOK, r.Agent.SyncsFailed, r.Agent.Failovers, r.Agent.Rehomed, mib(r.Agent.Bytes),
+		"%d push streams moved to another relay (%d agents were on killed relays), %s MiB; the loadgens used %.1f CPU s and %s MiB (peak RSS, together).\n\n",
+		r.ConnectSeconds, r.Agent.SyncsOK, r.Agent.SyncsFailed, r.Agent.Failovers, r.Agent.StreamMoves, r.Agent.Rehomed, mib(r.Agent.Bytes),
 		r.Agent.LoadgenCPUSeconds, mib(r.Agent.LoadgenPeakRSS))
 	b.WriteString("| generation | relays killed before | publish command | → first notified | → last notified | → last synced | agents synced | slowest branch |\n|---|---|---|---|---|---|---|---|\n")
 	for _, p := range r.Publishes {
