@@ -12,6 +12,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/theupdateframework/go-tuf/v2/metadata"
 )
 
 // MaxMemoEntries bounds a Memo: the transitions it remembers (a few per
@@ -34,6 +36,7 @@ type Memo struct {
 	entries map[[sha256.Size]byte]*memoEntry
 	sets    map[*trustedSet][sha256.Size]byte
 	pending map[[sha256.Size]byte]chan struct{} // keys being verified in full
+	roots   map[[sha256.Size]byte]*metadata.Metadata[metadata.RootType]
 	hits    int64
 	misses  int64
 }
@@ -41,7 +44,7 @@ type Memo struct {
 // NewMemo returns an empty memo.
 func NewMemo() *Memo {
 	return &Memo{entries: map[[sha256.Size]byte]*memoEntry{}, sets: map[*trustedSet][sha256.Size]byte{},
-		pending: map[[sha256.Size]byte]chan struct{}{}}
+		pending: map[[sha256.Size]byte]chan struct{}{}, roots: map[[sha256.Size]byte]*metadata.Metadata[metadata.RootType]{}}
 }
 
 // MemoStats are a memo's counts: updates taken from it, and updates
@@ -111,6 +114,26 @@ func (r *recorder) FetchMeta(ctx context.Context, name string, max int64) ([]byt
 	}
 	r.steps = append(r.steps, st)
 	return b, err
+}
+
+// trustedRoot is the root New verified from raw for another client of
+// the memo (without Dir), nil if none did.
+func (m *Memo) trustedRoot(raw []byte) *metadata.Metadata[metadata.RootType] {
+	k := sha256.Sum256(raw)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.roots[k]
+}
+
+// keepRoot remembers the root New verified from raw.
+func (m *Memo) keepRoot(raw []byte, root *metadata.Metadata[metadata.RootType]) {
+	k := sha256.Sum256(raw)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.roots) >= MaxMemoEntries {
+		clear(m.roots)
+	}
+	m.roots[k] = root
 }
 
 // setID identifies a trusted set by the bytes of its files.

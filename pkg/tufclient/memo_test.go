@@ -32,6 +32,9 @@ func TestMemoSharesVerificationNotRequests(t *testing.T) {
 	f := newFixture(t)
 	m := NewMemo()
 	a, b := f.memoClient(t, m), f.memoClient(t, m)
+	if a.root != b.root {
+		t.Error("the memo's second client parsed and verified the trusted root again")
+	}
 	ctx := context.Background()
 	sta, err := a.Update(ctx, f.srv)
 	if err != nil {
