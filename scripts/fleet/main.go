@@ -43,6 +43,7 @@ type config struct {
 	perProc       int
 	rate          float64
 	concurrency   int
+	agentStall    time.Duration
 	streams       int // --streams: bare streams against one relay instead of the fleet
 	streamProcs   int
 	streamsSettle time.Duration
@@ -96,6 +97,7 @@ SIGINT/SIGTERM.
 	fs.IntVar(&c.perProc, "agents-per-proc", 9000, fmt.Sprintf("agents per relayd loadgen process (at most %d: the descriptor limit is 20,000 a process)", maxPerProc))
 	fs.Float64Var(&c.rate, "rate", 500, "agents each loadgen process starts per second")
 	fs.IntVar(&c.concurrency, "loadgen-concurrency", 64, "each loadgen's --concurrency (connections its agents share for metadata and objects)")
+	fs.DurationVar(&c.agentStall, "agent-stall-timeout", 2*time.Minute, "each loadgen's --stall-timeout: an agent's request waits for one of the process's shared connections first, and that wait is not a relay stalling (30 s counted it so on a loaded machine: issue 18's request failovers)")
 	fs.IntVar(&c.kills, "kills", 10, "relays killed (kill -9) at random between the two publishes (never the origin nor a group's last relay)")
 	fs.DurationVar(&c.deadline, "deadline", 15*time.Minute, "the whole run's bound (at most 1h)")
 	fs.IntVar(&c.objects, "objects", 40, "objects in the first generation")
@@ -149,6 +151,8 @@ SIGINT/SIGTERM.
 	case c.objects < 1 || c.objects > maxObjects || c.objectSize < 1 || c.objectSize > maxObjectLen ||
 		c.agentBytes < 1 || c.agentBytes > maxObjectLen:
 		return c, fmt.Errorf("--objects 1 to %d, --object-size 1 to %d", maxObjects, maxObjectLen)
+	case c.agentStall < time.Second || c.agentStall > 10*time.Minute:
+		return c, errors.New("--agent-stall-timeout: 1s to 10m")
 	case c.streams < 0 || c.streams > maxAgents || c.streamProcs < 1 || c.streamProcs > 16 ||
 		(c.streams > 0 && (c.streams+c.streamProcs-1)/c.streamProcs > maxPerProc) || c.streamsSettle < 0 || c.streamsSettle > time.Minute:
 		return c, fmt.Errorf("--streams 0 to %d, --streams-procs 1 to 16 with at most %d streams each, --streams-settle up to 1m", maxAgents, maxPerProc)

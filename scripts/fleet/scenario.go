@@ -202,7 +202,7 @@ func (f *fleet) startAgents(gen uint64) error {
 			dl, _ := f.ctx.Deadline()
 			argv := []string{f.bin, "loadgen", "--relay", g.urls(), "--agents", strconv.Itoa(m), "--watch",
 				"--stop-after-updates", "2", "--include", "agents/**", "--duration", time.Until(dl).Round(time.Second).String(),
-				"--id-prefix", name + "-", "--concurrency", strconv.Itoa(f.cfg.concurrency), "--rate", strconv.FormatFloat(f.cfg.rate, 'f', -1, 64)}
+				"--id-prefix", name + "-", "--concurrency", strconv.Itoa(f.cfg.concurrency), "--stall-timeout", f.cfg.agentStall.String(), "--rate", strconv.FormatFloat(f.cfg.rate, 'f', -1, 64)}
 			argv = append(argv, f.trust.flags...)
 			if jitter {
 				argv = append(argv, "--sync-jitter", f.cfg.syncJitter)
