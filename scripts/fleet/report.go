@@ -33,6 +33,11 @@ type report struct {
 	PerRelay       []relayReport   `json:"per_relay"`
 	Seconds        float64         `json:"seconds"`
 	LoadgenLines   []string        `json:"loadgen_lines"`
+	// Curves are the loadgens' "generation N: requests per 100 ms after
+	// the first notification" lines (how --sync-jitter spread the syncs);
+	// Warnings their "agent warnings: …" lines (why requests failed over).
+	Curves   []string `json:"sync_curves"`
+	Warnings []string `json:"agent_warnings"`
 }
 
 type originReport struct {
@@ -156,6 +161,12 @@ func (f *fleet) collect() {
 		r.Agent.LoadgenCPUSeconds += lg.proc.CPU
 		r.Agent.LoadgenPeakRSS += lg.proc.PeakRSS
 		for line := range strings.SplitSeq(lg.out, "\n") {
+			switch {
+			case strings.Contains(line, "requests per 100 ms"):
+				r.Curves = append(r.Curves, lg.p.name+": "+line)
+			case strings.HasPrefix(line, "agent warnings: "):
+				r.Warnings = append(r.Warnings, lg.p.name+": "+line)
+			}
 			if strings.HasPrefix(line, "LOADGEN ") {
 				r.LoadgenLines = append(r.LoadgenLines, lg.p.name+": "+line)
 				r.Agent.SyncsOK += kv(line, "ok")
@@ -263,6 +274,18 @@ func (r *report) markdown() string {
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %d/%d/%d | %d | %s (%s) | %.1f |\n", name, x.Level, x.Parent, mib(x.Upstream),
 			mib(x.Peer), mib(x.Served), x.Failovers, x.Resumes, x.Fallbacks, x.Agents, mib(x.RSS), mib(x.PeakRSS), x.CPUSeconds)
 	}
+	if len(r.Curves) > 0 {
+		b.WriteString("\nThe sync curve: each loadgen's catalog and object requests per 100 ms after its first notification (the first 10 s; fleet.json has all):\n\n")
+		for _, c := range r.Curves {
+			fmt.Fprintf(&b, "    %s\n", firstFields(c, 110))
+		}
+	}
+	if len(r.Warnings) > 0 {
+		b.WriteString("\nWhy agents' requests failed over (each loadgen's most frequent warnings, numbers blanked):\n\n")
+		for _, w := range r.Warnings {
+			fmt.Fprintf(&b, "    %s\n", w)
+		}
+	}
 	return b.String()
 }
 
@@ -273,4 +296,13 @@ func levelIndex(name string) int {
 		}
 	}
 	return len(levelNames)
+}
+
+// firstFields is line cut after n space-separated fields.
+func firstFields(line string, n int) string {
+	f := strings.Fields(line)
+	if len(f) <= n {
+		return line
+	}
+	return strings.Join(f[:n], " ") + " …"
 }
