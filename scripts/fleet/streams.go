@@ -21,7 +21,7 @@ type streamsReport struct {
 	Connected int64     `json:"connected"` // the relay's count (GET /v1/status agents)
 	// The relay's VmRSS before the first stream and once every stream
 	// is held (after --streams-settle), and its peak.
-	RSSIdle, RSS, PeakRSS int64 `json:"-"`
+	RSSIdle, RSS, PeakRSS int64   `json:"-"`
 	RSSIdleMiB            float64 `json:"rss_idle_mib"`
 	RSSMiB                float64 `json:"rss_mib"`
 	PeakRSSMiB            float64 `json:"peak_rss_mib"`
