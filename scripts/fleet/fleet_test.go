@@ -180,3 +180,35 @@ func assertClean(t *testing.T, tmp, nsID string) {
 		}
 	}
 }
+
+// TestStreams runs --streams small: one relay holds every stream from
+// three loadgen processes, the report has its RSS per stream and the
+// publish's fan-out, and nothing is left behind.
+func TestStreams(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts 2 relays and 3 loadgens")
+	}
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	rep := t.TempDir()
+	c, err := parseConfig([]string{"--relayd", buildRelayd(t), "--report", rep, "--streams", "300", "--streams-settle", "1s", "--deadline", "2m"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := run(context.Background(), c, &out); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	var r streamsReport
+	b, err := os.ReadFile(filepath.Join(rep, "streams.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Connected != 300 || r.Procs != 3 || r.RSSMiB <= 0 || r.PerStreamKiB <= 0 || r.PublishToLastMS <= 0 || len(r.LoadgenLines) != 3 {
+		t.Errorf("report %+v\n%s", r, out.String())
+	}
+	assertClean(t, tmp, "")
+}
