@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"time"
 
@@ -27,7 +28,7 @@ type loadOpts struct {
 	allowRemote          bool
 	streamsOnly          bool
 	localAddr            string
-	cpuProfile           string
+	cpuProfile, memProfile string
 }
 
 // loadgenCmd: relayd loadgen --relay URL,… --agents N --duration D --root 1.root.json [--watch] [--paths …].
@@ -53,6 +54,7 @@ func loadgenCmd(ctx context.Context, args []string, stdout, stderr io.Writer, en
 	fs.BoolVar(&o.streamsOnly, "streams-only", false, "hold bare event streams (http:// relays, no --pubkey, no syncs): a relay's cost per stream and its fan-out")
 	fs.BoolVar(&o.VerifyEach, "verify-each", false, "every agent verifies every metadata file itself (default: byte-identical metadata is verified once per process; every request is still made)")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to FILE (where a simulated agent's time goes)")
+	fs.StringVar(&o.memProfile, "memprofile", "", "with --watch: write the live heap to FILE once every agent holds its stream (what a simulated agent keeps)")
 	if err := parseFlags(fs, args, stderr, "relayd loadgen --relay URL[,URL…] --root 1.root.json [--agents N] [--duration D] [--watch] [flags]"); err != nil {
 		return err
 	}
@@ -75,6 +77,15 @@ func loadgenCmd(ctx context.Context, args []string, stdout, stderr io.Writer, en
 	}
 	if err := raiseNoFile(uint64(o.Agents + o.Concurrency + 256)); err != nil {
 		return err
+	}
+	if o.memProfile != "" {
+		o.OnConnected = func() {
+			runtime.GC()
+			if f, err := os.Create(o.memProfile); err == nil {
+				_ = pprof.WriteHeapProfile(f)
+				f.Close()
+			}
+		}
 	}
 	return loadgen.Run(ctx, o.Options, cfg, stdout)
 }

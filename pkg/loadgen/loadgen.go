@@ -57,6 +57,10 @@ type Options struct {
 	StopAfterUpdates int
 	// IDPrefix starts each agent's id; a number follows.
 	IDPrefix string
+	// OnConnected, if set, is called (on its own goroutine) once every
+	// agent holds its push stream (with Watch): relayd loadgen
+	// --memprofile writes the heap then.
+	OnConnected func()
 	// VerifyEach makes every agent verify every metadata file it fetches
 	// itself; by default the agents of the run share a tufclient.Memo
 	// (byte-identical metadata verified once; every request still made).
@@ -227,6 +231,9 @@ func Run(ctx context.Context, o Options, base agent.Config, stdout io.Writer) er
 	defer tick.Stop()
 	connected := func() {
 		fmt.Fprintf(stdout, "all %d agents connected after %.2fs\n", o.Agents, time.Since(start).Seconds())
+		if o.OnConnected != nil {
+			go o.OnConnected()
+		}
 	}
 	var stopOnce sync.Once
 start:
