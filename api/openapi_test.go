@@ -708,6 +708,8 @@ func TestResponsesMatchSpec(t *testing.T) {
 		{t: M, method: "GET", path: "/security/fix.patch", header: map[string]string{wire.GenerationHeader: "99"}, want: 503},
 		{t: M, method: "GET", path: "/security/fix.patch", header: map[string]string{wire.GenerationHeader: "latest"}, want: 400, badRequest: true},
 		{t: P, method: "GET", path: agentPath, header: map[string]string{"X-Relay-Path": "hq,branch"}, want: 508},
+		{t: P, method: "POST", path: wire.OutcomePath, header: jsonCT, body: `{"agent":"agent-1","generation":1,"state":"installed"}`, want: 202},
+		{t: P, method: "POST", path: wire.OutcomePath, header: jsonCT, body: `{"agent":"agent-1","generation":1,"state":"done"}`, want: 400, badRequest: true},
 		{t: O, method: "GET", path: "/-/nothing", want: 404, unrouted: true},
 		{t: O, method: "DELETE", path: "/security/fix.patch", want: 405, unrouted: true},
 	} {
@@ -766,6 +768,8 @@ func TestResponsesMatchSpec(t *testing.T) {
 		{t: P, admin: true, method: "GET", path: "/v1/tree", want: 200},
 		{t: O, admin: true, method: "GET", path: "/v1/agents", want: 200},
 		{t: P, admin: true, method: "GET", path: "/v1/agents", want: 200},
+		{t: O, admin: true, method: "GET", path: "/v1/compliance", want: 200},
+		{t: P, admin: true, method: "GET", path: "/v1/compliance", want: 200},
 		{t: M, admin: true, method: "GET", path: "/v1/sync", want: 200},
 		{t: M, admin: true, method: "POST", path: "/v1/sync", want: 202},
 		{t: O, admin: true, method: "GET", path: "/v1/sync", want: 404},
@@ -792,6 +796,12 @@ func TestResponsesMatchSpec(t *testing.T) {
 		{t: M, admin: true, method: "DELETE", path: "/v1/cache/security/fix.patch", want: 409},
 		{t: P, admin: true, method: "DELETE", path: "/v1/cache/software/never-asked.tgz", want: 404}, // none.tgz: its 404 is stored
 		{t: P, admin: true, method: "DELETE", path: "/v1/cache" + agentPath, want: 204},
+		{t: O, admin: true, method: "GET", path: "/v1/rollout", want: 200},
+		{t: M, admin: true, method: "GET", path: "/v1/rollout", want: 200},
+		{t: P, admin: true, method: "POST", path: "/v1/rollout/promote", header: jsonCT, body: `{"ring":"early"}`, want: 409},
+		{t: P, admin: true, method: "POST", path: "/v1/rollout/promote", header: jsonCT, body: `{"rings":[]}`, want: 400, badRequest: true},
+		{t: P, admin: true, method: "POST", path: "/v1/rollout/halt", header: jsonCT, body: `{"reason":"bad driver"}`, want: 409},
+		{t: P, admin: true, method: "POST", path: "/v1/rollout/resume", want: 409},
 		{t: O, admin: true, method: "GET", path: "/v1/nothing", want: 404, unrouted: true},
 	} {
 		c.do(t, cl)
@@ -807,6 +817,7 @@ func TestResponsesMatchSpec(t *testing.T) {
 		{P, "/v1/agents", `"id":"agent-1"`},
 		{O, "/v1/agents", `"relay":true`},
 		{O, "/v1/tree", `"age":`},
+		{P, "/v1/compliance", `"on_target":1`},
 		{M, "/v1/status", `"sync":{`},
 	} {
 		_, body := c.do(t, call{t: d.tg, admin: true, method: "GET", path: d.path, want: 200})

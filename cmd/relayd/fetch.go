@@ -21,12 +21,13 @@ import (
 
 // agentOpts are the flags shared by fetch and agent sync/watch.
 type agentOpts struct {
-	relays, root, pubkey, out, id, logLevel string
-	include                                 []string
-	stall, connect, budget                  time.Duration
-	workers                                 int
-	quiet                                   bool
-	catalogMax                              units.Bytes
+	relays, root, pubkey, out, id, group string
+	logLevel                             string
+	include                              []string
+	stall, connect, budget               time.Duration
+	workers                              int
+	quiet                                bool
+	catalogMax                           units.Bytes
 }
 
 // agentFlagSet registers the agent flags; include and id only where they
@@ -50,8 +51,15 @@ func agentFlagSet(name string, o *agentOpts, stderr io.Writer, env func(string) 
 	if sync {
 		fs.Var(listFlag{&o.include}, "include", "catalog paths to keep, as globs (security/**); repeat or comma-separate; default everything")
 		fs.StringVar(&o.id, "id", envOr(env, "RELAYD_AGENT_ID", ""), "agent id shown by relays in /v1/agents (default: the host name) (env RELAYD_AGENT_ID)")
+		groupFlag(fs, &o.group, env)
 	}
 	return fs
+}
+
+// groupFlag registers --group: the agent's group, which the signed
+// rollout gates map to a ring.
+func groupFlag(fs *flag.FlagSet, group *string, env func(string) (string, bool)) {
+	fs.StringVar(group, "group", envOr(env, "RELAYD_AGENT_GROUP", ""), "the agent's group (branch-a): with a rollout role in the root, the signed gates map it to a ring and the agent installs what that ring may (default: the last ring) (env RELAYD_AGENT_GROUP)")
 }
 
 // rootFlag registers --root (the trusted TUF root every agent command
@@ -96,7 +104,7 @@ func (o *agentOpts) config() (agent.Config, error) {
 	if o.out == "" {
 		return cfg, usageError{errors.New("--out is required: the directory to write to")}
 	}
-	cfg.Dir, cfg.ID, cfg.Include = o.out, o.id, o.include
+	cfg.Dir, cfg.ID, cfg.Group, cfg.Include = o.out, o.id, o.group, o.include
 	cfg.StallTimeout, cfg.ConnectTimeout, cfg.RetryBudget, cfg.Workers = o.stall, o.connect, o.budget, o.workers
 	if o.catalogMax <= 0 {
 		return cfg, usageError{fmt.Errorf("--catalog-max %s: want more than 0", o.catalogMax)}

@@ -23,6 +23,7 @@ import (
 type loadOpts struct {
 	loadgen.Options
 	relays, root, pubkey string
+	group                string
 	include              []string
 	stall, jitter        time.Duration
 	allowRemote          bool
@@ -48,6 +49,7 @@ func loadgenCmd(ctx context.Context, args []string, stdout, stderr io.Writer, en
 	fs.DurationVar(&o.stall, "stall-timeout", 30*time.Second, "each agent's stall timeout (requests queue for the shared connections)")
 	fs.DurationVar(&o.jitter, "sync-jitter", agent.DefaultConfig().SyncJitter, "with --watch: each agent syncs at a random moment within this window after an announcement (0 = at once)")
 	fs.IntVar(&o.StopAfterUpdates, "stop-after-updates", 0, "with --watch: stop once every agent synced this many generations newer than the first one")
+	groupFlag(fs, &o.group, env)
 	fs.StringVar(&o.IDPrefix, "id-prefix", "loadgen-", "agent ids are this prefix and a number")
 	fs.BoolVar(&o.allowRemote, "allow-remote", false, "allow relays that are not on loopback")
 	fs.StringVar(&o.localAddr, "local-addr", "", "with --streams-only: open the streams from this IP (127.0.0.2, …; a relay bounds the streams of one address)")
@@ -116,7 +118,7 @@ func (o *loadOpts) check() (agent.Config, error) {
 	if o.jitter < 0 {
 		return cfg, usageError{fmt.Errorf("--sync-jitter %s: want 0 or more", o.jitter)}
 	}
-	cfg.Include, cfg.StallTimeout, cfg.SyncJitter = o.include, o.stall, o.jitter
+	cfg.Include, cfg.StallTimeout, cfg.SyncJitter, cfg.Group = o.include, o.stall, o.jitter, o.group
 	cfg.RetryBudget = o.Duration
 	cfg.Workers = 2
 	return cfg, nil

@@ -41,7 +41,10 @@ Usage:
   relayd members [--json]                the relay group as this node sees it
   relayd status [--json]                 the node's status
   relayd tree [--json]                   the groups below this relay: members, generations, health
+  relayd compliance [--json]             agents below this relay on their target generation, per ring and group
   relayd cache ls|stats|rm|pin|prefetch  the cache: list, stats, remove, pin, warm before a rollout
+  relayd rollout status|promote [RING]|halt --reason R|resume
+                                         the staged rollout: rings, gates, promote, halt, resume
   relayd fetch --relay URL --root R --out DIR PATH…     fetch objects from a relay group, verified
   relayd agent sync|watch --relay URL --root R --out DIR [--include GLOB]
                                          keep a directory at the newest catalog (watch: on every push)
@@ -145,8 +148,12 @@ func realMain(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 		return statusCmd(ctx, args, stdout, stderr, env)
 	case "tree":
 		return treeCmd(ctx, args, stdout, stderr, env)
+	case "compliance":
+		return complianceCmd(ctx, args, stdout, stderr, env)
 	case "cache":
 		return cacheCmd(ctx, args, stdout, stderr, env)
+	case "rollout":
+		return rolloutCmd(ctx, args, stdout, stderr, env)
 	case "fetch":
 		return fetchCmd(ctx, args, stdout, stderr, env)
 	case "agent":

@@ -111,18 +111,19 @@ func editDistance(a, b string) int {
 }
 
 // commands are relayd's subcommands, for suggestions.
-var commands = []string{"serve", "keygen", "certs", "publish", "tuf", "sync", "members", "status", "tree", "cache", "fetch", "agent", "loadgen", "version", "help"}
+var commands = []string{"serve", "keygen", "certs", "publish", "tuf", "sync", "members", "status", "tree", "compliance", "cache", "rollout", "fetch", "agent", "loadgen", "version", "help"}
 
 // scriptEnv are variables of the project's scripts (scripts/bench) that
-// relayd inherits without reading them.
-var scriptEnv = []string{"RELAYD_BIN", "RELAYD_ARGS", "RELAYD_PORT"}
+// relayd inherits without reading them, and those `relayd agent --exec`
+// sets for its command.
+var scriptEnv = []string{"RELAYD_BIN", "RELAYD_ARGS", "RELAYD_PORT", "RELAYD_GENERATION", "RELAYD_DIR"}
 
 // knownEnv is every RELAYD_* variable some command reads.
 func knownEnv() []string {
 	cfg := node.DefaultConfig()
 	var lc logConfig
 	known := []string{"RELAYD_CONFIG", "RELAYD_RELAY", "RELAYD_PUBKEY", "RELAYD_OUT", "RELAYD_AGENT_ID",
-		"RELAYD_ADMIN_URL", "RELAYD_ADMIN_TOKEN_FILE"}
+		"RELAYD_AGENT_GROUP", "RELAYD_AGENT_EXEC", "RELAYD_AGENT_EXEC_TIMEOUT", "RELAYD_ADMIN_URL", "RELAYD_ADMIN_TOKEN_FILE"}
 	for _, o := range serveOptions(&cfg, &lc) {
 		known = append(known, envName(o.name))
 	}

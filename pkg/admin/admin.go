@@ -48,6 +48,10 @@ type Config struct {
 	Agents func() Agents
 	// Cache serves /v1/cache; nil answers 404 (an origin).
 	Cache Cache
+	// Compliance serves /v1/compliance; nil answers 404 (compliance.go).
+	Compliance ComplianceFunc
+	// Rollout serves /v1/rollout; nil answers 404.
+	Rollout Rollout
 }
 
 // Cache is the node's cache as the cache endpoints see it. Errors are
@@ -82,7 +86,9 @@ func New(cfg Config, log zerolog.Logger) http.Handler {
 	}))
 	r.MethodNotAllowed(httpx.MethodNotAllowed(r))
 	routeState(r, cfg)
+	routeCompliance(r, cfg.Compliance)
 	r.Route("/v1/cache", func(r chi.Router) { routeCache(r, cfg.Cache) })
+	routeRollout(r, cfg.Rollout)
 	// Profiles for diagnosing a live relay; the admin port is loopback or
 	// token-protected.
 	r.Get("/debug/pprof/*", pprof.Index)

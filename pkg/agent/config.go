@@ -12,6 +12,7 @@ import (
 	"github.com/relayd/relayd/pkg/cleanpath"
 	"github.com/relayd/relayd/pkg/clock"
 	"github.com/relayd/relayd/pkg/tufclient"
+	"github.com/relayd/relayd/pkg/wire"
 )
 
 // Sentinel errors; every error the package returns wraps one of them or a
@@ -70,6 +71,13 @@ type Config struct {
 	// ID names the agent to relays on its event stream (presence,
 	// /v1/agents). At most 128 bytes. Default: the host name.
 	ID string
+	// Group is the agent's group: the branch or site it belongs to
+	// ("branch-a", --group). When the trusted root lists a rollout role,
+	// the ring patterns of the signed gates are matched against it
+	// (wire.Gates.RingOf) to decide which generation the agent installs;
+	// a relay cannot move the agent into another ring. Outcome reports
+	// carry it. At most wire.MaxNameLen bytes. Default "": the last ring.
+	Group string
 	// UserAgent is sent on every request. Default "relayd-agent".
 	UserAgent string
 	// ConnectTimeout bounds a TCP (and TLS) connect to a relay. Used only
@@ -212,6 +220,9 @@ func (c *Config) fill() error {
 	}
 	if len(c.ID) > 128 {
 		return fmt.Errorf("%w: agent id longer than 128 bytes", ErrConfig)
+	}
+	if len(c.Group) > wire.MaxNameLen {
+		return fmt.Errorf("%w: group longer than %d bytes", ErrConfig, wire.MaxNameLen)
 	}
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/relayd/relayd/pkg/hierarchy"
 	"github.com/relayd/relayd/pkg/hops"
 	"github.com/relayd/relayd/pkg/mirror"
+	"github.com/relayd/relayd/pkg/outcome"
 	"github.com/relayd/relayd/pkg/proxycache"
 	"github.com/relayd/relayd/pkg/tlsconf"
 )
@@ -103,6 +104,18 @@ type Config struct {
 	// TimestampExpiry is the lifetime of a timestamp the origin re-signs.
 	// Default 24h.
 	TimestampExpiry time.Duration
+	// RolloutPlan is the origin's rollout plan (YAML, pkg/rollout): the
+	// rings of groups a new generation goes through. Default none: no
+	// gates are signed (agents of a tree whose root has a rollout role
+	// then install nothing newer).
+	RolloutPlan string
+	// RolloutKeyFile is the origin's online rollout key (PKCS#8 PEM,
+	// `relayd keygen --role rollout`) that signs TREE/-/tuf/rollout.json.
+	// Required with RolloutPlan.
+	RolloutKeyFile string
+	// RolloutExpiry is the lifetime of signed gates; the origin re-signs
+	// them at half of it and on every change. Default 24h.
+	RolloutExpiry time.Duration
 	// Mirror is the mirror's behaviour (mirror mode, and the mirrored
 	// kinds of a proxy).
 	Mirror mirror.Config
@@ -133,6 +146,11 @@ type Config struct {
 	// it a new connection is closed at once. 0: no cap. Default 4096,
 	// lowered to a quarter of MaxConns when that is less.
 	ConnsPerAddr int
+	// OutcomeAgents is the most agents whose outcome (POST /-/outcome)
+	// the relay remembers, the oldest report forgotten first; one client
+	// address reports for at most EventsPerAddr of them. 0: outcomes are
+	// not taken (404) and /v1/compliance answers 404. Default 100,000.
+	OutcomeAgents int
 	// ClientStallTimeout ends a response whose client took nothing for
 	// this long (no progress writing; not a bound on the whole response,
 	// which may take hours over a slow link). 0: none. Default 60s.
@@ -149,10 +167,10 @@ func DefaultConfig() Config {
 	return Config{
 		Node: host, Mode: ModeProxy, DataDir: "/var/lib/relayd",
 		Listen: ":20080", TLSListen: ":20081", Admin: "127.0.0.1:20090", Gossip: ":7946", MaxHops: hops.DefaultMax, DrainTimeout: 30 * time.Second,
-		ReportInterval: 10 * time.Second, EventsPerAddr: DefaultEventsPerAddr,
+		ReportInterval: 10 * time.Second, EventsPerAddr: DefaultEventsPerAddr, OutcomeAgents: outcome.DefaultMaxAgents,
 		ConnsPerAddr: DefaultConnsPerAddr, ClientStallTimeout: DefaultClientStallTimeout, EncodeMax: 1 << 30,
 		Cache: proxycache.DefaultConfig(), Upstream: hierarchy.DefaultConfig(), Mirror: mirror.DefaultConfig(),
-		TimestampExpiry: 24 * time.Hour,
+		TimestampExpiry: 24 * time.Hour, RolloutExpiry: 24 * time.Hour,
 	}
 }
 
@@ -181,6 +199,12 @@ func (c *Config) Validate() error {
 	}
 	switch c.Mode {
 	case ModeOrigin:
+		if (c.RolloutPlan == "") != (c.RolloutKeyFile == "") {
+			errs = append(errs, errors.New("rollout-plan and rollout-key go together: the origin signs the plan's gates with the rollout key"))
+		}
+		if c.RolloutPlan != "" && c.DataDir == "" {
+			errs = append(errs, errors.New("rollout-plan needs --data-dir (the rollout's state is kept there)"))
+		}
 		if c.Root == "" {
 			errs = append(errs, errors.New("mode origin needs --root DIR"))
 		} else if st, err := os.Stat(c.Root); err != nil || !st.IsDir() {
@@ -228,6 +252,9 @@ func (c *Config) validateRelay() []error {
 	}
 	if c.TimestampKeyFile != "" {
 		errs = append(errs, errors.New("timestamp-key is for mode origin"))
+	}
+	if c.RolloutPlan != "" || c.RolloutKeyFile != "" {
+		errs = append(errs, errors.New("rollout-plan and rollout-key are for mode origin (relays follow the gates it signs)"))
 	}
 	if _, err := glob.New(c.Mirror.Include); err != nil {
 		errs = append(errs, fmt.Errorf("mirror-include: %w", err))
@@ -296,6 +323,7 @@ func (c *Config) validateTLS() []error {
 func (c *Config) validateFiles() []error {
 	files := []struct{ key, path string }{
 		{"tree-key-file", c.TreeKeyFile}, {"gossip-key-file", c.GossipKeyFile}, {"timestamp-key", c.TimestampKeyFile},
+		{"rollout-plan", c.RolloutPlan}, {"rollout-key", c.RolloutKeyFile},
 		{"admin-token-file", c.AdminTokenFile}, {"tls-cert", c.TLS.Cert}, {"tls-key", c.TLS.Key},
 		{"upstream-ca", c.TLS.UpstreamCA}, {"peer-ca", c.TLS.PeerCA},
 	}
@@ -341,6 +369,7 @@ func (c *Config) validateCounts() []error {
 	}
 	positive("report-interval", c.ReportInterval)
 	positive("timestamp-expiry", c.TimestampExpiry)
+	positive("rollout-expiry", c.RolloutExpiry)
 	positive("mirror-interval", c.Mirror.Interval)
 	positive("upstream-connect-timeout", c.Upstream.ConnectTimeout)
 	positive("upstream-stall-timeout", c.Upstream.StallTimeout)
@@ -361,6 +390,7 @@ func (c *Config) validateCounts() []error {
 	notNegativeCount("events-max", c.EventsMax)
 	notNegativeCount("events-per-addr", c.EventsPerAddr)
 	notNegativeCount("conns-per-addr", c.ConnsPerAddr)
+	notNegativeCount("outcome-agents", c.OutcomeAgents)
 	notNegative("client-stall-timeout", c.ClientStallTimeout)
 	if c.CacheMax < 0 {
 		errs = append(errs, fmt.Errorf("cache-max %d: want 0 (no quota) or more", c.CacheMax))

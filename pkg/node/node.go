@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/relayd/relayd/pkg/admin"
+	"github.com/relayd/relayd/pkg/admindoc"
 	"github.com/relayd/relayd/pkg/clock"
 	"github.com/relayd/relayd/pkg/contentcoding"
 	"github.com/relayd/relayd/pkg/events"
@@ -27,12 +28,14 @@ import (
 	"github.com/relayd/relayd/pkg/hierarchy"
 	"github.com/relayd/relayd/pkg/mirror"
 	"github.com/relayd/relayd/pkg/origin"
+	"github.com/relayd/relayd/pkg/outcome"
 	"github.com/relayd/relayd/pkg/proxycache"
 	"github.com/relayd/relayd/pkg/ratelog"
 	"github.com/relayd/relayd/pkg/server"
 	"github.com/relayd/relayd/pkg/store"
 	"github.com/relayd/relayd/pkg/tlsconf"
 	"github.com/relayd/relayd/pkg/treeauth"
+	"github.com/relayd/relayd/pkg/wire"
 )
 
 // Version is the relayd version, set by cmd/relayd.
@@ -51,6 +54,10 @@ type Node struct {
 	mirror *mirror.Mirror    // mirror mode; proxy mode with --root
 	origin *origin.Origin    // origin mode
 	resign *origin.Resigner  // origin mode with --timestamp-key
+	// rollout is the origin's staged rollout (rollout-plan; rollout.go).
+	rollout *rolloutPart
+	// gatesHeld returns the rollout gates a relay follows (nil: none).
+	gatesHeld func() (*wire.Gates, admindoc.SignedGates, bool)
 	// originEnc sends an origin's files as zstd and dcz (nil: identity).
 	originEnc *origin.Encoder
 	group     *group.Group // relays with --gossip
@@ -89,6 +96,8 @@ type Node struct {
 	connLimit          *connLimit // the content port's connections (plain and TLS)
 
 	lim *ratelog.Limiter // refusals anyone can cause: one line per interval
+
+	outcomes *outcome.Table     // the agents' outcomes (outcome.go); nil with outcome-agents 0
 }
 
 // New validates cfg, opens what the mode needs and binds the listeners,
@@ -113,6 +122,7 @@ func New(cfg Config, log zerolog.Logger, clk clock.Clock) (*Node, error) {
 		return nil, err
 	}
 	n.planBudget()
+	n.openOutcomes()
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("listen %s: %w", cfg.Listen, err)
@@ -120,7 +130,7 @@ func New(cfg Config, log zerolog.Logger, clk clock.Clock) (*Node, error) {
 	n.contentLn = newLimitListener(ln, n.connLimit, n.log.With().Str("component", "content").Logger(), clk)
 	n.url = advertiseURL(cfg, ln.Addr().String())
 	content := server.ContentConfig{Ready: n.ready, Relays: n.relays, Group: cfg.Group, MaxHops: cfg.MaxHops, OnLoop: n.refusedLoop, OnClaimedLoop: n.claimedLoop,
-		Events: n.events, Report: n.takeReport, Closing: n.closing, TreeAuth: auth}
+		Events: n.events, Report: n.takeReport, Closing: n.closing, TreeAuth: auth, Outcome: n.outcomeFunc()}
 	if cfg.Mode == ModeOrigin {
 		// An origin never forwards: nothing can loop through it.
 		content.Group = ""
@@ -134,7 +144,7 @@ func New(cfg Config, log zerolog.Logger, clk clock.Clock) (*Node, error) {
 		}
 		n.origin = o
 		content.Source, content.Metadata, content.Encoder = o, o.Metadata, n.openOriginEncoder(cfg, clk)
-		if err := n.openResigner(cfg, clk); err != nil {
+		if err := n.openSigners(cfg, clk); err != nil {
 			n.closeParts()
 			return nil, err
 		}
@@ -208,7 +218,8 @@ func (n *Node) openAdmin(cfg Config, clk clock.Clock) error {
 	n.adminLn = newLimitListener(aln, nil, n.log.With().Str("component", "admin").Logger(), clk)
 	n.adminSrv = &http.Server{
 		Handler: admin.New(admin.Config{Status: n.status, Registry: n.reg, Token: token, Sync: n.syncer(), Members: n.members,
-			Tree: n.treeView, Agents: n.agents, Cache: n.adminCache()},
+			Tree: n.treeView, Agents: n.agents, Cache: n.adminCache(), Compliance: n.complianceFunc(),
+			Rollout: (*nodeRollout)(n)},
 			n.log.With().Str("component", "admin").Logger()),
 		// The admin API serves small documents only.
 		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
@@ -339,6 +350,9 @@ func (n *Node) Run(ctx context.Context) error {
 	if n.resign != nil {
 		g.Go(func() error { n.resign.Run(gctx, n.origin); return nil })
 	}
+	if n.rollout != nil {
+		g.Go(func() error { n.runRollout(gctx); return nil })
+	}
 	if n.up != nil {
 		g.Go(func() error { return n.up.Run(gctx) })
 		g.Go(func() error { return n.watchParent(gctx) })
@@ -382,6 +396,7 @@ func (n *Node) closeParts() {
 	if n.origin != nil {
 		_ = n.origin.Close()
 	}
+	n.closeRollout()
 	if n.originEnc != nil {
 		_ = n.originEnc.Close()
 	}

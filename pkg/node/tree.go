@@ -184,6 +184,7 @@ func (n *Node) selfReport(subtree bool) wire.Report {
 		}
 	}
 	r.Agents, _ = n.events.Count()
+	r.Outcomes = n.outcomeSummary()
 	if subtree {
 		r.Children = n.tree.Children()
 	}

@@ -69,6 +69,8 @@ type ContentConfig struct {
 	Heartbeat time.Duration
 	// Report takes a child relay's POST /-/report; nil: 404.
 	Report func(wire.Report) error
+	// Outcome takes an agent's POST /-/outcome (outcome.go); nil: 404.
+	Outcome OutcomeFunc
 	// TreeAuth checks that a report or a stream claiming to be a child
 	// relay's comes from a relay of the tree; nil refuses them all (401).
 	TreeAuth *treeauth.Verifier
@@ -144,6 +146,7 @@ func NewContent(cfg ContentConfig, log zerolog.Logger) *Content {
 		}))
 		r.Get(api(wire.EventsPath), Handle(c.serveEvents))
 		r.Post(api(wire.ReportPath), Handle(c.serveReport))
+		r.Post(api(wire.OutcomePath), Handle(c.serveOutcome))
 	})
 	r.Get("/*", Handle(c.object))
 	r.Head("/*", Handle(c.object))
@@ -339,8 +342,8 @@ func (c *Content) serveMetadata(w http.ResponseWriter, r *http.Request) error {
 	if h == nil {
 		h = http.Header{}
 	}
-	if name == wire.TimestampName {
-		// A new timestamp replaces it at any time.
+	if name == wire.TimestampName || name == wire.GatesName {
+		// A new timestamp (new gates) replaces it at any time.
 		h.Set("Cache-Control", "no-cache")
 	} else {
 		h.Set("Cache-Control", "public, max-age=31536000, immutable")

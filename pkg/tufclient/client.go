@@ -126,7 +126,15 @@ type Client struct {
 	// set is the last complete generation.
 	set *trustedSet
 
+	// pinned are the pinned generations verified (Pinned), oldest first.
+	pinned []*pinnedGen
+
 	cur atomic.Pointer[State]
+	// rootNow is root, for readers that do not take mu (VerifyGates).
+	rootNow atomic.Pointer[metadata.Metadata[metadata.RootType]]
+
+	gatesMu sync.Mutex
+	gates   *heldGates // the newest accepted gates, nil before any
 
 	filesMu sync.RWMutex
 	files   map[string][]byte // served name → raw: roots and the current set

@@ -93,9 +93,9 @@ func (c *Client) persist(set *trustedSet) error {
 	return nil
 }
 
-// prune removes the snapshots older than the last keepGenerations in Dir,
-// and every targets or delegated role file none of those lists. Roots
-// stay. Failures are logged: a file too many is harmless.
+// prune removes the snapshots older than the last keepGenerations in Dir
+// but those some held gate opens a ring at or Pinned verified, and every
+// targets or delegated role file none of those lists. Roots stay. Failures are logged: a file too many is harmless.
 func (c *Client) prune() {
 	entries, err := os.ReadDir(c.opt.Dir)
 	if err != nil {
@@ -120,9 +120,10 @@ func (c *Client) prune() {
 	}
 	slices.Sort(snaps)
 	keep := map[string]bool{}
+	held := c.heldVersions()
 	for i, v := range snaps {
 		name := versioned(v, metadata.SNAPSHOT)
-		if i < len(snaps)-keepGenerations {
+		if i < len(snaps)-keepGenerations && !slices.Contains(held, v) {
 			c.removeFile(name)
 			continue
 		}
@@ -190,6 +191,7 @@ func (c *Client) load(trustedRoot []byte) error {
 		}
 	}
 	c.root, c.rootRaw = t.Root, trustedRoot
+	c.rootNow.Store(t.Root)
 	first := rootFile(t.Root.Signed.Version)
 	if _, ok := c.readFile(first); !ok {
 		if err := c.writeFile(first, trustedRoot); err != nil {
@@ -207,6 +209,7 @@ func (c *Client) load(trustedRoot []byte) error {
 				break
 			}
 			c.root, c.rootRaw = t.Root, raw
+			c.rootNow.Store(t.Root)
 		}
 		c.addRoot(v, c.rootRaw)
 	}
@@ -216,6 +219,7 @@ func (c *Client) load(trustedRoot []byte) error {
 	if err := c.loadLocalSet(t); err != nil {
 		c.log.Warn().Err(err).Msg("stored metadata not usable: starting from the trusted root")
 	}
+	c.loadGates()
 	return nil
 }
 

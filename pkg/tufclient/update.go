@@ -198,6 +198,7 @@ func (c *Client) updateRoot(ctx context.Context, get getFunc, t *trustedmetadata
 			return err
 		}
 		c.root, c.rootRaw = t.Root, raw
+		c.rootNow.Store(t.Root)
 		c.addRoot(v, raw)
 		c.log.Info().Int64("version", v).Msg("new root trusted")
 	}

@@ -11,6 +11,8 @@ import (
 	"slices"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
+
+	"github.com/relayd/relayd/pkg/wire"
 )
 
 // TopRoles are the top-level roles, in the order they are shown.
@@ -23,7 +25,8 @@ type RoleKeys struct {
 }
 
 // Init writes TREE/-/tuf/1.root.json naming keys for every top-level
-// role (consistent snapshots, root expiry opt.Expiry.Root), signed with
+// role (consistent snapshots, root expiry opt.Expiry.Root) and, when keys
+// has one, for the rollout role (wire.RolloutRole), signed with
 // the ring's root keys; with fewer than the root threshold at hand it is
 // staged. A tree that has a root already is refused.
 func Init(tree string, ring *KeyRing, keys map[string]RoleKeys, opt Options) (*Result, error) {
@@ -44,6 +47,12 @@ func Init(tree string, ring *KeyRing, keys map[string]RoleKeys, opt Options) (*R
 			return nil, fmt.Errorf("tufrepo: no key for the %s role", r)
 		}
 		if err := setRoleKeys(root, r, rk); err != nil {
+			return nil, err
+		}
+	}
+	if rk, ok := keys[wire.RolloutRole]; ok && len(rk.Keys) > 0 {
+		root.Signed.Roles[wire.RolloutRole] = &metadata.Role{KeyIDs: []string{}}
+		if err := setRoleKeys(root, wire.RolloutRole, rk); err != nil {
 			return nil, err
 		}
 	}
@@ -94,7 +103,7 @@ func writeRoot(s *state, ring *KeyRing, root *rootMeta, opt Options) (*Result, e
 
 // Rotation changes a top-level role's keys in a new root version.
 type Rotation struct {
-	Role      string          // root, targets, snapshot or timestamp
+	Role      string          // root, targets, snapshot, timestamp or rollout
 	Add       []*metadata.Key // keys to add
 	Remove    []string        // key IDs to remove
 	Threshold int             // new threshold; 0 keeps it
@@ -103,7 +112,8 @@ type Rotation struct {
 // Rotate writes root version N+1 with r applied, signed by the root
 // threshold of version N and of N+1 (staged when the ring lacks keys).
 // After new targets, snapshot or timestamp keys, the next publish
-// re-signs those roles.
+// re-signs those roles. Keys added to the rollout role create it (gates
+// become mandatory for agents); removing its last key removes it.
 func Rotate(tree string, ring *KeyRing, r Rotation, opt Options) (*Result, error) {
 	opt = opt.complete()
 	s, unlock, err := openLocked(tree)
@@ -111,8 +121,8 @@ func Rotate(tree string, ring *KeyRing, r Rotation, opt Options) (*Result, error
 		return nil, err
 	}
 	defer unlock()
-	if !slices.Contains(TopRoles, r.Role) {
-		return nil, fmt.Errorf("tufrepo: rotate %q: want root, targets, snapshot or timestamp", r.Role)
+	if !slices.Contains(TopRoles, r.Role) && r.Role != wire.RolloutRole {
+		return nil, fmt.Errorf("tufrepo: rotate %q: want root, targets, snapshot, timestamp or %s", r.Role, wire.RolloutRole)
 	}
 	next := &rootMeta{}
 	b, err := s.root.ToBytes(false)
@@ -125,6 +135,9 @@ func Rotate(tree string, ring *KeyRing, r Rotation, opt Options) (*Result, error
 	next.ClearSignatures()
 	next.Signed.Version++
 	next.Signed.Expires = opt.Now().UTC().Truncate(1e9).Add(opt.Expiry.Root)
+	if next.Signed.Roles[r.Role] == nil && len(r.Add) > 0 {
+		next.Signed.Roles[r.Role] = &metadata.Role{KeyIDs: []string{}, Threshold: 1}
+	}
 	for _, k := range r.Add {
 		if err := next.Signed.AddKey(k, r.Role); err != nil {
 			return nil, fmt.Errorf("tufrepo: %w", err)
@@ -136,6 +149,13 @@ func Rotate(tree string, ring *KeyRing, r Rotation, opt Options) (*Result, error
 		}
 	}
 	role := next.Signed.Roles[r.Role]
+	if role == nil {
+		return nil, fmt.Errorf("tufrepo: root version %d has no %s role: add keys to create it", s.root.Signed.Version, r.Role)
+	}
+	if r.Role == wire.RolloutRole && len(role.KeyIDs) == 0 && len(r.Remove) > 0 {
+		delete(next.Signed.Roles, r.Role) // its last key removed: no gating
+		return writeRoot(s, ring, next, opt)
+	}
 	if r.Threshold > 0 {
 		role.Threshold = r.Threshold
 	}

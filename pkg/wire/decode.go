@@ -214,6 +214,8 @@ func (d *reportDecoder) field(rep *Report, key string, depth int) error {
 		rep.Upstream, err = d.strings(key, maxUpstreams, 2048)
 	case "cache":
 		rep.Cache, err = d.cache()
+	case "outcomes":
+		rep.Outcomes, err = d.outcomes()
 	case "children":
 		err = d.children(rep, depth)
 	default:

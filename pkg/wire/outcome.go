@@ -83,3 +83,29 @@ type Reason struct {
 	Reason string `json:"reason"`
 	Count  int    `json:"count"`
 }
+
+// Validate checks the bounds of a relay's outcome summary: at most
+// MaxOutcomeGenerations generations, MaxOutcomeReasons reasons each of at
+// most MaxOutcomeReason bytes, no negative count.
+func (o *Outcomes) Validate() error {
+	switch {
+	case o.Agents < 0:
+		return fmt.Errorf("outcomes: negative agent count")
+	case len(o.Generations) > MaxOutcomeGenerations:
+		return fmt.Errorf("outcomes: more than %d generations", MaxOutcomeGenerations)
+	}
+	for _, g := range o.Generations {
+		switch {
+		case g.Downloaded < 0 || g.Installed < 0 || g.Failed < 0:
+			return fmt.Errorf("outcomes: generation %d: negative count", g.Generation)
+		case len(g.Reasons) > MaxOutcomeReasons:
+			return fmt.Errorf("outcomes: generation %d: more than %d reasons", g.Generation, MaxOutcomeReasons)
+		}
+		for _, r := range g.Reasons {
+			if len(r.Reason) > MaxOutcomeReason || r.Count < 0 {
+				return fmt.Errorf("outcomes: generation %d: a reason longer than %d bytes or a negative count", g.Generation, MaxOutcomeReason)
+			}
+		}
+	}
+	return nil
+}

@@ -23,6 +23,10 @@ type Report struct {
 	Cache    *CacheStats `json:"cache,omitempty"`
 	// Agents is how many agents hold an event stream open to it.
 	Agents int `json:"agents"`
+	// Outcomes sums up what this relay's own agents reported of their
+	// installs (its children report theirs); nil from a relay that takes
+	// no outcomes.
+	Outcomes *Outcomes `json:"outcomes,omitempty"`
 	// MetadataVerified is when the relay last verified the tree's TUF
 	// metadata, MetadataExpires when the metadata it serves expires (the
 	// earliest expiry of its trusted set): a relay past it keeps serving
@@ -83,6 +87,11 @@ func (r *Report) validate(depth int, n *int) error {
 		return fmt.Errorf("%w: group and node are required", ErrBadReport)
 	case len(r.Group) > MaxNameLen || len(r.Node) > MaxNameLen || len(r.URL) > 2048 || len(r.Problem) > 1024:
 		return fmt.Errorf("%w: a name is too long", ErrBadReport)
+	}
+	if r.Outcomes != nil {
+		if err := r.Outcomes.Validate(); err != nil {
+			return fmt.Errorf("%w: %w", ErrBadReport, err)
+		}
 	}
 	for i := range r.Children {
 		if err := r.Children[i].validate(depth+1, n); err != nil {

@@ -15,6 +15,9 @@ const (
 	// GatesName is the served name of the signed gates: /-/tuf/rollout.json.
 	// Like timestamp.json it changes in place (Cache-Control: no-cache).
 	GatesName = "rollout.json"
+	// RolloutRole is the top-level TUF role (in root.json, beside root,
+	// targets, snapshot and timestamp) that signs GatesName.
+	RolloutRole = "rollout"
 	// GatesField is the field of the signed metadata that holds Gates.
 	GatesField = "relayd_rollout"
 	// KindGates is the event of EventsPath that announces new gates
