@@ -32,8 +32,8 @@ func TestMemoSharesVerificationNotRequests(t *testing.T) {
 	f := newFixture(t)
 	m := NewMemo()
 	a, b := f.memoClient(t, m), f.memoClient(t, m)
-	if a.root != b.root {
-		t.Error("the memo's second client parsed and verified the trusted root again")
+	if a.root != b.root || b.rootNow.Load() != b.root {
+		t.Error("the memo's second client parsed and verified the trusted root again, or does not hold it")
 	}
 	ctx := context.Background()
 	sta, err := a.Update(ctx, f.srv)

@@ -171,6 +171,7 @@ func (c *Client) load(trustedRoot []byte) error {
 	if m := c.opt.Memo; m != nil && c.opt.Dir == "" {
 		if root := m.trustedRoot(trustedRoot); root != nil { // nothing on disk: the root is all there is
 			c.root, c.rootRaw = root, trustedRoot
+			c.rootNow.Store(root)
 			c.addRoot(root.Signed.Version, trustedRoot)
 			return nil
 		}
