@@ -100,7 +100,7 @@ func (f *fleet) streamsScenario() error {
 				return true
 			}
 		}
-		if n := f.connected(rl); n > rep.Connected {
+		if n := f.status(rl).Agents; n > rep.Connected {
 			rep.Connected, grew = n, time.Now()
 		}
 		return rep.Connected >= int64(c.streams) || (rep.Connected > 0 && time.Since(grew) > 20*time.Second)
@@ -164,18 +164,6 @@ func (f *fleet) streamsScenario() error {
 		rep.PublishToLastMS, rep.FanoutMS = float64(last-began.UnixMilli()), float64(last-first)
 	}
 	return f.writeStreamsReport(rep)
-}
-
-// connected is the relay's count of agents holding a stream.
-func (f *fleet) connected(r *relay) int64 {
-	var s struct {
-		Agents int64 `json:"agents"`
-	}
-	b, err := getBody(f.ctx, "http://"+r.admin+"/v1/status")
-	if err != nil || json.Unmarshal(b, &s) != nil {
-		return 0
-	}
-	return s.Agents
 }
 
 // notifiedTimes reads a loadgen's "generation G: first notified at A ms,
