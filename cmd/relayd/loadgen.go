@@ -22,13 +22,13 @@ import (
 // loadOpts are the flags of relayd loadgen.
 type loadOpts struct {
 	loadgen.Options
-	relays, root, pubkey string
-	group                string
-	include              []string
-	stall, jitter        time.Duration
-	allowRemote          bool
-	streamsOnly          bool
-	localAddr            string
+	relays, root, pubkey   string
+	group                  string
+	include                []string
+	stall, jitter          time.Duration
+	allowRemote            bool
+	streamsOnly            bool
+	localAddr              string
 	cpuProfile, memProfile string
 }
 

@@ -210,13 +210,8 @@ func (l *loadRun) updatedAll(n int) int {
 func Run(ctx context.Context, o Options, base agent.Config, stdout io.Writer) error {
 	ctx, cancel := context.WithTimeout(ctx, o.Duration)
 	defer cancel()
-	dialer := &net.Dialer{Timeout: base.ConnectTimeout, KeepAlive: 30 * time.Second}
-	fetchTr := &countingTransport{n: map[string]int64{}, rt: &http.Transport{DialContext: dialer.DialContext, DisableCompression: true,
-		MaxConnsPerHost: o.Concurrency, MaxIdleConnsPerHost: o.Concurrency, IdleConnTimeout: 90 * time.Second}}
-	streamTr := &countingTransport{n: map[string]int64{}, homes: map[string]string{}, rt: &http.Transport{DialContext: dialer.DialContext, DisableCompression: true,
-		MaxIdleConnsPerHost: 1, IdleConnTimeout: time.Second}}
 	run := &loadRun{gens: map[uint64]*genTimes{}, agentGen: make([]uint64, o.Agents), agentSync: make([]uint64, o.Agents), reqs: &reqLog{}}
-	fetchTr.log = run.reqs
+	fetchTr, streamTr := transports(o, base, run.reqs)
 	agents := make([]*agent.Agent, o.Agents)
 	warns := &warnings{n: map[string]int64{}}
 	logger := zerolog.New(warns).Level(zerolog.WarnLevel)
@@ -238,14 +233,7 @@ func Run(ctx context.Context, o Options, base agent.Config, stdout io.Writer) er
 	var stopOnce sync.Once
 start:
 	for i := range o.Agents {
-		cfg := base
-		cfg.ID = fmt.Sprintf("%s%05d", o.IDPrefix, i)
-		cfg.Transport, cfg.StreamTransport = fetchTr, streamTr
-		if o.Out != "" {
-			cfg.Dir = filepath.Join(o.Out, cfg.ID)
-		} else {
-			cfg.Discard = true
-		}
+		cfg := agentConfig(o, base, i, fetchTr, streamTr)
 		if o.Watch {
 			cfg.OnAnnounce = func(g uint64) { run.notified(i, g, o.Agents, connected) }
 		}
@@ -292,12 +280,45 @@ start:
 	wg.Wait()
 	took := time.Since(start)
 	warns.print(stdout, 8)
-	if m := base.TUFMemo; m != nil {
-		st := m.Stats()
-		fmt.Fprintf(stdout, "metadata verified once per process: %d updates taken from another agent's verification, %d verified in full (--verify-each: every agent verifies)\n", st.Hits, st.Misses)
-	}
+	printMemo(stdout, base.TUFMemo)
 	run.streamMoves = streamTr.streamMoves()
 	return printLoad(stdout, o, run, agents, fetchTr.counts(), streamTr.counts(), took)
+}
+
+// transports are the agents' shared transports: for catalog and object
+// requests (at most o.Concurrency connections a relay, each request's
+// start logged in reqs), and for their push streams (each its own
+// connection; who moved to another relay counted).
+func transports(o Options, base agent.Config, reqs *reqLog) (fetch, streams *countingTransport) {
+	dialer := &net.Dialer{Timeout: base.ConnectTimeout, KeepAlive: 30 * time.Second}
+	fetch = &countingTransport{n: map[string]int64{}, log: reqs, rt: &http.Transport{DialContext: dialer.DialContext, DisableCompression: true,
+		MaxConnsPerHost: o.Concurrency, MaxIdleConnsPerHost: o.Concurrency, IdleConnTimeout: 90 * time.Second}}
+	streams = &countingTransport{n: map[string]int64{}, homes: map[string]string{}, rt: &http.Transport{DialContext: dialer.DialContext, DisableCompression: true,
+		MaxIdleConnsPerHost: 1, IdleConnTimeout: time.Second}}
+	return fetch, streams
+}
+
+// agentConfig is agent i's configuration: its id, the shared transports,
+// its directory (or none).
+func agentConfig(o Options, base agent.Config, i int, fetch, streams http.RoundTripper) agent.Config {
+	cfg := base
+	cfg.ID = fmt.Sprintf("%s%05d", o.IDPrefix, i)
+	cfg.Transport, cfg.StreamTransport = fetch, streams
+	if o.Out != "" {
+		cfg.Dir = filepath.Join(o.Out, cfg.ID)
+	} else {
+		cfg.Discard = true
+	}
+	return cfg
+}
+
+// printMemo says how many updates the agents took from the memo.
+func printMemo(w io.Writer, m *tufclient.Memo) {
+	if m == nil {
+		return
+	}
+	st := m.Stats()
+	fmt.Fprintf(w, "metadata verified once per process: %d updates taken from another agent's verification, %d verified in full (--verify-each: every agent verifies)\n", st.Hits, st.Misses)
 }
 
 // printLoad writes a run's summary; its last line (LOADGEN …) is for

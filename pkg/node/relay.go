@@ -81,12 +81,7 @@ func (n *Node) openRelay(cfg Config, clk clock.Clock) error {
 			// relays): wait that long before the first sync, so that
 			// relays started together split it.
 			mcfg.Settle = time.Second
-			// And until every member it was told to join is there: a
-			// relay that syncs before it sees the others fetches
-			// upstream what they own (issue 18: generation 1 left the
-			// origin twice when three top mirrors started at once).
-			want := 1 + len(otherJoins(cfg.Join, cfg.Gossip))
-			mcfg.Formed = func() bool { return n.aliveMembers() >= want }
+			mcfg.Formed = n.groupFormed(cfg.Join, cfg.Gossip)
 		}
 		// Metadata of unknown length is spooled in the store's tmp,
 		// cleared at start.
