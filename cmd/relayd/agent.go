@@ -101,6 +101,8 @@ func agentCmd(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 func install(ctx context.Context, a *agent.Agent, res agent.Result, x agent.Exec, stdout io.Writer) error {
 	state, reason, err := a.Install(ctx, res, x)
 	switch {
+	case state == "" && err == nil:
+		return nil // nothing new since the last install
 	case reason != "":
 		fmt.Fprintf(stdout, "install of generation %d failed: %s\n", res.Generation, reason)
 	case x.Command != "":

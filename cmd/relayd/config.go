@@ -99,6 +99,7 @@ func serveOptions(cfg *node.Config, lc *logConfig) []option {
 		{name: "outcome-agents", usage: "agents whose install outcome (POST /-/outcome) this relay remembers for /v1/compliance and its reports, the oldest report forgotten first; one address reports for at most events-per-addr of them (0 = outcomes not taken)", value: (*intValue)(&cfg.OutcomeAgents)},
 		{name: "conns-per-addr", usage: "content port connections one client address may hold besides its /-/events streams, an IPv6 /64 counting as one; beyond it new ones are closed at once (at most a quarter of max-conns; 0 = no per-address cap)", value: (*intValue)(&cfg.ConnsPerAddr)},
 		{name: "client-stall-timeout", usage: "a response whose client takes no byte for this long is ended (not a bound on the whole response; 0 = never)", value: (*durationValue)(&cfg.ClientStallTimeout)},
+		{name: "memory-limit", usage: "memory budget of the process, e.g. 256MiB: its soft memory limit (as GOMEMLIMIT); while the live heap is under half of it the collector runs only near it (0 = no limit: collections paced by the live heap)", value: (*units.Bytes)(&cfg.MemoryLimit)},
 		{name: "log-level", usage: "debug, info, warn or error", value: (*stringValue)(&lc.Level)},
 		{name: "log-format", usage: "json or console", value: (*stringValue)(&lc.Format)},
 	}

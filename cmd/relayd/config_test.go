@@ -138,6 +138,7 @@ var samples = map[string]struct{ in, out string }{
 	"conns-per-addr":           {"300", "300"},
 	"outcome-agents":           {"5000", "5000"},
 	"client-stall-timeout":     {"2m", "2m0s"},
+	"memory-limit":             {"256MiB", "256 MiB"},
 	"log-level":                {"debug", "debug"},
 	"log-format":               {"console", "console"},
 }

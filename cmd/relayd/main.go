@@ -179,11 +179,15 @@ func realMain(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 // (pkg/gcpace) unless GOGC is set: GOGC=400 while the live heap is small
 // (about 10 MiB; at Go's default of 100 it collects every few MiB
 // allocated, which cost about 10 % of small-hit throughput), lower as
-// streams grow it, so that garbage never takes more than 40 MiB.
+// streams grow it, so that garbage never takes more than 40 MiB; with
+// --memory-limit, collections wait for the limit while the live heap is
+// under half of it.
 func run(ctx context.Context, cfg node.Config, log zerolog.Logger) error {
 	pctx, stopPace := context.WithCancel(ctx)
 	defer stopPace()
-	go gcpace.Run(pctx, gcpace.DefaultConfig())
+	gc := gcpace.DefaultConfig()
+	gc.MemoryLimit = uint64(max(cfg.MemoryLimit, 0))
+	go gcpace.Run(pctx, gc)
 	n, err := node.New(cfg, log, clock.Real{})
 	if err != nil {
 		return err

@@ -8,7 +8,7 @@ import (
 )
 
 // platformNote says which relay features goos lacks (pkg/store's
-// alloc_other.go, pkg/server's cork_other.go, …), or refuses a mode that
+// alloc_other.go, …), or refuses a mode that
 // cannot work there. Relays are built for Linux; the agent side (fetch,
 // agent sync|watch) works fully everywhere and is not concerned.
 func platformNote(goos, mode string) (string, error) {
@@ -22,7 +22,7 @@ func platformNote(goos, mode string) (string, error) {
 			// and every eviction of a blob being read would fail.
 			return "", fmt.Errorf("serve --mode %s is not available on Windows: the cache renames and removes files while they are open, which Windows refuses; run relays on Linux (macOS works for development). On Windows, relayd fetch, relayd agent sync|watch and serve --mode origin work", mode)
 		}
-		return "on windows: no SIGHUP (restart to reload TLS material), no TCP_CORK; relays are built for Linux", nil
+		return "on windows: no SIGHUP (restart to reload TLS material); relays are built for Linux", nil
 	}
-	return fmt.Sprintf("on %s: no disk preallocation (a full disk is found while writing), no TCP_CORK, no sendfile for readers of a fill in progress; relays are built for Linux", goos), nil
+	return fmt.Sprintf("on %s: no disk preallocation (a full disk is found while writing), no sendfile for readers of a fill in progress; relays are built for Linux", goos), nil
 }

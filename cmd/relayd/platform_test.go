@@ -16,7 +16,7 @@ func TestPlatformNote(t *testing.T) {
 		{"linux", node.ModeProxy, false, ""},
 		{"linux", node.ModeMirror, false, ""},
 		{"darwin", node.ModeProxy, false, "no disk preallocation"},
-		{"darwin", node.ModeOrigin, false, "no TCP_CORK"},
+		{"darwin", node.ModeOrigin, false, "no sendfile for readers of a fill"},
 		{"windows", node.ModeProxy, true, ""},
 		{"windows", node.ModeMirror, true, ""},
 		{"windows", node.ModeOrigin, false, "no SIGHUP"},

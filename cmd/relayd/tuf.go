@@ -14,12 +14,14 @@ import (
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
 	"github.com/relayd/relayd/pkg/tufrepo"
+	"github.com/relayd/relayd/pkg/wire"
 )
 
 const tufUsage = `Usage: relayd tuf COMMAND …
-  relayd tuf init TREE --keys DIR | --root-key PUB… [--root-threshold K] --targets-key PUB… [--targets-threshold K] --snapshot-key PUB --timestamp-key PUB [--key KEY…]
+  relayd tuf init TREE --keys DIR | --root-key PUB… [--root-threshold K] --targets-key PUB… [--targets-threshold K] --snapshot-key PUB --timestamp-key PUB [--rollout-key PUB… [--rollout-threshold K]] [--key KEY…]
   relayd tuf delegate TREE --role NAME --paths 'dir/**' --key PUB… [--threshold K] [--remove] [--keys DIR] [--sign-key KEY…]
-  relayd tuf rotate TREE --role root|targets|snapshot|timestamp [--add-key PUB…] [--remove-key PUB|KEYID…] [--threshold K] [--keys DIR] [--sign-key KEY…]
+  relayd tuf rotate TREE --role root|targets|snapshot|timestamp|rollout [--add-key PUB…] [--remove-key PUB|KEYID…] [--threshold K] [--keys DIR] [--sign-key KEY…]
+  relayd tuf rotate TREE --rollout-key PUB… [--threshold K] [--keys DIR]   (adds the rollout role's keys)
   relayd tuf sign --key KEY… FILE|STAGINGDIR
   relayd tuf combine --out FILE A B …
   relayd tuf commit TREE [--staging DIR] [--keys DIR] [--key KEY…]
@@ -119,7 +121,7 @@ func oneTree(pos []string, synopsis string) (string, error) {
 	return pos[0], nil
 }
 
-const tufInitSynopsis = "relayd tuf init TREE --keys DIR | --root-key PUB… --targets-key PUB… --snapshot-key PUB --timestamp-key PUB [--root-threshold K] [--targets-threshold K] [--key KEY…]"
+const tufInitSynopsis = "relayd tuf init TREE --keys DIR | --root-key PUB… --targets-key PUB… --snapshot-key PUB --timestamp-key PUB [--root-threshold K] [--targets-threshold K] [--rollout-key PUB… [--rollout-threshold K]] [--key KEY…]"
 
 func tufInitCmd(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("relayd tuf init", flag.ContinueOnError)
@@ -134,6 +136,9 @@ func tufInitCmd(args []string, stdout, stderr io.Writer) error {
 			thresholds[r] = fs.Int(r+"-threshold", 1, "signatures the "+r+" role needs")
 		}
 	}
+	var rollout []string
+	fs.Var(listFlag{&rollout}, "rollout-key", "public key of the rollout role, which signs the gates of staged rollouts (repeatable; without it no rollout role: no gating)")
+	rolloutThreshold := fs.Int("rollout-threshold", 1, "signatures the rollout role needs")
 	pos, err := parseTree(fs, args, stderr, tufInitSynopsis)
 	if err != nil {
 		return err
@@ -143,6 +148,13 @@ func tufInitCmd(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	keys := map[string]tufrepo.RoleKeys{}
+	if len(rollout) > 0 {
+		rk := tufrepo.RoleKeys{Threshold: *rolloutThreshold}
+		if rk.Keys, err = loadPubs(rollout); err != nil {
+			return err
+		}
+		keys[wire.RolloutRole] = rk
+	}
 	for _, r := range tufrepo.TopRoles {
 		files := *roleKeys[r]
 		if len(files) == 0 && len(rf.keyDirs) > 0 {

@@ -6,6 +6,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/relayd/relayd/pkg/tufrepo"
+	"github.com/relayd/relayd/pkg/wire"
 )
 
 // The operator's path through the TUF commands, single machine then a
@@ -19,17 +23,7 @@ func TestTUFCommands(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(tree, "security", "a.rpm"), []byte("a"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	run := func(want string, args ...string) string {
-		t.Helper()
-		out, errOut, err := runMain(t, args...)
-		if err != nil {
-			t.Fatalf("relayd %s: %v\n%s%s", strings.Join(args, " "), err, out, errOut)
-		}
-		if !strings.Contains(out, want) {
-			t.Fatalf("relayd %s: output lacks %q:\n%s", strings.Join(args, " "), want, out)
-		}
-		return out
-	}
+	run := runner(t)
 	for _, r := range []string{"root", "targets", "snapshot", "timestamp", "sec"} {
 		run("key id ", "keygen", "--role", r, "--out", keys)
 	}
@@ -75,5 +69,73 @@ func TestTUFCommandErrors(t *testing.T) {
 	}
 	if _, _, err := runMain(t, "tuf", "init", t.TempDir(), "--root-key", "/nonexistent.pub"); err == nil || !strings.Contains(err.Error(), "nonexistent") {
 		t.Errorf("a missing key file: %v", err)
+	}
+}
+
+// The rollout role: created by init or by rotate, shown by status with
+// the gates the origin signed.
+func TestTUFRolloutCommands(t *testing.T) {
+	dir := t.TempDir()
+	tree, keys := filepath.Join(dir, "tree"), filepath.Join(dir, "keys")
+	if err := os.MkdirAll(tree, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(tree, "a"), []byte("a"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run := runner(t)
+	for _, r := range []string{"root", "targets", "snapshot", "timestamp", "rollout", "rollout2"} {
+		run("key id ", "keygen", "--role", r, "--out", keys)
+	}
+	run("1.root.json", "tuf", "init", tree, "--keys", keys, "--rollout-key", filepath.Join(keys, "rollout.pub"))
+	run("published generation 1", "publish", tree, "--keys", keys)
+	run("gates: none signed yet", "tuf", "status", tree)
+	pin, err := tufrepo.PinOf(tree, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ring, err := tufrepo.LoadKeyRing([]string{filepath.Join(keys, "rollout.key")}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := wire.Gates{Plan: "fleet", Newest: pin, Rings: []wire.Ring{{Name: "canary", Groups: []string{"branch-a"}, Open: pin}, {Name: "broad", Groups: []string{"*"}}}}
+	if _, err := tufrepo.SignGates(tree, ring, g, 0, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	st := run(`gates: plan "fleet", newest generation 1`, "tuf", "status", tree)
+	if !strings.Contains(st, "ring 1 broad") || !strings.Contains(st, "rollout      version 1") {
+		t.Fatalf("status:\n%s", st)
+	}
+	run("2.root.json", "tuf", "rotate", tree, "--rollout-key", filepath.Join(keys, "rollout2.pub"), "--keys", keys)
+	run("threshold 1 of 2 keys", "tuf", "status", tree)
+	if _, _, err := runMain(t, "tuf", "rotate", tree, "--role", "targets", "--rollout-key", filepath.Join(keys, "rollout2.pub"), "--keys", keys); err == nil {
+		t.Fatal("--rollout-key with --role targets accepted")
+	}
+
+	// A tree without the role gets it from a rotation.
+	tree2 := filepath.Join(dir, "tree2")
+	if err := os.MkdirAll(tree2, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	run("1.root.json", "tuf", "init", tree2, "--keys", keys)
+	if out := run("root version 1", "tuf", "status", tree2); strings.Contains(out, "rollout") {
+		t.Fatalf("a rollout role without --rollout-key:\n%s", out)
+	}
+	run("2.root.json", "tuf", "rotate", tree2, "--rollout-key", filepath.Join(keys, "rollout.pub"), "--keys", keys)
+	run("gates: none signed yet", "tuf", "status", tree2)
+}
+
+// runner runs relayd commands that must succeed and say want.
+func runner(t *testing.T) func(want string, args ...string) string {
+	return func(want string, args ...string) string {
+		t.Helper()
+		out, errOut, err := runMain(t, args...)
+		if err != nil {
+			t.Fatalf("relayd %s: %v\n%s%s", strings.Join(args, " "), err, out, errOut)
+		}
+		if !strings.Contains(out, want) {
+			t.Fatalf("relayd %s: output lacks %q:\n%s", strings.Join(args, " "), want, out)
+		}
+		return out
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
 	"github.com/relayd/relayd/pkg/tufrepo"
+	"github.com/relayd/relayd/pkg/wire"
 )
 
 const tufDelegateSynopsis = "relayd tuf delegate TREE --role NAME --paths 'dir/**' --key PUB… [--threshold K] [--remove] [--keys DIR] [--sign-key KEY…]"
@@ -62,15 +63,17 @@ func loadPubs(files []string) ([]*metadata.Key, error) {
 	return out, nil
 }
 
-const tufRotateSynopsis = "relayd tuf rotate TREE --role root|targets|snapshot|timestamp [--add-key PUB…] [--remove-key PUB|KEYID…] [--threshold K] [--keys DIR] [--sign-key KEY…]"
+const tufRotateSynopsis = "relayd tuf rotate TREE --role root|targets|snapshot|timestamp|rollout [--add-key PUB…] [--remove-key PUB|KEYID…] | --rollout-key PUB… [--threshold K] [--keys DIR] [--sign-key KEY…]"
 
 func tufRotateCmd(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("relayd tuf rotate", flag.ContinueOnError)
 	var rf repoFlags
 	rf.register(fs, "sign-key")
 	var add, remove []string
-	role := fs.String("role", "", "root, targets, snapshot or timestamp")
+	role := fs.String("role", "", "root, targets, snapshot, timestamp or rollout")
 	fs.Var(listFlag{&add}, "add-key", "public key to add to the role (repeatable)")
+	var rollout []string
+	fs.Var(listFlag{&rollout}, "rollout-key", "public key to add to the rollout role, created if the root has none (repeatable; --role rollout --add-key PUB)")
 	fs.Var(listFlag{&remove}, "remove-key", "public key file or key ID to remove from the role (repeatable)")
 	threshold := fs.Int("threshold", 0, "new threshold (default: unchanged)")
 	pos, err := parseTree(fs, args, stderr, tufRotateSynopsis)
@@ -80,6 +83,12 @@ func tufRotateCmd(args []string, stdout, stderr io.Writer) error {
 	tree, err := oneTree(pos, tufRotateSynopsis)
 	if err != nil {
 		return err
+	}
+	if len(rollout) > 0 {
+		if *role != "" && *role != wire.RolloutRole {
+			return usageError{fmt.Errorf("relayd tuf rotate: --rollout-key changes the %s role, not %s", wire.RolloutRole, *role)}
+		}
+		*role, add = wire.RolloutRole, append(add, rollout...)
 	}
 	r := tufrepo.Rotation{Role: *role, Threshold: *threshold}
 	if r.Add, err = loadPubs(add); err != nil {
@@ -221,6 +230,7 @@ func tufStatusCmd(args []string, stdout, stderr io.Writer) error {
 		}
 		fmt.Fprintln(stdout)
 	}
+	printGates(stdout, st)
 	if st.StagedIn == "" {
 		fmt.Fprintln(stdout, "nothing staged")
 		return nil
@@ -228,6 +238,31 @@ func tufStatusCmd(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "staged (%s) in %s\n", st.StagedKind, st.StagedIn)
 	printNeeds(stdout, st.Needs)
 	return nil
+}
+
+// printGates shows the signed gates of a tree whose root has a rollout
+// role.
+func printGates(w io.Writer, st *tufrepo.Status) {
+	switch {
+	case st.GatesErr != nil:
+		fmt.Fprintf(w, "gates: %v\n", st.GatesErr)
+	case st.Gates != nil:
+		g := st.Gates
+		fmt.Fprintf(w, "gates: plan %q, newest generation %d", g.Plan, g.Newest.Version)
+		if g.Halted {
+			fmt.Fprintf(w, ", HALTED: %s", g.Reason)
+		}
+		fmt.Fprintln(w)
+		for i, r := range g.Rings {
+			fmt.Fprintf(w, "  ring %d %-12s open at generation %-4d groups %s\n", i, r.Name, r.Open.Version, strings.Join(shortList(r.Groups, 8), " "))
+		}
+	default:
+		for _, r := range st.Roles {
+			if r.Name == wire.RolloutRole {
+				fmt.Fprintln(w, "gates: none signed yet (the origin signs them: relayd serve --mode origin --rollout-key FILE)")
+			}
+		}
+	}
 }
 
 func shortIDs(ids []string) string {

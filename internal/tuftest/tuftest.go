@@ -1,6 +1,7 @@
 // Package tuftest makes the keys of a TUF repository for tests: one key
-// per top-level role, each role's threshold 1, the single-machine set-up
-// that `relayd tuf init TREE --keys DIR` makes.
+// per top-level role (and, with Rollout, the rollout role), each role's
+// threshold 1, the single-machine set-up that `relayd tuf init TREE --keys
+// DIR` makes.
 package tuftest
 
 import (
@@ -15,6 +16,7 @@ import (
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
 	"github.com/relayd/relayd/pkg/tufrepo"
+	"github.com/relayd/relayd/pkg/wire"
 )
 
 // Keys writes a key pair per top-level role into dir and returns the
@@ -38,6 +40,25 @@ func Keys(t testing.TB, dir string) (map[string]tufrepo.RoleKeys, *tufrepo.KeyRi
 		t.Fatal(err)
 	}
 	return roles, ring
+}
+
+// Rollout writes a rollout key pair (dir/rollout.key, .pub) and adds it
+// to roles (the rollout role, threshold 1) and to ring: the set-up of
+// `relayd tuf init TREE --keys DIR --rollout-key DIR/rollout.pub`.
+func Rollout(t testing.TB, dir string, roles map[string]tufrepo.RoleKeys, ring *tufrepo.KeyRing) {
+	t.Helper()
+	priv, pub, _, err := tufrepo.GenerateKey(dir, wire.RolloutRole)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := tufrepo.LoadPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roles[wire.RolloutRole] = tufrepo.RoleKeys{Keys: []*metadata.Key{k}, Threshold: 1}
+	if _, err := ring.AddFile(priv); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // Root is a valid self-signed TUF root, one new key for every top-level

@@ -101,11 +101,24 @@ type Exec struct {
 // installed (exit status 0) or failed ("exit N: first line of its
 // standard error"). It returns the state reported, its reason and the
 // error of the report (the install's own failure is its outcome, not an
-// error).
+// error). A sync that brought nothing new (the generation last installed,
+// no file downloaded) installs nothing and reports nothing: it returns
+// ("", "", nil). A failed install runs again at the next sync.
 func (a *Agent) Install(ctx context.Context, res Result, x Exec) (state, reason string, err error) {
 	if res.Generation == 0 {
 		return "", "", fmt.Errorf("%w: no generation synced", ErrConfig)
 	}
+	if res.Generation == a.state.installed() && res.Downloaded == 0 {
+		return "", "", nil
+	}
+	defer func() {
+		if state == wire.OutcomeInstalled {
+			a.state.setInstalled(res.Generation)
+			if serr := a.state.save(); serr != nil && err == nil {
+				err = serr
+			}
+		}
+	}()
 	state = wire.OutcomeInstalled
 	if x.Command != "" {
 		if err := a.Report(ctx, res.Generation, wire.OutcomeDownloaded, ""); err != nil {

@@ -108,7 +108,7 @@ func TestInstallExec(t *testing.T) {
 	dir := t.TempDir()
 	a := newAgent(t, testConfig(k, dir, r))
 	ctx := context.Background()
-	res := Result{Generation: 7}
+	res := Result{Generation: 7, Downloaded: 1} // files changed: the step runs whatever ran before
 	for _, tc := range []struct {
 		name, cmd    string
 		timeout      time.Duration
@@ -137,6 +137,40 @@ func TestInstallExec(t *testing.T) {
 		}
 		if strings.Join(states, ",") != strings.Join(tc.wantReported, ",") {
 			t.Errorf("%s: reported %v, want %v", tc.name, states, tc.wantReported)
+		}
+	}
+}
+
+// TestInstallOnlyWhatIsNew: the install step runs for a generation not
+// installed yet, for changed files and after a failure; a sync that brought
+// nothing new runs and reports nothing.
+func TestInstallOnlyWhatIsNew(t *testing.T) {
+	t.Parallel()
+	k := newRepo(t)
+	r, got := outcomeRelay(t, http.StatusAccepted)
+	a := newAgent(t, testConfig(k, t.TempDir(), r))
+	ctx := context.Background()
+	ok, fail := Exec{Command: "true"}, Exec{Command: "exit 1"}
+	for i, step := range []struct {
+		res   Result
+		x     Exec
+		state string
+	}{
+		{Result{Generation: 3}, fail, wire.OutcomeFailed},                 // new: runs, fails
+		{Result{Generation: 3}, ok, wire.OutcomeInstalled},                // failed before: runs again
+		{Result{Generation: 3}, ok, ""},                                   // nothing new: nothing runs
+		{Result{Generation: 3, Downloaded: 2}, ok, wire.OutcomeInstalled}, // files changed: runs
+		{Result{Generation: 4}, ok, wire.OutcomeInstalled},                // new generation: runs
+		{Result{Generation: 4}, fail, ""},                                 // nothing new: the failing command is not even run
+	} {
+		before, _ := got.list()
+		state, _, err := a.Install(ctx, step.res, step.x)
+		after, _ := got.list()
+		if err != nil || state != step.state {
+			t.Fatalf("step %d: state %q err %v, want %q", i, state, err, step.state)
+		}
+		if step.state == "" && len(after) != len(before) {
+			t.Fatalf("step %d: nothing new, yet %d outcomes reported", i, len(after)-len(before))
 		}
 	}
 }

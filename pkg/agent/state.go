@@ -36,8 +36,12 @@ type stateDoc struct {
 	// verified.
 	Generation uint64 `json:"generation"`
 	// Synced is the generation the last complete Sync brought Dir to.
-	Synced uint64                `json:"synced"`
-	Files  map[string]fileRecord `json:"files"`
+	Synced uint64 `json:"synced"`
+	// Installed is the generation the install step last succeeded for
+	// (Exec, or a sync without one), so it runs again only for a new
+	// generation, changed files or after a failure.
+	Installed uint64                `json:"installed,omitempty"`
+	Files     map[string]fileRecord `json:"files"`
 }
 
 // state is the stateDoc in memory. Changes mark it dirty; save writes it
@@ -127,6 +131,23 @@ func (s *state) syncedTo(gen uint64, keep map[string]bool) {
 			delete(s.doc.Files, p)
 			s.dirty = true
 		}
+	}
+}
+
+// installed returns the generation last installed.
+func (s *state) installed() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.doc.Installed
+}
+
+// setInstalled records a successful install of generation gen.
+func (s *state) setInstalled(gen uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.doc.Installed != gen {
+		s.doc.Installed = gen
+		s.dirty = true
 	}
 }
 

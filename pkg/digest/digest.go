@@ -90,7 +90,9 @@ func (d Digest) ETag() string { return `"` + d.String() + `"` }
 // FromETag returns the digest in an entity tag of the form relayd sends
 // (strong, "sha256:<hex>"); ok is false for any other tag.
 func FromETag(etag string) (Digest, bool) {
-	if len(etag) < 2 || etag[0] != '"' || etag[len(etag)-1] != '"' {
+	// Other tags (a plain origin's, on every hit) are told apart before
+	// Parse, whose error allocates.
+	if len(etag) != len(prefix)+2*Size+2 || etag[0] != '"' || etag[len(etag)-1] != '"' || !strings.HasPrefix(etag[1:], prefix) {
 		return Digest{}, false
 	}
 	d, err := Parse(etag[1 : len(etag)-1])

@@ -14,7 +14,15 @@
 // 10 MiB heap) — small relays collect as before, and a relay holding
 // 50,000 streams spends on garbage what a small one does.
 //
-// It does not set a memory limit (GOMEMLIMIT): a limit the heap reaches
-// makes the collector run back to back, and the relay's needs are not
-// known in advance. A GOGC set in the environment wins: Run does nothing.
+// With a memory budget (Config.MemoryLimit, relayd's --memory-limit) it
+// is the process's soft memory limit, and while the live heap is at most
+// half of it the collector's percentage is off: a relay serving hits
+// (live heap 3–10 MiB, every hit leaving about 1 KiB of garbage) then
+// collects once per limit's worth of garbage instead of every 4–5 live
+// heaps, and never holds more than the budget. Beyond half, the pacing
+// above comes back under the limit, so a heap grown near the limit is not
+// collected back to back (what a limit alone does). Without a budget no
+// limit is set: the relay's needs are not known in advance. A GOGC set in
+// the environment wins (Run does nothing), and a GOMEMLIMIT one is left
+// to the runtime.
 package gcpace

@@ -2,6 +2,7 @@ package gcpace
 
 import (
 	"context"
+	"math"
 	"os"
 	"runtime/debug"
 	"runtime/metrics"
@@ -22,16 +23,31 @@ type Config struct {
 	// Interval is how often the live heap is read (default 1 s). The
 	// live heap changes at each collection only.
 	Interval time.Duration
+	// MemoryLimit, when set, is the process's soft memory limit
+	// (debug.SetMemoryLimit, as GOMEMLIMIT): while the live heap is at
+	// most half of it the collector is off (GOGC=off) and runs only as
+	// the process nears the limit, which collects a small heap far less
+	// often than any percentage; beyond half, GOGC is paced as without a
+	// limit (the limit still a ceiling), so that a heap grown near the
+	// limit is not collected back to back. 0: no limit.
+	MemoryLimit uint64
 }
+
+// off is the GOGC that turns the collector's percentage off.
+const off = -1
 
 // DefaultConfig is what a relay runs with.
 func DefaultConfig() Config {
 	return Config{MaxPercent: 400, MinPercent: 100, MaxHeadroom: 40 << 20, Interval: time.Second}
 }
 
-// Percent is the GOGC for a live heap of live bytes: MaxHeadroom as a
-// percentage of live, within MinPercent and MaxPercent.
+// Percent is the GOGC for a live heap of live bytes: off while live is
+// at most half of MemoryLimit; else MaxHeadroom as a percentage of live,
+// within MinPercent and MaxPercent.
 func (c Config) Percent(live uint64) int {
+	if c.MemoryLimit > 0 && live <= c.MemoryLimit/2 {
+		return off
+	}
 	if live == 0 {
 		return c.MaxPercent
 	}
@@ -43,14 +59,21 @@ func (c Config) Percent(live uint64) int {
 // the last collection.
 const liveHeap = "/gc/heap/live:bytes"
 
-// Run sets GOGC to MaxPercent and then follows the live heap until ctx
-// ends, when it returns. It does nothing when GOGC is set in the
-// environment.
+// Run sets the memory limit, sets GOGC for an empty heap and then
+// follows the live heap until ctx ends, when it returns. It does nothing
+// when GOGC is set in the environment, and sets no limit when GOMEMLIMIT
+// is.
 func Run(ctx context.Context, c Config) {
 	if _, set := os.LookupEnv("GOGC"); set {
 		return
 	}
-	cur := c.MaxPercent
+	if _, set := os.LookupEnv("GOMEMLIMIT"); set || c.MemoryLimit > math.MaxInt64 {
+		c.MemoryLimit = 0
+	}
+	if c.MemoryLimit > 0 {
+		debug.SetMemoryLimit(int64(c.MemoryLimit))
+	}
+	cur := c.Percent(0)
 	debug.SetGCPercent(cur)
 	sample := []metrics.Sample{{Name: liveHeap}}
 	t := time.NewTicker(c.Interval)
@@ -75,6 +98,9 @@ func Run(ctx context.Context, c Config) {
 // changed reports whether p differs from cur by more than a tenth, or
 // reaches either end: GOGC is not reset for every little change.
 func (c Config) changed(cur, p int) bool {
+	if p == cur || (cur == off) != (p == off) {
+		return p != cur
+	}
 	d := p - cur
 	return d*10 > cur || -d*10 > cur || (p != cur && (p == c.MinPercent || p == c.MaxPercent))
 }

@@ -32,6 +32,22 @@ func TestPercent(t *testing.T) {
 	}
 }
 
+func TestPercentUnderAMemoryLimit(t *testing.T) {
+	c := DefaultConfig()
+	c.MemoryLimit = 256 << 20
+	for _, tc := range []struct {
+		live uint64
+		want int
+	}{{0, off}, {10 << 20, off}, {128 << 20, off}, {129 << 20, 100}} {
+		if got := c.Percent(tc.live); got != tc.want {
+			t.Errorf("limit 256 MiB: Percent(%d MiB) = %d, want %d", tc.live>>20, got, tc.want)
+		}
+	}
+	if !c.changed(off, 100) || !c.changed(100, off) || c.changed(off, off) {
+		t.Error("turning the percentage off or on must count as a change")
+	}
+}
+
 func TestChanged(t *testing.T) {
 	c := DefaultConfig()
 	for _, tc := range []struct {
@@ -75,6 +91,32 @@ func TestRunFollowsTheLiveHeap(t *testing.T) {
 			t.Fatalf("GOGC %d after 10s, want 150", gogc(t))
 		}
 		runtime.GC()
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	<-done
+}
+
+// With a memory limit, Run sets it and turns the percentage off for a
+// small heap. Not parallel: it sets the process's collector.
+func TestRunSetsTheMemoryLimit(t *testing.T) {
+	for _, env := range []string{"GOGC", "GOMEMLIMIT"} {
+		if _, set := os.LookupEnv(env); set {
+			t.Skip(env + " is set")
+		}
+	}
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
+	c := DefaultConfig()
+	c.MemoryLimit, c.Interval = 1<<40, 5*time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); Run(ctx, c) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for debug.SetMemoryLimit(-1) != 1<<40 || gogc(t) != off {
+		if time.Now().After(deadline) {
+			t.Fatalf("limit %d, GOGC %d after 10s; want 1 TiB and off", debug.SetMemoryLimit(-1), gogc(t))
+		}
 		time.Sleep(5 * time.Millisecond)
 	}
 	cancel()

@@ -259,6 +259,7 @@ type countedTCP struct {
 	*net.TCPConn
 	release func()
 	stall   stallWriter // see stall.go
+	hold    writeHold   // see coalesce.go
 }
 
 func (c *countedTCP) Close() error {

@@ -116,7 +116,7 @@ func TestLimitListenerClosesBeyondTheCap(t *testing.T) {
 	dial()
 	a, b := <-accepted, <-accepted
 	if _, ok := a.(syscall.Conn); !ok {
-		t.Fatal("a counted TCP connection must keep SyscallConn (corking, stream sockets)")
+		t.Fatal("a counted TCP connection must keep SyscallConn (stream sockets)")
 	}
 	if _, ok := a.(io.ReaderFrom); !ok {
 		t.Fatal("a counted TCP connection must keep ReadFrom (sendfile)")

@@ -155,6 +155,10 @@ type Config struct {
 	// this long (no progress writing; not a bound on the whole response,
 	// which may take hours over a slow link). 0: none. Default 60s.
 	ClientStallTimeout time.Duration
+	// MemoryLimit is the process's memory budget in bytes, its soft
+	// memory limit (pkg/gcpace; cmd/relayd applies it, the node does
+	// not). 0: none.
+	MemoryLimit int64
 	// EncodeMax is the disk budget of the encoded forms (zstd, dcz deltas;
 	// pkg/contentcoding) a relay sends to requests that accept them, kept
 	// in DataDir/encoded. 0: never encode. Default 1 GiB.
@@ -392,6 +396,9 @@ func (c *Config) validateCounts() []error {
 	notNegativeCount("conns-per-addr", c.ConnsPerAddr)
 	notNegativeCount("outcome-agents", c.OutcomeAgents)
 	notNegative("client-stall-timeout", c.ClientStallTimeout)
+	if c.MemoryLimit < 0 {
+		errs = append(errs, fmt.Errorf("memory-limit %d: want 0 (no limit) or more", c.MemoryLimit))
+	}
 	if c.CacheMax < 0 {
 		errs = append(errs, fmt.Errorf("cache-max %d: want 0 (no quota) or more", c.CacheMax))
 	}

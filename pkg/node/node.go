@@ -97,7 +97,7 @@ type Node struct {
 
 	lim *ratelog.Limiter // refusals anyone can cause: one line per interval
 
-	outcomes *outcome.Table     // the agents' outcomes (outcome.go); nil with outcome-agents 0
+	outcomes *outcome.Table // the agents' outcomes (outcome.go); nil with outcome-agents 0
 }
 
 // New validates cfg, opens what the mode needs and binds the listeners,

@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
-	"github.com/theupdateframework/go-tuf/v2/metadata"
 
 	"github.com/relayd/relayd/internal/testlog"
 	"github.com/relayd/relayd/internal/tuftest"
@@ -50,18 +49,11 @@ func newRolloutTree(t *testing.T) *rolloutTree {
 	dir := t.TempDir()
 	rt := &rolloutTree{tree: filepath.Join(dir, "tree"), keys: filepath.Join(dir, "keys"), plan: filepath.Join(dir, "plan.yaml")}
 	roles, _ := tuftest.Keys(t, rt.keys)
-	_, pub, _, err := tufrepo.GenerateKey(rt.keys, wire.RolloutRole)
-	if err != nil {
-		t.Fatal(err)
-	}
-	k, err := tufrepo.LoadPublicKey(pub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	roles[wire.RolloutRole] = tufrepo.RoleKeys{Keys: []*metadata.Key{k}, Threshold: 1}
+	var err error
 	if rt.ring, err = tufrepo.LoadKeyRing(nil, []string{rt.keys}); err != nil {
 		t.Fatal(err)
 	}
+	tuftest.Rollout(t, rt.keys, roles, rt.ring)
 	if _, err := tufrepo.Init(rt.tree, rt.ring, roles, tufrepo.Options{Workers: 1}); err != nil {
 		t.Fatal(err)
 	}

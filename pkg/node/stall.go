@@ -5,6 +5,7 @@ package node
 import (
 	"errors"
 	"io"
+	"net"
 	"os"
 	"sync/atomic"
 	"time"
@@ -44,8 +45,8 @@ func timedOutWithProgress(n int64, err error) bool {
 	return n > 0 && errors.Is(err, os.ErrDeadlineExceeded)
 }
 
-// Write writes p, extending the deadline while the client takes bytes.
-func (c *countedTCP) Write(p []byte) (int, error) {
+// write writes p, extending the deadline while the client takes bytes.
+func (c *countedTCP) write(p []byte) (int, error) {
 	if !c.stall.active() {
 		return c.TCPConn.Write(p)
 	}
@@ -61,10 +62,28 @@ func (c *countedTCP) Write(p []byte) (int, error) {
 	}
 }
 
-// ReadFrom keeps sendfile(2) for files (the reader tracks what was sent,
+// writev writes bufs with one writev(2) (more when the socket takes part
+// of them), extending the deadline like write.
+func (c *countedTCP) writev(bufs *net.Buffers) (int64, error) {
+	if !c.stall.active() {
+		return bufs.WriteTo(c.TCPConn)
+	}
+	var total int64
+	for {
+		c.stall.extend(c.TCPConn, false)
+		n, err := bufs.WriteTo(c.TCPConn)
+		total += n
+		if err == nil || !timedOutWithProgress(n, err) || c.stall.manual.Load() {
+			return total, err
+		}
+		c.stall.extend(c.TCPConn, true)
+	}
+}
+
+// readFrom keeps sendfile(2) for files (the reader tracks what was sent,
 // so a deadline reached with progress goes on); other readers are copied
 // through Write.
-func (c *countedTCP) ReadFrom(r io.Reader) (int64, error) {
+func (c *countedTCP) readFrom(r io.Reader) (int64, error) {
 	if !c.stall.active() {
 		return c.TCPConn.ReadFrom(r)
 	}

@@ -131,17 +131,20 @@ func (b *FileBody) CopyTo(ctx context.Context, w io.Writer, off, n int64) (int64
 	// first copy 512 bytes through user space anyway (net/http sniffs
 	// before switching to ReadFrom) and send the response in two pieces.
 	if b.Sendfile && n > smallBody && (b.File != nil || b.Path != "") {
-		f := b.File
+		f, at := b.File, int64(-1) // at: the descriptor's offset, when known
 		if f == nil {
 			// sendfile reads from the descriptor's offset: a private one.
 			var err error
-			if f, err = os.Open(b.Path); err != nil {
+			if f, err = openPrivate(b.Path); err != nil {
 				return 0, err
 			}
 			defer f.Close()
+			at = 0
 		}
-		if _, err := f.Seek(off, io.SeekStart); err != nil {
-			return 0, err
+		if at != off {
+			if _, err := f.Seek(off, io.SeekStart); err != nil {
+				return 0, err
+			}
 		}
 		// io.Copy hands the *io.LimitedReader of an *os.File to the
 		// connection's ReadFrom, which uses sendfile(2).

@@ -7,6 +7,7 @@ package server
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/relayd/relayd/pkg/contentcoding"
@@ -36,28 +37,28 @@ type DigestEncoder interface {
 }
 
 // encoded returns obj, or an encoded form of it that the request accepts
-// (obj is then closed). An object that may be encoded says so in Vary,
-// whichever form is sent. A conditional request (If-None-Match,
+// (obj is then closed), and whether the response says in Vary that it
+// may be encoded (serveObject adds the coding fields: the hit path copies
+// no header for it). A conditional request (If-None-Match,
 // If-Modified-Since) is answered about the identity, so a child
 // revalidating what it stores gets its 304.
-func (c *Content) encoded(r *http.Request, obj *object.Object) *object.Object {
+func (c *Content) encoded(r *http.Request, obj *object.Object) (*object.Object, bool) {
 	if c.cfg.Encoder == nil || (obj.Status != 0 && obj.Status != http.StatusOK) || obj.Header.Get("Content-Encoding") != "" {
-		return obj
+		return obj, false
 	}
 	d, ok := digest.FromETag(obj.ETag)
 	de, learns := c.cfg.Encoder.(DigestEncoder)
 	if !ok && !learns {
-		return obj
+		return obj, false
 	}
-	vary := varyCoded(obj.Header)
 	a := contentcoding.ParseAccept(r.Header.Get("Accept-Encoding"), r.Header.Get(wire.AvailableDictionaryHeader))
 	conditional := r.Header.Get("If-None-Match") != "" || r.Header.Get("If-Modified-Since") != ""
 	if (!a.Zstd && !a.Dcz) || conditional {
-		return withHeader(obj, vary)
+		return obj, true
 	}
 	if !ok {
 		if d, ok = de.Digest(obj); !ok {
-			return withHeader(obj, vary)
+			return obj, true
 		}
 	}
 	f, err := c.cfg.Encoder.Get(d, a)
@@ -65,33 +66,34 @@ func (c *Content) encoded(r *http.Request, obj *object.Object) *object.Object {
 		c.log.Warn().Err(err).Str("key", obj.Key).Msg("encoded form failed; sending identity")
 	}
 	if f == nil {
-		return withHeader(obj, vary)
+		return obj, true
 	}
-	vary["Content-Encoding"] = []string{f.Coding}
+	h := obj.Header.Clone()
+	if h == nil {
+		h = http.Header{}
+	}
+	h["Content-Encoding"] = []string{f.Coding}
 	tag := "+" + f.Coding
 	if f.Coding == wire.CodingDcz {
 		tag += "-" + f.Dict.Hex()[:16]
 	}
 	enc := &object.Object{Key: obj.Key, Size: f.Size, ETag: strings.TrimSuffix(obj.ETag, `"`) + tag + `"`,
-		LastModified: obj.LastModified, Header: vary, Cache: obj.Cache, Age: obj.Age, UpstreamTime: obj.UpstreamTime,
+		LastModified: obj.LastModified, Header: h, Cache: obj.Cache, Age: obj.Age, UpstreamTime: obj.UpstreamTime,
 		Body: &object.FileBody{R: f.File, File: f.File, N: f.Size}}
 	_ = obj.Close()
-	return enc
+	return enc, true
 }
 
-// varyCoded returns a copy of h whose Vary adds the coding fields.
-func varyCoded(h http.Header) http.Header {
-	out := h.Clone()
-	if out == nil {
-		out = http.Header{}
+// codedVary is the Vary of a response that may be encoded and whose
+// upstream sent none (shared, read-only: len == cap).
+var codedVary = []string{wire.CodedVary}
+
+// addCodedVary adds the coding fields to the Vary of h, whose values may
+// be shared with a stored object's header: never appended to in place.
+func addCodedVary(h http.Header) {
+	if v := h["Vary"]; len(v) > 0 {
+		h["Vary"] = append(slices.Clip(v), wire.CodedVary)
+		return
 	}
-	out["Vary"] = append(out["Vary"], wire.CodedVary)
-	return out
-}
-
-// withHeader is obj with header h (obj.Header may be shared: never changed).
-func withHeader(obj *object.Object, h http.Header) *object.Object {
-	cp := *obj
-	cp.Header = h
-	return &cp
+	h["Vary"] = codedVary
 }

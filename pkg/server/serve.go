@@ -20,6 +20,12 @@ import (
 // connection so the client sees an incomplete response, never a complete
 // wrong one. It closes obj.
 func ServeObject(w http.ResponseWriter, r *http.Request, obj *object.Object) error {
+	return serveObject(w, r, obj, false)
+}
+
+// serveObject is ServeObject; coded adds the coding fields to Vary (the
+// object may be sent encoded).
+func serveObject(w http.ResponseWriter, r *http.Request, obj *object.Object, coded bool) error {
 	defer obj.Close()
 	if li := httpx.Fields(r.Context()); li != nil {
 		li.Key, li.Cache, li.Upstream = obj.Key, obj.Cache, obj.UpstreamTime
@@ -33,6 +39,9 @@ func ServeObject(w http.ResponseWriter, r *http.Request, obj *object.Object) err
 	}
 	h := w.Header()
 	objectHeader(h, obj)
+	if coded {
+		addCodedVary(h)
+	}
 	if obj.Status != 0 && obj.Status != http.StatusOK {
 		return servePassed(w, r, obj)
 	}
@@ -46,7 +55,7 @@ func ServeObject(w http.ResponseWriter, r *http.Request, obj *object.Object) err
 	size := obj.Size
 	start, length, status := int64(0), size, http.StatusOK
 	if size >= 0 {
-		h.Set("Accept-Ranges", "bytes")
+		h["Accept-Ranges"] = acceptBytes
 		if rh := r.Header.Get("Range"); rh != "" && ifRange(r, obj) {
 			ranges, err := httprange.Parse(rh, size)
 			switch {
@@ -60,16 +69,13 @@ func ServeObject(w http.ResponseWriter, r *http.Request, obj *object.Object) err
 			// A malformed header or several ranges: the whole object
 			// (RFC 9110 lets a server ignore Range).
 		}
-		h.Set("Content-Length", strconv.FormatInt(length, 10))
+		h["Content-Length"] = []string{strconv.FormatInt(length, 10)}
 	}
-	if r.Method != http.MethodHead && size >= 0 && length <= corkSmall {
-		uncork := cork(r)
-		defer func() {
-			// Push headers and body out while corked, then let the
-			// segment go.
-			_ = http.NewResponseController(w).Flush()
-			uncork()
-		}()
+	if r.Method != http.MethodHead && size >= 0 && whole(obj) {
+		if c := coalescer(r); c != nil {
+			c.Coalesce()
+			defer release(w, c)
+		}
 	}
 	w.WriteHeader(status)
 	if r.Method == http.MethodHead {
@@ -101,7 +107,7 @@ func objectHeader(h http.Header, obj *object.Object) {
 		h["Last-Modified"] = []string{obj.LastModified.UTC().Format(http.TimeFormat)}
 	}
 	if obj.Cache != "" {
-		h[wire.CacheHeader] = []string{obj.Cache}
+		h[wire.CacheHeader] = cacheValue(obj.Cache)
 	}
 	if obj.Age != "" {
 		h["Age"] = []string{obj.Age}
@@ -109,6 +115,23 @@ func objectHeader(h http.Header, obj *object.Object) {
 	if _, set := h["Content-Type"]; !set {
 		h["Content-Type"] = nil // as the upstream sent it: none, not a guess
 	}
+}
+
+// Field values every hit sends, shared by all responses (read-only, len ==
+// cap: nobody appends to them in place; net/http copies the header map
+// when it writes the header).
+var (
+	acceptBytes = []string{"bytes"}
+	cacheValues = map[string][]string{object.Hit: {object.Hit}, object.Miss: {object.Miss},
+		object.Revalidated: {object.Revalidated}, object.Peer: {object.Peer}, object.Stale: {object.Stale}}
+)
+
+// cacheValue is the X-Relay-Cache field value of result.
+func cacheValue(result string) []string {
+	if v, ok := cacheValues[result]; ok {
+		return v
+	}
+	return []string{result}
 }
 
 // servePassed sends a response of another status than 200 as the

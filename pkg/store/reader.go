@@ -34,6 +34,7 @@ type Reader struct {
 	s    *Store
 	b    *blob
 	once sync.Once
+	body object.FileBody // Body's: one allocation less per hit
 }
 
 // ReadAt reads len(p) bytes at off.
@@ -52,9 +53,11 @@ func (r *Reader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// Body is r as an object body; closing the body releases r.
+// Body is r as an object body; closing the body releases r. Call it
+// once: the body lives in r.
 func (r *Reader) Body(sendfile bool) *object.FileBody {
-	return &object.FileBody{R: r, Path: r.Path, N: r.Size, Sendfile: sendfile, OnClose: func() { _ = r.Close() }}
+	r.body = object.FileBody{R: r, Path: r.Path, N: r.Size, Sendfile: sendfile, OnClose: func() { _ = r.Close() }}
+	return &r.body
 }
 
 // Close releases the blob for eviction.

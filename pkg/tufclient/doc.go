@@ -38,6 +38,13 @@
 //     their served names, the last three generations kept, every root kept.
 //     New loads what was trusted without the network; expired local
 //     metadata still is the rollback floor.
+//   - Staged rollouts (gates.go, pinned.go; issue 15): when the trusted
+//     root lists the extra top-level role "rollout", VerifyGates checks the
+//     gates file (rollout.json) with it, with a replay floor kept in Dir;
+//     Pinned verifies a generation older than the newest from the pin a
+//     gate gives (the pin stands for timestamp.json in go-tuf's
+//     trustedmetadata, everything else is checked as for the newest). The
+//     store keeps the metadata of every generation a held gate opens.
 //
 // Limits on what is fetched: timestamp.json at most 16 KiB, a root at
 // most 512 KiB (go-tuf's defaults), snapshot, targets and delegated roles

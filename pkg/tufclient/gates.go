@@ -47,6 +47,7 @@ type heldGates struct {
 	gates *wire.Gates
 	info  GatesInfo
 	md    *metadata.Metadata[metadata.TargetsType]
+	root  *metadata.Metadata[metadata.RootType] // the root md was last verified with
 }
 
 // HasRolloutRole says whether the trusted root lists a rollout role: then
@@ -92,6 +93,23 @@ func (c *Client) VerifyGates(raw []byte) (*wire.Gates, GatesInfo, error) {
 	if len(raw) > wire.MaxGatesSize {
 		return nil, GatesInfo{}, fmt.Errorf("%w: %d bytes, more than %d", ErrGatesForged, len(raw), wire.MaxGatesSize)
 	}
+	c.gatesMu.Lock()
+	defer c.gatesMu.Unlock()
+	h := c.gates
+	if h != nil && h.root != root {
+		if root.VerifyDelegate(wire.RolloutRole, h.md) != nil {
+			h = nil // signed by rotated-out keys: no floor for the new keys' gates
+		} else {
+			h.root = root
+		}
+	}
+	now := c.opt.Now()
+	if h != nil && bytes.Equal(raw, h.info.Raw) { // the held file again (a relay's poll): verified already
+		if now.After(h.info.Expires) {
+			return nil, GatesInfo{}, &ExpiredError{Role: wire.RolloutRole, Since: h.info.Expires}
+		}
+		return h.gates, h.info, nil
+	}
 	md, err := metadata.Targets().FromBytes(raw)
 	if err != nil {
 		return nil, GatesInfo{}, fmt.Errorf("%w: %w", ErrGatesForged, err)
@@ -99,15 +117,10 @@ func (c *Client) VerifyGates(raw []byte) (*wire.Gates, GatesInfo, error) {
 	if err := root.VerifyDelegate(wire.RolloutRole, md); err != nil {
 		return nil, GatesInfo{}, fmt.Errorf("%w: %w", ErrGatesForged, err)
 	}
-	c.gatesMu.Lock()
-	defer c.gatesMu.Unlock()
-	if h := c.gates; h != nil && root.VerifyDelegate(wire.RolloutRole, h.md) == nil {
-		v := md.Signed.Version
-		if v < h.info.Version || v == h.info.Version && !bytes.Equal(raw, h.info.Raw) {
-			return nil, GatesInfo{}, fmt.Errorf("%w: version %d, holding version %d", ErrGatesReplayed, v, h.info.Version)
-		}
+	if h != nil && md.Signed.Version <= h.info.Version {
+		return nil, GatesInfo{}, fmt.Errorf("%w: version %d, holding version %d (other bytes)", ErrGatesReplayed, md.Signed.Version, h.info.Version)
 	}
-	if md.Signed.IsExpired(c.opt.Now()) {
+	if md.Signed.IsExpired(now) {
 		return nil, GatesInfo{}, &ExpiredError{Role: wire.RolloutRole, Since: md.Signed.Expires}
 	}
 	g, err := gatesOf(md, raw)
@@ -115,15 +128,12 @@ func (c *Client) VerifyGates(raw []byte) (*wire.Gates, GatesInfo, error) {
 		return nil, GatesInfo{}, err
 	}
 	info := GatesInfo{Version: md.Signed.Version, Expires: md.Signed.Expires, Raw: raw}
-	if h := c.gates; h != nil && h.info.Version == info.Version {
-		return h.gates, h.info, nil // the held file again
-	}
 	if c.opt.Dir != "" {
 		if err := atomicfile.WriteFile(filepath.Join(c.opt.Dir, wire.GatesName), raw, 0o600); err != nil {
 			return nil, GatesInfo{}, fmt.Errorf("tufclient: store %s: %w", wire.GatesName, err)
 		}
 	}
-	c.gates = &heldGates{gates: g, info: info, md: md}
+	c.gates = &heldGates{gates: g, info: info, md: md, root: root}
 	c.log.Debug().Int64("version", info.Version).Bool("halted", g.Halted).Msg("rollout gates verified")
 	return g, info, nil
 }
@@ -185,7 +195,7 @@ func (c *Client) loadGates() {
 		c.log.Warn().Err(err).Msg("stored rollout gates do not verify with the trusted root: ignored")
 		return
 	}
-	c.gates = &heldGates{gates: g, info: GatesInfo{Version: md.Signed.Version, Expires: md.Signed.Expires, Raw: raw}, md: md}
+	c.gates = &heldGates{gates: g, info: GatesInfo{Version: md.Signed.Version, Expires: md.Signed.Expires, Raw: raw}, md: md, root: c.rootNow.Load()}
 }
 
 // heldVersions are the generations prune keeps besides the newest: those

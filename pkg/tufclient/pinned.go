@@ -115,7 +115,7 @@ func (c *Client) verifyPinned(ctx context.Context, f Fetcher, pin wire.Pin, sum 
 	ts := metadata.Timestamp(now.Add(time.Hour))
 	ts.Signed.Meta[metadata.SNAPSHOT+".json"] = &metadata.MetaFiles{Version: int64(pin.Version), Length: pin.Length, Hashes: metadata.Hashes{"sha256": sum}}
 	t.Timestamp = ts
-	files := map[string][]byte{}
+	files := map[string][]byte{} // fetched, stored once verified
 	fetch := func(ctx context.Context, name string, max int64) ([]byte, error) {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -131,8 +131,7 @@ func (c *Client) verifyPinned(ctx context.Context, f Fetcher, pin wire.Pin, sum 
 	}
 	get := func(ctx context.Context, name string, max int64) ([]byte, error) {
 		if b, ok := c.readFile(name); ok && int64(len(b)) <= max {
-			files[name] = b
-			return b, nil
+			return b, nil // stored once verified; verified again below
 		}
 		return fetch(ctx, name, max)
 	}
@@ -143,7 +142,6 @@ func (c *Client) verifyPinned(ctx context.Context, f Fetcher, pin wire.Pin, sum 
 			return nil, fmt.Errorf("tufclient: %s: %w", name, err)
 		}
 	}
-	files[name] = snapRaw
 	if _, err := t.UpdateSnapshot(snapRaw, false); err != nil {
 		switch {
 		case errors.Is(err, &metadata.ErrLengthOrHashMismatch{}):

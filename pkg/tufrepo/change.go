@@ -267,8 +267,8 @@ func startsWithDotDot(rel string) bool {
 const keepGenerations = 3
 
 // prune removes versioned files no kept snapshot names: the newest
-// keepGenerations snapshots and the files they name stay, every root
-// stays for ever.
+// keepGenerations snapshots, those the gates (rollout.json) open a ring
+// at, and the files they name stay; every root stays for ever.
 func prune(dir string, keep int) (int, error) {
 	ts, err := readMeta(metadata.Timestamp(), dir, TimestampFile)
 	if err != nil {
@@ -276,7 +276,11 @@ func prune(dir string, keep int) (int, error) {
 	}
 	newest := ts.Signed.Meta["snapshot.json"].Version
 	kept := map[string]bool{}
+	versions := gatedGenerations(dir)
 	for v := newest; v > max(0, newest-int64(keep)); v-- {
+		versions = append(versions, v)
+	}
+	for _, v := range versions {
 		name := fileName(v, metadata.SNAPSHOT)
 		kept[name] = true
 		snap, err := readMeta(metadata.Snapshot(), dir, name)

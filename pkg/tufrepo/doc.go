@@ -25,6 +25,11 @@
 // its version only until the origin re-signs the timestamp
 // (RefreshTimestamp always adds length and hash).
 //
+// Staged rollouts (gates.go): a root may list the extra top-level role
+// "rollout" (Init, Rotate), whose online key signs rollout.json, the gates
+// of a rollout (SignGates); PinOf names a generation in them, and prune
+// keeps the metadata of every generation the gates open a ring at.
+//
 // The generation is the snapshot version: it moves only when some
 // targets metadata changed (or the snapshot was re-signed because it
 // neared its expiry or its keys rotated). Everything read from the tree is

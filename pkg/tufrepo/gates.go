@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
@@ -33,6 +34,14 @@ func SignGates(tree string, ring *KeyRing, g wire.Gates, expiry time.Duration, n
 	if err := g.Validate(); err != nil {
 		return nil, fmt.Errorf("tufrepo: %w", err)
 	}
+	// The reason may quote what agents reported: a control character
+	// there must not stop a halt from being signed.
+	g.Reason = strings.Map(func(r rune) rune {
+		if isControl(r) {
+			return ' '
+		}
+		return r
+	}, g.Reason)
 	if expiry <= 0 {
 		expiry = DefaultGatesExpiry
 	}
@@ -94,8 +103,39 @@ func gatesField(g wire.Gates) (any, error) {
 	if err := dec.Decode(&v); err != nil {
 		return nil, fmt.Errorf("tufrepo: encode gates: %w", err)
 	}
+	if s, ok := controlString(v); ok {
+		return nil, fmt.Errorf("tufrepo: gates: %q holds a control character (canonical JSON cannot carry it)", s)
+	}
 	return v, nil
 }
+
+// controlString finds a string with a control character in v: canonical
+// JSON (cjson, what go-tuf signs) writes them unescaped, which no JSON
+// reader takes back.
+func controlString(v any) (string, bool) {
+	switch v := v.(type) {
+	case string:
+		return v, strings.ContainsFunc(v, isControl)
+	case []any:
+		for _, x := range v {
+			if s, ok := controlString(x); ok {
+				return s, true
+			}
+		}
+	case map[string]any:
+		for k, x := range v {
+			if s, ok := controlString(k); ok {
+				return s, true
+			}
+			if s, ok := controlString(x); ok {
+				return s, true
+			}
+		}
+	}
+	return "", false
+}
+
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
 
 // heldGatesVersion is the version of TREE/-/tuf/rollout.json, 0 when
 // there is none.
@@ -121,7 +161,7 @@ func heldGatesVersion(dir string) (int64, error) {
 // HeldGates reads TREE/-/tuf/rollout.json: its gates, version and expiry
 // (verified with the tree's newest root). ok is false when there is none.
 func HeldGates(tree string) (g *wire.Gates, version int64, expires time.Time, ok bool, err error) {
-	_, dir, err := metaDir(tree)
+	abs, dir, err := metaDir(tree)
 	if err != nil {
 		return nil, 0, time.Time{}, false, err
 	}
@@ -132,7 +172,7 @@ func HeldGates(tree string) (g *wire.Gates, version int64, expires time.Time, ok
 	if err != nil {
 		return nil, 0, time.Time{}, false, err
 	}
-	s := &state{dir: dir}
+	s := &state{tree: abs, dir: dir}
 	if err := s.loadRoots(); err != nil {
 		return nil, 0, time.Time{}, false, err
 	}
@@ -180,11 +220,11 @@ func PinOf(tree string, gen int64) (wire.Pin, error) {
 	if gen < 1 {
 		return wire.Pin{}, fmt.Errorf("tufrepo: generation %d: want 1 or more", gen)
 	}
-	_, dir, err := metaDir(tree)
+	abs, dir, err := metaDir(tree)
 	if err != nil {
 		return wire.Pin{}, err
 	}
-	s := &state{dir: dir, stale: map[string]bool{}}
+	s := &state{tree: abs, dir: dir, stale: map[string]bool{}}
 	if err := s.loadRoots(); err != nil {
 		return wire.Pin{}, err
 	}
@@ -225,4 +265,25 @@ func openRootsLocked(tree string) (*state, func(), error) {
 		return nil, nil, err
 	}
 	return s, unlock, nil
+}
+
+// gatedGenerations are the generations the gates in dir open some ring
+// at: their metadata stays (prune) while agents may install them. The
+// file is the origin's own, read without verifying: it only keeps files.
+func gatedGenerations(dir string) []int64 {
+	b, err := readBounded(filepath.Join(dir, wire.GatesName))
+	if err != nil {
+		return nil
+	}
+	g, err := DecodeGates(b)
+	if err != nil {
+		return nil
+	}
+	var out []int64
+	for _, r := range g.Rings {
+		if r.Open.Version > 0 {
+			out = append(out, int64(r.Open.Version))
+		}
+	}
+	return out
 }

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
+
+	"github.com/relayd/relayd/pkg/wire"
 )
 
 // RoleStatus is one role of a repository.
@@ -28,6 +30,10 @@ type Status struct {
 	StagedIn         string // "" when nothing is staged
 	StagedKind       string
 	Needs            []Need
+	// Gates are the signed gates of TREE/-/tuf/rollout.json (nil: none);
+	// GatesErr says why they do not verify with the newest root.
+	Gates    *wire.Gates
+	GatesErr error
 }
 
 // Stat reads and verifies tree's repository; staging "" is the default
@@ -48,6 +54,15 @@ func Stat(tree, staging string) (*Status, error) {
 		e = rootEntry(s.root, metadata.SNAPSHOT)
 		st.Roles = append(st.Roles, RoleStatus{Name: metadata.SNAPSHOT, Version: s.snapshot.Signed.Version,
 			Expires: s.snapshot.Signed.Expires, KeyIDs: e.keyIDs, Threshold: e.threshold})
+	}
+	if e := rootEntry(s.root, wire.RolloutRole); len(e.keyIDs) > 0 {
+		rs := RoleStatus{Name: wire.RolloutRole, KeyIDs: e.keyIDs, Threshold: e.threshold}
+		var ok bool
+		st.Gates, rs.Version, rs.Expires, ok, st.GatesErr = HeldGates(tree)
+		if !ok {
+			st.Gates = nil
+		}
+		st.Roles = append(st.Roles, rs)
 	}
 	leaves, _ := s.leafRoles()
 	names := []string{metadata.TARGETS}

@@ -3,8 +3,8 @@
 # run.sh: relayd's benchmark, side by side with nginx proxy_cache (and
 # varnish where installed), in one run on loopback. `make bench` calls it.
 #
-#   SCENARIOS="hit small herd mixed rss publish mirror group tree agents hostile tuf compress"   which scenarios, in this order
-#                                          (publish mirror group tree agents hostile tuf compress: relayd only)
+#   SCENARIOS="hit small herd mixed rss publish mirror group tree agents hostile tuf compress rollout"   which scenarios, in this order
+#                                          (publish mirror group tree agents hostile tuf compress rollout: relayd only)
 #   TARGETS="nginx relayd varnish"         which caches (varnish: if installed)
 #   RELAYD_BIN=/path/to/relayd             default: go build ./cmd/relayd
 #   RELAYD_ARGS="--flag ..."               extra flags for relayd serve
@@ -30,14 +30,15 @@ source "$BENCH_DIR/scenarios/tree.sh"
 source "$BENCH_DIR/scenarios/hostile.sh"
 source "$BENCH_DIR/scenarios/tuf.sh"
 source "$BENCH_DIR/scenarios/compress.sh"
+source "$BENCH_DIR/scenarios/rollout.sh"
 
-SCENARIOS="${SCENARIOS:-hit small herd mixed rss publish mirror group tree agents hostile tuf compress}"
+SCENARIOS="${SCENARIOS:-hit small herd mixed rss publish mirror group tree agents hostile tuf compress rollout}"
 TARGETS="${TARGETS:-nginx relayd varnish}"
 SKIP_GOBENCH="${SKIP_GOBENCH:-0}"
 STAMP="$(date +%Y%m%d-%H%M%S)"
-KNOWN_SCENARIOS="hit small herd mixed rss publish mirror group tree agents hostile tuf compress"
+KNOWN_SCENARIOS="hit small herd mixed rss publish mirror group tree agents hostile tuf compress rollout"
 # Scenarios that measure through the nginx origin (and so need nginx), and
-# those that need wrk. publish, mirror, group, tree, agents, hostile, tuf and compress run relayd alone.
+# those that need wrk. publish, mirror, group, tree, agents, hostile, tuf, compress and rollout run relayd alone.
 NGINX_SCENARIOS=" hit small herd mixed rss "
 WRK_SCENARIOS=" small mixed "
 

@@ -128,6 +128,10 @@ varnish_start() {
 # ---------------------------------------------------------------- relayd ---
 # relayd_start NAME: relayd-sendfile and relayd-copy add --sendfile=true or
 # --sendfile=false to RELAYD_ARGS. Ready = GET /-/healthz answers 200.
+# --default-ttl 168h (7 d) is the peers' freshness for the origin's answers, which
+# carry no expiry (nginx proxy_cache_valid 200 7d, varnish -t 604800):
+# without it a corpus written minutes ago is fresh for seconds only by
+# RFC 9111's heuristic, and relayd alone would revalidate during the run.
 relayd_start() {
 	local dir="$STATE/cache/relayd" args extra=()
 	read -r -a extra <<<"$RELAYD_ARGS"
@@ -139,7 +143,7 @@ relayd_start() {
 	mkdir -p "$dir"
 	args=(serve --mode proxy --node bench --gossip= --listen "127.0.0.1:$RELAYD_PORT"
 		--admin "127.0.0.1:$((RELAYD_PORT + 1))" --upstream "$ORIGIN_URL"
-		--data-dir "$dir" --cache-max 20GiB --log-level warn "${extra[@]}")
+		--data-dir "$dir" --cache-max 20GiB --default-ttl 168h --log-level warn "${extra[@]}")
 	echo "--- $(date +%T) $1: $RELAYD_BIN ${args[*]}" >>"$LOGS/relayd.log"
 	spawn relayd "$LOGS/relayd.log" "$RELAYD_BIN" "${args[@]}"
 	if ! wait_http relayd "$(target_url "$1")/-/healthz" 30; then
