@@ -10,6 +10,9 @@ import (
 	"io"
 	"net"
 	"net/url"
+	"os"
+	"runtime"
+	"runtime/pprof"
 	"time"
 
 	"github.com/relayd/relayd/pkg/agent"
@@ -19,13 +22,14 @@ import (
 // loadOpts are the flags of relayd loadgen.
 type loadOpts struct {
 	loadgen.Options
-	relays, root, pubkey string
-	group                string
-	include              []string
-	stall, jitter        time.Duration
-	allowRemote          bool
-	streamsOnly          bool
-	localAddr            string
+	relays, root, pubkey   string
+	group                  string
+	include                []string
+	stall, jitter          time.Duration
+	allowRemote            bool
+	streamsOnly            bool
+	localAddr              string
+	cpuProfile, memProfile string
 }
 
 // loadgenCmd: relayd loadgen --relay URL,… --agents N --duration D --root 1.root.json [--watch] [--paths …].
@@ -50,11 +54,21 @@ func loadgenCmd(ctx context.Context, args []string, stdout, stderr io.Writer, en
 	fs.BoolVar(&o.allowRemote, "allow-remote", false, "allow relays that are not on loopback")
 	fs.StringVar(&o.localAddr, "local-addr", "", "with --streams-only: open the streams from this IP (127.0.0.2, …; a relay bounds the streams of one address)")
 	fs.BoolVar(&o.streamsOnly, "streams-only", false, "hold bare event streams (http:// relays, no --pubkey, no syncs): a relay's cost per stream and its fan-out")
+	fs.BoolVar(&o.VerifyEach, "verify-each", false, "every agent verifies every metadata file itself (default: byte-identical metadata is verified once per process; every request is still made)")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to FILE (where a simulated agent's time goes)")
+	fs.StringVar(&o.memProfile, "memprofile", "", "with --watch: write the live heap to FILE once every agent holds its stream (what a simulated agent keeps)")
 	if err := parseFlags(fs, args, stderr, "relayd loadgen --relay URL[,URL…] --root 1.root.json [--agents N] [--duration D] [--watch] [flags]"); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return usageError{fmt.Errorf("relayd loadgen takes no arguments, got %q", fs.Args())}
+	}
+	if o.cpuProfile != "" {
+		stop, err := startCPUProfile(o.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	if o.streamsOnly {
 		return o.runStreams(ctx, stdout)
@@ -65,6 +79,15 @@ func loadgenCmd(ctx context.Context, args []string, stdout, stderr io.Writer, en
 	}
 	if err := raiseNoFile(uint64(o.Agents + o.Concurrency + 256)); err != nil {
 		return err
+	}
+	if o.memProfile != "" {
+		o.OnConnected = func() {
+			runtime.GC()
+			if f, err := os.Create(o.memProfile); err == nil {
+				_ = pprof.WriteHeapProfile(f)
+				f.Close()
+			}
+		}
 	}
 	return loadgen.Run(ctx, o.Options, cfg, stdout)
 }
@@ -99,6 +122,20 @@ func (o *loadOpts) check() (agent.Config, error) {
 	cfg.RetryBudget = o.Duration
 	cfg.Workers = 2
 	return cfg, nil
+}
+
+// startCPUProfile profiles the process into path until the returned
+// function is called.
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 func isLoopback(u *url.URL) bool {

@@ -11,6 +11,7 @@ import (
 	"github.com/relayd/relayd/pkg/catalog"
 	"github.com/relayd/relayd/pkg/cleanpath"
 	"github.com/relayd/relayd/pkg/clock"
+	"github.com/relayd/relayd/pkg/tufclient"
 	"github.com/relayd/relayd/pkg/wire"
 )
 
@@ -148,6 +149,11 @@ type Config struct {
 	// event Watch receives (the current one when a stream opens, then
 	// each new one), before it syncs.
 	OnAnnounce func(generation uint64)
+	// TUFMemo, if set, is shared by the agents of one process (relayd
+	// loadgen): metadata bytes another agent of it verified already are
+	// not verified again (tufclient.Memo). Every request is still made.
+	// Default nil.
+	TUFMemo *tufclient.Memo
 }
 
 // DefaultConfig returns the defaults; set Relays, Root and Dir.

@@ -29,7 +29,7 @@ var errBehind = errors.New("agent: relay behind the announced generation")
 // memory only with Discard), expiry judged on the agent's clock. It
 // creates Dir and the state directory.
 func (a *Agent) newTUF() (*tufclient.Client, error) {
-	opt := tufclient.Options{Now: a.clock.Now, MaxBytes: a.cfg.MaxCatalogBytes, Log: a.log}
+	opt := tufclient.Options{Now: a.clock.Now, MaxBytes: a.cfg.MaxCatalogBytes, Log: a.log, Memo: a.cfg.TUFMemo}
 	if !a.cfg.Discard {
 		// Made here first: the client would make every missing parent
 		// 0700.

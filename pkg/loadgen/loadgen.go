@@ -20,7 +20,9 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/relayd/relayd/pkg/agent"
+	"github.com/relayd/relayd/pkg/tufclient"
 	"github.com/relayd/relayd/pkg/units"
+	"github.com/relayd/relayd/pkg/wire"
 )
 
 // Bounds of a run.
@@ -55,6 +57,14 @@ type Options struct {
 	StopAfterUpdates int
 	// IDPrefix starts each agent's id; a number follows.
 	IDPrefix string
+	// OnConnected, if set, is called (on its own goroutine) once every
+	// agent holds its push stream (with Watch): relayd loadgen
+	// --memprofile writes the heap then.
+	OnConnected func()
+	// VerifyEach makes every agent verify every metadata file it fetches
+	// itself; by default the agents of the run share a tufclient.Memo
+	// (byte-identical metadata verified once; every request still made).
+	VerifyEach bool
 }
 
 // countingTransport counts requests per relay host.
@@ -63,6 +73,11 @@ type countingTransport struct {
 	mu  sync.Mutex
 	n   map[string]int64
 	log *reqLog // when each request started, if set
+	// homes, if set, is each agent's relay of its last push stream
+	// (by wire.AgentHeader); moves counts streams opened on another
+	// relay than the agent's previous one.
+	homes map[string]string
+	moves int64
 }
 
 func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
@@ -71,8 +86,23 @@ func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	}
 	c.mu.Lock()
 	c.n[r.URL.Host]++
+	if c.homes != nil {
+		if id := r.Header.Get(wire.AgentHeader); id != "" {
+			if prev, ok := c.homes[id]; ok && prev != r.URL.Host {
+				c.moves++
+			}
+			c.homes[id] = r.URL.Host
+		}
+	}
 	c.mu.Unlock()
 	return c.rt.RoundTrip(r)
+}
+
+// streamMoves is how many push streams moved to another relay.
+func (c *countingTransport) streamMoves() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.moves
 }
 
 func (c *countingTransport) counts() map[string]int64 {
@@ -99,6 +129,9 @@ type loadRun struct {
 	allUp      time.Time
 	reqs       *reqLog // catalog and object requests (not streams)
 	streams    int     // streams opened by a streams-only run
+	// streamMoves: push streams reopened on another relay than the
+	// agent's previous one (a relay killed, or its stream refused).
+	streamMoves int64
 }
 
 func (l *loadRun) gen(g uint64) *genTimes {
@@ -177,14 +210,14 @@ func (l *loadRun) updatedAll(n int) int {
 func Run(ctx context.Context, o Options, base agent.Config, stdout io.Writer) error {
 	ctx, cancel := context.WithTimeout(ctx, o.Duration)
 	defer cancel()
-	dialer := &net.Dialer{Timeout: base.ConnectTimeout, KeepAlive: 30 * time.Second}
-	fetchTr := &countingTransport{n: map[string]int64{}, rt: &http.Transport{DialContext: dialer.DialContext, DisableCompression: true,
-		MaxConnsPerHost: o.Concurrency, MaxIdleConnsPerHost: o.Concurrency, IdleConnTimeout: 90 * time.Second}}
-	streamTr := &countingTransport{n: map[string]int64{}, rt: &http.Transport{DialContext: dialer.DialContext, DisableCompression: true,
-		MaxIdleConnsPerHost: 1, IdleConnTimeout: time.Second}}
 	run := &loadRun{gens: map[uint64]*genTimes{}, agentGen: make([]uint64, o.Agents), agentSync: make([]uint64, o.Agents), reqs: &reqLog{}}
-	fetchTr.log = run.reqs
+	fetchTr, streamTr := transports(o, base, run.reqs)
 	agents := make([]*agent.Agent, o.Agents)
+	warns := &warnings{n: map[string]int64{}}
+	logger := zerolog.New(warns).Level(zerolog.WarnLevel)
+	if !o.VerifyEach {
+		base.TUFMemo = tufclient.NewMemo()
+	}
 	start := time.Now()
 	fmt.Fprintf(stdout, "loadgen: %d agents against %s for %s (%s)\n", o.Agents, strings.Join(base.Relays, ","), o.Duration,
 		map[bool]string{true: "watch", false: "one sync each"}[o.Watch])
@@ -193,22 +226,18 @@ func Run(ctx context.Context, o Options, base agent.Config, stdout io.Writer) er
 	defer tick.Stop()
 	connected := func() {
 		fmt.Fprintf(stdout, "all %d agents connected after %.2fs\n", o.Agents, time.Since(start).Seconds())
+		if o.OnConnected != nil {
+			go o.OnConnected()
+		}
 	}
 	var stopOnce sync.Once
 start:
 	for i := range o.Agents {
-		cfg := base
-		cfg.ID = fmt.Sprintf("%s%05d", o.IDPrefix, i)
-		cfg.Transport, cfg.StreamTransport = fetchTr, streamTr
-		if o.Out != "" {
-			cfg.Dir = filepath.Join(o.Out, cfg.ID)
-		} else {
-			cfg.Discard = true
-		}
+		cfg := agentConfig(o, base, i, fetchTr, streamTr)
 		if o.Watch {
 			cfg.OnAnnounce = func(g uint64) { run.notified(i, g, o.Agents, connected) }
 		}
-		a, err := agent.New(cfg, zerolog.Nop())
+		a, err := agent.New(cfg, logger)
 		if err != nil {
 			cancel()
 			wg.Wait()
@@ -250,7 +279,46 @@ start:
 	}
 	wg.Wait()
 	took := time.Since(start)
+	warns.print(stdout, 8)
+	printMemo(stdout, base.TUFMemo)
+	run.streamMoves = streamTr.streamMoves()
 	return printLoad(stdout, o, run, agents, fetchTr.counts(), streamTr.counts(), took)
+}
+
+// transports are the agents' shared transports: for catalog and object
+// requests (at most o.Concurrency connections a relay, each request's
+// start logged in reqs), and for their push streams (each its own
+// connection; who moved to another relay counted).
+func transports(o Options, base agent.Config, reqs *reqLog) (fetch, streams *countingTransport) {
+	dialer := &net.Dialer{Timeout: base.ConnectTimeout, KeepAlive: 30 * time.Second}
+	fetch = &countingTransport{n: map[string]int64{}, log: reqs, rt: &http.Transport{DialContext: dialer.DialContext, DisableCompression: true,
+		MaxConnsPerHost: o.Concurrency, MaxIdleConnsPerHost: o.Concurrency, IdleConnTimeout: 90 * time.Second}}
+	streams = &countingTransport{n: map[string]int64{}, homes: map[string]string{}, rt: &http.Transport{DialContext: dialer.DialContext, DisableCompression: true,
+		MaxIdleConnsPerHost: 1, IdleConnTimeout: time.Second}}
+	return fetch, streams
+}
+
+// agentConfig is agent i's configuration: its id, the shared transports,
+// its directory (or none).
+func agentConfig(o Options, base agent.Config, i int, fetch, streams http.RoundTripper) agent.Config {
+	cfg := base
+	cfg.ID = fmt.Sprintf("%s%05d", o.IDPrefix, i)
+	cfg.Transport, cfg.StreamTransport = fetch, streams
+	if o.Out != "" {
+		cfg.Dir = filepath.Join(o.Out, cfg.ID)
+	} else {
+		cfg.Discard = true
+	}
+	return cfg
+}
+
+// printMemo says how many updates the agents took from the memo.
+func printMemo(w io.Writer, m *tufclient.Memo) {
+	if m == nil {
+		return
+	}
+	st := m.Stats()
+	fmt.Fprintf(w, "metadata verified once per process: %d updates taken from another agent's verification, %d verified in full (--verify-each: every agent verifies)\n", st.Hits, st.Misses)
 }
 
 // printLoad writes a run's summary; its last line (LOADGEN …) is for
@@ -270,8 +338,8 @@ func printLoad(w io.Writer, o Options, run *loadRun, agents []*agent.Agent, reqs
 		st.Bytes += s.Bytes
 		st.Objects += s.Objects
 	}
-	fmt.Fprintf(w, "agents: %d started of %d; syncs: %d ok, %d failed; failovers %d, resumes %d, restarts %d; %d objects, %s in %.1fs\n",
-		started, o.Agents, run.ok.Load(), run.failed.Load(), st.Failovers, st.Resumes, st.Restarts, st.Objects,
+	fmt.Fprintf(w, "agents: %d started of %d; syncs: %d ok, %d failed; failovers %d (requests), %d (push streams moved to another relay), resumes %d, restarts %d; %d objects, %s in %.1fs\n",
+		started, o.Agents, run.ok.Load(), run.failed.Load(), st.Failovers, run.streamMoves, st.Resumes, st.Restarts, st.Objects,
 		units.FormatBytes(st.Bytes), took.Seconds())
 	var total int64
 	hosts := make([]string, 0, len(reqs))
@@ -318,8 +386,8 @@ func printLoad(w io.Writer, o Options, run *loadRun, agents []*agent.Agent, reqs
 		}
 		run.mu.Unlock()
 	}
-	fmt.Fprintf(w, "LOADGEN agents=%d connected=%d ok=%d failed=%d failovers=%d bytes=%d fanout_ms=%s updated_ms=%s requests=%d share=%s peak_per_100ms=%s spread_ms=%s\n",
-		o.Agents, run.connected.Load(), run.ok.Load(), run.failed.Load(), st.Failovers, st.Bytes, fanout, updated, total, strings.Join(share, ","), peak, spread)
+	fmt.Fprintf(w, "LOADGEN agents=%d connected=%d ok=%d failed=%d failovers=%d stream_moves=%d bytes=%d fanout_ms=%s updated_ms=%s requests=%d share=%s peak_per_100ms=%s spread_ms=%s\n",
+		o.Agents, run.connected.Load(), run.ok.Load(), run.failed.Load(), st.Failovers, run.streamMoves, st.Bytes, fanout, updated, total, strings.Join(share, ","), peak, spread)
 	if run.ok.Load() == 0 {
 		return errors.New("loadgen: no agent completed a sync")
 	}

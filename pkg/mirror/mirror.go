@@ -60,6 +60,12 @@ type Config struct {
 	// generation instead of each fetching all of it. Default 0; the node
 	// sets it for mirrors in a group.
 	Settle time.Duration
+	// Formed, if set, says whether the group this relay was told to join
+	// has formed (every configured member seen). The first sync then
+	// waits past Settle until it has, at most MaxSettle: a mirror that
+	// syncs before it sees its group fetches from the upstream what
+	// another member owns, and the object crosses the WAN twice.
+	Formed func() bool
 	// OnLive, if set, is called after a new generation went live, and
 	// after a new timestamp of the live generation was verified (to
 	// announce it to children and agents). It must not block.
@@ -242,11 +248,19 @@ func (m *Mirror) Behind(g uint64) bool {
 	return true
 }
 
+// MaxSettle bounds the first sync's wait for the group to form
+// (Config.Formed); settlePoll is how often it looks.
+const (
+	MaxSettle  = 10 * time.Second
+	settlePoll = 100 * time.Millisecond
+)
+
 // Run syncs at once, then every Interval or when triggered, until ctx ends;
 // then it closes the mirror. A failed sync is retried sooner, with a
 // backoff from 1 s up to Interval.
 func (m *Mirror) Run(ctx context.Context) error {
 	defer m.Close()
+	start := time.Now()
 	t := time.NewTimer(m.cfg.Settle)
 	defer t.Stop()
 	backoff := time.Duration(0)
@@ -256,10 +270,17 @@ func (m *Mirror) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
+			if !settled && m.cfg.Formed != nil && !m.cfg.Formed() && time.Since(start) < MaxSettle {
+				t.Reset(settlePoll)
+				continue
+			}
 		case <-m.trigger:
 			if !settled {
 				continue // the first sync waits for the group to form; the timer runs
 			}
+		}
+		if !settled && m.cfg.Formed != nil && !m.cfg.Formed() {
+			m.log.Warn().Dur("waited", time.Since(start)).Msg("group not formed: first sync without every member")
 		}
 		settled = true
 		next := m.cfg.Interval

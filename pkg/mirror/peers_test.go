@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -227,4 +228,28 @@ func TestSyncAndPeerShareOneDownload(t *testing.T) {
 	if n := o.count(p); n != 1 {
 		t.Fatalf("origin asked %d times for %s, want 1", n, p)
 	}
+}
+
+// TestFirstSyncWaitsForTheGroup: a mirror told to join a group does not
+// sync before it sees the group (past Settle, up to MaxSettle): syncing
+// alone it would fetch upstream what the others own.
+func TestFirstSyncWaitsForTheGroup(t *testing.T) {
+	t.Parallel()
+	o := newTestOrigin(t, files)
+	var formed atomic.Bool
+	var asked atomic.Int64
+	f := newMirror(t, o, t.TempDir(), func(c *Config) {
+		c.Settle = 10 * time.Millisecond
+		c.Formed = func() bool { asked.Add(1); return formed.Load() }
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = f.m.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	eventually(t, "the mirror to ask whether its group formed, again and again", func() bool { return asked.Load() >= 5 })
+	if n := len(o.metaGets()); n != 0 {
+		t.Fatalf("the mirror fetched %d metadata files before its group formed", n)
+	}
+	formed.Store(true)
+	eventually(t, "the first sync once the group formed", func() bool { return f.m.Progress().Generation == 1 })
 }

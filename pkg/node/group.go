@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -207,4 +208,41 @@ func timeOrZero(s int64) time.Time {
 		return time.Time{}
 	}
 	return time.Unix(s, 0).UTC()
+}
+
+// groupFormed says whether every member a mirror was told to --join is
+// in its group: its first sync waits for it (mirror.Config.Formed), as a
+// relay that syncs before it sees the others fetches upstream what they
+// own (issue 18: generation 1 left the origin twice when three top
+// mirrors started at once).
+func (n *Node) groupFormed(join []string, self string) func() bool {
+	want := 1 + len(otherJoins(join, self))
+	return func() bool { return n.aliveMembers() >= want }
+}
+
+// aliveMembers counts the members of the group seen alive, this relay
+// included; 0 without a group.
+func (n *Node) aliveMembers() int {
+	if n.group == nil {
+		return 0
+	}
+	k := 0
+	for _, mb := range n.group.Members() {
+		if mb.State == "alive" {
+			k++
+		}
+	}
+	return k
+}
+
+// otherJoins is the distinct --join addresses but this relay's own
+// gossip address.
+func otherJoins(join []string, self string) []string {
+	var out []string
+	for _, j := range join {
+		if j != "" && j != self && !slices.Contains(out, j) {
+			out = append(out, j)
+		}
+	}
+	return out
 }

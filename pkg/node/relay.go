@@ -82,6 +82,7 @@ func (n *Node) openRelay(cfg Config, clk clock.Clock) error {
 			// relays): wait that long before the first sync, so that
 			// relays started together split it.
 			mcfg.Settle = time.Second
+			mcfg.Formed = n.groupFormed(cfg.Join, cfg.Gossip)
 		}
 		// Metadata of unknown length is spooled in the store's tmp,
 		// cleared at start.

@@ -86,6 +86,10 @@ type Options struct {
 	MaxBytes int64
 	// Log receives what the client decides (component "tufclient").
 	Log zerolog.Logger
+	// Memo, if set, is shared with other clients of the process that
+	// trust the same root: byte-identical metadata is verified once for
+	// all of them (see Memo). nil: every update verifies what it fetched.
+	Memo *Memo
 }
 
 // State is one verified, complete generation.

@@ -5,6 +5,7 @@
 package tufclient
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -167,6 +168,19 @@ func (c *Client) listed(name string, keep map[string]bool) error {
 // for expiry: they are the rollback floor and what a relay serves while
 // it cannot update, and State.Expires says whether they expired.
 func (c *Client) load(trustedRoot []byte) error {
+	if m := c.opt.Memo; m != nil && c.opt.Dir == "" {
+		if root := m.trustedRoot(trustedRoot); root != nil { // nothing on disk: the root is all there is
+			c.root, c.rootRaw = root, trustedRoot
+			c.rootNow.Store(root)
+			c.addRoot(root.Signed.Version, trustedRoot)
+			return nil
+		}
+		defer func() {
+			if c.root != nil && c.root.Signed.ConsistentSnapshot && bytes.Equal(c.rootRaw, trustedRoot) {
+				m.keepRoot(trustedRoot, c.root)
+			}
+		}()
+	}
 	t, err := trustedmetadata.New(trustedRoot)
 	if err != nil {
 		return fmt.Errorf("tufclient: trusted root: %w", err)

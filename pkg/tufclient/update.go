@@ -24,6 +24,14 @@ type getFunc func(ctx context.Context, name string, max int64) ([]byte, error)
 func (c *Client) Update(ctx context.Context, f Fetcher) (*State, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.opt.Memo != nil {
+		return c.memoUpdate(ctx, f)
+	}
+	return c.update(ctx, f)
+}
+
+// update is Update; c.mu is held.
+func (c *Client) update(ctx context.Context, f Fetcher) (*State, error) {
 	now := c.opt.Now()
 	get := func(ctx context.Context, name string, max int64) ([]byte, error) {
 		if err := ctx.Err(); err != nil {

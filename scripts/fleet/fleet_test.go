@@ -29,6 +29,30 @@ func buildRelayd(t *testing.T) string {
 	return bin
 }
 
+// runFleet runs the simulator with args under TMPDIR tmp and decodes
+// the report file name into v; it returns what the run printed.
+func runFleet(t *testing.T, tmp string, args []string, name string, v any) *bytes.Buffer {
+	t.Helper()
+	t.Setenv("TMPDIR", tmp)
+	rep := t.TempDir()
+	c, err := parseConfig(append([]string{"--relayd", buildRelayd(t), "--report", rep}, args...), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := run(context.Background(), c, &out); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	b, err := os.ReadFile(filepath.Join(rep, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		t.Fatal(err)
+	}
+	return &out
+}
+
 // TestSmallFleet runs the whole scenario at the small size: every agent
 // synced both generations, each object left the origin once, and the
 // temporary root is gone afterwards.
@@ -37,24 +61,8 @@ func TestSmallFleet(t *testing.T) {
 		t.Skip("starts 8 relays and 2,000 agents (about 30 s)")
 	}
 	tmp := t.TempDir()
-	t.Setenv("TMPDIR", tmp)
-	rep := t.TempDir()
-	c, err := parseConfig(append([]string{"--relayd", buildRelayd(t), "--report", rep}, small...), io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out bytes.Buffer
-	if err := run(context.Background(), c, &out); err != nil {
-		t.Fatalf("%v\n%s", err, out.String())
-	}
 	var r report
-	b, err := os.ReadFile(filepath.Join(rep, "fleet.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, &r); err != nil {
-		t.Fatal(err)
-	}
+	out := runFleet(t, tmp, small, "fleet.json", &r)
 	if len(r.Publishes) != 2 {
 		t.Fatalf("%d publishes in the report, want 2\n%s", len(r.Publishes), out.String())
 	}
@@ -179,4 +187,20 @@ func assertClean(t *testing.T, tmp, nsID string) {
 			t.Errorf("%s still lists the run's %s:\n%s", strings.Join(argv, " "), nsID, out)
 		}
 	}
+}
+
+// TestStreams runs --streams small: one relay holds every stream from
+// three loadgen processes, the report has its RSS per stream and the
+// publish's fan-out, and nothing is left behind.
+func TestStreams(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts 2 relays and 3 loadgens")
+	}
+	tmp := t.TempDir()
+	var r streamsReport
+	out := runFleet(t, tmp, []string{"--streams", "300", "--streams-settle", "1s", "--deadline", "2m"}, "streams.json", &r)
+	if r.Connected != 300 || r.Procs != 3 || r.RSSMiB <= 0 || r.PerStreamKiB <= 0 || r.PublishToLastMS <= 0 || len(r.LoadgenLines) != 3 {
+		t.Errorf("report %+v\n%s", r, out.String())
+	}
+	assertClean(t, tmp, "")
 }

@@ -43,6 +43,10 @@ type config struct {
 	perProc       int
 	rate          float64
 	concurrency   int
+	agentStall    time.Duration
+	streams       int // --streams: bare streams against one relay instead of the fleet
+	streamProcs   int
+	streamsSettle time.Duration
 	kills         int
 	deadline      time.Duration
 	objects       int
@@ -93,6 +97,7 @@ SIGINT/SIGTERM.
 	fs.IntVar(&c.perProc, "agents-per-proc", 9000, fmt.Sprintf("agents per relayd loadgen process (at most %d: the descriptor limit is 20,000 a process)", maxPerProc))
 	fs.Float64Var(&c.rate, "rate", 500, "agents each loadgen process starts per second")
 	fs.IntVar(&c.concurrency, "loadgen-concurrency", 64, "each loadgen's --concurrency (connections its agents share for metadata and objects)")
+	fs.DurationVar(&c.agentStall, "agent-stall-timeout", 2*time.Minute, "each loadgen's --stall-timeout: an agent's request waits for one of the process's shared connections first, and that wait is not a relay stalling (30 s counted it so on a loaded machine: issue 18's request failovers)")
 	fs.IntVar(&c.kills, "kills", 10, "relays killed (kill -9) at random between the two publishes (never the origin nor a group's last relay)")
 	fs.DurationVar(&c.deadline, "deadline", 15*time.Minute, "the whole run's bound (at most 1h)")
 	fs.IntVar(&c.objects, "objects", 40, "objects in the first generation")
@@ -107,6 +112,9 @@ SIGINT/SIGTERM.
 	fs.BoolVar(&c.keep, "keep", false, "keep the temporary root (logs, data directories) and print where it is")
 	fs.StringVar(&c.syncJitter, "sync-jitter", "", "passed to relayd loadgen --sync-jitter when it knows the flag (empty: its default)")
 	fs.DurationVar(&c.reportEvery, "report-interval", 2*time.Second, "relays' --report-interval")
+	fs.IntVar(&c.streams, "streams", 0, "instead of the fleet: an origin and one relay holding this many bare push streams from --streams-procs loadgens (RSS per stream, fan-out; report streams.{json,md})")
+	fs.IntVar(&c.streamProcs, "streams-procs", 3, "with --streams: loadgen processes, each from its own loopback address (127.0.0.2, …)")
+	fs.DurationVar(&c.streamsSettle, "streams-settle", 8*time.Second, "with --streams: how long after the last stream the relay's RSS is read")
 	fs.BoolVar(&c.stopOnAgentsN, "test-stop-after-connect", false, "for tests: stop once every agent holds the first generation")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -143,6 +151,11 @@ SIGINT/SIGTERM.
 	case c.objects < 1 || c.objects > maxObjects || c.objectSize < 1 || c.objectSize > maxObjectLen ||
 		c.agentBytes < 1 || c.agentBytes > maxObjectLen:
 		return c, fmt.Errorf("--objects 1 to %d, --object-size 1 to %d", maxObjects, maxObjectLen)
+	case c.agentStall < time.Second || c.agentStall > 10*time.Minute:
+		return c, errors.New("--agent-stall-timeout: 1s to 10m")
+	case c.streams < 0 || c.streams > maxAgents || c.streamProcs < 1 || c.streamProcs > 16 ||
+		(c.streams > 0 && (c.streams+c.streamProcs-1)/c.streamProcs > maxPerProc) || c.streamsSettle < 0 || c.streamsSettle > time.Minute:
+		return c, fmt.Errorf("--streams 0 to %d, --streams-procs 1 to 16 with at most %d streams each, --streams-settle up to 1m", maxAgents, maxPerProc)
 	case c.changePct < 1 || c.changePct > 100 || c.kills < 0 || c.rate <= 0 || c.concurrency < 1 || c.concurrency > 1024:
 		return c, errors.New("--change 1 to 100, --kills ≥ 0, --rate > 0, --loadgen-concurrency 1 to 1024")
 	}
@@ -189,7 +202,11 @@ func run(parent context.Context, c config, out io.Writer) (err error) {
 		f.cleanup()
 		fmt.Fprintf(out, "fleet: cleaned up (processes, namespaces, %s)\n", map[bool]string{true: "root kept: " + root, false: "root removed"}[c.keep])
 	}()
-	if err := f.scenario(); err != nil {
+	scenario := f.scenario
+	if c.streams > 0 {
+		scenario = f.streamsScenario
+	}
+	if err := scenario(); err != nil {
 		if parent.Err() != nil {
 			return fmt.Errorf("interrupted: %w", err)
 		}

@@ -33,6 +33,11 @@ type report struct {
 	PerRelay       []relayReport   `json:"per_relay"`
 	Seconds        float64         `json:"seconds"`
 	LoadgenLines   []string        `json:"loadgen_lines"`
+	// Curves are the loadgens' "generation N: requests per 100 ms after
+	// the first notification" lines (how --sync-jitter spread the syncs);
+	// Warnings their "agent warnings: …" lines (why requests failed over).
+	Curves   []string `json:"sync_curves"`
+	Warnings []string `json:"agent_warnings"`
 }
 
 type originReport struct {
@@ -70,6 +75,9 @@ type agentReport struct {
 	SyncsOK     int64 `json:"syncs_ok"`
 	SyncsFailed int64 `json:"syncs_failed"`
 	Failovers   int64 `json:"failovers"`
+	// StreamMoves: push streams the loadgens saw reopened on another
+	// relay than the agent's previous one (loadgen stream_moves).
+	StreamMoves int64 `json:"stream_moves"`
 	Bytes       int64 `json:"bytes"`
 	// CPU and peak RSS of the loadgen processes together (sampled every
 	// 200 ms until each exits: the last sample, so a little short).
@@ -153,11 +161,18 @@ func (f *fleet) collect() {
 		r.Agent.LoadgenCPUSeconds += lg.proc.CPU
 		r.Agent.LoadgenPeakRSS += lg.proc.PeakRSS
 		for line := range strings.SplitSeq(lg.out, "\n") {
+			switch {
+			case strings.Contains(line, "requests per 100 ms"):
+				r.Curves = append(r.Curves, lg.p.name+": "+line)
+			case strings.HasPrefix(line, "agent warnings: "):
+				r.Warnings = append(r.Warnings, lg.p.name+": "+line)
+			}
 			if strings.HasPrefix(line, "LOADGEN ") {
 				r.LoadgenLines = append(r.LoadgenLines, lg.p.name+": "+line)
 				r.Agent.SyncsOK += kv(line, "ok")
 				r.Agent.SyncsFailed += kv(line, "failed")
 				r.Agent.Failovers += kv(line, "failovers")
+				r.Agent.StreamMoves += kv(line, "stream_moves")
 				r.Agent.Bytes += kv(line, "bytes")
 			}
 		}
@@ -239,8 +254,8 @@ func (r *report) markdown() string {
 		mib(r.Origin.ServedBytes), r.Origin.Objects, mib(r.Origin.ObjectBytes), r.Origin.BytesPerObject,
 		mib(r.Origin.PublishServedBytes), mib(r.Origin.PublishObjectBytes), r.Origin.PublishBytesPerObject)
 	fmt.Fprintf(&b, "Agents: every agent held generation 1 %.1f s after the loadgens started; %d syncs ok, %d failed, %d request failovers, "+
-		"%d agents on killed relays moved their push stream, %s MiB; the loadgens used %.1f CPU s and %s MiB (peak RSS, together).\n\n",
-		r.ConnectSeconds, r.Agent.SyncsOK, r.Agent.SyncsFailed, r.Agent.Failovers, r.Agent.Rehomed, mib(r.Agent.Bytes),
+		"%d push streams moved to another relay (%d agents were on killed relays), %s MiB; the loadgens used %.1f CPU s and %s MiB (peak RSS, together).\n\n",
+		r.ConnectSeconds, r.Agent.SyncsOK, r.Agent.SyncsFailed, r.Agent.Failovers, r.Agent.StreamMoves, r.Agent.Rehomed, mib(r.Agent.Bytes),
 		r.Agent.LoadgenCPUSeconds, mib(r.Agent.LoadgenPeakRSS))
 	b.WriteString("| generation | relays killed before | publish command | → first notified | → last notified | → last synced | agents synced | slowest branch |\n|---|---|---|---|---|---|---|---|\n")
 	for _, p := range r.Publishes {
@@ -259,6 +274,18 @@ func (r *report) markdown() string {
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %d/%d/%d | %d | %s (%s) | %.1f |\n", name, x.Level, x.Parent, mib(x.Upstream),
 			mib(x.Peer), mib(x.Served), x.Failovers, x.Resumes, x.Fallbacks, x.Agents, mib(x.RSS), mib(x.PeakRSS), x.CPUSeconds)
 	}
+	if len(r.Curves) > 0 {
+		b.WriteString("\nThe sync curve: each loadgen's catalog and object requests per 100 ms after its first notification (the first 10 s; fleet.json has all):\n\n")
+		for _, c := range r.Curves {
+			fmt.Fprintf(&b, "    %s\n", firstFields(c, 110))
+		}
+	}
+	if len(r.Warnings) > 0 {
+		b.WriteString("\nWhy agents' requests failed over (each loadgen's most frequent warnings, numbers blanked):\n\n")
+		for _, w := range r.Warnings {
+			fmt.Fprintf(&b, "    %s\n", w)
+		}
+	}
 	return b.String()
 }
 
@@ -269,4 +296,13 @@ func levelIndex(name string) int {
 		}
 	}
 	return len(levelNames)
+}
+
+// firstFields is line cut after n space-separated fields.
+func firstFields(line string, n int) string {
+	f := strings.Fields(line)
+	if len(f) <= n {
+		return line
+	}
+	return strings.Join(f[:n], " ") + " …"
 }

@@ -80,8 +80,13 @@ func (f *fleet) scenario() error {
 func (f *fleet) startRelays() error {
 	for lv, groups := range f.levels {
 		for _, g := range groups {
-			for i, r := range g.relays {
-				if err := f.startRelay(r, i); err != nil {
+			for _, r := range g.relays {
+				if err := f.addresses(r); err != nil {
+					return err
+				}
+			}
+			for _, r := range g.relays {
+				if err := f.startRelay(r); err != nil {
 					return err
 				}
 			}
@@ -118,22 +123,28 @@ func countRelays(gs []*group) int {
 	return n
 }
 
-// startRelay starts r (the i-th of its group) with the flags of its level.
-func (f *fleet) startRelay(r *relay, i int) error {
-	g := r.g
-	var err error
-	if g.ns != nil {
+// addresses gives r its content, admin and gossip addresses.
+func (f *fleet) addresses(r *relay) error {
+	if g := r.g; g.ns != nil {
 		r.addr, r.admin, r.gossip = g.ns.next("127.0.0.1"), g.ns.next(g.ns.ip), g.ns.next("127.0.0.1")
-	} else {
-		if r.addr, err = freeAddr(f.parentIP()); err == nil {
-			if r.admin, err = freeAddr("127.0.0.1"); err == nil {
-				r.gossip, err = freeAddr("127.0.0.1")
-			}
-		}
-		if err != nil {
-			return err
+		return nil
+	}
+	var err error
+	if r.addr, err = freeAddr(f.parentIP()); err == nil {
+		if r.admin, err = freeAddr("127.0.0.1"); err == nil {
+			r.gossip, err = freeAddr("127.0.0.1")
 		}
 	}
+	return err
+}
+
+// startRelay starts r with the flags of its level. Each member of a
+// group joins every other one (their addresses are all known before the
+// first starts): a mirror's first sync waits until it sees them all, so
+// that the group splits the first generation.
+func (f *fleet) startRelay(r *relay) error {
+	g := r.g
+	var err error
 	argv := []string{f.bin, "serve", "--mode", r.mode, "--node", r.name, "--group", g.name, "--listen", r.addr,
 		"--admin", r.admin, "--admin-token-file", filepath.Join(f.secrets(), "admin.token"), "--log-format", "json", "--log-level", "warn",
 		"--tree-key-file", filepath.Join(f.secrets(), "tree.key"), "--report-interval", f.cfg.reportEvery.String()}
@@ -142,8 +153,14 @@ func (f *fleet) startRelay(r *relay, i int) error {
 	} else {
 		argv = append(argv, "--gossip", r.gossip, "--data-dir", filepath.Join(f.root, "relays", r.name), "--upstream", g.parent.urls())
 		argv = append(argv, f.trust.flags...)
-		if i > 0 {
-			argv = append(argv, "--join", g.relays[0].gossip)
+		var join []string
+		for _, o := range g.relays {
+			if o != r {
+				join = append(join, o.gossip)
+			}
+		}
+		if len(join) > 0 {
+			argv = append(argv, "--join", strings.Join(join, ","))
 		}
 		if gp := g.parent.parent; gp != nil {
 			argv = append(argv, "--fallback", gp.urls())
@@ -185,7 +202,7 @@ func (f *fleet) startAgents(gen uint64) error {
 			dl, _ := f.ctx.Deadline()
 			argv := []string{f.bin, "loadgen", "--relay", g.urls(), "--agents", strconv.Itoa(m), "--watch",
 				"--stop-after-updates", "2", "--include", "agents/**", "--duration", time.Until(dl).Round(time.Second).String(),
-				"--id-prefix", name + "-", "--concurrency", strconv.Itoa(f.cfg.concurrency), "--rate", strconv.FormatFloat(f.cfg.rate, 'f', -1, 64)}
+				"--id-prefix", name + "-", "--concurrency", strconv.Itoa(f.cfg.concurrency), "--stall-timeout", f.cfg.agentStall.String(), "--rate", strconv.FormatFloat(f.cfg.rate, 'f', -1, 64)}
 			argv = append(argv, f.trust.flags...)
 			if jitter {
 				argv = append(argv, "--sync-jitter", f.cfg.syncJitter)

@@ -204,17 +204,24 @@ func writeRandom(path string, size int, seed uint64) error {
 	return os.WriteFile(path, b, 0o644)
 }
 
-// generation is the generation r serves, 0 if it does not answer.
-func (f *fleet) generation(r *relay) uint64 {
-	var s struct {
-		Generation uint64 `json:"generation"`
-	}
+// relayStatus is what the simulator reads of a relay's /v1/status.
+type relayStatus struct {
+	Generation uint64 `json:"generation"`
+	Agents     int64  `json:"agents"` // agents holding a push stream
+}
+
+// status reads r's /v1/status; zero if it does not answer.
+func (f *fleet) status(r *relay) relayStatus {
+	var s relayStatus
 	b, err := getBody(f.ctx, "http://"+r.admin+"/v1/status")
 	if err != nil || json.Unmarshal(b, &s) != nil {
-		return 0
+		return relayStatus{}
 	}
-	return s.Generation
+	return s
 }
+
+// generation is the generation r serves, 0 if it does not answer.
+func (f *fleet) generation(r *relay) uint64 { return f.status(r).Generation }
 
 // atGeneration counts the agents on the branch relays that hold gen.
 func (f *fleet) atGeneration(gen uint64) int {
