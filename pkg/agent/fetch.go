@@ -66,9 +66,11 @@ type download struct {
 // the relays in turn.
 func (a *Agent) fetchObject(ctx context.Context, gen uint64, obj catalog.Object, out sink) error {
 	d := &download{obj: obj, key: obj.Path, gen: gen, h: digest.NewHash(), out: out}
-	if gen < a.state.generation() {
-		// An older generation than the newest (a ring held back): its
-		// version of the path by the name that names it for good.
+	if cur := a.tuf.Current(); cur != nil && gen < cur.Catalog.Generation {
+		// An older generation than the newest verified (a ring held
+		// back): its version of the path by the name that names it for
+		// good. (Not the newest ever seen: metadata a rotated-out key
+		// fast-forwarded is dropped, and so is what it claimed.)
 		d.key = catalog.ConsistentName(obj)
 	}
 	d.dict, d.loadDict = a.dictionaryFor(out, obj)

@@ -62,35 +62,9 @@ func (n *Node) openRelay(cfg Config, clk clock.Clock) error {
 	}
 	n.up = up
 	if cfg.Root != "" {
-		root, err := os.ReadFile(cfg.Root)
-		if err != nil {
-			return fmt.Errorf("root: %w", err)
-		}
-		mcfg := cfg.Mirror
-		mcfg.Root, mcfg.Dir = root, filepath.Join(cfg.DataDir, "tuf")
-		mcfg.Sendfile = cfg.Cache.Sendfile
-		// A proxy follows the catalog (to verify and to know what is
-		// immutable) and mirrors only the kinds it was told to.
-		mcfg.Serve = cfg.Mode == ModeMirror || len(mcfg.Include) > 0
-		mcfg.OnLive = n.mirrorLive
-		mcfg.Keep, mcfg.OnPolled = n.keepGenerations, n.kickGates
-		if n.encoder != nil {
-			mcfg.OnChanged = n.prebuild
-		}
-		if cfg.Gossip != "" && mcfg.Serve {
-			// Gossip converges in about 100 ms on a LAN (1 s at 50
-			// relays): wait that long before the first sync, so that
-			// relays started together split it.
-			mcfg.Settle = time.Second
-			mcfg.Formed = n.groupFormed(cfg.Join, cfg.Gossip)
-		}
-		// Metadata of unknown length is spooled in the store's tmp,
-		// cleared at start.
-		meta := up.Metadata(filepath.Join(cfg.DataDir, "tmp"), func() uint64 { return n.mirror.Wanted() })
-		if n.mirror, err = mirror.New(mcfg, st, background{up}, meta, n.log, clk); err != nil {
+		if err := n.openMirror(cfg, clk, st, up); err != nil {
 			return err
 		}
-		n.openGates()
 	}
 	if cfg.Mode == ModeProxy {
 		var expect proxycache.Expecter
@@ -106,6 +80,41 @@ func (n *Node) openRelay(cfg Config, clk clock.Clock) error {
 		n.prefetch = proxycache.NewPrefetcher(n.cache, n.log, clk)
 		n.openPrepos(cfg, clk)
 	}
+	return nil
+}
+
+// openMirror starts the TUF follower (cfg.Root): a mirror's whole
+// generations, or what a verifying proxy needs to verify and pre-position.
+func (n *Node) openMirror(cfg Config, clk clock.Clock, st *store.Store, up *hierarchy.Client) error {
+	root, err := os.ReadFile(cfg.Root)
+	if err != nil {
+		return fmt.Errorf("root: %w", err)
+	}
+	mcfg := cfg.Mirror
+	mcfg.Root, mcfg.Dir = root, filepath.Join(cfg.DataDir, "tuf")
+	mcfg.Sendfile = cfg.Cache.Sendfile
+	// A proxy follows the catalog (to verify and to know what is
+	// immutable) and mirrors only the kinds it was told to.
+	mcfg.Serve = cfg.Mode == ModeMirror || len(mcfg.Include) > 0
+	mcfg.OnLive = n.mirrorLive
+	mcfg.Keep, mcfg.OnPolled = n.keepGenerations, n.kickGates
+	if n.encoder != nil {
+		mcfg.OnChanged = n.prebuild
+	}
+	if cfg.Gossip != "" && mcfg.Serve {
+		// Gossip converges in about 100 ms on a LAN (1 s at 50
+		// relays): wait that long before the first sync, so that
+		// relays started together split it.
+		mcfg.Settle = time.Second
+		mcfg.Formed = n.groupFormed(cfg.Join, cfg.Gossip)
+	}
+	// Metadata of unknown length is spooled in the store's tmp,
+	// cleared at start.
+	meta := up.Metadata(filepath.Join(cfg.DataDir, "tmp"), func() uint64 { return n.mirror.Wanted() })
+	if n.mirror, err = mirror.New(mcfg, st, background{up}, meta, n.log, clk); err != nil {
+		return err
+	}
+	n.openGates()
 	return nil
 }
 

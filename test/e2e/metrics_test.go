@@ -62,7 +62,8 @@ func TestMetricsMove(t *testing.T) {
 	}
 	// Labels: only a fixed set of names, never a path.
 	labels := regexp.MustCompile(`^relayd_[a-z_]+\{([^}]*)\}`)
-	allowed := map[string]bool{"result": true, "state": true, "le": true, "kind": true, "class": true, "reason": true}
+	allowed := map[string]bool{"result": true, "state": true, "le": true, "kind": true, "class": true, "reason": true,
+		"ring": true, "decision": true} // ring: the plan's ring names, at most wire.MaxRings
 	for _, line := range strings.Split(string(after), "\n") {
 		m := labels.FindStringSubmatch(line)
 		if m == nil {

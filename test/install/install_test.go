@@ -373,6 +373,7 @@ func TestExamplesServe(t *testing.T) {
 	}
 	for _, args := range [][]string{{"keygen", "--role", "root", "--out", keys}, {"keygen", "--role", "targets", "--out", keys},
 		{"keygen", "--role", "snapshot", "--out", keys}, {"keygen", "--role", "timestamp", "--out", keys},
+		{"keygen", "--role", "rollout", "--out", keys},
 		{"tuf", "init", tree, "--keys", keys}, {"keygen", "--gossip", "--out", keys}, {"keygen", "--tree", "--out", keys},
 		{"certs", "--out", filepath.Join(keys, "tls"), "--host", "127.0.0.1", "node"}} {
 		if out, err := exec.Command(relaydBin, args...).CombinedOutput(); err != nil {
@@ -462,6 +463,13 @@ func exampleArgs(t *testing.T, role, path, keys string) []string {
 		if active[k] {
 			args = append(args, "--"+k, filepath.Join(keys, "tls", "ca.pem"))
 		}
+	}
+	if active["rollout-plan"] {
+		plan := filepath.Join(t.TempDir(), "rollout.yaml")
+		if err := os.WriteFile(plan, []byte("name: example\nrings:\n  - {name: canary, groups: [branch-a], soak: 10m}\n  - {name: broad, groups: [\"*\"]}\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		args = append(args, "--rollout-plan", plan, "--rollout-key", filepath.Join(keys, "rollout.key"), "--data-dir", t.TempDir())
 	}
 	if active["admin-token-file"] {
 		token := filepath.Join(t.TempDir(), "admin.token")
