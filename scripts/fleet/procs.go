@@ -169,14 +169,32 @@ func sampleProc(pid int) (procSample, error) {
 	return s, nil
 }
 
-// freeAddr is a free TCP port on ip.
+// Ports are handed out from below the kernel's ephemeral range (32768 and
+// up on Linux): all of a fleet's addresses are chosen before its relays
+// start (members join each other), and a port the kernel picked for a
+// probe could meanwhile be taken by any outgoing connection (the agents
+// open thousands); one below the range is taken only by a listener.
+var (
+	portMu   sync.Mutex
+	nextPort = 21000
+)
+
+// freeAddr is a TCP port on ip that is free now and was not handed out
+// before, from below the ephemeral range.
 func freeAddr(ip string) (string, error) {
-	l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
-	if err != nil {
-		return "", err
+	portMu.Lock()
+	defer portMu.Unlock()
+	for ; nextPort < 32768; nextPort++ {
+		addr := net.JoinHostPort(ip, strconv.Itoa(nextPort))
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			continue
+		}
+		l.Close()
+		nextPort++
+		return addr, nil
 	}
-	defer l.Close()
-	return l.Addr().String(), nil
+	return "", fmt.Errorf("no free port left below 32768 on %s", ip)
 }
 
 var httpClient = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 2}}
