@@ -47,7 +47,7 @@ func New(dir string, sendfile bool) (*Origin, error) {
 	if err != nil {
 		return nil, fmt.Errorf("origin: open root: %w", err)
 	}
-	return &Origin{root: r, sendfile: sendfile, escapes: escapeError(r)}, nil
+	return &Origin{root: r, sendfile: sendfile, escapes: escapeError(r), hashes: hashes{busy: make(chan struct{}, 1)}}, nil
 }
 
 // escapeError returns the error os.Root gives for a path that leaves the
@@ -78,10 +78,10 @@ func (o *Origin) Metadata(ctx context.Context, name string) (*object.Object, err
 
 // Get opens the file for key (a cleanpath key), or the file a consistent
 // target name (dir/<sha256>.name) names while its bytes hash to it.
-func (o *Origin) Get(_ context.Context, key string) (*object.Object, error) {
+func (o *Origin) Get(ctx context.Context, key string) (*object.Object, error) {
 	obj, err := o.open(key)
 	if errors.Is(err, ErrNotFound) {
-		if v, ok := o.version(key); ok {
+		if v, ok := o.version(ctx, key); ok {
 			return v, nil
 		}
 	}

@@ -7,6 +7,7 @@ package origin
 // it is still the newest, else 404 (its relays hold the older one).
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"sync"
@@ -29,15 +30,19 @@ type fileVersion struct {
 	size  int64
 }
 
-// hashes remembers the sha256 of file versions.
+// hashes remembers the sha256 of file versions. Hashing is done one file
+// at a time (busy): anyone who reaches the origin can name any path with a
+// made-up digest, and a file not remembered is read whole to check it —
+// at most one core's worth of that, whatever the number of such requests.
 type hashes struct {
-	mu sync.Mutex
-	m  map[fileVersion]digest.Digest
+	mu   sync.Mutex
+	m    map[fileVersion]digest.Digest
+	busy chan struct{} // capacity 1: the hash being computed
 }
 
 // version serves key when it is a consistent name of a file whose bytes
 // hash to the digest in the name; ok is false otherwise.
-func (o *Origin) version(key string) (*object.Object, bool) {
+func (o *Origin) version(ctx context.Context, key string) (*object.Object, bool) {
 	p, d, ok := catalog.SplitConsistent(key)
 	if !ok {
 		return nil, false
@@ -46,7 +51,7 @@ func (o *Origin) version(key string) (*object.Object, bool) {
 	if err != nil {
 		return nil, false
 	}
-	got, err := o.hashOf(obj)
+	got, err := o.hashOf(ctx, obj)
 	if err != nil || got != d {
 		obj.Close()
 		return nil, false
@@ -57,7 +62,7 @@ func (o *Origin) version(key string) (*object.Object, bool) {
 
 // hashOf returns the sha256 of the file obj opened, from memory when that
 // version was hashed before.
-func (o *Origin) hashOf(obj *object.Object) (digest.Digest, error) {
+func (o *Origin) hashOf(ctx context.Context, obj *object.Object) (digest.Digest, error) {
 	fb, ok := obj.Body.(*object.FileBody)
 	if !ok || fb.File == nil {
 		return digest.Digest{}, fmt.Errorf("origin: %s is not a file", obj.Key)
@@ -68,6 +73,12 @@ func (o *Origin) hashOf(obj *object.Object) (digest.Digest, error) {
 	o.hashes.mu.Unlock()
 	if ok {
 		return d, nil
+	}
+	select {
+	case o.hashes.busy <- struct{}{}:
+		defer func() { <-o.hashes.busy }()
+	case <-ctx.Done():
+		return digest.Digest{}, ctx.Err()
 	}
 	h := digest.NewHash()
 	if _, err := io.Copy(h, io.NewSectionReader(fb.File, 0, obj.Size)); err != nil {

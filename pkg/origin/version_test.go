@@ -52,3 +52,33 @@ func TestGetConsistentName(t *testing.T) {
 		t.Fatalf("%s after the file changed: %v, want ErrNotFound", name, err)
 	}
 }
+
+// TestConsistentNameHashesOneAtATime: while a file is being hashed, a
+// request for another version not remembered waits for it (and gives up
+// with its context) instead of hashing beside it.
+func TestConsistentNameHashesOneAtATime(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	v1 := []byte("version one")
+	if err := os.WriteFile(filepath.Join(root, "a.deb"), v1, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	o, err := New(root, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close()
+	name := digest.FromBytes(v1).Hex() + ".a.deb"
+	o.hashes.busy <- struct{}{} // another hash is running
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := o.Get(ctx, name); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("while busy, given up: %v, want ErrNotFound", err)
+	}
+	<-o.hashes.busy
+	obj, err := o.Get(context.Background(), name)
+	if err != nil {
+		t.Fatalf("once free: %v", err)
+	}
+	obj.Close()
+}
