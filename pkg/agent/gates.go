@@ -81,8 +81,12 @@ func (a *Agent) gate(ctx context.Context, newest *catalog.Catalog) (gated, error
 // held gates, if still valid. The error says what each relay served.
 func (a *Agent) gates(ctx context.Context) (*wire.Gates, error) {
 	var errs []error
+	var held []byte
+	if _, info, ok := a.tuf.Gates(); ok {
+		held = info.Raw
+	}
 	for _, base := range a.relays.Candidates(0) {
-		raw, err := a.readMeta(ctx, base, wire.GatesName, wire.MaxGatesSize)
+		raw, err := a.readMetaSince(ctx, base, wire.GatesName, wire.MaxGatesSize, held)
 		if err == nil {
 			var g *wire.Gates
 			if g, _, err = a.tuf.VerifyGates(raw); err == nil {

@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/relayd/relayd/pkg/catalog"
+	"github.com/relayd/relayd/pkg/digest"
 	"github.com/relayd/relayd/pkg/tufclient"
 	"github.com/relayd/relayd/pkg/wire"
 )
@@ -133,13 +134,27 @@ func (f *relayFetcher) FetchMeta(ctx context.Context, name string, max int64) ([
 // readMeta GETs base/-/tuf/name and reads at most max bytes of it. A 404
 // wraps tufclient.ErrNotFound: the end of the root chain.
 func (a *Agent) readMeta(ctx context.Context, base *url.URL, name string, max int64) ([]byte, error) {
+	return a.readMetaSince(ctx, base, name, max, nil)
+}
+
+// readMetaSince is readMeta asking the relay to answer 304 when its file
+// is held (If-None-Match: the ETag relays give metadata, its sha256), and
+// held when it does: a file that changes in place (rollout.json) costs no
+// body while it is unchanged.
+func (a *Agent) readMetaSince(ctx context.Context, base *url.URL, name string, max int64, held []byte) ([]byte, error) {
 	u := base.String() + wire.TUFPath(name)
-	resp, err := a.get(ctx, u, nil)
+	var hdr http.Header
+	if held != nil {
+		hdr = http.Header{"If-None-Match": {digest.FromBytes(held).ETag()}}
+	}
+	resp, err := a.get(ctx, u, hdr)
 	if err != nil {
 		return nil, err
 	}
 	defer resp.Body.Close()
 	switch {
+	case held != nil && resp.StatusCode == http.StatusNotModified:
+		return held, nil
 	case resp.StatusCode == http.StatusNotFound:
 		return nil, fmt.Errorf("%s: %w", name, tufclient.ErrNotFound)
 	case resp.StatusCode != http.StatusOK:

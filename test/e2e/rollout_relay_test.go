@@ -16,6 +16,7 @@ import (
 
 	"github.com/relayd/relayd/internal/tuftest"
 	"github.com/relayd/relayd/pkg/agent"
+	"github.com/relayd/relayd/pkg/digest"
 	"github.com/relayd/relayd/pkg/tufrepo"
 	"github.com/relayd/relayd/pkg/wire"
 )
@@ -362,6 +363,10 @@ func TestRolloutRelayRefusesBadGates(t *testing.T) {
 		wantBody(t, get(t, c, http.MethodGet, relay.URL+wire.TUFPath(wire.GatesName)), g2, "br-1's gates after "+name+" ones")
 		// The plain proxy passes each file on as it is, never cached.
 		wantBody(t, get(t, c, http.MethodGet, plain.URL+wire.TUFPath(wire.GatesName)), bad, "the plain proxy's rollout.json")
+	}
+	// An agent holding those gates asks with their digest: 304, no body.
+	if r := get(t, c, http.MethodGet, relay.URL+wire.TUFPath(wire.GatesName), "If-None-Match", digest.FromBytes(g2).ETag()); r.status != http.StatusNotModified || len(r.body) != 0 {
+		t.Fatalf("rollout.json with the held gates' ETag: status %d, %d bytes; want 304", r.status, len(r.body))
 	}
 	// The relay's /v1/rollout shows the gates it holds, read-only.
 	var st struct {
